@@ -1,0 +1,254 @@
+//! The validated description of a project: what to run, in which order, and how to tell it is ready.
+//!
+//! This module owns plain data only. It is what `config` produces after parsing and checking a
+//! `wrangle.toml` (or a Procfile), and what the supervisor consumes. It knows nothing of TOML,
+//! spans, serde, processes or time sources.
+//!
+//! **Invariant:** a `ProjectSpec` is always valid: every dependency names an existing service,
+//! the dependency graph has no cycle, every duration is positive where it must be, every regex
+//! compiled. Code downstream never re-validates.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Index of a service inside [`ProjectSpec::services`]. Dependencies are stored as ids, not names,
+/// so the engine never looks a name up.
+pub type ServiceId = usize;
+
+/// A whole project: its services in declaration order.
+#[derive(Debug, Clone)]
+pub struct ProjectSpec {
+    /// The file the spec was read from (wrangle.toml or Procfile), canonicalised.
+    pub source: PathBuf,
+    /// The directory that relative paths are resolved against (the source file's directory).
+    pub root: PathBuf,
+    /// Services in the order they were declared; `ServiceId` indexes this.
+    pub services: Vec<ServiceSpec>,
+}
+
+impl ProjectSpec {
+    /// Finds a service by name.
+    pub fn service_id(&self, name: &str) -> Option<ServiceId> {
+        self.services.iter().position(|service| service.name == name)
+    }
+}
+
+/// One service: a command and the rules wrangle applies to it.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub command: CommandSpec,
+    /// Absolute working directory.
+    pub cwd: PathBuf,
+    /// Variables added to wrangle's own environment, after `env_file` and `env` were merged and
+    /// `PORT` was set for a single declared port. Ordered for reproducible spawns.
+    pub env: BTreeMap<String, String>,
+    /// TCP ports the service listens on: checked free before start and before each restart.
+    pub ports: Vec<u16>,
+    pub depends_on: Vec<Dependency>,
+    pub ready: Option<ReadyProbe>,
+    pub restart: RestartSpec,
+    pub stop: StopSpec,
+}
+
+/// What to execute. Never interpreted by a shell unless the user asked for one explicitly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// argv: program first. Never empty.
+    pub argv: Vec<String>,
+    /// True when `argv` is `["sh", "-c", script]` because the user set `shell = true` (or the
+    /// command came from a Procfile, whose lines are shell by convention).
+    pub shell: bool,
+}
+
+impl CommandSpec {
+    /// The command as the user would recognise it, for messages.
+    pub fn display(&self) -> String {
+        if self.shell {
+            return self.argv.last().cloned().unwrap_or_default();
+        }
+        self.argv
+            .iter()
+            .map(|arg| shlex::try_quote(arg).map(|q| q.into_owned()).unwrap_or_else(|_| arg.clone()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// An edge of the dependency graph: `service` must meet `condition` before the dependent starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dependency {
+    pub service: ServiceId,
+    pub condition: DependencyCondition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DependencyCondition {
+    /// The dependency's process was spawned.
+    Started,
+    /// The dependency's readiness probe passed (or it was started, when it has no probe).
+    Ready,
+    /// The dependency exited with status 0: a one-shot task such as a migration.
+    Completed,
+}
+
+impl DependencyCondition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependencyCondition::Started => "started",
+            DependencyCondition::Ready => "ready",
+            DependencyCondition::Completed => "completed",
+        }
+    }
+}
+
+/// How wrangle decides that a started service is ready to be depended on.
+#[derive(Debug, Clone)]
+pub struct ReadyProbe {
+    pub check: ReadyCheck,
+    /// The longest gap between two attempts. The first attempts come faster (tens of ms) and back
+    /// off to this interval, so a service that is ready quickly is seen quickly.
+    pub interval: Duration,
+    /// Readiness not reached within this time (from spawn) is a failure.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReadyCheck {
+    /// GET this URL; ready on a 2xx status only (3xx is not ready).
+    Http { url: String },
+    /// Ready once a TCP connection to host:port succeeds.
+    Tcp { host: String, port: u16 },
+    /// Run this argv (in the service's cwd and env); ready when it exits 0.
+    Exec { command: CommandSpec },
+    /// Ready when a line of the service's output (stdout or stderr) matches.
+    Log { pattern: regex::Regex },
+    /// Ready when the service sends `READY=1` to `$NOTIFY_SOCKET` (systemd's sd_notify).
+    Notify,
+}
+
+impl ReadyCheck {
+    /// A short description for progress and error messages, e.g. `http http://127.0.0.1:8080/health`.
+    pub fn describe(&self) -> String {
+        match self {
+            ReadyCheck::Http { url } => format!("http {url}"),
+            ReadyCheck::Tcp { host, port } => format!("tcp {host}:{port}"),
+            ReadyCheck::Exec { command } => format!("exec {}", command.display()),
+            ReadyCheck::Log { pattern } => format!("log /{}/", pattern.as_str()),
+            ReadyCheck::Notify => "notify READY=1".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+impl RestartPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::Never => "never",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Always => "always",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartSpec {
+    pub policy: RestartPolicy,
+    /// Delay before the first restart; doubles with each consecutive crash (with jitter).
+    pub backoff_initial: Duration,
+    /// Upper bound of the delay.
+    pub backoff_max: Duration,
+    /// More than this many restarts within `window` marks the service failed.
+    pub max_restarts: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopSpec {
+    /// Sent to the whole process tree first.
+    pub signal: Signal,
+    /// After this long, the whole tree gets SIGKILL.
+    pub timeout: Duration,
+}
+
+/// A signal by number, with its conventional name. Kept as a number so `spec` needs no OS crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal(pub i32);
+
+impl Signal {
+    pub const HUP: Signal = Signal(1);
+    pub const INT: Signal = Signal(2);
+    pub const QUIT: Signal = Signal(3);
+    pub const KILL: Signal = Signal(9);
+    pub const USR1: Signal = Signal(10);
+    pub const USR2: Signal = Signal(12);
+    pub const TERM: Signal = Signal(15);
+
+    /// Signals a user may name as `stop_signal`, by their Linux numbers.
+    pub const NAMED: &'static [(&'static str, Signal)] = &[
+        ("HUP", Signal::HUP),
+        ("INT", Signal::INT),
+        ("QUIT", Signal::QUIT),
+        ("KILL", Signal::KILL),
+        ("USR1", Signal::USR1),
+        ("USR2", Signal::USR2),
+        ("TERM", Signal::TERM),
+        ("WINCH", Signal(28)),
+    ];
+
+    /// Parses `TERM`, `SIGTERM`, `sigterm` or `15`.
+    pub fn parse(text: &str) -> Option<Signal> {
+        let upper = text.trim().to_ascii_uppercase();
+        let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+        if let Some((_, signal)) = Signal::NAMED.iter().find(|(name, _)| *name == bare) {
+            return Some(*signal);
+        }
+        match bare.parse::<i32>() {
+            Ok(number) if (1..=64).contains(&number) => Some(Signal(number)),
+            _ => None,
+        }
+    }
+
+    /// `SIGTERM`, or `signal 42` for one without a conventional name here.
+    pub fn name(self) -> String {
+        match Signal::NAMED.iter().find(|(_, signal)| *signal == self) {
+            Some((name, _)) => format!("SIG{name}"),
+            None => match self.0 {
+                6 => "SIGABRT".to_string(),
+                11 => "SIGSEGV".to_string(),
+                13 => "SIGPIPE".to_string(),
+                14 => "SIGALRM".to_string(),
+                other => format!("signal {other}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_parse_accepts_names_prefixes_and_numbers() {
+        assert_eq!(Signal::parse("TERM"), Some(Signal::TERM));
+        assert_eq!(Signal::parse("SIGINT"), Some(Signal::INT));
+        assert_eq!(Signal::parse("sigquit"), Some(Signal::QUIT));
+        assert_eq!(Signal::parse("9"), Some(Signal::KILL));
+        assert_eq!(Signal::parse("SIGNOPE"), None);
+        assert_eq!(Signal::parse("0"), None);
+        assert_eq!(Signal::parse("65"), None);
+    }
+
+    #[test]
+    fn command_display_quotes_arguments() {
+        let command = CommandSpec { argv: vec!["echo".into(), "a b".into()], shell: false };
+        assert_eq!(command.display(), "echo 'a b'");
+    }
+}
