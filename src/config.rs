@@ -1,1 +1,1 @@
-//! TODO
+//! TODO (config helper)

@@ -1,1 +1,1 @@
-//! TODO
+//! TODO (probe helper)

@@ -1,1 +1,7 @@
-//! TODO
+//! The operating-system layer: the only module that talks to the kernel directly and the only
+//! one allowed `unsafe`. Linux only (pidfd, subreaper, /proc, cgroup v2); a port to another
+//! platform replaces this module and nothing above it.
+
+pub mod lock;
+pub mod ports;
+pub mod process_table;
