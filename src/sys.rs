@@ -5,3 +5,7 @@
 pub mod lock;
 pub mod ports;
 pub mod process_table;
+pub mod reaper;
+pub mod sentinel;
+pub mod spawn;
+pub mod tree;

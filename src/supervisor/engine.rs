@@ -1,0 +1,954 @@
+//! The lifecycle engine: a state machine without IO that decides what happens to every service.
+//!
+//! # Theory of operation
+//! The runtime feeds [`Input`]s (a process spawned, a probe passed, a tree ended, a timer fired, a
+//! stop was asked) and carries out the [`Effect`]s the engine returns (spawn, signal a tree, arm a
+//! timer, publish an event, exit). Time and randomness are inputs too, so every rule here (start
+//! order, readiness gating, backoff, crash loops, reverse-order stop) is tested without a process.
+//!
+//! Each service has a `generation`, incremented at every spawn: inputs about an older instance
+//! (a late probe result, the end of a tree already replaced) are ignored. Timers carry a sequence
+//! number for the same reason, so a stale timer never fires into a newer state.
+//!
+//! Start-up and steady state differ on purpose: during start-up any service that exits with a
+//! failure, cannot be spawned, or misses its readiness timeout fails the whole `up` (everything is
+//! stopped and wrangle exits 1 or 3), because a half-started project is worse than none. After
+//! start-up, crashes are handled by each service's restart policy.
+//!
+//! **Invariant:** no IO, no clock, no randomness of its own. Only `spec` and `std` are imported.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::spec::{DependencyCondition, ProjectSpec, RestartPolicy, ServiceId, Signal};
+use crate::supervisor::backoff::{self, RestartWindow, STABLE_UPTIME};
+use crate::supervisor::event::{Event, Exit};
+use crate::supervisor::graph;
+
+/// Where a service is in its life. Shown to users (ps, events), so the names are theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not part of this run (not selected).
+    Inactive,
+    /// Waiting for its dependencies.
+    Waiting,
+    /// Spawned (or about to be); readiness not reached yet.
+    Starting,
+    /// Ready, or started when it has no probe.
+    Running,
+    /// Waiting to be restarted after a crash.
+    Backoff,
+    /// Asked to stop; its tree is not gone yet.
+    Stopping,
+    /// Exited on its own and will not be restarted (`Exit::success` means completed).
+    Exited(Exit),
+    /// Given up on: crash loop, or a failure with no restart.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Start the selected services (all when empty) and their dependencies.
+    Start { services: Vec<ServiceId> },
+    /// The declared ports are free: the pending spawn of this generation may go ahead.
+    PortsFree { service: ServiceId, generation: u64 },
+    Spawned { service: ServiceId, generation: u64, pid: i32 },
+    SpawnFailed { service: ServiceId, generation: u64, error: String },
+    ProbePassed { service: ServiceId, generation: u64 },
+    ProbeTimedOut { service: ServiceId, generation: u64, last_failure: Option<String> },
+    /// The first process of the instance exited; `survivors` other processes of its tree remain.
+    LeaderExited { service: ServiceId, generation: u64, status: Exit, survivors: usize },
+    /// Every process of the instance is gone.
+    TreeGone { service: ServiceId, generation: u64 },
+    /// A restart cannot proceed (its ports stayed held by another process).
+    RestartBlocked { service: ServiceId, generation: u64, reason: String },
+    Timer { service: ServiceId, sequence: u64, kind: TimerKind },
+    /// Stop everything in reverse dependency order. A second request, or `force`, kills at once.
+    Shutdown { force: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// The backoff delay before a restart is over.
+    Restart,
+    /// The stop timeout is over: time for SIGKILL.
+    StopTimeout,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Wait (bounded) until the service's declared ports are free, then answer `PortsFree` or
+    /// `RestartBlocked`.
+    AwaitPorts { service: ServiceId, generation: u64 },
+    /// Spawn the service now and answer `Spawned` or `SpawnFailed`; then run its readiness probe
+    /// (if any) and report `ProbePassed`/`ProbeTimedOut`, and report the tree's end.
+    Spawn { service: ServiceId, generation: u64 },
+    /// Send `signal` to every process of the service's tree.
+    Signal { service: ServiceId, signal: Signal },
+    ArmTimer { service: ServiceId, sequence: u64, kind: TimerKind, after: Duration },
+    Publish(Event),
+    /// Everything is stopped; exit with this code.
+    Exit { code: u8 },
+}
+
+/// Exit codes, kept in sync with `crate::exit` (the engine may not import it: it is IO-free and
+/// `exit` is about the process).
+pub mod code {
+    pub const SUCCESS: u8 = 0;
+    pub const SERVICE_FAILED: u8 = 1;
+    pub const NOT_READY: u8 = 3;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Idle,
+    StartingUp,
+    Running,
+    ShuttingDown { code: u8, forced: bool },
+    /// `Effect::Exit` was emitted; nothing more happens.
+    Done,
+}
+
+#[derive(Debug, Clone)]
+struct ServiceState {
+    phase: Phase,
+    generation: u64,
+    timer_sequence: u64,
+    /// Whether the current generation has live processes.
+    alive: bool,
+    spawned_at: Option<Instant>,
+    leader_exit: Option<Exit>,
+    outlived_leader: bool,
+    /// Sticky facts for dependency conditions.
+    started_once: bool,
+    ready_once: bool,
+    completed_once: bool,
+    /// Consecutive crashes since the last stable run: the backoff exponent.
+    crash_streak: u32,
+    restarts: u32,
+    window: RestartWindow,
+    /// Stop this instance and then treat it as crashed (readiness lost on a restart).
+    restart_after_stop: bool,
+}
+
+impl ServiceState {
+    fn new() -> Self {
+        ServiceState {
+            phase: Phase::Inactive,
+            generation: 0,
+            timer_sequence: 0,
+            alive: false,
+            spawned_at: None,
+            leader_exit: None,
+            outlived_leader: false,
+            started_once: false,
+            ready_once: false,
+            completed_once: false,
+            crash_streak: 0,
+            restarts: 0,
+            window: RestartWindow::default(),
+            restart_after_stop: false,
+        }
+    }
+}
+
+/// A read-only view of one service for front-ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceView {
+    pub phase: Phase,
+    pub alive: bool,
+    pub restarts: u32,
+}
+
+pub struct Engine {
+    spec: Arc<ProjectSpec>,
+    dependents: Vec<Vec<ServiceId>>,
+    services: Vec<ServiceState>,
+    mode: Mode,
+    startup_began: Option<Instant>,
+    any_failed: bool,
+    /// xorshift state for backoff jitter; seeded by the runtime so tests are deterministic.
+    random_state: u64,
+}
+
+impl Engine {
+    pub fn new(spec: Arc<ProjectSpec>, random_seed: u64) -> Engine {
+        let services = vec![ServiceState::new(); spec.services.len()];
+        Engine {
+            dependents: graph::dependents(&spec),
+            spec,
+            services,
+            mode: Mode::Idle,
+            startup_began: None,
+            any_failed: false,
+            random_state: random_seed | 1,
+        }
+    }
+
+    pub fn view(&self, service: ServiceId) -> ServiceView {
+        let state = &self.services[service];
+        ServiceView { phase: state.phase, alive: state.alive, restarts: state.restarts }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        matches!(self.mode, Mode::ShuttingDown { .. })
+    }
+
+    /// Feeds one input; returns what must happen next, in order.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if self.mode == Mode::Done {
+            return effects;
+        }
+        match input {
+            Input::Start { services } => self.start(now, &services, &mut effects),
+            Input::PortsFree { service, generation } => {
+                if self.is_current(service, generation) && self.services[service].phase == Phase::Starting {
+                    effects.push(Effect::Spawn { service, generation });
+                }
+            }
+            Input::Spawned { service, generation, pid } => self.spawned(now, service, generation, pid, &mut effects),
+            Input::SpawnFailed { service, generation, error } => {
+                if self.is_current(service, generation) {
+                    effects.push(Effect::Publish(Event::SpawnFailed { service, error: error.clone() }));
+                    self.ended_without_process(now, service, format!("cannot start: {error}"), &mut effects);
+                }
+            }
+            Input::ProbePassed { service, generation } => {
+                if self.is_current(service, generation) && self.services[service].phase == Phase::Starting {
+                    self.mark_ready(now, service, &mut effects);
+                }
+            }
+            Input::ProbeTimedOut { service, generation, last_failure } => {
+                self.probe_timed_out(service, generation, last_failure, &mut effects);
+            }
+            Input::LeaderExited { service, generation, status, survivors } => {
+                if self.is_current(service, generation) {
+                    let state = &mut self.services[service];
+                    state.leader_exit = Some(status);
+                    if survivors > 0 {
+                        state.outlived_leader = true;
+                        effects.push(Effect::Publish(Event::LeaderExited { service, status, survivors }));
+                    }
+                }
+            }
+            Input::TreeGone { service, generation } => self.tree_gone(now, service, generation, &mut effects),
+            Input::RestartBlocked { service, generation, reason } => {
+                if self.is_current(service, generation) && self.services[service].phase == Phase::Starting {
+                    effects.push(Effect::Publish(Event::RestartBlocked { service, reason: reason.clone() }));
+                    self.ended_without_process(now, service, reason, &mut effects);
+                }
+            }
+            Input::Timer { service, sequence, kind } => self.timer(now, service, sequence, kind, &mut effects),
+            Input::Shutdown { force } => self.shutdown(code::SUCCESS, force, &mut effects),
+        }
+        effects
+    }
+
+    fn is_current(&self, service: ServiceId, generation: u64) -> bool {
+        self.services[service].generation == generation
+    }
+
+    fn start(&mut self, now: Instant, roots: &[ServiceId], effects: &mut Vec<Effect>) {
+        if self.mode != Mode::Idle {
+            return;
+        }
+        self.mode = Mode::StartingUp;
+        self.startup_began = Some(now);
+        for (service, selected) in graph::selection(&self.spec, roots).into_iter().enumerate() {
+            if selected {
+                self.services[service].phase = Phase::Waiting;
+            }
+        }
+        for service in 0..self.services.len() {
+            if self.services[service].phase == Phase::Waiting && !self.spec.services[service].depends_on.is_empty() {
+                let dependencies = self.spec.services[service]
+                    .depends_on
+                    .iter()
+                    .map(|dependency| (dependency.service, dependency.condition))
+                    .collect();
+                effects.push(Effect::Publish(Event::Waiting { service, dependencies }));
+            }
+        }
+        self.advance(now, effects);
+    }
+
+    /// Starts every waiting service whose dependencies are met, fails start-up when one can never
+    /// be met, and notices when start-up is complete or everything has ended.
+    fn advance(&mut self, now: Instant, effects: &mut Vec<Effect>) {
+        if matches!(self.mode, Mode::ShuttingDown { .. }) {
+            self.advance_shutdown(effects);
+            return;
+        }
+        for service in 0..self.services.len() {
+            if self.services[service].phase != Phase::Waiting {
+                continue;
+            }
+            match self.dependencies_status(service) {
+                DependencyStatus::Met => self.spawn(service, false, effects),
+                DependencyStatus::Pending => {}
+                DependencyStatus::Impossible(reason) => {
+                    self.fail_startup(service, code::SERVICE_FAILED, reason, effects);
+                    return;
+                }
+            }
+        }
+        if self.mode == Mode::StartingUp && self.startup_complete() {
+            self.mode = Mode::Running;
+            let count = self.services.iter().filter(|state| state.phase != Phase::Inactive).count();
+            let elapsed = self.startup_began.map(|began| now.saturating_duration_since(began)).unwrap_or_default();
+            effects.push(Effect::Publish(Event::AllReady { count, elapsed }));
+        }
+        if self.mode == Mode::Running && self.all_ended() {
+            let code = if self.any_failed { code::SERVICE_FAILED } else { code::SUCCESS };
+            self.mode = Mode::Done;
+            effects.push(Effect::Exit { code });
+        }
+    }
+
+    fn dependencies_status(&self, service: ServiceId) -> DependencyStatus {
+        let mut status = DependencyStatus::Met;
+        for dependency in &self.spec.services[service].depends_on {
+            let state = &self.services[dependency.service];
+            let name = &self.spec.services[dependency.service].name;
+            let ended = matches!(state.phase, Phase::Exited(_) | Phase::Failed | Phase::Stopped);
+            let met = match dependency.condition {
+                DependencyCondition::Started => state.started_once,
+                DependencyCondition::Ready => state.ready_once,
+                DependencyCondition::Completed => state.completed_once,
+            };
+            if met {
+                continue;
+            }
+            if ended {
+                let what = match state.phase {
+                    Phase::Exited(exit) => format!("exited with {}", exit.describe()),
+                    _ => "failed".to_string(),
+                };
+                return DependencyStatus::Impossible(format!(
+                    "depends on {name} being {}, but {name} {what}",
+                    dependency.condition.as_str()
+                ));
+            }
+            status = DependencyStatus::Pending;
+        }
+        status
+    }
+
+    fn startup_complete(&self) -> bool {
+        self.services.iter().all(|state| match state.phase {
+            Phase::Inactive | Phase::Running => true,
+            Phase::Exited(exit) => exit.success(),
+            Phase::Waiting | Phase::Starting | Phase::Backoff | Phase::Stopping | Phase::Failed | Phase::Stopped => false,
+        })
+    }
+
+    fn all_ended(&self) -> bool {
+        self.services.iter().all(|state| {
+            matches!(state.phase, Phase::Inactive | Phase::Exited(_) | Phase::Failed | Phase::Stopped)
+        })
+    }
+
+    fn spawn(&mut self, service: ServiceId, is_restart: bool, effects: &mut Vec<Effect>) {
+        let state = &mut self.services[service];
+        state.generation += 1;
+        state.phase = Phase::Starting;
+        state.leader_exit = None;
+        state.outlived_leader = false;
+        state.restart_after_stop = false;
+        let generation = state.generation;
+        // Before a restart the old instance's ports may still be draining; the first start was
+        // already checked by pre-flight.
+        if is_restart && !self.spec.services[service].ports.is_empty() {
+            effects.push(Effect::AwaitPorts { service, generation });
+        } else {
+            effects.push(Effect::Spawn { service, generation });
+        }
+    }
+
+    fn spawned(&mut self, now: Instant, service: ServiceId, generation: u64, pid: i32, effects: &mut Vec<Effect>) {
+        if !self.is_current(service, generation) {
+            return;
+        }
+        let state = &mut self.services[service];
+        state.alive = true;
+        state.started_once = true;
+        state.spawned_at = Some(now);
+        let restart = state.restarts;
+        effects.push(Effect::Publish(Event::Started { service, pid, restart }));
+        if self.spec.services[service].ready.is_none() {
+            self.mark_ready(now, service, effects);
+        } else {
+            self.advance(now, effects);
+        }
+    }
+
+    fn mark_ready(&mut self, now: Instant, service: ServiceId, effects: &mut Vec<Effect>) {
+        let state = &mut self.services[service];
+        state.phase = Phase::Running;
+        state.ready_once = true;
+        let elapsed = state.spawned_at.map(|at| now.saturating_duration_since(at)).unwrap_or_default();
+        effects.push(Effect::Publish(Event::Ready { service, elapsed }));
+        self.advance(now, effects);
+    }
+
+    fn probe_timed_out(
+        &mut self,
+        service: ServiceId,
+        generation: u64,
+        last_failure: Option<String>,
+        effects: &mut Vec<Effect>,
+    ) {
+        if !self.is_current(service, generation) || self.services[service].phase != Phase::Starting {
+            return;
+        }
+        let timeout = self.spec.services[service].ready.as_ref().map(|probe| probe.timeout).unwrap_or_default();
+        effects.push(Effect::Publish(Event::NotReady { service, timeout, last_failure: last_failure.clone() }));
+        if self.mode == Mode::StartingUp {
+            let mut reason = format!("not ready after {}", humanize(timeout));
+            if let Some(failure) = last_failure {
+                reason.push_str(&format!(" (last probe: {failure})"));
+            }
+            self.fail_startup(service, code::NOT_READY, reason, effects);
+            return;
+        }
+        // After start-up, an instance that never became ready is stopped and counts as a crash.
+        self.services[service].restart_after_stop = true;
+        self.stop_service(service, effects);
+    }
+
+    fn tree_gone(&mut self, now: Instant, service: ServiceId, generation: u64, effects: &mut Vec<Effect>) {
+        if !self.is_current(service, generation) {
+            return;
+        }
+        let state = &mut self.services[service];
+        state.alive = false;
+        let status = match (state.outlived_leader, state.leader_exit) {
+            (false, Some(status)) => status,
+            _ => Exit::Unknown,
+        };
+        let uptime = state.spawned_at.map(|at| now.saturating_duration_since(at)).unwrap_or_default();
+        if state.phase == Phase::Stopping && !state.restart_after_stop {
+            state.phase = Phase::Stopped;
+            effects.push(Effect::Publish(Event::Stopped { service, status: state.leader_exit }));
+            self.advance(now, effects);
+            return;
+        }
+        if matches!(self.mode, Mode::ShuttingDown { .. }) {
+            // It ended on its own while everything was being stopped: that is a stop too.
+            state.phase = Phase::Stopped;
+            effects.push(Effect::Publish(Event::Stopped { service, status: state.leader_exit }));
+            self.advance(now, effects);
+            return;
+        }
+        let was_restart_after_stop = state.restart_after_stop;
+        if !was_restart_after_stop {
+            effects.push(Effect::Publish(Event::Exited { service, status, uptime }));
+        }
+        if status.success() && !was_restart_after_stop {
+            state.completed_once = true;
+        }
+        if self.mode == Mode::StartingUp && !status.success() && !was_restart_after_stop {
+            let reason = format!("exited with {} during start-up", status.describe());
+            self.fail_startup(service, code::SERVICE_FAILED, reason, effects);
+            return;
+        }
+        if uptime >= STABLE_UPTIME {
+            self.services[service].crash_streak = 0;
+        }
+        let policy = self.spec.services[service].restart.policy;
+        let restart = match policy {
+            RestartPolicy::Never => false,
+            RestartPolicy::OnFailure => !status.success() || was_restart_after_stop,
+            RestartPolicy::Always => true,
+        };
+        if !restart {
+            self.services[service].phase = Phase::Exited(status);
+            if !status.success() {
+                self.any_failed = true;
+            }
+            self.advance(now, effects);
+            return;
+        }
+        self.schedule_restart(now, service, effects);
+    }
+
+    /// A start attempt ended before any process existed (spawn failed, or ports stayed held).
+    fn ended_without_process(&mut self, now: Instant, service: ServiceId, reason: String, effects: &mut Vec<Effect>) {
+        self.services[service].alive = false;
+        if matches!(self.mode, Mode::ShuttingDown { .. }) {
+            self.services[service].phase = Phase::Stopped;
+            self.advance(now, effects);
+            return;
+        }
+        if self.mode == Mode::StartingUp || self.spec.services[service].restart.policy == RestartPolicy::Never {
+            if self.mode == Mode::StartingUp {
+                self.fail_startup(service, code::SERVICE_FAILED, reason, effects);
+            } else {
+                self.give_up(service, reason, effects);
+                self.advance(now, effects);
+            }
+            return;
+        }
+        self.schedule_restart(now, service, effects);
+    }
+
+    fn schedule_restart(&mut self, now: Instant, service: ServiceId, effects: &mut Vec<Effect>) {
+        let restart_spec = self.spec.services[service].restart;
+        if !self.services[service].window.try_record(now, &restart_spec) {
+            let reason = format!(
+                "crash loop: more than {} restarts within {}; not restarting again",
+                restart_spec.max_restarts,
+                humanize(restart_spec.window)
+            );
+            self.give_up(service, reason, effects);
+            self.advance(now, effects);
+            return;
+        }
+        let unit_random = self.next_random();
+        let state = &mut self.services[service];
+        let delay = backoff::delay(&restart_spec, state.crash_streak, unit_random);
+        state.crash_streak = state.crash_streak.saturating_add(1);
+        state.restarts += 1;
+        state.phase = Phase::Backoff;
+        state.timer_sequence += 1;
+        let attempt = state.restarts;
+        let sequence = state.timer_sequence;
+        effects.push(Effect::Publish(Event::Restarting { service, delay, attempt }));
+        if delay.is_zero() {
+            self.spawn(service, true, effects);
+        } else {
+            effects.push(Effect::ArmTimer { service, sequence, kind: TimerKind::Restart, after: delay });
+        }
+    }
+
+    fn give_up(&mut self, service: ServiceId, reason: String, effects: &mut Vec<Effect>) {
+        self.services[service].phase = Phase::Failed;
+        self.any_failed = true;
+        effects.push(Effect::Publish(Event::Failed { service, reason }));
+    }
+
+    fn timer(&mut self, now: Instant, service: ServiceId, sequence: u64, kind: TimerKind, effects: &mut Vec<Effect>) {
+        let state = &self.services[service];
+        if state.timer_sequence != sequence {
+            return;
+        }
+        match (kind, state.phase) {
+            (TimerKind::Restart, Phase::Backoff) => {
+                if !matches!(self.mode, Mode::ShuttingDown { .. }) {
+                    self.spawn(service, true, effects);
+                }
+            }
+            (TimerKind::StopTimeout, Phase::Stopping) if state.alive => {
+                let after = self.spec.services[service].stop.timeout;
+                effects.push(Effect::Publish(Event::Killing { service, after: Some(after) }));
+                effects.push(Effect::Signal { service, signal: Signal::KILL });
+            }
+            _ => {}
+        }
+        let _ = now;
+    }
+
+    fn fail_startup(&mut self, service: ServiceId, code: u8, reason: String, effects: &mut Vec<Effect>) {
+        if self.services[service].phase == Phase::Waiting {
+            self.services[service].phase = Phase::Failed;
+        }
+        self.any_failed = true;
+        effects.push(Effect::Publish(Event::StartupFailed { service, reason }));
+        self.shutdown(code, false, effects);
+    }
+
+    fn shutdown(&mut self, code: u8, force: bool, effects: &mut Vec<Effect>) {
+        let forced = match self.mode {
+            // A second request while stopping skips the grace period.
+            Mode::ShuttingDown { code: first_code, .. } => {
+                self.mode = Mode::ShuttingDown { code: first_code, forced: true };
+                true
+            }
+            Mode::Done => return,
+            _ => {
+                let code = if code == code::SUCCESS && self.any_failed { code::SERVICE_FAILED } else { code };
+                self.mode = Mode::ShuttingDown { code, forced: force };
+                force
+            }
+        };
+        effects.push(Effect::Publish(Event::ShuttingDown { forced }));
+        for state in &mut self.services {
+            // Nothing runs for these: they are simply stopped. A pending spawn (Starting without a
+            // live process) is abandoned: its generation is bumped so a late `PortsFree` is stale.
+            match state.phase {
+                Phase::Waiting | Phase::Backoff => state.phase = Phase::Stopped,
+                Phase::Starting if !state.alive => {
+                    state.phase = Phase::Stopped;
+                    state.generation += 1;
+                }
+                _ => {}
+            }
+        }
+        if forced {
+            for service in 0..self.services.len() {
+                if self.services[service].alive {
+                    self.services[service].phase = Phase::Stopping;
+                    effects.push(Effect::Publish(Event::Killing { service, after: None }));
+                    effects.push(Effect::Signal { service, signal: Signal::KILL });
+                }
+            }
+        }
+        self.advance_shutdown(effects);
+    }
+
+    /// Stops every live service none of whose live dependents is still running; exits when
+    /// nothing is alive any more.
+    fn advance_shutdown(&mut self, effects: &mut Vec<Effect>) {
+        let Mode::ShuttingDown { code, .. } = self.mode else {
+            return;
+        };
+        for service in 0..self.services.len() {
+            let state = &self.services[service];
+            if !state.alive || state.phase == Phase::Stopping {
+                continue;
+            }
+            let dependents_alive = self.dependents[service].iter().any(|dependent| self.services[*dependent].alive);
+            if !dependents_alive {
+                self.stop_service(service, effects);
+            }
+        }
+        if self.services.iter().all(|state| !state.alive) {
+            for state in &mut self.services {
+                if matches!(state.phase, Phase::Stopping | Phase::Starting | Phase::Running) {
+                    state.phase = Phase::Stopped;
+                }
+            }
+            self.mode = Mode::Done;
+            effects.push(Effect::Exit { code });
+        }
+    }
+
+    fn stop_service(&mut self, service: ServiceId, effects: &mut Vec<Effect>) {
+        let stop = self.spec.services[service].stop;
+        let state = &mut self.services[service];
+        state.phase = Phase::Stopping;
+        state.timer_sequence += 1;
+        let sequence = state.timer_sequence;
+        effects.push(Effect::Publish(Event::Stopping { service, signal: stop.signal }));
+        effects.push(Effect::Signal { service, signal: stop.signal });
+        effects.push(Effect::ArmTimer { service, sequence, kind: TimerKind::StopTimeout, after: stop.timeout });
+    }
+
+    /// xorshift64*: plenty for jitter, and deterministic under a fixed seed.
+    fn next_random(&mut self) -> f64 {
+        let mut x = self.random_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.random_state = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+enum DependencyStatus {
+    Met,
+    Pending,
+    Impossible(String),
+}
+
+/// `1.5s`, `250ms`, `2m`: for messages.
+pub fn humanize(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        let secs = duration.as_secs_f64();
+        if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{secs:.1}s") }
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::spec::{
+        CommandSpec, Dependency, ReadyCheck, ReadyProbe, RestartSpec, ServiceSpec, StopSpec,
+    };
+
+    fn service(name: &str, depends_on: &[(ServiceId, DependencyCondition)], probe: bool) -> ServiceSpec {
+        ServiceSpec {
+            name: name.to_string(),
+            command: CommandSpec { argv: vec!["true".into()], shell: false },
+            cwd: PathBuf::from("/"),
+            env: BTreeMap::new(),
+            ports: Vec::new(),
+            depends_on: depends_on.iter().map(|(service, condition)| Dependency { service: *service, condition: *condition }).collect(),
+            ready: probe.then(|| ReadyProbe {
+                check: ReadyCheck::Tcp { host: "127.0.0.1".into(), port: 1 },
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(30),
+            }),
+            restart: RestartSpec {
+                policy: RestartPolicy::OnFailure,
+                backoff_initial: Duration::from_millis(100),
+                backoff_max: Duration::from_secs(5),
+                max_restarts: 3,
+                window: Duration::from_secs(60),
+            },
+            stop: StopSpec { signal: Signal::TERM, timeout: Duration::from_secs(10) },
+        }
+    }
+
+    fn project(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
+        Arc::new(ProjectSpec { source: PathBuf::from("/w/wrangle.toml"), root: PathBuf::from("/w"), services })
+    }
+
+    /// Drives an engine like the runtime does: spawns succeed at once with fake pids.
+    struct Harness {
+        engine: Engine,
+        now: Instant,
+        spawned: Vec<(ServiceId, u64)>,
+        signals: Vec<(ServiceId, Signal)>,
+        timers: Vec<(ServiceId, u64, TimerKind, Duration)>,
+        events: Vec<Event>,
+        exit: Option<u8>,
+    }
+
+    impl Harness {
+        fn new(spec: Arc<ProjectSpec>) -> Harness {
+            Harness { engine: Engine::new(spec, 42), now: Instant::now(), spawned: Vec::new(), signals: Vec::new(), timers: Vec::new(), events: Vec::new(), exit: None }
+        }
+
+        fn feed(&mut self, input: Input) {
+            let mut queue = std::collections::VecDeque::from(self.engine.handle(self.now, input));
+            while let Some(effect) = queue.pop_front() {
+                match effect {
+                    Effect::Spawn { service, generation } => {
+                        self.spawned.push((service, generation));
+                        let pid = 1000 + service as i32;
+                        queue.extend(self.engine.handle(self.now, Input::Spawned { service, generation, pid }));
+                    }
+                    Effect::AwaitPorts { service, generation } => {
+                        queue.extend(self.engine.handle(self.now, Input::PortsFree { service, generation }));
+                    }
+                    Effect::Signal { service, signal } => self.signals.push((service, signal)),
+                    Effect::ArmTimer { service, sequence, kind, after } => self.timers.push((service, sequence, kind, after)),
+                    Effect::Publish(event) => self.events.push(event),
+                    Effect::Exit { code } => self.exit = Some(code),
+                }
+            }
+        }
+
+        fn generation(&self, service: ServiceId) -> u64 {
+            self.engine.services[service].generation
+        }
+
+        fn exit_tree(&mut self, service: ServiceId, status: Exit) {
+            let generation = self.generation(service);
+            self.feed(Input::LeaderExited { service, generation, status, survivors: 0 });
+            self.feed(Input::TreeGone { service, generation });
+        }
+
+        fn spawned_services(&self) -> Vec<ServiceId> {
+            self.spawned.iter().map(|(service, _)| *service).collect()
+        }
+
+        fn phase(&self, service: ServiceId) -> Phase {
+            self.engine.view(service).phase
+        }
+
+        fn fire_last_timer(&mut self, kind: TimerKind) {
+            let (service, sequence, _, after) = *self.timers.iter().rev().find(|timer| timer.2 == kind).expect("a timer of that kind");
+            self.now += after;
+            self.feed(Input::Timer { service, sequence, kind });
+        }
+    }
+
+    #[test]
+    fn dependent_starts_only_after_its_dependency_is_ready() {
+        // 0 db (probe) <- 1 api (probe, needs db ready) <- 2 web (needs api ready)
+        let spec = project(vec![
+            service("db", &[], true),
+            service("api", &[(0, DependencyCondition::Ready)], true),
+            service("web", &[(1, DependencyCondition::Ready)], false),
+        ]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        assert_eq!(harness.spawned_services(), vec![0]);
+        harness.feed(Input::ProbePassed { service: 0, generation: 1 });
+        assert_eq!(harness.spawned_services(), vec![0, 1]);
+        assert!(harness.exit.is_none());
+        harness.feed(Input::ProbePassed { service: 1, generation: 1 });
+        assert_eq!(harness.spawned_services(), vec![0, 1, 2]);
+        assert!(harness.events.iter().any(|event| matches!(event, Event::AllReady { count: 3, .. })));
+    }
+
+    #[test]
+    fn independent_services_start_together_and_started_condition_does_not_wait_for_readiness() {
+        let spec = project(vec![
+            service("a", &[], true),
+            service("b", &[], true),
+            service("c", &[(0, DependencyCondition::Started)], false),
+        ]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        assert_eq!(harness.spawned_services(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn completed_condition_waits_for_a_successful_exit() {
+        let spec = project(vec![service("migrate", &[], false), service("api", &[(0, DependencyCondition::Completed)], false)]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        assert_eq!(harness.spawned_services(), vec![0]);
+        harness.exit_tree(0, Exit::Code(0));
+        assert_eq!(harness.spawned_services(), vec![0, 1]);
+        assert_eq!(harness.phase(0), Phase::Exited(Exit::Code(0)));
+        assert!(harness.events.iter().any(|event| matches!(event, Event::AllReady { .. })));
+    }
+
+    #[test]
+    fn a_failed_one_shot_fails_start_up_with_code_1_and_stops_the_rest() {
+        let spec = project(vec![
+            service("db", &[], false),
+            service("migrate", &[(0, DependencyCondition::Ready)], false),
+            service("api", &[(1, DependencyCondition::Completed)], false),
+        ]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.exit_tree(1, Exit::Code(2));
+        assert!(harness.events.iter().any(|event| matches!(event, Event::StartupFailed { service: 1, .. })));
+        assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
+        assert!(harness.exit.is_none(), "db is still alive");
+        harness.exit_tree(0, Exit::Signal(15));
+        assert_eq!(harness.exit, Some(code::SERVICE_FAILED));
+        assert_eq!(harness.spawned_services(), vec![0, 1], "api never starts");
+    }
+
+    #[test]
+    fn readiness_timeout_during_start_up_exits_3() {
+        let spec = project(vec![service("api", &[], true), service("web", &[(0, DependencyCondition::Ready)], false)]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::ProbeTimedOut { service: 0, generation: 1, last_failure: Some("connection refused".into()) });
+        assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
+        harness.exit_tree(0, Exit::Signal(15));
+        assert_eq!(harness.exit, Some(code::NOT_READY));
+        assert_eq!(harness.spawned_services(), vec![0]);
+    }
+
+    #[test]
+    fn crashes_after_start_up_back_off_then_the_service_is_marked_failed() {
+        let spec = project(vec![service("worker", &[], false), service("other", &[], false)]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        let mut delays = Vec::new();
+        for _ in 0..3 {
+            harness.exit_tree(0, Exit::Code(1));
+            assert_eq!(harness.phase(0), Phase::Backoff);
+            delays.push(harness.timers.last().expect("a restart timer").3);
+            harness.fire_last_timer(TimerKind::Restart);
+            assert_eq!(harness.phase(0), Phase::Running);
+        }
+        assert!(delays[0] < delays[2], "backoff grows: {delays:?}");
+        harness.exit_tree(0, Exit::Code(1));
+        assert_eq!(harness.phase(0), Phase::Failed);
+        assert!(harness.events.iter().any(|event| matches!(event, Event::Failed { service: 0, reason } if reason.contains("crash loop"))));
+        assert_eq!(harness.phase(1), Phase::Running, "others are untouched");
+        assert!(harness.exit.is_none());
+    }
+
+    #[test]
+    fn a_stale_timer_or_probe_result_is_ignored() {
+        let spec = project(vec![service("api", &[], true)]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::ProbePassed { service: 0, generation: 7 });
+        assert_eq!(harness.phase(0), Phase::Starting);
+        harness.feed(Input::Timer { service: 0, sequence: 99, kind: TimerKind::Restart });
+        assert_eq!(harness.spawned.len(), 1);
+    }
+
+    #[test]
+    fn shutdown_stops_in_reverse_dependency_order_and_kills_after_the_timeout() {
+        let spec = project(vec![
+            service("db", &[], false),
+            service("api", &[(0, DependencyCondition::Ready)], false),
+            service("web", &[(1, DependencyCondition::Ready)], false),
+            service("cron", &[], false),
+        ]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::Shutdown { force: false });
+        assert_eq!(harness.signals, vec![(2, Signal::TERM), (3, Signal::TERM)]);
+        harness.exit_tree(2, Exit::Signal(15));
+        assert_eq!(harness.signals.last(), Some(&(1, Signal::TERM)));
+        harness.fire_last_timer(TimerKind::StopTimeout);
+        assert_eq!(harness.signals.last(), Some(&(1, Signal::KILL)));
+        harness.exit_tree(1, Exit::Signal(9));
+        harness.exit_tree(3, Exit::Signal(15));
+        assert_eq!(harness.signals.last(), Some(&(0, Signal::TERM)));
+        harness.exit_tree(0, Exit::Code(0));
+        assert_eq!(harness.exit, Some(code::SUCCESS));
+    }
+
+    #[test]
+    fn a_second_shutdown_kills_everything_at_once() {
+        let spec = project(vec![service("db", &[], false), service("api", &[(0, DependencyCondition::Ready)], false)]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::Shutdown { force: false });
+        harness.feed(Input::Shutdown { force: false });
+        assert!(harness.signals.contains(&(0, Signal::KILL)));
+        assert!(harness.signals.contains(&(1, Signal::KILL)));
+    }
+
+    #[test]
+    fn selecting_a_service_pulls_in_its_dependencies_only() {
+        let spec = project(vec![
+            service("db", &[], false),
+            service("api", &[(0, DependencyCondition::Ready)], false),
+            service("web", &[], false),
+        ]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![1] });
+        assert_eq!(harness.spawned_services(), vec![0, 1]);
+        assert_eq!(harness.phase(2), Phase::Inactive);
+    }
+
+    #[test]
+    fn a_daemonizing_service_keeps_running_after_its_leader_exits() {
+        let spec = project(vec![service("redis", &[], true)]);
+        let mut harness = Harness::new(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::LeaderExited { service: 0, generation: 1, status: Exit::Code(0), survivors: 1 });
+        assert_eq!(harness.phase(0), Phase::Starting);
+        harness.feed(Input::ProbePassed { service: 0, generation: 1 });
+        assert_eq!(harness.phase(0), Phase::Running);
+        // When the daemon later dies, its status is unknown: on-failure restarts it.
+        harness.feed(Input::TreeGone { service: 0, generation: 1 });
+        assert_eq!(harness.phase(0), Phase::Backoff);
+    }
+
+    #[test]
+    fn restart_never_leaves_a_crashed_service_exited_and_exits_when_nothing_is_left() {
+        let mut one_shot = service("job", &[], false);
+        one_shot.restart.policy = RestartPolicy::Never;
+        let mut harness = Harness::new(project(vec![one_shot]));
+        harness.feed(Input::Start { services: vec![] });
+        harness.exit_tree(0, Exit::Code(0));
+        assert_eq!(harness.exit, Some(code::SUCCESS));
+    }
+
+    #[test]
+    fn humanize_reads_naturally() {
+        assert_eq!(humanize(Duration::from_millis(412)), "412ms");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(humanize(Duration::from_secs(10)), "10s");
+        assert_eq!(humanize(Duration::from_secs(120)), "2m");
+    }
+}

@@ -1,0 +1,126 @@
+//! The sentinel: a tiny helper process that stops a run's services if wrangle itself is killed
+//! with SIGKILL (or crashes) and so cannot stop them.
+//!
+//! # Theory of operation
+//! Each service leader is started with `PR_SET_PDEATHSIG = SIGKILL`, but that signal reaches only
+//! the leader: its children, double-forked daemons and `setsid` escapees would be re-parented to
+//! init and live on. So a foreground run also starts `wrangle __sentinel` in its own session, with
+//! the read end of a pipe as stdin. wrangle keeps the only write end (close-on-exec, so no service
+//! inherits it). When wrangle exits normally it writes `done` first and the sentinel exits. When
+//! wrangle dies any other way, the kernel closes the pipe, the sentinel reads end-of-file and
+//! SIGKILLs every process carrying this run's `WRANGLE_RUN` token, until none is left.
+//!
+//! # Caveats
+//! A process that cleared its environment and escaped the leader's session cannot be found by the
+//! sentinel. The daemon (which re-adopts services instead of killing them) does not use it.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use crate::sys::process_table;
+use crate::sys::reaper::Reaper;
+use crate::sys::spawn::SpawnRequest;
+use crate::sys::tree::{self, RUN_VAR};
+
+/// The parent's side of a running sentinel.
+pub struct Sentinel {
+    pub pid: i32,
+    pipe: File,
+}
+
+impl Sentinel {
+    /// Starts `wrangle __sentinel` for the run identified by `run_token`.
+    pub fn start(reaper: &Reaper, run_token: &str) -> io::Result<Sentinel> {
+        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let exe = std::env::current_exe()?;
+        let mut request = SpawnRequest {
+            argv: vec![exe.to_string_lossy().into_owned(), "__sentinel".to_string()],
+            cwd: std::path::PathBuf::from("/"),
+            env: Default::default(),
+            env_remove: vec![RUN_VAR.to_string()],
+            capture_output: false,
+            // The sentinel must outlive wrangle: that is its whole purpose.
+            die_with_parent: false,
+            cgroup_procs: None,
+            stdin: Some(read_end),
+        };
+        let (child, _exit) = reaper.spawn(&mut request)?;
+        let mut pipe = File::from(OwnedFd::from(write_end));
+        writeln!(pipe, "{run_token}")?;
+        Ok(Sentinel { pid: child.pid, pipe })
+    }
+
+    /// Tells the sentinel that wrangle stopped everything itself; it exits without acting.
+    pub fn dismiss(mut self) {
+        // If the sentinel is already gone there is nothing to dismiss.
+        let _ = self.pipe.write_all(b"done\n");
+    }
+}
+
+/// The body of `wrangle __sentinel`: waits on stdin, then cleans up if wrangle died.
+/// Returns the number of processes it had to kill.
+pub fn run(stdin: impl Read) -> usize {
+    // Terminal and polite signals must not take the sentinel down before it can do its job; it
+    // leaves when wrangle says `done` or when its pipe closes.
+    ignore_polite_signals();
+    let mut lines = BufReader::new(stdin).lines();
+    let Some(Ok(run_token)) = lines.next() else {
+        return 0;
+    };
+    for line in lines {
+        match line {
+            Ok(line) if line == "done" => return 0,
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    kill_marked(&run_token, Duration::from_secs(10))
+}
+
+/// SIGKILLs every process whose environment carries `run_token`, rescanning until none is left
+/// (a dying parent may have forked meanwhile) or `limit` has passed.
+pub fn kill_marked(run_token: &str, limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    let own_pid = std::process::id() as i32;
+    let mut killed = 0;
+    loop {
+        let marked: Vec<_> = process_table::scan()
+            .into_iter()
+            .filter(|info| info.pid != own_pid && info.state != 'Z')
+            .filter(|info| process_table::environ_var(info.pid, RUN_VAR).as_deref() == Some(run_token))
+            .collect();
+        if marked.is_empty() || Instant::now() >= deadline {
+            return killed;
+        }
+        killed += tree::signal_all(&marked, 9);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn ignore_polite_signals() {
+    use rustix::process::Signal;
+    for signal in [Signal::INT, Signal::TERM, Signal::HUP, Signal::QUIT] {
+        // SAFETY: setting SIG_IGN installs no handler code; the sentinel is single-threaded and
+        // spawns nothing, so the ignored disposition cannot leak into a service.
+        let _ = unsafe { ignore_signal(signal) };
+    }
+}
+
+/// # Safety
+/// Changes a process-wide signal disposition; callers must own the process's signal handling.
+unsafe fn ignore_signal(signal: rustix::process::Signal) -> io::Result<()> {
+    // Neither std nor rustix's safe API can set a disposition, and a whole signal crate for one
+    // SIG_IGN is not worth it: this is the C library's `signal(2)`, which std already links.
+    let previous = unsafe { libc_signal(signal.as_raw(), SIG_IGN) };
+    if previous == SIG_ERR { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+const SIG_IGN: usize = 1;
+const SIG_ERR: usize = usize::MAX;
+
+unsafe extern "C" {
+    #[link_name = "signal"]
+    fn libc_signal(signum: i32, handler: usize) -> usize;
+}

@@ -1,0 +1,163 @@
+//! Starting a child process the way a supervisor needs it: in its own session and process group,
+//! optionally tied to our death, with its output on pipes, and with a pidfd opened before anyone
+//! can reap it.
+//!
+//! This module only builds and starts processes. It does not wait for them: exit statuses belong
+//! to [`crate::sys::reaper`], which is the only caller of [`spawn`].
+//!
+//! # Caveats
+//! - The `pre_exec` closure runs between `fork` and `exec` in a process that may have several
+//!   threads, so it makes only async-signal-safe calls: plain syscalls through rustix, no
+//!   allocation, no locks, no logging. Everything it needs is prepared before the fork.
+//! - `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, not the process (see
+//!   `man 2 PR_SET_PDEATHSIG`). Callers must spawn from a thread that lives as long as wrangle:
+//!   wrangle runs a current-thread runtime on the main thread for that reason.
+//! - std's `Command` already resets the signal mask and `SIGPIPE` in the child; wrangle never sets
+//!   any other signal to `SIG_IGN`, so nothing else needs resetting.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use rustix::process::{Pid, PidfdFlags, Signal};
+
+/// What to start.
+#[derive(Debug)]
+pub struct SpawnRequest {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// Added to (or replacing entries of) wrangle's own environment.
+    pub env: BTreeMap<String, String>,
+    /// Removed from the inherited environment (e.g. wrangle's own `NOTIFY_SOCKET`).
+    pub env_remove: Vec<String>,
+    /// Capture stdout and stderr on pipes; otherwise they go to /dev/null.
+    pub capture_output: bool,
+    /// Kill the child with SIGKILL when the spawning thread (wrangle's main thread) dies.
+    pub die_with_parent: bool,
+    /// An open `cgroup.procs` file of the cgroup the child must join before exec.
+    pub cgroup_procs: Option<RawFd>,
+    /// Standard input; /dev/null when None.
+    pub stdin: Option<OwnedFd>,
+}
+
+/// A started child. The pidfd refers to exactly this process for its whole life, so signals sent
+/// through it can never reach a process that later reuses the pid.
+#[derive(Debug)]
+pub struct SpawnedChild {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// Starts the child. Must only be called by the reaper, with its registry locked, so the child
+/// cannot be reaped before its pidfd exists.
+pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
+    let Some((program, args)) = request.argv.split_first() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
+    };
+    let mut command = Command::new(program);
+    command.args(args).current_dir(&request.cwd);
+    match request.stdin.take() {
+        Some(fd) => command.stdin(Stdio::from(fd)),
+        None => command.stdin(Stdio::null()),
+    };
+    for key in &request.env_remove {
+        command.env_remove(key);
+    }
+    command.envs(request.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
+    if request.capture_output {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    } else {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+
+    // Everything the child-side closure reads is computed here, before the fork.
+    let expected_parent = rustix::process::getpid();
+    let die_with_parent = request.die_with_parent;
+    let cgroup_procs = request.cgroup_procs;
+    // SAFETY: the closure only performs async-signal-safe syscalls (setsid, prctl, getppid,
+    // write) on values captured by copy; it allocates nothing and takes no locks.
+    unsafe {
+        command.pre_exec(move || child_setup(expected_parent, die_with_parent, cgroup_procs));
+    }
+
+    let mut child = command.spawn()?;
+    let pid = child.id() as i32;
+    let pidfd = open_pidfd(pid)?;
+    let stdout = child.stdout.take().map(OwnedFd::from);
+    let stderr = child.stderr.take().map(OwnedFd::from);
+    // Dropping `child` neither waits nor kills: the reaper owns the exit status.
+    drop(child);
+    Ok(SpawnedChild { pid, pidfd, stdout, stderr })
+}
+
+/// Runs in the child between fork and exec. Async-signal-safe only.
+fn child_setup(expected_parent: Pid, die_with_parent: bool, cgroup_procs: Option<RawFd>) -> io::Result<()> {
+    // A new session makes the child the leader of its own process group, so the whole tree can
+    // be signalled at once and the terminal's Ctrl+C reaches wrangle only: wrangle decides the
+    // stop order.
+    rustix::process::setsid()?;
+    if die_with_parent {
+        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+        // If wrangle died between fork and prctl, the signal will never come: give up now.
+        // See: https://github.com/containers/bubblewrap/pull/730
+        if rustix::process::getppid() != Some(expected_parent) {
+            return Err(io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()));
+        }
+    }
+    if let Some(fd) = cgroup_procs {
+        // SAFETY: the fd was opened by the parent before fork and stays open until after spawn
+        // returns; borrowing it for one write is sound.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        // Writing "0" moves the writing process itself, so no pid formatting is needed here.
+        rustix::io::write(fd, b"0")?;
+    }
+    Ok(())
+}
+
+/// Opens a pidfd for `pid`. Only race-free when `pid` is our unreaped child or the caller checks
+/// afterwards that the process is the one it meant (see [`crate::sys::tree`]).
+pub fn open_pidfd(pid: i32) -> io::Result<OwnedFd> {
+    let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pid 0"))?;
+    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
+}
+
+/// Sends `signal` through a pidfd. ESRCH (already exited) is not an error for a supervisor.
+pub fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
+    let Some(signal) = Signal::from_named_raw(signal) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unsupported signal {signal}")));
+    };
+    match rustix::process::pidfd_send_signal(pidfd, signal) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Signals a whole process group. Only race-free while a member of the group is known to be
+/// unreaped (its pid, and so the group id, cannot be reused meanwhile).
+pub fn signal_group(pgid: i32, signal: i32) -> io::Result<()> {
+    let (Some(pgid), Some(signal)) = (Pid::from_raw(pgid), Signal::from_named_raw(signal)) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad process group or signal"));
+    };
+    match rustix::process::kill_process_group(pgid, signal) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Makes wrangle a child subreaper: processes that its services orphan (double-forks, `setsid`
+/// daemons) are re-parented to wrangle instead of init, so they stay in view and are stopped with
+/// their service. See: man 2 PR_SET_CHILD_SUBREAPER.
+pub fn become_subreaper() -> io::Result<()> {
+    Ok(rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?)
+}
+
+/// The raw fd number, for passing into a pre-exec closure.
+pub fn raw(fd: &OwnedFd) -> RawFd {
+    fd.as_raw_fd()
+}

@@ -1,0 +1,260 @@
+//! Which processes belong to which service, and signalling them without PID-reuse races.
+//!
+//! # Theory of operation
+//! A service is its whole process tree, not its first pid. wrangle is a child subreaper, so every
+//! process a service starts stays below wrangle in the process tree, even after double-forks and
+//! `setsid`: when its parent dies it is re-parented to wrangle. To attribute a process, walk up its
+//! parent chain to the ancestor that is a direct child of wrangle (its *top*):
+//! - a top that is the live leader of a service belongs to that service;
+//! - any other top is an adopted orphan: it is attributed by the `WRANGLE_RUN`/`WRANGLE_SERVICE`
+//!   variables every service is started with (inherited by its descendants), or else by its
+//!   session or process group matching a leader's.
+//!
+//! Anything below wrangle that cannot be attributed is a *stray*: it is still stopped when wrangle
+//! shuts down, so "nothing left behind" never depends on attribution being perfect.
+//!
+//! Signals go through pidfds: a pidfd is opened first, then the process's start time is checked
+//! again, so a pid that was reused between the scan and the signal is never signalled.
+//!
+//! # Caveats
+//! A process that clears its environment *and* leaves its service's session is attributed only
+//! while its parent chain is intact; once orphaned it becomes a stray (stopped at shutdown).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::OwnedFd;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+use crate::sys::process_table::{self, ProcessInfo};
+use crate::sys::spawn::{open_pidfd, pidfd_signal};
+
+/// Set in every service's environment to the id of the wrangle run that started it.
+pub const RUN_VAR: &str = "WRANGLE_RUN";
+/// Set in every service's environment to the service's name.
+pub const SERVICE_VAR: &str = "WRANGLE_SERVICE";
+
+/// A pid together with its start time: unlike a bare pid, it cannot be confused with a later
+/// process that reuses the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcessId {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl From<&ProcessInfo> for ProcessId {
+    fn from(info: &ProcessInfo) -> Self {
+        ProcessId { pid: info.pid, start_time: info.start_time }
+    }
+}
+
+/// What the supervisor knows when it asks who owns what.
+pub struct Owners<'a> {
+    /// wrangle's own pid: the root of everything it supervises.
+    pub supervisor_pid: i32,
+    /// The id of this wrangle run, as set in `RUN_VAR`.
+    pub run_token: &'a str,
+    /// Service names; an owner is an index into this slice.
+    pub service_names: &'a [String],
+    /// Live leaders (direct children) by pid, with their owner.
+    pub leaders: &'a HashMap<i32, usize>,
+    /// Processes to leave out entirely (wrangle's helpers such as the sentinel).
+    pub ignore: &'a [i32],
+}
+
+/// The result of one scan: every live process below wrangle, by owner.
+#[derive(Debug, Default)]
+pub struct Ownership {
+    pub by_service: HashMap<usize, Vec<ProcessInfo>>,
+    pub strays: Vec<ProcessInfo>,
+}
+
+impl Ownership {
+    pub fn of(&self, service: usize) -> &[ProcessInfo] {
+        self.by_service.get(&service).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strays.is_empty() && self.by_service.values().all(Vec::is_empty)
+    }
+
+    pub fn total(&self) -> usize {
+        self.strays.len() + self.by_service.values().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// Scans /proc and attributes every live process below wrangle.
+pub fn scan_ownership(owners: &Owners<'_>) -> Ownership {
+    attribute(&process_table::scan(), owners, |pid, key| process_table::environ_var(pid, key))
+}
+
+/// Attribution over a given process table; `environ` is injected so tests can feed tables.
+pub fn attribute(
+    table: &[ProcessInfo],
+    owners: &Owners<'_>,
+    environ: impl Fn(i32, &str) -> Option<String>,
+) -> Ownership {
+    let by_pid: HashMap<i32, &ProcessInfo> = table.iter().map(|info| (info.pid, info)).collect();
+    let mut top_owner: HashMap<i32, Option<usize>> = HashMap::new();
+    let mut ownership = Ownership::default();
+    for info in table {
+        // Zombies hold no resources and cannot be signalled; they are reaped by their parent.
+        if info.state == 'Z' || info.pid == owners.supervisor_pid || owners.ignore.contains(&info.pid) {
+            continue;
+        }
+        let Some(top) = top_ancestor(info, &by_pid, owners.supervisor_pid) else {
+            continue;
+        };
+        if owners.ignore.contains(&top.pid) {
+            continue;
+        }
+        let owner = *top_owner.entry(top.pid).or_insert_with(|| owner_of_top(top, owners, &environ));
+        match owner {
+            Some(service) => ownership.by_service.entry(service).or_default().push(info.clone()),
+            None => ownership.strays.push(info.clone()),
+        }
+    }
+    ownership
+}
+
+/// The ancestor of `info` whose parent is wrangle (possibly `info` itself), or None when `info`
+/// does not descend from wrangle. Bounded, so a corrupted table cannot loop forever.
+fn top_ancestor<'t>(
+    info: &'t ProcessInfo,
+    by_pid: &HashMap<i32, &'t ProcessInfo>,
+    supervisor_pid: i32,
+) -> Option<&'t ProcessInfo> {
+    let mut current = info;
+    for _ in 0..4096 {
+        if current.ppid == supervisor_pid {
+            return Some(current);
+        }
+        current = by_pid.get(&current.ppid)?;
+    }
+    None
+}
+
+fn owner_of_top(
+    top: &ProcessInfo,
+    owners: &Owners<'_>,
+    environ: &impl Fn(i32, &str) -> Option<String>,
+) -> Option<usize> {
+    if let Some(service) = owners.leaders.get(&top.pid) {
+        return Some(*service);
+    }
+    if environ(top.pid, RUN_VAR).as_deref() == Some(owners.run_token) {
+        if let Some(name) = environ(top.pid, SERVICE_VAR) {
+            if let Some(service) = owners.service_names.iter().position(|n| *n == name) {
+                return Some(service);
+            }
+        }
+    }
+    // A double-forked child that cleared its environment but kept its session or group.
+    owners
+        .leaders
+        .iter()
+        .find(|(leader, _)| **leader == top.sid || **leader == top.pgid)
+        .map(|(_, service)| *service)
+}
+
+/// A process we hold a pidfd for, verified to be the process that was scanned.
+pub struct HeldProcess {
+    pub id: ProcessId,
+    pub pidfd: OwnedFd,
+}
+
+/// Opens a pidfd for a scanned process and checks it is still the same process (same start time):
+/// from then on the pidfd pins the identity. None when it has already exited.
+pub fn hold(info: &ProcessInfo) -> Option<HeldProcess> {
+    let pidfd = open_pidfd(info.pid).ok()?;
+    let now = process_table::process(info.pid)?;
+    if now.start_time != info.start_time || now.state == 'Z' {
+        return None;
+    }
+    Some(HeldProcess { id: ProcessId::from(info), pidfd })
+}
+
+/// Signals each process of `members` through a verified pidfd. Returns how many were signalled.
+pub fn signal_all(members: &[ProcessInfo], signal: i32) -> usize {
+    members
+        .iter()
+        .filter_map(hold)
+        .filter(|held| pidfd_signal(&held.pidfd, signal).is_ok())
+        .count()
+}
+
+/// Waits until the process behind `pidfd` has exited (a pidfd polls readable at exit).
+pub async fn exited(pidfd: OwnedFd) -> io::Result<()> {
+    // SAFETY: the AsyncFd takes ownership of the OwnedFd, so the descriptor stays open and refers
+    // to the same pidfd for the AsyncFd's whole life.
+    let fd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }.map_err(io::Error::from)?;
+    let _guard = fd.readable().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(pid: i32, ppid: i32, sid: i32) -> ProcessInfo {
+        ProcessInfo { pid, ppid, pgid: sid, sid, start_time: pid as u64, uid: 0, state: 'S', comm: "x".into() }
+    }
+
+    #[test]
+    fn attributes_descendants_orphans_and_strays() {
+        let names = vec!["api".to_string(), "web".to_string()];
+        let leaders = HashMap::from([(10, 0), (20, 1)]);
+        let owners = Owners { supervisor_pid: 1, run_token: "run", service_names: &names, leaders: &leaders, ignore: &[99] };
+        let table = vec![
+            process(1, 0, 1),
+            process(10, 1, 10),  // api leader
+            process(11, 10, 10), // api child
+            process(12, 11, 12), // api grandchild that called setsid
+            process(20, 1, 20),  // web leader
+            process(30, 1, 30),  // orphan with a marker naming web
+            process(31, 30, 30), // its child
+            process(40, 1, 40),  // orphan without marker, own session: a stray
+            process(41, 1, 10),  // orphan without marker in api's session
+            process(99, 1, 99),  // the sentinel: ignored
+            process(500, 0, 500), // not ours
+        ];
+        let environ = |pid: i32, key: &str| match (pid, key) {
+            (30, RUN_VAR) => Some("run".to_string()),
+            (30, SERVICE_VAR) => Some("web".to_string()),
+            _ => None,
+        };
+        let ownership = attribute(&table, &owners, environ);
+        let pids = |service| ownership.of(service).iter().map(|p| p.pid).collect::<Vec<_>>();
+        assert_eq!(pids(0), vec![10, 11, 12, 41]);
+        assert_eq!(pids(1), vec![20, 30, 31]);
+        assert_eq!(ownership.strays.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![40]);
+        assert_eq!(ownership.total(), 8);
+    }
+
+    #[test]
+    fn a_marker_from_another_run_is_not_ours() {
+        let names = vec!["api".to_string()];
+        let leaders = HashMap::new();
+        let owners = Owners { supervisor_pid: 1, run_token: "mine", service_names: &names, leaders: &leaders, ignore: &[] };
+        let table = vec![process(5, 1, 5)];
+        let environ = |_: i32, key: &str| match key {
+            RUN_VAR => Some("other".to_string()),
+            _ => Some("api".to_string()),
+        };
+        let ownership = attribute(&table, &owners, environ);
+        assert!(ownership.of(0).is_empty());
+        assert_eq!(ownership.strays.len(), 1);
+    }
+
+    #[test]
+    fn zombies_are_not_members() {
+        let names = vec!["api".to_string()];
+        let leaders = HashMap::from([(10, 0)]);
+        let owners = Owners { supervisor_pid: 1, run_token: "r", service_names: &names, leaders: &leaders, ignore: &[] };
+        let mut zombie = process(10, 1, 10);
+        zombie.state = 'Z';
+        let ownership = attribute(&[zombie], &owners, |_, _| None);
+        assert!(ownership.is_empty());
+    }
+}
