@@ -66,3 +66,10 @@ pub enum Event {
     /// A stop of everything began.
     ShuttingDown { forced: bool },
 }
+
+/// Which output pipe of a service a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}

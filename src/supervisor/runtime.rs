@@ -1,0 +1,714 @@
+//! The runtime: carries out the engine's decisions with real processes, pipes, probes and timers.
+//!
+//! # Theory of operation
+//! Everything runs on one thread (a current-thread tokio runtime with a `LocalSet`): the engine,
+//! the reaper, output readers, probes and timers. One thread means no locks around the engine, and
+//! it is also what `PR_SET_PDEATHSIG` needs (the signal is tied to the thread that forked).
+//!
+//! All asynchronous work reports back as a [`Message`] on one channel; the main loop feeds each to
+//! the engine and executes the returned effects. `Spawn` is executed synchronously and its
+//! `Spawned` answer is fed back before any other message, so no other input can observe a spawned
+//! process the engine does not know about yet.
+//!
+//! A service instance ends in two steps: its leader exits (the reaper reports the status), then
+//! its whole tree is gone. Between the two, a watcher holds pidfds of the survivors and rescans
+//! whenever they exit, so a service that daemonized itself stays supervised until its last process
+//! ends.
+//!
+//! **Invariant:** nothing here waits for a child except through [`Reaper`]; nothing signals a pid
+//! except through a pidfd or a process group whose leader is known to be unreaped.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::probe::{self, NotifySocket, ProbeSchedule};
+use crate::spec::{CommandSpec, ProjectSpec, ReadyCheck, ReadyProbe, ServiceId, Signal};
+use crate::supervisor::engine::{Effect, Engine, Input};
+use crate::supervisor::event::{Event, Exit, Stream};
+use crate::supervisor::lines::LineSplitter;
+use crate::sys::ports;
+use crate::sys::reaper::{ExitStatus, Reaper};
+use crate::sys::spawn::{SpawnRequest, signal_group};
+use crate::sys::tree::{self, Ownership, Owners, RUN_VAR, SERVICE_VAR};
+
+/// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
+/// without a newline must not grow wrangle's memory).
+pub const MAX_LINE: usize = 16 * 1024;
+/// A partial line is shown after this long without its newline (prompts, progress output).
+const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(100);
+/// How long a restart waits for the previous instance's ports to be released.
+const PORT_WAIT: Duration = Duration::from_secs(5);
+/// How long the final sweep keeps killing leftovers before giving up and reporting them.
+const SWEEP_LIMIT: Duration = Duration::from_secs(5);
+
+/// What a front-end receives while a project runs.
+pub trait Observer {
+    fn event(&self, event: &Event);
+    fn output(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool);
+    /// A readiness attempt failed (the probe keeps trying until its timeout); for progress display.
+    fn probe_failed(&self, service: ServiceId, failure: &str);
+}
+
+/// Requests from the front-end (signals, later the control API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop everything; a second one skips the grace period.
+    Shutdown,
+}
+
+pub struct RunOptions {
+    /// Identifies this run in every service's environment (`WRANGLE_RUN`).
+    pub run_token: String,
+    /// Tie each service leader to wrangle's life (`PR_SET_PDEATHSIG`): the foreground mode.
+    pub die_with_parent: bool,
+    /// A private directory for per-service sockets (`NOTIFY_SOCKET`).
+    pub socket_dir: PathBuf,
+    /// wrangle helper processes that are not services (the sentinel).
+    pub helper_pids: Vec<i32>,
+    /// Seed for backoff jitter.
+    pub random_seed: u64,
+}
+
+/// How the run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub code: u8,
+    /// Processes still alive after the final sweep (should be empty).
+    pub leftovers: Vec<(i32, String)>,
+    /// Processes the final sweep had to kill because no stop reached them.
+    pub swept: usize,
+    /// Declared ports still in use after the stop, with who holds them.
+    pub ports_in_use: Vec<(u16, String)>,
+    pub ports_checked: Vec<u16>,
+}
+
+enum Message {
+    Engine(Input),
+    LeaderExit { service: ServiceId, generation: u64, status: ExitStatus },
+    Control(Control),
+}
+
+/// State shared with the tasks of this run (single thread: `Rc`/`RefCell`).
+struct Shared {
+    /// Live (unreaped) leaders by pid.
+    leaders: HashMap<i32, ServiceId>,
+    /// wrangle's own helper processes (sentinel, exec probes): never attributed to a service.
+    helpers: HashSet<i32>,
+}
+
+struct Instance {
+    generation: u64,
+    pid: i32,
+    /// The leader is not reaped yet, so its pid (and process group id) cannot be reused.
+    leader_unreaped: bool,
+    /// Wakes the watcher to rescan (e.g. after a new signal).
+    rescan: Rc<Notify>,
+    /// When set, the watcher sends this signal to members it finds later (SIGKILL escalation).
+    signal_late_members: Rc<Cell<Option<Signal>>>,
+    /// Set by the log probe: the instance's output matched.
+    probe_task: Option<JoinHandle<()>>,
+}
+
+struct Runtime {
+    spec: Arc<ProjectSpec>,
+    engine: Engine,
+    reaper: Rc<Reaper>,
+    observer: Rc<dyn Observer>,
+    options: RunOptions,
+    service_names: Vec<String>,
+    shared: Rc<RefCell<Shared>>,
+    instances: Vec<Option<Instance>>,
+    sender: mpsc::UnboundedSender<Message>,
+    supervisor_pid: i32,
+}
+
+/// Runs `services` (all when empty) of `spec` until everything has stopped. Must be called inside
+/// a `LocalSet` on a current-thread runtime, after the reaper was started.
+pub async fn run(
+    spec: Arc<ProjectSpec>,
+    services: Vec<ServiceId>,
+    reaper: Rc<Reaper>,
+    observer: Rc<dyn Observer>,
+    mut controls: mpsc::UnboundedReceiver<Control>,
+    options: RunOptions,
+) -> RunOutcome {
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let shared = Rc::new(RefCell::new(Shared {
+        leaders: HashMap::new(),
+        helpers: options.helper_pids.iter().copied().collect(),
+    }));
+    let mut runtime = Runtime {
+        engine: Engine::new(Arc::clone(&spec), options.random_seed),
+        service_names: spec.services.iter().map(|service| service.name.clone()).collect(),
+        instances: (0..spec.services.len()).map(|_| None).collect(),
+        spec,
+        reaper,
+        observer,
+        options,
+        shared,
+        sender: sender.clone(),
+        supervisor_pid: rustix::process::getpid().as_raw_nonzero().get(),
+    };
+    // Controls arrive on their own channel so front-ends need not know the internal messages.
+    tokio::task::spawn_local(async move {
+        while let Some(control) = controls.recv().await {
+            if sender.send(Message::Control(control)).is_err() {
+                return;
+            }
+        }
+    });
+
+    let mut code = runtime.feed(Input::Start { services });
+    while code.is_none() {
+        let Some(message) = receiver.recv().await else {
+            break;
+        };
+        code = match message {
+            Message::Engine(input) => runtime.feed(input),
+            Message::LeaderExit { service, generation, status } => runtime.leader_exited(service, generation, status),
+            Message::Control(Control::Shutdown) => runtime.feed(Input::Shutdown { force: false }),
+        };
+    }
+    let code = code.unwrap_or(crate::supervisor::engine::code::SERVICE_FAILED);
+    runtime.finish(code).await
+}
+
+impl Runtime {
+    /// Feeds one input and executes effects until the engine has nothing more to do now.
+    fn feed(&mut self, input: Input) -> Option<u8> {
+        let mut queue: VecDeque<Effect> = self.engine.handle(Instant::now(), input).into();
+        let mut exit = None;
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Spawn { service, generation } => {
+                    let answer = self.spawn(service, generation);
+                    queue.extend(self.engine.handle(Instant::now(), answer));
+                }
+                Effect::AwaitPorts { service, generation } => self.await_ports(service, generation),
+                Effect::Signal { service, signal } => self.signal_service(service, signal),
+                Effect::ArmTimer { service, sequence, kind, after } => {
+                    let sender = self.sender.clone();
+                    tokio::task::spawn_local(async move {
+                        tokio::time::sleep(after).await;
+                        let _ = sender.send(Message::Engine(Input::Timer { service, sequence, kind }));
+                    });
+                }
+                Effect::Publish(event) => {
+                    if let Event::Stopped { service, .. } | Event::Exited { service, .. } = event {
+                        self.end_instance(service);
+                    }
+                    self.observer.event(&event);
+                }
+                Effect::Exit { code } => exit = Some(code),
+            }
+        }
+        exit
+    }
+
+    fn spawn(&mut self, service: ServiceId, generation: u64) -> Input {
+        match self.try_spawn(service, generation) {
+            Ok(pid) => Input::Spawned { service, generation, pid },
+            Err(error) => Input::SpawnFailed { service, generation, error: spawn_error_text(&self.spec, service, &error) },
+        }
+    }
+
+    fn try_spawn(&mut self, service: ServiceId, generation: u64) -> io::Result<i32> {
+        // A previous instance that ended without an Exited/Stopped event (readiness lost on a
+        // restart) still has its probe task: it must not outlive its generation.
+        self.end_instance(service);
+        let service_spec = &self.spec.services[service];
+        let mut env = service_spec.env.clone();
+        env.insert(RUN_VAR.to_string(), self.options.run_token.clone());
+        env.insert(SERVICE_VAR.to_string(), service_spec.name.clone());
+        let notify_socket = match service_spec.ready.as_ref().map(|probe| &probe.check) {
+            Some(ReadyCheck::Notify) => {
+                let path = self.options.socket_dir.join(format!("{service}.notify"));
+                let socket = NotifySocket::bind(&path)?;
+                env.insert("NOTIFY_SOCKET".to_string(), path.to_string_lossy().into_owned());
+                Some(socket)
+            }
+            _ => None,
+        };
+        let mut request = SpawnRequest {
+            argv: service_spec.command.argv.clone(),
+            cwd: service_spec.cwd.clone(),
+            env,
+            // wrangle's own systemd/socket-activation variables are not the service's.
+            env_remove: inherited_variables_to_drop(),
+            capture_output: true,
+            die_with_parent: self.options.die_with_parent,
+            cgroup_procs: None,
+            stdin: None,
+        };
+        let (child, exit) = self.reaper.spawn(&mut request)?;
+        let pid = child.pid;
+        self.shared.borrow_mut().leaders.insert(pid, service);
+
+        let log_pattern = match service_spec.ready.as_ref().map(|probe| &probe.check) {
+            Some(ReadyCheck::Log { pattern }) => Some(pattern.clone()),
+            _ => None,
+        };
+        let log_matched = Rc::new(Cell::new(false));
+        for (fd, stream) in [(child.stdout, Stream::Stdout), (child.stderr, Stream::Stderr)] {
+            if let Some(fd) = fd {
+                let reader = OutputReader {
+                    service,
+                    generation,
+                    stream,
+                    observer: Rc::clone(&self.observer),
+                    log_pattern: log_pattern.clone(),
+                    log_matched: Rc::clone(&log_matched),
+                    sender: self.sender.clone(),
+                };
+                tokio::task::spawn_local(reader.run(fd));
+            }
+        }
+
+        let sender = self.sender.clone();
+        tokio::task::spawn_local(async move {
+            // The sender side lives in the reaper until the status arrives.
+            if let Ok(status) = exit.await {
+                let _ = sender.send(Message::LeaderExit { service, generation, status });
+            }
+        });
+
+        let probe_task = service_spec.ready.clone().map(|probe| {
+            let context = ProbeContext {
+                service,
+                generation,
+                cwd: service_spec.cwd.clone(),
+                env: service_spec.env.clone(),
+                sender: self.sender.clone(),
+                observer: Rc::clone(&self.observer),
+                reaper: Rc::clone(&self.reaper),
+                shared: Rc::clone(&self.shared),
+            };
+            tokio::task::spawn_local(run_probe(probe, context, notify_socket))
+        });
+        // Drop the pidfd: the leader is our unreaped child, so signalling its group is race-free
+        // until the reaper reports it, and members are held through fresh pidfds when needed.
+        drop(child.pidfd);
+        self.instances[service] = Some(Instance {
+            generation,
+            pid,
+            leader_unreaped: true,
+            rescan: Rc::new(Notify::new()),
+            signal_late_members: Rc::new(Cell::new(None)),
+            probe_task,
+        });
+        Ok(pid)
+    }
+
+    fn leader_exited(&mut self, service: ServiceId, generation: u64, status: ExitStatus) -> Option<u8> {
+        self.shared.borrow_mut().leaders.retain(|_, owner| *owner != service);
+        let Some(instance) = self.instances[service].as_mut().filter(|instance| instance.generation == generation) else {
+            return None;
+        };
+        instance.leader_unreaped = false;
+        let status = match status {
+            ExitStatus::Code(code) => Exit::Code(code),
+            ExitStatus::Signal(signal) => Exit::Signal(signal),
+        };
+        let survivors = self.scan().of(service).len();
+        let mut code = self.feed(Input::LeaderExited { service, generation, status, survivors });
+        if survivors == 0 {
+            if code.is_none() {
+                code = self.feed(Input::TreeGone { service, generation });
+            }
+        } else if let Some(instance) = &self.instances[service] {
+            let watcher = TreeWatcher {
+                service,
+                generation,
+                rescan: Rc::clone(&instance.rescan),
+                signal_late_members: Rc::clone(&instance.signal_late_members),
+                owners: self.owners_snapshot(),
+                shared: Rc::clone(&self.shared),
+                sender: self.sender.clone(),
+            };
+            tokio::task::spawn_local(watcher.run());
+        }
+        code
+    }
+
+    fn end_instance(&mut self, service: ServiceId) {
+        if let Some(instance) = self.instances[service].take() {
+            if let Some(task) = instance.probe_task {
+                task.abort();
+            }
+        }
+    }
+
+    /// Sends `signal` to every process of the service's tree.
+    fn signal_service(&mut self, service: ServiceId, signal: Signal) {
+        let Some(instance) = &self.instances[service] else {
+            return;
+        };
+        let mut group_signalled = None;
+        if instance.leader_unreaped {
+            // Race-free: the leader is unreaped, so its pid and its group id stay ours. One
+            // kill(-pgid) also reaches children forked while we are signalling.
+            if signal_group(instance.pid, signal.0).is_ok() {
+                group_signalled = Some(instance.pid);
+            }
+        }
+        let ownership = self.scan();
+        let others: Vec<_> =
+            ownership.of(service).iter().filter(|info| Some(info.pgid) != group_signalled).cloned().collect();
+        tree::signal_all(&others, signal.0);
+        instance.signal_late_members.set(Some(signal));
+        instance.rescan.notify_one();
+    }
+
+    fn await_ports(&self, service: ServiceId, generation: u64) {
+        let declared = self.spec.services[service].ports.clone();
+        let sender = self.sender.clone();
+        tokio::task::spawn_local(async move {
+            let deadline = Instant::now() + PORT_WAIT;
+            let mut delay = Duration::from_millis(5);
+            loop {
+                let busy: Vec<u16> = declared.iter().copied().filter(|port| !ports::is_free(*port)).collect();
+                if busy.is_empty() {
+                    let _ = sender.send(Message::Engine(Input::PortsFree { service, generation }));
+                    return;
+                }
+                if Instant::now() >= deadline {
+                    let reason = busy.iter().map(|port| describe_port_holders(*port)).collect::<Vec<_>>().join("; ");
+                    let _ = sender.send(Message::Engine(Input::RestartBlocked { service, generation, reason }));
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(200));
+            }
+        });
+    }
+
+    fn owners_snapshot(&self) -> OwnersSnapshot {
+        OwnersSnapshot {
+            supervisor_pid: self.supervisor_pid,
+            run_token: self.options.run_token.clone(),
+            service_names: self.service_names.clone(),
+        }
+    }
+
+    fn scan(&self) -> Ownership {
+        self.owners_snapshot().scan(&self.shared.borrow())
+    }
+
+    /// After the engine has stopped everything: make sure nothing of ours is left (killing any
+    /// stray the stops did not reach), and that every declared port is free again.
+    async fn finish(self, code: u8) -> RunOutcome {
+        let deadline = Instant::now() + SWEEP_LIMIT;
+        let mut swept = 0;
+        let leftovers = loop {
+            let ownership = self.scan();
+            let all: Vec<_> = ownership.by_service.into_values().flatten().chain(ownership.strays).collect();
+            if all.is_empty() || Instant::now() >= deadline {
+                break all;
+            }
+            swept += tree::signal_all(&all, Signal::KILL.0);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.reaper.reap_ready();
+        };
+        let leftovers = leftovers
+            .iter()
+            .map(|info| (info.pid, crate::sys::process_table::cmdline(info.pid).unwrap_or_else(|| info.comm.clone())))
+            .collect();
+
+        let ports_checked: Vec<u16> = {
+            let mut all: Vec<u16> = self.spec.services.iter().flat_map(|service| service.ports.iter().copied()).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let port_deadline = Instant::now() + Duration::from_secs(2);
+        let ports_in_use = loop {
+            let busy: Vec<u16> = ports_checked.iter().copied().filter(|port| !ports::is_free(*port)).collect();
+            if busy.is_empty() || Instant::now() >= port_deadline {
+                break busy.into_iter().map(|port| (port, describe_port_holders(port))).collect();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        RunOutcome { code, leftovers, swept, ports_in_use, ports_checked }
+    }
+}
+
+/// The parts of [`Owners`] that tasks can carry around.
+#[derive(Clone)]
+struct OwnersSnapshot {
+    supervisor_pid: i32,
+    run_token: String,
+    service_names: Vec<String>,
+}
+
+impl OwnersSnapshot {
+    fn scan(&self, shared: &Shared) -> Ownership {
+        let ignore: Vec<i32> = shared.helpers.iter().copied().collect();
+        tree::scan_ownership(&Owners {
+            supervisor_pid: self.supervisor_pid,
+            run_token: &self.run_token,
+            service_names: &self.service_names,
+            leaders: &shared.leaders,
+            ignore: &ignore,
+        })
+    }
+}
+
+/// Follows a tree whose leader exited until its last process is gone.
+struct TreeWatcher {
+    service: ServiceId,
+    generation: u64,
+    rescan: Rc<Notify>,
+    signal_late_members: Rc<Cell<Option<Signal>>>,
+    owners: OwnersSnapshot,
+    shared: Rc<RefCell<Shared>>,
+    sender: mpsc::UnboundedSender<Message>,
+}
+
+impl TreeWatcher {
+    async fn run(self) {
+        loop {
+            let members = self.owners.scan(&self.shared.borrow()).by_service.remove(&self.service).unwrap_or_default();
+            if members.is_empty() {
+                let message = Input::TreeGone { service: self.service, generation: self.generation };
+                let _ = self.sender.send(Message::Engine(message));
+                return;
+            }
+            if let Some(signal) = self.signal_late_members.get() {
+                tree::signal_all(&members, signal.0);
+            }
+            let held: Vec<_> = members.iter().filter_map(tree::hold).collect();
+            let all_exited = async {
+                for process in held {
+                    // An error here means the pidfd cannot be polled; rescanning is the fallback.
+                    let _ = tree::exited(process.pidfd).await;
+                }
+            };
+            tokio::select! {
+                () = all_exited => {}
+                () = self.rescan.notified() => {}
+            }
+        }
+    }
+}
+
+/// Reads one output pipe of a service until end-of-file (which may be long after the leader
+/// exited, when a daemonized child keeps the pipe).
+struct OutputReader {
+    service: ServiceId,
+    generation: u64,
+    stream: Stream,
+    observer: Rc<dyn Observer>,
+    log_pattern: Option<regex::Regex>,
+    log_matched: Rc<Cell<bool>>,
+    sender: mpsc::UnboundedSender<Message>,
+}
+
+impl OutputReader {
+    async fn run(self, fd: OwnedFd) {
+        let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+            return;
+        };
+        let mut splitter = LineSplitter::new(MAX_LINE);
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = if splitter.has_pending() {
+                match tokio::time::timeout(PARTIAL_LINE_DELAY, pipe.read(&mut buffer)).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        splitter.flush(|line, partial| self.line(line, partial));
+                        continue;
+                    }
+                }
+            } else {
+                pipe.read(&mut buffer).await
+            };
+            match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => splitter.push(&buffer[..n], |line, partial| self.line(line, partial)),
+            }
+        }
+        splitter.flush(|line, partial| self.line(line, partial));
+    }
+
+    fn line(&self, line: &[u8], partial: bool) {
+        self.observer.output(self.service, self.stream, line, partial);
+        if let Some(pattern) = &self.log_pattern {
+            if !self.log_matched.get() && pattern.is_match(&String::from_utf8_lossy(line)) {
+                self.log_matched.set(true);
+                let message = Input::ProbePassed { service: self.service, generation: self.generation };
+                let _ = self.sender.send(Message::Engine(message));
+            }
+        }
+    }
+}
+
+struct ProbeContext {
+    service: ServiceId,
+    generation: u64,
+    cwd: PathBuf,
+    env: BTreeMap<String, String>,
+    sender: mpsc::UnboundedSender<Message>,
+    observer: Rc<dyn Observer>,
+    reaper: Rc<Reaper>,
+    shared: Rc<RefCell<Shared>>,
+}
+
+/// Runs a readiness probe until it passes or its timeout (counted from spawn) is over.
+async fn run_probe(probe: ReadyProbe, context: ProbeContext, notify_socket: Option<NotifySocket>) {
+    let deadline = tokio::time::Instant::now() + probe.timeout;
+    let service = context.service;
+    let generation = context.generation;
+    let passed = match &probe.check {
+        // Log probes pass from the output reader; notify probes from the socket.
+        ReadyCheck::Log { .. } => {
+            tokio::time::sleep_until(deadline).await;
+            Err(Some("no output line matched".to_string()))
+        }
+        ReadyCheck::Notify => match &notify_socket {
+            Some(socket) => wait_for_notify_ready(socket, deadline).await,
+            None => Err(Some("no notify socket".to_string())),
+        },
+        check => poll_check(check, &probe, &context, deadline).await,
+    };
+    let message = match passed {
+        Ok(()) => Input::ProbePassed { service, generation },
+        Err(last_failure) => Input::ProbeTimedOut { service, generation, last_failure },
+    };
+    let _ = context.sender.send(Message::Engine(message));
+    // Keep the notify socket open while the instance lives: services may keep sending STATUS=
+    // or WATCHDOG=1, and a vanished socket would make their sd_notify calls fail.
+    if let Some(socket) = notify_socket {
+        while socket.recv().await.is_ok() {}
+    }
+}
+
+async fn wait_for_notify_ready(socket: &NotifySocket, deadline: tokio::time::Instant) -> Result<(), Option<String>> {
+    loop {
+        match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Ok(Ok(message)) if message.ready => return Ok(()),
+            Ok(Ok(_)) => continue,
+            Ok(Err(error)) => return Err(Some(format!("notify socket: {error}"))),
+            Err(_) => return Err(Some("READY=1 was not received".to_string())),
+        }
+    }
+}
+
+async fn poll_check(
+    check: &ReadyCheck,
+    probe: &ReadyProbe,
+    context: &ProbeContext,
+    deadline: tokio::time::Instant,
+) -> Result<(), Option<String>> {
+    let mut schedule = ProbeSchedule::new(probe.interval);
+    let mut last_failure = None;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(last_failure);
+        }
+        // One attempt may take up to an interval (at least a second), never past the deadline.
+        let attempt_timeout = probe.interval.max(Duration::from_secs(1)).min(deadline - now);
+        let result = match check {
+            ReadyCheck::Http { url } => probe::http_attempt(url, attempt_timeout).await,
+            ReadyCheck::Tcp { host, port } => probe::tcp_attempt(host, *port, attempt_timeout).await,
+            ReadyCheck::Exec { command } => exec_attempt(command, context, attempt_timeout).await,
+            ReadyCheck::Log { .. } | ReadyCheck::Notify => return Err(None),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(failure) => {
+                context.observer.probe_failed(context.service, &failure.0);
+                last_failure = Some(failure.0);
+            }
+        }
+        let wake = (tokio::time::Instant::now() + schedule.next_delay()).min(deadline);
+        tokio::time::sleep_until(wake).await;
+    }
+}
+
+/// Runs an exec probe command through the reaper (never `tokio::process`: one reaper owns all
+/// children). Ready on exit 0. A probe that overruns its attempt timeout is killed with its group.
+async fn exec_attempt(
+    command: &CommandSpec,
+    context: &ProbeContext,
+    attempt_timeout: Duration,
+) -> Result<(), probe::ProbeFailure> {
+    let mut request = SpawnRequest {
+        argv: command.argv.clone(),
+        cwd: context.cwd.clone(),
+        env: context.env.clone(),
+        // Without the run marker the probe is never mistaken for a member of the service.
+        env_remove: [RUN_VAR.to_string(), SERVICE_VAR.to_string()].into_iter().chain(inherited_variables_to_drop()).collect(),
+        capture_output: false,
+        die_with_parent: true,
+        cgroup_procs: None,
+        stdin: None,
+    };
+    let (child, exit) = context
+        .reaper
+        .spawn(&mut request)
+        .map_err(|error| probe::ProbeFailure(format!("cannot run {}: {error}", command.display())))?;
+    let pid = child.pid;
+    context.shared.borrow_mut().helpers.insert(pid);
+    let outcome = tokio::time::timeout(attempt_timeout, exit).await;
+    let result = match outcome {
+        Ok(Ok(ExitStatus::Code(0))) => Ok(()),
+        Ok(Ok(ExitStatus::Code(code))) => Err(probe::ProbeFailure(format!("exited with code {code}"))),
+        Ok(Ok(ExitStatus::Signal(signal))) => Err(probe::ProbeFailure(format!("killed by {}", Signal(signal).name()))),
+        Ok(Err(_)) => Err(probe::ProbeFailure("exit status lost".to_string())),
+        Err(_) => {
+            // Still unreaped: the group id is ours to signal.
+            let _ = signal_group(pid, Signal::KILL.0);
+            Err(probe::ProbeFailure(format!("timed out after {}", crate::supervisor::engine::humanize(attempt_timeout))))
+        }
+    };
+    context.shared.borrow_mut().helpers.remove(&pid);
+    result
+}
+
+fn inherited_variables_to_drop() -> Vec<String> {
+    ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"]
+        .into_iter()
+        .map(String::from)
+        .collect()
+}
+
+fn spawn_error_text(spec: &ProjectSpec, service: ServiceId, error: &io::Error) -> String {
+    let service_spec = &spec.services[service];
+    let program = service_spec.command.argv.first().cloned().unwrap_or_default();
+    match error.kind() {
+        io::ErrorKind::NotFound if !service_spec.cwd.is_dir() => {
+            format!("working directory {} does not exist", service_spec.cwd.display())
+        }
+        io::ErrorKind::NotFound => format!("command not found: {program}"),
+        io::ErrorKind::PermissionDenied => format!("permission denied: {program}"),
+        _ => format!("{program}: {error}"),
+    }
+}
+
+/// "port 8080 is held by PID 4242 (user alice): python3 -m http.server 8080".
+pub fn describe_port_holders(port: u16) -> String {
+    let holders = ports::listeners(port);
+    if holders.is_empty() {
+        return format!("port {port} is in use");
+    }
+    let described: Vec<String> = holders
+        .iter()
+        .map(|holder| match (holder.pid, &holder.command) {
+            (Some(pid), Some(command)) => format!("PID {pid} (user {}): {command}", holder.user),
+            (Some(pid), None) => format!("PID {pid} (user {})", holder.user),
+            (None, _) => format!("a process of user {} (uid {})", holder.user, holder.uid),
+        })
+        .collect();
+    format!("port {port} is held by {}", described.join(", "))
+}
