@@ -9,6 +9,13 @@
 //! [`crate::output::LineSplitter`]), and never fails: the first write error (EPIPE from `| head`)
 //! silences it for good, because a reader that went away will not come back and the supervisor
 //! must still stop its services cleanly.
+//!
+//! # Caveats
+//!
+//! Writes are blocking and happen under the lock. A terminal that stops reading (XOFF, a paused
+//! `less`) therefore blocks every caller, including a current-thread runtime that prints from a
+//! task. Callers that must stay responsive should print from a dedicated thread fed by a bounded
+//! channel.
 
 use std::borrow::Cow;
 use std::io::Write;
