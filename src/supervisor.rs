@@ -5,3 +5,5 @@ pub mod backoff;
 pub mod engine;
 pub mod event;
 pub mod graph;
+pub mod lines;
+pub mod runtime;

@@ -26,12 +26,7 @@ use anstyle::Style;
 use crate::output::style;
 use crate::spec::ServiceId;
 
-/// Which pipe of a service a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
+pub use crate::supervisor::event::Stream;
 
 /// The colour of wrangle's own messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
