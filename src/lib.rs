@@ -13,14 +13,14 @@
 //!
 //! Modules are listed in reading order.
 
-pub mod spec;
+pub mod cli;
 pub mod config;
-#[allow(unsafe_code)]
-pub mod sys;
+pub mod exit;
+pub mod output;
 pub mod paths;
 pub mod preflight;
 pub mod probe;
+pub mod spec;
 pub mod supervisor;
-pub mod output;
-pub mod cli;
-pub mod exit;
+#[allow(unsafe_code)]
+pub mod sys;

@@ -1,10 +1,592 @@
-//! TEMPORARY stub until the proc branch is merged.
+//! Where wrangle keeps its per-project files: a private state directory (`WRANGLE_HOME`, else
+//! `$XDG_STATE_HOME/wrangle`, else `~/.local/state/wrangle`) with one directory per project.
+//!
+//! ```text
+//! <home>/projects/<project dir name>-<hash of the config path>/
+//!     project    the canonical config path, so `wrangle ls` can list projects
+//!     lock       the single-instance lock (see `sys::lock`)
+//!     run/       runtime files such as the NOTIFY_SOCKET
+//! ```
+//!
+//! This module owns choosing, creating and vetting those directories. It never deletes anything
+//! and never follows a symlink in a directory or file it creates or writes: every step goes
+//! through a directory fd opened with `O_NOFOLLOW` and checked with `fstat`, so what was checked
+//! is what gets used. Directories must be ours (owner = our effective uid) and not writable by
+//! group or others, or another user could plant files (a fake lock, a socket) in them.
+//! Components *above* the home directory may be symlinks (a home directory often is one).
+//! It does not take the lock or bind sockets: it only provides the paths.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-#[derive(Debug)] pub struct PathsError(String);
-impl std::fmt::Display for PathsError { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(&self.0) } }
-pub struct Home { pub root: PathBuf }
-pub struct ProjectPaths { pub dir: PathBuf, pub lock_file: PathBuf, pub runtime_dir: PathBuf }
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+/// The state directory, vetted (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub root: PathBuf,
+}
+
+/// The files of one project, all under `dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectPaths {
+    pub dir: PathBuf,
+    /// `dir/lock`. Not created here: `sys::lock::try_lock` creates it.
+    pub lock_file: PathBuf,
+    /// `dir/run`, for sockets such as `NOTIFY_SOCKET`. Created 0700.
+    ///
+    /// A Unix socket path is limited to 107 bytes; keep names inside this directory short.
+    pub runtime_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PathsError {
+    #[error("cannot choose a directory for wrangle's state: set WRANGLE_HOME or HOME")]
+    NoHome,
+    #[error("refusing to use {path}: it is a symbolic link")]
+    Symlink { path: PathBuf },
+    #[error("refusing to use {path}: it is not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("refusing to use {path}: it is owned by uid {owner}, not by uid {expected} (us)")]
+    WrongOwner {
+        path: PathBuf,
+        owner: u32,
+        expected: u32,
+    },
+    #[error(
+        "refusing to use {path}: it is writable by group or others (mode {mode:04o})\n  fix it with: chmod go-w {path}"
+    )]
+    Writable { path: PathBuf, mode: u32 },
+    #[error("cannot resolve config path {path}")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl Home {
-  pub fn from_env() -> Result<Home, PathsError> { Ok(Home { root: PathBuf::from(std::env::var("WRANGLE_HOME").unwrap_or_default()) }) }
-  pub fn project(&self, _c: &Path) -> Result<ProjectPaths, PathsError> { let d = self.root.join("p"); std::fs::create_dir_all(d.join("run")).map_err(|e| PathsError(e.to_string()))?; Ok(ProjectPaths { lock_file: d.join("lock"), runtime_dir: d.join("run"), dir: d }) }
+    /// `WRANGLE_HOME` if set (non-empty), else `$XDG_STATE_HOME/wrangle`, else
+    /// `$HOME/.local/state/wrangle`; created 0700 if missing. See [`Home::resolve`].
+    pub fn from_env() -> Result<Home, PathsError> {
+        Home::resolve(|key| std::env::var(key).ok())
+    }
+
+    /// [`Home::from_env`] with the environment passed in, so that tests and callers with their
+    /// own environment never mutate the process's.
+    ///
+    /// A relative `WRANGLE_HOME` is taken relative to the current directory. A relative
+    /// `XDG_STATE_HOME` is ignored, as the XDG base directory spec says; a relative `HOME` too.
+    /// Refuses a home that is a symlink, is owned by another uid, or is group/world writable.
+    pub fn resolve(env: impl Fn(&str) -> Option<String>) -> Result<Home, PathsError> {
+        let set = |key: &str| {
+            env(key)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        };
+        let root = if let Some(home) = set("WRANGLE_HOME") {
+            std::path::absolute(&home).map_err(|source| PathsError::Io {
+                action: "resolve WRANGLE_HOME",
+                path: home,
+                source,
+            })?
+        } else if let Some(state) = set("XDG_STATE_HOME").filter(|path| path.is_absolute()) {
+            state.join("wrangle")
+        } else if let Some(home) = set("HOME").filter(|path| path.is_absolute()) {
+            home.join(".local/state/wrangle")
+        } else {
+            return Err(PathsError::NoHome);
+        };
+        create_home(&root)?;
+        Ok(Home { root })
+    }
+
+    /// The directory of the project whose config file is `config_path`:
+    /// `<root>/projects/<name>-<hash>`, where `name` is the project directory's name (sanitized,
+    /// at most 32 characters) and `hash` is 16 hex digits of FNV-1a 64 of the canonical config
+    /// path. The same config always maps to the same directory; two projects with the same
+    /// directory name do not collide.
+    ///
+    /// Creates the directories (0700) and writes the `project` file as needed.
+    pub fn project(&self, config_path: &Path) -> Result<ProjectPaths, PathsError> {
+        let canonical = config_path
+            .canonicalize()
+            .map_err(|source| PathsError::Config {
+                path: config_path.to_path_buf(),
+                source,
+            })?;
+        let dir_name = project_dir_name(&canonical);
+
+        let root_fd = open_private_dir(None, &self.root, false)?;
+        let projects_path = self.root.join("projects");
+        let projects_fd = create_private_dir(&root_fd, &projects_path)?;
+        let dir = projects_path.join(&dir_name);
+        let dir_fd = create_private_dir(&projects_fd, &dir)?;
+        let runtime_dir = dir.join("run");
+        create_private_dir(&dir_fd, &runtime_dir)?;
+
+        let mut content = canonical.as_os_str().as_bytes().to_vec();
+        content.push(b'\n');
+        write_atomically(&dir_fd, &dir, "project", &content)?;
+
+        Ok(ProjectPaths {
+            lock_file: dir.join("lock"),
+            runtime_dir,
+            dir,
+        })
+    }
+}
+
+/// Creates the home directory (and any missing parents) and vets it.
+fn create_home(root: &Path) -> Result<(), PathsError> {
+    let parent = root
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty());
+    let (Some(parent), Some(_)) = (parent, root.file_name()) else {
+        // `/` or a path ending in `..`: nothing to create, only to check.
+        open_private_dir(None, root, false)?;
+        return Ok(());
+    };
+    // Parents are the user's business (XDG wants 0700 for them, so create them that way);
+    // symlinks among them are fine.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(parent)
+        .map_err(|source| PathsError::Io {
+            action: "create directory",
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    let parent_fd = rustix::fs::open(
+        parent,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| io_error("open directory", parent, errno))?;
+    create_private_dir(&parent_fd, root)?;
+    Ok(())
+}
+
+/// `mkdir` the last component of `path` (0700) inside `parent`, then open and vet it.
+fn create_private_dir(parent: &OwnedFd, path: &Path) -> Result<OwnedFd, PathsError> {
+    let name = path.file_name().unwrap_or(OsStr::new("."));
+    let created = match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) => true,
+        Err(Errno::EXIST) => false,
+        Err(errno) => return Err(io_error("create directory", path, errno)),
+    };
+    open_private_dir(Some(parent), path, created)
+}
+
+/// Opens a directory without following a final symlink and checks owner and mode on the fd.
+/// With `parent`, only the last component of `path` is opened relative to it.
+///
+/// A directory we just `created` gets its mode forced to 0700: `mkdir` applies the umask, and a
+/// strange umask must not leave it unusable or open.
+fn open_private_dir(
+    parent: Option<&OwnedFd>,
+    path: &Path,
+    created: bool,
+) -> Result<OwnedFd, PathsError> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let opened = match parent {
+        Some(parent) => {
+            let name = path.file_name().unwrap_or(OsStr::new("."));
+            rustix::fs::openat(parent, name, flags, Mode::empty())
+        }
+        None => rustix::fs::open(path, flags, Mode::empty()),
+    };
+    let fd = match opened {
+        Ok(fd) => fd,
+        // Linux reports a symlink under O_NOFOLLOW|O_DIRECTORY as ELOOP (or ENOTDIR on some
+        // filesystems); tell the user which one it really is.
+        Err(Errno::LOOP | Errno::NOTDIR) => {
+            let is_symlink = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_symlink());
+            return Err(match is_symlink {
+                true => PathsError::Symlink {
+                    path: path.to_path_buf(),
+                },
+                false => PathsError::NotADirectory {
+                    path: path.to_path_buf(),
+                },
+            });
+        }
+        Err(errno) => return Err(io_error("open directory", path, errno)),
+    };
+    if created {
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
+            .map_err(|errno| io_error("set permissions of", path, errno))?;
+    }
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", path, errno))?;
+    let expected = rustix::process::geteuid().as_raw();
+    if stat.st_uid != expected {
+        return Err(PathsError::WrongOwner {
+            path: path.to_path_buf(),
+            owner: stat.st_uid,
+            expected,
+        });
+    }
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(PathsError::Writable {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(fd)
+}
+
+/// Replaces `dir/name` with `content` atomically (temp file, fsync, rename, fsync of the dir),
+/// unless it already holds exactly that: the usual case, as it runs at every start.
+///
+/// The temp file is `.<name>.<pid>.tmp`, opened `O_NOFOLLOW` with mode 0600. If writing it
+/// fails, it is left behind rather than deleted (this module deletes nothing); the next attempt
+/// by a process with the same pid reuses it.
+fn write_atomically(
+    dir: &OwnedFd,
+    dir_path: &Path,
+    name: &str,
+    content: &[u8],
+) -> Result<(), PathsError> {
+    let path = dir_path.join(name);
+    if read_at(dir, name).is_some_and(|existing| existing == content) {
+        return Ok(());
+    }
+    let temp_name = format!(".{name}.{}.tmp", rustix::process::getpid().as_raw_pid());
+    let temp_path = dir_path.join(&temp_name);
+    let fd = rustix::fs::openat(
+        dir,
+        temp_name.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|errno| io_error("create", &temp_path, errno))?;
+    let mut file = File::from(fd);
+    let write_error = |source| PathsError::Io {
+        action: "write",
+        path: temp_path.clone(),
+        source,
+    };
+    file.write_all(content).map_err(write_error)?;
+    file.sync_all().map_err(write_error)?;
+    drop(file);
+    rustix::fs::renameat(dir, temp_name.as_str(), dir, name)
+        .map_err(|errno| io_error("replace", &path, errno))?;
+    // Make the rename itself durable.
+    rustix::fs::fsync(dir).map_err(|errno| io_error("sync directory", dir_path, errno))?;
+    Ok(())
+}
+
+/// The content of a regular file `name` in `dir`, without following a symlink; `None` if it
+/// cannot be read (absent, a symlink, anything else).
+fn read_at(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut content = Vec::new();
+    File::from(fd).read_to_end(&mut content).ok()?;
+    Some(content)
+}
+
+fn io_error(action: &'static str, path: &Path, errno: Errno) -> PathsError {
+    PathsError::Io {
+        action,
+        path: path.to_path_buf(),
+        source: errno.into(),
+    }
+}
+
+/// `<name>-<hash>` for a canonical config path: the name of the directory holding the config,
+/// reduced to `[A-Za-z0-9._-]` (anything else becomes `_`, and a leading `.` too so the
+/// directory is not hidden), at most 32 characters; `project` when nothing is left.
+fn project_dir_name(canonical_config: &Path) -> String {
+    let project_dir = canonical_config
+        .parent()
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut name: String = project_dir
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .take(32)
+        .collect();
+    if name.starts_with('.') {
+        name.replace_range(..1, "_");
+    }
+    if name.is_empty() {
+        name.push_str("project");
+    }
+    format!(
+        "{name}-{:016x}",
+        fnv1a_64(canonical_config.as_os_str().as_bytes())
+    )
+}
+
+/// 64-bit FNV-1a: stable across Rust versions and platforms (unlike `DefaultHasher`), which a
+/// directory name on disk must be. See: http://www.isthe.com/chongo/tech/comp/fnv/
+fn fnv1a_64(bytes: &[u8]) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.iter().fold(OFFSET_BASIS, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    fn env_of(pairs: &[(&str, &Path)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string_lossy().into_owned()))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    /// A project directory with a config file in it; returns the config path.
+    fn make_config(base: &Path, project: &str) -> PathBuf {
+        let dir = base.join(project);
+        std::fs::create_dir_all(&dir).expect("mkdir project");
+        let config = dir.join("wrangle.toml");
+        std::fs::write(&config, "").expect("write config");
+        config
+    }
+
+    #[test]
+    fn fnv1a_64_matches_reference_vectors() {
+        assert_eq!(fnv1a_64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a_64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a_64(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn project_dir_name_is_sanitized_and_bounded() {
+        let name = project_dir_name(Path::new("/src/my app/wrangle.toml"));
+        assert!(name.starts_with("my_app-"), "{name}");
+        assert_eq!(name.len(), "my_app-".len() + 16);
+
+        let long = project_dir_name(Path::new(&format!("/src/{}/wrangle.toml", "x".repeat(80))));
+        assert_eq!(long.len(), 32 + 1 + 16);
+
+        assert!(project_dir_name(Path::new("/.hidden/w.toml")).starts_with("_hidden-"));
+        assert!(project_dir_name(Path::new("/w.toml")).starts_with("project-"));
+        assert!(project_dir_name(Path::new("/src/café/w.toml")).starts_with("caf_-"));
+    }
+
+    #[test]
+    fn resolve_prefers_wrangle_home_and_creates_it_private() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let wrangle_home = temp.path().join("a/b/wrangle-home");
+        let env = env_of(&[
+            ("WRANGLE_HOME", &wrangle_home),
+            ("XDG_STATE_HOME", &temp.path().join("xdg")),
+            ("HOME", temp.path()),
+        ]);
+        let home = Home::resolve(env).expect("resolve");
+        assert_eq!(home.root, wrangle_home);
+        assert!(wrangle_home.is_dir());
+        assert_eq!(mode_of(&wrangle_home), 0o700);
+        // Resolving again accepts what it created.
+        let env = env_of(&[("WRANGLE_HOME", &wrangle_home)]);
+        assert_eq!(Home::resolve(env).expect("resolve again"), home);
+    }
+
+    #[test]
+    fn resolve_falls_back_to_xdg_state_home_then_home() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let xdg = temp.path().join("xdg");
+        let empty = Path::new("");
+        let env = env_of(&[
+            ("WRANGLE_HOME", empty),
+            ("XDG_STATE_HOME", &xdg),
+            ("HOME", temp.path()),
+        ]);
+        assert_eq!(Home::resolve(env).expect("xdg").root, xdg.join("wrangle"));
+
+        let relative = Path::new("relative/state");
+        let env = env_of(&[("XDG_STATE_HOME", relative), ("HOME", temp.path())]);
+        let root = Home::resolve(env).expect("home").root;
+        assert_eq!(root, temp.path().join(".local/state/wrangle"));
+        assert_eq!(mode_of(&root), 0o700);
+
+        assert!(matches!(Home::resolve(|_| None), Err(PathsError::NoHome)));
+    }
+
+    #[test]
+    fn resolve_refuses_a_symlinked_home() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let real = temp.path().join("real");
+        std::fs::create_dir(&real).expect("mkdir");
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let link = temp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let result = Home::resolve(env_of(&[("WRANGLE_HOME", &link)]));
+        assert!(
+            matches!(result, Err(PathsError::Symlink { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn resolve_refuses_a_writable_or_foreign_home_and_a_file() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let open = temp.path().join("open");
+        std::fs::create_dir(&open).expect("mkdir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o770)).expect("chmod");
+        let result = Home::resolve(env_of(&[("WRANGLE_HOME", &open)]));
+        let Err(error @ PathsError::Writable { mode: 0o770, .. }) = result else {
+            panic!("expected Writable, got {result:?}");
+        };
+        assert!(error.to_string().contains("chmod go-w"), "{error}");
+
+        let file = temp.path().join("file");
+        std::fs::write(&file, "").expect("write");
+        let result = Home::resolve(env_of(&[("WRANGLE_HOME", &file)]));
+        assert!(
+            matches!(result, Err(PathsError::NotADirectory { .. })),
+            "{result:?}"
+        );
+
+        // Only root can hand a directory to another uid; elsewhere this part cannot run.
+        if rustix::process::geteuid().is_root() {
+            let foreign = temp.path().join("foreign");
+            std::fs::create_dir(&foreign).expect("mkdir");
+            std::os::unix::fs::chown(&foreign, Some(65534), None).expect("chown");
+            let result = Home::resolve(env_of(&[("WRANGLE_HOME", &foreign)]));
+            assert!(
+                matches!(result, Err(PathsError::WrongOwner { owner: 65534, .. })),
+                "{result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn project_paths_are_stable_private_and_distinct() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let home =
+            Home::resolve(env_of(&[("WRANGLE_HOME", &temp.path().join("home"))])).expect("home");
+        let config = make_config(temp.path(), "shop");
+        let other = make_config(&temp.path().join("elsewhere"), "shop");
+
+        let paths = home.project(&config).expect("project");
+        assert_eq!(
+            paths.dir.parent(),
+            Some(home.root.join("projects").as_path())
+        );
+        let dir_name = paths.dir.file_name().and_then(OsStr::to_str).expect("name");
+        assert!(
+            dir_name.starts_with("shop-") && dir_name.len() == 5 + 16,
+            "{dir_name}"
+        );
+        assert_eq!(paths.lock_file, paths.dir.join("lock"));
+        assert_eq!(paths.runtime_dir, paths.dir.join("run"));
+        for dir in [&home.root.join("projects"), &paths.dir, &paths.runtime_dir] {
+            assert_eq!(mode_of(dir), 0o700, "{}", dir.display());
+        }
+        let project_file = paths.dir.join("project");
+        assert_eq!(mode_of(&project_file), 0o600);
+        let canonical = config.canonicalize().expect("canonical");
+        let expected = format!("{}\n", canonical.display());
+        assert_eq!(
+            std::fs::read_to_string(&project_file).expect("read"),
+            expected
+        );
+
+        // Same config (even spelled differently) → same directory; same dir name elsewhere → not.
+        let spelled_differently = config
+            .parent()
+            .expect("parent")
+            .join("./../shop/wrangle.toml");
+        assert_eq!(home.project(&spelled_differently).expect("again"), paths);
+        let other_paths = home.project(&other).expect("other");
+        assert_ne!(other_paths.dir, paths.dir);
+        assert!(
+            other_paths
+                .dir
+                .file_name()
+                .and_then(OsStr::to_str)
+                .expect("name")
+                .starts_with("shop-")
+        );
+    }
+
+    #[test]
+    fn project_refuses_a_symlinked_project_dir_and_a_missing_config() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let home =
+            Home::resolve(env_of(&[("WRANGLE_HOME", &temp.path().join("home"))])).expect("home");
+        let config = make_config(temp.path(), "api");
+        let paths = home.project(&config).expect("project");
+
+        // Replace the project directory by a symlink to a copy of it (moving, not deleting).
+        let moved = temp.path().join("moved");
+        std::fs::rename(&paths.dir, &moved).expect("move");
+        std::os::unix::fs::symlink(&moved, &paths.dir).expect("symlink");
+        let result = home.project(&config);
+        assert!(
+            matches!(result, Err(PathsError::Symlink { .. })),
+            "{result:?}"
+        );
+
+        let result = home.project(&temp.path().join("absent/wrangle.toml"));
+        assert!(
+            matches!(result, Err(PathsError::Config { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn project_file_is_not_written_through_a_symlink() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let home =
+            Home::resolve(env_of(&[("WRANGLE_HOME", &temp.path().join("home"))])).expect("home");
+        let config = make_config(temp.path(), "web");
+        let paths = home.project(&config).expect("project");
+        let victim = temp.path().join("victim");
+        std::fs::write(&victim, "precious").expect("write");
+        let project_file = paths.dir.join("project");
+        std::fs::rename(&project_file, temp.path().join("old-project")).expect("move");
+        std::os::unix::fs::symlink(&victim, &project_file).expect("symlink");
+
+        home.project(&config).expect("project again");
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+        assert!(
+            !std::fs::symlink_metadata(&project_file)
+                .expect("meta")
+                .is_symlink()
+        );
+    }
 }

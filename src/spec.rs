@@ -30,7 +30,9 @@ pub struct ProjectSpec {
 impl ProjectSpec {
     /// Finds a service by name.
     pub fn service_id(&self, name: &str) -> Option<ServiceId> {
-        self.services.iter().position(|service| service.name == name)
+        self.services
+            .iter()
+            .position(|service| service.name == name)
     }
 }
 
@@ -70,7 +72,11 @@ impl CommandSpec {
         }
         self.argv
             .iter()
-            .map(|arg| shlex::try_quote(arg).map(|q| q.into_owned()).unwrap_or_else(|_| arg.clone()))
+            .map(|arg| {
+                shlex::try_quote(arg)
+                    .map(|q| q.into_owned())
+                    .unwrap_or_else(|_| arg.clone())
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -248,7 +254,10 @@ mod tests {
 
     #[test]
     fn command_display_quotes_arguments() {
-        let command = CommandSpec { argv: vec!["echo".into(), "a b".into()], shell: false };
+        let command = CommandSpec {
+            argv: vec!["echo".into(), "a b".into()],
+            shell: false,
+        };
         assert_eq!(command.display(), "echo 'a b'");
     }
 }

@@ -30,7 +30,9 @@ pub struct UpArgs {
 }
 
 pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
-    let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| std::env::var(key).ok());
+    let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
+        std::env::var(key).ok()
+    });
     let config_path = match file {
         Some(path) => path,
         None => {
@@ -77,7 +79,10 @@ pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
         return refuse(&error);
     }
 
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -85,7 +90,10 @@ pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
         }
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, supervise(spec, selected, project.runtime_dir.clone()))
+    local.block_on(
+        &runtime,
+        supervise(spec, selected, project.runtime_dir.clone()),
+    )
 }
 
 /// Maps service names from the command line to ids; unknown names get a suggestion.
@@ -94,7 +102,11 @@ fn select(spec: &ProjectSpec, names: &[String]) -> Result<Vec<ServiceId>, String
         .iter()
         .map(|name| {
             spec.service_id(name).ok_or_else(|| {
-                let known: Vec<&str> = spec.services.iter().map(|service| service.name.as_str()).collect();
+                let known: Vec<&str> = spec
+                    .services
+                    .iter()
+                    .map(|service| service.name.as_str())
+                    .collect();
                 let suggestion = known
                     .iter()
                     .filter(|candidate| strsim::levenshtein(name, candidate) <= 2)
@@ -114,7 +126,9 @@ fn select(spec: &ProjectSpec, names: &[String]) -> Result<Vec<ServiceId>, String
 fn refuse(error: &PreflightError) -> u8 {
     eprintln!("error: {error}");
     match error {
-        PreflightError::AlreadyRunning { .. } | PreflightError::PortsHeld(_) => exit::PREFLIGHT_REFUSED,
+        PreflightError::AlreadyRunning { .. } | PreflightError::PortsHeld(_) => {
+            exit::PREFLIGHT_REFUSED
+        }
         _ => exit::SERVICE_FAILED,
     }
 }
@@ -123,7 +137,11 @@ async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir:
     let (controls, control_receiver) = mpsc::unbounded_channel();
     // Signal handlers come first: from here on Ctrl+C, SIGTERM and SIGHUP mean "stop everything
     // in order", never "die and leave the services behind".
-    for kind in [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()] {
+    for kind in [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ] {
         match signal(kind) {
             Ok(mut stream) => {
                 let controls = controls.clone();
@@ -142,7 +160,9 @@ async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir:
         }
     }
     if let Err(error) = become_subreaper() {
-        eprintln!("warning: cannot become a child subreaper ({error}); double-forked processes may escape");
+        eprintln!(
+            "warning: cannot become a child subreaper ({error}); double-forked processes may escape"
+        );
     }
     let reaper = match Reaper::start() {
         Ok(reaper) => reaper,
@@ -155,15 +175,26 @@ async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir:
     let sentinel = match Sentinel::start(&reaper, &run_token) {
         Ok(sentinel) => Some(sentinel),
         Err(error) => {
-            eprintln!("warning: cannot start the sentinel ({error}); if wrangle is killed with SIGKILL, services' children may survive");
+            eprintln!(
+                "warning: cannot start the sentinel ({error}); if wrangle is killed with SIGKILL, services' children may survive"
+            );
             None
         }
     };
 
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let color = Printer::color_wanted(stdout_is_terminal, |key| std::env::var(key).ok());
-    let names: Vec<String> = spec.services.iter().map(|service| service.name.clone()).collect();
-    let printer = Printer::new(&names, color, stdout_is_terminal, Box::new(std::io::stdout()));
+    let names: Vec<String> = spec
+        .services
+        .iter()
+        .map(|service| service.name.clone())
+        .collect();
+    let printer = Printer::new(
+        &names,
+        color,
+        stdout_is_terminal,
+        Box::new(std::io::stdout()),
+    );
     let reporter = Rc::new(Reporter::new(printer, Arc::clone(&spec)));
     if stdout_is_terminal {
         let ticking = Rc::clone(&reporter);
@@ -189,16 +220,26 @@ async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir:
     if let Some(sentinel) = sentinel {
         sentinel.dismiss();
     }
-    if outcome.leftovers.is_empty() { outcome.code } else { exit::SERVICE_FAILED }
+    if outcome.leftovers.is_empty() {
+        outcome.code
+    } else {
+        exit::SERVICE_FAILED
+    }
 }
 
 /// Unique per run: our pid plus the time, so a later run (even with a reused pid) differs.
 fn run_token() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
     format!("{}-{nanos:x}", std::process::id())
 }
 
 fn seed() -> u64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
     u64::from(nanos) ^ (u64::from(std::process::id()) << 32)
 }

@@ -9,6 +9,7 @@
 //! scanners, and a fuzzed input must never be able to make rendering panic, so every span is
 //! clamped to the text and snapped to character boundaries before it reaches the renderer.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -87,18 +88,13 @@ impl ConfigError {
     pub(crate) fn new(mut diagnostics: Vec<Diagnostic>) -> ConfigError {
         // The same problem can be found twice when one `[defaults]` value is inherited by many
         // services (a missing `cwd`, a broken env file). Report it once.
-        let mut seen: Vec<(String, Option<Range<usize>>, Option<PathBuf>)> = Vec::new();
+        let mut seen: HashSet<(String, Option<Range<usize>>, Option<PathBuf>)> = HashSet::new();
         diagnostics.retain(|diagnostic| {
-            let key = (
+            seen.insert((
                 diagnostic.message.clone(),
                 diagnostic.location.as_ref().and_then(|l| l.span.clone()),
                 diagnostic.location.as_ref().map(|l| l.file.path.clone()),
-            );
-            if seen.contains(&key) {
-                return false;
-            }
-            seen.push(key);
-            true
+            ))
         });
         if diagnostics.is_empty() {
             // Callers only build a ConfigError when something failed; keep the "at least one"
@@ -228,19 +224,39 @@ impl Diagnostic {
             match &location.span {
                 Some(span) => {
                     let file = &location.file;
-                    let mut snippet = Snippet::source(file.text.as_str())
+                    let primary = file.clamp(span.clone());
+                    let context: Vec<(Range<usize>, &str)> = self
+                        .context
+                        .iter()
+                        .map(|(span, label)| (file.clamp(span.clone()), label.as_str()))
+                        .collect();
+                    // Hand the renderer only the lines the annotations touch: rendering the
+                    // whole file for each of many diagnostics would be quadratic on big inputs.
+                    let low = context
+                        .iter()
+                        .map(|(span, _)| span.start)
+                        .fold(primary.start, usize::min);
+                    let high = context
+                        .iter()
+                        .map(|(span, _)| span.end)
+                        .fold(primary.end, usize::max);
+                    let (excerpt, excerpt_start, first_line) = file.excerpt(low, high);
+                    let shift =
+                        |span: &Range<usize>| span.start - excerpt_start..span.end - excerpt_start;
+                    let mut snippet = Snippet::source(excerpt)
+                        .line_start(first_line)
                         .path(path)
                         .fold(true)
                         .annotation(
                             AnnotationKind::Primary
-                                .span(file.clamp(span.clone()))
+                                .span(shift(&primary))
                                 .label(self.label.as_str()),
                         );
-                    for (context_span, label) in &self.context {
+                    for (context_span, label) in &context {
                         snippet = snippet.annotation(
                             AnnotationKind::Context
-                                .span(file.clamp(context_span.clone()))
-                                .label(label.as_str()),
+                                .span(shift(context_span))
+                                .label(*label),
                         );
                     }
                     group = group.element(snippet);
@@ -275,10 +291,17 @@ impl SourceFile {
     }
 
     /// Makes a span safe to slice and render: inside the text and on character boundaries.
+    ///
+    /// A span at the very end of a file that ends with a newline (the parser's "unexpected end
+    /// of input") is moved onto that newline, so it points at the end of the last line rather
+    /// than at a line that does not exist.
     fn clamp(&self, span: Range<usize>) -> Range<usize> {
         let text = &self.text;
         let mut start = span.start.min(text.len());
         let mut end = span.end.min(text.len()).max(start);
+        if start == text.len() && text.ends_with('\n') {
+            start = text.len() - 1;
+        }
         while !text.is_char_boundary(start) {
             start -= 1;
         }
@@ -286,6 +309,18 @@ impl SourceFile {
             end += 1;
         }
         start..end
+    }
+
+    /// The whole lines containing `low..high` (already clamped): the text, its byte offset and
+    /// its 1-based first line number.
+    fn excerpt(&self, low: usize, high: usize) -> (&str, usize, usize) {
+        let text = &self.text;
+        let start = text[..low].rfind('\n').map_or(0, |index| index + 1);
+        let end = text[high..]
+            .find('\n')
+            .map_or(text.len(), |index| high + index);
+        let first_line = text[..start].matches('\n').count() + 1;
+        (&text[start..end], start, first_line)
     }
 }
 

@@ -818,7 +818,7 @@ fn mutated_and_truncated_inputs_never_panic() {
         for cut in 0..base.len() {
             check(path, &base[..cut]);
         }
-        for _ in 0..1500 {
+        for _ in 0..1000 {
             let mut bytes = base.to_vec();
             for _ in 0..=random.below(4) {
                 let index = random.below(bytes.len());
@@ -843,6 +843,162 @@ fn mutated_and_truncated_inputs_never_panic() {
                 }
             }
             check(path, &bytes);
+        }
+    }
+}
+
+#[test]
+fn deeply_nested_values_do_not_overflow_the_stack() {
+    for n in [1000usize, 100_000] {
+        let text = format!("a = {}{}\n", "[".repeat(n), "]".repeat(n));
+        let _ = load_toml(&text);
+        let text = format!("a = {}1{}\n", "{b=".repeat(n), "}".repeat(n));
+        let _ = load_toml(&text);
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(name)
+}
+
+#[test]
+fn fixtures_load_as_their_names_say() {
+    let spec = load(&fixture("valid.toml")).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(spec.services.len(), 6);
+    let api = &spec.services[2];
+    assert_eq!(api.env["RUST_LOG"], "debug");
+    assert_eq!(api.env["GREETING"], "hello\nworld");
+    assert_eq!(api.env["SECRET"], "not $interpolated");
+    assert_eq!(api.env["PORT"], "8080");
+    let procfile = load(&fixture("Procfile.example")).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(procfile.services.len(), 2);
+
+    let error = load(&fixture("invalid_unknown_key.toml")).expect_err("invalid");
+    assert_eq!(error.diagnostics()[0].line_column(), Some((5, 1)));
+    assert!(error.to_string().contains("did you mean \"command\"?"));
+
+    let error = load(&fixture("invalid_cycle.toml")).expect_err("invalid");
+    assert_eq!(error.diagnostics().len(), 1, "{error}");
+    assert_eq!(error.diagnostics()[0].line_column(), Some((13, 15)));
+    assert!(
+        error
+            .to_string()
+            .contains("dependency cycle: a -> b -> c -> a")
+    );
+
+    let error = load(&fixture("invalid_many.toml")).expect_err("invalid");
+    let rendered = error.to_string();
+    for expected in [
+        "shell = true needs command to be a string",
+        "did you mean \"SIGTERM\"?",
+        "invalid duration \"10 parsecs\"",
+        "unbalanced quotes",
+        "port 8080 is already declared by service \"api\"",
+        "did you mean \"api\"?",
+        "https probes are not supported",
+        "more than one probe kind",
+        "did you mean \"on-failure\"?",
+    ] {
+        assert!(
+            rendered.contains(expected),
+            "missing {expected:?} in:\n{rendered}"
+        );
+    }
+}
+
+/// The ```toml blocks of `docs/config.md`, in order.
+fn documented_toml_blocks() -> Vec<String> {
+    let docs = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/config.md"))
+        .expect("read docs/config.md");
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in docs.lines() {
+        let trimmed = line.trim();
+        match &mut current {
+            None if trimmed == "```toml" => current = Some(String::new()),
+            Some(block) if trimmed == "```" => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            Some(block) => {
+                block.push_str(trimmed);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn documented_examples_are_valid() {
+    let blocks = documented_toml_blocks();
+    assert!(blocks.len() > 10, "found only {} toml blocks", blocks.len());
+
+    // The complete example loads for real, next to the env file it names.
+    let dir = TempDir::new().expect("tempdir");
+    write(dir.path(), ".env", "A=1\n");
+    let path = write(dir.path(), "wrangle.toml", &blocks[0]);
+    load(&path).unwrap_or_else(|error| panic!("complete example: {error}"));
+
+    // Every other block or line passes the shape check, in a minimal service if it is a
+    // fragment.
+    let check = |text: &str| {
+        let file = std::sync::Arc::new(crate::config::diagnostic::SourceFile::new(
+            PathBuf::from("docs/config.md"),
+            text.to_string(),
+        ));
+        let (_, diagnostics) = crate::config::document::read(&file);
+        let rendered = crate::config::ConfigError::new(diagnostics.clone()).render(false);
+        assert!(
+            diagnostics.is_empty(),
+            "documented example is invalid:\n{text}\n{rendered}"
+        );
+    };
+    for block in &blocks[1..] {
+        if block.lines().any(|line| line.starts_with('[')) {
+            let mut text = block.clone();
+            if !text.contains("[services.") {
+                text.push_str("[services.x]\ncommand = \"x\"\n");
+            }
+            check(&text);
+            continue;
+        }
+        for line in block.lines() {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let command = if line.starts_with("command") {
+                ""
+            } else {
+                "command = \"x\"\n"
+            };
+            check(&format!("[services.x]\n{command}{line}\n"));
+        }
+    }
+}
+
+#[test]
+fn rendered_location_matches_line_column_even_at_end_of_file() {
+    for text in [
+        "[services.a]\ncommand = [\n",
+        "[services.a]\ncommand = [",
+        "[services.a]\ncommand = \"x\"\n\n\n[services.b]\ncomand = 1\n",
+        "[services.é]\ncommand = \"é\" ; bad = 1\n",
+        "[services.a]\ncommand = \"é\"\nbad = 1\n",
+    ] {
+        let error = load_error(text);
+        let rendered = error.render(false);
+        for diagnostic in error.diagnostics() {
+            let Some((line, column)) = diagnostic.line_column() else {
+                continue;
+            };
+            assert!(
+                rendered.contains(&format!("wrangle.toml:{line}:{column}")),
+                "{line}:{column} not in:\n{rendered}"
+            );
         }
     }
 }

@@ -33,7 +33,11 @@ struct ReporterState {
 
 impl Reporter {
     pub fn new(printer: Printer, spec: Arc<ProjectSpec>) -> Reporter {
-        Reporter { printer, spec, state: RefCell::new(ReporterState::default()) }
+        Reporter {
+            printer,
+            spec,
+            state: RefCell::new(ReporterState::default()),
+        }
     }
 
     fn name(&self, service: ServiceId) -> &str {
@@ -51,15 +55,24 @@ impl Reporter {
             .waiting_ready
             .iter()
             .map(|(service, (since, failure))| {
-                let probe = self.spec.services[*service].ready.as_ref().map(|probe| probe.check.describe()).unwrap_or_default();
-                let mut part = format!("{} ({probe}) {:.1}s", self.name(*service), since.elapsed().as_secs_f64());
+                let probe = self.spec.services[*service]
+                    .ready
+                    .as_ref()
+                    .map(|probe| probe.check.describe())
+                    .unwrap_or_default();
+                let mut part = format!(
+                    "{} ({probe}) {:.1}s",
+                    self.name(*service),
+                    since.elapsed().as_secs_f64()
+                );
                 if let Some(failure) = failure {
                     part.push_str(&format!(": {failure}"));
                 }
                 part
             })
             .collect();
-        self.printer.set_status(Some(format!("waiting for {}", parts.join(", "))));
+        self.printer
+            .set_status(Some(format!("waiting for {}", parts.join(", "))));
     }
 
     /// The closing lines: what was stopped, whether anything was left, whether ports are free.
@@ -68,23 +81,34 @@ impl Reporter {
         if outcome.swept > 0 {
             self.printer.message(
                 Tone::Warn,
-                &format!("killed {} leftover process(es) that no stop signal reached", outcome.swept),
+                &format!(
+                    "killed {} leftover process(es) that no stop signal reached",
+                    outcome.swept
+                ),
             );
         }
         if outcome.leftovers.is_empty() {
             let mut text = "every process is stopped".to_string();
             if !outcome.ports_checked.is_empty() && outcome.ports_in_use.is_empty() {
                 let ports: Vec<String> = outcome.ports_checked.iter().map(u16::to_string).collect();
-                text.push_str(&format!("; port{} {} free", if ports.len() == 1 { "" } else { "s" }, ports.join(", ")));
+                text.push_str(&format!(
+                    "; port{} {} free",
+                    if ports.len() == 1 { "" } else { "s" },
+                    ports.join(", ")
+                ));
             }
             self.printer.message(Tone::Good, &text);
         } else {
             for (pid, command) in &outcome.leftovers {
-                self.printer.message(Tone::Error, &format!("still running after stop: PID {pid}: {command}"));
+                self.printer.message(
+                    Tone::Error,
+                    &format!("still running after stop: PID {pid}: {command}"),
+                );
             }
         }
         for (_, holder) in &outcome.ports_in_use {
-            self.printer.message(Tone::Error, &format!("{holder} after the stop"));
+            self.printer
+                .message(Tone::Error, &format!("{holder} after the stop"));
         }
     }
 
@@ -95,10 +119,16 @@ impl Reporter {
     fn show_tail(&self, service: ServiceId) {
         let state = self.state.borrow();
         let Some(tail) = state.tails.get(&service).filter(|tail| !tail.is_empty()) else {
-            self.printer.message(Tone::Info, &format!("{} printed nothing", self.name(service)));
+            self.printer.message(
+                Tone::Info,
+                &format!("{} printed nothing", self.name(service)),
+            );
             return;
         };
-        self.printer.message(Tone::Info, &format!("last output of {}:", self.name(service)));
+        self.printer.message(
+            Tone::Info,
+            &format!("last output of {}:", self.name(service)),
+        );
         for line in tail {
             self.printer.message(Tone::Info, &format!("  {line}"));
         }
@@ -108,14 +138,27 @@ impl Reporter {
 impl Observer for Reporter {
     fn event(&self, event: &Event) {
         match event {
-            Event::Waiting { service, dependencies } => {
+            Event::Waiting {
+                service,
+                dependencies,
+            } => {
                 let list: Vec<String> = dependencies
                     .iter()
-                    .map(|(dependency, condition)| format!("{} ({})", self.name(*dependency), condition.as_str()))
+                    .map(|(dependency, condition)| {
+                        format!("{} ({})", self.name(*dependency), condition.as_str())
+                    })
                     .collect();
-                self.say(*service, Tone::Info, &format!("waiting for {}", list.join(", ")));
+                self.say(
+                    *service,
+                    Tone::Info,
+                    &format!("waiting for {}", list.join(", ")),
+                );
             }
-            Event::Started { service, pid, restart } => {
+            Event::Started {
+                service,
+                pid,
+                restart,
+            } => {
                 let command = self.spec.services[*service].command.display();
                 let text = match restart {
                     0 => format!("starting: {command} (pid {pid})"),
@@ -123,16 +166,27 @@ impl Observer for Reporter {
                 };
                 self.say(*service, Tone::Info, &text);
                 if self.spec.services[*service].ready.is_some() {
-                    self.state.borrow_mut().waiting_ready.insert(*service, (Instant::now(), None));
+                    self.state
+                        .borrow_mut()
+                        .waiting_ready
+                        .insert(*service, (Instant::now(), None));
                 }
             }
             Event::Ready { service, elapsed } => {
                 if self.spec.services[*service].ready.is_some() {
-                    self.say(*service, Tone::Good, &format!("ready in {}", humanize(*elapsed)));
+                    self.say(
+                        *service,
+                        Tone::Good,
+                        &format!("ready in {}", humanize(*elapsed)),
+                    );
                 }
                 self.state.borrow_mut().waiting_ready.remove(service);
             }
-            Event::LeaderExited { service, status, survivors } => {
+            Event::LeaderExited {
+                service,
+                status,
+                survivors,
+            } => {
                 self.say(
                     *service,
                     Tone::Info,
@@ -143,16 +197,36 @@ impl Observer for Reporter {
                     ),
                 );
             }
-            Event::Exited { service, status, uptime } => {
+            Event::Exited {
+                service,
+                status,
+                uptime,
+            } => {
                 self.state.borrow_mut().waiting_ready.remove(service);
                 let (tone, verb) = match status {
                     Exit::Code(0) => (Tone::Info, "exited"),
                     _ => (Tone::Error, "crashed: exited"),
                 };
-                self.say(*service, tone, &format!("{verb} with {} after {}", status.describe(), humanize(*uptime)));
+                self.say(
+                    *service,
+                    tone,
+                    &format!(
+                        "{verb} with {} after {}",
+                        status.describe(),
+                        humanize(*uptime)
+                    ),
+                );
             }
-            Event::Restarting { service, delay, attempt } => {
-                self.say(*service, Tone::Warn, &format!("restarting in {} (restart #{attempt})", humanize(*delay)));
+            Event::Restarting {
+                service,
+                delay,
+                attempt,
+            } => {
+                self.say(
+                    *service,
+                    Tone::Warn,
+                    &format!("restarting in {} (restart #{attempt})", humanize(*delay)),
+                );
             }
             Event::RestartBlocked { service, reason } => {
                 self.say(*service, Tone::Error, &format!("cannot restart: {reason}"));
@@ -164,7 +238,11 @@ impl Observer for Reporter {
                 self.state.borrow_mut().waiting_ready.remove(service);
                 self.say(*service, Tone::Error, &format!("cannot start: {error}"));
             }
-            Event::NotReady { service, timeout, last_failure } => {
+            Event::NotReady {
+                service,
+                timeout,
+                last_failure,
+            } => {
                 self.state.borrow_mut().waiting_ready.remove(service);
                 let mut text = format!("not ready after {}", humanize(*timeout));
                 if let Some(failure) = last_failure {
@@ -173,11 +251,18 @@ impl Observer for Reporter {
                 self.say(*service, Tone::Error, &text);
             }
             Event::Stopping { service, signal } => {
-                self.say(*service, Tone::Info, &format!("stopping ({})", signal.name()));
+                self.say(
+                    *service,
+                    Tone::Info,
+                    &format!("stopping ({})", signal.name()),
+                );
             }
             Event::Killing { service, after } => {
                 let text = match after {
-                    Some(after) => format!("still running after {}: sending SIGKILL to its whole tree", humanize(*after)),
+                    Some(after) => format!(
+                        "still running after {}: sending SIGKILL to its whole tree",
+                        humanize(*after)
+                    ),
                     None => "killing its whole tree (SIGKILL)".to_string(),
                 };
                 self.say(*service, Tone::Warn, &text);
@@ -191,12 +276,18 @@ impl Observer for Reporter {
                 let noun = if *count == 1 { "service" } else { "services" };
                 self.printer.message(
                     Tone::Good,
-                    &format!("all {count} {noun} up in {}; press Ctrl+C to stop", humanize(*elapsed)),
+                    &format!(
+                        "all {count} {noun} up in {}; press Ctrl+C to stop",
+                        humanize(*elapsed)
+                    ),
                 );
             }
             Event::StartupFailed { service, reason } => {
                 self.printer.set_status(None);
-                self.printer.message(Tone::Error, &format!("start-up failed: {} {reason}", self.name(*service)));
+                self.printer.message(
+                    Tone::Error,
+                    &format!("start-up failed: {} {reason}", self.name(*service)),
+                );
                 self.show_tail(*service);
             }
             Event::ShuttingDown { forced } => {
@@ -206,9 +297,13 @@ impl Observer for Reporter {
                 drop(state);
                 self.printer.set_status(None);
                 if *forced {
-                    self.printer.message(Tone::Warn, "stopping now: killing every process (SIGKILL)");
+                    self.printer
+                        .message(Tone::Warn, "stopping now: killing every process (SIGKILL)");
                 } else {
-                    self.printer.message(Tone::Info, "stopping all services (Ctrl+C again to kill them at once)");
+                    self.printer.message(
+                        Tone::Info,
+                        "stopping all services (Ctrl+C again to kill them at once)",
+                    );
                 }
             }
         }
@@ -222,9 +317,9 @@ impl Observer for Reporter {
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
-        let mut text = String::from_utf8_lossy(line).into_owned();
-        text.truncate(text.floor_char_boundary(400));
-        tail.push_back(text);
+        let text = String::from_utf8_lossy(line);
+        // Keep failure reports readable: a line is cut at 400 characters.
+        tail.push_back(text.chars().take(400).collect());
     }
 
     fn probe_failed(&self, service: ServiceId, failure: &str) {

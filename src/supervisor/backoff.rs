@@ -18,7 +18,10 @@ pub const STABLE_UPTIME: Duration = Duration::from_secs(10);
 /// lockstep while the delay still grows. `unit_random` is in `[0, 1)`.
 pub fn delay(spec: &RestartSpec, attempt: u32, unit_random: f64) -> Duration {
     let factor = 2u32.saturating_pow(attempt.min(31));
-    let nominal = spec.backoff_initial.saturating_mul(factor).min(spec.backoff_max);
+    let nominal = spec
+        .backoff_initial
+        .saturating_mul(factor)
+        .min(spec.backoff_max);
     let half = nominal / 2;
     half + half.mul_f64(unit_random.clamp(0.0, 1.0))
 }

@@ -51,22 +51,60 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// Start the selected services (all when empty) and their dependencies.
-    Start { services: Vec<ServiceId> },
+    Start {
+        services: Vec<ServiceId>,
+    },
     /// The declared ports are free: the pending spawn of this generation may go ahead.
-    PortsFree { service: ServiceId, generation: u64 },
-    Spawned { service: ServiceId, generation: u64, pid: i32 },
-    SpawnFailed { service: ServiceId, generation: u64, error: String },
-    ProbePassed { service: ServiceId, generation: u64 },
-    ProbeTimedOut { service: ServiceId, generation: u64, last_failure: Option<String> },
+    PortsFree {
+        service: ServiceId,
+        generation: u64,
+    },
+    Spawned {
+        service: ServiceId,
+        generation: u64,
+        pid: i32,
+    },
+    SpawnFailed {
+        service: ServiceId,
+        generation: u64,
+        error: String,
+    },
+    ProbePassed {
+        service: ServiceId,
+        generation: u64,
+    },
+    ProbeTimedOut {
+        service: ServiceId,
+        generation: u64,
+        last_failure: Option<String>,
+    },
     /// The first process of the instance exited; `survivors` other processes of its tree remain.
-    LeaderExited { service: ServiceId, generation: u64, status: Exit, survivors: usize },
+    LeaderExited {
+        service: ServiceId,
+        generation: u64,
+        status: Exit,
+        survivors: usize,
+    },
     /// Every process of the instance is gone.
-    TreeGone { service: ServiceId, generation: u64 },
+    TreeGone {
+        service: ServiceId,
+        generation: u64,
+    },
     /// A restart cannot proceed (its ports stayed held by another process).
-    RestartBlocked { service: ServiceId, generation: u64, reason: String },
-    Timer { service: ServiceId, sequence: u64, kind: TimerKind },
+    RestartBlocked {
+        service: ServiceId,
+        generation: u64,
+        reason: String,
+    },
+    Timer {
+        service: ServiceId,
+        sequence: u64,
+        kind: TimerKind,
+    },
     /// Stop everything in reverse dependency order. A second request, or `force`, kills at once.
-    Shutdown { force: bool },
+    Shutdown {
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,16 +119,32 @@ pub enum TimerKind {
 pub enum Effect {
     /// Wait (bounded) until the service's declared ports are free, then answer `PortsFree` or
     /// `RestartBlocked`.
-    AwaitPorts { service: ServiceId, generation: u64 },
+    AwaitPorts {
+        service: ServiceId,
+        generation: u64,
+    },
     /// Spawn the service now and answer `Spawned` or `SpawnFailed`; then run its readiness probe
     /// (if any) and report `ProbePassed`/`ProbeTimedOut`, and report the tree's end.
-    Spawn { service: ServiceId, generation: u64 },
+    Spawn {
+        service: ServiceId,
+        generation: u64,
+    },
     /// Send `signal` to every process of the service's tree.
-    Signal { service: ServiceId, signal: Signal },
-    ArmTimer { service: ServiceId, sequence: u64, kind: TimerKind, after: Duration },
+    Signal {
+        service: ServiceId,
+        signal: Signal,
+    },
+    ArmTimer {
+        service: ServiceId,
+        sequence: u64,
+        kind: TimerKind,
+        after: Duration,
+    },
     Publish(Event),
     /// Everything is stopped; exit with this code.
-    Exit { code: u8 },
+    Exit {
+        code: u8,
+    },
 }
 
 /// Exit codes, kept in sync with `crate::exit` (the engine may not import it: it is IO-free and
@@ -106,7 +160,10 @@ enum Mode {
     Idle,
     StartingUp,
     Running,
-    ShuttingDown { code: u8, forced: bool },
+    ShuttingDown {
+        code: u8,
+        forced: bool,
+    },
     /// `Effect::Exit` was emitted; nothing more happens.
     Done,
 }
@@ -189,7 +246,11 @@ impl Engine {
 
     pub fn view(&self, service: ServiceId) -> ServiceView {
         let state = &self.services[service];
-        ServiceView { phase: state.phase, alive: state.alive, restarts: state.restarts }
+        ServiceView {
+            phase: state.phase,
+            alive: state.alive,
+            restarts: state.restarts,
+        }
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -204,44 +265,102 @@ impl Engine {
         }
         match input {
             Input::Start { services } => self.start(now, &services, &mut effects),
-            Input::PortsFree { service, generation } => {
-                if self.is_current(service, generation) && self.services[service].phase == Phase::Starting {
-                    effects.push(Effect::Spawn { service, generation });
+            Input::PortsFree {
+                service,
+                generation,
+            } => {
+                if self.is_current(service, generation)
+                    && self.services[service].phase == Phase::Starting
+                {
+                    effects.push(Effect::Spawn {
+                        service,
+                        generation,
+                    });
                 }
             }
-            Input::Spawned { service, generation, pid } => self.spawned(now, service, generation, pid, &mut effects),
-            Input::SpawnFailed { service, generation, error } => {
+            Input::Spawned {
+                service,
+                generation,
+                pid,
+            } => self.spawned(now, service, generation, pid, &mut effects),
+            Input::SpawnFailed {
+                service,
+                generation,
+                error,
+            } => {
                 if self.is_current(service, generation) {
-                    effects.push(Effect::Publish(Event::SpawnFailed { service, error: error.clone() }));
-                    self.ended_without_process(now, service, format!("cannot start: {error}"), &mut effects);
+                    effects.push(Effect::Publish(Event::SpawnFailed {
+                        service,
+                        error: error.clone(),
+                    }));
+                    self.ended_without_process(
+                        now,
+                        service,
+                        format!("cannot start: {error}"),
+                        &mut effects,
+                    );
                 }
             }
-            Input::ProbePassed { service, generation } => {
-                if self.is_current(service, generation) && self.services[service].phase == Phase::Starting {
+            Input::ProbePassed {
+                service,
+                generation,
+            } => {
+                if self.is_current(service, generation)
+                    && self.services[service].phase == Phase::Starting
+                {
                     self.mark_ready(now, service, &mut effects);
                 }
             }
-            Input::ProbeTimedOut { service, generation, last_failure } => {
+            Input::ProbeTimedOut {
+                service,
+                generation,
+                last_failure,
+            } => {
                 self.probe_timed_out(service, generation, last_failure, &mut effects);
             }
-            Input::LeaderExited { service, generation, status, survivors } => {
+            Input::LeaderExited {
+                service,
+                generation,
+                status,
+                survivors,
+            } => {
                 if self.is_current(service, generation) {
                     let state = &mut self.services[service];
                     state.leader_exit = Some(status);
                     if survivors > 0 {
                         state.outlived_leader = true;
-                        effects.push(Effect::Publish(Event::LeaderExited { service, status, survivors }));
+                        effects.push(Effect::Publish(Event::LeaderExited {
+                            service,
+                            status,
+                            survivors,
+                        }));
                     }
                 }
             }
-            Input::TreeGone { service, generation } => self.tree_gone(now, service, generation, &mut effects),
-            Input::RestartBlocked { service, generation, reason } => {
-                if self.is_current(service, generation) && self.services[service].phase == Phase::Starting {
-                    effects.push(Effect::Publish(Event::RestartBlocked { service, reason: reason.clone() }));
+            Input::TreeGone {
+                service,
+                generation,
+            } => self.tree_gone(now, service, generation, &mut effects),
+            Input::RestartBlocked {
+                service,
+                generation,
+                reason,
+            } => {
+                if self.is_current(service, generation)
+                    && self.services[service].phase == Phase::Starting
+                {
+                    effects.push(Effect::Publish(Event::RestartBlocked {
+                        service,
+                        reason: reason.clone(),
+                    }));
                     self.ended_without_process(now, service, reason, &mut effects);
                 }
             }
-            Input::Timer { service, sequence, kind } => self.timer(now, service, sequence, kind, &mut effects),
+            Input::Timer {
+                service,
+                sequence,
+                kind,
+            } => self.timer(now, service, sequence, kind, &mut effects),
             Input::Shutdown { force } => self.shutdown(code::SUCCESS, force, &mut effects),
         }
         effects
@@ -263,13 +382,18 @@ impl Engine {
             }
         }
         for service in 0..self.services.len() {
-            if self.services[service].phase == Phase::Waiting && !self.spec.services[service].depends_on.is_empty() {
+            if self.services[service].phase == Phase::Waiting
+                && !self.spec.services[service].depends_on.is_empty()
+            {
                 let dependencies = self.spec.services[service]
                     .depends_on
                     .iter()
                     .map(|dependency| (dependency.service, dependency.condition))
                     .collect();
-                effects.push(Effect::Publish(Event::Waiting { service, dependencies }));
+                effects.push(Effect::Publish(Event::Waiting {
+                    service,
+                    dependencies,
+                }));
             }
         }
         self.advance(now, effects);
@@ -297,12 +421,23 @@ impl Engine {
         }
         if self.mode == Mode::StartingUp && self.startup_complete() {
             self.mode = Mode::Running;
-            let count = self.services.iter().filter(|state| state.phase != Phase::Inactive).count();
-            let elapsed = self.startup_began.map(|began| now.saturating_duration_since(began)).unwrap_or_default();
+            let count = self
+                .services
+                .iter()
+                .filter(|state| state.phase != Phase::Inactive)
+                .count();
+            let elapsed = self
+                .startup_began
+                .map(|began| now.saturating_duration_since(began))
+                .unwrap_or_default();
             effects.push(Effect::Publish(Event::AllReady { count, elapsed }));
         }
         if self.mode == Mode::Running && self.all_ended() {
-            let code = if self.any_failed { code::SERVICE_FAILED } else { code::SUCCESS };
+            let code = if self.any_failed {
+                code::SERVICE_FAILED
+            } else {
+                code::SUCCESS
+            };
             self.mode = Mode::Done;
             effects.push(Effect::Exit { code });
         }
@@ -313,7 +448,10 @@ impl Engine {
         for dependency in &self.spec.services[service].depends_on {
             let state = &self.services[dependency.service];
             let name = &self.spec.services[dependency.service].name;
-            let ended = matches!(state.phase, Phase::Exited(_) | Phase::Failed | Phase::Stopped);
+            let ended = matches!(
+                state.phase,
+                Phase::Exited(_) | Phase::Failed | Phase::Stopped
+            );
             let met = match dependency.condition {
                 DependencyCondition::Started => state.started_once,
                 DependencyCondition::Ready => state.ready_once,
@@ -341,13 +479,21 @@ impl Engine {
         self.services.iter().all(|state| match state.phase {
             Phase::Inactive | Phase::Running => true,
             Phase::Exited(exit) => exit.success(),
-            Phase::Waiting | Phase::Starting | Phase::Backoff | Phase::Stopping | Phase::Failed | Phase::Stopped => false,
+            Phase::Waiting
+            | Phase::Starting
+            | Phase::Backoff
+            | Phase::Stopping
+            | Phase::Failed
+            | Phase::Stopped => false,
         })
     }
 
     fn all_ended(&self) -> bool {
         self.services.iter().all(|state| {
-            matches!(state.phase, Phase::Inactive | Phase::Exited(_) | Phase::Failed | Phase::Stopped)
+            matches!(
+                state.phase,
+                Phase::Inactive | Phase::Exited(_) | Phase::Failed | Phase::Stopped
+            )
         })
     }
 
@@ -362,13 +508,26 @@ impl Engine {
         // Before a restart the old instance's ports may still be draining; the first start was
         // already checked by pre-flight.
         if is_restart && !self.spec.services[service].ports.is_empty() {
-            effects.push(Effect::AwaitPorts { service, generation });
+            effects.push(Effect::AwaitPorts {
+                service,
+                generation,
+            });
         } else {
-            effects.push(Effect::Spawn { service, generation });
+            effects.push(Effect::Spawn {
+                service,
+                generation,
+            });
         }
     }
 
-    fn spawned(&mut self, now: Instant, service: ServiceId, generation: u64, pid: i32, effects: &mut Vec<Effect>) {
+    fn spawned(
+        &mut self,
+        now: Instant,
+        service: ServiceId,
+        generation: u64,
+        pid: i32,
+        effects: &mut Vec<Effect>,
+    ) {
         if !self.is_current(service, generation) {
             return;
         }
@@ -377,7 +536,11 @@ impl Engine {
         state.started_once = true;
         state.spawned_at = Some(now);
         let restart = state.restarts;
-        effects.push(Effect::Publish(Event::Started { service, pid, restart }));
+        effects.push(Effect::Publish(Event::Started {
+            service,
+            pid,
+            restart,
+        }));
         if self.spec.services[service].ready.is_none() {
             self.mark_ready(now, service, effects);
         } else {
@@ -389,7 +552,10 @@ impl Engine {
         let state = &mut self.services[service];
         state.phase = Phase::Running;
         state.ready_once = true;
-        let elapsed = state.spawned_at.map(|at| now.saturating_duration_since(at)).unwrap_or_default();
+        let elapsed = state
+            .spawned_at
+            .map(|at| now.saturating_duration_since(at))
+            .unwrap_or_default();
         effects.push(Effect::Publish(Event::Ready { service, elapsed }));
         self.advance(now, effects);
     }
@@ -401,11 +567,20 @@ impl Engine {
         last_failure: Option<String>,
         effects: &mut Vec<Effect>,
     ) {
-        if !self.is_current(service, generation) || self.services[service].phase != Phase::Starting {
+        if !self.is_current(service, generation) || self.services[service].phase != Phase::Starting
+        {
             return;
         }
-        let timeout = self.spec.services[service].ready.as_ref().map(|probe| probe.timeout).unwrap_or_default();
-        effects.push(Effect::Publish(Event::NotReady { service, timeout, last_failure: last_failure.clone() }));
+        let timeout = self.spec.services[service]
+            .ready
+            .as_ref()
+            .map(|probe| probe.timeout)
+            .unwrap_or_default();
+        effects.push(Effect::Publish(Event::NotReady {
+            service,
+            timeout,
+            last_failure: last_failure.clone(),
+        }));
         if self.mode == Mode::StartingUp {
             let mut reason = format!("not ready after {}", humanize(timeout));
             if let Some(failure) = last_failure {
@@ -419,7 +594,13 @@ impl Engine {
         self.stop_service(service, effects);
     }
 
-    fn tree_gone(&mut self, now: Instant, service: ServiceId, generation: u64, effects: &mut Vec<Effect>) {
+    fn tree_gone(
+        &mut self,
+        now: Instant,
+        service: ServiceId,
+        generation: u64,
+        effects: &mut Vec<Effect>,
+    ) {
         if !self.is_current(service, generation) {
             return;
         }
@@ -429,23 +610,36 @@ impl Engine {
             (false, Some(status)) => status,
             _ => Exit::Unknown,
         };
-        let uptime = state.spawned_at.map(|at| now.saturating_duration_since(at)).unwrap_or_default();
+        let uptime = state
+            .spawned_at
+            .map(|at| now.saturating_duration_since(at))
+            .unwrap_or_default();
         if state.phase == Phase::Stopping && !state.restart_after_stop {
             state.phase = Phase::Stopped;
-            effects.push(Effect::Publish(Event::Stopped { service, status: state.leader_exit }));
+            effects.push(Effect::Publish(Event::Stopped {
+                service,
+                status: state.leader_exit,
+            }));
             self.advance(now, effects);
             return;
         }
         if matches!(self.mode, Mode::ShuttingDown { .. }) {
             // It ended on its own while everything was being stopped: that is a stop too.
             state.phase = Phase::Stopped;
-            effects.push(Effect::Publish(Event::Stopped { service, status: state.leader_exit }));
+            effects.push(Effect::Publish(Event::Stopped {
+                service,
+                status: state.leader_exit,
+            }));
             self.advance(now, effects);
             return;
         }
         let was_restart_after_stop = state.restart_after_stop;
         if !was_restart_after_stop {
-            effects.push(Effect::Publish(Event::Exited { service, status, uptime }));
+            effects.push(Effect::Publish(Event::Exited {
+                service,
+                status,
+                uptime,
+            }));
         }
         if status.success() && !was_restart_after_stop {
             state.completed_once = true;
@@ -476,14 +670,22 @@ impl Engine {
     }
 
     /// A start attempt ended before any process existed (spawn failed, or ports stayed held).
-    fn ended_without_process(&mut self, now: Instant, service: ServiceId, reason: String, effects: &mut Vec<Effect>) {
+    fn ended_without_process(
+        &mut self,
+        now: Instant,
+        service: ServiceId,
+        reason: String,
+        effects: &mut Vec<Effect>,
+    ) {
         self.services[service].alive = false;
         if matches!(self.mode, Mode::ShuttingDown { .. }) {
             self.services[service].phase = Phase::Stopped;
             self.advance(now, effects);
             return;
         }
-        if self.mode == Mode::StartingUp || self.spec.services[service].restart.policy == RestartPolicy::Never {
+        if self.mode == Mode::StartingUp
+            || self.spec.services[service].restart.policy == RestartPolicy::Never
+        {
             if self.mode == Mode::StartingUp {
                 self.fail_startup(service, code::SERVICE_FAILED, reason, effects);
             } else {
@@ -516,11 +718,20 @@ impl Engine {
         state.timer_sequence += 1;
         let attempt = state.restarts;
         let sequence = state.timer_sequence;
-        effects.push(Effect::Publish(Event::Restarting { service, delay, attempt }));
+        effects.push(Effect::Publish(Event::Restarting {
+            service,
+            delay,
+            attempt,
+        }));
         if delay.is_zero() {
             self.spawn(service, true, effects);
         } else {
-            effects.push(Effect::ArmTimer { service, sequence, kind: TimerKind::Restart, after: delay });
+            effects.push(Effect::ArmTimer {
+                service,
+                sequence,
+                kind: TimerKind::Restart,
+                after: delay,
+            });
         }
     }
 
@@ -530,28 +741,47 @@ impl Engine {
         effects.push(Effect::Publish(Event::Failed { service, reason }));
     }
 
-    fn timer(&mut self, now: Instant, service: ServiceId, sequence: u64, kind: TimerKind, effects: &mut Vec<Effect>) {
+    fn timer(
+        &mut self,
+        now: Instant,
+        service: ServiceId,
+        sequence: u64,
+        kind: TimerKind,
+        effects: &mut Vec<Effect>,
+    ) {
         let state = &self.services[service];
         if state.timer_sequence != sequence {
             return;
         }
         match (kind, state.phase) {
-            (TimerKind::Restart, Phase::Backoff) => {
-                if !matches!(self.mode, Mode::ShuttingDown { .. }) {
-                    self.spawn(service, true, effects);
-                }
+            (TimerKind::Restart, Phase::Backoff)
+                if !matches!(self.mode, Mode::ShuttingDown { .. }) =>
+            {
+                self.spawn(service, true, effects);
             }
             (TimerKind::StopTimeout, Phase::Stopping) if state.alive => {
                 let after = self.spec.services[service].stop.timeout;
-                effects.push(Effect::Publish(Event::Killing { service, after: Some(after) }));
-                effects.push(Effect::Signal { service, signal: Signal::KILL });
+                effects.push(Effect::Publish(Event::Killing {
+                    service,
+                    after: Some(after),
+                }));
+                effects.push(Effect::Signal {
+                    service,
+                    signal: Signal::KILL,
+                });
             }
             _ => {}
         }
         let _ = now;
     }
 
-    fn fail_startup(&mut self, service: ServiceId, code: u8, reason: String, effects: &mut Vec<Effect>) {
+    fn fail_startup(
+        &mut self,
+        service: ServiceId,
+        code: u8,
+        reason: String,
+        effects: &mut Vec<Effect>,
+    ) {
         if self.services[service].phase == Phase::Waiting {
             self.services[service].phase = Phase::Failed;
         }
@@ -563,14 +793,26 @@ impl Engine {
     fn shutdown(&mut self, code: u8, force: bool, effects: &mut Vec<Effect>) {
         let forced = match self.mode {
             // A second request while stopping skips the grace period.
-            Mode::ShuttingDown { code: first_code, .. } => {
-                self.mode = Mode::ShuttingDown { code: first_code, forced: true };
+            Mode::ShuttingDown {
+                code: first_code, ..
+            } => {
+                self.mode = Mode::ShuttingDown {
+                    code: first_code,
+                    forced: true,
+                };
                 true
             }
             Mode::Done => return,
             _ => {
-                let code = if code == code::SUCCESS && self.any_failed { code::SERVICE_FAILED } else { code };
-                self.mode = Mode::ShuttingDown { code, forced: force };
+                let code = if code == code::SUCCESS && self.any_failed {
+                    code::SERVICE_FAILED
+                } else {
+                    code
+                };
+                self.mode = Mode::ShuttingDown {
+                    code,
+                    forced: force,
+                };
                 force
             }
         };
@@ -591,8 +833,14 @@ impl Engine {
             for service in 0..self.services.len() {
                 if self.services[service].alive {
                     self.services[service].phase = Phase::Stopping;
-                    effects.push(Effect::Publish(Event::Killing { service, after: None }));
-                    effects.push(Effect::Signal { service, signal: Signal::KILL });
+                    effects.push(Effect::Publish(Event::Killing {
+                        service,
+                        after: None,
+                    }));
+                    effects.push(Effect::Signal {
+                        service,
+                        signal: Signal::KILL,
+                    });
                 }
             }
         }
@@ -610,14 +858,19 @@ impl Engine {
             if !state.alive || state.phase == Phase::Stopping {
                 continue;
             }
-            let dependents_alive = self.dependents[service].iter().any(|dependent| self.services[*dependent].alive);
+            let dependents_alive = self.dependents[service]
+                .iter()
+                .any(|dependent| self.services[*dependent].alive);
             if !dependents_alive {
                 self.stop_service(service, effects);
             }
         }
         if self.services.iter().all(|state| !state.alive) {
             for state in &mut self.services {
-                if matches!(state.phase, Phase::Stopping | Phase::Starting | Phase::Running) {
+                if matches!(
+                    state.phase,
+                    Phase::Stopping | Phase::Starting | Phase::Running
+                ) {
                     state.phase = Phase::Stopped;
                 }
             }
@@ -632,9 +885,20 @@ impl Engine {
         state.phase = Phase::Stopping;
         state.timer_sequence += 1;
         let sequence = state.timer_sequence;
-        effects.push(Effect::Publish(Event::Stopping { service, signal: stop.signal }));
-        effects.push(Effect::Signal { service, signal: stop.signal });
-        effects.push(Effect::ArmTimer { service, sequence, kind: TimerKind::StopTimeout, after: stop.timeout });
+        effects.push(Effect::Publish(Event::Stopping {
+            service,
+            signal: stop.signal,
+        }));
+        effects.push(Effect::Signal {
+            service,
+            signal: stop.signal,
+        });
+        effects.push(Effect::ArmTimer {
+            service,
+            sequence,
+            kind: TimerKind::StopTimeout,
+            after: stop.timeout,
+        });
     }
 
     /// xorshift64*: plenty for jitter, and deterministic under a fixed seed.
@@ -661,8 +925,12 @@ pub fn humanize(duration: Duration) -> String {
         format!("{ms}ms")
     } else if ms < 60_000 {
         let secs = duration.as_secs_f64();
-        if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{secs:.1}s") }
-    } else if ms % 60_000 == 0 {
+        if ms.is_multiple_of(1000) {
+            format!("{}s", ms / 1000)
+        } else {
+            format!("{secs:.1}s")
+        }
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
     } else {
         format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000)
@@ -679,16 +947,32 @@ mod tests {
         CommandSpec, Dependency, ReadyCheck, ReadyProbe, RestartSpec, ServiceSpec, StopSpec,
     };
 
-    fn service(name: &str, depends_on: &[(ServiceId, DependencyCondition)], probe: bool) -> ServiceSpec {
+    fn service(
+        name: &str,
+        depends_on: &[(ServiceId, DependencyCondition)],
+        probe: bool,
+    ) -> ServiceSpec {
         ServiceSpec {
             name: name.to_string(),
-            command: CommandSpec { argv: vec!["true".into()], shell: false },
+            command: CommandSpec {
+                argv: vec!["true".into()],
+                shell: false,
+            },
             cwd: PathBuf::from("/"),
             env: BTreeMap::new(),
             ports: Vec::new(),
-            depends_on: depends_on.iter().map(|(service, condition)| Dependency { service: *service, condition: *condition }).collect(),
+            depends_on: depends_on
+                .iter()
+                .map(|(service, condition)| Dependency {
+                    service: *service,
+                    condition: *condition,
+                })
+                .collect(),
             ready: probe.then(|| ReadyProbe {
-                check: ReadyCheck::Tcp { host: "127.0.0.1".into(), port: 1 },
+                check: ReadyCheck::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 1,
+                },
                 interval: Duration::from_secs(1),
                 timeout: Duration::from_secs(30),
             }),
@@ -699,12 +983,19 @@ mod tests {
                 max_restarts: 3,
                 window: Duration::from_secs(60),
             },
-            stop: StopSpec { signal: Signal::TERM, timeout: Duration::from_secs(10) },
+            stop: StopSpec {
+                signal: Signal::TERM,
+                timeout: Duration::from_secs(10),
+            },
         }
     }
 
     fn project(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
-        Arc::new(ProjectSpec { source: PathBuf::from("/w/wrangle.toml"), root: PathBuf::from("/w"), services })
+        Arc::new(ProjectSpec {
+            source: PathBuf::from("/w/wrangle.toml"),
+            root: PathBuf::from("/w"),
+            services,
+        })
     }
 
     /// Drives an engine like the runtime does: spawns succeed at once with fake pids.
@@ -720,23 +1011,55 @@ mod tests {
 
     impl Harness {
         fn new(spec: Arc<ProjectSpec>) -> Harness {
-            Harness { engine: Engine::new(spec, 42), now: Instant::now(), spawned: Vec::new(), signals: Vec::new(), timers: Vec::new(), events: Vec::new(), exit: None }
+            Harness {
+                engine: Engine::new(spec, 42),
+                now: Instant::now(),
+                spawned: Vec::new(),
+                signals: Vec::new(),
+                timers: Vec::new(),
+                events: Vec::new(),
+                exit: None,
+            }
         }
 
         fn feed(&mut self, input: Input) {
             let mut queue = std::collections::VecDeque::from(self.engine.handle(self.now, input));
             while let Some(effect) = queue.pop_front() {
                 match effect {
-                    Effect::Spawn { service, generation } => {
+                    Effect::Spawn {
+                        service,
+                        generation,
+                    } => {
                         self.spawned.push((service, generation));
                         let pid = 1000 + service as i32;
-                        queue.extend(self.engine.handle(self.now, Input::Spawned { service, generation, pid }));
+                        queue.extend(self.engine.handle(
+                            self.now,
+                            Input::Spawned {
+                                service,
+                                generation,
+                                pid,
+                            },
+                        ));
                     }
-                    Effect::AwaitPorts { service, generation } => {
-                        queue.extend(self.engine.handle(self.now, Input::PortsFree { service, generation }));
+                    Effect::AwaitPorts {
+                        service,
+                        generation,
+                    } => {
+                        queue.extend(self.engine.handle(
+                            self.now,
+                            Input::PortsFree {
+                                service,
+                                generation,
+                            },
+                        ));
                     }
                     Effect::Signal { service, signal } => self.signals.push((service, signal)),
-                    Effect::ArmTimer { service, sequence, kind, after } => self.timers.push((service, sequence, kind, after)),
+                    Effect::ArmTimer {
+                        service,
+                        sequence,
+                        kind,
+                        after,
+                    } => self.timers.push((service, sequence, kind, after)),
                     Effect::Publish(event) => self.events.push(event),
                     Effect::Exit { code } => self.exit = Some(code),
                 }
@@ -749,8 +1072,16 @@ mod tests {
 
         fn exit_tree(&mut self, service: ServiceId, status: Exit) {
             let generation = self.generation(service);
-            self.feed(Input::LeaderExited { service, generation, status, survivors: 0 });
-            self.feed(Input::TreeGone { service, generation });
+            self.feed(Input::LeaderExited {
+                service,
+                generation,
+                status,
+                survivors: 0,
+            });
+            self.feed(Input::TreeGone {
+                service,
+                generation,
+            });
         }
 
         fn spawned_services(&self) -> Vec<ServiceId> {
@@ -762,9 +1093,18 @@ mod tests {
         }
 
         fn fire_last_timer(&mut self, kind: TimerKind) {
-            let (service, sequence, _, after) = *self.timers.iter().rev().find(|timer| timer.2 == kind).expect("a timer of that kind");
+            let (service, sequence, _, after) = *self
+                .timers
+                .iter()
+                .rev()
+                .find(|timer| timer.2 == kind)
+                .expect("a timer of that kind");
             self.now += after;
-            self.feed(Input::Timer { service, sequence, kind });
+            self.feed(Input::Timer {
+                service,
+                sequence,
+                kind,
+            });
         }
     }
 
@@ -779,12 +1119,23 @@ mod tests {
         let mut harness = Harness::new(spec);
         harness.feed(Input::Start { services: vec![] });
         assert_eq!(harness.spawned_services(), vec![0]);
-        harness.feed(Input::ProbePassed { service: 0, generation: 1 });
+        harness.feed(Input::ProbePassed {
+            service: 0,
+            generation: 1,
+        });
         assert_eq!(harness.spawned_services(), vec![0, 1]);
         assert!(harness.exit.is_none());
-        harness.feed(Input::ProbePassed { service: 1, generation: 1 });
+        harness.feed(Input::ProbePassed {
+            service: 1,
+            generation: 1,
+        });
         assert_eq!(harness.spawned_services(), vec![0, 1, 2]);
-        assert!(harness.events.iter().any(|event| matches!(event, Event::AllReady { count: 3, .. })));
+        assert!(
+            harness
+                .events
+                .iter()
+                .any(|event| matches!(event, Event::AllReady { count: 3, .. }))
+        );
     }
 
     #[test]
@@ -801,14 +1152,22 @@ mod tests {
 
     #[test]
     fn completed_condition_waits_for_a_successful_exit() {
-        let spec = project(vec![service("migrate", &[], false), service("api", &[(0, DependencyCondition::Completed)], false)]);
+        let spec = project(vec![
+            service("migrate", &[], false),
+            service("api", &[(0, DependencyCondition::Completed)], false),
+        ]);
         let mut harness = Harness::new(spec);
         harness.feed(Input::Start { services: vec![] });
         assert_eq!(harness.spawned_services(), vec![0]);
         harness.exit_tree(0, Exit::Code(0));
         assert_eq!(harness.spawned_services(), vec![0, 1]);
         assert_eq!(harness.phase(0), Phase::Exited(Exit::Code(0)));
-        assert!(harness.events.iter().any(|event| matches!(event, Event::AllReady { .. })));
+        assert!(
+            harness
+                .events
+                .iter()
+                .any(|event| matches!(event, Event::AllReady { .. }))
+        );
     }
 
     #[test]
@@ -821,7 +1180,12 @@ mod tests {
         let mut harness = Harness::new(spec);
         harness.feed(Input::Start { services: vec![] });
         harness.exit_tree(1, Exit::Code(2));
-        assert!(harness.events.iter().any(|event| matches!(event, Event::StartupFailed { service: 1, .. })));
+        assert!(
+            harness
+                .events
+                .iter()
+                .any(|event| matches!(event, Event::StartupFailed { service: 1, .. }))
+        );
         assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
         assert!(harness.exit.is_none(), "db is still alive");
         harness.exit_tree(0, Exit::Signal(15));
@@ -831,10 +1195,17 @@ mod tests {
 
     #[test]
     fn readiness_timeout_during_start_up_exits_3() {
-        let spec = project(vec![service("api", &[], true), service("web", &[(0, DependencyCondition::Ready)], false)]);
+        let spec = project(vec![
+            service("api", &[], true),
+            service("web", &[(0, DependencyCondition::Ready)], false),
+        ]);
         let mut harness = Harness::new(spec);
         harness.feed(Input::Start { services: vec![] });
-        harness.feed(Input::ProbeTimedOut { service: 0, generation: 1, last_failure: Some("connection refused".into()) });
+        harness.feed(Input::ProbeTimedOut {
+            service: 0,
+            generation: 1,
+            last_failure: Some("connection refused".into()),
+        });
         assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
         harness.exit_tree(0, Exit::Signal(15));
         assert_eq!(harness.exit, Some(code::NOT_READY));
@@ -843,7 +1214,10 @@ mod tests {
 
     #[test]
     fn crashes_after_start_up_back_off_then_the_service_is_marked_failed() {
-        let spec = project(vec![service("worker", &[], false), service("other", &[], false)]);
+        let spec = project(vec![
+            service("worker", &[], false),
+            service("other", &[], false),
+        ]);
         let mut harness = Harness::new(spec);
         harness.feed(Input::Start { services: vec![] });
         let mut delays = Vec::new();
@@ -867,9 +1241,16 @@ mod tests {
         let spec = project(vec![service("api", &[], true)]);
         let mut harness = Harness::new(spec);
         harness.feed(Input::Start { services: vec![] });
-        harness.feed(Input::ProbePassed { service: 0, generation: 7 });
+        harness.feed(Input::ProbePassed {
+            service: 0,
+            generation: 7,
+        });
         assert_eq!(harness.phase(0), Phase::Starting);
-        harness.feed(Input::Timer { service: 0, sequence: 99, kind: TimerKind::Restart });
+        harness.feed(Input::Timer {
+            service: 0,
+            sequence: 99,
+            kind: TimerKind::Restart,
+        });
         assert_eq!(harness.spawned.len(), 1);
     }
 
@@ -898,7 +1279,10 @@ mod tests {
 
     #[test]
     fn a_second_shutdown_kills_everything_at_once() {
-        let spec = project(vec![service("db", &[], false), service("api", &[(0, DependencyCondition::Ready)], false)]);
+        let spec = project(vec![
+            service("db", &[], false),
+            service("api", &[(0, DependencyCondition::Ready)], false),
+        ]);
         let mut harness = Harness::new(spec);
         harness.feed(Input::Start { services: vec![] });
         harness.feed(Input::Shutdown { force: false });
@@ -925,12 +1309,23 @@ mod tests {
         let spec = project(vec![service("redis", &[], true)]);
         let mut harness = Harness::new(spec);
         harness.feed(Input::Start { services: vec![] });
-        harness.feed(Input::LeaderExited { service: 0, generation: 1, status: Exit::Code(0), survivors: 1 });
+        harness.feed(Input::LeaderExited {
+            service: 0,
+            generation: 1,
+            status: Exit::Code(0),
+            survivors: 1,
+        });
         assert_eq!(harness.phase(0), Phase::Starting);
-        harness.feed(Input::ProbePassed { service: 0, generation: 1 });
+        harness.feed(Input::ProbePassed {
+            service: 0,
+            generation: 1,
+        });
         assert_eq!(harness.phase(0), Phase::Running);
         // When the daemon later dies, its status is unknown: on-failure restarts it.
-        harness.feed(Input::TreeGone { service: 0, generation: 1 });
+        harness.feed(Input::TreeGone {
+            service: 0,
+            generation: 1,
+        });
         assert_eq!(harness.phase(0), Phase::Backoff);
     }
 

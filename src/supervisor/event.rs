@@ -34,17 +34,39 @@ impl Exit {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The service waits for its dependencies to meet their conditions.
-    Waiting { service: ServiceId, dependencies: Vec<(ServiceId, DependencyCondition)> },
+    Waiting {
+        service: ServiceId,
+        dependencies: Vec<(ServiceId, DependencyCondition)>,
+    },
     /// The service's process was spawned (`restart` counts restarts, 0 for the first start).
-    Started { service: ServiceId, pid: i32, restart: u32 },
+    Started {
+        service: ServiceId,
+        pid: i32,
+        restart: u32,
+    },
     /// The readiness probe passed (or the service has none), `elapsed` after spawn.
-    Ready { service: ServiceId, elapsed: Duration },
+    Ready {
+        service: ServiceId,
+        elapsed: Duration,
+    },
     /// The first process exited but others of its tree live on: the service is still running.
-    LeaderExited { service: ServiceId, status: Exit, survivors: usize },
+    LeaderExited {
+        service: ServiceId,
+        status: Exit,
+        survivors: usize,
+    },
     /// The whole tree ended without being asked to.
-    Exited { service: ServiceId, status: Exit, uptime: Duration },
+    Exited {
+        service: ServiceId,
+        status: Exit,
+        uptime: Duration,
+    },
     /// A restart is scheduled.
-    Restarting { service: ServiceId, delay: Duration, attempt: u32 },
+    Restarting {
+        service: ServiceId,
+        delay: Duration,
+        attempt: u32,
+    },
     /// A restart could not even be attempted (e.g. a port held by a stranger).
     RestartBlocked { service: ServiceId, reason: String },
     /// wrangle gave up on the service; it will not be restarted.
@@ -52,13 +74,23 @@ pub enum Event {
     /// The command could not be started at all.
     SpawnFailed { service: ServiceId, error: String },
     /// The readiness probe did not pass within its timeout.
-    NotReady { service: ServiceId, timeout: Duration, last_failure: Option<String> },
+    NotReady {
+        service: ServiceId,
+        timeout: Duration,
+        last_failure: Option<String>,
+    },
     /// The stop signal was sent to the whole tree.
     Stopping { service: ServiceId, signal: Signal },
     /// The tree is being killed with SIGKILL (`after` the stop timeout, or at once on a forced stop).
-    Killing { service: ServiceId, after: Option<Duration> },
+    Killing {
+        service: ServiceId,
+        after: Option<Duration>,
+    },
     /// Every process of the service is gone after a stop.
-    Stopped { service: ServiceId, status: Option<Exit> },
+    Stopped {
+        service: ServiceId,
+        status: Option<Exit>,
+    },
     /// Start-up finished: every selected service is ready (or completed).
     AllReady { count: usize, elapsed: Duration },
     /// Start-up failed because of `service`; everything started is being stopped.

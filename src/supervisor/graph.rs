@@ -15,7 +15,12 @@ pub fn selection(spec: &ProjectSpec, roots: &[ServiceId]) -> Vec<bool> {
         if std::mem::replace(&mut selected[service], true) {
             continue;
         }
-        stack.extend(spec.services[service].depends_on.iter().map(|dependency| dependency.service));
+        stack.extend(
+            spec.services[service]
+                .depends_on
+                .iter()
+                .map(|dependency| dependency.service),
+        );
     }
     selected
 }

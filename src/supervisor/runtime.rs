@@ -39,7 +39,7 @@ use crate::supervisor::lines::LineSplitter;
 use crate::sys::ports;
 use crate::sys::reaper::{ExitStatus, Reaper};
 use crate::sys::spawn::{SpawnRequest, signal_group};
-use crate::sys::tree::{self, Ownership, Owners, RUN_VAR, SERVICE_VAR};
+use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
 
 /// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
 /// without a newline must not grow wrangle's memory).
@@ -94,7 +94,11 @@ pub struct RunOutcome {
 
 enum Message {
     Engine(Input),
-    LeaderExit { service: ServiceId, generation: u64, status: ExitStatus },
+    LeaderExit {
+        service: ServiceId,
+        generation: u64,
+        status: ExitStatus,
+    },
     Control(Control),
 }
 
@@ -149,7 +153,11 @@ pub async fn run(
     }));
     let mut runtime = Runtime {
         engine: Engine::new(Arc::clone(&spec), options.random_seed),
-        service_names: spec.services.iter().map(|service| service.name.clone()).collect(),
+        service_names: spec
+            .services
+            .iter()
+            .map(|service| service.name.clone())
+            .collect(),
         instances: (0..spec.services.len()).map(|_| None).collect(),
         spec,
         reaper,
@@ -175,7 +183,11 @@ pub async fn run(
         };
         code = match message {
             Message::Engine(input) => runtime.feed(input),
-            Message::LeaderExit { service, generation, status } => runtime.leader_exited(service, generation, status),
+            Message::LeaderExit {
+                service,
+                generation,
+                status,
+            } => runtime.leader_exited(service, generation, status),
             Message::Control(Control::Shutdown) => runtime.feed(Input::Shutdown { force: false }),
         };
     }
@@ -190,17 +202,32 @@ impl Runtime {
         let mut exit = None;
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::Spawn { service, generation } => {
+                Effect::Spawn {
+                    service,
+                    generation,
+                } => {
                     let answer = self.spawn(service, generation);
                     queue.extend(self.engine.handle(Instant::now(), answer));
                 }
-                Effect::AwaitPorts { service, generation } => self.await_ports(service, generation),
+                Effect::AwaitPorts {
+                    service,
+                    generation,
+                } => self.await_ports(service, generation),
                 Effect::Signal { service, signal } => self.signal_service(service, signal),
-                Effect::ArmTimer { service, sequence, kind, after } => {
+                Effect::ArmTimer {
+                    service,
+                    sequence,
+                    kind,
+                    after,
+                } => {
                     let sender = self.sender.clone();
                     tokio::task::spawn_local(async move {
                         tokio::time::sleep(after).await;
-                        let _ = sender.send(Message::Engine(Input::Timer { service, sequence, kind }));
+                        let _ = sender.send(Message::Engine(Input::Timer {
+                            service,
+                            sequence,
+                            kind,
+                        }));
                     });
                 }
                 Effect::Publish(event) => {
@@ -217,8 +244,16 @@ impl Runtime {
 
     fn spawn(&mut self, service: ServiceId, generation: u64) -> Input {
         match self.try_spawn(service, generation) {
-            Ok(pid) => Input::Spawned { service, generation, pid },
-            Err(error) => Input::SpawnFailed { service, generation, error: spawn_error_text(&self.spec, service, &error) },
+            Ok(pid) => Input::Spawned {
+                service,
+                generation,
+                pid,
+            },
+            Err(error) => Input::SpawnFailed {
+                service,
+                generation,
+                error: spawn_error_text(&self.spec, service, &error),
+            },
         }
     }
 
@@ -234,7 +269,10 @@ impl Runtime {
             Some(ReadyCheck::Notify) => {
                 let path = self.options.socket_dir.join(format!("{service}.notify"));
                 let socket = NotifySocket::bind(&path)?;
-                env.insert("NOTIFY_SOCKET".to_string(), path.to_string_lossy().into_owned());
+                env.insert(
+                    "NOTIFY_SOCKET".to_string(),
+                    path.to_string_lossy().into_owned(),
+                );
                 Some(socket)
             }
             _ => None,
@@ -259,7 +297,10 @@ impl Runtime {
             _ => None,
         };
         let log_matched = Rc::new(Cell::new(false));
-        for (fd, stream) in [(child.stdout, Stream::Stdout), (child.stderr, Stream::Stderr)] {
+        for (fd, stream) in [
+            (child.stdout, Stream::Stdout),
+            (child.stderr, Stream::Stderr),
+        ] {
             if let Some(fd) = fd {
                 let reader = OutputReader {
                     service,
@@ -278,7 +319,11 @@ impl Runtime {
         tokio::task::spawn_local(async move {
             // The sender side lives in the reaper until the status arrives.
             if let Ok(status) = exit.await {
-                let _ = sender.send(Message::LeaderExit { service, generation, status });
+                let _ = sender.send(Message::LeaderExit {
+                    service,
+                    generation,
+                    status,
+                });
             }
         });
 
@@ -309,21 +354,37 @@ impl Runtime {
         Ok(pid)
     }
 
-    fn leader_exited(&mut self, service: ServiceId, generation: u64, status: ExitStatus) -> Option<u8> {
-        self.shared.borrow_mut().leaders.retain(|_, owner| *owner != service);
-        let Some(instance) = self.instances[service].as_mut().filter(|instance| instance.generation == generation) else {
-            return None;
-        };
+    fn leader_exited(
+        &mut self,
+        service: ServiceId,
+        generation: u64,
+        status: ExitStatus,
+    ) -> Option<u8> {
+        self.shared
+            .borrow_mut()
+            .leaders
+            .retain(|_, owner| *owner != service);
+        let instance = self.instances[service]
+            .as_mut()
+            .filter(|instance| instance.generation == generation)?;
         instance.leader_unreaped = false;
         let status = match status {
             ExitStatus::Code(code) => Exit::Code(code),
             ExitStatus::Signal(signal) => Exit::Signal(signal),
         };
         let survivors = self.scan().of(service).len();
-        let mut code = self.feed(Input::LeaderExited { service, generation, status, survivors });
+        let mut code = self.feed(Input::LeaderExited {
+            service,
+            generation,
+            status,
+            survivors,
+        });
         if survivors == 0 {
             if code.is_none() {
-                code = self.feed(Input::TreeGone { service, generation });
+                code = self.feed(Input::TreeGone {
+                    service,
+                    generation,
+                });
             }
         } else if let Some(instance) = &self.instances[service] {
             let watcher = TreeWatcher {
@@ -341,10 +402,11 @@ impl Runtime {
     }
 
     fn end_instance(&mut self, service: ServiceId) {
-        if let Some(instance) = self.instances[service].take() {
-            if let Some(task) = instance.probe_task {
-                task.abort();
-            }
+        if let Some(task) = self.instances[service]
+            .take()
+            .and_then(|instance| instance.probe_task)
+        {
+            task.abort();
         }
     }
 
@@ -362,8 +424,12 @@ impl Runtime {
             }
         }
         let ownership = self.scan();
-        let others: Vec<_> =
-            ownership.of(service).iter().filter(|info| Some(info.pgid) != group_signalled).cloned().collect();
+        let others: Vec<_> = ownership
+            .of(service)
+            .iter()
+            .filter(|info| Some(info.pgid) != group_signalled)
+            .cloned()
+            .collect();
         tree::signal_all(&others, signal.0);
         instance.signal_late_members.set(Some(signal));
         instance.rescan.notify_one();
@@ -376,14 +442,29 @@ impl Runtime {
             let deadline = Instant::now() + PORT_WAIT;
             let mut delay = Duration::from_millis(5);
             loop {
-                let busy: Vec<u16> = declared.iter().copied().filter(|port| !ports::is_free(*port)).collect();
+                let busy: Vec<u16> = declared
+                    .iter()
+                    .copied()
+                    .filter(|port| !ports::can_bind(*port))
+                    .collect();
                 if busy.is_empty() {
-                    let _ = sender.send(Message::Engine(Input::PortsFree { service, generation }));
+                    let _ = sender.send(Message::Engine(Input::PortsFree {
+                        service,
+                        generation,
+                    }));
                     return;
                 }
                 if Instant::now() >= deadline {
-                    let reason = busy.iter().map(|port| describe_port_holders(*port)).collect::<Vec<_>>().join("; ");
-                    let _ = sender.send(Message::Engine(Input::RestartBlocked { service, generation, reason }));
+                    let reason = busy
+                        .iter()
+                        .map(|port| describe_port_holders(*port))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let _ = sender.send(Message::Engine(Input::RestartBlocked {
+                        service,
+                        generation,
+                        reason,
+                    }));
                     return;
                 }
                 tokio::time::sleep(delay).await;
@@ -411,7 +492,12 @@ impl Runtime {
         let mut swept = 0;
         let leftovers = loop {
             let ownership = self.scan();
-            let all: Vec<_> = ownership.by_service.into_values().flatten().chain(ownership.strays).collect();
+            let all: Vec<_> = ownership
+                .by_service
+                .into_values()
+                .flatten()
+                .chain(ownership.strays)
+                .collect();
             if all.is_empty() || Instant::now() >= deadline {
                 break all;
             }
@@ -421,24 +507,48 @@ impl Runtime {
         };
         let leftovers = leftovers
             .iter()
-            .map(|info| (info.pid, crate::sys::process_table::cmdline(info.pid).unwrap_or_else(|| info.comm.clone())))
+            .map(|info| {
+                (
+                    info.pid,
+                    crate::sys::process_table::cmdline(info.pid)
+                        .unwrap_or_else(|| info.comm.clone()),
+                )
+            })
             .collect();
 
         let ports_checked: Vec<u16> = {
-            let mut all: Vec<u16> = self.spec.services.iter().flat_map(|service| service.ports.iter().copied()).collect();
+            let mut all: Vec<u16> = self
+                .spec
+                .services
+                .iter()
+                .flat_map(|service| service.ports.iter().copied())
+                .collect();
             all.sort_unstable();
             all.dedup();
             all
         };
         let port_deadline = Instant::now() + Duration::from_secs(2);
         let ports_in_use = loop {
-            let busy: Vec<u16> = ports_checked.iter().copied().filter(|port| !ports::is_free(*port)).collect();
+            let busy: Vec<u16> = ports_checked
+                .iter()
+                .copied()
+                .filter(|port| !ports::can_bind(*port))
+                .collect();
             if busy.is_empty() || Instant::now() >= port_deadline {
-                break busy.into_iter().map(|port| (port, describe_port_holders(port))).collect();
+                break busy
+                    .into_iter()
+                    .map(|port| (port, describe_port_holders(port)))
+                    .collect();
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
-        RunOutcome { code, leftovers, swept, ports_in_use, ports_checked }
+        RunOutcome {
+            code,
+            leftovers,
+            swept,
+            ports_in_use,
+            ports_checked,
+        }
     }
 }
 
@@ -477,9 +587,17 @@ struct TreeWatcher {
 impl TreeWatcher {
     async fn run(self) {
         loop {
-            let members = self.owners.scan(&self.shared.borrow()).by_service.remove(&self.service).unwrap_or_default();
+            let members = self
+                .owners
+                .scan(&self.shared.borrow())
+                .by_service
+                .remove(&self.service)
+                .unwrap_or_default();
             if members.is_empty() {
-                let message = Input::TreeGone { service: self.service, generation: self.generation };
+                let message = Input::TreeGone {
+                    service: self.service,
+                    generation: self.generation,
+                };
                 let _ = self.sender.send(Message::Engine(message));
                 return;
             }
@@ -541,13 +659,21 @@ impl OutputReader {
     }
 
     fn line(&self, line: &[u8], partial: bool) {
-        self.observer.output(self.service, self.stream, line, partial);
-        if let Some(pattern) = &self.log_pattern {
-            if !self.log_matched.get() && pattern.is_match(&String::from_utf8_lossy(line)) {
-                self.log_matched.set(true);
-                let message = Input::ProbePassed { service: self.service, generation: self.generation };
-                let _ = self.sender.send(Message::Engine(message));
+        self.observer
+            .output(self.service, self.stream, line, partial);
+        let matched = match &self.log_pattern {
+            Some(pattern) if !self.log_matched.get() => {
+                pattern.is_match(&String::from_utf8_lossy(line))
             }
+            _ => false,
+        };
+        if matched {
+            self.log_matched.set(true);
+            let message = Input::ProbePassed {
+                service: self.service,
+                generation: self.generation,
+            };
+            let _ = self.sender.send(Message::Engine(message));
         }
     }
 }
@@ -581,8 +707,15 @@ async fn run_probe(probe: ReadyProbe, context: ProbeContext, notify_socket: Opti
         check => poll_check(check, &probe, &context, deadline).await,
     };
     let message = match passed {
-        Ok(()) => Input::ProbePassed { service, generation },
-        Err(last_failure) => Input::ProbeTimedOut { service, generation, last_failure },
+        Ok(()) => Input::ProbePassed {
+            service,
+            generation,
+        },
+        Err(last_failure) => Input::ProbeTimedOut {
+            service,
+            generation,
+            last_failure,
+        },
     };
     let _ = context.sender.send(Message::Engine(message));
     // Keep the notify socket open while the instance lives: services may keep sending STATUS=
@@ -592,7 +725,10 @@ async fn run_probe(probe: ReadyProbe, context: ProbeContext, notify_socket: Opti
     }
 }
 
-async fn wait_for_notify_ready(socket: &NotifySocket, deadline: tokio::time::Instant) -> Result<(), Option<String>> {
+async fn wait_for_notify_ready(
+    socket: &NotifySocket,
+    deadline: tokio::time::Instant,
+) -> Result<(), Option<String>> {
     loop {
         match tokio::time::timeout_at(deadline, socket.recv()).await {
             Ok(Ok(message)) if message.ready => return Ok(()),
@@ -617,10 +753,15 @@ async fn poll_check(
             return Err(last_failure);
         }
         // One attempt may take up to an interval (at least a second), never past the deadline.
-        let attempt_timeout = probe.interval.max(Duration::from_secs(1)).min(deadline - now);
+        let attempt_timeout = probe
+            .interval
+            .max(Duration::from_secs(1))
+            .min(deadline - now);
         let result = match check {
             ReadyCheck::Http { url } => probe::http_attempt(url, attempt_timeout).await,
-            ReadyCheck::Tcp { host, port } => probe::tcp_attempt(host, *port, attempt_timeout).await,
+            ReadyCheck::Tcp { host, port } => {
+                probe::tcp_attempt(host, *port, attempt_timeout).await
+            }
             ReadyCheck::Exec { command } => exec_attempt(command, context, attempt_timeout).await,
             ReadyCheck::Log { .. } | ReadyCheck::Notify => return Err(None),
         };
@@ -648,28 +789,38 @@ async fn exec_attempt(
         cwd: context.cwd.clone(),
         env: context.env.clone(),
         // Without the run marker the probe is never mistaken for a member of the service.
-        env_remove: [RUN_VAR.to_string(), SERVICE_VAR.to_string()].into_iter().chain(inherited_variables_to_drop()).collect(),
+        env_remove: [RUN_VAR.to_string(), SERVICE_VAR.to_string()]
+            .into_iter()
+            .chain(inherited_variables_to_drop())
+            .collect(),
         capture_output: false,
         die_with_parent: true,
         cgroup_procs: None,
         stdin: None,
     };
-    let (child, exit) = context
-        .reaper
-        .spawn(&mut request)
-        .map_err(|error| probe::ProbeFailure(format!("cannot run {}: {error}", command.display())))?;
+    let (child, exit) = context.reaper.spawn(&mut request).map_err(|error| {
+        probe::ProbeFailure(format!("cannot run {}: {error}", command.display()))
+    })?;
     let pid = child.pid;
     context.shared.borrow_mut().helpers.insert(pid);
     let outcome = tokio::time::timeout(attempt_timeout, exit).await;
     let result = match outcome {
         Ok(Ok(ExitStatus::Code(0))) => Ok(()),
-        Ok(Ok(ExitStatus::Code(code))) => Err(probe::ProbeFailure(format!("exited with code {code}"))),
-        Ok(Ok(ExitStatus::Signal(signal))) => Err(probe::ProbeFailure(format!("killed by {}", Signal(signal).name()))),
+        Ok(Ok(ExitStatus::Code(code))) => {
+            Err(probe::ProbeFailure(format!("exited with code {code}")))
+        }
+        Ok(Ok(ExitStatus::Signal(signal))) => Err(probe::ProbeFailure(format!(
+            "killed by {}",
+            Signal(signal).name()
+        ))),
         Ok(Err(_)) => Err(probe::ProbeFailure("exit status lost".to_string())),
         Err(_) => {
             // Still unreaped: the group id is ours to signal.
             let _ = signal_group(pid, Signal::KILL.0);
-            Err(probe::ProbeFailure(format!("timed out after {}", crate::supervisor::engine::humanize(attempt_timeout))))
+            Err(probe::ProbeFailure(format!(
+                "timed out after {}",
+                crate::supervisor::engine::humanize(attempt_timeout)
+            )))
         }
     };
     context.shared.borrow_mut().helpers.remove(&pid);
@@ -677,18 +828,33 @@ async fn exec_attempt(
 }
 
 fn inherited_variables_to_drop() -> Vec<String> {
-    ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        "NOTIFY_SOCKET",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 fn spawn_error_text(spec: &ProjectSpec, service: ServiceId, error: &io::Error) -> String {
     let service_spec = &spec.services[service];
-    let program = service_spec.command.argv.first().cloned().unwrap_or_default();
+    let program = service_spec
+        .command
+        .argv
+        .first()
+        .cloned()
+        .unwrap_or_default();
     match error.kind() {
         io::ErrorKind::NotFound if !service_spec.cwd.is_dir() => {
-            format!("working directory {} does not exist", service_spec.cwd.display())
+            format!(
+                "working directory {} does not exist",
+                service_spec.cwd.display()
+            )
         }
         io::ErrorKind::NotFound => format!("command not found: {program}"),
         io::ErrorKind::PermissionDenied => format!("permission denied: {program}"),

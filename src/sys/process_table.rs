@@ -1,7 +1,7 @@
 //! The process table, read from `/proc`: who runs, who is whose parent, in which process group
 //! and session, as which user, and with which command line and environment.
 //!
-//! This module owns reading and parsing `/proc/PID/{stat,status,cmdline,environ}` and
+//! This module owns reading and parsing `/proc/PID/{stat,cmdline,environ}` and
 //! `/etc/passwd`. It only observes: it never signals, waits for or otherwise touches a process,
 //! and it keeps no state between calls.
 //!

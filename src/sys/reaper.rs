@@ -49,7 +49,9 @@ impl Reaper {
     /// Installs the `SIGCHLD` listener and starts the reaping task on the current `LocalSet`.
     pub fn start() -> io::Result<Rc<Reaper>> {
         let mut sigchld = signal(SignalKind::child())?;
-        let reaper = Rc::new(Reaper { registry: RefCell::new(Registry::default()) });
+        let reaper = Rc::new(Reaper {
+            registry: RefCell::new(Registry::default()),
+        });
         let task_reaper = Rc::clone(&reaper);
         tokio::task::spawn_local(async move {
             loop {
@@ -63,7 +65,10 @@ impl Reaper {
     }
 
     /// Starts a child and returns it with a receiver for its exit status.
-    pub fn spawn(&self, request: &mut SpawnRequest) -> io::Result<(SpawnedChild, oneshot::Receiver<ExitStatus>)> {
+    pub fn spawn(
+        &self,
+        request: &mut SpawnRequest,
+    ) -> io::Result<(SpawnedChild, oneshot::Receiver<ExitStatus>)> {
         // The registry is borrowed across spawn and registration. Reaping happens on this same
         // thread, so it cannot interleave; the borrow makes that ordering explicit.
         let mut registry = self.registry.borrow_mut();

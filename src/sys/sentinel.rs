@@ -16,7 +16,6 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use crate::sys::process_table;
@@ -47,9 +46,12 @@ impl Sentinel {
             stdin: Some(read_end),
         };
         let (child, _exit) = reaper.spawn(&mut request)?;
-        let mut pipe = File::from(OwnedFd::from(write_end));
+        let mut pipe = File::from(write_end);
         writeln!(pipe, "{run_token}")?;
-        Ok(Sentinel { pid: child.pid, pipe })
+        Ok(Sentinel {
+            pid: child.pid,
+            pipe,
+        })
     }
 
     /// Tells the sentinel that wrangle stopped everything itself; it exits without acting.
@@ -89,7 +91,9 @@ pub fn kill_marked(run_token: &str, limit: Duration) -> usize {
         let marked: Vec<_> = process_table::scan()
             .into_iter()
             .filter(|info| info.pid != own_pid && info.state != 'Z')
-            .filter(|info| process_table::environ_var(info.pid, RUN_VAR).as_deref() == Some(run_token))
+            .filter(|info| {
+                process_table::environ_var(info.pid, RUN_VAR).as_deref() == Some(run_token)
+            })
             .collect();
         if marked.is_empty() || Instant::now() >= deadline {
             return killed;
@@ -113,8 +117,13 @@ fn ignore_polite_signals() {
 unsafe fn ignore_signal(signal: rustix::process::Signal) -> io::Result<()> {
     // Neither std nor rustix's safe API can set a disposition, and a whole signal crate for one
     // SIG_IGN is not worth it: this is the C library's `signal(2)`, which std already links.
+    // SAFETY: `signal(2)` with SIG_IGN takes a valid signal number and installs no handler code.
     let previous = unsafe { libc_signal(signal.as_raw(), SIG_IGN) };
-    if previous == SIG_ERR { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if previous == SIG_ERR {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 const SIG_IGN: usize = 1;

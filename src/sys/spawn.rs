@@ -69,7 +69,12 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
     for key in &request.env_remove {
         command.env_remove(key);
     }
-    command.envs(request.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
+    command.envs(
+        request
+            .env
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+    );
     if request.capture_output {
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
     } else {
@@ -93,11 +98,20 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
     let stderr = child.stderr.take().map(OwnedFd::from);
     // Dropping `child` neither waits nor kills: the reaper owns the exit status.
     drop(child);
-    Ok(SpawnedChild { pid, pidfd, stdout, stderr })
+    Ok(SpawnedChild {
+        pid,
+        pidfd,
+        stdout,
+        stderr,
+    })
 }
 
 /// Runs in the child between fork and exec. Async-signal-safe only.
-fn child_setup(expected_parent: Pid, die_with_parent: bool, cgroup_procs: Option<RawFd>) -> io::Result<()> {
+fn child_setup(
+    expected_parent: Pid,
+    die_with_parent: bool,
+    cgroup_procs: Option<RawFd>,
+) -> io::Result<()> {
     // A new session makes the child the leader of its own process group, so the whole tree can
     // be signalled at once and the terminal's Ctrl+C reaches wrangle only: wrangle decides the
     // stop order.
@@ -107,7 +121,9 @@ fn child_setup(expected_parent: Pid, die_with_parent: bool, cgroup_procs: Option
         // If wrangle died between fork and prctl, the signal will never come: give up now.
         // See: https://github.com/containers/bubblewrap/pull/730
         if rustix::process::getppid() != Some(expected_parent) {
-            return Err(io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()));
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::SRCH.raw_os_error(),
+            ));
         }
     }
     if let Some(fd) = cgroup_procs {
@@ -123,14 +139,18 @@ fn child_setup(expected_parent: Pid, die_with_parent: bool, cgroup_procs: Option
 /// Opens a pidfd for `pid`. Only race-free when `pid` is our unreaped child or the caller checks
 /// afterwards that the process is the one it meant (see [`crate::sys::tree`]).
 pub fn open_pidfd(pid: i32) -> io::Result<OwnedFd> {
-    let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pid 0"))?;
+    let pid =
+        Pid::from_raw(pid).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "pid 0"))?;
     Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
 }
 
 /// Sends `signal` through a pidfd. ESRCH (already exited) is not an error for a supervisor.
 pub fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
     let Some(signal) = Signal::from_named_raw(signal) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unsupported signal {signal}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unsupported signal {signal}"),
+        ));
     };
     match rustix::process::pidfd_send_signal(pidfd, signal) {
         Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
@@ -142,7 +162,10 @@ pub fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> io::Result<()> {
 /// unreaped (its pid, and so the group id, cannot be reused meanwhile).
 pub fn signal_group(pgid: i32, signal: i32) -> io::Result<()> {
     let (Some(pgid), Some(signal)) = (Pid::from_raw(pgid), Signal::from_named_raw(signal)) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad process group or signal"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "bad process group or signal",
+        ));
     };
     match rustix::process::kill_process_group(pgid, signal) {
         Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
@@ -154,7 +177,9 @@ pub fn signal_group(pgid: i32, signal: i32) -> io::Result<()> {
 /// daemons) are re-parented to wrangle instead of init, so they stay in view and are stopped with
 /// their service. See: man 2 PR_SET_CHILD_SUBREAPER.
 pub fn become_subreaper() -> io::Result<()> {
-    Ok(rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?)
+    Ok(rustix::process::set_child_subreaper(Some(
+        rustix::process::getpid(),
+    ))?)
 }
 
 /// The raw fd number, for passing into a pre-exec closure.

@@ -45,7 +45,10 @@ pub struct ProcessId {
 
 impl From<&ProcessInfo> for ProcessId {
     fn from(info: &ProcessInfo) -> Self {
-        ProcessId { pid: info.pid, start_time: info.start_time }
+        ProcessId {
+            pid: info.pid,
+            start_time: info.start_time,
+        }
     }
 }
 
@@ -72,7 +75,10 @@ pub struct Ownership {
 
 impl Ownership {
     pub fn of(&self, service: usize) -> &[ProcessInfo] {
-        self.by_service.get(&service).map(Vec::as_slice).unwrap_or(&[])
+        self.by_service
+            .get(&service)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     pub fn is_empty(&self) -> bool {
@@ -86,7 +92,9 @@ impl Ownership {
 
 /// Scans /proc and attributes every live process below wrangle.
 pub fn scan_ownership(owners: &Owners<'_>) -> Ownership {
-    attribute(&process_table::scan(), owners, |pid, key| process_table::environ_var(pid, key))
+    attribute(&process_table::scan(), owners, |pid, key| {
+        process_table::environ_var(pid, key)
+    })
 }
 
 /// Attribution over a given process table; `environ` is injected so tests can feed tables.
@@ -100,7 +108,10 @@ pub fn attribute(
     let mut ownership = Ownership::default();
     for info in table {
         // Zombies hold no resources and cannot be signalled; they are reaped by their parent.
-        if info.state == 'Z' || info.pid == owners.supervisor_pid || owners.ignore.contains(&info.pid) {
+        if info.state == 'Z'
+            || info.pid == owners.supervisor_pid
+            || owners.ignore.contains(&info.pid)
+        {
             continue;
         }
         let Some(top) = top_ancestor(info, &by_pid, owners.supervisor_pid) else {
@@ -109,9 +120,15 @@ pub fn attribute(
         if owners.ignore.contains(&top.pid) {
             continue;
         }
-        let owner = *top_owner.entry(top.pid).or_insert_with(|| owner_of_top(top, owners, &environ));
+        let owner = *top_owner
+            .entry(top.pid)
+            .or_insert_with(|| owner_of_top(top, owners, &environ));
         match owner {
-            Some(service) => ownership.by_service.entry(service).or_default().push(info.clone()),
+            Some(service) => ownership
+                .by_service
+                .entry(service)
+                .or_default()
+                .push(info.clone()),
             None => ownership.strays.push(info.clone()),
         }
     }
@@ -143,12 +160,17 @@ fn owner_of_top(
     if let Some(service) = owners.leaders.get(&top.pid) {
         return Some(*service);
     }
-    if environ(top.pid, RUN_VAR).as_deref() == Some(owners.run_token) {
-        if let Some(name) = environ(top.pid, SERVICE_VAR) {
-            if let Some(service) = owners.service_names.iter().position(|n| *n == name) {
-                return Some(service);
-            }
-        }
+    let marked_service = (environ(top.pid, RUN_VAR).as_deref() == Some(owners.run_token))
+        .then(|| environ(top.pid, SERVICE_VAR))
+        .flatten()
+        .and_then(|name| {
+            owners
+                .service_names
+                .iter()
+                .position(|candidate| *candidate == name)
+        });
+    if marked_service.is_some() {
+        return marked_service;
     }
     // A double-forked child that cleared its environment but kept its session or group.
     owners
@@ -172,7 +194,10 @@ pub fn hold(info: &ProcessInfo) -> Option<HeldProcess> {
     if now.start_time != info.start_time || now.state == 'Z' {
         return None;
     }
-    Some(HeldProcess { id: ProcessId::from(info), pidfd })
+    Some(HeldProcess {
+        id: ProcessId::from(info),
+        pidfd,
+    })
 }
 
 /// Signals each process of `members` through a verified pidfd. Returns how many were signalled.
@@ -188,7 +213,8 @@ pub fn signal_all(members: &[ProcessInfo], signal: i32) -> usize {
 pub async fn exited(pidfd: OwnedFd) -> io::Result<()> {
     // SAFETY: the AsyncFd takes ownership of the OwnedFd, so the descriptor stays open and refers
     // to the same pidfd for the AsyncFd's whole life.
-    let fd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }.map_err(io::Error::from)?;
+    let fd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
+        .map_err(io::Error::from)?;
     let _guard = fd.readable().await?;
     Ok(())
 }
@@ -198,25 +224,40 @@ mod tests {
     use super::*;
 
     fn process(pid: i32, ppid: i32, sid: i32) -> ProcessInfo {
-        ProcessInfo { pid, ppid, pgid: sid, sid, start_time: pid as u64, uid: 0, state: 'S', comm: "x".into() }
+        ProcessInfo {
+            pid,
+            ppid,
+            pgid: sid,
+            sid,
+            start_time: pid as u64,
+            uid: 0,
+            state: 'S',
+            comm: "x".into(),
+        }
     }
 
     #[test]
     fn attributes_descendants_orphans_and_strays() {
         let names = vec!["api".to_string(), "web".to_string()];
         let leaders = HashMap::from([(10, 0), (20, 1)]);
-        let owners = Owners { supervisor_pid: 1, run_token: "run", service_names: &names, leaders: &leaders, ignore: &[99] };
+        let owners = Owners {
+            supervisor_pid: 1,
+            run_token: "run",
+            service_names: &names,
+            leaders: &leaders,
+            ignore: &[99],
+        };
         let table = vec![
             process(1, 0, 1),
-            process(10, 1, 10),  // api leader
-            process(11, 10, 10), // api child
-            process(12, 11, 12), // api grandchild that called setsid
-            process(20, 1, 20),  // web leader
-            process(30, 1, 30),  // orphan with a marker naming web
-            process(31, 30, 30), // its child
-            process(40, 1, 40),  // orphan without marker, own session: a stray
-            process(41, 1, 10),  // orphan without marker in api's session
-            process(99, 1, 99),  // the sentinel: ignored
+            process(10, 1, 10),   // api leader
+            process(11, 10, 10),  // api child
+            process(12, 11, 12),  // api grandchild that called setsid
+            process(20, 1, 20),   // web leader
+            process(30, 1, 30),   // orphan with a marker naming web
+            process(31, 30, 30),  // its child
+            process(40, 1, 40),   // orphan without marker, own session: a stray
+            process(41, 1, 10),   // orphan without marker in api's session
+            process(99, 1, 99),   // the sentinel: ignored
             process(500, 0, 500), // not ours
         ];
         let environ = |pid: i32, key: &str| match (pid, key) {
@@ -225,10 +266,19 @@ mod tests {
             _ => None,
         };
         let ownership = attribute(&table, &owners, environ);
-        let pids = |service| ownership.of(service).iter().map(|p| p.pid).collect::<Vec<_>>();
+        let pids = |service| {
+            ownership
+                .of(service)
+                .iter()
+                .map(|p| p.pid)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(pids(0), vec![10, 11, 12, 41]);
         assert_eq!(pids(1), vec![20, 30, 31]);
-        assert_eq!(ownership.strays.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![40]);
+        assert_eq!(
+            ownership.strays.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            vec![40]
+        );
         assert_eq!(ownership.total(), 8);
     }
 
@@ -236,7 +286,13 @@ mod tests {
     fn a_marker_from_another_run_is_not_ours() {
         let names = vec!["api".to_string()];
         let leaders = HashMap::new();
-        let owners = Owners { supervisor_pid: 1, run_token: "mine", service_names: &names, leaders: &leaders, ignore: &[] };
+        let owners = Owners {
+            supervisor_pid: 1,
+            run_token: "mine",
+            service_names: &names,
+            leaders: &leaders,
+            ignore: &[],
+        };
         let table = vec![process(5, 1, 5)];
         let environ = |_: i32, key: &str| match key {
             RUN_VAR => Some("other".to_string()),
@@ -251,7 +307,13 @@ mod tests {
     fn zombies_are_not_members() {
         let names = vec!["api".to_string()];
         let leaders = HashMap::from([(10, 0)]);
-        let owners = Owners { supervisor_pid: 1, run_token: "r", service_names: &names, leaders: &leaders, ignore: &[] };
+        let owners = Owners {
+            supervisor_pid: 1,
+            run_token: "r",
+            service_names: &names,
+            leaders: &leaders,
+            ignore: &[],
+        };
         let mut zombie = process(10, 1, 10);
         zombie.state = 'Z';
         let ownership = attribute(&[zombie], &owners, |_, _| None);
