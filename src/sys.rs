@@ -2,6 +2,7 @@
 //! one allowed `unsafe`. Linux only (pidfd, subreaper, /proc, cgroup v2); a port to another
 //! platform replaces this module and nothing above it.
 
+pub mod cgroup;
 pub mod lock;
 pub mod ports;
 pub mod process_table;

@@ -18,6 +18,7 @@ use crate::paths::Home;
 use crate::preflight::{self, PreflightError};
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::supervisor::runtime::{self, Control, RunOptions};
+use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::Reaper;
 use crate::sys::sentinel::Sentinel;
 use crate::sys::spawn::become_subreaper;
@@ -172,7 +173,16 @@ async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir:
         }
     };
     let run_token = run_token();
-    let sentinel = match Sentinel::start(&reaper, &run_token) {
+    let cgroup = match std::env::var_os("WRANGLE_NO_CGROUP") {
+        // For troubleshooting, and for testing the process-group path on machines with cgroups.
+        Some(value) if !value.is_empty() && value != "0" => None,
+        _ => RunCgroup::create(&run_token).ok().map(Rc::new),
+    };
+    let sentinel = match Sentinel::start(
+        &reaper,
+        &run_token,
+        cgroup.as_deref().map(RunCgroup::path),
+    ) {
         Ok(sentinel) => Some(sentinel),
         Err(error) => {
             eprintln!(
@@ -212,10 +222,16 @@ async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir:
         die_with_parent: true,
         socket_dir,
         helper_pids: sentinel.iter().map(|sentinel| sentinel.pid).collect(),
+        cgroup: cgroup.clone(),
         random_seed: seed(),
     };
     let observer: Rc<dyn runtime::Observer> = reporter.clone();
     let outcome = runtime::run(spec, selected, reaper, observer, control_receiver, options).await;
+    if let Some(cgroup) = &cgroup {
+        // Everything was already stopped and verified; this only removes the empty cgroups (and
+        // would kill anything that slipped through, which the summary would then have reported).
+        cgroup.kill_and_remove();
+    }
     reporter.summary(&outcome);
     if let Some(sentinel) = sentinel {
         sentinel.dismiss();

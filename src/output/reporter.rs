@@ -322,6 +322,10 @@ impl Observer for Reporter {
         tail.push_back(text.chars().take(400).collect());
     }
 
+    fn notice(&self, text: &str) {
+        self.printer.message(Tone::Warn, text);
+    }
+
     fn probe_failed(&self, service: ServiceId, failure: &str) {
         if let Some(entry) = self.state.borrow_mut().waiting_ready.get_mut(&service) {
             entry.1 = Some(failure.to_string());

@@ -36,6 +36,7 @@ use crate::spec::{CommandSpec, ProjectSpec, ReadyCheck, ReadyProbe, ServiceId, S
 use crate::supervisor::engine::{Effect, Engine, Input};
 use crate::supervisor::event::{Event, Exit, Stream};
 use crate::supervisor::lines::LineSplitter;
+use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
 use crate::sys::ports;
 use crate::sys::reaper::{ExitStatus, Reaper};
 use crate::sys::spawn::{SpawnRequest, signal_group};
@@ -57,6 +58,8 @@ pub trait Observer {
     fn output(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool);
     /// A readiness attempt failed (the probe keeps trying until its timeout); for progress display.
     fn probe_failed(&self, service: ServiceId, failure: &str);
+    /// Something the user should know that is not a service event (a degraded mode, say).
+    fn notice(&self, text: &str);
 }
 
 /// Requests from the front-end (signals, later the control API).
@@ -75,6 +78,9 @@ pub struct RunOptions {
     pub socket_dir: PathBuf,
     /// wrangle helper processes that are not services (the sentinel).
     pub helper_pids: Vec<i32>,
+    /// The run's cgroup, when the machine lets wrangle create one: services then get exact
+    /// membership and atomic kills.
+    pub cgroup: Option<Rc<RunCgroup>>,
     /// Seed for backoff jitter.
     pub random_seed: u64,
 }
@@ -108,6 +114,8 @@ struct Shared {
     leaders: HashMap<i32, ServiceId>,
     /// wrangle's own helper processes (sentinel, exec probes): never attributed to a service.
     helpers: HashSet<i32>,
+    /// Each service's cgroup, once created.
+    cgroups: Vec<Option<ServiceCgroup>>,
 }
 
 struct Instance {
@@ -150,6 +158,7 @@ pub async fn run(
     let shared = Rc::new(RefCell::new(Shared {
         leaders: HashMap::new(),
         helpers: options.helper_pids.iter().copied().collect(),
+        cgroups: (0..spec.services.len()).map(|_| None).collect(),
     }));
     let mut runtime = Runtime {
         engine: Engine::new(Arc::clone(&spec), options.random_seed),
@@ -261,7 +270,8 @@ impl Runtime {
         // A previous instance that ended without an Exited/Stopped event (readiness lost on a
         // restart) still has its probe task: it must not outlive its generation.
         self.end_instance(service);
-        let service_spec = &self.spec.services[service];
+        let spec = Arc::clone(&self.spec);
+        let service_spec = &spec.services[service];
         let mut env = service_spec.env.clone();
         env.insert(RUN_VAR.to_string(), self.options.run_token.clone());
         env.insert(SERVICE_VAR.to_string(), service_spec.name.clone());
@@ -285,10 +295,28 @@ impl Runtime {
             env_remove: inherited_variables_to_drop(),
             capture_output: true,
             die_with_parent: self.options.die_with_parent,
-            cgroup_procs: None,
+            cgroup_procs: self.service_cgroup_fd(service),
             stdin: None,
         };
-        let (child, exit) = self.reaper.spawn(&mut request)?;
+        let spawned = match self.reaper.spawn(&mut request) {
+            Err(error) if request.cgroup_procs.is_some() && is_cgroup_refusal(&error) => {
+                // The cgroup exists but the kernel refused the move (delegation rules): run
+                // without cgroups rather than not at all.
+                self.observer.notice(&format!(
+                    "cannot move processes into cgroups ({error}); continuing with process groups only"
+                ));
+                self.options.cgroup = None;
+                self.shared
+                    .borrow_mut()
+                    .cgroups
+                    .iter_mut()
+                    .for_each(|cgroup| *cgroup = None);
+                request.cgroup_procs = None;
+                self.reaper.spawn(&mut request)
+            }
+            other => other,
+        };
+        let (child, exit) = spawned?;
         let pid = child.pid;
         self.shared.borrow_mut().leaders.insert(pid, service);
 
@@ -352,6 +380,27 @@ impl Runtime {
             probe_task,
         });
         Ok(pid)
+    }
+
+    /// The `cgroup.procs` fd the child joins, creating the service's cgroup on first use.
+    fn service_cgroup_fd(&mut self, service: ServiceId) -> Option<std::os::fd::RawFd> {
+        let run_cgroup = self.options.cgroup.as_ref()?;
+        let mut shared = self.shared.borrow_mut();
+        if shared.cgroups[service].is_none() {
+            match run_cgroup.service(&self.service_names[service]) {
+                Ok(cgroup) => shared.cgroups[service] = Some(cgroup),
+                Err(error) => {
+                    let name = &self.service_names[service];
+                    self.observer.notice(&format!(
+                        "{name}: cannot create its cgroup ({error}); using its process group"
+                    ));
+                    return None;
+                }
+            }
+        }
+        shared.cgroups[service]
+            .as_ref()
+            .map(ServiceCgroup::procs_fd)
     }
 
     fn leader_exited(
@@ -431,6 +480,13 @@ impl Runtime {
             .cloned()
             .collect();
         tree::signal_all(&others, signal.0);
+        if signal == Signal::KILL {
+            // Atomic with respect to forks, and reaches processes that left the session and
+            // cleared their environment.
+            if let Some(cgroup) = &self.shared.borrow().cgroups[service] {
+                let _ = cgroup.kill();
+            }
+        }
         instance.signal_late_members.set(Some(signal));
         instance.rescan.notify_one();
     }
@@ -563,13 +619,30 @@ struct OwnersSnapshot {
 impl OwnersSnapshot {
     fn scan(&self, shared: &Shared) -> Ownership {
         let ignore: Vec<i32> = shared.helpers.iter().copied().collect();
-        tree::scan_ownership(&Owners {
+        let mut ownership = tree::scan_ownership(&Owners {
             supervisor_pid: self.supervisor_pid,
             run_token: &self.run_token,
             service_names: &self.service_names,
             leaders: &shared.leaders,
             ignore: &ignore,
-        })
+        });
+        // A cgroup's member list is exact: it settles every process the tree walk could not
+        // attribute (an orphan that cleared its environment and left its session).
+        for (service, cgroup) in shared.cgroups.iter().enumerate() {
+            let Some(cgroup) = cgroup else { continue };
+            let members = cgroup.pids();
+            let (claimed, strays): (Vec<_>, Vec<_>) = ownership
+                .strays
+                .drain(..)
+                .partition(|info| members.contains(&info.pid));
+            ownership.strays = strays;
+            ownership
+                .by_service
+                .entry(service)
+                .or_default()
+                .extend(claimed);
+        }
+        ownership
     }
 }
 
@@ -825,6 +898,15 @@ async fn exec_attempt(
     };
     context.shared.borrow_mut().helpers.remove(&pid);
     result
+}
+
+/// The kernel refusing a move into a cgroup shows up as one of these from the child's setup.
+fn is_cgroup_refusal(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(code) if code == rustix::io::Errno::ACCESS.raw_os_error()
+        || code == rustix::io::Errno::PERM.raw_os_error()
+        || code == rustix::io::Errno::BUSY.raw_os_error()
+        || code == rustix::io::Errno::NOTSUP.raw_os_error()
+        || code == rustix::io::Errno::OPNOTSUPP.raw_os_error())
 }
 
 fn inherited_variables_to_drop() -> Vec<String> {

@@ -8,7 +8,8 @@
 //! the read end of a pipe as stdin. wrangle keeps the only write end (close-on-exec, so no service
 //! inherits it). When wrangle exits normally it writes `done` first and the sentinel exits. When
 //! wrangle dies any other way, the kernel closes the pipe, the sentinel reads end-of-file and
-//! SIGKILLs every process carrying this run's `WRANGLE_RUN` token, until none is left.
+//! SIGKILLs every process of the run: the whole run cgroup when there is one (`cgroup.kill`), then
+//! every process carrying this run's `WRANGLE_RUN` token, until none is left.
 //!
 //! # Caveats
 //! A process that cleared its environment and escaped the leader's session cannot be found by the
@@ -16,6 +17,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::sys::process_table;
@@ -31,7 +33,7 @@ pub struct Sentinel {
 
 impl Sentinel {
     /// Starts `wrangle __sentinel` for the run identified by `run_token`.
-    pub fn start(reaper: &Reaper, run_token: &str) -> io::Result<Sentinel> {
+    pub fn start(reaper: &Reaper, run_token: &str, cgroup: Option<&Path>) -> io::Result<Sentinel> {
         let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let exe = std::env::current_exe()?;
         let mut request = SpawnRequest {
@@ -48,6 +50,9 @@ impl Sentinel {
         let (child, _exit) = reaper.spawn(&mut request)?;
         let mut pipe = File::from(write_end);
         writeln!(pipe, "{run_token}")?;
+        if let Some(cgroup) = cgroup {
+            writeln!(pipe, "cgroup {}", cgroup.display())?;
+        }
         Ok(Sentinel {
             pid: child.pid,
             pipe,
@@ -71,12 +76,21 @@ pub fn run(stdin: impl Read) -> usize {
     let Some(Ok(run_token)) = lines.next() else {
         return 0;
     };
+    let mut cgroup = None;
     for line in lines {
         match line {
             Ok(line) if line == "done" => return 0,
-            Ok(_) => continue,
+            Ok(line) => {
+                if let Some(path) = line.strip_prefix("cgroup ") {
+                    cgroup = Some(PathBuf::from(path));
+                }
+            }
             Err(_) => break,
         }
+    }
+    // wrangle is gone. The cgroup, when there is one, is exact; the marker scan catches the rest.
+    if let Some(cgroup) = &cgroup {
+        crate::sys::cgroup::kill_and_remove(cgroup);
     }
     kill_marked(&run_token, Duration::from_secs(10))
 }

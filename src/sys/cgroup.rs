@@ -1,0 +1,236 @@
+//! cgroup v2, where the machine lets wrangle use it: one cgroup per service, which makes tree
+//! membership and killing exact.
+//!
+//! # Theory of operation
+//! At start, wrangle looks for the cgroup2 mount and its own cgroup (`/proc/self/cgroup`, line
+//! `0::/path`) and tries to create `wrangle-<run>` below it. That works as root, or in a subtree
+//! delegated to the user; anywhere else the `mkdir` fails and wrangle falls back to process groups
+//! plus the subreaper (see [`crate::sys::tree`]), which must leave nothing behind on its own.
+//!
+//! Each service gets `wrangle-<run>/<service>`; the child joins it between fork and exec by
+//! writing `0` to a `cgroup.procs` opened beforehand. No process can leave a cgroup without
+//! privileges, so `cgroup.procs` lists the whole tree, including `setsid` escapees that cleared
+//! their environment, and writing `1` to `cgroup.kill` (Linux ≥ 5.14) kills all of it at once,
+//! atomically with respect to forks.
+//!
+//! # Caveats
+//! - On a hybrid v1/v2 host the v2 hierarchy has no controllers, so it can track and kill but not
+//!   limit memory; limits are a later concern and degrade the same way.
+//! - Directories are only removed with `rmdir`, which the kernel refuses for a cgroup that still
+//!   has processes or children: nothing here can delete anything but an empty cgroup.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// The cgroup of one run of wrangle: `<own cgroup>/wrangle-<run>`.
+#[derive(Debug)]
+pub struct RunCgroup {
+    path: PathBuf,
+}
+
+/// One service's cgroup.
+#[derive(Debug)]
+pub struct ServiceCgroup {
+    path: PathBuf,
+    /// Opened before any spawn so the child can join with one `write` after fork.
+    procs: File,
+}
+
+impl RunCgroup {
+    /// Creates the run's cgroup, or explains why cgroups cannot be used here.
+    pub fn create(run_name: &str) -> io::Result<RunCgroup> {
+        let base = own_cgroup_dir()?;
+        let path = base.join(format!("wrangle-{run_name}"));
+        fs::create_dir(&path)?;
+        // A cgroup without cgroup.kill (Linux < 5.14) is not worth the complexity: fall back.
+        if !path.join("cgroup.kill").exists() {
+            let _ = fs::remove_dir(&path);
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "cgroup.kill is not available (Linux < 5.14)",
+            ));
+        }
+        Ok(RunCgroup { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates (or reuses, after a restart) the cgroup of a service.
+    pub fn service(&self, name: &str) -> io::Result<ServiceCgroup> {
+        let path = self.path.join(sanitize(name));
+        match fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+        let procs = OpenOptions::new()
+            .write(true)
+            .open(path.join("cgroup.procs"))?;
+        Ok(ServiceCgroup { path, procs })
+    }
+
+    /// Kills every process of the run and removes the (then empty) cgroups.
+    pub fn kill_and_remove(&self) {
+        kill_and_remove(&self.path);
+    }
+}
+
+impl ServiceCgroup {
+    /// The fd a child writes `0` to in order to join (see [`crate::sys::spawn::SpawnRequest`]).
+    pub fn procs_fd(&self) -> RawFd {
+        self.procs.as_raw_fd()
+    }
+
+    /// Every process in the cgroup now.
+    pub fn pids(&self) -> Vec<i32> {
+        read_pids(&self.path)
+    }
+
+    /// SIGKILLs the whole cgroup at once.
+    pub fn kill(&self) -> io::Result<()> {
+        OpenOptions::new()
+            .write(true)
+            .open(self.path.join("cgroup.kill"))?
+            .write_all(b"1")
+    }
+}
+
+/// Kills everything under `run_path` and removes the cgroups once empty (bounded wait). Used at
+/// the end of a run and by the sentinel after wrangle died.
+pub fn kill_and_remove(run_path: &Path) {
+    let Ok(entries) = fs::read_dir(run_path) else {
+        return;
+    };
+    let children: Vec<PathBuf> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    if let Ok(mut kill) = OpenOptions::new()
+        .write(true)
+        .open(run_path.join("cgroup.kill"))
+    {
+        let _ = kill.write_all(b"1");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for path in children
+        .iter()
+        .chain(std::iter::once(&run_path.to_path_buf()))
+    {
+        // rmdir fails with EBUSY until the last process has fully exited.
+        while fs::remove_dir(path).is_err() && path.exists() && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+fn read_pids(path: &Path) -> Vec<i32> {
+    fs::read_to_string(path.join("cgroup.procs"))
+        .map(|text| {
+            text.lines()
+                .filter_map(|line| line.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `<cgroup2 mount><own cgroup path>`.
+fn own_cgroup_dir() -> io::Result<PathBuf> {
+    let mount = cgroup2_mount()?;
+    let own = fs::read_to_string("/proc/self/cgroup")?;
+    let relative = own
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "no cgroup v2 entry in /proc/self/cgroup",
+            )
+        })?;
+    Ok(mount.join(relative.trim_start_matches('/')))
+}
+
+/// The mount point of the cgroup2 filesystem, from /proc/self/mountinfo.
+fn cgroup2_mount() -> io::Result<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    mountinfo
+        .lines()
+        .find_map(|line| {
+            // Fields: id parent major:minor root mount-point options ... - fstype source options
+            let (before, after) = line.split_once(" - ")?;
+            let fstype = after.split_whitespace().next()?;
+            (fstype == "cgroup2")
+                .then(|| before.split_whitespace().nth(4).map(unescape_mount_path))?
+        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 filesystem is mounted"))
+}
+
+/// mountinfo escapes spaces and a few other bytes as `\ooo`.
+fn unescape_mount_path(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'\\'
+            && index + 3 < bytes.len()
+            && bytes[index + 1..index + 4].iter().all(u8::is_ascii_digit)
+        {
+            let octal = std::str::from_utf8(&bytes[index + 1..index + 4])
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 8).ok());
+            if let Some(byte) = octal {
+                out.push(byte);
+                index += 4;
+                continue;
+            }
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
+}
+
+/// Service names are already restricted by the config, but a cgroup name must never contain a
+/// path separator or be `.`/`..`, whatever produced it.
+fn sanitize(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("svc-{cleaned}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_unescaped() {
+        assert_eq!(
+            unescape_mount_path("/sys/fs/cgroup"),
+            PathBuf::from("/sys/fs/cgroup")
+        );
+        assert_eq!(
+            unescape_mount_path("/mnt/with\\040space"),
+            PathBuf::from("/mnt/with space")
+        );
+    }
+
+    #[test]
+    fn cgroup_names_cannot_traverse() {
+        assert_eq!(sanitize("api"), "svc-api");
+        assert_eq!(sanitize("../etc"), "svc-___etc");
+        assert_eq!(sanitize("web.v2"), "svc-web_v2");
+    }
+}
