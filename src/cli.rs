@@ -1,7 +1,7 @@
 //! The command line: parses arguments with clap and hands each verb to its module under `cli/`.
 //!
 //! This is the edge of the program: errors become messages and exit codes here (see
-//! [`crate::exit`]), and `anyhow` may be used here and nowhere deeper.
+//! [`crate::exit`]).
 
 pub mod up;
 
