@@ -38,6 +38,7 @@ use crate::supervisor::event::{Event, Exit, Stream};
 use crate::supervisor::lines::LineSplitter;
 use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
 use crate::sys::ports;
+use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::reaper::{ExitStatus, Reaper};
 use crate::sys::spawn::{SpawnRequest, signal_group};
 use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
@@ -142,6 +143,9 @@ struct Runtime {
     instances: Vec<Option<Instance>>,
     sender: mpsc::UnboundedSender<Message>,
     supervisor_pid: i32,
+    /// The process-table scan of the current turn (see [`OwnersSnapshot::members`]); cleared
+    /// whenever the main loop wakes up for new messages.
+    scan_cache: RefCell<Option<Rc<Ownership>>>,
 }
 
 /// Runs `services` (all when empty) of `spec` until everything has stopped. Must be called inside
@@ -175,6 +179,7 @@ pub async fn run(
         shared,
         sender: sender.clone(),
         supervisor_pid: rustix::process::getpid().as_raw_nonzero().get(),
+        scan_cache: RefCell::new(None),
     };
     // Controls arrive on their own channel so front-ends need not know the internal messages.
     tokio::task::spawn_local(async move {
@@ -190,21 +195,36 @@ pub async fn run(
         let Some(message) = receiver.recv().await else {
             break;
         };
-        code = match message {
-            Message::Engine(input) => runtime.feed(input),
-            Message::LeaderExit {
-                service,
-                generation,
-                status,
-            } => runtime.leader_exited(service, generation, status),
-            Message::Control(Control::Shutdown) => runtime.feed(Input::Shutdown { force: false }),
-        };
+        // A new turn: the process table may have changed since the last scan. Messages already
+        // queued are handled in the same turn, so a burst (50 leaders exiting at once) shares one
+        // scan. A scan a few microseconds old is safe: survivors it misses are found by the tree
+        // watcher, which always rescans before declaring a tree gone.
+        runtime.scan_cache.take();
+        code = runtime.handle(message);
+        while code.is_none() {
+            match receiver.try_recv() {
+                Ok(message) => code = runtime.handle(message),
+                Err(_) => break,
+            }
+        }
     }
     let code = code.unwrap_or(crate::supervisor::engine::code::SERVICE_FAILED);
     runtime.finish(code).await
 }
 
 impl Runtime {
+    fn handle(&mut self, message: Message) -> Option<u8> {
+        match message {
+            Message::Engine(input) => self.feed(input),
+            Message::LeaderExit {
+                service,
+                generation,
+                status,
+            } => self.leader_exited(service, generation, status),
+            Message::Control(Control::Shutdown) => self.feed(Input::Shutdown { force: false }),
+        }
+    }
+
     /// Feeds one input and executes effects until the engine has nothing more to do now.
     fn feed(&mut self, input: Input) -> Option<u8> {
         let mut queue: VecDeque<Effect> = self.engine.handle(Instant::now(), input).into();
@@ -421,7 +441,7 @@ impl Runtime {
             ExitStatus::Code(code) => Exit::Code(code),
             ExitStatus::Signal(signal) => Exit::Signal(signal),
         };
-        let survivors = self.scan().of(service).len();
+        let survivors = self.members(service).len();
         let mut code = self.feed(Input::LeaderExited {
             service,
             generation,
@@ -472,12 +492,10 @@ impl Runtime {
                 group_signalled = Some(instance.pid);
             }
         }
-        let ownership = self.scan();
-        let others: Vec<_> = ownership
-            .of(service)
-            .iter()
+        let others: Vec<_> = self
+            .members(service)
+            .into_iter()
             .filter(|info| Some(info.pgid) != group_signalled)
-            .cloned()
             .collect();
         tree::signal_all(&others, signal.0);
         if signal == Signal::KILL {
@@ -537,8 +555,10 @@ impl Runtime {
         }
     }
 
-    fn scan(&self) -> Ownership {
-        self.owners_snapshot().scan(&self.shared.borrow())
+    /// The live processes of one service (see [`OwnersSnapshot::members`]).
+    fn members(&self, service: ServiceId) -> Vec<ProcessInfo> {
+        self.owners_snapshot()
+            .members(&self.shared.borrow(), service, &self.scan_cache)
     }
 
     /// After the engine has stopped everything: make sure nothing of ours is left (killing any
@@ -547,7 +567,7 @@ impl Runtime {
         let deadline = Instant::now() + SWEEP_LIMIT;
         let mut swept = 0;
         let leftovers = loop {
-            let ownership = self.scan();
+            let ownership = self.owners_snapshot().scan_all(&self.shared.borrow());
             let all: Vec<_> = ownership
                 .by_service
                 .into_values()
@@ -617,7 +637,9 @@ struct OwnersSnapshot {
 }
 
 impl OwnersSnapshot {
-    fn scan(&self, shared: &Shared) -> Ownership {
+    /// Every live process below wrangle, attributed. A full /proc scan: used for the final sweep
+    /// and, without cgroups, for per-service queries (through the turn cache).
+    fn scan_all(&self, shared: &Shared) -> Ownership {
         let ignore: Vec<i32> = shared.helpers.iter().copied().collect();
         let mut ownership = tree::scan_ownership(&Owners {
             supervisor_pid: self.supervisor_pid,
@@ -644,6 +666,28 @@ impl OwnersSnapshot {
         }
         ownership
     }
+
+    /// The live processes of one service: exact and cheap from its cgroup when it has one, else
+    /// from a full scan, shared through `cache` by every query of the same turn (a stop of 50
+    /// services then costs one scan, not 50).
+    fn members(
+        &self,
+        shared: &Shared,
+        service: ServiceId,
+        cache: &RefCell<Option<Rc<Ownership>>>,
+    ) -> Vec<ProcessInfo> {
+        if let Some(cgroup) = &shared.cgroups[service] {
+            return cgroup
+                .pids()
+                .into_iter()
+                .filter_map(process_table::process)
+                .filter(|info| info.state != 'Z')
+                .collect();
+        }
+        let mut cache = cache.borrow_mut();
+        let ownership = cache.get_or_insert_with(|| Rc::new(self.scan_all(shared)));
+        ownership.of(service).to_vec()
+    }
 }
 
 /// Follows a tree whose leader exited until its last process is gone.
@@ -660,12 +704,9 @@ struct TreeWatcher {
 impl TreeWatcher {
     async fn run(self) {
         loop {
-            let members = self
-                .owners
-                .scan(&self.shared.borrow())
-                .by_service
-                .remove(&self.service)
-                .unwrap_or_default();
+            let members =
+                self.owners
+                    .members(&self.shared.borrow(), self.service, &RefCell::new(None));
             if members.is_empty() {
                 let message = Input::TreeGone {
                     service: self.service,
