@@ -146,6 +146,9 @@ struct Runtime {
     /// The process-table scan of the current turn (see [`OwnersSnapshot::members`]); cleared
     /// whenever the main loop wakes up for new messages.
     scan_cache: RefCell<Option<Rc<Ownership>>>,
+    /// Output readers still running: the last lines a service printed before it stopped must be
+    /// shown before the closing summary.
+    readers: Vec<JoinHandle<()>>,
 }
 
 /// Runs `services` (all when empty) of `spec` until everything has stopped. Must be called inside
@@ -180,6 +183,7 @@ pub async fn run(
         sender: sender.clone(),
         supervisor_pid: rustix::process::getpid().as_raw_nonzero().get(),
         scan_cache: RefCell::new(None),
+        readers: Vec::new(),
     };
     // Controls arrive on their own channel so front-ends need not know the internal messages.
     tokio::task::spawn_local(async move {
@@ -359,7 +363,8 @@ impl Runtime {
                     log_matched: Rc::clone(&log_matched),
                     sender: self.sender.clone(),
                 };
-                tokio::task::spawn_local(reader.run(fd));
+                self.readers.retain(|reader| !reader.is_finished());
+                self.readers.push(tokio::task::spawn_local(reader.run(fd)));
             }
         }
 
@@ -563,7 +568,7 @@ impl Runtime {
 
     /// After the engine has stopped everything: make sure nothing of ours is left (killing any
     /// stray the stops did not reach), and that every declared port is free again.
-    async fn finish(self, code: u8) -> RunOutcome {
+    async fn finish(mut self, code: u8) -> RunOutcome {
         let deadline = Instant::now() + SWEEP_LIMIT;
         let mut swept = 0;
         let leftovers = loop {
@@ -581,6 +586,15 @@ impl Runtime {
             tokio::time::sleep(Duration::from_millis(5)).await;
             self.reaper.reap_ready();
         };
+        // Every process is gone, so every pipe is at end-of-file; let the readers print what was
+        // still buffered (bounded, in case a pipe was passed to a process outside wrangle's view).
+        let readers = std::mem::take(&mut self.readers);
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            for reader in readers {
+                let _ = reader.await;
+            }
+        })
+        .await;
         let leftovers = leftovers
             .iter()
             .map(|info| {
