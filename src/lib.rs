@@ -24,3 +24,5 @@ pub mod spec;
 pub mod supervisor;
 #[allow(unsafe_code)]
 pub mod sys;
+#[cfg(test)]
+mod test_support;

@@ -139,19 +139,13 @@ fn hyper_reason(err: &hyper::Error) -> ProbeFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::runtime;
 
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::sync::mpsc;
     use std::thread;
     use std::time::Instant;
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("test runtime")
-    }
 
     /// A one-connection HTTP server on 127.0.0.1 that reads the request head, sends `response`
     /// verbatim, and hands the request head back for inspection.

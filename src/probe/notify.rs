@@ -203,15 +203,9 @@ fn parse(data: &[u8]) -> NotifyMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::runtime;
 
     use std::time::Duration;
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("test runtime")
-    }
 
     fn recv_within(socket: &NotifySocket, runtime: &tokio::runtime::Runtime) -> NotifyMessage {
         runtime

@@ -69,15 +69,9 @@ pub(crate) fn io_reason(err: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::runtime;
 
     use std::net::TcpListener;
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("test runtime")
-    }
 
     /// A port that was free a moment ago: bind, read the port, drop the listener.
     fn closed_port() -> u16 {

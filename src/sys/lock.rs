@@ -120,19 +120,10 @@ fn parse_pid(text: &str) -> Option<i32> {
 mod tests {
     use std::io::{BufRead, BufReader};
     use std::os::unix::fs::PermissionsExt;
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Command, Stdio};
 
     use super::*;
-
-    /// Kills and reaps a child even when an assertion fails first.
-    struct ChildGuard(Child);
-
-    impl Drop for ChildGuard {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use crate::test_support::ChildGuard;
 
     #[test]
     fn parse_pid_needs_a_complete_positive_number() {

@@ -219,19 +219,10 @@ fn parse_socket_link(target: &str) -> Option<u64> {
 mod tests {
     use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Command, Stdio};
 
     use super::*;
-
-    /// Kills and reaps a child even when an assertion fails first.
-    struct ChildGuard(Child);
-
-    impl Drop for ChildGuard {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use crate::test_support::ChildGuard;
 
     fn own_pid() -> i32 {
         rustix::process::getpid().as_raw_pid()

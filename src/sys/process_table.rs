@@ -232,20 +232,11 @@ fn passwd_lookup(passwd: &str, uid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     use super::*;
-
-    /// Kills and reaps a child even when an assertion fails first.
-    struct ChildGuard(Child);
-
-    impl Drop for ChildGuard {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use crate::test_support::ChildGuard;
 
     /// Spawns `sh -c 'echo ready; read line'` and waits for its `ready` line: only then is it
     /// certain that exec has finished (polling `/proc` right after spawn can catch the kernel
