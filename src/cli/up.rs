@@ -17,6 +17,7 @@ use crate::output::{Printer, Reporter, reporter};
 use crate::paths::Home;
 use crate::preflight::{self, PreflightError};
 use crate::spec::{ProjectSpec, ServiceId};
+use crate::supervisor::engine::Lifetime;
 use crate::supervisor::runtime::{self, Control, RunOptions};
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::Reaper;
@@ -224,6 +225,7 @@ async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir:
         helper_pids: sentinel.iter().map(|sentinel| sentinel.pid).collect(),
         cgroup: cgroup.clone(),
         random_seed: seed(),
+        lifetime: Lifetime::UntilIdle,
     };
     let observer: Rc<dyn runtime::Observer> = reporter.clone();
     let outcome = runtime::run(spec, selected, reaper, observer, control_receiver, options).await;

@@ -105,6 +105,30 @@ pub enum Input {
     Shutdown {
         force: bool,
     },
+    /// A user's request about one service (`wrangle start|stop|restart NAME`).
+    Control {
+        service: ServiceId,
+        action: ServiceAction,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceAction {
+    /// Start it (and any dependency that is not running) if it is not running.
+    Start,
+    /// Stop its tree; it stays stopped until started again.
+    Stop,
+    /// Stop it if it runs, then start it again at once (not counted as a crash).
+    Restart,
+}
+
+/// When the engine considers its work done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Exit when every service has ended on its own (the foreground `up`).
+    UntilIdle,
+    /// Exit only on `Shutdown` (the daemon: stopped services may be started again).
+    UntilShutdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,16 +202,28 @@ struct ServiceState {
     spawned_at: Option<Instant>,
     leader_exit: Option<Exit>,
     outlived_leader: bool,
-    /// Sticky facts for dependency conditions.
-    started_once: bool,
-    ready_once: bool,
-    completed_once: bool,
+    /// Facts about the current instance, for dependency conditions. Reset at each spawn, so a
+    /// service started after its dependency was restarted waits for the new instance; services
+    /// already running are not affected by a dependency's restart.
+    instance_started: bool,
+    instance_ready: bool,
+    instance_completed: bool,
     /// Consecutive crashes since the last stable run: the backoff exponent.
     crash_streak: u32,
     restarts: u32,
     window: RestartWindow,
-    /// Stop this instance and then treat it as crashed (readiness lost on a restart).
-    restart_after_stop: bool,
+    /// What happens once the tree of a stopping instance is gone.
+    after_stop: AfterStop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterStop {
+    /// Stay stopped.
+    Stay,
+    /// Treat it as a crash: the restart policy decides (readiness lost on a restart).
+    RestartAsCrash,
+    /// Start it again at once: a requested restart.
+    Respawn,
 }
 
 impl ServiceState {
@@ -200,13 +236,13 @@ impl ServiceState {
             spawned_at: None,
             leader_exit: None,
             outlived_leader: false,
-            started_once: false,
-            ready_once: false,
-            completed_once: false,
+            instance_started: false,
+            instance_ready: false,
+            instance_completed: false,
             crash_streak: 0,
             restarts: 0,
             window: RestartWindow::default(),
-            restart_after_stop: false,
+            after_stop: AfterStop::Stay,
         }
     }
 }
@@ -221,6 +257,7 @@ pub struct ServiceView {
 
 pub struct Engine {
     spec: Arc<ProjectSpec>,
+    lifetime: Lifetime,
     dependents: Vec<Vec<ServiceId>>,
     services: Vec<ServiceState>,
     mode: Mode,
@@ -231,9 +268,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(spec: Arc<ProjectSpec>, random_seed: u64) -> Engine {
+    pub fn new(spec: Arc<ProjectSpec>, lifetime: Lifetime, random_seed: u64) -> Engine {
         let services = vec![ServiceState::new(); spec.services.len()];
         Engine {
+            lifetime,
             dependents: graph::dependents(&spec),
             spec,
             services,
@@ -362,6 +400,7 @@ impl Engine {
                 kind,
             } => self.timer(now, service, sequence, kind, &mut effects),
             Input::Shutdown { force } => self.shutdown(code::SUCCESS, force, &mut effects),
+            Input::Control { service, action } => self.control(now, service, action, &mut effects),
         }
         effects
     }
@@ -432,7 +471,7 @@ impl Engine {
                 .unwrap_or_default();
             effects.push(Effect::Publish(Event::AllReady { count, elapsed }));
         }
-        if self.mode == Mode::Running && self.all_ended() {
+        if self.mode == Mode::Running && self.lifetime == Lifetime::UntilIdle && self.all_ended() {
             let code = if self.any_failed {
                 code::SERVICE_FAILED
             } else {
@@ -453,9 +492,9 @@ impl Engine {
                 Phase::Exited(_) | Phase::Failed | Phase::Stopped
             );
             let met = match dependency.condition {
-                DependencyCondition::Started => state.started_once,
-                DependencyCondition::Ready => state.ready_once,
-                DependencyCondition::Completed => state.completed_once,
+                DependencyCondition::Started => state.instance_started,
+                DependencyCondition::Ready => state.instance_ready,
+                DependencyCondition::Completed => state.instance_completed,
             };
             if met {
                 continue;
@@ -503,7 +542,10 @@ impl Engine {
         state.phase = Phase::Starting;
         state.leader_exit = None;
         state.outlived_leader = false;
-        state.restart_after_stop = false;
+        state.after_stop = AfterStop::Stay;
+        state.instance_started = false;
+        state.instance_ready = false;
+        state.instance_completed = false;
         let generation = state.generation;
         // Before a restart the old instance's ports may still be draining; the first start was
         // already checked by pre-flight.
@@ -533,7 +575,7 @@ impl Engine {
         }
         let state = &mut self.services[service];
         state.alive = true;
-        state.started_once = true;
+        state.instance_started = true;
         state.spawned_at = Some(now);
         let restart = state.restarts;
         effects.push(Effect::Publish(Event::Started {
@@ -551,7 +593,7 @@ impl Engine {
     fn mark_ready(&mut self, now: Instant, service: ServiceId, effects: &mut Vec<Effect>) {
         let state = &mut self.services[service];
         state.phase = Phase::Running;
-        state.ready_once = true;
+        state.instance_ready = true;
         let elapsed = state
             .spawned_at
             .map(|at| now.saturating_duration_since(at))
@@ -590,7 +632,7 @@ impl Engine {
             return;
         }
         // After start-up, an instance that never became ready is stopped and counts as a crash.
-        self.services[service].restart_after_stop = true;
+        self.services[service].after_stop = AfterStop::RestartAsCrash;
         self.stop_service(service, effects);
     }
 
@@ -614,7 +656,21 @@ impl Engine {
             .spawned_at
             .map(|at| now.saturating_duration_since(at))
             .unwrap_or_default();
-        if state.phase == Phase::Stopping && !state.restart_after_stop {
+        let shutting_down = matches!(self.mode, Mode::ShuttingDown { .. });
+        let state = &mut self.services[service];
+        if state.phase == Phase::Stopping
+            && state.after_stop == AfterStop::Respawn
+            && !shutting_down
+        {
+            effects.push(Effect::Publish(Event::Stopped {
+                service,
+                status: state.leader_exit,
+            }));
+            state.restarts += 1;
+            self.spawn(service, true, effects);
+            return;
+        }
+        if state.phase == Phase::Stopping && state.after_stop != AfterStop::RestartAsCrash {
             state.phase = Phase::Stopped;
             effects.push(Effect::Publish(Event::Stopped {
                 service,
@@ -633,7 +689,7 @@ impl Engine {
             self.advance(now, effects);
             return;
         }
-        let was_restart_after_stop = state.restart_after_stop;
+        let was_restart_after_stop = state.after_stop == AfterStop::RestartAsCrash;
         if !was_restart_after_stop {
             effects.push(Effect::Publish(Event::Exited {
                 service,
@@ -642,7 +698,7 @@ impl Engine {
             }));
         }
         if status.success() && !was_restart_after_stop {
-            state.completed_once = true;
+            state.instance_completed = true;
         }
         if self.mode == Mode::StartingUp && !status.success() && !was_restart_after_stop {
             let reason = format!("exited with {} during start-up", status.describe());
@@ -773,6 +829,71 @@ impl Engine {
             _ => {}
         }
         let _ = now;
+    }
+
+    fn control(
+        &mut self,
+        now: Instant,
+        service: ServiceId,
+        action: ServiceAction,
+        effects: &mut Vec<Effect>,
+    ) {
+        if matches!(
+            self.mode,
+            Mode::Idle | Mode::ShuttingDown { .. } | Mode::Done
+        ) {
+            return;
+        }
+        let state = &mut self.services[service];
+        match action {
+            ServiceAction::Stop if state.alive => {
+                if state.phase != Phase::Stopping {
+                    self.stop_service(service, effects);
+                }
+                self.services[service].after_stop = AfterStop::Stay;
+            }
+            ServiceAction::Stop => {
+                if matches!(
+                    state.phase,
+                    Phase::Waiting | Phase::Backoff | Phase::Starting
+                ) {
+                    // Nothing runs yet: a pending spawn or restart is abandoned by moving on to a
+                    // new generation and timer sequence, so late answers are ignored.
+                    state.phase = Phase::Stopped;
+                    state.generation += 1;
+                    state.timer_sequence += 1;
+                    effects.push(Effect::Publish(Event::Stopped {
+                        service,
+                        status: None,
+                    }));
+                    self.advance(now, effects);
+                }
+            }
+            ServiceAction::Restart if state.alive => {
+                if state.phase != Phase::Stopping {
+                    self.stop_service(service, effects);
+                }
+                self.services[service].after_stop = AfterStop::Respawn;
+            }
+            ServiceAction::Start | ServiceAction::Restart => {
+                // Start it with whatever it depends on that is not running (like `up NAME`).
+                let wanted = graph::selection(&self.spec, &[service]);
+                for (id, selected) in wanted.into_iter().enumerate() {
+                    let state = &mut self.services[id];
+                    let idle = matches!(
+                        state.phase,
+                        Phase::Inactive | Phase::Stopped | Phase::Exited(_) | Phase::Failed
+                    );
+                    if selected && idle && !state.alive {
+                        state.phase = Phase::Waiting;
+                        // A fresh start is a fresh chance: the crash-loop history is forgotten.
+                        state.window = RestartWindow::default();
+                        state.crash_streak = 0;
+                    }
+                }
+                self.advance(now, effects);
+            }
+        }
     }
 
     fn fail_startup(
@@ -1012,7 +1133,7 @@ mod tests {
     impl Harness {
         fn new(spec: Arc<ProjectSpec>) -> Harness {
             Harness {
-                engine: Engine::new(spec, 42),
+                engine: Engine::new(spec, Lifetime::UntilIdle, 42),
                 now: Instant::now(),
                 spawned: Vec::new(),
                 signals: Vec::new(),
@@ -1337,6 +1458,135 @@ mod tests {
         harness.feed(Input::Start { services: vec![] });
         harness.exit_tree(0, Exit::Code(0));
         assert_eq!(harness.exit, Some(code::SUCCESS));
+    }
+
+    fn daemon(spec: Arc<ProjectSpec>) -> Harness {
+        let mut harness = Harness::new(spec);
+        harness.engine = Engine::new(
+            Arc::clone(&harness.engine.spec),
+            Lifetime::UntilShutdown,
+            42,
+        );
+        harness
+    }
+
+    #[test]
+    fn stop_then_start_one_service_leaves_the_others_alone() {
+        let spec = project(vec![
+            service("db", &[], false),
+            service("api", &[(0, DependencyCondition::Ready)], false),
+        ]);
+        let mut harness = daemon(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::Control {
+            service: 1,
+            action: ServiceAction::Stop,
+        });
+        assert_eq!(harness.signals, vec![(1, Signal::TERM)]);
+        harness.exit_tree(1, Exit::Signal(15));
+        assert_eq!(harness.phase(1), Phase::Stopped);
+        assert_eq!(harness.phase(0), Phase::Running);
+        assert!(
+            harness.exit.is_none(),
+            "a daemon keeps running with a stopped service"
+        );
+        harness.feed(Input::Control {
+            service: 1,
+            action: ServiceAction::Start,
+        });
+        assert_eq!(harness.spawned_services(), vec![0, 1, 1]);
+        assert_eq!(harness.phase(1), Phase::Running);
+    }
+
+    #[test]
+    fn starting_a_service_starts_its_stopped_dependencies_first() {
+        let spec = project(vec![
+            service("db", &[], true),
+            service("api", &[(0, DependencyCondition::Ready)], false),
+        ]);
+        let mut harness = daemon(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::ProbePassed {
+            service: 0,
+            generation: 1,
+        });
+        harness.feed(Input::Control {
+            service: 1,
+            action: ServiceAction::Stop,
+        });
+        harness.exit_tree(1, Exit::Signal(15));
+        harness.feed(Input::Control {
+            service: 0,
+            action: ServiceAction::Stop,
+        });
+        harness.exit_tree(0, Exit::Signal(15));
+        harness.feed(Input::Control {
+            service: 1,
+            action: ServiceAction::Start,
+        });
+        // db is spawned first; api waits for the new db instance to be ready.
+        assert_eq!(&harness.spawned_services()[2..], &[0]);
+        harness.feed(Input::ProbePassed {
+            service: 0,
+            generation: 2,
+        });
+        assert_eq!(&harness.spawned_services()[2..], &[0, 1]);
+    }
+
+    #[test]
+    fn restart_respawns_without_counting_a_crash() {
+        let spec = project(vec![service("api", &[], false)]);
+        let mut harness = daemon(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::Control {
+            service: 0,
+            action: ServiceAction::Restart,
+        });
+        assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
+        harness.exit_tree(0, Exit::Signal(15));
+        assert_eq!(harness.spawned_services(), vec![0, 0]);
+        assert_eq!(harness.phase(0), Phase::Running);
+        assert!(
+            !harness
+                .events
+                .iter()
+                .any(|event| matches!(event, Event::Exited { .. } | Event::Restarting { .. }))
+        );
+    }
+
+    #[test]
+    fn start_gives_a_failed_service_a_fresh_crash_window() {
+        let mut crashing = service("job", &[], false);
+        crashing.restart.max_restarts = 0;
+        let mut harness = daemon(project(vec![crashing, service("other", &[], false)]));
+        harness.feed(Input::Start { services: vec![] });
+        harness.exit_tree(0, Exit::Code(1));
+        assert_eq!(harness.phase(0), Phase::Failed);
+        harness.feed(Input::Control {
+            service: 0,
+            action: ServiceAction::Start,
+        });
+        assert_eq!(harness.phase(0), Phase::Running);
+        assert_eq!(harness.spawned_services(), vec![0, 1, 0]);
+    }
+
+    #[test]
+    fn stopping_a_service_in_backoff_cancels_its_restart() {
+        let mut harness = daemon(project(vec![service("job", &[], false)]));
+        harness.feed(Input::Start { services: vec![] });
+        harness.exit_tree(0, Exit::Code(1));
+        assert_eq!(harness.phase(0), Phase::Backoff);
+        harness.feed(Input::Control {
+            service: 0,
+            action: ServiceAction::Stop,
+        });
+        assert_eq!(harness.phase(0), Phase::Stopped);
+        harness.fire_last_timer(TimerKind::Restart);
+        assert_eq!(
+            harness.spawned_services(),
+            vec![0],
+            "the stale restart timer is ignored"
+        );
     }
 
     #[test]

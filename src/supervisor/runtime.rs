@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 use crate::probe::{self, NotifySocket, ProbeSchedule};
 use crate::spec::{CommandSpec, ProjectSpec, ReadyCheck, ReadyProbe, ServiceId, Signal};
-use crate::supervisor::engine::{Effect, Engine, Input};
+use crate::supervisor::engine::{Effect, Engine, Input, Lifetime};
 use crate::supervisor::event::{Event, Exit, Stream};
 use crate::supervisor::lines::LineSplitter;
 use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
@@ -84,6 +84,8 @@ pub struct RunOptions {
     pub cgroup: Option<Rc<RunCgroup>>,
     /// Seed for backoff jitter.
     pub random_seed: u64,
+    /// Whether the run ends when every service has ended (foreground) or only on shutdown.
+    pub lifetime: Lifetime,
 }
 
 /// How the run ended.
@@ -168,7 +170,7 @@ pub async fn run(
         cgroups: (0..spec.services.len()).map(|_| None).collect(),
     }));
     let mut runtime = Runtime {
-        engine: Engine::new(Arc::clone(&spec), options.random_seed),
+        engine: Engine::new(Arc::clone(&spec), options.lifetime, options.random_seed),
         service_names: spec
             .services
             .iter()
