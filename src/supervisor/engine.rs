@@ -214,6 +214,8 @@ struct ServiceState {
     window: RestartWindow,
     /// What happens once the tree of a stopping instance is gone.
     after_stop: AfterStop,
+    last_exit: Option<Exit>,
+    reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,16 +245,24 @@ impl ServiceState {
             restarts: 0,
             window: RestartWindow::default(),
             after_stop: AfterStop::Stay,
+            last_exit: None,
+            reason: None,
         }
     }
 }
 
 /// A read-only view of one service for front-ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceView {
     pub phase: Phase,
     pub alive: bool,
+    /// The readiness probe of the current instance has passed (or there is none).
+    pub ready: bool,
     pub restarts: u32,
+    /// How the last instance ended.
+    pub last_exit: Option<Exit>,
+    /// Why the service failed or could not be (re)started, until it is ready again.
+    pub reason: Option<String>,
 }
 
 pub struct Engine {
@@ -287,7 +297,10 @@ impl Engine {
         ServiceView {
             phase: state.phase,
             alive: state.alive,
+            ready: state.instance_ready,
             restarts: state.restarts,
+            last_exit: state.last_exit,
+            reason: state.reason.clone(),
         }
     }
 
@@ -594,6 +607,7 @@ impl Engine {
         let state = &mut self.services[service];
         state.phase = Phase::Running;
         state.instance_ready = true;
+        state.reason = None;
         let elapsed = state
             .spawned_at
             .map(|at| now.saturating_duration_since(at))
@@ -652,6 +666,7 @@ impl Engine {
             (false, Some(status)) => status,
             _ => Exit::Unknown,
         };
+        state.last_exit = Some(status);
         let uptime = state
             .spawned_at
             .map(|at| now.saturating_duration_since(at))
@@ -734,6 +749,7 @@ impl Engine {
         effects: &mut Vec<Effect>,
     ) {
         self.services[service].alive = false;
+        self.services[service].reason = Some(reason.clone());
         if matches!(self.mode, Mode::ShuttingDown { .. }) {
             self.services[service].phase = Phase::Stopped;
             self.advance(now, effects);
@@ -793,6 +809,7 @@ impl Engine {
 
     fn give_up(&mut self, service: ServiceId, reason: String, effects: &mut Vec<Effect>) {
         self.services[service].phase = Phase::Failed;
+        self.services[service].reason = Some(reason.clone());
         self.any_failed = true;
         effects.push(Effect::Publish(Event::Failed { service, reason }));
     }

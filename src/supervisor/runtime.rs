@@ -25,7 +25,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, mpsc};
@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 use crate::probe::{self, NotifySocket, ProbeSchedule};
 use crate::spec::{CommandSpec, ProjectSpec, ReadyCheck, ReadyProbe, ServiceId, Signal};
-use crate::supervisor::engine::{Effect, Engine, Input, Lifetime};
+use crate::supervisor::engine::{Effect, Engine, Input, Lifetime, ServiceAction, ServiceView};
 use crate::supervisor::event::{Event, Exit, Stream};
 use crate::supervisor::lines::LineSplitter;
 use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
@@ -61,6 +61,22 @@ pub trait Observer {
     fn probe_failed(&self, service: ServiceId, failure: &str);
     /// Something the user should know that is not a service event (a degraded mode, say).
     fn notice(&self, text: &str);
+    /// The state of the services after a change (called once per turn of the main loop, only
+    /// when something differs from the last call). Front-ends that show state (the daemon's
+    /// API) keep it; the foreground reporter needs events only.
+    fn state_changed(&self, services: &[ServiceSnapshot]) {
+        let _ = services;
+    }
+}
+
+/// One service as front-ends see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSnapshot {
+    pub view: ServiceView,
+    /// The leader of the current instance, while it lives.
+    pub pid: Option<i32>,
+    /// When the current instance was spawned.
+    pub started_at: Option<SystemTime>,
 }
 
 /// Requests from the front-end (signals, later the control API).
@@ -68,6 +84,11 @@ pub trait Observer {
 pub enum Control {
     /// Stop everything; a second one skips the grace period.
     Shutdown,
+    /// Start, stop or restart one service.
+    Service {
+        service: ServiceId,
+        action: ServiceAction,
+    },
 }
 
 pub struct RunOptions {
@@ -130,8 +151,8 @@ struct Instance {
     rescan: Rc<Notify>,
     /// When set, the watcher sends this signal to members it finds later (SIGKILL escalation).
     signal_late_members: Rc<Cell<Option<Signal>>>,
-    /// Set by the log probe: the instance's output matched.
     probe_task: Option<JoinHandle<()>>,
+    started_at: SystemTime,
 }
 
 struct Runtime {
@@ -151,6 +172,7 @@ struct Runtime {
     /// Output readers still running: the last lines a service printed before it stopped must be
     /// shown before the closing summary.
     readers: Vec<JoinHandle<()>>,
+    last_state: Vec<ServiceSnapshot>,
 }
 
 /// Runs `services` (all when empty) of `spec` until everything has stopped. Must be called inside
@@ -186,6 +208,7 @@ pub async fn run(
         supervisor_pid: rustix::process::getpid().as_raw_nonzero().get(),
         scan_cache: RefCell::new(None),
         readers: Vec::new(),
+        last_state: Vec::new(),
     };
     // Controls arrive on their own channel so front-ends need not know the internal messages.
     tokio::task::spawn_local(async move {
@@ -197,6 +220,7 @@ pub async fn run(
     });
 
     let mut code = runtime.feed(Input::Start { services });
+    runtime.publish_state();
     while code.is_none() {
         let Some(message) = receiver.recv().await else {
             break;
@@ -213,6 +237,7 @@ pub async fn run(
                 Err(_) => break,
             }
         }
+        runtime.publish_state();
     }
     let code = code.unwrap_or(crate::supervisor::engine::code::SERVICE_FAILED);
     runtime.finish(code).await
@@ -228,6 +253,9 @@ impl Runtime {
                 status,
             } => self.leader_exited(service, generation, status),
             Message::Control(Control::Shutdown) => self.feed(Input::Shutdown { force: false }),
+            Message::Control(Control::Service { service, action }) => {
+                self.feed(Input::Control { service, action })
+            }
         }
     }
 
@@ -405,8 +433,30 @@ impl Runtime {
             rescan: Rc::new(Notify::new()),
             signal_late_members: Rc::new(Cell::new(None)),
             probe_task,
+            started_at: SystemTime::now(),
         });
         Ok(pid)
+    }
+
+    /// Tells the observer about the services' state, when it changed since the last time.
+    fn publish_state(&mut self) {
+        let snapshots: Vec<ServiceSnapshot> = (0..self.spec.services.len())
+            .map(|service| {
+                let view = self.engine.view(service);
+                let instance = self.instances[service].as_ref().filter(|_| view.alive);
+                ServiceSnapshot {
+                    view,
+                    pid: instance
+                        .filter(|instance| instance.leader_unreaped)
+                        .map(|instance| instance.pid),
+                    started_at: instance.map(|instance| instance.started_at),
+                }
+            })
+            .collect();
+        if snapshots != self.last_state {
+            self.observer.state_changed(&snapshots);
+            self.last_state = snapshots;
+        }
     }
 
     /// The `cgroup.procs` fd the child joins, creating the service's cgroup on first use.
