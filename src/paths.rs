@@ -43,7 +43,20 @@ pub struct ProjectPaths {
     ///
     /// A Unix socket path is limited to 107 bytes; keep names inside this directory short.
     pub runtime_dir: PathBuf,
+    /// The daemon's control socket: `run/control.sock`, or, when that path would be too long
+    /// for a Unix socket, `/tmp/wrangle-<uid>/<hash>/control.sock` (private, vetted like the
+    /// rest). Either way it stays under the limit, whatever the project or home path.
+    pub control_socket: PathBuf,
+    /// `dir/logs`: the services' log files (created by the log store).
+    pub log_dir: PathBuf,
+    /// `dir/daemon.log`: the daemon's own messages once it has detached.
+    pub daemon_log: PathBuf,
+    /// `dir/state.json`: what the daemon runs, for recovery after it died.
+    pub state_file: PathBuf,
 }
+
+/// The longest socket path we create: `sun_path` holds 108 bytes including the final NUL.
+const MAX_SOCKET_PATH: usize = 107;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PathsError {
@@ -142,12 +155,39 @@ impl Home {
         content.push(b'\n');
         write_atomically(&dir_fd, &dir, "project", &content)?;
 
+        let socket_in_home = runtime_dir.join("control.sock");
+        let control_socket = if socket_in_home.as_os_str().len() <= MAX_SOCKET_PATH {
+            socket_in_home
+        } else {
+            short_runtime_dir(&dir_name)?.join("control.sock")
+        };
         Ok(ProjectPaths {
             lock_file: dir.join("lock"),
+            log_dir: dir.join("logs"),
+            daemon_log: dir.join("daemon.log"),
+            state_file: dir.join("state.json"),
+            control_socket,
             runtime_dir,
             dir,
         })
     }
+}
+
+/// `/tmp/wrangle-<uid>/<hash>`, for sockets when the home is too deep. /tmp is shared, so the
+/// per-user directory is vetted like any other: ours, 0700, not a symlink.
+fn short_runtime_dir(dir_name: &str) -> Result<PathBuf, PathsError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let uid = rustix::process::geteuid().as_raw();
+    let user_dir = PathBuf::from(format!("/tmp/wrangle-{uid}"));
+    let created = std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&user_dir)
+        .is_ok();
+    let user_fd = open_private_dir(None, &user_dir, created)?;
+    let hash = dir_name.rsplit('-').next().unwrap_or(dir_name);
+    let dir = user_dir.join(hash);
+    create_private_dir(&user_fd, &dir)?;
+    Ok(dir)
 }
 
 /// Creates the home directory (and any missing parents) and vets it.
@@ -494,6 +534,37 @@ mod tests {
     }
 
     #[test]
+    fn control_socket_stays_under_the_unix_limit_for_a_deep_home() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let deep = temp.path().join("d".repeat(60)).join("e".repeat(60));
+        let home = Home::resolve(env_of(&[("WRANGLE_HOME", &deep)])).expect("home");
+        let config = make_config(temp.path(), "shop");
+        let paths = home.project(&config).expect("project");
+        assert!(paths.runtime_dir.join("control.sock").as_os_str().len() > MAX_SOCKET_PATH);
+        assert!(
+            paths.control_socket.as_os_str().len() <= MAX_SOCKET_PATH,
+            "{}",
+            paths.control_socket.display()
+        );
+        assert!(
+            paths
+                .control_socket
+                .to_string_lossy()
+                .starts_with("/tmp/wrangle-")
+        );
+        let mode = std::fs::metadata(paths.control_socket.parent().expect("parent"))
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // The same project maps to the same socket.
+        assert_eq!(
+            home.project(&config).expect("again").control_socket,
+            paths.control_socket
+        );
+    }
+
+    #[test]
     fn project_paths_are_stable_private_and_distinct() {
         let temp = tempfile::tempdir().expect("tempdir");
         let home =
@@ -513,6 +584,7 @@ mod tests {
         );
         assert_eq!(paths.lock_file, paths.dir.join("lock"));
         assert_eq!(paths.runtime_dir, paths.dir.join("run"));
+        assert_eq!(paths.control_socket, paths.runtime_dir.join("control.sock"));
         for dir in [&home.root.join("projects"), &paths.dir, &paths.runtime_dir] {
             assert_eq!(mode_of(dir), 0o700, "{}", dir.display());
         }
