@@ -6,3 +6,15 @@ mod support;
 
 // Stopping: Ctrl+C, SIGTERM, SIGHUP, SIGKILL of wrangle; escapees; stop timeouts.
 mod stop;
+// Pre-flight refusals: a held port, a second instance.
+mod preflight;
+// Start order, dependency conditions, service selection, Procfile, environment.
+mod lifecycle;
+// Readiness probes (http, tcp, exec, log, notify) and their timeout.
+mod readiness;
+// Restarts after start-up: backoff, crash loops, ports held by strangers.
+mod restart;
+// Each class of configuration error, with its exact location.
+mod config_errors;
+// What reaches the terminal: markers, partial and long lines, colour, shell metacharacters.
+mod output;

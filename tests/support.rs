@@ -67,10 +67,11 @@ pub fn python() -> &'static str {
     })
 }
 
-/// Processes (other than zombies) whose environment carries `MARK_VAR=mark`, with their command
-/// lines.
+/// Processes (other than zombies) whose environment carries `MARK_VAR=mark`, or the mark of one
+/// of the project's runs (`MARK_VAR=mark/N`), with their command lines.
 pub fn survivors(mark: &str) -> Vec<(i32, String)> {
     let needle = format!("{MARK_VAR}={mark}");
+    let run_prefix = format!("{needle}/");
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -88,10 +89,9 @@ pub fn survivors(mark: &str) -> Vec<(i32, String)> {
         let Ok(environ) = fs::read(entry.path().join("environ")) else {
             continue;
         };
-        if !environ
-            .split(|byte| *byte == 0)
-            .any(|variable| variable == needle.as_bytes())
-        {
+        if !environ.split(|byte| *byte == 0).any(|variable| {
+            variable == needle.as_bytes() || variable.starts_with(run_prefix.as_bytes())
+        }) {
             continue;
         }
         found.push((pid, cmdline(pid)));
@@ -175,9 +175,13 @@ fn unique_mark() -> String {
 }
 
 /// A temporary project directory with its own wrangle home and its own process mark.
+///
+/// Each wrangle run in the project gets the mark `MARK/N`, so that dropping one run's
+/// [`Wrangle`] cleans up after that run only, while `survivors(&project.mark)` covers them all.
 pub struct Project {
     dir: TempDir,
     pub mark: String,
+    runs: AtomicUsize,
 }
 
 impl Project {
@@ -197,6 +201,7 @@ impl Project {
         Project {
             dir,
             mark: unique_mark(),
+            runs: AtomicUsize::new(0),
         }
     }
 
@@ -223,13 +228,17 @@ impl Project {
     /// `wrangle ARGS` in the project directory, with a private home, the test's mark, no colour
     /// forcing from the outside and no stdin.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_marked(args, &self.mark)
+    }
+
+    fn command_marked(&self, args: &[&str], mark: &str) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wrangle"));
         command
             .args(args)
             .current_dir(self.dir.path())
             .env("WRANGLE_HOME", self.dir.path().join("home"))
             .env("XDG_STATE_HOME", self.dir.path().join("state"))
-            .env(MARK_VAR, &self.mark)
+            .env(MARK_VAR, mark)
             .env_remove("NO_COLOR")
             .env_remove("CLICOLOR")
             .env_remove("CLICOLOR_FORCE")
@@ -242,7 +251,15 @@ impl Project {
 
     /// Starts `wrangle ARGS` in the background.
     pub fn spawn(&self, args: &[&str]) -> Wrangle {
-        Wrangle::spawn(self.command(args), &self.mark)
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let mark = format!("{}/{run}", self.mark);
+        Wrangle::spawn(self.command_marked(args, &mark), &mark)
+    }
+
+    /// Starts a command made by [`Project::command`] (and then adjusted) in the background.
+    /// Its run shares the project's mark, so only the project's final sweep cleans up after it.
+    pub fn spawn_command(&self, command: Command) -> Wrangle {
+        Wrangle::spawn(command, &self.mark)
     }
 
     /// `wrangle up ARGS` in the background.
@@ -527,6 +544,7 @@ pub fn toml_str(text: &str) -> String {
             '"' => quoted.push_str("\\\""),
             '\\' => quoted.push_str("\\\\"),
             '\n' => quoted.push_str("\\n"),
+            ch if ch.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(ch))),
             _ => quoted.push(ch),
         }
     }
