@@ -261,3 +261,38 @@ port = {port}
     ));
     interrupt(&project, &mut wrangle);
 }
+
+// Known bug: this test fails until wrangle is fixed (see the commit message).
+
+#[test]
+fn startup_failure_report_shows_what_the_service_printed() {
+    // Forty siblings start in the same step as the failing service. Its error line is printed
+    // right before it exits; the failure report must show it.
+    let mut config = String::from(
+        r#"
+[services.bad]
+command = ["sh", "-c", "echo the-real-error; exit 1"]
+ready = { log = "never printed" }
+"#,
+    );
+    for sibling in 0..40 {
+        config.push_str(&format!(
+            "\n[services.sibling{sibling}]\ncommand = [\"sleep\", \"378\"]\n"
+        ));
+    }
+    let project = Project::new(&config);
+    let mut wrangle = project.up(&[]);
+    let code = wrangle.wait_exit(WAIT);
+    assert_eq!(code, 1, "{}", wrangle.transcript());
+    let failed =
+        wrangle.expect_line("wrangle * start-up failed: bad exited with code 1 during start-up");
+    let output = wrangle.find_line("bad | the-real-error");
+    assert!(
+        output.is_some_and(|output| output < failed),
+        "the service's output was lost or shown after the failure\n{}",
+        wrangle.transcript()
+    );
+    wrangle.expect_line_from(failed, "wrangle * last output of bad:", WAIT);
+    wrangle.expect_line_from(failed, "wrangle *   the-real-error", WAIT);
+    assert_no_survivors(&project.mark);
+}
