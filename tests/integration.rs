@@ -1,1 +1,20 @@
+//! Integration tests: each one runs the real `wrangle` binary on a temporary project with real
+//! processes, and checks what a user would see (output lines, exit codes) and what must not be
+//! left behind (processes, held ports). The harness is in `support.rs`.
 
+mod support;
+
+// Stopping: Ctrl+C, SIGTERM, SIGHUP, SIGKILL of wrangle; escapees; stop timeouts.
+mod stop;
+// Pre-flight refusals: a held port, a second instance.
+mod preflight;
+// Start order, dependency conditions, service selection, Procfile, environment.
+mod lifecycle;
+// Readiness probes (http, tcp, exec, log, notify) and their timeout.
+mod readiness;
+// Restarts after start-up: backoff, crash loops, ports held by strangers.
+mod restart;
+// Each class of configuration error, with its exact location.
+mod config_errors;
+// What reaches the terminal: markers, partial and long lines, colour, shell metacharacters.
+mod output;

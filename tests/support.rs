@@ -1,0 +1,553 @@
+//! Shared harness for the integration tests: a temporary project per test, the real `wrangle`
+//! binary running in it, bounded waits on its output, and a sweep that proves (or enforces) that
+//! no process of the test outlives it.
+//!
+//! Every process a test starts carries `WRANGLE_TEST_MARK=<unique mark>` in its environment:
+//! wrangle gets it from [`Project::command`] and every service inherits it. [`survivors`] finds
+//! processes by that mark in `/proc/*/environ`, so it also sees double-forked and `setsid`'ed
+//! processes that no longer belong to wrangle's tree or session.
+//!
+//! Nothing here sleeps to synchronise: every wait polls a condition until a deadline and fails the
+//! test with the output captured so far when the deadline passes.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tempfile::TempDir;
+
+/// The environment variable that tags every process a test starts.
+pub const MARK_VAR: &str = "WRANGLE_TEST_MARK";
+
+/// The default deadline for one expected event (a line, an exit).
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Polls `condition` every 5 ms until it holds (true) or `timeout` has passed (false).
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A TCP port that was free a moment ago: bind port 0 on loopback, read the port, let it go.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// The real python interpreter. `python3` on `PATH` may be a pyenv shim (a shell script that
+/// execs the interpreter), which adds a process and a few hundred milliseconds to every start.
+pub fn python() -> &'static str {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let output = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 must be installed for the integration tests");
+        assert!(output.status.success(), "python3 -c failed: {output:?}");
+        String::from_utf8(output.stdout)
+            .expect("utf-8 path")
+            .trim()
+            .to_string()
+    })
+}
+
+/// Processes (other than zombies) whose environment carries `MARK_VAR=mark`, or the mark of one
+/// of the project's runs (`MARK_VAR=mark/N`), with their command lines.
+pub fn survivors(mark: &str) -> Vec<(i32, String)> {
+    let needle = format!("{MARK_VAR}={mark}");
+    let run_prefix = format!("{needle}/");
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // A zombie's environ reads empty; a process of another user is unreadable. Both are
+        // skipped, as is a process that ended while we looked.
+        let Ok(environ) = fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !environ.split(|byte| *byte == 0).any(|variable| {
+            variable == needle.as_bytes() || variable.starts_with(run_prefix.as_bytes())
+        }) {
+            continue;
+        }
+        found.push((pid, cmdline(pid)));
+    }
+    found.sort();
+    found
+}
+
+/// `/proc/PID/cmdline` with its NULs turned into spaces.
+pub fn cmdline(pid: i32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let words: Vec<String> = raw
+        .split(|byte| *byte == 0)
+        .filter(|word| !word.is_empty())
+        .map(|word| String::from_utf8_lossy(word).into_owned())
+        .collect();
+    words.join(" ")
+}
+
+/// SIGKILLs every process carrying `mark` until none is left (bounded); returns what it found
+/// the first time, so a caller can report it.
+pub fn kill_survivors(mark: &str) -> Vec<(i32, String)> {
+    let first = survivors(mark);
+    if first.is_empty() {
+        return first;
+    }
+    wait_until(Duration::from_secs(5), || {
+        let left = survivors(mark);
+        for (pid, _) in &left {
+            send_signal(*pid, "KILL");
+        }
+        left.is_empty()
+    });
+    first
+}
+
+/// The test's assertion that nothing outlived wrangle: no service process may be left at all,
+/// and wrangle's own helper (`wrangle __sentinel`, told to leave when wrangle exits) must be gone
+/// within a moment.
+pub fn assert_no_survivors(mark: &str) {
+    let services: Vec<_> = survivors(mark)
+        .into_iter()
+        .filter(|(_, command)| !command.contains("__sentinel"))
+        .collect();
+    let late = if wait_until(Duration::from_secs(3), || survivors(mark).is_empty()) {
+        Vec::new()
+    } else {
+        survivors(mark)
+    };
+    let killed = kill_survivors(mark);
+    assert!(
+        services.is_empty() && late.is_empty(),
+        "processes outlived wrangle: {services:?}; still there after 3 s: {late:?} (killed: {killed:?})"
+    );
+}
+
+/// Sends a signal (a name such as "INT", "KILL") to `pid` with kill(1); std has no kill.
+pub fn send_signal(pid: i32, signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn unique_mark() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|duration| duration.as_nanos())
+        .unwrap_or_default();
+    let thread = thread::current();
+    let test = thread.name().unwrap_or("test").replace("::", "-");
+    format!(
+        "{test}-{}-{}-{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A temporary project directory with its own wrangle home and its own process mark.
+///
+/// Each wrangle run in the project gets the mark `MARK/N`, so that dropping one run's
+/// [`Wrangle`] cleans up after that run only, while `survivors(&project.mark)` covers them all.
+pub struct Project {
+    dir: TempDir,
+    pub mark: String,
+    runs: AtomicUsize,
+}
+
+impl Project {
+    /// A project whose `wrangle.toml` is `config`.
+    pub fn new(config: &str) -> Project {
+        let project = Project::empty();
+        project.write("wrangle.toml", config);
+        project
+    }
+
+    /// A project directory with no config file yet.
+    pub fn empty() -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("wrangle-it-")
+            .tempdir()
+            .expect("create a temporary directory");
+        Project {
+            dir,
+            mark: unique_mark(),
+            runs: AtomicUsize::new(0),
+        }
+    }
+
+    /// The project directory, canonical (the form wrangle prints in its messages).
+    pub fn root(&self) -> PathBuf {
+        self.dir
+            .path()
+            .canonicalize()
+            .expect("canonicalize the project dir")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: &str) {
+        fs::write(self.dir.path().join(name), contents).expect("write a project file");
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.dir.path().join(name).exists()
+    }
+
+    /// `wrangle ARGS` in the project directory, with a private home, the test's mark, no colour
+    /// forcing from the outside and no stdin.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.command_marked(args, &self.mark)
+    }
+
+    fn command_marked(&self, args: &[&str], mark: &str) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wrangle"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("WRANGLE_HOME", self.dir.path().join("home"))
+            .env("XDG_STATE_HOME", self.dir.path().join("state"))
+            .env(MARK_VAR, mark)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Starts `wrangle ARGS` in the background.
+    pub fn spawn(&self, args: &[&str]) -> Wrangle {
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        let mark = format!("{}/{run}", self.mark);
+        Wrangle::spawn(self.command_marked(args, &mark), &mark)
+    }
+
+    /// Starts a command made by [`Project::command`] (and then adjusted) in the background.
+    /// Its run shares the project's mark, so only the project's final sweep cleans up after it.
+    pub fn spawn_command(&self, command: Command) -> Wrangle {
+        Wrangle::spawn(command, &self.mark)
+    }
+
+    /// `wrangle up ARGS` in the background.
+    pub fn up(&self, args: &[&str]) -> Wrangle {
+        let mut all = vec!["up"];
+        all.extend_from_slice(args);
+        self.spawn(&all)
+    }
+
+    /// Runs `wrangle ARGS` to completion (bounded by [`WAIT`]) and returns its exit code and
+    /// output.
+    pub fn run(&self, args: &[&str]) -> Finished {
+        let mut wrangle = self.spawn(args);
+        let code = wrangle.wait_exit(WAIT);
+        Finished {
+            code,
+            stdout: wrangle.stdout_text(),
+            stderr: wrangle.stderr_text(),
+        }
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        kill_survivors(&self.mark);
+    }
+}
+
+/// A finished `wrangle` run.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Default)]
+struct Captured {
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    /// How many of the two pipes reached end-of-file.
+    closed: usize,
+}
+
+type Shared = Arc<(Mutex<Captured>, Condvar)>;
+
+/// A running `wrangle`, its output read line by line in background threads.
+///
+/// Dropping it SIGKILLs wrangle (if still running), reaps it, and SIGKILLs whatever still carries
+/// the test's mark, so a failing test leaves nothing behind either.
+pub struct Wrangle {
+    child: Child,
+    mark: String,
+    shared: Shared,
+    status: Option<ExitStatus>,
+}
+
+impl Wrangle {
+    fn spawn(mut command: Command, mark: &str) -> Wrangle {
+        let mut child = command.spawn().expect("spawn the wrangle binary");
+        let shared: Shared = Arc::default();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        read_lines(stdout, Arc::clone(&shared), false);
+        read_lines(stderr, Arc::clone(&shared), true);
+        Wrangle {
+            child,
+            mark: mark.to_string(),
+            shared,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits i32")
+    }
+
+    pub fn signal(&self, signal: &str) {
+        assert!(
+            send_signal(self.pid(), signal),
+            "kill -{signal} {} failed",
+            self.pid()
+        );
+    }
+
+    /// The stdout lines so far (without their newlines).
+    pub fn lines(&self) -> Vec<String> {
+        self.lock().stdout.clone()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        join_lines(&self.lock().stdout)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        join_lines(&self.lock().stderr)
+    }
+
+    /// Waits for the first stdout line containing `needle`; returns its index.
+    ///
+    /// Lines are compared in [`normalize`]d form, so needles are written `"api * ready in"` or
+    /// `"api | hello"` whatever the width of the name column.
+    pub fn expect_line(&self, needle: &str) -> usize {
+        self.expect_line_from(0, needle, WAIT)
+    }
+
+    /// Waits (up to `timeout`) for a stdout line at index `from` or later containing `needle`;
+    /// returns its index. Fails the test with the whole output when it does not come.
+    pub fn expect_line_from(&self, from: usize, needle: &str, timeout: Duration) -> usize {
+        match self.wait_line(from, timeout, |line| normalize(line).contains(needle)) {
+            Some(index) => index,
+            None => panic!(
+                "no line containing {needle:?} (from line {from}) within {timeout:?}\n{}",
+                self.transcript()
+            ),
+        }
+    }
+
+    /// Index of the first stdout line (from `from`) matching `predicate`, waiting up to
+    /// `timeout`; None on timeout or when wrangle's stdout closed without it.
+    pub fn wait_line(
+        &self,
+        from: usize,
+        timeout: Duration,
+        predicate: impl Fn(&str) -> bool,
+    ) -> Option<usize> {
+        let deadline = Instant::now() + timeout;
+        let (mutex, condvar) = &*self.shared;
+        let mut captured = mutex.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(offset) = captured
+                .stdout
+                .iter()
+                .skip(from)
+                .position(|line| predicate(line))
+            {
+                return Some(from + offset);
+            }
+            let now = Instant::now();
+            if now >= deadline || captured.closed == 2 {
+                return None;
+            }
+            captured = condvar
+                .wait_timeout(captured, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Index of the first stdout line containing `needle` seen so far (no waiting).
+    pub fn find_line(&self, needle: &str) -> Option<usize> {
+        self.lock()
+            .stdout
+            .iter()
+            .position(|line| normalize(line).contains(needle))
+    }
+
+    /// Waits (bounded) for wrangle to exit and for both pipes to close; returns the exit code.
+    /// Fails the test if wrangle does not exit in time or dies of a signal.
+    pub fn wait_exit(&mut self, timeout: Duration) -> i32 {
+        let child = &mut self.child;
+        let mut status = self.status;
+        let exited = wait_until(timeout, || {
+            if status.is_none() {
+                status = child.try_wait().expect("waitpid wrangle");
+            }
+            status.is_some()
+        });
+        self.status = status;
+        if !exited {
+            panic!(
+                "wrangle did not exit within {timeout:?}\n{}",
+                self.transcript()
+            );
+        }
+        // The pipes close when wrangle exits, unless something it started still holds them.
+        let (mutex, condvar) = &*self.shared;
+        let captured = mutex.lock().unwrap_or_else(PoisonError::into_inner);
+        let (captured, timed_out) = condvar
+            .wait_timeout_while(captured, Duration::from_secs(5), |captured| {
+                captured.closed < 2
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(captured);
+        assert!(
+            !timed_out.timed_out(),
+            "wrangle exited but its stdout/stderr stayed open: something it started holds them\n{}",
+            self.transcript()
+        );
+        match self.status.and_then(|status| status.code()) {
+            Some(code) => code,
+            None => panic!(
+                "wrangle was killed by a signal: {:?}\n{}",
+                self.status,
+                self.transcript()
+            ),
+        }
+    }
+
+    /// SIGKILLs wrangle and reaps it.
+    pub fn kill_hard(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+    }
+
+    /// Stdout and stderr so far, for failure messages.
+    pub fn transcript(&self) -> String {
+        let captured = self.lock();
+        format!(
+            "--- wrangle stdout ---\n{}--- wrangle stderr ---\n{}----------------------",
+            join_lines(&captured.stdout),
+            join_lines(&captured.stderr)
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Captured> {
+        self.shared.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Wrangle {
+    fn drop(&mut self) {
+        self.kill_hard();
+        kill_survivors(&self.mark);
+    }
+}
+
+fn read_lines(pipe: impl Read + Send + 'static, shared: Shared, is_stderr: bool) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if buffer.last() == Some(&b'\n') {
+                        buffer.pop();
+                    }
+                    let line = String::from_utf8_lossy(&buffer).into_owned();
+                    let (mutex, condvar) = &*shared;
+                    let mut captured = mutex.lock().unwrap_or_else(PoisonError::into_inner);
+                    match is_stderr {
+                        true => captured.stderr.push(line),
+                        false => captured.stdout.push(line),
+                    }
+                    condvar.notify_all();
+                }
+            }
+        }
+        let (mutex, condvar) = &*shared;
+        mutex.lock().unwrap_or_else(PoisonError::into_inner).closed += 1;
+        condvar.notify_all();
+    });
+}
+
+/// A line with the padding of its name column collapsed: `"api      * ready"` becomes
+/// `"api * ready"`. Only the spaces right after the first word are touched.
+pub fn normalize(line: &str) -> String {
+    match line.split_once(' ') {
+        Some((name, rest)) => format!("{name} {}", rest.trim_start_matches(' ')),
+        None => line.to_string(),
+    }
+}
+
+fn join_lines(lines: &[String]) -> String {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+/// A TOML basic string holding `text` (quotes and backslashes escaped).
+pub fn toml_str(text: &str) -> String {
+    let mut quoted = String::from("\"");
+    for ch in text.chars() {
+        match ch {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            ch if ch.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(ch))),
+            _ => quoted.push(ch),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
