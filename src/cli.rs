@@ -3,6 +3,8 @@
 //! This is the edge of the program: errors become messages and exit codes here (see
 //! [`crate::exit`]).
 
+pub mod detach;
+pub mod project;
 pub mod up;
 
 use std::path::PathBuf;

@@ -7,3 +7,4 @@ pub mod event;
 pub mod graph;
 pub mod lines;
 pub mod runtime;
+pub mod session;

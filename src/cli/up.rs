@@ -1,86 +1,46 @@
 //! `wrangle up`: load the project, refuse early when it cannot run, then run it in the
-//! foreground until Ctrl+C (or until every service has ended) and prove that nothing is left.
+//! foreground until Ctrl+C (or until every service has ended) and prove that nothing is left;
+//! or, with `-d`, hand it to a daemon (see `cli::detach`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::cli::detach;
 use crate::config;
 use crate::exit;
 use crate::output::{Printer, Reporter, reporter};
-use crate::paths::Home;
+use crate::paths::{Home, ProjectPaths};
 use crate::preflight::{self, PreflightError};
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::supervisor::engine::Lifetime;
-use crate::supervisor::runtime::{self, Control, RunOptions};
-use crate::sys::cgroup::RunCgroup;
-use crate::sys::reaper::Reaper;
-use crate::sys::sentinel::Sentinel;
-use crate::sys::spawn::become_subreaper;
+use crate::supervisor::runtime::Observer;
+use crate::supervisor::session::{self, SessionOptions};
+use crate::sys::lock::ProjectLock;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Services to start, with everything they depend on (default: all).
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
+    /// Run in the background: start a daemon for this project, wait until every service is
+    /// ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...
+    #[arg(short = 'd', long)]
+    pub detach: bool,
 }
 
 pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
-    let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
-        std::env::var(key).ok()
-    });
-    let config_path = match file {
-        Some(path) => path,
-        None => {
-            let start = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            match config::discover(&start) {
-                Ok(path) => path,
-                Err(error) => {
-                    eprintln!("{}", error.render(stderr_color));
-                    return exit::INVALID;
-                }
-            }
-        }
-    };
-    let spec = match config::load(&config_path) {
-        Ok(spec) => Arc::new(spec),
-        Err(error) => {
-            eprintln!("{}", error.render(stderr_color));
-            return exit::INVALID;
-        }
-    };
-    let selected = match select(&spec, &args.services) {
-        Ok(selected) => selected,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::INVALID;
-        }
-    };
-
-    let project = match Home::from_env().and_then(|home| home.project(&spec.source)) {
-        Ok(project) => project,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return exit::INVALID;
-        }
-    };
-    // Held for the whole run; the kernel releases it when this process ends, however it ends.
-    let _lock = match preflight::acquire_lock(&project, &spec.source) {
-        Ok(lock) => lock,
-        Err(error) => return refuse(&error),
-    };
-    let run_set = crate::supervisor::graph::selection(&spec, &selected);
-    let run_ids: Vec<ServiceId> = (0..spec.services.len()).filter(|id| run_set[*id]).collect();
-    if let Err(error) = preflight::check_ports(&spec, &run_ids) {
-        return refuse(&error);
+    if args.detach {
+        return detach::start_daemon(file, &args.services);
     }
-
+    let prepared = match prepare(file, &args.services) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -92,10 +52,60 @@ pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
         }
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(
-        &runtime,
-        supervise(spec, selected, project.runtime_dir.clone()),
-    )
+    let code = local.block_on(&runtime, foreground(&prepared));
+    drop(prepared.lock);
+    code
+}
+
+/// A project ready to run: loaded, checked, locked, its ports free.
+pub struct Prepared {
+    pub spec: Arc<ProjectSpec>,
+    pub selected: Vec<ServiceId>,
+    pub paths: ProjectPaths,
+    /// Held for the whole run; the kernel releases it when the process ends, however it ends.
+    pub lock: ProjectLock,
+}
+
+/// Loads the config, resolves the named services, takes the project lock and checks ports.
+/// Prints why and returns the exit code when the project cannot run.
+pub fn prepare(file: Option<PathBuf>, services: &[String]) -> Result<Prepared, u8> {
+    let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
+        std::env::var(key).ok()
+    });
+    let config_path = match file {
+        Some(path) => path,
+        None => {
+            let start = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            config::discover(&start).map_err(|error| {
+                eprintln!("{}", error.render(stderr_color));
+                exit::INVALID
+            })?
+        }
+    };
+    let spec = config::load(&config_path).map(Arc::new).map_err(|error| {
+        eprintln!("{}", error.render(stderr_color));
+        exit::INVALID
+    })?;
+    let selected = select(&spec, services).map_err(|message| {
+        eprintln!("error: {message}");
+        exit::INVALID
+    })?;
+    let paths = Home::from_env()
+        .and_then(|home| home.project(&spec.source))
+        .map_err(|error| {
+            eprintln!("error: {error}");
+            exit::INVALID
+        })?;
+    let lock = preflight::acquire_lock(&paths, &spec.source).map_err(|error| refuse(&error))?;
+    let run_set = crate::supervisor::graph::selection(&spec, &selected);
+    let run_ids: Vec<ServiceId> = (0..spec.services.len()).filter(|id| run_set[*id]).collect();
+    preflight::check_ports(&spec, &run_ids).map_err(|error| refuse(&error))?;
+    Ok(Prepared {
+        spec,
+        selected,
+        paths,
+        lock,
+    })
 }
 
 /// Maps service names from the command line to ids; unknown names get a suggestion.
@@ -125,7 +135,7 @@ fn select(spec: &ProjectSpec, names: &[String]) -> Result<Vec<ServiceId>, String
         .collect()
 }
 
-fn refuse(error: &PreflightError) -> u8 {
+pub fn refuse(error: &PreflightError) -> u8 {
     eprintln!("error: {error}");
     match error {
         PreflightError::AlreadyRunning { .. } | PreflightError::PortsHeld(_) => {
@@ -135,64 +145,8 @@ fn refuse(error: &PreflightError) -> u8 {
     }
 }
 
-async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir: PathBuf) -> u8 {
-    let (controls, control_receiver) = mpsc::unbounded_channel();
-    // Signal handlers come first: from here on Ctrl+C, SIGTERM and SIGHUP mean "stop everything
-    // in order", never "die and leave the services behind".
-    for kind in [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-    ] {
-        match signal(kind) {
-            Ok(mut stream) => {
-                let controls = controls.clone();
-                tokio::task::spawn_local(async move {
-                    while stream.recv().await.is_some() {
-                        if controls.send(Control::Shutdown).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-            Err(error) => {
-                eprintln!("error: cannot install a signal handler: {error}");
-                return exit::SERVICE_FAILED;
-            }
-        }
-    }
-    if let Err(error) = become_subreaper() {
-        eprintln!(
-            "warning: cannot become a child subreaper ({error}); double-forked processes may escape"
-        );
-    }
-    let reaper = match Reaper::start() {
-        Ok(reaper) => reaper,
-        Err(error) => {
-            eprintln!("error: cannot listen for SIGCHLD: {error}");
-            return exit::SERVICE_FAILED;
-        }
-    };
-    let run_token = run_token();
-    let cgroup = match std::env::var_os("WRANGLE_NO_CGROUP") {
-        // For troubleshooting, and for testing the process-group path on machines with cgroups.
-        Some(value) if !value.is_empty() && value != "0" => None,
-        _ => RunCgroup::create(&run_token).ok().map(Rc::new),
-    };
-    let sentinel = match Sentinel::start(
-        &reaper,
-        &run_token,
-        cgroup.as_deref().map(RunCgroup::path),
-    ) {
-        Ok(sentinel) => Some(sentinel),
-        Err(error) => {
-            eprintln!(
-                "warning: cannot start the sentinel ({error}); if wrangle is killed with SIGKILL, services' children may survive"
-            );
-            None
-        }
-    };
-
+async fn foreground(prepared: &Prepared) -> u8 {
+    let spec = Arc::clone(&prepared.spec);
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let color = Printer::color_wanted(stdout_is_terminal, |key| std::env::var(key).ok());
     let names: Vec<String> = spec
@@ -217,47 +171,31 @@ async fn supervise(spec: Arc<ProjectSpec>, selected: Vec<ServiceId>, socket_dir:
             }
         });
     }
-
-    let options = RunOptions {
-        run_token,
-        die_with_parent: true,
-        socket_dir,
-        helper_pids: sentinel.iter().map(|sentinel| sentinel.pid).collect(),
-        cgroup: cgroup.clone(),
-        random_seed: seed(),
+    let options = SessionOptions {
         lifetime: Lifetime::UntilIdle,
+        die_with_wrangle: true,
+        socket_dir: prepared.paths.runtime_dir.clone(),
     };
-    let observer: Rc<dyn runtime::Observer> = reporter.clone();
-    let outcome = runtime::run(spec, selected, reaper, observer, control_receiver, options).await;
-    if let Some(cgroup) = &cgroup {
-        // Everything was already stopped and verified; this only removes the empty cgroups (and
-        // would kill anything that slipped through, which the summary would then have reported).
-        cgroup.kill_and_remove();
-    }
+    let observer: Rc<dyn Observer> = reporter.clone();
+    let outcome = match session::run(
+        spec,
+        prepared.selected.clone(),
+        observer,
+        options,
+        mpsc::unbounded_channel(),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::SERVICE_FAILED;
+        }
+    };
     reporter.summary(&outcome);
-    if let Some(sentinel) = sentinel {
-        sentinel.dismiss();
-    }
     if outcome.leftovers.is_empty() {
         outcome.code
     } else {
         exit::SERVICE_FAILED
     }
-}
-
-/// Unique per run: our pid plus the time, so a later run (even with a reused pid) differs.
-fn run_token() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{}-{nanos:x}", std::process::id())
-}
-
-fn seed() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    u64::from(nanos) ^ (u64::from(std::process::id()) << 32)
 }

@@ -48,6 +48,8 @@ use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
 pub const MAX_LINE: usize = 16 * 1024;
 /// A partial line is shown after this long without its newline (prompts, progress output).
 const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(100);
+/// How long the end of an instance waits for its output readers to reach end-of-file.
+const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(250);
 /// How long a restart waits for the previous instance's ports to be released.
 const PORT_WAIT: Duration = Duration::from_secs(5);
 /// How long the final sweep keeps killing leftovers before giving up and reporting them.
@@ -79,7 +81,23 @@ pub struct ServiceSnapshot {
     pub started_at: Option<SystemTime>,
 }
 
-/// Requests from the front-end (signals, later the control API).
+/// A control with an optional acknowledgement, sent once the control has been applied and the
+/// new state published (so a client that waits for the ack then reads the new state).
+pub struct ControlRequest {
+    pub control: Control,
+    pub done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ControlRequest {
+    pub fn new(control: Control) -> ControlRequest {
+        ControlRequest {
+            control,
+            done: None,
+        }
+    }
+}
+
+/// Requests from the front-end (signals, the control API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
     /// Stop everything; a second one skips the grace period.
@@ -129,7 +147,7 @@ enum Message {
         generation: u64,
         status: ExitStatus,
     },
-    Control(Control),
+    Control(ControlRequest),
 }
 
 /// State shared with the tasks of this run (single thread: `Rc`/`RefCell`).
@@ -153,6 +171,8 @@ struct Instance {
     signal_late_members: Rc<Cell<Option<Signal>>>,
     probe_task: Option<JoinHandle<()>>,
     started_at: SystemTime,
+    /// Taken by whoever reports the end of the tree.
+    output_drained: Option<OutputDrained>,
 }
 
 struct Runtime {
@@ -173,6 +193,8 @@ struct Runtime {
     /// shown before the closing summary.
     readers: Vec<JoinHandle<()>>,
     last_state: Vec<ServiceSnapshot>,
+    /// Acknowledgements to send once this turn's state is published.
+    pending_acks: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Runs `services` (all when empty) of `spec` until everything has stopped. Must be called inside
@@ -182,7 +204,7 @@ pub async fn run(
     services: Vec<ServiceId>,
     reaper: Rc<Reaper>,
     observer: Rc<dyn Observer>,
-    mut controls: mpsc::UnboundedReceiver<Control>,
+    mut controls: mpsc::UnboundedReceiver<ControlRequest>,
     options: RunOptions,
 ) -> RunOutcome {
     let (sender, mut receiver) = mpsc::unbounded_channel();
@@ -209,6 +231,7 @@ pub async fn run(
         scan_cache: RefCell::new(None),
         readers: Vec::new(),
         last_state: Vec::new(),
+        pending_acks: Vec::new(),
     };
     // Controls arrive on their own channel so front-ends need not know the internal messages.
     tokio::task::spawn_local(async move {
@@ -252,9 +275,15 @@ impl Runtime {
                 generation,
                 status,
             } => self.leader_exited(service, generation, status),
-            Message::Control(Control::Shutdown) => self.feed(Input::Shutdown { force: false }),
-            Message::Control(Control::Service { service, action }) => {
-                self.feed(Input::Control { service, action })
+            Message::Control(request) => {
+                let code = match request.control {
+                    Control::Shutdown => self.feed(Input::Shutdown { force: false }),
+                    Control::Service { service, action } => {
+                        self.feed(Input::Control { service, action })
+                    }
+                };
+                self.pending_acks.extend(request.done);
+                code
             }
         }
     }
@@ -379,6 +408,7 @@ impl Runtime {
             _ => None,
         };
         let log_matched = Rc::new(Cell::new(false));
+        let (output_open, output_drained) = mpsc::channel(1);
         for (fd, stream) in [
             (child.stdout, Stream::Stdout),
             (child.stderr, Stream::Stderr),
@@ -392,6 +422,7 @@ impl Runtime {
                     log_pattern: log_pattern.clone(),
                     log_matched: Rc::clone(&log_matched),
                     sender: self.sender.clone(),
+                    _open: output_open.clone(),
                 };
                 self.readers.retain(|reader| !reader.is_finished());
                 self.readers.push(tokio::task::spawn_local(reader.run(fd)));
@@ -434,6 +465,7 @@ impl Runtime {
             signal_late_members: Rc::new(Cell::new(None)),
             probe_task,
             started_at: SystemTime::now(),
+            output_drained: Some(OutputDrained(output_drained)),
         });
         Ok(pid)
     }
@@ -456,6 +488,10 @@ impl Runtime {
         if snapshots != self.last_state {
             self.observer.state_changed(&snapshots);
             self.last_state = snapshots;
+        }
+        for ack in self.pending_acks.drain(..) {
+            // The requester may have given up waiting; that is fine.
+            let _ = ack.send(());
         }
     }
 
@@ -494,12 +530,13 @@ impl Runtime {
             .as_mut()
             .filter(|instance| instance.generation == generation)?;
         instance.leader_unreaped = false;
+        let output_drained = instance.output_drained.take();
         let status = match status {
             ExitStatus::Code(code) => Exit::Code(code),
             ExitStatus::Signal(signal) => Exit::Signal(signal),
         };
         let survivors = self.members(service).len();
-        let mut code = self.feed(Input::LeaderExited {
+        let code = self.feed(Input::LeaderExited {
             service,
             generation,
             status,
@@ -507,15 +544,23 @@ impl Runtime {
         });
         if survivors == 0 {
             if code.is_none() {
-                code = self.feed(Input::TreeGone {
-                    service,
-                    generation,
+                // The tree is gone; its end is reported once its last output has been read.
+                let sender = self.sender.clone();
+                tokio::task::spawn_local(async move {
+                    if let Some(output_drained) = output_drained {
+                        output_drained.wait().await;
+                    }
+                    let _ = sender.send(Message::Engine(Input::TreeGone {
+                        service,
+                        generation,
+                    }));
                 });
             }
         } else if let Some(instance) = &self.instances[service] {
             let watcher = TreeWatcher {
                 service,
                 generation,
+                output_drained,
                 rescan: Rc::clone(&instance.rescan),
                 signal_late_members: Rc::clone(&instance.signal_late_members),
                 owners: self.owners_snapshot(),
@@ -760,6 +805,7 @@ impl OwnersSnapshot {
 struct TreeWatcher {
     service: ServiceId,
     generation: u64,
+    output_drained: Option<OutputDrained>,
     rescan: Rc<Notify>,
     signal_late_members: Rc<Cell<Option<Signal>>>,
     owners: OwnersSnapshot,
@@ -768,12 +814,15 @@ struct TreeWatcher {
 }
 
 impl TreeWatcher {
-    async fn run(self) {
+    async fn run(mut self) {
         loop {
             let members =
                 self.owners
                     .members(&self.shared.borrow(), self.service, &RefCell::new(None));
             if members.is_empty() {
+                if let Some(output_drained) = self.output_drained.take() {
+                    output_drained.wait().await;
+                }
                 let message = Input::TreeGone {
                     service: self.service,
                     generation: self.generation,
@@ -809,6 +858,21 @@ struct OutputReader {
     log_pattern: Option<regex::Regex>,
     log_matched: Rc<Cell<bool>>,
     sender: mpsc::UnboundedSender<Message>,
+    /// Dropped when the reader ends: the instance's end waits for every reader's (see
+    /// [`OutputDrained`]).
+    _open: mpsc::Sender<()>,
+}
+
+/// Lets the end of an instance wait until its output has been read to the end, so a service's
+/// last lines come before "exited", and a start-up failure report can show them.
+struct OutputDrained(mpsc::Receiver<()>);
+
+impl OutputDrained {
+    /// Once every process is gone every pipe is at end-of-file, so this is quick; it is bounded
+    /// anyway, in case a pipe was passed to a process outside the service.
+    async fn wait(mut self) {
+        let _ = tokio::time::timeout(OUTPUT_DRAIN_LIMIT, self.0.recv()).await;
+    }
 }
 
 impl OutputReader {

@@ -95,6 +95,33 @@ pub fn try_lock(path: &Path) -> Result<ProjectLock, LockError> {
     })
 }
 
+/// Who holds the lock right now, without taking it for more than an instant and without writing
+/// anything: `None` when nobody does, `Some(pid)` (the pid the holder wrote, if readable) when
+/// somebody does. A missing lock file means nobody ever ran the project: `None`.
+pub fn holder(path: &Path) -> Result<Option<Option<i32>>, LockError> {
+    let io_error = |source: std::io::Error| LockError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let fd = match rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(errno) => return Err(io_error(errno.into())),
+    };
+    let mut file = File::from(fd);
+    // A shared lock conflicts with the holder's exclusive one and never with another prober;
+    // it is released when `file` closes at the end of this function.
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => Ok(None),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(Some(read_pid(&mut file))),
+        Err(errno) => Err(io_error(errno.into())),
+    }
+}
+
 fn describe_holder(pid: Option<i32>) -> String {
     match pid {
         Some(pid) => format!("PID {pid}"),
@@ -124,6 +151,20 @@ mod tests {
 
     use super::*;
     use crate::test_support::ChildGuard;
+
+    #[test]
+    fn holder_reports_the_lock_without_taking_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lock");
+        assert_eq!(holder(&path).expect("probe"), None, "no file: nobody");
+        let lock = try_lock(&path).expect("lock");
+        let own = rustix::process::getpid().as_raw_pid();
+        assert_eq!(holder(&path).expect("probe"), Some(Some(own)));
+        drop(lock);
+        assert_eq!(holder(&path).expect("probe"), None);
+        // Probing left the lock free for the next instance.
+        drop(try_lock(&path).expect("lock again"));
+    }
 
     #[test]
     fn parse_pid_needs_a_complete_positive_number() {

@@ -1,0 +1,82 @@
+//! `wrangle up -d`: start the project's daemon and stay with it until it is up.
+//!
+//! The daemon (`wrangle __daemon`) is started in its own session with its stdout and stderr on a
+//! pipe to us. It does everything a foreground `up` does (config, lock, ports, start-up) and
+//! prints the same output, which we relay. When every service is up it prints
+//! [`DETACHED_MARKER`] and points its output at its log file: we see end-of-file and return 0.
+//! When start-up fails it stops everything and exits with the same code a foreground `up` would
+//! (1, 2, 3 or 4), which we return.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+
+use crate::exit;
+use crate::sys::spawn::spawn_detached;
+
+/// The daemon's last line to us: it is up and detached. A NUL first byte cannot start a line of
+/// relayed service output (those start with the service's name).
+pub const DETACHED_MARKER: &str = "\0wrangle-daemon-detached";
+
+pub fn start_daemon(file: Option<PathBuf>, services: &[String]) -> u8 {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            eprintln!("error: cannot find wrangle's own executable: {error}");
+            return exit::SERVICE_FAILED;
+        }
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut argv = vec![exe.to_string_lossy().into_owned(), "__daemon".to_string()];
+    if let Some(file) = file {
+        argv.push("-f".to_string());
+        argv.push(cwd.join(file).to_string_lossy().into_owned());
+    }
+    argv.extend(services.iter().cloned());
+    // The daemon's output is a pipe, so it would choose no colour; decide for it as we would.
+    let color = crate::output::Printer::color_wanted(
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        |key| std::env::var(key).ok(),
+    );
+    let env = if color {
+        vec![("CLICOLOR_FORCE".to_string(), "1".to_string())]
+    } else {
+        Vec::new()
+    };
+    let (mut child, output) = match spawn_detached(&argv, &cwd, &env) {
+        Ok(spawned) => spawned,
+        Err(error) => {
+            eprintln!("error: cannot start the daemon: {error}");
+            return exit::SERVICE_FAILED;
+        }
+    };
+    let mut detached_pid = None;
+    let stdout = std::io::stdout();
+    for line in BufReader::new(output).split(b'\n') {
+        let Ok(line) = line else { break };
+        if let Some(pid) = line.strip_prefix(DETACHED_MARKER.as_bytes()) {
+            detached_pid = String::from_utf8_lossy(pid).trim().parse::<u32>().ok();
+            continue;
+        }
+        let mut out = stdout.lock();
+        let _ = out.write_all(&line);
+        let _ = out.write_all(b"\n");
+    }
+    match detached_pid {
+        Some(pid) => {
+            println!(
+                "wrangle  * running in the background (daemon PID {pid}): `wrangle ps` to see it, `wrangle logs -f` to follow, `wrangle down` to stop"
+            );
+            exit::SUCCESS
+        }
+        None => match child.wait() {
+            Ok(status) => status
+                .code()
+                .and_then(|code| u8::try_from(code).ok())
+                .unwrap_or(exit::SERVICE_FAILED),
+            Err(error) => {
+                eprintln!("error: lost track of the daemon: {error}");
+                exit::SERVICE_FAILED
+            }
+        },
+    }
+}

@@ -1,0 +1,53 @@
+//! Finding the project a command is about: its config file and its private directory, without
+//! requiring the config to be valid (a broken config must not stop `ps` or `down` from
+//! reaching a daemon that runs the last good one).
+
+use std::path::PathBuf;
+
+use crate::config;
+use crate::exit;
+use crate::paths::{Home, ProjectPaths};
+
+pub struct Project {
+    pub config: PathBuf,
+    pub paths: ProjectPaths,
+}
+
+/// The project of `-f PATH`, or of the config found from the current directory upwards.
+/// Prints the reason and returns the exit code when there is none.
+pub fn locate(file: Option<PathBuf>) -> Result<Project, u8> {
+    let config = match file {
+        Some(path) => path,
+        None => {
+            let start = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            match config::discover(&start) {
+                Ok(path) => path,
+                Err(error) => {
+                    eprintln!("{}", error.render(false));
+                    return Err(exit::INVALID);
+                }
+            }
+        }
+    };
+    match Home::from_env().and_then(|home| home.project(&config)) {
+        Ok(paths) => Ok(Project { config, paths }),
+        Err(error) => {
+            eprintln!("error: {error}");
+            Err(exit::INVALID)
+        }
+    }
+}
+
+/// A current-thread runtime for a client command.
+pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, u8> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Ok(runtime.block_on(future)),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            Err(exit::SERVICE_FAILED)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! A session: everything a run of the runtime needs around it, shared by the foreground `up` and
+//! the daemon — signal handling, the subreaper, the reaper, the run's cgroup and the sentinel —
+//! and the clean-up after it.
+//!
+//! Must be called inside a `LocalSet` on a current-thread runtime on the main thread (see
+//! `runtime` for why).
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::spec::{ProjectSpec, ServiceId};
+use crate::supervisor::engine::Lifetime;
+use crate::supervisor::runtime::{self, ControlRequest, Observer, RunOptions, RunOutcome};
+use crate::sys::cgroup::RunCgroup;
+use crate::sys::reaper::Reaper;
+use crate::sys::sentinel::Sentinel;
+use crate::sys::spawn::become_subreaper;
+
+pub struct SessionOptions {
+    pub lifetime: Lifetime,
+    /// Tie service leaders to wrangle's life and start a sentinel: if wrangle is killed, its
+    /// services die with it.
+    pub die_with_wrangle: bool,
+    /// A private directory for per-service sockets.
+    pub socket_dir: PathBuf,
+}
+
+/// Runs `selected` services of `spec` until the engine is done. Ctrl+C, SIGTERM and SIGHUP
+/// become `Control::Shutdown`; other control sources (the daemon's API) send on `controls`.
+/// Errors are only set-up failures, as a message; nothing was started then.
+pub async fn run(
+    spec: Arc<ProjectSpec>,
+    selected: Vec<ServiceId>,
+    observer: Rc<dyn Observer>,
+    options: SessionOptions,
+    controls: (
+        mpsc::UnboundedSender<ControlRequest>,
+        mpsc::UnboundedReceiver<ControlRequest>,
+    ),
+) -> Result<RunOutcome, String> {
+    let (control_sender, control_receiver) = controls;
+    // Signal handlers come first: from here on Ctrl+C, SIGTERM and SIGHUP mean "stop everything
+    // in order", never "die and leave the services behind".
+    for kind in [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ] {
+        let mut stream =
+            signal(kind).map_err(|error| format!("cannot install a signal handler: {error}"))?;
+        let controls = control_sender.clone();
+        tokio::task::spawn_local(async move {
+            while stream.recv().await.is_some() {
+                if controls
+                    .send(ControlRequest::new(runtime::Control::Shutdown))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+    drop(control_sender);
+    if let Err(error) = become_subreaper() {
+        observer.notice(&format!(
+            "cannot become a child subreaper ({error}); double-forked processes may escape"
+        ));
+    }
+    let reaper = Reaper::start().map_err(|error| format!("cannot listen for SIGCHLD: {error}"))?;
+    let run_token = run_token();
+    let cgroup = match std::env::var_os("WRANGLE_NO_CGROUP") {
+        // For troubleshooting, and for testing the process-group path on machines with cgroups.
+        Some(value) if !value.is_empty() && value != "0" => None,
+        _ => RunCgroup::create(&run_token).ok().map(Rc::new),
+    };
+    let sentinel = if options.die_with_wrangle {
+        match Sentinel::start(&reaper, &run_token, cgroup.as_deref().map(RunCgroup::path)) {
+            Ok(sentinel) => Some(sentinel),
+            Err(error) => {
+                observer.notice(&format!(
+                    "cannot start the sentinel ({error}); if wrangle is killed with SIGKILL, services' children may survive"
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let run_options = RunOptions {
+        run_token,
+        die_with_parent: options.die_with_wrangle,
+        socket_dir: options.socket_dir,
+        helper_pids: sentinel.iter().map(|sentinel| sentinel.pid).collect(),
+        cgroup: cgroup.clone(),
+        random_seed: seed(),
+        lifetime: options.lifetime,
+    };
+    let outcome = runtime::run(
+        spec,
+        selected,
+        reaper,
+        observer,
+        control_receiver,
+        run_options,
+    )
+    .await;
+    if let Some(cgroup) = &cgroup {
+        // Everything was already stopped and verified; this only removes the empty cgroups (and
+        // would kill anything that slipped through, which the summary then reports).
+        cgroup.kill_and_remove();
+    }
+    if let Some(sentinel) = sentinel {
+        sentinel.dismiss();
+    }
+    Ok(outcome)
+}
+
+/// Unique per run: our pid plus the time, so a later run (even with a reused pid) differs.
+fn run_token() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{nanos:x}", std::process::id())
+}
+
+fn seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    u64::from(nanos) ^ (u64::from(std::process::id()) << 32)
+}
