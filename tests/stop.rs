@@ -240,3 +240,114 @@ command = ["sh", "-c", "(setsid sh -c '(sleep 316 &)' &) ; setsid sleep 317 & wa
         wrangle.transcript()
     );
 }
+
+/// Starts `wrangle up` with the cgroup path switched off, so the process-group, subreaper and
+/// marker path is what must leave nothing behind (as on machines where wrangle gets no cgroup).
+fn up_without_cgroups(project: &Project) -> Wrangle {
+    let mut command = project.command(&["up"]);
+    command.env("WRANGLE_NO_CGROUP", "1");
+    project.spawn_command(command)
+}
+
+/// Every process on the machine whose command line contains `needle` (for processes that
+/// cleared their environment and so carry no test mark).
+fn running(needle: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('Z'));
+            !zombie && crate::support::cmdline(*pid).contains(needle)
+        })
+        .collect()
+}
+
+#[test]
+fn without_cgroups_escapees_are_still_stopped_on_sigint() {
+    let project = Project::new(
+        r#"
+[services.forker]
+command = ["sh", "-c", "(sleep 331 &) ; exec sleep 332"]
+stop_timeout = "2s"
+
+[services.escaper]
+command = ["sh", "-c", "(setsid sh -c '(sleep 333 &)' &) ; setsid sleep 334 & wait"]
+stop_timeout = "2s"
+"#,
+    );
+    let wrangle = up_without_cgroups(&project);
+    wrangle.expect_line("wrangle * all 2 services up in");
+    for needle in ["sleep 331", "sleep 332", "sleep 333", "sleep 334"] {
+        expect_processes(&project, &wrangle, needle, 1);
+    }
+    stop_cleanly(&project, wrangle, "INT");
+}
+
+#[test]
+fn without_cgroups_sigkill_of_wrangle_leaves_no_service_alive() {
+    let project = Project::new(
+        r#"
+[services.forker]
+command = ["sh", "-c", "(sleep 335 &) ; exec sleep 336"]
+
+[services.escaper]
+command = ["sh", "-c", "(setsid sh -c '(sleep 337 &)' &) ; wait"]
+"#,
+    );
+    let mut wrangle = up_without_cgroups(&project);
+    wrangle.expect_line("wrangle * all 2 services up in");
+    for needle in ["sleep 335", "sleep 336", "sleep 337"] {
+        expect_processes(&project, &wrangle, needle, 1);
+    }
+    wrangle.kill_hard();
+    let gone = wait_until(Duration::from_secs(10), || {
+        survivors(&project.mark).is_empty()
+    });
+    assert!(
+        gone,
+        "still alive after SIGKILL of wrangle: {:?}\n{}",
+        survivors(&project.mark),
+        wrangle.transcript()
+    );
+}
+
+#[test]
+fn an_escapee_that_clears_its_environment_is_stopped_too() {
+    // `env -i` drops every variable (wrangle's run marker included) and `setsid` leaves the
+    // service's session: with a cgroup the service's stop reaches it; without one, it is still
+    // below wrangle (the subreaper) and the final sweep kills it. Either way nothing survives.
+    let needle = format!("sleep 33{}", std::process::id() % 10 + 80);
+    let config = format!(
+        r#"
+[services.cleaner]
+command = ["sh", "-c", "env -i setsid {needle} & wait"]
+stop_timeout = "2s"
+"#
+    );
+    for without_cgroup in [false, true] {
+        let project = Project::new(&config);
+        let wrangle = if without_cgroup {
+            up_without_cgroups(&project)
+        } else {
+            project.up(&[])
+        };
+        wrangle.expect_line("wrangle * all 1 service up in");
+        assert!(
+            wait_until(WAIT, || !running(&needle).is_empty()),
+            "{}",
+            wrangle.transcript()
+        );
+        let wrangle = stop_cleanly(&project, wrangle, "INT");
+        assert!(
+            wait_until(Duration::from_secs(3), || running(&needle).is_empty()),
+            "the environment-less escapee survived (cgroup off: {without_cgroup})\n{}",
+            wrangle.transcript()
+        );
+    }
+}
