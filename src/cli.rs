@@ -3,8 +3,11 @@
 //! This is the edge of the program: errors become messages and exit codes here (see
 //! [`crate::exit`]).
 
+pub mod control;
 pub mod detach;
+pub mod logs;
 pub mod project;
+pub mod status;
 pub mod up;
 
 use std::path::PathBuf;
@@ -16,8 +19,9 @@ use clap::{Parser, Subcommand};
 #[command(name = "wrangle", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Use this config file instead of looking for wrangle.toml (or a Procfile) from the current
-    /// directory upwards.
-    #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
+    /// directory upwards. Also accepted after the command (`wrangle up -f PATH`), except for
+    /// `logs`, where `-f` means follow (use `--file` there).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -27,11 +31,37 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start services (all, or the named ones and what they depend on) in the foreground;
-    /// Ctrl+C stops everything.
+    /// Ctrl+C stops everything. With -d, in a background daemon.
     Up(up::UpArgs),
+    /// Show the state of every service of the project's daemon.
+    #[command(visible_alias = "status")]
+    Ps(status::PsArgs),
+    /// Print service output from the daemon, merged and prefixed; -f follows it.
+    Logs(logs::LogsArgs),
+    /// Start services (and what they depend on) in the running daemon.
+    Start(control::ControlArgs),
+    /// Stop services in the running daemon; they stay stopped until started again.
+    Stop(control::ControlArgs),
+    /// Restart services in the running daemon.
+    Restart(control::ControlArgs),
+    /// Stop everything and end the project's wrangle (daemon or foreground).
+    Down(ProjectArgs),
+    /// List every project with a running wrangle for this user.
+    Ls(status::LsArgs),
+    /// Internal: the project's daemon, started by `up -d`.
+    #[command(name = "__daemon", hide = true)]
+    Daemon(up::UpArgs),
     /// Internal: the helper that stops a run's services if wrangle is killed.
     #[command(name = "__sentinel", hide = true)]
     Sentinel,
+}
+
+/// Which project a command is about (see [`Cli::file`]).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ProjectArgs {
+    /// Use this config file instead of looking for wrangle.toml (or a Procfile) upwards.
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
 }
 
 const EXIT_CODES: &str = "\
@@ -44,11 +74,60 @@ Exit codes:
 
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
+    let top = cli.file;
+    let file = move |project: ProjectArgs| project.file.or(top);
     match cli.command {
-        Command::Up(args) => up::run(cli.file, args),
+        Command::Up(args) => up::run(file(args.project.clone()), args),
+        Command::Ps(args) => status::ps(file(args.project.clone()), args),
+        Command::Logs(args) => logs::logs(
+            file(ProjectArgs {
+                file: args.file.clone(),
+            }),
+            args,
+        ),
+        Command::Start(args) => {
+            control::control(file(args.project.clone()), control::Action::Start, args)
+        }
+        Command::Stop(args) => {
+            control::control(file(args.project.clone()), control::Action::Stop, args)
+        }
+        Command::Restart(args) => {
+            control::control(file(args.project.clone()), control::Action::Restart, args)
+        }
+        Command::Down(args) => control::down(file(args)),
+        Command::Ls(args) => status::ls(args),
+        Command::Daemon(args) => crate::daemon::run(file(args.project.clone()), &args.services),
         Command::Sentinel => {
             crate::sys::sentinel::run(std::io::stdin().lock());
             crate::exit::SUCCESS
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap checks its definition only when a command is parsed; this checks all of it (a
+        // clash such as `-f` meaning two things panics here instead of in a user's hands).
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn file_is_accepted_before_and_after_the_command_and_logs_f_follows() {
+        let cli = Cli::try_parse_from(["wrangle", "up", "-f", "x.toml", "-d"]).expect("parse");
+        assert!(
+            matches!(cli.command, Command::Up(ref args) if args.project.file.as_deref() == Some(std::path::Path::new("x.toml")) && args.detach)
+        );
+        let cli = Cli::try_parse_from(["wrangle", "-f", "y.toml", "ps"]).expect("parse");
+        assert_eq!(cli.file.as_deref(), Some(std::path::Path::new("y.toml")));
+        let cli = Cli::try_parse_from(["wrangle", "logs", "-f", "api"]).expect("parse");
+        assert!(
+            matches!(cli.command, Command::Logs(ref args) if args.follow && args.services == ["api"])
+        );
     }
 }

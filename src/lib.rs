@@ -11,18 +11,40 @@
 //! published as a [`supervisor::event::Event`]; front-ends such as the foreground printer in
 //! [`output`] only consume events. [`cli`] parses the command line and wires it together.
 //!
-//! Modules are listed in reading order.
+//! The daemon ([`daemon`]) runs the same supervisor in the background and serves the control
+//! API ([`api`]) on a private Unix socket; service output goes to [`logs`].
+//!
+//! Modules are listed in reading order (blank lines keep rustfmt from sorting them).
 
-pub mod cli;
-pub mod config;
-pub mod exit;
-pub mod output;
-pub mod paths;
-pub mod preflight;
-pub mod probe;
+// What a project is.
 pub mod spec;
-pub mod supervisor;
+
+pub mod config;
+
+pub mod paths;
+
+pub mod preflight;
+
+// Running it.
 #[allow(unsafe_code)]
 pub mod sys;
+
+pub mod probe;
+
+pub mod supervisor;
+
+pub mod logs;
+
+// Front-ends.
+pub mod output;
+
+pub mod api;
+
+pub mod daemon;
+
+pub mod cli;
+
+pub mod exit;
+
 #[cfg(test)]
 mod test_support;

@@ -103,11 +103,12 @@ fn already_running_message(pid: Option<i32>) -> String {
     match pid {
         Some(pid) => format!(
             "another wrangle is already running this project (PID {pid})\n  \
-             stop it with Ctrl+C in its terminal, or: kill {pid}"
+             see it with `wrangle ps` or `wrangle logs -f` (when it is a daemon)\n  \
+             stop it with `wrangle down` (or Ctrl+C in its terminal)"
         ),
         // The holder is between taking the lock and writing its pid.
         None => "another wrangle is already running this project\n  \
-                 stop it with Ctrl+C in its terminal"
+                 stop it with `wrangle down` (or Ctrl+C in its terminal)"
             .to_string(),
     }
 }
@@ -384,7 +385,8 @@ port 6379 (service cache) is in use, but wrangle cannot see by which process
             error.to_string(),
             format!(
                 "another wrangle is already running this project (PID {pid})\n  \
-                 stop it with Ctrl+C in its terminal, or: kill {pid}"
+                 see it with `wrangle ps` or `wrangle logs -f` (when it is a daemon)\n  \
+                 stop it with `wrangle down` (or Ctrl+C in its terminal)"
             )
         );
         drop(lock);

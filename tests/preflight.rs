@@ -84,10 +84,7 @@ port = {port}
         )),
         "{second:#?}"
     );
-    assert!(
-        second.stderr.contains(&format!("kill {first_pid}")),
-        "{second:#?}"
-    );
+    assert!(second.stderr.contains("stop it with `wrangle down`"), "{second:#?}");
     assert!(!second.stdout.contains("starting"), "{second:#?}");
 
     // The refusal took nothing from the first instance.

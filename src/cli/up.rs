@@ -24,6 +24,8 @@ use crate::sys::lock::ProjectLock;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    #[command(flatten)]
+    pub project: crate::cli::ProjectArgs,
     /// Services to start, with everything they depend on (default: all).
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -160,7 +162,7 @@ async fn foreground(prepared: &Prepared) -> u8 {
         stdout_is_terminal,
         Box::new(std::io::stdout()),
     );
-    let reporter = Rc::new(Reporter::new(printer, Arc::clone(&spec)));
+    let reporter = Rc::new(Reporter::new(printer, Arc::clone(&spec), true));
     if stdout_is_terminal {
         let ticking = Rc::clone(&reporter);
         tokio::task::spawn_local(async move {
@@ -175,6 +177,7 @@ async fn foreground(prepared: &Prepared) -> u8 {
         lifetime: Lifetime::UntilIdle,
         die_with_wrangle: true,
         socket_dir: prepared.paths.runtime_dir.clone(),
+        log_store: None,
     };
     let observer: Rc<dyn Observer> = reporter.clone();
     let outcome = match session::run(

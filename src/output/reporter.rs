@@ -21,6 +21,8 @@ pub struct Reporter {
     printer: Printer,
     spec: Arc<ProjectSpec>,
     state: RefCell<ReporterState>,
+    /// A person at a terminal can press Ctrl+C (the foreground run); a daemon's log has no one.
+    interactive: bool,
 }
 
 #[derive(Default)]
@@ -32,11 +34,12 @@ struct ReporterState {
 }
 
 impl Reporter {
-    pub fn new(printer: Printer, spec: Arc<ProjectSpec>) -> Reporter {
+    pub fn new(printer: Printer, spec: Arc<ProjectSpec>, interactive: bool) -> Reporter {
         Reporter {
             printer,
             spec,
             state: RefCell::new(ReporterState::default()),
+            interactive,
         }
     }
 
@@ -135,177 +138,224 @@ impl Reporter {
     }
 }
 
-impl Observer for Reporter {
-    fn event(&self, event: &Event) {
-        match event {
-            Event::Waiting {
-                service,
-                dependencies,
-            } => {
-                let list: Vec<String> = dependencies
-                    .iter()
-                    .map(|(dependency, condition)| {
-                        format!("{} ({})", self.name(*dependency), condition.as_str())
-                    })
-                    .collect();
-                self.say(
-                    *service,
-                    Tone::Info,
-                    &format!("waiting for {}", list.join(", ")),
-                );
+/// What an event says to a person: about which service (`None`: the whole project), in which
+/// tone, in which words. `None` when there is nothing worth a line (a service without a probe
+/// is "ready" as soon as it started; "starting" already said so). Shared by the foreground
+/// output and the daemon's event stream, so both speak the same words.
+pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>, Tone, String)> {
+    let name = |service: ServiceId| spec.services[service].name.as_str();
+    let (service, tone, text) = match event {
+        Event::Waiting {
+            service,
+            dependencies,
+        } => {
+            let list: Vec<String> = dependencies
+                .iter()
+                .map(|(dependency, condition)| {
+                    format!("{} ({})", name(*dependency), condition.as_str())
+                })
+                .collect();
+            (
+                Some(*service),
+                Tone::Info,
+                format!("waiting for {}", list.join(", ")),
+            )
+        }
+        Event::Started {
+            service,
+            pid,
+            restart,
+        } => {
+            let command = spec.services[*service].command.display();
+            let text = match restart {
+                0 => format!("starting: {command} (pid {pid})"),
+                n => format!("restarted (pid {pid}, restart #{n})"),
+            };
+            (Some(*service), Tone::Info, text)
+        }
+        Event::Ready { service, elapsed } => {
+            spec.services[*service].ready.as_ref()?;
+            (
+                Some(*service),
+                Tone::Good,
+                format!("ready in {}", humanize(*elapsed)),
+            )
+        }
+        Event::LeaderExited {
+            service,
+            status,
+            survivors,
+        } => (
+            Some(*service),
+            Tone::Info,
+            format!(
+                "main process exited with {}; {survivors} process{} of its tree live on, so it is still running",
+                status.describe(),
+                if *survivors == 1 { "" } else { "es" }
+            ),
+        ),
+        Event::Exited {
+            service,
+            status,
+            uptime,
+        } => {
+            let (tone, verb) = match status {
+                Exit::Code(0) => (Tone::Info, "exited"),
+                _ => (Tone::Error, "crashed: exited"),
+            };
+            (
+                Some(*service),
+                tone,
+                format!(
+                    "{verb} with {} after {}",
+                    status.describe(),
+                    humanize(*uptime)
+                ),
+            )
+        }
+        Event::Restarting {
+            service,
+            delay,
+            attempt,
+        } => (
+            Some(*service),
+            Tone::Warn,
+            format!("restarting in {} (restart #{attempt})", humanize(*delay)),
+        ),
+        Event::RestartBlocked { service, reason } => (
+            Some(*service),
+            Tone::Error,
+            format!("cannot restart: {reason}"),
+        ),
+        Event::Failed { service, reason } => {
+            (Some(*service), Tone::Error, format!("FAILED: {reason}"))
+        }
+        Event::SpawnFailed { service, error } => (
+            Some(*service),
+            Tone::Error,
+            format!("cannot start: {error}"),
+        ),
+        Event::NotReady {
+            service,
+            timeout,
+            last_failure,
+        } => {
+            let mut text = format!("not ready after {}", humanize(*timeout));
+            if let Some(failure) = last_failure {
+                text.push_str(&format!(" (last probe: {failure})"));
             }
-            Event::Started {
-                service,
-                pid,
-                restart,
-            } => {
-                let command = self.spec.services[*service].command.display();
-                let text = match restart {
-                    0 => format!("starting: {command} (pid {pid})"),
-                    n => format!("restarted (pid {pid}, restart #{n})"),
-                };
-                self.say(*service, Tone::Info, &text);
-                if self.spec.services[*service].ready.is_some() {
-                    self.state
-                        .borrow_mut()
-                        .waiting_ready
-                        .insert(*service, (Instant::now(), None));
-                }
-            }
-            Event::Ready { service, elapsed } => {
-                if self.spec.services[*service].ready.is_some() {
-                    self.say(
-                        *service,
-                        Tone::Good,
-                        &format!("ready in {}", humanize(*elapsed)),
-                    );
-                }
-                self.state.borrow_mut().waiting_ready.remove(service);
-            }
-            Event::LeaderExited {
-                service,
-                status,
-                survivors,
-            } => {
-                self.say(
-                    *service,
-                    Tone::Info,
-                    &format!(
-                        "main process exited with {}; {survivors} process{} of its tree live on, so it is still running",
-                        status.describe(),
-                        if *survivors == 1 { "" } else { "es" }
-                    ),
-                );
-            }
-            Event::Exited {
-                service,
-                status,
-                uptime,
-            } => {
-                self.state.borrow_mut().waiting_ready.remove(service);
-                let (tone, verb) = match status {
-                    Exit::Code(0) => (Tone::Info, "exited"),
-                    _ => (Tone::Error, "crashed: exited"),
-                };
-                self.say(
-                    *service,
-                    tone,
-                    &format!(
-                        "{verb} with {} after {}",
-                        status.describe(),
-                        humanize(*uptime)
-                    ),
-                );
-            }
-            Event::Restarting {
-                service,
-                delay,
-                attempt,
-            } => {
-                self.say(
-                    *service,
-                    Tone::Warn,
-                    &format!("restarting in {} (restart #{attempt})", humanize(*delay)),
-                );
-            }
-            Event::RestartBlocked { service, reason } => {
-                self.say(*service, Tone::Error, &format!("cannot restart: {reason}"));
-            }
-            Event::Failed { service, reason } => {
-                self.say(*service, Tone::Error, &format!("FAILED: {reason}"));
-            }
-            Event::SpawnFailed { service, error } => {
-                self.state.borrow_mut().waiting_ready.remove(service);
-                self.say(*service, Tone::Error, &format!("cannot start: {error}"));
-            }
-            Event::NotReady {
-                service,
-                timeout,
-                last_failure,
-            } => {
-                self.state.borrow_mut().waiting_ready.remove(service);
-                let mut text = format!("not ready after {}", humanize(*timeout));
-                if let Some(failure) = last_failure {
-                    text.push_str(&format!(" (last probe: {failure})"));
-                }
-                self.say(*service, Tone::Error, &text);
-            }
-            Event::Stopping { service, signal } => {
-                self.say(
-                    *service,
-                    Tone::Info,
-                    &format!("stopping ({})", signal.name()),
-                );
-            }
-            Event::Killing { service, after } => {
-                let text = match after {
-                    Some(after) => format!(
+            (Some(*service), Tone::Error, text)
+        }
+        Event::Stopping { service, signal } => (
+            Some(*service),
+            Tone::Info,
+            format!("stopping ({})", signal.name()),
+        ),
+        Event::Killing { service, after } => {
+            let text = match after {
+                Some(after) => {
+                    format!(
                         "still running after {}: sending SIGKILL to its whole tree",
                         humanize(*after)
-                    ),
-                    None => "killing its whole tree (SIGKILL)".to_string(),
-                };
-                self.say(*service, Tone::Warn, &text);
+                    )
+                }
+                None => "killing its whole tree (SIGKILL)".to_string(),
+            };
+            (Some(*service), Tone::Warn, text)
+        }
+        Event::Stopped { service, .. } => (Some(*service), Tone::Info, "stopped".to_string()),
+        Event::AllReady { count, elapsed } => {
+            let noun = if *count == 1 { "service" } else { "services" };
+            (
+                None,
+                Tone::Good,
+                format!("all {count} {noun} up in {}", humanize(*elapsed)),
+            )
+        }
+        Event::StartupFailed { service, reason } => (
+            None,
+            Tone::Error,
+            format!("start-up failed: {} {reason}", name(*service)),
+        ),
+        Event::ShuttingDown { forced: true } => (
+            None,
+            Tone::Warn,
+            "stopping now: killing every process (SIGKILL)".into(),
+        ),
+        Event::ShuttingDown { forced: false } => (None, Tone::Info, "stopping all services".into()),
+    };
+    Some((service, tone, text))
+}
+
+/// The event's name for programs: the API's `kind` and the SSE event name.
+pub fn kind(event: &Event) -> &'static str {
+    match event {
+        Event::Waiting { .. } => "waiting",
+        Event::Started { .. } => "started",
+        Event::Ready { .. } => "ready",
+        Event::LeaderExited { .. } => "leader_exited",
+        Event::Exited { status, .. } if status.success() => "exited",
+        Event::Exited { .. } => "crashed",
+        Event::Restarting { .. } => "restarting",
+        Event::RestartBlocked { .. } => "restart_blocked",
+        Event::Failed { .. } => "failed",
+        Event::SpawnFailed { .. } => "spawn_failed",
+        Event::NotReady { .. } => "not_ready",
+        Event::Stopping { .. } => "stopping",
+        Event::Killing { .. } => "killing",
+        Event::Stopped { .. } => "stopped",
+        Event::AllReady { .. } => "all_ready",
+        Event::StartupFailed { .. } => "startup_failed",
+        Event::ShuttingDown { .. } => "shutting_down",
+    }
+}
+
+impl Observer for Reporter {
+    fn event(&self, event: &Event) {
+        // Progress-line bookkeeping first, then the words.
+        {
+            let mut state = self.state.borrow_mut();
+            match event {
+                Event::Started { service, .. } if self.spec.services[*service].ready.is_some() => {
+                    state.waiting_ready.insert(*service, (Instant::now(), None));
+                }
+                Event::Ready { service, .. }
+                | Event::Exited { service, .. }
+                | Event::SpawnFailed { service, .. }
+                | Event::NotReady { service, .. }
+                | Event::Stopped { service, .. } => {
+                    state.waiting_ready.remove(service);
+                }
+                Event::ShuttingDown { .. } => {
+                    state.shutting_down = true;
+                    state.waiting_ready.clear();
+                }
+                _ => {}
             }
-            Event::Stopped { service, .. } => {
-                self.state.borrow_mut().waiting_ready.remove(service);
-                self.say(*service, Tone::Info, "stopped");
-            }
-            Event::AllReady { count, elapsed } => {
-                self.printer.set_status(None);
-                let noun = if *count == 1 { "service" } else { "services" };
-                self.printer.message(
-                    Tone::Good,
-                    &format!(
-                        "all {count} {noun} up in {}; press Ctrl+C to stop",
-                        humanize(*elapsed)
-                    ),
-                );
-            }
-            Event::StartupFailed { service, reason } => {
-                self.printer.set_status(None);
-                self.printer.message(
-                    Tone::Error,
-                    &format!("start-up failed: {} {reason}", self.name(*service)),
-                );
-                self.show_tail(*service);
-            }
-            Event::ShuttingDown { forced } => {
-                let mut state = self.state.borrow_mut();
-                state.shutting_down = true;
-                state.waiting_ready.clear();
-                drop(state);
-                self.printer.set_status(None);
-                if *forced {
-                    self.printer
-                        .message(Tone::Warn, "stopping now: killing every process (SIGKILL)");
-                } else {
-                    self.printer.message(
-                        Tone::Info,
-                        "stopping all services (Ctrl+C again to kill them at once)",
-                    );
+        }
+        if matches!(
+            event,
+            Event::AllReady { .. } | Event::StartupFailed { .. } | Event::ShuttingDown { .. }
+        ) {
+            self.printer.set_status(None);
+        }
+        if let Some((service, tone, mut text)) = describe(&self.spec, event) {
+            if self.interactive {
+                match event {
+                    Event::AllReady { .. } => text.push_str("; press Ctrl+C to stop"),
+                    Event::ShuttingDown { forced: false } => {
+                        text.push_str(" (Ctrl+C again to kill them at once)")
+                    }
+                    _ => {}
                 }
             }
+            match service {
+                Some(service) => self.say(service, tone, &text),
+                None => self.printer.message(tone, &text),
+            }
+        }
+        if let Event::StartupFailed { service, .. } = event {
+            self.show_tail(*service);
         }
         self.tick();
     }

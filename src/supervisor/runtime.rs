@@ -31,6 +31,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::logs::{LogLine, LogStore};
 use crate::probe::{self, NotifySocket, ProbeSchedule};
 use crate::spec::{CommandSpec, ProjectSpec, ReadyCheck, ReadyProbe, ServiceId, Signal};
 use crate::supervisor::engine::{Effect, Engine, Input, Lifetime, ServiceAction, ServiceView};
@@ -125,6 +126,9 @@ pub struct RunOptions {
     pub random_seed: u64,
     /// Whether the run ends when every service has ended (foreground) or only on shutdown.
     pub lifetime: Lifetime,
+    /// Every output line is also appended here (the daemon's log files), with backpressure: a
+    /// service that writes faster than the disk is read at disk speed.
+    pub log_store: Option<Arc<LogStore>>,
 }
 
 /// How the run ended.
@@ -423,6 +427,8 @@ impl Runtime {
                     log_matched: Rc::clone(&log_matched),
                     sender: self.sender.clone(),
                     _open: output_open.clone(),
+                    log_store: self.options.log_store.clone(),
+                    unstored: RefCell::new(Vec::new()),
                 };
                 self.readers.retain(|reader| !reader.is_finished());
                 self.readers.push(tokio::task::spawn_local(reader.run(fd)));
@@ -861,6 +867,9 @@ struct OutputReader {
     /// Dropped when the reader ends: the instance's end waits for every reader's (see
     /// [`OutputDrained`]).
     _open: mpsc::Sender<()>,
+    log_store: Option<Arc<LogStore>>,
+    /// Lines framed but not yet handed to the log store (which may make us wait).
+    unstored: RefCell<Vec<LogLine>>,
 }
 
 /// Lets the end of an instance wait until its output has been read to the end, so a service's
@@ -888,6 +897,7 @@ impl OutputReader {
                     Ok(read) => read,
                     Err(_) => {
                         splitter.flush(|line, partial| self.line(line, partial));
+                        self.store().await;
                         continue;
                     }
                 }
@@ -898,13 +908,37 @@ impl OutputReader {
                 Ok(0) | Err(_) => break,
                 Ok(n) => splitter.push(&buffer[..n], |line, partial| self.line(line, partial)),
             }
+            self.store().await;
         }
         splitter.flush(|line, partial| self.line(line, partial));
+        self.store().await;
+    }
+
+    /// Hands the lines read so far to the log store. Its queue is bounded, so this may wait:
+    /// the pipe is then not read, and a service writing faster than the disk slows down to disk
+    /// speed instead of growing wrangle's memory.
+    async fn store(&self) {
+        let Some(store) = &self.log_store else {
+            return;
+        };
+        let lines = std::mem::take(&mut *self.unstored.borrow_mut());
+        for line in lines {
+            store.append(line).await;
+        }
     }
 
     fn line(&self, line: &[u8], partial: bool) {
         self.observer
             .output(self.service, self.stream, line, partial);
+        if self.log_store.is_some() {
+            self.unstored.borrow_mut().push(LogLine {
+                time: SystemTime::now(),
+                service: self.service,
+                stream: self.stream,
+                text: String::from_utf8_lossy(line).into_owned(),
+                partial,
+            });
+        }
         let matched = match &self.log_pattern {
             Some(pattern) if !self.log_matched.get() => {
                 pattern.is_match(&String::from_utf8_lossy(line))

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use crate::logs::LogStore;
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::supervisor::engine::Lifetime;
 use crate::supervisor::runtime::{self, ControlRequest, Observer, RunOptions, RunOutcome};
@@ -28,6 +29,8 @@ pub struct SessionOptions {
     pub die_with_wrangle: bool,
     /// A private directory for per-service sockets.
     pub socket_dir: PathBuf,
+    /// Where service output is kept (the daemon), if anywhere besides the observer.
+    pub log_store: Option<Arc<LogStore>>,
 }
 
 /// Runs `selected` services of `spec` until the engine is done. Ctrl+C, SIGTERM and SIGHUP
@@ -100,6 +103,7 @@ pub async fn run(
         cgroup: cgroup.clone(),
         random_seed: seed(),
         lifetime: options.lifetime,
+        log_store: options.log_store,
     };
     let outcome = runtime::run(
         spec,

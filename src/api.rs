@@ -1,0 +1,79 @@
+//! The daemon's control API, version 1: HTTP/1 with JSON bodies and server-sent events on a
+//! private Unix socket. `docs/api.yaml` (OpenAPI 3.1) is the reference; a test keeps it in step
+//! with the routes and the wire types.
+//!
+//! # Theory of operation
+//!
+//! The daemon's supervisor lives on one current-thread runtime and is built on `Rc`/`RefCell`:
+//! it is not `Send`, and the API never touches it. Instead the daemon hands the API an
+//! [`ApiContext`] made of `Send` channel ends, and the API only ever reads or writes those:
+//!
+//! - reads (`status`, `services`) answer from the latest [`wire::ProjectStatus`] snapshot in a
+//!   `watch` channel, which the daemon replaces after every change, so they never wait for the
+//!   supervisor;
+//! - changes (`start`, `stop`, `restart`, `shutdown`) are sent as a [`wire::Request`] with a
+//!   oneshot for the answer; a closed channel or no answer within 10 s is a 503, never a hang;
+//! - streams (`events`, `logs?follow=true`) subscribe to `broadcast` channels: a client too slow
+//!   to keep up loses items (and is told how many with a `lagged` event), never the daemon.
+//!
+//! [`server`] binds the socket (0600 in a 0700 directory of ours) and refuses every connection
+//! whose peer is another user (`SO_PEERCRED`), [`routes`] is the router, [`client`] is what the
+//! CLI uses to talk to a daemon, and [`wire`] holds the JSON types.
+//!
+//! **Invariant:** imports nothing from `supervisor`; only [`wire`] derives serde.
+//!
+//! # Caveats
+//!
+//! - The socket's permissions are the only authentication; the peer check is defence in depth
+//!   (a socket handed over, a directory made world-accessible by mistake).
+//! - Accepted requests are acknowledged before the work is done (`202 Accepted`): clients that
+//!   want to wait for the result follow `/v1/events` or poll `/v1/status`.
+
+pub mod client;
+mod peer;
+pub mod routes;
+pub mod server;
+#[cfg(test)]
+mod tests;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+/// One request to the daemon together with the way to answer it.
+pub type RequestEnvelope = (
+    wire::Request,
+    oneshot::Sender<Result<wire::Reply, wire::ApiError>>,
+);
+
+/// Everything the API needs, all `Send + Sync + Clone`.
+#[derive(Clone)]
+pub struct ApiContext {
+    /// Latest status snapshot, replaced by the daemon after each change (ps must answer in µs:
+    /// no round trip to the supervisor).
+    pub status: watch::Receiver<Arc<wire::ProjectStatus>>,
+    /// Requests that change something; the daemon answers on the oneshot.
+    pub requests: mpsc::UnboundedSender<RequestEnvelope>,
+    /// Every event, for SSE (bounded; a lagging client loses events, never the daemon).
+    pub events: broadcast::Sender<wire::Event>,
+    /// Service output, for `logs`: a trait object so the API does not depend on the log store's
+    /// implementation.
+    pub logs: Arc<dyn LogSource>,
+}
+
+/// Where `logs` reads service output from (the daemon's log store).
+pub trait LogSource: Send + Sync {
+    /// Last `n` lines (merged by time) of these services (all when empty), optionally only those
+    /// after `since`.
+    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> Vec<wire::LogLine>;
+
+    /// Every line from now on, of every service.
+    fn subscribe(&self) -> broadcast::Receiver<wire::LogLine>;
+}
+
+/// `SystemTime` as the API writes times: RFC 3339 in UTC with milliseconds.
+pub fn format_time(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}

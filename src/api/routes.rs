@@ -1,0 +1,578 @@
+//! The router of API v1: every route, its handler, and how failures become [`ApiError`] JSON.
+//!
+//! [`ROUTES`] is the list of routes, and the router is built from it: a route missing from it is
+//! not served, and a test checks that every entry has a handler and is documented in
+//! `docs/api.yaml`. Every response that is not a success carries an [`ApiError`] body, including
+//! axum's own rejections (bad JSON, too large a body, a wrong method, an unknown route): they are
+//! mapped here and never reach the client as axum's plain-text bodies.
+//!
+//! Handlers never wait for the supervisor to read state (the status snapshot is in a `watch`
+//! channel) and wait at most [`REPLY_TIMEOUT`] for it to accept a change.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, RawQuery, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{oneshot, watch};
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use tokio_stream::{Stream, StreamExt};
+
+use crate::api::ApiContext;
+use crate::api::wire::{ApiError, Lagged, LogLine, ProjectStatus, Reply, Request};
+
+/// Every route the router serves, as (method, path) with axum's `{capture}` syntax.
+/// `docs/api.yaml` must document exactly these (a test checks).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/status"),
+    ("GET", "/v1/services"),
+    ("GET", "/v1/services/{name}"),
+    ("POST", "/v1/services/{name}/start"),
+    ("POST", "/v1/services/{name}/stop"),
+    ("POST", "/v1/services/{name}/restart"),
+    ("POST", "/v1/actions"),
+    ("POST", "/v1/shutdown"),
+    ("GET", "/v1/events"),
+    ("GET", "/v1/logs"),
+];
+
+/// The largest request body accepted; larger ones are answered 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// How long a handler waits for the daemon to answer a request before answering 503.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an idle SSE stream gets a keep-alive comment.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+/// Log lines returned when `n` is not given.
+pub const DEFAULT_LOG_LINES: usize = 100;
+/// The most log lines one `logs` call returns (a larger `n` is clamped to it).
+pub const MAX_LOG_LINES: usize = 10_000;
+
+/// The API's router, ready to serve.
+///
+/// SSE streams end when `stop` becomes true (so a graceful shutdown does not wait for clients
+/// that follow forever); if its sender is dropped, they never end that way.
+pub fn router(context: ApiContext, stop: watch::Receiver<bool>) -> Router {
+    build(AppState {
+        context,
+        stop,
+        reply_timeout: REPLY_TIMEOUT,
+    })
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) context: ApiContext,
+    pub(crate) stop: watch::Receiver<bool>,
+    /// [`REPLY_TIMEOUT`], shorter in tests.
+    pub(crate) reply_timeout: Duration,
+}
+
+pub(crate) fn build(state: AppState) -> Router {
+    let mut router = Router::new();
+    for &(method, path) in ROUTES {
+        // An entry without a handler is skipped (a unit test catches it): building the router
+        // must not panic.
+        if let Some(method_router) = handler(method, path) {
+            router = router.route(path, method_router);
+        }
+    }
+    router
+        // Must come after the routes: it applies to the method routers registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(route_not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// The handler of a route in [`ROUTES`].
+fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
+    let method_router = match (method, path) {
+        ("GET", "/v1/status") => get(status),
+        ("GET", "/v1/services") => get(services),
+        ("GET", "/v1/services/{name}") => get(service),
+        ("POST", "/v1/services/{name}/start") => post(start),
+        ("POST", "/v1/services/{name}/stop") => post(stop),
+        ("POST", "/v1/services/{name}/restart") => post(restart),
+        ("POST", "/v1/actions") => post(actions),
+        ("POST", "/v1/shutdown") => post(shutdown),
+        ("GET", "/v1/events") => get(events),
+        ("GET", "/v1/logs") => get(logs),
+        _ => return None,
+    };
+    Some(method_router)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads: answered from the snapshot.
+
+async fn status(State(state): State<AppState>) -> Response {
+    json(StatusCode::OK, &*snapshot(&state))
+}
+
+async fn services(State(state): State<AppState>) -> Response {
+    json(StatusCode::OK, &snapshot(&state).services)
+}
+
+async fn service(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Path(name) = match name {
+        Ok(name) => name,
+        Err(rejection) => return bad_path(rejection),
+    };
+    let snapshot = snapshot(&state);
+    match snapshot
+        .services
+        .iter()
+        .find(|service| service.name == name)
+    {
+        Some(service) => json(StatusCode::OK, service),
+        None => unknown_service(&name).into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changes: forwarded to the daemon.
+
+async fn start(state: State<AppState>, name: Result<Path<String>, PathRejection>) -> Response {
+    control(state, name, |services| Request::Start { services }).await
+}
+
+async fn stop(state: State<AppState>, name: Result<Path<String>, PathRejection>) -> Response {
+    control(state, name, |services| Request::Stop { services }).await
+}
+
+async fn restart(state: State<AppState>, name: Result<Path<String>, PathRejection>) -> Response {
+    control(state, name, |services| Request::Restart { services }).await
+}
+
+async fn control(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    request: impl FnOnce(Vec<String>) -> Request,
+) -> Response {
+    let Path(name) = match name {
+        Ok(name) => name,
+        Err(rejection) => return bad_path(rejection),
+    };
+    if let Err(error) = check_services(&state, std::slice::from_ref(&name)) {
+        return error.into_response();
+    }
+    forward(&state, request(vec![name])).await
+}
+
+async fn actions(State(state): State<AppState>, body: JsonBody<Request>) -> Response {
+    let JsonBody(request) = body;
+    let named = match &request {
+        Request::Start { services }
+        | Request::Stop { services }
+        | Request::Restart { services } => services.as_slice(),
+        Request::Shutdown => &[],
+    };
+    if let Err(error) = check_services(&state, named) {
+        return error.into_response();
+    }
+    forward(&state, request).await
+}
+
+async fn shutdown(State(state): State<AppState>) -> Response {
+    forward(&state, Request::Shutdown).await
+}
+
+/// Sends a request to the daemon and turns its answer (or its silence) into a response.
+async fn forward(state: &AppState, request: Request) -> Response {
+    let (answer, answered) = oneshot::channel();
+    if state.context.requests.send((request, answer)).is_err() {
+        return ApiError::unavailable(
+            "the daemon no longer accepts requests (it is shutting down)",
+        )
+        .into_response();
+    }
+    match tokio::time::timeout(state.reply_timeout, answered).await {
+        Ok(Ok(Ok(reply))) => json::<Reply>(StatusCode::ACCEPTED, &reply),
+        Ok(Ok(Err(error))) => error.into_response(),
+        Ok(Err(_dropped)) => {
+            ApiError::unavailable("the daemon dropped the request without answering")
+                .into_response()
+        }
+        Err(_elapsed) => ApiError::unavailable(format!(
+            "the daemon did not answer within {}",
+            humantime::format_duration(state.reply_timeout)
+        ))
+        .into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams.
+
+async fn events(State(state): State<AppState>) -> Response {
+    let events = BroadcastStream::new(state.context.events.subscribe()).map(|item| match item {
+        Ok(event) => SseEvent::default()
+            .event(sse_event_name(&event.kind))
+            .json_data(&event),
+        Err(BroadcastStreamRecvError::Lagged(skipped)) => lagged(skipped),
+    });
+    sse(until_stopped(events, state.stop.clone()))
+}
+
+/// The parameters of `GET /v1/logs`.
+#[derive(Debug, PartialEq)]
+struct LogsQuery {
+    services: Vec<String>,
+    n: usize,
+    since: Option<Duration>,
+    follow: bool,
+}
+
+async fn logs(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let query = match parse_logs_query(query.as_deref().unwrap_or("")) {
+        Ok(query) => query,
+        Err(error) => return error.into_response(),
+    };
+    if let Err(error) = check_services(&state, &query.services) {
+        return error.into_response();
+    }
+    let since = query.since.map(|since| {
+        SystemTime::now()
+            .checked_sub(since)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    });
+    if !query.follow {
+        let lines = state.context.logs.tail(&query.services, query.n, since);
+        return json(StatusCode::OK, &lines);
+    }
+
+    // Subscribe before taking the tail so that no line falls between the two. A line published
+    // in between is then both at the end of the tail and at the start of the live stream: those
+    // first live lines are skipped while they match tail lines (publication order is the same
+    // in both).
+    let receiver = state.context.logs.subscribe();
+    let tail = state.context.logs.tail(&query.services, query.n, since);
+    let mut overlap = tail.clone();
+    let mut in_overlap = !overlap.is_empty();
+    let services = query.services;
+    let live = BroadcastStream::new(receiver).filter_map(move |item| match item {
+        Ok(line) => {
+            if !services.is_empty() && !services.contains(&line.service) {
+                return None;
+            }
+            if in_overlap {
+                match overlap.iter().position(|seen| *seen == line) {
+                    Some(position) => {
+                        overlap.drain(..=position);
+                        return None;
+                    }
+                    None => {
+                        in_overlap = false;
+                        overlap = Vec::new();
+                    }
+                }
+            }
+            Some(line_event(&line))
+        }
+        Err(BroadcastStreamRecvError::Lagged(skipped)) => Some(lagged(skipped)),
+    });
+    let head = tokio_stream::iter(tail).map(|line| line_event(&line));
+    sse(until_stopped(head.chain(live), state.stop.clone()))
+}
+
+fn line_event(line: &LogLine) -> Result<SseEvent, axum::Error> {
+    SseEvent::default().event("line").json_data(line)
+}
+
+fn lagged(skipped: u64) -> Result<SseEvent, axum::Error> {
+    SseEvent::default()
+        .event("lagged")
+        .json_data(Lagged { skipped })
+}
+
+fn sse<S>(stream: S) -> Response
+where
+    S: Stream<Item = Result<SseEvent, axum::Error>> + Send + 'static,
+{
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE_INTERVAL))
+        .into_response()
+}
+
+/// An SSE event name made of `[a-z0-9_]` only: the kind comes from the daemon, and a line break
+/// in it would make axum panic (and would break the framing anyway).
+fn sse_event_name(kind: &str) -> String {
+    let name: String = kind
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '_' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '_',
+        })
+        .collect();
+    if name.is_empty() {
+        "event".to_string()
+    } else {
+        name
+    }
+}
+
+enum Step<T> {
+    Item(T),
+    Stop,
+}
+
+/// `stream` until `stop` becomes true.
+fn until_stopped<S>(
+    stream: S,
+    stop: watch::Receiver<bool>,
+) -> impl Stream<Item = S::Item> + Send + 'static
+where
+    S: Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    let stopped = WatchStream::new(stop)
+        .filter(|stopped| *stopped)
+        .map(|_| Step::Stop);
+    stream
+        .map(Step::Item)
+        .merge(stopped)
+        .map_while(|step| match step {
+            Step::Item(item) => Some(item),
+            Step::Stop => None,
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+fn snapshot(state: &AppState) -> Arc<ProjectStatus> {
+    // Clone the `Arc` and release the watch's read lock at once.
+    state.context.status.borrow().clone()
+}
+
+fn unknown_service(name: &str) -> ApiError {
+    ApiError::not_found(format!("no service named \"{name}\""))
+}
+
+/// Every name must be a service of the snapshot.
+fn check_services(state: &AppState, names: &[String]) -> Result<(), ApiError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let snapshot = snapshot(state);
+    match names
+        .iter()
+        .find(|name| !snapshot.services.iter().any(|s| &s.name == *name))
+    {
+        Some(unknown) => Err(unknown_service(unknown)),
+        None => Ok(()),
+    }
+}
+
+/// A JSON response. Serializing the wire types cannot fail, but if it did the client would get
+/// a 500 rather than the daemon a panic.
+fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            Bytes::from(body),
+        )
+            .into_response(),
+        Err(error) => {
+            ApiError::internal(format!("cannot serialize the response: {error}")).into_response()
+        }
+    }
+}
+
+fn bad_path(rejection: PathRejection) -> Response {
+    ApiError::bad_request(format!("bad path: {}", rejection.body_text())).into_response()
+}
+
+async fn route_not_found(uri: Uri) -> Response {
+    ApiError::not_found(format!("no route {}", uri.path())).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    ApiError::bad_request(format!("method {method} is not allowed on {}", uri.path()))
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// A JSON request body, whatever its content type, with every failure as an [`ApiError`]:
+/// 413 beyond [`BODY_LIMIT`], 400 for anything that is not the expected JSON.
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let bytes = match Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::bad_request(format!(
+                    "the request body is larger than {BODY_LIMIT} bytes"
+                ))
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE));
+            }
+            Err(rejection) => {
+                return Err(ApiError::bad_request(format!(
+                    "cannot read the request body: {}",
+                    rejection.body_text()
+                ))
+                .into_response());
+            }
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(JsonBody(value)),
+            Err(error) => {
+                Err(ApiError::bad_request(format!("malformed JSON body: {error}")).into_response())
+            }
+        }
+    }
+}
+
+fn parse_logs_query(query: &str) -> Result<LogsQuery, ApiError> {
+    let mut parsed = LogsQuery {
+        services: Vec::new(),
+        n: DEFAULT_LOG_LINES,
+        since: None,
+        follow: false,
+    };
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decode(key)?;
+        let value = percent_decode(value)?;
+        match key.as_str() {
+            "service" => parsed.services.push(value),
+            "n" => {
+                let n: usize = value.parse().map_err(|_| {
+                    ApiError::bad_request(format!("n must be a number of lines, not {value:?}"))
+                })?;
+                parsed.n = n.min(MAX_LOG_LINES);
+            }
+            "since" => {
+                let since = humantime::parse_duration(&value).map_err(|error| {
+                    ApiError::bad_request(format!(
+                        "since must be a duration such as 10s or 5m, not {value:?}: {error}"
+                    ))
+                })?;
+                parsed.since = Some(since);
+            }
+            "follow" => {
+                parsed.follow = match value.as_str() {
+                    "true" | "1" | "" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "follow must be true or false, not {value:?}"
+                        )));
+                    }
+                }
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {key:?} (expected service, n, since, follow)"
+                )));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// `application/x-www-form-urlencoded` decoding of one key or value.
+fn percent_decode(text: &str) -> Result<String, ApiError> {
+    let malformed = || ApiError::bad_request(format!("malformed query string near {text:?}"));
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut input = text.bytes();
+    while let Some(byte) = input.next() {
+        match byte {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let high = input.next().and_then(hex_value).ok_or_else(malformed)?;
+                let low = input.next().and_then(hex_value).ok_or_else(malformed)?;
+                bytes.push(high << 4 | low);
+            }
+            _ => bytes.push(byte),
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| malformed())
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_a_handler() {
+        for &(method, path) in ROUTES {
+            assert!(
+                handler(method, path).is_some(),
+                "{method} {path} is listed in ROUTES but has no handler"
+            );
+        }
+    }
+
+    #[test]
+    fn logs_query() {
+        assert_eq!(
+            parse_logs_query("").unwrap(),
+            LogsQuery {
+                services: vec![],
+                n: DEFAULT_LOG_LINES,
+                since: None,
+                follow: false
+            }
+        );
+        assert_eq!(
+            parse_logs_query("service=a&service=b%20c&n=20000&since=1m+30s&follow=true").unwrap(),
+            LogsQuery {
+                services: vec!["a".into(), "b c".into()],
+                n: MAX_LOG_LINES,
+                since: Some(Duration::from_secs(90)),
+                follow: true
+            }
+        );
+        for bad in [
+            "n=-1",
+            "n=x",
+            "since=yesterday",
+            "follow=maybe",
+            "lines=3",
+            "service=%zz",
+            "service=%ff",
+            "service=%4",
+        ] {
+            let error = parse_logs_query(bad).unwrap_err();
+            assert_eq!(error.code, crate::api::wire::ErrorCode::BadRequest, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sse_event_names_are_safe() {
+        assert_eq!(sse_event_name("ready"), "ready");
+        assert_eq!(sse_event_name("Spawn-Failed\n"), "spawn_failed_");
+        assert_eq!(sse_event_name(""), "event");
+    }
+}

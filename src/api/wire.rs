@@ -1,0 +1,360 @@
+//! Version 1 of the control API's wire format: the only types of the crate that derive
+//! `Serialize`/`Deserialize` for the API (and for `--json` output, which prints the same types).
+//!
+//! These types are a serializable counterpart of the supervisor's domain types, converted by the
+//! daemon by hand, so the supervisor can change without breaking clients and the JSON can change
+//! only by a new version of the routes (`/v2/`). JSON field and variant names are snake_case.
+//! `docs/api.yaml` describes every type here under `components/schemas`, and a test checks that
+//! none is missing.
+//!
+//! Absent optional values are serialized as `null` (the field is always present); when
+//! deserializing, a missing optional field is `None` and unknown fields are ignored, so a client
+//! and a daemon of neighbouring versions still understand each other.
+
+use std::fmt;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// A snapshot of the whole project: the answer to `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectStatus {
+    /// The project's config file (an absolute path).
+    pub project: String,
+    /// The project's name: the name of the directory holding the config.
+    pub name: String,
+    /// The daemon's process id.
+    pub daemon_pid: u32,
+    /// When the daemon started, RFC 3339 in UTC with milliseconds.
+    pub started_at: String,
+    /// Every service of the project, in declaration order.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One service's state: an element of `ProjectStatus::services` and the answer to
+/// `GET /v1/services/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    /// The service's name, as in the config.
+    pub name: String,
+    /// Where the service is in its lifecycle.
+    pub state: ServiceState,
+    /// The pid of the current instance's main process, while there is one.
+    pub pid: Option<i32>,
+    /// When the current instance was spawned, RFC 3339 in UTC.
+    pub started_at: Option<String>,
+    /// How many times the service was restarted since the daemon started it.
+    pub restarts: u32,
+    /// How the previous instance ended, if one did.
+    pub last_exit: Option<ExitInfo>,
+    /// The TCP ports the service declares.
+    pub ports: Vec<u16>,
+    /// The readiness probe, described for humans (`http http://127.0.0.1:8080/health`).
+    pub readiness: Option<String>,
+    /// Why the service failed, crashed or is blocked, when known.
+    pub reason: Option<String>,
+}
+
+/// Where a service is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    /// Waiting for its dependencies.
+    Waiting,
+    /// Spawned; the readiness probe has not passed yet.
+    Starting,
+    /// Running and its readiness probe passed.
+    Ready,
+    /// Running; it has no readiness probe.
+    Running,
+    /// Asked to stop; its processes are not all gone yet.
+    Stopping,
+    /// Stopped on request.
+    Stopped,
+    /// Exited on its own and will not be restarted (e.g. a one-shot task that succeeded).
+    Exited,
+    /// Exited unexpectedly; a restart decision is pending.
+    Crashed,
+    /// Waiting out the delay before a restart.
+    Backoff,
+    /// Given up on: it will not be restarted.
+    Failed,
+    /// Not started: not selected, or never asked for.
+    Inactive,
+}
+
+/// How a process ended: by an exit code or by a signal (neither is known when its processes
+/// outlived the main one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// The exit code, when the process exited.
+    pub code: Option<i32>,
+    /// The signal's name (`SIGKILL`), when a signal ended the process.
+    pub signal: Option<String>,
+}
+
+/// A request that changes something, answered by the daemon with a [`Reply`]: the body of
+/// `POST /v1/actions`. An empty `services` list means every service.
+///
+/// JSON: `{"action": "restart", "services": ["web"]}`, `{"action": "shutdown"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Request {
+    /// Start these services (and what they depend on).
+    Start {
+        /// The services to start; empty for all.
+        #[serde(default)]
+        services: Vec<String>,
+    },
+    /// Stop these services (and what depends on them).
+    Stop {
+        /// The services to stop; empty for all.
+        #[serde(default)]
+        services: Vec<String>,
+    },
+    /// Restart these services.
+    Restart {
+        /// The services to restart; empty for all.
+        #[serde(default)]
+        services: Vec<String>,
+    },
+    /// Stop everything and end the daemon.
+    Shutdown,
+}
+
+/// The daemon's answer to a [`Request`] it accepted. The work happens afterwards: follow
+/// `/v1/events` or poll `/v1/status` to see it done.
+///
+/// JSON: `{"status": "accepted", "services": ["web", "db"]}`, `{"status": "shutting_down"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Reply {
+    /// The request was accepted for these services (the request's list resolved: dependencies
+    /// added, an empty list expanded to all).
+    Accepted {
+        /// The services the request applies to.
+        services: Vec<String>,
+    },
+    /// The daemon is stopping every service and will then exit.
+    ShuttingDown,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong, for humans (lowercase, no trailing period).
+    pub error: String,
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+}
+
+/// The class of an [`ApiError`]; each has a default HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No such service or route (404).
+    NotFound,
+    /// The request is malformed: bad JSON, bad query parameter, wrong method, too large (400,
+    /// or 405 and 413 where those apply).
+    BadRequest,
+    /// The daemon refuses the request (403).
+    Forbidden,
+    /// The daemon cannot answer now: shutting down, or too slow (503).
+    Unavailable,
+    /// A bug in the daemon (500).
+    Internal,
+}
+
+/// Something that happened to the project, streamed by `GET /v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened, RFC 3339 in UTC with milliseconds.
+    pub time: String,
+    /// What happened, snake_case (`started`, `ready`, `crashed`, `restarting`, `stopped`, ...);
+    /// also the SSE event name.
+    pub kind: String,
+    /// The service it happened to; `None` for project-wide events.
+    pub service: Option<String>,
+    /// The event for humans (`exited with code 1 after 3.2s`).
+    pub message: String,
+    /// The pid concerned, if any.
+    pub pid: Option<i32>,
+}
+
+/// One line of a service's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// When the line was read, RFC 3339 in UTC with milliseconds.
+    pub time: String,
+    /// The service that wrote it.
+    pub service: String,
+    /// The pipe it came from.
+    pub stream: LogStream,
+    /// The line without its line ending (lossily decoded as UTF-8).
+    pub text: String,
+    /// True when the line was too long and this is a piece of it that is not the last one.
+    pub partial: bool,
+}
+
+/// Which output pipe of a service a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// The data of a `lagged` SSE event: this client read too slowly and `skipped` items (events or
+/// log lines) published meanwhile were dropped for it. The stream goes on after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lagged {
+    /// How many items this client missed.
+    pub skipped: u64,
+}
+
+impl ApiError {
+    /// An error of this class.
+    pub fn new(code: ErrorCode, error: impl Into<String>) -> ApiError {
+        ApiError {
+            error: error.into(),
+            code,
+        }
+    }
+
+    /// No such service or route (404).
+    pub fn not_found(error: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::NotFound, error)
+    }
+
+    /// A malformed request (400).
+    pub fn bad_request(error: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::BadRequest, error)
+    }
+
+    /// A refused request (403).
+    pub fn forbidden(error: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Forbidden, error)
+    }
+
+    /// The daemon cannot answer now (503).
+    pub fn unavailable(error: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Unavailable, error)
+    }
+
+    /// A bug in the daemon (500).
+    pub fn internal(error: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Internal, error)
+    }
+
+    /// This error as a response with another status than its code's (405, 413).
+    pub fn with_status(self, status: StatusCode) -> Response {
+        (status, axum::Json(self)).into_response()
+    }
+}
+
+impl ErrorCode {
+    /// The HTTP status an error of this class is answered with by default.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        self.with_status(status)
+    }
+}
+
+impl fmt::Display for ServiceState {
+    /// The snake_case name, as on the wire.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServiceState::Waiting => "waiting",
+            ServiceState::Starting => "starting",
+            ServiceState::Ready => "ready",
+            ServiceState::Running => "running",
+            ServiceState::Stopping => "stopping",
+            ServiceState::Stopped => "stopped",
+            ServiceState::Exited => "exited",
+            ServiceState::Crashed => "crashed",
+            ServiceState::Backoff => "backoff",
+            ServiceState::Failed => "failed",
+            ServiceState::Inactive => "inactive",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_json_is_tagged_by_action_and_services_default_to_all() {
+        let request: Request = serde_json::from_str(r#"{"action":"start"}"#).unwrap();
+        assert_eq!(request, Request::Start { services: vec![] });
+        let json = serde_json::to_string(&Request::Restart {
+            services: vec!["web".into()],
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"action":"restart","services":["web"]}"#);
+        assert_eq!(
+            serde_json::to_string(&Request::Shutdown).unwrap(),
+            r#"{"action":"shutdown"}"#
+        );
+    }
+
+    #[test]
+    fn reply_and_error_json() {
+        assert_eq!(
+            serde_json::to_string(&Reply::ShuttingDown).unwrap(),
+            r#"{"status":"shutting_down"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&ApiError::not_found("no service named \"x\"")).unwrap(),
+            r#"{"error":"no service named \"x\"","code":"not_found"}"#
+        );
+    }
+
+    #[test]
+    fn states_serialize_as_their_display_names() {
+        use ServiceState::*;
+        for state in [
+            Waiting, Starting, Ready, Running, Stopping, Stopped, Exited, Crashed, Backoff, Failed,
+            Inactive,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{state}\"")
+            );
+        }
+    }
+
+    #[test]
+    fn missing_optional_fields_and_unknown_fields_are_accepted() {
+        let service: ServiceStatus = serde_json::from_str(
+            r#"{"name":"web","state":"backoff","restarts":2,"ports":[8080],"new_field":1}"#,
+        )
+        .unwrap();
+        assert_eq!(service.state, ServiceState::Backoff);
+        assert_eq!(service.pid, None);
+        assert_eq!(service.last_exit, None);
+    }
+}

@@ -1,0 +1,323 @@
+//! `wrangle ps` (alias `status`) and `wrangle ls`: what runs, read from the daemon's API.
+
+use std::time::SystemTime;
+
+use clap::Args;
+
+use crate::api::client::{Client, ClientError};
+use crate::api::wire::{ProjectStatus, ServiceState, ServiceStatus};
+use crate::cli::project::{self, Project};
+use crate::exit;
+use crate::paths::Home;
+use crate::sys::lock;
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    #[command(flatten)]
+    pub project: crate::cli::ProjectArgs,
+    /// Print the status as JSON (the API's `ProjectStatus`), for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Print the list as JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn ps(file: Option<std::path::PathBuf>, args: PsArgs) -> u8 {
+    let project = match project::locate(file) {
+        Ok(project) => project,
+        Err(code) => return code,
+    };
+    let client = Client::new(project.paths.control_socket.clone());
+    let status = match project::block_on(client.status()) {
+        Ok(Ok(status)) => status,
+        Ok(Err(error)) => return client_failure(&project, &error),
+        Err(code) => return code,
+    };
+    if args.json {
+        return print_json(&status);
+    }
+    print!("{}", table(&status));
+    exit::SUCCESS
+}
+
+pub fn ls(args: LsArgs) -> u8 {
+    let home = match Home::from_env() {
+        Ok(home) => home,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return exit::INVALID;
+        }
+    };
+    let mut rows = Vec::new();
+    let entries = std::fs::read_dir(home.root.join("projects"))
+        .into_iter()
+        .flatten()
+        .flatten();
+    for entry in entries {
+        let dir = entry.path();
+        let Ok(config) = std::fs::read_to_string(dir.join("project")) else {
+            continue;
+        };
+        let config = config.trim_end().to_string();
+        let Ok(Some(pid)) = lock::holder(&dir.join("lock")) else {
+            continue;
+        };
+        let socket = match home.project(std::path::Path::new(&config)) {
+            Ok(paths) => paths.control_socket,
+            Err(_) => dir.join("run/control.sock"),
+        };
+        let status = project::block_on(Client::new(socket).status())
+            .ok()
+            .and_then(Result::ok);
+        rows.push(ProjectRow {
+            config,
+            pid,
+            status,
+        });
+    }
+    rows.sort_by(|a, b| a.config.cmp(&b.config));
+    if args.json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| {
+                serde_json::json!({
+                    "project": row.config,
+                    "pid": row.pid,
+                    "mode": if row.status.is_some() { "daemon" } else { "foreground" },
+                    "services": row.status.as_ref().map(|status| status.services.len()),
+                    "up": row.status.as_ref().map(count_up),
+                })
+            })
+            .collect();
+        return print_json(&json);
+    }
+    if rows.is_empty() {
+        println!("no wrangle is running for this user");
+        return exit::SUCCESS;
+    }
+    let mut lines = vec![vec![
+        "PROJECT".to_string(),
+        "PID".into(),
+        "MODE".into(),
+        "SERVICES".into(),
+    ]];
+    for row in &rows {
+        let (mode, services) = match &row.status {
+            Some(status) => (
+                "daemon",
+                format!("{}/{} up", count_up(status), status.services.len()),
+            ),
+            None => ("foreground", "-".to_string()),
+        };
+        let pid = row
+            .pid
+            .map(|pid| pid.to_string())
+            .unwrap_or_else(|| "?".into());
+        lines.push(vec![row.config.clone(), pid, mode.into(), services]);
+    }
+    print!("{}", align(&lines));
+    exit::SUCCESS
+}
+
+struct ProjectRow {
+    config: String,
+    pid: Option<i32>,
+    status: Option<ProjectStatus>,
+}
+
+fn count_up(status: &ProjectStatus) -> usize {
+    status
+        .services
+        .iter()
+        .filter(|service| matches!(service.state, ServiceState::Ready | ServiceState::Running))
+        .count()
+}
+
+/// The `ps` table: one row per service.
+pub fn table(status: &ProjectStatus) -> String {
+    let mut lines = vec![
+        [
+            "NAME",
+            "STATE",
+            "PID",
+            "UPTIME",
+            "RESTARTS",
+            "LAST EXIT",
+            "PORTS",
+            "READINESS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for service in &status.services {
+        lines.push(vec![
+            service.name.clone(),
+            state_name(service),
+            service
+                .pid
+                .map(|pid| pid.to_string())
+                .unwrap_or_else(|| "-".into()),
+            uptime(service).unwrap_or_else(|| "-".into()),
+            service.restarts.to_string(),
+            last_exit(service),
+            if service.ports.is_empty() {
+                "-".into()
+            } else {
+                service
+                    .ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+            service.readiness.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let mut text = align(&lines);
+    for service in &status.services {
+        if let Some(reason) = &service.reason {
+            text.push_str(&format!("{}: {reason}\n", service.name));
+        }
+    }
+    text
+}
+
+fn state_name(service: &ServiceStatus) -> String {
+    serde_json::to_value(service.state)
+        .ok()
+        .and_then(|value| value.as_str().map(String::from))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn uptime(service: &ServiceStatus) -> Option<String> {
+    let started = humantime::parse_rfc3339(service.started_at.as_deref()?).ok()?;
+    let elapsed = SystemTime::now()
+        .duration_since(started)
+        .unwrap_or_default();
+    Some(format_uptime(elapsed.as_secs()))
+}
+
+/// `42s`, `3m07s`, `5h02m`, `2d03h`: two units at most, like `ps` and `pm2 ls`.
+fn format_uptime(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{:02}h", secs / 86400, secs % 86400 / 3600),
+    }
+}
+
+fn last_exit(service: &ServiceStatus) -> String {
+    match &service.last_exit {
+        Some(exit) => match (&exit.code, &exit.signal) {
+            (Some(code), _) => format!("code {code}"),
+            (None, Some(signal)) => signal.clone(),
+            (None, None) => "unknown".into(),
+        },
+        None => "-".into(),
+    }
+}
+
+/// Left-aligned columns separated by two spaces; no trailing spaces.
+fn align(lines: &[Vec<String>]) -> String {
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| {
+            lines
+                .iter()
+                .filter_map(|line| line.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut text = String::new();
+    for line in lines {
+        let mut row = String::new();
+        for (column, cell) in line.iter().enumerate() {
+            row.push_str(cell);
+            if column + 1 < line.len() {
+                row.push_str(&" ".repeat(widths[column] - cell.chars().count() + 2));
+            }
+        }
+        text.push_str(row.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+fn print_json(value: &impl serde::Serialize) -> u8 {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => {
+            println!("{json}");
+            exit::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: cannot encode JSON: {error}");
+            exit::SERVICE_FAILED
+        }
+    }
+}
+
+/// The message for a failed API call: most often, that no daemon runs for this project.
+pub fn client_failure(project: &Project, error: &ClientError) -> u8 {
+    match error {
+        ClientError::NotRunning => {
+            match lock::holder(&project.paths.lock_file) {
+                Ok(Some(pid)) => {
+                    let pid = pid.map(|pid| format!(" (PID {pid})")).unwrap_or_default();
+                    eprintln!(
+                        "error: wrangle runs this project in the foreground{pid}, without a daemon\n  \
+                         this command needs one: stop it, then start with `wrangle up -d`"
+                    );
+                }
+                _ => eprintln!(
+                    "error: no wrangle daemon is running for {}\n  start one with: wrangle up -d",
+                    project.config.display()
+                ),
+            }
+            exit::SERVICE_FAILED
+        }
+        ClientError::Api(api_error) => {
+            eprintln!("error: {}", api_error.error);
+            match api_error.code {
+                crate::api::wire::ErrorCode::NotFound | crate::api::wire::ErrorCode::BadRequest => {
+                    exit::INVALID
+                }
+                _ => exit::SERVICE_FAILED,
+            }
+        }
+        other => {
+            eprintln!("error: {other}");
+            exit::SERVICE_FAILED
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_uses_two_units_at_most() {
+        assert_eq!(format_uptime(0), "0s");
+        assert_eq!(format_uptime(59), "59s");
+        assert_eq!(format_uptime(187), "3m07s");
+        assert_eq!(format_uptime(5 * 3600 + 125), "5h02m");
+        assert_eq!(format_uptime(2 * 86400 + 3 * 3600 + 5), "2d03h");
+    }
+
+    #[test]
+    fn columns_are_aligned_without_trailing_spaces() {
+        let lines = vec![
+            vec!["A".to_string(), "BB".into()],
+            vec!["CCC".into(), "D".into()],
+        ];
+        assert_eq!(align(&lines), "A    BB\nCCC  D\n");
+    }
+}

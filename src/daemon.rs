@@ -1,0 +1,487 @@
+//! The per-project daemon (`wrangle __daemon`, started by `wrangle up -d`): the same supervisor
+//! as the foreground run, in the background, controlled through the API on a private socket.
+//!
+//! # Theory of operation
+//! `up -d` starts this process in its own session with stdout and stderr on a pipe to the CLI.
+//! It prepares the project exactly like a foreground `up` (config, lock, ports, with the same
+//! messages and exit codes), binds the control socket, opens the log store, and runs a session
+//! with [`Lifetime::UntilShutdown`]. While the project starts, the foreground output goes to the
+//! CLI; when every service is up the daemon prints the detach marker and points its stdout and
+//! stderr at `daemon.log`, so the CLI returns. If start-up fails, the daemon stops everything and
+//! exits with the start-up's code, which the CLI passes on.
+//!
+//! The daemon is the only module that wires everything together: the supervisor (through
+//! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
+//! is `Send` and the supervisor is not), and the log store.
+//!
+//! # Caveats
+//! - If the daemon itself is killed with SIGKILL, its services are stopped by the same means as a
+//!   foreground run's (death signal and sentinel): nothing is orphaned, but they do not keep
+//!   running. Re-adopting survivors under a new daemon is future work (see the issue notes).
+//! - SIGHUP stops everything, like SIGTERM; it does not reload the config.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::api::wire::{
+    self, ApiError, ExitInfo, ProjectStatus, Reply, Request, ServiceState, ServiceStatus,
+};
+use crate::api::{ApiContext, LogSource, RequestEnvelope, format_time, server};
+use crate::cli::detach::DETACHED_MARKER;
+use crate::cli::up::{Prepared, prepare};
+use crate::exit;
+use crate::logs::{LogSettings, LogStore};
+use crate::output::{Printer, Reporter, reporter};
+use crate::spec::{ProjectSpec, ServiceId, Signal};
+use crate::supervisor::engine::{Lifetime, Phase, ServiceAction};
+use crate::supervisor::event::{Event, Exit, Stream};
+use crate::supervisor::runtime::{Control, ControlRequest, Observer, RunOutcome, ServiceSnapshot};
+use crate::supervisor::session::{self, SessionOptions};
+
+/// Events kept for slow SSE clients before they lag.
+const EVENT_BUFFER: usize = 1024;
+/// Log lines kept for slow `logs -f` clients before they lag.
+const LOG_BUFFER: usize = 4096;
+
+/// The body of `wrangle __daemon`. Returns the exit code.
+pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
+    let prepared = match prepare(file, services) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return exit::SERVICE_FAILED;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let code = local.block_on(&runtime, serve(&prepared));
+    drop(prepared.lock);
+    code
+}
+
+async fn serve(prepared: &Prepared) -> u8 {
+    let spec = Arc::clone(&prepared.spec);
+    let names: Vec<String> = spec
+        .services
+        .iter()
+        .map(|service| service.name.clone())
+        .collect();
+    let settings = LogSettings {
+        dir: prepared.paths.log_dir.clone(),
+        ..LogSettings::default()
+    };
+    let store = match LogStore::open(settings, &names) {
+        Ok(store) => Arc::new(store),
+        Err(error) => {
+            eprintln!("error: cannot open the log directory: {error}");
+            return exit::SERVICE_FAILED;
+        }
+    };
+    let listener = match server::bind(&prepared.paths.control_socket) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return exit::SERVICE_FAILED;
+        }
+    };
+
+    let started_at = SystemTime::now();
+    let (status_sender, status) = watch::channel(Arc::new(ProjectStatus {
+        project: spec.source.display().to_string(),
+        name: project_name(&spec),
+        daemon_pid: std::process::id(),
+        started_at: format_time(started_at),
+        services: Vec::new(),
+    }));
+    let (events, _) = broadcast::channel(EVENT_BUFFER);
+    let (log_lines, _) = broadcast::channel(LOG_BUFFER);
+    let (requests, request_receiver) = mpsc::unbounded_channel();
+    let context = ApiContext {
+        status,
+        requests,
+        events: events.clone(),
+        logs: Arc::new(StoreSource {
+            store: Arc::clone(&store),
+            names: names.clone(),
+            lines: log_lines.clone(),
+        }),
+    };
+    let (stop_api, api_stopped) = oneshot::channel::<()>();
+    let api = tokio::spawn(server::serve(listener, context, async move {
+        let _ = api_stopped.await;
+    }));
+
+    let (controls, control_receiver) = mpsc::unbounded_channel();
+    tokio::task::spawn_local(answer_requests(
+        request_receiver,
+        controls.clone(),
+        Arc::clone(&spec),
+    ));
+
+    let printer = Printer::new(
+        &names,
+        Printer::color_wanted(false, |key| std::env::var(key).ok()),
+        false,
+        Box::new(std::io::stdout()),
+    );
+    let observer = Rc::new(DaemonObserver {
+        spec: Arc::clone(&spec),
+        reporter: Reporter::new(printer, Arc::clone(&spec), false),
+        attached: Cell::new(true),
+        daemon_log: prepared.paths.daemon_log.clone(),
+        events: events.clone(),
+        log_lines,
+        status: status_sender,
+    });
+    let options = SessionOptions {
+        lifetime: Lifetime::UntilShutdown,
+        die_with_wrangle: true,
+        socket_dir: prepared.paths.runtime_dir.clone(),
+        log_store: Some(Arc::clone(&store)),
+    };
+    let as_observer: Rc<dyn Observer> = observer.clone();
+    let outcome = session::run(
+        spec,
+        prepared.selected.clone(),
+        as_observer,
+        options,
+        (controls, control_receiver),
+    )
+    .await;
+    let code = match outcome {
+        Ok(outcome) => {
+            observer.finished(&outcome);
+            if outcome.leftovers.is_empty() {
+                outcome.code
+            } else {
+                exit::SERVICE_FAILED
+            }
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit::SERVICE_FAILED
+        }
+    };
+    // Let the last events reach followers (`down` waits for the stream to end), then close.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = stop_api.send(());
+    let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
+    remove_own_socket(&prepared.paths.control_socket);
+    // Every service is gone, so no more lines come: make sure the last ones reach the files.
+    if tokio::time::timeout(Duration::from_secs(5), store.flush()).await.is_err() {
+        eprintln!("warning: the log files may miss the last lines (the disk did not keep up)");
+    }
+    code
+}
+
+/// The project's name for `ps` and `ls`: its directory's name.
+fn project_name(spec: &ProjectSpec) -> String {
+    spec.root
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Removes the control socket on the way out, if it still is ours: a socket at that exact path
+/// (never following a link). The project lock is still held, so no other daemon can own it.
+fn remove_own_socket(path: &std::path::Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Turns API requests into supervisor controls, and answers once they have been applied (so a
+/// client that then reads the status sees their effect).
+async fn answer_requests(
+    mut requests: mpsc::UnboundedReceiver<RequestEnvelope>,
+    controls: mpsc::UnboundedSender<ControlRequest>,
+    spec: Arc<ProjectSpec>,
+) {
+    while let Some((request, reply)) = requests.recv().await {
+        let (action, names) = match request {
+            Request::Shutdown => {
+                let _ = controls.send(ControlRequest::new(Control::Shutdown));
+                let _ = reply.send(Ok(Reply::ShuttingDown));
+                continue;
+            }
+            Request::Start { services } => (ServiceAction::Start, services),
+            Request::Stop { services } => (ServiceAction::Stop, services),
+            Request::Restart { services } => (ServiceAction::Restart, services),
+        };
+        let ids: Result<Vec<ServiceId>, ApiError> = if names.is_empty() {
+            Ok((0..spec.services.len()).collect())
+        } else {
+            names
+                .iter()
+                .map(|name| {
+                    spec.service_id(name)
+                        .ok_or_else(|| ApiError::not_found(format!("no service named \"{name}\"")))
+                })
+                .collect()
+        };
+        let ids = match ids {
+            Ok(ids) => ids,
+            Err(error) => {
+                let _ = reply.send(Err(error));
+                continue;
+            }
+        };
+        let mut applied = Vec::new();
+        for service in &ids {
+            let (done, applied_receiver) = oneshot::channel();
+            let control = Control::Service {
+                service: *service,
+                action,
+            };
+            if controls
+                .send(ControlRequest {
+                    control,
+                    done: Some(done),
+                })
+                .is_err()
+            {
+                break;
+            }
+            applied.push(applied_receiver);
+        }
+        for receiver in applied {
+            let _ = receiver.await;
+        }
+        let services = ids
+            .iter()
+            .map(|service| spec.services[*service].name.clone())
+            .collect();
+        let _ = reply.send(Ok(Reply::Accepted { services }));
+    }
+}
+
+/// The daemon's front-end: the foreground output while the CLI is attached, then `daemon.log`;
+/// events and state for the API; service lines for `logs -f`.
+struct DaemonObserver {
+    spec: Arc<ProjectSpec>,
+    reporter: Reporter,
+    /// The CLI that started us still reads our output.
+    attached: Cell<bool>,
+    daemon_log: PathBuf,
+    events: broadcast::Sender<wire::Event>,
+    log_lines: broadcast::Sender<wire::LogLine>,
+    status: watch::Sender<Arc<ProjectStatus>>,
+}
+
+impl DaemonObserver {
+    /// Start-up is over and everything is up: tell the CLI, then write to `daemon.log` instead.
+    fn detach(&self) {
+        if !self.attached.replace(false) {
+            return;
+        }
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "{DETACHED_MARKER}{}", std::process::id());
+        let _ = stdout.flush();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&self.daemon_log);
+        // Without a log file the output goes nowhere rather than to a pipe nobody reads.
+        let target = log.or_else(|_| std::fs::OpenOptions::new().write(true).open("/dev/null"));
+        if let Ok(target) = target {
+            let _ = rustix::stdio::dup2_stdout(&target);
+            let _ = rustix::stdio::dup2_stderr(&target);
+        }
+    }
+
+    /// The run is over: say how it ended, to the log and to event followers (`down`).
+    fn finished(&self, outcome: &RunOutcome) {
+        self.reporter.summary(outcome);
+        let message = if outcome.leftovers.is_empty() {
+            let mut text = "every process is stopped".to_string();
+            if !outcome.ports_checked.is_empty() && outcome.ports_in_use.is_empty() {
+                let ports: Vec<String> = outcome.ports_checked.iter().map(u16::to_string).collect();
+                text.push_str(&format!("; ports {} free", ports.join(", ")));
+            }
+            text
+        } else {
+            format!(
+                "{} process(es) could not be stopped",
+                outcome.leftovers.len()
+            )
+        };
+        let _ = self.events.send(wire::Event {
+            time: format_time(SystemTime::now()),
+            kind: "shutdown_complete".to_string(),
+            service: None,
+            message,
+            pid: None,
+        });
+    }
+}
+
+impl Observer for DaemonObserver {
+    fn event(&self, event: &Event) {
+        self.reporter.event(event);
+        let (service, message) = match reporter::describe(&self.spec, event) {
+            Some((service, _, text)) => (service, text),
+            None => (event_service(event), reporter::kind(event).to_string()),
+        };
+        let pid = match event {
+            Event::Started { pid, .. } => Some(*pid),
+            _ => None,
+        };
+        let _ = self.events.send(wire::Event {
+            time: format_time(SystemTime::now()),
+            kind: reporter::kind(event).to_string(),
+            service: service.map(|service| self.spec.services[service].name.clone()),
+            message,
+            pid,
+        });
+        if let Event::AllReady { .. } = event {
+            self.detach();
+        }
+    }
+
+    fn output(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool) {
+        if self.attached.get() {
+            self.reporter.output(service, stream, line, partial);
+        }
+        if self.log_lines.receiver_count() > 0 {
+            let _ = self.log_lines.send(wire::LogLine {
+                time: format_time(SystemTime::now()),
+                service: self.spec.services[service].name.clone(),
+                stream: wire_stream(stream),
+                text: String::from_utf8_lossy(line).into_owned(),
+                partial,
+            });
+        }
+    }
+
+    fn probe_failed(&self, service: ServiceId, failure: &str) {
+        self.reporter.probe_failed(service, failure);
+    }
+
+    fn notice(&self, text: &str) {
+        self.reporter.notice(text);
+    }
+
+    fn state_changed(&self, services: &[ServiceSnapshot]) {
+        let statuses = services
+            .iter()
+            .enumerate()
+            .map(|(service, snapshot)| service_status(&self.spec, service, snapshot))
+            .collect();
+        self.status.send_modify(|status| {
+            let mut updated = (**status).clone();
+            updated.services = statuses;
+            *status = Arc::new(updated);
+        });
+    }
+}
+
+fn event_service(event: &Event) -> Option<ServiceId> {
+    match event {
+        Event::Ready { service, .. } => Some(*service),
+        _ => None,
+    }
+}
+
+fn wire_stream(stream: Stream) -> wire::LogStream {
+    match stream {
+        Stream::Stdout => wire::LogStream::Stdout,
+        Stream::Stderr => wire::LogStream::Stderr,
+    }
+}
+
+/// One service as `ps` shows it.
+fn service_status(
+    spec: &ProjectSpec,
+    service: ServiceId,
+    snapshot: &ServiceSnapshot,
+) -> ServiceStatus {
+    let service_spec = &spec.services[service];
+    let view = &snapshot.view;
+    let state = match view.phase {
+        Phase::Inactive => ServiceState::Inactive,
+        Phase::Waiting => ServiceState::Waiting,
+        Phase::Starting => ServiceState::Starting,
+        Phase::Running if service_spec.ready.is_some() => ServiceState::Ready,
+        Phase::Running => ServiceState::Running,
+        Phase::Backoff => ServiceState::Backoff,
+        Phase::Stopping => ServiceState::Stopping,
+        Phase::Exited(exit) if exit.success() => ServiceState::Exited,
+        Phase::Exited(_) => ServiceState::Crashed,
+        Phase::Failed => ServiceState::Failed,
+        Phase::Stopped => ServiceState::Stopped,
+    };
+    ServiceStatus {
+        name: service_spec.name.clone(),
+        state,
+        pid: snapshot.pid,
+        started_at: snapshot.started_at.map(format_time),
+        restarts: view.restarts,
+        last_exit: view.last_exit.map(|exit| match exit {
+            Exit::Code(code) => ExitInfo {
+                code: Some(code),
+                signal: None,
+            },
+            Exit::Signal(signal) => ExitInfo {
+                code: None,
+                signal: Some(Signal(signal).name()),
+            },
+            Exit::Unknown => ExitInfo {
+                code: None,
+                signal: None,
+            },
+        }),
+        ports: service_spec.ports.clone(),
+        readiness: service_spec
+            .ready
+            .as_ref()
+            .map(|probe| probe.check.describe()),
+        reason: view.reason.clone(),
+    }
+}
+
+/// The log store as the API sees it.
+struct StoreSource {
+    store: Arc<LogStore>,
+    names: Vec<String>,
+    lines: broadcast::Sender<wire::LogLine>,
+}
+
+impl LogSource for StoreSource {
+    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> Vec<wire::LogLine> {
+        let ids: Vec<ServiceId> = services
+            .iter()
+            .filter_map(|name| self.names.iter().position(|known| known == name))
+            .collect();
+        self.store
+            .tail(&ids, n, since)
+            .iter()
+            .map(|line| wire::LogLine {
+                time: format_time(line.time),
+                service: self.names.get(line.service).cloned().unwrap_or_default(),
+                stream: wire_stream(line.stream),
+                text: line.text.clone(),
+                partial: line.partial,
+            })
+            .collect()
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<wire::LogLine> {
+        self.lines.subscribe()
+    }
+}

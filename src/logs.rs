@@ -1,0 +1,525 @@
+//! Service logs: one file per service with size-based rotation, a disk budget for the whole
+//! project, and an in-memory tail of each service for `wrangle logs` and `logs -f`.
+//!
+//! # Theory of operation
+//!
+//! A [`LogStore`] is opened once per project by the daemon and fed every output line through
+//! [`LogStore::append`]. Appending does three cheap things on the caller's thread and no IO: it
+//! pushes the line into the service's [`ring`] (bounded by lines and bytes), broadcasts it to
+//! `logs -f` subscribers (a bounded channel: a slow subscriber lags and loses lines, the store
+//! never waits for it, STACK.md hazard 7), and encodes it into the [`queue`] of the [`writer`]
+//! thread, which owns every file operation. See `queue` for the hand-over and `writer` for
+//! batching, rotation, the budget and error handling.
+//!
+//! The queue is bounded by bytes ([`QUEUE_BYTES`]). When it is full, `append` waits for room,
+//! so a service that writes faster than the disk takes ends up writing at disk speed, just as
+//! if it wrote to a file itself, and no line is lost in normal operation. Waiting is an `await`,
+//! never a blocking call: the supervisor's thread keeps running everything else. The wait is
+//! bounded: if the writer makes no progress at all for [`STALL_TIMEOUT`] (a hung NFS mount, a
+//! disk in D state), lines are dropped and counted until it moves again, so a stuck disk stalls
+//! a service's output for at most that long. [`LogStore::try_append`] never waits and drops
+//! (counted) when the queue is full, for callers that must not wait at all.
+//!
+//! A failing disk (full, read-only, unwritable, the directory removed) never reaches the
+//! caller: the writer drops lines, counts them and keeps the error in [`LogStats`]; disk
+//! budget trouble is in [`DiskStats`]. Reporting those to the user is the daemon's job.
+//!
+//! Files are `<dir>/<service>.log`, rotated to `<service>.log.1` (newest) up to
+//! `<service>.log.<keep_files>`; see [`format`] for the line format and [`read`] for reading
+//! files back. This module owns the files in the log directory and nothing else: it does not
+//! read pipes or frame lines (the supervisor does), and it never deletes a file other than a
+//! rotated log of a service it was opened with.
+
+mod files;
+pub mod format;
+mod queue;
+pub mod read;
+mod ring;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{TryAcquireError, broadcast};
+
+pub use crate::logs::format::FileLine;
+use crate::logs::queue::line_credit;
+pub use crate::logs::read::{read_file_tail, read_service_tail};
+use crate::logs::ring::Ring;
+use crate::logs::writer::{Shared, Writer, lock};
+use crate::spec::ServiceId;
+pub use crate::supervisor::event::Stream;
+
+/// The most bytes of lines waiting for the writer thread, across services.
+pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most bytes the in-memory tail of one service holds, whatever `tail_lines` says.
+pub const RING_BYTES: usize = 1024 * 1024;
+
+/// Longer texts are stored as several lines, all but the last marked partial, so that one
+/// enormous line is never held whole by the store (the supervisor already cuts lines at 16 KiB;
+/// this bounds callers that do not).
+pub const MAX_PIECE_BYTES: usize = 64 * 1024;
+
+/// How long [`LogStore::append`] waits for a writer that makes no progress at all before it
+/// drops lines instead.
+pub const STALL_TIMEOUT: Duration = if cfg!(test) {
+    Duration::from_millis(200)
+} else {
+    Duration::from_secs(2)
+};
+
+/// How long [`LogStore::close`] waits for the writer to finish.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `logs -f` subscribers further behind than this many lines lose lines.
+const BROADCAST_LINES: usize = 4096;
+
+/// Marks [`LogStore::stalled_at`] as "the writer is not known to be stuck".
+const NOT_STALLED: u64 = u64::MAX;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The project's log directory, normally `<project dir>/logs`; created 0700 if missing.
+    pub dir: PathBuf,
+    /// A file is rotated before a line would take it past this size.
+    pub max_file_bytes: u64,
+    /// Rotated files kept per service, besides the current one.
+    pub keep_files: u32,
+    /// The most bytes of files in `dir`; beyond it, the oldest rotated files are removed.
+    pub budget_bytes: u64,
+    /// Lines of each service kept in memory (also bounded by [`RING_BYTES`]).
+    pub tail_lines: usize,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            dir: PathBuf::new(),
+            max_file_bytes: 10 * 1024 * 1024,
+            keep_files: 5,
+            budget_bytes: 256 * 1024 * 1024,
+            tail_lines: 1000,
+        }
+    }
+}
+
+/// One line of a service's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub time: SystemTime,
+    pub service: ServiceId,
+    pub stream: Stream,
+    /// The text without its newline, lossy UTF-8.
+    pub text: String,
+    /// The line ended without a newline (a prompt, or a piece of an over-long line).
+    pub partial: bool,
+}
+
+/// Counters of one service's log file.
+///
+/// Lines are counted as lines of the file: a text holding newlines counts as several.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogStats {
+    pub bytes_written: u64,
+    pub lines_written: u64,
+    /// Lines that did not reach the file: a failing disk, or a writer stuck too long.
+    pub lines_dropped: u64,
+    pub rotations: u64,
+    /// The file cannot be written at the moment (`last_error` says why).
+    pub failing: bool,
+    /// The latest error, kept after recovery.
+    pub last_error: Option<String>,
+}
+
+/// The log directory as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Bytes of files in the directory when last measured.
+    pub total_bytes: u64,
+    pub budget_bytes: u64,
+    /// Rotated files removed for the budget or because they were beyond `keep_files`.
+    pub files_removed: u64,
+    /// The directory was over its budget with no rotated file left to remove when last
+    /// measured.
+    pub over_budget: bool,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(
+        "cannot keep logs for service {name:?}: a name for a log file must start with a letter or \
+         digit, hold only letters, digits, '_', '.' and '-', and be at most 200 bytes"
+    )]
+    ServiceName { name: String },
+    #[error("cannot keep logs for service {name:?}: the name is given twice")]
+    DuplicateService { name: String },
+    #[error("refusing to use {path}: it is a symbolic link")]
+    Symlink { path: PathBuf },
+    #[error("refusing to use {path}: it is not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("refusing to write {path}: it is not a regular file")]
+    NotAFile { path: PathBuf },
+    #[error("refusing to write {path}: it has other hard links")]
+    HardLinked { path: PathBuf },
+    #[error("refusing to use {path}: it is owned by uid {owner}, not by uid {expected} (us)")]
+    WrongOwner {
+        path: PathBuf,
+        owner: u32,
+        expected: u32,
+    },
+    #[error("refusing to use {path}: it is writable by group or others (mode {mode:04o})")]
+    Writable { path: PathBuf, mode: u32 },
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the log writer thread")]
+    Spawn(#[source] std::io::Error),
+    #[error("the log writer did not finish within {0:?}; the last lines may be lost")]
+    CloseTimedOut(Duration),
+    #[error("the log writer thread panicked; the last lines may be lost")]
+    WriterPanicked,
+}
+
+/// The logs of one project. See the module docs.
+///
+/// `Send + Sync`: the daemon may share it (in an `Arc`) with API handlers. Dropping it without
+/// [`LogStore::close`] lets the writer finish the queue in the background and stop.
+#[derive(Debug)]
+pub struct LogStore {
+    dir: PathBuf,
+    keep_files: u32,
+    names: Vec<String>,
+    rings: Vec<Mutex<Ring>>,
+    shared: Arc<Shared>,
+    broadcast: broadcast::Sender<Arc<LogLine>>,
+    /// The writer's `progress` when it was last found stuck (see [`STALL_TIMEOUT`]).
+    stalled_at: AtomicU64,
+    /// `None` once [`LogStore::close`] took it.
+    writer: Option<JoinHandle<()>>,
+    done: Mutex<Receiver<()>>,
+}
+
+impl LogStore {
+    /// Creates (0700) and vets the log directory and starts the writer thread. `service_names`
+    /// are indexed by [`ServiceId`]; each must be usable as a file name.
+    pub fn open(settings: LogSettings, service_names: &[String]) -> Result<LogStore, LogError> {
+        for (index, name) in service_names.iter().enumerate() {
+            if !valid_name(name) {
+                return Err(LogError::ServiceName { name: name.clone() });
+            }
+            if service_names[..index].contains(name) {
+                return Err(LogError::DuplicateService { name: name.clone() });
+            }
+        }
+        let dir = files::open_dir(&settings.dir)?;
+        let file_names: Vec<String> = service_names
+            .iter()
+            .map(|name| format!("{name}.log"))
+            .collect();
+        let shared = Arc::new(Shared::new(
+            service_names.len(),
+            QUEUE_BYTES,
+            settings.budget_bytes,
+        ));
+        let writer = Writer::new(&settings, dir, file_names, Arc::clone(&shared));
+        let (done_sender, done) = std::sync::mpsc::sync_channel(1);
+        let writer = std::thread::Builder::new()
+            .name("wrangle-logs".to_string())
+            .spawn(move || writer.run(done_sender))
+            .map_err(LogError::Spawn)?;
+        Ok(LogStore {
+            rings: service_names
+                .iter()
+                .map(|_| Mutex::new(Ring::new(settings.tail_lines, RING_BYTES)))
+                .collect(),
+            dir: settings.dir,
+            keep_files: settings.keep_files,
+            names: service_names.to_vec(),
+            shared,
+            broadcast: broadcast::channel(BROADCAST_LINES).0,
+            stalled_at: AtomicU64::new(NOT_STALLED),
+            writer: Some(writer),
+            done: Mutex::new(done),
+        })
+    }
+
+    /// Records a line: into the tail and to subscribers at once, and to the file through the
+    /// writer, waiting (asynchronously) while the writer's queue is full. See the module docs
+    /// for the bound on that wait. Lines of an unknown service are ignored.
+    ///
+    /// Needs a tokio runtime with the time driver (for the stall timeout).
+    pub async fn append(&self, line: LogLine) {
+        if line.text.len() <= MAX_PIECE_BYTES {
+            self.append_piece(line).await;
+            return;
+        }
+        let mut pieces = Pieces::new(line);
+        while let Some(piece) = pieces.next_piece() {
+            self.append_piece(piece).await;
+        }
+    }
+
+    /// [`LogStore::append`] without waiting: if the writer's queue is full, the line still goes
+    /// to the tail and to subscribers, but is dropped (counted) for the file. Returns whether
+    /// all of it was queued for the file.
+    pub fn try_append(&self, line: LogLine) -> bool {
+        if line.text.len() <= MAX_PIECE_BYTES {
+            return self.try_append_piece(line);
+        }
+        let mut pieces = Pieces::new(line);
+        let mut queued = true;
+        while let Some(piece) = pieces.next_piece() {
+            queued &= self.try_append_piece(piece);
+        }
+        queued
+    }
+
+    /// Waits until every line appended before has been written to its file (or dropped).
+    /// Unbounded if the disk hangs; wrap it in a timeout where that matters.
+    pub async fn flush(&self) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.shared.queue.request_flush(reply);
+        // An error means the writer thread is gone: nothing more will be written.
+        let _ = answer.await;
+    }
+
+    /// The last `n` lines at or after `since` of `services` (all services if empty), merged by
+    /// time (lines with equal times stay in the order given), oldest first. From memory only:
+    /// for more than `tail_lines`, read the files with [`read_service_tail`].
+    pub fn tail(
+        &self,
+        services: &[ServiceId],
+        n: usize,
+        since: Option<SystemTime>,
+    ) -> Vec<Arc<LogLine>> {
+        let mut chosen: Vec<ServiceId> = match services.is_empty() {
+            true => (0..self.rings.len()).collect(),
+            false => services.to_vec(),
+        };
+        // A service named twice must not show its lines twice.
+        let mut seen = Vec::with_capacity(chosen.len());
+        chosen.retain(|service| {
+            let first = !seen.contains(service);
+            seen.push(*service);
+            first
+        });
+        let mut lines = Vec::new();
+        for service in chosen {
+            if let Some(ring) = self.rings.get(service) {
+                lines.extend(lock(ring).latest(n, since));
+            }
+        }
+        lines.sort_by_key(|line| line.time);
+        let excess = lines.len().saturating_sub(n);
+        lines.drain(..excess);
+        lines
+    }
+
+    /// Every line appended from now on, for `logs -f`. The channel is bounded: a receiver that
+    /// falls behind gets `RecvError::Lagged` and loses lines; the store never waits for it.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogLine>> {
+        self.broadcast.subscribe()
+    }
+
+    /// The counters of one service's file (all zero for an unknown service).
+    pub fn stats(&self, service: ServiceId) -> LogStats {
+        self.shared.stats(service)
+    }
+
+    /// The log directory's size against its budget.
+    pub fn disk(&self) -> DiskStats {
+        self.shared.disk()
+    }
+
+    /// `<dir>/<service>.log`; `None` for an unknown service.
+    pub fn file_path(&self, service: ServiceId) -> Option<PathBuf> {
+        let name = self.names.get(service)?;
+        Some(self.dir.join(format!("{name}.log")))
+    }
+
+    /// The last `n` lines of a service from its files, current and rotated, for when the tail
+    /// in memory is not enough. Blocking file IO: call it off the supervisor's thread.
+    pub fn read_file_lines(&self, service: ServiceId, n: usize) -> std::io::Result<Vec<FileLine>> {
+        let Some(name) = self.names.get(service) else {
+            return Ok(Vec::new());
+        };
+        read_service_tail(&self.dir, name, self.keep_files, n)
+    }
+
+    /// Writes out what is queued and stops the writer thread, waiting at most
+    /// [`CLOSE_TIMEOUT`]; after a timeout the thread is left to finish on its own.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.shared.queue.close();
+        let finished = lock(&self.done).recv_timeout(CLOSE_TIMEOUT);
+        match (finished, self.writer.take()) {
+            (Ok(()) | Err(RecvTimeoutError::Disconnected), Some(writer)) => {
+                writer.join().map_err(|_| LogError::WriterPanicked)
+            }
+            (Ok(()) | Err(RecvTimeoutError::Disconnected), None) => Ok(()),
+            (Err(RecvTimeoutError::Timeout), _) => Err(LogError::CloseTimedOut(CLOSE_TIMEOUT)),
+        }
+    }
+
+    async fn append_piece(&self, line: LogLine) {
+        let Some(line) = self.record(line) else {
+            return;
+        };
+        let credit = line_credit(&line);
+        let Ok(permits) = u32::try_from(credit) else {
+            self.drop_line(&line);
+            return;
+        };
+        match self.shared.credit.try_acquire_many(permits) {
+            Ok(permit) => {
+                permit.forget();
+                self.shared.queue.push(&line, credit);
+                return;
+            }
+            Err(TryAcquireError::Closed) => {
+                self.drop_line(&line);
+                return;
+            }
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        loop {
+            if self.writer_stuck() {
+                self.drop_line(&line);
+                return;
+            }
+            let progress = self.shared.progress.load(Ordering::Acquire);
+            let acquire = self.shared.credit.acquire_many(permits);
+            match tokio::time::timeout(STALL_TIMEOUT, acquire).await {
+                Ok(Ok(permit)) => {
+                    permit.forget();
+                    self.shared.queue.push(&line, credit);
+                    return;
+                }
+                Ok(Err(_closed)) => {
+                    self.drop_line(&line);
+                    return;
+                }
+                // A writer that moved at all is slow, not stuck: keep waiting.
+                Err(_elapsed) => {
+                    if self.shared.progress.load(Ordering::Acquire) == progress {
+                        self.stalled_at.store(progress, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    fn try_append_piece(&self, line: LogLine) -> bool {
+        let Some(line) = self.record(line) else {
+            return false;
+        };
+        let credit = line_credit(&line);
+        let acquired = u32::try_from(credit)
+            .ok()
+            .and_then(|permits| self.shared.credit.try_acquire_many(permits).ok());
+        match acquired {
+            Some(permit) => {
+                permit.forget();
+                self.shared.queue.push(&line, credit);
+                true
+            }
+            None => {
+                self.drop_line(&line);
+                false
+            }
+        }
+    }
+
+    /// Into the tail and to subscribers; `None` for an unknown service.
+    fn record(&self, line: LogLine) -> Option<Arc<LogLine>> {
+        let ring = self.rings.get(line.service)?;
+        let line = Arc::new(line);
+        lock(ring).push(Arc::clone(&line));
+        // An error only means nobody is subscribed.
+        let _ = self.broadcast.send(Arc::clone(&line));
+        Some(line)
+    }
+
+    /// Counts a line that will not reach its file, as the lines it would have made there.
+    fn drop_line(&self, line: &LogLine) {
+        let records = 1 + line.text.bytes().filter(|&byte| byte == b'\n').count();
+        self.shared.count_dropped(line.service, records as u64);
+    }
+
+    /// The writer has made no progress since an `append` last gave up waiting for it.
+    fn writer_stuck(&self) -> bool {
+        let stalled_at = self.stalled_at.load(Ordering::Relaxed);
+        stalled_at != NOT_STALLED && stalled_at == self.shared.progress.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for LogStore {
+    /// Lets the writer finish the queue and stop without waiting for it (see
+    /// [`LogStore::close`] for waiting).
+    fn drop(&mut self) {
+        self.shared.queue.close();
+    }
+}
+
+/// Splits an over-long line into pieces of at most [`MAX_PIECE_BYTES`], cut at character
+/// boundaries, one at a time so that only one copy of a piece exists beside the original.
+struct Pieces {
+    line: LogLine,
+    offset: usize,
+    done: bool,
+}
+
+impl Pieces {
+    fn new(line: LogLine) -> Pieces {
+        Pieces {
+            line,
+            offset: 0,
+            done: false,
+        }
+    }
+
+    fn next_piece(&mut self) -> Option<LogLine> {
+        if self.done {
+            return None;
+        }
+        let rest = self.line.text.get(self.offset..)?;
+        let mut cut = rest.len().min(MAX_PIECE_BYTES);
+        // A character is at most 4 bytes and MAX_PIECE_BYTES is larger, so this stops above 0.
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.done = cut == rest.len();
+        self.offset += cut;
+        Some(LogLine {
+            time: self.line.time,
+            service: self.line.service,
+            stream: self.line.stream,
+            text: rest[..cut].to_string(),
+            partial: if self.done { self.line.partial } else { true },
+        })
+    }
+}
+
+/// `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 200 bytes: the config's service name rule, checked
+/// again here because the name becomes a file name (`<name>.log.<n>` must fit in 255 bytes).
+fn valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let Some(first) = bytes.next() else {
+        return false;
+    };
+    name.len() <= 200
+        && first.is_ascii_alphanumeric()
+        && bytes.all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-'))
+}
+
+#[cfg(test)]
+mod tests;
