@@ -30,12 +30,15 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub mod state;
+
 use crate::api::wire::{
     self, ApiError, ExitInfo, ProjectStatus, Reply, Request, ServiceState, ServiceStatus,
 };
 use crate::api::{ApiContext, LogSource, RequestEnvelope, format_time, server};
 use crate::cli::detach::DETACHED_MARKER;
 use crate::cli::up::{Prepared, prepare};
+use crate::daemon::state::{DaemonRecord, ServiceRecord, StateWriter};
 use crate::exit;
 use crate::logs::{LogSettings, LogStore};
 use crate::output::{Printer, Reporter, reporter};
@@ -43,7 +46,7 @@ use crate::spec::{ProjectSpec, ServiceId, Signal};
 use crate::supervisor::engine::{Lifetime, Phase, ServiceAction};
 use crate::supervisor::event::{Event, Exit, Stream};
 use crate::supervisor::runtime::{Control, ControlRequest, Observer, RunOutcome, ServiceSnapshot};
-use crate::supervisor::session::{self, SessionOptions};
+use crate::supervisor::session::{Session, SessionOptions};
 
 /// Events kept for slow SSE clients before they lag.
 const EVENT_BUFFER: usize = 1024;
@@ -137,51 +140,69 @@ async fn serve(prepared: &Prepared) -> u8 {
         false,
         Box::new(std::io::stdout()),
     );
-    let observer = Rc::new(DaemonObserver {
-        spec: Arc::clone(&spec),
-        reporter: Reporter::new(printer, Arc::clone(&spec), false),
-        attached: Cell::new(true),
-        daemon_log: prepared.paths.daemon_log.clone(),
-        events: events.clone(),
-        log_lines,
-        status: status_sender,
-    });
     let options = SessionOptions {
         lifetime: Lifetime::UntilShutdown,
         die_with_wrangle: true,
         socket_dir: prepared.paths.runtime_dir.clone(),
         log_store: Some(Arc::clone(&store)),
     };
-    let as_observer: Rc<dyn Observer> = observer.clone();
-    let outcome = session::run(
-        spec,
-        prepared.selected.clone(),
-        as_observer,
-        options,
-        (controls, control_receiver),
-    )
-    .await;
-    let code = match outcome {
-        Ok(outcome) => {
-            observer.finished(&outcome);
-            if outcome.leftovers.is_empty() {
-                outcome.code
-            } else {
-                exit::SERVICE_FAILED
-            }
-        }
+    let reporter = Reporter::new(printer, Arc::clone(&spec), false);
+    let session = match Session::start(options, &reporter, (controls, control_receiver)) {
+        Ok(session) => session,
         Err(message) => {
             eprintln!("error: {message}");
-            exit::SERVICE_FAILED
+            return exit::SERVICE_FAILED;
         }
+    };
+    let state = match StateWriter::start(prepared.paths.state_file.clone()) {
+        Ok(state) => state,
+        Err(error) => {
+            eprintln!("error: cannot start recording the daemon's state: {error}");
+            return exit::SERVICE_FAILED;
+        }
+    };
+    let own = crate::sys::process_table::process(std::process::id() as i32);
+    let observer = Rc::new(DaemonObserver {
+        spec: Arc::clone(&spec),
+        reporter,
+        attached: Cell::new(true),
+        daemon_log: prepared.paths.daemon_log.clone(),
+        events: events.clone(),
+        log_lines,
+        status: status_sender,
+        state,
+        record: DaemonRecord {
+            daemon_pid: std::process::id() as i32,
+            daemon_start_time: own.map(|info| info.start_time).unwrap_or_default(),
+            run_token: session.run_token().to_string(),
+            cgroup: session.cgroup_path().map(PathBuf::from),
+            services: Vec::new(),
+        },
+    });
+    // Recorded before the first service exists, so no process of this run is ever unrecorded.
+    observer.state.record(observer.record.clone());
+    let as_observer: Rc<dyn Observer> = observer.clone();
+    let outcome = session
+        .run(spec, prepared.selected.clone(), as_observer)
+        .await;
+    observer.finished(&outcome);
+    let code = if outcome.leftovers.is_empty() {
+        outcome.code
+    } else {
+        exit::SERVICE_FAILED
     };
     // Let the last events reach followers (`down` waits for the stream to end), then close.
     tokio::time::sleep(Duration::from_millis(20)).await;
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
     remove_own_socket(&prepared.paths.control_socket);
+    // Everything is stopped and verified: nothing is left for a successor to recover.
+    observer.state.finish();
     // Every service is gone, so no more lines come: make sure the last ones reach the files.
-    if tokio::time::timeout(Duration::from_secs(5), store.flush()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), store.flush())
+        .await
+        .is_err()
+    {
         eprintln!("warning: the log files may miss the last lines (the disk did not keep up)");
     }
     code
@@ -280,6 +301,9 @@ struct DaemonObserver {
     events: broadcast::Sender<wire::Event>,
     log_lines: broadcast::Sender<wire::LogLine>,
     status: watch::Sender<Arc<ProjectStatus>>,
+    state: StateWriter,
+    /// The run's identity; `services` is refreshed at each state change.
+    record: DaemonRecord,
 }
 
 impl DaemonObserver {
@@ -383,6 +407,24 @@ impl Observer for DaemonObserver {
             .enumerate()
             .map(|(service, snapshot)| service_status(&self.spec, service, snapshot))
             .collect();
+        let services_record = services
+            .iter()
+            .enumerate()
+            .filter_map(|(service, snapshot)| {
+                let pid = snapshot.pid?;
+                let info = crate::sys::process_table::process(pid)?;
+                Some(ServiceRecord {
+                    name: self.spec.services[service].name.clone(),
+                    pid,
+                    start_time: info.start_time,
+                    pgid: info.pgid,
+                })
+            })
+            .collect();
+        self.state.record(DaemonRecord {
+            services: services_record,
+            ..self.record.clone()
+        });
         self.status.send_modify(|status| {
             let mut updated = (**status).clone();
             updated.services = statuses;

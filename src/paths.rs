@@ -173,6 +173,21 @@ impl Home {
     }
 }
 
+/// Replaces `path` (in one of our private directories) with `content` atomically: a temporary
+/// file (0600, never following a symlink) is written and synced, then renamed over `path`, and
+/// the directory is synced. A reader sees the old content or the new, never a mix, even if we
+/// are killed halfway.
+pub fn write_private_file(path: &Path, content: &[u8]) -> Result<(), PathsError> {
+    let (Some(dir_path), Some(name)) = (path.parent(), path.file_name().and_then(OsStr::to_str))
+    else {
+        return Err(PathsError::NotADirectory {
+            path: path.to_path_buf(),
+        });
+    };
+    let dir = open_private_dir(None, dir_path, false)?;
+    write_atomically(&dir, dir_path, name, content)
+}
+
 /// `/tmp/wrangle-<uid>/<hash>`, for sockets when the home is too deep. /tmp is shared, so the
 /// per-user directory is vetted like any other: ours, 0700, not a symlink.
 fn short_runtime_dir(dir_name: &str) -> Result<PathBuf, PathsError> {

@@ -19,3 +19,15 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("test runtime")
 }
+
+/// Polls `condition` every 5 ms for up to 5 s; true once it holds.
+pub fn wait_for(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    condition()
+}

@@ -30,11 +30,30 @@ pub fn locate(file: Option<PathBuf>) -> Result<Project, u8> {
         }
     };
     match Home::from_env().and_then(|home| home.project(&config)) {
-        Ok(paths) => Ok(Project { config, paths }),
+        Ok(paths) => {
+            recover_if_abandoned(&paths);
+            Ok(Project { config, paths })
+        }
         Err(error) => {
             eprintln!("error: {error}");
             Err(exit::INVALID)
         }
+    }
+}
+
+/// When a daemon died without cleaning up (its state file is there but nobody holds the lock),
+/// stops what it left behind before the command goes on, and says so. The lock is taken for the
+/// duration, so a daemon starting at the same moment cannot have its fresh record mistaken for
+/// the dead one's.
+fn recover_if_abandoned(paths: &ProjectPaths) {
+    if !paths.state_file.exists() {
+        return;
+    }
+    let Ok(_lock) = crate::sys::lock::try_lock(&paths.lock_file) else {
+        return;
+    };
+    if let Some(message) = crate::daemon::state::recover(&paths.state_file).message() {
+        eprintln!("{message}");
     }
 }
 

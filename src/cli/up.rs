@@ -19,7 +19,7 @@ use crate::preflight::{self, PreflightError};
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::supervisor::engine::Lifetime;
 use crate::supervisor::runtime::Observer;
-use crate::supervisor::session::{self, SessionOptions};
+use crate::supervisor::session::{Session, SessionOptions};
 use crate::sys::lock::ProjectLock;
 
 #[derive(Debug, Args)]
@@ -99,6 +99,10 @@ pub fn prepare(file: Option<PathBuf>, services: &[String]) -> Result<Prepared, u
             exit::INVALID
         })?;
     let lock = preflight::acquire_lock(&paths, &spec.source).map_err(|error| refuse(&error))?;
+    // We hold the lock: a record left in the state file is a dead daemon's (see daemon::state).
+    if let Some(message) = crate::daemon::state::recover(&paths.state_file).message() {
+        eprintln!("{message}");
+    }
     let run_set = crate::supervisor::graph::selection(&spec, &selected);
     let run_ids: Vec<ServiceId> = (0..spec.services.len()).filter(|id| run_set[*id]).collect();
     preflight::check_ports(&spec, &run_ids).map_err(|error| refuse(&error))?;
@@ -179,22 +183,15 @@ async fn foreground(prepared: &Prepared) -> u8 {
         socket_dir: prepared.paths.runtime_dir.clone(),
         log_store: None,
     };
-    let observer: Rc<dyn Observer> = reporter.clone();
-    let outcome = match session::run(
-        spec,
-        prepared.selected.clone(),
-        observer,
-        options,
-        mpsc::unbounded_channel(),
-    )
-    .await
-    {
-        Ok(outcome) => outcome,
+    let session = match Session::start(options, reporter.as_ref(), mpsc::unbounded_channel()) {
+        Ok(session) => session,
         Err(message) => {
             eprintln!("error: {message}");
             return exit::SERVICE_FAILED;
         }
     };
+    let observer: Rc<dyn Observer> = reporter.clone();
+    let outcome = session.run(spec, prepared.selected.clone(), observer).await;
     reporter.summary(&outcome);
     if outcome.leftovers.is_empty() {
         outcome.code

@@ -5,7 +5,7 @@
 //! Must be called inside a `LocalSet` on a current-thread runtime on the main thread (see
 //! `runtime` for why).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,96 +33,133 @@ pub struct SessionOptions {
     pub log_store: Option<Arc<LogStore>>,
 }
 
-/// Runs `selected` services of `spec` until the engine is done. Ctrl+C, SIGTERM and SIGHUP
-/// become `Control::Shutdown`; other control sources (the daemon's API) send on `controls`.
-/// Errors are only set-up failures, as a message; nothing was started then.
-pub async fn run(
-    spec: Arc<ProjectSpec>,
-    selected: Vec<ServiceId>,
-    observer: Rc<dyn Observer>,
+/// A session set up and ready to run: signals routed, subreaper, reaper, cgroup and sentinel in
+/// place. Set up first and run second so the daemon can record the run's identity (token,
+/// cgroup) before any service exists.
+pub struct Session {
     options: SessionOptions,
-    controls: (
-        mpsc::UnboundedSender<ControlRequest>,
-        mpsc::UnboundedReceiver<ControlRequest>,
-    ),
-) -> Result<RunOutcome, String> {
-    let (control_sender, control_receiver) = controls;
-    // Signal handlers come first: from here on Ctrl+C, SIGTERM and SIGHUP mean "stop everything
-    // in order", never "die and leave the services behind".
-    for kind in [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-    ] {
-        let mut stream =
-            signal(kind).map_err(|error| format!("cannot install a signal handler: {error}"))?;
-        let controls = control_sender.clone();
-        tokio::task::spawn_local(async move {
-            while stream.recv().await.is_some() {
-                if controls
-                    .send(ControlRequest::new(runtime::Control::Shutdown))
-                    .is_err()
-                {
-                    return;
+    reaper: Rc<Reaper>,
+    run_token: String,
+    cgroup: Option<Rc<RunCgroup>>,
+    sentinel: Option<Sentinel>,
+    control_receiver: mpsc::UnboundedReceiver<ControlRequest>,
+}
+
+impl Session {
+    /// Ctrl+C, SIGTERM and SIGHUP become `Control::Shutdown`; other control sources (the daemon's
+    /// API) send on `controls`. An error is a set-up failure, as a message; nothing was started.
+    pub fn start(
+        options: SessionOptions,
+        observer: &dyn Observer,
+        controls: (
+            mpsc::UnboundedSender<ControlRequest>,
+            mpsc::UnboundedReceiver<ControlRequest>,
+        ),
+    ) -> Result<Session, String> {
+        let (control_sender, control_receiver) = controls;
+        // Signal handlers come first: from here on Ctrl+C, SIGTERM and SIGHUP mean "stop
+        // everything in order", never "die and leave the services behind".
+        for kind in [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ] {
+            let mut stream = signal(kind)
+                .map_err(|error| format!("cannot install a signal handler: {error}"))?;
+            let controls = control_sender.clone();
+            tokio::task::spawn_local(async move {
+                while stream.recv().await.is_some() {
+                    if controls
+                        .send(ControlRequest::new(runtime::Control::Shutdown))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+        if let Err(error) = become_subreaper() {
+            observer.notice(&format!(
+                "cannot become a child subreaper ({error}); double-forked processes may escape"
+            ));
+        }
+        let reaper =
+            Reaper::start().map_err(|error| format!("cannot listen for SIGCHLD: {error}"))?;
+        let run_token = run_token();
+        let cgroup = match std::env::var_os("WRANGLE_NO_CGROUP") {
+            // For troubleshooting, and for testing the process-group path on machines with cgroups.
+            Some(value) if !value.is_empty() && value != "0" => None,
+            _ => RunCgroup::create(&run_token).ok().map(Rc::new),
+        };
+        let sentinel = if options.die_with_wrangle {
+            match Sentinel::start(&reaper, &run_token, cgroup.as_deref().map(RunCgroup::path)) {
+                Ok(sentinel) => Some(sentinel),
+                Err(error) => {
+                    observer.notice(&format!(
+                        "cannot start the sentinel ({error}); if wrangle is killed with SIGKILL, services' children may survive"
+                    ));
+                    None
                 }
             }
-        });
+        } else {
+            None
+        };
+        Ok(Session {
+            options,
+            reaper,
+            run_token,
+            cgroup,
+            sentinel,
+            control_receiver,
+        })
     }
-    drop(control_sender);
-    if let Err(error) = become_subreaper() {
-        observer.notice(&format!(
-            "cannot become a child subreaper ({error}); double-forked processes may escape"
-        ));
-    }
-    let reaper = Reaper::start().map_err(|error| format!("cannot listen for SIGCHLD: {error}"))?;
-    let run_token = run_token();
-    let cgroup = match std::env::var_os("WRANGLE_NO_CGROUP") {
-        // For troubleshooting, and for testing the process-group path on machines with cgroups.
-        Some(value) if !value.is_empty() && value != "0" => None,
-        _ => RunCgroup::create(&run_token).ok().map(Rc::new),
-    };
-    let sentinel = if options.die_with_wrangle {
-        match Sentinel::start(&reaper, &run_token, cgroup.as_deref().map(RunCgroup::path)) {
-            Ok(sentinel) => Some(sentinel),
-            Err(error) => {
-                observer.notice(&format!(
-                    "cannot start the sentinel ({error}); if wrangle is killed with SIGKILL, services' children may survive"
-                ));
-                None
-            }
-        }
-    } else {
-        None
-    };
 
-    let run_options = RunOptions {
-        run_token,
-        die_with_parent: options.die_with_wrangle,
-        socket_dir: options.socket_dir,
-        helper_pids: sentinel.iter().map(|sentinel| sentinel.pid).collect(),
-        cgroup: cgroup.clone(),
-        random_seed: seed(),
-        lifetime: options.lifetime,
-        log_store: options.log_store,
-    };
-    let outcome = runtime::run(
-        spec,
-        selected,
-        reaper,
-        observer,
-        control_receiver,
-        run_options,
-    )
-    .await;
-    if let Some(cgroup) = &cgroup {
-        // Everything was already stopped and verified; this only removes the empty cgroups (and
-        // would kill anything that slipped through, which the summary then reports).
-        cgroup.kill_and_remove();
+    /// The token every service of this run carries in `WRANGLE_RUN`.
+    pub fn run_token(&self) -> &str {
+        &self.run_token
     }
-    if let Some(sentinel) = sentinel {
-        sentinel.dismiss();
+
+    /// The run's cgroup, when the machine gave us one.
+    pub fn cgroup_path(&self) -> Option<&Path> {
+        self.cgroup.as_deref().map(RunCgroup::path)
     }
-    Ok(outcome)
+
+    /// Runs `selected` services of `spec` until the engine is done, then cleans up.
+    pub async fn run(
+        self,
+        spec: Arc<ProjectSpec>,
+        selected: Vec<ServiceId>,
+        observer: Rc<dyn Observer>,
+    ) -> RunOutcome {
+        let run_options = RunOptions {
+            run_token: self.run_token,
+            die_with_parent: self.options.die_with_wrangle,
+            socket_dir: self.options.socket_dir,
+            helper_pids: self.sentinel.iter().map(|sentinel| sentinel.pid).collect(),
+            cgroup: self.cgroup.clone(),
+            random_seed: seed(),
+            lifetime: self.options.lifetime,
+            log_store: self.options.log_store,
+        };
+        let outcome = runtime::run(
+            spec,
+            selected,
+            self.reaper,
+            observer,
+            self.control_receiver,
+            run_options,
+        )
+        .await;
+        if let Some(cgroup) = &self.cgroup {
+            // Everything was already stopped and verified; this only removes the empty cgroups
+            // (and would kill anything that slipped through, which the summary then reports).
+            cgroup.kill_and_remove();
+        }
+        if let Some(sentinel) = self.sentinel {
+            sentinel.dismiss();
+        }
+        outcome
+    }
 }
 
 /// Unique per run: our pid plus the time, so a later run (even with a reused pid) differs.

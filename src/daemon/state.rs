@@ -1,0 +1,411 @@
+//! The daemon's record of what it runs (`state.json`), and recovery when a daemon died without
+//! cleaning up.
+//!
+//! # Theory of operation
+//! While it runs, the daemon keeps `state.json` up to date: its own pid and start time, the run
+//! token its services carry in their environment, its cgroup, and for each live service the
+//! leader's pid, start time and process group. Writes are atomic (temporary file, fsync, rename)
+//! and 0600, done on a background thread so an fsync never delays supervision. A clean shutdown
+//! removes the file. So a `state.json` found while nobody holds the project lock means a daemon
+//! died without stopping its services.
+//!
+//! Recovery then proves which processes are still ours — a recorded leader counts only if its
+//! pid, start time *and* process group all match (a reused pid matches none of the three), and
+//! any other process only if it carries the recorded run token or sits in the recorded cgroup —
+//! and stops them cleanly: SIGTERM through a verified pidfd, SIGKILL after a grace period. The
+//! record is kept as `state.json.previous` for inspection. A corrupt or truncated record is set
+//! aside as `state.json.corrupt-<time>` with a warning, never a crash.
+//!
+//! Stopping rather than re-adopting is deliberate for now: a daemon's services normally die with
+//! it (death signal and sentinel), so survivors only exist when the sentinel was killed too, and
+//! then a clean stop followed by a fresh `up -d` restores a known state. Re-adopting survivors
+//! under a new daemon is the planned next step.
+//!
+//! **Invariant:** recovery only ever runs while holding the project lock, so it can never mistake
+//! a live daemon's record for a dead one's.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::paths::write_private_file;
+use crate::sys::process_table::{self, ProcessInfo};
+use crate::sys::tree::{self, RUN_VAR};
+
+/// One live service as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRecord {
+    pub name: String,
+    pub pid: i32,
+    pub start_time: u64,
+    pub pgid: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonRecord {
+    pub daemon_pid: i32,
+    pub daemon_start_time: u64,
+    pub run_token: String,
+    pub cgroup: Option<PathBuf>,
+    pub services: Vec<ServiceRecord>,
+}
+
+impl DaemonRecord {
+    fn to_json(&self) -> Value {
+        json!({
+            "version": 1,
+            "daemon_pid": self.daemon_pid,
+            "daemon_start_time": self.daemon_start_time,
+            "run_token": self.run_token,
+            "cgroup": self.cgroup.as_ref().map(|path| path.display().to_string()),
+            "services": self.services.iter().map(|service| json!({
+                "name": service.name,
+                "pid": service.pid,
+                "start_time": service.start_time,
+                "pgid": service.pgid,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Parses a record; `None` for anything that is not a complete version-1 record.
+    fn from_json(value: &Value) -> Option<DaemonRecord> {
+        if value.get("version")?.as_u64()? != 1 {
+            return None;
+        }
+        let services = value
+            .get("services")?
+            .as_array()?
+            .iter()
+            .map(|service| {
+                Some(ServiceRecord {
+                    name: service.get("name")?.as_str()?.to_string(),
+                    pid: i32::try_from(service.get("pid")?.as_i64()?).ok()?,
+                    start_time: service.get("start_time")?.as_u64()?,
+                    pgid: i32::try_from(service.get("pgid")?.as_i64()?).ok()?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(DaemonRecord {
+            daemon_pid: i32::try_from(value.get("daemon_pid")?.as_i64()?).ok()?,
+            daemon_start_time: value.get("daemon_start_time")?.as_u64()?,
+            run_token: value.get("run_token")?.as_str()?.to_string(),
+            cgroup: value.get("cgroup")?.as_str().map(PathBuf::from),
+            services,
+        })
+    }
+}
+
+/// Writes records on a background thread; when records come faster than the disk, only the
+/// latest is written.
+pub struct StateWriter {
+    sender: Mutex<Option<mpsc::Sender<DaemonRecord>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+impl StateWriter {
+    pub fn start(path: PathBuf) -> std::io::Result<StateWriter> {
+        let (sender, receiver) = mpsc::channel::<DaemonRecord>();
+        let thread_path = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("wrangle-state".into())
+            .spawn(move || {
+                while let Ok(mut record) = receiver.recv() {
+                    // Skip to the newest record: older ones are already out of date.
+                    while let Ok(newer) = receiver.try_recv() {
+                        record = newer;
+                    }
+                    let text = record.to_json().to_string();
+                    if let Err(error) = write_private_file(&thread_path, text.as_bytes()) {
+                        eprintln!("warning: cannot record the daemon's state: {error}");
+                    }
+                }
+            })?;
+        Ok(StateWriter {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+            path,
+        })
+    }
+
+    pub fn record(&self, record: DaemonRecord) {
+        if let Some(sender) = lock(&self.sender).as_ref() {
+            let _ = sender.send(record);
+        }
+    }
+
+    /// Waits for pending writes, then removes the record: the daemon stopped everything itself.
+    /// Later records are ignored.
+    pub fn finish(&self) {
+        drop(lock(&self.sender).take());
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What recovery found and did, for the user.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The dead daemon's pid, when there was a record.
+    pub daemon_pid: Option<i32>,
+    /// Leftover processes that were proven ours and stopped.
+    pub stopped: Vec<(i32, String)>,
+    /// Where a corrupt record was set aside.
+    pub corrupt_kept_as: Option<PathBuf>,
+}
+
+impl Recovery {
+    /// The message to show, if anything happened.
+    pub fn message(&self) -> Option<String> {
+        if let Some(kept) = &self.corrupt_kept_as {
+            return Some(format!(
+                "warning: the daemon's state file was unreadable; it was kept as {} for inspection",
+                kept.display()
+            ));
+        }
+        let pid = self.daemon_pid?;
+        let mut text =
+            format!("warning: the previous daemon (PID {pid}) ended without stopping its services");
+        if self.stopped.is_empty() {
+            text.push_str("; none of its processes is left");
+        } else {
+            text.push_str(&format!(
+                "; stopped {} leftover process(es):",
+                self.stopped.len()
+            ));
+            for (pid, command) in &self.stopped {
+                text.push_str(&format!("\n  PID {pid}: {command}"));
+            }
+        }
+        Some(text)
+    }
+}
+
+/// Recovers from a daemon that died, if `state_file` says one did. The caller must hold the
+/// project lock (see the module's invariant).
+pub fn recover(state_file: &Path) -> Recovery {
+    let text = match std::fs::read(state_file) {
+        Ok(text) => text,
+        Err(_) => return Recovery::default(),
+    };
+    let record = serde_json::from_slice::<Value>(&text)
+        .ok()
+        .as_ref()
+        .and_then(DaemonRecord::from_json);
+    let Some(record) = record else {
+        let kept = state_file.with_extension(format!("json.corrupt-{}", unix_seconds()));
+        let _ = std::fs::rename(state_file, &kept);
+        return Recovery {
+            corrupt_kept_as: Some(kept),
+            ..Recovery::default()
+        };
+    };
+    let leftovers = leftovers(&record);
+    let stopped = stop(&leftovers);
+    if let Some(cgroup) = &record.cgroup {
+        crate::sys::cgroup::kill_and_remove(cgroup);
+    }
+    let _ = std::fs::rename(state_file, state_file.with_extension("json.previous"));
+    Recovery {
+        daemon_pid: Some(record.daemon_pid),
+        stopped,
+        corrupt_kept_as: None,
+    }
+}
+
+/// Every live process proven to belong to the dead daemon's run.
+fn leftovers(record: &DaemonRecord) -> Vec<ProcessInfo> {
+    let table = process_table::scan();
+    let cgroup_pids: Vec<i32> = record
+        .cgroup
+        .iter()
+        .flat_map(|path| std::fs::read_dir(path).into_iter().flatten().flatten())
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("cgroup.procs")).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|line| line.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    let own_pid = std::process::id() as i32;
+    table
+        .into_iter()
+        .filter(|info| info.state != 'Z' && info.pid != own_pid)
+        .filter(|info| {
+            let recorded_leader = record.services.iter().any(|service| {
+                service.pid == info.pid
+                    && service.start_time == info.start_time
+                    && service.pgid == info.pgid
+            });
+            recorded_leader
+                || cgroup_pids.contains(&info.pid)
+                || process_table::environ_var(info.pid, RUN_VAR).as_deref()
+                    == Some(record.run_token.as_str())
+        })
+        .collect()
+}
+
+/// SIGTERM, a grace period, then SIGKILL; returns what was stopped.
+fn stop(leftovers: &[ProcessInfo]) -> Vec<(i32, String)> {
+    let described: Vec<(i32, String)> = leftovers
+        .iter()
+        .map(|info| {
+            (
+                info.pid,
+                process_table::cmdline(info.pid).unwrap_or_else(|| info.comm.clone()),
+            )
+        })
+        .collect();
+    tree::signal_all(leftovers, crate::spec::Signal::TERM.0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let alive = |info: &ProcessInfo| {
+        process_table::process(info.pid)
+            .is_some_and(|now| now.start_time == info.start_time && now.state != 'Z')
+    };
+    while Instant::now() < deadline && leftovers.iter().any(alive) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let remaining: Vec<ProcessInfo> = leftovers
+        .iter()
+        .filter(|info| alive(info))
+        .cloned()
+        .collect();
+    tree::signal_all(&remaining, crate::spec::Signal::KILL.0);
+    described
+}
+
+/// A poisoned lock only means a panic elsewhere; the data (a channel end, a handle) is intact.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+
+    use super::*;
+    use crate::test_support::ChildGuard;
+
+    fn record(services: Vec<ServiceRecord>, token: &str) -> DaemonRecord {
+        DaemonRecord {
+            daemon_pid: 999_999,
+            daemon_start_time: 1,
+            run_token: token.into(),
+            cgroup: None,
+            services,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_garbage_is_rejected() {
+        let original = record(
+            vec![ServiceRecord {
+                name: "api".into(),
+                pid: 42,
+                start_time: 7,
+                pgid: 42,
+            }],
+            "t",
+        );
+        assert_eq!(DaemonRecord::from_json(&original.to_json()), Some(original));
+        for garbage in [
+            "{}",
+            "[]",
+            "{\"version\":2}",
+            "{\"version\":1,\"services\":[{}]}",
+        ] {
+            let value: Value = serde_json::from_str(garbage).expect("json");
+            assert_eq!(DaemonRecord::from_json(&value), None, "{garbage}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_record_is_set_aside_not_trusted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"{\"version\": 1, \"daemon_pid\": ").expect("write");
+        let recovery = recover(&path);
+        let kept = recovery.corrupt_kept_as.clone().expect("set aside");
+        assert!(kept.exists() && !path.exists());
+        assert!(recovery.message().expect("message").contains("kept as"));
+    }
+
+    #[test]
+    fn survivors_are_proven_by_identity_and_stopped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let token = format!("test-{}", std::process::id());
+        // A survivor carrying the run token, and an unrelated process with a pid we record
+        // under a wrong start time (as if the pid had been reused): only the first is ours.
+        let mut survivor = ChildGuard(
+            Command::new("sleep")
+                .arg("60")
+                .env(RUN_VAR, &token)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn"),
+        );
+        let mut stranger = ChildGuard(
+            Command::new("sleep")
+                .arg("60")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn"),
+        );
+        let stranger_pid = stranger.0.id() as i32;
+        let stranger_info = process_table::process(stranger_pid).expect("stranger");
+        let reused = ServiceRecord {
+            name: "old".into(),
+            pid: stranger_pid,
+            start_time: stranger_info.start_time + 1,
+            pgid: stranger_info.pgid,
+        };
+        // Let the survivor finish exec so its environment is readable.
+        assert!(crate::test_support::wait_for(|| {
+            process_table::environ_var(survivor.0.id() as i32, RUN_VAR).is_some()
+        }));
+        write_private_file_for_test(&path, &record(vec![reused], &token));
+        let recovery = recover(&path);
+        assert_eq!(recovery.daemon_pid, Some(999_999));
+        assert_eq!(
+            recovery
+                .stopped
+                .iter()
+                .map(|(pid, _)| *pid)
+                .collect::<Vec<_>>(),
+            vec![survivor.0.id() as i32]
+        );
+        assert!(
+            survivor.0.wait().expect("wait").code().is_none(),
+            "the survivor was signalled"
+        );
+        assert!(
+            stranger.0.try_wait().expect("try_wait").is_none(),
+            "the stranger was not touched"
+        );
+        assert!(path.with_extension("json.previous").exists());
+        assert!(
+            recovery
+                .message()
+                .expect("message")
+                .contains("stopped 1 leftover")
+        );
+    }
+
+    fn write_private_file_for_test(path: &Path, record: &DaemonRecord) {
+        std::fs::write(path, record.to_json().to_string()).expect("write");
+    }
+}
