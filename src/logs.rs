@@ -52,7 +52,14 @@ pub use crate::logs::read::{read_file_tail, read_service_tail};
 use crate::logs::ring::Ring;
 use crate::logs::writer::{Shared, Writer, lock};
 use crate::spec::ServiceId;
-pub use crate::supervisor::event::Stream;
+
+/// Which output pipe of a service a line came from. Defined here, the lowest module that needs
+/// it, so that `supervisor` depends on `logs` and not the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
 
 /// The most bytes of lines waiting for the writer thread, across services.
 pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;

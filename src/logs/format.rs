@@ -18,7 +18,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::logs::LogLine;
-use crate::supervisor::event::Stream;
+use crate::logs::Stream;
 
 /// Bytes before the text of every line: timestamp, space, marker, space.
 pub(crate) const HEADER_LEN: usize = TIMESTAMP_LEN + 3;

@@ -191,7 +191,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::supervisor::event::Stream;
+    use crate::logs::Stream;
 
     fn line(service: ServiceId, text: &str) -> LogLine {
         LogLine {

@@ -82,7 +82,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
-    use crate::supervisor::event::Stream;
+    use crate::logs::Stream;
 
     fn line(second: u64, text: &str) -> Arc<LogLine> {
         Arc::new(LogLine {

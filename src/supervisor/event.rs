@@ -99,9 +99,4 @@ pub enum Event {
     ShuttingDown { forced: bool },
 }
 
-/// Which output pipe of a service a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
+pub use crate::logs::Stream;
