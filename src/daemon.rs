@@ -84,6 +84,9 @@ async fn serve(prepared: &Prepared) -> u8 {
         .collect();
     let settings = LogSettings {
         dir: prepared.paths.log_dir.clone(),
+        max_file_bytes: spec.logs.max_file_bytes,
+        keep_files: spec.logs.keep_files,
+        budget_bytes: spec.logs.budget_bytes,
         ..LogSettings::default()
     };
     let store = match LogStore::open(settings, &names) {

@@ -251,6 +251,7 @@ mod tests {
             source: PathBuf::from("/p/wrangle.toml"),
             root: PathBuf::from("/p"),
             services,
+            logs: Default::default(),
         }
     }
 

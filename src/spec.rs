@@ -25,6 +25,29 @@ pub struct ProjectSpec {
     pub root: PathBuf,
     /// Services in the order they were declared; `ServiceId` indexes this.
     pub services: Vec<ServiceSpec>,
+    /// Where the daemon keeps service output (`[logs]`).
+    pub logs: LogSpec,
+}
+
+/// Size limits of the daemon's log files, per project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSpec {
+    /// A service's current file is rotated before it would grow past this.
+    pub max_file_bytes: u64,
+    /// Rotated files kept per service, besides the current one.
+    pub keep_files: u32,
+    /// The most bytes of log files for the whole project; the oldest rotated files go first.
+    pub budget_bytes: u64,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec {
+            max_file_bytes: 10 * 1024 * 1024,
+            keep_files: 5,
+            budget_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 impl ProjectSpec {

@@ -26,7 +26,10 @@ use crate::spec::{
 type Value<'i> = Spanned<DeValue<'i>>;
 
 /// Keys allowed at the top level.
-const TOP_LEVEL_KEYS: &[&str] = &["services", "defaults"];
+const TOP_LEVEL_KEYS: &[&str] = &["services", "defaults", "logs"];
+const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
+const SIZE_HELP: &str =
+    "write a size such as \"10MiB\", \"500KB\" or \"1GiB\"; a bare integer means bytes";
 
 /// Keys allowed in a `[services.NAME]` table.
 pub(crate) const SERVICE_KEYS: &[&str] = &[
@@ -81,6 +84,7 @@ const DURATION_HELP: &str =
 pub(crate) struct RawProject {
     pub(crate) defaults: RawSettings,
     pub(crate) services: Vec<RawService>,
+    pub(crate) logs: crate::spec::LogSpec,
 }
 
 /// Settings that `[defaults]` and a service share. A service's own value wins.
@@ -200,6 +204,29 @@ pub(crate) fn split_command_line(line: &str) -> Result<Vec<String>, &'static str
     Ok(words)
 }
 
+/// Parses "10MiB", "500 KB", "1gib", "4096": a number and an optional unit (B, KB, MB, GB:
+/// powers of 1000; KiB, MiB, GiB: powers of 1024).
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number * multiplier;
+    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
 /// Checks the service name rule: `[A-Za-z0-9][A-Za-z0-9_.-]*`.
 pub(crate) fn is_valid_service_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -277,6 +304,11 @@ impl Reader<'_> {
                         project.defaults = self.defaults(defaults);
                     }
                 }
+                "logs" => {
+                    if let Some(logs) = self.table(value, "logs", "a table") {
+                        project.logs = self.logs(logs);
+                    }
+                }
                 other => self.unknown_key(key, other, "the top level", TOP_LEVEL_KEYS),
             }
         }
@@ -289,6 +321,105 @@ impl Reader<'_> {
             );
         }
         project
+    }
+
+    /// `[logs]`: the daemon's log file limits.
+    fn logs(&mut self, table: &DeTable<'_>) -> crate::spec::LogSpec {
+        let mut logs = crate::spec::LogSpec::default();
+        let mut max_file_span = None;
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "max_file_size" => {
+                    if let Some(size) = self.size(value, "logs.max_file_size") {
+                        logs.max_file_bytes = size;
+                        max_file_span = Some(value.span());
+                    }
+                }
+                "budget" => {
+                    if let Some(size) = self.size(value, "logs.budget") {
+                        logs.budget_bytes = size;
+                    }
+                }
+                "keep_files" => {
+                    if let Some(count) = self.integer(value, "logs.keep_files", "a number of files")
+                    {
+                        match u32::try_from(count) {
+                            Ok(count) if count <= 1000 => logs.keep_files = count,
+                            _ => self.push(Diagnostic::at(
+                                self.file,
+                                value.span(),
+                                "`logs.keep_files` must be between 0 and 1000",
+                                "out of range",
+                            )),
+                        }
+                    }
+                }
+                other => self.unknown_key(key, other, "[logs]", LOGS_KEYS),
+            }
+        }
+        if logs.budget_bytes < logs.max_file_bytes {
+            let span = max_file_span.unwrap_or_else(|| {
+                table
+                    .iter()
+                    .next()
+                    .map(|(key, _)| key.span())
+                    .unwrap_or(0..0)
+            });
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    span,
+                    "`logs.budget` is smaller than `logs.max_file_size`",
+                    "one file would not fit in the budget",
+                )
+                .with_help("raise `budget` or lower `max_file_size`"),
+            );
+        }
+        logs
+    }
+
+    /// A size: "10MiB", "500KB", "1 GiB" (binary and decimal units), or an integer of bytes.
+    /// At least 4 KiB: anything smaller is a typo, not a log file.
+    fn size(&mut self, value: &Value<'_>, path: &str) -> Option<u64> {
+        let bytes = match value.get_ref() {
+            DeValue::Integer(_) => u64::try_from(self.integer(value, path, "a size")?).ok(),
+            DeValue::String(text) => parse_size(text),
+            _ => {
+                self.wrong_type(
+                    value,
+                    path,
+                    "a size such as \"10MiB\" or an integer of bytes",
+                );
+                return None;
+            }
+        };
+        match bytes {
+            Some(bytes) if bytes >= 4096 => Some(bytes),
+            Some(_) => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("`{path}` must be at least 4KiB"),
+                        "too small",
+                    )
+                    .with_help(SIZE_HELP),
+                );
+                None
+            }
+            None => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("invalid size for `{path}`"),
+                        "not a size",
+                    )
+                    .with_help(SIZE_HELP),
+                );
+                None
+            }
+        }
     }
 
     fn defaults(&mut self, table: &DeTable<'_>) -> RawSettings {

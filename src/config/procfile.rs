@@ -121,5 +121,6 @@ pub(crate) fn parse(
         source,
         root,
         services,
+        logs: crate::spec::LogSpec::default(),
     })
 }

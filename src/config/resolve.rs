@@ -74,6 +74,7 @@ pub(crate) fn resolve(
         source,
         root,
         services: services?,
+        logs: raw.logs,
     })
 }
 

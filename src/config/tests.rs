@@ -1002,3 +1002,38 @@ fn rendered_location_matches_line_column_even_at_end_of_file() {
         }
     }
 }
+
+#[test]
+fn logs_table_sets_the_daemon_log_limits() {
+    let (_dir, result) = load_toml(
+        "[logs]\nmax_file_size = \"1MiB\"\nkeep_files = 2\nbudget = \"8MiB\"\n\n[services.a]\ncommand = \"true\"\n",
+    );
+    let spec = result.expect("valid");
+    assert_eq!(spec.logs.max_file_bytes, 1024 * 1024);
+    assert_eq!(spec.logs.keep_files, 2);
+    assert_eq!(spec.logs.budget_bytes, 8 * 1024 * 1024);
+    let (_dir, result) = load_toml("[services.a]\ncommand = \"true\"\n");
+    assert_eq!(result.expect("valid").logs, crate::spec::LogSpec::default());
+}
+
+#[test]
+fn logs_table_errors_are_located() {
+    assert_error(
+        "[logs]\nmax_file_size = \"ten megs\"\n\n[services.a]\ncommand = \"true\"\n",
+        "invalid size",
+        2,
+        17,
+    );
+    assert_error(
+        "[logs]\nkeep = 3\n\n[services.a]\ncommand = \"true\"\n",
+        "unknown key `keep`",
+        2,
+        1,
+    );
+    assert_error(
+        "[logs]\nmax_file_size = \"64MiB\"\nbudget = \"8MiB\"\n\n[services.a]\ncommand = \"true\"\n",
+        "smaller than",
+        2,
+        17,
+    );
+}

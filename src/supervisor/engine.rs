@@ -1133,6 +1133,7 @@ mod tests {
             source: PathBuf::from("/w/wrangle.toml"),
             root: PathBuf::from("/w"),
             services,
+            logs: Default::default(),
         })
     }
 
