@@ -110,6 +110,9 @@ impl CommandSpec {
 pub struct Dependency {
     pub service: ServiceId,
     pub condition: DependencyCondition,
+    /// Restart the dependent whenever this dependency gets a new instance (a requested restart
+    /// or a crash restart), once the new instance meets `condition` again.
+    pub restart: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -126,6 +126,7 @@ pub(crate) enum RawCommand {
 pub(crate) struct RawDependency {
     pub(crate) name: Spanned<String>,
     pub(crate) condition: DependencyCondition,
+    pub(crate) restart: bool,
 }
 
 /// Splits a command line into argv words the way a POSIX shell splits words, without any of
@@ -709,6 +710,7 @@ impl Reader<'_> {
                     dependencies.push(RawDependency {
                         name,
                         condition: DependencyCondition::Ready,
+                        restart: false,
                     });
                 }
             }
@@ -716,8 +718,26 @@ impl Reader<'_> {
                 for (key, item) in table.iter() {
                     let name = key.get_ref().to_string();
                     let condition_path = format!("{path}.{name}");
-                    let Some(text) = self.string(item, &condition_path) else {
-                        continue;
+                    // `db = "ready"`, or `db = { condition = "ready", restart = true }`.
+                    let (text, restart) = match item.get_ref() {
+                        DeValue::Table(options) => {
+                            let mut condition = None;
+                            let mut restart = false;
+                            for (option, option_value) in options.iter() {
+                                let option_path = format!("{condition_path}.{}", option.get_ref());
+                                match option.get_ref().as_ref() {
+                                    "condition" => condition = self.string(option_value, &option_path),
+                                    "restart" => restart = self.boolean(option_value, &option_path).unwrap_or(false),
+                                    other => self.unknown_key(option, other, &condition_path, &["condition", "restart"]),
+                                }
+                            }
+                            let text = condition.unwrap_or_else(|| Spanned::new(item.span(), "ready".to_string()));
+                            (text, restart)
+                        }
+                        _ => match self.string(item, &condition_path) {
+                            Some(text) => (text, false),
+                            None => continue,
+                        },
                     };
                     let condition = match text.get_ref().as_str() {
                         "started" => DependencyCondition::Started,
@@ -741,13 +761,14 @@ impl Reader<'_> {
                     dependencies.push(RawDependency {
                         name: Spanned::new(key.span(), name),
                         condition,
+                        restart,
                     });
                 }
             }
             _ => self.wrong_type(
                 value,
                 path,
-                "an array of service names or a table of name = \"started\" | \"ready\" | \"completed\"",
+                "an array of service names or a table of name = \"started\" | \"ready\" | \"completed\" (or { condition = ..., restart = true })",
             ),
         }
         dependencies

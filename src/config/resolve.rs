@@ -401,6 +401,7 @@ impl<'a> Resolver<'a> {
                 Some(id) => dependencies.push(Dependency {
                     service: id,
                     condition: dependency.condition,
+                    restart: dependency.restart,
                 }),
                 None => {
                     ok = false;

@@ -1037,3 +1037,22 @@ fn logs_table_errors_are_located() {
         17,
     );
 }
+
+#[test]
+fn a_dependency_can_ask_to_restart_with_its_dependency() {
+    let (_dir, result) = load_toml(
+        "[services.db]\ncommand = \"true\"\n\n[services.api]\ncommand = \"true\"\ndepends_on = { db = { condition = \"started\", restart = true } }\n",
+    );
+    let spec = result.expect("valid");
+    let edge = spec.services[1].depends_on[0];
+    assert_eq!(
+        (edge.service, edge.condition, edge.restart),
+        (0, crate::spec::DependencyCondition::Started, true)
+    );
+    assert_error(
+        "[services.db]\ncommand = \"true\"\n\n[services.api]\ncommand = \"true\"\ndepends_on = { db = { restrat = true } }\n",
+        "unknown key `restrat`",
+        6,
+        23,
+    );
+}

@@ -463,7 +463,7 @@ impl Engine {
                 continue;
             }
             match self.dependencies_status(service) {
-                DependencyStatus::Met => self.spawn(service, false, effects),
+                DependencyStatus::Met => self.spawn(service, effects),
                 DependencyStatus::Pending => {}
                 DependencyStatus::Impossible(reason) => {
                     self.fail_startup(service, code::SERVICE_FAILED, reason, effects);
@@ -549,8 +549,11 @@ impl Engine {
         })
     }
 
-    fn spawn(&mut self, service: ServiceId, is_restart: bool, effects: &mut Vec<Effect>) {
+    fn spawn(&mut self, service: ServiceId, effects: &mut Vec<Effect>) {
         let state = &mut self.services[service];
+        // An earlier instance existed: its ports may still be draining (the first start was
+        // checked by pre-flight), and dependents that asked for it restart with it.
+        let is_restart = state.generation > 0;
         state.generation += 1;
         state.phase = Phase::Starting;
         state.leader_exit = None;
@@ -560,8 +563,6 @@ impl Engine {
         state.instance_ready = false;
         state.instance_completed = false;
         let generation = state.generation;
-        // Before a restart the old instance's ports may still be draining; the first start was
-        // already checked by pre-flight.
         if is_restart && !self.spec.services[service].ports.is_empty() {
             effects.push(Effect::AwaitPorts {
                 service,
@@ -572,6 +573,33 @@ impl Engine {
                 service,
                 generation,
             });
+        }
+        if is_restart {
+            self.restart_dependents_of(service, effects);
+        }
+    }
+
+    /// Dependents whose `depends_on` edge to `service` says `restart = true` are stopped and
+    /// started again once the new instance of `service` meets their condition.
+    fn restart_dependents_of(&mut self, service: ServiceId, effects: &mut Vec<Effect>) {
+        let dependents: Vec<ServiceId> = self.dependents[service]
+            .iter()
+            .copied()
+            .filter(|dependent| {
+                self.spec.services[*dependent]
+                    .depends_on
+                    .iter()
+                    .any(|edge| edge.service == service && edge.restart)
+            })
+            .collect();
+        for dependent in dependents {
+            if !self.services[dependent].alive {
+                continue;
+            }
+            if self.services[dependent].phase != Phase::Stopping {
+                self.stop_service(dependent, effects);
+            }
+            self.services[dependent].after_stop = AfterStop::Respawn;
         }
     }
 
@@ -681,8 +709,11 @@ impl Engine {
                 service,
                 status: state.leader_exit,
             }));
+            // Through `Waiting`: a dependent restarted with its dependency waits until the new
+            // instance of the dependency meets its condition.
             state.restarts += 1;
-            self.spawn(service, true, effects);
+            state.phase = Phase::Waiting;
+            self.advance(now, effects);
             return;
         }
         if state.phase == Phase::Stopping && state.after_stop != AfterStop::RestartAsCrash {
@@ -796,7 +827,7 @@ impl Engine {
             attempt,
         }));
         if delay.is_zero() {
-            self.spawn(service, true, effects);
+            self.spawn(service, effects);
         } else {
             effects.push(Effect::ArmTimer {
                 service,
@@ -830,7 +861,7 @@ impl Engine {
             (TimerKind::Restart, Phase::Backoff)
                 if !matches!(self.mode, Mode::ShuttingDown { .. }) =>
             {
-                self.spawn(service, true, effects);
+                self.spawn(service, effects);
             }
             (TimerKind::StopTimeout, Phase::Stopping) if state.alive => {
                 let after = self.spec.services[service].stop.timeout;
@@ -1104,6 +1135,7 @@ mod tests {
                 .map(|(service, condition)| Dependency {
                     service: *service,
                     condition: *condition,
+                    restart: false,
                 })
                 .collect(),
             ready: probe.then(|| ReadyProbe {
@@ -1605,6 +1637,44 @@ mod tests {
             vec![0],
             "the stale restart timer is ignored"
         );
+    }
+
+    #[test]
+    fn dependents_restart_with_their_dependency_only_when_asked_and_wait_for_it() {
+        let mut spec = vec![
+            service("db", &[], true),
+            service("api", &[(0, DependencyCondition::Ready)], false),
+            service("cron", &[(0, DependencyCondition::Ready)], false),
+        ];
+        spec[1].depends_on[0].restart = true;
+        let mut harness = daemon(project(spec));
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::ProbePassed {
+            service: 0,
+            generation: 1,
+        });
+        assert_eq!(harness.spawned_services(), vec![0, 1, 2]);
+        harness.feed(Input::Control {
+            service: 0,
+            action: ServiceAction::Restart,
+        });
+        harness.exit_tree(0, Exit::Signal(15));
+        // db's new instance is spawned and api (restart = true) is stopped; cron is left alone.
+        assert_eq!(harness.spawned_services(), vec![0, 1, 2, 0]);
+        assert!(harness.signals.contains(&(1, Signal::TERM)));
+        assert!(!harness.signals.contains(&(2, Signal::TERM)));
+        harness.exit_tree(1, Exit::Signal(15));
+        assert_eq!(
+            harness.phase(1),
+            Phase::Waiting,
+            "api waits for the new db to be ready"
+        );
+        harness.feed(Input::ProbePassed {
+            service: 0,
+            generation: 2,
+        });
+        assert_eq!(harness.spawned_services(), vec![0, 1, 2, 0, 1]);
+        assert_eq!(harness.phase(2), Phase::Running);
     }
 
     #[test]
