@@ -27,7 +27,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::io::AsyncReadExt;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
@@ -47,6 +46,9 @@ use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
 /// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
 /// without a newline must not grow wrangle's memory).
 pub const MAX_LINE: usize = 16 * 1024;
+/// The size of the one read buffer all output readers share: a pipe's default capacity, so one
+/// read drains a full pipe.
+const READ_BUFFER: usize = 64 * 1024;
 /// A partial line is shown after this long without its newline (prompts, progress output).
 const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(100);
 /// How long the end of an instance waits for its output readers to reach end-of-file.
@@ -197,6 +199,7 @@ struct Runtime {
     /// shown before the closing summary.
     readers: Vec<JoinHandle<()>>,
     last_state: Vec<ServiceSnapshot>,
+    read_buffer: Rc<RefCell<Vec<u8>>>,
     /// Acknowledgements to send once this turn's state is published.
     pending_acks: Vec<tokio::sync::oneshot::Sender<()>>,
 }
@@ -235,6 +238,7 @@ pub async fn run(
         scan_cache: RefCell::new(None),
         readers: Vec::new(),
         last_state: Vec::new(),
+        read_buffer: Rc::new(RefCell::new(vec![0; READ_BUFFER])),
         pending_acks: Vec::new(),
     };
     // Controls arrive on their own channel so front-ends need not know the internal messages.
@@ -429,6 +433,7 @@ impl Runtime {
                     _open: output_open.clone(),
                     log_store: self.options.log_store.clone(),
                     unstored: RefCell::new(Vec::new()),
+                    buffer: Rc::clone(&self.read_buffer),
                 };
                 self.readers.retain(|reader| !reader.is_finished());
                 self.readers.push(tokio::task::spawn_local(reader.run(fd)));
@@ -870,6 +875,9 @@ struct OutputReader {
     log_store: Option<Arc<LogStore>>,
     /// Lines framed but not yet handed to the log store (which may make us wait).
     unstored: RefCell<Vec<LogLine>>,
+    /// The read buffer, shared by every reader of the run: reads never overlap on this thread,
+    /// and one 64 KiB buffer instead of one per pipe keeps the daemon small with many services.
+    buffer: Rc<RefCell<Vec<u8>>>,
 }
 
 /// Lets the end of an instance wait until its output has been read to the end, so a service's
@@ -886,15 +894,14 @@ impl OutputDrained {
 
 impl OutputReader {
     async fn run(self, fd: OwnedFd) {
-        let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
             return;
         };
         let mut splitter = LineSplitter::new(MAX_LINE);
-        let mut buffer = vec![0u8; 64 * 1024];
         loop {
-            let read = if splitter.has_pending() {
-                match tokio::time::timeout(PARTIAL_LINE_DELAY, pipe.read(&mut buffer)).await {
-                    Ok(read) => read,
+            let readable = if splitter.has_pending() {
+                match tokio::time::timeout(PARTIAL_LINE_DELAY, pipe.readable()).await {
+                    Ok(readable) => readable,
                     Err(_) => {
                         splitter.flush(|line, partial| self.line(line, partial));
                         self.store().await;
@@ -902,11 +909,18 @@ impl OutputReader {
                     }
                 }
             } else {
-                pipe.read(&mut buffer).await
+                pipe.readable().await
             };
+            if readable.is_err() {
+                break;
+            }
+            // The read itself is synchronous, so every reader can use the one shared buffer.
+            let read = pipe.try_read(&mut self.buffer.borrow_mut());
             match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => splitter.push(&buffer[..n], |line, partial| self.line(line, partial)),
+                Ok(0) => break,
+                Ok(n) => splitter.push(&self.buffer.borrow()[..n], |line, partial| self.line(line, partial)),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => break,
             }
             self.store().await;
         }
