@@ -84,7 +84,10 @@ port = {port}
         )),
         "{second:#?}"
     );
-    assert!(second.stderr.contains("stop it with `wrangle down`"), "{second:#?}");
+    assert!(
+        second.stderr.contains("stop it with `wrangle down`"),
+        "{second:#?}"
+    );
     assert!(!second.stdout.contains("starting"), "{second:#?}");
 
     // The refusal took nothing from the first instance.
