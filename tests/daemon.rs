@@ -153,7 +153,7 @@ fn log_file_lines(project: &Project, service: &str) -> Vec<String> {
             Some((generation, entry.path()))
         })
         .collect();
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|(generation, _)| std::cmp::Reverse(*generation));
     let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, path)| path).collect();
     files.push(logs.join(format!("{service}.log")));
     let mut lines = Vec::new();
