@@ -1196,3 +1196,64 @@ fn follower_of_one_service_keeps_its_lines_while_another_floods() {
         skipped.first()
     );
 }
+
+#[test]
+fn verbs_find_the_project_from_elsewhere_with_file() {
+    let project = Project::new(&format!(
+        r#"
+[services.api]
+command = ["sh", "-c", "echo hello from api; exec sleep 427"]
+{TICKER}"#
+    ));
+    let config = project.path("wrangle.toml").display().to_string();
+    fs::create_dir(project.path("sub")).expect("mkdir sub");
+    // From another directory, naming the config: `-f` after the verb for `up`, before it for
+    // `ps`, `--file` for `logs` (where `-f` follows).
+    let _cleanup = Cleanup(&project);
+    let elsewhere = |args: &[&str]| {
+        let mut command = project.command(args);
+        command.current_dir("/");
+        project.run_command_unswept(command)
+    };
+    let up = elsewhere(&["up", "-f", &config, "-d"]);
+    assert_eq!(up.code, 0, "{up:#?}");
+    let daemon_pid = background_pid(&up.stdout).expect("background line");
+
+    let ps = elsewhere(&["-f", &config, "ps", "--json"]);
+    assert_eq!(ps.code, 0, "{ps:#?}");
+    let json: Value = serde_json::from_str(&ps.stdout).expect("JSON");
+    assert_eq!(json["daemon_pid"], daemon_pid, "{json:#}");
+    assert_eq!(json["project"], config.as_str(), "{json:#}");
+
+    let mut logs = None;
+    assert!(
+        wait_until(WAIT, || {
+            let finished = elsewhere(&["logs", "--file", &config, "api"]);
+            let found = finished.stdout.contains("hello from api");
+            logs = Some(finished);
+            found
+        }),
+        "{logs:#?}"
+    );
+
+    // From a subdirectory, the config is found upwards.
+    let mut command = project.command(&["ps"]);
+    command.current_dir(project.path("sub"));
+    let from_sub = project.run_command_unswept(command);
+    assert_eq!(from_sub.code, 0, "{from_sub:#?}");
+    assert!(from_sub.stdout.contains("ticker"), "{from_sub:#?}");
+
+    let restart = elsewhere(&["restart", "-f", &config, "--all"]);
+    assert_eq!(restart.code, 0, "{restart:#?}");
+    assert_eq!(
+        restart.stdout, "api: running\nticker: running\n",
+        "{restart:#?}"
+    );
+    let json = status(&project);
+    assert_eq!(restarts(&json, "api"), 1, "{json:#}");
+    assert_eq!(restarts(&json, "ticker"), 1, "{json:#}");
+
+    let down = elsewhere(&["down", "-f", &config]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_no_survivors(&project.mark);
+}

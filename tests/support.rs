@@ -267,7 +267,13 @@ impl Project {
     /// (and is found by `survivors(&project.mark)`). The caller must make sure the daemon is
     /// stopped, however the test ends.
     pub fn run_unswept(&self, args: &[&str]) -> Finished {
-        let mut wrangle = Wrangle::spawn_unswept(self.command(args));
+        self.run_command_unswept(self.command(args))
+    }
+
+    /// [`Project::run_unswept`] for a command made by [`Project::command`] and then adjusted
+    /// (e.g. another working directory).
+    pub fn run_command_unswept(&self, command: Command) -> Finished {
+        let mut wrangle = Wrangle::spawn_unswept(command);
         let code = wrangle.wait_exit(WAIT);
         Finished {
             code,
