@@ -1257,3 +1257,42 @@ command = ["sh", "-c", "echo hello from api; exec sleep 427"]
     assert_eq!(down.code, 0, "{down:#?}");
     assert_no_survivors(&project.mark);
 }
+
+// Known bug: this test fails until wrangle is fixed (see the commit message).
+#[test]
+fn stopping_a_service_stops_what_depends_on_it() {
+    // docs/api.yaml: "Stop a service (and what depends on it)"; api::wire::Request::Stop: "Stop
+    // these services (and what depends on them)".
+    let project = Project::new(
+        r#"
+[services.db]
+command = ["sleep", "432"]
+
+[services.api]
+command = ["sleep", "433"]
+depends_on = ["db"]
+
+[services.other]
+command = ["sleep", "434"]
+"#,
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let before = status(&project);
+    let api = pid(&before, "api").expect("api pid");
+    let other = pid(&before, "other").expect("other pid");
+
+    let stop = project.run(&["stop", "db"]);
+    assert_eq!(stop.code, 0, "{stop:#?}");
+    let after = status(&project);
+    assert_eq!(state(&after, "db"), "stopped", "{after:#}");
+    assert_eq!(pid(&after, "other"), Some(other), "{after:#}");
+    assert_eq!(
+        (state(&after, "api").as_str(), pid(&after, "api")),
+        ("stopped", None),
+        "api depends on db but kept running after `stop db`: {after:#}"
+    );
+    assert!(
+        wait_until(WAIT, || !is_ours(&project, api)),
+        "api (PID {api}) still runs"
+    );
+}
