@@ -18,3 +18,5 @@ mod restart;
 mod config_errors;
 // What reaches the terminal: markers, partial and long lines, colour, shell metacharacters.
 mod output;
+// The background daemon (`up -d`) and the verbs that control it from other processes.
+mod daemon;

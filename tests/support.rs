@@ -262,6 +262,44 @@ impl Project {
         Wrangle::spawn(command, &self.mark)
     }
 
+    /// Runs `wrangle ARGS` to completion (bounded by [`WAIT`]) with the project's own mark and
+    /// without sweeping it afterwards: for `wrangle up -d`, whose daemon must outlive the run
+    /// (and is found by `survivors(&project.mark)`). The caller must make sure the daemon is
+    /// stopped, however the test ends.
+    pub fn run_unswept(&self, args: &[&str]) -> Finished {
+        self.run_command_unswept(self.command(args))
+    }
+
+    /// [`Project::run_unswept`] for a command made by [`Project::command`] and then adjusted
+    /// (e.g. another working directory).
+    pub fn run_command_unswept(&self, command: Command) -> Finished {
+        let mut wrangle = Wrangle::spawn_unswept(command);
+        let code = wrangle.wait_exit(WAIT);
+        Finished {
+            code,
+            stdout: wrangle.stdout_text(),
+            stderr: wrangle.stderr_text(),
+        }
+    }
+
+    /// Runs `wrangle ARGS` with its output discarded, waiting at most `timeout` (then SIGKILLs
+    /// it); the exit code, if it exited. Never panics: for cleanup in `Drop`.
+    pub fn run_quietly(&self, args: &[&str], timeout: Duration) -> Option<i32> {
+        let mut command = self.command(args);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        let mut child = command.spawn().ok()?;
+        let mut status = None;
+        wait_until(timeout, || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        status.and_then(|status| status.code())
+    }
+
     /// `wrangle up ARGS` in the background.
     pub fn up(&self, args: &[&str]) -> Wrangle {
         let mut all = vec!["up"];
@@ -312,13 +350,20 @@ type Shared = Arc<(Mutex<Captured>, Condvar)>;
 /// the test's mark, so a failing test leaves nothing behind either.
 pub struct Wrangle {
     child: Child,
-    mark: String,
+    /// The mark swept on drop; None for a run whose processes must outlive it (`up -d`).
+    mark: Option<String>,
     shared: Shared,
     status: Option<ExitStatus>,
 }
 
 impl Wrangle {
-    fn spawn(mut command: Command, mark: &str) -> Wrangle {
+    fn spawn(command: Command, mark: &str) -> Wrangle {
+        let mut wrangle = Wrangle::spawn_unswept(command);
+        wrangle.mark = Some(mark.to_string());
+        wrangle
+    }
+
+    fn spawn_unswept(mut command: Command) -> Wrangle {
         let mut child = command.spawn().expect("spawn the wrangle binary");
         let shared: Shared = Arc::default();
         let stdout = child.stdout.take().expect("piped stdout");
@@ -327,7 +372,7 @@ impl Wrangle {
         read_lines(stderr, Arc::clone(&shared), true);
         Wrangle {
             child,
-            mark: mark.to_string(),
+            mark: None,
             shared,
             status: None,
         }
@@ -485,7 +530,9 @@ impl Wrangle {
 impl Drop for Wrangle {
     fn drop(&mut self) {
         self.kill_hard();
-        kill_survivors(&self.mark);
+        if let Some(mark) = &self.mark {
+            kill_survivors(mark);
+        }
     }
 }
 
