@@ -918,7 +918,9 @@ impl OutputReader {
             let read = pipe.try_read(&mut self.buffer.borrow_mut());
             match read {
                 Ok(0) => break,
-                Ok(n) => splitter.push(&self.buffer.borrow()[..n], |line, partial| self.line(line, partial)),
+                Ok(n) => splitter.push(&self.buffer.borrow()[..n], |line, partial| {
+                    self.line(line, partial)
+                }),
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(_) => break,
             }
