@@ -69,8 +69,9 @@ pub trait LogSource: Send + Sync {
     /// after `since`.
     fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> Vec<wire::LogLine>;
 
-    /// Every line from now on, of every service.
-    fn subscribe(&self) -> broadcast::Receiver<wire::LogLine>;
+    /// Every line from now on of these services (all when empty). Filtering at the source, not
+    /// after receiving, keeps a flood in one service from making followers of another lag.
+    fn subscribe(&self, services: &[String]) -> broadcast::Receiver<wire::LogLine>;
 }
 
 /// `SystemTime` as the API writes times: RFC 3339 in UTC with milliseconds.

@@ -50,7 +50,7 @@ use crate::supervisor::session::{Session, SessionOptions};
 
 /// Events kept for slow SSE clients before they lag.
 const EVENT_BUFFER: usize = 1024;
-/// Log lines kept for slow `logs -f` clients before they lag.
+/// Log lines kept for each slow `logs -f` client before it lags.
 const LOG_BUFFER: usize = 4096;
 
 /// The body of `wrangle __daemon`. Returns the exit code.
@@ -113,7 +113,7 @@ async fn serve(prepared: &Prepared) -> u8 {
         services: Vec::new(),
     }));
     let (events, _) = broadcast::channel(EVENT_BUFFER);
-    let (log_lines, _) = broadcast::channel(LOG_BUFFER);
+    let followers = Followers::default();
     let (requests, request_receiver) = mpsc::unbounded_channel();
     let context = ApiContext {
         status,
@@ -122,7 +122,7 @@ async fn serve(prepared: &Prepared) -> u8 {
         logs: Arc::new(StoreSource {
             store: Arc::clone(&store),
             names: names.clone(),
-            lines: log_lines.clone(),
+            followers: followers.clone(),
         }),
     };
     let (stop_api, api_stopped) = oneshot::channel::<()>();
@@ -171,7 +171,7 @@ async fn serve(prepared: &Prepared) -> u8 {
         attached: Cell::new(true),
         daemon_log: prepared.paths.daemon_log.clone(),
         events: events.clone(),
-        log_lines,
+        followers,
         status: status_sender,
         state,
         record: DaemonRecord {
@@ -302,7 +302,7 @@ struct DaemonObserver {
     attached: Cell<bool>,
     daemon_log: PathBuf,
     events: broadcast::Sender<wire::Event>,
-    log_lines: broadcast::Sender<wire::LogLine>,
+    followers: Followers,
     status: watch::Sender<Arc<ProjectStatus>>,
     state: StateWriter,
     /// The run's identity; `services` is refreshed at each state change.
@@ -385,15 +385,14 @@ impl Observer for DaemonObserver {
         if self.attached.get() {
             self.reporter.output(service, stream, line, partial);
         }
-        if self.log_lines.receiver_count() > 0 {
-            let _ = self.log_lines.send(wire::LogLine {
-                time: format_time(SystemTime::now()),
-                service: self.spec.services[service].name.clone(),
-                stream: wire_stream(stream),
-                text: String::from_utf8_lossy(line).into_owned(),
-                partial,
-            });
-        }
+        let name = &self.spec.services[service].name;
+        self.followers.publish(name, || wire::LogLine {
+            time: format_time(SystemTime::now()),
+            service: name.clone(),
+            stream: wire_stream(stream),
+            text: String::from_utf8_lossy(line).into_owned(),
+            partial,
+        });
     }
 
     fn probe_failed(&self, service: ServiceId, failure: &str) {
@@ -504,7 +503,60 @@ fn service_status(
 struct StoreSource {
     store: Arc<LogStore>,
     names: Vec<String>,
-    lines: broadcast::Sender<wire::LogLine>,
+    followers: Followers,
+}
+
+/// The `logs -f` clients, each with its own channel and service filter: a service that floods
+/// its output fills only the channels of those who follow it, so someone following a quiet
+/// service never loses its lines to another's flood.
+#[derive(Clone, Default)]
+struct Followers(Arc<std::sync::Mutex<Vec<Follower>>>);
+
+struct Follower {
+    /// Empty: every service.
+    services: Vec<String>,
+    sender: broadcast::Sender<wire::LogLine>,
+}
+
+impl Followers {
+    fn subscribe(&self, services: &[String]) -> broadcast::Receiver<wire::LogLine> {
+        let (sender, receiver) = broadcast::channel(LOG_BUFFER);
+        self.lock().push(Follower {
+            services: services.to_vec(),
+            sender,
+        });
+        receiver
+    }
+
+    /// Sends the line made by `line` to every follower of `service`; makes it only if one
+    /// exists, and forgets followers that went away.
+    fn publish(&self, service: &str, line: impl FnOnce() -> wire::LogLine) {
+        let mut followers = self.lock();
+        if followers.is_empty() {
+            return;
+        }
+        followers.retain(|follower| follower.sender.receiver_count() > 0);
+        let mut interested = followers
+            .iter()
+            .filter(|follower| {
+                follower.services.is_empty() || follower.services.iter().any(|name| name == service)
+            })
+            .peekable();
+        if interested.peek().is_none() {
+            return;
+        }
+        let line = line();
+        for follower in interested {
+            let _ = follower.sender.send(line.clone());
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Follower>> {
+        // A poisoned lock only means a panic elsewhere; the list itself is intact.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl LogSource for StoreSource {
@@ -526,7 +578,7 @@ impl LogSource for StoreSource {
             .collect()
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<wire::LogLine> {
-        self.lines.subscribe()
+    fn subscribe(&self, services: &[String]) -> broadcast::Receiver<wire::LogLine> {
+        self.followers.subscribe(services)
     }
 }

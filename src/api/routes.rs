@@ -258,7 +258,7 @@ async fn logs(State(state): State<AppState>, RawQuery(query): RawQuery) -> Respo
     // in between is then both at the end of the tail and at the start of the live stream: those
     // first live lines are skipped while they match tail lines (publication order is the same
     // in both).
-    let receiver = state.context.logs.subscribe();
+    let receiver = state.context.logs.subscribe(&query.services);
     let tail = state.context.logs.tail(&query.services, query.n, since);
     let mut overlap = tail.clone();
     let mut in_overlap = !overlap.is_empty();

@@ -64,7 +64,7 @@ impl LogSource for FakeLogs {
         selected[selected.len().saturating_sub(n)..].to_vec()
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<LogLine> {
+    fn subscribe(&self, _services: &[String]) -> broadcast::Receiver<LogLine> {
         let receiver = self.live.subscribe();
         if let Some(line) = self.publish_on_subscribe.lock().unwrap().take() {
             self.publish(line);

@@ -42,13 +42,18 @@ pub fn start_daemon(file: Option<PathBuf>, services: &[String]) -> u8 {
     } else {
         Vec::new()
     };
-    let (mut child, output) = match spawn_detached(&argv, &cwd, &env) {
+    let (mut child, output, errors) = match spawn_detached(&argv, &cwd, &env) {
         Ok(spawned) => spawned,
         Err(error) => {
             eprintln!("error: cannot start the daemon: {error}");
             return exit::SERVICE_FAILED;
         }
     };
+    // Errors go to our stderr as they would from a foreground `up`; a thread relays them while
+    // this one relays the output.
+    let relay_errors = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut BufReader::new(errors), &mut std::io::stderr());
+    });
     let mut detached_pid = None;
     let stdout = std::io::stdout();
     for line in BufReader::new(output).split(b'\n') {
@@ -61,6 +66,8 @@ pub fn start_daemon(file: Option<PathBuf>, services: &[String]) -> u8 {
         let _ = out.write_all(&line);
         let _ = out.write_all(b"\n");
     }
+    // After detaching, the daemon's stderr is its log file: our end is at end-of-file too.
+    let _ = relay_errors.join();
     match detached_pid {
         Some(pid) => {
             println!(

@@ -216,6 +216,9 @@ struct ServiceState {
     after_stop: AfterStop,
     last_exit: Option<Exit>,
     reason: Option<String>,
+    /// A user asked it to stop (directly, or because something it depends on was stopped): it
+    /// is stopped once nothing that depends on it is alive, like a shutdown but for some.
+    stop_requested: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +250,7 @@ impl ServiceState {
             after_stop: AfterStop::Stay,
             last_exit: None,
             reason: None,
+            stop_requested: false,
         }
     }
 }
@@ -458,6 +462,7 @@ impl Engine {
             self.advance_shutdown(effects);
             return;
         }
+        self.advance_requested_stops(effects);
         for service in 0..self.services.len() {
             if self.services[service].phase != Phase::Waiting {
                 continue;
@@ -559,6 +564,7 @@ impl Engine {
         state.leader_exit = None;
         state.outlived_leader = false;
         state.after_stop = AfterStop::Stay;
+        state.stop_requested = false;
         state.instance_started = false;
         state.instance_ready = false;
         state.instance_completed = false;
@@ -695,6 +701,10 @@ impl Engine {
             _ => Exit::Unknown,
         };
         state.last_exit = Some(status);
+        // Nothing of this instance runs any more: it neither is started nor ready for anything
+        // that waits on it now (a completed one-shot keeps its `completed`, set below).
+        state.instance_started = false;
+        state.instance_ready = false;
         let uptime = state
             .spawned_at
             .map(|at| now.saturating_duration_since(at))
@@ -894,28 +904,34 @@ impl Engine {
         }
         let state = &mut self.services[service];
         match action {
-            ServiceAction::Stop if state.alive => {
-                if state.phase != Phase::Stopping {
-                    self.stop_service(service, effects);
-                }
-                self.services[service].after_stop = AfterStop::Stay;
-            }
             ServiceAction::Stop => {
-                if matches!(
-                    state.phase,
-                    Phase::Waiting | Phase::Backoff | Phase::Starting
-                ) {
-                    // Nothing runs yet: a pending spawn or restart is abandoned by moving on to a
-                    // new generation and timer sequence, so late answers are ignored.
-                    state.phase = Phase::Stopped;
-                    state.generation += 1;
-                    state.timer_sequence += 1;
-                    effects.push(Effect::Publish(Event::Stopped {
-                        service,
-                        status: None,
-                    }));
-                    self.advance(now, effects);
+                // What depends on it stops too, first: leaving it running on a stopped
+                // dependency would leave it broken.
+                let affected = graph::with_dependents(&self.dependents, service);
+                for (id, affected) in affected.into_iter().enumerate() {
+                    if !affected {
+                        continue;
+                    }
+                    let state = &mut self.services[id];
+                    if state.alive {
+                        state.stop_requested = true;
+                        state.after_stop = AfterStop::Stay;
+                    } else if matches!(
+                        state.phase,
+                        Phase::Waiting | Phase::Backoff | Phase::Starting
+                    ) {
+                        // Nothing runs yet: a pending spawn or restart is abandoned by moving on
+                        // to a new generation and timer sequence, so late answers are ignored.
+                        state.phase = Phase::Stopped;
+                        state.generation += 1;
+                        state.timer_sequence += 1;
+                        effects.push(Effect::Publish(Event::Stopped {
+                            service: id,
+                            status: None,
+                        }));
+                    }
                 }
+                self.advance(now, effects);
             }
             ServiceAction::Restart if state.alive => {
                 if state.phase != Phase::Stopping {
@@ -1045,6 +1061,23 @@ impl Engine {
             }
             self.mode = Mode::Done;
             effects.push(Effect::Exit { code });
+        }
+    }
+
+    /// Stops each service whose stop was requested once nothing alive depends on it.
+    fn advance_requested_stops(&mut self, effects: &mut Vec<Effect>) {
+        for service in 0..self.services.len() {
+            let state = &self.services[service];
+            if !state.stop_requested || !state.alive || state.phase == Phase::Stopping {
+                continue;
+            }
+            if !self.dependents[service]
+                .iter()
+                .any(|dependent| self.services[*dependent].alive)
+            {
+                self.stop_service(service, effects);
+                self.services[service].after_stop = AfterStop::Stay;
+            }
         }
     }
 
@@ -1675,6 +1708,42 @@ mod tests {
         });
         assert_eq!(harness.spawned_services(), vec![0, 1, 2, 0, 1]);
         assert_eq!(harness.phase(2), Phase::Running);
+    }
+
+    #[test]
+    fn stopping_a_dependency_stops_its_dependents_first() {
+        let spec = project(vec![
+            service("db", &[], false),
+            service("api", &[(0, DependencyCondition::Ready)], false),
+            service("web", &[(1, DependencyCondition::Ready)], false),
+            service("cron", &[], false),
+        ]);
+        let mut harness = daemon(spec);
+        harness.feed(Input::Start { services: vec![] });
+        harness.feed(Input::Control {
+            service: 0,
+            action: ServiceAction::Stop,
+        });
+        assert_eq!(harness.signals, vec![(2, Signal::TERM)], "web first");
+        harness.exit_tree(2, Exit::Signal(15));
+        assert_eq!(harness.signals.last(), Some(&(1, Signal::TERM)));
+        harness.exit_tree(1, Exit::Signal(15));
+        assert_eq!(harness.signals.last(), Some(&(0, Signal::TERM)));
+        harness.exit_tree(0, Exit::Signal(15));
+        for service in 0..3 {
+            assert_eq!(harness.phase(service), Phase::Stopped);
+        }
+        assert_eq!(
+            harness.phase(3),
+            Phase::Running,
+            "cron does not depend on db"
+        );
+        // Starting web brings its dependencies back, in order.
+        harness.feed(Input::Control {
+            service: 2,
+            action: ServiceAction::Start,
+        });
+        assert_eq!(&harness.spawned_services()[4..], &[0, 1, 2]);
     }
 
     #[test]

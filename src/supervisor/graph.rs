@@ -25,6 +25,19 @@ pub fn selection(spec: &ProjectSpec, roots: &[ServiceId]) -> Vec<bool> {
     selected
 }
 
+/// `root` and every service that depends on it, directly or not (what must stop when it stops).
+pub fn with_dependents(dependents: &[Vec<ServiceId>], root: ServiceId) -> Vec<bool> {
+    let mut marked = vec![false; dependents.len()];
+    let mut stack = vec![root];
+    while let Some(service) = stack.pop() {
+        if std::mem::replace(&mut marked[service], true) {
+            continue;
+        }
+        stack.extend(dependents[service].iter().copied());
+    }
+    marked
+}
+
 /// For each service, the services that depend on it.
 pub fn dependents(spec: &ProjectSpec) -> Vec<Vec<ServiceId>> {
     let mut dependents = vec![Vec::new(); spec.services.len()];

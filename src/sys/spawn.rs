@@ -188,19 +188,19 @@ pub fn raw(fd: &OwnedFd) -> RawFd {
 }
 
 /// Starts a process in a new session, detached from our terminal, with its stdout and stderr on
-/// one pipe whose read end is returned. Used by `up -d` to start the daemon: it must outlive us,
+/// two pipes whose read ends are returned (stdout, stderr). Used by `up -d` to start the daemon: it must outlive us,
 /// so it gets no death signal. The caller may wait for it with `Child::wait` (the CLI is not a
 /// subreaper and runs no reaper).
 pub fn spawn_detached(
     argv: &[String],
     cwd: &std::path::Path,
     env: &[(String, String)],
-) -> io::Result<(std::process::Child, std::fs::File)> {
+) -> io::Result<(std::process::Child, std::fs::File, std::fs::File)> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     };
     let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let stderr = write_end.try_clone()?;
+    let (error_read_end, stderr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let mut command = Command::new(program);
     command
         .args(args)
@@ -220,5 +220,9 @@ pub fn spawn_detached(
     // Our copies of the write end are closed when `command` drops, so end-of-file on the read end
     // means the daemon closed (or redirected) its own.
     drop(command);
-    Ok((child, std::fs::File::from(read_end)))
+    Ok((
+        child,
+        std::fs::File::from(read_end),
+        std::fs::File::from(error_read_end),
+    ))
 }
