@@ -194,8 +194,9 @@ async fn serve(prepared: &Prepared) -> u8 {
     } else {
         exit::SERVICE_FAILED
     };
-    // Let the last events reach followers (`down` waits for the stream to end), then close.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Let the last events reach followers (`down` waits for the stream to end), then close: the
+    // SSE tasks run on this thread, so a moment is enough for them to write.
+    tokio::time::sleep(Duration::from_millis(2)).await;
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
     remove_own_socket(&prepared.paths.control_socket);

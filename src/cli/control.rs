@@ -225,7 +225,8 @@ async fn wait_for_release(project: &Project) -> bool {
         if matches!(lock::holder(&project.paths.lock_file), Ok(None)) {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The daemon releases the lock as it exits, right after closing the event stream.
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     false
 }
