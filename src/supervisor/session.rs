@@ -156,7 +156,7 @@ impl Session {
             cgroup.kill_and_remove();
         }
         if let Some(sentinel) = self.sentinel {
-            sentinel.dismiss();
+            sentinel.dismiss().await;
         }
         outcome
     }

@@ -88,7 +88,7 @@ pub fn try_lock(path: &Path) -> Result<ProjectLock, LockError> {
     file.seek(SeekFrom::Start(0)).map_err(io_error)?;
     file.write_all(format!("{pid}\n").as_bytes())
         .map_err(io_error)?;
-    file.sync_all().map_err(io_error)?;
+    // No fsync: the pid is informational, and the lock itself lives in the kernel, not on disk.
     Ok(ProjectLock {
         file,
         path: path.to_path_buf(),

@@ -13,7 +13,8 @@
 //!
 //! # Caveats
 //! A process that cleared its environment and escaped the leader's session cannot be found by the
-//! sentinel. The daemon (which re-adopts services instead of killing them) does not use it.
+//! sentinel. The daemon uses it too, so a killed daemon leaves nothing orphaned (see
+//! `daemon::state` for what the next command does if even the sentinel was killed).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -29,6 +30,7 @@ use crate::sys::tree::{self, RUN_VAR};
 pub struct Sentinel {
     pub pid: i32,
     pipe: File,
+    exit: tokio::sync::oneshot::Receiver<crate::sys::reaper::ExitStatus>,
 }
 
 impl Sentinel {
@@ -47,7 +49,7 @@ impl Sentinel {
             cgroup_procs: None,
             stdin: Some(read_end),
         };
-        let (child, _exit) = reaper.spawn(&mut request)?;
+        let (child, exit) = reaper.spawn(&mut request)?;
         let mut pipe = File::from(write_end);
         writeln!(pipe, "{run_token}")?;
         if let Some(cgroup) = cgroup {
@@ -56,13 +58,17 @@ impl Sentinel {
         Ok(Sentinel {
             pid: child.pid,
             pipe,
+            exit,
         })
     }
 
-    /// Tells the sentinel that wrangle stopped everything itself; it exits without acting.
-    pub fn dismiss(mut self) {
+    /// Tells the sentinel that wrangle stopped everything itself, and waits (briefly) for it to
+    /// exit, so wrangle never leaves even its own helper behind.
+    pub async fn dismiss(mut self) {
         // If the sentinel is already gone there is nothing to dismiss.
         let _ = self.pipe.write_all(b"done\n");
+        drop(self.pipe);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), self.exit).await;
     }
 }
 
