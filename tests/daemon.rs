@@ -1296,3 +1296,97 @@ command = ["sleep", "434"]
         "api (PID {api}) still runs"
     );
 }
+
+/// The sentinel of a daemon: its child running `wrangle __sentinel`.
+fn sentinel_of(daemon_pid: i32) -> Option<i32> {
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let ppid: i32 = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()?;
+        (ppid == daemon_pid && crate::support::cmdline(pid).contains("__sentinel")).then_some(pid)
+    })
+}
+
+#[test]
+fn leftovers_of_a_daemon_killed_with_its_sentinel_are_found_and_stopped_by_the_next_command() {
+    // Killing the daemon and its sentinel together is the worst case: the service leaders die
+    // by their death signal, but a double-forked grandchild lives on. The next command must
+    // prove it belongs to the dead daemon (state.json) and stop it, and say so.
+    let project = Project::new(
+        r#"
+[services.api]
+command = ["sh", "-c", "(sleep 431 &) ; exec sleep 432"]
+"#,
+    );
+    let daemon = Daemon::start(&project, &[]);
+    assert!(
+        wait_until(WAIT, || survivors(&project.mark)
+            .iter()
+            .any(|(_, command)| command.contains("sleep 431"))),
+        "the grandchild did not start"
+    );
+    let sentinel = sentinel_of(daemon.pid).expect("the daemon's sentinel");
+    assert!(send_signal(sentinel, "KILL") && send_signal(daemon.pid, "KILL"));
+    assert!(
+        wait_until(WAIT, || survivors(&project.mark)
+            .iter()
+            .all(|(_, command)| !command.contains("sleep 432"))),
+        "the leader should die with the daemon"
+    );
+    let grandchild = survivors(&project.mark)
+        .into_iter()
+        .find(|(_, command)| command.contains("sleep 431"));
+    assert!(
+        grandchild.is_some(),
+        "nothing was left to recover: {:?}",
+        survivors(&project.mark)
+    );
+
+    let ps = project.run(&["ps"]);
+    assert_eq!(ps.code, 1, "{ps:#?}");
+    assert!(ps.stderr.contains("the previous daemon (PID"), "{ps:#?}");
+    assert!(
+        ps.stderr.contains("stopped 1 leftover process(es)"),
+        "{ps:#?}"
+    );
+    assert!(ps.stderr.contains("sleep 431"), "{ps:#?}");
+    assert!(
+        wait_until(WAIT, || survivors(&project.mark)
+            .iter()
+            .all(|(_, command)| !command.contains("sleep 431"))),
+        "the leftover was not stopped: {:?}",
+        survivors(&project.mark)
+    );
+    let dir = project_dir(&project);
+    assert!(!dir.join("state.json").exists() && dir.join("state.json.previous").exists());
+    // Said once: the next command has nothing to recover.
+    let again = project.run(&["ps"]);
+    assert!(!again.stderr.contains("previous daemon"), "{again:#?}");
+}
+
+#[test]
+fn a_corrupt_state_file_is_set_aside_with_a_warning() {
+    let project = Project::new("[services.a]\ncommand = [\"sleep\", \"433\"]\n");
+    // Any command creates the project's directory; then a torn record appears in it.
+    assert_eq!(project.run(&["ps"]).code, 1);
+    let dir = project_dir(&project);
+    fs::write(dir.join("state.json"), "{\"version\": 1, \"daemon_pi").expect("write");
+    let daemon = Daemon::start(&project, &[]);
+    assert!(
+        daemon.up.stderr.contains("state file was unreadable"),
+        "{:#?}",
+        daemon.up
+    );
+    assert_eq!(state(&status(&project), "a"), "running");
+    let kept: Vec<_> = fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("state.json.corrupt-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "the corrupt record is kept for inspection");
+}
