@@ -59,18 +59,7 @@ pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return exit::SERVICE_FAILED;
-        }
-    };
-    let local = tokio::task::LocalSet::new();
-    let code = local.block_on(&runtime, serve(&prepared));
+    let code = crate::cli::project::block_on_local(serve(&prepared)).unwrap_or_else(|code| code);
     drop(prepared.lock);
     code
 }

@@ -168,20 +168,13 @@ pub enum LogError {
     DuplicateService { name: String },
     #[error("refusing to use {path}: it is a symbolic link")]
     Symlink { path: PathBuf },
-    #[error("refusing to use {path}: it is not a directory")]
-    NotADirectory { path: PathBuf },
     #[error("refusing to write {path}: it is not a regular file")]
     NotAFile { path: PathBuf },
     #[error("refusing to write {path}: it has other hard links")]
     HardLinked { path: PathBuf },
-    #[error("refusing to use {path}: it is owned by uid {owner}, not by uid {expected} (us)")]
-    WrongOwner {
-        path: PathBuf,
-        owner: u32,
-        expected: u32,
-    },
-    #[error("refusing to use {path}: it is writable by group or others (mode {mode:04o})")]
-    Writable { path: PathBuf, mode: u32 },
+    /// The log directory is not a private directory of ours (see `paths::private_dir`).
+    #[error(transparent)]
+    Dir(crate::paths::PathsError),
     #[error("cannot {action} {path}")]
     Io {
         action: &'static str,

@@ -173,6 +173,25 @@ impl Home {
     }
 }
 
+/// Creates `path` (mode 0700; its parent must exist) unless it exists, then opens it without
+/// following a symlink and checks that it is ours and not writable by others. Every private
+/// directory of wrangle's (the home, the project directory, the log directory) goes through this.
+pub fn private_dir(path: &Path) -> Result<OwnedFd, PathsError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let created = match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(source) => {
+            return Err(PathsError::Io {
+                action: "create directory",
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    open_private_dir(None, path, created)
+}
+
 /// Replaces `path` (in one of our private directories) with `content` atomically: a temporary
 /// file (0600, never following a symlink) is written and synced, then renamed over `path`, and
 /// the directory is synced. A reader sees the old content or the new, never a mix, even if we

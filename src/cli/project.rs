@@ -59,14 +59,23 @@ fn recover_if_abandoned(paths: &ProjectPaths) {
 
 /// A current-thread runtime for a client command.
 pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> Result<T, u8> {
-    match tokio::runtime::Builder::new_current_thread()
+    Ok(runtime()?.block_on(future))
+}
+
+/// A current-thread runtime with a `LocalSet`, on this (the main) thread, for a run of the
+/// supervisor: it is built on `Rc` and spawns with `spawn_local`, and the main thread is the one
+/// that lives as long as wrangle (see `sys::spawn` on `PR_SET_PDEATHSIG`).
+pub fn block_on_local<T>(future: impl std::future::Future<Output = T>) -> Result<T, u8> {
+    let runtime = runtime()?;
+    Ok(tokio::task::LocalSet::new().block_on(&runtime, future))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => Ok(runtime.block_on(future)),
-        Err(error) => {
+        .map_err(|error| {
             eprintln!("error: cannot start the async runtime: {error}");
-            Err(exit::SERVICE_FAILED)
-        }
-    }
+            exit::SERVICE_FAILED
+        })
 }

@@ -43,18 +43,8 @@ pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return exit::SERVICE_FAILED;
-        }
-    };
-    let local = tokio::task::LocalSet::new();
-    let code = local.block_on(&runtime, foreground(&prepared));
+    let code =
+        crate::cli::project::block_on_local(foreground(&prepared)).unwrap_or_else(|code| code);
     drop(prepared.lock);
     code
 }

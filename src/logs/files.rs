@@ -13,9 +13,9 @@
 
 use std::ffi::CStr;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::{DirBuilderExt, FileExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -72,56 +72,8 @@ pub(crate) struct DirScan {
 /// Creates the directory (mode 0700, its parent must exist) unless it exists, then opens and
 /// vets it.
 pub(crate) fn open_dir(path: &Path) -> Result<LogDir, LogError> {
-    let created = match std::fs::DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => true,
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => false,
-        Err(source) => {
-            return Err(LogError::Io {
-                action: "create directory",
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        // O_NOFOLLOW|O_DIRECTORY reports a symlink as ELOOP (or ENOTDIR on some filesystems);
-        // tell the user which one it really is.
-        Err(Errno::LOOP | Errno::NOTDIR) => {
-            let is_symlink = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_symlink());
-            return Err(match is_symlink {
-                true => LogError::Symlink {
-                    path: path.to_path_buf(),
-                },
-                false => LogError::NotADirectory {
-                    path: path.to_path_buf(),
-                },
-            });
-        }
-        Err(errno) => return Err(io_error("open directory", path, errno)),
-    };
-    if created {
-        // mkdir applies the umask; a strange umask must not leave the directory open or unusable.
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
-            .map_err(|errno| io_error("set permissions of", path, errno))?;
-    }
+    let fd = crate::paths::private_dir(path).map_err(LogError::Dir)?;
     let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", path, errno))?;
-    let expected = rustix::process::geteuid().as_raw();
-    if stat.st_uid != expected {
-        return Err(LogError::WrongOwner {
-            path: path.to_path_buf(),
-            owner: stat.st_uid,
-            expected,
-        });
-    }
-    let mode = stat.st_mode & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(LogError::Writable {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
     Ok(LogDir {
         path: path.to_path_buf(),
         fd,

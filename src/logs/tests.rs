@@ -415,7 +415,7 @@ fn an_unwritable_directory_is_an_error_at_open() {
         &names(&["web"]),
     )
     .unwrap_err();
-    assert!(matches!(error, LogError::Io { .. }), "{error:?}");
+    assert!(matches!(error, LogError::Dir(crate::paths::PathsError::Io { .. })), "{error:?}");
     assert!(LogStore::open(LogSettings::default(), &names(&["web"])).is_err());
 }
 
@@ -462,7 +462,13 @@ fn a_symlinked_directory_is_refused() {
     std::fs::create_dir(&real).unwrap();
     std::os::unix::fs::symlink(&real, temp.path().join("logs")).unwrap();
     let error = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap_err();
-    assert!(matches!(error, LogError::Symlink { .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            LogError::Dir(crate::paths::PathsError::Symlink { .. })
+        ),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
