@@ -136,6 +136,7 @@ async fn serve(prepared: &Prepared) -> u8 {
         lifetime: Lifetime::UntilShutdown,
         die_with_wrangle: true,
         socket_dir: prepared.paths.runtime_dir.clone(),
+        stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
         log_store: Some(Arc::clone(&store)),
     };
     let reporter = Reporter::new(printer, Arc::clone(&spec), false);

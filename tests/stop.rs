@@ -351,3 +351,29 @@ stop_timeout = "2s"
         );
     }
 }
+
+#[test]
+fn services_of_a_killed_wrangle_are_stopped_gracefully() {
+    // SIGKILL of wrangle: each leader gets SIGTERM as its death signal and the sentinel stops
+    // the rest, SIGKILL only after a grace period. A service that cleans up on SIGTERM gets to.
+    let project = Project::new(
+        r#"
+[services.tidy]
+command = ["sh", "-c", "trap 'echo graceful > stopped.txt; exit 0' TERM; echo up; while :; do sleep 0.1; done"]
+stop_timeout = "5s"
+"#,
+    );
+    let mut wrangle = project.up(&[]);
+    wrangle.expect_line("tidy | up");
+    wrangle.kill_hard();
+    assert!(
+        wait_until(WAIT, || project.exists("stopped.txt")),
+        "the service got no chance to stop gracefully\n{}",
+        wrangle.transcript()
+    );
+    assert!(
+        wait_until(WAIT, || survivors(&project.mark).is_empty()),
+        "still alive: {:?}",
+        survivors(&project.mark)
+    );
+}

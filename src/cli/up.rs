@@ -171,6 +171,7 @@ async fn foreground(prepared: &Prepared) -> u8 {
         lifetime: Lifetime::UntilIdle,
         die_with_wrangle: true,
         socket_dir: prepared.paths.runtime_dir.clone(),
+        stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
         log_store: None,
     };
     let session = match Session::start(options, reporter.as_ref(), mpsc::unbounded_channel()) {

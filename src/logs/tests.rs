@@ -415,7 +415,10 @@ fn an_unwritable_directory_is_an_error_at_open() {
         &names(&["web"]),
     )
     .unwrap_err();
-    assert!(matches!(error, LogError::Dir(crate::paths::PathsError::Io { .. })), "{error:?}");
+    assert!(
+        matches!(error, LogError::Dir(crate::paths::PathsError::Io { .. })),
+        "{error:?}"
+    );
     assert!(LogStore::open(LogSettings::default(), &names(&["web"])).is_err());
 }
 

@@ -40,7 +40,7 @@ use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
 use crate::sys::ports;
 use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::reaper::{ExitStatus, Reaper};
-use crate::sys::spawn::{SpawnRequest, signal_group};
+use crate::sys::spawn::{Output, SpawnRequest, signal_group};
 use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
 
 /// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
@@ -115,7 +115,8 @@ pub enum Control {
 pub struct RunOptions {
     /// Identifies this run in every service's environment (`WRANGLE_RUN`).
     pub run_token: String,
-    /// Tie each service leader to wrangle's life (`PR_SET_PDEATHSIG`): the foreground mode.
+    /// Tie each service leader to wrangle's life: `PR_SET_PDEATHSIG` sends it SIGTERM if wrangle
+    /// dies, and the sentinel stops the rest of its tree (SIGKILL after a grace period).
     pub die_with_parent: bool,
     /// A private directory for per-service sockets (`NOTIFY_SOCKET`).
     pub socket_dir: PathBuf,
@@ -384,8 +385,11 @@ impl Runtime {
             env,
             // wrangle's own systemd/socket-activation variables are not the service's.
             env_remove: inherited_variables_to_drop(),
-            capture_output: true,
-            die_with_parent: self.options.die_with_parent,
+            output: Output::Fifos {
+                dir: self.options.socket_dir.clone(),
+                stem: format!("{service}.{generation}"),
+            },
+            death_signal: self.options.die_with_parent.then_some(Signal::TERM.0),
             cgroup_procs: self.service_cgroup_fd(service),
             stdin: None,
         };
@@ -1087,8 +1091,9 @@ async fn exec_attempt(
             .into_iter()
             .chain(inherited_variables_to_drop())
             .collect(),
-        capture_output: false,
-        die_with_parent: true,
+        output: Output::Discard,
+        // A probe is wrangle's own helper: it dies with wrangle, at once.
+        death_signal: Some(Signal::KILL.0),
         cgroup_procs: None,
         stdin: None,
     };

@@ -22,6 +22,15 @@ use crate::sys::reaper::Reaper;
 use crate::sys::sentinel::Sentinel;
 use crate::sys::spawn::become_subreaper;
 
+/// The sentinel's grace for `spec`: its longest `stop_timeout`.
+pub fn stop_grace(spec: &ProjectSpec) -> std::time::Duration {
+    spec.services
+        .iter()
+        .map(|service| service.stop.timeout)
+        .max()
+        .unwrap_or_default()
+}
+
 pub struct SessionOptions {
     pub lifetime: Lifetime,
     /// Tie service leaders to wrangle's life and start a sentinel: if wrangle is killed, its
@@ -29,6 +38,9 @@ pub struct SessionOptions {
     pub die_with_wrangle: bool,
     /// A private directory for per-service sockets.
     pub socket_dir: PathBuf,
+    /// How long services get to stop on SIGTERM if wrangle itself is killed (the sentinel's
+    /// grace): the project's longest `stop_timeout`.
+    pub stop_grace: std::time::Duration,
     /// Where service output is kept (the daemon), if anywhere besides the observer.
     pub log_store: Option<Arc<LogStore>>,
 }
@@ -92,7 +104,8 @@ impl Session {
             _ => RunCgroup::create(&run_token).ok().map(Rc::new),
         };
         let sentinel = if options.die_with_wrangle {
-            match Sentinel::start(&reaper, &run_token, cgroup.as_deref().map(RunCgroup::path)) {
+            let cgroup_path = cgroup.as_deref().map(RunCgroup::path);
+            match Sentinel::start(&reaper, &run_token, cgroup_path, options.stop_grace) {
                 Ok(sentinel) => Some(sentinel),
                 Err(error) => {
                     observer.notice(&format!(

@@ -8,6 +8,9 @@
 //! the read end of a pipe as stdin. wrangle keeps the only write end (close-on-exec, so no service
 //! inherits it). When wrangle exits normally it writes `done` first and the sentinel exits. When
 //! wrangle dies any other way, the kernel closes the pipe, the sentinel reads end-of-file and
+//! stops the run cleanly: SIGTERM to every process of the run (the leaders already got it as
+//! their death signal), a grace period (the project's longest `stop_timeout`, at most 10 s),
+//! then
 //! SIGKILLs every process of the run: the whole run cgroup when there is one (`cgroup.kill`), then
 //! every process carrying this run's `WRANGLE_RUN` token, until none is left.
 //!
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::sys::process_table;
 use crate::sys::reaper::Reaper;
-use crate::sys::spawn::SpawnRequest;
+use crate::sys::spawn::{Output, SpawnRequest};
 use crate::sys::tree::{self, RUN_VAR};
 
 /// The parent's side of a running sentinel.
@@ -35,7 +38,12 @@ pub struct Sentinel {
 
 impl Sentinel {
     /// Starts `wrangle __sentinel` for the run identified by `run_token`.
-    pub fn start(reaper: &Reaper, run_token: &str, cgroup: Option<&Path>) -> io::Result<Sentinel> {
+    pub fn start(
+        reaper: &Reaper,
+        run_token: &str,
+        cgroup: Option<&Path>,
+        grace: Duration,
+    ) -> io::Result<Sentinel> {
         let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let exe = std::env::current_exe()?;
         let mut request = SpawnRequest {
@@ -43,9 +51,9 @@ impl Sentinel {
             cwd: std::path::PathBuf::from("/"),
             env: Default::default(),
             env_remove: vec![RUN_VAR.to_string()],
-            capture_output: false,
+            output: Output::Discard,
             // The sentinel must outlive wrangle: that is its whole purpose.
-            die_with_parent: false,
+            death_signal: None,
             cgroup_procs: None,
             stdin: Some(read_end),
         };
@@ -55,6 +63,7 @@ impl Sentinel {
         if let Some(cgroup) = cgroup {
             writeln!(pipe, "cgroup {}", cgroup.display())?;
         }
+        writeln!(pipe, "grace {}", grace.as_millis())?;
         Ok(Sentinel {
             pid: child.pid,
             pipe,
@@ -83,22 +92,67 @@ pub fn run(stdin: impl Read) -> usize {
         return 0;
     };
     let mut cgroup = None;
+    let mut grace = Duration::ZERO;
     for line in lines {
         match line {
             Ok(line) if line == "done" => return 0,
             Ok(line) => {
                 if let Some(path) = line.strip_prefix("cgroup ") {
                     cgroup = Some(PathBuf::from(path));
+                } else if let Some(millis) = line.strip_prefix("grace ") {
+                    grace = Duration::from_millis(millis.parse().unwrap_or(0)).min(MAX_GRACE);
                 }
             }
             Err(_) => break,
         }
     }
-    // wrangle is gone. The cgroup, when there is one, is exact; the marker scan catches the rest.
+    // wrangle is gone: first the polite way, as a stop would have done.
+    // Processes that appear meanwhile (a service forking as it stops) get SIGTERM too.
+    let deadline = Instant::now() + grace;
+    let mut signalled = std::collections::HashSet::new();
+    loop {
+        let run = members(&run_token, cgroup.as_deref());
+        if run.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        let new: Vec<_> = run
+            .into_iter()
+            .filter(|info| signalled.insert(tree::ProcessId::from(info)))
+            .collect();
+        tree::signal_all(&new, rustix::process::Signal::TERM.as_raw());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Then SIGKILL. The cgroup, when there is one, is exact; the marker scan catches the rest.
     if let Some(cgroup) = &cgroup {
         crate::sys::cgroup::kill_and_remove(cgroup);
     }
     kill_marked(&run_token, Duration::from_secs(10))
+}
+
+/// The longest grace the sentinel gives a dead wrangle's services before SIGKILL.
+const MAX_GRACE: Duration = Duration::from_secs(10);
+
+/// Every live process of the run: those carrying its token, and those in its cgroup.
+fn members(run_token: &str, cgroup: Option<&Path>) -> Vec<process_table::ProcessInfo> {
+    let in_cgroup: Vec<i32> = cgroup
+        .iter()
+        .flat_map(|path| std::fs::read_dir(path).into_iter().flatten().flatten())
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("cgroup.procs")).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|line| line.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    let own_pid = std::process::id() as i32;
+    process_table::scan()
+        .into_iter()
+        .filter(|info| info.pid != own_pid && info.state != 'Z')
+        .filter(|info| {
+            in_cgroup.contains(&info.pid)
+                || process_table::environ_var(info.pid, RUN_VAR).as_deref() == Some(run_token)
+        })
+        .collect()
 }
 
 /// SIGKILLs every process whose environment carries `run_token`, rescanning until none is left

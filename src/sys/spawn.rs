@@ -34,14 +34,26 @@ pub struct SpawnRequest {
     pub env: BTreeMap<String, String>,
     /// Removed from the inherited environment (e.g. wrangle's own `NOTIFY_SOCKET`).
     pub env_remove: Vec<String>,
-    /// Capture stdout and stderr on pipes; otherwise they go to /dev/null.
-    pub capture_output: bool,
-    /// Kill the child with SIGKILL when the spawning thread (wrangle's main thread) dies.
-    pub die_with_parent: bool,
+    /// Where stdout and stderr go.
+    pub output: Output,
+    /// Send the child this signal when the spawning thread (wrangle's main thread) dies.
+    pub death_signal: Option<i32>,
     /// An open `cgroup.procs` file of the cgroup the child must join before exec.
     pub cgroup_procs: Option<RawFd>,
     /// Standard input; /dev/null when None.
     pub stdin: Option<OwnedFd>,
+}
+
+/// Where a child's stdout and stderr go.
+#[derive(Debug)]
+pub enum Output {
+    /// /dev/null.
+    Discard,
+    /// FIFOs created (and unlinked at once) in this private directory, named after `stem`. The
+    /// child gets each FIFO opened read-write, so it always has a reader: if wrangle dies, the
+    /// service's writes do not fail with EPIPE (and kill it with SIGPIPE) while it is being
+    /// stopped gracefully; they only block once the buffer is full.
+    Fifos { dir: PathBuf, stem: String },
 }
 
 /// A started child. The pidfd refers to exactly this process for its whole life, so signals sent
@@ -75,27 +87,39 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v))),
     );
-    if request.capture_output {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    } else {
-        command.stdout(Stdio::null()).stderr(Stdio::null());
+    // Our read ends of FIFOs, kept until the child has them.
+    let mut fifo_readers = None;
+    match &request.output {
+        Output::Discard => {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        Output::Fifos { dir, stem } => {
+            let (stdout_reader, stdout_writer) = fifo(dir, &format!("{stem}.out"))?;
+            let (stderr_reader, stderr_writer) = fifo(dir, &format!("{stem}.err"))?;
+            command
+                .stdout(Stdio::from(stdout_writer))
+                .stderr(Stdio::from(stderr_writer));
+            fifo_readers = Some((stdout_reader, stderr_reader));
+        }
     }
 
     // Everything the child-side closure reads is computed here, before the fork.
     let expected_parent = rustix::process::getpid();
-    let die_with_parent = request.die_with_parent;
+    let death_signal = request.death_signal.and_then(Signal::from_named_raw);
     let cgroup_procs = request.cgroup_procs;
     // SAFETY: the closure only performs async-signal-safe syscalls (setsid, prctl, getppid,
     // write) on values captured by copy; it allocates nothing and takes no locks.
     unsafe {
-        command.pre_exec(move || child_setup(expected_parent, die_with_parent, cgroup_procs));
+        command.pre_exec(move || child_setup(expected_parent, death_signal, cgroup_procs));
     }
 
-    let mut child = command.spawn()?;
+    let child = command.spawn()?;
     let pid = child.id() as i32;
     let pidfd = open_pidfd(pid)?;
-    let stdout = child.stdout.take().map(OwnedFd::from);
-    let stderr = child.stderr.take().map(OwnedFd::from);
+    let (stdout, stderr) = match fifo_readers {
+        Some((stdout, stderr)) => (Some(stdout), Some(stderr)),
+        None => (None, None),
+    };
     // Dropping `child` neither waits nor kills: the reaper owns the exit status.
     drop(child);
     Ok(SpawnedChild {
@@ -109,15 +133,15 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
 /// Runs in the child between fork and exec. Async-signal-safe only.
 fn child_setup(
     expected_parent: Pid,
-    die_with_parent: bool,
+    death_signal: Option<Signal>,
     cgroup_procs: Option<RawFd>,
 ) -> io::Result<()> {
     // A new session makes the child the leader of its own process group, so the whole tree can
     // be signalled at once and the terminal's Ctrl+C reaches wrangle only: wrangle decides the
     // stop order.
     rustix::process::setsid()?;
-    if die_with_parent {
-        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+    if let Some(signal) = death_signal {
+        rustix::process::set_parent_process_death_signal(Some(signal))?;
         // If wrangle died between fork and prctl, the signal will never come: give up now.
         // See: https://github.com/containers/bubblewrap/pull/730
         if rustix::process::getppid() != Some(expected_parent) {
@@ -134,6 +158,28 @@ fn child_setup(
         rustix::io::write(fd, b"0")?;
     }
     Ok(())
+}
+
+/// A FIFO at `dir/name`: our end (read-only, non-blocking) and the child's (read-write), then
+/// the name is unlinked so nothing is left on disk; the open ends keep the FIFO alive. Opening the
+/// read side first with `O_NONBLOCK` and the other read-write never blocks. See: man 7 fifo.
+fn fifo(dir: &std::path::Path, name: &str) -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::fs::{Mode, OFlags};
+    let path = dir.join(name);
+    // A leftover from a crashed run may hold the name; it is ours to replace (private dir).
+    let _ = rustix::fs::unlink(&path);
+    rustix::fs::mkfifoat(rustix::fs::CWD, &path, Mode::from_raw_mode(0o600))?;
+    let opened = (|| {
+        let reader = rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let writer = rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+        Ok::<_, rustix::io::Errno>((reader, writer))
+    })();
+    let _ = rustix::fs::unlink(&path);
+    Ok(opened?)
 }
 
 /// Opens a pidfd for `pid`. Only race-free when `pid` is our unreaped child or the caller checks
