@@ -40,7 +40,7 @@ use crate::cli::detach::DETACHED_MARKER;
 use crate::cli::up::{Prepared, prepare};
 use crate::daemon::state::{DaemonRecord, ServiceRecord, StateWriter};
 use crate::exit;
-use crate::logs::{LogSettings, LogStore};
+use crate::logs::{LogSettings, LogStats, LogStore};
 use crate::output::{Printer, Reporter, reporter};
 use crate::spec::{ProjectSpec, ServiceId, Signal};
 use crate::supervisor::engine::{Lifetime, Phase, ServiceAction};
@@ -163,6 +163,7 @@ async fn serve(prepared: &Prepared) -> u8 {
         events: events.clone(),
         followers,
         status: status_sender,
+        store: Arc::clone(&store),
         state,
         record: DaemonRecord {
             daemon_pid: std::process::id() as i32,
@@ -172,6 +173,7 @@ async fn serve(prepared: &Prepared) -> u8 {
             services: Vec::new(),
         },
     });
+    tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
     observer.state.record(observer.record.clone());
     let as_observer: Rc<dyn Observer> = observer.clone();
@@ -200,6 +202,74 @@ async fn serve(prepared: &Prepared) -> u8 {
         eprintln!("warning: the log files may miss the last lines (the disk did not keep up)");
     }
     code
+}
+
+/// How often the daemon looks at the log files' health. Writing never reports to the supervisor
+/// (a failing disk must not slow it down), so trouble is looked for at this pace instead.
+const LOG_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Reports log-file trouble (a full disk, an unwritable directory) in `ps` and as an event, and
+/// its end: output is dropped and counted meanwhile, never allowed to stop supervision.
+async fn watch_log_health(observer: Rc<DaemonObserver>) {
+    let services = observer.spec.services.len();
+    let mut seen: Vec<(u64, bool)> = vec![(0, false); services];
+    loop {
+        tokio::time::sleep(LOG_HEALTH_INTERVAL).await;
+        let mut changed = false;
+        for (service, seen) in seen.iter_mut().enumerate() {
+            let stats = observer.store.stats(service);
+            let now = (stats.lines_dropped, stats.failing);
+            if now == *seen {
+                continue;
+            }
+            changed = true;
+            let name = observer.spec.services[service].name.clone();
+            let (kind, message) = match (stats.failing, seen.1) {
+                (true, _) => (
+                    "log_trouble",
+                    format!(
+                        "cannot write its log file ({}); {} line(s) dropped so far",
+                        stats.last_error.as_deref().unwrap_or("unknown error"),
+                        stats.lines_dropped
+                    ),
+                ),
+                (false, true) => (
+                    "log_recovered",
+                    format!(
+                        "its log file is written again; {} line(s) were dropped",
+                        stats.lines_dropped
+                    ),
+                ),
+                (false, false) => (
+                    "log_trouble",
+                    format!(
+                        "{} line(s) could not be written to its log file",
+                        stats.lines_dropped
+                    ),
+                ),
+            };
+            observer.reporter.notice(&format!("{name}: {message}"));
+            let _ = observer.events.send(wire::Event {
+                time: format_time(SystemTime::now()),
+                kind: kind.to_string(),
+                service: Some(name),
+                message,
+                pid: None,
+            });
+            *seen = now;
+        }
+        if changed {
+            observer.status.send_modify(|status| {
+                let mut updated = (**status).clone();
+                for (service, entry) in updated.services.iter_mut().enumerate() {
+                    let stats = observer.store.stats(service);
+                    entry.log_lines_dropped = stats.lines_dropped;
+                    entry.log_error = stats.failing.then(|| stats.last_error.clone()).flatten();
+                }
+                *status = Arc::new(updated);
+            });
+        }
+    }
 }
 
 /// The project's name for `ps` and `ls`: its directory's name.
@@ -295,6 +365,7 @@ struct DaemonObserver {
     events: broadcast::Sender<wire::Event>,
     followers: Followers,
     status: watch::Sender<Arc<ProjectStatus>>,
+    store: Arc<LogStore>,
     state: StateWriter,
     /// The run's identity; `services` is refreshed at each state change.
     record: DaemonRecord,
@@ -398,7 +469,9 @@ impl Observer for DaemonObserver {
         let statuses = services
             .iter()
             .enumerate()
-            .map(|(service, snapshot)| service_status(&self.spec, service, snapshot))
+            .map(|(service, snapshot)| {
+                service_status(&self.spec, service, snapshot, &self.store.stats(service))
+            })
             .collect();
         let services_record = services
             .iter()
@@ -411,6 +484,8 @@ impl Observer for DaemonObserver {
                     pid,
                     start_time: info.start_time,
                     pgid: info.pgid,
+                    restarts: snapshot.view.restarts,
+                    ports: self.spec.services[service].ports.clone(),
                 })
             })
             .collect();
@@ -445,6 +520,7 @@ fn service_status(
     spec: &ProjectSpec,
     service: ServiceId,
     snapshot: &ServiceSnapshot,
+    log: &LogStats,
 ) -> ServiceStatus {
     let service_spec = &spec.services[service];
     let view = &snapshot.view;
@@ -487,6 +563,8 @@ fn service_status(
             .as_ref()
             .map(|probe| probe.check.describe()),
         reason: view.reason.clone(),
+        log_lines_dropped: log.lines_dropped,
+        log_error: log.failing.then(|| log.last_error.clone()).flatten(),
     }
 }
 

@@ -1390,3 +1390,45 @@ fn a_corrupt_state_file_is_set_aside_with_a_warning() {
         .collect();
     assert_eq!(kept.len(), 1, "the corrupt record is kept for inspection");
 }
+
+#[test]
+fn an_unwritable_log_directory_is_reported_and_never_stops_supervision() {
+    let project = Project::new(
+        r#"
+[services.chatty]
+command = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; done"]
+"#,
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let logs = project_dir(&project).join("logs");
+    assert!(wait_until(WAIT, || logs.join("chatty.log").exists()));
+    // The log directory is replaced by a regular file: nothing can be written there any more.
+    fs::rename(&logs, project_dir(&project).join("logs.moved")).expect("move the log dir away");
+    fs::write(&logs, "not a directory").expect("plant a file");
+    let reported = wait_until(Duration::from_secs(10), || {
+        let json = status(&project);
+        let chatty = service(&json, "chatty");
+        chatty["log_error"].is_string() && chatty["log_lines_dropped"].as_u64().unwrap_or(0) > 0
+    });
+    assert!(reported, "no log trouble reported: {:#}", status(&project));
+    assert_eq!(
+        state(&status(&project), "chatty"),
+        "running",
+        "supervision goes on"
+    );
+    let ps = project.run(&["ps"]);
+    assert!(
+        ps.stdout.contains("chatty: cannot write its log file"),
+        "{ps:#?}"
+    );
+    // Once the directory can be written again, the error clears (the count stays, as history).
+    fs::remove_file(&logs).expect("remove the file");
+    let recovered = wait_until(Duration::from_secs(10), || {
+        service(&status(&project), "chatty")["log_error"].is_null()
+    });
+    assert!(
+        recovered,
+        "the log error did not clear: {:#}",
+        status(&project)
+    );
+}

@@ -75,6 +75,8 @@ impl LogSource for FakeLogs {
 
 fn service(name: &str, state: ServiceState) -> ServiceStatus {
     ServiceStatus {
+        log_lines_dropped: 0,
+        log_error: None,
         name: name.to_string(),
         state,
         pid: Some(4242),

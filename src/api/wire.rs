@@ -54,6 +54,13 @@ pub struct ServiceStatus {
     pub readiness: Option<String>,
     /// Why the service failed, crashed or is blocked, when known.
     pub reason: Option<String>,
+    /// Output lines that could not be written to the log file (a full disk, an unwritable
+    /// directory); they were dropped so that supervision never stops.
+    #[serde(default)]
+    pub log_lines_dropped: u64,
+    /// Why the log file cannot be written right now, while it cannot.
+    #[serde(default)]
+    pub log_error: Option<String>,
 }
 
 /// Where a service is in its lifecycle.

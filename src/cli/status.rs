@@ -183,6 +183,18 @@ pub fn table(status: &ProjectStatus) -> String {
         if let Some(reason) = &service.reason {
             text.push_str(&format!("{}: {reason}\n", service.name));
         }
+        if let Some(error) = &service.log_error {
+            text.push_str(&format!(
+                "{}: cannot write its log file: {error}\n",
+                service.name
+            ));
+        }
+        if service.log_lines_dropped > 0 {
+            text.push_str(&format!(
+                "{}: {} output line(s) could not be written to its log file and were dropped\n",
+                service.name, service.log_lines_dropped
+            ));
+        }
     }
     text
 }

@@ -41,6 +41,8 @@ pub struct ServiceRecord {
     pub pid: i32,
     pub start_time: u64,
     pub pgid: i32,
+    pub restarts: u32,
+    pub ports: Vec<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,8 @@ impl DaemonRecord {
                 "pid": service.pid,
                 "start_time": service.start_time,
                 "pgid": service.pgid,
+                "restarts": service.restarts,
+                "ports": service.ports,
             })).collect::<Vec<_>>(),
         })
     }
@@ -84,6 +88,21 @@ impl DaemonRecord {
                     pid: i32::try_from(service.get("pid")?.as_i64()?).ok()?,
                     start_time: service.get("start_time")?.as_u64()?,
                     pgid: i32::try_from(service.get("pgid")?.as_i64()?).ok()?,
+                    restarts: service
+                        .get("restarts")
+                        .and_then(Value::as_u64)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(0),
+                    ports: service
+                        .get("ports")
+                        .and_then(Value::as_array)
+                        .map(|ports| {
+                            ports
+                                .iter()
+                                .filter_map(|port| u16::try_from(port.as_u64()?).ok())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -317,6 +336,8 @@ mod tests {
                 pid: 42,
                 start_time: 7,
                 pgid: 42,
+                restarts: 3,
+                ports: vec![8080],
             }],
             "t",
         );
@@ -372,6 +393,8 @@ mod tests {
             pid: stranger_pid,
             start_time: stranger_info.start_time + 1,
             pgid: stranger_info.pgid,
+            restarts: 0,
+            ports: Vec::new(),
         };
         // Let the survivor finish exec so its environment is readable.
         assert!(crate::test_support::wait_for(|| {
