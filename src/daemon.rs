@@ -15,9 +15,11 @@
 //! is `Send` and the supervisor is not), and the log store.
 //!
 //! # Caveats
-//! - If the daemon itself is killed with SIGKILL, its services are stopped by the same means as a
-//!   foreground run's (death signal and sentinel): nothing is orphaned, but they do not keep
-//!   running. Re-adopting survivors under a new daemon is future work (see the issue notes).
+//! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly by the same
+//!   means as a foreground run's (SIGTERM death signal, then the sentinel): nothing is left
+//!   running unsupervised, and `daemon::state` stops whatever survived even that. Keeping them
+//!   running under a new daemon instead (re-adoption) would mean processes without a supervisor
+//!   until some command came along; see the module docs of `daemon::state`.
 //! - SIGHUP stops everything, like SIGTERM; it does not reload the config.
 
 use std::cell::Cell;

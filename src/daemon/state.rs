@@ -16,10 +16,12 @@
 //! record is kept as `state.json.previous` for inspection. A corrupt or truncated record is set
 //! aside as `state.json.corrupt-<time>` with a warning, never a crash.
 //!
-//! Stopping rather than re-adopting is deliberate for now: a daemon's services normally die with
-//! it (death signal and sentinel), so survivors only exist when the sentinel was killed too, and
-//! then a clean stop followed by a fresh `up -d` restores a known state. Re-adopting survivors
-//! under a new daemon is the planned next step.
+//! Stopping rather than re-adopting is deliberate: wrangle promises that nothing it started runs
+//! on without a supervisor (zero orphans, even after SIGKILL of wrangle), so a daemon's services
+//! are stopped gracefully when it dies (SIGTERM death signal, then the sentinel). Survivors only
+//! exist when the sentinel was killed too; a clean stop then restores a known state, which a
+//! fresh `up -d` builds on. Nothing is lost on the way: the record says what ran, the log files
+//! hold the output, and the next command reports what it found and did.
 //!
 //! **Invariant:** recovery only ever runs while holding the project lock, so it can never mistake
 //! a live daemon's record for a dead one's.
