@@ -1432,3 +1432,40 @@ command = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; d
         status(&project)
     );
 }
+
+#[test]
+fn log_rotation_keeps_the_configured_number_of_files() {
+    // 1 MB of output through 64 KiB files, 2 rotated files kept: the current file plus
+    // chatty.log.1 and chatty.log.2, never a .3; and the writer was never blocked for it.
+    let project = Project::new(
+        r#"
+[logs]
+max_file_size = "64KiB"
+keep_files = 2
+budget = "1MiB"
+
+[services.chatty]
+command = ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo \"line $i of some output\"; done; echo finished; exec sleep 600"]
+"#,
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    assert!(
+        wait_until(WAIT, || log_file_lines(&project, "chatty")
+            .iter()
+            .any(|line| line.ends_with(" finished"))),
+        "the last line never reached the log"
+    );
+    let mut names = log_file_names(&project, "chatty");
+    names.sort();
+    assert_eq!(
+        names,
+        ["chatty.log", "chatty.log.1", "chatty.log.2"],
+        "{names:?}"
+    );
+    let logs = project_dir(&project).join("logs");
+    for name in &names {
+        let size = fs::metadata(logs.join(name)).expect("stat").len();
+        assert!(size <= 64 * 1024, "{name} is {size} bytes");
+    }
+    assert_eq!(state(&status(&project), "chatty"), "running");
+}
