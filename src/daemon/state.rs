@@ -244,13 +244,7 @@ fn leftovers(record: &DaemonRecord) -> Vec<ProcessInfo> {
     let cgroup_pids: Vec<i32> = record
         .cgroup
         .iter()
-        .flat_map(|path| std::fs::read_dir(path).into_iter().flatten().flatten())
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("cgroup.procs")).ok())
-        .flat_map(|text| {
-            text.lines()
-                .filter_map(|line| line.trim().parse().ok())
-                .collect::<Vec<i32>>()
-        })
+        .flat_map(|path| crate::sys::cgroup::run_pids(path))
         .collect();
     let own_pid = std::process::id() as i32;
     table

@@ -129,6 +129,18 @@ pub fn kill_and_remove(run_path: &Path) {
     }
 }
 
+/// Every process in any service cgroup of the run at `run_path` (of a live or dead wrangle).
+pub fn run_pids(run_path: &Path) -> Vec<i32> {
+    fs::read_dir(run_path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .flat_map(|path| read_pids(&path))
+        .collect()
+}
+
 fn read_pids(path: &Path) -> Vec<i32> {
     fs::read_to_string(path.join("cgroup.procs"))
         .map(|text| {

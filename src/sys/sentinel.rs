@@ -136,13 +136,7 @@ const MAX_GRACE: Duration = Duration::from_secs(10);
 fn members(run_token: &str, cgroup: Option<&Path>) -> Vec<process_table::ProcessInfo> {
     let in_cgroup: Vec<i32> = cgroup
         .iter()
-        .flat_map(|path| std::fs::read_dir(path).into_iter().flatten().flatten())
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("cgroup.procs")).ok())
-        .flat_map(|text| {
-            text.lines()
-                .filter_map(|line| line.trim().parse().ok())
-                .collect::<Vec<i32>>()
-        })
+        .flat_map(|path| crate::sys::cgroup::run_pids(path))
         .collect();
     let own_pid = std::process::id() as i32;
     process_table::scan()
