@@ -206,9 +206,9 @@ async fn serve(prepared: &Prepared) -> u8 {
     code
 }
 
-/// How often the daemon looks at the log files' health. Writing never reports to the supervisor
-/// (a failing disk must not slow it down), so trouble is looked for at this pace instead.
-const LOG_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+/// After the log store signals trouble, how long the daemon waits for more before reporting:
+/// a failing disk drops lines by the thousand, and one report per moment is enough.
+const LOG_HEALTH_DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// Reports log-file trouble (a full disk, an unwritable directory) in `ps` and as an event, and
 /// its end: output is dropped and counted meanwhile, never allowed to stop supervision.
@@ -216,7 +216,9 @@ async fn watch_log_health(observer: Rc<DaemonObserver>) {
     let services = observer.spec.services.len();
     let mut seen: Vec<(u64, bool)> = vec![(0, false); services];
     loop {
-        tokio::time::sleep(LOG_HEALTH_INTERVAL).await;
+        // Event-driven: an idle daemon never wakes up for this.
+        observer.store.trouble().await;
+        tokio::time::sleep(LOG_HEALTH_DEBOUNCE).await;
         let mut changed = false;
         for (service, seen) in seen.iter_mut().enumerate() {
             let stats = observer.store.stats(service);

@@ -331,6 +331,12 @@ impl LogStore {
         self.broadcast.subscribe()
     }
 
+    /// Returns when a file has started or stopped failing, or lines were dropped, since the last
+    /// call returned (a notification is kept until someone waits for it).
+    pub async fn trouble(&self) {
+        self.shared.trouble.notified().await;
+    }
+
     /// The counters of one service's file (all zero for an unknown service).
     pub fn stats(&self, service: ServiceId) -> LogStats {
         self.shared.stats(service)

@@ -63,6 +63,9 @@ pub(crate) struct Shared {
     /// Counts the writer's flushes, so the store can tell a slow writer from a stuck one.
     pub(crate) progress: AtomicU64,
     pub(crate) disk: Mutex<DiskStats>,
+    /// Woken when a file starts or stops failing or lines are dropped, so the daemon can report
+    /// trouble without polling.
+    pub(crate) trouble: tokio::sync::Notify,
     /// Held by the writer while it flushes; a test holds it to simulate a stuck disk.
     #[cfg(test)]
     pub(crate) gate: Mutex<()>,
@@ -88,6 +91,7 @@ impl Shared {
             queue: Queue::default(),
             credit: Semaphore::new(credit),
             progress: AtomicU64::new(0),
+            trouble: tokio::sync::Notify::new(),
             disk: Mutex::new(DiskStats {
                 budget_bytes,
                 ..DiskStats::default()
@@ -120,6 +124,7 @@ impl Shared {
     pub(crate) fn count_dropped(&self, service: usize, lines: u64) {
         if let Some(counters) = self.services.get(service) {
             counters.lines_dropped.fetch_add(lines, Ordering::Relaxed);
+            self.trouble.notify_one();
         }
     }
 }
@@ -342,7 +347,9 @@ impl Writer {
         match result {
             Ok(()) => {
                 counters.lines_written.fetch_add(lines, Ordering::Relaxed);
-                counters.failing.store(false, Ordering::Relaxed);
+                if counters.failing.swap(false, Ordering::Relaxed) {
+                    self.shared.trouble.notify_one();
+                }
             }
             Err(source) => {
                 counters.lines_dropped.fetch_add(lines, Ordering::Relaxed);
@@ -487,6 +494,7 @@ impl Writer {
         let counters = &self.shared.services[index];
         counters.failing.store(true, Ordering::Relaxed);
         *lock(&counters.last_error) = Some(describe(error));
+        self.shared.trouble.notify_one();
     }
 }
 
