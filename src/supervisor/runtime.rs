@@ -385,10 +385,7 @@ impl Runtime {
             env,
             // wrangle's own systemd/socket-activation variables are not the service's.
             env_remove: inherited_variables_to_drop(),
-            output: Output::Fifos {
-                dir: self.options.socket_dir.clone(),
-                stem: format!("{service}.{generation}"),
-            },
+            output: Output::Capture,
             death_signal: self.options.die_with_parent.then_some(Signal::TERM.0),
             cgroup_procs: self.service_cgroup_fd(service),
             stdin: None,

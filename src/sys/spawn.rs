@@ -49,11 +49,11 @@ pub struct SpawnRequest {
 pub enum Output {
     /// /dev/null.
     Discard,
-    /// FIFOs created (and unlinked at once) in this private directory, named after `stem`. The
-    /// child gets each FIFO opened read-write, so it always has a reader: if wrangle dies, the
-    /// service's writes do not fail with EPIPE (and kill it with SIGPIPE) while it is being
-    /// stopped gracefully; they only block once the buffer is full.
-    Fifos { dir: PathBuf, stem: String },
+    /// Pipes read by wrangle, whose write ends the child gets reopened read-write (through
+    /// `/proc/self/fd`), so the pipe always has a reader: if wrangle dies, the service's writes
+    /// do not fail with EPIPE (and kill it with SIGPIPE) while it is being stopped gracefully;
+    /// they only block once the pipe is full.
+    Capture,
 }
 
 /// A started child. The pidfd refers to exactly this process for its whole life, so signals sent
@@ -87,19 +87,19 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v))),
     );
-    // Our read ends of FIFOs, kept until the child has them.
-    let mut fifo_readers = None;
+    // Our read ends of the output pipes, kept until the child has its ends.
+    let mut pipe_readers = None;
     match &request.output {
         Output::Discard => {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
-        Output::Fifos { dir, stem } => {
-            let (stdout_reader, stdout_writer) = fifo(dir, &format!("{stem}.out"))?;
-            let (stderr_reader, stderr_writer) = fifo(dir, &format!("{stem}.err"))?;
+        Output::Capture => {
+            let (stdout_reader, stdout_writer) = held_pipe()?;
+            let (stderr_reader, stderr_writer) = held_pipe()?;
             command
                 .stdout(Stdio::from(stdout_writer))
                 .stderr(Stdio::from(stderr_writer));
-            fifo_readers = Some((stdout_reader, stderr_reader));
+            pipe_readers = Some((stdout_reader, stderr_reader));
         }
     }
 
@@ -116,7 +116,7 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
     let child = command.spawn()?;
     let pid = child.id() as i32;
     let pidfd = open_pidfd(pid)?;
-    let (stdout, stderr) = match fifo_readers {
+    let (stdout, stderr) = match pipe_readers {
         Some((stdout, stderr)) => (Some(stdout), Some(stderr)),
         None => (None, None),
     };
@@ -160,26 +160,18 @@ fn child_setup(
     Ok(())
 }
 
-/// A FIFO at `dir/name`: our end (read-only, non-blocking) and the child's (read-write), then
-/// the name is unlinked so nothing is left on disk; the open ends keep the FIFO alive. Opening the
-/// read side first with `O_NONBLOCK` and the other read-write never blocks. See: man 7 fifo.
-fn fifo(dir: &std::path::Path, name: &str) -> io::Result<(OwnedFd, OwnedFd)> {
+/// A pipe: our read end, and a read-write descriptor of it for the child. Reopening the write
+/// end through `/proc/self/fd` with `O_RDWR` gives a descriptor that is both a reader and a
+/// writer of the same pipe (see: man 7 pipe, man 7 fifo), so the pipe never loses its last reader
+/// while the child lives. Both close-on-exec; std moves the child's end to 1 or 2.
+fn held_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     use rustix::fs::{Mode, OFlags};
-    let path = dir.join(name);
-    // A leftover from a crashed run may hold the name; it is ours to replace (private dir).
-    let _ = rustix::fs::unlink(&path);
-    rustix::fs::mkfifoat(rustix::fs::CWD, &path, Mode::from_raw_mode(0o600))?;
-    let opened = (|| {
-        let reader = rustix::fs::open(
-            &path,
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let writer = rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
-        Ok::<_, rustix::io::Errno>((reader, writer))
-    })();
-    let _ = rustix::fs::unlink(&path);
-    Ok(opened?)
+    let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let path = format!("/proc/self/fd/{}", writer.as_raw_fd());
+    let read_write =
+        rustix::fs::open(path.as_str(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+    drop(writer);
+    Ok((reader, read_write))
 }
 
 /// Opens a pidfd for `pid`. Only race-free when `pid` is our unreaped child or the caller checks
