@@ -7,6 +7,7 @@ pub mod lock;
 pub mod ports;
 pub mod process_table;
 pub mod reaper;
+pub mod sampler;
 pub mod sentinel;
 pub mod spawn;
 pub mod tree;
