@@ -35,7 +35,7 @@ impl LineSplitter {
     /// `(piece, partial)`.
     pub fn push(&mut self, bytes: &[u8], mut emit: impl FnMut(&[u8], bool)) {
         let mut rest = bytes;
-        while let Some(newline) = rest.iter().position(|&byte| byte == b'\n') {
+        while let Some(newline) = memchr::memchr(b'\n', rest) {
             self.extend(&rest[..newline], &mut emit);
             self.end_line(&mut emit);
             rest = &rest[newline + 1..];
