@@ -278,7 +278,8 @@ impl LogStore {
 
     /// [`LogStore::append`] for every line of `chunk` (of `stream`, all at `time`) at once: the
     /// same tail, subscribers, file contents, counters and waiting, at the cost of about one
-    /// line for the whole chunk. Nothing happens for an unknown service.
+    /// line for the whole chunk. Takes the lines: `chunk` is left empty (and without capacity,
+    /// its text now belongs to the tail). Nothing is stored for an unknown service.
     ///
     /// Needs a tokio runtime with the time driver (for the stall timeout).
     pub async fn append_chunk(
@@ -286,24 +287,25 @@ impl LogStore {
         service: ServiceId,
         stream: Stream,
         time: SystemTime,
-        chunk: &LogChunk,
+        chunk: &mut LogChunk,
     ) {
         if chunk.is_empty() {
             return;
         }
         let Some(ring) = self.rings.get(service) else {
+            chunk.clear();
             return;
         };
-        let stored = StoredChunk::new(time, service, stream, chunk);
+        let stored = StoredChunk::take(time, service, stream, chunk);
         if self.broadcast.receiver_count() > 0 {
             for index in 0..stored.len() {
                 // An error only means the last subscriber just left.
                 let _ = self.broadcast.send(Arc::new(stored.line(index)));
             }
         }
-        lock(ring).push_chunk(stored);
-        let text = chunk.text();
-        let ends = chunk.ends();
+        lock(ring).push_chunk(Arc::clone(&stored));
+        let text = stored.text.as_str();
+        let ends = stored.ends.as_slice();
         let newlines = memchr::memchr(b'\n', text.as_bytes()).is_some();
         let mut part_start = 0; // index into `ends`
         let mut text_start = 0; // where the part's text starts

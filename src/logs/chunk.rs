@@ -47,6 +47,12 @@ impl LogChunk {
         self.ends.push((self.text.len(), partial));
     }
 
+    /// Makes room for about `bytes` more bytes of text (lines of 100 bytes or so).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+        self.ends.reserve(bytes / 64);
+    }
+
     pub fn clear(&mut self) {
         self.text.clear();
         self.ends.clear();
@@ -64,14 +70,6 @@ impl LogChunk {
     /// The lines as `(text, partial)`.
     pub fn lines(&self) -> impl Iterator<Item = (&str, bool)> + '_ {
         lines(&self.text, &self.ends)
-    }
-
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
-    pub(crate) fn ends(&self) -> &[(usize, bool)] {
-        &self.ends
     }
 }
 
@@ -94,24 +92,25 @@ pub(crate) struct StoredChunk {
     pub(crate) time: SystemTime,
     pub(crate) service: ServiceId,
     pub(crate) stream: Stream,
-    pub(crate) text: Box<str>,
+    pub(crate) text: String,
     /// Line `i` is `text[ends[i - 1].0..ends[i].0]` (from 0 for the first).
-    pub(crate) ends: Box<[(usize, bool)]>,
+    pub(crate) ends: Vec<(usize, bool)>,
 }
 
 impl StoredChunk {
-    pub(crate) fn new(
+    /// Takes the lines of `chunk` (leaving it empty, without capacity: no copy of the text).
+    pub(crate) fn take(
         time: SystemTime,
         service: ServiceId,
         stream: Stream,
-        chunk: &LogChunk,
+        chunk: &mut LogChunk,
     ) -> Arc<StoredChunk> {
         Arc::new(StoredChunk {
             time,
             service,
             stream,
-            text: chunk.text.as_str().into(),
-            ends: chunk.ends.as_slice().into(),
+            text: std::mem::take(&mut chunk.text),
+            ends: std::mem::take(&mut chunk.ends),
         })
     }
 
@@ -169,7 +168,12 @@ mod tests {
         assert_eq!(lines[4].0.len(), MAX_PIECE_BYTES);
         assert!(!lines[4].1);
         assert_eq!(chunk.len(), 5);
-        let stored = StoredChunk::new(SystemTime::UNIX_EPOCH, 2, Stream::Stderr, &chunk);
+        let stored = StoredChunk::take(
+            SystemTime::UNIX_EPOCH,
+            2,
+            Stream::Stderr,
+            &mut chunk.clone(),
+        );
         assert_eq!(stored.line_len(2), "bad \u{fffd} byte".len());
         let line = stored.line(2);
         assert_eq!(

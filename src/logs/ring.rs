@@ -31,6 +31,8 @@ enum Entry {
     Chunk {
         chunk: Arc<StoredChunk>,
         first: usize,
+        /// The cost of the lines kept.
+        left: usize,
     },
 }
 
@@ -77,7 +79,11 @@ impl Ring {
         }
         self.lines += chunk.len();
         self.bytes += bytes;
-        self.entries.push_back(Entry::Chunk { chunk, first: 0 });
+        self.entries.push_back(Entry::Chunk {
+            chunk,
+            first: 0,
+            left: bytes,
+        });
         self.evict();
     }
 
@@ -90,9 +96,22 @@ impl Ring {
             };
             let (evicted_cost, emptied) = match front {
                 Entry::Line(line) => (cost(line.text.len()), true),
-                Entry::Chunk { chunk, first } => {
+                Entry::Chunk { chunk, first, left }
+                    if self.lines - (chunk.len() - *first) > self.max_lines
+                        || self.bytes - *left > self.max_bytes =>
+                {
+                    // Even without all of it the bounds do not hold: drop it at once.
+                    self.lines -= chunk.len() - *first;
+                    self.bytes -= *left;
+                    self.entries.pop_front();
+                    continue;
+                }
+                Entry::Chunk {
+                    chunk, first, left, ..
+                } => {
                     let evicted_cost = cost(chunk.line_len(*first));
                     *first += 1;
+                    *left -= evicted_cost;
                     (evicted_cost, *first >= chunk.len())
                 }
             };
@@ -118,7 +137,7 @@ impl Ring {
                         latest.push(Arc::clone(line));
                     }
                 }
-                Entry::Chunk { chunk, first } => {
+                Entry::Chunk { chunk, first, .. } => {
                     if !wanted(chunk.time) {
                         continue;
                     }
@@ -216,11 +235,11 @@ mod tests {
         for text in texts {
             chunk.push(text.as_bytes(), false);
         }
-        StoredChunk::new(
+        StoredChunk::take(
             UNIX_EPOCH + Duration::from_secs(second),
             0,
             Stream::Stdout,
-            &chunk,
+            &mut chunk,
         )
     }
 

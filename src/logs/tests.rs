@@ -770,14 +770,21 @@ async fn a_chunk_is_stored_exactly_as_its_lines_one_by_one() {
         store.append(line).await;
         // Chunks of varying sizes, as reads would make them.
         if i % 700 == 3 || i + 1 == lines.len() {
-            store.append_chunk(1, Stream::Stderr, at(7), &chunk).await;
+            store
+                .append_chunk(1, Stream::Stderr, at(7), &mut chunk)
+                .await;
             chunk.clear();
         }
     }
     // Empty chunks and unknown services are ignored.
-    store.append_chunk(1, Stream::Stdout, at(8), &chunk).await;
+    store
+        .append_chunk(1, Stream::Stdout, at(8), &mut chunk)
+        .await;
     chunk.push(b"nobody", false);
-    store.append_chunk(9, Stream::Stdout, at(8), &chunk).await;
+    store
+        .append_chunk(9, Stream::Stdout, at(8), &mut chunk)
+        .await;
+    assert!(chunk.is_empty());
     store.flush().await;
 
     let by_line = std::fs::read(store.file_path(0).unwrap()).unwrap();
@@ -813,12 +820,16 @@ async fn chunks_reach_subscribers_line_by_line() {
     let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
     let mut chunk = LogChunk::default();
     chunk.push(b"before", false);
-    store.append_chunk(0, Stream::Stdout, at(1), &chunk).await;
+    store
+        .append_chunk(0, Stream::Stdout, at(1), &mut chunk)
+        .await;
     let mut receiver = store.subscribe();
     chunk.clear();
     chunk.push(b"one", false);
     chunk.push(b"two", true);
-    store.append_chunk(0, Stream::Stdout, at(2), &chunk).await;
+    store
+        .append_chunk(0, Stream::Stdout, at(2), &mut chunk)
+        .await;
     let first = receiver.recv().await.unwrap();
     let second = receiver.recv().await.unwrap();
     assert_eq!((first.text.as_str(), first.partial), ("one", false));
@@ -840,13 +851,17 @@ async fn a_fast_chunk_writer_loses_nothing() {
     )
     .unwrap();
     let mut chunk = LogChunk::default();
-    for _ in 0..640 {
-        chunk.push(&[b'x'; 99], false);
-    }
     // Far more than the queue holds: append_chunk must wait for the writer, never drop.
     let chunks = 4 * QUEUE_BYTES / (640 * 100) + 10;
     for _ in 0..chunks {
-        store.append_chunk(0, Stream::Stdout, at(0), &chunk).await;
+        chunk.reserve(640 * 100);
+        for _ in 0..640 {
+            chunk.push(&[b'x'; 99], false);
+        }
+        store
+            .append_chunk(0, Stream::Stdout, at(0), &mut chunk)
+            .await;
+        assert!(chunk.is_empty());
     }
     store.flush().await;
     let stats = store.stats(0);

@@ -49,6 +49,9 @@ pub const MAX_LINE: usize = 16 * 1024;
 /// The size of the one read buffer all output readers share: a pipe's default capacity, so one
 /// read drains a full pipe.
 const READ_BUFFER: usize = 64 * 1024;
+/// The pipe buffer of a service that fills its pipe (see `sys::spawn::grow_pipe`): the default
+/// `/proc/sys/fs/pipe-max-size`. Pipe pages are only used while they hold unread output.
+const BUSY_PIPE_BYTES: usize = 1024 * 1024;
 /// A partial line is shown after this long without its newline (prompts, progress output).
 const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(100);
 /// How long the end of an instance waits for its output readers to reach end-of-file.
@@ -905,6 +908,7 @@ impl OutputReader {
         let mut splitter = LineSplitter::new(MAX_LINE);
         // Lines framed but not yet handed to the log store (which may make us wait).
         let mut unstored = LogChunk::default();
+        let mut grown = false;
         loop {
             let readable = if splitter.has_pending() {
                 match tokio::time::timeout(PARTIAL_LINE_DELAY, pipe.readable()).await {
@@ -929,6 +933,15 @@ impl OutputReader {
             match read {
                 Ok(0) => break,
                 Ok(n) => {
+                    if n == READ_BUFFER && !grown {
+                        // A full read: this service writes a lot. A bigger pipe lets it go on
+                        // writing while we read, instead of waiting for every read.
+                        crate::sys::spawn::grow_pipe(&pipe, BUSY_PIPE_BYTES);
+                        grown = true;
+                    }
+                    if self.log_store.is_some() {
+                        unstored.reserve(n);
+                    }
                     let per_line = self.wants_lines();
                     splitter.push(&self.buffer.borrow()[..n], |line, partial| {
                         self.line(line, partial, per_line, &mut unstored)
@@ -957,7 +970,6 @@ impl OutputReader {
         store
             .append_chunk(self.service, self.stream, SystemTime::now(), unstored)
             .await;
-        unstored.clear();
     }
 
     /// Whether lines must be looked at one by one now: shown, or matched by the log probe.
