@@ -46,9 +46,12 @@ use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
 /// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
 /// without a newline must not grow wrangle's memory).
 pub const MAX_LINE: usize = 16 * 1024;
-/// The size of the one read buffer all output readers share: a pipe's default capacity, so one
-/// read drains a full pipe.
-const READ_BUFFER: usize = 64 * 1024;
+/// The size of the one read buffer all output readers share: a quarter of a grown pipe
+/// ([`BUSY_PIPE_BYTES`]), so that a busy service is read in few, large reads. Its pages are only
+/// touched (resident) as far as reads have ever filled them.
+const READ_BUFFER: usize = 256 * 1024;
+/// A pipe's capacity until it is grown: a read this large found the pipe full.
+const DEFAULT_PIPE_BYTES: usize = 64 * 1024;
 /// The pipe buffer of a service that fills its pipe (see `sys::spawn::grow_pipe`): the default
 /// `/proc/sys/fs/pipe-max-size`. Pipe pages are only used while they hold unread output.
 const BUSY_PIPE_BYTES: usize = 1024 * 1024;
@@ -933,7 +936,7 @@ impl OutputReader {
             match read {
                 Ok(0) => break,
                 Ok(n) => {
-                    if n == READ_BUFFER && !grown {
+                    if n >= DEFAULT_PIPE_BYTES && !grown {
                         // A full read: this service writes a lot. A bigger pipe lets it go on
                         // writing while we read, instead of waiting for every read.
                         crate::sys::spawn::grow_pipe(&pipe, BUSY_PIPE_BYTES);
