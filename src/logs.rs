@@ -3,13 +3,16 @@
 //!
 //! # Theory of operation
 //!
-//! A [`LogStore`] is opened once per project by the daemon and fed every output line through
-//! [`LogStore::append`]. Appending does three cheap things on the caller's thread and no IO: it
-//! pushes the line into the service's [`ring`] (bounded by lines and bytes), broadcasts it to
-//! `logs -f` subscribers (a bounded channel: a slow subscriber lags and loses lines, the store
-//! never waits for it, STACK.md hazard 7), and encodes it into the [`queue`] of the [`writer`]
-//! thread, which owns every file operation. See `queue` for the hand-over and `writer` for
-//! batching, rotation, the budget and error handling.
+//! A [`LogStore`] is opened once per project by the daemon and fed every output line, one at a
+//! time through [`LogStore::append`] or, as the supervisor does, every line of a read at once
+//! through [`LogStore::append_chunk`] (one timestamp, one credit, one queue push and one tail
+//! entry for the whole read: what makes a chatty service cheap). Appending does three cheap
+//! things on the caller's thread and no IO: it pushes the lines into the service's [`ring`]
+//! (bounded by lines and bytes), broadcasts them to subscribers if there are any (a bounded
+//! channel: a slow subscriber lags and loses lines, the store never waits for it, STACK.md
+//! hazard 7), and encodes them into the [`queue`] of the [`writer`] thread, which owns every
+//! file operation. See `queue` for the hand-over and `writer` for batching, rotation, the budget
+//! and error handling.
 //!
 //! The queue is bounded by bytes ([`QUEUE_BYTES`]). When it is full, `append` waits for room,
 //! so a service that writes faster than the disk takes ends up writing at disk speed, just as
