@@ -869,3 +869,53 @@ async fn a_fast_chunk_writer_loses_nothing() {
     assert_eq!(stats.lines_dropped, 0);
     store.close().unwrap();
 }
+
+#[tokio::test]
+async fn a_stuck_disk_stalls_append_chunk_only_for_a_bounded_time() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    let shared = Arc::clone(&store.shared);
+    let (locked_sender, locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _gate = writer::lock(&shared.gate);
+        locked_sender.send(()).unwrap();
+        let _ = released.recv();
+    });
+    locked.recv().unwrap();
+
+    let text = "x".repeat(1000);
+    let mut chunk = LogChunk::default();
+    let mut appended = 0u64;
+    let append = async |chunk: &mut LogChunk, text: &str| {
+        for _ in 0..10 {
+            chunk.push(text.as_bytes(), false);
+        }
+        store.append_chunk(0, Stream::Stdout, at(0), chunk).await;
+    };
+    let started = Instant::now();
+    while store.stats(0).lines_dropped == 0 {
+        append(&mut chunk, &text).await;
+        appended += 10;
+        assert!(started.elapsed() < Duration::from_secs(30), "never gave up");
+    }
+    let before = Instant::now();
+    for _ in 0..100 {
+        append(&mut chunk, &text).await;
+        appended += 10;
+    }
+    assert!(before.elapsed() < STALL_TIMEOUT, "{:?}", before.elapsed());
+    assert!(store.stats(0).lines_dropped >= 1000);
+
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    store.flush().await;
+    append(&mut chunk, "after").await;
+    appended += 10;
+    store.flush().await;
+    let stats = store.stats(0);
+    assert_eq!(stats.lines_written + stats.lines_dropped, appended);
+    let path = store.file_path(0).unwrap();
+    assert_eq!(texts(&path).last().map(String::as_str), Some("after"));
+    store.close().unwrap();
+}
