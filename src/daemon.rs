@@ -461,6 +461,10 @@ impl Observer for DaemonObserver {
         });
     }
 
+    fn wants_output(&self, service: ServiceId) -> bool {
+        self.attached.get() || self.followers.wants(&self.spec.services[service].name)
+    }
+
     fn probe_failed(&self, service: ServiceId, failure: &str) {
         self.reporter.probe_failed(service, failure);
     }
@@ -599,6 +603,18 @@ impl Followers {
             sender,
         });
         receiver
+    }
+
+    /// Whether a follower (still there) wants the lines of `service`.
+    fn wants(&self, service: &str) -> bool {
+        let mut followers = self.lock();
+        if followers.is_empty() {
+            return false;
+        }
+        followers.retain(|follower| follower.sender.receiver_count() > 0);
+        followers.iter().any(|follower| {
+            follower.services.is_empty() || follower.services.iter().any(|name| name == service)
+        })
     }
 
     /// Sends the line made by `line` to every follower of `service`; makes it only if one

@@ -3,13 +3,16 @@
 //!
 //! # Theory of operation
 //!
-//! A [`LogStore`] is opened once per project by the daemon and fed every output line through
-//! [`LogStore::append`]. Appending does three cheap things on the caller's thread and no IO: it
-//! pushes the line into the service's [`ring`] (bounded by lines and bytes), broadcasts it to
-//! `logs -f` subscribers (a bounded channel: a slow subscriber lags and loses lines, the store
-//! never waits for it, STACK.md hazard 7), and encodes it into the [`queue`] of the [`writer`]
-//! thread, which owns every file operation. See `queue` for the hand-over and `writer` for
-//! batching, rotation, the budget and error handling.
+//! A [`LogStore`] is opened once per project by the daemon and fed every output line, one at a
+//! time through [`LogStore::append`] or, as the supervisor does, every line of a read at once
+//! through [`LogStore::append_chunk`] (one timestamp, one credit, one queue push and one tail
+//! entry for the whole read: what makes a chatty service cheap). Appending does three cheap
+//! things on the caller's thread and no IO: it pushes the lines into the service's [`ring`]
+//! (bounded by lines and bytes), broadcasts them to subscribers if there are any (a bounded
+//! channel: a slow subscriber lags and loses lines, the store never waits for it, STACK.md
+//! hazard 7), and encodes them into the [`queue`] of the [`writer`] thread, which owns every
+//! file operation. See `queue` for the hand-over and `writer` for batching, rotation, the budget
+//! and error handling.
 //!
 //! The queue is bounded by bytes ([`QUEUE_BYTES`]). When it is full, `append` waits for room,
 //! so a service that writes faster than the disk takes ends up writing at disk speed, just as
@@ -30,6 +33,7 @@
 //! read pipes or frame lines (the supervisor does), and it never deletes a file other than a
 //! rotated log of a service it was opened with.
 
+mod chunk;
 mod files;
 pub mod format;
 mod queue;
@@ -46,6 +50,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{TryAcquireError, broadcast};
 
+pub use crate::logs::chunk::LogChunk;
+use crate::logs::chunk::StoredChunk;
 pub use crate::logs::format::FileLine;
 use crate::logs::queue::line_credit;
 pub use crate::logs::read::{read_file_tail, read_service_tail};
@@ -71,6 +77,10 @@ pub const RING_BYTES: usize = 1024 * 1024;
 /// enormous line is never held whole by the store (the supervisor already cuts lines at 16 KiB;
 /// this bounds callers that do not).
 pub const MAX_PIECE_BYTES: usize = 64 * 1024;
+
+/// [`LogStore::append_chunk`] queues a chunk in parts of at most about this many bytes, so that
+/// a part always fits the queue and the writer gets credit back in reasonable steps.
+const CHUNK_PART_BYTES: usize = 256 * 1024;
 
 /// How long [`LogStore::append`] waits for a writer that makes no progress at all before it
 /// drops lines instead.
@@ -269,6 +279,115 @@ impl LogStore {
         }
     }
 
+    /// [`LogStore::append`] for every line of `chunk` (of `stream`, all at `time`) at once: the
+    /// same tail, subscribers, file contents, counters and waiting, at the cost of about one
+    /// line for the whole chunk. Takes the lines: `chunk` is left empty (and without capacity,
+    /// its text now belongs to the tail). Nothing is stored for an unknown service.
+    ///
+    /// Needs a tokio runtime with the time driver (for the stall timeout).
+    pub async fn append_chunk(
+        &self,
+        service: ServiceId,
+        stream: Stream,
+        time: SystemTime,
+        chunk: &mut LogChunk,
+    ) {
+        if chunk.is_empty() {
+            return;
+        }
+        let Some(ring) = self.rings.get(service) else {
+            chunk.clear();
+            return;
+        };
+        let stored = StoredChunk::take(time, service, stream, chunk);
+        if self.broadcast.receiver_count() > 0 {
+            for index in 0..stored.len() {
+                // An error only means the last subscriber just left.
+                let _ = self.broadcast.send(Arc::new(stored.line(index)));
+            }
+        }
+        lock(ring).push_chunk(Arc::clone(&stored));
+        let text = stored.text.as_str();
+        let ends = stored.ends.as_slice();
+        let newlines = memchr::memchr(b'\n', text.as_bytes()).is_some();
+        let mut part_start = 0; // index into `ends`
+        let mut text_start = 0; // where the part's text starts
+        let mut credit = queue::FRAME_HEADER;
+        let mut records = 0;
+        let mut line_start = 0;
+        for (index, &(end, _)) in ends.iter().enumerate() {
+            let (bytes, line_records) = match newlines {
+                true => format::encoded_text_len(text.get(line_start..end).unwrap_or_default()),
+                false => (format::HEADER_LEN + 1 + end - line_start, 1),
+            };
+            line_start = end;
+            credit += bytes;
+            records += line_records;
+            let last = index + 1 == ends.len();
+            if credit >= CHUNK_PART_BYTES || last {
+                let part = Part {
+                    service,
+                    stream,
+                    time,
+                    text,
+                    lines: &ends[part_start..=index],
+                    start: text_start,
+                    credit,
+                    records,
+                };
+                self.queue_part(&part).await;
+                part_start = index + 1;
+                text_start = end;
+                credit = queue::FRAME_HEADER;
+                records = 0;
+            }
+        }
+    }
+
+    /// Takes the credit of `part`, waiting as [`LogStore::append`] does, and queues it.
+    async fn queue_part(&self, part: &Part<'_>) {
+        let Ok(permits) = u32::try_from(part.credit) else {
+            self.shared.count_dropped(part.service, part.records as u64);
+            return;
+        };
+        match self.shared.credit.try_acquire_many(permits) {
+            Ok(permit) => {
+                permit.forget();
+                part.push(self);
+                return;
+            }
+            Err(TryAcquireError::Closed) => {
+                self.shared.count_dropped(part.service, part.records as u64);
+                return;
+            }
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        loop {
+            if self.writer_stuck() {
+                self.shared.count_dropped(part.service, part.records as u64);
+                return;
+            }
+            let progress = self.shared.progress.load(Ordering::Acquire);
+            let acquire = self.shared.credit.acquire_many(permits);
+            match tokio::time::timeout(STALL_TIMEOUT, acquire).await {
+                Ok(Ok(permit)) => {
+                    permit.forget();
+                    part.push(self);
+                    return;
+                }
+                Ok(Err(_closed)) => {
+                    self.shared.count_dropped(part.service, part.records as u64);
+                    return;
+                }
+                Err(_elapsed) => {
+                    if self.shared.progress.load(Ordering::Acquire) == progress {
+                        self.stalled_at.store(progress, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
     /// [`LogStore::append`] without waiting: if the writer's queue is full, the line still goes
     /// to the tail and to subscribers, but is dropped (counted) for the file. Returns whether
     /// all of it was queued for the file.
@@ -450,8 +569,10 @@ impl LogStore {
         let ring = self.rings.get(line.service)?;
         let line = Arc::new(line);
         lock(ring).push(Arc::clone(&line));
-        // An error only means nobody is subscribed.
-        let _ = self.broadcast.send(Arc::clone(&line));
+        if self.broadcast.receiver_count() > 0 {
+            // An error only means the last subscriber just left.
+            let _ = self.broadcast.send(Arc::clone(&line));
+        }
         Some(line)
     }
 
@@ -473,6 +594,32 @@ impl Drop for LogStore {
     /// [`LogStore::close`] for waiting).
     fn drop(&mut self) {
         self.shared.queue.close();
+    }
+}
+
+/// Lines of a chunk queued together (see [`LogStore::append_chunk`]).
+struct Part<'a> {
+    service: ServiceId,
+    stream: Stream,
+    time: SystemTime,
+    text: &'a str,
+    lines: &'a [(usize, bool)],
+    start: usize,
+    credit: usize,
+    records: usize,
+}
+
+impl Part<'_> {
+    fn push(&self, store: &LogStore) {
+        store.shared.queue.push_lines(
+            self.service,
+            self.stream,
+            self.time,
+            self.text,
+            self.lines,
+            self.start,
+            self.credit,
+        );
     }
 }
 

@@ -891,6 +891,53 @@ command = ["sh", "-c", "echo out-line; echo err-line >&2; exec sleep 421"]
     assert_eq!(file_mode & 0o077, 0, "talker.log mode {file_mode:o}");
 }
 
+#[test]
+fn log_files_frame_lines_as_printed_across_reads() {
+    // CR LF, a line in two writes, a prompt finished after the partial-line delay, a line
+    // longer than the 16 KiB framing bound, then the last line.
+    let script = "import os, time\n\
+                  os.write(1, b'crlf line\\r\\nsplit ')\n\
+                  os.write(1, b'across writes\\n')\n\
+                  os.write(1, b'prompt: ')\n\
+                  time.sleep(0.5)\n\
+                  os.write(1, b'answer\\n' + b'x' * 40000 + b'\\nend\\n')\n\
+                  time.sleep(431)\n";
+    let project = Project::new(&format!(
+        "[services.talker]\ncommand = [\"{}\", \"-c\", {}]\n",
+        python(),
+        toml_str(script)
+    ));
+    let _daemon = Daemon::start(&project, &[]);
+    let mut lines = Vec::new();
+    let written = wait_until(WAIT, || {
+        lines = log_file_lines(&project, "talker");
+        lines.iter().any(|line| line.ends_with(" end"))
+    });
+    assert!(written, "talker.log does not end: {lines:?}");
+    let x = |count: usize| "x".repeat(count);
+    let expected = [
+        ('o', "crlf line".to_string()),
+        ('o', "split across writes".to_string()),
+        ('O', "prompt: ".to_string()),
+        ('o', "answer".to_string()),
+        ('O', x(16 * 1024)),
+        ('O', x(16 * 1024)),
+        ('o', x(40000 - 32 * 1024)),
+        ('o', "end".to_string()),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{lines:?}");
+    for (line, (marker, text)) in lines.iter().zip(&expected) {
+        assert!(
+            is_log_line(line, *marker, text),
+            "{line:?} is not {marker} {text:?}"
+        );
+    }
+    let logs = project.run(&["logs", "-n", "2", "talker"]);
+    let shown: Vec<String> = logs.stdout.lines().map(normalize).collect();
+    assert_eq!(shown.len(), 2, "{logs:#?}");
+    assert_eq!(shown[1], "talker | end", "{logs:#?}");
+}
+
 /// Lines the flood service writes, 100 bytes each: 20 MB of output, about 26 MB on disk, so
 /// rotation at 10 MB per file keeps all of it.
 const FLOOD_LINES: usize = 200_000;

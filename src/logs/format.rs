@@ -85,6 +85,57 @@ pub(crate) fn encode(clock: &mut Clock, line: &LogLine, out: &mut Vec<u8>) -> us
     records
 }
 
+/// Appends `lines` (of `text`, see [`crate::logs::chunk::lines`]) encoded with one timestamp;
+/// returns the number of records written. The same bytes as [`encode`] of each line.
+pub(crate) fn encode_lines(
+    timestamp: &[u8; TIMESTAMP_LEN],
+    stream: Stream,
+    text: &str,
+    lines: &[(usize, bool)],
+    start: usize,
+    out: &mut Vec<u8>,
+) -> usize {
+    let mut header = [0u8; HEADER_LEN];
+    header[..TIMESTAMP_LEN].copy_from_slice(timestamp);
+    header[TIMESTAMP_LEN] = b' ';
+    header[TIMESTAMP_LEN + 2] = b' ';
+    let whole = text.get(start..lines.last().map_or(start, |&(end, _)| end));
+    let newlines = whole.is_some_and(|whole| memchr::memchr(b'\n', whole.as_bytes()).is_some());
+    let mut records = 0;
+    let mut from = start;
+    for &(end, partial) in lines {
+        let line = text.get(from..end).unwrap_or_default().as_bytes();
+        from = end;
+        if newlines && memchr::memchr(b'\n', line).is_some() {
+            let mut pieces = line.split(|&byte| byte == b'\n').peekable();
+            while let Some(piece) = pieces.next() {
+                let last = pieces.peek().is_none();
+                header[TIMESTAMP_LEN + 1] = marker(stream, last && partial);
+                out.extend_from_slice(&header);
+                out.extend_from_slice(piece);
+                out.push(b'\n');
+                records += 1;
+            }
+            continue;
+        }
+        header[TIMESTAMP_LEN + 1] = marker(stream, partial);
+        out.extend_from_slice(&header);
+        out.extend_from_slice(line);
+        out.push(b'\n');
+        records += 1;
+    }
+    records
+}
+
+/// How many bytes [`encode_lines`] appends for a line of `text`, and in how many records.
+pub(crate) fn encoded_text_len(text: &str) -> (usize, usize) {
+    let newlines = memchr::memchr_iter(b'\n', text.as_bytes()).count();
+    (
+        (newlines + 1) * (HEADER_LEN + 1) + text.len() - newlines,
+        newlines + 1,
+    )
+}
+
 /// How many bytes [`encode`] appends for `line`, and in how many records.
 pub(crate) fn encoded_len(line: &LogLine) -> usize {
     let newlines = line.text.bytes().filter(|&byte| byte == b'\n').count();

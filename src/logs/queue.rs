@@ -11,12 +11,13 @@
 //! This owns the buffer and its framing only; the credit that bounds it is the store's.
 
 use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
-use crate::logs::LogLine;
 use crate::logs::format::{self, Clock};
 use crate::logs::writer::lock;
+use crate::logs::{LogLine, Stream};
 use crate::spec::ServiceId;
 
 /// `service, length, records, credit`, each a little-endian `u32`.
@@ -96,6 +97,55 @@ impl Queue {
         let records = format::encode(clock, line, bytes);
         let added = bytes.len() - before;
         // A frame stays below FRAME_BYTES plus one line, which is far below u32::MAX.
+        add_u32(bytes, frame + 4, u32::try_from(added).unwrap_or(u32::MAX));
+        add_u32(bytes, frame + 8, u32::try_from(records).unwrap_or(u32::MAX));
+        add_u32(bytes, frame + 12, credit);
+        let wake = std::mem::take(writer_waiting);
+        drop(pending);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Encodes `lines` of `text` (see [`crate::logs::chunk::lines`], starting at `start`), all
+    /// at `time`, at the end of the buffer; their `credit` was taken.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push_lines(
+        &self,
+        service: ServiceId,
+        stream: Stream,
+        time: SystemTime,
+        text: &str,
+        lines: &[(usize, bool)],
+        start: usize,
+        credit: usize,
+    ) {
+        let (Ok(service_u32), Ok(credit)) = (u32::try_from(service), u32::try_from(credit)) else {
+            return;
+        };
+        let mut pending = lock(&self.pending);
+        let Pending {
+            bytes,
+            last_frame,
+            clock,
+            writer_waiting,
+            ..
+        } = &mut *pending;
+        let frame = match *last_frame {
+            Some((start, owner)) if owner == service && bytes.len() - start < FRAME_BYTES => start,
+            _ => {
+                let start = bytes.len();
+                bytes.extend_from_slice(&[0; FRAME_HEADER]);
+                write_u32(bytes, start, service_u32);
+                *last_frame = Some((start, service));
+                start
+            }
+        };
+        let timestamp = clock.timestamp(time);
+        let before = bytes.len();
+        bytes.reserve(credit as usize);
+        let records = format::encode_lines(&timestamp, stream, text, lines, start, bytes);
+        let added = bytes.len() - before;
         add_u32(bytes, frame + 4, u32::try_from(added).unwrap_or(u32::MAX));
         add_u32(bytes, frame + 8, u32::try_from(records).unwrap_or(u32::MAX));
         add_u32(bytes, frame + 12, credit);

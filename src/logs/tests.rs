@@ -737,3 +737,185 @@ async fn throughput_compared_with_a_plain_buffered_file() {
         direct.as_secs_f64() / stored.as_secs_f64()
     );
 }
+
+/// The lines `append_chunk` is compared with `append` on: empty, partial, newlines inside,
+/// invalid UTF-8, and long enough to be cut and to span queue parts.
+fn mixed_lines() -> Vec<(Vec<u8>, bool)> {
+    let mut lines: Vec<(Vec<u8>, bool)> = vec![
+        (b"first".to_vec(), false),
+        (Vec::new(), false),
+        (b"a prompt: ".to_vec(), true),
+        (b"two\nrecords".to_vec(), false),
+        (b"bad \xff byte".to_vec(), false),
+        ("\u{e9}".repeat(MAX_PIECE_BYTES).into_bytes(), true),
+    ];
+    for i in 0..5000 {
+        lines.push((format!("line {i:>94}").into_bytes(), false));
+    }
+    lines.push((b"last".to_vec(), false));
+    lines
+}
+
+#[tokio::test]
+async fn a_chunk_is_stored_exactly_as_its_lines_one_by_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["lines", "chunks"])).unwrap();
+    let lines = mixed_lines();
+    let mut chunk = LogChunk::default();
+    for (i, (text, partial)) in lines.iter().enumerate() {
+        chunk.push(text, *partial);
+        let mut line = line(0, 7, &String::from_utf8_lossy(text));
+        line.stream = Stream::Stderr;
+        line.partial = *partial;
+        store.append(line).await;
+        // Chunks of varying sizes, as reads would make them.
+        if i % 700 == 3 || i + 1 == lines.len() {
+            store
+                .append_chunk(1, Stream::Stderr, at(7), &mut chunk)
+                .await;
+            chunk.clear();
+        }
+    }
+    // Empty chunks and unknown services are ignored.
+    store
+        .append_chunk(1, Stream::Stdout, at(8), &mut chunk)
+        .await;
+    chunk.push(b"nobody", false);
+    store
+        .append_chunk(9, Stream::Stdout, at(8), &mut chunk)
+        .await;
+    assert!(chunk.is_empty());
+    store.flush().await;
+
+    let by_line = std::fs::read(store.file_path(0).unwrap()).unwrap();
+    let by_chunk = std::fs::read(store.file_path(1).unwrap()).unwrap();
+    assert!(by_line == by_chunk, "the same bytes in both files");
+    assert!(String::from_utf8_lossy(&by_chunk).starts_with(
+        "2026-11-23T16:28:18.007Z e first\n2026-11-23T16:28:18.007Z e \n\
+         2026-11-23T16:28:18.007Z E a prompt: \n2026-11-23T16:28:18.007Z e two\n\
+         2026-11-23T16:28:18.007Z e records\n2026-11-23T16:28:18.007Z e bad \u{fffd} byte\n"
+    ));
+    let (line_stats, chunk_stats) = (store.stats(0), store.stats(1));
+    assert_eq!(line_stats, chunk_stats);
+    assert_eq!(chunk_stats.lines_written, lines.len() as u64 + 2);
+    assert_eq!(chunk_stats.lines_dropped, 0);
+
+    let tail = |service| -> Vec<(String, bool, Stream, SystemTime)> {
+        store
+            .tail(&[service], 1000, None)
+            .iter()
+            .map(|line| (line.text.clone(), line.partial, line.stream, line.time))
+            .collect()
+    };
+    assert_eq!(tail(0), tail(1));
+    assert_eq!(tail(1).len(), 1000);
+    assert_eq!(tail(1).last().unwrap().0, "last");
+    assert!(store.tail(&[1], 10, Some(at(8))).is_empty());
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn chunks_reach_subscribers_line_by_line() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    let mut chunk = LogChunk::default();
+    chunk.push(b"before", false);
+    store
+        .append_chunk(0, Stream::Stdout, at(1), &mut chunk)
+        .await;
+    let mut receiver = store.subscribe();
+    chunk.clear();
+    chunk.push(b"one", false);
+    chunk.push(b"two", true);
+    store
+        .append_chunk(0, Stream::Stdout, at(2), &mut chunk)
+        .await;
+    let first = receiver.recv().await.unwrap();
+    let second = receiver.recv().await.unwrap();
+    assert_eq!((first.text.as_str(), first.partial), ("one", false));
+    assert_eq!((second.text.as_str(), second.partial), ("two", true));
+    assert_eq!(second.time, at(2));
+    assert!(receiver.try_recv().is_err());
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_fast_chunk_writer_loses_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            max_file_bytes: 1 << 30,
+            ..settings(temp.path())
+        },
+        &names(&["web"]),
+    )
+    .unwrap();
+    let mut chunk = LogChunk::default();
+    // Far more than the queue holds: append_chunk must wait for the writer, never drop.
+    let chunks = 4 * QUEUE_BYTES / (640 * 100) + 10;
+    for _ in 0..chunks {
+        chunk.reserve(640 * 100);
+        for _ in 0..640 {
+            chunk.push(&[b'x'; 99], false);
+        }
+        store
+            .append_chunk(0, Stream::Stdout, at(0), &mut chunk)
+            .await;
+        assert!(chunk.is_empty());
+    }
+    store.flush().await;
+    let stats = store.stats(0);
+    assert_eq!(stats.lines_written, chunks as u64 * 640);
+    assert_eq!(stats.lines_dropped, 0);
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_stuck_disk_stalls_append_chunk_only_for_a_bounded_time() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    let shared = Arc::clone(&store.shared);
+    let (locked_sender, locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _gate = writer::lock(&shared.gate);
+        locked_sender.send(()).unwrap();
+        let _ = released.recv();
+    });
+    locked.recv().unwrap();
+
+    let text = "x".repeat(1000);
+    let mut chunk = LogChunk::default();
+    let mut appended = 0u64;
+    let append = async |chunk: &mut LogChunk, text: &str| {
+        for _ in 0..10 {
+            chunk.push(text.as_bytes(), false);
+        }
+        store.append_chunk(0, Stream::Stdout, at(0), chunk).await;
+    };
+    let started = Instant::now();
+    while store.stats(0).lines_dropped == 0 {
+        append(&mut chunk, &text).await;
+        appended += 10;
+        assert!(started.elapsed() < Duration::from_secs(30), "never gave up");
+    }
+    let before = Instant::now();
+    for _ in 0..100 {
+        append(&mut chunk, &text).await;
+        appended += 10;
+    }
+    assert!(before.elapsed() < STALL_TIMEOUT, "{:?}", before.elapsed());
+    assert!(store.stats(0).lines_dropped >= 1000);
+
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    store.flush().await;
+    append(&mut chunk, "after").await;
+    appended += 10;
+    store.flush().await;
+    let stats = store.stats(0);
+    assert_eq!(stats.lines_written + stats.lines_dropped, appended);
+    let path = store.file_path(0).unwrap();
+    assert_eq!(texts(&path).last().map(String::as_str), Some("after"));
+    store.close().unwrap();
+}

@@ -246,6 +246,15 @@ impl Writer {
             };
             let used = file.size + service.buffer.len() as u64;
             let room = self.max_file_bytes.saturating_sub(used);
+            if service.buffer.is_empty() && rest.len() >= FLUSH_BYTES && rest.len() as u64 <= room {
+                // A large run with nothing buffered before it: straight to the file, no copy.
+                #[cfg(test)]
+                let gate = Arc::clone(&self.shared);
+                #[cfg(test)]
+                let _gate = lock(&gate.gate);
+                self.write_out(index, rest, rest_count);
+                return;
+            }
             let (cut, count) = match rest.len() as u64 <= room {
                 true => (rest.len(), rest_count),
                 false => {
@@ -325,13 +334,25 @@ impl Writer {
         if length == 0 {
             return;
         }
+        let buffer = std::mem::take(&mut self.services[index].buffer);
+        self.write_out(index, &buffer[..length], lines);
+        let service = &mut self.services[index];
+        service.buffer = buffer;
+        service.buffer.drain(..length);
+        service.buffer_lines -= lines;
+        self.buffered -= length;
+    }
+
+    /// Writes `bytes` (holding `lines` lines) to the service's file; on failure the lines are
+    /// counted dropped and the file closed.
+    fn write_out(&mut self, index: usize, bytes: &[u8], lines: u64) {
         let service = &mut self.services[index];
         let counters = &self.shared.services[index];
         let result = match &mut service.file {
             Some(file) => {
                 #[cfg(test)]
                 record_io_thread(&self.shared);
-                let (written, result) = write_all(&mut file.file, &service.buffer[..length]);
+                let (written, result) = write_all(&mut file.file, bytes);
                 file.size += written as u64;
                 self.disk_total += written as u64;
                 counters
@@ -341,9 +362,6 @@ impl Writer {
             }
             None => Err(io::Error::other("the file is not open")),
         };
-        service.buffer.drain(..length);
-        service.buffer_lines -= lines;
-        self.buffered -= length;
         match result {
             Ok(()) => {
                 counters.lines_written.fetch_add(lines, Ordering::Relaxed);

@@ -35,10 +35,25 @@ impl LineSplitter {
     /// `(piece, partial)`.
     pub fn push(&mut self, bytes: &[u8], mut emit: impl FnMut(&[u8], bool)) {
         let mut rest = bytes;
-        while let Some(newline) = rest.iter().position(|&byte| byte == b'\n') {
-            self.extend(&rest[..newline], &mut emit);
-            self.end_line(&mut emit);
+        while let Some(newline) = memchr::memchr(b'\n', rest) {
+            let line = &rest[..newline];
             rest = &rest[newline + 1..];
+            if self.pending.is_empty() {
+                // The common case, a whole line within the input: emitted from the input, not
+                // copied through `pending` (the same pieces as the general path below).
+                let content = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.is_empty() && self.flushed_mid_line {
+                    self.flushed_mid_line = false;
+                    continue;
+                }
+                if content.len() <= self.max_len {
+                    self.flushed_mid_line = false;
+                    emit(content, false);
+                    continue;
+                }
+            }
+            self.extend(line, &mut emit);
+            self.end_line(&mut emit);
         }
         self.extend(rest, &mut emit);
     }
@@ -398,6 +413,58 @@ mod tests {
             assert_eq!(all_bytes, expected, "input {input:?}");
             let n_newlines = input.iter().filter(|&&byte| byte == b'\n').count();
             assert!(n_complete <= n_newlines);
+        }
+    }
+
+    #[test]
+    fn whole_lines_from_the_input_frame_as_byte_by_byte() {
+        // Pushing everything at once takes the no-copy path for most lines; one byte at a time
+        // never does (the line is always pending): both must give the same pieces.
+        let mut seed = 0x2545_f491_u32;
+        let alphabet = [b'a', b'b', b'\r', b'\n', b'\n', b'x'];
+        for max_len in [1, 2, 3, 5, 8] {
+            for _ in 0..300 {
+                let len = (seed % 40) as usize;
+                let input: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        alphabet[seed as usize % alphabet.len()]
+                    })
+                    .collect();
+                let bytes: Vec<&[u8]> = input.chunks(1).collect();
+                // With a pause (flush) in the middle, too.
+                let middle = len / 2;
+                let paused = |chunks: &[&[u8]]| -> Pieces {
+                    let mut splitter = LineSplitter::new(max_len);
+                    let mut pieces = Vec::new();
+                    let mut collect = |piece: &[u8], partial: bool| {
+                        pieces.push((String::from_utf8_lossy(piece).into_owned(), partial))
+                    };
+                    let mut seen = 0;
+                    for chunk in chunks {
+                        if seen == middle {
+                            splitter.flush(&mut collect);
+                        }
+                        splitter.push(chunk, &mut collect);
+                        seen += chunk.len();
+                    }
+                    pieces
+                };
+                assert_eq!(
+                    paused(&[&input[..middle], &input[middle..]]),
+                    paused(&bytes),
+                    "{input:?} max_len {max_len}, paused"
+                );
+                for flush in [false, true] {
+                    assert_eq!(
+                        split(max_len, &[&input], flush),
+                        split(max_len, &bytes, flush),
+                        "{input:?} max_len {max_len}"
+                    );
+                }
+            }
         }
     }
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::logs::{LogLine, LogStore};
+use crate::logs::{LogChunk, LogStore};
 use crate::probe::{self, NotifySocket, ProbeSchedule};
 use crate::spec::{CommandSpec, ProjectSpec, ReadyCheck, ReadyProbe, ServiceId, Signal};
 use crate::supervisor::engine::{Effect, Engine, Input, Lifetime, ServiceAction, ServiceView};
@@ -46,9 +46,15 @@ use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
 /// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
 /// without a newline must not grow wrangle's memory).
 pub const MAX_LINE: usize = 16 * 1024;
-/// The size of the one read buffer all output readers share: a pipe's default capacity, so one
-/// read drains a full pipe.
-const READ_BUFFER: usize = 64 * 1024;
+/// The size of the one read buffer all output readers share: a quarter of a grown pipe
+/// ([`BUSY_PIPE_BYTES`]), so that a busy service is read in few, large reads. Its pages are only
+/// touched (resident) as far as reads have ever filled them.
+const READ_BUFFER: usize = 256 * 1024;
+/// A pipe's capacity until it is grown: a read this large found the pipe full.
+const DEFAULT_PIPE_BYTES: usize = 64 * 1024;
+/// The pipe buffer of a service that fills its pipe (see `sys::spawn::grow_pipe`): the default
+/// `/proc/sys/fs/pipe-max-size`. Pipe pages are only used while they hold unread output.
+const BUSY_PIPE_BYTES: usize = 1024 * 1024;
 /// A partial line is shown after this long without its newline (prompts, progress output).
 const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(100);
 /// How long the end of an instance waits for its output readers to reach end-of-file.
@@ -62,6 +68,13 @@ const SWEEP_LIMIT: Duration = Duration::from_secs(5);
 pub trait Observer {
     fn event(&self, event: &Event);
     fn output(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool);
+    /// Whether [`Observer::output`] wants the lines of `service` at the moment (asked once per
+    /// read, not per line): a front-end that only sometimes shows output says no otherwise, and
+    /// saves the per-line work when a service prints a lot.
+    fn wants_output(&self, service: ServiceId) -> bool {
+        let _ = service;
+        true
+    }
     /// A readiness attempt failed (the probe keeps trying until its timeout); for progress display.
     fn probe_failed(&self, service: ServiceId, failure: &str);
     /// Something the user should know that is not a service event (a degraded mode, say).
@@ -433,7 +446,6 @@ impl Runtime {
                     sender: self.sender.clone(),
                     _open: output_open.clone(),
                     log_store: self.options.log_store.clone(),
-                    unstored: RefCell::new(Vec::new()),
                     buffer: Rc::clone(&self.read_buffer),
                 };
                 self.readers.retain(|reader| !reader.is_finished());
@@ -874,8 +886,6 @@ struct OutputReader {
     /// [`OutputDrained`]).
     _open: mpsc::Sender<()>,
     log_store: Option<Arc<LogStore>>,
-    /// Lines framed but not yet handed to the log store (which may make us wait).
-    unstored: RefCell<Vec<LogLine>>,
     /// The read buffer, shared by every reader of the run: reads never overlap on this thread,
     /// and one 64 KiB buffer instead of one per pipe keeps the daemon small with many services.
     buffer: Rc<RefCell<Vec<u8>>>,
@@ -899,13 +909,19 @@ impl OutputReader {
             return;
         };
         let mut splitter = LineSplitter::new(MAX_LINE);
+        // Lines framed but not yet handed to the log store (which may make us wait).
+        let mut unstored = LogChunk::default();
+        let mut grown = false;
         loop {
             let readable = if splitter.has_pending() {
                 match tokio::time::timeout(PARTIAL_LINE_DELAY, pipe.readable()).await {
                     Ok(readable) => readable,
                     Err(_) => {
-                        splitter.flush(|line, partial| self.line(line, partial));
-                        self.store().await;
+                        let per_line = self.wants_lines();
+                        splitter.flush(|line, partial| {
+                            self.line(line, partial, per_line, &mut unstored)
+                        });
+                        self.store(&mut unstored).await;
                         continue;
                     }
                 }
@@ -919,43 +935,61 @@ impl OutputReader {
             let read = pipe.try_read(&mut self.buffer.borrow_mut());
             match read {
                 Ok(0) => break,
-                Ok(n) => splitter.push(&self.buffer.borrow()[..n], |line, partial| {
-                    self.line(line, partial)
-                }),
+                Ok(n) => {
+                    if n >= DEFAULT_PIPE_BYTES && !grown {
+                        // A full read: this service writes a lot. A bigger pipe lets it go on
+                        // writing while we read, instead of waiting for every read.
+                        crate::sys::spawn::grow_pipe(&pipe, BUSY_PIPE_BYTES);
+                        grown = true;
+                    }
+                    if self.log_store.is_some() {
+                        unstored.reserve(n);
+                    }
+                    let per_line = self.wants_lines();
+                    splitter.push(&self.buffer.borrow()[..n], |line, partial| {
+                        self.line(line, partial, per_line, &mut unstored)
+                    })
+                }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(_) => break,
             }
-            self.store().await;
+            self.store(&mut unstored).await;
         }
-        splitter.flush(|line, partial| self.line(line, partial));
-        self.store().await;
+        let per_line = self.wants_lines();
+        splitter.flush(|line, partial| self.line(line, partial, per_line, &mut unstored));
+        self.store(&mut unstored).await;
     }
 
-    /// Hands the lines read so far to the log store. Its queue is bounded, so this may wait:
-    /// the pipe is then not read, and a service writing faster than the disk slows down to disk
-    /// speed instead of growing wrangle's memory.
-    async fn store(&self) {
+    /// Hands the lines read so far to the log store, all at once. Its queue is bounded, so this
+    /// may wait: the pipe is then not read, and a service writing faster than the disk slows
+    /// down to disk speed instead of growing wrangle's memory.
+    async fn store(&self, unstored: &mut LogChunk) {
         let Some(store) = &self.log_store else {
             return;
         };
-        let lines = std::mem::take(&mut *self.unstored.borrow_mut());
-        for line in lines {
-            store.append(line).await;
+        if unstored.is_empty() {
+            return;
         }
+        store
+            .append_chunk(self.service, self.stream, SystemTime::now(), unstored)
+            .await;
     }
 
-    fn line(&self, line: &[u8], partial: bool) {
+    /// Whether lines must be looked at one by one now: shown, or matched by the log probe.
+    fn wants_lines(&self) -> bool {
+        let probing = self.log_pattern.is_some() && !self.log_matched.get();
+        probing || self.observer.wants_output(self.service)
+    }
+
+    fn line(&self, line: &[u8], partial: bool, per_line: bool, unstored: &mut LogChunk) {
+        if self.log_store.is_some() {
+            unstored.push(line, partial);
+        }
+        if !per_line {
+            return;
+        }
         self.observer
             .output(self.service, self.stream, line, partial);
-        if self.log_store.is_some() {
-            self.unstored.borrow_mut().push(LogLine {
-                time: SystemTime::now(),
-                service: self.service,
-                stream: self.stream,
-                text: String::from_utf8_lossy(line).into_owned(),
-                partial,
-            });
-        }
         let matched = match &self.log_pattern {
             Some(pattern) if !self.log_matched.get() => {
                 pattern.is_match(&String::from_utf8_lossy(line))

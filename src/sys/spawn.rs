@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -172,6 +172,17 @@ fn held_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         rustix::fs::open(path.as_str(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
     drop(writer);
     Ok((reader, read_write))
+}
+
+/// Grows the buffer of the pipe `fd` to `bytes` (for a service that fills it: it then writes
+/// on while wrangle reads, instead of waiting on every read). Best effort, and only ever grows:
+/// the kernel refuses above `/proc/sys/fs/pipe-max-size` or the user's pipe allowance, and
+/// the pipe then keeps its size.
+pub fn grow_pipe(fd: impl AsFd, bytes: usize) {
+    let current = rustix::pipe::fcntl_getpipe_size(&fd).unwrap_or(usize::MAX);
+    if current < bytes {
+        let _ = rustix::pipe::fcntl_setpipe_size(&fd, bytes);
+    }
 }
 
 /// Opens a pidfd for `pid`. Only race-free when `pid` is our unreaped child or the caller checks
