@@ -42,6 +42,7 @@ impl RunCgroup {
     /// Creates the run's cgroup, or explains why cgroups cannot be used here.
     pub fn create(run_name: &str) -> io::Result<RunCgroup> {
         let base = own_cgroup_dir()?;
+        remove_abandoned(&base);
         let path = base.join(format!("wrangle-{run_name}"));
         fs::create_dir(&path)?;
         // A cgroup without cgroup.kill (Linux < 5.14) is not worth the complexity: fall back.
@@ -96,6 +97,43 @@ impl ServiceCgroup {
             .write(true)
             .open(self.path.join("cgroup.kill"))?
             .write_all(b"1")
+    }
+}
+
+/// Removes the empty cgroups of runs whose wrangle is gone (one killed together with its
+/// sentinel leaves them behind). Run names start with the wrangle's pid; a run of a live pid is
+/// never touched, and `rmdir` itself refuses any cgroup that still has a process or a child, so
+/// no running process can be affected. (This assumes the wranglers sharing our cgroup share our
+/// pid namespace, which holds for one machine or one container.)
+fn remove_abandoned(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("wrangle-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let run_path = entry.path();
+        let children: Vec<PathBuf> = fs::read_dir(&run_path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|child| child.path())
+            .filter(|path| path.is_dir())
+            .collect();
+        for child in children {
+            let _ = fs::remove_dir(child);
+        }
+        let _ = fs::remove_dir(run_path);
     }
 }
 
@@ -244,5 +282,24 @@ mod tests {
         assert_eq!(sanitize("api"), "svc-api");
         assert_eq!(sanitize("../etc"), "svc-___etc");
         assert_eq!(sanitize("web.v2"), "svc-web_v2");
+    }
+
+    #[test]
+    fn empty_cgroups_of_dead_runs_are_removed_and_live_ones_kept() {
+        // Needs a writable cgroup v2 (root here); elsewhere there is nothing to test.
+        let Ok(base) = own_cgroup_dir() else { return };
+        let dead = base.join(format!("wrangle-{}-test-dead", u32::MAX - 7));
+        let alive = base.join(format!("wrangle-{}-test-alive", std::process::id()));
+        if fs::create_dir(&dead).is_err() {
+            return;
+        }
+        fs::create_dir(dead.join("svc-a")).expect("child cgroup");
+        fs::create_dir(&alive).expect("live run cgroup");
+        remove_abandoned(&base);
+        let dead_gone = !dead.exists();
+        let alive_kept = alive.exists();
+        let _ = fs::remove_dir(&alive);
+        assert!(dead_gone, "the dead run's empty cgroups were left");
+        assert!(alive_kept, "a live run's cgroup was removed");
     }
 }
