@@ -162,23 +162,27 @@ fn read_process(proc_dir: &OwnedFd, pid: i32, buffer: &mut Vec<u8>) -> Option<Pr
     })
 }
 
-/// Parses a `/proc/PID/stat` line.
-///
-/// The command name sits in parentheses and may itself contain spaces and `)` (a process can
-/// name itself `a) b`), so the fields after it are found from the *last* `)`. See: man 5 proc.
-fn parse_stat(line: &[u8]) -> Option<StatFields> {
+/// Splits a `/proc/PID/stat` line into the pid, the command name and the fields after it
+/// (starting at field 3, the state). The name is found between the first `(` and the *last* `)`,
+/// since a process may name itself `a) (b`. Shared by every reader of `stat` in `sys`.
+pub(crate) fn split_stat(line: &[u8]) -> Option<(&[u8], &[u8], &str)> {
     let open = line.iter().position(|&byte| byte == b'(')?;
     let close = line.iter().rposition(|&byte| byte == b')')?;
     if close < open {
         return None;
     }
-    let pid = std::str::from_utf8(&line[..open])
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let comm = String::from_utf8_lossy(&line[open + 1..close]).into_owned();
     let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
+    Some((&line[..open], &line[open + 1..close], rest))
+}
+
+/// Parses a `/proc/PID/stat` line.
+///
+/// The command name sits in parentheses and may itself contain spaces and `)` (a process can
+/// name itself `a) b`), so the fields after it are found from the *last* `)`. See: man 5 proc.
+fn parse_stat(line: &[u8]) -> Option<StatFields> {
+    let (pid, comm, rest) = split_stat(line)?;
+    let pid = std::str::from_utf8(pid).ok()?.trim().parse().ok()?;
+    let comm = String::from_utf8_lossy(comm).into_owned();
     // `rest` starts at field 3 (state); field N is at index N - 3.
     let mut fields = rest.split_ascii_whitespace();
     let state = fields.next()?.chars().next()?;

@@ -418,11 +418,7 @@ struct StatUsage {
 /// As in `process_table`, the fields are counted from the *last* `)`: the command name may
 /// contain spaces and parentheses. See: man 5 proc.
 fn parse_stat(line: &[u8]) -> Option<StatUsage> {
-    let close = line.iter().rposition(|&byte| byte == b')')?;
-    if !line[..close].contains(&b'(') {
-        return None;
-    }
-    let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
+    let (_, _, rest) = crate::sys::process_table::split_stat(line)?;
     // `rest` starts at field 3 (state); field N is at index N - 3.
     let mut fields = rest.split_ascii_whitespace();
     let number = |field: Option<&str>| field?.parse::<u64>().ok();
