@@ -70,41 +70,9 @@ pub(crate) fn line_credit(line: &LogLine) -> usize {
 impl Queue {
     /// Encodes `line` (whose `credit` was taken) at the end of the buffer.
     pub(crate) fn push(&self, line: &LogLine, credit: usize) {
-        let (Ok(service), Ok(credit)) = (u32::try_from(line.service), u32::try_from(credit)) else {
-            return;
-        };
-        let mut pending = lock(&self.pending);
-        let Pending {
-            bytes,
-            last_frame,
-            clock,
-            writer_waiting,
-            ..
-        } = &mut *pending;
-        let frame = match *last_frame {
-            Some((start, owner)) if owner == line.service && bytes.len() - start < FRAME_BYTES => {
-                start
-            }
-            _ => {
-                let start = bytes.len();
-                bytes.extend_from_slice(&[0; FRAME_HEADER]);
-                write_u32(bytes, start, service);
-                *last_frame = Some((start, line.service));
-                start
-            }
-        };
-        let before = bytes.len();
-        let records = format::encode(clock, line, bytes);
-        let added = bytes.len() - before;
-        // A frame stays below FRAME_BYTES plus one line, which is far below u32::MAX.
-        add_u32(bytes, frame + 4, u32::try_from(added).unwrap_or(u32::MAX));
-        add_u32(bytes, frame + 8, u32::try_from(records).unwrap_or(u32::MAX));
-        add_u32(bytes, frame + 12, credit);
-        let wake = std::mem::take(writer_waiting);
-        drop(pending);
-        if wake {
-            self.wake.notify_one();
-        }
+        self.append(line.service, credit, |clock, bytes| {
+            format::encode(clock, line, bytes)
+        });
     }
 
     /// Encodes `lines` of `text` (see [`crate::logs::chunk::lines`], starting at `start`), all
@@ -119,6 +87,22 @@ impl Queue {
         lines: &[(usize, bool)],
         start: usize,
         credit: usize,
+    ) {
+        self.append(service, credit, |clock, bytes| {
+            let timestamp = clock.timestamp(time);
+            bytes.reserve(credit);
+            format::encode_lines(&timestamp, stream, text, lines, start, bytes)
+        });
+    }
+
+    /// Appends records of `service` made by `encode` (which returns how many it wrote): into
+    /// the service's open frame when it is the last one and not full, else into a new frame;
+    /// then counts them in the frame header and wakes the writer if it waits.
+    fn append(
+        &self,
+        service: ServiceId,
+        credit: usize,
+        encode: impl FnOnce(&mut Clock, &mut Vec<u8>) -> usize,
     ) {
         let (Ok(service_u32), Ok(credit)) = (u32::try_from(service), u32::try_from(credit)) else {
             return;
@@ -141,11 +125,10 @@ impl Queue {
                 start
             }
         };
-        let timestamp = clock.timestamp(time);
         let before = bytes.len();
-        bytes.reserve(credit as usize);
-        let records = format::encode_lines(&timestamp, stream, text, lines, start, bytes);
+        let records = encode(clock, bytes);
         let added = bytes.len() - before;
+        // A frame stays below FRAME_BYTES plus one read, which is far below u32::MAX.
         add_u32(bytes, frame + 4, u32::try_from(added).unwrap_or(u32::MAX));
         add_u32(bytes, frame + 8, u32::try_from(records).unwrap_or(u32::MAX));
         add_u32(bytes, frame + 12, credit);
