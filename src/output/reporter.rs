@@ -291,7 +291,8 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
 pub fn kind(event: &Event) -> &'static str {
     match event {
         Event::Waiting { .. } => "waiting",
-        Event::Started { .. } => "started",
+        Event::Started { restart: 0, .. } => "started",
+        Event::Started { .. } => "restarted",
         Event::Ready { .. } => "ready",
         Event::LeaderExited { .. } => "leader_exited",
         Event::Exited { status, .. } if status.success() => "exited",
