@@ -243,6 +243,7 @@ mod tests {
                 signal: Signal::TERM,
                 timeout: Duration::from_secs(5),
             },
+            limits: Default::default(),
         }
     }
 
@@ -252,6 +253,8 @@ mod tests {
             root: PathBuf::from("/p"),
             services,
             logs: Default::default(),
+            monitor: Default::default(),
+            metrics: None,
         }
     }
 

@@ -106,6 +106,7 @@ pub(crate) fn parse(
             ready: None,
             restart: DEFAULT_RESTART,
             stop: DEFAULT_STOP,
+            limits: crate::spec::LimitSpec::default(),
         });
     }
     if services.is_empty() && diagnostics.is_empty() {
@@ -122,5 +123,7 @@ pub(crate) fn parse(
         root,
         services,
         logs: crate::spec::LogSpec::default(),
+        monitor: crate::spec::MonitorSpec::default(),
+        metrics: None,
     })
 }
