@@ -20,3 +20,5 @@ mod config_errors;
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.
 mod daemon;
+// What services cost: sampling whole trees, memory-limit restarts, sustained warnings.
+mod resources;
