@@ -91,7 +91,7 @@ fn sampling_sums_the_whole_tree_including_double_forked_children() {
             && resources(&last, "tree")["memory_bytes"]
                 .as_u64()
                 .unwrap_or(0)
-                > 4 * 24 << 20
+                > (4 * 24) << 20
     });
     assert!(sampled, "no sample of the whole tree: {last:#}");
     let sampled = resources(&last, "tree");
