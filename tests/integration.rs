@@ -20,3 +20,6 @@ mod config_errors;
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.
 mod daemon;
+// Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,
+// PID reuse, crowds, hostile socket input, random configs.
+mod faults;
