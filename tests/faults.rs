@@ -120,6 +120,21 @@ fn assert_all_gone(project: &Project, timeout: Duration, when: &str) {
     );
 }
 
+/// After a successful `wrangle down`: no service process is left at all, and the daemon and its
+/// sentinel (which `down` waits for only until the daemon releases the project lock, just before
+/// it exits) are gone within a moment.
+fn assert_nothing_left_after_down(project: &Project) {
+    let services: Vec<(i32, String)> = survivors(&project.mark)
+        .into_iter()
+        .filter(|(_, command)| !command.contains("__daemon") && !command.contains("__sentinel"))
+        .collect();
+    assert!(
+        services.is_empty(),
+        "processes outlived `down`: {services:?}"
+    );
+    assert_all_gone(project, Duration::from_secs(3), "after `down`");
+}
+
 /// The project's private directory under its wrangle home, once it exists.
 fn try_project_dir(project: &Project) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = fs::read_dir(project.path("home/projects"))
@@ -391,7 +406,7 @@ depends_on = ["db"]
     assert!(project_dir(&project).join("state.json.previous").exists());
     let down = project.run(&["down"]);
     assert_eq!(down.code, 0, "{down:#?}");
-    assert_no_survivors(&project.mark);
+    assert_nothing_left_after_down(&project);
 }
 
 #[test]
@@ -456,7 +471,7 @@ command = ["sleep", "613"]
     assert_eq!(service(&status(&project), "slow")["restarts"], 1);
     let down = project.run(&["down"]);
     assert_eq!(down.code, 0, "{down:#?}");
-    assert_no_survivors(&project.mark);
+    assert_nothing_left_after_down(&project);
 }
 
 /// `N` of `pid N tick` records.
@@ -518,7 +533,7 @@ command = ["sh", "-c", "while :; do echo \"pid $$ tick\"; sleep 0.05; done"]
     assert!(after[written.len()..].iter().all(|pid| *pid != first));
     let down = project.run(&["down"]);
     assert_eq!(down.code, 0, "{down:#?}");
-    assert_no_survivors(&project.mark);
+    assert_nothing_left_after_down(&project);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,7 +734,7 @@ command = ["{python}", "-c", {huge}]
 
     let down = project.run(&["down"]);
     assert_eq!(down.code, 0, "{down:#?}");
-    assert_no_survivors(&project.mark);
+    assert_nothing_left_after_down(&project);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -760,6 +775,27 @@ command = ["sleep", "617"]
     let _cleanup = Cleanup(&project);
     let (daemon, _) = start_daemon(&project, &[]);
     let leader = pid(&status(&project), "api").expect("api pid");
+    // The record is written on a background thread: wait until it names the leader.
+    let state_file = project_dir(&project).join("state.json");
+    let read_record = || -> Value {
+        fs::read(&state_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or(Value::Null)
+    };
+    let recorded_api = |record: &Value| {
+        record["services"]
+            .as_array()
+            .and_then(|services| services.iter().find(|service| service["name"] == "api"))
+            .cloned()
+    };
+    let mut record = Value::Null;
+    let recorded = wait_until(WAIT, || {
+        record = read_record();
+        recorded_api(&record).is_some_and(|api| api["pid"] == leader)
+    });
+    assert!(recorded, "api (PID {leader}) is not recorded: {record:#}");
+    let recorded = recorded_api(&record).expect("api");
     let sentinel = sentinel_of(daemon).expect("the daemon's sentinel");
     assert!(send_signal(sentinel, "KILL") && send_signal(daemon, "KILL"));
     assert_all_gone(
@@ -767,16 +803,7 @@ command = ["sleep", "617"]
         WAIT,
         "after SIGKILL of the daemon and its sentinel",
     );
-
-    let state_file = project_dir(&project).join("state.json");
-    let mut record: Value =
-        serde_json::from_slice(&fs::read(&state_file).expect("state.json")).expect("JSON");
-    let recorded = record["services"]
-        .as_array()
-        .and_then(|services| services.iter().find(|service| service["name"] == "api"))
-        .cloned()
-        .unwrap_or_else(|| panic!("api is not recorded: {record:#}"));
-    assert_eq!(recorded["pid"], leader, "{record:#}");
+    let mut record = read_record();
 
     let stranger = Reaped(
         Command::new(python())
@@ -991,7 +1018,7 @@ fn a_full_log_disk_drops_and_counts_lines_and_supervision_goes_on() {
     );
     let down = project.run(&["down"]);
     assert_eq!(down.code, 0, "{down:#?}");
-    assert_no_survivors(&project.mark);
+    assert_nothing_left_after_down(&project);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1038,7 +1065,7 @@ fn two_hundred_services_start_and_stop_in_one_go() {
 
     let down = run_unswept_within(&project, &["down"], Duration::from_secs(60));
     assert_eq!(down.code, 0, "{down:#?}");
-    assert_no_survivors(&project.mark);
+    assert_nothing_left_after_down(&project);
 }
 
 /// Starts `wrangle ARGS` with its output piped, for many at once.
@@ -1123,7 +1150,7 @@ command = ["sh", "-c", "while :; do echo working; sleep 0.1; done"]
     assert_eq!(state(&status(&project), "worker"), "running");
     let down = project.run(&["down"]);
     assert_eq!(down.code, 0, "{down:#?}");
-    assert_no_survivors(&project.mark);
+    assert_nothing_left_after_down(&project);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1295,32 +1322,6 @@ fn bad_input_on_the_control_socket_gets_clear_errors_and_the_daemon_stays_up() {
     );
     assert_responsive(&project, daemon, "huge bodies");
 
-    // Bytes that are not HTTP: at most a 4xx answer, then the connection is closed.
-    let long_header = format!(
-        "GET /v1/status HTTP/1.1\r\nHost: wrangle\r\nX-Long: {}\r\n\r\n",
-        "a".repeat(1024 * 1024)
-    );
-    for garbage in [
-        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n"[..],
-        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-        b"\r\n\r\n\r\n",
-        b"GET /v1/status HTTP/9.9\r\n\r\n",
-        b"GET /v1/status HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-        b"POST /v1/actions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        long_header.as_bytes(),
-        &[0u8; 4096],
-    ] {
-        let response = exchange(&socket, garbage);
-        if let Some((code, _)) = parse_response(&response) {
-            assert!(
-                (400..500).contains(&code),
-                "{:?} was answered {code}",
-                String::from_utf8_lossy(&garbage[..garbage.len().min(40)])
-            );
-        }
-    }
-    assert_responsive(&project, daemon, "garbage");
-
     // Slow and idle clients: 50 connections that never send a byte, one that sends its headers
     // a byte at a time and then stalls, one that stalls in its body. The daemon answers others
     // meanwhile and closes each of them after its timeout.
@@ -1341,9 +1342,55 @@ fn bad_input_on_the_control_socket_gets_clear_errors_and_the_daemon_stays_up() {
         fd_count(daemon) >= fds_before + 50,
         "the connections did not reach the daemon"
     );
+
+    // Meanwhile, bytes that are not HTTP, each on its own connection: at most a 4xx answer, and
+    // the connection is closed (at once, or by the header timeout for those that never make a
+    // whole request head).
+    let long_header = format!(
+        "GET /v1/status HTTP/1.1\r\nHost: wrangle\r\nX-Long: {}\r\n\r\n",
+        "a".repeat(1024 * 1024)
+    );
+    let garbage: Vec<Vec<u8>> = vec![
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n".to_vec(),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        b"\r\n\r\n\r\n".to_vec(),
+        b"GET /v1/status HTTP/9.9\r\n\r\n".to_vec(),
+        b"GET /v1/status HTTP/1.1\r\nContent-Length: -1\r\n\r\n".to_vec(),
+        b"POST /v1/actions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+        long_header.into_bytes(),
+        vec![0u8; 4096],
+    ];
+    let exchanges: Vec<_> = garbage
+        .into_iter()
+        .map(|bytes| {
+            let socket = socket.clone();
+            thread::spawn(move || {
+                let mut stream = connect(&socket);
+                let _ = stream.write_all(&bytes);
+                let mut response = Vec::new();
+                let read = stream.read_to_end(&mut response);
+                (bytes, read.map(|_| ()), response)
+            })
+        })
+        .collect();
     for _ in 0..3 {
-        assert_responsive(&project, daemon, "stalled connections");
+        assert_responsive(&project, daemon, "stalled connections and garbage");
     }
+    for exchange in exchanges {
+        let (bytes, read, response) = exchange.join().expect("exchange thread");
+        let what = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
+        if let Err(error) = read {
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::ConnectionReset,
+                "{what:?}: the connection was not closed: {error}"
+            );
+        }
+        if let Some((code, _)) = parse_response(&response) {
+            assert!((400..500).contains(&code), "{what:?} was answered {code}");
+        }
+    }
+
     let stalled_at = Instant::now();
     let mut response = Vec::new();
     slow_body
@@ -1378,7 +1425,7 @@ fn bad_input_on_the_control_socket_gets_clear_errors_and_the_daemon_stays_up() {
     assert_responsive(&project, daemon, "the stalled connections were closed");
     let down = project.run(&["down"]);
     assert_eq!(down.code, 0, "{down:#?}");
-    assert_no_survivors(&project.mark);
+    assert_nothing_left_after_down(&project);
 }
 
 // ---------------------------------------------------------------------------------------------
