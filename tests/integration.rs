@@ -22,3 +22,6 @@ mod output;
 mod daemon;
 // What services cost: sampling whole trees, memory-limit restarts, sustained warnings.
 mod resources;
+// Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,
+// PID reuse, crowds, hostile socket input, random configs.
+mod faults;
