@@ -176,6 +176,14 @@ async fn serve(prepared: &Prepared) -> u8 {
         },
     });
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
+    // Subscribed before the first event; delivery runs beside supervision, never in its way.
+    let notices = Rc::clone(&observer);
+    let notifier = crate::notify::Notifier::start(
+        &spec,
+        events.subscribe(),
+        session.reaper(),
+        Rc::new(move |text: &str| notices.notice(text)),
+    );
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
     observer.state.record(observer.record.clone());
     let as_observer: Rc<dyn Observer> = observer.clone();
@@ -194,6 +202,10 @@ async fn serve(prepared: &Prepared) -> u8 {
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
     remove_own_socket(&prepared.paths.control_socket);
+    // The run's last notifications (up to `shutdown_complete`) get a bounded moment to go out.
+    if let Some(notifier) = notifier {
+        notifier.finish().await;
+    }
     // Everything is stopped and verified: nothing is left for a successor to recover.
     observer.state.finish();
     // Every service is gone, so no more lines come: make sure the last ones reach the files.

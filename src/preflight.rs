@@ -252,6 +252,7 @@ mod tests {
             root: PathBuf::from("/p"),
             services,
             logs: Default::default(),
+            notify: Vec::new(),
         }
     }
 

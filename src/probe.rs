@@ -21,6 +21,7 @@ pub use http::http_attempt;
 pub use notify::{NotifyMessage, NotifySocket};
 pub use schedule::ProbeSchedule;
 pub use tcp::tcp_attempt;
+pub(crate) use tcp::{connect, io_reason};
 
 /// Why one probe attempt did not pass, in words for the user: "connection refused", "HTTP 503",
 /// "HTTP 302 (a redirect is not ready)", "timed out after 1s".

@@ -23,10 +23,14 @@ use crate::spec::{
     CommandSpec, DependencyCondition, ReadyCheck, ReadyProbe, RestartPolicy, Signal,
 };
 
+mod notify;
+
+pub(crate) use notify::{RawNotify, resolve as resolve_notify};
+
 type Value<'i> = Spanned<DeValue<'i>>;
 
 /// Keys allowed at the top level.
-const TOP_LEVEL_KEYS: &[&str] = &["services", "defaults", "logs"];
+const TOP_LEVEL_KEYS: &[&str] = &["services", "defaults", "logs", "notify"];
 const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
 const SIZE_HELP: &str =
     "write a size such as \"10MiB\", \"500KB\" or \"1GiB\"; a bare integer means bytes";
@@ -85,6 +89,7 @@ pub(crate) struct RawProject {
     pub(crate) defaults: RawSettings,
     pub(crate) services: Vec<RawService>,
     pub(crate) logs: crate::spec::LogSpec,
+    pub(crate) notify: Vec<RawNotify>,
 }
 
 /// Settings that `[defaults]` and a service share. A service's own value wins.
@@ -310,6 +315,7 @@ impl Reader<'_> {
                         project.logs = self.logs(logs);
                     }
                 }
+                "notify" => project.notify = self.notify_entries(value),
                 other => self.unknown_key(key, other, "the top level", TOP_LEVEL_KEYS),
             }
         }

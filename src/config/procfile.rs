@@ -122,5 +122,6 @@ pub(crate) fn parse(
         root,
         services,
         logs: crate::spec::LogSpec::default(),
+        notify: Vec::new(),
     })
 }

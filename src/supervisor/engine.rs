@@ -1199,6 +1199,7 @@ mod tests {
             root: PathBuf::from("/w"),
             services,
             logs: Default::default(),
+            notify: Vec::new(),
         })
     }
 
