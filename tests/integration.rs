@@ -20,3 +20,5 @@ mod config_errors;
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.
 mod daemon;
+// Notifications ([[notify]]): webhooks and commands fired by a daemon's events, rate limits.
+mod notify;
