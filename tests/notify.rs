@@ -269,11 +269,11 @@ fn notify_command_gets_the_payload_on_stdin_and_in_its_environment() {
     let out = project.root().join("out");
     fs::create_dir(&out).expect("mkdir out");
     // Written under a temporary name and renamed, so the test never reads half a file. The
-    // `stopped` notification takes a moment, so it runs while the daemon's final sweep looks
-    // for leftovers: as wrangle's helper it must be left alone, and waited for.
+    // `shutting_down` notification takes a moment, so it still runs when the daemon's final
+    // sweep looks for leftovers: as wrangle's helper it must be left alone, and waited for.
     let script = format!(
         "set -e; dir={}; cat > \"$dir/$WRANGLE_EVENT.json.tmp\"; env | grep '^WRANGLE_' | sort > \"$dir/$WRANGLE_EVENT.env.tmp\"; \
-         if [ \"$WRANGLE_EVENT\" = stopped ]; then sleep 0.5; fi; \
+         if [ \"$WRANGLE_EVENT\" = shutting_down ]; then sleep 0.5; fi; \
          mv \"$dir/$WRANGLE_EVENT.env.tmp\" \"$dir/$WRANGLE_EVENT.env\"; mv \"$dir/$WRANGLE_EVENT.json.tmp\" \"$dir/$WRANGLE_EVENT.json\"",
         out.display()
     );
@@ -282,7 +282,7 @@ fn notify_command_gets_the_payload_on_stdin_and_in_its_environment() {
         &format!(
             "[services.crasher]\ncommand = [\"sh\", \"-c\", \"sleep 0.3; exit 3\"]\nrestart = \"never\"\n\n\
              [services.quiet]\ncommand = [\"sleep\", \"60\"]\n\n\
-             [[notify]]\non = [\"crashed\", \"stopped\"]\nservices = [\"crasher\", \"quiet\"]\ncommand = [\"sh\", \"-c\", {}]\n",
+             [[notify]]\non = [\"crashed\", \"stopped\", \"shutting_down\"]\nservices = [\"crasher\", \"quiet\"]\ncommand = [\"sh\", \"-c\", {}]\n",
             toml_str(&script)
         ),
     );
@@ -322,13 +322,24 @@ fn notify_command_gets_the_payload_on_stdin_and_in_its_environment() {
     assert!(!env.contains("WRANGLE_RUN="), "{env}");
 
     down(&project);
-    // `quiet` stopped at `down`: its notification ran to completion before the daemon exited,
-    // and the final sweep did not take it for a leftover.
-    let stopped = out.join("stopped.json");
+    // The notifications of `down` ran to completion before the daemon exited, and the final
+    // sweep did not take the slow one for a leftover.
+    for name in ["shutting_down.json", "stopped.json"] {
+        let path = out.join(name);
+        assert!(
+            path.exists(),
+            "no {name}; daemon.log:\n{}",
+            daemon_log(&project)
+        );
+    }
+    let stopped: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("stopped.json")).expect("read"))
+            .expect("JSON");
+    assert_eq!(stopped["event"]["service"], "quiet", "{stopped:#}");
+    let shutting_down = fs::read_to_string(out.join("shutting_down.env")).expect("read env");
     assert!(
-        stopped.exists(),
-        "no stopped.json; daemon.log:\n{}",
-        daemon_log(&project)
+        shutting_down.lines().any(|line| line == "WRANGLE_SERVICE="),
+        "{shutting_down}"
     );
     let log = daemon_log(&project);
     assert!(!log.contains("leftover"), "{log}");
@@ -473,4 +484,26 @@ fn notify_config_errors_are_located() {
             up.stderr
         );
     }
+}
+
+#[test]
+fn notify_foreground_up_says_it_sends_nothing() {
+    let project = Project::empty();
+    let marker = project.root().join("notified");
+    project.write(
+        "wrangle.toml",
+        &format!(
+            "[services.once]\ncommand = [\"true\"]\nrestart = \"never\"\n\n\
+             [[notify]]\non = [\"exited\", \"shutting_down\"]\ncommand = [\"touch\", {}]\n",
+            toml_str(&marker.display().to_string())
+        ),
+    );
+    let up = project.run(&["up"]);
+    assert_eq!(up.code, 0, "{up:#?}");
+    assert!(
+        up.stdout
+            .contains("[[notify]] entries are not used in the foreground"),
+        "{up:#?}"
+    );
+    assert!(!marker.exists(), "a foreground run sent a notification");
 }

@@ -48,7 +48,7 @@ pub async fn run(
         // A helper of wrangle's: it dies with wrangle, at once.
         death_signal: Some(Signal::KILL.0),
         cgroup_procs: None,
-        stdin: Some(reader.into()),
+        stdin: Some(reader),
     };
     let program = command.argv.first().cloned().unwrap_or_default();
     let (child, exit) = reaper
@@ -66,7 +66,7 @@ pub async fn run(
     };
     let feed = async move {
         // A command that does not read its input closes the pipe; that is its right.
-        let Ok(mut pipe) = tokio::net::unix::pipe::Sender::from_owned_fd(writer.into()) else {
+        let Ok(mut pipe) = tokio::net::unix::pipe::Sender::from_owned_fd(writer) else {
             return;
         };
         let _ = pipe.write_all(&stdin).await;
