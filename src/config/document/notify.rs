@@ -33,6 +33,10 @@ pub(crate) const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(60);
 /// Retries beyond this only delay the next notification of the same entry.
 const MAX_RETRIES: i64 = 10;
 const MAX_RATE_LIMIT: i64 = 10_000;
+/// A notification that takes longer than this is not coming.
+const MAX_TIMEOUT: (Duration, &str) = (Duration::from_secs(3600), "1h");
+/// Longer windows would only hide a crash loop's summary for days.
+const MAX_RATE_WINDOW: (Duration, &str) = (Duration::from_secs(24 * 3600), "24h");
 
 /// One `[[notify]]` entry after the shape check.
 #[derive(Debug)]
@@ -125,8 +129,8 @@ impl Reader<'_> {
                     };
                     target = Some((key.span(), kind, parsed));
                 }
-                "timeout" => match self.duration(item, &key_path, true) {
-                    Some(duration) => timeout = duration.into_inner(),
+                "timeout" => match self.bounded_duration(item, &key_path, MAX_TIMEOUT) {
+                    Some(duration) => timeout = duration,
                     None => ok = false,
                 },
                 "retries" => {
@@ -151,8 +155,8 @@ impl Reader<'_> {
                         None => ok = false,
                     }
                 }
-                "rate_window" => match self.duration(item, &key_path, true) {
-                    Some(duration) => rate_window = duration.into_inner(),
+                "rate_window" => match self.bounded_duration(item, &key_path, MAX_RATE_WINDOW) {
+                    Some(duration) => rate_window = duration,
                     None => ok = false,
                 },
                 other => self.unknown_key(key, other, &format!("[[notify]] ({path})"), NOTIFY_KEYS),
@@ -224,6 +228,26 @@ impl Reader<'_> {
             });
         }
         raw
+    }
+
+    /// A positive duration no longer than `max`.
+    fn bounded_duration(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+        (max, max_text): (Duration, &str),
+    ) -> Option<Duration> {
+        let duration = self.duration(value, path, true)?.into_inner();
+        if duration > max {
+            self.push(Diagnostic::at(
+                self.file,
+                value.span(),
+                format!("`{path}` must be at most {max_text}"),
+                "too long",
+            ));
+            return None;
+        }
+        Some(duration)
     }
 
     /// Where to point at a whole entry: its first key (a `[[notify]]` table's own span may cover

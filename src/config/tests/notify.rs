@@ -165,6 +165,10 @@ fn limits_and_durations_are_checked() {
         10,
         15,
     );
+    let text = with_services(&format!("{base}rate_window = \"2d\"\n"));
+    assert_error(&text, "`notify[0].rate_window` must be at most 24h", 10, 15);
+    let text = with_services(&format!("{base}timeout = \"2h\"\n"));
+    assert_error(&text, "`notify[0].timeout` must be at most 1h", 10, 11);
     let text = with_services(&format!("{base}timeout = \"soon\"\n"));
     assert_error(
         &text,
