@@ -61,6 +61,15 @@ pub struct ApiContext {
     /// Service output, for `logs`: a trait object so the API does not depend on the log store's
     /// implementation.
     pub logs: Arc<dyn LogSource>,
+    /// Recent resource samples, for `GET /v1/resources` (`wrangle top`).
+    pub resources: Arc<dyn ResourceSource>,
+}
+
+/// Where `GET /v1/resources` reads recent samples from (the daemon's resource monitor).
+pub trait ResourceSource: Send + Sync {
+    /// The samples kept for these services (all when empty). Asking also tells the monitor that
+    /// someone watches, so it samples at its fast interval for a while.
+    fn history(&self, services: &[String]) -> wire::ResourceHistory;
 }
 
 /// Where `logs` reads service output from (the daemon's log store).

@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+pub mod resources;
 pub mod state;
 
 use crate::api::wire::{
@@ -41,12 +42,13 @@ use crate::api::wire::{
 use crate::api::{ApiContext, LogSource, RequestEnvelope, format_time, server};
 use crate::cli::detach::DETACHED_MARKER;
 use crate::cli::up::{Prepared, prepare};
+use crate::daemon::resources::ResourceStore;
 use crate::daemon::state::{DaemonRecord, ServiceRecord, StateWriter};
 use crate::exit;
 use crate::logs::{LogSettings, LogStats, LogStore};
 use crate::output::{Printer, Reporter, reporter};
 use crate::spec::{ProjectSpec, ServiceId, Signal};
-use crate::supervisor::engine::{Lifetime, Phase, ServiceAction};
+use crate::supervisor::engine::{Lifetime, Phase, RestartCause, ServiceAction};
 use crate::supervisor::event::{Event, Exit, Stream};
 use crate::supervisor::runtime::{Control, ControlRequest, Observer, RunOutcome, ServiceSnapshot};
 use crate::supervisor::session::{Session, SessionOptions};
@@ -103,8 +105,11 @@ async fn serve(prepared: &Prepared) -> u8 {
         daemon_pid: std::process::id(),
         started_at: format_time(started_at),
         services: Vec::new(),
+        daemon_resources: None,
+        sample_interval_ms: u64::try_from(spec.monitor.interval.as_millis()).unwrap_or(u64::MAX),
     }));
     let (events, _) = broadcast::channel(EVENT_BUFFER);
+    let resources = ResourceStore::new(&spec);
     let followers = Followers::default();
     let (requests, request_receiver) = mpsc::unbounded_channel();
     let context = ApiContext {
@@ -116,6 +121,7 @@ async fn serve(prepared: &Prepared) -> u8 {
             names: names.clone(),
             followers: followers.clone(),
         }),
+        resources: Arc::new(resources.clone()),
     };
     let (stop_api, api_stopped) = oneshot::channel::<()>();
     let api = tokio::spawn(server::serve(listener, context, async move {
@@ -586,6 +592,17 @@ fn service_status(
         reason: view.reason.clone(),
         log_lines_dropped: log.lines_dropped,
         log_error: log.failing.then(|| log.last_error.clone()).flatten(),
+        log_bytes: log.bytes_written,
+        resources: None,
+        restarts_by_cause: RestartCause::ALL
+            .iter()
+            .filter(|cause| view.restart_causes.get(**cause) > 0)
+            .map(|cause| (cause.as_str().to_string(), view.restart_causes.get(*cause)))
+            .collect(),
+        last_restart_reason: view.last_restart_reason.clone(),
+        startup_seconds: None,
+        probe: None,
+        warnings: Vec::new(),
     }
 }
 

@@ -243,6 +243,7 @@ mod tests {
                 signal: Signal::TERM,
                 timeout: Duration::from_secs(5),
             },
+            limits: Default::default(),
         }
     }
 
@@ -253,6 +254,8 @@ mod tests {
             services,
             logs: Default::default(),
             notify: Vec::new(),
+            monitor: Default::default(),
+            metrics: None,
         }
     }
 

@@ -33,6 +33,43 @@ pub struct ProjectSpec {
     pub logs: LogSpec,
     /// Whom the daemon tells about which events (`[[notify]]`), in declaration order.
     pub notify: Vec<NotifySpec>,
+    /// How resources are sampled (`[monitor]`).
+    pub monitor: MonitorSpec,
+    /// The Prometheus endpoint (`[metrics]`), when one is wanted.
+    pub metrics: Option<MetricsSpec>,
+}
+
+/// Resource sampling (`[monitor]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorSpec {
+    /// How often every service's tree is sampled while nobody watches. Services with a limit or
+    /// a warning are checked at least every [`MonitorSpec::LIMIT_INTERVAL`].
+    pub interval: Duration,
+    /// How long samples are kept for `GET /v1/resources` and `wrangle top`.
+    pub history: Duration,
+}
+
+impl MonitorSpec {
+    /// The longest time a limit goes unchecked (PM2 checks every 30 s; a leak grows a lot in 30 s).
+    pub const LIMIT_INTERVAL: Duration = Duration::from_secs(1);
+    /// The interval while a client (`wrangle top`) watches.
+    pub const WATCHED_INTERVAL: Duration = Duration::from_secs(1);
+}
+
+impl Default for MonitorSpec {
+    fn default() -> Self {
+        MonitorSpec {
+            interval: Duration::from_secs(5),
+            history: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The Prometheus endpoint (`[metrics]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSpec {
+    /// Where `GET /metrics` is served (plain HTTP).
+    pub listen: std::net::SocketAddr,
 }
 
 /// Size limits of the daemon's log files, per project.
@@ -81,6 +118,40 @@ pub struct ServiceSpec {
     pub ready: Option<ReadyProbe>,
     pub restart: RestartSpec,
     pub stop: StopSpec,
+    pub limits: LimitSpec,
+}
+
+/// Resource limits and warnings of one service; each applies to its whole process tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSpec {
+    /// Restart the service gracefully when its resident memory exceeds this many bytes (and,
+    /// where wrangle has the cgroup memory controller, let the kernel enforce it too).
+    pub max_memory: Option<u64>,
+    /// Warn when CPU use stays above this percentage of one core for `warn_after`.
+    pub cpu_warn: Option<u32>,
+    /// Warn when resident memory stays above this many bytes for `warn_after`.
+    pub memory_warn: Option<u64>,
+    /// How long a value must stay above a warning threshold before the warning fires (and
+    /// below it before the warning clears): no flapping on one spike.
+    pub warn_after: Duration,
+}
+
+impl Default for LimitSpec {
+    fn default() -> Self {
+        LimitSpec {
+            max_memory: None,
+            cpu_warn: None,
+            memory_warn: None,
+            warn_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl LimitSpec {
+    /// Whether anything here needs sampling at the limit interval.
+    pub fn any(&self) -> bool {
+        self.max_memory.is_some() || self.cpu_warn.is_some() || self.memory_warn.is_some()
+    }
 }
 
 /// What to execute. Never interpreted by a shell unless the user asked for one explicitly.

@@ -23,7 +23,7 @@ use tokio::net::UnixStream;
 
 use crate::api::format_time;
 use crate::api::wire::{
-    ApiError, Event, Lagged, LogLine, LogStream, ProjectStatus, Reply, Request,
+    ApiError, Event, Lagged, LogLine, LogStream, ProjectStatus, Reply, Request, ResourceHistory,
 };
 
 /// The bound on every call that does not follow a stream: connecting, sending, and reading the
@@ -89,6 +89,17 @@ impl Client {
         since: Option<&str>,
     ) -> Result<Vec<LogLine>, ClientError> {
         let path = logs_path(services, n, since, false);
+        self.call(Method::GET, path, None).await
+    }
+
+    /// `GET /v1/resources`: recent samples of these services (all when empty). Also keeps the
+    /// daemon sampling at its fast interval while it is called regularly.
+    pub async fn resources(&self, services: &[String]) -> Result<ResourceHistory, ClientError> {
+        let mut path = "/v1/resources".to_string();
+        for (index, service) in services.iter().enumerate() {
+            path.push_str(if index == 0 { "?service=" } else { "&service=" });
+            path.push_str(&percent_encode(service));
+        }
         self.call(Method::GET, path, None).await
     }
 

@@ -43,6 +43,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/shutdown"),
     ("GET", "/v1/events"),
     ("GET", "/v1/logs"),
+    ("GET", "/v1/resources"),
 ];
 
 /// The largest request body accepted; larger ones are answered 413.
@@ -107,6 +108,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("POST", "/v1/shutdown") => post(shutdown),
         ("GET", "/v1/events") => get(events),
         ("GET", "/v1/logs") => get(logs),
+        ("GET", "/v1/resources") => get(resources),
         _ => return None,
     };
     Some(method_router)
@@ -288,6 +290,30 @@ async fn logs(State(state): State<AppState>, RawQuery(query): RawQuery) -> Respo
     sse(until_stopped(head.chain(live), state.stop.clone()))
 }
 
+/// `GET /v1/resources?service=NAME...`: recent samples, oldest first.
+async fn resources(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let pairs = match form_pairs(query.as_deref().unwrap_or("")) {
+        Ok(pairs) => pairs,
+        Err(error) => return error.into_response(),
+    };
+    let mut services = Vec::new();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "service" => services.push(value),
+            other => {
+                return ApiError::bad_request(format!(
+                    "unknown query parameter \"{other}\" (expected: service)"
+                ))
+                .into_response();
+            }
+        }
+    }
+    if let Err(error) = check_services(&state, &services) {
+        return error.into_response();
+    }
+    json(StatusCode::OK, &state.context.resources.history(&services))
+}
+
 fn line_event(line: &LogLine) -> Result<SseEvent, axum::Error> {
     SseEvent::default().event("line").json_data(line)
 }
@@ -444,6 +470,18 @@ where
     }
 }
 
+/// The `key=value` pairs of a query string, percent-decoded, in order.
+fn form_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((percent_decode(key)?, percent_decode(value)?))
+        })
+        .collect()
+}
+
 fn parse_logs_query(query: &str) -> Result<LogsQuery, ApiError> {
     let mut parsed = LogsQuery {
         services: Vec::new(),
@@ -451,10 +489,7 @@ fn parse_logs_query(query: &str) -> Result<LogsQuery, ApiError> {
         since: None,
         follow: false,
     };
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = percent_decode(key)?;
-        let value = percent_decode(value)?;
+    for (key, value) in form_pairs(query)? {
         match key.as_str() {
             "service" => parsed.services.push(value),
             "n" => {

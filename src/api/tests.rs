@@ -16,10 +16,10 @@ use crate::api::client::{Client, ClientError};
 use crate::api::routes::{self, AppState, ROUTES};
 use crate::api::server::{self, bind};
 use crate::api::wire::{
-    ApiError, ErrorCode, Event, LogLine, LogStream, ProjectStatus, Reply, Request, ServiceState,
-    ServiceStatus,
+    ApiError, ErrorCode, Event, LogLine, LogStream, ProjectStatus, Reply, Request, ResourceHistory,
+    ResourcePoint, ServiceHistory, ServiceState, ServiceStatus,
 };
-use crate::api::{ApiContext, LogSource, RequestEnvelope, format_time};
+use crate::api::{ApiContext, LogSource, RequestEnvelope, ResourceSource, format_time};
 use crate::test_support::runtime;
 
 // ---------------------------------------------------------------------------------------------
@@ -86,6 +86,45 @@ fn service(name: &str, state: ServiceState) -> ServiceStatus {
         ports: vec![8080],
         readiness: Some("http http://127.0.0.1:8080/health".to_string()),
         reason: None,
+        log_bytes: 0,
+        resources: None,
+        restarts_by_cause: Default::default(),
+        last_restart_reason: None,
+        startup_seconds: None,
+        probe: None,
+        warnings: Vec::new(),
+    }
+}
+
+/// Fixed samples: two for each service of [`project`].
+struct FakeResources {
+    reads: Mutex<usize>,
+}
+
+impl ResourceSource for FakeResources {
+    fn history(&self, services: &[String]) -> ResourceHistory {
+        *self.reads.lock().unwrap() += 1;
+        let points = |memory: u64| {
+            (0..2)
+                .map(|index| ResourcePoint {
+                    time_ms: 1_000 + index * 1_000,
+                    cpu_percent: 12.5,
+                    memory_bytes: memory + index,
+                })
+                .collect()
+        };
+        ResourceHistory {
+            interval_ms: 1_000,
+            daemon: points(100),
+            services: [("db", 200), ("web", 300)]
+                .into_iter()
+                .filter(|(name, _)| services.is_empty() || services.iter().any(|s| s == name))
+                .map(|(name, memory)| ServiceHistory {
+                    name: name.to_string(),
+                    points: points(memory),
+                })
+                .collect(),
+        }
     }
 }
 
@@ -99,6 +138,8 @@ fn project() -> ProjectStatus {
             service("db", ServiceState::Ready),
             service("web", ServiceState::Running),
         ],
+        daemon_resources: None,
+        sample_interval_ms: 5_000,
     }
 }
 
@@ -165,6 +206,9 @@ impl Harness {
             requests,
             events: events.clone(),
             logs: logs.clone(),
+            resources: Arc::new(FakeResources {
+                reads: Mutex::new(0),
+            }),
         };
         match daemon {
             Daemon::Gone => drop(request_receiver),
@@ -348,6 +392,32 @@ fn services_and_one_service() {
         let (status, error) = raw_error(&harness.socket, "GET", "/v1/services/wbe", b"").await;
         assert_eq!(status, 404);
         assert_eq!(error, ApiError::not_found("no service named \"wbe\""));
+        harness.stop().await;
+    });
+}
+
+#[test]
+fn resources_all_or_some_services_and_refuses_unknown_ones() {
+    runtime().block_on(async {
+        let harness = Harness::start(Daemon::Answers, 16);
+        let all = harness.client.resources(&[]).await.unwrap();
+        assert_eq!(all.interval_ms, 1_000);
+        assert_eq!(all.daemon.len(), 2);
+        let names: Vec<&str> = all.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["db", "web"]);
+        assert_eq!(all.services[1].points[1].memory_bytes, 301);
+
+        let web = harness.client.resources(&["web".into()]).await.unwrap();
+        assert_eq!(web.services.len(), 1);
+        assert_eq!(web.services[0].name, "web");
+
+        let (status, error) =
+            raw_error(&harness.socket, "GET", "/v1/resources?service=wbe", b"").await;
+        assert_eq!(status, 404);
+        assert_eq!(error, ApiError::not_found("no service named \"wbe\""));
+        let (status, error) = raw_error(&harness.socket, "GET", "/v1/resources?n=3", b"").await;
+        assert_eq!(status, 400);
+        assert_eq!(error.code, ErrorCode::BadRequest);
         harness.stop().await;
     });
 }

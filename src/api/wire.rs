@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 /// A snapshot of the whole project: the answer to `GET /v1/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectStatus {
     /// The project's config file (an absolute path).
     pub project: String,
@@ -30,11 +30,18 @@ pub struct ProjectStatus {
     pub started_at: String,
     /// Every service of the project, in declaration order.
     pub services: Vec<ServiceStatus>,
+    /// What the daemon itself costs (with its sentinel helper), from the last sample.
+    #[serde(default)]
+    pub daemon_resources: Option<ResourceUsage>,
+    /// How often resources are sampled, in milliseconds (faster while a client such as
+    /// `wrangle top` reads `GET /v1/resources`).
+    #[serde(default)]
+    pub sample_interval_ms: u64,
 }
 
 /// One service's state: an element of `ProjectStatus::services` and the answer to
 /// `GET /v1/services/{name}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     /// The service's name, as in the config.
     pub name: String,
@@ -61,6 +68,92 @@ pub struct ServiceStatus {
     /// Why the log file cannot be written right now, while it cannot.
     #[serde(default)]
     pub log_error: Option<String>,
+    /// Bytes of output written to the service's log files since the daemon started.
+    #[serde(default)]
+    pub log_bytes: u64,
+    /// What the service's whole process tree costs, from the last sample; `None` before the
+    /// first sample of the current instance and while nothing runs.
+    #[serde(default)]
+    pub resources: Option<ResourceUsage>,
+    /// Restarts since the daemon started, by cause: `crash` (it exited and the restart policy
+    /// restarted it), `manual` (`wrangle restart`), `dependency` (a dependency it is tied to
+    /// with `restart = true` got a new instance), `memory_limit` (its tree exceeded
+    /// `max_memory`). Causes that never happened are absent.
+    #[serde(default)]
+    pub restarts_by_cause: std::collections::BTreeMap<String, u32>,
+    /// Why the latest restart happened, for humans (`memory limit: 612MiB > 500MiB`).
+    #[serde(default)]
+    pub last_restart_reason: Option<String>,
+    /// Seconds from spawn until the current (or last) instance was ready.
+    #[serde(default)]
+    pub startup_seconds: Option<f64>,
+    /// The readiness probe's record, for services that have one.
+    #[serde(default)]
+    pub probe: Option<ProbeStats>,
+    /// Warnings in force: `cpu` and/or `memory`, while the tree stays above `cpu_warn` or
+    /// `memory_warn` after `warn_after`.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// What a set of processes costs: one service's whole tree, or the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResourceUsage {
+    /// CPU use over the last sampling interval, in percent of one core (200 = two full cores).
+    pub cpu_percent: f64,
+    /// The same, in percent of the whole machine (all cores).
+    pub cpu_machine_percent: f64,
+    /// CPU time used by the live processes and the children they reaped, in seconds.
+    pub cpu_seconds: f64,
+    /// Resident memory, summed over the processes.
+    pub memory_bytes: u64,
+    /// Live processes.
+    pub processes: u32,
+    /// Threads, summed.
+    pub threads: u32,
+    /// Open file descriptors, summed.
+    pub open_fds: u32,
+}
+
+/// A readiness probe's record for one service.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProbeStats {
+    /// Attempts that failed, since the daemon started.
+    pub failures: u64,
+    /// Attempts that passed.
+    pub successes: u64,
+    /// How long the latest attempt took, in seconds.
+    pub last_latency_seconds: Option<f64>,
+}
+
+/// Recent resource samples: the answer to `GET /v1/resources`. Kept in bounded memory by the
+/// daemon (`[monitor] history`); oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceHistory {
+    /// The sampling interval, in milliseconds.
+    pub interval_ms: u64,
+    /// The daemon's own samples.
+    pub daemon: Vec<ResourcePoint>,
+    /// Each service's samples, in declaration order.
+    pub services: Vec<ServiceHistory>,
+}
+
+/// One service's recent samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceHistory {
+    pub name: String,
+    pub points: Vec<ResourcePoint>,
+}
+
+/// One sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResourcePoint {
+    /// When it was taken, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// CPU use since the previous sample, in percent of one core.
+    pub cpu_percent: f64,
+    /// Resident memory.
+    pub memory_bytes: u64,
 }
 
 /// Where a service is in its lifecycle.

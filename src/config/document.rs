@@ -30,8 +30,16 @@ pub(crate) use notify::{RawNotify, resolve as resolve_notify};
 type Value<'i> = Spanned<DeValue<'i>>;
 
 /// Keys allowed at the top level.
-const TOP_LEVEL_KEYS: &[&str] = &["services", "defaults", "logs", "notify"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "services", "defaults", "logs", "monitor", "metrics", "notify",
+];
 const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
+const MONITOR_KEYS: &[&str] = &["interval", "history"];
+const METRICS_KEYS: &[&str] = &["listen"];
+/// The shortest sampling interval accepted: sampling costs CPU in proportion to its rate.
+const MIN_MONITOR_INTERVAL: Duration = Duration::from_millis(100);
+/// The most samples kept per service (history / interval): bounds the monitor's memory.
+const MAX_HISTORY_SAMPLES: u128 = 100_000;
 const SIZE_HELP: &str =
     "write a size such as \"10MiB\", \"500KB\" or \"1GiB\"; a bare integer means bytes";
 
@@ -52,6 +60,10 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "restart_window",
     "stop_signal",
     "stop_timeout",
+    "max_memory",
+    "cpu_warn",
+    "memory_warn",
+    "warn_after",
 ];
 
 /// Keys allowed in `[defaults]`: the settings that make sense for many services at once.
@@ -67,6 +79,10 @@ pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "stop_signal",
     "stop_timeout",
     "shell",
+    "max_memory",
+    "cpu_warn",
+    "memory_warn",
+    "warn_after",
 ];
 
 const READY_KINDS: &[&str] = &["http", "tcp", "exec", "log", "notify"];
@@ -90,6 +106,8 @@ pub(crate) struct RawProject {
     pub(crate) services: Vec<RawService>,
     pub(crate) logs: crate::spec::LogSpec,
     pub(crate) notify: Vec<RawNotify>,
+    pub(crate) monitor: crate::spec::MonitorSpec,
+    pub(crate) metrics: Option<crate::spec::MetricsSpec>,
 }
 
 /// Settings that `[defaults]` and a service share. A service's own value wins.
@@ -106,6 +124,11 @@ pub(crate) struct RawSettings {
     pub(crate) stop_signal: Option<Signal>,
     pub(crate) stop_timeout: Option<Duration>,
     pub(crate) shell: Option<Spanned<bool>>,
+    pub(crate) max_memory: Option<u64>,
+    /// Percent of one core.
+    pub(crate) cpu_warn: Option<u32>,
+    pub(crate) memory_warn: Option<u64>,
+    pub(crate) warn_after: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -316,6 +339,16 @@ impl Reader<'_> {
                     }
                 }
                 "notify" => project.notify = self.notify_entries(value),
+                "monitor" => {
+                    if let Some(monitor) = self.table(value, "monitor", "a table") {
+                        project.monitor = self.monitor(monitor);
+                    }
+                }
+                "metrics" => {
+                    if let Some(metrics) = self.table(value, "metrics", "a table") {
+                        project.metrics = self.metrics(metrics);
+                    }
+                }
                 other => self.unknown_key(key, other, "the top level", TOP_LEVEL_KEYS),
             }
         }
@@ -383,6 +416,133 @@ impl Reader<'_> {
             );
         }
         logs
+    }
+
+    /// `[monitor]`: how often resources are sampled and how long samples are kept.
+    fn monitor(&mut self, table: &DeTable<'_>) -> crate::spec::MonitorSpec {
+        let mut monitor = crate::spec::MonitorSpec::default();
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "interval" => {
+                    let Some(interval) = self.duration(value, "monitor.interval", true) else {
+                        continue;
+                    };
+                    if *interval.get_ref() < MIN_MONITOR_INTERVAL {
+                        self.push(
+                            Diagnostic::at(
+                                self.file,
+                                value.span(),
+                                "`monitor.interval` must be at least 100ms",
+                                "too short",
+                            )
+                            .with_help("sampling costs CPU at every tick; 1s to 10s is usual"),
+                        );
+                        continue;
+                    }
+                    monitor.interval = interval.into_inner();
+                }
+                "history" => {
+                    if let Some(history) = self.duration(value, "monitor.history", false) {
+                        monitor.history = history.into_inner();
+                    }
+                }
+                other => self.unknown_key(key, other, "[monitor]", MONITOR_KEYS),
+            }
+        }
+        if monitor.history.as_millis() / monitor.interval.as_millis().max(1) > MAX_HISTORY_SAMPLES {
+            self.push(
+                Diagnostic::in_file(
+                    self.file,
+                    format!(
+                        "`monitor.history` keeps more than {MAX_HISTORY_SAMPLES} samples per service"
+                    ),
+                )
+                .with_help("shorten `history` or lengthen `interval`"),
+            );
+        }
+        monitor
+    }
+
+    /// `[metrics]`: where the Prometheus endpoint listens.
+    fn metrics(&mut self, table: &DeTable<'_>) -> Option<crate::spec::MetricsSpec> {
+        const EXPECTED: &str = "an address such as \"127.0.0.1:9464\" or a port number";
+        let mut metrics = None;
+        let mut listen_seen = false;
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "listen" => {
+                    listen_seen = true;
+                    let address = match value.get_ref() {
+                        DeValue::Integer(_) => self
+                            .integer(value, "metrics.listen", EXPECTED)
+                            .and_then(|port| self.in_range(port, value, "metrics.listen", 1, 65535))
+                            .map(|port| std::net::SocketAddr::from(([127, 0, 0, 1], port as u16))),
+                        DeValue::String(text) => match text.parse::<std::net::SocketAddr>() {
+                            Ok(address) => Some(address),
+                            Err(_) => {
+                                self.push(
+                                    Diagnostic::at(
+                                        self.file,
+                                        value.span(),
+                                        format!("invalid address \"{text}\" for `metrics.listen`"),
+                                        "not an IP address with a port",
+                                    )
+                                    .with_help(
+                                        "write \"127.0.0.1:9464\" (or \"[::1]:9464\"); host names are not resolved",
+                                    ),
+                                );
+                                None
+                            }
+                        },
+                        _ => {
+                            self.wrong_type(value, "metrics.listen", EXPECTED);
+                            None
+                        }
+                    };
+                    metrics = address.map(|listen| crate::spec::MetricsSpec { listen });
+                }
+                other => self.unknown_key(key, other, "[metrics]", METRICS_KEYS),
+            }
+        }
+        if !listen_seen {
+            self.push(
+                Diagnostic::in_file(self.file, "`[metrics]` has no `listen` address").with_help(
+                    "add listen = \"127.0.0.1:9464\", or remove [metrics] to serve none",
+                ),
+            );
+        }
+        metrics
+    }
+
+    /// A CPU threshold in percent of one core: `80`, `150.5` or `"80%"`.
+    fn cpu_percent(&mut self, value: &Value<'_>, path: &str) -> Option<u32> {
+        const EXPECTED: &str = "a percentage of one core such as 80 or \"150%\"";
+        let percent = match value.get_ref() {
+            DeValue::Integer(_) => self
+                .integer(value, path, EXPECTED)
+                .map(|number| number as f64),
+            DeValue::Float(float) => float.as_str().parse::<f64>().ok(),
+            DeValue::String(text) => text.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
+            _ => {
+                self.wrong_type(value, path, EXPECTED);
+                return None;
+            }
+        };
+        match percent {
+            Some(percent) if (1.0..=100_000.0).contains(&percent) => Some(percent.round() as u32),
+            _ => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("invalid CPU percentage for `{path}`"),
+                        "expected 1 to 100000 (percent of one core)",
+                    )
+                    .with_help("100 means one full core; 250 means two and a half"),
+                );
+                None
+            }
+        }
     }
 
     /// A size: "10MiB", "500KB", "1 GiB" (binary and decimal units), or an integer of bytes.
@@ -547,6 +707,12 @@ impl Reader<'_> {
                 settings.shell = self
                     .boolean(value, &path)
                     .map(|shell| Spanned::new(value.span(), shell))
+            }
+            "max_memory" => settings.max_memory = self.size(value, &path),
+            "memory_warn" => settings.memory_warn = self.size(value, &path),
+            "cpu_warn" => settings.cpu_warn = self.cpu_percent(value, &path),
+            "warn_after" => {
+                settings.warn_after = self.duration(value, &path, false).map(Spanned::into_inner)
             }
             _ => return false,
         }

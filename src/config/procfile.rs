@@ -106,6 +106,7 @@ pub(crate) fn parse(
             ready: None,
             restart: DEFAULT_RESTART,
             stop: DEFAULT_STOP,
+            limits: crate::spec::LimitSpec::default(),
         });
     }
     if services.is_empty() && diagnostics.is_empty() {
@@ -123,5 +124,7 @@ pub(crate) fn parse(
         services,
         logs: crate::spec::LogSpec::default(),
         notify: Vec::new(),
+        monitor: crate::spec::MonitorSpec::default(),
+        metrics: None,
     })
 }

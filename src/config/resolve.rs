@@ -22,8 +22,8 @@ use crate::config::diagnostic::{Diagnostic, SourceFile};
 use crate::config::document::{RawCommand, RawProject, RawService, split_command_line};
 use crate::config::dotenv;
 use crate::spec::{
-    CommandSpec, Dependency, ProjectSpec, RestartPolicy, RestartSpec, ServiceId, ServiceSpec,
-    Signal, StopSpec,
+    CommandSpec, Dependency, LimitSpec, ProjectSpec, RestartPolicy, RestartSpec, ServiceId,
+    ServiceSpec, Signal, StopSpec,
 };
 
 /// Restart behaviour when neither the service nor `[defaults]` says otherwise.
@@ -82,6 +82,8 @@ pub(crate) fn resolve(
         services: services?,
         logs: raw.logs,
         notify,
+        monitor: raw.monitor,
+        metrics: raw.metrics,
     })
 }
 
@@ -153,6 +155,15 @@ impl<'a> Resolver<'a> {
             ready: service.ready.clone(),
             restart: restart?,
             stop,
+            limits: LimitSpec {
+                max_memory: settings.max_memory.or(defaults.max_memory),
+                cpu_warn: settings.cpu_warn.or(defaults.cpu_warn),
+                memory_warn: settings.memory_warn.or(defaults.memory_warn),
+                warn_after: settings
+                    .warn_after
+                    .or(defaults.warn_after)
+                    .unwrap_or(LimitSpec::default().warn_after),
+            },
         })
     }
 

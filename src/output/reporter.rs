@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::output::{Printer, Tone};
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::supervisor::engine::humanize;
-use crate::supervisor::event::{Event, Exit, Stream};
+use crate::supervisor::event::{Event, Exit, Resource, Stream};
 use crate::supervisor::runtime::{Observer, RunOutcome};
 
 /// How many of a service's last lines are kept to explain a failure.
@@ -222,6 +222,21 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
             Tone::Warn,
             format!("restarting in {} (restart #{attempt})", humanize(*delay)),
         ),
+        Event::MemoryLimitExceeded { service, reason } => (
+            Some(*service),
+            Tone::Warn,
+            format!("{reason}: restarting it"),
+        ),
+        Event::ResourceWarning {
+            service,
+            active,
+            message,
+            ..
+        } => (
+            Some(*service),
+            if *active { Tone::Warn } else { Tone::Info },
+            message.clone(),
+        ),
         Event::RestartBlocked { service, reason } => (
             Some(*service),
             Tone::Error,
@@ -299,6 +314,22 @@ pub fn kind(event: &Event) -> &'static str {
         Event::Exited { .. } => "crashed",
         Event::Restarting { .. } => "restarting",
         Event::RestartBlocked { .. } => "restart_blocked",
+        Event::MemoryLimitExceeded { .. } => "memory_limit",
+        Event::ResourceWarning {
+            resource: Resource::Cpu,
+            active: true,
+            ..
+        } => "cpu_warning",
+        Event::ResourceWarning {
+            resource: Resource::Memory,
+            active: true,
+            ..
+        } => "memory_warning",
+        Event::ResourceWarning {
+            resource: Resource::Cpu,
+            ..
+        } => "cpu_warning_cleared",
+        Event::ResourceWarning { .. } => "memory_warning_cleared",
         Event::Failed { .. } => "failed",
         Event::SpawnFailed { .. } => "spawn_failed",
         Event::NotReady { .. } => "not_ready",

@@ -110,6 +110,64 @@ pub enum Input {
         service: ServiceId,
         action: ServiceAction,
     },
+    /// The tree of instance `generation` exceeds its `max_memory`: restart it gracefully.
+    /// `reason` says by how much, for humans.
+    MemoryLimitExceeded {
+        service: ServiceId,
+        generation: u64,
+        reason: String,
+    },
+}
+
+/// Why a service was started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RestartCause {
+    /// It ended (or never became ready) and its restart policy restarted it.
+    Crash,
+    /// A user asked (`wrangle restart`).
+    Manual,
+    /// A dependency it is tied to with `restart = true` got a new instance.
+    Dependency,
+    /// Its tree exceeded `max_memory`.
+    MemoryLimit,
+}
+
+impl RestartCause {
+    pub const ALL: [RestartCause; 4] = [
+        RestartCause::Crash,
+        RestartCause::Manual,
+        RestartCause::Dependency,
+        RestartCause::MemoryLimit,
+    ];
+
+    /// The snake_case name used in the API and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartCause::Crash => "crash",
+            RestartCause::Manual => "manual",
+            RestartCause::Dependency => "dependency",
+            RestartCause::MemoryLimit => "memory_limit",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Restarts counted by cause (indexed by [`RestartCause`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestartCounts([u32; 4]);
+
+impl RestartCounts {
+    pub fn get(&self, cause: RestartCause) -> u32 {
+        self.0[cause.index()]
+    }
+
+    fn record(&mut self, cause: RestartCause) {
+        let count = &mut self.0[cause.index()];
+        *count = count.saturating_add(1);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +269,9 @@ struct ServiceState {
     /// Consecutive crashes since the last stable run: the backoff exponent.
     crash_streak: u32,
     restarts: u32,
+    restart_causes: RestartCounts,
+    /// Why the latest restart happened, for humans.
+    last_restart_reason: Option<String>,
     window: RestartWindow,
     /// What happens once the tree of a stopping instance is gone.
     after_stop: AfterStop,
@@ -227,8 +288,10 @@ enum AfterStop {
     Stay,
     /// Treat it as a crash: the restart policy decides (readiness lost on a restart).
     RestartAsCrash,
-    /// Start it again at once: a requested restart.
-    Respawn,
+    /// Start it again at once: a requested restart, for this cause.
+    Respawn(RestartCause),
+    /// Mark it failed (with the reason already in `reason`): a limit was exceeded too often.
+    GiveUp,
 }
 
 impl ServiceState {
@@ -246,6 +309,8 @@ impl ServiceState {
             instance_completed: false,
             crash_streak: 0,
             restarts: 0,
+            restart_causes: RestartCounts::default(),
+            last_restart_reason: None,
             window: RestartWindow::default(),
             after_stop: AfterStop::Stay,
             last_exit: None,
@@ -267,6 +332,11 @@ pub struct ServiceView {
     pub last_exit: Option<Exit>,
     /// Why the service failed or could not be (re)started, until it is ready again.
     pub reason: Option<String>,
+    pub restart_causes: RestartCounts,
+    /// Why the latest restart happened, for humans.
+    pub last_restart_reason: Option<String>,
+    /// The generation of the current (or last) instance: inputs about an instance carry it.
+    pub generation: u64,
 }
 
 pub struct Engine {
@@ -305,6 +375,9 @@ impl Engine {
             restarts: state.restarts,
             last_exit: state.last_exit,
             reason: state.reason.clone(),
+            restart_causes: state.restart_causes,
+            last_restart_reason: state.last_restart_reason.clone(),
+            generation: state.generation,
         }
     }
 
@@ -418,6 +491,11 @@ impl Engine {
             } => self.timer(now, service, sequence, kind, &mut effects),
             Input::Shutdown { force } => self.shutdown(code::SUCCESS, force, &mut effects),
             Input::Control { service, action } => self.control(now, service, action, &mut effects),
+            Input::MemoryLimitExceeded {
+                service,
+                generation,
+                reason,
+            } => self.memory_limit_exceeded(now, service, generation, reason, &mut effects),
         }
         effects
     }
@@ -605,7 +683,10 @@ impl Engine {
             if self.services[dependent].phase != Phase::Stopping {
                 self.stop_service(dependent, effects);
             }
-            self.services[dependent].after_stop = AfterStop::Respawn;
+            let name = &self.spec.services[service].name;
+            self.services[dependent].last_restart_reason =
+                Some(format!("its dependency {name} was restarted"));
+            self.services[dependent].after_stop = AfterStop::Respawn(RestartCause::Dependency);
         }
     }
 
@@ -711,9 +792,8 @@ impl Engine {
             .unwrap_or_default();
         let shutting_down = matches!(self.mode, Mode::ShuttingDown { .. });
         let state = &mut self.services[service];
-        if state.phase == Phase::Stopping
-            && state.after_stop == AfterStop::Respawn
-            && !shutting_down
+        if let (Phase::Stopping, AfterStop::Respawn(cause), false) =
+            (state.phase, state.after_stop, shutting_down)
         {
             effects.push(Effect::Publish(Event::Stopped {
                 service,
@@ -722,6 +802,7 @@ impl Engine {
             // Through `Waiting`: a dependent restarted with its dependency waits until the new
             // instance of the dependency meets its condition.
             state.restarts += 1;
+            state.restart_causes.record(cause);
             state.phase = Phase::Waiting;
             self.advance(now, effects);
             return;
@@ -732,6 +813,10 @@ impl Engine {
                 service,
                 status: state.leader_exit,
             }));
+            if state.after_stop == AfterStop::GiveUp && !shutting_down {
+                let reason = state.reason.clone().unwrap_or_default();
+                self.give_up(service, reason, effects);
+            }
             self.advance(now, effects);
             return;
         }
@@ -827,6 +912,12 @@ impl Engine {
         let delay = backoff::delay(&restart_spec, state.crash_streak, unit_random);
         state.crash_streak = state.crash_streak.saturating_add(1);
         state.restarts += 1;
+        state.restart_causes.record(RestartCause::Crash);
+        state.last_restart_reason = state.reason.clone().or_else(|| {
+            state
+                .last_exit
+                .map(|exit| format!("it exited with {}", exit.describe()))
+        });
         state.phase = Phase::Backoff;
         state.timer_sequence += 1;
         let attempt = state.restarts;
@@ -937,7 +1028,8 @@ impl Engine {
                 if state.phase != Phase::Stopping {
                     self.stop_service(service, effects);
                 }
-                self.services[service].after_stop = AfterStop::Respawn;
+                self.services[service].last_restart_reason = Some("restart requested".to_string());
+                self.services[service].after_stop = AfterStop::Respawn(RestartCause::Manual);
             }
             ServiceAction::Start | ServiceAction::Restart => {
                 // Start it with whatever it depends on that is not running (like `up NAME`).
@@ -957,6 +1049,46 @@ impl Engine {
                 }
                 self.advance(now, effects);
             }
+        }
+    }
+
+    /// A graceful restart of an instance whose tree grew past `max_memory`. It counts against
+    /// the crash-loop window: a service that outgrows its limit right after every start is
+    /// given up on, loudly, rather than restarted forever.
+    fn memory_limit_exceeded(
+        &mut self,
+        now: Instant,
+        service: ServiceId,
+        generation: u64,
+        reason: String,
+        effects: &mut Vec<Effect>,
+    ) {
+        let state = &self.services[service];
+        let stale = state.generation != generation
+            || !state.alive
+            || matches!(state.phase, Phase::Stopping)
+            || state.stop_requested;
+        if stale || matches!(self.mode, Mode::ShuttingDown { .. } | Mode::Done) {
+            return;
+        }
+        effects.push(Effect::Publish(Event::MemoryLimitExceeded {
+            service,
+            reason: reason.clone(),
+        }));
+        let restart_spec = self.spec.services[service].restart;
+        let within_limit = self.services[service].window.try_record(now, &restart_spec);
+        self.stop_service(service, effects);
+        let state = &mut self.services[service];
+        state.last_restart_reason = Some(reason.clone());
+        if within_limit {
+            state.after_stop = AfterStop::Respawn(RestartCause::MemoryLimit);
+        } else {
+            state.after_stop = AfterStop::GiveUp;
+            state.reason = Some(format!(
+                "{reason}, more than {} times within {}; not restarting again",
+                restart_spec.max_restarts,
+                humanize(restart_spec.window)
+            ));
         }
     }
 
@@ -1190,6 +1322,7 @@ mod tests {
                 signal: Signal::TERM,
                 timeout: Duration::from_secs(10),
             },
+            limits: Default::default(),
         }
     }
 
@@ -1200,6 +1333,8 @@ mod tests {
             services,
             logs: Default::default(),
             notify: Vec::new(),
+            monitor: Default::default(),
+            metrics: None,
         })
     }
 

@@ -31,6 +31,22 @@ impl Exit {
     }
 }
 
+/// What a resource warning is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Cpu,
+    Memory,
+}
+
+impl Resource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cpu",
+            Resource::Memory => "memory",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The service waits for its dependencies to meet their conditions.
@@ -60,6 +76,16 @@ pub enum Event {
         service: ServiceId,
         status: Exit,
         uptime: Duration,
+    },
+    /// The tree grew past `max_memory`; it is being restarted gracefully.
+    MemoryLimitExceeded { service: ServiceId, reason: String },
+    /// A resource warning started (`active`) or ended: usage stayed above (or back below) a
+    /// `cpu_warn`/`memory_warn` threshold for `warn_after`.
+    ResourceWarning {
+        service: ServiceId,
+        resource: Resource,
+        active: bool,
+        message: String,
     },
     /// A restart is scheduled.
     Restarting {
