@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::spec::{EVENT_KINDS, ServiceId, Signal};
-use crate::supervisor::event::{Event, Exit};
+use crate::supervisor::event::{Event, Exit, Resource};
 
 #[test]
 fn every_event_the_daemon_publishes_can_be_asked_for() {
@@ -52,6 +52,34 @@ fn every_event_the_daemon_publishes_can_be_asked_for() {
         Event::RestartBlocked {
             service,
             reason: String::new(),
+        },
+        Event::MemoryLimitExceeded {
+            service,
+            reason: String::new(),
+        },
+        Event::ResourceWarning {
+            service,
+            resource: Resource::Cpu,
+            active: true,
+            message: String::new(),
+        },
+        Event::ResourceWarning {
+            service,
+            resource: Resource::Cpu,
+            active: false,
+            message: String::new(),
+        },
+        Event::ResourceWarning {
+            service,
+            resource: Resource::Memory,
+            active: true,
+            message: String::new(),
+        },
+        Event::ResourceWarning {
+            service,
+            resource: Resource::Memory,
+            active: false,
+            message: String::new(),
         },
         Event::Failed {
             service,

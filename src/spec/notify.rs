@@ -64,6 +64,14 @@ pub const EVENT_KINDS: &[(&str, &str)] = &[
         "a service stayed above its memory_warn threshold",
     ),
     (
+        "cpu_warning_cleared",
+        "a service's CPU use is back below its cpu_warn threshold",
+    ),
+    (
+        "memory_warning_cleared",
+        "a service's memory is back below its memory_warn threshold",
+    ),
+    (
         "log_trouble",
         "a service's log file cannot be written; lines are dropped",
     ),
