@@ -12,7 +12,8 @@
 //!
 //! The daemon is the only module that wires everything together: the supervisor (through
 //! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
-//! is `Send` and the supervisor is not), and the log store.
+//! is `Send` and the supervisor is not), the log store, and the notifier (`crate::notify`, one
+//! more subscriber of the events, given a bounded moment at exit to send what is queued).
 //!
 //! # Caveats
 //! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly by the same
@@ -185,6 +186,14 @@ async fn serve(prepared: &Prepared) -> u8 {
         resources,
     });
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
+    // Subscribed before the first event; delivery runs beside supervision, never in its way.
+    let notices = Rc::clone(&observer);
+    let notifier = crate::notify::Notifier::start(
+        &spec,
+        events.subscribe(),
+        session.reaper(),
+        Rc::new(move |text: &str| notices.notice(text)),
+    );
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
     observer.state.record(observer.record.clone());
     let as_observer: Rc<dyn Observer> = observer.clone();
@@ -203,6 +212,10 @@ async fn serve(prepared: &Prepared) -> u8 {
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
     remove_own_socket(&prepared.paths.control_socket);
+    // The run's last notifications (up to `shutdown_complete`) get a bounded moment to go out.
+    if let Some(notifier) = notifier {
+        notifier.finish().await;
+    }
     // Everything is stopped and verified: nothing is left for a successor to recover.
     observer.state.finish();
     // Every service is gone, so no more lines come: make sure the last ones reach the files.

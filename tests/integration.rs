@@ -25,3 +25,5 @@ mod resources;
 // Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,
 // PID reuse, crowds, hostile socket input, random configs.
 mod faults;
+// Notifications ([[notify]]): webhooks and commands fired by a daemon's events, rate limits.
+mod notify;

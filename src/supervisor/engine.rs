@@ -1332,6 +1332,7 @@ mod tests {
             root: PathBuf::from("/w"),
             services,
             logs: Default::default(),
+            notify: Vec::new(),
             monitor: Default::default(),
             metrics: None,
         })

@@ -198,6 +198,8 @@ struct Shared {
     leaders: HashMap<i32, ServiceId>,
     /// wrangle's own helper processes (sentinel, exec probes): never attributed to a service.
     helpers: HashSet<i32>,
+    /// The reaper, which knows the other helpers ([`Reaper::helpers`]: notification commands).
+    reaper: Rc<Reaper>,
     /// Each service's cgroup, once created.
     cgroups: Vec<Option<ServiceCgroup>>,
 }
@@ -258,6 +260,7 @@ pub async fn run(
     let shared = Rc::new(RefCell::new(Shared {
         leaders: HashMap::new(),
         helpers: options.helper_pids.iter().copied().collect(),
+        reaper: Rc::clone(&reaper),
         cgroups: (0..spec.services.len()).map(|_| None).collect(),
     }));
     let mut runtime = Runtime {
@@ -905,7 +908,12 @@ impl OwnersSnapshot {
     /// Every live process below wrangle, attributed. A full /proc scan: used for the final sweep
     /// and, without cgroups, for per-service queries (through the turn cache).
     fn scan_all(&self, shared: &Shared) -> Ownership {
-        let ignore: Vec<i32> = shared.helpers.iter().copied().collect();
+        let ignore: Vec<i32> = shared
+            .helpers
+            .iter()
+            .copied()
+            .chain(shared.reaper.helpers())
+            .collect();
         let mut ownership = tree::scan_ownership(&Owners {
             supervisor_pid: self.supervisor_pid,
             run_token: &self.run_token,
@@ -1300,7 +1308,8 @@ fn is_cgroup_refusal(error: &io::Error) -> bool {
         || code == rustix::io::Errno::OPNOTSUPP.raw_os_error())
 }
 
-fn inherited_variables_to_drop() -> Vec<String> {
+/// Variables of wrangle's own environment that describe wrangle, not a child: never passed on.
+pub(crate) fn inherited_variables_to_drop() -> Vec<String> {
     [
         "NOTIFY_SOCKET",
         "LISTEN_FDS",
