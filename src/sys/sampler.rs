@@ -708,8 +708,7 @@ for kid in kids:
         let last = loop {
             std::thread::sleep(Duration::from_millis(50));
             let sample = Sample::now(sampler.sum(&[pid]));
-            if sample.usage.cpu_ticks >= first.usage.cpu_ticks + wanted
-                || Instant::now() > deadline
+            if sample.usage.cpu_ticks >= first.usage.cpu_ticks + wanted || Instant::now() > deadline
             {
                 break sample;
             }
@@ -720,7 +719,10 @@ for kid in kids:
         assert!(ticks >= wanted, "the child never ran: {ticks} ticks");
         let elapsed = last.at.duration_since(first.at).as_secs_f64();
         let expected = ticks as f64 / clock_ticks_per_second() as f64 / elapsed * 100.0;
-        assert!((rates.cpu_percent_of_core - expected).abs() < 1e-6, "{rates:?}");
+        assert!(
+            (rates.cpu_percent_of_core - expected).abs() < 1e-6,
+            "{rates:?}"
+        );
         // One thread cannot use more than one core; the margin covers tick granularity.
         assert!(rates.cpu_percent_of_core > 0.0, "{rates:?}");
         assert!(rates.cpu_percent_of_core <= 110.0, "{rates:?}");
