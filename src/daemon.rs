@@ -588,6 +588,10 @@ impl Observer for DaemonObserver {
         self.record_probe_attempt(service, latency, passed);
     }
 
+    fn sample_wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.resources.wakeup())
+    }
+
     fn sample_interval(&self) -> Option<Duration> {
         let base = self.spec.monitor.interval;
         Some(if self.resources.watched() {

@@ -59,7 +59,7 @@ impl MonitorSpec {
 impl Default for MonitorSpec {
     fn default() -> Self {
         MonitorSpec {
-            interval: Duration::from_secs(5),
+            interval: Duration::from_secs(10),
             history: Duration::from_secs(600),
         }
     }

@@ -10,6 +10,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use crate::api::ResourceSource;
 use crate::api::wire::{ResourceHistory, ResourcePoint, ServiceHistory};
 use crate::spec::{MonitorSpec, ProjectSpec};
@@ -30,6 +32,8 @@ struct Inner {
     services: Vec<VecDeque<ResourcePoint>>,
     /// When a client last read the history.
     watched_at: Option<Instant>,
+    /// Wakes the monitor when watching starts, so it switches to its fast interval at once.
+    wakeup: Arc<Notify>,
 }
 
 impl ResourceStore {
@@ -46,6 +50,7 @@ impl ResourceStore {
             daemon: VecDeque::new(),
             services: vec![VecDeque::new(); spec.services.len()],
             watched_at: None,
+            wakeup: Arc::new(Notify::new()),
         })))
     }
 
@@ -70,6 +75,11 @@ impl ResourceStore {
         }
     }
 
+    /// Notified when a client starts watching.
+    pub fn wakeup(&self) -> Arc<Notify> {
+        Arc::clone(&self.lock().wakeup)
+    }
+
     /// Whether a client read the history within [`WATCH_LINGER`].
     pub fn watched(&self) -> bool {
         self.lock()
@@ -86,7 +96,13 @@ impl ResourceStore {
 impl ResourceSource for ResourceStore {
     fn history(&self, services: &[String]) -> ResourceHistory {
         let mut inner = self.lock();
+        let was_watched = inner
+            .watched_at
+            .is_some_and(|at| at.elapsed() < WATCH_LINGER);
         inner.watched_at = Some(Instant::now());
+        if !was_watched {
+            inner.wakeup.notify_one();
+        }
         ResourceHistory {
             interval_ms: u64::try_from(inner.interval.as_millis()).unwrap_or(u64::MAX),
             daemon: inner.daemon.iter().copied().collect(),

@@ -66,8 +66,6 @@ const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(250);
 const PORT_WAIT: Duration = Duration::from_secs(5);
 /// How long the final sweep keeps killing leftovers before giving up and reporting them.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
-/// How often the resource monitor checks whether a sample is due (the finest interval).
-const SAMPLE_TICK: Duration = Duration::from_secs(1);
 /// Tolerance for a tick that comes a little early.
 const SAMPLE_SLACK: Duration = Duration::from_millis(50);
 
@@ -98,6 +96,11 @@ pub trait Observer {
     /// The figures of the latest resource sample.
     fn resources(&self, report: &ResourceReport) {
         let _ = report;
+    }
+    /// Notified when [`Observer::sample_interval`] may have become shorter (a client started
+    /// watching), so the monitor need not wake up every second to find out.
+    fn sample_wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
     }
     /// The state of the services after a change (called once per turn of the main loop, only
     /// when something differs from the last call). Front-ends that show state (the daemon's
@@ -287,15 +290,28 @@ pub async fn run(
         last_sample: None,
     };
     if runtime.sample_interval().is_some() {
-        // Ticks at the finest interval that may be wanted; a sample is taken only when due.
-        // An idle tick costs one wake-up, so a change of interval (a client starts watching)
-        // takes effect within a second.
+        // Sleeps one interval at a time, and wakes early when the front-end says the interval
+        // may have shortened: an idle daemon nobody watches wakes only to sample.
         let sender = sender.clone();
+        let observer = Rc::clone(&runtime.observer);
+        let limits = runtime.has_limits();
+        let wakeup = observer.sample_wakeup();
         tokio::task::spawn_local(async move {
-            let mut ticks = tokio::time::interval(SAMPLE_TICK);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first sample at once, so figures exist as soon as services run.
+            if sender.send(Message::SampleTick).is_err() {
+                return;
+            }
             loop {
-                ticks.tick().await;
+                let Some(interval) = effective_interval(observer.sample_interval(), limits) else {
+                    return;
+                };
+                match &wakeup {
+                    Some(wakeup) => tokio::select! {
+                        () = tokio::time::sleep(interval) => {}
+                        () = wakeup.notified() => continue,
+                    },
+                    None => tokio::time::sleep(interval).await,
+                }
                 if sender.send(Message::SampleTick).is_err() {
                     return;
                 }
@@ -361,24 +377,21 @@ impl Runtime {
     /// The interval resources are sampled at now: what the front-end wants, and at least every
     /// [`MonitorSpec::LIMIT_INTERVAL`] when a service has a limit; `None`: no sampling.
     fn sample_interval(&self) -> Option<Duration> {
-        let wanted = self.observer.sample_interval();
-        let limits = self
-            .spec
+        effective_interval(self.observer.sample_interval(), self.has_limits())
+    }
+
+    fn has_limits(&self) -> bool {
+        self.spec
             .services
             .iter()
-            .any(|service| service.limits.any());
-        match (wanted, limits) {
-            (Some(wanted), true) => Some(wanted.min(MonitorSpec::LIMIT_INTERVAL)),
-            (None, true) => Some(MonitorSpec::LIMIT_INTERVAL),
-            (wanted, false) => wanted,
-        }
+            .any(|service| service.limits.any())
     }
 
     fn sample_if_due(&mut self) -> Option<u8> {
         let interval = self.sample_interval()?;
         let now = Instant::now();
-        // Ticks come every second; a few milliseconds of slack keep a 1 s interval from
-        // skipping every other tick when a tick comes slightly early.
+        // A few milliseconds of slack keep a tick that comes slightly early from being skipped
+        // (it would be a whole interval late).
         let due = self
             .last_sample
             .is_none_or(|last| now.saturating_duration_since(last) + SAMPLE_SLACK >= interval);
@@ -1241,6 +1254,16 @@ async fn recheck(probe: &ReadyProbe, context: &ProbeContext, period: Duration) {
                 }
             }
         }
+    }
+}
+
+/// The interval resources are sampled at: what the front-end wants, and at least every
+/// [`MonitorSpec::LIMIT_INTERVAL`] when a service has a limit; `None`: no sampling at all.
+fn effective_interval(wanted: Option<Duration>, limits: bool) -> Option<Duration> {
+    match (wanted, limits) {
+        (Some(wanted), true) => Some(wanted.min(MonitorSpec::LIMIT_INTERVAL)),
+        (None, true) => Some(MonitorSpec::LIMIT_INTERVAL),
+        (wanted, false) => wanted,
     }
 }
 
