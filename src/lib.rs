@@ -40,6 +40,8 @@ pub mod output;
 
 pub mod api;
 
+pub mod top;
+
 pub mod daemon;
 
 pub mod cli;
