@@ -132,6 +132,11 @@ async fn event_loop(
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) => {
+                    // Debug builds only: lets a test prove that a panic restores the terminal.
+                    #[cfg(debug_assertions)]
+                    if std::env::var_os("WRANGLE_TOP_TEST_PANIC").is_some() {
+                        panic!("test panic requested by WRANGLE_TOP_TEST_PANIC");
+                    }
                     let Some(command) = input::command(key) else { continue };
                     match app.apply(command) {
                         Some(Effect::Quit) => return Outcome::Quit,

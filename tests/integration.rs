@@ -20,3 +20,5 @@ mod config_errors;
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.
 mod daemon;
+// `wrangle top` in a pseudo-terminal: the screen, its keys, resizes, restoring the terminal.
+mod top;
