@@ -22,7 +22,7 @@
 //! # Caveats
 //!
 //! The terminal is restored (cursor shown, alternate screen left, raw mode off) on every way
-//! out: by [`Screen`]'s `Drop` on a return or an error, and by a panic hook on a panic. The
+//! out: by `Screen`'s `Drop` on a return or an error, and by a panic hook on a panic. The
 //! release profile aborts on panic, so `Drop` would not run there; the hook runs before the
 //! abort. SIGKILL cannot be caught: `reset` fixes the terminal then.
 

@@ -299,13 +299,12 @@ fn top_shows_the_services_acts_on_keys_resizes_and_restores_the_terminal() {
     // The log pane follows the selected (first) service.
     top.wait_for("ticker's log lines", |rows| {
         rows.iter().any(|row| row.contains("logs: ticker"))
-            && rows.iter().any(|row| row.contains(" tick "))
+            && rows.iter().any(|row| row.starts_with("tick "))
     });
     // Moving the selection follows another service's log.
     top.keys("j");
     top.wait_for("burner's log lines", |rows| {
-        rows.iter().any(|row| row.contains("logs: burner"))
-            && rows.iter().any(|row| row.ends_with(" burnt"))
+        rows.iter().any(|row| row.contains("logs: burner")) && rows.iter().any(|row| row == "burnt")
     });
 
     // `r` on `idle` restarts it: `ps` sees a new instance, and so does the screen.

@@ -209,9 +209,13 @@ impl App {
             (Mode::Logs, Command::PageDown) => self.scroll_logs(20, false),
             (Mode::Logs, Command::First) => self.log_scroll = self.logs.lines.len(),
             (Mode::Logs, Command::Last) => self.log_scroll = 0,
-            (_, Command::Restart) => return self.act("restart"),
-            (_, Command::Stop) => return self.act("stop"),
-            (_, Command::Start) => return self.act("start"),
+            (_, Command::Restart) => {
+                return self.act("restart", |services| Request::Restart { services });
+            }
+            (_, Command::Stop) => return self.act("stop", |services| Request::Stop { services }),
+            (_, Command::Start) => {
+                return self.act("start", |services| Request::Start { services });
+            }
         }
         None
     }
@@ -315,17 +319,13 @@ impl App {
         };
     }
 
-    fn act(&mut self, verb: &str) -> Option<Effect> {
+    /// The request `make` builds for the selected service, named `verb` in the status line.
+    fn act(&mut self, verb: &str, make: fn(Vec<String>) -> Request) -> Option<Effect> {
         if self.connection == Connection::Gone {
             return None;
         }
         let name = self.selected_service()?.name.clone();
-        let services = vec![name.clone()];
-        let request = match verb {
-            "restart" => Request::Restart { services },
-            "stop" => Request::Stop { services },
-            _ => Request::Start { services },
-        };
+        let request = make(vec![name.clone()]);
         let label = format!("{verb} {name}");
         self.say(format!("{label}: sent"), Tone::Info);
         Some(Effect::Send { request, label })
