@@ -50,6 +50,7 @@ pub enum Command {
     /// List every project with a running wrangle for this user.
     Ls(status::LsArgs),
     /// Watch the daemon's services live, full-screen: CPU, memory, logs; restart, stop, start.
+    #[command(after_help = top::KEYS)]
     Top(top::TopArgs),
     /// Internal: the project's daemon, started by `up -d`.
     #[command(name = "__daemon", hide = true)]

@@ -31,7 +31,7 @@ pub mod input;
 pub mod view;
 
 use std::cell::Cell;
-use std::io::{self, Stdout};
+use std::io::{self, BufWriter, Stdout};
 use std::rc::Rc;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +67,9 @@ const QUEUE: usize = 4096;
 /// The most queued updates taken in before the screen is drawn again.
 const BATCH: usize = 1024;
 
+/// What top draws on: the terminal, through a buffer.
+type Backend = CrosstermBackend<BufWriter<Stdout>>;
+
 /// How `wrangle top` ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -85,7 +88,10 @@ pub async fn run(client: Client, status: ProjectStatus, color: bool) -> Outcome 
         Ok(screen) => screen,
         Err(error) => return Outcome::Failed(format!("cannot set up the terminal: {error}")),
     };
-    let mut terminal = match Terminal::new(CrosstermBackend::new(io::stdout())) {
+    // One write per frame (ratatui flushes after each): stdout's own buffer would send a frame in
+    // many small pieces, which tears over a slow SSH link.
+    let output = BufWriter::with_capacity(1 << 16, io::stdout());
+    let mut terminal = match Terminal::new(CrosstermBackend::new(output)) {
         Ok(terminal) => terminal,
         Err(error) => return Outcome::Failed(format!("cannot set up the terminal: {error}")),
     };
@@ -96,11 +102,7 @@ pub async fn run(client: Client, status: ProjectStatus, color: bool) -> Outcome 
     outcome
 }
 
-async fn event_loop(
-    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
-    client: Client,
-    mut app: App,
-) -> Outcome {
+async fn event_loop(terminal: &mut Terminal<Backend>, client: Client, mut app: App) -> Outcome {
     let (updates, mut received) = mpsc::channel::<Update>(QUEUE);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(REFRESH);
@@ -259,7 +261,7 @@ async fn follow(client: Client, service: String, generation: u64, updates: mpsc:
 fn poll(
     client: &Client,
     app: &App,
-    terminal: &Terminal<CrosstermBackend<Stdout>>,
+    terminal: &Terminal<Backend>,
     updates: &mpsc::Sender<Update>,
     polling: &Rc<Cell<bool>>,
 ) {

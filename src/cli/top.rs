@@ -14,6 +14,19 @@ use crate::exit;
 use crate::output::Printer;
 use crate::top::Outcome;
 
+/// The keys, for `wrangle top --help` (the screen's footer says the same, shorter).
+pub const KEYS: &str = "\
+Keys:
+  Up/Down, j/k    select a service (PgUp/PgDn, Home/End: by pages, to the ends)
+  r               restart the selected service
+  s               stop it (and what depends on it)
+  a, S            start it (and what it depends on)
+  l, Enter        its log, full-screen (Up/Down and PgUp/PgDn scroll, End follows, Esc back)
+  q, Esc, Ctrl+C  quit
+
+Needs a terminal (exit 2 otherwise); exits 1 when no daemon runs or when it goes away.
+NO_COLOR=1 turns colours off.";
+
 #[derive(Debug, Args)]
 pub struct TopArgs {
     #[command(flatten)]
