@@ -22,7 +22,7 @@ use crate::support::{
 /// Stops whatever the test started in the background, however the test ends: `wrangle down`
 /// (bounded), then SIGKILL of every process still carrying the project's mark (the daemon
 /// included: it inherits the mark from `up -d`).
-struct Cleanup<'a>(&'a Project);
+pub(crate) struct Cleanup<'a>(&'a Project);
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
@@ -32,17 +32,17 @@ impl Drop for Cleanup<'_> {
 }
 
 /// A daemon started by `wrangle up -d`, stopped on drop by its [`Cleanup`].
-struct Daemon<'a> {
+pub(crate) struct Daemon<'a> {
     _cleanup: Cleanup<'a>,
     /// The daemon's PID, from the `running in the background` line.
-    pid: i32,
+    pub(crate) pid: i32,
     /// What `up -d` printed.
     up: Finished,
 }
 
 impl<'a> Daemon<'a> {
     /// `wrangle up -d ARGS`, which must succeed.
-    fn start(project: &'a Project, args: &[&str]) -> Daemon<'a> {
+    pub(crate) fn start(project: &'a Project, args: &[&str]) -> Daemon<'a> {
         // The guard exists before the daemon may, so a failed assertion below still cleans up.
         let cleanup = Cleanup(project);
         let mut all = vec!["up", "-d"];
@@ -70,7 +70,7 @@ fn background_pid(stdout: &str) -> Option<i32> {
 }
 
 /// `wrangle ps --json`, which must succeed and parse.
-fn status(project: &Project) -> Value {
+pub(crate) fn status(project: &Project) -> Value {
     let ps = project.run(&["ps", "--json"]);
     assert_eq!(ps.code, 0, "{ps:#?}");
     serde_json::from_str(&ps.stdout)
@@ -78,7 +78,7 @@ fn status(project: &Project) -> Value {
 }
 
 /// One service of a `ps --json` status.
-fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
+pub(crate) fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
     status["services"]
         .as_array()
         .and_then(|services| services.iter().find(|service| service["name"] == name))
@@ -125,7 +125,7 @@ fn wait_states(project: &Project, wanted: &[(&str, &str)]) -> Value {
 }
 
 /// The project's private directory under its wrangle home (there is exactly one).
-fn project_dir(project: &Project) -> PathBuf {
+pub(crate) fn project_dir(project: &Project) -> PathBuf {
     let projects = project.path("home/projects");
     let dirs: Vec<PathBuf> = fs::read_dir(&projects)
         .unwrap_or_else(|error| panic!("read {}: {error}", projects.display()))
@@ -295,6 +295,8 @@ fn detached_project_is_seen_from_other_processes() {
                 "STATE",
                 "PID",
                 "UPTIME",
+                "CPU",
+                "MEM",
                 "RESTARTS",
                 "LAST",
                 "EXIT",
@@ -319,7 +321,7 @@ fn detached_project_is_seen_from_other_processes() {
             .parse()
             .unwrap_or_else(|_| panic!("no PID in {row:?}: {ps:#?}"));
         assert!(is_ours(&project, pid), "PID {pid} does not exist: {ps:#?}");
-        assert_eq!(row[4], "0", "restarts: {ps:#?}");
+        assert_eq!(row[6], "0", "restarts: {ps:#?}");
     }
     assert!(db_row.contains(&port.to_string().as_str()), "{ps:#?}");
     assert!(

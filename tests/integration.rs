@@ -20,5 +20,10 @@ mod config_errors;
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.
 mod daemon;
+// What services cost: sampling whole trees, memory-limit restarts, sustained warnings.
+mod resources;
+// Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,
+// PID reuse, crowds, hostile socket input, random configs.
+mod faults;
 // `wrangle top` in a pseudo-terminal: the screen, its keys, resizes, restoring the terminal.
 mod top;

@@ -149,6 +149,16 @@ impl Sampler {
         Some((usage, stat))
     }
 
+    /// Like [`Sampler::process`], but the CPU time leaves out the children the process reaped
+    /// (see [`own_usage`]): for wrangle itself and its helpers.
+    pub fn process_without_children(&mut self, pid: i32) -> Option<Usage> {
+        let (usage, stat) = self.process_with_stat(pid)?;
+        Some(Usage {
+            cpu_ticks: stat.own_cpu_ticks,
+            ..usage
+        })
+    }
+
     /// The figures of `pids` summed; pids that do not exist are skipped.
     pub fn sum(&mut self, pids: &[i32]) -> Usage {
         let mut total = Usage::default();
@@ -246,13 +256,9 @@ pub fn usage_of(pids: &[i32]) -> Usage {
 /// service's main process and every orphan as the subreaper, and their CPU time is the
 /// services', not the daemon's.
 pub fn own_usage() -> Option<Usage> {
-    let mut sampler = Sampler::new().ok()?;
-    let pid = rustix::process::getpid().as_raw_pid();
-    let (usage, stat) = sampler.process_with_stat(pid)?;
-    Some(Usage {
-        cpu_ticks: stat.own_cpu_ticks,
-        ..usage
-    })
+    Sampler::new()
+        .ok()?
+        .process_without_children(rustix::process::getpid().as_raw_pid())
 }
 
 /// CPU use between two samples of the same set of processes, given the number of `cores` of
