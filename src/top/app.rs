@@ -402,14 +402,31 @@ pub fn uptime(started_at: Option<&str>, now: SystemTime) -> Option<String> {
 /// The levels of a sparkline, lowest first.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// The last `width` values as a one-line bar chart scaled to `max` (values above it are full
-/// bars). Fewer values than `width` are right-aligned, so the newest is always at the right edge.
-pub fn sparkline(values: &[f64], width: usize, max: f64) -> String {
+/// How a sparkline maps values to bar heights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// CPU: from 0 to 100 % of one core, or to the peak when higher (several cores).
+    Percent,
+    /// Memory: from the lowest value shown (or 90 % of the peak, when that is lower) to the
+    /// peak, so that growth shows while a few kilobytes of noise do not.
+    Growth,
+}
+
+/// The last `width` values as a one-line bar chart. Fewer values than `width` are
+/// right-aligned, so the newest is always at the right edge.
+pub fn sparkline(values: &[f64], width: usize, scale: Scale) -> String {
     let shown = &values[values.len().saturating_sub(width)..];
+    let finite = || shown.iter().copied().filter(|value| value.is_finite());
+    let peak = finite().fold(0.0, f64::max);
+    let (low, high) = match scale {
+        Scale::Percent => (0.0, peak.max(100.0)),
+        Scale::Growth => (finite().fold(peak * 0.9, f64::min).max(0.0), peak),
+    };
     let mut line = " ".repeat(width - shown.len());
     for value in shown {
-        let level = match max > 0.0 && value.is_finite() && *value > 0.0 {
-            true => ((value / max) * (BARS.len() - 1) as f64).round() as usize,
+        let level = match high > low && value.is_finite() && *value > low {
+            true => ((value - low) / (high - low) * (BARS.len() - 1) as f64).round() as usize,
+            // At the bottom (or nothing to scale to: all zeros): the lowest bar.
             false => 0,
         };
         line.push(BARS[level.min(BARS.len() - 1)]);
@@ -737,11 +754,22 @@ mod tests {
 
     #[test]
     fn sparklines_scale_pad_and_keep_the_newest() {
-        assert_eq!(sparkline(&[], 4, 100.0), "    ");
-        assert_eq!(sparkline(&[0.0, 50.0, 100.0], 4, 100.0), " ▁▅█");
-        assert_eq!(sparkline(&[1.0, 2.0, 300.0], 2, 100.0), "▁█");
-        assert_eq!(sparkline(&[5.0, f64::NAN, -1.0], 3, 0.0), "▁▁▁");
-        assert_eq!(sparkline(&[1.0], 0, 1.0), "");
+        assert_eq!(sparkline(&[], 4, Scale::Percent), "    ");
+        assert_eq!(sparkline(&[0.0, 50.0, 100.0], 4, Scale::Percent), " ▁▅█");
+        // Above one core, the peak is the top; the oldest value is not shown.
+        assert_eq!(sparkline(&[900.0, 1.0, 200.0], 2, Scale::Percent), "▁█");
+        assert_eq!(sparkline(&[f64::NAN, -1.0, 0.0], 3, Scale::Percent), "▁▁▁");
+        assert_eq!(sparkline(&[1.0], 0, Scale::Percent), "");
+        // Memory growing from 100 to 120 shows as a ramp...
+        assert_eq!(
+            sparkline(&[100.0, 105.0, 110.0, 115.0, 120.0], 5, Scale::Growth),
+            "▁▃▅▆█"
+        );
+        // ... a flat series as full bars, and noise of 0.1 % as nothing.
+        assert_eq!(sparkline(&[3e6, 3e6], 2, Scale::Growth), "██");
+        assert_eq!(sparkline(&[3e6, 3.003e6, 3e6], 3, Scale::Growth), "███");
+        assert_eq!(sparkline(&[0.0, 0.0], 2, Scale::Growth), "▁▁");
+        assert_eq!(sparkline(&[0.0, 1024.0], 2, Scale::Growth), "▁█");
     }
 
     #[test]

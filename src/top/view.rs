@@ -15,7 +15,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use crate::api::wire::{LogLine, LogStream, ServiceState, ServiceStatus};
 use crate::top::app::{
-    App, Connection, Mode, Tone, format_bytes, format_cpu, printable, sparkline, uptime,
+    App, Connection, Mode, Scale, Tone, format_bytes, format_cpu, printable, sparkline, uptime,
 };
 use crate::top::input;
 
@@ -353,22 +353,23 @@ fn cell(
         }
         Column::CpuHistory | Column::MemHistory => {
             let points = app.points(&service.name);
-            let (values, max, color): (Vec<f64>, f64, Color) = match column {
-                Column::CpuHistory => {
-                    let values: Vec<f64> = points.iter().map(|point| point.cpu_percent).collect();
-                    let max = values.iter().copied().fold(100.0, f64::max);
-                    (values, max, Color::Cyan)
-                }
-                _ => {
-                    let values: Vec<f64> = points
+            let (values, scale, color): (Vec<f64>, Scale, Color) = match column {
+                Column::CpuHistory => (
+                    points.iter().map(|point| point.cpu_percent).collect(),
+                    Scale::Percent,
+                    Color::Cyan,
+                ),
+                _ => (
+                    // Precision past 2^53 bytes does not matter for a bar's height.
+                    points
                         .iter()
                         .map(|point| point.memory_bytes as f64)
-                        .collect();
-                    let max = values.iter().copied().fold(1.0, f64::max);
-                    (values, max, Color::Magenta)
-                }
+                        .collect(),
+                    Scale::Growth,
+                    Color::Magenta,
+                ),
             };
-            let line = sparkline(&values, usize::from(width), max);
+            let line = sparkline(&values, usize::from(width), scale);
             return Cell::from(Span::styled(line, theme.fg(color)));
         }
     };
