@@ -12,7 +12,8 @@
 //!
 //! The daemon is the only module that wires everything together: the supervisor (through
 //! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
-//! is `Send` and the supervisor is not), and the log store.
+//! is `Send` and the supervisor is not), the log store, and the notifier (`crate::notify`, one
+//! more subscriber of the events, given a bounded moment at exit to send what is queued).
 //!
 //! # Caveats
 //! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly by the same
@@ -185,6 +186,14 @@ async fn serve(prepared: &Prepared) -> u8 {
         resources,
     });
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
+    // Subscribed before the first event; delivery runs beside supervision, never in its way.
+    let notices = Rc::clone(&observer);
+    let notifier = crate::notify::Notifier::start(
+        &spec,
+        events.subscribe(),
+        session.reaper(),
+        Rc::new(move |text: &str| notices.notice(text)),
+    );
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
     observer.state.record(observer.record.clone());
     let as_observer: Rc<dyn Observer> = observer.clone();
@@ -203,6 +212,10 @@ async fn serve(prepared: &Prepared) -> u8 {
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
     remove_own_socket(&prepared.paths.control_socket);
+    // The run's last notifications (up to `shutdown_complete`) get a bounded moment to go out.
+    if let Some(notifier) = notifier {
+        notifier.finish().await;
+    }
     // Everything is stopped and verified: nothing is left for a successor to recover.
     observer.state.finish();
     // Every service is gone, so no more lines come: make sure the last ones reach the files.
@@ -392,6 +405,8 @@ struct DaemonObserver {
 struct LiveFigures {
     resources: Vec<Option<wire::ResourceUsage>>,
     warnings: Vec<Vec<String>>,
+    /// Rechecks say readiness was lost (and not yet restored) for the current instance.
+    readiness_lost: Vec<bool>,
     probes: Vec<Option<wire::ProbeStats>>,
     startup_seconds: Vec<Option<f64>>,
     daemon: Option<wire::ResourceUsage>,
@@ -404,6 +419,7 @@ impl LiveFigures {
         LiveFigures {
             resources: vec![None; services],
             warnings: vec![Vec::new(); services],
+            readiness_lost: vec![false; services],
             probes: vec![None; services],
             startup_seconds: vec![None; services],
             daemon: None,
@@ -419,7 +435,11 @@ impl LiveFigures {
             let running = entry.pid.is_some();
             entry.resources = self.resources[service].filter(|_| running);
             entry.warnings = if running {
-                self.warnings[service].clone()
+                let mut warnings = self.warnings[service].clone();
+                if self.readiness_lost[service] {
+                    warnings.push("readiness".to_string());
+                }
+                warnings
             } else {
                 Vec::new()
             };
@@ -447,6 +467,42 @@ fn wire_usage(figures: &Figures) -> wire::ResourceUsage {
 }
 
 impl DaemonObserver {
+    fn record_probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
+        let stats = {
+            let mut live = self.live.borrow_mut();
+            let stats = live.probes[service].get_or_insert_with(Default::default);
+            if passed {
+                stats.successes += 1;
+            } else {
+                stats.failures += 1;
+            }
+            stats.last_latency_seconds = Some(latency.as_secs_f64());
+            *stats
+        };
+        self.status.send_modify(|status| {
+            let mut updated = (**status).clone();
+            if let Some(entry) = updated.services.get_mut(service) {
+                entry.probe = Some(stats);
+            }
+            *status = Arc::new(updated);
+        });
+    }
+
+    fn set_readiness_lost(&self, service: ServiceId, lost: bool) {
+        let changed = {
+            let mut live = self.live.borrow_mut();
+            std::mem::replace(&mut live.readiness_lost[service], lost) != lost
+        };
+        if changed {
+            let live = self.live.borrow();
+            self.status.send_modify(|status| {
+                let mut updated = (**status).clone();
+                live.apply(&mut updated);
+                *status = Arc::new(updated);
+            });
+        }
+    }
+
     /// Start-up is over and everything is up: tell the CLI, then write to `daemon.log` instead.
     fn detach(&self) {
         if !self.attached.replace(false) {
@@ -513,8 +569,15 @@ impl Observer for DaemonObserver {
             message,
             pid,
         });
-        if let Event::Ready { service, elapsed } = event {
-            self.live.borrow_mut().startup_seconds[*service] = Some(elapsed.as_secs_f64());
+        match event {
+            Event::Ready { service, elapsed } => {
+                self.live.borrow_mut().startup_seconds[*service] = Some(elapsed.as_secs_f64());
+            }
+            Event::Started { service, .. } | Event::ReadinessRestored { service } => {
+                self.set_readiness_lost(*service, false)
+            }
+            Event::ReadinessLost { service, .. } => self.set_readiness_lost(*service, true),
+            _ => {}
         }
         if let Event::AllReady { .. } = event {
             self.detach();
@@ -522,24 +585,7 @@ impl Observer for DaemonObserver {
     }
 
     fn probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
-        let stats = {
-            let mut live = self.live.borrow_mut();
-            let stats = live.probes[service].get_or_insert_with(Default::default);
-            if passed {
-                stats.successes += 1;
-            } else {
-                stats.failures += 1;
-            }
-            stats.last_latency_seconds = Some(latency.as_secs_f64());
-            *stats
-        };
-        self.status.send_modify(|status| {
-            let mut updated = (**status).clone();
-            if let Some(entry) = updated.services.get_mut(service) {
-                entry.probe = Some(stats);
-            }
-            *status = Arc::new(updated);
-        });
+        self.record_probe_attempt(service, latency, passed);
     }
 
     fn sample_interval(&self) -> Option<Duration> {

@@ -41,6 +41,8 @@ pub mod output;
 
 pub mod api;
 
+pub mod notify;
+
 pub mod top;
 
 pub mod daemon;

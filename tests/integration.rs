@@ -25,5 +25,7 @@ mod resources;
 // Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,
 // PID reuse, crowds, hostile socket input, random configs.
 mod faults;
+// Notifications ([[notify]]): webhooks and commands fired by a daemon's events, rate limits.
+mod notify;
 // `wrangle top` in a pseudo-terminal: the screen, its keys, resizes, restoring the terminal.
 mod top;

@@ -699,27 +699,33 @@ for kid in kids:
         let (child, _stdout) = spawn_python("print('ready', flush=True)\nwhile True: pass");
         let pid = child.0.id() as i32;
         let mut sampler = Sampler::new().expect("/proc");
-        let mut history = History::new(10);
-        history.push(Sample::now(sampler.sum(&[pid])));
-        // Loose on purpose: the machine is shared and tests run in parallel, so a busy interval
-        // is retried (bounded: at most 5 intervals of 300 ms). One thread cannot use more than
-        // one core; the margin covers tick granularity (±1 tick of 30) in every interval.
-        let mut best = Rates::default();
-        for _ in 0..5 {
-            std::thread::sleep(Duration::from_millis(300));
-            history.push(Sample::now(sampler.sum(&[pid])));
-            let rates = history.rates(cores()).expect("two samples");
-            println!("spinning child: {rates:?} on {} cores", cores());
-            assert!(rates.cpu_percent_of_core <= 110.0, "{rates:?}");
-            if rates.cpu_percent_of_core > best.cpu_percent_of_core {
-                best = rates;
+        let first = Sample::now(sampler.sum(&[pid]));
+        // How much CPU the child gets depends on the load of a shared machine, so the test waits
+        // (bounded) until it has used a fair amount, then checks the rate against the CPU time
+        // and the elapsed time, and against what one thread can use at most.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let wanted = clock_ticks_per_second() / 3;
+        let last = loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let sample = Sample::now(sampler.sum(&[pid]));
+            if sample.usage.cpu_ticks >= first.usage.cpu_ticks + wanted || Instant::now() > deadline
+            {
+                break sample;
             }
-            if best.cpu_percent_of_core > 30.0 {
-                break;
-            }
-        }
-        let rates = best;
-        assert!(rates.cpu_percent_of_core > 30.0, "{rates:?}");
+        };
+        let rates = rates(&first, &last, cores());
+        println!("spinning child: {rates:?} on {} cores", cores());
+        let ticks = last.usage.cpu_ticks - first.usage.cpu_ticks;
+        assert!(ticks >= wanted, "the child never ran: {ticks} ticks");
+        let elapsed = last.at.duration_since(first.at).as_secs_f64();
+        let expected = ticks as f64 / clock_ticks_per_second() as f64 / elapsed * 100.0;
+        assert!(
+            (rates.cpu_percent_of_core - expected).abs() < 1e-6,
+            "{rates:?}"
+        );
+        // One thread cannot use more than one core; the margin covers tick granularity.
+        assert!(rates.cpu_percent_of_core > 0.0, "{rates:?}");
+        assert!(rates.cpu_percent_of_core <= 110.0, "{rates:?}");
         assert!(rates.cpu_percent_of_machine <= rates.cpu_percent_of_core);
     }
 
