@@ -8,6 +8,7 @@ pub mod detach;
 pub mod logs;
 pub mod project;
 pub mod status;
+pub mod top;
 pub mod up;
 
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ pub enum Command {
     Down(ProjectArgs),
     /// List every project with a running wrangle for this user.
     Ls(status::LsArgs),
+    /// Watch the daemon's services live, full-screen: CPU, memory, logs; restart, stop, start.
+    #[command(after_help = top::KEYS)]
+    Top(top::TopArgs),
     /// Internal: the project's daemon, started by `up -d`.
     #[command(name = "__daemon", hide = true)]
     Daemon(up::UpArgs),
@@ -96,6 +100,7 @@ pub fn run(cli: Cli) -> u8 {
         }
         Command::Down(args) => control::down(file(args)),
         Command::Ls(args) => status::ls(args),
+        Command::Top(args) => top::top(file(args.project.clone()), args),
         Command::Daemon(args) => crate::daemon::run(file(args.project.clone()), &args.services),
         Command::Sentinel => {
             crate::sys::sentinel::run(std::io::stdin().lock());

@@ -12,7 +12,8 @@
 //! [`output`] only consume events. [`cli`] parses the command line and wires it together.
 //!
 //! The daemon ([`daemon`]) runs the same supervisor in the background and serves the control
-//! API ([`api`]) on a private Unix socket; service output goes to [`logs`].
+//! API ([`api`]) on a private Unix socket; service output goes to [`logs`]. `wrangle top`
+//! ([`top`]) is a terminal UI over that API.
 //!
 //! Modules are listed in reading order (blank lines keep rustfmt from sorting them).
 
@@ -41,6 +42,8 @@ pub mod output;
 pub mod api;
 
 pub mod notify;
+
+pub mod top;
 
 pub mod daemon;
 

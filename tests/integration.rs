@@ -27,3 +27,5 @@ mod resources;
 mod faults;
 // Notifications ([[notify]]): webhooks and commands fired by a daemon's events, rate limits.
 mod notify;
+// `wrangle top` in a pseudo-terminal: the screen, its keys, resizes, restoring the terminal.
+mod top;
