@@ -70,6 +70,18 @@ pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
 
 async fn serve(prepared: &Prepared) -> u8 {
     let spec = Arc::clone(&prepared.spec);
+    // Bound first, before anything exists: a held address refuses the run like a held port.
+    let metrics_listener = match spec
+        .metrics
+        .map(|metrics| crate::metrics::bind(&spec, metrics))
+    {
+        None => None,
+        Some(Ok(listener)) => Some(listener),
+        Some(Err(error)) => {
+            eprintln!("error: {error}");
+            return error.exit_code();
+        }
+    };
     let names: Vec<String> = spec
         .services
         .iter()
@@ -123,6 +135,8 @@ async fn serve(prepared: &Prepared) -> u8 {
         resources: Arc::new(resources.clone()),
     };
     let (stop_api, api_stopped) = oneshot::channel::<()>();
+    let metrics = metrics_listener
+        .map(|listener| crate::metrics::Endpoint::start(listener, context.status.clone()));
     let api = tokio::spawn(server::serve(listener, context, async move {
         let _ = api_stopped.await;
     }));
@@ -199,6 +213,9 @@ async fn serve(prepared: &Prepared) -> u8 {
     tokio::time::sleep(Duration::from_millis(2)).await;
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
+    if let Some(metrics) = metrics {
+        metrics.stop().await;
+    }
     remove_own_socket(&prepared.paths.control_socket);
     // Everything is stopped and verified: nothing is left for a successor to recover.
     observer.state.finish();

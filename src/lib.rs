@@ -12,7 +12,8 @@
 //! [`output`] only consume events. [`cli`] parses the command line and wires it together.
 //!
 //! The daemon ([`daemon`]) runs the same supervisor in the background and serves the control
-//! API ([`api`]) on a private Unix socket; service output goes to [`logs`].
+//! API ([`api`]) on a private Unix socket, and optionally Prometheus metrics ([`metrics`]) on a
+//! TCP address; service output goes to [`logs`].
 //!
 //! Modules are listed in reading order (blank lines keep rustfmt from sorting them).
 
@@ -39,6 +40,8 @@ pub mod logs;
 pub mod output;
 
 pub mod api;
+
+pub mod metrics;
 
 pub mod daemon;
 

@@ -521,9 +521,7 @@ impl Reader<'_> {
             }
         };
         match percent {
-            Some(percent) if (1.0..=100_000.0).contains(&percent) => {
-                Some(percent.round() as u32)
-            }
+            Some(percent) if (1.0..=100_000.0).contains(&percent) => Some(percent.round() as u32),
             _ => {
                 self.push(
                     Diagnostic::at(
