@@ -301,48 +301,39 @@ impl Format {
 /// exemplars) → Prometheus text 0.0.4: a counter family is named like its samples (with
 /// `_total`) in `# HELP` and `# TYPE`, `unknown` is `untyped`, and there is no `# EOF`.
 fn prometheus_text(openmetrics: &str) -> String {
+    let counter = |line: &str| {
+        line.strip_prefix("# TYPE ")
+            .and_then(|rest| rest.strip_suffix(" counter"))
+            .map(str::to_string)
+    };
+    let lines: Vec<&str> = openmetrics.lines().collect();
     let mut text = String::with_capacity(openmetrics.len());
-    // `# HELP` comes before `# TYPE`, and its name depends on the type.
-    let mut help: Option<(&str, &str)> = None;
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
+    for (index, line) in lines.iter().enumerate() {
+        if *line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
         }
         if let Some(rest) = line.strip_prefix("# HELP ") {
-            flush_help(&mut text, help.take());
-            help = Some(rest.split_once(' ').unwrap_or((rest, "")));
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
-            let (name, kind) = match kind {
-                "counter" => (format!("{name}_total"), "counter"),
-                "unknown" => (name.to_string(), "untyped"),
-                kind => (name.to_string(), kind),
-            };
-            match help.take() {
-                Some((help_name, help_text))
-                    if help_name == rest.split(' ').next().unwrap_or("") =>
-                {
-                    text.push_str(&format!("# HELP {name} {help_text}\n"));
-                }
-                other => flush_help(&mut text, other),
+            // prometheus-client writes a family's `# TYPE` right after its `# HELP`.
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            let next = lines.get(index + 1).copied().unwrap_or_default();
+            if counter(next).as_deref() == Some(name) {
+                text.push_str(&format!("# HELP {name}_total {help}\n"));
+                continue;
             }
-            text.push_str(&format!("# TYPE {name} {kind}\n"));
+        } else if let Some(name) = counter(line) {
+            text.push_str(&format!("# TYPE {name}_total counter\n"));
+            continue;
+        } else if let Some(name) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.strip_suffix(" unknown"))
+        {
+            text.push_str(&format!("# TYPE {name} untyped\n"));
             continue;
         }
-        flush_help(&mut text, help.take());
         text.push_str(line);
         text.push('\n');
     }
-    flush_help(&mut text, help);
     text
-}
-
-fn flush_help(text: &mut String, help: Option<(&str, &str)>) {
-    if let Some((name, help)) = help {
-        text.push_str(&format!("# HELP {name} {help}\n"));
-    }
 }
 
 #[cfg(test)]

@@ -20,3 +20,5 @@ mod config_errors;
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.
 mod daemon;
+// The Prometheus endpoint of the daemon (`[metrics]`), scraped and parsed.
+mod metrics;

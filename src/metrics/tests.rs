@@ -150,11 +150,7 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// The value of the sample `name{labels}`, if exposed.
-fn value(
-    samples: &[Parsed],
-    name: &str,
-    pairs: &[(&str, &str)],
-) -> Option<f64> {
+fn value(samples: &[Parsed], name: &str, pairs: &[(&str, &str)]) -> Option<f64> {
     let wanted = labels(pairs);
     samples
         .iter()
