@@ -12,7 +12,8 @@
 //!
 //! The daemon is the only module that wires everything together: the supervisor (through
 //! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
-//! is `Send` and the supervisor is not), and the log store.
+//! is `Send` and the supervisor is not), the log store, and the metrics endpoint (`[metrics]`,
+//! which reads the API's status snapshots; see [`crate::metrics`]).
 //!
 //! # Caveats
 //! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly by the same

@@ -5,11 +5,11 @@
 //!
 //! There is no bookkeeping for metrics anywhere: the daemon already keeps the latest
 //! [`ProjectStatus`] in a `watch` channel for the API, and every scrape turns that snapshot into
-//! metric families ([`exposition`], a pure function of the snapshot and the build's version).
+//! metric families (`exposition`, a pure function of the snapshot and the build's version).
 //! The supervisor's thread does nothing per event or per sample for metrics; a series whose value
 //! is not known (no resource sample yet, no readiness probe, no exit yet) is simply absent.
 //!
-//! The families are encoded by `prometheus-client` (a [`Collector`] that reads the snapshot at
+//! The families are encoded by `prometheus-client` (a `Collector` that reads the snapshot at
 //! scrape time), which writes the OpenMetrics 1.0 text format. Prometheus asks for that format in
 //! its `Accept` header; every other client (curl, older scrapers, most parsers) gets the classic
 //! Prometheus text format 0.0.4, derived from the same text: counter families are named with their
@@ -19,7 +19,8 @@
 //! the HTTP routes (`/metrics`, 404 elsewhere), content negotiation and the metric names. The
 //! user reference is `docs/metrics.md`; a test checks that it names every family.
 //!
-//! **Invariant:** reads only the API's wire types; imports nothing from `supervisor`.
+//! **Invariant:** its figures come only from the API's wire types (`ProjectStatus`); imports
+//! nothing from `supervisor`.
 //!
 //! # Caveats
 //!
