@@ -12,8 +12,9 @@
 //!
 //! The daemon is the only module that wires everything together: the supervisor (through
 //! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
-//! is `Send` and the supervisor is not), the log store, and the metrics endpoint (`[metrics]`,
-//! which reads the API's status snapshots; see [`crate::metrics`]).
+//! is `Send` and the supervisor is not), the log store, the notifier (`crate::notify`, one
+//! more subscriber of the events, given a bounded moment at exit to send what is queued), and the
+//! metrics endpoint (`[metrics]`, which reads the API's status snapshots; see [`crate::metrics`]).
 //!
 //! # Caveats
 //! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly by the same
@@ -23,7 +24,7 @@
 //!   until some command came along; see the module docs of `daemon::state`.
 //! - SIGHUP stops everything, like SIGTERM; it does not reload the config.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -47,9 +48,10 @@ use crate::daemon::state::{DaemonRecord, ServiceRecord, StateWriter};
 use crate::exit;
 use crate::logs::{LogSettings, LogStats, LogStore};
 use crate::output::{Printer, Reporter, reporter};
-use crate::spec::{ProjectSpec, ServiceId, Signal};
+use crate::spec::{MonitorSpec, ProjectSpec, ServiceId, Signal};
 use crate::supervisor::engine::{Lifetime, Phase, RestartCause, ServiceAction};
 use crate::supervisor::event::{Event, Exit, Stream};
+use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{Control, ControlRequest, Observer, RunOutcome, ServiceSnapshot};
 use crate::supervisor::session::{Session, SessionOptions};
 
@@ -195,8 +197,18 @@ async fn serve(prepared: &Prepared) -> u8 {
             cgroup: session.cgroup_path().map(PathBuf::from),
             services: Vec::new(),
         },
+        live: RefCell::new(LiveFigures::new(spec.services.len(), spec.monitor.interval)),
+        resources,
     });
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
+    // Subscribed before the first event; delivery runs beside supervision, never in its way.
+    let notices = Rc::clone(&observer);
+    let notifier = crate::notify::Notifier::start(
+        &spec,
+        events.subscribe(),
+        session.reaper(),
+        Rc::new(move |text: &str| notices.notice(text)),
+    );
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
     observer.state.record(observer.record.clone());
     let as_observer: Rc<dyn Observer> = observer.clone();
@@ -218,6 +230,10 @@ async fn serve(prepared: &Prepared) -> u8 {
         metrics.stop().await;
     }
     remove_own_socket(&prepared.paths.control_socket);
+    // The run's last notifications (up to `shutdown_complete`) get a bounded moment to go out.
+    if let Some(notifier) = notifier {
+        notifier.finish().await;
+    }
     // Everything is stopped and verified: nothing is left for a successor to recover.
     observer.state.finish();
     // Every service is gone, so no more lines come: make sure the last ones reach the files.
@@ -397,6 +413,68 @@ struct DaemonObserver {
     state: StateWriter,
     /// The run's identity; `services` is refreshed at each state change.
     record: DaemonRecord,
+    /// Figures that are not part of the supervisor's state snapshots.
+    live: RefCell<LiveFigures>,
+    resources: ResourceStore,
+}
+
+/// What the daemon learns besides state: resource samples, probe attempts, start-up times.
+/// Kept here so each status snapshot carries them.
+struct LiveFigures {
+    resources: Vec<Option<wire::ResourceUsage>>,
+    warnings: Vec<Vec<String>>,
+    probes: Vec<Option<wire::ProbeStats>>,
+    startup_seconds: Vec<Option<f64>>,
+    daemon: Option<wire::ResourceUsage>,
+    /// The interval of the latest sample.
+    interval_ms: u64,
+}
+
+impl LiveFigures {
+    fn new(services: usize, interval: Duration) -> LiveFigures {
+        LiveFigures {
+            resources: vec![None; services],
+            warnings: vec![Vec::new(); services],
+            probes: vec![None; services],
+            startup_seconds: vec![None; services],
+            daemon: None,
+            interval_ms: millis(interval),
+        }
+    }
+
+    /// Copies the figures into a status snapshot.
+    fn apply(&self, status: &mut ProjectStatus) {
+        status.daemon_resources = self.daemon;
+        status.sample_interval_ms = self.interval_ms;
+        for (service, entry) in status.services.iter_mut().enumerate() {
+            let running = entry.pid.is_some();
+            entry.resources = self.resources[service].filter(|_| running);
+            entry.warnings = if running {
+                self.warnings[service].clone()
+            } else {
+                Vec::new()
+            };
+            entry.probe = self.probes[service];
+            entry.startup_seconds = self.startup_seconds[service];
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A sample's figures as the API shows them.
+fn wire_usage(figures: &Figures) -> wire::ResourceUsage {
+    wire::ResourceUsage {
+        cpu_percent: figures.rates.cpu_percent_of_core,
+        cpu_machine_percent: figures.rates.cpu_percent_of_machine,
+        cpu_seconds: figures.cpu_seconds,
+        memory_bytes: figures.usage.rss_bytes,
+        processes: figures.usage.processes,
+        threads: figures.usage.threads,
+        open_fds: figures.usage.open_fds,
+    }
 }
 
 impl DaemonObserver {
@@ -466,9 +544,86 @@ impl Observer for DaemonObserver {
             message,
             pid,
         });
+        if let Event::Ready { service, elapsed } = event {
+            self.live.borrow_mut().startup_seconds[*service] = Some(elapsed.as_secs_f64());
+        }
         if let Event::AllReady { .. } = event {
             self.detach();
         }
+    }
+
+    fn probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
+        let stats = {
+            let mut live = self.live.borrow_mut();
+            let stats = live.probes[service].get_or_insert_with(Default::default);
+            if passed {
+                stats.successes += 1;
+            } else {
+                stats.failures += 1;
+            }
+            stats.last_latency_seconds = Some(latency.as_secs_f64());
+            *stats
+        };
+        self.status.send_modify(|status| {
+            let mut updated = (**status).clone();
+            if let Some(entry) = updated.services.get_mut(service) {
+                entry.probe = Some(stats);
+            }
+            *status = Arc::new(updated);
+        });
+    }
+
+    fn sample_interval(&self) -> Option<Duration> {
+        let base = self.spec.monitor.interval;
+        Some(if self.resources.watched() {
+            base.min(MonitorSpec::WATCHED_INTERVAL)
+        } else {
+            base
+        })
+    }
+
+    fn resources(&self, report: &ResourceReport) {
+        let time_ms = report
+            .at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, millis);
+        let point = |figures: &Figures| wire::ResourcePoint {
+            time_ms,
+            cpu_percent: figures.rates.cpu_percent_of_core,
+            memory_bytes: figures.usage.rss_bytes,
+        };
+        let points: Vec<Option<wire::ResourcePoint>> = report
+            .services
+            .iter()
+            .map(|f| f.as_ref().map(point))
+            .collect();
+        self.resources
+            .record(report.interval, report.own.as_ref().map(point), &points);
+        {
+            let mut live = self.live.borrow_mut();
+            live.interval_ms = millis(report.interval);
+            live.daemon = report.own.as_ref().map(wire_usage);
+            for (service, figures) in report.services.iter().enumerate() {
+                live.resources[service] = figures.as_ref().map(wire_usage);
+                live.warnings[service] = figures
+                    .iter()
+                    .flat_map(|figures| {
+                        [
+                            figures.cpu_warning.then_some("cpu"),
+                            figures.memory_warning.then_some("memory"),
+                        ]
+                    })
+                    .flatten()
+                    .map(str::to_string)
+                    .collect();
+            }
+        }
+        let live = self.live.borrow();
+        self.status.send_modify(|status| {
+            let mut updated = (**status).clone();
+            live.apply(&mut updated);
+            *status = Arc::new(updated);
+        });
     }
 
     fn output(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool) {
@@ -525,9 +680,11 @@ impl Observer for DaemonObserver {
             services: services_record,
             ..self.record.clone()
         });
+        let live = self.live.borrow();
         self.status.send_modify(|status| {
             let mut updated = (**status).clone();
             updated.services = statuses;
+            live.apply(&mut updated);
             *status = Arc::new(updated);
         });
     }

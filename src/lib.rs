@@ -43,6 +43,8 @@ pub mod api;
 
 pub mod metrics;
 
+pub mod notify;
+
 pub mod daemon;
 
 pub mod cli;

@@ -264,6 +264,7 @@ mod tests {
             root: PathBuf::from("/p"),
             services,
             logs: Default::default(),
+            notify: Vec::new(),
             monitor: Default::default(),
             metrics: None,
         }

@@ -21,6 +21,8 @@ pub use http::http_attempt;
 pub use notify::{NotifyMessage, NotifySocket};
 pub use schedule::ProbeSchedule;
 pub use tcp::tcp_attempt;
+// The connect step and its wording, shared with notification webhooks (`crate::notify`).
+pub(crate) use tcp::{connect, io_reason};
 
 /// Why one probe attempt did not pass, in words for the user: "connection refused", "HTTP 503",
 /// "HTTP 302 (a redirect is not ready)", "timed out after 1s".

@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod notify;
+
+pub use notify::{EVENT_KINDS, NotifySpec, NotifyTarget, SUPPRESSED_KIND};
+
 /// Index of a service inside [`ProjectSpec::services`]. Dependencies are stored as ids, not names,
 /// so the engine never looks a name up.
 pub type ServiceId = usize;
@@ -27,6 +31,8 @@ pub struct ProjectSpec {
     pub services: Vec<ServiceSpec>,
     /// Where the daemon keeps service output (`[logs]`).
     pub logs: LogSpec,
+    /// Whom the daemon tells about which events (`[[notify]]`), in declaration order.
+    pub notify: Vec<NotifySpec>,
     /// How resources are sampled (`[monitor]`).
     pub monitor: MonitorSpec,
     /// The Prometheus endpoint (`[metrics]`), when one is wanted.

@@ -6,5 +6,6 @@ pub mod engine;
 pub mod event;
 pub mod graph;
 pub mod lines;
+pub mod monitor;
 pub mod runtime;
 pub mod session;

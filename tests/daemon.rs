@@ -70,7 +70,7 @@ fn background_pid(stdout: &str) -> Option<i32> {
 }
 
 /// `wrangle ps --json`, which must succeed and parse.
-fn status(project: &Project) -> Value {
+pub(crate) fn status(project: &Project) -> Value {
     let ps = project.run(&["ps", "--json"]);
     assert_eq!(ps.code, 0, "{ps:#?}");
     serde_json::from_str(&ps.stdout)
@@ -78,7 +78,7 @@ fn status(project: &Project) -> Value {
 }
 
 /// One service of a `ps --json` status.
-fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
+pub(crate) fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
     status["services"]
         .as_array()
         .and_then(|services| services.iter().find(|service| service["name"] == name))
@@ -125,7 +125,7 @@ fn wait_states(project: &Project, wanted: &[(&str, &str)]) -> Value {
 }
 
 /// The project's private directory under its wrangle home (there is exactly one).
-fn project_dir(project: &Project) -> PathBuf {
+pub(crate) fn project_dir(project: &Project) -> PathBuf {
     let projects = project.path("home/projects");
     let dirs: Vec<PathBuf> = fs::read_dir(&projects)
         .unwrap_or_else(|error| panic!("read {}: {error}", projects.display()))
@@ -295,6 +295,8 @@ fn detached_project_is_seen_from_other_processes() {
                 "STATE",
                 "PID",
                 "UPTIME",
+                "CPU",
+                "MEM",
                 "RESTARTS",
                 "LAST",
                 "EXIT",
@@ -319,7 +321,7 @@ fn detached_project_is_seen_from_other_processes() {
             .parse()
             .unwrap_or_else(|_| panic!("no PID in {row:?}: {ps:#?}"));
         assert!(is_ours(&project, pid), "PID {pid} does not exist: {ps:#?}");
-        assert_eq!(row[4], "0", "restarts: {ps:#?}");
+        assert_eq!(row[6], "0", "restarts: {ps:#?}");
     }
     assert!(db_row.contains(&port.to_string().as_str()), "{ps:#?}");
     assert!(

@@ -20,5 +20,12 @@ mod config_errors;
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.
 mod daemon;
+// What services cost: sampling whole trees, memory-limit restarts, sustained warnings.
+mod resources;
+// Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,
+// PID reuse, crowds, hostile socket input, random configs.
+mod faults;
+// Notifications ([[notify]]): webhooks and commands fired by a daemon's events, rate limits.
+mod notify;
 // The Prometheus endpoint of the daemon (`[metrics]`), scraped and parsed.
 mod metrics;

@@ -48,6 +48,10 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The largest request body accepted; larger ones are answered 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// How long a request body may take to arrive once its headers have; then the request is
+/// answered 408. Without it, a client that announced a body and stalled held its connection
+/// open forever (the header timeout of `server` only covers the headers).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a handler waits for the daemon to answer a request before answering 503.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle SSE stream gets a keep-alive comment.
@@ -434,7 +438,8 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 }
 
 /// A JSON request body, whatever its content type, with every failure as an [`ApiError`]:
-/// 413 beyond [`BODY_LIMIT`], 400 for anything that is not the expected JSON.
+/// 413 beyond [`BODY_LIMIT`], 408 when it does not arrive within [`BODY_READ_TIMEOUT`], 400
+/// for anything that is not the expected JSON.
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<T, S> FromRequest<S> for JsonBody<T>
@@ -445,7 +450,18 @@ where
     type Rejection = Response;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
-        let bytes = match Bytes::from_request(request, state).await {
+        let read = tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, state));
+        let bytes = match read.await {
+            Err(_elapsed) => {
+                return Err(ApiError::bad_request(format!(
+                    "the request body did not arrive within {}",
+                    humantime::format_duration(BODY_READ_TIMEOUT)
+                ))
+                .with_status(StatusCode::REQUEST_TIMEOUT));
+            }
+            Ok(read) => read,
+        };
+        let bytes = match bytes {
             Ok(bytes) => bytes,
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(ApiError::bad_request(format!(

@@ -14,7 +14,7 @@
 //!   is `Send`, so a current-thread runtime (with or without a `LocalSet`) serves them.
 
 use std::fs;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -22,8 +22,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
-use tokio::net::UnixListener;
-use tokio::sync::watch;
+use axum::serve::Listener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
 
 use crate::api::ApiContext;
 use crate::api::peer::{PeerCheckedListener, REFUSED_CONNECTIONS};
@@ -31,6 +34,12 @@ use crate::api::routes;
 
 /// How long [`serve`] lets open connections finish after `shutdown` completes.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a connection may take to deliver a request's headers, from the moment the server
+/// waits for them (on accept, and after each response on a kept-alive connection); then it is
+/// closed. The CLI writes its request at once, so this only ever ends connections that stalled
+/// (idle, or sending a byte at a time), which would otherwise pile up in the daemon.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Binds the control socket: parent dir must exist and be 0700 and ours (check, refuse
 /// otherwise); remove a stale socket file at the exact path only if it IS a socket
@@ -73,6 +82,12 @@ pub async fn serve(
 }
 
 /// [`serve`] with the router made by `make_router` from the stop signal of SSE streams.
+///
+/// Connections are served by hyper's HTTP/1 connection directly rather than `axum::serve`,
+/// which has no timer and so no way to bound how long a client may take to send its headers:
+/// a client that connected and then stalled (idle, or sending a byte at a time) held a task and
+/// a descriptor of the daemon for as long as it liked. Here each connection gets
+/// [`HEADER_READ_TIMEOUT`]; see [`serve_connection`].
 pub(crate) async fn serve_router(
     listener: UnixListener,
     make_router: impl FnOnce(watch::Receiver<bool>) -> Router,
@@ -80,24 +95,47 @@ pub(crate) async fn serve_router(
 ) -> io::Result<()> {
     let (stop_sender, stop) = watch::channel(false);
     let router = make_router(stop.clone());
-    let mut graceful = stop;
-    let server = axum::serve(PeerCheckedListener::new(listener), router)
-        .with_graceful_shutdown(async move {
-            // An error means the sender is gone, which only happens when `serve` returns.
-            let _ = graceful.wait_for(|stopped| *stopped).await;
-        })
-        .into_future();
-    tokio::pin!(server);
+    let mut listener = PeerCheckedListener::new(listener);
+    // Every connection task holds a sender; `recv` returns `None` once all of them are gone.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
-    tokio::select! {
-        result = &mut server => return result,
-        () = &mut shutdown => {}
+    loop {
+        tokio::select! {
+            (stream, _address) = listener.accept() => {
+                tokio::spawn(serve_connection(stream, router.clone(), stop.clone(), open.clone()));
+            }
+            () = &mut shutdown => break,
+        }
     }
+    // No more connections are accepted; SSE streams end, the others finish what they do.
+    drop(listener);
     stop_sender.send_replace(true);
-    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
-        Ok(result) => result,
-        Err(_elapsed) => Ok(()),
+    drop(open);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, all_closed.recv()).await;
+    Ok(())
+}
+
+/// Serves one connection until the client closes it, it fails (a header timeout, a protocol
+/// error), or the server stops (then the request in flight is finished first).
+async fn serve_connection(
+    stream: UnixStream,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    _open: mpsc::Sender<()>,
+) {
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    tokio::pin!(connection);
+    tokio::select! {
+        // An error (a timeout, garbage that is not HTTP) only ends this connection.
+        _ = connection.as_mut() => return,
+        // An error means the sender is gone, which only happens when `serve_router` returns.
+        _ = stop.wait_for(|stopped| *stopped) => {}
     }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
 }
 
 /// Connections refused by [`serve`] because their peer was another user, since the process

@@ -315,6 +315,29 @@ pub struct Lagged {
     pub skipped: u64,
 }
 
+/// What a `[[notify]]` entry sends: the body of a webhook's POST, and a command's stdin. Not
+/// served by a route; versioned by `version`, which only changes when a field changes meaning.
+///
+/// JSON: `{"version": 1, "project": "shop", "project_path": "/home/u/shop/wrangle.toml",
+/// "host": "laptop", "event": {...}, "suppressed": 0}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationPayload {
+    /// The payload's format version: 1.
+    pub version: u32,
+    /// The project's name: the name of the directory holding the config.
+    pub project: String,
+    /// The project's config file (an absolute path).
+    pub project_path: String,
+    /// The machine's host name (empty when unknown).
+    pub host: String,
+    /// What happened. For a rate-limit summary, `kind` is `suppressed`, `service` is null and
+    /// `message` says how many events went unsent.
+    pub event: Event,
+    /// Events of this entry that the rate limit (or a full queue) left unsent since its previous
+    /// notification; usually 0.
+    pub suppressed: u64,
+}
+
 impl ApiError {
     /// An error of this class.
     pub fn new(code: ErrorCode, error: impl Into<String>) -> ApiError {

@@ -146,6 +146,8 @@ pub fn table(status: &ProjectStatus) -> String {
             "STATE",
             "PID",
             "UPTIME",
+            "CPU",
+            "MEM",
             "RESTARTS",
             "LAST EXIT",
             "PORTS",
@@ -163,6 +165,14 @@ pub fn table(status: &ProjectStatus) -> String {
                 .map(|pid| pid.to_string())
                 .unwrap_or_else(|| "-".into()),
             uptime(service).unwrap_or_else(|| "-".into()),
+            service
+                .resources
+                .map(|usage| format_cpu(usage.cpu_percent))
+                .unwrap_or_else(|| "-".into()),
+            service
+                .resources
+                .map(|usage| format_bytes(usage.memory_bytes))
+                .unwrap_or_else(|| "-".into()),
             service.restarts.to_string(),
             last_exit(service),
             if service.ports.is_empty() {
@@ -183,6 +193,12 @@ pub fn table(status: &ProjectStatus) -> String {
         if let Some(reason) = &service.reason {
             text.push_str(&format!("{}: {reason}\n", service.name));
         }
+        for warning in &service.warnings {
+            text.push_str(&format!(
+                "{}: warning: {warning} use above its {warning}_warn threshold\n",
+                service.name
+            ));
+        }
         if let Some(error) = &service.log_error {
             text.push_str(&format!(
                 "{}: cannot write its log file: {error}\n",
@@ -197,6 +213,19 @@ pub fn table(status: &ProjectStatus) -> String {
         }
     }
     text
+}
+
+/// `0.4%`, `12%`, `180%` (percent of one core, like `top`).
+fn format_cpu(percent: f64) -> String {
+    if percent < 10.0 {
+        format!("{percent:.1}%")
+    } else {
+        format!("{percent:.0}%")
+    }
+}
+
+fn format_bytes(bytes: u64) -> String {
+    crate::supervisor::monitor::format_bytes(bytes)
 }
 
 fn state_name(service: &ServiceStatus) -> String {
@@ -322,6 +351,14 @@ mod tests {
         assert_eq!(format_uptime(187), "3m07s");
         assert_eq!(format_uptime(5 * 3600 + 125), "5h02m");
         assert_eq!(format_uptime(2 * 86400 + 3 * 3600 + 5), "2d03h");
+    }
+
+    #[test]
+    fn cpu_keeps_one_decimal_below_ten_percent() {
+        assert_eq!(format_cpu(0.0), "0.0%");
+        assert_eq!(format_cpu(3.04), "3.0%");
+        assert_eq!(format_cpu(42.6), "43%");
+        assert_eq!(format_cpu(180.2), "180%");
     }
 
     #[test]

@@ -181,6 +181,10 @@ async fn foreground(prepared: &Prepared) -> u8 {
             return exit::SERVICE_FAILED;
         }
     };
+    if !spec.notify.is_empty() {
+        // Said once, so nobody waits for a notification that a foreground run never sends.
+        reporter.notice("[[notify]] entries are not used in the foreground: the daemon sends notifications (wrangle up -d)");
+    }
     let observer: Rc<dyn Observer> = reporter.clone();
     let outcome = session.run(spec, prepared.selected.clone(), observer).await;
     reporter.summary(&outcome);

@@ -23,10 +23,16 @@ use crate::spec::{
     CommandSpec, DependencyCondition, ReadyCheck, ReadyProbe, RestartPolicy, Signal,
 };
 
+mod notify;
+
+pub(crate) use notify::{RawNotify, resolve as resolve_notify};
+
 type Value<'i> = Spanned<DeValue<'i>>;
 
 /// Keys allowed at the top level.
-const TOP_LEVEL_KEYS: &[&str] = &["services", "defaults", "logs", "monitor", "metrics"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "services", "defaults", "logs", "monitor", "metrics", "notify",
+];
 const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
 const MONITOR_KEYS: &[&str] = &["interval", "history"];
 const METRICS_KEYS: &[&str] = &["listen"];
@@ -99,6 +105,7 @@ pub(crate) struct RawProject {
     pub(crate) defaults: RawSettings,
     pub(crate) services: Vec<RawService>,
     pub(crate) logs: crate::spec::LogSpec,
+    pub(crate) notify: Vec<RawNotify>,
     pub(crate) monitor: crate::spec::MonitorSpec,
     pub(crate) metrics: Option<crate::spec::MetricsSpec>,
 }
@@ -331,6 +338,7 @@ impl Reader<'_> {
                         project.logs = self.logs(logs);
                     }
                 }
+                "notify" => project.notify = self.notify_entries(value),
                 "monitor" => {
                     if let Some(monitor) = self.table(value, "monitor", "a table") {
                         project.monitor = self.monitor(monitor);

@@ -123,6 +123,7 @@ pub(crate) fn parse(
         root,
         services,
         logs: crate::spec::LogSpec::default(),
+        notify: Vec::new(),
         monitor: crate::spec::MonitorSpec::default(),
         metrics: None,
     })

@@ -66,6 +66,12 @@ pub(crate) fn resolve(
     let edges = resolver.dependency_edges();
     resolver.report_cycles(&edges);
     diagnostics.append(&mut resolver.diagnostics);
+    let names: Vec<&str> = raw
+        .services
+        .iter()
+        .map(|service| service.name.get_ref().as_str())
+        .collect();
+    let notify = crate::config::document::resolve_notify(&raw.notify, &names, file, diagnostics);
     if !diagnostics.is_empty() {
         return None;
     }
@@ -75,6 +81,7 @@ pub(crate) fn resolve(
         root,
         services: services?,
         logs: raw.logs,
+        notify,
         monitor: raw.monitor,
         metrics: raw.metrics,
     })

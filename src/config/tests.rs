@@ -10,6 +10,8 @@ use tempfile::TempDir;
 use crate::config::{ConfigError, discover, load};
 use crate::spec::{DependencyCondition, ProjectSpec, ReadyCheck, RestartPolicy, Signal};
 
+mod notify;
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     if let Some(parent) = path.parent() {

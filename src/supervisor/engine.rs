@@ -1332,9 +1332,105 @@ mod tests {
             root: PathBuf::from("/w"),
             services,
             logs: Default::default(),
+            notify: Vec::new(),
             monitor: Default::default(),
             metrics: None,
         })
+    }
+
+    #[test]
+    fn memory_limit_restarts_gracefully_and_counts_its_cause() {
+        let mut harness = daemon(project(vec![
+            service("api", &[], false),
+            service("db", &[], false),
+        ]));
+        harness.feed(Input::Start { services: vec![] });
+        let limit = |generation| Input::MemoryLimitExceeded {
+            service: 0,
+            generation,
+            reason: "memory limit: 600MiB > 500MiB (max_memory)".to_string(),
+        };
+        harness.feed(limit(1));
+        assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
+        // A second report about the same instance while it stops changes nothing.
+        harness.feed(limit(1));
+        assert_eq!(harness.signals.len(), 1);
+        harness.exit_tree(0, Exit::Signal(15));
+        assert_eq!(harness.spawned_services(), vec![0, 1, 0]);
+        assert_eq!(harness.phase(0), Phase::Running);
+        let view = harness.engine.view(0);
+        assert_eq!(view.restarts, 1);
+        assert_eq!(view.restart_causes.get(RestartCause::MemoryLimit), 1);
+        assert_eq!(view.restart_causes.get(RestartCause::Crash), 0);
+        assert!(
+            view.last_restart_reason
+                .as_deref()
+                .is_some_and(|reason| reason.starts_with("memory limit"))
+        );
+        assert!(
+            harness
+                .events
+                .iter()
+                .any(|event| matches!(event, Event::MemoryLimitExceeded { service: 0, .. }))
+        );
+        // A stale report about the previous instance is ignored.
+        harness.feed(limit(1));
+        assert_eq!(harness.signals.len(), 1);
+        assert_eq!(harness.engine.view(1).restarts, 0);
+    }
+
+    #[test]
+    fn a_service_over_its_memory_limit_after_every_start_is_given_up() {
+        let mut leaking = service("leak", &[], false);
+        leaking.restart.max_restarts = 2;
+        let mut harness = daemon(project(vec![leaking]));
+        harness.feed(Input::Start { services: vec![] });
+        for _ in 0..3 {
+            let generation = harness.generation(0);
+            harness.feed(Input::MemoryLimitExceeded {
+                service: 0,
+                generation,
+                reason: "memory limit: 9MiB > 8MiB (max_memory)".to_string(),
+            });
+            harness.exit_tree(0, Exit::Signal(15));
+        }
+        assert_eq!(harness.phase(0), Phase::Failed);
+        assert_eq!(harness.spawned_services(), vec![0, 0, 0]);
+        assert!(harness.events.iter().any(|event| matches!(
+            event,
+            Event::Failed { reason, .. } if reason.contains("more than 2 times")
+        )));
+    }
+
+    #[test]
+    fn restart_causes_tell_crashes_from_requests_and_dependencies() {
+        let mut api = service("api", &[(0, DependencyCondition::Started)], false);
+        // api restarts with db.
+        api.depends_on[0].restart = true;
+        let mut harness = daemon(project(vec![service("db", &[], false), api]));
+        harness.feed(Input::Start { services: vec![] });
+        harness.exit_tree(0, Exit::Code(1));
+        harness.fire_last_timer(TimerKind::Restart);
+        harness.exit_tree(1, Exit::Signal(15));
+        harness.feed(Input::Control {
+            service: 1,
+            action: ServiceAction::Restart,
+        });
+        harness.exit_tree(1, Exit::Signal(15));
+        let db = harness.engine.view(0);
+        assert_eq!(db.restart_causes.get(RestartCause::Crash), 1);
+        assert!(
+            db.last_restart_reason
+                .as_deref()
+                .is_some_and(|reason| reason.contains("exited with code 1"))
+        );
+        let api = harness.engine.view(1);
+        assert_eq!(api.restart_causes.get(RestartCause::Dependency), 1);
+        assert_eq!(api.restart_causes.get(RestartCause::Manual), 1);
+        assert_eq!(
+            api.last_restart_reason.as_deref(),
+            Some("restart requested")
+        );
     }
 
     /// Drives an engine like the runtime does: spawns succeed at once with fake pids.

@@ -32,10 +32,13 @@ use tokio::task::JoinHandle;
 
 use crate::logs::{LogChunk, LogStore};
 use crate::probe::{self, NotifySocket, ProbeSchedule};
-use crate::spec::{CommandSpec, ProjectSpec, ReadyCheck, ReadyProbe, ServiceId, Signal};
+use crate::spec::{
+    CommandSpec, MonitorSpec, ProjectSpec, ReadyCheck, ReadyProbe, ServiceId, Signal,
+};
 use crate::supervisor::engine::{Effect, Engine, Input, Lifetime, ServiceAction, ServiceView};
 use crate::supervisor::event::{Event, Exit, Stream};
 use crate::supervisor::lines::LineSplitter;
+use crate::supervisor::monitor::{Monitor, ResourceReport, Running, Verdict};
 use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
 use crate::sys::ports;
 use crate::sys::process_table::{self, ProcessInfo};
@@ -63,6 +66,10 @@ const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(250);
 const PORT_WAIT: Duration = Duration::from_secs(5);
 /// How long the final sweep keeps killing leftovers before giving up and reporting them.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
+/// How often the resource monitor checks whether a sample is due (the finest interval).
+const SAMPLE_TICK: Duration = Duration::from_secs(1);
+/// Tolerance for a tick that comes a little early.
+const SAMPLE_SLACK: Duration = Duration::from_millis(50);
 
 /// What a front-end receives while a project runs.
 pub trait Observer {
@@ -79,6 +86,19 @@ pub trait Observer {
     fn probe_failed(&self, service: ServiceId, failure: &str);
     /// Something the user should know that is not a service event (a degraded mode, say).
     fn notice(&self, text: &str);
+    /// A readiness attempt (HTTP, TCP or exec) finished after `latency`; for statistics.
+    fn probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
+        let _ = (service, latency, passed);
+    }
+    /// How often the front-end wants resource figures now; `None` when it shows none (then
+    /// services are sampled only for their limits, if they have any).
+    fn sample_interval(&self) -> Option<Duration> {
+        None
+    }
+    /// The figures of the latest resource sample.
+    fn resources(&self, report: &ResourceReport) {
+        let _ = report;
+    }
     /// The state of the services after a change (called once per turn of the main loop, only
     /// when something differs from the last call). Front-ends that show state (the daemon's
     /// API) keep it; the foreground reporter needs events only.
@@ -168,6 +188,8 @@ enum Message {
         status: ExitStatus,
     },
     Control(ControlRequest),
+    /// Time to check whether a resource sample is due.
+    SampleTick,
 }
 
 /// State shared with the tasks of this run (single thread: `Rc`/`RefCell`).
@@ -176,6 +198,8 @@ struct Shared {
     leaders: HashMap<i32, ServiceId>,
     /// wrangle's own helper processes (sentinel, exec probes): never attributed to a service.
     helpers: HashSet<i32>,
+    /// The reaper, which knows the other helpers ([`Reaper::helpers`]: notification commands).
+    reaper: Rc<Reaper>,
     /// Each service's cgroup, once created.
     cgroups: Vec<Option<ServiceCgroup>>,
 }
@@ -216,6 +240,9 @@ struct Runtime {
     read_buffer: Rc<RefCell<Vec<u8>>>,
     /// Acknowledgements to send once this turn's state is published.
     pending_acks: Vec<tokio::sync::oneshot::Sender<()>>,
+    monitor: Monitor,
+    /// When the last resource sample was taken.
+    last_sample: Option<Instant>,
 }
 
 /// Runs `services` (all when empty) of `spec` until everything has stopped. Must be called inside
@@ -229,9 +256,11 @@ pub async fn run(
     options: RunOptions,
 ) -> RunOutcome {
     let (sender, mut receiver) = mpsc::unbounded_channel();
+    let spec_services = spec.services.len();
     let shared = Rc::new(RefCell::new(Shared {
         leaders: HashMap::new(),
         helpers: options.helper_pids.iter().copied().collect(),
+        reaper: Rc::clone(&reaper),
         cgroups: (0..spec.services.len()).map(|_| None).collect(),
     }));
     let mut runtime = Runtime {
@@ -254,7 +283,25 @@ pub async fn run(
         last_state: Vec::new(),
         read_buffer: Rc::new(RefCell::new(vec![0; READ_BUFFER])),
         pending_acks: Vec::new(),
+        monitor: Monitor::new(spec_services),
+        last_sample: None,
     };
+    if runtime.sample_interval().is_some() {
+        // Ticks at the finest interval that may be wanted; a sample is taken only when due.
+        // An idle tick costs one wake-up, so a change of interval (a client starts watching)
+        // takes effect within a second.
+        let sender = sender.clone();
+        tokio::task::spawn_local(async move {
+            let mut ticks = tokio::time::interval(SAMPLE_TICK);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if sender.send(Message::SampleTick).is_err() {
+                    return;
+                }
+            }
+        });
+    }
     // Controls arrive on their own channel so front-ends need not know the internal messages.
     tokio::task::spawn_local(async move {
         while let Some(control) = controls.recv().await {
@@ -307,7 +354,93 @@ impl Runtime {
                 self.pending_acks.extend(request.done);
                 code
             }
+            Message::SampleTick => self.sample_if_due(),
         }
+    }
+
+    /// The interval resources are sampled at now: what the front-end wants, and at least every
+    /// [`MonitorSpec::LIMIT_INTERVAL`] when a service has a limit; `None`: no sampling.
+    fn sample_interval(&self) -> Option<Duration> {
+        let wanted = self.observer.sample_interval();
+        let limits = self
+            .spec
+            .services
+            .iter()
+            .any(|service| service.limits.any());
+        match (wanted, limits) {
+            (Some(wanted), true) => Some(wanted.min(MonitorSpec::LIMIT_INTERVAL)),
+            (None, true) => Some(MonitorSpec::LIMIT_INTERVAL),
+            (wanted, false) => wanted,
+        }
+    }
+
+    fn sample_if_due(&mut self) -> Option<u8> {
+        let interval = self.sample_interval()?;
+        let now = Instant::now();
+        // Ticks come every second; a few milliseconds of slack keep a 1 s interval from
+        // skipping every other tick when a tick comes slightly early.
+        let due = self
+            .last_sample
+            .is_none_or(|last| now.saturating_duration_since(last) + SAMPLE_SLACK >= interval);
+        if !due || self.engine.is_shutting_down() {
+            return None;
+        }
+        self.last_sample = Some(now);
+        let running: Vec<Running> = (0..self.spec.services.len())
+            .filter_map(|service| {
+                let instance = self.instances[service].as_ref()?;
+                if !self.engine.view(service).alive {
+                    return None;
+                }
+                let age = SystemTime::now()
+                    .duration_since(instance.started_at)
+                    .unwrap_or_default();
+                let generation = instance.generation;
+                let pids = self.shared.borrow().cgroups[service]
+                    .as_ref()
+                    .map(|cgroup| cgroup.pids());
+                let pids = pids
+                    .unwrap_or_else(|| self.members(service).iter().map(|info| info.pid).collect());
+                Some(Running {
+                    service,
+                    generation,
+                    spawned: now.checked_sub(age).unwrap_or(now),
+                    pids,
+                })
+            })
+            .collect();
+        let mut own = vec![self.supervisor_pid];
+        own.extend(&self.options.helper_pids);
+        let (report, verdicts) = self.monitor.sample(&self.spec, interval, &running, &own);
+        self.observer.resources(&report);
+        let mut code = None;
+        for verdict in verdicts {
+            match verdict {
+                Verdict::MemoryLimit {
+                    service,
+                    generation,
+                    reason,
+                } => {
+                    code = code.or(self.feed(Input::MemoryLimitExceeded {
+                        service,
+                        generation,
+                        reason,
+                    }));
+                }
+                Verdict::Warning {
+                    service,
+                    resource,
+                    active,
+                    message,
+                } => self.observer.event(&Event::ResourceWarning {
+                    service,
+                    resource,
+                    active,
+                    message,
+                }),
+            }
+        }
+        code
     }
 
     /// Feeds one input and executes effects until the engine has nothing more to do now.
@@ -775,7 +908,12 @@ impl OwnersSnapshot {
     /// Every live process below wrangle, attributed. A full /proc scan: used for the final sweep
     /// and, without cgroups, for per-service queries (through the turn cache).
     fn scan_all(&self, shared: &Shared) -> Ownership {
-        let ignore: Vec<i32> = shared.helpers.iter().copied().collect();
+        let ignore: Vec<i32> = shared
+            .helpers
+            .iter()
+            .copied()
+            .chain(shared.reaper.helpers())
+            .collect();
         let mut ownership = tree::scan_ownership(&Owners {
             supervisor_pid: self.supervisor_pid,
             run_token: &self.run_token,
@@ -1086,6 +1224,7 @@ async fn poll_check(
             .interval
             .max(Duration::from_secs(1))
             .min(deadline - now);
+        let attempt_started = Instant::now();
         let result = match check {
             ReadyCheck::Http { url } => probe::http_attempt(url, attempt_timeout).await,
             ReadyCheck::Tcp { host, port } => {
@@ -1094,6 +1233,9 @@ async fn poll_check(
             ReadyCheck::Exec { command } => exec_attempt(command, context, attempt_timeout).await,
             ReadyCheck::Log { .. } | ReadyCheck::Notify => return Err(None),
         };
+        context
+            .observer
+            .probe_attempt(context.service, attempt_started.elapsed(), result.is_ok());
         match result {
             Ok(()) => return Ok(()),
             Err(failure) => {
@@ -1166,7 +1308,8 @@ fn is_cgroup_refusal(error: &io::Error) -> bool {
         || code == rustix::io::Errno::OPNOTSUPP.raw_os_error())
 }
 
-fn inherited_variables_to_drop() -> Vec<String> {
+/// Variables of wrangle's own environment that describe wrangle, not a child: never passed on.
+pub(crate) fn inherited_variables_to_drop() -> Vec<String> {
     [
         "NOTIFY_SOCKET",
         "LISTEN_FDS",

@@ -132,6 +132,11 @@ impl Session {
         &self.run_token
     }
 
+    /// The one reaper, for helpers that run beside the services (notification commands).
+    pub fn reaper(&self) -> Rc<Reaper> {
+        Rc::clone(&self.reaper)
+    }
+
     /// The run's cgroup, when the machine gave us one.
     pub fn cgroup_path(&self) -> Option<&Path> {
         self.cgroup.as_deref().map(RunCgroup::path)

@@ -3,7 +3,7 @@
 //!
 //! # Theory of operation
 //! At start, wrangle looks for the cgroup2 mount and its own cgroup (`/proc/self/cgroup`, line
-//! `0::/path`) and tries to create `wrangle-<run>` below it. That works as root, or in a subtree
+//! `0::/path`) and tries to create `wrangle-<run>-ns<pid namespace>` below it. That works as root, or in a subtree
 //! delegated to the user; anywhere else the `mkdir` fails and wrangle falls back to process groups
 //! plus the subreaper (see [`crate::sys::tree`]), which must leave nothing behind on its own.
 //!
@@ -43,7 +43,7 @@ impl RunCgroup {
     pub fn create(run_name: &str) -> io::Result<RunCgroup> {
         let base = own_cgroup_dir()?;
         remove_abandoned(&base);
-        let path = base.join(format!("wrangle-{run_name}"));
+        let path = base.join(run_dir_name(run_name, pid_namespace()));
         fs::create_dir(&path)?;
         // A cgroup without cgroup.kill (Linux < 5.14) is not worth the complexity: fall back.
         if !path.join("cgroup.kill").exists() {
@@ -100,23 +100,51 @@ impl ServiceCgroup {
     }
 }
 
+/// The run cgroup's directory name: `wrangle-<run>-ns<pid namespace inode>`. The run name starts
+/// with wrangle's pid, which only means something inside that pid namespace: the suffix lets
+/// [`remove_abandoned`] leave alone the runs of wranglers in other pid namespaces (containers,
+/// `unshare --pid`) that share our cgroup.
+fn run_dir_name(run_name: &str, namespace: Option<u64>) -> String {
+    match namespace {
+        Some(inode) => format!("wrangle-{run_name}-ns{inode}"),
+        None => format!("wrangle-{run_name}"),
+    }
+}
+
+/// The inode of our pid namespace, which identifies it; `None` when it cannot be read.
+fn pid_namespace() -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self/ns/pid")
+        .ok()
+        .map(|meta| meta.ino())
+}
+
+/// The pid of the wrangle that made run directory `name`, if the run belongs to pid namespace
+/// `namespace` (ours): `wrangle-<pid>-<anything>-ns<namespace>`.
+fn run_owner(name: &str, namespace: u64) -> Option<u32> {
+    let rest = name.strip_prefix("wrangle-")?;
+    let (run, suffix) = rest.rsplit_once("-ns")?;
+    if suffix.parse::<u64>().ok()? != namespace {
+        return None;
+    }
+    run.split('-').next()?.parse().ok()
+}
+
 /// Removes the empty cgroups of runs whose wrangle is gone (one killed together with its
-/// sentinel leaves them behind). Run names start with the wrangle's pid; a run of a live pid is
-/// never touched, and `rmdir` itself refuses any cgroup that still has a process or a child, so
-/// no running process can be affected. (This assumes the wranglers sharing our cgroup share our
-/// pid namespace, which holds for one machine or one container.)
+/// sentinel leaves them behind). Only runs of our own pid namespace are considered, since a pid
+/// means nothing across namespaces; of those, a run of a live pid is never touched, and `rmdir`
+/// itself refuses any cgroup that still has a process or a child, so no running process can be
+/// affected.
 fn remove_abandoned(base: &Path) {
+    let Some(namespace) = pid_namespace() else {
+        return;
+    };
     let Ok(entries) = fs::read_dir(base) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.strip_prefix("wrangle-"))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
+        let Some(pid) = name.to_str().and_then(|name| run_owner(name, namespace)) else {
             continue;
         };
         if Path::new(&format!("/proc/{pid}")).exists() {
@@ -288,18 +316,48 @@ mod tests {
     fn empty_cgroups_of_dead_runs_are_removed_and_live_ones_kept() {
         // Needs a writable cgroup v2 (root here); elsewhere there is nothing to test.
         let Ok(base) = own_cgroup_dir() else { return };
-        let dead = base.join(format!("wrangle-{}-test-dead", u32::MAX - 7));
-        let alive = base.join(format!("wrangle-{}-test-alive", std::process::id()));
+        let Some(namespace) = pid_namespace() else {
+            return;
+        };
+        let dead = base.join(run_dir_name(
+            &format!("{}-test-dead", u32::MAX - 7),
+            Some(namespace),
+        ));
+        let alive = base.join(run_dir_name(
+            &format!("{}-test-alive", std::process::id()),
+            Some(namespace),
+        ));
+        // A run of another pid namespace whose pid means nothing here: never ours to judge.
+        let foreign = base.join(run_dir_name(
+            &format!("{}-test-foreign", u32::MAX - 9),
+            Some(namespace.wrapping_add(1)),
+        ));
         if fs::create_dir(&dead).is_err() {
             return;
         }
         fs::create_dir(dead.join("svc-a")).expect("child cgroup");
         fs::create_dir(&alive).expect("live run cgroup");
+        fs::create_dir(&foreign).expect("foreign run cgroup");
         remove_abandoned(&base);
         let dead_gone = !dead.exists();
         let alive_kept = alive.exists();
+        let foreign_kept = foreign.exists();
         let _ = fs::remove_dir(&alive);
+        let _ = fs::remove_dir(&foreign);
         assert!(dead_gone, "the dead run's empty cgroups were left");
         assert!(alive_kept, "a live run's cgroup was removed");
+        assert!(foreign_kept, "another pid namespace's run was removed");
+    }
+
+    #[test]
+    fn run_owners_are_read_only_for_our_namespace() {
+        assert_eq!(
+            run_owner("wrangle-42-1f2e-ns4026531836", 4026531836),
+            Some(42)
+        );
+        assert_eq!(run_owner("wrangle-42-1f2e-ns4026531836", 4026531837), None);
+        assert_eq!(run_owner("wrangle-42-1f2e", 4026531836), None);
+        assert_eq!(run_owner("other-42-ns1", 1), None);
+        assert_eq!(run_owner("wrangle-x-ns1", 1), None);
     }
 }

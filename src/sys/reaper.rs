@@ -17,7 +17,7 @@
 //! Signals coalesce: one `SIGCHLD` may stand for many exits, hence the loop until `ECHILD`/0.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::rc::Rc;
 
@@ -37,6 +37,9 @@ pub enum ExitStatus {
 #[derive(Default)]
 struct Registry {
     waiting: HashMap<i32, oneshot::Sender<ExitStatus>>,
+    /// Children that are wrangle's own helpers (notification commands), not services: the
+    /// supervisor's sweep leaves them (and their descendants) alone until they are reaped.
+    helpers: HashSet<i32>,
 }
 
 /// Owns all reaping for this process. Single-threaded by design (wrangle runs one current-thread
@@ -78,6 +81,22 @@ impl Reaper {
         Ok((child, receiver))
     }
 
+    /// [`Reaper::spawn`] for one of wrangle's own helpers: until it is reaped, [`Reaper::helpers`]
+    /// names it, so the supervisor never takes it (or what it starts) for a stray of the run.
+    pub fn spawn_helper(
+        &self,
+        request: &mut SpawnRequest,
+    ) -> io::Result<(SpawnedChild, oneshot::Receiver<ExitStatus>)> {
+        let (child, exit) = self.spawn(request)?;
+        self.registry.borrow_mut().helpers.insert(child.pid);
+        Ok((child, exit))
+    }
+
+    /// The live (unreaped) helpers started by [`Reaper::spawn_helper`].
+    pub fn helpers(&self) -> Vec<i32> {
+        self.registry.borrow().helpers.iter().copied().collect()
+    }
+
     /// Reaps every child that has exited so far.
     pub fn reap_ready(&self) {
         loop {
@@ -94,7 +113,9 @@ impl Reaper {
             };
             // An unregistered pid is an adopted orphan: its service learns of its end through a
             // pidfd, so the status is simply dropped.
-            if let Some(sender) = self.registry.borrow_mut().waiting.remove(&pid) {
+            let mut registry = self.registry.borrow_mut();
+            registry.helpers.remove(&pid);
+            if let Some(sender) = registry.waiting.remove(&pid) {
                 // The receiver may be gone when nobody cares any more; that is fine.
                 let _ = sender.send(status);
             }

@@ -1,0 +1,209 @@
+//! Notifications: which events of a project to tell someone about, and how (`[[notify]]`).
+//!
+//! Plain data, like the rest of `spec`: what `config` checked and the daemon's notifier
+//! (`crate::notify`) carries out. [`EVENT_KINDS`] is the one list of event names a `[[notify]]`
+//! entry may ask for; it is the vocabulary of the daemon's events (`wire::Event::kind`).
+
+use std::time::Duration;
+
+use crate::spec::CommandSpec;
+
+/// Every kind of event the daemon publishes, with what it means. `on = [...]` in `[[notify]]`
+/// accepts exactly these names.
+pub const EVENT_KINDS: &[(&str, &str)] = &[
+    (
+        "crashed",
+        "a service exited unsuccessfully without being asked to",
+    ),
+    (
+        "failed",
+        "wrangle gave up on a service: it will not be restarted",
+    ),
+    (
+        "restarted",
+        "a service was started again (any start after its first)",
+    ),
+    (
+        "restarting",
+        "a restart of a service is scheduled after a backoff delay",
+    ),
+    (
+        "exited",
+        "a service exited successfully without being asked to",
+    ),
+    (
+        "spawn_failed",
+        "a service's command could not be started at all",
+    ),
+    (
+        "not_ready",
+        "a service's readiness probe did not pass within its timeout",
+    ),
+    (
+        "startup_failed",
+        "start-up failed because of a service; everything is being stopped",
+    ),
+    (
+        "restart_blocked",
+        "a restart could not be attempted (a port held by another process)",
+    ),
+    (
+        "memory_limit",
+        "a service was restarted for exceeding its max_memory",
+    ),
+    (
+        "readiness_lost",
+        "a ready service stopped passing its readiness probe",
+    ),
+    (
+        "cpu_warning",
+        "a service stayed above its cpu_warn threshold",
+    ),
+    (
+        "memory_warning",
+        "a service stayed above its memory_warn threshold",
+    ),
+    (
+        "cpu_warning_cleared",
+        "a service's CPU use is back below its cpu_warn threshold",
+    ),
+    (
+        "memory_warning_cleared",
+        "a service's memory is back below its memory_warn threshold",
+    ),
+    (
+        "log_trouble",
+        "a service's log file cannot be written; lines are dropped",
+    ),
+    ("log_recovered", "a service's log file is written again"),
+    ("started", "a service was started for the first time"),
+    (
+        "ready",
+        "a service passed its readiness probe (or started, without one)",
+    ),
+    ("waiting", "a service waits for its dependencies"),
+    (
+        "leader_exited",
+        "a service's main process exited but others of its tree live on",
+    ),
+    ("stopping", "a service was sent its stop signal"),
+    (
+        "killing",
+        "a service's processes are being killed with SIGKILL",
+    ),
+    ("stopped", "every process of a service is gone after a stop"),
+    (
+        "all_ready",
+        "start-up finished: every selected service is ready",
+    ),
+    ("shutting_down", "a stop of the whole project began"),
+    (
+        "shutdown_complete",
+        "the daemon stopped everything and is about to exit",
+    ),
+];
+
+/// The kind of the summary a `[[notify]]` entry sends when its rate limit let events go
+/// unsent: `suppressed` in its payload says how many.
+pub const SUPPRESSED_KIND: &str = "suppressed";
+
+/// One `[[notify]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySpec {
+    /// The event kinds that fire this entry (names from [`EVENT_KINDS`]), never empty.
+    pub on: Vec<String>,
+    /// Only events of these services fire it; empty means every service. Project-wide events
+    /// (`all_ready`, `shutting_down`, ...) are not filtered: `on` alone decides them.
+    pub services: Vec<String>,
+    pub target: NotifyTarget,
+    /// The longest one delivery may take: one HTTP attempt, or the command's run.
+    pub timeout: Duration,
+    /// Further attempts after a failed webhook delivery, with backoff (0 for commands).
+    pub retries: u32,
+    /// At most this many notifications per `rate_window`; more events are counted and reported
+    /// as one summary when the window has room again.
+    pub rate_limit: u32,
+    pub rate_window: Duration,
+}
+
+/// Where a notification goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyTarget {
+    /// POST the payload as JSON to this `http://` URL.
+    Webhook { url: String },
+    /// Run this argv (never through a shell) with the payload on stdin and in `WRANGLE_*`
+    /// variables.
+    Command(CommandSpec),
+}
+
+impl NotifyTarget {
+    /// For messages: `webhook http://...` or `command notify-send ...`.
+    pub fn describe(&self) -> String {
+        match self {
+            NotifyTarget::Webhook { url } => format!("webhook {url}"),
+            NotifyTarget::Command(command) => format!("command {}", command.display()),
+        }
+    }
+}
+
+impl NotifySpec {
+    /// Whether an event of `kind` about `service` (None: project-wide) fires this entry.
+    pub fn wants(&self, kind: &str, service: Option<&str>) -> bool {
+        if !self.on.iter().any(|wanted| wanted == kind) {
+            return false;
+        }
+        match service {
+            Some(service) if !self.services.is_empty() => {
+                self.services.iter().any(|name| name == service)
+            }
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(on: &[&str], services: &[&str]) -> NotifySpec {
+        NotifySpec {
+            on: on.iter().map(|kind| kind.to_string()).collect(),
+            services: services.iter().map(|name| name.to_string()).collect(),
+            target: NotifyTarget::Webhook {
+                url: "http://127.0.0.1:1/".into(),
+            },
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            rate_limit: 10,
+            rate_window: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn an_entry_wants_its_kinds_of_its_services_and_project_wide_events() {
+        let all = entry(&["crashed", "all_ready"], &[]);
+        assert!(all.wants("crashed", Some("api")));
+        assert!(all.wants("all_ready", None));
+        assert!(!all.wants("started", Some("api")));
+
+        let api = entry(&["crashed", "all_ready"], &["api"]);
+        assert!(api.wants("crashed", Some("api")));
+        assert!(!api.wants("crashed", Some("web")));
+        assert!(api.wants("all_ready", None));
+    }
+
+    #[test]
+    fn event_kinds_are_unique_snake_case_names() {
+        let mut names: Vec<&str> = EVENT_KINDS.iter().map(|(name, _)| *name).collect();
+        assert!(
+            names
+                .iter()
+                .all(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
+        names.sort_unstable();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "a kind is listed twice");
+        assert!(!names.contains(&SUPPRESSED_KIND));
+    }
+}

@@ -1,0 +1,1992 @@
+//! Fault injection: the daemon killed at awkward moments, services that misbehave with their
+//! processes and their output, a full disk, PID reuse, crowds of services and clients, hostile
+//! bytes on the control socket, and random configuration files.
+//!
+//! Every test asserts the two promises of a process manager: nothing is lost (every service
+//! still runs or is restarted, every line is in its log file or counted as dropped, every call
+//! is answered) and nothing is left behind (no process, no descriptor in the daemon).
+//!
+//! Daemons run with the project's own mark ([`Project::run_unswept`]), so the sweep of a
+//! [`Cleanup`] (declared after its project) finds them with their services, even when a test
+//! fails.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{
+    Finished, MARK_VAR, Project, WAIT, assert_no_survivors, cmdline, kill_survivors, normalize,
+    python, send_signal, survivors, toml_str, wait_until,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// Stops whatever the test started in the background, however the test ends: `wrangle down`
+/// (bounded), then SIGKILL of every process still carrying the project's mark.
+struct Cleanup<'a>(&'a Project);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        self.0.run_quietly(&["down"], WAIT);
+        kill_survivors(&self.0.mark);
+    }
+}
+
+/// `wrangle up -d ARGS`, which must succeed; the daemon's PID.
+fn start_daemon(project: &Project, args: &[&str]) -> (i32, Finished) {
+    let mut all = vec!["up", "-d"];
+    all.extend_from_slice(args);
+    let up = project.run_unswept(&all);
+    assert_eq!(up.code, 0, "wrangle up -d failed: {up:#?}");
+    let pid = background_pid(&up.stdout)
+        .unwrap_or_else(|| panic!("no `running in the background` line: {up:#?}"));
+    (pid, up)
+}
+
+/// The daemon PID of `wrangle * running in the background (daemon PID N): ...`.
+fn background_pid(stdout: &str) -> Option<i32> {
+    let prefix = "wrangle * running in the background (daemon PID ";
+    let line = stdout
+        .lines()
+        .map(normalize)
+        .find(|line| line.starts_with(prefix))?;
+    line.strip_prefix(prefix)?.split(')').next()?.parse().ok()
+}
+
+/// `wrangle ps --json`, which must succeed and parse.
+fn status(project: &Project) -> Value {
+    let ps = project.run(&["ps", "--json"]);
+    assert_eq!(ps.code, 0, "{ps:#?}");
+    serde_json::from_str(&ps.stdout)
+        .unwrap_or_else(|error| panic!("ps --json is not JSON ({error}): {ps:#?}"))
+}
+
+fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
+    status["services"]
+        .as_array()
+        .and_then(|services| services.iter().find(|service| service["name"] == name))
+        .unwrap_or_else(|| panic!("no service {name:?} in {status:#}"))
+}
+
+fn state(status: &Value, name: &str) -> String {
+    service(status, name)["state"]
+        .as_str()
+        .unwrap_or_else(|| panic!("state of {name} is not a string: {status:#}"))
+        .to_string()
+}
+
+fn pid(status: &Value, name: &str) -> Option<i32> {
+    service(status, name)["pid"]
+        .as_i64()
+        .map(|pid| i32::try_from(pid).expect("pid fits i32"))
+}
+
+/// Waits until every named service is in its wanted state according to `ps --json`.
+fn wait_states(project: &Project, wanted: &[(&str, &str)]) -> Value {
+    let mut last = Value::Null;
+    let settled = wait_until(WAIT, || {
+        last = status(project);
+        wanted
+            .iter()
+            .all(|(name, wanted)| state(&last, name) == *wanted)
+    });
+    assert!(settled, "states did not become {wanted:?}: {last:#}");
+    last
+}
+
+/// Whether `pid` is a live (non-zombie) process carrying the project's mark.
+fn is_ours(project: &Project, pid: i32) -> bool {
+    survivors(&project.mark)
+        .iter()
+        .any(|(survivor, _)| *survivor == pid)
+}
+
+/// Waits until no process carries the project's mark; fails with what is left.
+fn assert_all_gone(project: &Project, timeout: Duration, when: &str) {
+    let gone = wait_until(timeout, || survivors(&project.mark).is_empty());
+    assert!(
+        gone,
+        "processes left {when} (after {timeout:?}): {:?}",
+        survivors(&project.mark)
+    );
+}
+
+/// After a successful `wrangle down`: no service process is left at all, and the daemon and its
+/// sentinel (which `down` waits for only until the daemon releases the project lock, just before
+/// it exits) are gone within a moment.
+fn assert_nothing_left_after_down(project: &Project) {
+    let services: Vec<(i32, String)> = survivors(&project.mark)
+        .into_iter()
+        .filter(|(_, command)| !command.contains("__daemon") && !command.contains("__sentinel"))
+        .collect();
+    assert!(
+        services.is_empty(),
+        "processes outlived `down`: {services:?}"
+    );
+    assert_all_gone(project, Duration::from_secs(3), "after `down`");
+}
+
+/// The project's private directory under its wrangle home, once it exists.
+fn try_project_dir(project: &Project) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(project.path("home/projects"))
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    (dirs.len() == 1).then(|| dirs.remove(0))
+}
+
+fn project_dir(project: &Project) -> PathBuf {
+    try_project_dir(project).expect("the project has one private directory")
+}
+
+/// The control socket: in the project's `run` directory, or (when that path is too long for a
+/// socket) in `/tmp/wrangle-UID/HASH`, HASH being the last part of the project dir's name.
+fn control_socket(project: &Project) -> PathBuf {
+    let dir = project_dir(project);
+    let in_home = dir.join("run/control.sock");
+    if in_home.exists() {
+        return in_home;
+    }
+    let name = dir
+        .file_name()
+        .expect("dir name")
+        .to_string_lossy()
+        .into_owned();
+    let hash = name.rsplit('-').next().unwrap_or(&name).to_string();
+    let uid = fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(String::from))
+        })
+        .expect("euid");
+    PathBuf::from(format!("/tmp/wrangle-{uid}/{hash}/control.sock"))
+}
+
+/// Every record of `service`'s log files, oldest file first, as (marker, text). Fails on a line
+/// that does not start with the documented 27-byte header (`YYYY-MM-DDTHH:MM:SS.mmmZ M `).
+fn log_records(project: &Project, service: &str) -> Vec<(char, String)> {
+    log_lines(project, service)
+        .into_iter()
+        .map(|(file, line)| {
+            parse_record(&line).unwrap_or_else(|| {
+                panic!(
+                    "{}: not a log record: {:?}",
+                    file.display(),
+                    &line[..line.len().min(80)]
+                )
+            })
+        })
+        .collect()
+}
+
+/// Every line of `service`'s log files, oldest file first, with its file.
+fn log_lines(project: &Project, service: &str) -> Vec<(PathBuf, String)> {
+    let logs = project_dir(project).join("logs");
+    let mut rotated: Vec<(u32, PathBuf)> = fs::read_dir(&logs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let generation = name
+                .strip_prefix(&format!("{service}.log."))?
+                .parse()
+                .ok()?;
+            Some((generation, entry.path()))
+        })
+        .collect();
+    rotated.sort_by_key(|(generation, _)| std::cmp::Reverse(*generation));
+    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, path)| path).collect();
+    files.push(logs.join(format!("{service}.log")));
+    let mut lines = Vec::new();
+    for file in files {
+        let Ok(bytes) = fs::read(&file) else { continue };
+        let text = String::from_utf8_lossy(&bytes);
+        lines.extend(text.lines().map(|line| (file.clone(), line.to_string())));
+    }
+    lines
+}
+
+/// (marker, text) of `YYYY-MM-DDTHH:MM:SS.mmmZ <marker> <text>`.
+fn parse_record(line: &str) -> Option<(char, String)> {
+    let bytes = line.as_bytes();
+    if bytes.len() < 27 {
+        return None;
+    }
+    let timestamp_ok = bytes[..24]
+        .iter()
+        .enumerate()
+        .all(|(index, byte)| match index {
+            4 | 7 => *byte == b'-',
+            10 => *byte == b'T',
+            13 | 16 => *byte == b':',
+            19 => *byte == b'.',
+            23 => *byte == b'Z',
+            _ => byte.is_ascii_digit(),
+        });
+    let marker = bytes[25] as char;
+    (timestamp_ok && bytes[24] == b' ' && bytes[26] == b' ' && "oOeE".contains(marker))
+        .then(|| (marker, line[27..].to_string()))
+}
+
+/// The sizes of `service`'s log files.
+fn log_file_sizes(project: &Project, service: &str) -> Vec<(String, u64)> {
+    let mut sizes: Vec<(String, u64)> = fs::read_dir(project_dir(project).join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours =
+                name == format!("{service}.log") || name.starts_with(&format!("{service}.log."));
+            Some((name, entry.metadata().ok()?.len())).filter(|_| ours)
+        })
+        .collect();
+    sizes.sort();
+    sizes
+}
+
+/// Open descriptors of `pid`.
+fn fd_count(pid: i32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+/// A `/proc/PID/status` field in kB (VmRSS, VmHWM).
+fn status_kb(pid: i32, field: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{field}:")))
+                .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no {field} for PID {pid}"))
+}
+
+/// Field `index` (1-based, as in proc(5)) of `/proc/PID/stat`.
+fn stat_field(pid: i32, index: usize) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which may hold spaces and parentheses) start at field 3.
+    let rest = stat.rsplit_once(") ")?.1;
+    rest.split(' ').nth(index - 3)?.parse().ok()
+}
+
+/// The process running `wrangle __daemon` among the project's processes.
+fn daemon_process(project: &Project) -> Option<i32> {
+    survivors(&project.mark)
+        .into_iter()
+        .find(|(_, command)| command.contains("__daemon"))
+        .map(|(pid, _)| pid)
+}
+
+/// The sentinel of a daemon: its child running `wrangle __sentinel`.
+fn sentinel_of(daemon_pid: i32) -> Option<i32> {
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        let ppid = i32::try_from(stat_field(pid, 4)?).ok()?;
+        (ppid == daemon_pid && cmdline(pid).contains("__sentinel")).then_some(pid)
+    })
+}
+
+/// Runs `wrangle ARGS` like [`Project::run_unswept`] (for `up -d`, whose daemon must live on)
+/// but waits up to `timeout`: for starts and stops of hundreds of services.
+fn run_unswept_within(project: &Project, args: &[&str], timeout: Duration) -> Finished {
+    let mut command = project.command(args);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().expect("spawn wrangle");
+    let pid = i32::try_from(child.id()).expect("pid");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    match receiver.recv_timeout(timeout) {
+        Ok(Ok(output)) => Finished {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+        Ok(Err(error)) => panic!("wrangle {args:?}: {error}"),
+        Err(_) => {
+            send_signal(pid, "KILL");
+            panic!("wrangle {args:?} did not finish within {timeout:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGKILL of the daemon at awkward moments.
+
+#[test]
+fn sigkill_of_the_daemon_during_start_up_leaves_nothing_and_the_next_up_recovers() {
+    // db starts but is not ready until go.flag exists, so `up -d` is still attached (start-up
+    // is in progress, api waits for db) when the daemon is killed.
+    let project = Project::new(
+        r#"
+[services.db]
+command = ["sh", "-c", "echo started > db.started; exec sleep 611"]
+ready = { exec = "test -e go.flag", interval = "50ms", timeout = "60s" }
+
+[services.api]
+command = ["sleep", "612"]
+depends_on = ["db"]
+"#,
+    );
+    let _cleanup = Cleanup(&project);
+    let mut up = project.spawn_command(project.command(&["up", "-d"]));
+    let mut daemon = None;
+    let caught = wait_until(WAIT, || {
+        daemon = daemon_process(&project);
+        daemon.is_some()
+            && project.exists("db.started")
+            && up.find_line("db * starting:").is_some()
+            && try_project_dir(&project).is_some_and(|dir| dir.join("state.json").exists())
+    });
+    assert!(caught, "start-up did not begin\n{}", up.transcript());
+    let daemon = daemon.expect("daemon pid");
+    assert!(send_signal(daemon, "KILL"), "kill -KILL {daemon}");
+
+    // The attached `up -d` notices at once and fails; it is not kept waiting by a process that
+    // inherited its pipe.
+    let code = up.wait_exit(WAIT);
+    assert_ne!(
+        code,
+        0,
+        "up -d succeeded with its daemon killed\n{}",
+        up.transcript()
+    );
+    assert!(
+        up.find_line("running in the background").is_none(),
+        "{}",
+        up.transcript()
+    );
+    // db (started, not ready) and the sentinel go; api never started.
+    assert_all_gone(
+        &project,
+        WAIT,
+        "after SIGKILL of the daemon during start-up",
+    );
+    drop(up);
+
+    // The next `up` finds the dead daemon's record, says so, and starts the project afresh.
+    project.write("go.flag", "");
+    let (again, second) = start_daemon(&project, &[]);
+    assert_ne!(again, daemon);
+    assert!(
+        second.stderr.contains(&format!(
+            "the previous daemon (PID {daemon}) ended without stopping its services; none of its processes is left"
+        )),
+        "{second:#?}"
+    );
+    let json = wait_states(&project, &[("db", "ready"), ("api", "running")]);
+    assert_eq!(json["daemon_pid"], again, "{json:#}");
+    for name in ["db", "api"] {
+        let pid = pid(&json, name).expect("pid");
+        assert!(is_ours(&project, pid), "{name} (PID {pid}) is not running");
+        assert_eq!(service(&json, name)["restarts"], 0, "{json:#}");
+    }
+    assert!(project_dir(&project).join("state.json.previous").exists());
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+#[test]
+fn sigkill_of_the_daemon_during_a_restart_leaves_nothing_and_the_next_up_recovers() {
+    // `slow` ignores SIGTERM, so `wrangle restart slow` keeps the daemon in the middle of the
+    // restart (stopping, waiting for stop_timeout) when it is killed. The sentinel's grace is the
+    // project's longest stop_timeout, hence the default.
+    let project = Project::new(
+        r#"
+[defaults]
+stop_timeout = "2s"
+
+[services.slow]
+command = ["sh", "-c", "trap 'echo got TERM' TERM; while :; do sleep 0.1; done"]
+
+[services.steady]
+command = ["sleep", "613"]
+"#,
+    );
+    let _cleanup = Cleanup(&project);
+    let (daemon, _) = start_daemon(&project, &[]);
+    let before = status(&project);
+    let slow_before = pid(&before, "slow").expect("slow pid");
+
+    let mut restart = project.spawn(&["restart", "slow"]);
+    let mut last = Value::Null;
+    let stopping = wait_until(WAIT, || {
+        last = status(&project);
+        state(&last, "slow") == "stopping"
+    });
+    assert!(stopping, "slow never was stopping: {last:#}");
+    assert!(send_signal(daemon, "KILL"), "kill -KILL {daemon}");
+
+    // The waiting client is answered (with an error), not left hanging.
+    let code = restart.wait_exit(WAIT);
+    assert_ne!(code, 0, "{}", restart.transcript());
+    drop(restart);
+    // slow ignores SIGTERM: the sentinel SIGKILLs it after the longest stop_timeout.
+    assert_all_gone(
+        &project,
+        WAIT,
+        "after SIGKILL of the daemon during a restart",
+    );
+    assert!(!is_ours(&project, slow_before));
+
+    let (again, second) = start_daemon(&project, &[]);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("the previous daemon (PID {daemon}) ended")),
+        "{second:#?}"
+    );
+    let json = wait_states(&project, &[("slow", "running"), ("steady", "running")]);
+    assert_eq!(json["daemon_pid"], again, "{json:#}");
+    for name in ["slow", "steady"] {
+        assert_eq!(service(&json, name)["restarts"], 0, "{json:#}");
+        assert!(is_ours(&project, pid(&json, name).expect("pid")));
+    }
+    // And the restart that was interrupted works now (2 s: slow needs its SIGKILL).
+    let restart = project.run(&["restart", "slow"]);
+    assert_eq!(restart.code, 0, "{restart:#?}");
+    assert_eq!(service(&status(&project), "slow")["restarts"], 1);
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+/// `N` of `pid N tick` records.
+fn tick_pids(records: &[(char, String)]) -> Vec<u32> {
+    records
+        .iter()
+        .filter_map(|(_, text)| {
+            text.strip_prefix("pid ")?
+                .strip_suffix(" tick")?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_of_an_idle_daemon_loses_no_log_line_and_the_next_up_recovers() {
+    // tests/daemon.rs covers the stop and `ps` after the kill; here the next command is `up`
+    // itself, and the output written before the kill must still be there after it.
+    let project = Project::new(
+        r#"
+[services.ticker]
+command = ["sh", "-c", "while :; do echo \"pid $$ tick\"; sleep 0.05; done"]
+"#,
+    );
+    let _cleanup = Cleanup(&project);
+    let (daemon, _) = start_daemon(&project, &[]);
+    let mut before = Vec::new();
+    assert!(
+        wait_until(WAIT, || {
+            before = tick_pids(&log_records(&project, "ticker"));
+            before.len() >= 5
+        }),
+        "no ticks in the log: {before:?}"
+    );
+    let first = before[0];
+    assert!(send_signal(daemon, "KILL"));
+    assert_all_gone(&project, WAIT, "after SIGKILL of an idle daemon");
+    let written = tick_pids(&log_records(&project, "ticker"));
+
+    let (_again, second) = start_daemon(&project, &[]);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("the previous daemon (PID {daemon}) ended")),
+        "{second:#?}"
+    );
+    let mut after = Vec::new();
+    assert!(
+        wait_until(WAIT, || {
+            after = tick_pids(&log_records(&project, "ticker"));
+            after.iter().filter(|pid| **pid != first).count() >= 3
+        }),
+        "the new run's ticks do not reach the log: {after:?}"
+    );
+    // Everything the first run wrote is still there, in order, before the second run's lines.
+    assert_eq!(&after[..written.len()], &written[..], "lines were lost");
+    assert!(after[..written.len()].iter().all(|pid| *pid == first));
+    assert!(after[written.len()..].iter().all(|pid| *pid != first));
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services that misbehave.
+
+/// A shell that ignores SIGTERM (and so do its children) and forks without pause: background
+/// children, double-forked grandchildren, and `setsid` escapees that leave its process group.
+const FORKER: &str = r#"trap '' TERM
+n=0
+while :; do
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    true &
+    sleep 0.01 &
+    (sleep 0.3 &)
+    setsid sleep 0.05 &
+  done
+  wait
+  n=$((n+40))
+  echo spawned $n
+done"#;
+
+fn fork_heavy_service_is_stopped_without_survivors(cgroup: bool) {
+    let project = Project::new(&format!(
+        "[services.forker]\ncommand = [\"sh\", \"-c\", {}]\nstop_timeout = \"1s\"\n",
+        toml_str(FORKER)
+    ));
+    let mut command = project.command(&["up"]);
+    if !cgroup {
+        command.env("WRANGLE_NO_CGROUP", "1");
+    }
+    let mut wrangle = project.spawn_command(command);
+    // Hundreds of children have come and gone (and keep coming) before the stop.
+    wrangle.expect_line_from(0, "forker | spawned 400", WAIT);
+    wrangle.signal("INT");
+    // SIGTERM is ignored: everything dies by the SIGKILL after stop_timeout, forks made during
+    // the stop included.
+    let code = wrangle.wait_exit(WAIT);
+    assert_eq!(code, 0, "{}", wrangle.transcript());
+    assert!(
+        wrangle
+            .find_line("wrangle * every process is stopped")
+            .is_some(),
+        "{}",
+        wrangle.transcript()
+    );
+    assert_no_survivors(&project.mark);
+}
+
+#[test]
+fn fork_heavy_service_is_stopped_without_survivors_in_its_cgroup() {
+    fork_heavy_service_is_stopped_without_survivors(true);
+}
+
+#[test]
+fn fork_heavy_service_is_stopped_without_survivors_without_cgroups() {
+    fork_heavy_service_is_stopped_without_survivors(false);
+}
+
+/// 10 MB in one line.
+const HUGE_LINE: usize = 10_000_000;
+
+#[test]
+fn services_that_close_their_output_write_no_newline_or_one_huge_line_stay_supervised() {
+    // A service that closes stdout and stderr and keeps running; one that never writes a
+    // newline; one that writes 10 MB in one line. Log files rotate at 4 MiB.
+    let nonl = "import os, time\n\
+                for i in range(1, 201):\n    os.write(1, b'a%d ' % i)\n    time.sleep(0.002)\n\
+                open('nonl.done', 'w').close()\n\
+                time.sleep(614)\n";
+    let huge = format!(
+        "import os, time\n\
+         while not os.path.exists('go.flag'):\n    time.sleep(0.02)\n\
+         view = memoryview(b'y' * {HUGE_LINE} + b'\\nafter\\n')\n\
+         while view:\n    view = view[os.write(1, view):]\n\
+         open('huge.done', 'w').close()\n\
+         time.sleep(615)\n"
+    );
+    let project = Project::new(&format!(
+        r#"
+[logs]
+max_file_size = "4MiB"
+keep_files = 5
+
+[services.closer]
+command = ["sh", "-c", "echo before-close; echo err-before-close >&2; exec >&- 2>&-; exec sleep 616"]
+
+[services.nonl]
+command = ["{python}", "-c", {nonl}]
+
+[services.huge]
+command = ["{python}", "-c", {huge}]
+"#,
+        python = python(),
+        nonl = toml_str(nonl),
+        huge = toml_str(&huge),
+    ));
+    let _cleanup = Cleanup(&project);
+    let (daemon, _) = start_daemon(&project, &[]);
+    let peak_before = status_kb(daemon, "VmHWM");
+
+    project.write("go.flag", "");
+    // `ps` answers while the line is written.
+    let ps = project.run(&["ps"]);
+    assert_eq!(ps.code, 0, "{ps:#?}");
+    assert!(
+        wait_until(WAIT, || project.exists("huge.done")
+            && project.exists("nonl.done")),
+        "the writers did not finish"
+    );
+
+    // The huge line: cut into 16 KiB pieces marked partial (`O`), the last one ending the line
+    // (`o`), nothing lost; every file within its size.
+    let mut records = Vec::new();
+    assert!(
+        wait_until(WAIT, || {
+            records = log_records(&project, "huge");
+            records.last().is_some_and(|(_, text)| text == "after")
+        }),
+        "the line after the huge one never reached the log ({} records)",
+        records.len()
+    );
+    let (line, after) = records.split_at(records.len() - 1);
+    assert_eq!(after, [('o', "after".to_string())]);
+    let total: usize = line.iter().map(|(_, text)| text.len()).sum();
+    assert_eq!(total, HUGE_LINE, "bytes of the huge line in the log");
+    assert!(line.iter().all(|(_, text)| text.bytes().all(|b| b == b'y')));
+    let (last, pieces) = line.split_last().expect("pieces");
+    assert_eq!(last.0, 'o', "the last piece ends the line");
+    assert!(
+        pieces
+            .iter()
+            .all(|(marker, text)| *marker == 'O' && text.len() == 16 * 1024),
+        "every other piece is a partial 16 KiB one"
+    );
+    let sizes = log_file_sizes(&project, "huge");
+    assert!(sizes.len() >= 3, "10 MB in 4 MiB files: {sizes:?}");
+    assert!(
+        sizes.iter().all(|(_, size)| *size <= 4 * 1024 * 1024),
+        "{sizes:?}"
+    );
+    // The daemon never held the line whole: its peak memory grew by less than the line.
+    let peak_after = status_kb(daemon, "VmHWM");
+    eprintln!("daemon peak RSS: {peak_before} kB before the 10 MB line, {peak_after} kB after");
+    assert!(
+        peak_after - peak_before < (HUGE_LINE / 1024) as u64,
+        "the daemon's peak RSS grew from {peak_before} kB to {peak_after} kB"
+    );
+    // `logs` returns the in-memory tail, which is bounded (1 MiB per service) too.
+    let logs = project.run(&["logs", "-n", "10000", "huge"]);
+    assert_eq!(logs.code, 0, "{logs:#?}");
+    assert!(
+        logs.stdout.len() < 2 * 1024 * 1024,
+        "`logs huge` printed {} bytes",
+        logs.stdout.len()
+    );
+    assert!(logs.stdout.ends_with("after\n"), "{}", &logs.stdout[..200]);
+
+    // No newline ever: the text arrives in partial pieces, all of it, in order.
+    let expected: String = (1..=200).map(|i| format!("a{i} ")).collect();
+    let mut joined = String::new();
+    let mut markers = HashSet::new();
+    assert!(
+        wait_until(WAIT, || {
+            let records = log_records(&project, "nonl");
+            markers = records.iter().map(|(marker, _)| *marker).collect();
+            joined = records.into_iter().map(|(_, text)| text).collect();
+            joined == expected
+        }),
+        "nonl's log holds {joined:?}"
+    );
+    assert_eq!(
+        markers,
+        HashSet::from(['O']),
+        "pieces without newline are partial"
+    );
+
+    // Closed output is not an exit: closer runs on, its lines kept, and it restarts normally.
+    let json = status(&project);
+    assert_eq!(state(&json, "closer"), "running", "{json:#}");
+    let closer = pid(&json, "closer").expect("closer pid");
+    assert!(is_ours(&project, closer));
+    // stdout and stderr are separate pipes: their order in the file is not defined.
+    let mut closer_records = log_records(&project, "closer");
+    closer_records.sort();
+    assert_eq!(
+        closer_records,
+        [
+            ('e', "err-before-close".to_string()),
+            ('o', "before-close".to_string())
+        ]
+    );
+    let restart = project.run(&["restart", "closer"]);
+    assert_eq!(restart.code, 0, "{restart:#?}");
+    let json = status(&project);
+    assert_eq!(state(&json, "closer"), "running", "{json:#}");
+    assert_eq!(service(&json, "closer")["restarts"], 1, "{json:#}");
+    assert!(wait_until(WAIT, || !is_ours(&project, closer)));
+    assert!(wait_until(WAIT, || log_records(&project, "closer").len() == 4));
+
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PID reuse.
+
+/// A process unrelated to wrangle that leads its own session (as any service leader, so its
+/// pgid equals its pid), notes every catchable signal it gets in `stranger.signals`, and
+/// creates `stranger.ready` once its handlers are in place.
+const STRANGER: &str = "import os, signal, time\n\
+    os.setsid()\n\
+    def note(number, frame):\n    with open('stranger.signals', 'a') as f:\n        f.write(f'{number}\\n')\n\
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT):\n    signal.signal(sig, note)\n\
+    open('stranger.ready', 'w').close()\n\
+    while True:\n    time.sleep(0.05)\n";
+
+/// Kills and reaps a child of the test, however the test ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_recorded_pid_now_held_by_an_unrelated_process_is_never_signalled() {
+    // A real daemon's record, left behind by killing the daemon and its sentinel together (the
+    // service leader dies by its death signal). Then the leader's pid is "reused": the record is
+    // made to name the stranger's pid and process group, exactly as if the kernel had handed
+    // the dead leader's pid to a new session leader; only the start time tells them apart.
+    let project = Project::new(
+        r#"
+[services.api]
+command = ["sleep", "617"]
+"#,
+    );
+    let _cleanup = Cleanup(&project);
+    let (daemon, _) = start_daemon(&project, &[]);
+    let leader = pid(&status(&project), "api").expect("api pid");
+    // The record is written on a background thread: wait until it names the leader.
+    let state_file = project_dir(&project).join("state.json");
+    let read_record = || -> Value {
+        fs::read(&state_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or(Value::Null)
+    };
+    let recorded_api = |record: &Value| {
+        record["services"]
+            .as_array()
+            .and_then(|services| services.iter().find(|service| service["name"] == "api"))
+            .cloned()
+    };
+    let mut record = Value::Null;
+    let recorded = wait_until(WAIT, || {
+        record = read_record();
+        recorded_api(&record).is_some_and(|api| api["pid"] == leader)
+    });
+    assert!(recorded, "api (PID {leader}) is not recorded: {record:#}");
+    let recorded = recorded_api(&record).expect("api");
+    let sentinel = sentinel_of(daemon).expect("the daemon's sentinel");
+    assert!(send_signal(sentinel, "KILL") && send_signal(daemon, "KILL"));
+    assert_all_gone(
+        &project,
+        WAIT,
+        "after SIGKILL of the daemon and its sentinel",
+    );
+    let mut record = read_record();
+
+    let stranger = Reaped(
+        Command::new(python())
+            .args(["-c", STRANGER])
+            .current_dir(project.root())
+            .env(MARK_VAR, &project.mark)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the stranger"),
+    );
+    let stranger_pid = i32::try_from(stranger.0.id()).expect("pid");
+    assert!(
+        wait_until(WAIT, || project.exists("stranger.ready")),
+        "the stranger did not start"
+    );
+    let stranger_start = stat_field(stranger_pid, 22).expect("start time");
+    assert_eq!(
+        stat_field(stranger_pid, 5),
+        Some(stranger_pid as u64),
+        "pgid"
+    );
+    assert_ne!(recorded["start_time"], stranger_start);
+    for service in record["services"].as_array_mut().expect("services") {
+        if service["name"] == "api" {
+            service["pid"] = stranger_pid.into();
+            service["pgid"] = stranger_pid.into();
+        }
+    }
+    fs::write(&state_file, record.to_string()).expect("rewrite state.json");
+
+    // Any command recovers, and finds nothing of the dead daemon's left.
+    let ps = project.run(&["ps"]);
+    assert_eq!(ps.code, 1, "{ps:#?}");
+    assert!(
+        ps.stderr.contains(&format!(
+            "the previous daemon (PID {daemon}) ended without stopping its services; none of its processes is left"
+        )),
+        "{ps:#?}"
+    );
+    assert!(
+        !project.exists("stranger.signals"),
+        "the stranger got signals: {:?}",
+        fs::read_to_string(project.path("stranger.signals"))
+    );
+    assert_eq!(
+        stat_field(stranger_pid, 22),
+        Some(stranger_start),
+        "the stranger died"
+    );
+    let stranger_state = fs::read_to_string(format!("/proc/{stranger_pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ")?.1.chars().next())
+        .expect("state");
+    assert!(
+        "SR".contains(stranger_state),
+        "the stranger is {stranger_state}"
+    );
+    assert!(project_dir(&project).join("state.json.previous").exists());
+    assert!(!state_file.exists());
+    // Once is enough: the next command has nothing to recover, and the stranger still nothing.
+    let again = project.run(&["ps"]);
+    assert!(!again.stderr.contains("previous daemon"), "{again:#?}");
+    assert!(!project.exists("stranger.signals"));
+    drop(stranger);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A full disk.
+
+/// Unmounts (lazily, so a busy mount never fails the cleanup) what the test mounted.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// `mount ARGS`; the error output when it fails.
+fn mount(args: &[&str], target: &Path) -> Result<(), String> {
+    let output = Command::new("mount")
+        .args(args)
+        .arg(target)
+        .output()
+        .map_err(|error| format!("cannot run mount: {error}"))?;
+    match output.status.success() {
+        true => Ok(()),
+        false => Err(String::from_utf8_lossy(&output.stderr).trim().to_string()),
+    }
+}
+
+#[test]
+fn a_full_log_disk_drops_and_counts_lines_and_supervision_goes_on() {
+    // The log directory is a 1 MiB tmpfs and chatty writes 1.5 MB at once, then a line every
+    // 20 ms: the disk is really full (ENOSPC), not merely unwritable.
+    let chatty = "import sys, time\n\
+                  line = 'z' * 999 + '\\n'\n\
+                  sys.stdout.write(line * 1500)\n\
+                  sys.stdout.flush()\n\
+                  i = 0\n\
+                  while True:\n    i += 1\n    print(f'tick {i}', flush=True)\n    time.sleep(0.02)\n";
+    let project = Project::new(&format!(
+        "[services.chatty]\ncommand = [\"{}\", \"-c\", {}]\n",
+        python(),
+        toml_str(chatty)
+    ));
+    // Any command creates the project's private directory.
+    assert_eq!(project.run(&["ps"]).code, 1);
+    let logs = project_dir(&project).join("logs");
+    fs::create_dir(&logs).expect("mkdir logs");
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o700)).expect("chmod logs");
+    if let Err(error) = mount(&["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"], &logs) {
+        eprintln!(
+            "SKIPPED a_full_log_disk_drops_and_counts_lines_and_supervision_goes_on: cannot mount \
+             a tmpfs on the log directory (needs root or CAP_SYS_ADMIN): {error}"
+        );
+        return;
+    }
+    // Declared after the mount guard: the daemon is stopped before the unmount.
+    let _unmount = Unmount(logs.clone());
+    let _cleanup = Cleanup(&project);
+    let (daemon, _) = start_daemon(&project, &[]);
+
+    let mut json = Value::Null;
+    let full = wait_until(WAIT, || {
+        json = status(&project);
+        let chatty = service(&json, "chatty");
+        chatty["log_error"].is_string() && chatty["log_lines_dropped"].as_u64().unwrap_or(0) > 0
+    });
+    assert!(full, "no log trouble reported: {json:#}");
+    let dropped = service(&json, "chatty")["log_lines_dropped"]
+        .as_u64()
+        .expect("count");
+    assert_eq!(state(&json, "chatty"), "running", "{json:#}");
+    let ps = project.run(&["ps"]);
+    assert_eq!(ps.code, 0, "{ps:#?}");
+    assert!(
+        ps.stdout.contains("chatty: cannot write its log file"),
+        "{ps:#?}"
+    );
+
+    // Supervision goes on: a restart works, and the lines of the new process are counted too.
+    let before = pid(&json, "chatty").expect("pid");
+    let restart = project.run(&["restart", "chatty"]);
+    assert_eq!(restart.code, 0, "{restart:#?}");
+    let mut json = status(&project);
+    assert_eq!(state(&json, "chatty"), "running", "{json:#}");
+    assert_eq!(service(&json, "chatty")["restarts"], 1, "{json:#}");
+    let after = pid(&json, "chatty").expect("pid");
+    assert_ne!(after, before);
+    assert!(is_ours(&project, after) && !is_ours(&project, before));
+    assert!(
+        wait_until(WAIT, || {
+            json = status(&project);
+            service(&json, "chatty")["log_lines_dropped"]
+                .as_u64()
+                .is_some_and(|now| now > dropped)
+        }),
+        "the count of dropped lines does not grow: {json:#}"
+    );
+    assert_eq!(json["daemon_pid"], daemon);
+
+    // Room again: the error clears and new lines reach the file, each a well-formed record
+    // (a record torn by ENOSPC is ended by a newline when the file is reopened).
+    // A write cut short by ENOSPC leaves a torn record (documented in logs::writer): the
+    // lines are read leniently here, and the torn ones checked below.
+    let ticks = || {
+        log_lines(&project, "chatty")
+            .iter()
+            .filter_map(|(_, line)| parse_record(line))
+            .filter(|(marker, text)| *marker == 'o' && text.starts_with("tick "))
+            .count()
+    };
+    let ticks_while_full = ticks();
+    mount(&["-o", "remount,size=64m"], &logs).expect("grow the tmpfs");
+    assert!(
+        wait_until(WAIT, || {
+            service(&status(&project), "chatty")["log_error"].is_null()
+        }),
+        "the log error did not clear: {:#}",
+        status(&project)
+    );
+    assert!(
+        wait_until(WAIT, || ticks() > ticks_while_full + 5),
+        "no new line reached the log file after the disk had room again"
+    );
+    // Torn records: a few at most (one per failed write), each the start of a record, and the
+    // file goes on with whole records after them.
+    let lines = log_lines(&project, "chatty");
+    let torn: Vec<&String> = lines
+        .iter()
+        .map(|(_, line)| line)
+        .filter(|line| parse_record(line).is_none())
+        .collect();
+    assert!(torn.len() <= 3, "{} torn records: {torn:?}", torn.len());
+    for line in &torn {
+        let digits_so_far = line.bytes().take(4).all(|byte| byte.is_ascii_digit());
+        assert!(digits_so_far, "not the start of a record: {line:?}");
+    }
+    assert!(
+        lines
+            .last()
+            .is_some_and(|(_, line)| parse_record(line).is_some()),
+        "the log does not end with a whole record"
+    );
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crowds.
+
+#[test]
+fn two_hundred_services_start_and_stop_in_one_go() {
+    const SERVICES: usize = 200;
+    let config: String = (0..SERVICES)
+        .map(|n| {
+            format!(
+                "[services.s{n}]\ncommand = [\"sleep\", \"{}\"]\n\n",
+                1000 + n
+            )
+        })
+        .collect();
+    let project = Project::new(&config);
+    let _cleanup = Cleanup(&project);
+    let up = run_unswept_within(&project, &["up", "-d"], Duration::from_secs(60));
+    assert_eq!(up.code, 0, "{up:#?}");
+    assert!(
+        up.stdout
+            .lines()
+            .map(normalize)
+            .any(|line| line.starts_with(&format!("wrangle * all {SERVICES} services up in"))),
+        "{up:#?}"
+    );
+    let json = status(&project);
+    let services = json["services"].as_array().expect("services");
+    assert_eq!(services.len(), SERVICES);
+    let running: Vec<(i32, String)> = survivors(&project.mark);
+    let mut pids = HashSet::new();
+    for n in 0..SERVICES {
+        let name = format!("s{n}");
+        assert_eq!(state(&json, &name), "running", "{name}: {json:#}");
+        let pid = pid(&json, &name).unwrap_or_else(|| panic!("no pid for {name}"));
+        let command = format!("sleep {}", 1000 + n);
+        assert!(
+            running.iter().any(|(p, c)| *p == pid && *c == command),
+            "{name} (PID {pid}) does not run `{command}`"
+        );
+        assert!(pids.insert(pid), "PID {pid} twice");
+    }
+
+    let down = run_unswept_within(&project, &["down"], Duration::from_secs(60));
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+/// Starts `wrangle ARGS` with its output piped, for many at once.
+fn spawn_client(project: &Project, args: &[&str]) -> Child {
+    let mut command = project.command(args);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.spawn().expect("spawn wrangle")
+}
+
+#[test]
+fn a_thousand_parallel_cli_calls_are_all_answered_and_leak_no_descriptor() {
+    const BURSTS: usize = 10;
+    const CALLS: usize = 100;
+    let project = Project::new(
+        r#"
+[services.api]
+command = ["sleep", "618"]
+
+[services.worker]
+command = ["sh", "-c", "while :; do echo working; sleep 0.1; done"]
+"#,
+    );
+    let _cleanup = Cleanup(&project);
+    let (daemon, _) = start_daemon(&project, &[]);
+    status(&project);
+    let fds_before = fd_count(daemon);
+
+    for burst in 0..BURSTS {
+        let mut children: Vec<Child> = (0..CALLS)
+            .map(|_| spawn_client(&project, &["ps", "--json"]))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut statuses = vec![None; CALLS];
+        while statuses.iter().any(Option::is_none) && Instant::now() < deadline {
+            for (child, status) in children.iter_mut().zip(statuses.iter_mut()) {
+                if status.is_none() {
+                    *status = child.try_wait().expect("try_wait");
+                }
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        for (call, (child, status)) in children.iter_mut().zip(&statuses).enumerate() {
+            let Some(status) = status else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("burst {burst}, call {call}: `ps --json` did not finish within 30 s");
+            };
+            let mut stdout = String::new();
+            let mut stderr = String::new();
+            let _ = child
+                .stdout
+                .take()
+                .expect("stdout")
+                .read_to_string(&mut stdout);
+            let _ = child
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut stderr);
+            assert!(
+                status.success(),
+                "burst {burst}, call {call}: {status}: {stderr}"
+            );
+            let json: Value = serde_json::from_str(&stdout)
+                .unwrap_or_else(|error| panic!("burst {burst}, call {call}: {error}: {stdout}"));
+            assert_eq!(json["daemon_pid"], daemon, "{json:#}");
+            assert_eq!(json["services"].as_array().map(Vec::len), Some(2));
+        }
+    }
+
+    // Every connection was closed again: the daemon holds as many descriptors as before.
+    let mut fds_after = fd_count(daemon);
+    let settled = wait_until(WAIT, || {
+        fds_after = fd_count(daemon);
+        fds_after <= fds_before
+    });
+    assert!(
+        settled,
+        "the daemon held {fds_before} descriptors before {} calls and {fds_after} after",
+        BURSTS * CALLS
+    );
+    assert_eq!(state(&status(&project), "worker"), "running");
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile bytes on the control socket.
+
+fn connect(socket: &Path) -> UnixStream {
+    let stream = UnixStream::connect(socket)
+        .unwrap_or_else(|error| panic!("connect {}: {error}", socket.display()));
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    stream.set_write_timeout(Some(WAIT)).expect("write timeout");
+    stream
+}
+
+/// The status code and body of a raw HTTP/1.1 response (None when there is none).
+fn parse_response(bytes: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(bytes);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    Some((code, body.to_string()))
+}
+
+/// Sends `request` whole and reads the answer until the daemon closes the connection.
+fn exchange(socket: &Path, request: &[u8]) -> Vec<u8> {
+    let mut stream = connect(socket);
+    // The daemon may answer and close before it read everything (a 431 for huge headers).
+    let _ = stream.write_all(request);
+    let mut response = Vec::new();
+    // A reset after the answer (the daemon closed with unread bytes) still leaves the answer.
+    let _ = stream.read_to_end(&mut response);
+    response
+}
+
+/// A `Connection: close` request with `body`.
+fn http_request(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: wrangle\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// Asserts that `response` is `code` with an `ApiError` body; returns its message.
+fn assert_api_error(response: &[u8], code: u16, what: &str) -> String {
+    let (status, body) = parse_response(response).unwrap_or_else(|| {
+        panic!(
+            "{what}: no HTTP response: {:?}",
+            String::from_utf8_lossy(response)
+        )
+    });
+    assert_eq!(status, code, "{what}: {body}");
+    let json: Value = serde_json::from_str(&body)
+        .unwrap_or_else(|error| panic!("{what}: the error is not JSON ({error}): {body}"));
+    assert!(json["code"].is_string(), "{what}: {json}");
+    json["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no error message: {json}"))
+        .to_string()
+}
+
+/// The daemon is the same process as before and answers `ps`.
+fn assert_responsive(project: &Project, daemon: i32, after: &str) {
+    let ps = project.run(&["ps", "--json"]);
+    assert_eq!(ps.code, 0, "after {after}: {ps:#?}");
+    let json: Value = serde_json::from_str(&ps.stdout).expect("JSON");
+    assert_eq!(json["daemon_pid"], daemon, "after {after}: {json:#}");
+}
+
+/// Sends a 64 MiB body (announced with `Content-Length`, or chunked) to `POST /v1/actions` from
+/// another thread, and reads the answer meanwhile.
+fn send_huge_body(socket: &Path, chunked: bool) -> Vec<u8> {
+    const HUGE: usize = 64 * 1024 * 1024;
+    let mut stream = connect(socket);
+    let framing = match chunked {
+        true => "Transfer-Encoding: chunked".to_string(),
+        false => format!("Content-Length: {HUGE}"),
+    };
+    let head = format!(
+        "POST /v1/actions HTTP/1.1\r\nHost: wrangle\r\nContent-Type: application/json\r\n\
+         {framing}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("write the head");
+    let mut writer = stream.try_clone().expect("clone the stream");
+    let sender = thread::spawn(move || {
+        let piece = vec![b' '; 1024 * 1024];
+        for _ in 0..HUGE / piece.len() {
+            let written = match chunked {
+                true => writer
+                    .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                    .and_then(|()| writer.write_all(&piece))
+                    .and_then(|()| writer.write_all(b"\r\n")),
+                false => writer.write_all(&piece),
+            };
+            // The daemon answered and closed: the rest is refused, as it should be.
+            if written.is_err() {
+                return;
+            }
+        }
+    });
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    // Unblock the writer if it is still stuck in a write the daemon never reads.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    response
+}
+
+#[test]
+fn bad_input_on_the_control_socket_gets_clear_errors_and_the_daemon_stays_up() {
+    let project = Project::new("[services.api]\ncommand = [\"sleep\", \"619\"]\n");
+    let _cleanup = Cleanup(&project);
+    let (daemon, _) = start_daemon(&project, &[]);
+    let socket = control_socket(&project);
+
+    // Malformed JSON, JSON of the wrong shape, bytes that are not UTF-8: 400 with the reason.
+    for (body, what) in [
+        (&b"{\"action\": \"start\", "[..], "truncated JSON"),
+        (b"{\"action\": \"explode\"}", "an unknown action"),
+        (b"[1, 2, 3]", "an array"),
+        (b"\xff\xfe{}", "bytes that are not UTF-8"),
+        (b"", "an empty body"),
+    ] {
+        let response = exchange(&socket, &http_request("POST", "/v1/actions", body));
+        let message = assert_api_error(&response, 400, what);
+        assert!(message.contains("malformed JSON body"), "{what}: {message}");
+    }
+    // The right shape, an unknown service: 404.
+    let response = exchange(
+        &socket,
+        &http_request(
+            "POST",
+            "/v1/actions",
+            b"{\"action\": \"restart\", \"services\": [\"nope\"]}",
+        ),
+    );
+    assert_api_error(&response, 404, "an unknown service");
+    // Unknown routes and wrong methods.
+    for (method, path, code) in [
+        ("GET", "/v1/nope", 404),
+        ("GET", "/", 404),
+        ("GET", "/v2/status", 404),
+        ("GET", &format!("/v1/{}", "x".repeat(4000)), 404),
+        ("DELETE", "/v1/status", 405),
+        ("GET", "/v1/actions", 405),
+    ] {
+        let response = exchange(&socket, &http_request(method, path, b""));
+        assert_api_error(
+            &response,
+            code,
+            &format!("{method} {}", &path[..path.len().min(20)]),
+        );
+    }
+    assert_responsive(&project, daemon, "malformed requests");
+
+    // Huge bodies are refused with 413 without being read: the daemon's memory does not grow
+    // by anything like the 64 MiB sent.
+    let peak_before = status_kb(daemon, "VmHWM");
+    for chunked in [false, true] {
+        let response = send_huge_body(&socket, chunked);
+        let message = assert_api_error(&response, 413, "a 64 MiB body");
+        assert!(message.contains("larger than"), "{message}");
+    }
+    let peak_after = status_kb(daemon, "VmHWM");
+    eprintln!("daemon peak RSS: {peak_before} kB before two 64 MiB bodies, {peak_after} kB after");
+    assert!(
+        peak_after - peak_before < 16 * 1024,
+        "the daemon's peak RSS grew from {peak_before} kB to {peak_after} kB"
+    );
+    assert_responsive(&project, daemon, "huge bodies");
+
+    // Slow and idle clients: 50 connections that never send a byte, one that sends its headers
+    // a byte at a time and then stalls, one that stalls in its body. The daemon answers others
+    // meanwhile and closes each of them after its timeout.
+    let fds_before = fd_count(daemon);
+    let idle: Vec<UnixStream> = (0..50).map(|_| connect(&socket)).collect();
+    let mut slow_headers = connect(&socket);
+    for byte in b"GET /v1/status HTTP/1.1\r\nHost: wrangle\r\nX-Slow: " {
+        slow_headers.write_all(&[*byte]).expect("write a byte");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let mut slow_body = connect(&socket);
+    slow_body
+        .write_all(
+            b"POST /v1/actions HTTP/1.1\r\nHost: wrangle\r\nContent-Length: 100\r\n\r\n{\"act",
+        )
+        .expect("write");
+    assert!(
+        fd_count(daemon) >= fds_before + 50,
+        "the connections did not reach the daemon"
+    );
+
+    // Meanwhile, bytes that are not HTTP, each on its own connection: at most a 4xx answer, and
+    // the connection is closed (at once, or by the header timeout for those that never make a
+    // whole request head).
+    let long_header = format!(
+        "GET /v1/status HTTP/1.1\r\nHost: wrangle\r\nX-Long: {}\r\n\r\n",
+        "a".repeat(1024 * 1024)
+    );
+    let garbage: Vec<Vec<u8>> = vec![
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n".to_vec(),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        b"\r\n\r\n\r\n".to_vec(),
+        b"GET /v1/status HTTP/9.9\r\n\r\n".to_vec(),
+        b"GET /v1/status HTTP/1.1\r\nContent-Length: -1\r\n\r\n".to_vec(),
+        b"POST /v1/actions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+        long_header.into_bytes(),
+        vec![0u8; 4096],
+    ];
+    let exchanges: Vec<_> = garbage
+        .into_iter()
+        .map(|bytes| {
+            let socket = socket.clone();
+            thread::spawn(move || {
+                let mut stream = connect(&socket);
+                let _ = stream.write_all(&bytes);
+                let mut response = Vec::new();
+                let read = stream.read_to_end(&mut response);
+                (bytes, read.map(|_| ()), response)
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        assert_responsive(&project, daemon, "stalled connections and garbage");
+    }
+    for exchange in exchanges {
+        let (bytes, read, response) = exchange.join().expect("exchange thread");
+        let what = String::from_utf8_lossy(&bytes[..bytes.len().min(40)]).into_owned();
+        if let Err(error) = read {
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::ConnectionReset,
+                "{what:?}: the connection was not closed: {error}"
+            );
+        }
+        if let Some((code, _)) = parse_response(&response) {
+            assert!((400..500).contains(&code), "{what:?} was answered {code}");
+        }
+    }
+
+    let stalled_at = Instant::now();
+    let mut response = Vec::new();
+    slow_body
+        .read_to_end(&mut response)
+        .expect("the stalled body is answered");
+    let message = assert_api_error(&response, 408, "a stalled body");
+    assert!(message.contains("did not arrive within"), "{message}");
+    for (n, mut stream) in idle.into_iter().chain([slow_headers]).enumerate() {
+        let mut rest = Vec::new();
+        match stream.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(error) => panic!(
+                "stalled connection {n} was not closed {:?} after it stalled: {error}",
+                stalled_at.elapsed()
+            ),
+        }
+        assert!(
+            rest.is_empty() || parse_response(&rest).is_some_and(|(code, _)| code == 408),
+            "{:?}",
+            String::from_utf8_lossy(&rest)
+        );
+    }
+    let mut fds_after = fd_count(daemon);
+    assert!(
+        wait_until(WAIT, || {
+            fds_after = fd_count(daemon);
+            fds_after <= fds_before
+        }),
+        "the daemon holds {fds_after} descriptors, {fds_before} before the stalled connections"
+    );
+    assert_responsive(&project, daemon, "the stalled connections were closed");
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random configuration files.
+
+/// xorshift64*: a seeded generator, so a failing case can be replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound.max(1) as u64) as usize
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+/// Every key wrangle.toml knows, wherever it belongs (a generator that puts them anywhere also
+/// tests that misplaced keys are reported where they are).
+const CONFIG_KEYS: &[&str] = &[
+    "command",
+    "shell",
+    "cwd",
+    "env",
+    "env_file",
+    "port",
+    "depends_on",
+    "ready",
+    "restart",
+    "backoff_initial",
+    "backoff_max",
+    "max_restarts",
+    "restart_window",
+    "stop_signal",
+    "stop_timeout",
+    "max_file_size",
+    "keep_files",
+    "budget",
+    "http",
+    "tcp",
+    "exec",
+    "log",
+    "notify",
+    "interval",
+    "timeout",
+    "condition",
+    "services",
+    "defaults",
+    "logs",
+];
+
+const NEAR_KEYS: &[&str] = &[
+    "comand",
+    "Command",
+    "dependson",
+    "readyy",
+    "stop-signal",
+    "x",
+];
+
+const SERVICE_NAMES: &[&str] = &["a", "b", "web", "api", "db", "wrangle", "a.b", "-", "1"];
+
+/// Strings a config is made of: commands, durations, sizes, signals, policies, conditions,
+/// URLs, addresses, regexes, paths, names.
+const CONFIG_STRINGS: &[&str] = &[
+    "sleep 1",
+    "echo $PORT; exit 1",
+    "10s",
+    "500ms",
+    "0s",
+    "-1s",
+    "1 h",
+    "99999999999999999999s",
+    "forever",
+    "10MiB",
+    "500KB",
+    "1GiB",
+    "0",
+    "-5MiB",
+    "18446744073709551616B",
+    "SIGTERM",
+    "TERM",
+    "sigkill",
+    "SIGFOO",
+    "9",
+    "never",
+    "on-failure",
+    "always",
+    "started",
+    "ready",
+    "completed",
+    "http://127.0.0.1:8080/health",
+    "https://example.com/",
+    "http://[::1]:99999/",
+    "ftp://x",
+    "127.0.0.1:80",
+    "localhost",
+    "ready in \\d+ms",
+    "(unclosed",
+    "",
+    " ",
+    ".",
+    "..",
+    "/",
+    "/nonexistent",
+    ".env",
+    "missing.env",
+    "dir",
+    "a",
+    "b",
+    "web",
+];
+
+/// Characters that break naive code: quotes, escapes, multi-byte and zero-width characters,
+/// bidirectional overrides, combining marks, emoji sequences, controls.
+const ODD_CHARS: &[char] = &[
+    'a',
+    'Z',
+    '0',
+    ' ',
+    '"',
+    '\'',
+    '\\',
+    '\n',
+    '\t',
+    '\r',
+    '=',
+    '[',
+    ']',
+    '{',
+    '}',
+    '#',
+    '.',
+    ',',
+    'é',
+    'ß',
+    'İ',
+    '中',
+    '文',
+    '🦀',
+    '👩',
+    '\u{200d}',
+    '\u{202e}',
+    '\u{0301}',
+    '\u{200b}',
+    '\u{feff}',
+    '\u{10ffff}',
+    '\u{7f}',
+    '\u{1}',
+    '\u{fffd}',
+];
+
+fn odd_string(rng: &mut Rng) -> String {
+    (0..rng.below(12)).map(|_| rng.pick(ODD_CHARS)).collect()
+}
+
+/// A key as TOML writes it: bare when it can be, quoted otherwise.
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+    match bare {
+        true => key.to_string(),
+        false => toml_str(key),
+    }
+}
+
+fn random_key(rng: &mut Rng) -> String {
+    match rng.below(10) {
+        0 => toml_key(rng.pick(NEAR_KEYS)),
+        1 => toml_key(&odd_string(rng)),
+        2 => format!("{}.{}", rng.pick(CONFIG_KEYS), rng.pick(CONFIG_KEYS)),
+        _ => rng.pick(CONFIG_KEYS).to_string(),
+    }
+}
+
+fn random_name(rng: &mut Rng) -> String {
+    match rng.chance(85) {
+        true => toml_key(rng.pick(SERVICE_NAMES)),
+        false => toml_key(&odd_string(rng)),
+    }
+}
+
+/// A TOML value of a random type, nested up to a few levels.
+fn random_value(rng: &mut Rng, depth: usize) -> String {
+    let kinds = if depth >= 3 { 6 } else { 9 };
+    match rng.below(kinds) {
+        0 | 1 => toml_str(rng.pick(CONFIG_STRINGS)),
+        2 => toml_str(&odd_string(rng)),
+        3 => rng
+            .pick(&[
+                "0",
+                "1",
+                "-1",
+                "80",
+                "8080",
+                "65535",
+                "65536",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "0x1F",
+                "1_000",
+                "0.5",
+                "-0.0",
+                "inf",
+                "nan",
+                "1e300",
+            ])
+            .to_string(),
+        4 => rng.pick(&["true", "false"]).to_string(),
+        5 => rng
+            .pick(&["1979-05-27T07:32:00Z", "1979-05-27", "07:32:00"])
+            .to_string(),
+        6 | 7 => {
+            let items: Vec<String> = (0..rng.below(4))
+                .map(|_| random_value(rng, depth + 1))
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
+        _ => {
+            let pairs: Vec<String> = (0..rng.below(4))
+                .map(|_| {
+                    let key = match rng.chance(50) {
+                        true => random_key(rng),
+                        false => random_name(rng),
+                    };
+                    format!("{key} = {}", random_value(rng, depth + 1))
+                })
+                .collect();
+            format!("{{ {} }}", pairs.join(", "))
+        }
+    }
+}
+
+/// A value shaped for `key`, so that many documents get past the types into the deeper checks.
+fn shaped_value(rng: &mut Rng, key: &str) -> String {
+    let names = |rng: &mut Rng| -> String {
+        let names: Vec<String> = (0..rng.below(3))
+            .map(|_| toml_str(rng.pick(SERVICE_NAMES)))
+            .collect();
+        format!("[{}]", names.join(", "))
+    };
+    match key {
+        "command" if rng.chance(50) => {
+            format!("[\"sleep\", {}]", toml_str(rng.pick(CONFIG_STRINGS)))
+        }
+        "port" => rng
+            .pick(&["0", "80", "8080", "65535", "[8080, 8081]", "[]"])
+            .to_string(),
+        "depends_on" if rng.chance(50) => names(rng),
+        "depends_on" => format!(
+            "{{ {} = {} }}",
+            random_name(rng),
+            toml_str(rng.pick(&["started", "ready", "completed", "healthy"]))
+        ),
+        "ready" => format!(
+            "{{ {} = {}, timeout = {} }}",
+            rng.pick(&["http", "tcp", "exec", "log", "notify"]),
+            random_value(rng, 2),
+            toml_str(rng.pick(CONFIG_STRINGS))
+        ),
+        "env" => format!("{{ {} = {} }}", random_key(rng), random_value(rng, 2)),
+        "shell" => rng.pick(&["true", "false"]).to_string(),
+        "max_restarts" | "keep_files" | "tcp" => {
+            rng.pick(&["0", "3", "-1", "8080", "70000"]).to_string()
+        }
+        _ => toml_str(rng.pick(CONFIG_STRINGS)),
+    }
+}
+
+/// A value of the right type for a service key, usually a valid one.
+fn plausible_value(rng: &mut Rng, key: &str, names: &[&str]) -> String {
+    let duration = |rng: &mut Rng| toml_str(rng.pick(&["1s", "500ms", "2m", "0s", "1h"]));
+    match key {
+        "command" => match rng.below(3) {
+            0 => "[\"sleep\", \"1\"]".to_string(),
+            1 => toml_str(rng.pick(&["sleep 1", "./serve --port $PORT", "echo 'a b'"])),
+            _ => format!("[\"echo\", {}]", toml_str(&odd_string(rng))),
+        },
+        "shell" => rng.pick(&["true", "false"]).to_string(),
+        "cwd" => toml_str(rng.pick(&["dir", ".", "dir/..", "missing"])),
+        "env" => format!("{{ {} = {} }}", random_key(rng), toml_str(&odd_string(rng))),
+        "env_file" => toml_str(rng.pick(&[".env", "missing.env"])),
+        "port" => rng.pick(&["8080", "8081", "[9000, 9001]", "0"]).to_string(),
+        "depends_on" => {
+            let chosen: Vec<String> = (0..rng.below(3))
+                .map(|_| toml_str(rng.pick(names)))
+                .collect();
+            match rng.chance(70) {
+                true => format!("[{}]", chosen.join(", ")),
+                false => format!(
+                    "{{ {} = {} }}",
+                    rng.pick(names),
+                    toml_str(rng.pick(&["started", "ready", "completed"]))
+                ),
+            }
+        }
+        "ready" => rng
+            .pick(&[
+                "{ tcp = 8080 }",
+                "{ log = \"ready in \\\\d+ms\" }",
+                "{ http = \"http://127.0.0.1:8080/health\", timeout = \"5s\" }",
+                "{ exec = \"true\", interval = \"100ms\" }",
+                "{ notify = true }",
+            ])
+            .to_string(),
+        "restart" => toml_str(rng.pick(&["never", "on-failure", "always"])),
+        "max_restarts" => rng.pick(&["0", "3", "10"]).to_string(),
+        "stop_signal" => toml_str(rng.pick(&["SIGTERM", "INT", "SIGQUIT", "KILL"])),
+        _ => duration(rng),
+    }
+}
+
+/// A document close to a valid one: services with the keys they may have and values of the
+/// right types (a few of them wrong), with `[defaults]` and `[logs]` now and then.
+fn plausible_config(rng: &mut Rng) -> String {
+    const NAMES: &[&str] = &["a", "b", "web", "api", "db"];
+    const OPTIONAL: &[&str] = &[
+        "shell",
+        "cwd",
+        "env",
+        "env_file",
+        "port",
+        "depends_on",
+        "ready",
+        "restart",
+        "backoff_initial",
+        "backoff_max",
+        "max_restarts",
+        "restart_window",
+        "stop_signal",
+        "stop_timeout",
+    ];
+    let services = &NAMES[..1 + rng.below(NAMES.len())];
+    let mut text = String::new();
+    if rng.chance(30) {
+        text.push_str("[defaults]\n");
+        let key = rng.pick(&["restart", "stop_timeout", "cwd", "env", "max_restarts"]);
+        text.push_str(&format!(
+            "{key} = {}\n\n",
+            plausible_value(rng, key, services)
+        ));
+    }
+    if rng.chance(20) {
+        text.push_str(&format!(
+            "[logs]\nmax_file_size = {}\nkeep_files = {}\n\n",
+            toml_str(rng.pick(&["1MiB", "10MB", "0", "1KiB"])),
+            rng.pick(&["0", "5", "-1"])
+        ));
+    }
+    for name in services {
+        text.push_str(&format!("[services.{name}]\n"));
+        text.push_str(&format!(
+            "command = {}\n",
+            plausible_value(rng, "command", services)
+        ));
+        let mut used = vec!["command"];
+        for _ in 0..rng.below(4) {
+            let key = rng.pick(OPTIONAL);
+            if used.contains(&key) {
+                continue;
+            }
+            used.push(key);
+            let value = match rng.chance(90) {
+                true => plausible_value(rng, key, services),
+                false => random_value(rng, 1),
+            };
+            text.push_str(&format!("{key} = {value}\n"));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// A random wrangle.toml: tables and keys from the real key set, values of random types and
+/// shapes, random nesting, odd unicode; sometimes mutated a few characters further.
+fn random_config(rng: &mut Rng) -> String {
+    let mut text = String::new();
+    if rng.chance(40) {
+        text = plausible_config(rng);
+    }
+    for _ in 0..rng.below(if text.is_empty() { 6 } else { 2 }) {
+        let header = match rng.below(12) {
+            0..=4 => format!("[services.{}]", random_name(rng)),
+            5 => "[defaults]".to_string(),
+            6 => "[logs]".to_string(),
+            7 => format!(
+                "[services.{}.{}]",
+                random_name(rng),
+                rng.pick(&["env", "ready", "depends_on", "command"])
+            ),
+            8 => "[services]".to_string(),
+            9 => "[[services]]".to_string(),
+            10 => format!("[{}]", random_key(rng)),
+            _ => String::new(),
+        };
+        text.push_str(&header);
+        text.push('\n');
+        for _ in 0..rng.below(8) {
+            let key = random_key(rng);
+            let value = match rng.chance(60) {
+                true => shaped_value(rng, &key),
+                false => random_value(rng, 0),
+            };
+            let comment = if rng.chance(10) { " # ✓ note" } else { "" };
+            text.push_str(&format!("{key} = {value}{comment}\n"));
+        }
+        text.push('\n');
+    }
+    if rng.chance(25) {
+        let mut chars: Vec<char> = text.chars().collect();
+        for _ in 0..=rng.below(3) {
+            let at = rng.below(chars.len() + 1);
+            match rng.below(3) {
+                0 if at < chars.len() => {
+                    chars.remove(at);
+                }
+                1 => chars.insert(at, rng.pick(ODD_CHARS)),
+                _ => chars.truncate(at),
+            }
+        }
+        text = chars.into_iter().collect();
+    }
+    text
+}
+
+/// What loading one random document proved.
+enum Loaded {
+    Config,
+    /// The first diagnostic's message.
+    Error(String),
+}
+
+/// Loads `text` as `path` and checks the outcome: a config, or an error whose every diagnostic
+/// points into a file (with a line and column inside it where it has them) and is rendered
+/// with that location. Panics (with the seed) otherwise; a panic of the loader itself is
+/// caught and reported the same way.
+fn load_and_check(path: &Path, text: &str, seed: u64) -> Loaded {
+    fs::write(path, text).expect("write wrangle.toml");
+    let outcome = std::panic::catch_unwind(|| wrangle::config::load(path));
+    let result =
+        outcome.unwrap_or_else(|_| panic!("the config loader panicked on seed {seed:#x}:\n{text}"));
+    let error = match result {
+        Ok(_) => return Loaded::Config,
+        Err(error) => error,
+    };
+    let rendered = error.render(false);
+    let context =
+        || format!("seed {seed:#x}\n--- wrangle.toml ---\n{text}\n--- error ---\n{rendered}");
+    let diagnostics = error.diagnostics();
+    assert!(
+        !diagnostics.is_empty(),
+        "an error without a diagnostic: {}",
+        context()
+    );
+    for diagnostic in diagnostics {
+        let Some(file) = diagnostic.path() else {
+            panic!(
+                "a diagnostic without a location: {:?}\n{}",
+                diagnostic.message(),
+                context()
+            );
+        };
+        let Some((line, column)) = diagnostic.line_column() else {
+            continue;
+        };
+        let file_text = fs::read_to_string(file).unwrap_or_default();
+        let lines: Vec<&str> = file_text.split('\n').collect();
+        assert!(
+            line >= 1 && line <= lines.len(),
+            "line {line} is outside {} ({} lines): {}",
+            file.display(),
+            lines.len(),
+            context()
+        );
+        let width = lines[line - 1].chars().count();
+        assert!(
+            column >= 1 && column <= width + 1,
+            "column {column} is outside line {line} ({width} characters): {}",
+            context()
+        );
+        assert!(
+            rendered.contains(&format!("{}:{line}:{column}", file.display())),
+            "the rendering does not show {}:{line}:{column}: {}",
+            file.display(),
+            context()
+        );
+    }
+    Loaded::Error(diagnostics[0].message().to_string())
+}
+
+#[test]
+fn random_and_mutated_configs_load_or_fail_with_located_errors() {
+    const CASES: u64 = 2000;
+    let project = Project::empty();
+    fs::create_dir(project.path("dir")).expect("mkdir dir");
+    project.write(".env", "FROM_FILE=1\n");
+    let path = project.path("wrangle.toml");
+    let mut configs = 0;
+    let mut errors: Vec<(String, String)> = Vec::new();
+    for case in 0..CASES {
+        let seed = 0x5eed_0000 + case;
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let text = random_config(&mut rng);
+        match load_and_check(&path, &text, seed) {
+            Loaded::Config => configs += 1,
+            Loaded::Error(message) => {
+                // One document per kind of first error, for the command line below.
+                let kind: String = message.chars().take(24).collect();
+                if !errors.iter().any(|(seen, _)| *seen == kind) {
+                    errors.push((kind, text));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{CASES} random documents: {configs} valid, {} kinds of error",
+        errors.len()
+    );
+    // The generator reaches both outcomes and many kinds of error.
+    assert!(
+        configs >= CASES / 100,
+        "only {configs} of {CASES} documents were valid"
+    );
+    assert!(
+        errors.len() >= 20,
+        "only {} kinds of error: {errors:#?}",
+        errors.len()
+    );
+
+    // Bytes that are not UTF-8 are an error that names the file, not a panic.
+    fs::write(&path, b"[services.a]\ncommand = \"\xff\"\n").expect("write");
+    let error = wrangle::config::load(&path).expect_err("not UTF-8");
+    assert!(
+        error.render(false).contains("wrangle.toml"),
+        "{}",
+        error.render(false)
+    );
+
+    // The command line: `up` on a bad file exits 2 with the location, never 101 (a panic).
+    for (_, text) in errors.iter().take(12) {
+        project.write("wrangle.toml", text);
+        let up = project.run(&["up"]);
+        assert_eq!(up.code, 2, "--- wrangle.toml ---\n{text}\n{up:#?}");
+        assert!(up.stdout.is_empty(), "{up:#?}");
+        assert!(
+            up.stderr.contains("wrangle.toml") && up.stderr.starts_with("error"),
+            "{up:#?}"
+        );
+        assert!(!up.stderr.contains("panicked"), "{up:#?}");
+    }
+    assert_no_survivors(&project.mark);
+}
