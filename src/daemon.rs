@@ -622,6 +622,13 @@ impl Observer for DaemonObserver {
         self.status.send_modify(|status| {
             let mut updated = (**status).clone();
             live.apply(&mut updated);
+            // Log figures move without state changes (a chatty service that runs for days): each
+            // sample refreshes them too, for `ps` and the metrics' log counters.
+            for (service, entry) in updated.services.iter_mut().enumerate() {
+                let log = self.store.stats(service);
+                entry.log_bytes = log.bytes_written;
+                entry.log_lines_dropped = log.lines_dropped;
+            }
             *status = Arc::new(updated);
         });
     }

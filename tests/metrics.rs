@@ -149,6 +149,9 @@ fn metrics_are_served_parsed_and_follow_the_services() {
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
 
+[monitor]
+interval = "200ms"
+
 [services.db]
 command = {db}
 port = {db_port}
@@ -157,6 +160,9 @@ ready = {{ tcp = {db_port}, interval = "50ms" }}
 [services.web]
 command = ["sh", "-c", "echo hello from web; exec sleep 430"]
 depends_on = ["db"]
+
+[services.chatty]
+command = ["sh", "-c", "while :; do echo tick; sleep 0.1; done"]
 
 [services.flaky]
 command = ["sh", "-c", "if [ -f crashed ]; then exec sleep 431; fi; while [ ! -f crash ]; do sleep 0.05; done; touch crashed; exit 3"]
@@ -246,6 +252,54 @@ backoff_initial = "100ms"
         .sum();
     assert_eq!(states, 1.0, "exactly one state of web is 1");
 
+    // Resource figures, once sampled: every running tree has memory, a process, threads and
+    // files; the daemon too. Readiness and start-up figures for the service with a probe.
+    let sampled = scrape_until(metrics_port, "resources sampled", |scrape| {
+        ["db", "web", "flaky"].iter().all(|service| {
+            scrape
+                .value(
+                    "wrangle_service_resident_memory_bytes",
+                    &[("service", service)],
+                )
+                .is_some()
+        }) && scrape
+            .value("wrangle_daemon_resident_memory_bytes", &[])
+            .is_some()
+    });
+    for service in ["db", "web", "flaky"] {
+        let labels = [("service", service)];
+        assert!(sampled.expect("wrangle_service_resident_memory_bytes", &labels) > 0.0);
+        assert!(sampled.expect("wrangle_service_processes", &labels) >= 1.0);
+        assert!(sampled.expect("wrangle_service_threads", &labels) >= 1.0);
+        assert!(sampled.expect("wrangle_service_open_fds", &labels) >= 1.0);
+        assert!(sampled.expect("wrangle_service_cpu_seconds_total", &labels) >= 0.0);
+        assert_eq!(
+            sampled.expect(
+                "wrangle_service_resource_warning",
+                &[("service", service), ("resource", "memory")]
+            ),
+            0.0
+        );
+    }
+    assert!(sampled.expect("wrangle_daemon_resident_memory_bytes", &[]) > 0.0);
+    assert!(sampled.expect("wrangle_daemon_cpu_seconds_total", &[]) > 0.0);
+    assert!(sampled.expect("wrangle_daemon_processes", &[]) >= 1.0);
+    let db = [("service", "db")];
+    assert!(sampled.expect("wrangle_service_readiness_probe_successes_total", &db) >= 1.0);
+    assert!(sampled.expect("wrangle_service_readiness_probe_failures_total", &db) >= 0.0);
+    let latency = sampled.expect("wrangle_service_readiness_probe_latency_seconds", &db);
+    assert!((0.0..10.0).contains(&latency), "{latency}");
+    let startup = sampled.expect("wrangle_service_startup_duration_seconds", &db);
+    assert!(startup > 0.0 && startup < 10.0, "{startup}");
+    // No probe, no probe series.
+    assert_eq!(
+        sampled.value(
+            "wrangle_service_readiness_probe_failures_total",
+            &[("service", "web")]
+        ),
+        None
+    );
+
     // A crash after start-up: restarted once (cause crash), the exit code recorded, up again.
     project.write("crash", "");
     let after = scrape_until(metrics_port, "flaky restarted and up again", |scrape| {
@@ -277,12 +331,18 @@ backoff_initial = "100ms"
         ) == Some(1.0)
     });
 
-    // Output written to the log files is counted (web said hello twice by now).
-    scrape_until(metrics_port, "web's log bytes counted", |scrape| {
+    // Output written to the log files is counted, and the count moves without state changes.
+    let chatty = [("service", "chatty")];
+    let before = scrape(metrics_port).expect("wrangle_service_log_bytes_total", &chatty);
+    scrape_until(metrics_port, "chatty's log bytes growing", |scrape| {
         scrape
-            .value("wrangle_service_log_bytes_total", &[("service", "web")])
-            .is_some_and(|bytes| bytes > 0.0)
+            .value("wrangle_service_log_bytes_total", &chatty)
+            .is_some_and(|bytes| bytes > before)
     });
+    assert_eq!(
+        scrape(metrics_port).expect("wrangle_service_log_lines_dropped_total", &chatty),
+        0.0
+    );
 
     let other = get(metrics_port, "/").expect("connect");
     assert!(other.status.starts_with("HTTP/1.1 404"), "{}", other.status);
