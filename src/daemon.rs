@@ -423,6 +423,8 @@ struct DaemonObserver {
 struct LiveFigures {
     resources: Vec<Option<wire::ResourceUsage>>,
     warnings: Vec<Vec<String>>,
+    /// Rechecks say readiness was lost (and not yet restored) for the current instance.
+    readiness_lost: Vec<bool>,
     probes: Vec<Option<wire::ProbeStats>>,
     startup_seconds: Vec<Option<f64>>,
     daemon: Option<wire::ResourceUsage>,
@@ -435,6 +437,7 @@ impl LiveFigures {
         LiveFigures {
             resources: vec![None; services],
             warnings: vec![Vec::new(); services],
+            readiness_lost: vec![false; services],
             probes: vec![None; services],
             startup_seconds: vec![None; services],
             daemon: None,
@@ -450,7 +453,11 @@ impl LiveFigures {
             let running = entry.pid.is_some();
             entry.resources = self.resources[service].filter(|_| running);
             entry.warnings = if running {
-                self.warnings[service].clone()
+                let mut warnings = self.warnings[service].clone();
+                if self.readiness_lost[service] {
+                    warnings.push("readiness".to_string());
+                }
+                warnings
             } else {
                 Vec::new()
             };
@@ -478,6 +485,42 @@ fn wire_usage(figures: &Figures) -> wire::ResourceUsage {
 }
 
 impl DaemonObserver {
+    fn record_probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
+        let stats = {
+            let mut live = self.live.borrow_mut();
+            let stats = live.probes[service].get_or_insert_with(Default::default);
+            if passed {
+                stats.successes += 1;
+            } else {
+                stats.failures += 1;
+            }
+            stats.last_latency_seconds = Some(latency.as_secs_f64());
+            *stats
+        };
+        self.status.send_modify(|status| {
+            let mut updated = (**status).clone();
+            if let Some(entry) = updated.services.get_mut(service) {
+                entry.probe = Some(stats);
+            }
+            *status = Arc::new(updated);
+        });
+    }
+
+    fn set_readiness_lost(&self, service: ServiceId, lost: bool) {
+        let changed = {
+            let mut live = self.live.borrow_mut();
+            std::mem::replace(&mut live.readiness_lost[service], lost) != lost
+        };
+        if changed {
+            let live = self.live.borrow();
+            self.status.send_modify(|status| {
+                let mut updated = (**status).clone();
+                live.apply(&mut updated);
+                *status = Arc::new(updated);
+            });
+        }
+    }
+
     /// Start-up is over and everything is up: tell the CLI, then write to `daemon.log` instead.
     fn detach(&self) {
         if !self.attached.replace(false) {
@@ -544,8 +587,15 @@ impl Observer for DaemonObserver {
             message,
             pid,
         });
-        if let Event::Ready { service, elapsed } = event {
-            self.live.borrow_mut().startup_seconds[*service] = Some(elapsed.as_secs_f64());
+        match event {
+            Event::Ready { service, elapsed } => {
+                self.live.borrow_mut().startup_seconds[*service] = Some(elapsed.as_secs_f64());
+            }
+            Event::Started { service, .. } | Event::ReadinessRestored { service } => {
+                self.set_readiness_lost(*service, false)
+            }
+            Event::ReadinessLost { service, .. } => self.set_readiness_lost(*service, true),
+            _ => {}
         }
         if let Event::AllReady { .. } = event {
             self.detach();
@@ -553,24 +603,7 @@ impl Observer for DaemonObserver {
     }
 
     fn probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
-        let stats = {
-            let mut live = self.live.borrow_mut();
-            let stats = live.probes[service].get_or_insert_with(Default::default);
-            if passed {
-                stats.successes += 1;
-            } else {
-                stats.failures += 1;
-            }
-            stats.last_latency_seconds = Some(latency.as_secs_f64());
-            *stats
-        };
-        self.status.send_modify(|status| {
-            let mut updated = (**status).clone();
-            if let Some(entry) = updated.services.get_mut(service) {
-                entry.probe = Some(stats);
-            }
-            *status = Arc::new(updated);
-        });
+        self.record_probe_attempt(service, latency, passed);
     }
 
     fn sample_interval(&self) -> Option<Duration> {

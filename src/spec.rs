@@ -221,6 +221,15 @@ pub struct ReadyProbe {
     pub interval: Duration,
     /// Readiness not reached within this time (from spawn) is a failure.
     pub timeout: Duration,
+    /// Once ready, probe again this often: [`ReadyProbe::LOST_AFTER`] failures in a row mean
+    /// readiness was lost (reported, not acted on), a later pass that it is back. `None`: the
+    /// probe stops at the first pass. Only for checks wrangle can repeat (http, tcp, exec).
+    pub recheck: Option<Duration>,
+}
+
+impl ReadyProbe {
+    /// Consecutive failed rechecks that count as readiness lost: one failure can be a blip.
+    pub const LOST_AFTER: u32 = 3;
 }
 
 #[derive(Debug, Clone)]

@@ -275,8 +275,8 @@ backoff_initial = "100ms"
         assert!(sampled.expect("wrangle_service_cpu_seconds_total", &labels) >= 0.0);
         assert_eq!(
             sampled.expect(
-                "wrangle_service_resource_warning",
-                &[("service", service), ("resource", "memory")]
+                "wrangle_service_warning",
+                &[("service", service), ("warning", "memory")]
             ),
             0.0
         );

@@ -161,3 +161,34 @@ ready = { exec = ["sleep", "357"], timeout = "1s", interval = "100ms" }
     // The probe's own process (`sleep 357`) is part of what must not survive.
     assert_no_survivors(&project.mark);
 }
+
+#[test]
+fn recheck_reports_readiness_lost_and_back_without_restarting() {
+    let project = Project::new(
+        r#"
+[services.svc]
+command = ["sleep", "356"]
+ready = { exec = ["test", "-f", "healthy"], interval = "50ms", recheck = "100ms" }
+"#,
+    );
+    project.write("healthy", "");
+    let mut wrangle = project.up(&[]);
+    let ready = wrangle.expect_line("svc * ready in");
+    std::fs::remove_file(project.path("healthy")).expect("remove healthy");
+    let lost = wrangle.expect_line_from(
+        ready,
+        "svc * readiness lost: 3 checks in a row failed",
+        WAIT,
+    );
+    project.write("healthy", "");
+    wrangle.expect_line_from(lost, "svc * ready again", WAIT);
+    // Reported, not acted on: the same instance runs on.
+    assert!(
+        wrangle.find_line("svc * stopping").is_none(),
+        "{}",
+        wrangle.transcript()
+    );
+    wrangle.signal("INT");
+    assert_eq!(wrangle.wait_exit(WAIT), 0, "{}", wrangle.transcript());
+    assert_no_survivors(&project.mark);
+}

@@ -91,7 +91,7 @@ pub struct ServiceStatus {
     #[serde(default)]
     pub probe: Option<ProbeStats>,
     /// Warnings in force: `cpu` and/or `memory`, while the tree stays above `cpu_warn` or
-    /// `memory_warn` after `warn_after`.
+    /// `memory_warn` after `warn_after`; `readiness` while rechecks of its probe fail.
     #[serde(default)]
     pub warnings: Vec<String>,
 }

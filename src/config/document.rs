@@ -87,7 +87,7 @@ pub(crate) const DEFAULTS_KEYS: &[&str] = &[
 
 const READY_KINDS: &[&str] = &["http", "tcp", "exec", "log", "notify"];
 const READY_KEYS: &[&str] = &[
-    "http", "tcp", "exec", "log", "notify", "interval", "timeout",
+    "http", "tcp", "exec", "log", "notify", "interval", "timeout", "recheck",
 ];
 const RESTART_POLICIES: &[&str] = &["never", "on-failure", "always"];
 const CONDITIONS: &[&str] = &["started", "ready", "completed"];
@@ -955,6 +955,7 @@ impl Reader<'_> {
         let mut check: Option<(Range<usize>, Option<ReadyCheck>)> = None;
         let mut interval = DEFAULT_READY_INTERVAL;
         let mut timeout = DEFAULT_READY_TIMEOUT;
+        let mut recheck: Option<Spanned<Duration>> = None;
         let mut ok = true;
         for (key, item) in table.iter() {
             let kind = key.get_ref().as_ref();
@@ -966,6 +967,10 @@ impl Reader<'_> {
                 },
                 "timeout" => match self.duration(item, &key_path, true) {
                     Some(duration) => timeout = duration.into_inner(),
+                    None => ok = false,
+                },
+                "recheck" => match self.duration(item, &key_path, true) {
+                    Some(duration) => recheck = Some(duration),
                     None => ok = false,
                 },
                 kind if READY_KINDS.contains(&kind) => {
@@ -1002,10 +1007,25 @@ impl Reader<'_> {
             return None;
         };
         let check = parsed?;
+        if let Some(recheck) = &recheck
+            && matches!(check, ReadyCheck::Log { .. } | ReadyCheck::Notify)
+        {
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    recheck.span(),
+                    format!("`{path}.recheck` needs an http, tcp or exec probe"),
+                    "this probe cannot be repeated",
+                )
+                .with_help("a log line or READY=1 happens once; remove `recheck`"),
+            );
+            ok = false;
+        }
         ok.then_some(ReadyProbe {
             check,
             interval,
             timeout,
+            recheck: recheck.map(Spanned::into_inner),
         })
     }
 

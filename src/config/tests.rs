@@ -1136,3 +1136,17 @@ fn limit_monitor_and_metrics_errors_are_located() {
     let error = load_error(&format!("[metrics]{service}"));
     assert!(error.render(false).contains("no `listen` address"));
 }
+
+#[test]
+fn recheck_is_only_for_probes_that_can_be_repeated() {
+    let (_dir, result) =
+        load_toml("[services.a]\ncommand = \"true\"\nready = { tcp = 5432, recheck = \"10s\" }\n");
+    let probe = result.expect("valid").services[0].ready.clone().unwrap();
+    assert_eq!(probe.recheck, Some(Duration::from_secs(10)));
+    assert_error(
+        "[services.a]\ncommand = \"true\"\nready = { log = \"up\", recheck = \"10s\" }\n",
+        "needs an http, tcp or exec probe",
+        3,
+        33,
+    );
+}

@@ -151,11 +151,11 @@ const SERVICE_OPEN_FDS: Family = Family {
     labels: &["service"],
     help: "Open file descriptors in the service's process tree",
 };
-const SERVICE_RESOURCE_WARNING: Family = Family {
-    name: "wrangle_service_resource_warning",
+const SERVICE_WARNING: Family = Family {
+    name: "wrangle_service_warning",
     kind: Kind::Gauge,
-    labels: &["service", "resource"],
-    help: "1 while a cpu_warn or memory_warn warning is in force for the service, else 0",
+    labels: &["service", "warning"],
+    help: "1 while a warning (cpu, memory, readiness) is in force for the service, else 0",
 };
 const SERVICE_PROBE_LATENCY: Family = Family {
     name: "wrangle_service_readiness_probe_latency_seconds",
@@ -215,7 +215,7 @@ pub const FAMILIES: &[Family] = &[
     SERVICE_PROCESSES,
     SERVICE_THREADS,
     SERVICE_OPEN_FDS,
-    SERVICE_RESOURCE_WARNING,
+    SERVICE_WARNING,
     SERVICE_PROBE_LATENCY,
     SERVICE_PROBE_FAILURES,
     SERVICE_PROBE_SUCCESSES,
@@ -243,8 +243,9 @@ pub const STATES: [ServiceState; 11] = [
 /// Causes the snapshot carries beyond these are exposed too.
 pub const RESTART_CAUSES: [&str; 4] = ["crash", "manual", "dependency", "memory_limit"];
 
-/// Warning kinds always exposed (0 or 1).
-pub const WARNINGS: [&str; 2] = ["cpu", "memory"];
+/// Warning kinds always exposed (0 or 1); kinds the snapshot carries beyond these are exposed
+/// too.
+pub const WARNINGS: [&str; 3] = ["cpu", "memory", "readiness"];
 
 /// A sample's value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -381,7 +382,7 @@ pub fn samples(status: &ProjectStatus, version: &str) -> Vec<(Family, Vec<Sample
         per_service(services, |s| usage(s).map(|u| open_fds(&u))),
     );
     add(
-        SERVICE_RESOURCE_WARNING,
+        SERVICE_WARNING,
         services
             .iter()
             .flat_map(|service| {

@@ -195,10 +195,11 @@ wrangle_service_restarts_total{{service=\"web\",cause=\"crash\"}} 0
 wrangle_service_restarts_total{{service=\"web\",cause=\"manual\"}} 0
 wrangle_service_restarts_total{{service=\"web\",cause=\"dependency\"}} 0
 wrangle_service_restarts_total{{service=\"web\",cause=\"memory_limit\"}} 0
-# HELP wrangle_service_resource_warning 1 while a cpu_warn or memory_warn warning is in force for the service, else 0
-# TYPE wrangle_service_resource_warning gauge
-wrangle_service_resource_warning{{service=\"web\",resource=\"cpu\"}} 0
-wrangle_service_resource_warning{{service=\"web\",resource=\"memory\"}} 0
+# HELP wrangle_service_warning 1 while a warning (cpu, memory, readiness) is in force for the service, else 0
+# TYPE wrangle_service_warning gauge
+wrangle_service_warning{{service=\"web\",warning=\"cpu\"}} 0
+wrangle_service_warning{{service=\"web\",warning=\"memory\"}} 0
+wrangle_service_warning{{service=\"web\",warning=\"readiness\"}} 0
 # HELP wrangle_service_log_bytes_total Bytes of service output written to its log files
 # TYPE wrangle_service_log_bytes_total counter
 wrangle_service_log_bytes_total{{service=\"web\"}} 10
@@ -316,13 +317,18 @@ fn a_full_snapshot_exposes_every_family_with_its_values() {
     check("wrangle_service_threads", &[("service", "api")], 7.0);
     check("wrangle_service_open_fds", &[("service", "api")], 21.0);
     check(
-        "wrangle_service_resource_warning",
-        &[("service", "api"), ("resource", "memory")],
+        "wrangle_service_warning",
+        &[("service", "api"), ("warning", "memory")],
         1.0,
     );
     check(
-        "wrangle_service_resource_warning",
-        &[("service", "api"), ("resource", "cpu")],
+        "wrangle_service_warning",
+        &[("service", "api"), ("warning", "cpu")],
+        0.0,
+    );
+    check(
+        "wrangle_service_warning",
+        &[("service", "api"), ("warning", "readiness")],
         0.0,
     );
     check(

@@ -237,6 +237,14 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
             if *active { Tone::Warn } else { Tone::Info },
             message.clone(),
         ),
+        Event::ReadinessLost { service, failure } => (
+            Some(*service),
+            Tone::Error,
+            format!("readiness lost: {failure}"),
+        ),
+        Event::ReadinessRestored { service } => {
+            (Some(*service), Tone::Good, "ready again".to_string())
+        }
         Event::RestartBlocked { service, reason } => (
             Some(*service),
             Tone::Error,
@@ -315,6 +323,8 @@ pub fn kind(event: &Event) -> &'static str {
         Event::Restarting { .. } => "restarting",
         Event::RestartBlocked { .. } => "restart_blocked",
         Event::MemoryLimitExceeded { .. } => "memory_limit",
+        Event::ReadinessLost { .. } => "readiness_lost",
+        Event::ReadinessRestored { .. } => "readiness_restored",
         Event::ResourceWarning {
             resource: Resource::Cpu,
             active: true,

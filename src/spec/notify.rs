@@ -53,7 +53,11 @@ pub const EVENT_KINDS: &[(&str, &str)] = &[
     ),
     (
         "readiness_lost",
-        "a ready service stopped passing its readiness probe",
+        "a ready service failed its readiness rechecks (ready.recheck) 3 times in a row",
+    ),
+    (
+        "readiness_restored",
+        "a recheck passed again after readiness was lost",
     ),
     (
         "cpu_warning",

@@ -1310,6 +1310,7 @@ mod tests {
                 },
                 interval: Duration::from_secs(1),
                 timeout: Duration::from_secs(30),
+                recheck: None,
             }),
             restart: RestartSpec {
                 policy: RestartPolicy::OnFailure,

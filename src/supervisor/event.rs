@@ -87,6 +87,11 @@ pub enum Event {
         active: bool,
         message: String,
     },
+    /// After readiness, the probe failed [`crate::spec::ReadyProbe::LOST_AFTER`] rechecks in a
+    /// row (reported only: the service keeps running).
+    ReadinessLost { service: ServiceId, failure: String },
+    /// A recheck passed again after readiness was lost.
+    ReadinessRestored { service: ServiceId },
     /// A restart is scheduled.
     Restarting {
         service: ServiceId,

@@ -1184,11 +1184,63 @@ async fn run_probe(probe: ReadyProbe, context: ProbeContext, notify_socket: Opti
             last_failure,
         },
     };
+    let ready = matches!(message, Input::ProbePassed { .. });
     let _ = context.sender.send(Message::Engine(message));
+    if let (true, Some(period)) = (ready, probe.recheck) {
+        // Ends with the instance: the task is aborted when the instance ends.
+        recheck(&probe, &context, period).await;
+    }
     // Keep the notify socket open while the instance lives: services may keep sending STATUS=
     // or WATCHDOG=1, and a vanished socket would make their sd_notify calls fail.
     if let Some(socket) = notify_socket {
         while socket.recv().await.is_ok() {}
+    }
+}
+
+/// After readiness: probes every `period` and reports readiness lost after
+/// [`ReadyProbe::LOST_AFTER`] failures in a row, and back on the next pass.
+async fn recheck(probe: &ReadyProbe, context: &ProbeContext, period: Duration) {
+    let mut failures = 0;
+    let mut lost = false;
+    loop {
+        tokio::time::sleep(period).await;
+        let started = Instant::now();
+        let attempt_timeout = period.clamp(Duration::from_millis(100), Duration::from_secs(10));
+        let result = match &probe.check {
+            ReadyCheck::Http { url } => probe::http_attempt(url, attempt_timeout).await,
+            ReadyCheck::Tcp { host, port } => {
+                probe::tcp_attempt(host, *port, attempt_timeout).await
+            }
+            ReadyCheck::Exec { command } => exec_attempt(command, context, attempt_timeout).await,
+            // Refused by the config: these cannot be repeated.
+            ReadyCheck::Log { .. } | ReadyCheck::Notify => return,
+        };
+        context
+            .observer
+            .probe_attempt(context.service, started.elapsed(), result.is_ok());
+        match result {
+            Ok(()) => {
+                failures = 0;
+                if std::mem::take(&mut lost) {
+                    context.observer.event(&Event::ReadinessRestored {
+                        service: context.service,
+                    });
+                }
+            }
+            Err(failure) => {
+                failures += 1;
+                if failures >= ReadyProbe::LOST_AFTER && !lost {
+                    lost = true;
+                    context.observer.event(&Event::ReadinessLost {
+                        service: context.service,
+                        failure: format!(
+                            "{} checks in a row failed (last: {})",
+                            failures, failure.0
+                        ),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -1301,7 +1353,10 @@ async fn exec_attempt(
 
 /// The kernel refusing a move into a cgroup shows up as one of these from the child's setup.
 fn is_cgroup_refusal(error: &io::Error) -> bool {
+    // ENODEV: the cgroup was removed under us (by an administrator, or an older wrangle in
+    // another pid namespace); process groups still work.
     matches!(error.raw_os_error(), Some(code) if code == rustix::io::Errno::ACCESS.raw_os_error()
+        || code == rustix::io::Errno::NODEV.raw_os_error()
         || code == rustix::io::Errno::PERM.raw_os_error()
         || code == rustix::io::Errno::BUSY.raw_os_error()
         || code == rustix::io::Errno::NOTSUP.raw_os_error()
