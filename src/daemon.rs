@@ -12,8 +12,9 @@
 //!
 //! The daemon is the only module that wires everything together: the supervisor (through
 //! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
-//! is `Send` and the supervisor is not), the log store, and the notifier (`crate::notify`, one
-//! more subscriber of the events, given a bounded moment at exit to send what is queued).
+//! is `Send` and the supervisor is not), the log store, the notifier (`crate::notify`, one
+//! more subscriber of the events, given a bounded moment at exit to send what is queued), and the
+//! metrics endpoint (`[metrics]`, which reads the API's status snapshots; see [`crate::metrics`]).
 //!
 //! # Caveats
 //! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly by the same
@@ -72,6 +73,18 @@ pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
 
 async fn serve(prepared: &Prepared) -> u8 {
     let spec = Arc::clone(&prepared.spec);
+    // Bound first, before anything exists: a held address refuses the run like a held port.
+    let metrics_listener = match spec
+        .metrics
+        .map(|metrics| crate::metrics::bind(&spec, metrics))
+    {
+        None => None,
+        Some(Ok(listener)) => Some(listener),
+        Some(Err(error)) => {
+            eprintln!("error: {error}");
+            return error.exit_code();
+        }
+    };
     let names: Vec<String> = spec
         .services
         .iter()
@@ -125,6 +138,8 @@ async fn serve(prepared: &Prepared) -> u8 {
         resources: Arc::new(resources.clone()),
     };
     let (stop_api, api_stopped) = oneshot::channel::<()>();
+    let metrics = metrics_listener
+        .map(|listener| crate::metrics::Endpoint::start(listener, context.status.clone()));
     let api = tokio::spawn(server::serve(listener, context, async move {
         let _ = api_stopped.await;
     }));
@@ -211,6 +226,9 @@ async fn serve(prepared: &Prepared) -> u8 {
     tokio::time::sleep(Duration::from_millis(2)).await;
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
+    if let Some(metrics) = metrics {
+        metrics.stop().await;
+    }
     remove_own_socket(&prepared.paths.control_socket);
     // The run's last notifications (up to `shutdown_complete`) get a bounded moment to go out.
     if let Some(notifier) = notifier {
@@ -641,6 +659,13 @@ impl Observer for DaemonObserver {
         self.status.send_modify(|status| {
             let mut updated = (**status).clone();
             live.apply(&mut updated);
+            // Log figures move without state changes (a chatty service that runs for days): each
+            // sample refreshes them too, for `ps` and the metrics' log counters.
+            for (service, entry) in updated.services.iter_mut().enumerate() {
+                let log = self.store.stats(service);
+                entry.log_bytes = log.bytes_written;
+                entry.log_lines_dropped = log.lines_dropped;
+            }
             *status = Arc::new(updated);
         });
     }

@@ -12,8 +12,9 @@
 //! [`output`] only consume events. [`cli`] parses the command line and wires it together.
 //!
 //! The daemon ([`daemon`]) runs the same supervisor in the background and serves the control
-//! API ([`api`]) on a private Unix socket; service output goes to [`logs`]. `wrangle top`
-//! ([`top`]) is a terminal UI over that API.
+//! API ([`api`]) on a private Unix socket, and optionally Prometheus metrics ([`metrics`]) on a
+//! TCP address; service output goes to [`logs`]. `wrangle top` ([`top`]) is a terminal UI over
+//! that API.
 //!
 //! Modules are listed in reading order (blank lines keep rustfmt from sorting them).
 
@@ -40,6 +41,8 @@ pub mod logs;
 pub mod output;
 
 pub mod api;
+
+pub mod metrics;
 
 pub mod notify;
 

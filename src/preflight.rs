@@ -121,56 +121,67 @@ fn ports_held_message(conflicts: &[PortConflict]) -> String {
             message.push('\n');
         }
         let subject = format!("port {} (service {})", conflict.port, conflict.service);
-        if conflict.holders.is_empty() {
-            // Only the bind test failed: the holder is in another network namespace, or its
-            // socket is bound but not listening, neither of which /proc/net/tcp LISTEN shows.
-            let _ = write!(
-                message,
-                "{subject} is in use, but wrangle cannot see by which process\n  \
-                 look for it with: sudo ss -tanp 'sport = :{}'",
-                conflict.port
-            );
-            continue;
-        }
-        let mut pids = Vec::new();
-        let mut hidden = false;
-        for holder in &conflict.holders {
-            match holder.pid {
-                Some(pid) => {
-                    pids.push(pid.to_string());
-                    let _ = write!(
-                        message,
-                        "{subject} is in use by PID {pid} ({})",
-                        user_label(holder)
-                    );
-                    if let Some(command) = &holder.command {
-                        let _ = write!(message, ": {}", printable_command(command));
-                    }
-                }
-                None => {
-                    hidden = true;
-                    let _ = write!(
-                        message,
-                        "{subject} is in use by a process of {} that wrangle cannot inspect",
-                        owner_label(holder)
-                    );
+        message.push_str(&address_held_message(
+            &subject,
+            conflict.port,
+            &conflict.holders,
+        ));
+    }
+    message
+}
+
+/// The paragraph that says who holds `port`, named `subject` ("port 8080 (service api)",
+/// "metrics address 127.0.0.1:9464"): a line per holder, then how to free it. `holders` empty:
+/// only a bind test failed, and the holder is invisible to us.
+pub fn address_held_message(subject: &str, port: u16, holders: &[PortHolder]) -> String {
+    let mut message = String::new();
+    if holders.is_empty() {
+        // Only the bind test failed: the holder is in another network namespace, or its
+        // socket is bound but not listening, neither of which /proc/net/tcp LISTEN shows.
+        let _ = write!(
+            message,
+            "{subject} is in use, but wrangle cannot see by which process\n  \
+             look for it with: sudo ss -tanp 'sport = :{port}'"
+        );
+        return message;
+    }
+    let mut pids = Vec::new();
+    let mut hidden = false;
+    for holder in holders {
+        match holder.pid {
+            Some(pid) => {
+                pids.push(pid.to_string());
+                let _ = write!(
+                    message,
+                    "{subject} is in use by PID {pid} ({})",
+                    user_label(holder)
+                );
+                if let Some(command) = &holder.command {
+                    let _ = write!(message, ": {}", printable_command(command));
                 }
             }
+            None => {
+                hidden = true;
+                let _ = write!(
+                    message,
+                    "{subject} is in use by a process of {} that wrangle cannot inspect",
+                    owner_label(holder)
+                );
+            }
+        }
+        message.push('\n');
+    }
+    if !pids.is_empty() {
+        let _ = write!(message, "  free it with: kill {}", pids.join(" "));
+    }
+    if hidden {
+        if !pids.is_empty() {
             message.push('\n');
         }
-        if !pids.is_empty() {
-            let _ = write!(message, "  free it with: kill {}", pids.join(" "));
-        }
-        if hidden {
-            if !pids.is_empty() {
-                message.push('\n');
-            }
-            let _ = write!(
-                message,
-                "  look for it with: sudo ss -ltnp 'sport = :{}'",
-                conflict.port
-            );
-        }
+        let _ = write!(
+            message,
+            "  look for it with: sudo ss -ltnp 'sport = :{port}'"
+        );
     }
     message
 }

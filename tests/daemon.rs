@@ -22,7 +22,7 @@ use crate::support::{
 /// Stops whatever the test started in the background, however the test ends: `wrangle down`
 /// (bounded), then SIGKILL of every process still carrying the project's mark (the daemon
 /// included: it inherits the mark from `up -d`).
-pub(crate) struct Cleanup<'a>(&'a Project);
+pub(crate) struct Cleanup<'a>(pub(crate) &'a Project);
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
@@ -216,7 +216,7 @@ command = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; do
 "#;
 
 /// A python command line (TOML array) that listens on `port` and then sleeps.
-fn listener(port: u16) -> String {
+pub(crate) fn listener(port: u16) -> String {
     let script = format!(
         "import socket, time\n\
          sock = socket.socket()\n\
@@ -758,7 +758,7 @@ command = ["sleep", "417"]
 
 /// `up -d` on a project that cannot start: the exit code and output of the failure, and no
 /// daemon left behind (no process, the lock free).
-fn failed_detach(project: &Project, code: i32) -> String {
+pub(crate) fn failed_detach(project: &Project, code: i32) -> String {
     let _cleanup = Cleanup(project);
     let up = project.run_unswept(&["up", "-d"]);
     assert_eq!(up.code, code, "{up:#?}");

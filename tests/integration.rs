@@ -29,3 +29,5 @@ mod faults;
 mod notify;
 // `wrangle top` in a pseudo-terminal: the screen, its keys, resizes, restoring the terminal.
 mod top;
+// The Prometheus endpoint of the daemon (`[metrics]`), scraped and parsed.
+mod metrics;
