@@ -671,7 +671,21 @@ impl Runtime {
         let mut shared = self.shared.borrow_mut();
         if shared.cgroups[service].is_none() {
             match run_cgroup.service(&self.service_names[service]) {
-                Ok(cgroup) => shared.cgroups[service] = Some(cgroup),
+                Ok(cgroup) => {
+                    if let Some(max) = self.spec.services[service].limits.max_memory {
+                        // The kernel's limit is a backstop above wrangle's: the graceful
+                        // restart at `max_memory` comes first, the OOM killer only for a leak
+                        // too fast for a check every second.
+                        let backstop = max.saturating_add(max / 4);
+                        if let Err(error) = cgroup.set_memory_max(backstop) {
+                            let name = &self.service_names[service];
+                            self.observer.notice(&format!(
+                                "{name}: cannot set its kernel memory limit ({error}); max_memory is enforced by wrangle alone"
+                            ));
+                        }
+                    }
+                    shared.cgroups[service] = Some(cgroup);
+                }
                 Err(error) => {
                     let name = &self.service_names[service];
                     self.observer.notice(&format!(

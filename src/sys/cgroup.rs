@@ -15,7 +15,7 @@
 //!
 //! # Caveats
 //! - On a hybrid v1/v2 host the v2 hierarchy has no controllers, so it can track and kill but not
-//!   limit memory; limits are a later concern and degrade the same way.
+//!   limit memory: `max_memory` is then enforced by wrangle's own check alone.
 //! - Directories are only removed with `rmdir`, which the kernel refuses for a cgroup that still
 //!   has processes or children: nothing here can delete anything but an empty cgroup.
 
@@ -53,6 +53,9 @@ impl RunCgroup {
                 "cgroup.kill is not available (Linux < 5.14)",
             ));
         }
+        // Best effort: lets services' memory limits be enforced by the kernel too, where the
+        // memory controller is available to us (not on a hybrid v1/v2 host, where v1 owns it).
+        let _ = enable_controller(&path, "memory");
         Ok(RunCgroup { path })
     }
 
@@ -89,6 +92,12 @@ impl ServiceCgroup {
     /// Every process in the cgroup now.
     pub fn pids(&self) -> Vec<i32> {
         read_pids(&self.path)
+    }
+
+    /// Sets the kernel's hard memory limit of the service (`memory.max`). Returns false when
+    /// the memory controller is not enabled for this cgroup (nothing to set).
+    pub fn set_memory_max(&self, bytes: u64) -> io::Result<bool> {
+        set_memory_max(&self.path, bytes)
     }
 
     /// SIGKILLs the whole cgroup at once.
@@ -128,6 +137,33 @@ fn run_owner(name: &str, namespace: u64) -> Option<u32> {
         return None;
     }
     run.split('-').next()?.parse().ok()
+}
+
+/// Enables `controller` for the children of `cgroup` if the cgroup has it available. Returns
+/// whether it is enabled.
+fn enable_controller(cgroup: &Path, controller: &str) -> io::Result<bool> {
+    let available = fs::read_to_string(cgroup.join("cgroup.controllers"))?;
+    if !available.split_whitespace().any(|name| name == controller) {
+        return Ok(false);
+    }
+    OpenOptions::new()
+        .write(true)
+        .open(cgroup.join("cgroup.subtree_control"))?
+        .write_all(format!("+{controller}").as_bytes())?;
+    Ok(true)
+}
+
+/// Writes `memory.max` of `cgroup`, when the file exists (the controller is enabled).
+fn set_memory_max(cgroup: &Path, bytes: u64) -> io::Result<bool> {
+    let file = cgroup.join("memory.max");
+    if !file.exists() {
+        return Ok(false);
+    }
+    OpenOptions::new()
+        .write(true)
+        .open(file)?
+        .write_all(bytes.to_string().as_bytes())?;
+    Ok(true)
 }
 
 /// Removes the empty cgroups of runs whose wrangle is gone (one killed together with its
@@ -347,6 +383,34 @@ mod tests {
         assert!(dead_gone, "the dead run's empty cgroups were left");
         assert!(alive_kept, "a live run's cgroup was removed");
         assert!(foreign_kept, "another pid namespace's run was removed");
+    }
+
+    /// The kernel's side cannot be exercised on a host whose memory controller belongs to
+    /// cgroup v1 (as here); the files wrangle reads and writes are checked in a plain directory.
+    #[test]
+    fn memory_controller_is_enabled_and_limited_only_where_available() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cgroup = dir.path();
+        fs::write(cgroup.join("cgroup.controllers"), "cpu io pids\n").unwrap();
+        fs::write(cgroup.join("cgroup.subtree_control"), "").unwrap();
+        assert!(!enable_controller(cgroup, "memory").unwrap());
+        assert_eq!(
+            fs::read_to_string(cgroup.join("cgroup.subtree_control")).unwrap(),
+            ""
+        );
+        fs::write(cgroup.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        assert!(enable_controller(cgroup, "memory").unwrap());
+        assert_eq!(
+            fs::read_to_string(cgroup.join("cgroup.subtree_control")).unwrap(),
+            "+memory"
+        );
+        assert!(!set_memory_max(cgroup, 1 << 20).unwrap());
+        fs::write(cgroup.join("memory.max"), "max\n").unwrap();
+        assert!(set_memory_max(cgroup, 1 << 20).unwrap());
+        assert_eq!(
+            fs::read_to_string(cgroup.join("memory.max")).unwrap(),
+            "1048576"
+        );
     }
 
     #[test]
