@@ -171,6 +171,10 @@ class Manager:
     def session(self, label: str) -> Session:
         return self.session_class(self, label)
 
+    def probe(self) -> str:
+        """Empty when the tool can run the workload here, else why not."""
+        return ""
+
 
 # ---------------------------------------------------------------------------------------------
 # wrangle
@@ -328,6 +332,11 @@ class SupervisordSession(Session):
             "[supervisorctl]", f"serverurl=unix://{d}/supervisor.sock", "",
         ]
         chain = any(service.depends_on for service in services)
+        if not chain:
+            # One group: supervisord stops groups one after the other (each program is a group
+            # of its own by default, and each group takes a turn of its 1-second main loop),
+            # but the programs of one group together.
+            text += ["[group:bench]", "programs=" + ",".join(s.name for s in services), ""]
         for priority, service in enumerate(services):
             command = " ".join(_supervisor_quote(arg) for arg in service.argv)
             text += [
@@ -391,8 +400,62 @@ class Supervisord(Manager):
     session_class = SupervisordSession
 
 
+# ---------------------------------------------------------------------------------------------
+# pmdaemon
+
+
+class PmdaemonSession(Session):
+    tool = "pmdaemon"
+
+    def __init__(self, manager, label):
+        super().__init__(manager, label)
+        home = self.path("home")
+        os.makedirs(home, exist_ok=True)
+        # pmdaemon keeps its state in ~/.pmdaemon: a private HOME keeps it out of the user's.
+        self.env.update({"HOME": home, "XDG_CONFIG_HOME": f"{home}/.config",
+                         "XDG_DATA_HOME": f"{home}/.local/share"})
+
+    def pmdaemon(self, *args: str) -> list[str]:
+        return [self.manager.paths["pmdaemon"], *args]
+
+    def stop_argv(self):
+        return self.pmdaemon("delete", "all", "--force")
+
+
+class Pmdaemon(Manager):
+    """pmdaemon 0.1.4 has no long-running supervisor: `pmdaemon start` spawns the service and
+    exits. The probe checks that on this machine, and the peer is reported unavailable with
+    what was seen, rather than timing a manager that is not there."""
+
+    name = "pmdaemon"
+    session_class = PmdaemonSession
+
+    def probe(self) -> str:
+        session = self.session("probe")
+        try:
+            started = session.run(session.pmdaemon("start", "sleep", "--name", "probe", "--",
+                                                   "100000"), limit=60, check=False)
+            time.sleep(1.0)
+            live = marked_pids(session.mark)
+            sleeps = [pid for pid in live if cmdline(pid)[:1] == ["sleep"]]
+            others = [pid for pid in live if pid not in sleeps]
+            if started.returncode == 0 and sleeps and not others:
+                ppid = Path(f"/proc/{sleeps[0]}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                return (f"{self.version} runs no supervising process: `pmdaemon start` spawned "
+                        f"the service and exited (the service's parent is now PID {ppid}), so "
+                        "nothing is left to restart it, hold its output or stop it; there is no "
+                        "manager to measure")
+            if started.returncode != 0:
+                return f"`pmdaemon start` exited {started.returncode}: {started.stderr.strip()[-200:]}"
+            return ("a pmdaemon process stays running after `pmdaemon start`, but bench/managers.py "
+                    "has no adapter for that mode yet")
+        finally:
+            session.cleanup()
+
+
 ADAPTERS: dict[str, type[Manager]] = {
     "wrangle": Wrangle,
     "pm2": Pm2,
     "supervisord": Supervisord,
+    "pmdaemon": Pmdaemon,
 }
