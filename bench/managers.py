@@ -70,7 +70,10 @@ class Session:
 
     def __init__(self, manager: "Manager", label: str):
         self.manager = manager
-        self.dir = tempfile.mkdtemp(prefix=f"wbench-{self.tool}-{label}-")
+        parent = manager.paths.get("workdir")
+        if parent:
+            os.makedirs(parent, mode=0o700, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix=f"wbench-{self.tool}-{label}-", dir=parent)
         self.mark = uuid.uuid4().hex
         self.env = dict(os.environ)
         self.env[MARK_VAR] = self.mark
@@ -401,6 +404,81 @@ class Supervisord(Manager):
 
 
 # ---------------------------------------------------------------------------------------------
+# shep
+
+
+def _toml(value) -> str:
+    return json.dumps(value)  # a JSON string or list of strings is valid TOML
+
+
+class ShepSession(Session):
+    """shep, running as root, refuses to open log files below a directory it does not own, such
+    as /tmp: its sessions live in CACHE/tmp instead (paths["workdir"], set by the installer)."""
+
+    tool = "shep"
+
+    def __init__(self, manager, label):
+        super().__init__(manager, label)
+        self.env["SHEP_HOME"] = self.path("shephome")
+        os.makedirs(self.path("shephome"), mode=0o700, exist_ok=True)
+        self.env["SHEP_STYLE"] = "bare"
+        os.makedirs(self.path("logs"), exist_ok=True)
+
+    def shep(self, *args: str) -> list[str]:
+        return [self.manager.paths["shep"], *args]
+
+    def config(self, services: list[Service]) -> str:
+        parts = []
+        for service in services:
+            lines = [
+                "[[app]]",
+                f"name = {_toml(service.name)}",
+                f"script = {_toml(service.argv[0])}",
+                f"args = {_toml(service.argv[1:])}",
+                'interpreter = "none"',
+                f"cwd = {_toml(self.dir)}",
+                f"env = {{ {MARK_VAR} = {_toml(self.mark)} }}",
+                "autorestart = " + ("false" if service.restart == "never" else "true"),
+            ]
+            if service.restart == "fast":
+                # No fixed delay, and never given up on (defaults: min_uptime 1 s,
+                # max_restarts 16 unstable exits in a row).
+                lines += ['restart_delay = "0"', 'min_uptime = "1ms"', "max_restarts = 1000000"]
+            if service.ready_http:
+                lines.append(f'readiness_probe = {{ kind = "http", target = {_toml(service.ready_http)} }}')
+            if service.depends_on:
+                lines.append(f"depends_on = [{_toml(service.depends_on)}]")
+            parts.append("\n".join(lines) + "\n")
+        return "\n".join(parts)
+
+    def start_argv(self, services):
+        Path(self.path("Flockfile.toml")).write_text(self.config(services))
+        return self.shep("start", self.path("Flockfile.toml"))
+
+    def status_argv(self):
+        return self.shep("flock", "--format", "json")
+
+    def stop_argv(self):
+        return self.shep("kill")
+
+    def manager_pids(self):
+        try:
+            return [int(Path(self.path("shephome/pids/shepd.pid")).read_text().split()[0])]
+        except (FileNotFoundError, ValueError, IndexError) as error:
+            raise BenchError(f"no shep daemon pid file: {error}") from error
+
+    def log_file(self, name):
+        # The default place: shep running as root refuses log files in directories it does not
+        # own (such as anything below /tmp), but its own home is its own.
+        return Path(self.path(f"shephome/logs/{name}-0-out.log"))
+
+
+class Shep(Manager):
+    name = "shep"
+    session_class = ShepSession
+
+
+# ---------------------------------------------------------------------------------------------
 # pmdaemon
 
 
@@ -457,5 +535,6 @@ ADAPTERS: dict[str, type[Manager]] = {
     "wrangle": Wrangle,
     "pm2": Pm2,
     "supervisord": Supervisord,
+    "shep": Shep,
     "pmdaemon": Pmdaemon,
 }

@@ -156,7 +156,9 @@ def install_crate(name: str, crate: str, version: str, binary: str, cache: Path,
         note = stamp.read_text().strip()[len(version):]
     if note:
         how = f"cargo install --root {root} {crate}@{version}" + note
-    return Installed(name, version, {binary: str(exe)}, how)
+    # A private working directory for the sessions of peers that refuse to keep files below
+    # a world-writable directory such as /tmp (shep, as root).
+    return Installed(name, version, {binary: str(exe), "workdir": str(cache / "tmp")}, how)
 
 
 def install(names: list[str], cache: Path) -> dict[str, Installed]:
