@@ -191,9 +191,11 @@ class WrangleSession(Session):
         self.home = self.path("home")
         self.env["WRANGLE_HOME"] = self.home
         self.daemon: int | None = None
+        # Project-level tables put before the services (e.g. `[monitor]`).
+        self.extra_toml = ""
 
     def config(self, services: list[Service]) -> str:
-        parts = []
+        parts = [self.extra_toml] if self.extra_toml else []
         for service in services:
             lines = [f"[services.{service.name}]", f"command = {json.dumps(service.argv)}"]
             if service.restart == "never":
