@@ -36,6 +36,10 @@ pub struct ServiceCgroup {
     path: PathBuf,
     /// Opened before any spawn so the child can join with one `write` after fork.
     procs: File,
+    /// `cgroup.procs` again, for reading: the resource monitor lists the members of every
+    /// service at each sample, and `pread` on a kept descriptor costs one or two system calls
+    /// where opening the file anew costs five.
+    procs_read: Option<File>,
 }
 
 impl RunCgroup {
@@ -74,7 +78,12 @@ impl RunCgroup {
         let procs = OpenOptions::new()
             .write(true)
             .open(path.join("cgroup.procs"))?;
-        Ok(ServiceCgroup { path, procs })
+        let procs_read = File::open(path.join("cgroup.procs")).ok();
+        Ok(ServiceCgroup {
+            path,
+            procs,
+            procs_read,
+        })
     }
 
     /// Kills every process of the run and removes the (then empty) cgroups.
@@ -91,7 +100,22 @@ impl ServiceCgroup {
 
     /// Every process in the cgroup now.
     pub fn pids(&self) -> Vec<i32> {
-        read_pids(&self.path)
+        let Some(file) = &self.procs_read else {
+            return read_pids(&self.path);
+        };
+        // cgroup.procs is generated anew for each read from offset 0.
+        let mut text = Vec::with_capacity(256);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match rustix::io::pread(file, &mut chunk, text.len() as u64) {
+                Ok(0) => break,
+                Ok(read) => text.extend_from_slice(&chunk[..read]),
+                Err(rustix::io::Errno::INTR) => continue,
+                // The cgroup was removed under us: read it the slow way (which finds nothing).
+                Err(_) => return read_pids(&self.path),
+            }
+        }
+        parse_pids(&String::from_utf8_lossy(&text))
     }
 
     /// Sets the kernel's hard memory limit of the service (`memory.max`). Returns false when
@@ -245,12 +269,14 @@ pub fn run_pids(run_path: &Path) -> Vec<i32> {
 
 fn read_pids(path: &Path) -> Vec<i32> {
     fs::read_to_string(path.join("cgroup.procs"))
-        .map(|text| {
-            text.lines()
-                .filter_map(|line| line.trim().parse().ok())
-                .collect()
-        })
+        .map(|text| parse_pids(&text))
         .unwrap_or_default()
+}
+
+fn parse_pids(text: &str) -> Vec<i32> {
+    text.lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect()
 }
 
 /// `<cgroup2 mount><own cgroup path>`.
