@@ -34,31 +34,31 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+mod follow;
 pub mod resources;
 pub mod state;
+mod status;
 
-use crate::api::wire::{
-    self, ApiError, ExitInfo, ProjectStatus, Reply, Request, ServiceState, ServiceStatus,
-};
-use crate::api::{ApiContext, LogSource, RequestEnvelope, format_time, server};
+use crate::api::wire::{self, ApiError, ProjectStatus, Reply, Request};
+use crate::api::{ApiContext, RequestEnvelope, format_time, server};
 use crate::cli::detach::DETACHED_MARKER;
 use crate::cli::up::{Prepared, prepare};
+use crate::daemon::follow::{Followers, StoreSource};
 use crate::daemon::resources::ResourceStore;
 use crate::daemon::state::{DaemonRecord, ServiceRecord, StateWriter};
+use crate::daemon::status::{LiveFigures, millis, service_status, wire_stream, wire_usage};
 use crate::exit;
-use crate::logs::{LogSettings, LogStats, LogStore};
+use crate::logs::{LogSettings, LogStore};
 use crate::output::{Printer, Reporter, reporter};
-use crate::spec::{MonitorSpec, ProjectSpec, ServiceId, Signal};
-use crate::supervisor::engine::{Lifetime, Phase, RestartCause, ServiceAction};
-use crate::supervisor::event::{Event, Exit, Stream};
+use crate::spec::{MonitorSpec, ProjectSpec, ServiceId};
+use crate::supervisor::engine::{Lifetime, ServiceAction};
+use crate::supervisor::event::{Event, Stream};
 use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{Control, ControlRequest, Observer, RunOutcome, ServiceSnapshot};
 use crate::supervisor::session::{Session, SessionOptions};
 
 /// Events kept for slow SSE clients before they lag.
 const EVENT_BUFFER: usize = 1024;
-/// Log lines kept for each slow `logs -f` client before it lags.
-const LOG_BUFFER: usize = 4096;
 
 /// The body of `wrangle __daemon`. Returns the exit code.
 pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
@@ -418,72 +418,6 @@ struct DaemonObserver {
     resources: ResourceStore,
 }
 
-/// What the daemon learns besides state: resource samples, probe attempts, start-up times.
-/// Kept here so each status snapshot carries them.
-struct LiveFigures {
-    resources: Vec<Option<wire::ResourceUsage>>,
-    warnings: Vec<Vec<String>>,
-    /// Rechecks say readiness was lost (and not yet restored) for the current instance.
-    readiness_lost: Vec<bool>,
-    probes: Vec<Option<wire::ProbeStats>>,
-    startup_seconds: Vec<Option<f64>>,
-    daemon: Option<wire::ResourceUsage>,
-    /// The interval of the latest sample.
-    interval_ms: u64,
-}
-
-impl LiveFigures {
-    fn new(services: usize, interval: Duration) -> LiveFigures {
-        LiveFigures {
-            resources: vec![None; services],
-            warnings: vec![Vec::new(); services],
-            readiness_lost: vec![false; services],
-            probes: vec![None; services],
-            startup_seconds: vec![None; services],
-            daemon: None,
-            interval_ms: millis(interval),
-        }
-    }
-
-    /// Copies the figures into a status snapshot.
-    fn apply(&self, status: &mut ProjectStatus) {
-        status.daemon_resources = self.daemon;
-        status.sample_interval_ms = self.interval_ms;
-        for (service, entry) in status.services.iter_mut().enumerate() {
-            let running = entry.pid.is_some();
-            entry.resources = self.resources[service].filter(|_| running);
-            entry.warnings = if running {
-                let mut warnings = self.warnings[service].clone();
-                if self.readiness_lost[service] {
-                    warnings.push("readiness".to_string());
-                }
-                warnings
-            } else {
-                Vec::new()
-            };
-            entry.probe = self.probes[service];
-            entry.startup_seconds = self.startup_seconds[service];
-        }
-    }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A sample's figures as the API shows them.
-fn wire_usage(figures: &Figures) -> wire::ResourceUsage {
-    wire::ResourceUsage {
-        cpu_percent: figures.rates.cpu_percent_of_core,
-        cpu_machine_percent: figures.rates.cpu_percent_of_machine,
-        cpu_seconds: figures.cpu_seconds,
-        memory_bytes: figures.usage.rss_bytes,
-        processes: figures.usage.processes,
-        threads: figures.usage.threads,
-        open_fds: figures.usage.open_fds,
-    }
-}
-
 impl DaemonObserver {
     fn record_probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
         let stats = {
@@ -738,172 +672,5 @@ fn event_service(event: &Event) -> Option<ServiceId> {
     match event {
         Event::Ready { service, .. } => Some(*service),
         _ => None,
-    }
-}
-
-fn wire_stream(stream: Stream) -> wire::LogStream {
-    match stream {
-        Stream::Stdout => wire::LogStream::Stdout,
-        Stream::Stderr => wire::LogStream::Stderr,
-    }
-}
-
-/// One service as `ps` shows it.
-fn service_status(
-    spec: &ProjectSpec,
-    service: ServiceId,
-    snapshot: &ServiceSnapshot,
-    log: &LogStats,
-) -> ServiceStatus {
-    let service_spec = &spec.services[service];
-    let view = &snapshot.view;
-    let state = match view.phase {
-        Phase::Inactive => ServiceState::Inactive,
-        Phase::Waiting => ServiceState::Waiting,
-        Phase::Starting => ServiceState::Starting,
-        Phase::Running if service_spec.ready.is_some() => ServiceState::Ready,
-        Phase::Running => ServiceState::Running,
-        Phase::Backoff => ServiceState::Backoff,
-        Phase::Stopping => ServiceState::Stopping,
-        Phase::Exited(exit) if exit.success() => ServiceState::Exited,
-        Phase::Exited(_) => ServiceState::Crashed,
-        Phase::Failed => ServiceState::Failed,
-        Phase::Stopped => ServiceState::Stopped,
-    };
-    ServiceStatus {
-        name: service_spec.name.clone(),
-        state,
-        pid: snapshot.pid,
-        started_at: snapshot.started_at.map(format_time),
-        restarts: view.restarts,
-        last_exit: view.last_exit.map(|exit| match exit {
-            Exit::Code(code) => ExitInfo {
-                code: Some(code),
-                signal: None,
-            },
-            Exit::Signal(signal) => ExitInfo {
-                code: None,
-                signal: Some(Signal(signal).name()),
-            },
-            Exit::Unknown => ExitInfo {
-                code: None,
-                signal: None,
-            },
-        }),
-        ports: service_spec.ports.clone(),
-        readiness: service_spec
-            .ready
-            .as_ref()
-            .map(|probe| probe.check.describe()),
-        reason: view.reason.clone(),
-        log_lines_dropped: log.lines_dropped,
-        log_error: log.failing.then(|| log.last_error.clone()).flatten(),
-        log_bytes: log.bytes_written,
-        resources: None,
-        restarts_by_cause: RestartCause::ALL
-            .iter()
-            .filter(|cause| view.restart_causes.get(**cause) > 0)
-            .map(|cause| (cause.as_str().to_string(), view.restart_causes.get(*cause)))
-            .collect(),
-        last_restart_reason: view.last_restart_reason.clone(),
-        startup_seconds: None,
-        probe: None,
-        warnings: Vec::new(),
-    }
-}
-
-/// The log store as the API sees it.
-struct StoreSource {
-    store: Arc<LogStore>,
-    names: Vec<String>,
-    followers: Followers,
-}
-
-/// The `logs -f` clients, each with its own channel and service filter: a service that floods
-/// its output fills only the channels of those who follow it, so someone following a quiet
-/// service never loses its lines to another's flood.
-#[derive(Clone, Default)]
-struct Followers(Arc<std::sync::Mutex<Vec<Follower>>>);
-
-struct Follower {
-    /// Empty: every service.
-    services: Vec<String>,
-    sender: broadcast::Sender<wire::LogLine>,
-}
-
-impl Followers {
-    fn subscribe(&self, services: &[String]) -> broadcast::Receiver<wire::LogLine> {
-        let (sender, receiver) = broadcast::channel(LOG_BUFFER);
-        self.lock().push(Follower {
-            services: services.to_vec(),
-            sender,
-        });
-        receiver
-    }
-
-    /// Whether a follower (still there) wants the lines of `service`.
-    fn wants(&self, service: &str) -> bool {
-        let mut followers = self.lock();
-        if followers.is_empty() {
-            return false;
-        }
-        followers.retain(|follower| follower.sender.receiver_count() > 0);
-        followers.iter().any(|follower| {
-            follower.services.is_empty() || follower.services.iter().any(|name| name == service)
-        })
-    }
-
-    /// Sends the line made by `line` to every follower of `service`; makes it only if one
-    /// exists, and forgets followers that went away.
-    fn publish(&self, service: &str, line: impl FnOnce() -> wire::LogLine) {
-        let mut followers = self.lock();
-        if followers.is_empty() {
-            return;
-        }
-        followers.retain(|follower| follower.sender.receiver_count() > 0);
-        let mut interested = followers
-            .iter()
-            .filter(|follower| {
-                follower.services.is_empty() || follower.services.iter().any(|name| name == service)
-            })
-            .peekable();
-        if interested.peek().is_none() {
-            return;
-        }
-        let line = line();
-        for follower in interested {
-            let _ = follower.sender.send(line.clone());
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Follower>> {
-        // A poisoned lock only means a panic elsewhere; the list itself is intact.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl LogSource for StoreSource {
-    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> Vec<wire::LogLine> {
-        let ids: Vec<ServiceId> = services
-            .iter()
-            .filter_map(|name| self.names.iter().position(|known| known == name))
-            .collect();
-        self.store
-            .tail(&ids, n, since)
-            .iter()
-            .map(|line| wire::LogLine {
-                time: format_time(line.time),
-                service: self.names.get(line.service).cloned().unwrap_or_default(),
-                stream: wire_stream(line.stream),
-                text: line.text.clone(),
-                partial: line.partial,
-            })
-            .collect()
-    }
-
-    fn subscribe(&self, services: &[String]) -> broadcast::Receiver<wire::LogLine> {
-        self.followers.subscribe(services)
     }
 }
