@@ -47,7 +47,7 @@ pub async fn run(
         output: Output::Discard,
         // A helper of wrangle's: it dies with wrangle, at once.
         death_signal: Some(Signal::KILL.0),
-        cgroup_procs: None,
+        cgroup: None,
         stdin: Some(reader),
     };
     let program = command.argv.first().cloned().unwrap_or_default();

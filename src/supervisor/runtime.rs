@@ -43,7 +43,7 @@ use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
 use crate::sys::ports;
 use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::reaper::{ExitStatus, Reaper};
-use crate::sys::spawn::{Output, SpawnRequest, signal_group};
+use crate::sys::spawn::{JoinCgroup, Output, SpawnRequest, signal_group};
 use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
 
 /// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
@@ -546,11 +546,11 @@ impl Runtime {
             env_remove: inherited_variables_to_drop(),
             output: Output::Capture,
             death_signal: self.options.die_with_parent.then_some(Signal::TERM.0),
-            cgroup_procs: self.service_cgroup_fd(service),
+            cgroup: self.service_cgroup(service),
             stdin: None,
         };
         let spawned = match self.reaper.spawn(&mut request) {
-            Err(error) if request.cgroup_procs.is_some() && is_cgroup_refusal(&error) => {
+            Err(error) if request.cgroup.is_some() && is_cgroup_refusal(&error) => {
                 // The cgroup exists but the kernel refused the move (delegation rules): run
                 // without cgroups rather than not at all.
                 self.observer.notice(&format!(
@@ -562,7 +562,7 @@ impl Runtime {
                     .cgroups
                     .iter_mut()
                     .for_each(|cgroup| *cgroup = None);
-                request.cgroup_procs = None;
+                request.cgroup = None;
                 self.reaper.spawn(&mut request)
             }
             other => other,
@@ -665,8 +665,8 @@ impl Runtime {
         }
     }
 
-    /// The `cgroup.procs` fd the child joins, creating the service's cgroup on first use.
-    fn service_cgroup_fd(&mut self, service: ServiceId) -> Option<std::os::fd::RawFd> {
+    /// The cgroup the child starts in, creating the service's cgroup on first use.
+    fn service_cgroup(&mut self, service: ServiceId) -> Option<JoinCgroup> {
         let run_cgroup = self.options.cgroup.as_ref()?;
         let mut shared = self.shared.borrow_mut();
         if shared.cgroups[service].is_none() {
@@ -695,9 +695,7 @@ impl Runtime {
                 }
             }
         }
-        shared.cgroups[service]
-            .as_ref()
-            .map(ServiceCgroup::procs_fd)
+        shared.cgroups[service].as_ref().map(ServiceCgroup::join)
     }
 
     fn leader_exited(
@@ -1356,7 +1354,7 @@ async fn exec_attempt(
         output: Output::Discard,
         // A probe is wrangle's own helper: it dies with wrangle, at once.
         death_signal: Some(Signal::KILL.0),
-        cgroup_procs: None,
+        cgroup: None,
         stdin: None,
     };
     let (child, exit) = context.reaper.spawn(&mut request).map_err(|error| {

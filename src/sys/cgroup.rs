@@ -21,8 +21,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use crate::sys::spawn::JoinCgroup;
 
 /// The cgroup of one run of wrangle: `<own cgroup>/wrangle-<run>`.
 #[derive(Debug)]
@@ -34,7 +36,10 @@ pub struct RunCgroup {
 #[derive(Debug)]
 pub struct ServiceCgroup {
     path: PathBuf,
-    /// Opened before any spawn so the child can join with one `write` after fork.
+    /// The directory, for starting children right in it (`CLONE_INTO_CGROUP`).
+    dir: OwnedFd,
+    /// Opened before any spawn so the child can join with one `write` after fork (where `clone3`
+    /// is not available).
     procs: File,
     /// `cgroup.procs` again, for reading: the resource monitor lists the members of every
     /// service at each sample, and `pread` on a kept descriptor costs one or two system calls
@@ -75,12 +80,18 @@ impl RunCgroup {
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
             Err(error) => return Err(error),
         }
+        let dir = rustix::fs::open(
+            &path,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
         let procs = OpenOptions::new()
             .write(true)
             .open(path.join("cgroup.procs"))?;
         let procs_read = File::open(path.join("cgroup.procs")).ok();
         Ok(ServiceCgroup {
             path,
+            dir,
             procs,
             procs_read,
         })
@@ -93,9 +104,12 @@ impl RunCgroup {
 }
 
 impl ServiceCgroup {
-    /// The fd a child writes `0` to in order to join (see [`crate::sys::spawn::SpawnRequest`]).
-    pub fn procs_fd(&self) -> RawFd {
-        self.procs.as_raw_fd()
+    /// How a child starts in this cgroup (see [`crate::sys::spawn::SpawnRequest`]).
+    pub fn join(&self) -> JoinCgroup {
+        JoinCgroup {
+            dir: self.dir.as_raw_fd(),
+            procs: self.procs.as_raw_fd(),
+        }
     }
 
     /// Every process in the cgroup now.
@@ -231,10 +245,11 @@ pub fn kill_and_remove(run_path: &Path) {
     let Ok(entries) = fs::read_dir(run_path) else {
         return;
     };
+    // The entry's type comes with the listing (no `stat` per service).
     let children: Vec<PathBuf> = entries
         .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
         .map(|entry| entry.path())
-        .filter(|path| path.is_dir())
         .collect();
     if let Ok(mut kill) = OpenOptions::new()
         .write(true)

@@ -54,7 +54,7 @@ impl Sentinel {
             output: Output::Discard,
             // The sentinel must outlive wrangle: that is its whole purpose.
             death_signal: None,
-            cgroup_procs: None,
+            cgroup: None,
             stdin: Some(read_end),
         };
         let (child, exit) = reaper.spawn(&mut request)?;

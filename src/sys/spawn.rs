@@ -5,10 +5,16 @@
 //! This module only builds and starts processes. It does not wait for them: exit statuses belong
 //! to [`crate::sys::reaper`], which is the only caller of [`spawn`].
 //!
+//! A child is started by one `clone3` that shares wrangle's memory until the child execs
+//! (vfork-style, [`vfork`]), starts it in its service's cgroup and returns its pidfd. Where the
+//! kernel does not offer that (or off x86_64), `std::process::Command` does the same with a fork
+//! and a `pre_exec` that joins the cgroup by writing its `cgroup.procs`. Both report a failure to
+//! exec as an error of the spawn, never as an exit.
+//!
 //! # Caveats
-//! - The `pre_exec` closure runs between `fork` and `exec` in a process that may have several
-//!   threads, so it makes only async-signal-safe calls: plain syscalls through rustix, no
-//!   allocation, no locks, no logging. Everything it needs is prepared before the fork.
+//! - The child side (the vfork child, or the `pre_exec` closure) runs between clone and `exec` in
+//!   a process that may have several threads, so it makes only async-signal-safe calls: plain
+//!   syscalls, no allocation, no locks, no logging. Everything it needs is prepared before.
 //! - `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, not the process (see
 //!   `man 2 PR_SET_PDEATHSIG`). Callers must spawn from a thread that lives as long as wrangle:
 //!   wrangle runs a current-thread runtime on the main thread for that reason.
@@ -25,6 +31,8 @@ use std::process::{Command, Stdio};
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
+mod vfork;
+
 /// What to start.
 #[derive(Debug)]
 pub struct SpawnRequest {
@@ -38,10 +46,19 @@ pub struct SpawnRequest {
     pub output: Output,
     /// Send the child this signal when the spawning thread (wrangle's main thread) dies.
     pub death_signal: Option<i32>,
-    /// An open `cgroup.procs` file of the cgroup the child must join before exec.
-    pub cgroup_procs: Option<RawFd>,
+    /// The cgroup the child must start in.
+    pub cgroup: Option<JoinCgroup>,
     /// Standard input; /dev/null when None.
     pub stdin: Option<OwnedFd>,
+}
+
+/// A cgroup to start a child in: its directory (for `CLONE_INTO_CGROUP`) and its open
+/// `cgroup.procs` (for joining between fork and exec where `clone3` is not available). Both stay
+/// open for as long as the cgroup is used.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinCgroup {
+    pub dir: RawFd,
+    pub procs: RawFd,
 }
 
 /// Where a child's stdout and stderr go.
@@ -68,16 +85,105 @@ pub struct SpawnedChild {
 
 /// Starts the child. Must only be called by the reaper, with its registry locked, so the child
 /// cannot be reaped before its pidfd exists.
+///
+/// Uses [`vfork::spawn`] (one `clone3`, no copy of wrangle's memory, straight into the cgroup)
+/// where the kernel supports it, else `std::process::Command` with a `pre_exec` that joins the
+/// cgroup; both set the child up the same way.
 pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
-    let Some((program, args)) = request.argv.split_first() else {
+    if request.argv.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
+    }
+    let null = || -> io::Result<OwnedFd> {
+        use rustix::fs::{Mode, OFlags};
+        Ok(rustix::fs::open(
+            "/dev/null",
+            OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
     };
+    let stdin = match request.stdin.take() {
+        Some(fd) => fd,
+        None => null()?,
+    };
+    // The child's output ends, and our read ends of the pipes (kept until the child has its ends).
+    let (stdout, stderr, readers) = match &request.output {
+        Output::Discard => (null()?, null()?, None),
+        Output::Capture => {
+            let (stdout_reader, stdout_writer) = held_pipe()?;
+            let (stderr_reader, stderr_writer) = held_pipe()?;
+            (
+                stdout_writer,
+                stderr_writer,
+                Some((stdout_reader, stderr_reader)),
+            )
+        }
+    };
+    let death_signal = request.death_signal.and_then(Signal::from_named_raw);
+    let (pid, pidfd) = match spawn_fast(request, &stdin, &stdout, &stderr, death_signal)? {
+        Some(child) => child,
+        None => spawn_with_command(request, stdin, stdout, stderr, death_signal)?,
+    };
+    let (stdout, stderr) = match readers {
+        Some((stdout, stderr)) => (Some(stdout), Some(stderr)),
+        None => (None, None),
+    };
+    Ok(SpawnedChild {
+        pid,
+        pidfd,
+        stdout,
+        stderr,
+    })
+}
+
+/// [`vfork::spawn`], or `None` when it is not available here.
+fn spawn_fast(
+    request: &SpawnRequest,
+    stdin: &OwnedFd,
+    stdout: &OwnedFd,
+    stderr: &OwnedFd,
+    death_signal: Option<Signal>,
+) -> io::Result<Option<(i32, OwnedFd)>> {
+    if !vfork::available() {
+        return Ok(None);
+    }
+    let env = vfork::child_env(&request.env_remove, request.env.iter());
+    let plan = vfork::Plan::new(&request.argv, env, &request.cwd)?;
+    // The child moves these onto 0, 1 and 2: none may already be one of those.
+    let [stdin, stdout, stderr] = [stdin, stdout, stderr].map(|fd| {
+        fd.try_clone()
+            .and_then(vfork::above_stdio)
+            .map(|fd| (fd.as_raw_fd(), fd))
+    });
+    let (stdin, stdout, stderr) = (stdin?, stdout?, stderr?);
+    let setup = vfork::Setup {
+        stdin: stdin.0,
+        stdout: stdout.0,
+        stderr: stderr.0,
+        death_signal,
+        cgroup_dir: request.cgroup.map(|cgroup| cgroup.dir),
+    };
+    vfork::spawn(&plan, &setup)
+}
+
+/// The portable way: `std::process::Command` (a fork) with an async-signal-safe `pre_exec`.
+fn spawn_with_command(
+    request: &SpawnRequest,
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    death_signal: Option<Signal>,
+) -> io::Result<(i32, OwnedFd)> {
+    let (program, args) = request
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
     let mut command = Command::new(program);
-    command.args(args).current_dir(&request.cwd);
-    match request.stdin.take() {
-        Some(fd) => command.stdin(Stdio::from(fd)),
-        None => command.stdin(Stdio::null()),
-    };
+    command
+        .args(args)
+        .current_dir(&request.cwd)
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr));
     for key in &request.env_remove {
         command.env_remove(key);
     }
@@ -87,26 +193,9 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v))),
     );
-    // Our read ends of the output pipes, kept until the child has its ends.
-    let mut pipe_readers = None;
-    match &request.output {
-        Output::Discard => {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
-        }
-        Output::Capture => {
-            let (stdout_reader, stdout_writer) = held_pipe()?;
-            let (stderr_reader, stderr_writer) = held_pipe()?;
-            command
-                .stdout(Stdio::from(stdout_writer))
-                .stderr(Stdio::from(stderr_writer));
-            pipe_readers = Some((stdout_reader, stderr_reader));
-        }
-    }
-
     // Everything the child-side closure reads is computed here, before the fork.
     let expected_parent = rustix::process::getpid();
-    let death_signal = request.death_signal.and_then(Signal::from_named_raw);
-    let cgroup_procs = request.cgroup_procs;
+    let cgroup_procs = request.cgroup.map(|cgroup| cgroup.procs);
     // SAFETY: the closure only performs async-signal-safe syscalls (setsid, prctl, getppid,
     // write) on values captured by copy; it allocates nothing and takes no locks.
     unsafe {
@@ -116,18 +205,9 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
     let child = command.spawn()?;
     let pid = child.id() as i32;
     let pidfd = open_pidfd(pid)?;
-    let (stdout, stderr) = match pipe_readers {
-        Some((stdout, stderr)) => (Some(stdout), Some(stderr)),
-        None => (None, None),
-    };
     // Dropping `child` neither waits nor kills: the reaper owns the exit status.
     drop(child);
-    Ok(SpawnedChild {
-        pid,
-        pidfd,
-        stdout,
-        stderr,
-    })
+    Ok((pid, pidfd))
 }
 
 /// Runs in the child between fork and exec. Async-signal-safe only.
@@ -274,4 +354,157 @@ pub fn spawn_detached(
         std::fs::File::from(read_end),
         std::fs::File::from(error_read_end),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn request(argv: &[&str], output: Output) -> SpawnRequest {
+        SpawnRequest {
+            argv: argv.iter().map(|arg| arg.to_string()).collect(),
+            cwd: PathBuf::from("/"),
+            env: BTreeMap::new(),
+            env_remove: Vec::new(),
+            output,
+            death_signal: None,
+            cgroup: None,
+            stdin: None,
+        }
+    }
+
+    fn wait(pid: i32) -> rustix::process::WaitStatus {
+        let pid = Pid::from_raw(pid).expect("pid");
+        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+            .expect("waitpid")
+            .expect("a status")
+            .1
+    }
+
+    fn read_all(fd: Option<OwnedFd>) -> String {
+        let mut text = String::new();
+        std::fs::File::from(fd.expect("a pipe"))
+            .read_to_string(&mut text)
+            .expect("read");
+        text
+    }
+
+    /// Both ways of starting a child: the fast one where available (this machine), and the
+    /// portable one it falls back to.
+    fn each_way(test: impl Fn(bool)) {
+        assert!(
+            !vfork::available() || cfg!(target_arch = "x86_64"),
+            "the fast way is x86_64 only"
+        );
+        test(false);
+        vfork::force_fallback_for_tests(true);
+        test(true);
+        vfork::force_fallback_for_tests(false);
+    }
+
+    #[test]
+    fn a_child_gets_its_environment_directory_and_output_pipes() {
+        each_way(|fallback| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut request = request(
+                &[
+                    "sh",
+                    "-c",
+                    "echo \"$FOO $KEPT\"; pwd; echo oops >&2; exit 3",
+                ],
+                Output::Capture,
+            );
+            request.cwd = dir.path().to_path_buf();
+            request.env.insert("FOO".into(), "bar".into());
+            request.env.insert("KEPT".into(), "set".into());
+            request.env_remove.push("HOME".into());
+            let child = spawn(&mut request).expect("spawn");
+            let stdout = read_all(child.stdout);
+            let cwd = dir.path().canonicalize().expect("canonical");
+            assert_eq!(
+                stdout,
+                format!("bar set\n{}\n", cwd.display()),
+                "fallback: {fallback}"
+            );
+            assert_eq!(read_all(child.stderr), "oops\n");
+            assert_eq!(wait(child.pid).exit_status(), Some(3));
+        });
+    }
+
+    #[test]
+    fn a_child_leads_a_new_session_with_default_signals_and_a_pidfd_of_its_own() {
+        each_way(|fallback| {
+            let child = spawn(&mut request(&["sleep", "30"], Output::Discard)).expect("spawn");
+            // Its exec is done when spawn returns.
+            let info = crate::sys::process_table::process(child.pid).expect("alive");
+            assert_eq!((info.sid, info.pgid), (child.pid, child.pid), "{fallback}");
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", child.pid)).expect("status");
+            let mask = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                    .expect("a signal mask")
+            };
+            assert_eq!(mask("SigBlk:"), 0, "nothing blocked: {status}");
+            // SIGPIPE (13), which Rust's runtime ignores, is back to its default.
+            assert_eq!(
+                mask("SigIgn:") & (1 << 12),
+                0,
+                "SIGPIPE not ignored: {status}"
+            );
+            pidfd_signal(&child.pidfd, Signal::KILL.as_raw()).expect("signal");
+            assert_eq!(wait(child.pid).terminating_signal(), Some(9));
+        });
+    }
+
+    #[test]
+    fn a_missing_program_is_an_error_of_the_spawn_not_an_exit() {
+        each_way(|fallback| {
+            let error = spawn(&mut request(&["no-such-program-wrangle"], Output::Capture))
+                .expect_err("not found");
+            assert_eq!(error.kind(), io::ErrorKind::NotFound, "{fallback}");
+            let mut missing_dir = request(&["true"], Output::Discard);
+            missing_dir.cwd = PathBuf::from("/no/such/directory");
+            let error = spawn(&mut missing_dir).expect_err("no directory");
+            assert_eq!(error.kind(), io::ErrorKind::NotFound, "{fallback}");
+        });
+    }
+
+    #[test]
+    fn an_exec_failure_is_never_taken_for_a_cgroup_refusal() {
+        if !vfork::available() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("not-executable");
+        std::fs::write(&script, "#!/bin/sh\n").expect("write");
+        let error = spawn(&mut request(
+            &[script.to_str().expect("utf-8")],
+            Output::Discard,
+        ))
+        .expect_err("denied");
+        assert_eq!(error.kind(), io::ErrorKind::PermissionDenied);
+        // The runtime retries without cgroups on a raw EACCES from joining one.
+        assert_eq!(error.raw_os_error(), None);
+    }
+
+    #[test]
+    fn a_script_without_a_shebang_runs_with_the_shell() {
+        each_way(|fallback| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let script = dir.path().join("plain");
+            std::fs::write(&script, "echo \"plain $1\"\n").expect("write");
+            std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .expect("chmod");
+            let mut request = request(&["./plain", "arg"], Output::Capture);
+            request.cwd = dir.path().to_path_buf();
+            let child = spawn(&mut request).expect("spawn");
+            assert_eq!(read_all(child.stdout), "plain arg\n", "{fallback}");
+            assert_eq!(wait(child.pid).exit_status(), Some(0));
+        });
+    }
 }

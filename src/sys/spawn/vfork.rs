@@ -1,0 +1,412 @@
+//! The fast way to start a child: one `clone3` with `CLONE_VM | CLONE_VFORK`, straight into the
+//! service's cgroup (`CLONE_INTO_CGROUP`), with its pidfd (`CLONE_PIDFD`) and with every signal
+//! handler reset (`CLONE_CLEAR_SIGHAND`). This is what glibc's `posix_spawn` does (2.39 and later
+//! for the cgroup); `posix_spawn` itself cannot set a parent-death signal, hence our own.
+//!
+//! # Why
+//! A `fork` copies wrangle's page tables, and the child then tears the copy down again in `exec`;
+//! both are on the restart path, because the parent waits for the `exec`. Joining a cgroup by
+//! writing `cgroup.procs` takes the kernel's cgroup write lock, which waits for an RCU grace period
+//! when no migration happened lately: tens of milliseconds on a loaded machine, paid by the first
+//! service of every start-up. `CLONE_INTO_CGROUP` places the child at creation, under the read
+//! side of that lock.
+//!
+//! # How
+//! The child runs on a stack of its own, in wrangle's memory, while the calling thread is suspended
+//! until the child has called `execve` (or exited). It only reads what the parent prepared (paths,
+//! argv, envp, descriptor numbers), makes plain system calls (no allocation, no locks, no panics),
+//! and reports a failure by storing its `errno` in the shared [`ChildContext::error`] before
+//! `_exit`. Signal handlers are reset by the kernel at clone time (`CLONE_CLEAR_SIGHAND`), so no
+//! handler of wrangle's can run in the child; ignored signals stay ignored, so the child restores
+//! `SIGPIPE` (ignored by Rust's runtime) and an empty signal mask, as `std::process` does.
+//!
+//! # Caveats
+//! - x86_64 only (the clone trampoline is assembly); elsewhere, and wherever the kernel refuses
+//!   `clone3` or one of its flags (Linux < 5.7, seccomp filters that answer ENOSYS), the caller
+//!   falls back to `std::process::Command` and remembers not to try again.
+//! - The program is looked up in the child's `PATH` (from the child's environment, `/bin:/usr/bin`
+//!   when it has none) like `execvp`, including the fallback to `/bin/sh` for an executable file
+//!   without a `#!` line.
+
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use rustix::process::{Pid, Signal};
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The child's stack. The child makes a handful of system calls, so this is plenty, also in debug
+/// builds.
+const STACK_BYTES: usize = 64 * 1024;
+
+/// Set once the kernel refused `clone3` (or one of our flags): from then on the caller uses
+/// `std::process::Command`.
+static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+/// `struct clone_args` (linux/sched.h), the version with `cgroup` (Linux 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// What the child needs, prepared by the parent before the clone. Borrowed by the child, which
+/// runs in the same memory while the parent waits.
+pub(super) struct Plan {
+    /// Paths to try in order (one when the program names a path, else one per `PATH` entry).
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    cwd: CString,
+}
+
+impl Plan {
+    /// `env` is the child's whole environment.
+    pub(super) fn new(
+        argv: &[String],
+        env: Vec<(OsString, OsString)>,
+        cwd: &std::path::Path,
+    ) -> io::Result<Plan> {
+        let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the command");
+        let Some(program) = argv.first() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
+        };
+        let path_var = env
+            .iter()
+            .find(|(key, _)| key == "PATH")
+            .map(|(_, value)| value.clone());
+        let candidates = if program.contains('/') {
+            vec![CString::new(program.as_str()).map_err(nul)?]
+        } else {
+            let path = path_var.unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+            path.as_bytes()
+                .split(|byte| *byte == b':')
+                .map(|dir| {
+                    let mut full = dir.to_vec();
+                    if !full.is_empty() && !full.ends_with(b"/") {
+                        full.push(b'/');
+                    }
+                    full.extend_from_slice(program.as_bytes());
+                    CString::new(full).map_err(nul)
+                })
+                .collect::<io::Result<_>>()?
+        };
+        let argv = argv
+            .iter()
+            .map(|arg| CString::new(arg.as_str()).map_err(nul))
+            .collect::<io::Result<_>>()?;
+        let env = env
+            .into_iter()
+            .map(|(key, value)| {
+                let mut entry = key.into_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(value.as_bytes());
+                CString::new(entry).map_err(nul)
+            })
+            .collect::<io::Result<_>>()?;
+        let cwd = CString::new(cwd.as_os_str().as_bytes()).map_err(nul)?;
+        Ok(Plan {
+            candidates,
+            argv,
+            env,
+            cwd,
+        })
+    }
+}
+
+/// The child's side of the descriptors and settings.
+pub(super) struct Setup {
+    pub stdin: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    pub death_signal: Option<Signal>,
+    /// A directory descriptor of the cgroup to start in.
+    pub cgroup_dir: Option<RawFd>,
+}
+
+/// Makes [`available`] say no (or yes again), to test the fallback.
+#[cfg(test)]
+pub(super) fn force_fallback_for_tests(fallback: bool) {
+    UNSUPPORTED.store(fallback, Ordering::Relaxed);
+}
+
+/// Whether [`spawn`] may be tried.
+pub(super) fn available() -> bool {
+    cfg!(target_arch = "x86_64") && !UNSUPPORTED.load(Ordering::Relaxed)
+}
+
+/// Shared between parent and child (same memory): the child's inputs, and its `errno` if it
+/// could not exec.
+struct ChildContext {
+    candidates: Vec<*const libc::c_char>,
+    argv: Vec<*const libc::c_char>,
+    /// `["/bin/sh", <candidate>, argv[1..]..., NULL]`: the child fills in slot 1 when a
+    /// candidate turns out to be a script without `#!` (ENOEXEC), like `execvp`.
+    sh_argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    cwd: *const libc::c_char,
+    setup_stdin: RawFd,
+    setup_stdout: RawFd,
+    setup_stderr: RawFd,
+    death_signal: Option<Signal>,
+    parent: Pid,
+    error: AtomicI32,
+}
+
+/// Starts the child; `Ok(None)` when this kernel (or architecture) does not support the fast path
+/// and the caller must use `std::process::Command`.
+pub(super) fn spawn(plan: &Plan, setup: &Setup) -> io::Result<Option<(i32, OwnedFd)>> {
+    if !available() {
+        return Ok(None);
+    }
+    let to_ptrs = |strings: &[CString]| -> Vec<*const libc::c_char> {
+        strings
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    static SH: &CStr = c"/bin/sh";
+    let mut sh_argv = vec![SH.as_ptr(), std::ptr::null()];
+    sh_argv.extend(plan.argv.iter().skip(1).map(|arg| arg.as_ptr()));
+    sh_argv.push(std::ptr::null());
+    let context = ChildContext {
+        candidates: plan.candidates.iter().map(|s| s.as_ptr()).collect(),
+        argv: to_ptrs(&plan.argv),
+        sh_argv,
+        envp: to_ptrs(&plan.env),
+        cwd: plan.cwd.as_ptr(),
+        setup_stdin: setup.stdin,
+        setup_stdout: setup.stdout,
+        setup_stderr: setup.stderr,
+        death_signal: setup.death_signal,
+        parent: rustix::process::getpid(),
+        error: AtomicI32::new(0),
+    };
+    let mut stack = vec![0u8; STACK_BYTES];
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_CLEAR_SIGHAND,
+        pidfd: &raw mut pidfd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack.as_mut_ptr() as u64,
+        stack_size: STACK_BYTES as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(dir) = setup.cgroup_dir {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = dir as u64;
+    }
+    // SAFETY: `args` is a valid `clone_args` whose stack is ours until the child has exec'd or
+    // exited, which is when the kernel resumes this thread (CLONE_VFORK). The child runs
+    // `child_main` on that stack and never returns into this function; it only reads `context`
+    // (alive until after the call) and stores into its atomic `error` and `sh_argv[1]`.
+    let result = unsafe { clone3(&mut args, child_main, &context) };
+    drop(stack);
+    if result < 0 {
+        let errno = -result as i32;
+        if [libc::ENOSYS, libc::E2BIG, libc::EINVAL].contains(&errno) {
+            // Too old a kernel (or a filter): never again for this process.
+            UNSUPPORTED.store(true, Ordering::Relaxed);
+            return Ok(None);
+        }
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    let pid = result as i32;
+    // SAFETY: the kernel stored a fresh pidfd (CLONE_PIDFD) that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let error = context.error.load(Ordering::Acquire);
+    if error != 0 {
+        // The child failed before exec and has exited (or is exiting): collect it here, since
+        // no one registered it (the caller holds the reaper's registry, so the reaper cannot
+        // run meanwhile).
+        if let Some(pid) = Pid::from_raw(pid) {
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        }
+        // Wrapped, so that the caller can tell it from a refusal of the cgroup (which `clone3`
+        // itself reports): only the kind and the text are kept.
+        let error = io::Error::from_raw_os_error(error);
+        return Err(io::Error::new(error.kind(), error));
+    }
+    Ok(Some((pid, pidfd)))
+}
+
+/// `clone3` returning in the child on its own stack, where it calls `child(context)`, which
+/// never returns. Returns the child's pid, or `-errno`, in the parent.
+///
+/// SAFETY (callers): `args` must describe a stack that stays valid until the child execs or
+/// exits, and must include `CLONE_VM | CLONE_VFORK` so the parent is suspended meanwhile.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3(
+    args: &mut CloneArgs,
+    child: extern "C" fn(*const ChildContext) -> !,
+    context: *const ChildContext,
+) -> isize {
+    let result: isize;
+    // SAFETY: see the function's contract. In the parent the syscall clobbers only rcx and r11
+    // (declared). In the child (rax == 0) the kernel has switched to the new stack; the code
+    // aligns it, calls `child`, and never comes back into the compiled code.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "and rsp, -16",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 as isize => result,
+            in("rdi") args as *mut CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") context,
+            in("r13") child,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    result
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clone3(
+    _args: &mut CloneArgs,
+    _child: extern "C" fn(*const ChildContext) -> !,
+    _context: *const ChildContext,
+) -> isize {
+    -(libc::ENOSYS as isize)
+}
+
+/// The child, between clone and exec: async-signal-safe system calls only, on values the parent
+/// prepared. Never returns: execs, or stores its errno and exits with 127.
+extern "C" fn child_main(context: *const ChildContext) -> ! {
+    // SAFETY: the parent passed a pointer to a context that outlives this child's use of it (the
+    // parent is suspended until we exec or exit).
+    let context = unsafe { &*context };
+    let errno = child_exec(context);
+    context.error.store(errno.max(1), Ordering::Release);
+    // SAFETY: `_exit` ends only this child (a process of its own: no CLONE_THREAD) without
+    // running any of wrangle's exit handlers.
+    unsafe { libc::_exit(127) }
+}
+
+/// Sets the child up and execs; returns the errno of what failed.
+fn child_exec(context: &ChildContext) -> i32 {
+    let errno = |error: rustix::io::Errno| error.raw_os_error();
+    // Its own session and process group (see `super::child_setup` for why).
+    if let Err(error) = rustix::process::setsid() {
+        return errno(error);
+    }
+    if let Some(signal) = context.death_signal {
+        if let Err(error) = rustix::process::set_parent_process_death_signal(Some(signal)) {
+            return errno(error);
+        }
+        // wrangle died between clone and prctl: the signal would never come.
+        if rustix::process::getppid() != Some(context.parent) {
+            return libc::ESRCH;
+        }
+    }
+    for (source, target) in [
+        (context.setup_stdin, 0),
+        (context.setup_stdout, 1),
+        (context.setup_stderr, 2),
+    ] {
+        // Sources are >= 3 (see the caller), so dup2 always makes a new, inheritable descriptor.
+        // SAFETY: plain dup2 on descriptors the parent keeps open until we exec.
+        if unsafe { libc::dup2(source, target) } < 0 {
+            return last_errno();
+        }
+    }
+    // SAFETY: a NUL-terminated path the parent keeps alive.
+    if unsafe { libc::chdir(context.cwd) } < 0 {
+        return last_errno();
+    }
+    // Rust's runtime ignores SIGPIPE; the service must get the default, as with std::process.
+    // Handlers were already reset by CLONE_CLEAR_SIGHAND.
+    // SAFETY: plain system calls on local values.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+    let mut result = libc::ENOENT;
+    let mut denied = false;
+    for &candidate in &context.candidates {
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays prepared by the parent.
+        unsafe { libc::execve(candidate, context.argv.as_ptr(), context.envp.as_ptr()) };
+        let error = last_errno();
+        match error {
+            libc::ENOEXEC => {
+                // A script without `#!`: run it with the shell, as execvp does.
+                let sh_argv = context.sh_argv.as_ptr().cast_mut();
+                // SAFETY: slot 1 of `sh_argv` exists (it holds a placeholder) and is only ever
+                // written here, by this child, while the parent is suspended.
+                unsafe {
+                    *sh_argv.add(1) = candidate;
+                    libc::execve(*sh_argv, sh_argv, context.envp.as_ptr());
+                }
+                return last_errno();
+            }
+            libc::EACCES => denied = true,
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ELOOP | libc::ENAMETOOLONG => {}
+            other => return other,
+        }
+        result = error;
+    }
+    if denied { libc::EACCES } else { result }
+}
+
+fn last_errno() -> i32 {
+    // SAFETY: reads this thread's errno (the child borrows its parent thread's TLS, which that
+    // thread does not use while it is suspended).
+    unsafe { *libc::__errno_location() }
+}
+
+/// A descriptor number >= 3 for `fd` (duplicated when it is 0, 1 or 2), so that the child's
+/// dup2 onto 0..=2 never meets a source it already overwrote.
+pub(super) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, 3)?)
+}
+
+/// The child's whole environment: ours, minus `remove`, plus `set`.
+pub(super) fn child_env<'a>(
+    remove: &[String],
+    set: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(key, _)| !remove.iter().any(|name| OsStr::new(name) == key))
+        .collect();
+    for (key, value) in set {
+        match env
+            .iter_mut()
+            .find(|(existing, _)| existing == OsStr::new(key))
+        {
+            Some(entry) => entry.1 = OsString::from(value),
+            None => env.push((OsString::from(key), OsString::from(value))),
+        }
+    }
+    env
+}
