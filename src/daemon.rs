@@ -197,6 +197,8 @@ async fn serve(prepared: &Prepared) -> u8 {
             cgroup: session.cgroup_path().map(PathBuf::from),
             services: Vec::new(),
         },
+        leaders: RefCell::new(vec![None; spec.services.len()]),
+        written: RefCell::new(Vec::new()),
         live: RefCell::new(LiveFigures::new(spec.services.len(), spec.monitor.interval)),
         resources,
     });
@@ -222,8 +224,15 @@ async fn serve(prepared: &Prepared) -> u8 {
         exit::SERVICE_FAILED
     };
     // Let the last events reach followers (`down` waits for the stream to end), then close: the
-    // SSE tasks run on this thread, so a moment is enough for them to write.
-    tokio::time::sleep(Duration::from_millis(2)).await;
+    // SSE tasks run on this thread, so they have taken every event once the broadcast queue is
+    // empty, and write it in the same turn. Bounded, for a follower that stopped reading.
+    let delivered = async {
+        while !events.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(2), delivered).await;
     let _ = stop_api.send(());
     let _ = tokio::time::timeout(server::DRAIN_TIMEOUT, api).await;
     if let Some(metrics) = metrics {
@@ -234,7 +243,8 @@ async fn serve(prepared: &Prepared) -> u8 {
     if let Some(notifier) = notifier {
         notifier.finish().await;
     }
-    // Everything is stopped and verified: nothing is left for a successor to recover.
+    // Everything is stopped and verified: nothing is left for a successor to recover. The
+    // state thread removes the record while the log files are flushed.
     observer.state.finish();
     // Every service is gone, so no more lines come: make sure the last ones reach the files.
     if tokio::time::timeout(Duration::from_secs(5), store.flush())
@@ -243,6 +253,7 @@ async fn serve(prepared: &Prepared) -> u8 {
     {
         eprintln!("warning: the log files may miss the last lines (the disk did not keep up)");
     }
+    observer.state.finished();
     code
 }
 
@@ -411,8 +422,12 @@ struct DaemonObserver {
     status: watch::Sender<Arc<ProjectStatus>>,
     store: Arc<LogStore>,
     state: StateWriter,
-    /// The run's identity; `services` is refreshed at each state change.
+    /// The run's identity; `services` is refreshed when a leader appears.
     record: DaemonRecord,
+    /// Per service, the current leader's (pid, start time, process group), read once.
+    leaders: RefCell<Vec<Option<(i32, u64, i32)>>>,
+    /// The leaders of the last record sent to the state file.
+    written: RefCell<Vec<ServiceRecord>>,
     /// Figures that are not part of the supervisor's state snapshots.
     live: RefCell<LiveFigures>,
     resources: ResourceStore,
@@ -638,26 +653,52 @@ impl Observer for DaemonObserver {
                 service_status(&self.spec, service, snapshot, &self.store.stats(service))
             })
             .collect();
-        let services_record = services
-            .iter()
-            .enumerate()
-            .filter_map(|(service, snapshot)| {
-                let pid = snapshot.pid?;
-                let info = crate::sys::process_table::process(pid)?;
-                Some(ServiceRecord {
-                    name: self.spec.services[service].name.clone(),
-                    pid,
-                    start_time: info.start_time,
-                    pgid: info.pgid,
-                    restarts: snapshot.view.restarts,
-                    ports: self.spec.services[service].ports.clone(),
+        let services_record: Vec<ServiceRecord> = {
+            let mut leaders = self.leaders.borrow_mut();
+            services
+                .iter()
+                .enumerate()
+                .filter_map(|(service, snapshot)| {
+                    let pid = snapshot.pid?;
+                    let known = leaders[service].filter(|leader| leader.0 == pid);
+                    // A leader's start time and process group never change while it lives (its
+                    // pid cannot be reused while it is unreaped): read once per instance, not at
+                    // every state change of any service.
+                    let (pid, start_time, pgid) = match known {
+                        Some(leader) => leader,
+                        None => {
+                            let info = crate::sys::process_table::process(pid)?;
+                            let leader = (pid, info.start_time, info.pgid);
+                            leaders[service] = Some(leader);
+                            leader
+                        }
+                    };
+                    Some(ServiceRecord {
+                        name: self.spec.services[service].name.clone(),
+                        pid,
+                        start_time,
+                        pgid,
+                        restarts: snapshot.view.restarts,
+                        ports: self.spec.services[service].ports.clone(),
+                    })
                 })
-            })
-            .collect();
-        self.state.record(DaemonRecord {
-            services: services_record,
-            ..self.record.clone()
-        });
+                .collect()
+        };
+        // A record is only written when it names a leader the last written one does not. A
+        // change that only drops leaders (they exited, or the run is stopping) leaves the older
+        // record on disk, which is still a correct input for recovery if this daemon is killed
+        // now: recovery trusts a recorded leader only if pid, start time and process group all
+        // match a live process, so a leader that is gone is simply not found, while every leader
+        // that lives is in it. (That is also why a stop of 50 services writes nothing until
+        // `finish` removes the file.)
+        let new_leader = state::names_new_leader(&self.written.borrow(), &services_record);
+        if new_leader {
+            self.written.replace(services_record.clone());
+            self.state.record(DaemonRecord {
+                services: services_record,
+                ..self.record.clone()
+            });
+        }
         let live = self.live.borrow();
         self.status.send_modify(|status| {
             let mut updated = (**status).clone();

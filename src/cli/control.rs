@@ -152,7 +152,7 @@ pub fn down(file: Option<PathBuf>) -> u8 {
         }
     };
     let client = Client::new(project.paths.control_socket.clone());
-    match project::block_on(down_daemon(&client, &project)) {
+    match project::block_on(down_daemon(&client, &project, holder)) {
         Ok(Ok(())) => exit::SUCCESS,
         Ok(Err(ClientError::NotRunning)) => down_foreground(&project, holder),
         Ok(Err(error)) => client_failure(&project, &error),
@@ -161,7 +161,11 @@ pub fn down(file: Option<PathBuf>) -> u8 {
 }
 
 /// Asks the daemon to stop everything, prints what happens, and returns once it has exited.
-async fn down_daemon(client: &Client, project: &Project) -> Result<(), ClientError> {
+async fn down_daemon(
+    client: &Client,
+    project: &Project,
+    holder: Option<i32>,
+) -> Result<(), ClientError> {
     // Follow the events first so nothing between the request and the end is missed; the stream
     // ends when the daemon closes its socket on the way out.
     let follow = client.follow_events(|event| {
@@ -178,7 +182,7 @@ async fn down_daemon(client: &Client, project: &Project) -> Result<(), ClientErr
     requested?;
     // An event stream cut short is not an error: the daemon closed it on its way out.
     let _ = followed;
-    if wait_for_release(project).await {
+    if wait_for_release(project, holder).await {
         Ok(())
     } else {
         Err(ClientError::Protocol(
@@ -205,7 +209,7 @@ fn down_foreground(project: &Project, pid: Option<i32>) -> u8 {
         return exit::SERVICE_FAILED;
     }
     println!("wrangle: asked the foreground wrangle (PID {pid}) to stop");
-    match project::block_on(wait_for_release(project)) {
+    match project::block_on(wait_for_release(project, Some(pid))) {
         Ok(true) => {
             println!("wrangle: stopped");
             exit::SUCCESS
@@ -219,14 +223,29 @@ fn down_foreground(project: &Project, pid: Option<i32>) -> u8 {
 }
 
 /// Waits until nobody holds the project lock (the instance has exited).
-async fn wait_for_release(project: &Project) -> bool {
+///
+/// The lock is what counts; the holder's pid (from the lock file, informational) only serves to
+/// wake up the moment that process exits instead of at the next poll: its exit releases the lock.
+async fn wait_for_release(project: &Project, holder: Option<i32>) -> bool {
     let deadline = Instant::now() + DOWN_LIMIT;
+    // Verified against its start time, so a reused pid is never waited for.
+    let mut exit = holder
+        .and_then(process_table::process)
+        .and_then(|info| crate::sys::tree::hold(&info))
+        .map(|held| Box::pin(crate::sys::tree::exited(held.pidfd)));
     while Instant::now() < deadline {
         if matches!(lock::holder(&project.paths.lock_file), Ok(None)) {
             return true;
         }
         // The daemon releases the lock as it exits, right after closing the event stream.
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        let poll = tokio::time::sleep(Duration::from_millis(2));
+        match exit.as_mut() {
+            Some(exited) => tokio::select! {
+                _ = exited => exit = None,
+                () = poll => {}
+            },
+            None => poll.await,
+        }
     }
     false
 }

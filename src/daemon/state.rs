@@ -4,7 +4,9 @@
 //! # Theory of operation
 //! While it runs, the daemon keeps `state.json` up to date: its own pid and start time, the run
 //! token its services carry in their environment, its cgroup, and for each live service the
-//! leader's pid, start time and process group. Writes are atomic (temporary file, fsync, rename)
+//! leader's pid, start time and process group. It is rewritten whenever a leader appears; a
+//! change that only removes leaders keeps the older record, a superset that recovery handles the
+//! same way (a leader that is gone matches no live process). Writes are atomic (temporary file, fsync, rename)
 //! and 0600, done on a background thread so an fsync never delays supervision. A clean shutdown
 //! removes the file. So a `state.json` found while nobody holds the project lock means a daemon
 //! died without stopping its services.
@@ -121,23 +123,29 @@ impl DaemonRecord {
 /// Writes records on a background thread; when records come faster than the disk, only the
 /// latest is written.
 pub struct StateWriter {
-    sender: Mutex<Option<mpsc::Sender<DaemonRecord>>>,
+    /// `None` asks the thread to remove the record and end.
+    sender: Mutex<Option<mpsc::Sender<Option<DaemonRecord>>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     path: PathBuf,
 }
 
 impl StateWriter {
     pub fn start(path: PathBuf) -> std::io::Result<StateWriter> {
-        let (sender, receiver) = mpsc::channel::<DaemonRecord>();
+        let (sender, receiver) = mpsc::channel::<Option<DaemonRecord>>();
         let thread_path = path.clone();
         let thread = std::thread::Builder::new()
             .name("wrangle-state".into())
             .spawn(move || {
-                while let Ok(mut record) = receiver.recv() {
+                while let Ok(mut message) = receiver.recv() {
                     // Skip to the newest record: older ones are already out of date.
                     while let Ok(newer) = receiver.try_recv() {
-                        record = newer;
+                        message = newer;
                     }
+                    let Some(record) = message else {
+                        // `finish`: after every pending write, since messages come in order.
+                        let _ = std::fs::remove_file(&thread_path);
+                        return;
+                    };
                     let text = record.to_json().to_string();
                     if let Err(error) = write_private_file(&thread_path, text.as_bytes()) {
                         eprintln!("warning: cannot record the daemon's state: {error}");
@@ -153,19 +161,40 @@ impl StateWriter {
 
     pub fn record(&self, record: DaemonRecord) {
         if let Some(sender) = lock(&self.sender).as_ref() {
-            let _ = sender.send(record);
+            let _ = sender.send(Some(record));
         }
     }
 
-    /// Waits for pending writes, then removes the record: the daemon stopped everything itself.
-    /// Later records are ignored.
+    /// Has the record removed once the pending writes are done: the daemon stopped everything
+    /// itself. Later records are ignored. Returns at once; [`StateWriter::finished`] waits.
     pub fn finish(&self) {
-        drop(lock(&self.sender).take());
+        if let Some(sender) = lock(&self.sender).take() {
+            let _ = sender.send(None);
+        }
+    }
+
+    /// [`StateWriter::finish`], and waits until the record is gone.
+    pub fn finished(&self) {
+        self.finish();
         if let Some(thread) = lock(&self.thread).take() {
             let _ = thread.join();
         }
+        // The thread removes it; this covers a thread that died (a write that panicked).
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Whether `record` names a leader (pid, start time and process group) that `written` does not:
+/// only then must the state file be rewritten. A record that only lacks leaders of `written`
+/// is covered by it, since recovery ignores recorded leaders that no longer live.
+pub fn names_new_leader(written: &[ServiceRecord], record: &[ServiceRecord]) -> bool {
+    record.iter().any(|service| {
+        !written.iter().any(|old| {
+            old.pid == service.pid
+                && old.start_time == service.start_time
+                && old.pgid == service.pgid
+        })
+    })
 }
 
 /// What recovery found and did, for the user.
@@ -421,6 +450,43 @@ mod tests {
                 .message()
                 .expect("message")
                 .contains("stopped 1 leftover")
+        );
+    }
+
+    #[test]
+    fn only_a_new_leader_makes_a_new_record() {
+        let leader = |name: &str, pid: i32, start_time: u64| ServiceRecord {
+            name: name.into(),
+            pid,
+            start_time,
+            pgid: pid,
+            restarts: 0,
+            ports: Vec::new(),
+        };
+        let written = vec![leader("a", 10, 1), leader("b", 11, 1)];
+        // Leaders that exited: the written record still covers every live one.
+        assert!(!names_new_leader(&written, &[leader("b", 11, 1)]));
+        assert!(!names_new_leader(&written, &[]));
+        // A restart (new pid), or the same pid reused by a new process (new start time).
+        assert!(names_new_leader(&written, &[leader("a", 12, 5)]));
+        assert!(names_new_leader(&written, &[leader("a", 10, 9)]));
+        assert!(names_new_leader(&[], &[leader("a", 10, 1)]));
+    }
+
+    #[test]
+    fn finish_writes_what_is_pending_then_removes_the_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let writer = StateWriter::start(path.clone()).expect("start");
+        writer.record(record(Vec::new(), "t"));
+        writer.finish();
+        // Ignored: the run is over.
+        writer.record(record(Vec::new(), "late"));
+        writer.finished();
+        assert!(!path.exists());
+        assert!(
+            std::fs::read_dir(dir.path()).expect("dir").next().is_none(),
+            "no temporary file left"
         );
     }
 

@@ -168,13 +168,29 @@ impl Session {
             run_options,
         )
         .await;
-        if let Some(cgroup) = &self.cgroup {
-            // Everything was already stopped and verified; this only removes the empty cgroups
-            // (and would kill anything that slipped through, which the summary then reports).
-            cgroup.kill_and_remove();
-        }
+        // Everything was already stopped and verified; this only removes the empty cgroups (and
+        // would kill anything that slipped through, which the summary then reports). On a thread
+        // of its own, while the sentinel is dismissed: an `rmdir` of a cgroup is slow.
+        let cleanup = self.cgroup.as_ref().map(|cgroup| {
+            let path = cgroup.path().to_path_buf();
+            std::thread::Builder::new()
+                .name("wrangle-cgroup".into())
+                .spawn(move || crate::sys::cgroup::kill_and_remove(&path))
+        });
         if let Some(sentinel) = self.sentinel {
             sentinel.dismiss().await;
+        }
+        match cleanup {
+            Some(Ok(thread)) => {
+                let _ = thread.join();
+            }
+            // No thread to be had: do it here.
+            Some(Err(_)) => {
+                if let Some(cgroup) = &self.cgroup {
+                    cgroup.kill_and_remove();
+                }
+            }
+            None => {}
         }
         outcome
     }
