@@ -153,7 +153,10 @@ impl Home {
 
         let mut content = canonical.as_os_str().as_bytes().to_vec();
         content.push(b'\n');
-        write_atomically(&dir_fd, &dir, "project", &content)?;
+        // Not synced: the file only matters while the project's lock is held (`ls` lists only
+        // held projects), and whoever holds it wrote the file here, after any power loss that
+        // could have emptied it. Atomic all the same: a reader never sees half of it.
+        write_atomically(&dir_fd, &dir, "project", &content, Durability::Unsynced)?;
 
         let socket_in_home = runtime_dir.join("control.sock");
         let control_socket = if socket_in_home.as_os_str().len() <= MAX_SOCKET_PATH {
@@ -204,7 +207,15 @@ pub fn write_private_file(path: &Path, content: &[u8]) -> Result<(), PathsError>
         });
     };
     let dir = open_private_dir(None, dir_path, false)?;
-    write_atomically(&dir, dir_path, name, content)
+    write_atomically(&dir, dir_path, name, content, Durability::Synced)
+}
+
+/// Whether [`write_atomically`] makes the new content durable (fsync of the file and of the
+/// directory) before returning.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Synced,
+    Unsynced,
 }
 
 /// `/tmp/wrangle-<uid>/<hash>`, for sockets when the home is too deep. /tmp is shared, so the
@@ -324,8 +335,9 @@ fn open_private_dir(
     Ok(fd)
 }
 
-/// Replaces `dir/name` with `content` atomically (temp file, fsync, rename, fsync of the dir),
-/// unless it already holds exactly that: the usual case, as it runs at every start.
+/// Replaces `dir/name` with `content` atomically (temp file, fsync, rename, fsync of the dir; the
+/// fsyncs only with [`Durability::Synced`]), unless it already holds exactly that: the usual case, as it
+/// runs at every start.
 ///
 /// The temp file is `.<name>.<pid>.tmp`, opened `O_NOFOLLOW` with mode 0600. If writing it
 /// fails, it is left behind rather than deleted (this module deletes nothing); the next attempt
@@ -335,6 +347,7 @@ fn write_atomically(
     dir_path: &Path,
     name: &str,
     content: &[u8],
+    durability: Durability,
 ) -> Result<(), PathsError> {
     let path = dir_path.join(name);
     if read_at(dir, name).is_some_and(|existing| existing == content) {
@@ -356,12 +369,16 @@ fn write_atomically(
         source,
     };
     file.write_all(content).map_err(write_error)?;
-    file.sync_all().map_err(write_error)?;
+    if durability == Durability::Synced {
+        file.sync_all().map_err(write_error)?;
+    }
     drop(file);
     rustix::fs::renameat(dir, temp_name.as_str(), dir, name)
         .map_err(|errno| io_error("replace", &path, errno))?;
-    // Make the rename itself durable.
-    rustix::fs::fsync(dir).map_err(|errno| io_error("sync directory", dir_path, errno))?;
+    if durability == Durability::Synced {
+        // Make the rename itself durable.
+        rustix::fs::fsync(dir).map_err(|errno| io_error("sync directory", dir_path, errno))?;
+    }
     Ok(())
 }
 
