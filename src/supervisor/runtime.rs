@@ -712,7 +712,7 @@ impl Runtime {
             .as_mut()
             .filter(|instance| instance.generation == generation)?;
         instance.leader_unreaped = false;
-        let output_drained = instance.output_drained.take();
+        let mut output_drained = instance.output_drained.take();
         let status = match status {
             ExitStatus::Code(code) => Exit::Code(code),
             ExitStatus::Signal(signal) => Exit::Signal(signal),
@@ -725,6 +725,15 @@ impl Runtime {
             survivors,
         });
         if survivors == 0 {
+            if code.is_none() && output_drained.as_mut().is_none_or(OutputDrained::is_done) {
+                // The usual case: the pipes hung up before the exit status came, so the output
+                // is read to the end already; the tree's end is reported in this same turn (a
+                // crashed service is restarted without another trip through the main loop).
+                return self.feed(Input::TreeGone {
+                    service,
+                    generation,
+                });
+            }
             if code.is_none() {
                 // The tree is gone; its end is reported once its last output has been read.
                 let sender = self.sender.clone();
@@ -1059,6 +1068,14 @@ struct OutputReader {
 struct OutputDrained(mpsc::Receiver<()>);
 
 impl OutputDrained {
+    /// Whether every reader has already reached end-of-file.
+    fn is_done(&mut self) -> bool {
+        matches!(
+            self.0.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        )
+    }
+
     /// Once every process is gone every pipe is at end-of-file, so this is quick; it is bounded
     /// anyway, in case a pipe was passed to a process outside the service.
     async fn wait(mut self) {
