@@ -38,6 +38,8 @@ pub struct ServiceCgroup {
     path: PathBuf,
     /// The directory, for starting children right in it (`CLONE_INTO_CGROUP`).
     dir: OwnedFd,
+    /// `cgroup.kill` was written (see [`ServiceCgroup::join`]).
+    killed: std::cell::Cell<bool>,
     /// Opened before any spawn so the child can join with one `write` after fork (where `clone3`
     /// is not available).
     procs: File,
@@ -92,6 +94,7 @@ impl RunCgroup {
         Ok(ServiceCgroup {
             path,
             dir,
+            killed: std::cell::Cell::new(false),
             procs,
             procs_read,
         })
@@ -104,10 +107,14 @@ impl RunCgroup {
 }
 
 impl ServiceCgroup {
-    /// How a child starts in this cgroup (see [`crate::sys::spawn::SpawnRequest`]).
+    /// How a child starts in this cgroup (see [`crate::sys::spawn::SpawnRequest`]). Once
+    /// `cgroup.kill` was written here, not by `CLONE_INTO_CGROUP`: some kernels (seen on 6.18)
+    /// kill every child cloned into a cgroup whose kill count differs from the parent's cgroup's,
+    /// so a service restarted after a SIGKILL escalation would die at birth. Joining by a write
+    /// to `cgroup.procs` is not affected.
     pub fn join(&self) -> JoinCgroup {
         JoinCgroup {
-            dir: self.dir.as_raw_fd(),
+            dir: (!self.killed.get()).then(|| self.dir.as_raw_fd()),
             procs: self.procs.as_raw_fd(),
         }
     }
@@ -140,6 +147,7 @@ impl ServiceCgroup {
 
     /// SIGKILLs the whole cgroup at once.
     pub fn kill(&self) -> io::Result<()> {
+        self.killed.set(true);
         OpenOptions::new()
             .write(true)
             .open(self.path.join("cgroup.kill"))?
@@ -428,6 +436,25 @@ mod tests {
 
     /// The kernel's side cannot be exercised on a host whose memory controller belongs to
     /// cgroup v1 (as here); the files wrangle reads and writes are checked in a plain directory.
+    #[test]
+    fn a_cgroup_once_killed_is_joined_by_writing_its_procs_not_by_clone() {
+        // A stand-in directory: only the files that `service` and `kill` open.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = RunCgroup {
+            path: dir.path().to_path_buf(),
+        };
+        fs::create_dir(dir.path().join("svc-a")).expect("mkdir");
+        for file in ["cgroup.procs", "cgroup.kill"] {
+            fs::write(dir.path().join("svc-a").join(file), "").expect("write");
+        }
+        let cgroup = run.service("a").expect("service");
+        assert!(cgroup.join().dir.is_some());
+        cgroup.kill().expect("kill");
+        let join = cgroup.join();
+        assert_eq!(join.dir, None);
+        assert_eq!(join.procs, cgroup.procs.as_raw_fd());
+    }
+
     #[test]
     fn memory_controller_is_enabled_and_limited_only_where_available() {
         let dir = tempfile::tempdir().expect("tempdir");

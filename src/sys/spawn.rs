@@ -52,12 +52,12 @@ pub struct SpawnRequest {
     pub stdin: Option<OwnedFd>,
 }
 
-/// A cgroup to start a child in: its directory (for `CLONE_INTO_CGROUP`) and its open
-/// `cgroup.procs` (for joining between fork and exec where `clone3` is not available). Both stay
-/// open for as long as the cgroup is used.
+/// A cgroup to start a child in: its directory (for `CLONE_INTO_CGROUP`; `None` where that must
+/// not be used) and its open `cgroup.procs` (for joining between clone and exec otherwise). Both
+/// stay open for as long as the cgroup is used.
 #[derive(Debug, Clone, Copy)]
 pub struct JoinCgroup {
-    pub dir: RawFd,
+    pub dir: Option<RawFd>,
     pub procs: RawFd,
 }
 
@@ -160,7 +160,7 @@ fn spawn_fast(
         stdout: stdout.0,
         stderr: stderr.0,
         death_signal,
-        cgroup_dir: request.cgroup.map(|cgroup| cgroup.dir),
+        cgroup: request.cgroup.map(|cgroup| (cgroup.dir, cgroup.procs)),
     };
     vfork::spawn(&plan, &setup)
 }

@@ -32,7 +32,7 @@ use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 
 use rustix::process::{Pid, Signal};
 
@@ -137,14 +137,59 @@ pub(super) struct Setup {
     pub stdout: RawFd,
     pub stderr: RawFd,
     pub death_signal: Option<Signal>,
-    /// A directory descriptor of the cgroup to start in.
-    pub cgroup_dir: Option<RawFd>,
+    /// The cgroup to start in: its directory (for `CLONE_INTO_CGROUP`, when `Some`) and its
+    /// `cgroup.procs` (which the child writes `0` to otherwise).
+    pub cgroup: Option<(Option<RawFd>, RawFd)>,
 }
 
 /// Makes [`available`] say no (or yes again), to test the fallback.
 #[cfg(test)]
 pub(super) fn force_fallback_for_tests(fallback: bool) {
     UNSUPPORTED.store(fallback, Ordering::Relaxed);
+}
+
+/// Whether `CLONE_INTO_CGROUP` starts children alive here: 0 not known yet, 1 yes, 2 no.
+static INTO_CGROUP: AtomicU8 = AtomicU8::new(0);
+
+/// Whether a child started with `CLONE_INTO_CGROUP` lives, found out once per process by starting
+/// one into `dir` that exits at once. Some kernels (seen on 6.18) kill such a child at birth
+/// whenever the target cgroup's count of `cgroup.kill` writes differs from that of the parent's
+/// cgroup (`cgroup_post_fork` compares the target's `kill_seq` with the one recorded from the
+/// parent's cgroup). Callers never pass a cgroup that `cgroup.kill` was written to (see
+/// `ServiceCgroup::join`); this probe covers a parent cgroup that was killed before.
+fn into_cgroup_works(dir: RawFd, stack: &mut [u8]) -> bool {
+    match INTO_CGROUP.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    let mut args = CloneArgs {
+        flags: CLONE_VM | CLONE_VFORK | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack.as_mut_ptr() as u64,
+        stack_size: stack.len() as u64,
+        cgroup: dir as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: as in `spawn`; the child only calls `_exit`.
+    let result = unsafe { clone3(&mut args, probe_main, std::ptr::null()) };
+    let works = match Pid::from_raw(result as i32).filter(|_| result > 0) {
+        // Reaped here: the caller holds the reaper's registry, so nothing else can.
+        Some(pid) => rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+            .ok()
+            .flatten()
+            .is_some_and(|(_, status)| status.exit_status() == Some(0)),
+        // The flag is refused: the caller's fallback takes over, nothing to remember.
+        None => return false,
+    };
+    INTO_CGROUP.store(if works { 1 } else { 2 }, Ordering::Relaxed);
+    works
+}
+
+/// The probe child of [`into_cgroup_works`].
+extern "C" fn probe_main(_context: *const ChildContext) -> ! {
+    // SAFETY: ends this child at once, running nothing of wrangle's.
+    unsafe { libc::_exit(0) }
 }
 
 /// Whether [`spawn`] may be tried.
@@ -166,6 +211,8 @@ struct ChildContext {
     setup_stdout: RawFd,
     setup_stderr: RawFd,
     death_signal: Option<Signal>,
+    /// A `cgroup.procs` the child joins by writing `0` (when not started in it by the clone).
+    cgroup_procs: Option<RawFd>,
     parent: Pid,
     error: AtomicI32,
 }
@@ -187,7 +234,7 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup) -> io::Result<Option<(i32, Owned
     let mut sh_argv = vec![SH.as_ptr(), std::ptr::null()];
     sh_argv.extend(plan.argv.iter().skip(1).map(|arg| arg.as_ptr()));
     sh_argv.push(std::ptr::null());
-    let context = ChildContext {
+    let mut context = ChildContext {
         candidates: plan.candidates.iter().map(|s| s.as_ptr()).collect(),
         argv: to_ptrs(&plan.argv),
         sh_argv,
@@ -197,6 +244,7 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup) -> io::Result<Option<(i32, Owned
         setup_stdout: setup.stdout,
         setup_stderr: setup.stderr,
         death_signal: setup.death_signal,
+        cgroup_procs: None,
         parent: rustix::process::getpid(),
         error: AtomicI32::new(0),
     };
@@ -210,9 +258,13 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup) -> io::Result<Option<(i32, Owned
         stack_size: STACK_BYTES as u64,
         ..CloneArgs::default()
     };
-    if let Some(dir) = setup.cgroup_dir {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = dir as u64;
+    match setup.cgroup {
+        Some((Some(dir), _)) if into_cgroup_works(dir, &mut stack) => {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = dir as u64;
+        }
+        Some((_, procs)) => context.cgroup_procs = Some(procs),
+        None => {}
     }
     // SAFETY: `args` is a valid `clone_args` whose stack is ours until the child has exec'd or
     // exited, which is when the kernel resumes this thread (CLONE_VFORK). The child runs
@@ -323,6 +375,13 @@ fn child_exec(context: &ChildContext) -> i32 {
         // wrangle died between clone and prctl: the signal would never come.
         if rustix::process::getppid() != Some(context.parent) {
             return libc::ESRCH;
+        }
+    }
+    if let Some(procs) = context.cgroup_procs {
+        // SAFETY: the parent keeps the descriptor open until we exec. Writing "0" moves the
+        // writer itself.
+        if unsafe { libc::write(procs, b"0".as_ptr().cast(), 1) } < 0 {
+            return last_errno();
         }
     }
     for (source, target) in [
