@@ -196,10 +196,14 @@ pub fn private_dir(path: &Path) -> Result<OwnedFd, PathsError> {
 }
 
 /// Replaces `path` (in one of our private directories) with `content` atomically: a temporary
-/// file (0600, never following a symlink) is written and synced, then renamed over `path`, and
-/// the directory is synced. A reader sees the old content or the new, never a mix, even if we
-/// are killed halfway.
-pub fn write_private_file(path: &Path, content: &[u8]) -> Result<(), PathsError> {
+/// file (0600, never following a symlink) is written (and synced, with [`Durability::Synced`]),
+/// then renamed over `path` (and the directory synced). A reader sees the old content or the
+/// new, never a mix, even if we are killed halfway.
+pub fn write_private_file(
+    path: &Path,
+    content: &[u8],
+    durability: Durability,
+) -> Result<(), PathsError> {
     let (Some(dir_path), Some(name)) = (path.parent(), path.file_name().and_then(OsStr::to_str))
     else {
         return Err(PathsError::NotADirectory {
@@ -207,13 +211,14 @@ pub fn write_private_file(path: &Path, content: &[u8]) -> Result<(), PathsError>
         });
     };
     let dir = open_private_dir(None, dir_path, false)?;
-    write_atomically(&dir, dir_path, name, content, Durability::Synced)
+    write_atomically(&dir, dir_path, name, content, durability)
 }
 
-/// Whether [`write_atomically`] makes the new content durable (fsync of the file and of the
-/// directory) before returning.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Durability {
+/// Whether a write makes the new content durable (fsync of the file and of the directory)
+/// before returning. Either way other processes see the new content at once, also after the
+/// writer is killed; only a crash of the whole machine can lose an unsynced write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
     Synced,
     Unsynced,
 }

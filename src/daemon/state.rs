@@ -6,8 +6,10 @@
 //! token its services carry in their environment, its cgroup, and for each live service the
 //! leader's pid, start time and process group. It is rewritten whenever a leader appears; a
 //! change that only removes leaders keeps the older record, a superset that recovery handles the
-//! same way (a leader that is gone matches no live process). Writes are atomic (temporary file, fsync, rename)
-//! and 0600, done on a background thread so an fsync never delays supervision. A clean shutdown
+//! same way (a leader that is gone matches no live process). Writes are atomic (temporary file, rename) and 0600,
+//! done on a background thread so a slow disk never delays supervision; they are not synced,
+//! since the record is for a dead daemon on a live machine (a crash of the machine ends the
+//! services too). A clean shutdown
 //! removes the file. So a `state.json` found while nobody holds the project lock means a daemon
 //! died without stopping its services.
 //!
@@ -34,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::paths::write_private_file;
+use crate::paths::{Durability, write_private_file};
 use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::tree::{self, RUN_VAR};
 
@@ -147,7 +149,14 @@ impl StateWriter {
                         return;
                     };
                     let text = record.to_json().to_string();
-                    if let Err(error) = write_private_file(&thread_path, text.as_bytes()) {
+                    // Not synced: the record serves the next command after this daemon dies,
+                    // and a process's death keeps what it wrote (the page cache is the
+                    // kernel's). Only a crash of the machine loses it, and that ends every
+                    // service too: a record left half-written then is set aside as corrupt.
+                    // An fsync per restart of a crash-looping service cost disk writes and CPU.
+                    let written =
+                        write_private_file(&thread_path, text.as_bytes(), Durability::Unsynced);
+                    if let Err(error) = written {
                         eprintln!("warning: cannot record the daemon's state: {error}");
                     }
                 }
