@@ -409,6 +409,17 @@ async fn answer_requests(
     }
 }
 
+/// A leader as the state file records it. Its start time and process group never change while
+/// it lives (its pid cannot be reused while it is unreaped), so they are read once per instance
+/// (known by pid and spawn time: a later instance could, in theory, get the same pid).
+#[derive(Debug, Clone, Copy)]
+struct KnownLeader {
+    pid: i32,
+    spawned: Option<SystemTime>,
+    start_time: u64,
+    pgid: i32,
+}
+
 /// The daemon's front-end: the foreground output while the CLI is attached, then `daemon.log`;
 /// events and state for the API; service lines for `logs -f`.
 struct DaemonObserver {
@@ -424,8 +435,8 @@ struct DaemonObserver {
     state: StateWriter,
     /// The run's identity; `services` is refreshed when a leader appears.
     record: DaemonRecord,
-    /// Per service, the current leader's (pid, start time, process group), read once.
-    leaders: RefCell<Vec<Option<(i32, u64, i32)>>>,
+    /// Per service, the identity of the current instance's leader, read once.
+    leaders: RefCell<Vec<Option<KnownLeader>>>,
     /// The leaders of the last record sent to the state file.
     written: RefCell<Vec<ServiceRecord>>,
     /// Figures that are not part of the supervisor's state snapshots.
@@ -660,19 +671,26 @@ impl Observer for DaemonObserver {
                 .enumerate()
                 .filter_map(|(service, snapshot)| {
                     let pid = snapshot.pid?;
-                    let known = leaders[service].filter(|leader| leader.0 == pid);
-                    // A leader's start time and process group never change while it lives (its
-                    // pid cannot be reused while it is unreaped): read once per instance, not at
-                    // every state change of any service.
-                    let (pid, start_time, pgid) = match known {
+                    let known = leaders[service].filter(|leader| {
+                        leader.pid == pid && leader.spawned == snapshot.started_at
+                    });
+                    // Read once per instance (see `KnownLeader`), not at every state change of
+                    // any service.
+                    let leader = match known {
                         Some(leader) => leader,
                         None => {
                             let info = crate::sys::process_table::process(pid)?;
-                            let leader = (pid, info.start_time, info.pgid);
+                            let leader = KnownLeader {
+                                pid,
+                                spawned: snapshot.started_at,
+                                start_time: info.start_time,
+                                pgid: info.pgid,
+                            };
                             leaders[service] = Some(leader);
                             leader
                         }
                     };
+                    let (start_time, pgid) = (leader.start_time, leader.pgid);
                     Some(ServiceRecord {
                         name: self.spec.services[service].name.clone(),
                         pid,
