@@ -786,7 +786,7 @@ impl Runtime {
             }
         }
         let others: Vec<_> = self
-            .members(service)
+            .members_except(service, group_signalled)
             .into_iter()
             .filter(|info| Some(info.pgid) != group_signalled)
             .collect();
@@ -845,6 +845,32 @@ impl Runtime {
             supervisor_pid: self.supervisor_pid,
             run_token: self.options.run_token.clone(),
             service_names: self.service_names.clone(),
+        }
+    }
+
+    /// [`Runtime::members`] without `leader`, which is not even looked up in `/proc` when the
+    /// service's cgroup lists the members (a stop of 50 one-process services then reads no
+    /// process at all). For callers that reached `leader` otherwise (its process group).
+    fn members_except(&self, service: ServiceId, leader: Option<i32>) -> Vec<ProcessInfo> {
+        let Some(leader) = leader else {
+            return self.members(service);
+        };
+        let shared = self.shared.borrow();
+        match &shared.cgroups[service] {
+            Some(cgroup) => cgroup
+                .pids()
+                .into_iter()
+                .filter(|pid| *pid != leader)
+                .filter_map(process_table::process)
+                .filter(|info| info.state != 'Z')
+                .collect(),
+            None => {
+                drop(shared);
+                self.members(service)
+                    .into_iter()
+                    .filter(|info| info.pid != leader)
+                    .collect()
+            }
         }
     }
 
