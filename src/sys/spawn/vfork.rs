@@ -142,10 +142,16 @@ pub(super) struct Setup {
     pub cgroup: Option<(Option<RawFd>, RawFd)>,
 }
 
-/// Makes [`available`] say no (or yes again), to test the fallback.
+#[cfg(test)]
+thread_local! {
+    /// Per test thread, so that tests running side by side do not see each other's choice.
+    static FORCED_FALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes [`available`] say no (or yes again) on this thread, to test the fallback.
 #[cfg(test)]
 pub(super) fn force_fallback_for_tests(fallback: bool) {
-    UNSUPPORTED.store(fallback, Ordering::Relaxed);
+    FORCED_FALLBACK.with(|forced| forced.set(fallback));
 }
 
 /// Whether `CLONE_INTO_CGROUP` starts children alive here: 0 not known yet, 1 yes, 2 no.
@@ -194,6 +200,10 @@ extern "C" fn probe_main(_context: *const ChildContext) -> ! {
 
 /// Whether [`spawn`] may be tried.
 pub(super) fn available() -> bool {
+    #[cfg(test)]
+    if FORCED_FALLBACK.with(std::cell::Cell::get) {
+        return false;
+    }
     cfg!(target_arch = "x86_64") && !UNSUPPORTED.load(Ordering::Relaxed)
 }
 
