@@ -44,7 +44,7 @@ mod writer;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -211,7 +211,9 @@ pub struct LogStore {
     names: Vec<String>,
     rings: Vec<Mutex<Ring>>,
     shared: Arc<Shared>,
-    broadcast: broadcast::Sender<Arc<LogLine>>,
+    /// Made by the first [`LogStore::subscribe`]: a broadcast channel allocates and fills all
+    /// its slots up front (128 KiB here), and the daemon follows logs through its own channels.
+    broadcast: OnceLock<broadcast::Sender<Arc<LogLine>>>,
     /// The writer's `progress` when it was last found stuck (see [`STALL_TIMEOUT`]).
     stalled_at: AtomicU64,
     /// `None` once [`LogStore::close`] took it.
@@ -256,7 +258,7 @@ impl LogStore {
             keep_files: settings.keep_files,
             names: service_names.to_vec(),
             shared,
-            broadcast: broadcast::channel(BROADCAST_LINES).0,
+            broadcast: OnceLock::new(),
             stalled_at: AtomicU64::new(NOT_STALLED),
             writer: Some(writer),
             done: Mutex::new(done),
@@ -300,10 +302,10 @@ impl LogStore {
             return;
         };
         let stored = StoredChunk::take(time, service, stream, chunk);
-        if self.broadcast.receiver_count() > 0 {
+        if let Some(broadcast) = self.subscribed() {
             for index in 0..stored.len() {
                 // An error only means the last subscriber just left.
-                let _ = self.broadcast.send(Arc::new(stored.line(index)));
+                let _ = broadcast.send(Arc::new(stored.line(index)));
             }
         }
         lock(ring).push_chunk(Arc::clone(&stored));
@@ -447,7 +449,16 @@ impl LogStore {
     /// Every line appended from now on, for `logs -f`. The channel is bounded: a receiver that
     /// falls behind gets `RecvError::Lagged` and loses lines; the store never waits for it.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogLine>> {
-        self.broadcast.subscribe()
+        self.broadcast
+            .get_or_init(|| broadcast::channel(BROADCAST_LINES).0)
+            .subscribe()
+    }
+
+    /// The broadcast channel, if anyone listens to it.
+    fn subscribed(&self) -> Option<&broadcast::Sender<Arc<LogLine>>> {
+        self.broadcast
+            .get()
+            .filter(|broadcast| broadcast.receiver_count() > 0)
     }
 
     /// Returns when a file has started or stopped failing, or lines were dropped, since the last
@@ -569,9 +580,9 @@ impl LogStore {
         let ring = self.rings.get(line.service)?;
         let line = Arc::new(line);
         lock(ring).push(Arc::clone(&line));
-        if self.broadcast.receiver_count() > 0 {
+        if let Some(broadcast) = self.subscribed() {
             // An error only means the last subscriber just left.
-            let _ = self.broadcast.send(Arc::clone(&line));
+            let _ = broadcast.send(Arc::clone(&line));
         }
         Some(line)
     }
