@@ -280,13 +280,15 @@ impl LogStore {
     }
 
     /// Records a chunk of a service's output, all of `stream` at `time` (one read of a pipe,
-    /// the supervisor's path): `output` as the service wrote it goes to the file, and the lines
-    /// framed from it (`chunk`) to the tail and to subscribers; the same counters and waiting
-    /// as [`LogStore::append`], at the cost of about one line for the whole chunk. Either may
-    /// be empty: lines framed later from output already given (a partial line shown after a
-    /// pause), or output whose lines are not wanted in the tail. Takes the lines: `chunk` is
-    /// left empty (and without capacity, its text now belongs to the tail). Nothing is stored
-    /// for an unknown service.
+    /// the supervisor's path): the output as the service wrote it goes to the file, and the
+    /// lines framed from it (`chunk`) to the tail and to subscribers; the same counters and
+    /// waiting as [`LogStore::append`], at the cost of about one line for the whole chunk. The
+    /// output is `output` (copied into the queue), then the part of the chunk's text marked
+    /// with [`LogChunk::mark_output`] (handed to the writer as it is, shared with the tail: no
+    /// copy). Each may be empty: lines framed later from output already given (a partial line
+    /// shown after a pause), or output whose lines are not wanted in the tail. Takes the lines:
+    /// `chunk` is left empty (and without capacity, its text now belongs to the tail). Nothing
+    /// is stored for an unknown service.
     ///
     /// Needs a tokio runtime with the time driver (for the stall timeout).
     pub async fn append_chunk(
@@ -301,7 +303,17 @@ impl LogStore {
             chunk.clear();
             return;
         };
-        if !chunk.is_empty() {
+        let time_ms = format::millis(time);
+        for bytes in output.chunks(CHUNK_PART_BYTES) {
+            let part = Part {
+                service,
+                stream,
+                time_ms,
+                bytes: Output::Copied(bytes),
+            };
+            self.queue_part(&part).await;
+        }
+        if !chunk.is_empty() || chunk.has_output() {
             let stored = StoredChunk::take(time, service, stream, chunk);
             if self.broadcast.receiver_count() > 0 {
                 for index in 0..stored.len() {
@@ -309,17 +321,16 @@ impl LogStore {
                     let _ = self.broadcast.send(Arc::new(stored.line(index)));
                 }
             }
-            lock(ring).push_chunk(stored);
-        }
-        let time_ms = format::millis(time);
-        for bytes in output.chunks(CHUNK_PART_BYTES) {
-            let part = Part {
-                service,
-                stream,
-                time_ms,
-                bytes,
-            };
-            self.queue_part(&part).await;
+            lock(ring).push_chunk(Arc::clone(&stored));
+            if !stored.output().is_empty() {
+                let part = Part {
+                    service,
+                    stream,
+                    time_ms,
+                    bytes: Output::Shared(stored),
+                };
+                self.queue_part(&part).await;
+            }
         }
     }
 
@@ -356,7 +367,7 @@ impl LogStore {
                 service,
                 stream,
                 time_ms,
-                bytes,
+                bytes: Output::Copied(bytes),
             };
             part.push(self);
         }
@@ -367,7 +378,7 @@ impl LogStore {
     async fn queue_part(&self, part: &Part<'_>) {
         let Ok(permits) = u32::try_from(queue::credit(part.bytes.len())) else {
             self.shared
-                .count_dropped(part.service, line_count(part.bytes));
+                .count_dropped(part.service, line_count(part.bytes.as_slice()));
             return;
         };
         match self.shared.credit.try_acquire_many(permits) {
@@ -378,7 +389,7 @@ impl LogStore {
             }
             Err(TryAcquireError::Closed) => {
                 self.shared
-                    .count_dropped(part.service, line_count(part.bytes));
+                    .count_dropped(part.service, line_count(part.bytes.as_slice()));
                 return;
             }
             Err(TryAcquireError::NoPermits) => {}
@@ -386,7 +397,7 @@ impl LogStore {
         loop {
             if self.writer_stuck() {
                 self.shared
-                    .count_dropped(part.service, line_count(part.bytes));
+                    .count_dropped(part.service, line_count(part.bytes.as_slice()));
                 return;
             }
             let progress = self.shared.progress.load(Ordering::Acquire);
@@ -399,7 +410,7 @@ impl LogStore {
                 }
                 Ok(Err(_closed)) => {
                     self.shared
-                        .count_dropped(part.service, line_count(part.bytes));
+                        .count_dropped(part.service, line_count(part.bytes.as_slice()));
                     return;
                 }
                 Err(_elapsed) => {
@@ -627,16 +638,39 @@ struct Part<'a> {
     service: ServiceId,
     stream: Stream,
     time_ms: u64,
-    bytes: &'a [u8],
+    bytes: Output<'a>,
+}
+
+/// Output to queue: copied into the queue, or the output of a chunk kept for the tail anyway,
+/// handed over as it is.
+enum Output<'a> {
+    Copied(&'a [u8]),
+    Shared(Arc<StoredChunk>),
+}
+
+impl Output<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Output::Copied(bytes) => bytes,
+            Output::Shared(chunk) => chunk.output(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
 }
 
 impl Part<'_> {
     fn push(&self, store: &LogStore) {
         let credit = queue::credit(self.bytes.len());
-        store
-            .shared
-            .queue
-            .push_bytes(self.service, self.stream, self.time_ms, self.bytes, credit);
+        let queue = &store.shared.queue;
+        match &self.bytes {
+            Output::Copied(bytes) => {
+                queue.push_bytes(self.service, self.stream, self.time_ms, bytes, credit);
+            }
+            Output::Shared(chunk) => queue.push_shared(Arc::clone(chunk), credit),
+        }
     }
 }
 

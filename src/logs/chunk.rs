@@ -18,6 +18,9 @@ use crate::spec::ServiceId;
 pub struct LogChunk {
     text: String,
     lines: Vec<Span>,
+    /// The part of `text` that is output exactly as read, for the file (see
+    /// [`LogChunk::mark_output`]).
+    output: std::ops::Range<usize>,
 }
 
 /// Where a line is in a chunk's text, and whether it ended without a newline.
@@ -71,6 +74,15 @@ impl LogChunk {
         start
     }
 
+    /// Says that the text from `start` (as returned by [`LogChunk::push_text`]) to its end is
+    /// output exactly as read: [`crate::logs::LogStore::append_chunk`] then hands it to the
+    /// file without a copy. Ignored if `start` is not in the text.
+    pub fn mark_output(&mut self, start: usize) {
+        if start <= self.text.len() {
+            self.output = start..self.text.len();
+        }
+    }
+
     /// Adds the line `text[start..end]` of text added with [`LogChunk::push_text`]. Returns
     /// false, adding nothing, when that is not a line this can hold as it is (out of range, not
     /// at character boundaries, or longer than [`MAX_PIECE_BYTES`]): push it then.
@@ -99,10 +111,17 @@ impl LogChunk {
     pub fn clear(&mut self) {
         self.text.clear();
         self.lines.clear();
+        self.output = 0..0;
     }
 
+    /// No lines (there may still be output: see [`LogChunk::has_output`]).
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
+    }
+
+    /// Output for the file was marked ([`LogChunk::mark_output`]).
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
     }
 
     /// The number of lines.
@@ -127,6 +146,7 @@ pub(crate) struct StoredChunk {
     pub(crate) stream: Stream,
     text: String,
     lines: Vec<Span>,
+    output: std::ops::Range<usize>,
 }
 
 impl StoredChunk {
@@ -143,7 +163,16 @@ impl StoredChunk {
             stream,
             text: std::mem::take(&mut chunk.text),
             lines: std::mem::take(&mut chunk.lines),
+            output: std::mem::replace(&mut chunk.output, 0..0),
         })
+    }
+
+    /// The output for the file (see [`LogChunk::mark_output`]).
+    pub(crate) fn output(&self) -> &[u8] {
+        self.text
+            .as_bytes()
+            .get(self.output.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -15,12 +15,19 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
+use std::sync::Arc;
+
+use crate::logs::chunk::StoredChunk;
 use crate::logs::writer::lock;
 use crate::logs::{LogLine, Stream};
 use crate::spec::ServiceId;
 
-/// `service, length, credit, stream` (each a little-endian `u32`) and `time_ms` (`u64`).
-pub(crate) const FRAME_HEADER: usize = 24;
+/// `service, length, credit, stream` (each a little-endian `u32`), `time_ms` (`u64`), and for a
+/// frame whose bytes are a shared chunk's output rather than inline, `shared, start` (`u32`).
+pub(crate) const FRAME_HEADER: usize = 32;
+
+/// `shared` of a frame whose bytes follow its header.
+const INLINE: u32 = u32::MAX;
 
 /// A frame is not extended past this many bytes.
 const FRAME_BYTES: usize = 64 * 1024;
@@ -34,6 +41,8 @@ pub(crate) struct Queue {
 #[derive(Debug, Default)]
 struct Pending {
     bytes: Vec<u8>,
+    /// Chunks whose output frames refer to (by index), so that it is not copied.
+    shared: Vec<Arc<StoredChunk>>,
     /// Where the last frame starts and what it holds, so the next chunk may extend it.
     last_frame: Option<(usize, FrameKey)>,
     flushes: Vec<oneshot::Sender<()>>,
@@ -51,6 +60,7 @@ struct FrameKey {
 /// What the writer takes in one go.
 pub(crate) struct Batch {
     pub(crate) bytes: Vec<u8>,
+    pub(crate) shared: Vec<Arc<StoredChunk>>,
     /// Answer these once everything in `bytes` is written.
     pub(crate) flushes: Vec<oneshot::Sender<()>>,
     /// The store is gone: write `bytes` and stop.
@@ -112,6 +122,48 @@ impl Queue {
         self.append(key, credit, |bytes| bytes.extend_from_slice(output));
     }
 
+    /// Appends the output of `chunk` (whose `credit` was taken) in a frame of its own that
+    /// refers to it: no copy.
+    pub(crate) fn push_shared(&self, chunk: Arc<StoredChunk>, credit: usize) {
+        let length = chunk.output().len();
+        let (Ok(service), Ok(length), Ok(credit)) = (
+            u32::try_from(chunk.service),
+            u32::try_from(length),
+            u32::try_from(credit),
+        ) else {
+            return;
+        };
+        let mut pending = lock(&self.pending);
+        let Ok(index) = u32::try_from(pending.shared.len()) else {
+            return;
+        };
+        let Pending {
+            bytes,
+            last_frame,
+            shared,
+            writer_waiting,
+            ..
+        } = &mut *pending;
+        let start = bytes.len();
+        bytes.extend_from_slice(&[0; FRAME_HEADER]);
+        write_u32(bytes, start, service);
+        write_u32(bytes, start + 4, length);
+        write_u32(bytes, start + 8, credit);
+        write_u32(bytes, start + 12, u32::from(chunk.stream == Stream::Stderr));
+        if let Some(field) = bytes.get_mut(start + 16..start + 24) {
+            field.copy_from_slice(&crate::logs::format::millis(chunk.time).to_le_bytes());
+        }
+        write_u32(bytes, start + 24, index);
+        shared.push(chunk);
+        // Nothing may be added to a shared frame.
+        *last_frame = None;
+        let wake = std::mem::take(writer_waiting);
+        drop(pending);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
     /// Appends bytes made by `write`: into the open frame when it is the last one, of the same
     /// service, stream and millisecond, and not full, else into a new frame; then counts them
     /// in the frame header and wakes the writer if it waits.
@@ -134,6 +186,7 @@ impl Queue {
                 bytes.extend_from_slice(&[0; FRAME_HEADER]);
                 write_u32(bytes, start, service_u32);
                 write_u32(bytes, start + 12, u32::from(key.stream == Stream::Stderr));
+                write_u32(bytes, start + 24, INLINE);
                 if let Some(field) = bytes.get_mut(start + 16..start + 24) {
                     field.copy_from_slice(&key.time_ms.to_le_bytes());
                 }
@@ -183,6 +236,7 @@ impl Queue {
         pending.last_frame = None;
         Batch {
             bytes: std::mem::replace(&mut pending.bytes, spare),
+            shared: std::mem::take(&mut pending.shared),
             flushes: std::mem::take(&mut pending.flushes),
             closed: pending.closed,
         }
@@ -198,13 +252,16 @@ impl Queue {
 }
 
 /// The frames of a batch, in order. Stops at anything malformed (which `append` never writes).
-pub(crate) fn frames(bytes: &[u8]) -> impl Iterator<Item = Frame<'_>> {
-    let mut rest = bytes;
+pub(crate) fn frames(batch: &Batch) -> impl Iterator<Item = Frame<'_>> {
+    let mut rest = batch.bytes.as_slice();
     std::iter::from_fn(move || {
         let header = rest.get(..FRAME_HEADER)?;
         let field = |at: usize| read_u32(header, at) as usize;
         let length = field(4);
-        let output = rest.get(FRAME_HEADER..FRAME_HEADER + length)?;
+        let (bytes, used) = match read_u32(header, 24) {
+            INLINE => (rest.get(FRAME_HEADER..FRAME_HEADER + length)?, length),
+            index => (batch.shared.get(index as usize)?.output(), 0),
+        };
         let frame = Frame {
             service: field(0),
             stream: match field(12) {
@@ -215,10 +272,10 @@ pub(crate) fn frames(bytes: &[u8]) -> impl Iterator<Item = Frame<'_>> {
                 .get(16..24)
                 .and_then(|field| field.try_into().ok())
                 .map_or(0, u64::from_le_bytes),
-            bytes: output,
+            bytes,
             credit: field(8),
         };
-        rest = &rest[FRAME_HEADER + length..];
+        rest = &rest[FRAME_HEADER + used..];
         Some(frame)
     })
 }
@@ -274,8 +331,14 @@ mod tests {
         queue.push_bytes(0, Stream::Stdout, 7, b"f\n", credit(2));
         queue.push_bytes(0, Stream::Stderr, 7, b"g\n", credit(2));
         queue.push_bytes(0, Stream::Stderr, 8, b"h", credit(1));
+        let mut chunk = crate::logs::LogChunk::default();
+        let start = chunk.push_text("shared\n");
+        chunk.mark_output(start);
+        let stored = StoredChunk::take(std::time::UNIX_EPOCH, 2, Stream::Stdout, &mut chunk);
+        queue.push_shared(stored, credit(7));
+        queue.push_bytes(2, Stream::Stdout, 0, b"i\n", credit(2));
         let batch = queue.take(Vec::new());
-        let frames: Vec<Frame<'_>> = frames(&batch.bytes).collect();
+        let frames: Vec<Frame<'_>> = frames(&batch).collect();
         let summary: Vec<(ServiceId, Stream, u64, &[u8])> = frames
             .iter()
             .map(|frame| (frame.service, frame.stream, frame.time_ms, frame.bytes))
@@ -288,22 +351,36 @@ mod tests {
                 (0, Stream::Stdout, 7, b"ef\n"),
                 (0, Stream::Stderr, 7, b"g\n"),
                 (0, Stream::Stderr, 8, b"h"),
+                (2, Stream::Stdout, 0, b"shared\n"),
+                (2, Stream::Stdout, 0, b"i\n"),
             ]
         );
         // The credit covers the bytes exactly, or more.
         let total: usize = frames.iter().map(|frame| frame.credit).sum();
         assert!(total >= batch.bytes.len());
+        // Every frame's bytes follow its header, but the shared one's.
         assert_eq!(
-            frames.iter().map(|frame| frame.bytes.len()).sum::<usize>() + 5 * FRAME_HEADER,
+            frames.iter().map(|frame| frame.bytes.len()).sum::<usize>() + 7 * FRAME_HEADER
+                - "shared\n".len(),
             batch.bytes.len()
         );
     }
 
     #[test]
     fn malformed_batches_end_the_frames_quietly() {
-        assert_eq!(frames(&[1, 2, 3]).count(), 0);
+        let batch = |bytes: Vec<u8>| Batch {
+            bytes,
+            shared: Vec::new(),
+            flushes: Vec::new(),
+            closed: false,
+        };
+        assert_eq!(frames(&batch(vec![1, 2, 3])).count(), 0);
         let mut bytes = vec![0u8; FRAME_HEADER];
         write_u32(&mut bytes, 4, 1000);
-        assert_eq!(frames(&bytes).count(), 0);
+        write_u32(&mut bytes, 24, INLINE);
+        assert_eq!(frames(&batch(bytes.clone())).count(), 0);
+        // A shared frame that refers to no chunk.
+        write_u32(&mut bytes, 24, 3);
+        assert_eq!(frames(&batch(bytes)).count(), 0);
     }
 }

@@ -1218,3 +1218,66 @@ async fn a_stuck_disk_stalls_append_chunk_only_for_a_bounded_time() {
     assert_eq!(texts(&path).last().map(String::as_str), Some("after"));
     store.close().unwrap();
 }
+
+#[tokio::test]
+async fn output_marked_in_a_chunk_reaches_the_file_shared_with_the_tail() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            max_file_bytes: 1 << 30,
+            ..settings(temp.path())
+        },
+        &names(&["web"]),
+    )
+    .unwrap();
+    let mut chunk = LogChunk::default();
+    let start = chunk.push_text("a\nb\npart");
+    chunk.mark_output(start);
+    assert!(chunk.push_span(start, start + 1, false));
+    assert!(chunk.push_span(start + 2, start + 3, false));
+    store
+        .append_chunk(0, Stream::Stdout, at(1), &[], &mut chunk)
+        .await;
+    assert!(chunk.is_empty() && !chunk.has_output());
+    // Output whose line is left to the tail's next chunk: nothing for the tail, all for the
+    // file.
+    let start = chunk.push_text("ial\n");
+    chunk.mark_output(start);
+    store
+        .append_chunk(0, Stream::Stdout, at(2), &[], &mut chunk)
+        .await;
+    // Far more than the queue holds, in shared chunks: waits for the writer, drops nothing.
+    let line = format!("{}\n", "s".repeat(99));
+    let rounds = 4 * QUEUE_BYTES / (640 * 100) + 10;
+    for _ in 0..rounds {
+        let start = chunk.push_text(&line.repeat(640));
+        chunk.mark_output(start);
+        for index in 0..640 {
+            let at = start + index * 100;
+            assert!(chunk.push_span(at, at + 99, false));
+        }
+        store
+            .append_chunk(0, Stream::Stderr, at(3), &[], &mut chunk)
+            .await;
+    }
+    store.flush().await;
+    let bytes = std::fs::read(store.file_path(0).unwrap()).unwrap();
+    assert!(bytes.starts_with(b"a\nb\npartial\n"));
+    assert_eq!(bytes.len(), "a\nb\npartial\n".len() + rounds * 640 * 100);
+    let lines = read_file_tail(&store.file_path(0).unwrap(), usize::MAX).unwrap();
+    assert_eq!(lines.len(), 3 + rounds * 640);
+    assert_eq!(lines[0].time, Some(at(1)));
+    assert_eq!(lines[2].text, "partial");
+    assert_eq!(
+        (lines[2].stream, lines[2].time, lines[2].partial),
+        (Stream::Stdout, Some(at(2)), false)
+    );
+    assert!(lines[3..].iter().all(|line| line.stream == Stream::Stderr));
+    let stats = store.stats(0);
+    assert_eq!(stats.lines_dropped, 0);
+    assert_eq!(stats.lines_written, 3 + rounds as u64 * 640);
+    let tail = store.tail(&[0], 2000, None);
+    assert_eq!(tail.len(), 1000);
+    assert!(tail.iter().all(|line| line.text.len() == 99));
+    store.close().unwrap();
+}

@@ -53,6 +53,10 @@ use crate::logs::{DiskStats, LogError, LogSettings, LogStats, Stream};
 /// A service's buffer goes to its file when it holds this much.
 pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
 
+/// Output of at least this many bytes (a busy service's read) is written as it is, not copied
+/// into the buffer.
+const DIRECT_BYTES: usize = 16 * 1024;
+
 /// How often a failing file is retried and the directory, files and budget are checked.
 /// Tests use a short interval so that recovery can be observed quickly.
 pub(crate) const RETRY_INTERVAL: Duration = if cfg!(test) {
@@ -218,7 +222,7 @@ impl Writer {
             // The buffers are empty here (flushed at the end of the last batch), and after an
             // idle spell the files may have changed under us.
             self.maintain();
-            for frame in queue::frames(&batch.bytes) {
+            for frame in queue::frames(&batch) {
                 self.accept(&frame);
                 if self.buffered >= FLUSH_BYTES || self.credit >= FLUSH_BYTES {
                     self.flush_all();
@@ -280,6 +284,17 @@ impl Writer {
                 }
             };
             if cut > 0 {
+                let direct = cut >= DIRECT_BYTES;
+                if direct && !service.buffer.is_empty() {
+                    // Its records go with it: this part's record must not precede its bytes.
+                    self.flush_service(index);
+                }
+                let service = &mut self.services[index];
+                let Some(file) = &service.file else {
+                    self.shared.count_dropped(index, line_count(rest));
+                    return;
+                };
+                let used = file.size + service.buffer.len() as u64;
                 if service.last_record != Some((frame.stream, frame.time_ms)) {
                     let record = Record {
                         offset: used,
@@ -291,8 +306,8 @@ impl Writer {
                 }
                 let part = &rest[..cut];
                 rest = &rest[cut..];
-                if service.buffer.is_empty() && part.len() >= FLUSH_BYTES {
-                    // A large part with nothing buffered before it: straight to the file.
+                if direct {
+                    // A large part: straight to the file, not copied into the buffer.
                     #[cfg(test)]
                     let gate = Arc::clone(&self.shared);
                     #[cfg(test)]

@@ -1123,7 +1123,10 @@ impl OutputReader {
                             self.line(line, partial, per_line, &mut unstored)
                         }),
                     }
-                    if let Some(store) = &self.log_store {
+                    // Output the chunk holds goes to the file from there; otherwise it is copied.
+                    if let Some(store) = &self.log_store
+                        && !unstored.has_output()
+                    {
                         let time = SystemTime::now();
                         if !store.try_append_output(self.service, self.stream, time, output) {
                             unqueued.extend_from_slice(output);
@@ -1148,7 +1151,7 @@ impl OutputReader {
         let Some(store) = &self.log_store else {
             return;
         };
-        if unstored.is_empty() && unqueued.is_empty() {
+        if unstored.is_empty() && !unstored.has_output() && unqueued.is_empty() {
             return;
         }
         let time = SystemTime::now();
@@ -1191,13 +1194,15 @@ impl OutputReader {
 }
 
 /// Frames `output` into lines of `chunk` as [`LineSplitter::push`] does: when it is valid UTF-8
-/// (the usual case), with one copy of the whole read and each line a span of it, not a copy.
+/// (the usual case), with one copy of the whole read, marked as the output for the file, and
+/// each line a span of it, not a copy.
 fn frame_into(splitter: &mut LineSplitter, output: &[u8], chunk: &mut LogChunk) {
     let Ok(text) = std::str::from_utf8(output) else {
         splitter.push(output, |line, partial| chunk.push(line, partial));
         return;
     };
     let base = chunk.push_text(text);
+    chunk.mark_output(base);
     let origin = output.as_ptr() as usize;
     splitter.push(output, |line, partial| {
         // Most lines are slices of `output`; pieces joined in the splitter's own buffer are not.
