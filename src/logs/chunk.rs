@@ -179,6 +179,12 @@ impl StoredChunk {
         self.lines.len()
     }
 
+    /// The bytes of its text, used by lines or not (newlines, an unfinished line kept as
+    /// output).
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// The length of line `index`'s text.
     pub(crate) fn line_len(&self, index: usize) -> usize {
         let span = self.lines[index];
