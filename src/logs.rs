@@ -508,13 +508,19 @@ impl LogStore {
         Some(self.dir.join(format!("{name}.log")))
     }
 
-    /// The last `n` lines of a service from its files, current and rotated, for when the tail
-    /// in memory is not enough. Blocking file IO: call it off the supervisor's thread.
-    pub fn read_file_lines(&self, service: ServiceId, n: usize) -> std::io::Result<Vec<FileLine>> {
+    /// The last `n` lines of a service from its files, current and rotated (at or after
+    /// `since`, by their index), for when the tail in memory is not enough. Blocking file IO:
+    /// call it off the supervisor's thread.
+    pub fn read_file_lines(
+        &self,
+        service: ServiceId,
+        n: usize,
+        since: Option<SystemTime>,
+    ) -> std::io::Result<Vec<FileLine>> {
         let Some(name) = self.names.get(service) else {
             return Ok(Vec::new());
         };
-        read_service_tail(&self.dir, name, self.keep_files, n)
+        read_service_tail(&self.dir, name, self.keep_files, n, since)
     }
 
     /// Writes out what is queued and stops the writer thread, waiting at most

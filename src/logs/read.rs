@@ -266,12 +266,15 @@ fn legacy_lines(data: &[u8], clipped: bool, at_end: bool, lines: &mut Vec<FileLi
 
 /// The last `n` lines of a service from `<dir>/<service>.log` and then its rotated files
 /// `.1`, `.2` … (at most `keep_files` of them, stopping at the first missing one), oldest
-/// first. A rotation while this reads may repeat or skip some lines.
+/// first; with `since`, only lines at or after it (by the index: a line without a time is left
+/// out), and no older file is read once one holds an earlier line. A rotation while this reads
+/// may repeat or skip some lines.
 pub fn read_service_tail(
     dir: &Path,
     service: &str,
     keep_files: u32,
     n: usize,
+    since: Option<SystemTime>,
 ) -> io::Result<Vec<FileLine>> {
     let current = format!("{service}.log");
     let mut lines: Vec<FileLine> = Vec::new();
@@ -285,8 +288,16 @@ pub fn read_service_tail(
         };
         match read_file_tail(&dir.join(name), n - lines.len()) {
             Ok(mut older) => {
+                let before = older.len();
+                if let Some(since) = since {
+                    older.retain(|line| line.time.is_some_and(|time| time >= since));
+                }
+                let reached = older.len() < before;
                 older.append(&mut lines);
                 lines = older;
+                if reached {
+                    break;
+                }
             }
             // A current file may be missing (not written yet); a missing rotated one means
             // there are no older ones (the budget removes the oldest first).

@@ -937,15 +937,28 @@ async fn read_service_tail_spans_rotated_files() {
         store.append(line(0, i, &format!("{i:073}"))).await;
     }
     store.flush().await;
-    let lines = store.read_file_lines(0, 20).unwrap();
-    let numbers: Vec<u64> = lines
-        .iter()
-        .map(|line| line.text.parse().unwrap())
-        .collect();
-    assert_eq!(numbers, (10..30).collect::<Vec<u64>>());
+    let numbers = |lines: Vec<FileLine>| -> Vec<u64> {
+        lines
+            .iter()
+            .map(|line| line.text.parse().unwrap())
+            .collect()
+    };
+    let lines = store.read_file_lines(0, 20, None).unwrap();
+    assert_eq!(numbers(lines), (10..30).collect::<Vec<u64>>());
     // More than the files hold: everything they hold.
-    assert_eq!(store.read_file_lines(0, 1000).unwrap().len(), 30);
-    assert!(store.read_file_lines(5, 10).unwrap().is_empty());
+    assert_eq!(store.read_file_lines(0, 1000, None).unwrap().len(), 30);
+    assert!(store.read_file_lines(5, 10, None).unwrap().is_empty());
+    // `since`, by the times in the indexes, across files: line i was written at(i).
+    let since = store.read_file_lines(0, 1000, Some(at(7))).unwrap();
+    assert_eq!(numbers(since), (7..30).collect::<Vec<u64>>());
+    let since = store.read_file_lines(0, 5, Some(at(7))).unwrap();
+    assert_eq!(numbers(since), (25..30).collect::<Vec<u64>>());
+    assert!(
+        store
+            .read_file_lines(0, 10, Some(at(30)))
+            .unwrap()
+            .is_empty()
+    );
     store.close().unwrap();
 }
 
