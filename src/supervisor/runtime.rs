@@ -1494,3 +1494,38 @@ pub fn describe_port_holders(port: u16) -> String {
         .collect();
     format!("port {port} is held by {}", described.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_a_read_for_the_store_gives_the_lines_push_emits() {
+        let long = "é".repeat(MAX_LINE);
+        let reads: Vec<Vec<u8>> = vec![
+            b"one\ntwo\r\nthr".to_vec(),
+            b"ee\nfour\n".to_vec(),
+            format!("{long}\nafter\n").into_bytes(),
+            b"bad \xff utf-8\nok\n".to_vec(),
+            b"a\nb\nunfinished".to_vec(),
+            b" end\n".to_vec(),
+        ];
+        let mut pushing = LineSplitter::new(MAX_LINE);
+        let mut framing = LineSplitter::new(MAX_LINE);
+        for read in &reads {
+            let mut pushed = Vec::new();
+            pushing.push(read, |line, partial| {
+                pushed.push((String::from_utf8_lossy(line).into_owned(), partial));
+            });
+            let mut chunk = LogChunk::default();
+            frame_into(&mut framing, read, &mut chunk);
+            let framed: Vec<(String, bool)> = chunk
+                .lines()
+                .map(|(text, partial)| (text.to_string(), partial))
+                .collect();
+            assert_eq!(framed, pushed);
+            // A valid UTF-8 read is the chunk's output as it is; another is left to the caller.
+            assert_eq!(chunk.has_output(), std::str::from_utf8(read).is_ok());
+        }
+    }
+}
