@@ -102,6 +102,23 @@ def vm_rss_kib(pid: int) -> int:
     raise BenchError(f"no VmRSS for {pid} (a zombie?)")
 
 
+def private_kib(pid: int) -> int:
+    """The process's private memory (USS: Private_Clean + Private_Dirty of smaps_rollup), what
+    the machine gets back if it exits; RSS also counts pages of the binary and libraries that
+    other processes share."""
+    try:
+        fields = {}
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                fields[parts[0].rstrip(":")] = int(parts[1])
+    except FileNotFoundError as error:
+        raise BenchError(f"process {pid} is gone") from error
+    if "Private_Clean" not in fields or "Private_Dirty" not in fields:
+        raise BenchError(f"no Private_* in /proc/{pid}/smaps_rollup")
+    return fields["Private_Clean"] + fields["Private_Dirty"]
+
+
 def cmdline(pid: int) -> list[str]:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]

@@ -57,12 +57,66 @@ pub struct ApiContext {
     /// Requests that change something; the daemon answers on the oneshot.
     pub requests: mpsc::UnboundedSender<RequestEnvelope>,
     /// Every event, for SSE (bounded; a lagging client loses events, never the daemon).
-    pub events: broadcast::Sender<wire::Event>,
+    pub events: Arc<LazyBroadcast<wire::Event>>,
     /// Service output, for `logs`: a trait object so the API does not depend on the log store's
     /// implementation.
     pub logs: Arc<dyn LogSource>,
     /// Recent resource samples, for `GET /v1/resources` (`wrangle top`).
     pub resources: Arc<dyn ResourceSource>,
+}
+
+/// A `broadcast` channel that exists only while someone listens.
+///
+/// A tokio broadcast channel allocates and initialises all its slots when it is made (1024
+/// events are 128 KiB), and a value sent while nobody listens is dropped anyway. So the channel
+/// is made by the first [`subscribe`](Self::subscribe) and dropped by the first
+/// [`send`](Self::send) that finds no receiver left: to receivers, which only ever see what
+/// is sent after they subscribed, this is the same channel; an idle daemon keeps no slots.
+pub struct LazyBroadcast<T> {
+    capacity: usize,
+    sender: std::sync::Mutex<Option<broadcast::Sender<T>>>,
+}
+
+impl<T: Clone> LazyBroadcast<T> {
+    pub fn new(capacity: usize) -> LazyBroadcast<T> {
+        LazyBroadcast {
+            capacity,
+            sender: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Everything sent from now on (the last `capacity` of it for a receiver that lags).
+    pub fn subscribe(&self) -> broadcast::Receiver<T> {
+        self.lock()
+            .get_or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+
+    /// Sends `value` to every receiver; returns how many there were (0: it was dropped).
+    pub fn send(&self, value: T) -> usize {
+        let mut sender = self.lock();
+        let receivers = sender
+            .as_ref()
+            .map_or(0, |sender| sender.send(value).unwrap_or(0));
+        if receivers == 0 {
+            // The last receiver went away: give the slots back until someone subscribes again.
+            *sender = None;
+        }
+        receivers
+    }
+
+    pub fn receiver_count(&self) -> usize {
+        self.lock()
+            .as_ref()
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<broadcast::Sender<T>>> {
+        // The guarded code cannot panic midway: a poisoned lock holds a consistent value.
+        self.sender
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Where `GET /v1/resources` reads recent samples from (the daemon's resource monitor).

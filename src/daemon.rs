@@ -32,7 +32,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 mod follow;
 pub mod resources;
@@ -40,7 +40,7 @@ pub mod state;
 mod status;
 
 use crate::api::wire::{self, ApiError, ProjectStatus, Reply, Request};
-use crate::api::{ApiContext, RequestEnvelope, format_time, server};
+use crate::api::{ApiContext, LazyBroadcast, RequestEnvelope, format_time, server};
 use crate::cli::detach::DETACHED_MARKER;
 use crate::cli::up::{Prepared, prepare};
 use crate::daemon::follow::{Followers, StoreSource};
@@ -122,14 +122,15 @@ async fn serve(prepared: &Prepared) -> u8 {
         daemon_resources: None,
         sample_interval_ms: u64::try_from(spec.monitor.interval.as_millis()).unwrap_or(u64::MAX),
     }));
-    let (events, _) = broadcast::channel(EVENT_BUFFER);
+    // Made only while a client follows events or [[notify]] listens (see `LazyBroadcast`).
+    let events = Arc::new(LazyBroadcast::new(EVENT_BUFFER));
     let resources = ResourceStore::new(&spec);
     let followers = Followers::default();
     let (requests, request_receiver) = mpsc::unbounded_channel();
     let context = ApiContext {
         status,
         requests,
-        events: events.clone(),
+        events: Arc::clone(&events),
         logs: Arc::new(StoreSource {
             store: Arc::clone(&store),
             names: names.clone(),
@@ -185,7 +186,7 @@ async fn serve(prepared: &Prepared) -> u8 {
         reporter,
         attached: Cell::new(true),
         daemon_log: prepared.paths.daemon_log.clone(),
-        events: events.clone(),
+        events: Arc::clone(&events),
         followers,
         status: status_sender,
         store: Arc::clone(&store),
@@ -428,7 +429,7 @@ struct DaemonObserver {
     /// The CLI that started us still reads our output.
     attached: Cell<bool>,
     daemon_log: PathBuf,
-    events: broadcast::Sender<wire::Event>,
+    events: Arc<LazyBroadcast<wire::Event>>,
     followers: Followers,
     status: watch::Sender<Arc<ProjectStatus>>,
     store: Arc<LogStore>,

@@ -4,15 +4,17 @@
 //! # Theory of operation
 //!
 //! A [`LogStore`] is opened once per project by the daemon and fed every output line, one at a
-//! time through [`LogStore::append`] or, as the supervisor does, every line of a read at once
-//! through [`LogStore::append_chunk`] (one timestamp, one credit, one queue push and one tail
-//! entry for the whole read: what makes a chatty service cheap). Appending does three cheap
-//! things on the caller's thread and no IO: it pushes the lines into the service's [`ring`]
-//! (bounded by lines and bytes), broadcasts them to subscribers if there are any (a bounded
-//! channel: a slow subscriber lags and loses lines, the store never waits for it, STACK.md
-//! hazard 7), and encodes them into the [`queue`] of the [`writer`] thread, which owns every
-//! file operation. See `queue` for the hand-over and `writer` for batching, rotation, the budget
-//! and error handling.
+//! time through [`LogStore::append`] or, as the supervisor does, a whole read at once through
+//! [`LogStore::append_chunk`] (the output as read for the file, and the lines framed from it for
+//! the tail: one timestamp, one credit, one queue push and one tail entry for the whole read,
+//! with no work per line: what makes a chatty service cheap). Appending does three cheap things
+//! on the caller's thread and no IO: it pushes the lines into the service's [`ring`] (bounded by
+//! lines and bytes), broadcasts them to subscribers if there are any (a bounded channel: a slow
+//! subscriber lags and loses lines, the store never waits for it, STACK.md hazard 7), and hands
+//! the output to the [`queue`] of the [`writer`] thread, which owns every file operation: copied
+//! into it, or, for the output of a chunk (the supervisor's copy of a read, which the tail keeps
+//! anyway), by reference. See `queue` for the hand-over and `writer` for batching, rotation, the
+//! budget and error handling.
 //!
 //! The queue is bounded by bytes ([`QUEUE_BYTES`]). When it is full, `append` waits for room,
 //! so a service that writes faster than the disk takes ends up writing at disk speed, just as
@@ -27,9 +29,10 @@
 //! caller: the writer drops lines, counts them and keeps the error in [`LogStats`]; disk
 //! budget trouble is in [`DiskStats`]. Reporting those to the user is the daemon's job.
 //!
-//! Files are `<dir>/<service>.log`, rotated to `<service>.log.1` (newest) up to
-//! `<service>.log.<keep_files>`; see [`format`] for the line format and [`read`] for reading
-//! files back. This module owns the files in the log directory and nothing else: it does not
+//! Files are `<dir>/<service>.log`, holding the output exactly as the service wrote it, each
+//! with its index `<service>.log.idx` (when and on which stream each part was written), rotated
+//! together to `<service>.log.1` (newest) up to `<service>.log.<keep_files>`; see [`format`] for
+//! the format and [`read`] for reading files back. This module owns the files in the log directory and nothing else: it does not
 //! read pipes or frame lines (the supervisor does), and it never deletes a file other than a
 //! rotated log of a service it was opened with.
 
@@ -44,7 +47,7 @@ mod writer;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -53,10 +56,9 @@ use tokio::sync::{TryAcquireError, broadcast};
 pub use crate::logs::chunk::LogChunk;
 use crate::logs::chunk::StoredChunk;
 pub use crate::logs::format::FileLine;
-use crate::logs::queue::line_credit;
 pub use crate::logs::read::{read_file_tail, read_service_tail};
 use crate::logs::ring::Ring;
-use crate::logs::writer::{Shared, Writer, lock};
+use crate::logs::writer::{Shared, Writer, line_count, lock};
 use crate::spec::ServiceId;
 
 /// Which output pipe of a service a line came from. Defined here, the lowest module that needs
@@ -78,8 +80,8 @@ pub const RING_BYTES: usize = 1024 * 1024;
 /// this bounds callers that do not).
 pub const MAX_PIECE_BYTES: usize = 64 * 1024;
 
-/// [`LogStore::append_chunk`] queues a chunk in parts of at most about this many bytes, so that
-/// a part always fits the queue and the writer gets credit back in reasonable steps.
+/// [`LogStore::append_chunk`] queues output in parts of at most this many bytes, so that a part
+/// always fits the queue and the writer gets credit back in reasonable steps.
 const CHUNK_PART_BYTES: usize = 256 * 1024;
 
 /// How long [`LogStore::append`] waits for a writer that makes no progress at all before it
@@ -211,7 +213,9 @@ pub struct LogStore {
     names: Vec<String>,
     rings: Vec<Mutex<Ring>>,
     shared: Arc<Shared>,
-    broadcast: broadcast::Sender<Arc<LogLine>>,
+    /// Made by the first [`LogStore::subscribe`]: a broadcast channel allocates and fills all
+    /// its slots up front (128 KiB here), and the daemon follows logs through its own channels.
+    broadcast: OnceLock<broadcast::Sender<Arc<LogLine>>>,
     /// The writer's `progress` when it was last found stuck (see [`STALL_TIMEOUT`]).
     stalled_at: AtomicU64,
     /// `None` once [`LogStore::close`] took it.
@@ -256,7 +260,7 @@ impl LogStore {
             keep_files: settings.keep_files,
             names: service_names.to_vec(),
             shared,
-            broadcast: broadcast::channel(BROADCAST_LINES).0,
+            broadcast: OnceLock::new(),
             stalled_at: AtomicU64::new(NOT_STALLED),
             writer: Some(writer),
             done: Mutex::new(done),
@@ -279,10 +283,16 @@ impl LogStore {
         }
     }
 
-    /// [`LogStore::append`] for every line of `chunk` (of `stream`, all at `time`) at once: the
-    /// same tail, subscribers, file contents, counters and waiting, at the cost of about one
-    /// line for the whole chunk. Takes the lines: `chunk` is left empty (and without capacity,
-    /// its text now belongs to the tail). Nothing is stored for an unknown service.
+    /// Records a chunk of a service's output, all of `stream` at `time` (one read of a pipe,
+    /// the supervisor's path): the output as the service wrote it goes to the file, and the
+    /// lines framed from it (`chunk`) to the tail and to subscribers; the same counters and
+    /// waiting as [`LogStore::append`], at the cost of about one line for the whole chunk. The
+    /// output is `output` (copied into the queue), then the part of the chunk's text marked
+    /// with [`LogChunk::mark_output`] (handed to the writer as it is, shared with the tail: no
+    /// copy). Each may be empty: lines framed later from output already given (a partial line
+    /// shown after a pause), or output whose lines are not wanted in the tail. Takes the lines:
+    /// `chunk` is left empty (and without capacity, its text now belongs to the tail). Nothing
+    /// is stored for an unknown service.
     ///
     /// Needs a tokio runtime with the time driver (for the stall timeout).
     pub async fn append_chunk(
@@ -290,64 +300,89 @@ impl LogStore {
         service: ServiceId,
         stream: Stream,
         time: SystemTime,
+        output: &[u8],
         chunk: &mut LogChunk,
     ) {
-        if chunk.is_empty() {
-            return;
-        }
         let Some(ring) = self.rings.get(service) else {
             chunk.clear();
             return;
         };
-        let stored = StoredChunk::take(time, service, stream, chunk);
-        if self.broadcast.receiver_count() > 0 {
-            for index in 0..stored.len() {
-                // An error only means the last subscriber just left.
-                let _ = self.broadcast.send(Arc::new(stored.line(index)));
-            }
-        }
-        lock(ring).push_chunk(Arc::clone(&stored));
-        let text = stored.text.as_str();
-        let ends = stored.ends.as_slice();
-        let newlines = memchr::memchr(b'\n', text.as_bytes()).is_some();
-        let mut part_start = 0; // index into `ends`
-        let mut text_start = 0; // where the part's text starts
-        let mut credit = queue::FRAME_HEADER;
-        let mut records = 0;
-        let mut line_start = 0;
-        for (index, &(end, _)) in ends.iter().enumerate() {
-            let (bytes, line_records) = match newlines {
-                true => format::encoded_text_len(text.get(line_start..end).unwrap_or_default()),
-                false => (format::HEADER_LEN + 1 + end - line_start, 1),
+        let time_ms = format::millis(time);
+        for bytes in output.chunks(CHUNK_PART_BYTES) {
+            let part = Part {
+                service,
+                stream,
+                time_ms,
+                bytes: Output::Copied(bytes),
             };
-            line_start = end;
-            credit += bytes;
-            records += line_records;
-            let last = index + 1 == ends.len();
-            if credit >= CHUNK_PART_BYTES || last {
+            self.queue_part(&part).await;
+        }
+        if !chunk.is_empty() || chunk.has_output() {
+            let stored = StoredChunk::take(time, service, stream, chunk);
+            if let Some(broadcast) = self.subscribed() {
+                for index in 0..stored.len() {
+                    // An error only means the last subscriber just left.
+                    let _ = broadcast.send(Arc::new(stored.line(index)));
+                }
+            }
+            lock(ring).push_chunk(Arc::clone(&stored));
+            if !stored.output().is_empty() {
                 let part = Part {
                     service,
                     stream,
-                    time,
-                    text,
-                    lines: &ends[part_start..=index],
-                    start: text_start,
-                    credit,
-                    records,
+                    time_ms,
+                    bytes: Output::Shared(stored),
                 };
                 self.queue_part(&part).await;
-                part_start = index + 1;
-                text_start = end;
-                credit = queue::FRAME_HEADER;
-                records = 0;
             }
         }
     }
 
+    /// Queues `output` of `service` (all of `stream` at `time`) for its file if the queue has
+    /// room for all of it now; never waits. Returns whether it did: if not, nothing was queued,
+    /// and the caller gives the output to [`LogStore::append_chunk`] (which waits for room).
+    /// Lets a caller hand over output from a buffer it cannot hold across a wait. Output of an
+    /// unknown service is ignored (and counts as queued).
+    pub fn try_append_output(
+        &self,
+        service: ServiceId,
+        stream: Stream,
+        time: SystemTime,
+        output: &[u8],
+    ) -> bool {
+        if service >= self.rings.len() || output.is_empty() {
+            return true;
+        }
+        if self.writer_stuck() {
+            return false;
+        }
+        let parts = output.len().div_ceil(CHUNK_PART_BYTES);
+        let credit = output.len() + parts * queue::FRAME_HEADER;
+        let Some(permit) = u32::try_from(credit)
+            .ok()
+            .and_then(|permits| self.shared.credit.try_acquire_many(permits).ok())
+        else {
+            return false;
+        };
+        permit.forget();
+        let time_ms = format::millis(time);
+        for bytes in output.chunks(CHUNK_PART_BYTES) {
+            let part = Part {
+                service,
+                stream,
+                time_ms,
+                bytes: Output::Copied(bytes),
+            };
+            part.push(self);
+        }
+        true
+    }
+
     /// Takes the credit of `part`, waiting as [`LogStore::append`] does, and queues it.
     async fn queue_part(&self, part: &Part<'_>) {
-        let Ok(permits) = u32::try_from(part.credit) else {
-            self.shared.count_dropped(part.service, part.records as u64);
+        let Ok(permits) = u32::try_from(queue::credit(part.bytes.len())) else {
+            self.shared
+                .count_dropped(part.service, line_count(part.bytes.as_slice()));
             return;
         };
         match self.shared.credit.try_acquire_many(permits) {
@@ -357,14 +392,16 @@ impl LogStore {
                 return;
             }
             Err(TryAcquireError::Closed) => {
-                self.shared.count_dropped(part.service, part.records as u64);
+                self.shared
+                    .count_dropped(part.service, line_count(part.bytes.as_slice()));
                 return;
             }
             Err(TryAcquireError::NoPermits) => {}
         }
         loop {
             if self.writer_stuck() {
-                self.shared.count_dropped(part.service, part.records as u64);
+                self.shared
+                    .count_dropped(part.service, line_count(part.bytes.as_slice()));
                 return;
             }
             let progress = self.shared.progress.load(Ordering::Acquire);
@@ -376,7 +413,8 @@ impl LogStore {
                     return;
                 }
                 Ok(Err(_closed)) => {
-                    self.shared.count_dropped(part.service, part.records as u64);
+                    self.shared
+                        .count_dropped(part.service, line_count(part.bytes.as_slice()));
                     return;
                 }
                 Err(_elapsed) => {
@@ -447,7 +485,16 @@ impl LogStore {
     /// Every line appended from now on, for `logs -f`. The channel is bounded: a receiver that
     /// falls behind gets `RecvError::Lagged` and loses lines; the store never waits for it.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogLine>> {
-        self.broadcast.subscribe()
+        self.broadcast
+            .get_or_init(|| broadcast::channel(BROADCAST_LINES).0)
+            .subscribe()
+    }
+
+    /// The broadcast channel, if anyone listens to it.
+    fn subscribed(&self) -> Option<&broadcast::Sender<Arc<LogLine>>> {
+        self.broadcast
+            .get()
+            .filter(|broadcast| broadcast.receiver_count() > 0)
     }
 
     /// Returns when a file has started or stopped failing, or lines were dropped, since the last
@@ -472,13 +519,19 @@ impl LogStore {
         Some(self.dir.join(format!("{name}.log")))
     }
 
-    /// The last `n` lines of a service from its files, current and rotated, for when the tail
-    /// in memory is not enough. Blocking file IO: call it off the supervisor's thread.
-    pub fn read_file_lines(&self, service: ServiceId, n: usize) -> std::io::Result<Vec<FileLine>> {
+    /// The last `n` lines of a service from its files, current and rotated (at or after
+    /// `since`, by their index), for when the tail in memory is not enough. Blocking file IO:
+    /// call it off the supervisor's thread.
+    pub fn read_file_lines(
+        &self,
+        service: ServiceId,
+        n: usize,
+        since: Option<SystemTime>,
+    ) -> std::io::Result<Vec<FileLine>> {
         let Some(name) = self.names.get(service) else {
             return Ok(Vec::new());
         };
-        read_service_tail(&self.dir, name, self.keep_files, n)
+        read_service_tail(&self.dir, name, self.keep_files, n, since)
     }
 
     /// Writes out what is queued and stops the writer thread, waiting at most
@@ -499,15 +552,16 @@ impl LogStore {
         let Some(line) = self.record(line) else {
             return;
         };
-        let credit = line_credit(&line);
+        let credit = queue::credit(queue::line_bytes(&line));
         let Ok(permits) = u32::try_from(credit) else {
             self.drop_line(&line);
             return;
         };
+        let time_ms = format::millis(line.time);
         match self.shared.credit.try_acquire_many(permits) {
             Ok(permit) => {
                 permit.forget();
-                self.shared.queue.push(&line, credit);
+                self.shared.queue.push_line(&line, time_ms, credit);
                 return;
             }
             Err(TryAcquireError::Closed) => {
@@ -526,7 +580,7 @@ impl LogStore {
             match tokio::time::timeout(STALL_TIMEOUT, acquire).await {
                 Ok(Ok(permit)) => {
                     permit.forget();
-                    self.shared.queue.push(&line, credit);
+                    self.shared.queue.push_line(&line, time_ms, credit);
                     return;
                 }
                 Ok(Err(_closed)) => {
@@ -547,14 +601,15 @@ impl LogStore {
         let Some(line) = self.record(line) else {
             return false;
         };
-        let credit = line_credit(&line);
+        let credit = queue::credit(queue::line_bytes(&line));
         let acquired = u32::try_from(credit)
             .ok()
             .and_then(|permits| self.shared.credit.try_acquire_many(permits).ok());
         match acquired {
             Some(permit) => {
                 permit.forget();
-                self.shared.queue.push(&line, credit);
+                let time_ms = format::millis(line.time);
+                self.shared.queue.push_line(&line, time_ms, credit);
                 true
             }
             None => {
@@ -569,16 +624,16 @@ impl LogStore {
         let ring = self.rings.get(line.service)?;
         let line = Arc::new(line);
         lock(ring).push(Arc::clone(&line));
-        if self.broadcast.receiver_count() > 0 {
+        if let Some(broadcast) = self.subscribed() {
             // An error only means the last subscriber just left.
-            let _ = self.broadcast.send(Arc::clone(&line));
+            let _ = broadcast.send(Arc::clone(&line));
         }
         Some(line)
     }
 
     /// Counts a line that will not reach its file, as the lines it would have made there.
     fn drop_line(&self, line: &LogLine) {
-        let records = 1 + line.text.bytes().filter(|&byte| byte == b'\n').count();
+        let records = 1 + memchr::memchr_iter(b'\n', line.text.as_bytes()).count();
         self.shared.count_dropped(line.service, records as u64);
     }
 
@@ -597,29 +652,44 @@ impl Drop for LogStore {
     }
 }
 
-/// Lines of a chunk queued together (see [`LogStore::append_chunk`]).
+/// Output of a chunk queued together (see [`LogStore::append_chunk`]).
 struct Part<'a> {
     service: ServiceId,
     stream: Stream,
-    time: SystemTime,
-    text: &'a str,
-    lines: &'a [(usize, bool)],
-    start: usize,
-    credit: usize,
-    records: usize,
+    time_ms: u64,
+    bytes: Output<'a>,
+}
+
+/// Output to queue: copied into the queue, or the output of a chunk kept for the tail anyway,
+/// handed over as it is.
+enum Output<'a> {
+    Copied(&'a [u8]),
+    Shared(Arc<StoredChunk>),
+}
+
+impl Output<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Output::Copied(bytes) => bytes,
+            Output::Shared(chunk) => chunk.output(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
 }
 
 impl Part<'_> {
     fn push(&self, store: &LogStore) {
-        store.shared.queue.push_lines(
-            self.service,
-            self.stream,
-            self.time,
-            self.text,
-            self.lines,
-            self.start,
-            self.credit,
-        );
+        let credit = queue::credit(self.bytes.len());
+        let queue = &store.shared.queue;
+        match &self.bytes {
+            Output::Copied(bytes) => {
+                queue.push_bytes(self.service, self.stream, self.time_ms, bytes, credit);
+            }
+            Output::Shared(chunk) => queue.push_shared(Arc::clone(chunk), credit),
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    Finished, Project, WAIT, assert_no_survivors, free_port, kill_survivors, normalize, python,
-    send_signal, survivors, toml_str, wait_until,
+    Finished, Project, WAIT, assert_no_survivors, free_port, kill_survivors, log_file_lines_in,
+    normalize, python, send_signal, stream_marker, survivors, toml_str, wait_until,
 };
 
 /// Stops whatever the test started in the background, however the test ends: `wrangle down`
@@ -137,35 +137,33 @@ pub(crate) fn project_dir(project: &Project) -> PathBuf {
     dirs.into_iter().next().expect("one dir")
 }
 
-/// Every line of `service`'s log files, oldest file first (`.log.N` ... `.log.1`, `.log`).
+/// Every line of `service`'s log files, oldest file first (`.log.N` ... `.log.1`, `.log`), read
+/// back with its time and stream from the index and shown as `YYYY-MM-DDTHH:MM:SS.mmmZ M text`
+/// (`M`: `o`/`e`, upper-case when partial; `no-time` for a line without a time).
 fn log_file_lines(project: &Project, service: &str) -> Vec<String> {
     let logs = project_dir(project).join("logs");
-    let mut rotated: Vec<(u32, PathBuf)> = fs::read_dir(&logs)
+    log_file_lines_in(&logs, service)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let generation = name
-                .strip_prefix(&format!("{service}.log."))?
-                .parse()
-                .ok()?;
-            Some((generation, entry.path()))
+        .map(|(_, line)| {
+            let time = line.time.map_or("no-time".to_string(), |time| {
+                humantime::format_rfc3339_millis(time).to_string()
+            });
+            format!("{time} {} {}", stream_marker(&line), line.text)
         })
-        .collect();
-    rotated.sort_by_key(|(generation, _)| std::cmp::Reverse(*generation));
-    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, path)| path).collect();
-    files.push(logs.join(format!("{service}.log")));
-    let mut lines = Vec::new();
-    for file in files {
-        if let Ok(text) = fs::read_to_string(&file) {
-            lines.extend(text.lines().map(String::from));
-        }
-    }
-    lines
+        .collect()
 }
 
-/// The names of `service`'s log files (current and rotated).
+/// The raw contents of `service`'s current log file.
+fn log_file_bytes(project: &Project, service: &str) -> Vec<u8> {
+    fs::read(
+        project_dir(project)
+            .join("logs")
+            .join(format!("{service}.log")),
+    )
+    .unwrap_or_default()
+}
+
+/// The names of `service`'s log files (current and rotated), without their indexes.
 fn log_file_names(project: &Project, service: &str) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(project_dir(project).join("logs"))
         .into_iter()
@@ -175,6 +173,7 @@ fn log_file_names(project: &Project, service: &str) -> Vec<String> {
         .filter(|name| {
             name == &format!("{service}.log") || name.starts_with(&format!("{service}.log."))
         })
+        .filter(|name| !name.ends_with(".idx"))
         .collect();
     names.sort();
     names
@@ -883,14 +882,22 @@ command = ["sh", "-c", "echo out-line; echo err-line >&2; exec sleep 421"]
         lines.iter().any(|line| is_log_line(line, 'e', "err-line")),
         "{lines:?}"
     );
+    // The file holds the output as written; time and stream are in its index.
+    let raw = String::from_utf8(log_file_bytes(&project, "talker")).expect("UTF-8");
+    assert!(
+        raw == "out-line\nerr-line\n" || raw == "err-line\nout-line\n",
+        "{raw:?}"
+    );
     let logs = project_dir(&project).join("logs");
     let dir_mode = fs::metadata(&logs).expect("logs dir").permissions().mode();
     assert_eq!(dir_mode & 0o077, 0, "logs dir mode {dir_mode:o}");
-    let file_mode = fs::metadata(logs.join("talker.log"))
-        .expect("talker.log")
-        .permissions()
-        .mode();
-    assert_eq!(file_mode & 0o077, 0, "talker.log mode {file_mode:o}");
+    for name in ["talker.log", "talker.log.idx"] {
+        let file_mode = fs::metadata(logs.join(name))
+            .expect(name)
+            .permissions()
+            .mode();
+        assert_eq!(file_mode & 0o077, 0, "{name} mode {file_mode:o}");
+    }
 }
 
 #[test]
@@ -916,15 +923,19 @@ fn log_files_frame_lines_as_printed_across_reads() {
         lines.iter().any(|line| line.ends_with(" end"))
     });
     assert!(written, "talker.log does not end: {lines:?}");
-    let x = |count: usize| "x".repeat(count);
+    // The file holds the output exactly as written, and reads back as lines framed from it:
+    // the prompt runs on into its answer there, as `tail -f` shows it.
+    let x = "x".repeat(40000);
+    let raw = String::from_utf8(log_file_bytes(&project, "talker")).expect("UTF-8");
+    assert_eq!(
+        raw,
+        format!("crlf line\r\nsplit across writes\nprompt: answer\n{x}\nend\n")
+    );
     let expected = [
         ('o', "crlf line".to_string()),
         ('o', "split across writes".to_string()),
-        ('O', "prompt: ".to_string()),
-        ('o', "answer".to_string()),
-        ('O', x(16 * 1024)),
-        ('O', x(16 * 1024)),
-        ('o', x(40000 - 32 * 1024)),
+        ('o', "prompt: answer".to_string()),
+        ('o', x),
         ('o', "end".to_string()),
     ];
     assert_eq!(lines.len(), expected.len(), "{lines:?}");
@@ -934,10 +945,15 @@ fn log_files_frame_lines_as_printed_across_reads() {
             "{line:?} is not {marker} {text:?}"
         );
     }
-    let logs = project.run(&["logs", "-n", "2", "talker"]);
+    // The in-memory tail keeps the lines as they were shown: the prompt on its own, partial,
+    // and the long line in 16 KiB pieces.
+    let logs = project.run(&["logs", "-n", "8", "talker"]);
     let shown: Vec<String> = logs.stdout.lines().map(normalize).collect();
-    assert_eq!(shown.len(), 2, "{logs:#?}");
-    assert_eq!(shown[1], "talker | end", "{logs:#?}");
+    assert_eq!(shown.len(), 8, "{logs:#?}");
+    assert!(shown[2].contains("prompt:"), "{logs:#?}");
+    assert_eq!(shown[3], "talker | answer", "{logs:#?}");
+    assert_eq!(shown[4].matches('x').count(), 16 * 1024, "{logs:#?}");
+    assert_eq!(shown[7], "talker | end", "{logs:#?}");
 }
 
 /// Lines the flood service writes, 100 bytes each: 20 MB of output, about 26 MB on disk, so
@@ -1515,6 +1531,20 @@ command = ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo \"line 
     for name in &names {
         let size = fs::metadata(logs.join(name)).expect("stat").len();
         assert!(size <= 64 * 1024, "{name} is {size} bytes");
+        // Each file was rotated with its index, and reads back with times.
+        assert!(
+            logs.join(format!("{name}.idx")).exists(),
+            "{name} has no index"
+        );
     }
+    assert!(
+        !logs.join("chatty.log.3.idx").exists(),
+        "an index outlived its file"
+    );
+    let lines = log_file_lines(&project, "chatty");
+    assert!(
+        lines.iter().all(|line| !line.starts_with("no-time")),
+        "a line without time"
+    );
     assert_eq!(state(&status(&project), "chatty"), "running");
 }

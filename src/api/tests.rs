@@ -19,7 +19,9 @@ use crate::api::wire::{
     ApiError, ErrorCode, Event, LogLine, LogStream, ProjectStatus, Reply, Request, ResourceHistory,
     ResourcePoint, ServiceHistory, ServiceState, ServiceStatus,
 };
-use crate::api::{ApiContext, LogSource, RequestEnvelope, ResourceSource, format_time};
+use crate::api::{
+    ApiContext, LazyBroadcast, LogSource, RequestEnvelope, ResourceSource, format_time,
+};
 use crate::test_support::runtime;
 
 // ---------------------------------------------------------------------------------------------
@@ -182,7 +184,7 @@ struct Harness {
     socket: PathBuf,
     client: Client,
     status: watch::Sender<Arc<ProjectStatus>>,
-    events: broadcast::Sender<Event>,
+    events: Arc<LazyBroadcast<Event>>,
     logs: Arc<FakeLogs>,
     /// Requests the fake daemon received.
     received: Arc<Mutex<Vec<Request>>>,
@@ -198,13 +200,13 @@ impl Harness {
         let listener = bind(&socket).unwrap();
         let (status, status_receiver) = watch::channel(Arc::new(project()));
         let (requests, request_receiver) = mpsc::unbounded_channel::<RequestEnvelope>();
-        let events = broadcast::channel(event_capacity).0;
+        let events = Arc::new(LazyBroadcast::new(event_capacity));
         let logs = Arc::new(FakeLogs::new());
         let received = Arc::new(Mutex::new(Vec::new()));
         let context = ApiContext {
             status: status_receiver.clone(),
             requests,
-            events: events.clone(),
+            events: Arc::clone(&events),
             logs: logs.clone(),
             resources: Arc::new(FakeResources {
                 reads: Mutex::new(0),
@@ -626,7 +628,7 @@ fn events_are_received_in_order() {
             .map(|kind| event(kind, &format!("{kind} happened")))
             .collect();
         for event in &sent {
-            harness.events.send(event.clone()).unwrap();
+            assert_eq!(harness.events.send(event.clone()), 1);
         }
         let received = tokio::time::timeout(Duration::from_secs(5), follower)
             .await
@@ -648,10 +650,12 @@ fn sse_framing_uses_the_kind_as_event_name() {
             .await
             .unwrap();
         harness.wait_for_event_followers(1).await;
-        harness
-            .events
-            .send(event("restart_blocked", "port 8080 is held"))
-            .unwrap();
+        assert_eq!(
+            harness
+                .events
+                .send(event("restart_blocked", "port 8080 is held")),
+            1
+        );
         let mut received = Vec::new();
         let mut buffer = [0; 4096];
         let expected_name = "event: restart_blocked\ndata: {";
@@ -690,10 +694,7 @@ fn a_lagging_client_is_told_and_the_server_goes_on() {
         // No await between sends: on this current-thread runtime the server cannot read any of
         // them before the channel (capacity 4) has overflowed.
         for i in 0..50 {
-            harness
-                .events
-                .send(event("tick", &format!("tick {i}")))
-                .unwrap();
+            assert_eq!(harness.events.send(event("tick", &format!("tick {i}"))), 1);
         }
         let first = tokio::time::timeout(Duration::from_secs(5), received.recv())
             .await
@@ -707,7 +708,7 @@ fn a_lagging_client_is_told_and_the_server_goes_on() {
         }
 
         // The stream goes on, and so does the server.
-        harness.events.send(event("last", "done")).unwrap();
+        assert_eq!(harness.events.send(event("last", "done")), 1);
         assert_eq!(received.recv().await.unwrap().kind, "last");
         tokio::time::timeout(Duration::from_secs(5), follower)
             .await
@@ -1099,4 +1100,42 @@ fn the_doc_parsers_see_what_they_should() {
         documented_schemas(doc),
         BTreeSet::from(["A".to_string(), "B".to_string()])
     );
+}
+
+#[test]
+fn a_lazy_broadcast_holds_a_channel_only_while_someone_listens() {
+    let events: LazyBroadcast<u32> = LazyBroadcast::new(4);
+    assert!(
+        events.lock().is_none(),
+        "no channel before the first subscriber"
+    );
+    assert_eq!(events.send(1), 0, "nobody listens: dropped");
+    assert!(events.lock().is_none());
+
+    let mut first = events.subscribe();
+    let mut second = events.subscribe();
+    assert_eq!(events.receiver_count(), 2);
+    assert_eq!(events.send(2), 2);
+    assert_eq!(first.try_recv(), Ok(2));
+    assert_eq!(second.try_recv(), Ok(2));
+
+    drop(first);
+    drop(second);
+    assert_eq!(events.receiver_count(), 0);
+    assert_eq!(events.send(3), 0);
+    assert!(
+        events.lock().is_none(),
+        "the last receiver gone: slots given back"
+    );
+
+    // A new subscriber sees only what is sent after it came, and still lags like any other.
+    let mut third = events.subscribe();
+    for value in 4..10 {
+        assert_eq!(events.send(value), 1);
+    }
+    assert_eq!(
+        third.try_recv(),
+        Err(broadcast::error::TryRecvError::Lagged(2))
+    );
+    assert_eq!(third.try_recv(), Ok(6));
 }

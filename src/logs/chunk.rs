@@ -1,8 +1,9 @@
 //! Many lines of one stream at once: what the supervisor reads from a pipe in one go, appended
 //! with [`crate::logs::LogStore::append_chunk`] for the cost of about one line, with no
-//! allocation per line.
+//! allocation and no copy per line: a read that is valid UTF-8 is copied into the chunk once
+//! ([`LogChunk::push_text`]) and its lines are only spans of it ([`LogChunk::push_span`]).
 //!
-//! This owns the layout only (one text, line ends); the store decides where lines go.
+//! This owns the layout only (one text, line spans); the store decides where lines go.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,21 +11,31 @@ use std::time::SystemTime;
 use crate::logs::{LogLine, MAX_PIECE_BYTES, Stream};
 use crate::spec::ServiceId;
 
-/// Lines of one stream, in order: one text (lossy UTF-8) and where each line ends in it.
+/// Lines of one stream, in order: one text (lossy UTF-8) and where each line is in it.
 ///
 /// Reuse one between reads: [`LogChunk::clear`] keeps the capacity.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct LogChunk {
     text: String,
-    /// The end of each line in `text` and whether it ended without a newline.
-    ends: Vec<(usize, bool)>,
+    lines: Vec<Span>,
+    /// The part of `text` that is output exactly as read, for the file (see
+    /// [`LogChunk::mark_output`]).
+    output: std::ops::Range<usize>,
+}
+
+/// Where a line is in a chunk's text, and whether it ended without a newline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: usize,
+    end: usize,
+    partial: bool,
 }
 
 impl LogChunk {
     /// Adds a line (without its newline; lossy UTF-8). A text longer than [`MAX_PIECE_BYTES`]
     /// becomes several lines, all but the last partial, cut at character boundaries, as
     /// [`crate::logs::LogStore::append`] would store it. A newline inside `line` is kept in
-    /// the text: the file then shows several records, the tail one line, as with `append`.
+    /// the text, as with `append`.
     pub fn push(&mut self, line: &[u8], partial: bool) {
         match std::str::from_utf8(line) {
             Ok(text) => self.push_str(text, partial),
@@ -39,51 +50,92 @@ impl LogChunk {
             while !text.is_char_boundary(cut) {
                 cut -= 1;
             }
-            self.text.push_str(&text[..cut]);
-            self.ends.push((self.text.len(), true));
+            self.push_whole(&text[..cut], true);
             text = &text[cut..];
         }
+        self.push_whole(text, partial);
+    }
+
+    fn push_whole(&mut self, text: &str, partial: bool) {
+        let start = self.text.len();
         self.text.push_str(text);
-        self.ends.push((self.text.len(), partial));
+        self.lines.push(Span {
+            start,
+            end: self.text.len(),
+            partial,
+        });
+    }
+
+    /// Appends `text` (a whole read, say) without making lines of it, and returns where it
+    /// starts: lines in it are then added with [`LogChunk::push_span`], without a copy each.
+    pub fn push_text(&mut self, text: &str) -> usize {
+        let start = self.text.len();
+        self.text.push_str(text);
+        start
+    }
+
+    /// Says that the text from `start` (as returned by [`LogChunk::push_text`]) to its end is
+    /// output exactly as read: [`crate::logs::LogStore::append_chunk`] then hands it to the
+    /// file without a copy. Ignored if `start` is not in the text.
+    pub fn mark_output(&mut self, start: usize) {
+        if start <= self.text.len() {
+            self.output = start..self.text.len();
+        }
+    }
+
+    /// Adds the line `text[start..end]` of text added with [`LogChunk::push_text`]. Returns
+    /// false, adding nothing, when that is not a line this can hold as it is (out of range, not
+    /// at character boundaries, or longer than [`MAX_PIECE_BYTES`]): push it then.
+    pub fn push_span(&mut self, start: usize, end: usize, partial: bool) -> bool {
+        let fits = start <= end
+            && end - start <= MAX_PIECE_BYTES
+            && self.text.is_char_boundary(start)
+            && self.text.is_char_boundary(end)
+            && end <= self.text.len();
+        if fits {
+            self.lines.push(Span {
+                start,
+                end,
+                partial,
+            });
+        }
+        fits
     }
 
     /// Makes room for about `bytes` more bytes of text (lines of 100 bytes or so).
     pub fn reserve(&mut self, bytes: usize) {
         self.text.reserve(bytes);
-        self.ends.reserve(bytes / 64);
+        self.lines.reserve(bytes / 64);
     }
 
     pub fn clear(&mut self) {
         self.text.clear();
-        self.ends.clear();
+        self.lines.clear();
+        self.output = 0..0;
     }
 
+    /// No lines (there may still be output: see [`LogChunk::has_output`]).
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.lines.is_empty()
+    }
+
+    /// Output for the file was marked ([`LogChunk::mark_output`]).
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
     }
 
     /// The number of lines.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.lines.len()
     }
 
     /// The lines as `(text, partial)`.
     pub fn lines(&self) -> impl Iterator<Item = (&str, bool)> + '_ {
-        lines(&self.text, &self.ends)
+        self.lines.iter().map(|span| {
+            let text = self.text.get(span.start..span.end).unwrap_or_default();
+            (text, span.partial)
+        })
     }
-}
-
-/// The lines of `text` as `(text, partial)` given their ends.
-pub(crate) fn lines<'a>(
-    text: &'a str,
-    ends: &'a [(usize, bool)],
-) -> impl Iterator<Item = (&'a str, bool)> + 'a {
-    let mut start = 0;
-    ends.iter().map(move |&(end, partial)| {
-        let line = text.get(start..end).unwrap_or_default();
-        start = end;
-        (line, partial)
-    })
 }
 
 /// A chunk as the tail keeps it: shared, with its time and owner.
@@ -92,9 +144,9 @@ pub(crate) struct StoredChunk {
     pub(crate) time: SystemTime,
     pub(crate) service: ServiceId,
     pub(crate) stream: Stream,
-    pub(crate) text: String,
-    /// Line `i` is `text[ends[i - 1].0..ends[i].0]` (from 0 for the first).
-    pub(crate) ends: Vec<(usize, bool)>,
+    text: String,
+    lines: Vec<Span>,
+    output: std::ops::Range<usize>,
 }
 
 impl StoredChunk {
@@ -110,30 +162,48 @@ impl StoredChunk {
             service,
             stream,
             text: std::mem::take(&mut chunk.text),
-            ends: std::mem::take(&mut chunk.ends),
+            lines: std::mem::take(&mut chunk.lines),
+            output: std::mem::replace(&mut chunk.output, 0..0),
         })
     }
 
+    /// The output for the file (see [`LogChunk::mark_output`]).
+    pub(crate) fn output(&self) -> &[u8] {
+        self.text
+            .as_bytes()
+            .get(self.output.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        self.lines.len()
+    }
+
+    /// The bytes of its text, used by lines or not (newlines, an unfinished line kept as
+    /// output).
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
     }
 
     /// The length of line `index`'s text.
     pub(crate) fn line_len(&self, index: usize) -> usize {
-        let start = index.checked_sub(1).map_or(0, |before| self.ends[before].0);
-        self.ends[index].0 - start
+        let span = self.lines[index];
+        span.end - span.start
     }
 
     /// Line `index` as a [`LogLine`].
     pub(crate) fn line(&self, index: usize) -> LogLine {
-        let start = index.checked_sub(1).map_or(0, |before| self.ends[before].0);
-        let (end, partial) = self.ends[index];
+        let span = self.lines[index];
         LogLine {
             time: self.time,
             service: self.service,
             stream: self.stream,
-            text: self.text.get(start..end).unwrap_or_default().to_string(),
-            partial,
+            text: self
+                .text
+                .get(span.start..span.end)
+                .unwrap_or_default()
+                .to_string(),
+            partial: span.partial,
         }
     }
 }
@@ -184,5 +254,33 @@ mod tests {
         chunk.clear();
         assert!(chunk.is_empty());
         assert_eq!(chunk.lines().count(), 0);
+    }
+
+    #[test]
+    fn spans_of_pushed_text_are_lines_without_a_copy_each() {
+        let mut chunk = LogChunk::default();
+        chunk.push(b"first", false);
+        let start = chunk.push_text("ab\r\n\u{e9}t\u{e9}\nrest");
+        assert!(chunk.push_span(start, start + 2, false));
+        assert!(chunk.push_span(start + 4, start + 4 + 5, false));
+        // Not at a character boundary, out of range, reversed: refused, nothing added.
+        assert!(!chunk.push_span(start + 5, start + 7, false));
+        assert!(!chunk.push_span(start, start + 100, false));
+        assert!(!chunk.push_span(start + 2, start + 1, false));
+        chunk.push(b"rest", true);
+        let lines: Vec<(&str, bool)> = chunk.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                ("first", false),
+                ("ab", false),
+                ("\u{e9}t\u{e9}", false),
+                ("rest", true)
+            ]
+        );
+        let stored = StoredChunk::take(SystemTime::UNIX_EPOCH, 0, Stream::Stdout, &mut chunk);
+        assert_eq!(stored.line_len(2), "\u{e9}t\u{e9}".len());
+        assert_eq!(stored.line(3).text, "rest");
+        assert!(chunk.is_empty());
     }
 }

@@ -6,8 +6,11 @@
 //! directory must be ours (owner = our effective uid) and not writable by group or others. A
 //! log file is opened with `O_NOFOLLOW` and must then be a regular file with a single link: a
 //! symlink, FIFO, directory or hard link planted where a log goes is refused, never written
-//! through. The only files ever removed are rotated files of known services,
-//! `<service>.log.<n>`; `<service>.log` itself and anything else in the directory is left alone.
+//! through. Each log file has its index beside it, `<log file>.idx` (see [`crate::logs::format`]),
+//! opened with the same care; a file and its index are rotated and removed together. The only
+//! files ever removed are rotated files of known services, `<service>.log.<n>` and
+//! `<service>.log.<n>.idx`; `<service>.log`, its index and anything else in the directory are
+//! left alone.
 //!
 //! This module does not decide when to rotate or what to delete; the writer does.
 
@@ -15,13 +18,13 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::logs::LogError;
+use crate::logs::format;
 
 /// A file's identity, to notice that a name now refers to something else (deleted, replaced,
 /// moved away by an external logrotate).
@@ -44,14 +47,23 @@ pub(crate) struct LogDir {
 pub(crate) struct LogFile {
     pub(crate) file: File,
     pub(crate) id: FileId,
-    /// Its size after opening (including a newline added to end a torn last line).
+    /// Its size when opened.
     pub(crate) size: u64,
 }
 
-/// A rotated file found by [`scan`].
+/// A log file's index opened for appending records.
+#[derive(Debug)]
+pub(crate) struct IndexFile {
+    pub(crate) file: File,
+    pub(crate) id: FileId,
+}
+
+/// A rotated file found by [`scan`], with its index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RotatedFile {
+    /// The log file's name (`<service>.log.<n>`); its index is [`index_name`] of it.
     pub(crate) name: String,
+    /// The bytes of the file and its index.
     pub(crate) size: u64,
     /// Modification time in nanoseconds since the epoch.
     pub(crate) modified: i128,
@@ -64,6 +76,7 @@ pub(crate) struct RotatedFile {
 pub(crate) struct DirScan {
     /// Bytes in regular files in the directory, after removals.
     pub(crate) total: u64,
+    /// One entry per rotated generation of a service: its file and index together.
     pub(crate) rotated: Vec<RotatedFile>,
     /// Rotated files beyond `keep` (left over from a larger `keep_files`) that were removed.
     pub(crate) removed: u64,
@@ -103,9 +116,46 @@ pub(crate) fn name_identity(dir: &LogDir, name: &str) -> Option<FileId> {
 }
 
 /// Opens (creating, mode 0600) `name` in `dir` for appending; refuses anything but a regular
-/// file with one link. If the file ends in the middle of a line (a crash, or a failed write),
-/// a newline is added first so that the next record starts on a line of its own.
+/// file with one link. The file is taken as it is: it holds a service's output as written, so
+/// it may well end in the middle of a line.
 pub(crate) fn open_log(dir: &LogDir, name: &str) -> Result<LogFile, LogError> {
+    let (file, id, size) = open_appending(dir, name)?;
+    Ok(LogFile { file, id, size })
+}
+
+/// Opens (creating, mode 0600) the index `name` of a log file that holds `log_size` bytes, with
+/// the care of [`open_log`], and makes it fit for appending records: a new or foreign file gets
+/// the header, a torn last record (a crash, a failed write) is cut off, and an index whose last
+/// record points past the end of its log, or whose log is empty (the log was replaced or
+/// truncated), starts afresh.
+pub(crate) fn open_index(dir: &LogDir, name: &str, log_size: u64) -> Result<IndexFile, LogError> {
+    let path = dir.path.join(name);
+    let (mut file, id, size) = open_appending(dir, name)?;
+    let write_error = |source| LogError::Io {
+        action: "write",
+        path: path.clone(),
+        source,
+    };
+    // An index of an empty log describes a file that is gone (or never had a line).
+    let keep = match log_size {
+        0 => 0,
+        _ => format::index_keep(&file, size, log_size).map_err(write_error)?,
+    };
+    if keep < size {
+        file.set_len(keep).map_err(write_error)?;
+    }
+    if keep == 0 {
+        file.write_all(&format::INDEX_MAGIC).map_err(write_error)?;
+    }
+    Ok(IndexFile { file, id })
+}
+
+/// The log file's index: `<name>.idx`.
+pub(crate) fn index_name(name: &str) -> String {
+    format!("{name}.idx")
+}
+
+fn open_appending(dir: &LogDir, name: &str) -> Result<(File, FileId, u64), LogError> {
     let path = dir.path.join(name);
     // O_NONBLOCK: opening a planted FIFO for writing would otherwise wait for a reader forever.
     // It has no effect on a regular file.
@@ -130,61 +180,65 @@ pub(crate) fn open_log(dir: &LogDir, name: &str) -> Result<LogFile, LogError> {
     if stat.st_nlink != 1 {
         return Err(LogError::HardLinked { path });
     }
-    let mut file = File::from(fd);
-    let mut size = u64::try_from(stat.st_size).unwrap_or(0);
-    if size > 0 {
-        let mut last = [0u8; 1];
-        let torn = matches!(file.read_at(&mut last, size - 1), Ok(1) if last[0] != b'\n');
-        if torn {
-            file.write_all(b"\n").map_err(|source| LogError::Io {
-                action: "write",
-                path: path.clone(),
-                source,
-            })?;
-            size += 1;
-        }
-    }
-    Ok(LogFile {
-        file,
-        id: FileId {
-            dev: stat.st_dev,
-            ino: stat.st_ino,
-        },
-        size,
-    })
+    let id = FileId {
+        dev: stat.st_dev,
+        ino: stat.st_ino,
+    };
+    Ok((File::from(fd), id, u64::try_from(stat.st_size).unwrap_or(0)))
 }
 
 /// `name.1` … `name.<keep>` shift up by one (the one at `keep` is replaced, which deletes it),
-/// then `name` becomes `name.1`. With `keep == 0`, `name` is removed. The caller has closed
-/// `name` and opens a fresh one afterwards.
+/// then `name` becomes `name.1`, each with its index. With `keep == 0`, `name` and its index
+/// are removed. The caller has closed `name` and opens a fresh one afterwards.
 ///
 /// Only the run of existing files from `name.1` up is shifted: after the budget removed some
 /// older ones there is a gap, and files beyond the gap are older than anything shifted, so the
 /// order by age still holds. This also keeps a huge `keep` from costing a rename per number.
 pub(crate) fn rotate(dir: &LogDir, name: &str, keep: u32) -> Result<(), LogError> {
     if keep == 0 {
+        remove(dir, &index_name(name))?;
         return remove(dir, name);
     }
+    let exists = |generation| {
+        let rotated = rotated_name(name, generation);
+        name_identity(dir, &rotated).is_some()
+            || name_identity(dir, &index_name(&rotated)).is_some()
+    };
     let mut existing = 0;
-    while existing < keep && name_identity(dir, &rotated_name(name, existing + 1)).is_some() {
+    while existing < keep && exists(existing + 1) {
         existing += 1;
     }
     for generation in (1..=existing).rev() {
         let from = rotated_name(name, generation);
         match generation == keep {
-            true => remove(dir, &from)?,
-            false => rename(dir, &from, &rotated_name(name, generation + 1))?,
+            true => remove_with_index(dir, &from)?,
+            false => {
+                let to = rotated_name(name, generation + 1);
+                rename(dir, &index_name(&from), &index_name(&to))?;
+                rename(dir, &from, &to)?;
+            }
         }
     }
-    rename(dir, name, &rotated_name(name, 1))
+    let to = rotated_name(name, 1);
+    rename(dir, &index_name(name), &index_name(&to))?;
+    rename(dir, name, &to)
+}
+
+/// Removes the rotated file `name` and its index.
+pub(crate) fn remove_with_index(dir: &LogDir, name: &str) -> Result<(), LogError> {
+    remove(dir, &index_name(name))?;
+    remove(dir, name)
 }
 
 /// Measures the directory: the bytes in its regular files and the rotated files of `services`
-/// (file names `<service>.log`). Rotated files numbered above `keep` are removed on the way.
+/// (file names `<service>.log`) with their indexes. Rotated files numbered above `keep` are
+/// removed on the way, with their indexes.
 pub(crate) fn scan(dir: &LogDir, services: &[String], keep: u32) -> Result<DirScan, LogError> {
     let entries =
         rustix::fs::Dir::read_from(&dir.fd).map_err(|errno| io_error("list", &dir.path, errno))?;
     let mut scan = DirScan::default();
+    // Where each rotated file is in `scan.rotated`, to add its index to it.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for entry in entries {
         let entry = entry.map_err(|errno| io_error("list", &dir.path, errno))?;
         let file_name: &CStr = entry.file_name();
@@ -198,24 +252,39 @@ pub(crate) fn scan(dir: &LogDir, services: &[String], keep: u32) -> Result<DirSc
         } else {
             0
         };
-        let rotated = file_name
-            .to_str()
-            .ok()
-            .and_then(|name| parse_rotated(name, services).map(|generation| (name, generation)));
+        // The log file a rotated index belongs to, or the rotated log file itself.
+        let rotated = file_name.to_str().ok().and_then(|name| {
+            let log = name.strip_suffix(".idx").unwrap_or(name);
+            parse_rotated(log, services).map(|generation| (log, generation))
+        });
         match rotated {
-            Some((name, generation)) if generation > keep => {
-                remove(dir, name)?;
-                scan.removed += 1;
+            Some((log, generation)) if generation > keep => {
+                remove_with_index(dir, log)?;
+                scan.removed += u64::from(file_name.to_bytes().len() == log.len());
             }
-            Some((name, generation)) => {
+            Some((log, generation)) => {
                 scan.total += size;
-                scan.rotated.push(RotatedFile {
-                    name: name.to_string(),
-                    size,
-                    modified: i128::from(stat.st_mtime) * 1_000_000_000
-                        + i128::from(stat.st_mtime_nsec),
-                    generation,
-                });
+                let modified =
+                    i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec);
+                let is_log = file_name.to_bytes().len() == log.len();
+                match seen.get(log) {
+                    Some(&at) => {
+                        let file: &mut RotatedFile = &mut scan.rotated[at];
+                        file.size += size;
+                        if is_log {
+                            file.modified = modified;
+                        }
+                    }
+                    None => {
+                        seen.insert(log.to_string(), scan.rotated.len());
+                        scan.rotated.push(RotatedFile {
+                            name: log.to_string(),
+                            size,
+                            modified,
+                            generation,
+                        });
+                    }
+                }
             }
             None => scan.total += size,
         }

@@ -1,155 +1,147 @@
-//! The on-disk line format, both ways: encoding a [`LogLine`] for the writer thread and decoding
-//! a line read back from a file.
+//! The on-disk format, both ways: a log file and its index.
+//!
+//! A log file (`<service>.log`) holds the service's output exactly as it wrote it, stdout and
+//! stderr in the order they were read: what `tail -f` and `grep` users expect, and no more
+//! bytes to write than the service wrote. When and on which stream each part was written is
+//! in the file's index beside it (`<service>.log.idx`, rotated with it):
 //!
 //! ```text
-//! 2026-11-23T16:21:38.123Z o listening on :8080
-//! 2026-11-23T16:21:38.124Z E Password:
+//! b"wrlidx1\n"                                      header, 8 bytes
+//! offset: u64 LE | time_ms << 1 | stderr: u64 LE     one record, 16 bytes, per part written
 //! ```
 //!
-//! Every line starts with a fixed 27-byte header: a UTC timestamp with milliseconds (RFC 3339,
-//! always 24 bytes), a space, a stream marker and a space. The marker is `o` (stdout) or `e`
-//! (stderr), upper-case when the piece ended without a newline (a prompt, or a piece of an
-//! over-long line), so a reader can join pieces again. The text follows as it came (already
-//! lossy UTF-8); a newline inside the text starts a new line with the same header, so the file
-//! stays one record per line whatever a caller passes in.
+//! A record says that the bytes of the log from `offset` up to the next record's offset (or
+//! the end of the file) were read from the service's stdout or stderr at `time_ms`
+//! (milliseconds since the Unix epoch). The writer adds one record per chunk (one read of a
+//! pipe), not per line, and none when a chunk continues the previous record's stream within
+//! the same millisecond. A line's time and stream are those of the record its last byte is in;
+//! the bytes of one stream are joined across records into lines (see [`crate::logs::read`]).
 //!
-//! This module owns the format only; it never does IO.
+//! Records are fixed-size, so a torn or corrupt index is recognised and never breaks a read:
+//! a torn last record is ignored, and records that do not move forward through the file make
+//! the reader ignore the index (lines then come back without a time). Bytes of a file that no
+//! record covers (a file of an earlier wrangle, whose lines each start with a 27-byte
+//! `2026-11-23T16:21:38.123Z o ` header) are read line by line with [`decode`], which takes the
+//! time and stream from such a header when there is one.
+//!
+//! This module owns the format only; it never opens a file (the index checks of
+//! [`index_keep`] read through a file the caller opened).
 
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::logs::LogLine;
 use crate::logs::Stream;
 
-/// Bytes before the text of every line: timestamp, space, marker, space.
-pub(crate) const HEADER_LEN: usize = TIMESTAMP_LEN + 3;
+/// The first bytes of every index.
+pub(crate) const INDEX_MAGIC: [u8; 8] = *b"wrlidx1\n";
+
+/// The bytes of one index record.
+pub(crate) const RECORD_LEN: usize = 16;
+
+/// Bytes before the text of a line of the earlier format: timestamp, space, marker, space.
+pub(crate) const LEGACY_HEADER_LEN: usize = TIMESTAMP_LEN + 3;
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 const TIMESTAMP_LEN: usize = 24;
 
-/// The last second the format can show (9999-12-31T23:59:59Z); later times are clamped to it,
-/// and times before 1970 to the epoch, so that no clock value can break a line.
-const MAX_SECOND: u64 = 253_402_300_799;
+/// The latest time a record holds (about 146 million years from 1970); later ones are
+/// clamped to it, and times before 1970 to the epoch.
+const MAX_MILLIS: u64 = u64::MAX >> 1;
 
 /// One line read back from a log file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileLine {
-    /// `None` when the line does not start with a valid header (a file written by something
-    /// else, or a line torn by a crash); `text` then holds the whole line.
+    /// `None` when no index record covers the line and it has no header of the earlier
+    /// format either (a file written by something else, a lost or corrupt index).
     pub time: Option<SystemTime>,
     pub stream: Stream,
-    /// The piece ended without a newline (upper-case marker).
+    /// The line has no newline: a piece of an over-long line, or the end of the file while
+    /// the line is still being written.
     pub partial: bool,
     pub text: String,
 }
 
-/// Formats timestamps, remembering the last second: lines come in bursts within one second,
-/// so most lines only rewrite the three millisecond digits.
-#[derive(Debug, Default)]
-pub(crate) struct Clock {
-    second: Option<u64>,
-    text: [u8; TIMESTAMP_LEN],
+/// One index record: the part of the log from `offset` on came from `stream` at `time_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) offset: u64,
+    pub(crate) time_ms: u64,
+    pub(crate) stream: Stream,
 }
 
-impl Clock {
-    pub(crate) fn timestamp(&mut self, time: SystemTime) -> [u8; TIMESTAMP_LEN] {
-        let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        let (second, millis) = match since_epoch.as_secs() {
-            second if second > MAX_SECOND => (MAX_SECOND, 999),
-            second => (second, since_epoch.subsec_millis()),
+impl Record {
+    pub(crate) fn encode(&self) -> [u8; RECORD_LEN] {
+        let mut bytes = [0u8; RECORD_LEN];
+        bytes[..8].copy_from_slice(&self.offset.to_le_bytes());
+        let stderr = u64::from(self.stream == Stream::Stderr);
+        let word = self.time_ms.min(MAX_MILLIS) << 1 | stderr;
+        bytes[8..].copy_from_slice(&word.to_le_bytes());
+        bytes
+    }
+
+    pub(crate) fn decode(bytes: &[u8; RECORD_LEN]) -> Record {
+        let field = |range: std::ops::Range<usize>| {
+            u64::from_le_bytes(bytes[range].try_into().unwrap_or([0; 8]))
         };
-        if self.second != Some(second) {
-            self.text = format_second(second);
-            self.second = Some(second);
+        let word = field(8..16);
+        Record {
+            offset: field(0..8),
+            time_ms: word >> 1,
+            stream: match word & 1 {
+                0 => Stream::Stdout,
+                _ => Stream::Stderr,
+            },
         }
-        write_digits(&mut self.text[20..23], millis);
-        self.text
+    }
+
+    pub(crate) fn time(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.time_ms)
     }
 }
 
-/// Appends the encoded `line` to `out`; returns the number of records written (more than one
-/// when the text holds newlines).
-pub(crate) fn encode(clock: &mut Clock, line: &LogLine, out: &mut Vec<u8>) -> usize {
-    let timestamp = clock.timestamp(line.time);
-    let mut records = 0;
-    let mut pieces = line.text.split('\n').peekable();
-    while let Some(piece) = pieces.next() {
-        let last = pieces.peek().is_none();
-        out.extend_from_slice(&timestamp);
-        out.push(b' ');
-        out.push(marker(line.stream, last && line.partial));
-        out.push(b' ');
-        out.extend_from_slice(piece.as_bytes());
-        out.push(b'\n');
-        records += 1;
-    }
-    records
+/// Milliseconds since the epoch of `time`, for a record (0 before 1970).
+pub(crate) fn millis(time: SystemTime) -> u64 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    u64::try_from(since.as_millis())
+        .unwrap_or(u64::MAX)
+        .min(MAX_MILLIS)
 }
 
-/// Appends `lines` (of `text`, see [`crate::logs::chunk::lines`]) encoded with one timestamp;
-/// returns the number of records written. The same bytes as [`encode`] of each line.
-pub(crate) fn encode_lines(
-    timestamp: &[u8; TIMESTAMP_LEN],
-    stream: Stream,
-    text: &str,
-    lines: &[(usize, bool)],
-    start: usize,
-    out: &mut Vec<u8>,
-) -> usize {
-    let mut header = [0u8; HEADER_LEN];
-    header[..TIMESTAMP_LEN].copy_from_slice(timestamp);
-    header[TIMESTAMP_LEN] = b' ';
-    header[TIMESTAMP_LEN + 2] = b' ';
-    let whole = text.get(start..lines.last().map_or(start, |&(end, _)| end));
-    let newlines = whole.is_some_and(|whole| memchr::memchr(b'\n', whole.as_bytes()).is_some());
-    let mut records = 0;
-    let mut from = start;
-    for &(end, partial) in lines {
-        let line = text.get(from..end).unwrap_or_default().as_bytes();
-        from = end;
-        if newlines && memchr::memchr(b'\n', line).is_some() {
-            let mut pieces = line.split(|&byte| byte == b'\n').peekable();
-            while let Some(piece) = pieces.next() {
-                let last = pieces.peek().is_none();
-                header[TIMESTAMP_LEN + 1] = marker(stream, last && partial);
-                out.extend_from_slice(&header);
-                out.extend_from_slice(piece);
-                out.push(b'\n');
-                records += 1;
-            }
-            continue;
+/// How many leading bytes of an index of `size` bytes (read through `file`) to keep before
+/// appending records for a log of `log_size` bytes: all of it when it is sound, up to its last
+/// whole record when a record is torn, and 0 (write a fresh header) when it is not an index or
+/// its last record points past the end of the log (the index of a file that is gone).
+pub(crate) fn index_keep(file: &impl FileExt, size: u64, log_size: u64) -> io::Result<u64> {
+    let header = INDEX_MAGIC.len() as u64;
+    if size < header {
+        return Ok(0);
+    }
+    let mut magic = [0u8; 8];
+    file.read_exact_at(&mut magic, 0)?;
+    if magic != INDEX_MAGIC {
+        return Ok(0);
+    }
+    let whole = header + (size - header) / RECORD_LEN as u64 * RECORD_LEN as u64;
+    if whole > header {
+        let mut last = [0u8; RECORD_LEN];
+        file.read_exact_at(&mut last, whole - RECORD_LEN as u64)?;
+        if Record::decode(&last).offset > log_size {
+            return Ok(0);
         }
-        header[TIMESTAMP_LEN + 1] = marker(stream, partial);
-        out.extend_from_slice(&header);
-        out.extend_from_slice(line);
-        out.push(b'\n');
-        records += 1;
     }
-    records
+    Ok(whole)
 }
 
-/// How many bytes [`encode_lines`] appends for a line of `text`, and in how many records.
-pub(crate) fn encoded_text_len(text: &str) -> (usize, usize) {
-    let newlines = memchr::memchr_iter(b'\n', text.as_bytes()).count();
-    (
-        (newlines + 1) * (HEADER_LEN + 1) + text.len() - newlines,
-        newlines + 1,
-    )
-}
-
-/// How many bytes [`encode`] appends for `line`, and in how many records.
-pub(crate) fn encoded_len(line: &LogLine) -> usize {
-    let newlines = line.text.bytes().filter(|&byte| byte == b'\n').count();
-    (newlines + 1) * (HEADER_LEN + 1) + line.text.len() - newlines
-}
-
-/// Decodes one line of a file, without its newline.
+/// Decodes one line of a file of the earlier format (or one no index covers), without its
+/// newline.
 pub(crate) fn decode(line: &[u8]) -> FileLine {
     match decode_header(line) {
         Some((time, stream, partial)) => FileLine {
             time: Some(time),
             stream,
             partial,
-            text: String::from_utf8_lossy(&line[HEADER_LEN..]).into_owned(),
+            text: String::from_utf8_lossy(&line[LEGACY_HEADER_LEN..]).into_owned(),
         },
         None => FileLine {
             time: None,
@@ -160,9 +152,9 @@ pub(crate) fn decode(line: &[u8]) -> FileLine {
     }
 }
 
-/// The header of `line` if it has a valid one.
+/// The header of the earlier format at the start of `line`, if it has a valid one.
 pub(crate) fn decode_header(line: &[u8]) -> Option<(SystemTime, Stream, bool)> {
-    let header = line.get(..HEADER_LEN)?;
+    let header = line.get(..LEGACY_HEADER_LEN)?;
     let (stream, partial) = match header[TIMESTAMP_LEN + 1] {
         b'o' => (Stream::Stdout, false),
         b'O' => (Stream::Stdout, true),
@@ -174,39 +166,6 @@ pub(crate) fn decode_header(line: &[u8]) -> Option<(SystemTime, Stream, bool)> {
         return None;
     }
     Some((parse_timestamp(&header[..TIMESTAMP_LEN])?, stream, partial))
-}
-
-fn marker(stream: Stream, partial: bool) -> u8 {
-    match (stream, partial) {
-        (Stream::Stdout, false) => b'o',
-        (Stream::Stdout, true) => b'O',
-        (Stream::Stderr, false) => b'e',
-        (Stream::Stderr, true) => b'E',
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.000Z` for a second since the epoch (at most [`MAX_SECOND`]).
-fn format_second(second: u64) -> [u8; TIMESTAMP_LEN] {
-    let days = second / 86_400;
-    let of_day = second % 86_400;
-    // `days` is at most ~2.9 million: no overflow converting or computing below.
-    let (year, month, day) = civil_from_days(days as i64);
-    let mut text = *b"0000-00-00T00:00:00.000Z";
-    write_digits(&mut text[0..4], year.clamp(0, 9999) as u32);
-    write_digits(&mut text[5..7], month);
-    write_digits(&mut text[8..10], day);
-    write_digits(&mut text[11..13], (of_day / 3600) as u32);
-    write_digits(&mut text[14..16], (of_day / 60 % 60) as u32);
-    write_digits(&mut text[17..19], (of_day % 60) as u32);
-    text
-}
-
-/// Writes `value` as decimal, zero-padded to the width of `out` (extra high digits are cut).
-fn write_digits(out: &mut [u8], mut value: u32) {
-    for byte in out.iter_mut().rev() {
-        *byte = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
 }
 
 fn parse_timestamp(text: &[u8]) -> Option<SystemTime> {
@@ -245,24 +204,9 @@ fn parse_timestamp(text: &[u8]) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_millis(seconds * 1000 + u64::from(millis)))
 }
 
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
+/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar.
 /// See: Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms",
-/// https://howardhinnant.github.io/date_algorithms.html#civil_from_days
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// The inverse of [`civil_from_days`] (same source, `days_from_civil`).
+/// https://howardhinnant.github.io/date_algorithms.html#days_from_civil
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
@@ -278,112 +222,55 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 mod tests {
     use super::*;
 
-    fn line(time: SystemTime, stream: Stream, text: &str, partial: bool) -> LogLine {
-        LogLine {
-            time,
-            service: 0,
-            stream,
-            text: text.to_string(),
-            partial,
-        }
-    }
-
     #[test]
-    fn timestamps_match_humantime() {
-        let mut clock = Clock::default();
-        for seconds in [
-            0u64,
-            59,
-            86_399,
-            951_782_400,   // 2000-02-29
-            1_795_451_298, // 2026-11-23
-            4_107_542_399, // 2100-02-28T23:59:59
-            MAX_SECOND,
+    fn records_round_trip_and_clamp() {
+        for (offset, time_ms, stream) in [
+            (0u64, 0u64, Stream::Stdout),
+            (12_345, 1_795_451_298_123, Stream::Stderr),
+            (u64::MAX, MAX_MILLIS, Stream::Stdout),
         ] {
-            for millis in [0u64, 7, 123, 999] {
-                let time = UNIX_EPOCH + Duration::from_millis(seconds * 1000 + millis);
-                let ours = clock.timestamp(time);
-                let theirs = humantime::format_rfc3339_millis(time).to_string();
-                assert_eq!(std::str::from_utf8(&ours).unwrap(), theirs);
-                assert_eq!(parse_timestamp(&ours), Some(time), "{theirs}");
-            }
+            let record = Record {
+                offset,
+                time_ms,
+                stream,
+            };
+            assert_eq!(Record::decode(&record.encode()), record);
         }
-    }
-
-    #[test]
-    fn out_of_range_times_are_clamped_not_panics() {
-        let mut clock = Clock::default();
-        let before = UNIX_EPOCH - Duration::from_secs(5);
-        assert_eq!(&clock.timestamp(before), b"1970-01-01T00:00:00.000Z");
-        let far = UNIX_EPOCH + Duration::from_secs(u64::MAX / 4);
-        assert_eq!(&clock.timestamp(far), b"9999-12-31T23:59:59.999Z");
-    }
-
-    #[test]
-    fn encode_then_decode_round_trips() {
-        let mut clock = Clock::default();
+        let far = Record {
+            offset: 1,
+            time_ms: u64::MAX,
+            stream: Stream::Stderr,
+        };
+        assert_eq!(Record::decode(&far.encode()).time_ms, MAX_MILLIS);
+        assert_eq!(millis(UNIX_EPOCH - Duration::from_secs(5)), 0);
         let time = UNIX_EPOCH + Duration::from_millis(1_795_451_298_123);
-        let mut out = Vec::new();
         assert_eq!(
-            encode(
-                &mut clock,
-                &line(time, Stream::Stdout, "hello", false),
-                &mut out
-            ),
-            1
+            Record::decode(
+                &Record {
+                    offset: 0,
+                    time_ms: millis(time),
+                    stream: Stream::Stdout
+                }
+                .encode()
+            )
+            .time(),
+            time
         );
-        assert_eq!(
-            encode(
-                &mut clock,
-                &line(time, Stream::Stderr, "Password: ", true),
-                &mut out
-            ),
-            1
-        );
-        assert_eq!(
-            encode(&mut clock, &line(time, Stream::Stdout, "", false), &mut out),
-            1
-        );
-        assert_eq!(out.len(), 3 * (HEADER_LEN + 1) + "helloPassword: ".len());
-        assert_eq!(
-            String::from_utf8(out.clone()).unwrap(),
-            "2026-11-23T16:28:18.123Z o hello\n\
-             2026-11-23T16:28:18.123Z E Password: \n\
-             2026-11-23T16:28:18.123Z o \n"
-        );
-        let decoded: Vec<FileLine> = out
-            .split(|&byte| byte == b'\n')
-            .filter(|line| !line.is_empty())
-            .map(decode)
-            .collect();
-        assert_eq!(decoded[0].time, Some(time));
-        assert_eq!(decoded[0].text, "hello");
-        assert_eq!(
-            (decoded[1].stream, decoded[1].partial),
-            (Stream::Stderr, true)
-        );
-        assert_eq!(decoded[1].text, "Password: ");
-        assert_eq!(decoded[2].text, "");
     }
 
     #[test]
-    fn newlines_inside_text_become_records() {
-        let mut clock = Clock::default();
-        let mut out = Vec::new();
-        let records = encode(
-            &mut clock,
-            &line(UNIX_EPOCH, Stream::Stdout, "a\nb", true),
-            &mut out,
-        );
-        assert_eq!(records, 2);
+    fn legacy_lines_decode_with_time_and_stream() {
+        let time = UNIX_EPOCH + Duration::from_millis(1_795_451_298_123);
+        let decoded = decode(b"2026-11-23T16:28:18.123Z E Password: ");
+        assert_eq!(decoded.time, Some(time));
+        assert_eq!((decoded.stream, decoded.partial), (Stream::Stderr, true));
+        assert_eq!(decoded.text, "Password: ");
+        let decoded = decode(b"2000-02-29T00:00:00.000Z o leap");
         assert_eq!(
-            encoded_len(&line(UNIX_EPOCH, Stream::Stdout, "a\nb", true)),
-            out.len()
+            decoded.time,
+            Some(UNIX_EPOCH + Duration::from_secs(951_782_400))
         );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "1970-01-01T00:00:00.000Z o a\n1970-01-01T00:00:00.000Z O b\n"
-        );
+        assert_eq!(decoded.text, "leap");
     }
 
     #[test]

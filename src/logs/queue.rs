@@ -1,27 +1,34 @@
-//! The hand-over from the store to the writer thread: one buffer of records already encoded in
-//! the file format, framed by service, behind one mutex.
+//! The hand-over from the store to the writer thread: one buffer of output as it goes to the
+//! files, framed by service, stream and time, behind one mutex.
 //!
-//! The caller encodes a line straight into the buffer (a cached timestamp and a copy of the
-//! text), so nothing made per line crosses threads: the writer takes the whole buffer at once
-//! in exchange for an empty one, and the bytes travel between cores in bulk. The writer is
-//! woken only when it sleeps waiting for work, so a steady stream of lines costs no syscall
-//! per line on either side. Consecutive lines of one service share a frame of up to
-//! [`FRAME_BYTES`], which also sets how finely the writer gives credit back.
+//! The caller copies output (a line, or a read that is not valid UTF-8) straight into the
+//! buffer, or, for the output of a chunk the tail keeps anyway, adds a frame that refers to the
+//! chunk (`push_shared`): no copy. The writer takes the whole buffer (and the chunks referred
+//! to) at once in exchange for an empty one, so the bytes travel between cores in bulk. The writer is
+//! woken only when it sleeps waiting for work, so a steady stream costs no syscall per chunk on
+//! either side. Consecutive chunks of one service, stream and millisecond share a frame of up
+//! to [`FRAME_BYTES`] (the writer makes one index record per frame), which also sets how
+//! finely the writer gives credit back.
 //!
 //! This owns the buffer and its framing only; the credit that bounds it is the store's.
 
 use std::sync::{Condvar, Mutex, PoisonError};
-use std::time::SystemTime;
 
 use tokio::sync::oneshot;
 
-use crate::logs::format::{self, Clock};
+use std::sync::Arc;
+
+use crate::logs::chunk::StoredChunk;
 use crate::logs::writer::lock;
 use crate::logs::{LogLine, Stream};
 use crate::spec::ServiceId;
 
-/// `service, length, records, credit`, each a little-endian `u32`.
-pub(crate) const FRAME_HEADER: usize = 16;
+/// `service, length, credit, stream` (each a little-endian `u32`), `time_ms` (`u64`), and for a
+/// frame whose bytes are a shared chunk's output rather than inline, `shared, start` (`u32`).
+pub(crate) const FRAME_HEADER: usize = 32;
+
+/// `shared` of a frame whose bytes follow its header.
+const INLINE: u32 = u32::MAX;
 
 /// A frame is not extended past this many bytes.
 const FRAME_BYTES: usize = 64 * 1024;
@@ -35,103 +42,165 @@ pub(crate) struct Queue {
 #[derive(Debug, Default)]
 struct Pending {
     bytes: Vec<u8>,
-    /// Where the last frame starts and whose it is, so the next line may extend it.
-    last_frame: Option<(usize, ServiceId)>,
-    clock: Clock,
+    /// Chunks whose output frames refer to (by index), so that it is not copied.
+    shared: Vec<Arc<StoredChunk>>,
+    /// Where the last frame starts and what it holds, so the next chunk may extend it.
+    last_frame: Option<(usize, FrameKey)>,
     flushes: Vec<oneshot::Sender<()>>,
     closed: bool,
     writer_waiting: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FrameKey {
+    service: ServiceId,
+    stream: Stream,
+    time_ms: u64,
+}
+
 /// What the writer takes in one go.
 pub(crate) struct Batch {
     pub(crate) bytes: Vec<u8>,
+    pub(crate) shared: Vec<Arc<StoredChunk>>,
     /// Answer these once everything in `bytes` is written.
     pub(crate) flushes: Vec<oneshot::Sender<()>>,
     /// The store is gone: write `bytes` and stop.
     pub(crate) closed: bool,
 }
 
-/// One service's run of records in a batch.
+/// One service's output of one stream and millisecond in a batch.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Frame<'a> {
     pub(crate) service: ServiceId,
-    pub(crate) records: &'a [u8],
-    pub(crate) record_count: u64,
+    pub(crate) stream: Stream,
+    pub(crate) time_ms: u64,
+    pub(crate) bytes: &'a [u8],
     pub(crate) credit: usize,
 }
 
-/// The credit a line takes in the queue: exactly its bytes there, counting a frame header as
-/// if it started a frame of its own.
-pub(crate) fn line_credit(line: &LogLine) -> usize {
-    FRAME_HEADER + format::encoded_len(line)
+/// The credit `bytes` of output take in the queue: exactly their bytes there, counting a frame
+/// header as if they started a frame of their own.
+pub(crate) fn credit(bytes: usize) -> usize {
+    FRAME_HEADER + bytes
+}
+
+/// The bytes a line adds to its file: its text, and a newline unless it is partial.
+pub(crate) fn line_bytes(line: &LogLine) -> usize {
+    line.text.len() + usize::from(!line.partial)
 }
 
 impl Queue {
-    /// Encodes `line` (whose `credit` was taken) at the end of the buffer.
-    pub(crate) fn push(&self, line: &LogLine, credit: usize) {
-        self.append(line.service, credit, |clock, bytes| {
-            format::encode(clock, line, bytes)
+    /// Appends `line` (whose `credit` was taken) as its file will hold it.
+    pub(crate) fn push_line(&self, line: &LogLine, time_ms: u64, credit: usize) {
+        let key = FrameKey {
+            service: line.service,
+            stream: line.stream,
+            time_ms,
+        };
+        self.append(key, credit, |bytes| {
+            bytes.extend_from_slice(line.text.as_bytes());
+            if !line.partial {
+                bytes.push(b'\n');
+            }
         });
     }
 
-    /// Encodes `lines` of `text` (see [`crate::logs::chunk::lines`], starting at `start`), all
-    /// at `time`, at the end of the buffer; their `credit` was taken.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn push_lines(
+    /// Appends `output` of `service` (whose `credit` was taken), read from `stream` at
+    /// `time_ms`.
+    pub(crate) fn push_bytes(
         &self,
         service: ServiceId,
         stream: Stream,
-        time: SystemTime,
-        text: &str,
-        lines: &[(usize, bool)],
-        start: usize,
+        time_ms: u64,
+        output: &[u8],
         credit: usize,
     ) {
-        self.append(service, credit, |clock, bytes| {
-            let timestamp = clock.timestamp(time);
-            bytes.reserve(credit);
-            format::encode_lines(&timestamp, stream, text, lines, start, bytes)
-        });
+        let key = FrameKey {
+            service,
+            stream,
+            time_ms,
+        };
+        self.append(key, credit, |bytes| bytes.extend_from_slice(output));
     }
 
-    /// Appends records of `service` made by `encode` (which returns how many it wrote): into
-    /// the service's open frame when it is the last one and not full, else into a new frame;
-    /// then counts them in the frame header and wakes the writer if it waits.
-    fn append(
-        &self,
-        service: ServiceId,
-        credit: usize,
-        encode: impl FnOnce(&mut Clock, &mut Vec<u8>) -> usize,
-    ) {
-        let (Ok(service_u32), Ok(credit)) = (u32::try_from(service), u32::try_from(credit)) else {
+    /// Appends the output of `chunk` (whose `credit` was taken) in a frame of its own that
+    /// refers to it: no copy.
+    pub(crate) fn push_shared(&self, chunk: Arc<StoredChunk>, credit: usize) {
+        let length = chunk.output().len();
+        let (Ok(service), Ok(length), Ok(credit)) = (
+            u32::try_from(chunk.service),
+            u32::try_from(length),
+            u32::try_from(credit),
+        ) else {
+            return;
+        };
+        let mut pending = lock(&self.pending);
+        let Ok(index) = u32::try_from(pending.shared.len()) else {
+            return;
+        };
+        let Pending {
+            bytes,
+            last_frame,
+            shared,
+            writer_waiting,
+            ..
+        } = &mut *pending;
+        let start = bytes.len();
+        bytes.extend_from_slice(&[0; FRAME_HEADER]);
+        write_u32(bytes, start, service);
+        write_u32(bytes, start + 4, length);
+        write_u32(bytes, start + 8, credit);
+        write_u32(bytes, start + 12, u32::from(chunk.stream == Stream::Stderr));
+        if let Some(field) = bytes.get_mut(start + 16..start + 24) {
+            field.copy_from_slice(&crate::logs::format::millis(chunk.time).to_le_bytes());
+        }
+        write_u32(bytes, start + 24, index);
+        shared.push(chunk);
+        // Nothing may be added to a shared frame.
+        *last_frame = None;
+        let wake = std::mem::take(writer_waiting);
+        drop(pending);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Appends bytes made by `write`: into the open frame when it is the last one, of the same
+    /// service, stream and millisecond, and not full, else into a new frame; then counts them
+    /// in the frame header and wakes the writer if it waits.
+    fn append(&self, key: FrameKey, credit: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        let (Ok(service_u32), Ok(credit)) = (u32::try_from(key.service), u32::try_from(credit))
+        else {
             return;
         };
         let mut pending = lock(&self.pending);
         let Pending {
             bytes,
             last_frame,
-            clock,
             writer_waiting,
             ..
         } = &mut *pending;
         let frame = match *last_frame {
-            Some((start, owner)) if owner == service && bytes.len() - start < FRAME_BYTES => start,
+            Some((start, open)) if open == key && bytes.len() - start < FRAME_BYTES => start,
             _ => {
                 let start = bytes.len();
                 bytes.extend_from_slice(&[0; FRAME_HEADER]);
                 write_u32(bytes, start, service_u32);
-                *last_frame = Some((start, service));
+                write_u32(bytes, start + 12, u32::from(key.stream == Stream::Stderr));
+                write_u32(bytes, start + 24, INLINE);
+                if let Some(field) = bytes.get_mut(start + 16..start + 24) {
+                    field.copy_from_slice(&key.time_ms.to_le_bytes());
+                }
+                *last_frame = Some((start, key));
                 start
             }
         };
         let before = bytes.len();
-        let records = encode(clock, bytes);
+        write(bytes);
         let added = bytes.len() - before;
-        // A frame stays below FRAME_BYTES plus one read, which is far below u32::MAX.
+        // A frame stays below FRAME_BYTES plus one chunk, which is far below u32::MAX.
         add_u32(bytes, frame + 4, u32::try_from(added).unwrap_or(u32::MAX));
-        add_u32(bytes, frame + 8, u32::try_from(records).unwrap_or(u32::MAX));
-        add_u32(bytes, frame + 12, credit);
+        add_u32(bytes, frame + 8, credit);
         let wake = std::mem::take(writer_waiting);
         drop(pending);
         if wake {
@@ -168,6 +237,7 @@ impl Queue {
         pending.last_frame = None;
         Batch {
             bytes: std::mem::replace(&mut pending.bytes, spare),
+            shared: std::mem::take(&mut pending.shared),
             flushes: std::mem::take(&mut pending.flushes),
             closed: pending.closed,
         }
@@ -182,21 +252,31 @@ impl Queue {
     }
 }
 
-/// The frames of a batch, in order. Stops at anything malformed (which `push` never writes).
-pub(crate) fn frames(bytes: &[u8]) -> impl Iterator<Item = Frame<'_>> {
-    let mut rest = bytes;
+/// The frames of a batch, in order. Stops at anything malformed (which `append` never writes).
+pub(crate) fn frames(batch: &Batch) -> impl Iterator<Item = Frame<'_>> {
+    let mut rest = batch.bytes.as_slice();
     std::iter::from_fn(move || {
         let header = rest.get(..FRAME_HEADER)?;
         let field = |at: usize| read_u32(header, at) as usize;
         let length = field(4);
-        let records = rest.get(FRAME_HEADER..FRAME_HEADER + length)?;
+        let (bytes, used) = match read_u32(header, 24) {
+            INLINE => (rest.get(FRAME_HEADER..FRAME_HEADER + length)?, length),
+            index => (batch.shared.get(index as usize)?.output(), 0),
+        };
         let frame = Frame {
             service: field(0),
-            records,
-            record_count: field(8) as u64,
-            credit: field(12),
+            stream: match field(12) {
+                0 => Stream::Stdout,
+                _ => Stream::Stderr,
+            },
+            time_ms: header
+                .get(16..24)
+                .and_then(|field| field.try_into().ok())
+                .map_or(0, u64::from_le_bytes),
+            bytes,
+            credit: field(8),
         };
-        rest = &rest[FRAME_HEADER + length..];
+        rest = &rest[FRAME_HEADER + used..];
         Some(frame)
     })
 }
@@ -221,66 +301,87 @@ fn add_u32(bytes: &mut [u8], at: usize, value: u32) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::UNIX_EPOCH;
-
     use super::*;
-    use crate::logs::Stream;
 
-    fn line(service: ServiceId, text: &str) -> LogLine {
+    fn line(service: ServiceId, text: &str, partial: bool) -> LogLine {
         LogLine {
-            time: UNIX_EPOCH,
+            time: std::time::UNIX_EPOCH,
             service,
             stream: Stream::Stdout,
             text: text.to_string(),
-            partial: false,
+            partial,
         }
     }
 
+    fn line_credit(line: &LogLine) -> usize {
+        credit(line_bytes(line))
+    }
+
     #[test]
-    fn consecutive_lines_of_a_service_share_a_frame() {
+    fn consecutive_output_of_a_service_stream_and_millisecond_shares_a_frame() {
         let queue = Queue::default();
-        let lines = [line(0, "a"), line(0, "b\nc"), line(1, "d"), line(0, "e")];
+        let lines = [
+            line(0, "a", false),
+            line(0, "b\nc", false),
+            line(1, "d", false),
+            line(0, "e", true),
+        ];
         for line in &lines {
-            queue.push(line, line_credit(line));
+            queue.push_line(line, 7, line_credit(line));
         }
+        queue.push_bytes(0, Stream::Stdout, 7, b"f\n", credit(2));
+        queue.push_bytes(0, Stream::Stderr, 7, b"g\n", credit(2));
+        queue.push_bytes(0, Stream::Stderr, 8, b"h", credit(1));
+        let mut chunk = crate::logs::LogChunk::default();
+        let start = chunk.push_text("shared\n");
+        chunk.mark_output(start);
+        let stored = StoredChunk::take(std::time::UNIX_EPOCH, 2, Stream::Stdout, &mut chunk);
+        queue.push_shared(stored, credit(7));
+        queue.push_bytes(2, Stream::Stdout, 0, b"i\n", credit(2));
         let batch = queue.take(Vec::new());
-        let frames: Vec<Frame<'_>> = frames(&batch.bytes).collect();
-        let summary: Vec<(ServiceId, u64, usize)> = frames
+        let frames: Vec<Frame<'_>> = frames(&batch).collect();
+        let summary: Vec<(ServiceId, Stream, u64, &[u8])> = frames
             .iter()
-            .map(|frame| (frame.service, frame.record_count, frame.credit))
+            .map(|frame| (frame.service, frame.stream, frame.time_ms, frame.bytes))
             .collect();
-        let credit = |text: &str| line_credit(&line(0, text));
         assert_eq!(
             summary,
             [
-                (0, 3, credit("a") + credit("b\nc")),
-                (1, 1, credit("d")),
-                (0, 1, credit("e")),
+                (0, Stream::Stdout, 7, &b"a\nb\nc\n"[..]),
+                (1, Stream::Stdout, 7, b"d\n"),
+                (0, Stream::Stdout, 7, b"ef\n"),
+                (0, Stream::Stderr, 7, b"g\n"),
+                (0, Stream::Stderr, 8, b"h"),
+                (2, Stream::Stdout, 0, b"shared\n"),
+                (2, Stream::Stdout, 0, b"i\n"),
             ]
-        );
-        assert_eq!(
-            String::from_utf8_lossy(frames[0].records),
-            "1970-01-01T00:00:00.000Z o a\n1970-01-01T00:00:00.000Z o b\n\
-             1970-01-01T00:00:00.000Z o c\n"
         );
         // The credit covers the bytes exactly, or more.
         let total: usize = frames.iter().map(|frame| frame.credit).sum();
         assert!(total >= batch.bytes.len());
+        // Every frame's bytes follow its header, but the shared one's.
         assert_eq!(
-            frames
-                .iter()
-                .map(|frame| frame.records.len())
-                .sum::<usize>()
-                + 3 * FRAME_HEADER,
+            frames.iter().map(|frame| frame.bytes.len()).sum::<usize>() + 7 * FRAME_HEADER
+                - "shared\n".len(),
             batch.bytes.len()
         );
     }
 
     #[test]
     fn malformed_batches_end_the_frames_quietly() {
-        assert_eq!(frames(&[1, 2, 3]).count(), 0);
+        let batch = |bytes: Vec<u8>| Batch {
+            bytes,
+            shared: Vec::new(),
+            flushes: Vec::new(),
+            closed: false,
+        };
+        assert_eq!(frames(&batch(vec![1, 2, 3])).count(), 0);
         let mut bytes = vec![0u8; FRAME_HEADER];
         write_u32(&mut bytes, 4, 1000);
-        assert_eq!(frames(&bytes).count(), 0);
+        write_u32(&mut bytes, 24, INLINE);
+        assert_eq!(frames(&batch(bytes.clone())).count(), 0);
+        // A shared frame that refers to no chunk.
+        write_u32(&mut bytes, 24, 3);
+        assert_eq!(frames(&batch(bytes)).count(), 0);
     }
 }

@@ -1,6 +1,15 @@
 //! Reading log files back for `wrangle logs -n N` when the in-memory tail is not enough: the
 //! last lines of one file, read backwards from the end in chunks so that a large file costs
-//! only what is shown, and the last lines of a service across its current and rotated files.
+//! only what is shown, with their time and stream from the file's index; and the last lines of
+//! a service across its current and rotated files.
+//!
+//! Lines are framed as the supervisor frames them: the bytes of each stream are joined across
+//! index records and split at newlines (a `\r` before the newline dropped), lines longer than
+//! [`MAX_PIECE_BYTES`] come back in pieces marked partial, and so does a last line still
+//! without its newline. A line takes the time of the record its newline is in. Bytes no record
+//! covers (a file of an earlier wrangle, a lost index) are read as lines of the earlier format
+//! (see [`crate::logs::format`]); an index that does not move forward through its file is not
+//! trusted at all. Nothing here panics on any file content.
 //!
 //! This is a reader only: blocking file IO for a CLI command or a thread of its own, never for
 //! the supervisor's thread. It never writes.
@@ -9,43 +18,44 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::time::SystemTime;
 
 use rustix::fs::{FileType, Mode, OFlags};
 
-use crate::logs::MAX_PIECE_BYTES;
 use crate::logs::files::rotated_name;
-use crate::logs::format::{self, FileLine, HEADER_LEN};
+use crate::logs::format::{self, FileLine, INDEX_MAGIC, LEGACY_HEADER_LEN, RECORD_LEN, Record};
+use crate::logs::{MAX_PIECE_BYTES, Stream};
 
 /// Bytes read from the end of a file per step.
 const CHUNK: u64 = 64 * 1024;
 
-/// The longest line the writer produces (header, the longest piece, newline). A file of
-/// longer lines (not written by wrangle) is read only this far back per requested line.
-const MAX_RECORD: usize = HEADER_LEN + MAX_PIECE_BYTES + 1;
+/// The most bytes read per requested line: the longest piece with its newline, or a line of
+/// the earlier format. A file of longer lines is read only this far back per requested line.
+const MAX_RECORD: usize = LEGACY_HEADER_LEN + MAX_PIECE_BYTES + 1;
 
-/// The last `n` lines of the log file at `path`, oldest first.
+/// The last `n` lines of the log file at `path`, oldest first, with time and stream from its
+/// index (`<path>.idx`) where it has one.
 ///
-/// A last line without a newline (torn by a crash, or being written right now) is returned
-/// marked partial if its header is complete, and left out otherwise. Lines without a valid
-/// header come back with `time: None` and the raw text. Refuses a symlink or anything but a
-/// regular file.
+/// Refuses a symlink or anything but a regular file (for the index too: an index that cannot
+/// be read is treated as absent).
 pub fn read_file_tail(path: &Path, n: usize) -> io::Result<Vec<FileLine>> {
     if n == 0 {
         return Ok(Vec::new());
     }
     let file = open(path)?;
     let length = file.metadata()?.len();
-    let floor = length.saturating_sub(n.saturating_mul(MAX_RECORD) as u64);
+    // Two streams: one more newline each, as the first piece of each stream in the window may
+    // be the end of a line that began before it.
+    let wanted_newlines = n.saturating_add(2);
+    let floor = length.saturating_sub(wanted_newlines.saturating_mul(MAX_RECORD) as u64);
     let mut chunks = Vec::new();
     let mut position = length;
     let mut newlines = 0;
-    // n + 1 newlines: the first one found last ends a line that may have begun before the
-    // window.
-    while position > floor && newlines <= n {
+    while position > floor && newlines < wanted_newlines {
         let start = position.saturating_sub(CHUNK).max(floor);
         let mut chunk = vec![0u8; (position - start) as usize];
         file.read_exact_at(&mut chunk, start)?;
-        newlines += chunk.iter().filter(|&&byte| byte == b'\n').count();
+        newlines += memchr::memchr_iter(b'\n', &chunk).count();
         chunks.push(chunk);
         position = start;
     }
@@ -53,12 +63,189 @@ pub fn read_file_tail(path: &Path, n: usize) -> io::Result<Vec<FileLine>> {
     for chunk in chunks.iter().rev() {
         data.extend_from_slice(chunk);
     }
+    let mut index_path = path.as_os_str().to_owned();
+    index_path.push(".idx");
+    let records = open(Path::new(&index_path))
+        .ok()
+        .and_then(|index| records_from(&index, position, length).ok())
+        .flatten()
+        .unwrap_or_default();
+    let mut lines = frame(&data, position, &records);
+    let excess = lines.len().saturating_sub(n);
+    lines.drain(..excess);
+    Ok(lines)
+}
 
+/// The records of an index that describe the log from `from` to `length`: the last one
+/// starting at or before `from` and all after it. `None` when the file is not an index or its
+/// records do not move forward through the log.
+fn records_from(index: &File, from: u64, length: u64) -> io::Result<Option<Vec<Record>>> {
+    let size = index.metadata()?.len();
+    let header = INDEX_MAGIC.len() as u64;
+    let mut magic = [0u8; 8];
+    if size < header || index.read_exact_at(&mut magic, 0).is_err() || magic != INDEX_MAGIC {
+        return Ok(None);
+    }
+    // A torn last record is ignored.
+    let count = (size - header) / RECORD_LEN as u64;
+    let read = |at: u64| -> io::Result<Record> {
+        let mut bytes = [0u8; RECORD_LEN];
+        index.read_exact_at(&mut bytes, header + at * RECORD_LEN as u64)?;
+        Ok(Record::decode(&bytes))
+    };
+    // The first record after those starting at or before `from` (offsets never decrease in a
+    // sound index; a corrupt one is caught below).
+    let (mut low, mut high) = (0, count);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        match read(middle)?.offset <= from {
+            true => low = middle + 1,
+            false => high = middle,
+        }
+    }
+    let first = low.saturating_sub(1);
+    let mut buffer = vec![0u8; ((count - first) as usize).saturating_mul(RECORD_LEN)];
+    index.read_exact_at(&mut buffer, header + first * RECORD_LEN as u64)?;
+    let mut records = Vec::with_capacity(buffer.len() / RECORD_LEN);
+    for bytes in buffer.chunks_exact(RECORD_LEN) {
+        let Ok(bytes) = <&[u8; RECORD_LEN]>::try_from(bytes) else {
+            continue;
+        };
+        let record = Record::decode(bytes);
+        if record.offset > length {
+            // Written before the log's bytes reached the disk, or for a longer file: the rest
+            // describes nothing here.
+            break;
+        }
+        if records
+            .last()
+            .is_some_and(|last: &Record| last.offset > record.offset)
+        {
+            return Ok(None);
+        }
+        records.push(record);
+    }
+    Ok(Some(records))
+}
+
+/// A stream's bytes of a line not yet ended.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// The time of the record its last bytes came from.
+    time: Option<SystemTime>,
+    /// Its first bytes may be the end of a line that began before the window.
+    clipped: bool,
+}
+
+/// The lines of `data` (the log from `start` on), described by `records`.
+fn frame(data: &[u8], start: u64, records: &[Record]) -> Vec<FileLine> {
+    let mut lines = Vec::new();
+    let end = start + data.len() as u64;
+    // Before the first record: lines of the earlier format, or of a file without index.
+    let covered = records
+        .first()
+        .map_or(end, |first| first.offset.clamp(start, end));
+    let legacy = &data[..(covered - start) as usize];
+    legacy_lines(legacy, start > 0, covered == end, &mut lines);
+    let mut pending = [Pending::default(), Pending::default()];
+    for stream in &mut pending {
+        stream.clipped = covered == start && start > 0;
+    }
+    for (at, record) in records.iter().enumerate() {
+        let from = record.offset.clamp(start, end);
+        let to = records
+            .get(at + 1)
+            .map_or(end, |next| next.offset.clamp(start, end));
+        if from >= to {
+            continue;
+        }
+        let part = &data[(from - start) as usize..(to - start) as usize];
+        let slot = &mut pending[usize::from(record.stream == Stream::Stderr)];
+        split(part, record.stream, Some(record.time()), slot, &mut lines);
+    }
+    for (slot, stream) in pending.iter().zip([Stream::Stdout, Stream::Stderr]) {
+        if !slot.bytes.is_empty() && !slot.clipped {
+            lines.push(piece(&slot.bytes, stream, slot.time, true));
+        }
+    }
+    lines
+}
+
+/// Adds the lines of `part` (of `stream`, at `time`) to those of its stream so far.
+fn split(
+    mut part: &[u8],
+    stream: Stream,
+    time: Option<SystemTime>,
+    pending: &mut Pending,
+    lines: &mut Vec<FileLine>,
+) {
+    while !part.is_empty() {
+        let (line, ended) = match memchr::memchr(b'\n', part) {
+            Some(at) => (&part[..at], true),
+            None => (part, false),
+        };
+        part = &part[line.len() + usize::from(ended)..];
+        let mut line = line;
+        // Over-long lines come in pieces, never held whole.
+        while pending.bytes.len() + line.len() > MAX_PIECE_BYTES {
+            let room = MAX_PIECE_BYTES - pending.bytes.len();
+            // Cut before a character that would not fit whole, as the store cuts pieces.
+            let continues = |at: usize| line.get(at).is_some_and(|&byte| byte & 0xc0 == 0x80);
+            let mut take = room;
+            while take > 0 && room - take < 3 && continues(take) {
+                take -= 1;
+            }
+            if continues(take) {
+                take = room;
+            }
+            pending.bytes.extend_from_slice(&line[..take]);
+            line = &line[take..];
+            if !std::mem::take(&mut pending.clipped) {
+                lines.push(piece(&pending.bytes, stream, time, true));
+            }
+            pending.bytes.clear();
+        }
+        if !ended {
+            pending.bytes.extend_from_slice(line);
+            pending.time = time;
+            return;
+        }
+        let whole = match pending.bytes.is_empty() {
+            true => line,
+            false => {
+                pending.bytes.extend_from_slice(line);
+                &pending.bytes[..]
+            }
+        };
+        let whole = whole.strip_suffix(b"\r").unwrap_or(whole);
+        if !std::mem::take(&mut pending.clipped) {
+            lines.push(piece(whole, stream, time, false));
+        }
+        pending.bytes.clear();
+    }
+}
+
+fn piece(text: &[u8], stream: Stream, time: Option<SystemTime>, partial: bool) -> FileLine {
+    FileLine {
+        time,
+        stream,
+        partial,
+        text: String::from_utf8_lossy(text).into_owned(),
+    }
+}
+
+/// Lines of the earlier format (or of no known format) in `data`: the first is dropped when
+/// `clipped` (it may have begun before `data`), and a last one without newline is kept,
+/// partial, only when `at_end` (else the rest of it follows under a record).
+fn legacy_lines(data: &[u8], clipped: bool, at_end: bool, lines: &mut Vec<FileLine>) {
+    if data.is_empty() {
+        return;
+    }
     let mut records: Vec<&[u8]> = data.split(|&byte| byte == b'\n').collect();
-    // `split` always yields a last piece: empty if the file ends with a newline, else torn.
-    let mut torn = records.pop().filter(|last| !last.is_empty());
-    if position > 0 {
-        // The window began inside a line: its first piece is the end of a line, not a line.
+    // `split` always yields a last piece: empty if `data` ends with a newline, else torn.
+    let mut torn = records.pop().filter(|last| !last.is_empty() && at_end);
+    if clipped {
         match records.is_empty() {
             true => torn = None,
             false => {
@@ -66,30 +253,28 @@ pub fn read_file_tail(path: &Path, n: usize) -> io::Result<Vec<FileLine>> {
             }
         }
     }
-    let torn = torn.and_then(|last| {
-        format::decode_header(last)?;
-        let mut line = format::decode(last);
+    for record in records {
+        let record = record.get(..MAX_RECORD).unwrap_or(record);
+        lines.push(format::decode(record));
+    }
+    if let Some(last) = torn {
+        let mut line = format::decode(last.get(..MAX_RECORD).unwrap_or(last));
         line.partial = true;
-        Some(line)
-    });
-    let wanted = n - usize::from(torn.is_some());
-    let skip = records.len().saturating_sub(wanted);
-    let mut lines: Vec<FileLine> = records[skip..]
-        .iter()
-        .map(|record| format::decode(record))
-        .collect();
-    lines.extend(torn);
-    Ok(lines)
+        lines.push(line);
+    }
 }
 
 /// The last `n` lines of a service from `<dir>/<service>.log` and then its rotated files
 /// `.1`, `.2` … (at most `keep_files` of them, stopping at the first missing one), oldest
-/// first. A rotation while this reads may repeat or skip some lines.
+/// first; with `since`, only lines at or after it (by the index: a line without a time is left
+/// out), and no older file is read once one holds an earlier line. A rotation while this reads
+/// may repeat or skip some lines.
 pub fn read_service_tail(
     dir: &Path,
     service: &str,
     keep_files: u32,
     n: usize,
+    since: Option<SystemTime>,
 ) -> io::Result<Vec<FileLine>> {
     let current = format!("{service}.log");
     let mut lines: Vec<FileLine> = Vec::new();
@@ -103,8 +288,16 @@ pub fn read_service_tail(
         };
         match read_file_tail(&dir.join(name), n - lines.len()) {
             Ok(mut older) => {
+                let before = older.len();
+                if let Some(since) = since {
+                    older.retain(|line| line.time.is_some_and(|time| time >= since));
+                }
+                let reached = older.len() < before;
                 older.append(&mut lines);
                 lines = older;
+                if reached {
+                    break;
+                }
             }
             // A current file may be missing (not written yet); a missing rotated one means
             // there are no older ones (the budget removes the oldest first).

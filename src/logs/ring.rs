@@ -66,8 +66,11 @@ impl Ring {
             return;
         }
         let mut bytes = 0;
+        let mut used = 0;
         for index in 0..chunk.len() {
-            let line_cost = cost(chunk.line_len(index));
+            let line_len = chunk.line_len(index);
+            used += line_len;
+            let line_cost = cost(line_len);
             if line_cost > self.max_bytes {
                 // Rare (the store cuts lines far below the bound): skip it as `push` would.
                 for index in 0..chunk.len() {
@@ -77,6 +80,9 @@ impl Ring {
             }
             bytes += line_cost;
         }
+        // Text no line uses (newlines, the start of a line still unfinished, kept for the file)
+        // lives as long as the chunk: it counts until the chunk's last line goes.
+        bytes += chunk.text_len().saturating_sub(used);
         self.lines += chunk.len();
         self.bytes += bytes;
         self.entries.push_back(Entry::Chunk {
@@ -109,10 +115,15 @@ impl Ring {
                 Entry::Chunk {
                     chunk, first, left, ..
                 } => {
-                    let evicted_cost = cost(chunk.line_len(*first));
+                    let mut evicted_cost = cost(chunk.line_len(*first));
                     *first += 1;
                     *left -= evicted_cost;
-                    (evicted_cost, *first >= chunk.len())
+                    let emptied = *first >= chunk.len();
+                    if emptied {
+                        // The unused text goes with the last line.
+                        evicted_cost += std::mem::take(left);
+                    }
+                    (evicted_cost, emptied)
                 }
             };
             self.lines -= 1;
@@ -248,6 +259,30 @@ mod tests {
             .iter()
             .map(|line| line.text.clone())
             .collect()
+    }
+
+    #[test]
+    fn text_no_line_uses_counts_against_the_byte_bound() {
+        let mut ring = Ring::new(1000, 10_000);
+        for second in 0..100 {
+            // One line of 10 bytes, and 3000 bytes of a line still unfinished.
+            let mut chunk = LogChunk::default();
+            let start = chunk.push_text(&format!("{second:>9}\n{}", "u".repeat(3000)));
+            chunk.mark_output(start);
+            assert!(chunk.push_span(start, start + 9, false));
+            let stored = StoredChunk::take(
+                UNIX_EPOCH + Duration::from_secs(second),
+                0,
+                Stream::Stdout,
+                &mut chunk,
+            );
+            ring.push_chunk(stored);
+            assert!(ring.bytes() <= 10_000, "{}", ring.bytes());
+        }
+        // Three chunks fit: each costs its line and the 3001 bytes no line uses.
+        assert_eq!(ring.len(), 3);
+        assert_eq!(ring.bytes(), 3 * (9 + LINE_OVERHEAD + 3001));
+        assert_eq!(texts(&ring, 10), ["       97", "       98", "       99"]);
     }
 
     #[test]

@@ -52,7 +52,7 @@ async fn rotation_keeps_exactly_keep_files_in_order() {
     let temp = tempfile::tempdir().unwrap();
     let store = LogStore::open(
         LogSettings {
-            // Each record is 27 + 73 + 1 = 101 bytes: 9 per file.
+            // Each line is 99 + 1 = 100 bytes: 10 per file.
             max_file_bytes: 1000,
             keep_files: 3,
             ..settings(temp.path())
@@ -61,39 +61,42 @@ async fn rotation_keeps_exactly_keep_files_in_order() {
     )
     .unwrap();
     for i in 0..100 {
-        store.append(line(0, i, &format!("{i:073}"))).await;
+        let mut line = line(0, i, &format!("{i:099}"));
+        line.stream = if i.is_multiple_of(3) {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        };
+        store.append(line).await;
     }
     store.flush().await;
     let dir = temp.path().join("logs");
-    let generations: Vec<Vec<String>> = ["web.log.3", "web.log.2", "web.log.1", "web.log"]
+    let names = ["web.log.3", "web.log.2", "web.log.1", "web.log"];
+    let generations: Vec<Vec<FileLine>> = names
         .iter()
-        .map(|name| texts(&dir.join(name)))
+        .map(|name| read_file_tail(&dir.join(name), usize::MAX).unwrap())
         .collect();
     assert!(!dir.join("web.log.4").exists());
-    for (generation, file_texts) in generations.iter().enumerate() {
-        assert!(!file_texts.is_empty(), "generation {generation} is empty");
-        let size = std::fs::metadata(
-            dir.join(["web.log.3", "web.log.2", "web.log.1", "web.log"][generation]),
-        )
-        .unwrap()
-        .len();
-        assert!(size <= 1000, "{size}");
+    for (generation, lines) in generations.iter().enumerate() {
+        assert_eq!(lines.len(), 10, "generation {generation}");
+        let size = std::fs::metadata(dir.join(names[generation]))
+            .unwrap()
+            .len();
+        assert_eq!(size, 1000);
     }
-    // Oldest to newest, the files hold one unbroken run of lines ending with the last one.
-    let all: Vec<u64> = generations
-        .concat()
-        .iter()
-        .map(|text| text.parse().unwrap())
-        .collect();
-    assert_eq!(all.last(), Some(&99));
-    assert!(all.windows(2).all(|pair| pair[1] == pair[0] + 1), "{all:?}");
-    assert_eq!(
-        all.len(),
-        9 * 3 + 1,
-        "three full rotated files plus the current one"
-    );
+    // Oldest to newest, the files hold one unbroken run of lines ending with the last one,
+    // each with its own time and stream: every file kept its index through the rotations.
+    let all: Vec<&FileLine> = generations.iter().flatten().collect();
+    for line in &all {
+        let i: u64 = line.text.parse().unwrap();
+        assert_eq!(line.time, Some(at(i)), "{i}");
+        assert_eq!(line.stream == Stream::Stderr, i.is_multiple_of(3), "{i}");
+        assert!(!line.partial);
+    }
+    let numbers: Vec<u64> = all.iter().map(|line| line.text.parse().unwrap()).collect();
+    assert_eq!(numbers, (60..100).collect::<Vec<u64>>());
     let stats = store.stats(0);
-    assert_eq!(stats.rotations, 11);
+    assert_eq!(stats.rotations, 9);
     assert_eq!(stats.lines_written, 100);
     assert_eq!(stats.lines_dropped, 0);
     let mut entries: Vec<String> = std::fs::read_dir(&dir)
@@ -101,7 +104,19 @@ async fn rotation_keeps_exactly_keep_files_in_order() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     entries.sort();
-    assert_eq!(entries, ["web.log", "web.log.1", "web.log.2", "web.log.3"]);
+    assert_eq!(
+        entries,
+        [
+            "web.log",
+            "web.log.1",
+            "web.log.1.idx",
+            "web.log.2",
+            "web.log.2.idx",
+            "web.log.3",
+            "web.log.3.idx",
+            "web.log.idx"
+        ]
+    );
     store.close().unwrap();
 }
 
@@ -114,8 +129,10 @@ async fn fewer_kept_files_remove_the_extra_ones_at_start() {
         "web.log",
         "web.log.1",
         "web.log.2",
-        "web.log.3",
+        "web.log.2.idx",
+        "web.log.3.idx",
         "other.log.9",
+        "other.log.9.idx",
         "web.log.03",
     ] {
         std::fs::write(dir.join(name), "x\n").unwrap();
@@ -134,12 +151,18 @@ async fn fewer_kept_files_remove_the_extra_ones_at_start() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     entries.sort();
-    // Only rotated files of a known service are ever removed.
+    // Only rotated files of a known service (and their indexes) are ever removed.
     assert_eq!(
         entries,
-        ["other.log.9", "web.log", "web.log.03", "web.log.1"]
+        [
+            "other.log.9",
+            "other.log.9.idx",
+            "web.log",
+            "web.log.03",
+            "web.log.1"
+        ]
     );
-    assert_eq!(store.disk().files_removed, 2);
+    assert_eq!(store.disk().files_removed, 1);
     store.close().unwrap();
 }
 
@@ -257,7 +280,8 @@ async fn budget_removes_the_oldest_rotated_files_across_services() {
     let temp = tempfile::tempdir().unwrap();
     let store = LogStore::open(
         LogSettings {
-            // 27 + 72 + 1 = 100-byte records: 10 per file.
+            // 99 + 1 = 100-byte lines: 10 per file, and all at one time: one index record per
+            // file, 8 + 16 = 24 bytes.
             max_file_bytes: 1000,
             keep_files: 10,
             budget_bytes: 7500,
@@ -266,15 +290,15 @@ async fn budget_removes_the_oldest_rotated_files_across_services() {
         &names(&["a", "b"]),
     )
     .unwrap();
-    let text = "z".repeat(72);
-    for i in 0..50 {
-        store.append(line(0, i, &text)).await;
+    let text = "z".repeat(99);
+    for _ in 0..50 {
+        store.append(line(0, 0, &text)).await;
     }
     store.flush().await;
     // Make b's files clearly newer than a's, whatever the filesystem's time granularity.
     std::thread::sleep(Duration::from_millis(20));
-    for i in 0..50 {
-        store.append(line(1, 50 + i, &text)).await;
+    for _ in 0..50 {
+        store.append(line(1, 50, &text)).await;
     }
     store.flush().await;
     // The last lines grew b.log after the last rotation; the next check measures again.
@@ -294,15 +318,24 @@ async fn budget_removes_the_oldest_rotated_files_across_services() {
         store.stats(0),
         store.stats(1)
     );
+    let logs: Vec<&String> = entries
+        .iter()
+        .filter(|name| !name.ends_with(".idx"))
+        .collect();
     assert_eq!(
-        entries,
+        logs,
         [
             "a.log", "a.log.1", "b.log", "b.log.1", "b.log.2", "b.log.3", "b.log.4"
         ],
         "{context}"
     );
+    // Each file has its index, and no index outlives its file.
+    for name in &logs {
+        assert!(entries.contains(&format!("{name}.idx")), "{context}");
+    }
+    assert_eq!(entries.len(), 2 * logs.len(), "{entries:?}");
     let disk = store.disk();
-    assert_eq!(disk.total_bytes, 7000, "{context}");
+    assert_eq!(disk.total_bytes, 7 * 1024, "{context}");
     assert_eq!(disk.files_removed, 3);
     assert!(!disk.over_budget);
     store.close().unwrap();
@@ -574,33 +607,64 @@ async fn a_huge_line_is_stored_in_pieces_and_bounded_in_memory() {
     );
 
     store.flush().await;
+    // The file holds the text as written: the partial line runs on into "after". Read back,
+    // it comes in pieces, cut at character boundaries.
     let lines = read_file_tail(&store.file_path(0).unwrap(), usize::MAX).unwrap();
-    let (pieces, after) = lines.split_at(lines.len() - 1);
+    let (pieces, last) = lines.split_at(lines.len() - 1);
     assert!(pieces.len() > 100);
     assert!(pieces.iter().all(|piece| piece.partial));
-    let joined: String = pieces.iter().map(|piece| piece.text.as_str()).collect();
-    assert!(joined == huge, "the pieces join to the original line");
-    assert_eq!(after[0].text, "after");
-    assert!(!after[0].partial);
+    assert!(
+        lines
+            .iter()
+            .all(|piece| piece.text.len() <= MAX_PIECE_BYTES)
+    );
+    let joined: String = lines.iter().map(|piece| piece.text.as_str()).collect();
+    assert!(
+        joined == huge + "after",
+        "the pieces join to the original line"
+    );
+    assert!(!last[0].partial);
+    assert_eq!(last[0].time, Some(at(1)));
     store.close().unwrap();
+}
+
+/// Writes `log` and its index of `records` (offset, millis after [`at`], stream).
+fn write_log(path: &Path, log: &[u8], records: &[(u64, u64, Stream)]) {
+    std::fs::write(path, log).unwrap();
+    let mut index = format::INDEX_MAGIC.to_vec();
+    for &(offset, millis, stream) in records {
+        let record = format::Record {
+            offset,
+            time_ms: format::millis(at(millis)),
+            stream,
+        };
+        index.extend_from_slice(&record.encode());
+    }
+    std::fs::write(index_path(path), index).unwrap();
+}
+
+fn index_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".idx");
+    PathBuf::from(name)
 }
 
 #[test]
 fn read_file_tail_reads_the_end_of_a_big_file() {
     let temp = tempfile::tempdir().unwrap();
     let path = temp.path().join("big.log");
-    let mut clock = format::Clock::default();
     let mut content = Vec::new();
+    let mut records = Vec::new();
     for i in 0..200_000u64 {
-        let mut log_line = line(0, i, &format!("line {i}"));
-        log_line.stream = if i % 2 == 0 {
+        let stream = if i % 2 == 0 {
             Stream::Stdout
         } else {
             Stream::Stderr
         };
-        format::encode(&mut clock, &log_line, &mut content);
+        records.push((content.len() as u64, i, stream));
+        content.extend_from_slice(format!("line {i}\n").as_bytes());
     }
-    std::fs::write(&path, &content).unwrap();
+    write_log(&path, &content, &records);
 
     let last = read_file_tail(&path, 3).unwrap();
     let shown: Vec<(&str, Stream, Option<SystemTime>)> = last
@@ -620,19 +684,207 @@ fn read_file_tail_reads_the_end_of_a_big_file() {
     assert_eq!(read_file_tail(&path, 10_000_000).unwrap().len(), 200_000);
     assert!(read_file_tail(&path, 0).unwrap().is_empty());
 
-    // A torn last line with a whole header comes back partial; with half a header, not at all.
+    // Bytes after the last record (written before their record) belong to the last record; a
+    // last line without its newline comes back partial.
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
         .unwrap();
-    file.write_all(b"2026-11-23T16:28:18.000Z o torn").unwrap();
+    file.write_all(b"torn").unwrap();
     let last = read_file_tail(&path, 2).unwrap();
     assert_eq!(last[0].text, "line 199999");
     assert_eq!((last[1].text.as_str(), last[1].partial), ("torn", true));
-    file.write_all(b"\n2026-11-2").unwrap();
+    assert_eq!(
+        (last[1].stream, last[1].time),
+        (Stream::Stderr, Some(at(199_999)))
+    );
+    file.write_all(b"\r\nnext").unwrap();
     let last = read_file_tail(&path, 2).unwrap();
-    assert_eq!(last[0].text, "line 199999");
-    assert_eq!(last[1].text, "torn");
+    assert_eq!((last[0].text.as_str(), last[0].partial), ("torn", false));
+    assert_eq!((last[1].text.as_str(), last[1].partial), ("next", true));
+}
+
+#[test]
+fn streams_are_framed_apart_and_lines_take_the_time_they_ended() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("web.log");
+    // stdout's "hello world" is split by a stderr line in the middle; "é" is cut across two
+    // records; the file ends in a stdout line still being written.
+    let log = [
+        &b"hello "[..],
+        b"Password: ",
+        b"wor\xc3",
+        b"\xa9ld\n",
+        b"err 1\n",
+        b"tail",
+    ]
+    .concat();
+    let records = [
+        (0, 1, Stream::Stdout),
+        (6, 2, Stream::Stderr),
+        (16, 3, Stream::Stdout),
+        (20, 4, Stream::Stdout),
+        (24, 5, Stream::Stderr),
+        (30, 6, Stream::Stdout),
+    ];
+    write_log(&path, &log, &records);
+    let lines = read_file_tail(&path, 10).unwrap();
+    let shown: Vec<(&str, Stream, Option<SystemTime>, bool)> = lines
+        .iter()
+        .map(|line| (line.text.as_str(), line.stream, line.time, line.partial))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("hello wor\u{e9}ld", Stream::Stdout, Some(at(4)), false),
+            ("Password: err 1", Stream::Stderr, Some(at(5)), false),
+            ("tail", Stream::Stdout, Some(at(6)), true),
+        ]
+    );
+    // The last line alone.
+    let last = read_file_tail(&path, 1).unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].text, "tail");
+}
+
+#[test]
+fn a_corrupt_or_torn_index_is_read_around_never_a_panic() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("web.log");
+    let log = b"one\ntwo\nthree\n";
+    let good = [
+        (0, 1, Stream::Stdout),
+        (4, 2, Stream::Stderr),
+        (8, 3, Stream::Stdout),
+    ];
+    write_log(&path, log, &good);
+    let read = |n| -> Vec<(String, Option<SystemTime>)> {
+        read_file_tail(&path, n)
+            .unwrap()
+            .into_iter()
+            .map(|line| (line.text, line.time))
+            .collect()
+    };
+    let timed = vec![
+        ("one".to_string(), Some(at(1))),
+        ("two".to_string(), Some(at(2))),
+        ("three".to_string(), Some(at(3))),
+    ];
+    assert_eq!(read(10), timed);
+    // A torn last record is ignored: "three" belongs to the record before.
+    let index = std::fs::read(index_path(&path)).unwrap();
+    std::fs::write(index_path(&path), &index[..index.len() - 5]).unwrap();
+    assert_eq!(read(10)[2], ("three".to_string(), Some(at(2))));
+    // Offsets that go backwards: the index is not trusted, and the lines come without time.
+    write_log(
+        &path,
+        log,
+        &[(8, 1, Stream::Stdout), (4, 2, Stream::Stdout)],
+    );
+    let untimed: Vec<(String, Option<SystemTime>)> = ["one", "two", "three"]
+        .iter()
+        .map(|text| (text.to_string(), None))
+        .collect();
+    assert_eq!(read(10), untimed);
+    // Records past the end of the file describe nothing here.
+    write_log(
+        &path,
+        log,
+        &[(0, 1, Stream::Stdout), (500, 2, Stream::Stderr)],
+    );
+    assert!(read(10).iter().all(|(_, time)| *time == Some(at(1))));
+    // Not an index at all, an empty one, garbage, a directory: lines without time.
+    for garbage in [
+        &b""[..],
+        b"wrlidx1\n",
+        b"nonsense nonsense nonsense",
+        &[0xff; 40],
+    ] {
+        std::fs::write(index_path(&path), garbage).unwrap();
+        assert_eq!(read(10), untimed, "{garbage:?}");
+    }
+    std::fs::remove_file(index_path(&path)).unwrap();
+    std::fs::create_dir(index_path(&path)).unwrap();
+    assert_eq!(read(2), untimed[1..]);
+}
+
+#[tokio::test]
+async fn the_writer_repairs_a_torn_index_and_restarts_a_stale_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("web.log");
+    // A torn record at the end of an index that is otherwise sound.
+    write_log(&path, b"old\n", &[(0, 1, Stream::Stderr)]);
+    let mut index = std::fs::read(index_path(&path)).unwrap();
+    index.extend_from_slice(&[7; 5]);
+    std::fs::write(index_path(&path), &index).unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web", "api"])).unwrap();
+    store.append(line(0, 2, "new")).await;
+    // api's index points far past the end of its log: it belongs to some other file.
+    write_log(
+        &dir.join("api.log"),
+        b"x\n",
+        &[(0, 1, Stream::Stdout), (900, 2, Stream::Stdout)],
+    );
+    store.append(line(1, 3, "fresh")).await;
+    store.flush().await;
+    let lines = read_file_tail(&path, 10).unwrap();
+    let shown: Vec<(&str, Stream, Option<SystemTime>)> = lines
+        .iter()
+        .map(|line| (line.text.as_str(), line.stream, line.time))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("old", Stream::Stderr, Some(at(1))),
+            ("new", Stream::Stdout, Some(at(2)))
+        ]
+    );
+    let api: Vec<(String, Option<SystemTime>)> = read_file_tail(&dir.join("api.log"), 10)
+        .unwrap()
+        .into_iter()
+        .map(|line| (line.text, line.time))
+        .collect();
+    // The stale index was restarted at the end of what the log held: "x" has no record now.
+    assert_eq!(
+        api,
+        [("x".to_string(), None), ("fresh".to_string(), Some(at(3)))]
+    );
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_file_of_the_earlier_format_is_read_and_appended_to() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("web.log");
+    std::fs::write(
+        &path,
+        "2026-11-23T16:28:18.001Z o before\n2026-11-23T16:28:18.002Z e warned\n",
+    )
+    .unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    let mut after = line(0, 3, "after");
+    after.stream = Stream::Stderr;
+    store.append(after).await;
+    store.flush().await;
+    let lines = read_file_tail(&path, 10).unwrap();
+    let shown: Vec<(&str, Stream, Option<SystemTime>)> = lines
+        .iter()
+        .map(|line| (line.text.as_str(), line.stream, line.time))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("before", Stream::Stdout, Some(at(1))),
+            ("warned", Stream::Stderr, Some(at(2))),
+            ("after", Stream::Stderr, Some(at(3))),
+        ]
+    );
+    assert_eq!(read_file_tail(&path, 1).unwrap()[0].text, "after");
+    store.close().unwrap();
 }
 
 #[test]
@@ -653,7 +905,7 @@ fn read_file_tail_handles_odd_files() {
 
     // One enormous line without a newline: bounded reading, nothing returned, no panic.
     let long = temp.path().join("long");
-    std::fs::write(&long, "q".repeat(3 * MAX_PIECE_BYTES)).unwrap();
+    std::fs::write(&long, "q".repeat(30 * MAX_PIECE_BYTES)).unwrap();
     assert!(read_file_tail(&long, 1).unwrap().is_empty());
 
     let link = temp.path().join("link");
@@ -685,15 +937,28 @@ async fn read_service_tail_spans_rotated_files() {
         store.append(line(0, i, &format!("{i:073}"))).await;
     }
     store.flush().await;
-    let lines = store.read_file_lines(0, 20).unwrap();
-    let numbers: Vec<u64> = lines
-        .iter()
-        .map(|line| line.text.parse().unwrap())
-        .collect();
-    assert_eq!(numbers, (10..30).collect::<Vec<u64>>());
+    let numbers = |lines: Vec<FileLine>| -> Vec<u64> {
+        lines
+            .iter()
+            .map(|line| line.text.parse().unwrap())
+            .collect()
+    };
+    let lines = store.read_file_lines(0, 20, None).unwrap();
+    assert_eq!(numbers(lines), (10..30).collect::<Vec<u64>>());
     // More than the files hold: everything they hold.
-    assert_eq!(store.read_file_lines(0, 1000).unwrap().len(), 30);
-    assert!(store.read_file_lines(5, 10).unwrap().is_empty());
+    assert_eq!(store.read_file_lines(0, 1000, None).unwrap().len(), 30);
+    assert!(store.read_file_lines(5, 10, None).unwrap().is_empty());
+    // `since`, by the times in the indexes, across files: line i was written at(i).
+    let since = store.read_file_lines(0, 1000, Some(at(7))).unwrap();
+    assert_eq!(numbers(since), (7..30).collect::<Vec<u64>>());
+    let since = store.read_file_lines(0, 5, Some(at(7))).unwrap();
+    assert_eq!(numbers(since), (25..30).collect::<Vec<u64>>());
+    assert!(
+        store
+            .read_file_lines(0, 10, Some(at(30)))
+            .unwrap()
+            .is_empty()
+    );
     store.close().unwrap();
 }
 
@@ -764,12 +1029,25 @@ fn mixed_lines() -> Vec<(Vec<u8>, bool)> {
     lines
 }
 
+/// The output a service printing `lines` wrote: each text, with a newline unless partial.
+fn output_of(lines: &[(Vec<u8>, bool)]) -> Vec<u8> {
+    let mut output = Vec::new();
+    for (text, partial) in lines {
+        output.extend_from_slice(text);
+        if !partial {
+            output.push(b'\n');
+        }
+    }
+    output
+}
+
 #[tokio::test]
-async fn a_chunk_is_stored_exactly_as_its_lines_one_by_one() {
+async fn a_chunk_is_stored_as_written_and_tailed_as_its_lines_one_by_one() {
     let temp = tempfile::tempdir().unwrap();
     let store = LogStore::open(settings(temp.path()), &names(&["lines", "chunks"])).unwrap();
     let lines = mixed_lines();
     let mut chunk = LogChunk::default();
+    let mut from = 0;
     for (i, (text, partial)) in lines.iter().enumerate() {
         chunk.push(text, *partial);
         let mut line = line(0, 7, &String::from_utf8_lossy(text));
@@ -778,34 +1056,54 @@ async fn a_chunk_is_stored_exactly_as_its_lines_one_by_one() {
         store.append(line).await;
         // Chunks of varying sizes, as reads would make them.
         if i % 700 == 3 || i + 1 == lines.len() {
+            let output = output_of(&lines[from..=i]);
+            from = i + 1;
             store
-                .append_chunk(1, Stream::Stderr, at(7), &mut chunk)
+                .append_chunk(1, Stream::Stderr, at(7), &output, &mut chunk)
                 .await;
-            chunk.clear();
+            assert!(chunk.is_empty());
         }
     }
     // Empty chunks and unknown services are ignored.
     store
-        .append_chunk(1, Stream::Stdout, at(8), &mut chunk)
+        .append_chunk(1, Stream::Stdout, at(8), &[], &mut chunk)
         .await;
     chunk.push(b"nobody", false);
     store
-        .append_chunk(9, Stream::Stdout, at(8), &mut chunk)
+        .append_chunk(9, Stream::Stdout, at(8), b"nobody\n", &mut chunk)
         .await;
     assert!(chunk.is_empty());
     store.flush().await;
 
+    // The file holds the output exactly as written (lines given one by one hold their lossy
+    // text), and reads back as the same lines, each with its time and stream.
+    let output = output_of(&lines);
     let by_line = std::fs::read(store.file_path(0).unwrap()).unwrap();
     let by_chunk = std::fs::read(store.file_path(1).unwrap()).unwrap();
-    assert!(by_line == by_chunk, "the same bytes in both files");
-    assert!(String::from_utf8_lossy(&by_chunk).starts_with(
-        "2026-11-23T16:28:18.007Z e first\n2026-11-23T16:28:18.007Z e \n\
-         2026-11-23T16:28:18.007Z E a prompt: \n2026-11-23T16:28:18.007Z e two\n\
-         2026-11-23T16:28:18.007Z e records\n2026-11-23T16:28:18.007Z e bad \u{fffd} byte\n"
-    ));
+    assert!(
+        by_chunk == output,
+        "the chunks' file holds what was written"
+    );
+    assert!(by_line == String::from_utf8_lossy(&output).as_bytes());
+    let read = |service| -> Vec<FileLine> {
+        read_file_tail(&store.file_path(service).unwrap(), usize::MAX).unwrap()
+    };
+    assert_eq!(read(0), read(1));
+    assert!(
+        read(1)
+            .iter()
+            .all(|line| line.time == Some(at(7)) && line.stream == Stream::Stderr)
+    );
+    // The prompt ran on into the next line in the file; in the tail it stays a line of its own.
+    assert_eq!(read(1)[2].text, "a prompt: two");
     let (line_stats, chunk_stats) = (store.stats(0), store.stats(1));
-    assert_eq!(line_stats, chunk_stats);
-    assert_eq!(chunk_stats.lines_written, lines.len() as u64 + 2);
+    assert_eq!(
+        (line_stats.lines_written, line_stats.lines_dropped),
+        (chunk_stats.lines_written, chunk_stats.lines_dropped)
+    );
+    let newlines = output.iter().filter(|&&byte| byte == b'\n').count();
+    assert_eq!(chunk_stats.lines_written, newlines as u64);
+    assert_eq!(chunk_stats.bytes_written, output.len() as u64);
     assert_eq!(chunk_stats.lines_dropped, 0);
 
     let tail = |service| -> Vec<(String, bool, Stream, SystemTime)> {
@@ -829,14 +1127,14 @@ async fn chunks_reach_subscribers_line_by_line() {
     let mut chunk = LogChunk::default();
     chunk.push(b"before", false);
     store
-        .append_chunk(0, Stream::Stdout, at(1), &mut chunk)
+        .append_chunk(0, Stream::Stdout, at(1), b"before\n", &mut chunk)
         .await;
     let mut receiver = store.subscribe();
     chunk.clear();
     chunk.push(b"one", false);
     chunk.push(b"two", true);
     store
-        .append_chunk(0, Stream::Stdout, at(2), &mut chunk)
+        .append_chunk(0, Stream::Stdout, at(2), b"one\ntwo", &mut chunk)
         .await;
     let first = receiver.recv().await.unwrap();
     let second = receiver.recv().await.unwrap();
@@ -859,6 +1157,7 @@ async fn a_fast_chunk_writer_loses_nothing() {
     )
     .unwrap();
     let mut chunk = LogChunk::default();
+    let output = [[b'x'; 99].as_slice(), b"\n"].concat().repeat(640);
     // Far more than the queue holds: append_chunk must wait for the writer, never drop.
     let chunks = 4 * QUEUE_BYTES / (640 * 100) + 10;
     for _ in 0..chunks {
@@ -867,7 +1166,7 @@ async fn a_fast_chunk_writer_loses_nothing() {
             chunk.push(&[b'x'; 99], false);
         }
         store
-            .append_chunk(0, Stream::Stdout, at(0), &mut chunk)
+            .append_chunk(0, Stream::Stdout, at(0), &output, &mut chunk)
             .await;
         assert!(chunk.is_empty());
     }
@@ -896,10 +1195,15 @@ async fn a_stuck_disk_stalls_append_chunk_only_for_a_bounded_time() {
     let mut chunk = LogChunk::default();
     let mut appended = 0u64;
     let append = async |chunk: &mut LogChunk, text: &str| {
+        let mut output = Vec::new();
         for _ in 0..10 {
             chunk.push(text.as_bytes(), false);
+            output.extend_from_slice(text.as_bytes());
+            output.push(b'\n');
         }
-        store.append_chunk(0, Stream::Stdout, at(0), chunk).await;
+        store
+            .append_chunk(0, Stream::Stdout, at(0), &output, chunk)
+            .await;
     };
     let started = Instant::now();
     while store.stats(0).lines_dropped == 0 {
@@ -925,5 +1229,68 @@ async fn a_stuck_disk_stalls_append_chunk_only_for_a_bounded_time() {
     assert_eq!(stats.lines_written + stats.lines_dropped, appended);
     let path = store.file_path(0).unwrap();
     assert_eq!(texts(&path).last().map(String::as_str), Some("after"));
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn output_marked_in_a_chunk_reaches_the_file_shared_with_the_tail() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            max_file_bytes: 1 << 30,
+            ..settings(temp.path())
+        },
+        &names(&["web"]),
+    )
+    .unwrap();
+    let mut chunk = LogChunk::default();
+    let start = chunk.push_text("a\nb\npart");
+    chunk.mark_output(start);
+    assert!(chunk.push_span(start, start + 1, false));
+    assert!(chunk.push_span(start + 2, start + 3, false));
+    store
+        .append_chunk(0, Stream::Stdout, at(1), &[], &mut chunk)
+        .await;
+    assert!(chunk.is_empty() && !chunk.has_output());
+    // Output whose line is left to the tail's next chunk: nothing for the tail, all for the
+    // file.
+    let start = chunk.push_text("ial\n");
+    chunk.mark_output(start);
+    store
+        .append_chunk(0, Stream::Stdout, at(2), &[], &mut chunk)
+        .await;
+    // Far more than the queue holds, in shared chunks: waits for the writer, drops nothing.
+    let line = format!("{}\n", "s".repeat(99));
+    let rounds = 4 * QUEUE_BYTES / (640 * 100) + 10;
+    for _ in 0..rounds {
+        let start = chunk.push_text(&line.repeat(640));
+        chunk.mark_output(start);
+        for index in 0..640 {
+            let at = start + index * 100;
+            assert!(chunk.push_span(at, at + 99, false));
+        }
+        store
+            .append_chunk(0, Stream::Stderr, at(3), &[], &mut chunk)
+            .await;
+    }
+    store.flush().await;
+    let bytes = std::fs::read(store.file_path(0).unwrap()).unwrap();
+    assert!(bytes.starts_with(b"a\nb\npartial\n"));
+    assert_eq!(bytes.len(), "a\nb\npartial\n".len() + rounds * 640 * 100);
+    let lines = read_file_tail(&store.file_path(0).unwrap(), usize::MAX).unwrap();
+    assert_eq!(lines.len(), 3 + rounds * 640);
+    assert_eq!(lines[0].time, Some(at(1)));
+    assert_eq!(lines[2].text, "partial");
+    assert_eq!(
+        (lines[2].stream, lines[2].time, lines[2].partial),
+        (Stream::Stdout, Some(at(2)), false)
+    );
+    assert!(lines[3..].iter().all(|line| line.stream == Stream::Stderr));
+    let stats = store.stats(0);
+    assert_eq!(stats.lines_dropped, 0);
+    assert_eq!(stats.lines_written, 3 + rounds as u64 * 640);
+    let tail = store.tail(&[0], 2000, None);
+    assert_eq!(tail.len(), 1000);
+    assert!(tail.iter().all(|line| line.text.len() == 99));
     store.close().unwrap();
 }

@@ -2,20 +2,24 @@
 //!
 //! # Theory of operation
 //!
-//! The store encodes lines into the shared [`Queue`]; how much may be queued is bounded by
+//! The store copies output into the shared [`Queue`]; how much may be queued is bounded by
 //! byte credit the store takes from a semaphore before queueing and this thread gives back
 //! once the bytes are written (or dropped). The thread works in batches: it sleeps until the
-//! queue holds something, takes all of it at once and copies each service's records into that
-//! service's buffer. Buffers go to the files when they reach [`FLUSH_BYTES`] and at the end of
-//! each batch, so a quiet service's line reaches the file at once and a busy one costs one
-//! `write` per 64 KiB, not one per line. There is no fsync: a log line is not worth a disk
+//! queue holds something, takes all of it at once and copies each service's output into that
+//! service's buffer (a large frame with nothing buffered before it goes to the file as it is),
+//! noting an index record (offset, time, stream) for each frame that does not continue the
+//! file's last record. Buffers go to the files when they reach [`FLUSH_BYTES`] and at the end
+//! of each batch, each followed by its index records, so a quiet service's line reaches the
+//! file at once and a busy one costs one `write` per 64 KiB or more, not one per line. There is no fsync: a log line is not worth a disk
 //! flush, and the page cache survives a crash of wrangle (only a crash of the machine loses
 //! the tail).
 //!
 //! Housekeeping runs between flushes, when the buffers are empty, at most once per
 //! [`RETRY_INTERVAL`]: is the directory still the one we opened, is each file still the one
 //! its name points to (an external logrotate, a deleted file), and is the directory within its
-//! budget. Rotation happens when a line would take the current file past `max_file_bytes`.
+//! budget. Rotation happens when output would take the current file past `max_file_bytes`: at
+//! the last newline that fits (a line longer than a whole file goes to a fresh file as it is).
+//! A file and its index are opened, checked, rotated and removed together.
 //!
 //! A failure (ENOSPC, EACCES, EROFS, a removed directory, a symlink planted at the file's name)
 //! closes that service's file, records the error in its counters and drops its lines, counted,
@@ -26,7 +30,10 @@
 //!
 //! - Lines written between a directory or file being deleted and the next check (up to one
 //!   interval) go to the deleted inode: they count as written but are lost.
-//! - A failed write may leave a torn line; the next open ends it with a newline.
+//! - A failed write may leave a torn piece of output without its index record: read back, it
+//!   belongs to the record before, and its line runs on into the next output written.
+//! - A crash between a write and its index records leaves the same: bytes that belong to the
+//!   last record of the index.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -38,12 +45,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::logs::files::{self, LogDir, LogFile};
+use crate::logs::files::{self, IndexFile, LogDir, LogFile};
+use crate::logs::format::Record;
 use crate::logs::queue::{self, Frame, Queue};
-use crate::logs::{DiskStats, LogError, LogSettings, LogStats};
+use crate::logs::{DiskStats, LogError, LogSettings, LogStats, Stream};
 
 /// A service's buffer goes to its file when it holds this much.
 pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
+
+/// Output of at least this many bytes (a busy service's read) is written as it is, not copied
+/// into the buffer.
+const DIRECT_BYTES: usize = 16 * 1024;
 
 /// How often a failing file is retried and the directory, files and budget are checked.
 /// Tests use a short interval so that recovery can be observed quickly.
@@ -58,7 +70,7 @@ pub(crate) const RETRY_INTERVAL: Duration = if cfg!(test) {
 pub(crate) struct Shared {
     pub(crate) services: Vec<ServiceCounters>,
     pub(crate) queue: Queue,
-    /// Byte credit for queued lines (see [`queue::line_credit`]).
+    /// Byte credit for queued output (see [`queue::credit`]).
     pub(crate) credit: Semaphore,
     /// Counts the writer's flushes, so the store can tell a slow writer from a stuck one.
     pub(crate) progress: AtomicU64,
@@ -152,9 +164,14 @@ pub(crate) struct Writer {
 
 struct ServiceFile {
     file: Option<LogFile>,
+    /// The file's index: open exactly when `file` is.
+    index: Option<IndexFile>,
     buffer: Vec<u8>,
-    /// Lines in `buffer`, for counting them written or dropped.
-    buffer_lines: u64,
+    /// Index records of the bytes taken since the last write, written right after them.
+    records: Vec<u8>,
+    /// The stream and millisecond of the file's last record: output that continues it needs
+    /// no record of its own.
+    last_record: Option<(Stream, u64)>,
     next_attempt: Instant,
 }
 
@@ -177,8 +194,10 @@ impl Writer {
                 .iter()
                 .map(|_| ServiceFile {
                     file: None,
+                    index: None,
                     buffer: Vec::new(),
-                    buffer_lines: 0,
+                    records: Vec::new(),
+                    last_record: None,
                     next_attempt: now,
                 })
                 .collect(),
@@ -203,7 +222,7 @@ impl Writer {
             // The buffers are empty here (flushed at the end of the last batch), and after an
             // idle spell the files may have changed under us.
             self.maintain();
-            for frame in queue::frames(&batch.bytes) {
+            for frame in queue::frames(&batch) {
                 self.accept(&frame);
                 if self.buffered >= FLUSH_BYTES || self.credit >= FLUSH_BYTES {
                     self.flush_all();
@@ -225,72 +244,88 @@ impl Writer {
         let _ = done.send(());
     }
 
-    /// Takes a service's run of records into its buffer, rotating at record boundaries.
+    /// Takes a frame of a service's output into its buffer (or straight to its file), with an
+    /// index record unless it continues the last one; rotates at line boundaries.
     fn accept(&mut self, frame: &Frame<'_>) {
         self.credit += frame.credit;
         let index = frame.service;
-        if index >= self.services.len() {
+        if index >= self.services.len() || frame.bytes.is_empty() {
             return;
         }
         if !self.ensure_open(index) {
-            self.shared.count_dropped(index, frame.record_count);
+            self.shared.count_dropped(index, line_count(frame.bytes));
             return;
         }
-        let mut rest = frame.records;
-        let mut rest_count = frame.record_count;
+        let mut rest = frame.bytes;
+        // Set when a rotation failed: the file then takes the rest beyond its size limit.
+        let mut unlimited = false;
         while !rest.is_empty() {
             let service = &mut self.services[index];
             let Some(file) = &service.file else {
-                self.shared.count_dropped(index, rest_count);
+                self.shared.count_dropped(index, line_count(rest));
                 return;
             };
             let used = file.size + service.buffer.len() as u64;
             let room = self.max_file_bytes.saturating_sub(used);
-            if service.buffer.is_empty() && rest.len() >= FLUSH_BYTES && rest.len() as u64 <= room {
-                // A large run with nothing buffered before it: straight to the file, no copy.
-                #[cfg(test)]
-                let gate = Arc::clone(&self.shared);
-                #[cfg(test)]
-                let _gate = lock(&gate.gate);
-                self.write_out(index, rest, rest_count);
-                return;
-            }
-            let (cut, count) = match rest.len() as u64 <= room {
-                true => (rest.len(), rest_count),
+            let cut = match unlimited || rest.len() as u64 <= room {
+                true => rest.len(),
                 false => {
-                    let fits = &rest[..rest.len().min(room as usize)];
-                    let mut cut = fits
-                        .iter()
-                        .rposition(|&byte| byte == b'\n')
-                        .map_or(0, |at| at + 1);
-                    // A record longer than the limit on its own still goes to a fresh file: it
-                    // cannot be written anywhere better.
-                    if cut == 0 && used == 0 {
-                        cut = rest
-                            .iter()
-                            .position(|&byte| byte == b'\n')
-                            .map_or(rest.len(), |at| at + 1);
+                    // `room` is below `rest.len()` here.
+                    let fits = &rest[..room as usize];
+                    match memchr::memrchr(b'\n', fits) {
+                        Some(at) => at + 1,
+                        // A line longer than the limit on its own still goes to a fresh file:
+                        // it cannot be written anywhere better.
+                        None if used == 0 => {
+                            memchr::memchr(b'\n', rest).map_or(rest.len(), |at| at + 1)
+                        }
+                        None => 0,
                     }
-                    let count = rest[..cut].iter().filter(|&&byte| byte == b'\n').count();
-                    (cut, count as u64)
                 }
             };
-            service.buffer.extend_from_slice(&rest[..cut]);
-            service.buffer_lines += count;
-            self.buffered += cut;
-            rest = &rest[cut..];
-            rest_count = rest_count.saturating_sub(count);
+            if cut > 0 {
+                let direct = cut >= DIRECT_BYTES;
+                if direct && !service.buffer.is_empty() {
+                    // Its records go with it: this part's record must not precede its bytes.
+                    self.flush_service(index);
+                }
+                let service = &mut self.services[index];
+                let Some(file) = &service.file else {
+                    self.shared.count_dropped(index, line_count(rest));
+                    return;
+                };
+                let used = file.size + service.buffer.len() as u64;
+                if service.last_record != Some((frame.stream, frame.time_ms)) {
+                    let record = Record {
+                        offset: used,
+                        time_ms: frame.time_ms,
+                        stream: frame.stream,
+                    };
+                    service.records.extend_from_slice(&record.encode());
+                    service.last_record = Some((frame.stream, frame.time_ms));
+                }
+                let part = &rest[..cut];
+                rest = &rest[cut..];
+                if direct {
+                    // A large part: straight to the file, not copied into the buffer.
+                    #[cfg(test)]
+                    let gate = Arc::clone(&self.shared);
+                    #[cfg(test)]
+                    let _gate = lock(&gate.gate);
+                    self.write_out(index, part);
+                } else {
+                    service.buffer.extend_from_slice(part);
+                    self.buffered += part.len();
+                }
+            }
             if rest.is_empty() {
                 break;
             }
-            let (length, lines) = (service.buffer.len(), service.buffer_lines);
-            self.flush_service(index, length, lines);
-            self.rotate(index);
+            self.flush_service(index);
+            unlimited = !self.rotate(index);
         }
-        let service = &self.services[index];
-        if service.buffer.len() >= FLUSH_BYTES {
-            let (length, lines) = (service.buffer.len(), service.buffer_lines);
-            self.flush_service(index, length, lines);
+        if self.services[index].buffer.len() >= FLUSH_BYTES {
+            self.flush_service(index);
         }
     }
 
@@ -316,9 +351,17 @@ impl Writer {
         let Some(dir) = &self.dir else {
             return false;
         };
-        match files::open_log(dir, &self.file_names[index]) {
-            Ok(file) => {
-                self.services[index].file = Some(file);
+        let name = &self.file_names[index];
+        let opened = files::open_log(dir, name).and_then(|file| {
+            let index_file = files::open_index(dir, &files::index_name(name), file.size)?;
+            Ok((file, index_file))
+        });
+        match opened {
+            Ok((file, index_file)) => {
+                let service = &mut self.services[index];
+                service.file = Some(file);
+                service.index = Some(index_file);
+                service.last_record = None;
                 true
             }
             Err(error) => {
@@ -328,28 +371,27 @@ impl Writer {
         }
     }
 
-    /// Writes `buffer[..length]` (holding `lines` lines) to the service's file and removes it
-    /// from the buffer; on failure the lines are counted dropped and the file closed.
-    fn flush_service(&mut self, index: usize, length: usize, lines: u64) {
-        if length == 0 {
+    /// Writes the service's buffer to its file and empties it; on failure its lines are
+    /// counted dropped and the file closed.
+    fn flush_service(&mut self, index: usize) {
+        if self.services[index].buffer.is_empty() {
             return;
         }
         let buffer = std::mem::take(&mut self.services[index].buffer);
-        self.write_out(index, &buffer[..length], lines);
+        self.write_out(index, &buffer);
+        self.buffered -= buffer.len();
         let service = &mut self.services[index];
         service.buffer = buffer;
-        service.buffer.drain(..length);
-        service.buffer_lines -= lines;
-        self.buffered -= length;
+        service.buffer.clear();
     }
 
-    /// Writes `bytes` (holding `lines` lines) to the service's file; on failure the lines are
-    /// counted dropped and the file closed.
-    fn write_out(&mut self, index: usize, bytes: &[u8], lines: u64) {
+    /// Writes `bytes` to the service's file, then the index records taken with them; on
+    /// failure the lines are counted dropped and the file and its index closed.
+    fn write_out(&mut self, index: usize, bytes: &[u8]) {
         let service = &mut self.services[index];
         let counters = &self.shared.services[index];
-        let result = match &mut service.file {
-            Some(file) => {
+        let result = match (&mut service.file, &mut service.index) {
+            (Some(file), Some(index_file)) => {
                 #[cfg(test)]
                 record_io_thread(&self.shared);
                 let (written, result) = write_all(&mut file.file, bytes);
@@ -358,24 +400,44 @@ impl Writer {
                 counters
                     .bytes_written
                     .fetch_add(written as u64, Ordering::Relaxed);
-                result
+                match result {
+                    Ok(()) => {
+                        counters
+                            .lines_written
+                            .fetch_add(newlines(bytes), Ordering::Relaxed);
+                        let (written, result) = write_all(&mut index_file.file, &service.records);
+                        self.disk_total += written as u64;
+                        service.records.clear();
+                        result.map_err(|source| (true, source))
+                    }
+                    Err(source) => Err((false, source)),
+                }
             }
-            None => Err(io::Error::other("the file is not open")),
+            _ => Err((false, io::Error::other("the file is not open"))),
         };
         match result {
             Ok(()) => {
-                counters.lines_written.fetch_add(lines, Ordering::Relaxed);
                 if counters.failing.swap(false, Ordering::Relaxed) {
                     self.shared.trouble.notify_one();
                 }
             }
-            Err(source) => {
-                counters.lines_dropped.fetch_add(lines, Ordering::Relaxed);
+            Err((written, source)) => {
+                if !written {
+                    counters
+                        .lines_dropped
+                        .fetch_add(line_count(bytes), Ordering::Relaxed);
+                }
                 service.file = None;
+                service.index = None;
+                service.records.clear();
                 service.next_attempt = self.now + RETRY_INTERVAL;
+                let name = &self.file_names[index];
                 let error = LogError::Io {
                     action: "write",
-                    path: self.dir_path.join(&self.file_names[index]),
+                    path: self.dir_path.join(match written {
+                        true => files::index_name(name),
+                        false => name.clone(),
+                    }),
                     source,
                 };
                 self.record_error(index, &error);
@@ -389,9 +451,7 @@ impl Writer {
         #[cfg(test)]
         let _gate = lock(&gate.gate);
         for index in 0..self.services.len() {
-            let service = &self.services[index];
-            let (length, lines) = (service.buffer.len(), service.buffer_lines);
-            self.flush_service(index, length, lines);
+            self.flush_service(index);
         }
         self.shared
             .credit
@@ -400,28 +460,34 @@ impl Writer {
         self.maintain();
     }
 
-    /// Closes the current file, shifts the rotated ones and opens a fresh one. Buffers are
-    /// flushed by the caller.
-    fn rotate(&mut self, index: usize) {
+    /// Closes the current file and its index, shifts the rotated ones and opens a fresh pair.
+    /// Buffers are flushed by the caller. Returns whether the file was rotated.
+    fn rotate(&mut self, index: usize) -> bool {
         let service = &mut self.services[index];
+        service.index = None;
         if service.file.take().is_none() {
-            return;
+            return false;
         }
         let Some(dir) = &self.dir else {
-            return;
+            return false;
         };
-        match files::rotate(dir, &self.file_names[index], self.keep_files) {
+        let rotated = match files::rotate(dir, &self.file_names[index], self.keep_files) {
             Ok(()) => {
                 self.shared.services[index]
                     .rotations
                     .fetch_add(1, Ordering::Relaxed);
                 self.budget_due = true;
+                true
             }
             // Keep appending to the same file rather than losing lines.
-            Err(error) => self.record_error(index, &error),
-        }
+            Err(error) => {
+                self.record_error(index, &error);
+                false
+            }
+        };
         self.services[index].next_attempt = self.now;
         self.ensure_open(index);
+        rotated
     }
 
     /// Housekeeping; only ever called with empty buffers. See the module docs.
@@ -454,11 +520,14 @@ impl Writer {
             return;
         }
         for (service, name) in self.services.iter_mut().zip(&self.file_names) {
-            let Some(file) = &service.file else {
+            let (Some(file), Some(index)) = (&service.file, &service.index) else {
                 continue;
             };
-            if files::name_identity(dir, name) != Some(file.id) {
+            if files::name_identity(dir, name) != Some(file.id)
+                || files::name_identity(dir, &files::index_name(name)) != Some(index.id)
+            {
                 service.file = None;
+                service.index = None;
                 service.next_attempt = self.now;
             }
         }
@@ -481,7 +550,7 @@ impl Writer {
         let mut removed = scan.removed;
         let mut last_error = None;
         for file in files::over_budget(&scan.rotated, scan.total, self.budget_bytes) {
-            match files::remove(dir, &file.name) {
+            match files::remove_with_index(dir, &file.name) {
                 Ok(()) => {
                     total = total.saturating_sub(file.size);
                     removed += 1;
@@ -514,6 +583,16 @@ impl Writer {
         *lock(&counters.last_error) = Some(describe(error));
         self.shared.trouble.notify_one();
     }
+}
+
+/// The newlines in `bytes`: the lines it ends.
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// The lines of `bytes` as counted when dropped: those it ends, and a last one without newline.
+pub(crate) fn line_count(bytes: &[u8]) -> u64 {
+    newlines(bytes) + u64::from(bytes.last().is_some_and(|&last| last != b'\n'))
 }
 
 /// Writes all of `bytes`; returns how many were written even when it fails part-way.

@@ -1117,6 +1117,9 @@ impl OutputReader {
         let mut splitter = LineSplitter::new(MAX_LINE);
         // Lines framed but not yet handed to the log store (which may make us wait).
         let mut unstored = LogChunk::default();
+        // Output the log store had no room for at once: a copy of the read, so that waiting for
+        // room does not hold the shared buffer (only while the writer lags behind).
+        let mut unqueued = Vec::new();
         let mut grown = false;
         loop {
             let readable = if splitter.has_pending() {
@@ -1127,7 +1130,7 @@ impl OutputReader {
                         splitter.flush(|line, partial| {
                             self.line(line, partial, per_line, &mut unstored)
                         });
-                        self.store(&mut unstored).await;
+                        self.store(&mut unqueued, &mut unstored).await;
                         continue;
                     }
                 }
@@ -1152,33 +1155,51 @@ impl OutputReader {
                         unstored.reserve(n);
                     }
                     let per_line = self.wants_lines();
-                    splitter.push(&self.buffer.borrow()[..n], |line, partial| {
-                        self.line(line, partial, per_line, &mut unstored)
-                    })
+                    let buffer = self.buffer.borrow();
+                    let output = &buffer[..n];
+                    match self.log_store.is_some() && !per_line {
+                        // Lines only for the store's tail: framed without a copy each.
+                        true => frame_into(&mut splitter, output, &mut unstored),
+                        false => splitter.push(output, |line, partial| {
+                            self.line(line, partial, per_line, &mut unstored)
+                        }),
+                    }
+                    // Output the chunk holds goes to the file from there; otherwise it is copied.
+                    if let Some(store) = &self.log_store
+                        && !unstored.has_output()
+                    {
+                        let time = SystemTime::now();
+                        if !store.try_append_output(self.service, self.stream, time, output) {
+                            unqueued.extend_from_slice(output);
+                        }
+                    }
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(_) => break,
             }
-            self.store(&mut unstored).await;
+            self.store(&mut unqueued, &mut unstored).await;
         }
         let per_line = self.wants_lines();
         splitter.flush(|line, partial| self.line(line, partial, per_line, &mut unstored));
-        self.store(&mut unstored).await;
+        self.store(&mut unqueued, &mut unstored).await;
     }
 
-    /// Hands the lines read so far to the log store, all at once. Its queue is bounded, so this
-    /// may wait: the pipe is then not read, and a service writing faster than the disk slows
-    /// down to disk speed instead of growing wrangle's memory.
-    async fn store(&self, unstored: &mut LogChunk) {
+    /// Hands the lines read so far to the log store's tail, and the output it had no room for
+    /// to its file, waiting for room: the store's queue is bounded, so the pipe is then not
+    /// read, and a service writing faster than the disk slows down to disk speed instead of
+    /// growing wrangle's memory.
+    async fn store(&self, unqueued: &mut Vec<u8>, unstored: &mut LogChunk) {
         let Some(store) = &self.log_store else {
             return;
         };
-        if unstored.is_empty() {
+        if unstored.is_empty() && !unstored.has_output() && unqueued.is_empty() {
             return;
         }
+        let time = SystemTime::now();
         store
-            .append_chunk(self.service, self.stream, SystemTime::now(), unstored)
+            .append_chunk(self.service, self.stream, time, unqueued, unstored)
             .await;
+        unqueued.clear();
     }
 
     /// Whether lines must be looked at one by one now: shown, or matched by the log probe.
@@ -1211,6 +1232,27 @@ impl OutputReader {
             let _ = self.sender.send(Message::Engine(message));
         }
     }
+}
+
+/// Frames `output` into lines of `chunk` as [`LineSplitter::push`] does: when it is valid UTF-8
+/// (the usual case), with one copy of the whole read, marked as the output for the file, and
+/// each line a span of it, not a copy.
+fn frame_into(splitter: &mut LineSplitter, output: &[u8], chunk: &mut LogChunk) {
+    let Ok(text) = std::str::from_utf8(output) else {
+        splitter.push(output, |line, partial| chunk.push(line, partial));
+        return;
+    };
+    let base = chunk.push_text(text);
+    chunk.mark_output(base);
+    let origin = output.as_ptr() as usize;
+    splitter.push(output, |line, partial| {
+        // Most lines are slices of `output`; pieces joined in the splitter's own buffer are not.
+        let at = (line.as_ptr() as usize).wrapping_sub(origin);
+        let inside = at <= output.len() && line.len() <= output.len() - at;
+        if !(inside && chunk.push_span(base + at, base + at + line.len(), partial)) {
+            chunk.push(line, partial);
+        }
+    });
 }
 
 struct ProbeContext {
@@ -1492,4 +1534,39 @@ pub fn describe_port_holders(port: u16) -> String {
         })
         .collect();
     format!("port {port} is held by {}", described.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_a_read_for_the_store_gives_the_lines_push_emits() {
+        let long = "é".repeat(MAX_LINE);
+        let reads: Vec<Vec<u8>> = vec![
+            b"one\ntwo\r\nthr".to_vec(),
+            b"ee\nfour\n".to_vec(),
+            format!("{long}\nafter\n").into_bytes(),
+            b"bad \xff utf-8\nok\n".to_vec(),
+            b"a\nb\nunfinished".to_vec(),
+            b" end\n".to_vec(),
+        ];
+        let mut pushing = LineSplitter::new(MAX_LINE);
+        let mut framing = LineSplitter::new(MAX_LINE);
+        for read in &reads {
+            let mut pushed = Vec::new();
+            pushing.push(read, |line, partial| {
+                pushed.push((String::from_utf8_lossy(line).into_owned(), partial));
+            });
+            let mut chunk = LogChunk::default();
+            frame_into(&mut framing, read, &mut chunk);
+            let framed: Vec<(String, bool)> = chunk
+                .lines()
+                .map(|(text, partial)| (text.to_string(), partial))
+                .collect();
+            assert_eq!(framed, pushed);
+            // A valid UTF-8 read is the chunk's output as it is; another is left to the caller.
+            assert_eq!(chunk.has_output(), std::str::from_utf8(read).is_ok());
+        }
+    }
 }
