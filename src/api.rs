@@ -111,6 +111,11 @@ impl<T: Clone> LazyBroadcast<T> {
             .map_or(0, broadcast::Sender::receiver_count)
     }
 
+    /// Whether every receiver has taken every value sent (so with no channel at all).
+    pub fn is_empty(&self) -> bool {
+        self.lock().as_ref().is_none_or(broadcast::Sender::is_empty)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<broadcast::Sender<T>>> {
         // The guarded code cannot panic midway: a poisoned lock holds a consistent value.
         self.sender

@@ -1103,6 +1103,20 @@ fn the_doc_parsers_see_what_they_should() {
 }
 
 #[test]
+fn a_lazy_broadcast_is_empty_once_every_receiver_took_every_value() {
+    let events: LazyBroadcast<u32> = LazyBroadcast::new(4);
+    assert!(events.is_empty(), "no channel");
+    let mut first = events.subscribe();
+    let mut second = events.subscribe();
+    events.send(1);
+    assert!(!events.is_empty());
+    assert_eq!(first.try_recv(), Ok(1));
+    assert!(!events.is_empty(), "the second receiver has not taken it");
+    assert_eq!(second.try_recv(), Ok(1));
+    assert!(events.is_empty());
+}
+
+#[test]
 fn a_lazy_broadcast_holds_a_channel_only_while_someone_listens() {
     let events: LazyBroadcast<u32> = LazyBroadcast::new(4);
     assert!(
