@@ -267,9 +267,51 @@ fn legacy_lines(data: &[u8], clipped: bool, at_end: bool, lines: &mut Vec<FileLi
 /// The last `n` lines of a service from `<dir>/<service>.log` and then its rotated files
 /// `.1`, `.2` … (at most `keep_files` of them, stopping at the first missing one), oldest
 /// first; with `since`, only lines at or after it (by the index: a line without a time is left
-/// out), and no older file is read once one holds an earlier line. A rotation while this reads
-/// may repeat or skip some lines.
+/// out), and no older file is read once one holds an earlier line.
+///
+/// The files are read one after another, so a rotation in between would shift the names under
+/// the reader (a file just read is renamed to the next generation and read again, or one it
+/// would have read next moves on and is skipped). Every step of a rotation renames at least one
+/// of these names, so the read is repeated when the files behind the names changed while it
+/// ran; after [`READ_ATTEMPTS`] reads that all raced rotations (a service writing a whole file
+/// per read) the last one is returned as it is.
 pub fn read_service_tail(
+    dir: &Path,
+    service: &str,
+    keep_files: u32,
+    n: usize,
+    since: Option<SystemTime>,
+) -> io::Result<Vec<FileLine>> {
+    let current = format!("{service}.log");
+    let identities = || -> Vec<Option<(u64, u64)>> {
+        (0..=keep_files)
+            .map(|generation| match generation {
+                0 => identity(&dir.join(&current)),
+                _ => identity(&dir.join(rotated_name(&current, generation))),
+            })
+            .collect()
+    };
+    let mut attempt = 1;
+    loop {
+        let before = identities();
+        let lines = read_service_tail_once(dir, service, keep_files, n, since)?;
+        if identities() == before || attempt == READ_ATTEMPTS {
+            return Ok(lines);
+        }
+        attempt += 1;
+    }
+}
+
+/// How many times [`read_service_tail`] reads when rotations keep racing it.
+const READ_ATTEMPTS: u32 = 8;
+
+/// Device and inode of the file at `path` (not following a symlink), `None` when there is none.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    let stat = rustix::fs::lstat(path).ok()?;
+    Some((stat.st_dev, stat.st_ino))
+}
+
+fn read_service_tail_once(
     dir: &Path,
     service: &str,
     keep_files: u32,
