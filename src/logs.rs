@@ -308,13 +308,7 @@ impl LogStore {
             return;
         };
         let time_ms = format::millis(time);
-        for bytes in output.chunks(CHUNK_PART_BYTES) {
-            let part = Part {
-                service,
-                stream,
-                time_ms,
-                bytes: Output::Copied(bytes),
-            };
+        for part in Part::copied(service, stream, time_ms, output) {
             self.queue_part(&part).await;
         }
         if !chunk.is_empty() || chunk.has_output() {
@@ -365,14 +359,7 @@ impl LogStore {
             return false;
         };
         permit.forget();
-        let time_ms = format::millis(time);
-        for bytes in output.chunks(CHUNK_PART_BYTES) {
-            let part = Part {
-                service,
-                stream,
-                time_ms,
-                bytes: Output::Copied(bytes),
-            };
+        for part in Part::copied(service, stream, format::millis(time), output) {
             part.push(self);
         }
         true
@@ -658,6 +645,23 @@ struct Part<'a> {
     stream: Stream,
     time_ms: u64,
     bytes: Output<'a>,
+}
+
+impl<'a> Part<'a> {
+    /// `output` as parts of at most [`CHUNK_PART_BYTES`], each to be copied into the queue.
+    fn copied(
+        service: ServiceId,
+        stream: Stream,
+        time_ms: u64,
+        output: &'a [u8],
+    ) -> impl Iterator<Item = Part<'a>> {
+        output.chunks(CHUNK_PART_BYTES).map(move |bytes| Part {
+            service,
+            stream,
+            time_ms,
+            bytes: Output::Copied(bytes),
+        })
+    }
 }
 
 /// Output to queue: copied into the queue, or the output of a chunk kept for the tail anyway,
