@@ -10,7 +10,7 @@
 //! with no work per line: what makes a chatty service cheap). Appending does three cheap things
 //! on the caller's thread and no IO: it pushes the lines into the service's [`ring`] (bounded by
 //! lines and bytes), broadcasts them to subscribers if there are any (a bounded channel: a slow
-//! subscriber lags and loses lines, the store never waits for it, STACK.md hazard 7), and hands
+//! subscriber lags and loses lines: the store never waits for a reader it does not control), and hands
 //! the output to the [`queue`] of the [`writer`] thread, which owns every file operation: copied
 //! into it, or, for the output of a chunk (the supervisor's copy of a read, which the tail keeps
 //! anyway), by reference. See `queue` for the hand-over and `writer` for batching, rotation, the

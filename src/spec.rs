@@ -172,14 +172,21 @@ impl CommandSpec {
         }
         self.argv
             .iter()
-            .map(|arg| {
-                shlex::try_quote(arg)
-                    .map(|q| q.into_owned())
-                    .unwrap_or_else(|_| arg.clone())
-            })
+            .map(|arg| quote_word(arg))
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// One argv word written so that `command = "..."` (and a POSIX shell, past the program name) reads
+/// it back unchanged: as is when it holds only characters that splitting and expansion leave
+/// alone, otherwise in single quotes, a `'` inside written as `'\''`.
+fn quote_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "+-./:@_,=%^".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.into();
+    }
+    format!("'{}'", word.replace('\'', r"'\''")).into()
 }
 
 /// An edge of the dependency graph: `service` must meet `condition` before the dependent starts.
@@ -371,5 +378,25 @@ mod tests {
             shell: false,
         };
         assert_eq!(command.display(), "echo 'a b'");
+    }
+
+    #[test]
+    fn command_display_quotes_what_a_shell_would_read_otherwise() {
+        let command = CommandSpec {
+            argv: vec![
+                "/usr/bin/env".into(),
+                "--flag=1,2".into(),
+                String::new(),
+                "it's".into(),
+                "$HOME".into(),
+                "#x".into(),
+                "ünï".into(),
+            ],
+            shell: false,
+        };
+        assert_eq!(
+            command.display(),
+            r#"/usr/bin/env --flag=1,2 '' 'it'\''s' '$HOME' '#x' 'ünï'"#
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The in-memory tail of one service: its latest lines, bounded by count *and* bytes, so that
 //! `wrangle logs` and `logs -f` start without touching the disk and a service printing huge
-//! lines cannot grow the daemon (STACK.md hazard 7).
+//! lines cannot grow the daemon (the supervisor must outlive any service's output).
 //!
 //! This owns the bounded buffer only; merging services and locking are the store's.
 

@@ -1,6 +1,6 @@
 //! The one vocabulary for what happens to a project. The engine emits events; front-ends (the
-//! foreground printer now, the daemon's API and metrics later) consume them and never reach into
-//! the engine's state.
+//! foreground reporter, and the daemon, which turns them into status snapshots, `wire::Event`s for
+//! the API and notifications) consume them and never reach into the engine's state.
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! Framing a service's output stream into lines, with a hard bound on memory.
 //!
-//! A service that prints megabytes without a newline must not grow wrangle's memory (STACK.md
-//! hazard 7), so a line longer than the limit is handed on in pieces. This owns the framing only:
+//! A service that prints megabytes without a newline must not grow wrangle's memory (one chatty
+//! or hostile service would take the supervisor down with it), so a line longer than the limit is
+//! handed on in pieces. This owns the framing only:
 //! the caller reads the pipe, decides when a pause is long enough to [`LineSplitter::flush`], and
 //! decides what a piece means (printing, log matching).
 
