@@ -1,0 +1,258 @@
+//! Reading a service's output: one reader per pipe until end-of-file, framing lines with a hard
+//! length bound (`lines.rs`), handing each read to the log store (its bytes as read for the file,
+//! its lines as spans of one copy for the tail) and lines one by one to the observer only while it
+//! `wants_output` or a log probe waits; a pipe found full is grown. [`OutputDrained`] lets the end
+//! of an instance wait until its readers have reached end-of-file.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::logs::{LogChunk, LogStore};
+use crate::spec::ServiceId;
+use crate::supervisor::engine::Input;
+use crate::supervisor::event::Stream;
+use crate::supervisor::lines::LineSplitter;
+
+use super::{Message, Observer};
+
+/// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
+/// without a newline must not grow wrangle's memory).
+const MAX_LINE: usize = 16 * 1024;
+/// The size of the one read buffer all output readers share: a quarter of a grown pipe
+/// ([`BUSY_PIPE_BYTES`]), so that a busy service is read in few, large reads. Its pages are only
+/// touched (resident) as far as reads have ever filled them.
+pub(super) const READ_BUFFER: usize = 256 * 1024;
+/// A pipe's capacity until it is grown: a read this large found the pipe full.
+const DEFAULT_PIPE_BYTES: usize = 64 * 1024;
+/// The pipe buffer of a service that fills its pipe (see `sys::spawn::grow_pipe`): the default
+/// `/proc/sys/fs/pipe-max-size`. Pipe pages are only used while they hold unread output.
+const BUSY_PIPE_BYTES: usize = 1024 * 1024;
+/// A partial line is shown after this long without its newline (prompts, progress output).
+const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(100);
+/// How long the end of an instance waits for its output readers to reach end-of-file.
+const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(250);
+
+/// Reads one output pipe of a service until end-of-file (which may be long after the leader
+/// exited, when a daemonized child keeps the pipe).
+pub(super) struct OutputReader {
+    pub(super) service: ServiceId,
+    pub(super) generation: u64,
+    pub(super) stream: Stream,
+    pub(super) observer: Rc<dyn Observer>,
+    pub(super) log_pattern: Option<regex::Regex>,
+    pub(super) log_matched: Rc<Cell<bool>>,
+    pub(super) sender: mpsc::UnboundedSender<Message>,
+    /// Dropped when the reader ends: the instance's end waits for every reader's (see
+    /// [`OutputDrained`]).
+    pub(super) _open: mpsc::Sender<()>,
+    pub(super) log_store: Option<Arc<LogStore>>,
+    /// The read buffer, shared by every reader of the run: reads never overlap on this thread,
+    /// and one 64 KiB buffer instead of one per pipe keeps the daemon small with many services.
+    pub(super) buffer: Rc<RefCell<Vec<u8>>>,
+}
+
+/// Lets the end of an instance wait until its output has been read to the end, so a service's
+/// last lines come before "exited", and a start-up failure report can show them.
+pub(super) struct OutputDrained(pub(super) mpsc::Receiver<()>);
+
+impl OutputDrained {
+    /// Whether every reader has already reached end-of-file.
+    pub(super) fn is_done(&mut self) -> bool {
+        matches!(
+            self.0.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        )
+    }
+
+    /// Once every process is gone every pipe is at end-of-file, so this is quick; it is bounded
+    /// anyway, in case a pipe was passed to a process outside the service.
+    pub(super) async fn wait(mut self) {
+        let _ = tokio::time::timeout(OUTPUT_DRAIN_LIMIT, self.0.recv()).await;
+    }
+}
+
+impl OutputReader {
+    pub(super) async fn run(self, fd: OwnedFd) {
+        let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+            return;
+        };
+        let mut splitter = LineSplitter::new(MAX_LINE);
+        // Lines framed but not yet handed to the log store (which may make us wait).
+        let mut unstored = LogChunk::default();
+        // Output the log store had no room for at once: a copy of the read, so that waiting for
+        // room does not hold the shared buffer (only while the writer lags behind).
+        let mut unqueued = Vec::new();
+        let mut grown = false;
+        loop {
+            let readable = if splitter.has_pending() {
+                match tokio::time::timeout(PARTIAL_LINE_DELAY, pipe.readable()).await {
+                    Ok(readable) => readable,
+                    Err(_) => {
+                        let per_line = self.wants_lines();
+                        splitter.flush(|line, partial| {
+                            self.line(line, partial, per_line, &mut unstored)
+                        });
+                        self.store(&mut unqueued, &mut unstored).await;
+                        continue;
+                    }
+                }
+            } else {
+                pipe.readable().await
+            };
+            if readable.is_err() {
+                break;
+            }
+            // The read itself is synchronous, so every reader can use the one shared buffer.
+            let read = pipe.try_read(&mut self.buffer.borrow_mut());
+            match read {
+                Ok(0) => break,
+                Ok(n) => {
+                    if n >= DEFAULT_PIPE_BYTES && !grown {
+                        // A full read: this service writes a lot. A bigger pipe lets it go on
+                        // writing while we read, instead of waiting for every read.
+                        crate::sys::spawn::grow_pipe(&pipe, BUSY_PIPE_BYTES);
+                        grown = true;
+                    }
+                    if self.log_store.is_some() {
+                        unstored.reserve(n);
+                    }
+                    let per_line = self.wants_lines();
+                    let buffer = self.buffer.borrow();
+                    let output = &buffer[..n];
+                    match self.log_store.is_some() && !per_line {
+                        // Lines only for the store's tail: framed without a copy each.
+                        true => frame_into(&mut splitter, output, &mut unstored),
+                        false => splitter.push(output, |line, partial| {
+                            self.line(line, partial, per_line, &mut unstored)
+                        }),
+                    }
+                    // Output the chunk holds goes to the file from there; otherwise it is copied.
+                    if let Some(store) = &self.log_store
+                        && !unstored.has_output()
+                    {
+                        let time = SystemTime::now();
+                        if !store.try_append_output(self.service, self.stream, time, output) {
+                            unqueued.extend_from_slice(output);
+                        }
+                    }
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => break,
+            }
+            self.store(&mut unqueued, &mut unstored).await;
+        }
+        let per_line = self.wants_lines();
+        splitter.flush(|line, partial| self.line(line, partial, per_line, &mut unstored));
+        self.store(&mut unqueued, &mut unstored).await;
+    }
+
+    /// Hands the lines read so far to the log store's tail, and the output it had no room for
+    /// to its file, waiting for room: the store's queue is bounded, so the pipe is then not
+    /// read, and a service writing faster than the disk slows down to disk speed instead of
+    /// growing wrangle's memory.
+    async fn store(&self, unqueued: &mut Vec<u8>, unstored: &mut LogChunk) {
+        let Some(store) = &self.log_store else {
+            return;
+        };
+        if unstored.is_empty() && !unstored.has_output() && unqueued.is_empty() {
+            return;
+        }
+        let time = SystemTime::now();
+        store
+            .append_chunk(self.service, self.stream, time, unqueued, unstored)
+            .await;
+        unqueued.clear();
+    }
+
+    /// Whether lines must be looked at one by one now: shown, or matched by the log probe.
+    fn wants_lines(&self) -> bool {
+        let probing = self.log_pattern.is_some() && !self.log_matched.get();
+        probing || self.observer.wants_output(self.service)
+    }
+
+    fn line(&self, line: &[u8], partial: bool, per_line: bool, unstored: &mut LogChunk) {
+        if self.log_store.is_some() {
+            unstored.push(line, partial);
+        }
+        if !per_line {
+            return;
+        }
+        self.observer
+            .output(self.service, self.stream, line, partial);
+        let matched = match &self.log_pattern {
+            Some(pattern) if !self.log_matched.get() => {
+                pattern.is_match(&String::from_utf8_lossy(line))
+            }
+            _ => false,
+        };
+        if matched {
+            self.log_matched.set(true);
+            let message = Input::ProbePassed {
+                service: self.service,
+                generation: self.generation,
+            };
+            let _ = self.sender.send(Message::Engine(message));
+        }
+    }
+}
+
+/// Frames `output` into lines of `chunk` as [`LineSplitter::push`] does: when it is valid UTF-8
+/// (the usual case), with one copy of the whole read, marked as the output for the file, and
+/// each line a span of it, not a copy.
+fn frame_into(splitter: &mut LineSplitter, output: &[u8], chunk: &mut LogChunk) {
+    let Ok(text) = std::str::from_utf8(output) else {
+        splitter.push(output, |line, partial| chunk.push(line, partial));
+        return;
+    };
+    let base = chunk.push_text(text);
+    chunk.mark_output(base);
+    let origin = output.as_ptr() as usize;
+    splitter.push(output, |line, partial| {
+        // Most lines are slices of `output`; pieces joined in the splitter's own buffer are not.
+        let at = (line.as_ptr() as usize).wrapping_sub(origin);
+        let inside = at <= output.len() && line.len() <= output.len() - at;
+        if !(inside && chunk.push_span(base + at, base + at + line.len(), partial)) {
+            chunk.push(line, partial);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_a_read_for_the_store_gives_the_lines_push_emits() {
+        let long = "é".repeat(MAX_LINE);
+        let reads: Vec<Vec<u8>> = vec![
+            b"one\ntwo\r\nthr".to_vec(),
+            b"ee\nfour\n".to_vec(),
+            format!("{long}\nafter\n").into_bytes(),
+            b"bad \xff utf-8\nok\n".to_vec(),
+            b"a\nb\nunfinished".to_vec(),
+            b" end\n".to_vec(),
+        ];
+        let mut pushing = LineSplitter::new(MAX_LINE);
+        let mut framing = LineSplitter::new(MAX_LINE);
+        for read in &reads {
+            let mut pushed = Vec::new();
+            pushing.push(read, |line, partial| {
+                pushed.push((String::from_utf8_lossy(line).into_owned(), partial));
+            });
+            let mut chunk = LogChunk::default();
+            frame_into(&mut framing, read, &mut chunk);
+            let framed: Vec<(String, bool)> = chunk
+                .lines()
+                .map(|(text, partial)| (text.to_string(), partial))
+                .collect();
+            assert_eq!(framed, pushed);
+            // A valid UTF-8 read is the chunk's output as it is; another is left to the caller.
+            assert_eq!(chunk.has_output(), std::str::from_utf8(read).is_ok());
+        }
+    }
+}
