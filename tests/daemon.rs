@@ -1,141 +1,21 @@
 //! The per-project daemon (`wrangle up -d`) and the verbs that talk to it from other processes:
 //! `ps`, `logs`, `start`/`stop`/`restart`, `down`, `ls`.
 //!
-//! `up -d` runs with the project's own mark ([`Project::run_unswept`]), so the daemon inherits it
-//! and `survivors(&project.mark)` finds the daemon as well as its services. Every test that may
-//! start a daemon holds a [`Cleanup`] (directly or in a [`Daemon`]) declared after its project:
-//! it runs `wrangle down` and then SIGKILLs whatever still carries the mark, even when the test
-//! fails.
+//! Every test that may start a daemon holds the harness's `DaemonGuard` (directly or in a
+//! `Daemon`) declared right after its project: `wrangle down`, then proof that nothing is left.
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::{
-    Finished, Project, WAIT, assert_no_survivors, free_port, kill_survivors, log_file_lines_in,
-    normalize, python, send_signal, stream_marker, survivors, toml_str, wait_until,
+    Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, background_pid, failed_detach,
+    free_port, is_ours, listener, log_file_lines_in, normalize, pid, project_dir, python, restarts,
+    send_signal, sentinel_of, service, state, status, stream_marker, survivors, toml_str,
+    wait_states, wait_until,
 };
-
-/// Stops whatever the test started in the background, however the test ends: `wrangle down`
-/// (bounded), then SIGKILL of every process still carrying the project's mark (the daemon
-/// included: it inherits the mark from `up -d`).
-pub(crate) struct Cleanup<'a>(pub(crate) &'a Project);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        self.0.run_quietly(&["down"], WAIT);
-        kill_survivors(&self.0.mark);
-    }
-}
-
-/// A daemon started by `wrangle up -d`, stopped on drop by its [`Cleanup`].
-pub(crate) struct Daemon<'a> {
-    _cleanup: Cleanup<'a>,
-    /// The daemon's PID, from the `running in the background` line.
-    pub(crate) pid: i32,
-    /// What `up -d` printed.
-    up: Finished,
-}
-
-impl<'a> Daemon<'a> {
-    /// `wrangle up -d ARGS`, which must succeed.
-    pub(crate) fn start(project: &'a Project, args: &[&str]) -> Daemon<'a> {
-        // The guard exists before the daemon may, so a failed assertion below still cleans up.
-        let cleanup = Cleanup(project);
-        let mut all = vec!["up", "-d"];
-        all.extend_from_slice(args);
-        let up = project.run_unswept(&all);
-        assert_eq!(up.code, 0, "wrangle up -d failed: {up:#?}");
-        let pid = background_pid(&up.stdout)
-            .unwrap_or_else(|| panic!("no `running in the background` line: {up:#?}"));
-        Daemon {
-            _cleanup: cleanup,
-            pid,
-            up,
-        }
-    }
-}
-
-/// The daemon PID of `wrangle * running in the background (daemon PID N): ...`.
-fn background_pid(stdout: &str) -> Option<i32> {
-    let line = stdout
-        .lines()
-        .map(normalize)
-        .find(|line| line.starts_with("wrangle * running in the background (daemon PID "))?;
-    let rest = line.strip_prefix("wrangle * running in the background (daemon PID ")?;
-    rest.split(')').next()?.parse().ok()
-}
-
-/// `wrangle ps --json`, which must succeed and parse.
-pub(crate) fn status(project: &Project) -> Value {
-    let ps = project.run(&["ps", "--json"]);
-    assert_eq!(ps.code, 0, "{ps:#?}");
-    serde_json::from_str(&ps.stdout)
-        .unwrap_or_else(|error| panic!("ps --json is not JSON ({error}): {ps:#?}"))
-}
-
-/// One service of a `ps --json` status.
-pub(crate) fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
-    status["services"]
-        .as_array()
-        .and_then(|services| services.iter().find(|service| service["name"] == name))
-        .unwrap_or_else(|| panic!("no service {name:?} in {status:#}"))
-}
-
-fn state(status: &Value, name: &str) -> String {
-    service(status, name)["state"]
-        .as_str()
-        .unwrap_or_else(|| panic!("state of {name} is not a string: {status:#}"))
-        .to_string()
-}
-
-fn pid(status: &Value, name: &str) -> Option<i32> {
-    service(status, name)["pid"]
-        .as_i64()
-        .map(|pid| i32::try_from(pid).expect("pid fits i32"))
-}
-
-fn restarts(status: &Value, name: &str) -> u64 {
-    service(status, name)["restarts"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("restarts of {name} is not a number: {status:#}"))
-}
-
-/// Whether `pid` is a live (non-zombie) process of this test.
-fn is_ours(project: &Project, pid: i32) -> bool {
-    survivors(&project.mark)
-        .iter()
-        .any(|(survivor, _)| *survivor == pid)
-}
-
-/// Waits until every named service is in `wanted` according to `ps --json`; returns the status.
-fn wait_states(project: &Project, wanted: &[(&str, &str)]) -> Value {
-    let mut last = Value::Null;
-    let settled = wait_until(WAIT, || {
-        last = status(project);
-        wanted
-            .iter()
-            .all(|(name, state_wanted)| state(&last, name) == *state_wanted)
-    });
-    assert!(settled, "states did not become {wanted:?}: {last:#}");
-    last
-}
-
-/// The project's private directory under its wrangle home (there is exactly one).
-pub(crate) fn project_dir(project: &Project) -> PathBuf {
-    let projects = project.path("home/projects");
-    let dirs: Vec<PathBuf> = fs::read_dir(&projects)
-        .unwrap_or_else(|error| panic!("read {}: {error}", projects.display()))
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "expected one project dir: {dirs:?}");
-    dirs.into_iter().next().expect("one dir")
-}
 
 /// Every line of `service`'s log files, oldest file first (`.log.N` ... `.log.1`, `.log`), read
 /// back with its time and stream from the index and shown as `YYYY-MM-DDTHH:MM:SS.mmmZ M text`
@@ -213,20 +93,6 @@ const TICKER: &str = r#"
 [services.ticker]
 command = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done"]
 "#;
-
-/// A python command line (TOML array) that listens on `port` and then sleeps.
-pub(crate) fn listener(port: u16) -> String {
-    let script = format!(
-        "import socket, time\n\
-         sock = socket.socket()\n\
-         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-         sock.bind(('127.0.0.1', {port}))\n\
-         sock.listen()\n\
-         print('listening', flush=True)\n\
-         time.sleep(300)\n"
-    );
-    format!(r#"["{}", "-c", {}]"#, python(), toml_str(&script))
-}
 
 /// A database that is ready when it listens on `port`, and an api without a probe.
 fn db_and_api(port: u16) -> String {
@@ -673,7 +539,7 @@ command = ["sh", "-c", "echo run >> runs.log; exec sleep 416"]
 "#,
     );
     let mut foreground = project.up(&[]);
-    let _cleanup = Cleanup(&project);
+    let _cleanup = DaemonGuard::new(&project);
     foreground.expect_line("wrangle * all 1 service up in");
     let foreground_pid = foreground.pid();
 
@@ -720,7 +586,7 @@ fn every_verb_fails_fast_without_a_daemon() {
 command = ["sleep", "417"]
 "#,
     );
-    let _cleanup = Cleanup(&project);
+    let _cleanup = DaemonGuard::new(&project);
     let config = project.path("wrangle.toml").display().to_string();
     let no_daemon = format!("error: no wrangle daemon is running for {config}");
     let cases: [(&[&str], &str); 9] = [
@@ -753,23 +619,6 @@ command = ["sleep", "417"]
         assert_eq!(finished.stdout, "", "wrangle {args:?}: {finished:#?}");
     }
     assert_no_survivors(&project.mark);
-}
-
-/// `up -d` on a project that cannot start: the exit code and output of the failure, and no
-/// daemon left behind (no process, the lock free).
-pub(crate) fn failed_detach(project: &Project, code: i32) -> String {
-    let _cleanup = Cleanup(project);
-    let up = project.run_unswept(&["up", "-d"]);
-    assert_eq!(up.code, code, "{up:#?}");
-    assert!(background_pid(&up.stdout).is_none(), "{up:#?}");
-    assert_no_survivors(&project.mark);
-    let down = project.run(&["down"]);
-    assert_eq!(down.code, 1, "the lock is still held: {down:#?}");
-    assert!(
-        down.stderr.contains("error: no wrangle is running for"),
-        "{down:#?}"
-    );
-    format!("{}{}", up.stdout, up.stderr)
 }
 
 #[test]
@@ -1191,7 +1040,7 @@ fn detach_errors_go_to_stderr_like_the_foreground() {
     // A foreground `up` prints a refused start (config error, held port) on stderr and nothing
     // on stdout; `up -d` must keep the streams apart the same way, for scripts that read one.
     let project = Project::new("[services.web]\ncomand = \"sleep 1\"\n");
-    let _cleanup = Cleanup(&project);
+    let _cleanup = DaemonGuard::new(&project);
     let foreground = project.run(&["up"]);
     assert_eq!(foreground.code, 2, "{foreground:#?}");
     assert_eq!(foreground.stdout, "", "{foreground:#?}");
@@ -1274,7 +1123,7 @@ command = ["sh", "-c", "echo hello from api; exec sleep 427"]
     fs::create_dir(project.path("sub")).expect("mkdir sub");
     // From another directory, naming the config: `-f` after the verb for `up`, before it for
     // `ps`, `--file` for `logs` (where `-f` follows).
-    let _cleanup = Cleanup(&project);
+    let _cleanup = DaemonGuard::new(&project);
     let elsewhere = |args: &[&str]| {
         let mut command = project.command(args);
         command.current_dir("/");
@@ -1360,16 +1209,6 @@ command = ["sleep", "434"]
         wait_until(WAIT, || !is_ours(&project, api)),
         "api (PID {api}) still runs"
     );
-}
-
-/// The sentinel of a daemon: its child running `wrangle __sentinel`.
-fn sentinel_of(daemon_pid: i32) -> Option<i32> {
-    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let ppid: i32 = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()?;
-        (ppid == daemon_pid && crate::support::cmdline(pid).contains("__sentinel")).then_some(pid)
-    })
 }
 
 #[test]

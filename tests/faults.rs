@@ -6,9 +6,8 @@
 //! still runs or is restarted, every line is in its log file or counted as dropped, every call
 //! is answered) and nothing is left behind (no process, no descriptor in the daemon).
 //!
-//! Daemons run with the project's own mark ([`Project::run_unswept`]), so the sweep of a
-//! [`Cleanup`] (declared after its project) finds them with their services, even when a test
-//! fails.
+//! Every test that may start a daemon holds the harness's `DaemonGuard` declared right after its
+//! project: `wrangle down`, then proof that nothing is left, however the test ends.
 
 use std::collections::HashSet;
 use std::fs;
@@ -23,158 +22,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    Finished, MARK_VAR, Project, WAIT, assert_no_survivors, cmdline, kill_survivors,
-    log_file_lines_in, normalize, python, send_signal, stream_marker, survivors, toml_str,
-    wait_until,
+    DaemonGuard, Finished, MARK_VAR, Project, WAIT, assert_all_gone, assert_no_survivors,
+    assert_nothing_left_after_down, control_socket, daemon_process, fd_count, is_ours,
+    log_file_lines_in, normalize, pid, project_dir, python, send_signal, sentinel_of, service,
+    stat_field, state, status, status_kb, stream_marker, survivors, toml_str, try_project_dir,
+    up_detached, wait_states, wait_until,
 };
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-/// Stops whatever the test started in the background, however the test ends: `wrangle down`
-/// (bounded), then SIGKILL of every process still carrying the project's mark.
-struct Cleanup<'a>(&'a Project);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        self.0.run_quietly(&["down"], WAIT);
-        kill_survivors(&self.0.mark);
-    }
-}
-
-/// `wrangle up -d ARGS`, which must succeed; the daemon's PID.
-fn start_daemon(project: &Project, args: &[&str]) -> (i32, Finished) {
-    let mut all = vec!["up", "-d"];
-    all.extend_from_slice(args);
-    let up = project.run_unswept(&all);
-    assert_eq!(up.code, 0, "wrangle up -d failed: {up:#?}");
-    let pid = background_pid(&up.stdout)
-        .unwrap_or_else(|| panic!("no `running in the background` line: {up:#?}"));
-    (pid, up)
-}
-
-/// The daemon PID of `wrangle * running in the background (daemon PID N): ...`.
-fn background_pid(stdout: &str) -> Option<i32> {
-    let prefix = "wrangle * running in the background (daemon PID ";
-    let line = stdout
-        .lines()
-        .map(normalize)
-        .find(|line| line.starts_with(prefix))?;
-    line.strip_prefix(prefix)?.split(')').next()?.parse().ok()
-}
-
-/// `wrangle ps --json`, which must succeed and parse.
-fn status(project: &Project) -> Value {
-    let ps = project.run(&["ps", "--json"]);
-    assert_eq!(ps.code, 0, "{ps:#?}");
-    serde_json::from_str(&ps.stdout)
-        .unwrap_or_else(|error| panic!("ps --json is not JSON ({error}): {ps:#?}"))
-}
-
-fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
-    status["services"]
-        .as_array()
-        .and_then(|services| services.iter().find(|service| service["name"] == name))
-        .unwrap_or_else(|| panic!("no service {name:?} in {status:#}"))
-}
-
-fn state(status: &Value, name: &str) -> String {
-    service(status, name)["state"]
-        .as_str()
-        .unwrap_or_else(|| panic!("state of {name} is not a string: {status:#}"))
-        .to_string()
-}
-
-fn pid(status: &Value, name: &str) -> Option<i32> {
-    service(status, name)["pid"]
-        .as_i64()
-        .map(|pid| i32::try_from(pid).expect("pid fits i32"))
-}
-
-/// Waits until every named service is in its wanted state according to `ps --json`.
-fn wait_states(project: &Project, wanted: &[(&str, &str)]) -> Value {
-    let mut last = Value::Null;
-    let settled = wait_until(WAIT, || {
-        last = status(project);
-        wanted
-            .iter()
-            .all(|(name, wanted)| state(&last, name) == *wanted)
-    });
-    assert!(settled, "states did not become {wanted:?}: {last:#}");
-    last
-}
-
-/// Whether `pid` is a live (non-zombie) process carrying the project's mark.
-fn is_ours(project: &Project, pid: i32) -> bool {
-    survivors(&project.mark)
-        .iter()
-        .any(|(survivor, _)| *survivor == pid)
-}
-
-/// Waits until no process carries the project's mark; fails with what is left.
-fn assert_all_gone(project: &Project, timeout: Duration, when: &str) {
-    let gone = wait_until(timeout, || survivors(&project.mark).is_empty());
-    assert!(
-        gone,
-        "processes left {when} (after {timeout:?}): {:?}",
-        survivors(&project.mark)
-    );
-}
-
-/// After a successful `wrangle down`: no service process is left at all, and the daemon and its
-/// sentinel (which `down` waits for only until the daemon releases the project lock, just before
-/// it exits) are gone within a moment.
-fn assert_nothing_left_after_down(project: &Project) {
-    let services: Vec<(i32, String)> = survivors(&project.mark)
-        .into_iter()
-        .filter(|(_, command)| !command.contains("__daemon") && !command.contains("__sentinel"))
-        .collect();
-    assert!(
-        services.is_empty(),
-        "processes outlived `down`: {services:?}"
-    );
-    assert_all_gone(project, Duration::from_secs(3), "after `down`");
-}
-
-/// The project's private directory under its wrangle home, once it exists.
-fn try_project_dir(project: &Project) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(project.path("home/projects"))
-        .ok()?
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.is_dir())
-        .collect();
-    (dirs.len() == 1).then(|| dirs.remove(0))
-}
-
-fn project_dir(project: &Project) -> PathBuf {
-    try_project_dir(project).expect("the project has one private directory")
-}
-
-/// The control socket: in the project's `run` directory, or (when that path is too long for a
-/// socket) in `/tmp/wrangle-UID/HASH`, HASH being the last part of the project dir's name.
-fn control_socket(project: &Project) -> PathBuf {
-    let dir = project_dir(project);
-    let in_home = dir.join("run/control.sock");
-    if in_home.exists() {
-        return in_home;
-    }
-    let name = dir
-        .file_name()
-        .expect("dir name")
-        .to_string_lossy()
-        .into_owned();
-    let hash = name.rsplit('-').next().unwrap_or(&name).to_string();
-    let uid = fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|line| line.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().nth(1).map(String::from))
-        })
-        .expect("euid");
-    PathBuf::from(format!("/tmp/wrangle-{uid}/{hash}/control.sock"))
-}
 
 /// Every line of `service`'s log files, oldest file first, as (marker, text): read back
 /// through the index, `o`/`e` by stream, upper-case when partial. Fails on a line without a
@@ -210,50 +66,6 @@ fn log_file_sizes(project: &Project, service: &str) -> Vec<(String, u64)> {
         .collect();
     sizes.sort();
     sizes
-}
-
-/// Open descriptors of `pid`.
-fn fd_count(pid: i32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|entries| entries.count())
-        .unwrap_or(0)
-}
-
-/// A `/proc/PID/status` field in kB (VmRSS, VmHWM).
-fn status_kb(pid: i32, field: &str) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|line| line.strip_prefix(&format!("{field}:")))
-                .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no {field} for PID {pid}"))
-}
-
-/// Field `index` (1-based, as in proc(5)) of `/proc/PID/stat`.
-fn stat_field(pid: i32, index: usize) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command (which may hold spaces and parentheses) start at field 3.
-    let rest = stat.rsplit_once(") ")?.1;
-    rest.split(' ').nth(index - 3)?.parse().ok()
-}
-
-/// The process running `wrangle __daemon` among the project's processes.
-fn daemon_process(project: &Project) -> Option<i32> {
-    survivors(&project.mark)
-        .into_iter()
-        .find(|(_, command)| command.contains("__daemon"))
-        .map(|(pid, _)| pid)
-}
-
-/// The sentinel of a daemon: its child running `wrangle __sentinel`.
-fn sentinel_of(daemon_pid: i32) -> Option<i32> {
-    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let ppid = i32::try_from(stat_field(pid, 4)?).ok()?;
-        (ppid == daemon_pid && cmdline(pid).contains("__sentinel")).then_some(pid)
-    })
 }
 
 /// Runs `wrangle ARGS` like [`Project::run_unswept`] (for `up -d`, whose daemon must live on)
@@ -299,7 +111,7 @@ command = ["sleep", "612"]
 depends_on = ["db"]
 "#,
     );
-    let _cleanup = Cleanup(&project);
+    let _guard = DaemonGuard::new(&project);
     let mut up = project.spawn_command(project.command(&["up", "-d"]));
     let mut daemon = None;
     let caught = wait_until(WAIT, || {
@@ -337,7 +149,7 @@ depends_on = ["db"]
 
     // The next `up` finds the dead daemon's record, says so, and starts the project afresh.
     project.write("go.flag", "");
-    let (again, second) = start_daemon(&project, &[]);
+    let (again, second) = up_detached(&project, &[]);
     assert_ne!(again, daemon);
     assert!(
         second.stderr.contains(&format!(
@@ -375,8 +187,8 @@ command = ["sh", "-c", "trap 'echo got TERM' TERM; while :; do sleep 0.1; done"]
 command = ["sleep", "613"]
 "#,
     );
-    let _cleanup = Cleanup(&project);
-    let (daemon, _) = start_daemon(&project, &[]);
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
     let before = status(&project);
     let slow_before = pid(&before, "slow").expect("slow pid");
 
@@ -401,7 +213,7 @@ command = ["sleep", "613"]
     );
     assert!(!is_ours(&project, slow_before));
 
-    let (again, second) = start_daemon(&project, &[]);
+    let (again, second) = up_detached(&project, &[]);
     assert!(
         second
             .stderr
@@ -446,8 +258,8 @@ fn sigkill_of_an_idle_daemon_loses_no_log_line_and_the_next_up_recovers() {
 command = ["sh", "-c", "while :; do echo \"pid $$ tick\"; sleep 0.05; done"]
 "#,
     );
-    let _cleanup = Cleanup(&project);
-    let (daemon, _) = start_daemon(&project, &[]);
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
     let mut before = Vec::new();
     assert!(
         wait_until(WAIT, || {
@@ -461,7 +273,7 @@ command = ["sh", "-c", "while :; do echo \"pid $$ tick\"; sleep 0.05; done"]
     assert_all_gone(&project, WAIT, "after SIGKILL of an idle daemon");
     let written = tick_pids(&log_records(&project, "ticker"));
 
-    let (_again, second) = start_daemon(&project, &[]);
+    let (_again, second) = up_detached(&project, &[]);
     assert!(
         second
             .stderr
@@ -579,9 +391,9 @@ command = ["{python}", "-c", {huge}]
         nonl = toml_str(nonl),
         huge = toml_str(&huge),
     ));
-    let _cleanup = Cleanup(&project);
-    let (daemon, _) = start_daemon(&project, &[]);
-    let peak_before = status_kb(daemon, "VmHWM");
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
+    let peak_before = status_kb(daemon, "VmHWM").expect("VmHWM of the daemon");
 
     project.write("go.flag", "");
     // `ps` answers while the line is written.
@@ -629,7 +441,7 @@ command = ["{python}", "-c", {huge}]
         "{sizes:?}"
     );
     // The daemon never held the line whole: its peak memory grew by less than the line.
-    let peak_after = status_kb(daemon, "VmHWM");
+    let peak_after = status_kb(daemon, "VmHWM").expect("VmHWM of the daemon");
     eprintln!("daemon peak RSS: {peak_before} kB before the 10 MB line, {peak_after} kB after");
     assert!(
         peak_after - peak_before < (HUGE_LINE / 1024) as u64,
@@ -727,8 +539,8 @@ fn a_recorded_pid_now_held_by_an_unrelated_process_is_never_signalled() {
 command = ["sleep", "617"]
 "#,
     );
-    let _cleanup = Cleanup(&project);
-    let (daemon, _) = start_daemon(&project, &[]);
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
     let leader = pid(&status(&project), "api").expect("api pid");
     // The record is written on a background thread: wait until it names the leader.
     let state_file = project_dir(&project).join("state.json");
@@ -886,8 +698,8 @@ fn a_full_log_disk_drops_and_counts_lines_and_supervision_goes_on() {
     }
     // Declared after the mount guard: the daemon is stopped before the unmount.
     let _unmount = Unmount(logs.clone());
-    let _cleanup = Cleanup(&project);
-    let (daemon, _) = start_daemon(&project, &[]);
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
 
     let mut json = Value::Null;
     let full = wait_until(WAIT, || {
@@ -992,7 +804,7 @@ fn two_hundred_services_start_and_stop_in_one_go() {
         })
         .collect();
     let project = Project::new(&config);
-    let _cleanup = Cleanup(&project);
+    let _guard = DaemonGuard::new(&project);
     let up = run_unswept_within(&project, &["up", "-d"], Duration::from_secs(60));
     assert_eq!(up.code, 0, "{up:#?}");
     assert!(
@@ -1044,8 +856,8 @@ command = ["sleep", "618"]
 command = ["sh", "-c", "while :; do echo working; sleep 0.1; done"]
 "#,
     );
-    let _cleanup = Cleanup(&project);
-    let (daemon, _) = start_daemon(&project, &[]);
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
     status(&project);
     let fds_before = fd_count(daemon);
 
@@ -1219,8 +1031,8 @@ fn send_huge_body(socket: &Path, chunked: bool) -> Vec<u8> {
 #[test]
 fn bad_input_on_the_control_socket_gets_clear_errors_and_the_daemon_stays_up() {
     let project = Project::new("[services.api]\ncommand = [\"sleep\", \"619\"]\n");
-    let _cleanup = Cleanup(&project);
-    let (daemon, _) = start_daemon(&project, &[]);
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
     let socket = control_socket(&project);
 
     // Malformed JSON, JSON of the wrong shape, bytes that are not UTF-8: 400 with the reason.
@@ -1265,13 +1077,13 @@ fn bad_input_on_the_control_socket_gets_clear_errors_and_the_daemon_stays_up() {
 
     // Huge bodies are refused with 413 without being read: the daemon's memory does not grow
     // by anything like the 64 MiB sent.
-    let peak_before = status_kb(daemon, "VmHWM");
+    let peak_before = status_kb(daemon, "VmHWM").expect("VmHWM of the daemon");
     for chunked in [false, true] {
         let response = send_huge_body(&socket, chunked);
         let message = assert_api_error(&response, 413, "a 64 MiB body");
         assert!(message.contains("larger than"), "{message}");
     }
-    let peak_after = status_kb(daemon, "VmHWM");
+    let peak_after = status_kb(daemon, "VmHWM").expect("VmHWM of the daemon");
     eprintln!("daemon peak RSS: {peak_before} kB before two 64 MiB bodies, {peak_after} kB after");
     assert!(
         peak_after - peak_before < 16 * 1024,

@@ -2,17 +2,8 @@
 //! `wrangle up SERVICE`, Procfiles, and what a service finds in its environment.
 
 use crate::support::{
-    Project, WAIT, Wrangle, assert_no_survivors, free_port, python, toml_str, wait_until,
+    Project, WAIT, assert_no_survivors, free_port, interrupt, python, toml_str, wait_until,
 };
-
-/// Ctrl+C, then the clean-stop checks.
-fn interrupt(project: &Project, wrangle: &mut Wrangle) {
-    wrangle.signal("INT");
-    let code = wrangle.wait_exit(WAIT);
-    assert_eq!(code, 0, "{}", wrangle.transcript());
-    wrangle.expect_line("wrangle * every process is stopped");
-    assert_no_survivors(&project.mark);
-}
 
 #[test]
 fn dependents_start_after_readiness_and_completion() {

@@ -2,14 +2,16 @@
 //! HTTP/1.1 GET, parsed by an independent exposition parser (`prometheus-parse`), and checked
 //! for the series a user alerts on; a held address refuses `up -d` with exit 4.
 //!
-//! Daemons are stopped by the [`Cleanup`] guard of `daemon.rs`, however the test ends.
+//! Daemons are stopped by the harness's `DaemonGuard`, however the test ends.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::daemon::{Cleanup, Daemon, failed_detach, listener};
-use crate::support::{Project, WAIT, assert_no_survivors, free_port, wait_until};
+use crate::support::{
+    Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, failed_detach, free_port, listener,
+    wait_until,
+};
 
 /// An HTTP response: the status line, the headers (names lowercased) and the body.
 struct Response {
@@ -400,7 +402,7 @@ listen = "127.0.0.1:{metrics_port}"
 command = ["sleep", "433"]
 "#
     ));
-    let _cleanup = Cleanup(&project);
+    let _guard = DaemonGuard::new(&project);
     let mut wrangle = project.up(&[]);
     wrangle.expect_line("wrangle * all 1 service up in");
     assert!(

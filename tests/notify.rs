@@ -2,8 +2,8 @@
 //! for webhooks, a shell script writing files for commands. Crashing services are `sh -c`
 //! one-liners; every wait is bounded and polls a condition.
 //!
-//! Each test holds a [`Cleanup`] declared after its project (as in `daemon.rs`): `wrangle down`,
-//! then SIGKILL of whatever still carries the project's mark, however the test ends.
+//! Each test holds the harness's `Daemon` declared right after its project: `wrangle down`, then
+//! proof that nothing is left, however the test ends.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,58 +16,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    Project, WAIT, assert_no_survivors, free_port, kill_survivors, toml_str, wait_until,
+    Daemon, Project, WAIT, assert_no_survivors, daemon_log, down, free_port, restarts, status,
+    toml_str, wait_until,
 };
-
-/// Stops the daemon however the test ends: `wrangle down` (bounded), then SIGKILL of every
-/// process still carrying the project's mark.
-struct Cleanup<'a>(&'a Project);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        self.0.run_quietly(&["down"], WAIT);
-        kill_survivors(&self.0.mark);
-    }
-}
-
-/// `wrangle up -d`, which must succeed; the returned guard stops the daemon.
-fn start_daemon(project: &Project) -> Cleanup<'_> {
-    let cleanup = Cleanup(project);
-    let up = project.run_unswept(&["up", "-d"]);
-    assert_eq!(up.code, 0, "wrangle up -d failed: {up:#?}");
-    cleanup
-}
-
-/// `wrangle down`, which must succeed.
-fn down(project: &Project) {
-    let down = project.run_unswept(&["down"]);
-    assert_eq!(down.code, 0, "wrangle down failed: {down:#?}");
-}
-
-/// The restart count of `name` from `wrangle ps --json`.
-fn restarts(project: &Project, name: &str) -> u64 {
-    let ps = project.run(&["ps", "--json"]);
-    assert_eq!(ps.code, 0, "{ps:#?}");
-    let status: Value = serde_json::from_str(&ps.stdout).expect("ps --json is JSON");
-    status["services"]
-        .as_array()
-        .and_then(|services| services.iter().find(|service| service["name"] == name))
-        .and_then(|service| service["restarts"].as_u64())
-        .unwrap_or_else(|| panic!("no restart count for {name}: {status:#}"))
-}
-
-/// The daemon's `daemon.log` (empty while it does not exist).
-fn daemon_log(project: &Project) -> String {
-    let projects = project.path("home/projects");
-    let Ok(entries) = fs::read_dir(&projects) else {
-        return String::new();
-    };
-    entries
-        .flatten()
-        .map(|entry| entry.path().join("daemon.log"))
-        .filter_map(|path| fs::read_to_string(path).ok())
-        .collect()
-}
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -225,7 +176,7 @@ fn notify_webhook_receives_the_crash_event_as_json() {
          [[notify]]\non = [\"crashed\"]\nwebhook = {}\n",
         toml_str(&receiver.url("/hooks/wrangle?token=1"))
     ));
-    let _cleanup = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     let requests = receiver.wait_for(1, WAIT);
     let request = &requests[0];
     assert_eq!(request.request_line, "POST /hooks/wrangle?token=1 HTTP/1.1");
@@ -286,7 +237,7 @@ fn notify_command_gets_the_payload_on_stdin_and_in_its_environment() {
             toml_str(&script)
         ),
     );
-    let _cleanup = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     let crashed = out.join("crashed.json");
     assert!(
         wait_until(WAIT, || crashed.exists()),
@@ -355,7 +306,7 @@ fn notify_rate_limit_holds_back_a_crash_loop_and_reports_the_count() {
         crash_loop("0"),
         toml_str(&receiver.url("/"))
     ));
-    let _cleanup = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     // The first window lets two through; the flood behind them is counted, and reported as
     // soon as the window has room again.
     let mut reported_at = None;
@@ -394,7 +345,7 @@ fn notify_rate_limit_holds_back_a_crash_loop_and_reports_the_count() {
         other => panic!("unexpected kind {other:?}: {report:#}"),
     }
     // Every crash so far was notified or counted, never both and never lost.
-    let crashes = restarts(&project, "crasher");
+    let crashes = restarts(&status(&project), "crasher");
     assert!(
         crashes >= 2 + suppressed - 1,
         "{crashes} crashes, {requests:#?}"
@@ -410,15 +361,16 @@ fn notify_slow_webhook_does_not_delay_restarts() {
         crash_loop("0.05"),
         toml_str(&receiver.url("/slow"))
     ));
-    let _cleanup = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     receiver.wait_for(1, WAIT);
-    let before = restarts(&project, "crasher");
+    let before = restarts(&status(&project), "crasher");
     // The first notification hangs (for up to its 60 s timeout) while the service goes on
     // crashing and being restarted.
     assert!(
-        wait_until(WAIT, || restarts(&project, "crasher") >= before + 5),
+        wait_until(WAIT, || restarts(&status(&project), "crasher")
+            >= before + 5),
         "restarts stalled at {} while a webhook hung; daemon.log:\n{}",
-        restarts(&project, "crasher"),
+        restarts(&status(&project), "crasher"),
         daemon_log(&project)
     );
     // The entry delivers one at a time: the later crashes wait behind the hanging one.
@@ -447,7 +399,7 @@ fn notify_failed_delivery_is_retried_and_reported_in_the_daemon_log() {
          [services.quiet]\ncommand = [\"sleep\", \"60\"]\n\n\
          [[notify]]\non = [\"crashed\"]\nwebhook = \"http://127.0.0.1:{port}/x\"\nretries = 1\ntimeout = \"2s\"\n"
     ));
-    let _cleanup = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     let expected = format!(
         "notify[0] (webhook http://127.0.0.1:{port}/x): not sent (crashed of crasher): connection refused (after 2 attempts)"
     );

@@ -1,14 +1,7 @@
 //! What reaches the terminal: the exact line format, stderr markers, partial and very long lines,
 //! colour rules, and commands whose shell syntax must stay literal.
 
-use crate::support::{Project, WAIT, Wrangle, assert_no_survivors, python, toml_str};
-
-/// Ctrl+C, then the clean-stop checks.
-fn interrupt(project: &Project, wrangle: &mut Wrangle) {
-    wrangle.signal("INT");
-    assert_eq!(wrangle.wait_exit(WAIT), 0, "{}", wrangle.transcript());
-    assert_no_survivors(&project.mark);
-}
+use crate::support::{Project, WAIT, assert_no_survivors, interrupt, python, toml_str};
 
 #[test]
 fn lines_are_prefixed_with_a_padded_name_column_and_a_marker() {
@@ -106,7 +99,10 @@ ready = { log = "hello" }
     // Coloured lines carry escapes between the words: look for the plain text only.
     let up = wrangle.wait_line(0, WAIT, |line| line.contains("all 1 service up in"));
     assert!(up.is_some(), "{}", wrangle.transcript());
-    interrupt(&project, &mut wrangle);
+    // Not `interrupt`: its closing line is looked for without escapes.
+    wrangle.signal("INT");
+    assert_eq!(wrangle.wait_exit(WAIT), 0, "{}", wrangle.transcript());
+    assert_no_survivors(&project.mark);
     format!("{}{}", wrangle.stdout_text(), wrangle.stderr_text())
 }
 

@@ -5,26 +5,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::daemon::{Daemon, project_dir, service, status};
-use crate::support::{Project, WAIT, python, survivors, toml_str, wait_until};
+use crate::support::{
+    Daemon, Project, WAIT, python, service, status, status_kb, survivors, toml_str,
+    wait_daemon_log, wait_until,
+};
 
 /// Resident memory of one process from `/proc/PID/status` (`VmRSS`), in bytes.
 fn vm_rss(pid: i32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Waits until `daemon.log` contains every one of `needles`.
-fn assert_daemon_log(project: &Project, needles: &[&str]) {
-    let path = project_dir(project).join("daemon.log");
-    let mut log = String::new();
-    let found = wait_until(WAIT, || {
-        log = std::fs::read_to_string(&path).unwrap_or_default();
-        needles.iter().all(|needle| log.contains(needle))
-    });
-    assert!(found, "daemon.log lacks {needles:?}:\n{log}");
+    status_kb(pid, "VmRSS").map(|kib| kib * 1024)
 }
 
 fn resources(status: &Value, name: &str) -> Value {
@@ -166,7 +154,7 @@ fn max_memory_restarts_a_leaking_service_and_records_why() {
     assert_eq!(service(&last, "steady")["pid"].as_i64(), steady_pid);
     assert_eq!(service(&last, "steady")["restarts"], 0);
     // The daemon's log says it too.
-    assert_daemon_log(&project, &["memory limit: "]);
+    wait_daemon_log(&project, &["memory limit: "]);
     drop(daemon);
 }
 
@@ -214,7 +202,7 @@ fn cpu_warning_fires_only_after_the_sustained_period_and_memory_warning_too() {
     assert!(warned, "no warnings: {last:#}");
     // Not before the sustained period: the process had to be above the threshold for 2 s.
     assert!(started.elapsed() >= Duration::from_secs(2));
-    assert_daemon_log(
+    wait_daemon_log(
         &project,
         &["spin has used over 20% CPU for 2s", "of memory for 2s"],
     );

@@ -9,8 +9,16 @@
 //!
 //! Nothing here sleeps to synchronise: every wait polls a condition until a deadline and fails the
 //! test with the output captured so far when the deadline passes.
+//!
+//! This is the one harness of the integration tests: a helper two test files need lives here (or
+//! in a file under `support/`), never copied. `process` finds and checks processes in `/proc`,
+//! `daemon` holds the daemon guard and what tests read from a daemon, `logs` reads log files back.
 
 #![allow(dead_code)]
+
+mod daemon;
+mod logs;
+mod process;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -23,6 +31,18 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
+
+pub use daemon::{
+    Daemon, DaemonGuard, assert_all_gone, assert_nothing_left_after_down, background_pid,
+    control_socket, daemon_log, daemon_process, down, failed_detach, is_ours, listener, pid,
+    project_dir, restarts, service, state, status, try_project_dir, up_detached, wait_daemon_log,
+    wait_states,
+};
+pub use logs::{log_file_lines_in, stream_marker};
+pub use process::{
+    assert_no_survivors, cmdline, fd_count, kill_survivors, send_signal, sentinel_of, stat_field,
+    status_kb, survivors,
+};
 
 /// The environment variable that tags every process a test starts.
 pub const MARK_VAR: &str = "WRANGLE_TEST_MARK";
@@ -65,98 +85,6 @@ pub fn python() -> &'static str {
             .trim()
             .to_string()
     })
-}
-
-/// Processes (other than zombies) whose environment carries `MARK_VAR=mark`, or the mark of one
-/// of the project's runs (`MARK_VAR=mark/N`), with their command lines.
-pub fn survivors(mark: &str) -> Vec<(i32, String)> {
-    let needle = format!("{MARK_VAR}={mark}");
-    let run_prefix = format!("{needle}/");
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // A zombie's environ reads empty; a process of another user is unreadable. Both are
-        // skipped, as is a process that ended while we looked.
-        let Ok(environ) = fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !environ.split(|byte| *byte == 0).any(|variable| {
-            variable == needle.as_bytes() || variable.starts_with(run_prefix.as_bytes())
-        }) {
-            continue;
-        }
-        found.push((pid, cmdline(pid)));
-    }
-    found.sort();
-    found
-}
-
-/// `/proc/PID/cmdline` with its NULs turned into spaces.
-pub fn cmdline(pid: i32) -> String {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let words: Vec<String> = raw
-        .split(|byte| *byte == 0)
-        .filter(|word| !word.is_empty())
-        .map(|word| String::from_utf8_lossy(word).into_owned())
-        .collect();
-    words.join(" ")
-}
-
-/// SIGKILLs every process carrying `mark` until none is left (bounded); returns what it found
-/// the first time, so a caller can report it.
-pub fn kill_survivors(mark: &str) -> Vec<(i32, String)> {
-    let first = survivors(mark);
-    if first.is_empty() {
-        return first;
-    }
-    wait_until(Duration::from_secs(5), || {
-        let left = survivors(mark);
-        for (pid, _) in &left {
-            send_signal(*pid, "KILL");
-        }
-        left.is_empty()
-    });
-    first
-}
-
-/// The test's assertion that nothing outlived wrangle: no service process may be left at all,
-/// and wrangle's own helper (`wrangle __sentinel`, told to leave when wrangle exits) must be gone
-/// within a moment.
-pub fn assert_no_survivors(mark: &str) {
-    let services: Vec<_> = survivors(mark)
-        .into_iter()
-        .filter(|(_, command)| !command.contains("__sentinel"))
-        .collect();
-    let late = if wait_until(Duration::from_secs(3), || survivors(mark).is_empty()) {
-        Vec::new()
-    } else {
-        survivors(mark)
-    };
-    let killed = kill_survivors(mark);
-    assert!(
-        services.is_empty() && late.is_empty(),
-        "processes outlived wrangle: {services:?}; still there after 3 s: {late:?} (killed: {killed:?})"
-    );
-}
-
-/// Sends a signal (a name such as "INT", "KILL") to `pid` with kill(1); std has no kill.
-pub fn send_signal(pid: i32, signal: &str) -> bool {
-    Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
 }
 
 fn unique_mark() -> String {
@@ -536,6 +464,16 @@ impl Drop for Wrangle {
     }
 }
 
+/// Ctrl+C to a foreground `wrangle up`, then the clean-stop checks: exit 0, the closing line,
+/// and no process of the project left.
+pub fn interrupt(project: &Project, wrangle: &mut Wrangle) {
+    wrangle.signal("INT");
+    let code = wrangle.wait_exit(WAIT);
+    assert_eq!(code, 0, "{}", wrangle.transcript());
+    wrangle.expect_line("wrangle * every process is stopped");
+    assert_no_survivors(&project.mark);
+}
+
 fn read_lines(pipe: impl Read + Send + 'static, shared: Shared, is_stderr: bool) {
     thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
@@ -597,50 +535,4 @@ pub fn toml_str(text: &str) -> String {
     }
     quoted.push('"');
     quoted
-}
-
-/// Every line of `service`'s log files in `logs` (oldest file first: `.log.N` … `.log.1`,
-/// `.log`), read back through wrangle's own reader, which takes each line's time and stream
-/// from the file's index; with the file each line is in.
-pub fn log_file_lines_in(
-    logs: &std::path::Path,
-    service: &str,
-) -> Vec<(PathBuf, wrangle::logs::FileLine)> {
-    let mut rotated: Vec<(u32, PathBuf)> = std::fs::read_dir(logs)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let generation = name
-                .strip_prefix(&format!("{service}.log."))?
-                .parse()
-                .ok()?;
-            Some((generation, entry.path()))
-        })
-        .collect();
-    rotated.sort_by_key(|(generation, _)| std::cmp::Reverse(*generation));
-    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, path)| path).collect();
-    files.push(logs.join(format!("{service}.log")));
-    let mut lines = Vec::new();
-    for file in files {
-        let Ok(read) = wrangle::logs::read_file_tail(&file, usize::MAX) else {
-            continue;
-        };
-        lines.extend(read.into_iter().map(|line| (file.clone(), line)));
-    }
-    lines
-}
-
-/// The marker a line had in wrangle's earlier log format: `o`/`e` by stream, upper-case when
-/// partial.
-pub fn stream_marker(line: &wrangle::logs::FileLine) -> char {
-    let marker = match line.stream {
-        wrangle::logs::Stream::Stdout => 'o',
-        wrangle::logs::Stream::Stderr => 'e',
-    };
-    match line.partial {
-        true => marker.to_ascii_uppercase(),
-        false => marker,
-    }
 }

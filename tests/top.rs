@@ -2,8 +2,8 @@
 //! controlling terminal (so it gets SIGWINCH on a resize), the test reads the master into a
 //! `vt100` screen and asserts on what a user would see, and types keys into it.
 //!
-//! Every daemon is stopped by a [`Cleanup`] guard (`wrangle down`, then SIGKILL of whatever
-//! carries the project's mark), and every `top` by its [`Top`] guard, however the test ends.
+//! Every daemon is stopped by the harness's `DaemonGuard` (`wrangle down`, then proof that
+//! nothing is left), and every `top` by its [`Top`] guard, however the test ends.
 //! Waits poll the screen until a deadline; nothing sleeps to synchronise.
 
 use std::fs::File;
@@ -20,41 +20,9 @@ use rustix::pty::OpenptFlags;
 use rustix::termios::Winsize;
 use serde_json::Value;
 
-use crate::support::{Project, WAIT, assert_no_survivors, kill_survivors, wait_until};
-
-/// Stops the project's daemon however the test ends: `wrangle down` (bounded), then SIGKILL of
-/// every process still carrying the project's mark.
-struct Cleanup<'a>(&'a Project);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        self.0.run_quietly(&["down"], WAIT);
-        kill_survivors(&self.0.mark);
-    }
-}
-
-/// `wrangle up -d` of the project, which must succeed; the guard stops it.
-fn start_daemon(project: &Project) -> Cleanup<'_> {
-    let cleanup = Cleanup(project);
-    let up = project.run_unswept(&["up", "-d"]);
-    assert_eq!(up.code, 0, "wrangle up -d failed: {up:#?}");
-    cleanup
-}
-
-/// `wrangle ps --json`, which must succeed and parse.
-fn status(project: &Project) -> Value {
-    let ps = project.run(&["ps", "--json"]);
-    assert_eq!(ps.code, 0, "{ps:#?}");
-    serde_json::from_str(&ps.stdout)
-        .unwrap_or_else(|error| panic!("ps --json is not JSON ({error}): {ps:#?}"))
-}
-
-fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
-    status["services"]
-        .as_array()
-        .and_then(|services| services.iter().find(|service| service["name"] == name))
-        .unwrap_or_else(|| panic!("no service {name:?} in {status:#}"))
-}
+use crate::support::{
+    Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, pid, service, status, wait_until,
+};
 
 /// A project of three services: one that prints a line every 200 ms, one that burns some CPU
 /// and prints, and one that only sleeps.
@@ -257,20 +225,15 @@ fn row_of(rows: &[String], name: &str) -> Option<Vec<String>> {
 }
 
 /// Whether the table shows `name` in `state` with `pid`.
-fn shows(rows: &[String], name: &str, state: &str, pid: i64) -> bool {
+fn shows(rows: &[String], name: &str, state: &str, pid: Option<i32>) -> bool {
+    let pid = pid.expect("ps --json shows the pid of a running service");
     row_of(rows, name).is_some_and(|words| words[1] == state && words[2] == pid.to_string())
-}
-
-fn pid(status: &Value, name: &str) -> i64 {
-    service(status, name)["pid"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("{name} has no pid: {status:#}"))
 }
 
 #[test]
 fn top_shows_the_services_acts_on_keys_resizes_and_restores_the_terminal() {
     let project = three_services();
-    let _daemon = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     let before = status(&project);
     let mut top = Top::start(&project, &[], 120, 40);
 
@@ -381,7 +344,7 @@ fn top_shows_the_services_acts_on_keys_resizes_and_restores_the_terminal() {
 #[test]
 fn top_shows_real_cpu_and_memory() {
     let project = three_services();
-    let _daemon = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     let mut top = Top::start(&project, &[], 120, 40);
     // Memory is a size (`1.23M`) and CPU a number for every running service, the daemon's own
     // figures are in the header, and the sparklines have samples.
@@ -406,7 +369,7 @@ fn top_shows_real_cpu_and_memory() {
 #[test]
 fn top_says_when_the_daemon_goes_away_and_exits_1() {
     let project = three_services();
-    let daemon = start_daemon(&project);
+    let daemon = Daemon::start(&project, &[]);
     let mut top = Top::start(&project, &[], 100, 30);
     top.wait_for("the table", |rows| {
         row_of(rows, "idle").is_some_and(|words| words[1] == "running")
@@ -429,7 +392,7 @@ fn top_says_when_the_daemon_goes_away_and_exits_1() {
 #[test]
 fn top_refuses_without_a_terminal_or_a_daemon() {
     let project = three_services();
-    let _cleanup = Cleanup(&project);
+    let _guard = DaemonGuard::new(&project);
     // Output into a pipe: exit 2, before even looking for a daemon.
     let piped = project.run(&["top"]);
     assert_eq!(piped.code, 2, "{piped:#?}");
@@ -454,7 +417,7 @@ fn top_refuses_without_a_terminal_or_a_daemon() {
 #[test]
 fn top_restores_the_terminal_when_it_panics() {
     let project = three_services();
-    let _daemon = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     // Debug builds panic on the first key when asked to, to test the panic hook.
     let env = [("WRANGLE_TOP_TEST_PANIC", "1"), ("RUST_BACKTRACE", "0")];
     let mut top = Top::start_with(&project, &[], 100, 30, &env);
@@ -473,7 +436,7 @@ fn top_restores_the_terminal_when_it_panics() {
 #[test]
 fn top_honours_no_color_and_a_tiny_terminal() {
     let project = three_services();
-    let _daemon = start_daemon(&project);
+    let _daemon = Daemon::start(&project, &[]);
     let mut top = Top::start_with(&project, &[], 20, 4, &[("NO_COLOR", "1")]);
     top.wait_for("the too-small notice", |rows| {
         rows[0].starts_with("wrangle top: termina")
