@@ -249,6 +249,7 @@ mod tests {
                 backoff_max: Duration::from_secs(10),
                 max_restarts: 3,
                 window: Duration::from_secs(60),
+                min_uptime: Duration::from_secs(300),
             },
             stop: StopSpec {
                 signal: Signal::TERM,

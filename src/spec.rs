@@ -286,13 +286,17 @@ impl RestartPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestartSpec {
     pub policy: RestartPolicy,
-    /// Delay before the first restart; doubles with each consecutive crash (with jitter).
+    /// Delay before the first restart; doubles with each quick crash in a row (with jitter).
     pub backoff_initial: Duration,
     /// Upper bound of the delay.
     pub backoff_max: Duration,
-    /// More than this many restarts within `window` marks the service failed.
+    /// More than this many quick crashes in a row, or restarts within `window`, mark the service
+    /// failed (the crash-loop rule, `supervisor::engine::restart_rule`).
     pub max_restarts: u32,
     pub window: Duration,
+    /// A run that lasts this long "stayed up": a crash after it is not a quick crash, and it
+    /// resets the backoff. Zero turns the quick-crash rule off (only the window counts).
+    pub min_uptime: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! Running a project: the lifecycle engine, and the runtime that carries out its decisions with
 //! real processes, probes and timers.
 
-pub mod backoff;
 pub mod engine;
 pub mod event;
 pub mod graph;

@@ -202,3 +202,69 @@ backoff_initial = "1s"
     ));
     assert_no_survivors(&project.mark);
 }
+
+/// Issue 10, item 11: with `restart_window = "200ms"` each crash comes after the window has slid
+/// past the previous restart, so the window alone restarted this service forever. Every run ends
+/// long before `min_uptime` (5 minutes by default), so the second crash in a row is one more than
+/// `max_restarts = 1`.
+#[test]
+fn a_crash_loop_slower_than_its_window_is_marked_failed() {
+    let project = Project::new(
+        r#"
+[services.steady]
+command = ["sleep", "362"]
+
+[services.flaky]
+command = ["sh", "-c", "sleep 0.4; exit 1"]
+backoff_initial = "50ms"
+max_restarts = 1
+restart_window = "200ms"
+"#,
+    );
+    let mut wrangle = project.up(&[]);
+    let up = wrangle.expect_line("wrangle * all 2 services up in");
+    let restarted = wrangle.expect_line_from(up, "flaky * restarted (pid ", WAIT);
+    wrangle.expect_line_from(
+        restarted,
+        "flaky * FAILED: crash loop: crashed 2 times in a row within 5m of starting \
+         (min_uptime), more than max_restarts = 1; not restarting again",
+        WAIT,
+    );
+    assert!(
+        wrangle.find_line("(restart #2)").is_none(),
+        "{}",
+        wrangle.transcript()
+    );
+    wrangle.signal("INT");
+    assert_eq!(wrangle.wait_exit(WAIT), 1, "{}", wrangle.transcript());
+    wrangle.expect_line("steady * stopped");
+    assert_no_survivors(&project.mark);
+}
+
+/// A run that lasts `min_uptime` stayed up: its crash is not a quick one, so a service that
+/// crashes after each such run is restarted for as long as the window allows.
+#[test]
+fn runs_that_last_min_uptime_are_no_crash_loop() {
+    let project = Project::new(
+        r#"
+[services.flaky]
+command = ["sh", "-c", "sleep 0.3; exit 1"]
+backoff_initial = "50ms"
+max_restarts = 1
+restart_window = "100ms"
+min_uptime = "100ms"
+"#,
+    );
+    let mut wrangle = project.up(&[]);
+    wrangle.expect_line("wrangle * all 1 service up in");
+    wrangle.expect_line_from(0, "flaky * restarted (pid ", WAIT);
+    wrangle.expect_line_from(0, "(restart #3)", WAIT);
+    assert!(
+        wrangle.find_line("FAILED").is_none(),
+        "{}",
+        wrangle.transcript()
+    );
+    wrangle.signal("INT");
+    assert_eq!(wrangle.wait_exit(WAIT), 0, "{}", wrangle.transcript());
+    assert_no_survivors(&project.mark);
+}

@@ -58,6 +58,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "backoff_max",
     "max_restarts",
     "restart_window",
+    "min_uptime",
     "stop_signal",
     "stop_timeout",
     "max_memory",
@@ -76,6 +77,7 @@ pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "backoff_max",
     "max_restarts",
     "restart_window",
+    "min_uptime",
     "stop_signal",
     "stop_timeout",
     "shell",
@@ -121,6 +123,7 @@ pub(crate) struct RawSettings {
     pub(crate) backoff_max: Option<Spanned<Duration>>,
     pub(crate) max_restarts: Option<u32>,
     pub(crate) restart_window: Option<Duration>,
+    pub(crate) min_uptime: Option<Duration>,
     pub(crate) stop_signal: Option<Signal>,
     pub(crate) stop_timeout: Option<Duration>,
     pub(crate) shell: Option<Spanned<bool>>,
@@ -698,6 +701,9 @@ impl Reader<'_> {
             }
             "restart_window" => {
                 settings.restart_window = self.duration(value, &path, true).map(Spanned::into_inner)
+            }
+            "min_uptime" => {
+                settings.min_uptime = self.duration(value, &path, false).map(Spanned::into_inner)
             }
             "stop_signal" => settings.stop_signal = self.signal(value, &path),
             "stop_timeout" => {

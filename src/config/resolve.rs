@@ -33,6 +33,7 @@ pub(crate) const DEFAULT_RESTART: RestartSpec = RestartSpec {
     backoff_max: Duration::from_secs(30),
     max_restarts: 5,
     window: Duration::from_secs(60),
+    min_uptime: Duration::from_secs(300),
 };
 
 /// Stop behaviour when neither the service nor `[defaults]` says otherwise.
@@ -400,6 +401,10 @@ impl<'a> Resolver<'a> {
                 .restart_window
                 .or(defaults.restart_window)
                 .unwrap_or(DEFAULT_RESTART.window),
+            min_uptime: settings
+                .min_uptime
+                .or(defaults.min_uptime)
+                .unwrap_or(DEFAULT_RESTART.min_uptime),
         })
     }
 

@@ -89,6 +89,7 @@ depends_on = { db = "ready", migrate = "completed" }
 backoff_initial = "1s"
 backoff_max = "1m"
 restart_window = "2m"
+min_uptime = "90s"
 stop_signal = 1
 
 [services.api.ready]
@@ -161,6 +162,7 @@ fn full_file_with_every_key_resolves_to_the_expected_spec() {
     assert_eq!(db.restart.backoff_initial, Duration::from_millis(200));
     assert_eq!(db.restart.backoff_max, Duration::from_secs(30));
     assert_eq!(db.restart.window, Duration::from_secs(60));
+    assert_eq!(db.restart.min_uptime, Duration::from_secs(300));
     assert_eq!(db.stop.signal, Signal::INT);
     assert_eq!(db.stop.timeout, Duration::from_secs(5));
     let probe = db.ready.as_ref().expect("db probe");
@@ -208,6 +210,7 @@ fn full_file_with_every_key_resolves_to_the_expected_spec() {
     assert_eq!(api.restart.backoff_initial, Duration::from_secs(1));
     assert_eq!(api.restart.backoff_max, Duration::from_secs(60));
     assert_eq!(api.restart.window, Duration::from_secs(120));
+    assert_eq!(api.restart.min_uptime, Duration::from_secs(90));
     assert_eq!(api.stop.signal, Signal::HUP);
     let probe = api.ready.as_ref().expect("api probe");
     assert!(

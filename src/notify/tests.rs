@@ -88,6 +88,7 @@ fn every_event_the_daemon_publishes_can_be_asked_for() {
         Event::SpawnFailed {
             service,
             error: String::new(),
+            retry: None,
         },
         Event::NotReady {
             service,

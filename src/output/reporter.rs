@@ -253,10 +253,27 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
         Event::Failed { service, reason } => {
             (Some(*service), Tone::Error, format!("FAILED: {reason}"))
         }
-        Event::SpawnFailed { service, error } => (
+        Event::SpawnFailed {
+            service,
+            error,
+            retry: None,
+        } => (
             Some(*service),
             Tone::Error,
             format!("cannot start: {error}"),
+        ),
+        Event::SpawnFailed {
+            service,
+            error,
+            retry: Some(delay),
+        } => (
+            Some(*service),
+            Tone::Warn,
+            format!(
+                "cannot start: {error}: wrangle itself is short of resources, not the service; \
+                 retrying in {} (not counted as a crash)",
+                humanize(*delay)
+            ),
         ),
         Event::NotReady {
             service,

@@ -102,8 +102,14 @@ pub enum Event {
     RestartBlocked { service: ServiceId, reason: String },
     /// wrangle gave up on the service; it will not be restarted.
     Failed { service: ServiceId, reason: String },
-    /// The command could not be started at all.
-    SpawnFailed { service: ServiceId, error: String },
+    /// The command could not be started at all. `retry`: wrangle itself was short of resources
+    /// (file descriptors, memory, processes), which says nothing about the service: it tries
+    /// again after this delay, counting neither a crash nor a restart.
+    SpawnFailed {
+        service: ServiceId,
+        error: String,
+        retry: Option<Duration>,
+    },
     /// The readiness probe did not pass within its timeout.
     NotReady {
         service: ServiceId,

@@ -12,7 +12,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::probe::NotifySocket;
 use crate::spec::{ProjectSpec, ReadyCheck, ServiceId, Signal};
-use crate::supervisor::engine::Input;
+use crate::supervisor::engine::{Input, SpawnFault};
 use crate::supervisor::event::Stream;
 use crate::sys::cgroup::ServiceCgroup;
 use crate::sys::spawn::{JoinCgroup, Output, SpawnRequest};
@@ -34,6 +34,7 @@ impl Runtime {
                 service,
                 generation,
                 error: spawn_error_text(&self.spec, service, &error),
+                fault: spawn_fault(&error),
             },
         }
     }
@@ -222,6 +223,16 @@ pub(crate) fn inherited_variables_to_drop() -> Vec<String> {
     .collect()
 }
 
+/// Whose failure a failed spawn is: running out of descriptors (EMFILE, ENFILE), memory (ENOMEM)
+/// or processes (EAGAIN from clone) is wrangle's own shortage, not the service's.
+fn spawn_fault(error: &io::Error) -> SpawnFault {
+    use rustix::io::Errno;
+    match Errno::from_io_error(error) {
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOMEM | Errno::AGAIN) => SpawnFault::Supervisor,
+        _ => SpawnFault::Service,
+    }
+}
+
 fn spawn_error_text(spec: &ProjectSpec, service: ServiceId, error: &io::Error) -> String {
     let service_spec = &spec.services[service];
     let program = service_spec
@@ -240,5 +251,26 @@ fn spawn_error_text(spec: &ProjectSpec, service: ServiceId, error: &io::Error) -
         io::ErrorKind::NotFound => format!("command not found: {program}"),
         io::ErrorKind::PermissionDenied => format!("permission denied: {program}"),
         _ => format!("{program}: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::io::Errno;
+
+    use super::*;
+
+    #[test]
+    fn a_spawn_failing_for_lack_of_wrangles_resources_is_not_the_services_fault() {
+        for errno in [Errno::MFILE, Errno::NFILE, Errno::NOMEM, Errno::AGAIN] {
+            let error = io::Error::from_raw_os_error(errno.raw_os_error());
+            assert_eq!(spawn_fault(&error), SpawnFault::Supervisor, "{error}");
+        }
+        for errno in [Errno::NOENT, Errno::ACCESS, Errno::NOEXEC] {
+            let error = io::Error::from_raw_os_error(errno.raw_os_error());
+            assert_eq!(spawn_fault(&error), SpawnFault::Service, "{error}");
+        }
+        let empty = io::Error::new(io::ErrorKind::InvalidInput, "empty command");
+        assert_eq!(spawn_fault(&empty), SpawnFault::Service);
     }
 }

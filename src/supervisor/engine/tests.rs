@@ -1,0 +1,233 @@
+//! Scenarios for the engine, driven like the runtime drives it (a [`Harness`] answers spawns at
+//! once with fake pids and records signals, timers and events), with no process anywhere.
+
+mod restart;
+mod start;
+mod stop;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+
+use super::*;
+use crate::spec::{
+    CommandSpec, Dependency, DependencyCondition, ReadyCheck, ReadyProbe, RestartPolicy,
+    RestartSpec, ServiceSpec, StopSpec,
+};
+
+fn service(
+    name: &str,
+    depends_on: &[(ServiceId, DependencyCondition)],
+    probe: bool,
+) -> ServiceSpec {
+    ServiceSpec {
+        name: name.to_string(),
+        command: CommandSpec {
+            argv: vec!["true".into()],
+            shell: false,
+        },
+        cwd: PathBuf::from("/"),
+        env: BTreeMap::new(),
+        ports: Vec::new(),
+        depends_on: depends_on
+            .iter()
+            .map(|(service, condition)| Dependency {
+                service: *service,
+                condition: *condition,
+                restart: false,
+            })
+            .collect(),
+        ready: probe.then(|| ReadyProbe {
+            check: ReadyCheck::Tcp {
+                host: "127.0.0.1".into(),
+                port: 1,
+            },
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+            recheck: None,
+        }),
+        restart: RestartSpec {
+            policy: RestartPolicy::OnFailure,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            max_restarts: 3,
+            window: Duration::from_secs(60),
+            min_uptime: Duration::from_secs(300),
+        },
+        stop: StopSpec {
+            signal: Signal::TERM,
+            timeout: Duration::from_secs(10),
+        },
+        limits: Default::default(),
+    }
+}
+
+fn project(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
+    Arc::new(ProjectSpec {
+        source: PathBuf::from("/w/wrangle.toml"),
+        root: PathBuf::from("/w"),
+        services,
+        logs: Default::default(),
+        notify: Vec::new(),
+        monitor: Default::default(),
+        metrics: None,
+    })
+}
+
+/// Drives an engine like the runtime does: spawns succeed at once with fake pids (or fail, as
+/// queued in `spawn_failures`).
+struct Harness {
+    engine: Engine,
+    now: Instant,
+    /// The next spawns fail with these, in order.
+    spawn_failures: VecDeque<(String, SpawnFault)>,
+    spawned: Vec<(ServiceId, u64)>,
+    signals: Vec<(ServiceId, Signal)>,
+    timers: Vec<(ServiceId, u64, TimerKind, Duration)>,
+    events: Vec<Event>,
+    exit: Option<u8>,
+}
+
+impl Harness {
+    fn new(spec: Arc<ProjectSpec>) -> Harness {
+        Harness {
+            engine: Engine::new(spec, Lifetime::UntilIdle, 42),
+            now: Instant::now(),
+            spawn_failures: VecDeque::new(),
+            spawned: Vec::new(),
+            signals: Vec::new(),
+            timers: Vec::new(),
+            events: Vec::new(),
+            exit: None,
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let mut queue = VecDeque::from(self.engine.handle(self.now, input));
+        while let Some(effect) = queue.pop_front() {
+            match effect {
+                Effect::Spawn {
+                    service,
+                    generation,
+                } => {
+                    let answer = match self.spawn_failures.pop_front() {
+                        Some((error, fault)) => Input::SpawnFailed {
+                            service,
+                            generation,
+                            error,
+                            fault,
+                        },
+                        None => {
+                            self.spawned.push((service, generation));
+                            Input::Spawned {
+                                service,
+                                generation,
+                                pid: 1000 + service as i32,
+                            }
+                        }
+                    };
+                    queue.extend(self.engine.handle(self.now, answer));
+                }
+                Effect::AwaitPorts {
+                    service,
+                    generation,
+                } => {
+                    queue.extend(self.engine.handle(
+                        self.now,
+                        Input::PortsFree {
+                            service,
+                            generation,
+                        },
+                    ));
+                }
+                Effect::Signal { service, signal } => self.signals.push((service, signal)),
+                Effect::ArmTimer {
+                    service,
+                    sequence,
+                    kind,
+                    after,
+                } => self.timers.push((service, sequence, kind, after)),
+                Effect::Publish(event) => self.events.push(event),
+                Effect::Exit { code } => self.exit = Some(code),
+            }
+        }
+    }
+
+    fn generation(&self, service: ServiceId) -> u64 {
+        self.engine.services[service].generation
+    }
+
+    fn exit_tree(&mut self, service: ServiceId, status: Exit) {
+        let generation = self.generation(service);
+        self.feed(Input::LeaderExited {
+            service,
+            generation,
+            status,
+            survivors: 0,
+        });
+        self.feed(Input::TreeGone {
+            service,
+            generation,
+        });
+    }
+
+    /// The current instance runs for `uptime`, then its whole tree exits with `status`.
+    fn run_then_exit(&mut self, service: ServiceId, uptime: Duration, status: Exit) {
+        self.now += uptime;
+        self.exit_tree(service, status);
+    }
+
+    fn spawned_services(&self) -> Vec<ServiceId> {
+        self.spawned.iter().map(|(service, _)| *service).collect()
+    }
+
+    fn phase(&self, service: ServiceId) -> Phase {
+        self.engine.view(service).phase
+    }
+
+    /// The delay of the latest restart timer armed.
+    fn last_delay(&self, kind: TimerKind) -> Duration {
+        self.timers
+            .iter()
+            .rev()
+            .find(|timer| timer.2 == kind)
+            .expect("a timer of that kind")
+            .3
+    }
+
+    fn count_events(&self, matches: impl Fn(&Event) -> bool) -> usize {
+        self.events.iter().filter(|event| matches(event)).count()
+    }
+
+    fn fire_last_timer(&mut self, kind: TimerKind) {
+        let (service, sequence, _, after) = *self
+            .timers
+            .iter()
+            .rev()
+            .find(|timer| timer.2 == kind)
+            .expect("a timer of that kind");
+        self.now += after;
+        self.feed(Input::Timer {
+            service,
+            sequence,
+            kind,
+        });
+    }
+}
+
+fn daemon(spec: Arc<ProjectSpec>) -> Harness {
+    let mut harness = Harness::new(spec);
+    harness.engine = Engine::new(
+        Arc::clone(&harness.engine.spec),
+        Lifetime::UntilShutdown,
+        42,
+    );
+    harness
+}
+
+#[test]
+fn humanize_reads_naturally() {
+    assert_eq!(humanize(Duration::from_millis(412)), "412ms");
+    assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
+    assert_eq!(humanize(Duration::from_secs(10)), "10s");
+    assert_eq!(humanize(Duration::from_secs(120)), "2m");
+}
