@@ -48,6 +48,7 @@ use crate::daemon::resources::ResourceStore;
 use crate::daemon::state::{DaemonRecord, ServiceRecord, StateWriter};
 use crate::daemon::status::{LiveFigures, millis, service_status, wire_stream, wire_usage};
 use crate::exit;
+use crate::listener::{self, Limits};
 use crate::logs::{LogSettings, LogStore};
 use crate::output::{Printer, Reporter, reporter};
 use crate::spec::{MonitorSpec, ProjectSpec, ServiceId};
@@ -62,6 +63,11 @@ const EVENT_BUFFER: usize = 1024;
 
 /// The body of `wrangle __daemon`. Returns the exit code.
 pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
+    // Clients and supervision share one descriptor table: take all of it (services are given
+    // back the limit wrangle was started with; see `sys::nofile`).
+    if let Err(error) = crate::sys::nofile::raise_soft_to_hard() {
+        eprintln!("warning: cannot raise the descriptor limit to its hard limit: {error}");
+    }
     let prepared = match prepare(file, services) {
         Ok(prepared) => prepared,
         Err(code) => return code,
@@ -69,6 +75,24 @@ pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
     let code = crate::cli::project::block_on_local(serve(&prepared)).unwrap_or_else(|code| code);
     drop(prepared.lock);
     code
+}
+
+/// The limits of the control socket and the metrics endpoint, their connection caps fitted to the
+/// descriptor limit so that clients can never take the descriptors supervision needs (warned
+/// about when they had to shrink).
+fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits) {
+    let mut control = server::LIMITS;
+    let mut metrics = crate::metrics::LIMITS;
+    let mut fitted = vec![&mut control];
+    if with_metrics {
+        fitted.push(&mut metrics);
+    }
+    let (soft_limit, _) = crate::sys::nofile::limits();
+    let reserve = listener::reserve(spec.services.len());
+    if let Some(warning) = listener::fit_to_descriptors(&mut fitted, soft_limit, reserve) {
+        eprintln!("warning: {warning}");
+    }
+    (control, metrics)
 }
 
 async fn serve(prepared: &Prepared) -> u8 {
@@ -138,12 +162,19 @@ async fn serve(prepared: &Prepared) -> u8 {
         }),
         resources: Arc::new(resources.clone()),
     };
+    let (control_limits, metrics_limits) = listener_limits(&spec, metrics_listener.is_some());
     let (stop_api, api_stopped) = oneshot::channel::<()>();
-    let metrics = metrics_listener
-        .map(|listener| crate::metrics::Endpoint::start(listener, context.status.clone()));
-    let api = tokio::spawn(server::serve(listener, context, async move {
-        let _ = api_stopped.await;
-    }));
+    let metrics = metrics_listener.map(|listener| {
+        crate::metrics::Endpoint::start(listener, context.status.clone(), metrics_limits)
+    });
+    let api = tokio::spawn(server::serve(
+        listener,
+        context,
+        control_limits,
+        async move {
+            let _ = api_stopped.await;
+        },
+    ));
 
     let (controls, control_receiver) = mpsc::unbounded_channel();
     tokio::task::spawn_local(answer_requests(

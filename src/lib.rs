@@ -40,6 +40,8 @@ pub mod logs;
 // Front-ends.
 pub mod output;
 
+pub mod listener;
+
 pub mod api;
 
 pub mod metrics;

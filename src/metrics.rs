@@ -29,6 +29,8 @@
 //! - Like the snapshot, the figures are as fresh as its last update (a state change, a resource
 //!   sample, log trouble); a scrape never waits for the supervisor.
 //! - There is no authentication: the address should be a loopback or otherwise private one.
+//!   Whoever reaches it can hold at most [`LIMITS`]' connections, each briefly; that can delay
+//!   scrapes, but never the daemon's supervision or its control socket (see [`crate::listener`]).
 
 mod exposition;
 
@@ -37,6 +39,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -48,6 +51,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::api::wire::ProjectStatus;
 use crate::exit;
+use crate::listener::{self, Limits};
 use crate::preflight;
 use crate::spec::{MetricsSpec, ProjectSpec};
 use crate::sys::ports;
@@ -151,14 +155,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Serves `GET /metrics` on `listener` from the snapshots of `status`, in a task of the
-    /// current runtime.
+    /// Serves `GET /metrics` on `listener` from the snapshots of `status`, within `limits`, in a
+    /// task of the current runtime.
     pub fn start(
         listener: tokio::net::TcpListener,
         status: watch::Receiver<Arc<ProjectStatus>>,
+        limits: Limits,
     ) -> Endpoint {
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, Exporter::new(status), async move {
+        let task = tokio::spawn(serve(listener, Exporter::new(status), limits, async move {
             let _ = stopped.await;
         }));
         Endpoint { stop, task }
@@ -167,19 +172,32 @@ impl Endpoint {
     /// Stops accepting, lets scrapes in flight finish (bounded), and returns.
     pub async fn stop(self) {
         let _ = self.stop.send(());
-        let _ = tokio::time::timeout(crate::api::server::DRAIN_TIMEOUT, self.task).await;
+        let _ = tokio::time::timeout(listener::DRAIN_TIMEOUT, self.task).await;
     }
 }
 
-/// Serves the endpoint until `shutdown` completes.
+/// What the endpoint allows its clients (see [`crate::listener`]). Anyone who can reach the
+/// address is a client, so everything is tight: a scrape is one small request answered at once.
+pub const LIMITS: Limits = Limits {
+    name: "metrics",
+    max_connections: 64,
+    header_timeout: Duration::from_secs(5),
+    body_timeout: Duration::from_secs(5),
+    max_body_bytes: 4 * 1024,
+    request_timeout: Duration::from_secs(10),
+    stall_timeout: Some(Duration::from_secs(10)),
+};
+
+/// Serves the endpoint within `limits` (normally [`LIMITS`], with a cap fitted to the descriptor
+/// limit) until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     exporter: Exporter,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router(exporter))
-        .with_graceful_shutdown(shutdown)
-        .await
+    listener::serve(listener, router(exporter), limits, shutdown).await;
+    Ok(())
 }
 
 /// `GET /metrics` (and `HEAD`); 404 for every other path, 405 for other methods.

@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod lock;
+pub mod nofile;
 pub mod ports;
 pub mod process_table;
 pub mod reaper;

@@ -921,6 +921,226 @@ command = ["sh", "-c", "while :; do echo working; sleep 0.1; done"]
     assert_nothing_left_after_down(&project);
 }
 
+/// Opens `COUNT` TCP connections to `127.0.0.1:PORT` that each send half a request and then
+/// stall, for `SECONDS`; a connection the server closes or answers is replaced at once. Prints
+/// `opened N` (connections that sent their half request so far) about once a second. As root it
+/// first becomes `nobody`: the attacker is another user, as in the issue.
+const HALF_REQUEST_ATTACKER: &str = r#"
+import errno, os, select, socket, sys, time
+port, count, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+if os.geteuid() == 0:
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)
+HALF = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+poller = select.poll()
+sockets = {}
+opened = 0
+deadline = time.monotonic() + seconds
+next_report = time.monotonic() + 0.5
+while time.monotonic() < deadline:
+    for _ in range(100):
+        if len(sockets) >= count:
+            break
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        if s.connect_ex(("127.0.0.1", port)) not in (0, errno.EINPROGRESS):
+            s.close()
+            break
+        sockets[s.fileno()] = [s, False]
+        poller.register(s.fileno(), select.POLLOUT)
+    for fd, events in poller.poll(50):
+        s, sent = sockets[fd]
+        if not sent and events & select.POLLOUT and not events & (select.POLLERR | select.POLLHUP):
+            try:
+                s.send(HALF)
+                sockets[fd][1] = True
+                opened += 1
+                poller.modify(fd, select.POLLIN)
+                continue
+            except OSError:
+                pass
+        poller.unregister(fd)
+        del sockets[fd]
+        s.close()
+    if time.monotonic() >= next_report:
+        print("opened", opened, flush=True)
+        next_report = time.monotonic() + 1
+"#;
+
+/// Kills and reaps the attackers however the test ends.
+struct Attackers(Vec<Child>);
+
+impl Drop for Attackers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// GET /metrics on a fresh connection: whether the answer is a 200.
+fn scrape_ok(port: u16) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request).is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer.starts_with(b"HTTP/1.1 200")
+}
+
+#[test]
+fn another_user_holding_half_requests_on_the_metrics_port_starves_neither_supervision_nor_ps() {
+    const ATTACKERS: usize = 2;
+    const CONNECTIONS_EACH: usize = 550;
+    const ATTACK: Duration = Duration::from_secs(9);
+    let metrics_port = crate::support::free_port();
+    let project = Project::new(&format!(
+        r#"
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
+
+[services.crashy]
+command = ["sh", "-c", "sleep 0.3; exit 1"]
+restart = "always"
+backoff_initial = "100ms"
+backoff_max = "200ms"
+max_restarts = 100000
+restart_window = "10s"
+"#
+    ));
+    let _guard = DaemonGuard::new(&project);
+    // Soft and hard limit 1024, as in the report (the daemon cannot raise it).
+    let up = project.run_command_unswept(
+        project.command_through(&["prlimit", "--nofile=1024:1024", "--"], &["up", "-d"]),
+    );
+    assert_eq!(up.code, 0, "{up:#?}");
+    let daemon = crate::support::background_pid(&up.stdout)
+        .unwrap_or_else(|| panic!("no daemon pid: {up:#?}"));
+    let restarts = |status: &Value| service(status, "crashy")["restarts"].as_u64().unwrap_or(0);
+    let mut last = Value::Null;
+    assert!(
+        wait_until(WAIT, || {
+            last = status(&project);
+            restarts(&last) >= 2
+        }),
+        "crashy is not restarting: {last:#}"
+    );
+    let fds_before = fd_count(daemon);
+
+    let mut attackers = Attackers(Vec::new());
+    for _ in 0..ATTACKERS {
+        let child = Command::new(python())
+            .args(["-c", HALF_REQUEST_ATTACKER])
+            .arg(metrics_port.to_string())
+            .arg(CONNECTIONS_EACH.to_string())
+            .arg(ATTACK.as_secs_f64().to_string())
+            .env(MARK_VAR, &project.mark)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the attacker");
+        attackers.0.push(child);
+    }
+    // Each attacker reports after its first half second (and exits by itself after ATTACK).
+    for attacker in &mut attackers.0 {
+        let mut line = String::new();
+        let stdout = attacker.stdout.as_mut().expect("piped stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("read the attacker's report");
+        assert!(line.starts_with("opened"), "attacker: {line:?}");
+    }
+
+    // While the attack lasts: `ps` answers every time, the daemon keeps descriptors free, and
+    // the crashing service keeps being restarted.
+    let attack_started = Instant::now();
+    let first = status(&project);
+    let mut calls = 0;
+    let mut most_fds = 0;
+    while attack_started.elapsed() < ATTACK - Duration::from_secs(2) {
+        let ps = project.run(&["ps", "--json"]);
+        assert_eq!(
+            ps.code,
+            0,
+            "`ps` failed during the attack (daemon fds: {}): {ps:#?}",
+            fd_count(daemon)
+        );
+        last = serde_json::from_str(&ps.stdout).expect("ps --json is JSON");
+        assert_ne!(state(&last, "crashy"), "failed", "{last:#}");
+        most_fds = most_fds.max(fd_count(daemon));
+        calls += 1;
+    }
+    assert!(
+        most_fds < 1024 - 64,
+        "the daemon held {most_fds} of its 1024 descriptors during the attack (before: {fds_before})"
+    );
+    assert!(
+        restarts(&last) >= restarts(&first) + 3,
+        "crashy was restarted only {} times in {calls} calls during the attack: {last:#}",
+        restarts(&last) - restarts(&first)
+    );
+    drop(attackers);
+
+    // Afterwards the endpoint serves again and every attacker's descriptor is given back.
+    assert!(
+        wait_until(WAIT, || scrape_ok(metrics_port)),
+        "the metrics endpoint does not answer after the attack"
+    );
+    let mut fds_after = 0;
+    assert!(
+        wait_until(WAIT, || {
+            fds_after = fd_count(daemon);
+            fds_after <= fds_before + 8
+        }),
+        "the daemon holds {fds_after} descriptors after the attack, {fds_before} before"
+    );
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
+/// The soft and hard "Max open files" of a process, from `/proc/PID/limits`.
+fn open_files_limits(pid: i32) -> (String, String) {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).expect("read limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no Max open files in {limits}"));
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let soft = fields.next().unwrap_or_default().to_string();
+    let hard = fields.next().unwrap_or_default().to_string();
+    (soft, hard)
+}
+
+#[test]
+fn the_daemon_raises_its_descriptor_limit_and_its_services_keep_the_one_wrangle_was_given() {
+    let project = Project::new(
+        r#"
+[services.api]
+command = ["sleep", "617"]
+"#,
+    );
+    let _guard = DaemonGuard::new(&project);
+    let up = project.run_command_unswept(
+        project.command_through(&["prlimit", "--nofile=1024:4096", "--"], &["up", "-d"]),
+    );
+    assert_eq!(up.code, 0, "{up:#?}");
+    let daemon = crate::support::background_pid(&up.stdout)
+        .unwrap_or_else(|| panic!("no daemon pid: {up:#?}"));
+    let status = wait_states(&project, &[("api", "running")]);
+    let api = pid(&status, "api").expect("api's pid");
+    assert_eq!(open_files_limits(daemon), ("4096".into(), "4096".into()));
+    assert_eq!(open_files_limits(api), ("1024".into(), "4096".into()));
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile bytes on the control socket.
 

@@ -177,6 +177,33 @@ impl Project {
         command
     }
 
+    /// [`Project::command`] run through `wrapper` (e.g. `prlimit --nofile=1024:1024 --`): the
+    /// program is `wrapper[0]`, its arguments the rest of `wrapper`, the wrangle binary and `args`,
+    /// with wrangle's environment, directory and pipes.
+    pub fn command_through(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let inner = self.command(args);
+        let (program, wrapper_args) = wrapper.split_first().expect("a wrapper program");
+        let mut command = Command::new(program);
+        command
+            .args(wrapper_args)
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = inner.get_current_dir() {
+            command.current_dir(dir);
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
     /// Starts `wrangle ARGS` in the background.
     pub fn spawn(&self, args: &[&str]) -> Wrangle {
         let run = self.runs.fetch_add(1, Ordering::Relaxed);

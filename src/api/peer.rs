@@ -9,10 +9,11 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use rustix::process::{Uid, geteuid};
 use tokio::net::{UnixListener, UnixStream};
+
+use crate::listener::Listen;
 
 /// Connections refused because their peer was another user, since the process started.
 pub(crate) static REFUSED_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
@@ -39,39 +40,18 @@ impl PeerCheckedListener {
     }
 }
 
-impl axum::serve::Listener for PeerCheckedListener {
+impl Listen for PeerCheckedListener {
     type Io = UnixStream;
-    type Addr = tokio::net::unix::SocketAddr;
 
-    async fn accept(&mut self) -> (UnixStream, Self::Addr) {
-        loop {
-            match self.listener.accept().await {
-                Ok((stream, address)) => {
-                    if self.is_ours(&stream) {
-                        return (stream, address);
-                    }
-                    REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
-                    drop(stream);
-                }
-                Err(error) => accept_failed(error).await,
-            }
+    async fn accept(&mut self) -> io::Result<UnixStream> {
+        self.listener.accept().await.map(|(stream, _)| stream)
+    }
+
+    fn admit(&self, stream: &UnixStream) -> bool {
+        if self.is_ours(stream) {
+            return true;
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
-/// `accept` cannot return an error to axum, so it waits and retries. A connection that died in
-/// the backlog is skipped at once; anything else (mostly EMFILE/ENFILE: out of descriptors) is
-/// retried after a pause, as hyper 0.14's server did, rather than spinning.
-async fn accept_failed(error: io::Error) {
-    match error.kind() {
-        io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionRefused
-        | io::ErrorKind::Interrupted => {}
-        _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        REFUSED_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        false
     }
 }

@@ -3,8 +3,9 @@
 //! The socket lives in the project's private state directory. [`bind`] refuses a directory that
 //! is not ours or not 0700 (the directory's mode is what keeps other users out), replaces a stale
 //! socket but never anything else, and leaves the socket 0600. [`serve`] hands only connections
-//! from our own user to the router (see `peer`), and on shutdown ends the SSE streams, lets
-//! in-flight requests finish for up to [`DRAIN_TIMEOUT`], and returns.
+//! from our own user to the router (see `peer`), within the [`LIMITS`] every listener has (see
+//! [`crate::listener`]), and on shutdown ends the SSE streams, lets in-flight requests finish for
+//! up to [`DRAIN_TIMEOUT`], and returns.
 //!
 //! # Caveats
 //!
@@ -22,24 +23,38 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::Listener;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
 
 use crate::api::ApiContext;
 use crate::api::peer::{PeerCheckedListener, REFUSED_CONNECTIONS};
 use crate::api::routes;
+use crate::listener::{self, Limits};
 
 /// How long [`serve`] lets open connections finish after `shutdown` completes.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DRAIN_TIMEOUT: Duration = listener::DRAIN_TIMEOUT;
 
 /// How long a connection may take to deliver a request's headers, from the moment the server
 /// waits for them (on accept, and after each response on a kept-alive connection); then it is
 /// closed. The CLI writes its request at once, so this only ever ends connections that stalled
 /// (idle, or sending a byte at a time), which would otherwise pile up in the daemon.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the control socket allows its clients (see [`listener`]). Clients are our own user's (the
+/// socket is private and peers are checked), so the cap is generous; `logs -f` and `events`
+/// streams may stay open as long as the client reads, and longer: how far a follower may fall
+/// behind is the routes' business.
+pub const LIMITS: Limits = Limits {
+    name: "control socket",
+    max_connections: 512,
+    header_timeout: HEADER_READ_TIMEOUT,
+    body_timeout: routes::BODY_READ_TIMEOUT,
+    max_body_bytes: routes::BODY_LIMIT,
+    // A handler waits up to `REPLY_TIMEOUT` for the daemon; the answer (at most
+    // `MAX_LOG_LINES` lines) then has the rest to be read.
+    request_timeout: Duration::from_secs(30),
+    stall_timeout: None,
+};
 
 /// Binds the control socket: parent dir must exist and be 0700 and ours (check, refuse
 /// otherwise); remove a stale socket file at the exact path only if it IS a socket
@@ -66,76 +81,45 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves until `shutdown` completes. Every accepted connection's peer uid (SO_PEERCRED) must
-/// equal our own euid, else the connection is closed immediately and counted (see
-/// [`refused_connections`]). Works on a current-thread runtime.
+/// Serves until `shutdown` completes, within `limits` (normally [`LIMITS`], with a cap fitted to
+/// the descriptor limit). Every accepted connection's peer uid (SO_PEERCRED) must equal our own
+/// euid, else the connection is closed immediately and counted (see [`refused_connections`]).
+/// Works on a current-thread runtime.
 ///
 /// After `shutdown` completes no connection is accepted, SSE streams end, and requests in
 /// flight get up to [`DRAIN_TIMEOUT`] to finish; connections still open then are left to end on
-/// their own.
+/// their own (within their limits).
 pub async fn serve(
     listener: UnixListener,
     context: ApiContext,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_router(listener, |stop| routes::router(context, stop), shutdown).await
+    serve_router(
+        listener,
+        |stop| routes::router(context, stop),
+        limits,
+        shutdown,
+    )
+    .await
 }
 
 /// [`serve`] with the router made by `make_router` from the stop signal of SSE streams.
-///
-/// Connections are served by hyper's HTTP/1 connection directly rather than `axum::serve`,
-/// which has no timer and so no way to bound how long a client may take to send its headers:
-/// a client that connected and then stalled (idle, or sending a byte at a time) held a task and
-/// a descriptor of the daemon for as long as it liked. Here each connection gets
-/// [`HEADER_READ_TIMEOUT`]; see [`serve_connection`].
 pub(crate) async fn serve_router(
     listener: UnixListener,
     make_router: impl FnOnce(watch::Receiver<bool>) -> Router,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let (stop_sender, stop) = watch::channel(false);
-    let router = make_router(stop.clone());
-    let mut listener = PeerCheckedListener::new(listener);
-    // Every connection task holds a sender; `recv` returns `None` once all of them are gone.
-    let (open, mut all_closed) = mpsc::channel::<()>(1);
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            (stream, _address) = listener.accept() => {
-                tokio::spawn(serve_connection(stream, router.clone(), stop.clone(), open.clone()));
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    // No more connections are accepted; SSE streams end, the others finish what they do.
-    drop(listener);
-    stop_sender.send_replace(true);
-    drop(open);
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, all_closed.recv()).await;
+    let router = make_router(stop);
+    let shutdown = async move {
+        shutdown.await;
+        // SSE streams end, so that their connections can close.
+        stop_sender.send_replace(true);
+    };
+    listener::serve(PeerCheckedListener::new(listener), router, limits, shutdown).await;
     Ok(())
-}
-
-/// Serves one connection until the client closes it, it fails (a header timeout, a protocol
-/// error), or the server stops (then the request in flight is finished first).
-async fn serve_connection(
-    stream: UnixStream,
-    router: Router,
-    mut stop: watch::Receiver<bool>,
-    _open: mpsc::Sender<()>,
-) {
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
-    tokio::pin!(connection);
-    tokio::select! {
-        // An error (a timeout, garbage that is not HTTP) only ends this connection.
-        _ = connection.as_mut() => return,
-        // An error means the sender is gone, which only happens when `serve_router` returns.
-        _ = stop.wait_for(|stopped| *stopped) => {}
-    }
-    connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
 }
 
 /// Connections refused by [`serve`] because their peer was another user, since the process

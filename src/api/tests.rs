@@ -233,6 +233,7 @@ impl Harness {
                     reply_timeout: Duration::from_millis(300),
                 })
             },
+            server::LIMITS,
             async move {
                 let _ = shutdown_receiver.await;
             },

@@ -556,7 +556,7 @@ fn the_endpoint_serves_metrics_and_404_elsewhere() {
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        (port, Endpoint::start(listener, status))
+        (port, Endpoint::start(listener, status, super::LIMITS))
     });
     // The runtime serves while this thread makes blocking requests from another.
     let client = std::thread::spawn(move || {

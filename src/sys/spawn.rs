@@ -161,6 +161,7 @@ fn spawn_fast(
         stderr: stderr.0,
         death_signal,
         cgroup: request.cgroup.map(|cgroup| (cgroup.dir, cgroup.procs)),
+        nofile: crate::sys::nofile::original().copied(),
     };
     vfork::spawn(&plan, &setup)
 }
@@ -196,10 +197,11 @@ fn spawn_with_command(
     // Everything the child-side closure reads is computed here, before the fork.
     let expected_parent = rustix::process::getpid();
     let cgroup_procs = request.cgroup.map(|cgroup| cgroup.procs);
+    let nofile = crate::sys::nofile::original().copied();
     // SAFETY: the closure only performs async-signal-safe syscalls (setsid, prctl, getppid,
-    // write) on values captured by copy; it allocates nothing and takes no locks.
+    // write, setrlimit) on values captured by copy; it allocates nothing and takes no locks.
     unsafe {
-        command.pre_exec(move || child_setup(expected_parent, death_signal, cgroup_procs));
+        command.pre_exec(move || child_setup(expected_parent, death_signal, cgroup_procs, nofile));
     }
 
     let child = command.spawn()?;
@@ -215,6 +217,7 @@ fn child_setup(
     expected_parent: Pid,
     death_signal: Option<Signal>,
     cgroup_procs: Option<RawFd>,
+    nofile: Option<rustix::process::Rlimit>,
 ) -> io::Result<()> {
     // A new session makes the child the leader of its own process group, so the whole tree can
     // be signalled at once and the terminal's Ctrl+C reaches wrangle only: wrangle decides the
@@ -236,6 +239,10 @@ fn child_setup(
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         // Writing "0" moves the writing process itself, so no pid formatting is needed here.
         rustix::io::write(fd, b"0")?;
+    }
+    // The limit wrangle was started with, not the one the daemon raised its own to.
+    if let Some(limit) = &nofile {
+        crate::sys::nofile::restore_in_child(limit)?;
     }
     Ok(())
 }
@@ -430,6 +437,31 @@ mod tests {
             );
             assert_eq!(read_all(child.stderr), "oops\n");
             assert_eq!(wait(child.pid).exit_status(), Some(3));
+        });
+    }
+
+    #[test]
+    fn a_child_gets_the_descriptor_limit_wrangle_had_before_raising_its_own() {
+        // The test process is its own (nextest): its limit is ours to change. Make sure there is
+        // room between soft and hard, then raise, as the daemon does.
+        let (soft, hard) = crate::sys::nofile::limits();
+        let lowered = soft.min(hard / 2).min(1024);
+        let low = rustix::process::Rlimit {
+            current: Some(lowered),
+            maximum: Some(hard),
+        };
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, low).expect("setrlimit");
+        let raised = crate::sys::nofile::raise_soft_to_hard().expect("raise");
+        assert_eq!(raised, hard);
+        each_way(|fallback| {
+            let mut request = request(&["sh", "-c", "ulimit -n"], Output::Capture);
+            let child = spawn(&mut request).expect("spawn");
+            assert_eq!(
+                read_all(child.stdout).trim(),
+                lowered.to_string(),
+                "fallback: {fallback}"
+            );
+            assert_eq!(wait(child.pid).exit_status(), Some(0));
         });
     }
 

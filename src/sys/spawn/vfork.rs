@@ -140,6 +140,8 @@ pub(super) struct Setup {
     /// The cgroup to start in: its directory (for `CLONE_INTO_CGROUP`, when `Some`) and its
     /// `cgroup.procs` (which the child writes `0` to otherwise).
     pub cgroup: Option<(Option<RawFd>, RawFd)>,
+    /// The descriptor limit to set (the one wrangle was started with, when it raised its own).
+    pub nofile: Option<rustix::process::Rlimit>,
 }
 
 #[cfg(test)]
@@ -223,6 +225,7 @@ struct ChildContext {
     death_signal: Option<Signal>,
     /// A `cgroup.procs` the child joins by writing `0` (when not started in it by the clone).
     cgroup_procs: Option<RawFd>,
+    nofile: Option<rustix::process::Rlimit>,
     parent: Pid,
     error: AtomicI32,
 }
@@ -255,6 +258,7 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup) -> io::Result<Option<(i32, Owned
         setup_stderr: setup.stderr,
         death_signal: setup.death_signal,
         cgroup_procs: None,
+        nofile: setup.nofile,
         parent: rustix::process::getpid(),
         error: AtomicI32::new(0),
     };
@@ -393,6 +397,11 @@ fn child_exec(context: &ChildContext) -> i32 {
         if unsafe { libc::write(procs, b"0".as_ptr().cast(), 1) } < 0 {
             return last_errno();
         }
+    }
+    if let Some(limit) = &context.nofile
+        && let Err(error) = crate::sys::nofile::restore_in_child(limit)
+    {
+        return error.raw_os_error().unwrap_or(libc::EINVAL);
     }
     for (source, target) in [
         (context.setup_stdin, 0),
