@@ -52,6 +52,8 @@ use crate::sys::nofile;
 
 use guard::{GuardedIo, GuardedService, Progress};
 
+pub use guard::BodyTimeout;
+
 /// How long [`serve`] lets open connections finish once its `shutdown` completes.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -131,6 +133,19 @@ pub fn fit_to_descriptors(
          are capped at {} (raise `ulimit -n` to allow more)",
         caps.join(", ")
     ))
+}
+
+/// Whether `error`, or an error it was caused by, is a request body's [`BodyTimeout`]: for a
+/// handler that answers a body that did not arrive in time differently (408).
+pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<BodyTimeout>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// A source of connections for [`serve`].

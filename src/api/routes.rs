@@ -437,6 +437,16 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
         .with_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
+/// 408: the body did not arrive within [`BODY_READ_TIMEOUT`] (by this handler's clock or the
+/// listener's, whichever ran out first).
+fn body_timed_out() -> Response {
+    ApiError::bad_request(format!(
+        "the request body did not arrive within {}",
+        humantime::format_duration(BODY_READ_TIMEOUT)
+    ))
+    .with_status(StatusCode::REQUEST_TIMEOUT)
+}
+
 /// A JSON request body, whatever its content type, with every failure as an [`ApiError`]:
 /// 413 beyond [`BODY_LIMIT`], 408 when it does not arrive within [`BODY_READ_TIMEOUT`], 400
 /// for anything that is not the expected JSON.
@@ -452,13 +462,7 @@ where
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
         let read = tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, state));
         let bytes = match read.await {
-            Err(_elapsed) => {
-                return Err(ApiError::bad_request(format!(
-                    "the request body did not arrive within {}",
-                    humantime::format_duration(BODY_READ_TIMEOUT)
-                ))
-                .with_status(StatusCode::REQUEST_TIMEOUT));
-            }
+            Err(_elapsed) => return Err(body_timed_out()),
             Ok(read) => read,
         };
         let bytes = match bytes {
@@ -468,6 +472,9 @@ where
                     "the request body is larger than {BODY_LIMIT} bytes"
                 ))
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE));
+            }
+            Err(rejection) if crate::listener::is_body_timeout(&rejection) => {
+                return Err(body_timed_out());
             }
             Err(rejection) => {
                 return Err(ApiError::bad_request(format!(

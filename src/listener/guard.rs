@@ -247,7 +247,7 @@ pub(super) struct TimedBody {
 /// The error of a request body that did not arrive in time.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body did not arrive in time")]
-pub(super) struct BodyTimeout;
+pub struct BodyTimeout;
 
 impl Body for TimedBody {
     type Data = Bytes;
