@@ -4,7 +4,10 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use crate::support::{Project, WAIT, assert_no_survivors, free_port, python, toml_str, wait_until};
+use crate::support::{
+    Daemon, Project, WAIT, assert_no_survivors, free_port, python, service, state, status,
+    toml_str, wait_until,
+};
 
 #[test]
 fn crash_loop_is_given_up_on_while_the_others_keep_running() {
@@ -267,4 +270,33 @@ min_uptime = "100ms"
     wrangle.signal("INT");
     assert_eq!(wrangle.wait_exit(WAIT), 0, "{}", wrangle.transcript());
     assert_no_survivors(&project.mark);
+}
+
+/// `ps` names the crash-loop rule that gave up, in the table and in `--json`.
+#[test]
+fn ps_says_which_crash_loop_rule_gave_up() {
+    let project = Project::new(
+        r#"
+[services.flaky]
+command = ["sh", "-c", "sleep 0.3; exit 1"]
+backoff_initial = "50ms"
+max_restarts = 2
+restart_window = "100ms"
+"#,
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let rule = "crash loop: crashed 3 times in a row within 5m of starting (min_uptime), more \
+                than max_restarts = 2; not restarting again";
+    let mut last = serde_json::Value::Null;
+    let failed = wait_until(WAIT, || {
+        last = status(&project);
+        state(&last, "flaky") == "failed"
+    });
+    assert!(failed, "not failed: {last:#}");
+    let flaky = service(&last, "flaky");
+    assert_eq!(flaky["reason"], rule, "{last:#}");
+    assert_eq!(flaky["restarts"], 2, "{last:#}");
+    let ps = project.run(&["ps"]);
+    assert_eq!(ps.code, 0, "{ps:#?}");
+    assert!(ps.stdout.contains(&format!("flaky: {rule}")), "{ps:#?}");
 }
