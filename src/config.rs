@@ -21,6 +21,7 @@
 //! Procfile has its own small parser in `procfile`. Nothing here panics on any input: the file
 //! may be anything, and a config error must be a message, not a crash.
 
+mod command_line;
 mod diagnostic;
 mod document;
 mod dotenv;

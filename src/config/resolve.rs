@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use crate::config::command_line::split_command_line;
 use crate::config::diagnostic::{Diagnostic, SourceFile};
-use crate::config::document::{RawCommand, RawProject, RawService, split_command_line};
+use crate::config::document::{RawCommand, RawProject, RawService};
 use crate::config::dotenv;
 use crate::spec::{
     CommandSpec, Dependency, LimitSpec, ProjectSpec, RestartPolicy, RestartSpec, ServiceId,

@@ -10,7 +10,9 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{Reader, Value, check_http_url, split_command_line};
+use super::probes::check_http_url;
+use super::values::describe;
+use super::{Reader, Value};
 use crate::config::diagnostic::{Diagnostic, SourceFile};
 use crate::spec::{CommandSpec, EVENT_KINDS, NotifySpec, NotifyTarget};
 
@@ -56,7 +58,7 @@ impl Reader<'_> {
                 value.span(),
                 format!(
                     "expected an array of tables for `notify`, found {}",
-                    super::describe(value.get_ref())
+                    describe(value.get_ref())
                 ),
                 "expected [[notify]] entries",
             );
@@ -351,34 +353,7 @@ impl Reader<'_> {
 
     /// `command`: an argv array, or a string split into words without a shell.
     fn notify_command(&mut self, value: &Value<'_>, path: &str) -> Option<NotifyTarget> {
-        let argv = match value.get_ref() {
-            DeValue::String(line) => match split_command_line(line) {
-                Ok(argv) => argv,
-                Err(problem) => {
-                    self.push(Diagnostic::at(
-                        self.file,
-                        value.span(),
-                        format!("invalid `{path}`: {problem}"),
-                        problem,
-                    ));
-                    return None;
-                }
-            },
-            DeValue::Array(_) => self.argv(value, path)?,
-            _ => {
-                self.wrong_type(value, path, "a string or an array of strings");
-                return None;
-            }
-        };
-        if argv.iter().any(|word| word.contains('\0')) {
-            self.push(Diagnostic::at(
-                self.file,
-                value.span(),
-                format!("`{path}` contains a NUL character"),
-                "a program argument cannot contain NUL",
-            ));
-            return None;
-        }
+        let argv = self.command_argv(value, path)?;
         Some(NotifyTarget::Command(CommandSpec { argv, shell: false }))
     }
 }

@@ -1,0 +1,268 @@
+//! `ready`: a service's readiness probe, the one place that knows the probe kinds (`http`, `tcp`,
+//! `exec`, `log`, `notify`), their values and their timings.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::{Reader, Value};
+use crate::config::diagnostic::Diagnostic;
+use crate::spec::{CommandSpec, ReadyCheck, ReadyProbe};
+
+const READY_KINDS: &[&str] = &["http", "tcp", "exec", "log", "notify"];
+const READY_KEYS: &[&str] = &[
+    "http", "tcp", "exec", "log", "notify", "interval", "timeout", "recheck",
+];
+/// Built-in probe timings, used when `ready` does not set them.
+const DEFAULT_READY_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Reader<'_> {
+    pub(super) fn ready(&mut self, value: &Value<'_>, path: &str) -> Option<ReadyProbe> {
+        let table = self.table(
+            value,
+            path,
+            "a table with one of http, tcp, exec, log or notify",
+        )?;
+        let mut check: Option<(Range<usize>, Option<ReadyCheck>)> = None;
+        let mut interval = DEFAULT_READY_INTERVAL;
+        let mut timeout = DEFAULT_READY_TIMEOUT;
+        let mut recheck: Option<Spanned<Duration>> = None;
+        let mut ok = true;
+        for (key, item) in table.iter() {
+            let kind = key.get_ref().as_ref();
+            let key_path = format!("{path}.{kind}");
+            match kind {
+                "interval" => match self.duration(item, &key_path, true) {
+                    Some(duration) => interval = duration.into_inner(),
+                    None => ok = false,
+                },
+                "timeout" => match self.duration(item, &key_path, true) {
+                    Some(duration) => timeout = duration.into_inner(),
+                    None => ok = false,
+                },
+                "recheck" => match self.duration(item, &key_path, true) {
+                    Some(duration) => recheck = Some(duration),
+                    None => ok = false,
+                },
+                kind if READY_KINDS.contains(&kind) => {
+                    if let Some((first_span, _)) = &check {
+                        self.push(
+                            Diagnostic::at(
+                                self.file,
+                                key.span(),
+                                format!("`{path}` sets more than one probe kind"),
+                                "second probe kind",
+                            )
+                            .with_context(first_span.clone(), "first probe kind")
+                            .with_help("keep exactly one of http, tcp, exec, log or notify"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    let parsed = self.ready_check(kind, item, &key_path);
+                    check = Some((key.span(), parsed));
+                }
+                other => self.unknown_key(key, other, &format!("`{path}`"), READY_KEYS),
+            }
+        }
+        let Some((_, parsed)) = check else {
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    value.span(),
+                    format!("`{path}` sets no probe kind"),
+                    "expected exactly one of http, tcp, exec, log or notify",
+                )
+                .with_help("for example: ready = { tcp = 5432 }"),
+            );
+            return None;
+        };
+        let check = parsed?;
+        if let Some(recheck) = &recheck
+            && matches!(check, ReadyCheck::Log { .. } | ReadyCheck::Notify)
+        {
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    recheck.span(),
+                    format!("`{path}.recheck` needs an http, tcp or exec probe"),
+                    "this probe cannot be repeated",
+                )
+                .with_help("a log line or READY=1 happens once; remove `recheck`"),
+            );
+            ok = false;
+        }
+        ok.then_some(ReadyProbe {
+            check,
+            interval,
+            timeout,
+            recheck: recheck.map(Spanned::into_inner),
+        })
+    }
+
+    fn ready_check(&mut self, kind: &str, value: &Value<'_>, path: &str) -> Option<ReadyCheck> {
+        match kind {
+            "http" => {
+                let url = self.string(value, path)?;
+                match check_http_url(url.get_ref()) {
+                    Ok(()) => Some(ReadyCheck::Http {
+                        url: url.into_inner(),
+                    }),
+                    Err((message, label)) => {
+                        self.push(
+                            Diagnostic::at(self.file, value.span(), message, label)
+                                .with_help("for example: http = \"http://127.0.0.1:8080/health\""),
+                        );
+                        None
+                    }
+                }
+            }
+            "tcp" => self.tcp(value, path),
+            "exec" => {
+                let argv = self.command_argv(value, path)?;
+                Some(ReadyCheck::Exec {
+                    command: CommandSpec { argv, shell: false },
+                })
+            }
+            "log" => {
+                let pattern = self.string(value, path)?;
+                match regex::Regex::new(pattern.get_ref()) {
+                    Ok(regex) => Some(ReadyCheck::Log { pattern: regex }),
+                    Err(error) => {
+                        let detail = error.to_string();
+                        self.push(
+                            Diagnostic::at(
+                                self.file,
+                                value.span(),
+                                format!("invalid regex in `{path}`"),
+                                "this regex does not compile",
+                            )
+                            .with_note(detail),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                // notify: the only meaningful value is `true`; `false` would leave no probe
+                // kind, which is better said outright than silently ignored.
+                match self.boolean(value, path)? {
+                    true => Some(ReadyCheck::Notify),
+                    false => {
+                        self.push(
+                            Diagnostic::at(
+                                self.file,
+                                value.span(),
+                                format!("`{path}` must be true"),
+                                "notify = false is not a probe",
+                            )
+                            .with_help("remove `ready` to start dependents without waiting"),
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn tcp(&mut self, value: &Value<'_>, path: &str) -> Option<ReadyCheck> {
+        if let DeValue::Integer(_) = value.get_ref() {
+            let port = self.port(value, path)?;
+            return Some(ReadyCheck::Tcp {
+                host: "127.0.0.1".to_string(),
+                port,
+            });
+        }
+        let DeValue::String(text) = value.get_ref() else {
+            self.wrong_type(value, path, "a port number or a \"host:port\" string");
+            return None;
+        };
+        let parsed = text.rsplit_once(':').and_then(|(host, port)| {
+            let host = host
+                .strip_prefix('[')
+                .and_then(|inner| inner.strip_suffix(']'))
+                .unwrap_or(host);
+            let port = port.parse::<u16>().ok().filter(|port| *port != 0)?;
+            let host_ok =
+                !host.is_empty() && !host.contains(|c: char| c.is_whitespace() || c == '/');
+            host_ok.then(|| (host.to_string(), port))
+        });
+        match parsed {
+            Some((host, port)) => Some(ReadyCheck::Tcp { host, port }),
+            None => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("invalid TCP address \"{text}\" for `{path}`"),
+                        "expected \"host:port\" with a port from 1 to 65535",
+                    )
+                    .with_help("for example: tcp = \"127.0.0.1:5432\" or tcp = 5432"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Checks a probe URL: `http://` followed by a host, an optional port and an optional path.
+pub(super) fn check_http_url(url: &str) -> Result<(), (String, &'static str)> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Err((
+            format!("https probes are not supported: \"{url}\""),
+            "https probes are not supported",
+        ));
+    }
+    let malformed = || {
+        (
+            format!("expected an http:// URL, found \"{url}\""),
+            "expected an http:// URL",
+        )
+    };
+    if !lower.starts_with("http://") {
+        return Err(malformed());
+    }
+    let rest = &url["http://".len()..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || url.contains(char::is_whitespace) || authority.contains('@') {
+        return Err(malformed());
+    }
+    // A port, when present, must be a valid TCP port. `[::1]:80` keeps its colons in brackets.
+    let port = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => {
+            if host.is_empty() {
+                return Err(malformed());
+            }
+            Some(port)
+        }
+        _ => None,
+    };
+    if let Some(port) = port
+        && port.parse::<u16>().ok().filter(|port| *port != 0).is_none()
+    {
+        return Err(malformed());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls_are_checked() {
+        assert!(check_http_url("http://127.0.0.1:8080/health").is_ok());
+        assert!(check_http_url("http://localhost/").is_ok());
+        assert!(check_http_url("http://[::1]:80/x").is_ok());
+        assert!(check_http_url("https://x/").is_err());
+        assert!(check_http_url("ftp://x/").is_err());
+        assert!(check_http_url("http://").is_err());
+        assert!(check_http_url("http://x:99999/").is_err());
+        assert!(check_http_url("http://x:/").is_err());
+        assert!(check_http_url("http://a b/").is_err());
+    }
+}

@@ -1,0 +1,482 @@
+//! `[services.NAME]` tables and `[defaults]`: a service's command, its settings (the keys that
+//! `[defaults]` may also set), its environment, ports and dependencies, and the service name
+//! rule. Its probe (`ready`) is read by `probes`.
+//!
+//! A key that a service and `[defaults]` share goes in `RawSettings` and in `setting`; a key
+//! only a service may have goes in `RawService` and in `service`.
+
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::{Reader, Value};
+use crate::config::diagnostic::Diagnostic;
+use crate::spec::{DependencyCondition, ReadyProbe, RestartPolicy, Signal};
+
+/// Keys allowed in a `[services.NAME]` table.
+const SERVICE_KEYS: &[&str] = &[
+    "command",
+    "shell",
+    "cwd",
+    "env",
+    "env_file",
+    "port",
+    "depends_on",
+    "ready",
+    "restart",
+    "backoff_initial",
+    "backoff_max",
+    "max_restarts",
+    "restart_window",
+    "min_uptime",
+    "stop_signal",
+    "stop_timeout",
+    "max_memory",
+    "cpu_warn",
+    "memory_warn",
+    "warn_after",
+];
+
+/// Keys allowed in `[defaults]`: the settings that make sense for many services at once.
+const DEFAULTS_KEYS: &[&str] = &[
+    "cwd",
+    "env",
+    "env_file",
+    "restart",
+    "backoff_initial",
+    "backoff_max",
+    "max_restarts",
+    "restart_window",
+    "min_uptime",
+    "stop_signal",
+    "stop_timeout",
+    "shell",
+    "max_memory",
+    "cpu_warn",
+    "memory_warn",
+    "warn_after",
+];
+const RESTART_POLICIES: &[&str] = &["never", "on-failure", "always"];
+const CONDITIONS: &[&str] = &["started", "ready", "completed"];
+
+/// Settings that `[defaults]` and a service share. A service's own value wins.
+#[derive(Debug, Default)]
+pub(crate) struct RawSettings {
+    pub(crate) cwd: Option<Spanned<String>>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) env_file: Vec<Spanned<String>>,
+    pub(crate) restart: Option<RestartPolicy>,
+    pub(crate) backoff_initial: Option<Spanned<Duration>>,
+    pub(crate) backoff_max: Option<Spanned<Duration>>,
+    pub(crate) max_restarts: Option<u32>,
+    pub(crate) restart_window: Option<Duration>,
+    pub(crate) min_uptime: Option<Duration>,
+    pub(crate) stop_signal: Option<Signal>,
+    pub(crate) stop_timeout: Option<Duration>,
+    pub(crate) shell: Option<Spanned<bool>>,
+    pub(crate) max_memory: Option<u64>,
+    /// Percent of one core.
+    pub(crate) cpu_warn: Option<u32>,
+    pub(crate) memory_warn: Option<u64>,
+    pub(crate) warn_after: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawService {
+    pub(crate) name: Spanned<String>,
+    /// `None` when missing or malformed; the problem has been reported already.
+    pub(crate) command: Option<Spanned<RawCommand>>,
+    pub(crate) settings: RawSettings,
+    pub(crate) ports: Vec<Spanned<u16>>,
+    pub(crate) depends_on: Vec<RawDependency>,
+    pub(crate) ready: Option<ReadyProbe>,
+}
+
+#[derive(Debug)]
+pub(crate) enum RawCommand {
+    /// `command = ["prog", "arg"]`: used as is.
+    Argv(Vec<String>),
+    /// `command = "prog arg"`: split into words, or handed to `sh -c` with `shell = true`.
+    Line(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct RawDependency {
+    pub(crate) name: Spanned<String>,
+    pub(crate) condition: DependencyCondition,
+    pub(crate) restart: bool,
+}
+
+/// Checks the service name rule: `[A-Za-z0-9][A-Za-z0-9_.-]*`.
+pub(crate) fn is_valid_service_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    first.is_ascii_alphanumeric()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+pub(crate) const SERVICE_NAME_RULE: &str = "a service name starts with a letter or digit and \
+     contains only letters, digits, '_', '.' and '-'";
+
+impl Reader<'_> {
+    pub(super) fn defaults(&mut self, table: &DeTable<'_>) -> RawSettings {
+        let mut settings = RawSettings::default();
+        for (key, value) in table.iter() {
+            let name = key.get_ref().as_ref();
+            if self.setting(name, value, "defaults", &mut settings) {
+                continue;
+            }
+            if SERVICE_KEYS.contains(&name) {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        key.span(),
+                        format!("`{name}` cannot be set in [defaults]"),
+                        "only allowed in a service",
+                    )
+                    .with_help(format!("set `{name}` in each [services.NAME] table"))
+                    .with_note(format!("[defaults] accepts: {}", DEFAULTS_KEYS.join(", "))),
+                );
+                continue;
+            }
+            self.unknown_key(key, name, "[defaults]", DEFAULTS_KEYS);
+        }
+        settings
+    }
+
+    pub(super) fn service(
+        &mut self,
+        name: &Spanned<std::borrow::Cow<'_, str>>,
+        value: &Value<'_>,
+    ) -> RawService {
+        let name_text = name.get_ref().to_string();
+        if !is_valid_service_name(&name_text) {
+            self.push(Diagnostic::at(
+                self.file,
+                name.span(),
+                format!("invalid service name \"{name_text}\""),
+                SERVICE_NAME_RULE,
+            ));
+        }
+        let mut service = RawService {
+            name: Spanned::new(name.span(), name_text.clone()),
+            command: None,
+            settings: RawSettings::default(),
+            ports: Vec::new(),
+            depends_on: Vec::new(),
+            ready: None,
+        };
+        let path = format!("services.{name_text}");
+        let Some(table) = self.table(value, &path, "a table") else {
+            return service;
+        };
+        let mut command_seen = false;
+        for (key, value) in table.iter() {
+            let key_name = key.get_ref().as_ref();
+            let key_path = format!("{path}.{key_name}");
+            if self.setting(key_name, value, &path, &mut service.settings) {
+                continue;
+            }
+            match key_name {
+                "command" => {
+                    command_seen = true;
+                    service.command = self.command(value, &key_path);
+                }
+                "port" => service.ports = self.ports(value, &key_path),
+                "depends_on" => service.depends_on = self.depends_on(value, &key_path),
+                "ready" => service.ready = self.ready(value, &key_path),
+                _ => self.unknown_key(key, key_name, &format!("[{path}]"), SERVICE_KEYS),
+            }
+        }
+        if !command_seen {
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    name.span(),
+                    format!("service \"{name_text}\" has no `command`"),
+                    "`command` is required",
+                )
+                .with_help(
+                    "add command = \"program --flag\" or command = [\"program\", \"--flag\"]",
+                ),
+            );
+        }
+        service
+    }
+
+    /// Handles a key shared by `[defaults]` and services. Returns false for any other key.
+    fn setting(
+        &mut self,
+        key: &str,
+        value: &Value<'_>,
+        table_path: &str,
+        settings: &mut RawSettings,
+    ) -> bool {
+        let path = format!("{table_path}.{key}");
+        match key {
+            "cwd" => settings.cwd = self.string(value, &path),
+            "env" => settings.env = self.env(value, &path),
+            "env_file" => settings.env_file = self.strings(value, &path).unwrap_or_default(),
+            "restart" => settings.restart = self.restart_policy(value, &path),
+            "backoff_initial" => settings.backoff_initial = self.duration(value, &path, false),
+            "backoff_max" => settings.backoff_max = self.duration(value, &path, true),
+            "max_restarts" => {
+                settings.max_restarts = self
+                    .integer(value, &path, "a non-negative integer")
+                    .and_then(|number| self.in_range(number, value, &path, 0, u32::MAX.into()))
+                    .and_then(|number| u32::try_from(number).ok());
+            }
+            "restart_window" => {
+                settings.restart_window = self.duration(value, &path, true).map(Spanned::into_inner)
+            }
+            "min_uptime" => {
+                settings.min_uptime = self.duration(value, &path, false).map(Spanned::into_inner)
+            }
+            "stop_signal" => settings.stop_signal = self.signal(value, &path),
+            "stop_timeout" => {
+                settings.stop_timeout = self.duration(value, &path, true).map(Spanned::into_inner)
+            }
+            "shell" => {
+                settings.shell = self
+                    .boolean(value, &path)
+                    .map(|shell| Spanned::new(value.span(), shell))
+            }
+            "max_memory" => settings.max_memory = self.size(value, &path),
+            "memory_warn" => settings.memory_warn = self.size(value, &path),
+            "cpu_warn" => settings.cpu_warn = self.cpu_percent(value, &path),
+            "warn_after" => {
+                settings.warn_after = self.duration(value, &path, false).map(Spanned::into_inner)
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn command(&mut self, value: &Value<'_>, path: &str) -> Option<Spanned<RawCommand>> {
+        const EXPECTED: &str = "a string or an array of strings";
+        let command = match value.get_ref() {
+            DeValue::String(line) => {
+                if line.contains('\0') {
+                    self.push(Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("`{path}` contains a NUL character"),
+                        "a program argument cannot contain NUL",
+                    ));
+                    return None;
+                }
+                RawCommand::Line(line.to_string())
+            }
+            DeValue::Array(_) => {
+                let argv = self.argv(value, path)?;
+                RawCommand::Argv(argv)
+            }
+            _ => {
+                self.wrong_type(value, path, EXPECTED);
+                return None;
+            }
+        };
+        Some(Spanned::new(value.span(), command))
+    }
+
+    fn env(&mut self, value: &Value<'_>, path: &str) -> Vec<(String, String)> {
+        let Some(table) = self.table(value, path, "a table of NAME = \"value\"") else {
+            return Vec::new();
+        };
+        let mut env = Vec::new();
+        for (key, item) in table.iter() {
+            let name = key.get_ref().as_ref();
+            if name.is_empty() || name.contains(['=', '\0']) {
+                self.push(Diagnostic::at(
+                    self.file,
+                    key.span(),
+                    format!("invalid environment variable name \"{name}\" in `{path}`"),
+                    "a name cannot be empty or contain '=' or NUL",
+                ));
+                continue;
+            }
+            let text = match item.get_ref() {
+                DeValue::String(text) => text.to_string(),
+                DeValue::Integer(_) => match self.integer(item, path, "an integer") {
+                    Some(number) => number.to_string(),
+                    None => continue,
+                },
+                DeValue::Float(float) => float.as_str().to_string(),
+                DeValue::Boolean(flag) => flag.to_string(),
+                _ => {
+                    self.wrong_type(
+                        item,
+                        &format!("{path}.{name}"),
+                        "a string, number or boolean",
+                    );
+                    continue;
+                }
+            };
+            if text.contains('\0') {
+                self.push(Diagnostic::at(
+                    self.file,
+                    item.span(),
+                    format!("`{path}.{name}` contains a NUL character"),
+                    "an environment value cannot contain NUL",
+                ));
+                continue;
+            }
+            env.push((name.to_string(), text));
+        }
+        env
+    }
+
+    fn ports(&mut self, value: &Value<'_>, path: &str) -> Vec<Spanned<u16>> {
+        const EXPECTED: &str = "a port number (1-65535) or an array of them";
+        let items: Vec<&Value<'_>> = match value.get_ref() {
+            DeValue::Integer(_) => vec![value],
+            DeValue::Array(items) => items.iter().collect(),
+            _ => {
+                self.wrong_type(value, path, EXPECTED);
+                return Vec::new();
+            }
+        };
+        let mut ports = Vec::new();
+        for item in items {
+            if let Some(port) = self.port(item, path) {
+                ports.push(Spanned::new(item.span(), port));
+            }
+        }
+        ports
+    }
+
+    pub(super) fn port(&mut self, value: &Value<'_>, path: &str) -> Option<u16> {
+        let number = self.integer(value, path, "a port number (1-65535)")?;
+        let number = self.in_range(number, value, path, 1, 65535)?;
+        u16::try_from(number).ok()
+    }
+
+    fn depends_on(&mut self, value: &Value<'_>, path: &str) -> Vec<RawDependency> {
+        let mut dependencies: Vec<RawDependency> = Vec::new();
+        match value.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    let Some(name) = self.string(item, path) else {
+                        continue;
+                    };
+                    if let Some(first) = dependencies
+                        .iter()
+                        .find(|dependency| dependency.name.get_ref() == name.get_ref())
+                    {
+                        self.push(
+                            Diagnostic::at(
+                                self.file,
+                                item.span(),
+                                format!("`{path}` lists \"{}\" twice", name.get_ref()),
+                                "listed again here",
+                            )
+                            .with_context(first.name.span(), "first listed here"),
+                        );
+                        continue;
+                    }
+                    dependencies.push(RawDependency {
+                        name,
+                        condition: DependencyCondition::Ready,
+                        restart: false,
+                    });
+                }
+            }
+            DeValue::Table(table) => {
+                for (key, item) in table.iter() {
+                    let name = key.get_ref().to_string();
+                    let condition_path = format!("{path}.{name}");
+                    // `db = "ready"`, or `db = { condition = "ready", restart = true }`.
+                    let (text, restart) = match item.get_ref() {
+                        DeValue::Table(options) => {
+                            let mut condition = None;
+                            let mut restart = false;
+                            for (option, option_value) in options.iter() {
+                                let option_path = format!("{condition_path}.{}", option.get_ref());
+                                match option.get_ref().as_ref() {
+                                    "condition" => condition = self.string(option_value, &option_path),
+                                    "restart" => restart = self.boolean(option_value, &option_path).unwrap_or(false),
+                                    other => self.unknown_key(option, other, &condition_path, &["condition", "restart"]),
+                                }
+                            }
+                            let text = condition.unwrap_or_else(|| Spanned::new(item.span(), "ready".to_string()));
+                            (text, restart)
+                        }
+                        _ => match self.string(item, &condition_path) {
+                            Some(text) => (text, false),
+                            None => continue,
+                        },
+                    };
+                    let condition = match text.get_ref().as_str() {
+                        "started" => DependencyCondition::Started,
+                        "ready" => DependencyCondition::Ready,
+                        "completed" => DependencyCondition::Completed,
+                        other => {
+                            self.push(
+                                Diagnostic::at(
+                                    self.file,
+                                    item.span(),
+                                    format!(
+                                        "invalid dependency condition \"{other}\" for `{condition_path}`"
+                                    ),
+                                    "expected \"started\", \"ready\" or \"completed\"",
+                                )
+                                .with_suggestion(other, CONDITIONS.iter().copied()),
+                            );
+                            continue;
+                        }
+                    };
+                    dependencies.push(RawDependency {
+                        name: Spanned::new(key.span(), name),
+                        condition,
+                        restart,
+                    });
+                }
+            }
+            _ => self.wrong_type(
+                value,
+                path,
+                "an array of service names or a table of name = \"started\" | \"ready\" | \"completed\" (or { condition = ..., restart = true })",
+            ),
+        }
+        dependencies
+    }
+
+    fn restart_policy(&mut self, value: &Value<'_>, path: &str) -> Option<RestartPolicy> {
+        let text = self.string(value, path)?;
+        match text.get_ref().as_str() {
+            "never" => Some(RestartPolicy::Never),
+            "on-failure" => Some(RestartPolicy::OnFailure),
+            "always" => Some(RestartPolicy::Always),
+            other => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("invalid restart policy \"{other}\" for `{path}`"),
+                        "expected \"never\", \"on-failure\" or \"always\"",
+                    )
+                    .with_suggestion(other, RESTART_POLICIES.iter().copied()),
+                );
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_follow_the_rule() {
+        for good in ["web", "a", "0", "api-v2", "db.primary", "x_y"] {
+            assert!(is_valid_service_name(good), "{good}");
+        }
+        for bad in ["", "-web", ".x", "a b", "a/b", "é"] {
+            assert!(!is_valid_service_name(bad), "{bad}");
+        }
+    }
+}

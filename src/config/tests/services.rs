@@ -1,0 +1,331 @@
+//! `[services.NAME]` and `[defaults]`: what a service resolves to, its keys and names, ports
+//! declared twice, and its dependencies (unknown names, cycles, restart with a dependency).
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::{FULL, assert_error, load_error, load_toml, write};
+use crate::config::load;
+use crate::spec::{DependencyCondition, ReadyCheck, RestartPolicy, Signal};
+
+#[test]
+fn full_file_with_every_key_resolves_to_the_expected_spec() {
+    let dir = TempDir::new().expect("tempdir");
+    fs::create_dir(dir.path().join("db")).expect("mkdir");
+    write(
+        dir.path(),
+        ".env",
+        "# base\nFROM_FILE=one\nOVERRIDDEN=file\nexport PORT_HINT=x\n",
+    );
+    write(dir.path(), "api.env", "FROM_FILE=two\n");
+    let path = write(dir.path(), "wrangle.toml", FULL);
+    let spec = match load(&path) {
+        Ok(spec) => spec,
+        Err(error) => panic!("{error}"),
+    };
+    let root = fs::canonicalize(dir.path()).expect("canonicalize");
+    assert_eq!(spec.source, root.join("wrangle.toml"));
+    assert_eq!(spec.root, root);
+    let names: Vec<&str> = spec.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "db",
+            "migrate",
+            "api",
+            "worker",
+            "exec-probe",
+            "notifier",
+            "tcp-host"
+        ]
+    );
+
+    let db = &spec.services[0];
+    assert_eq!(db.command.argv, ["postgres", "-D", "data dir"]);
+    assert!(!db.command.shell);
+    assert_eq!(db.cwd, root.join("db"));
+    assert_eq!(db.ports, [5432]);
+    assert_eq!(db.env.get("PORT").map(String::as_str), Some("5432"));
+    assert_eq!(
+        db.env.get("SHARED").map(String::as_str),
+        Some("from-defaults")
+    );
+    assert_eq!(db.restart.policy, RestartPolicy::Always);
+    assert_eq!(db.restart.max_restarts, 3);
+    assert_eq!(db.restart.backoff_initial, Duration::from_millis(200));
+    assert_eq!(db.restart.backoff_max, Duration::from_secs(30));
+    assert_eq!(db.restart.window, Duration::from_secs(60));
+    assert_eq!(db.restart.min_uptime, Duration::from_secs(300));
+    assert_eq!(db.stop.signal, Signal::INT);
+    assert_eq!(db.stop.timeout, Duration::from_secs(5));
+    let probe = db.ready.as_ref().expect("db probe");
+    assert!(matches!(&probe.check, ReadyCheck::Tcp { host, port: 5432 } if host == "127.0.0.1"));
+    assert_eq!(probe.interval, Duration::from_millis(250));
+    assert_eq!(probe.timeout, Duration::from_secs(30));
+
+    let migrate = &spec.services[1];
+    assert_eq!(migrate.command.argv, ["./migrate", "--all", "two words"]);
+    assert_eq!(migrate.cwd, root);
+    assert_eq!(migrate.restart.policy, RestartPolicy::Never);
+    assert_eq!(migrate.depends_on.len(), 1);
+    assert_eq!(migrate.depends_on[0].service, 0);
+    assert_eq!(migrate.depends_on[0].condition, DependencyCondition::Ready);
+    assert!(migrate.ready.is_none());
+    assert!(!migrate.env.contains_key("PORT"));
+
+    let api = &spec.services[2];
+    assert_eq!(
+        api.command.argv,
+        ["sh", "-c", "exec ./api --port $PORT | tee log"]
+    );
+    assert!(api.command.shell);
+    assert_eq!(api.cwd, PathBuf::from("/"));
+    assert_eq!(api.ports, [8080, 8081]);
+    let env = |key: &str| api.env.get(key).map(String::as_str);
+    assert_eq!(env("OVERRIDDEN"), Some("service"));
+    assert_eq!(env("FROM_FILE"), Some("two"));
+    assert_eq!(env("PORT_HINT"), Some("x"));
+    assert_eq!(env("DEBUG"), Some("true"));
+    assert_eq!(env("WORKERS"), Some("4"));
+    assert_eq!(env("RATIO"), Some("0.5"));
+    assert_eq!(env("SHARED"), Some("from-defaults"));
+    assert_eq!(env("PORT"), None, "two ports: no PORT");
+    assert_eq!(
+        api.depends_on
+            .iter()
+            .map(|d| (d.service, d.condition))
+            .collect::<Vec<_>>(),
+        [
+            (0, DependencyCondition::Ready),
+            (1, DependencyCondition::Completed)
+        ]
+    );
+    assert_eq!(api.restart.backoff_initial, Duration::from_secs(1));
+    assert_eq!(api.restart.backoff_max, Duration::from_secs(60));
+    assert_eq!(api.restart.window, Duration::from_secs(120));
+    assert_eq!(api.restart.min_uptime, Duration::from_secs(90));
+    assert_eq!(api.stop.signal, Signal::HUP);
+    let probe = api.ready.as_ref().expect("api probe");
+    assert!(
+        matches!(&probe.check, ReadyCheck::Http { url } if url == "http://127.0.0.1:8080/health")
+    );
+    assert_eq!(probe.interval, Duration::from_secs(1));
+    assert_eq!(probe.timeout, Duration::from_secs(60));
+
+    let worker = &spec.services[3];
+    assert_eq!(
+        worker.env.get("OVERRIDDEN").map(String::as_str),
+        Some("file")
+    );
+    assert_eq!(worker.env.get("PORT").map(String::as_str), Some("9000"));
+    assert_eq!(worker.depends_on[0].condition, DependencyCondition::Started);
+    let probe = worker.ready.as_ref().expect("worker probe");
+    assert!(
+        matches!(&probe.check, ReadyCheck::Log { pattern } if pattern.is_match("listening on 80"))
+    );
+
+    let exec = spec.services[4].ready.as_ref().expect("exec probe");
+    assert!(
+        matches!(&exec.check, ReadyCheck::Exec { command } if command.argv == ["pg_isready", "-h", "local host"] && !command.shell)
+    );
+    assert!(matches!(
+        spec.services[5].ready.as_ref().map(|p| &p.check),
+        Some(ReadyCheck::Notify)
+    ));
+    assert!(matches!(
+        spec.services[6].ready.as_ref().map(|p| &p.check),
+        Some(ReadyCheck::Tcp { host, port: 6379 }) if host == "localhost"
+    ));
+}
+
+#[test]
+fn built_in_defaults_apply_to_a_minimal_service() {
+    let (dir, result) = load_toml("[services.web]\ncommand = \"serve\"\n");
+    let spec = result.expect("valid");
+    let web = &spec.services[0];
+    assert_eq!(web.cwd, fs::canonicalize(dir.path()).expect("canonicalize"));
+    assert!(web.env.is_empty());
+    assert!(web.ports.is_empty());
+    assert!(web.depends_on.is_empty());
+    assert!(web.ready.is_none());
+    assert_eq!(web.restart, crate::config::resolve::DEFAULT_RESTART);
+    assert_eq!(web.stop.signal, Signal::TERM);
+    assert_eq!(web.stop.timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn unknown_service_key_suggests_the_closest() {
+    let rendered = assert_error(
+        "[services.api]\ncomand = \"x\"\n",
+        "unknown key `comand` in [services.api]",
+        2,
+        1,
+    );
+    assert!(
+        rendered.contains("help: did you mean \"command\"?"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("expected one of: command, shell, cwd"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn unknown_top_level_and_defaults_keys_are_errors() {
+    let rendered = assert_error(
+        "[service.api]\ncommand = \"x\"\n[services.b]\ncommand = \"y\"\n",
+        "unknown key `service` in the top level",
+        1,
+        2,
+    );
+    assert!(
+        rendered.contains("did you mean \"services\"?"),
+        "{rendered}"
+    );
+    let rendered = assert_error(
+        "[defaults]\nrestat = \"never\"\n[services.b]\ncommand = \"y\"\n",
+        "unknown key `restat` in [defaults]",
+        2,
+        1,
+    );
+    assert!(rendered.contains("did you mean \"restart\"?"), "{rendered}");
+    assert_error(
+        "[defaults]\nport = 80\n[services.b]\ncommand = \"y\"\n",
+        "`port` cannot be set in [defaults]",
+        2,
+        1,
+    );
+}
+
+#[test]
+fn all_semantic_errors_of_a_file_are_reported() {
+    let error = load_error(
+        "[services.a]\ncomand = \"x\"\n[services.b]\ncommand = \"y\"\nrestart = \"sometimes\"\nstop_timeout = \"0s\"\n",
+    );
+    let messages: Vec<&str> = error.diagnostics().iter().map(|d| d.message()).collect();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    assert!(error.render(false).contains("aborting: 4 problems"));
+}
+
+#[test]
+fn a_port_declared_twice_is_located_at_the_second() {
+    let rendered = assert_error(
+        "[services.api]\ncommand = \"x\"\nport = 8080\n[services.web]\ncommand = \"y\"\nport = [9000, 8080]\n",
+        "port 8080 is already declared by service \"api\"",
+        6,
+        15,
+    );
+    assert!(rendered.contains("first declared here"), "{rendered}");
+}
+
+#[test]
+fn shell_true_with_an_array_command_is_an_error() {
+    let rendered = assert_error(
+        "[services.a]\ncommand = [\"echo\", \"hi\"]\nshell = true\n",
+        "shell = true needs command to be a string",
+        2,
+        11,
+    );
+    assert!(rendered.contains("shell = true set here"), "{rendered}");
+}
+
+#[test]
+fn invalid_service_names_state_the_rule() {
+    let rendered = assert_error(
+        "[services.\"my app\"]\ncommand = \"x\"\n",
+        "invalid service name \"my app\"",
+        1,
+        11,
+    );
+    assert!(
+        rendered.contains("starts with a letter or digit"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn missing_services_and_missing_command_are_errors() {
+    let error = load_error("[defaults]\nrestart = \"never\"\n");
+    assert!(
+        error.diagnostics()[0]
+            .message()
+            .contains("no service is defined")
+    );
+    assert!(error.render(false).contains("--> "), "{error}");
+    assert_error(
+        "[services.a]\ncwd = \".\"\n",
+        "service \"a\" has no `command`",
+        1,
+        11,
+    );
+    assert!(
+        load_error("").diagnostics()[0]
+            .message()
+            .contains("no service")
+    );
+}
+
+#[test]
+fn unknown_dependency_suggests_a_service() {
+    let rendered = assert_error(
+        "[services.database]\ncommand = \"x\"\n[services.api]\ncommand = \"y\"\ndepends_on = [\"databse\"]\n",
+        "service \"api\" depends on unknown service \"databse\"",
+        5,
+        15,
+    );
+    assert!(
+        rendered.contains("did you mean \"database\"?"),
+        "{rendered}"
+    );
+    assert_error(
+        "[services.db]\ncommand = \"x\"\n[services.api]\ncommand = \"y\"\ndepends_on = { db = \"healthy\" }\n",
+        "invalid dependency condition \"healthy\"",
+        5,
+        21,
+    );
+}
+
+#[test]
+fn dependency_cycles_name_the_path() {
+    let text = "\
+[services.a]
+command = \"x\"
+depends_on = [\"b\"]
+[services.b]
+command = \"x\"
+depends_on = [\"c\"]
+[services.c]
+command = \"x\"
+depends_on = [\"a\"]
+";
+    assert_error(text, "dependency cycle: a -> b -> c -> a", 9, 15);
+    assert_error(
+        "[services.a]\ncommand = \"x\"\ndepends_on = { a = \"started\" }\n",
+        "service \"a\" depends on itself (dependency cycle: a -> a)",
+        3,
+        16,
+    );
+}
+
+#[test]
+fn a_dependency_can_ask_to_restart_with_its_dependency() {
+    let (_dir, result) = load_toml(
+        "[services.db]\ncommand = \"true\"\n\n[services.api]\ncommand = \"true\"\ndepends_on = { db = { condition = \"started\", restart = true } }\n",
+    );
+    let spec = result.expect("valid");
+    let edge = spec.services[1].depends_on[0];
+    assert_eq!(
+        (edge.service, edge.condition, edge.restart),
+        (0, crate::spec::DependencyCondition::Started, true)
+    );
+    assert_error(
+        "[services.db]\ncommand = \"true\"\n\n[services.api]\ncommand = \"true\"\ndepends_on = { db = { restrat = true } }\n",
+        "unknown key `restrat`",
+        6,
+        23,
+    );
+}
