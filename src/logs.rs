@@ -173,7 +173,8 @@ pub struct DiskStats {
 pub enum LogError {
     #[error(
         "cannot keep logs for service {name:?}: a name for a log file must start with a letter or \
-         digit, hold only letters, digits, '_', '.' and '-', and be at most 200 bytes"
+         digit, hold only letters, digits, '_', '.' and '-', and be at most {max} bytes",
+        max = crate::spec::MAX_SERVICE_NAME_BYTES
     )]
     ServiceName { name: String },
     #[error("cannot keep logs for service {name:?}: the name is given twice")]
@@ -228,7 +229,8 @@ impl LogStore {
     /// are indexed by [`ServiceId`]; each must be usable as a file name.
     pub fn open(settings: LogSettings, service_names: &[String]) -> Result<LogStore, LogError> {
         for (index, name) in service_names.iter().enumerate() {
-            if !valid_name(name) {
+            // The config's rule, checked again: the name becomes a file name.
+            if !crate::spec::is_valid_service_name(name) {
                 return Err(LogError::ServiceName { name: name.clone() });
             }
             if service_names[..index].contains(name) {
@@ -734,18 +736,6 @@ impl Pieces {
             partial: if self.done { self.line.partial } else { true },
         })
     }
-}
-
-/// `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most 200 bytes: the config's service name rule, checked
-/// again here because the name becomes a file name (`<name>.log.<n>` must fit in 255 bytes).
-fn valid_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    let Some(first) = bytes.next() else {
-        return false;
-    };
-    name.len() <= 200
-        && first.is_ascii_alphanumeric()
-        && bytes.all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]

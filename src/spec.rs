@@ -16,6 +16,28 @@ mod notify;
 
 pub use notify::{EVENT_KINDS, NotifySpec, NotifyTarget, SUPPRESSED_KIND};
 
+/// The longest service name, in bytes. A name becomes a file name (`<name>.log.<n>` and its
+/// `.idx` in the log directory, which must fit in the 255 bytes a file name may have) and a
+/// cgroup directory's name.
+pub const MAX_SERVICE_NAME_BYTES: usize = 200;
+
+/// The service name rule: `[A-Za-z0-9][A-Za-z0-9_.-]*`, at most [`MAX_SERVICE_NAME_BYTES`]. The
+/// config refuses a name that breaks it, with its location; `logs` checks it again because the
+/// name becomes a file name.
+pub fn is_valid_service_name(name: &str) -> bool {
+    has_service_name_characters(name) && name.len() <= MAX_SERVICE_NAME_BYTES
+}
+
+/// The character part of the name rule alone: `[A-Za-z0-9][A-Za-z0-9_.-]*`, any length.
+pub fn has_service_name_characters(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let Some(first) = bytes.next() else {
+        return false;
+    };
+    first.is_ascii_alphanumeric()
+        && bytes.all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-'))
+}
+
 /// Index of a service inside [`ProjectSpec::services`]. Dependencies are stored as ids, not names,
 /// so the engine never looks a name up.
 pub type ServiceId = usize;

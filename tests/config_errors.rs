@@ -1,7 +1,7 @@
 //! Each class of configuration problem: exit 2, the exact `path:line:column`, the message and
 //! the help, and nothing started.
 
-use crate::support::{Finished, Project, assert_no_survivors};
+use crate::support::{Daemon, Finished, Project, assert_no_survivors, wait_states};
 
 /// Runs `wrangle up` on `config` and checks the refusal: exit 2, nothing on stdout, every
 /// `expected` fragment in stderr, and the location `wrangle.toml:LINE:COLUMN`.
@@ -193,4 +193,28 @@ fn no_config_file_is_a_usage_error() {
     let finished = project.run(&["up"]);
     assert_eq!(finished.code, 2, "{finished:#?}");
     assert!(finished.stderr.contains("error"), "{finished:#?}");
+}
+
+#[test]
+fn a_name_longer_than_the_daemon_can_use_is_refused_at_load_time() {
+    // 252 bytes passed the config's rule and the foreground ran it; `up -d` then failed with
+    // "at most 200 bytes" from the log store. One limit now, checked when the file is read.
+    let long = "a".repeat(252);
+    let finished = check(
+        &format!("[services.{long}]\ncommand = \"sleep 1\"\n"),
+        (1, 11),
+        &[
+            &format!("error: invalid service name \"{long}\""),
+            "252 bytes long; a service name is at most 200 bytes",
+        ],
+    );
+    assert!(!finished.stderr.contains("panicked"), "{finished:#?}");
+}
+
+#[test]
+fn a_name_at_the_limit_runs_in_the_daemon() {
+    let name = "b".repeat(200);
+    let project = Project::new(&format!("[services.{name}]\ncommand = \"sleep 60\"\n"));
+    let _daemon = Daemon::start(&project, &[]);
+    wait_states(&project, &[(name.as_str(), "running")]);
 }

@@ -36,9 +36,7 @@ mod values;
 
 pub(crate) use notify::{RawNotify, resolve as resolve_notify};
 pub(crate) use project::RawProject;
-pub(crate) use services::{
-    RawCommand, RawService, RawSettings, SERVICE_NAME_RULE, is_valid_service_name,
-};
+pub(crate) use services::{RawCommand, RawService, RawSettings, service_name_problem};
 
 type Value<'i> = Spanned<DeValue<'i>>;
 

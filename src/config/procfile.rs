@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::diagnostic::{Diagnostic, SourceFile};
-use crate::config::document::{SERVICE_NAME_RULE, is_valid_service_name};
+use crate::config::document::service_name_problem;
 use crate::config::resolve::{DEFAULT_RESTART, DEFAULT_STOP};
 use crate::spec::{CommandSpec, ProjectSpec, ServiceSpec};
 
@@ -50,12 +50,12 @@ pub(crate) fn parse(
         };
         let name = line[..colon].trim();
         let name_span = offset + indent..offset + indent + name.len();
-        if !is_valid_service_name(name) {
+        if let Some(problem) = service_name_problem(name) {
             diagnostics.push(Diagnostic::at(
                 file,
                 name_span,
                 format!("invalid service name \"{name}\" in Procfile"),
-                SERVICE_NAME_RULE,
+                problem,
             ));
             continue;
         }

@@ -12,7 +12,10 @@ use toml::de::{DeTable, DeValue};
 
 use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
-use crate::spec::{DependencyCondition, ReadyProbe, RestartPolicy, Signal};
+use crate::spec::{
+    DependencyCondition, MAX_SERVICE_NAME_BYTES, ReadyProbe, RestartPolicy, Signal,
+    has_service_name_characters,
+};
 
 /// Keys allowed in a `[services.NAME]` table.
 const SERVICE_KEYS: &[&str] = &[
@@ -108,18 +111,23 @@ pub(crate) struct RawDependency {
     pub(crate) restart: bool,
 }
 
-/// Checks the service name rule: `[A-Za-z0-9][A-Za-z0-9_.-]*`.
-pub(crate) fn is_valid_service_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    first.is_ascii_alphanumeric()
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+/// What is wrong with a service name, as a label for the name's location; `None` when it
+/// follows the rule (`spec::is_valid_service_name`).
+pub(crate) fn service_name_problem(name: &str) -> Option<String> {
+    if !has_service_name_characters(name) {
+        return Some(
+            "a service name starts with a letter or digit and contains only letters, digits, \
+             '_', '.' and '-'"
+                .to_string(),
+        );
+    }
+    (name.len() > MAX_SERVICE_NAME_BYTES).then(|| {
+        format!(
+            "{} bytes long; a service name is at most {MAX_SERVICE_NAME_BYTES} bytes",
+            name.len()
+        )
+    })
 }
-
-pub(crate) const SERVICE_NAME_RULE: &str = "a service name starts with a letter or digit and \
-     contains only letters, digits, '_', '.' and '-'";
 
 impl Reader<'_> {
     pub(super) fn defaults(&mut self, table: &DeTable<'_>) -> RawSettings {
@@ -153,12 +161,12 @@ impl Reader<'_> {
         value: &Value<'_>,
     ) -> RawService {
         let name_text = name.get_ref().to_string();
-        if !is_valid_service_name(&name_text) {
+        if let Some(problem) = service_name_problem(&name_text) {
             self.push(Diagnostic::at(
                 self.file,
                 name.span(),
                 format!("invalid service name \"{name_text}\""),
-                SERVICE_NAME_RULE,
+                problem,
             ));
         }
         let mut service = RawService {
@@ -472,11 +480,22 @@ mod tests {
 
     #[test]
     fn service_names_follow_the_rule() {
-        for good in ["web", "a", "0", "api-v2", "db.primary", "x_y"] {
-            assert!(is_valid_service_name(good), "{good}");
+        let longest = "a".repeat(MAX_SERVICE_NAME_BYTES);
+        for good in ["web", "a", "0", "api-v2", "db.primary", "x_y", &longest] {
+            assert_eq!(service_name_problem(good), None, "{good}");
         }
         for bad in ["", "-web", ".x", "a b", "a/b", "é"] {
-            assert!(!is_valid_service_name(bad), "{bad}");
+            let problem = service_name_problem(bad).expect(bad);
+            assert!(
+                problem.contains("starts with a letter or digit"),
+                "{problem}"
+            );
         }
+        let too_long = "a".repeat(MAX_SERVICE_NAME_BYTES + 1);
+        let problem = service_name_problem(&too_long).expect("too long");
+        assert_eq!(
+            problem,
+            "201 bytes long; a service name is at most 200 bytes"
+        );
     }
 }

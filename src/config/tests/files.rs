@@ -182,6 +182,25 @@ fn procfile_errors_are_located() {
     let empty = write(dir.path(), "Procfile.empty", "# nothing\n\n");
     let error = load(&empty).expect_err("empty");
     assert!(error.to_string().contains("defines no service"), "{error}");
+
+    // The name limit is the same as in wrangle.toml.
+    let long = write(
+        dir.path(),
+        "Procfile.long",
+        &format!("web: serve\n{}: x\n", "p".repeat(201)),
+    );
+    let error = load(&long).expect_err("too long");
+    assert_eq!(
+        error.diagnostics()[0].line_column(),
+        Some((2, 1)),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("201 bytes long; a service name is at most 200 bytes"),
+        "{error}"
+    );
 }
 
 fn fixture(name: &str) -> PathBuf {

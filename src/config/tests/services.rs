@@ -245,6 +245,22 @@ fn invalid_service_names_state_the_rule() {
         rendered.contains("starts with a letter or digit"),
         "{rendered}"
     );
+    let long = "n".repeat(201);
+    let rendered = assert_error(
+        &format!("[services.{long}]\ncommand = \"x\"\n"),
+        "invalid service name",
+        1,
+        11,
+    );
+    assert!(
+        rendered.contains("201 bytes long; a service name is at most 200 bytes"),
+        "{rendered}"
+    );
+    let (_dir, result) = load_toml(&format!("[services.{}]\ncommand = \"x\"\n", &long[1..]));
+    assert_eq!(
+        result.expect("200 bytes is valid").services[0].name.len(),
+        200
+    );
 }
 
 #[test]
