@@ -11,4 +11,5 @@ pub mod reaper;
 pub mod sampler;
 pub mod sentinel;
 pub mod spawn;
+pub mod stdio;
 pub mod tree;

@@ -265,6 +265,48 @@ fn detached_project_is_seen_from_other_processes() {
 }
 
 #[test]
+fn logs_follow_exits_quietly_once_its_stdout_is_closed_while_lines_flow_or_while_idle() {
+    let project = Project::new(&format!(
+        r#"
+[services.quiet]
+command = ["sh", "-c", "echo only line; exec sleep 412"]
+{TICKER}"#
+    ));
+    let _daemon = Daemon::start(&project, &[]);
+    for (service, first) in [("ticker", "ticker | tick "), ("quiet", "quiet | only line")] {
+        let mut follower = project
+            .command(&["logs", "-f", service])
+            .spawn()
+            .expect("spawn");
+        let mut stdout = std::io::BufReader::new(follower.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).expect("read a line");
+        assert!(normalize(&line).starts_with(first), "{service}: {line:?}");
+        // Like `| head -1`: the reader goes away.
+        drop(stdout);
+        let mut status = None;
+        let exited = wait_until(WAIT, || {
+            status = follower.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        if !exited {
+            let _ = follower.kill();
+            let _ = follower.wait();
+            panic!("`logs -f {service}` still runs {WAIT:?} after its stdout was closed");
+        }
+        let mut stderr = String::new();
+        let _ =
+            std::io::Read::read_to_string(follower.stderr.as_mut().expect("stderr"), &mut stderr);
+        assert_eq!(
+            status.and_then(|status| status.code()),
+            Some(0),
+            "{service}: {stderr}"
+        );
+        assert_eq!(stderr, "", "{service}");
+    }
+}
+
+#[test]
 fn logs_show_earlier_lines_and_follow_new_ones() {
     let project = Project::new(&format!(
         r#"

@@ -22,7 +22,7 @@ pub struct LogsArgs {
     /// Only these services (default: all).
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
-    /// Keep printing new lines until Ctrl+C.
+    /// Keep printing new lines until Ctrl+C (or until stdout is closed, e.g. by `| head`).
     #[arg(short, long)]
     pub follow: bool,
     /// How many of the last lines to print first.
@@ -78,10 +78,16 @@ pub fn logs(file: Option<PathBuf>, args: LogsArgs) -> u8 {
                 LogStream::Stderr => Stream::Stderr,
             };
             printer.service_line(service, stream, line.text.as_bytes(), line.partial);
-            true
+            // Once stdout is gone (`| head` exited), following on would print to nobody.
+            !printer.is_broken()
         };
         if args.follow {
-            client.follow_logs(&args.services, args.lines, print).await
+            // Also when nothing comes to print: a closed stdout ends the follow quietly, with
+            // status 0, as other Unix tools do on EPIPE.
+            tokio::select! {
+                followed = client.follow_logs(&args.services, args.lines, print) => followed,
+                () = crate::sys::stdio::stdout_gone() => Ok(()),
+            }
         } else {
             let lines = client
                 .logs(&args.services, args.lines, args.since.as_deref())

@@ -190,6 +190,12 @@ impl Printer {
         write_out(&mut state, &bytes);
     }
 
+    /// Whether a write failed (the reader went away, e.g. `| head` exited): nothing more is
+    /// written, so a command that only prints may as well stop.
+    pub fn is_broken(&self) -> bool {
+        self.lock().broken
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves nothing half-updated that matters here:
         // at worst one line is missing. Keep printing.
