@@ -68,6 +68,50 @@ pub struct ProjectArgs {
     pub file: Option<PathBuf>,
 }
 
+/// How service output reaches a terminal (`up`, `logs`); off a terminal it is written as is.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OutputArgs {
+    /// Write service output to the terminal exactly as printed, escape sequences included
+    /// (by default control characters are shown visibly, as `^[`).
+    #[arg(long, conflicts_with = "service_colors")]
+    pub raw: bool,
+    /// Keep the colours services print on a terminal (other control characters are still shown
+    /// visibly).
+    #[arg(long)]
+    pub service_colors: bool,
+    /// The output reaches a terminal through another process (`up -d` relays the daemon's).
+    #[arg(long, hide = true)]
+    pub for_terminal: bool,
+}
+
+impl OutputArgs {
+    /// What service output's control characters may do, for output that `is_terminal`.
+    pub fn controls(&self, is_terminal: bool) -> crate::output::Controls {
+        use crate::output::Controls;
+        match self.raw || !(is_terminal || self.for_terminal) {
+            true => Controls::Raw,
+            false => Controls::Visible {
+                keep_colors: self.service_colors,
+            },
+        }
+    }
+
+    /// The arguments that make a relayed process decide as this one would for `is_terminal`.
+    pub fn relayed(&self, is_terminal: bool) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.raw {
+            args.push("--raw".to_string());
+        }
+        if self.service_colors {
+            args.push("--service-colors".to_string());
+        }
+        if is_terminal || self.for_terminal {
+            args.push("--for-terminal".to_string());
+        }
+        args
+    }
+}
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (including a clean stop after Ctrl+C)
@@ -101,7 +145,11 @@ pub fn run(cli: Cli) -> u8 {
         Command::Down(args) => control::down(file(args)),
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),
-        Command::Daemon(args) => crate::daemon::run(file(args.project.clone()), &args.services),
+        Command::Daemon(args) => crate::daemon::run(
+            file(args.project.clone()),
+            &args.services,
+            args.output.controls(false),
+        ),
         Command::Sentinel => {
             crate::sys::sentinel::run(std::io::stdin().lock());
             crate::exit::SUCCESS

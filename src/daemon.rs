@@ -50,7 +50,7 @@ use crate::daemon::status::{LiveFigures, millis, service_status, wire_stream, wi
 use crate::exit;
 use crate::listener::{self, Limits};
 use crate::logs::{LogSettings, LogStore};
-use crate::output::{Printer, Reporter, reporter};
+use crate::output::{Controls, Printer, Reporter, reporter};
 use crate::spec::{MonitorSpec, ProjectSpec, ServiceId};
 use crate::supervisor::engine::{Lifetime, ServiceAction};
 use crate::supervisor::event::{Event, Stream};
@@ -62,7 +62,9 @@ use crate::supervisor::session::{Session, SessionOptions};
 const EVENT_BUFFER: usize = 1024;
 
 /// The body of `wrangle __daemon`. Returns the exit code.
-pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
+/// `controls`: how service output printed during start-up (relayed by `up -d` to its terminal)
+/// treats control characters.
+pub fn run(file: Option<PathBuf>, services: &[String], controls: Controls) -> u8 {
     // Clients and supervision share one descriptor table: take all of it (services are given
     // back the limit wrangle was started with; see `sys::nofile`).
     if let Err(error) = crate::sys::nofile::raise_soft_to_hard() {
@@ -72,7 +74,8 @@ pub fn run(file: Option<PathBuf>, services: &[String]) -> u8 {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    let code = crate::cli::project::block_on_local(serve(&prepared)).unwrap_or_else(|code| code);
+    let code =
+        crate::cli::project::block_on_local(serve(&prepared, controls)).unwrap_or_else(|code| code);
     drop(prepared.lock);
     code
 }
@@ -95,7 +98,7 @@ fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits) {
     (control, metrics)
 }
 
-async fn serve(prepared: &Prepared) -> u8 {
+async fn serve(prepared: &Prepared, output_controls: Controls) -> u8 {
     let spec = Arc::clone(&prepared.spec);
     // Bound first, before anything exists: a held address refuses the run like a held port.
     let metrics_listener = match spec
@@ -188,7 +191,8 @@ async fn serve(prepared: &Prepared) -> u8 {
         Printer::color_wanted(false, |key| std::env::var(key).ok()),
         false,
         Box::new(std::io::stdout()),
-    );
+    )
+    .with_controls(output_controls);
     let options = SessionOptions {
         lifetime: Lifetime::UntilShutdown,
         die_with_wrangle: true,

@@ -248,3 +248,112 @@ command = '''sh -c 'printf "%s\n" "$@"; exec sleep 377' sh before #hash after'''
     }
     interrupt(&project, &mut wrangle);
 }
+
+/// Runs `wrangle ARGS` in the project with its stdout and stderr on a pseudo-terminal (stdin
+/// null) until it exits (bounded); everything it wrote, as the terminal received it.
+fn on_a_terminal(project: &Project, args: &[&str]) -> Vec<u8> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::OpenptFlags;
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
+    rustix::pty::grantpt(&master).expect("grantpt");
+    rustix::pty::unlockpt(&master).expect("unlockpt");
+    let name = rustix::pty::ptsname(&master, Vec::new()).expect("ptsname");
+    let slave: OwnedFd = rustix::fs::open(
+        name.as_c_str(),
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .expect("open the pty's slave");
+    let mut command = project.command(args);
+    command
+        .stdout(Stdio::from(slave.try_clone().expect("dup the slave")))
+        .stderr(Stdio::from(slave));
+    let mut child = command.spawn().expect("spawn wrangle");
+    // Only the child holds the slave now: the master reads EIO once it (and what it started
+    // with the terminal) is gone.
+    drop(command);
+    let mut master = std::fs::File::from(master);
+    let reader = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 65536];
+        while let Ok(read) = master.read(&mut buffer) {
+            if read == 0 {
+                break;
+            }
+            received.extend_from_slice(&buffer[..read]);
+        }
+        received
+    });
+    let mut status = None;
+    let exited = crate::support::wait_until(WAIT, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let received = reader.join().expect("the reader thread");
+    assert!(
+        exited && status.is_some_and(|status| status.success()),
+        "wrangle {args:?} on a terminal: {status:?}\n{}",
+        String::from_utf8_lossy(&received)
+    );
+    received
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+#[test]
+fn a_services_escape_sequences_are_shown_not_obeyed_on_a_terminal_unless_asked() {
+    // OSC 52 (writes the clipboard), then `\r ESC[K` erasing the prefix to pose as wrangle,
+    // then a colour; printed before the service is ready, so `up -d` relays it too.
+    let project = Project::new(
+        r#"
+[services.evil]
+command = ["sh", "-c", "printf '\\033]52;c;ZXZpbA==\\007\\r\\033[Kwrangle  * all fine \\033[31mred\\033[0m\\n'; sleep 0.3; echo ready; exec sleep 480"]
+ready = { log = "ready" }
+"#,
+    );
+    let _guard = crate::support::DaemonGuard::new(&project);
+    let osc52 = "\x1b]52;c;ZXZpbA==\x07";
+    let visible = "^[]52;c;ZXZpbA==^G^M^[[Kwrangle  * all fine";
+
+    let started = on_a_terminal(&project, &["up", "-d"]);
+    assert!(
+        contains(&started, visible) && !contains(&started, osc52),
+        "up -d relayed the escapes raw: {}",
+        String::from_utf8_lossy(&started)
+    );
+
+    let plain = on_a_terminal(&project, &["logs", "evil"]);
+    assert!(
+        contains(&plain, &format!("{visible} ^[[31mred^[[0m")) && !contains(&plain, osc52),
+        "{}",
+        String::from_utf8_lossy(&plain)
+    );
+    let colours = on_a_terminal(&project, &["logs", "--service-colors", "evil"]);
+    assert!(
+        contains(&colours, &format!("{visible} \x1b[31mred\x1b[0m")) && !contains(&colours, osc52),
+        "{}",
+        String::from_utf8_lossy(&colours)
+    );
+    let raw = on_a_terminal(&project, &["logs", "--raw", "evil"]);
+    assert!(contains(&raw, osc52), "{}", String::from_utf8_lossy(&raw));
+
+    // Not a terminal: the bytes as written.
+    let piped = project.run(&["logs", "evil"]);
+    assert_eq!(piped.code, 0, "{piped:#?}");
+    assert!(
+        piped.stdout.contains(&format!("{osc52}\r\x1b[Kwrangle")),
+        "{piped:#?}"
+    );
+}

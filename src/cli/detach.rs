@@ -17,7 +17,11 @@ use crate::sys::spawn::spawn_detached;
 /// relayed service output (those start with the service's name).
 pub const DETACHED_MARKER: &str = "\0wrangle-daemon-detached";
 
-pub fn start_daemon(file: Option<PathBuf>, services: &[String]) -> u8 {
+pub fn start_daemon(
+    file: Option<PathBuf>,
+    services: &[String],
+    output: &crate::cli::OutputArgs,
+) -> u8 {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(error) => {
@@ -31,6 +35,9 @@ pub fn start_daemon(file: Option<PathBuf>, services: &[String]) -> u8 {
         argv.push("-f".to_string());
         argv.push(cwd.join(file).to_string_lossy().into_owned());
     }
+    // Service output reaches our terminal through us: the daemon renders it as we would.
+    argv.extend(output.relayed(std::io::IsTerminal::is_terminal(&std::io::stdout())));
+    argv.push("--".to_string());
     argv.extend(services.iter().cloned());
     // The daemon's output is a pipe, so it would choose no colour; decide for it as we would.
     let color = crate::output::Printer::color_wanted(

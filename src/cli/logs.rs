@@ -31,6 +31,8 @@ pub struct LogsArgs {
     /// Only lines from this long ago onwards, e.g. `10m` or `1h 30m`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub since: Option<String>,
+    #[command(flatten)]
+    pub output: crate::cli::OutputArgs,
 }
 
 fn parse_duration(text: &str) -> Result<String, String> {
@@ -66,7 +68,8 @@ pub fn logs(file: Option<PathBuf>, args: LogsArgs) -> u8 {
         }
         let is_terminal = std::io::stdout().is_terminal();
         let color = Printer::color_wanted(is_terminal, |key| std::env::var(key).ok());
-        let printer = Printer::new(&names, color, false, Box::new(std::io::stdout()));
+        let printer = Printer::new(&names, color, false, Box::new(std::io::stdout()))
+            .with_controls(args.output.controls(is_terminal));
         let print = |line: LogLine| {
             let Some(service) = names.iter().position(|name| *name == line.service) else {
                 // wrangle's own notices (e.g. lines skipped for a slow reader).

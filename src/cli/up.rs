@@ -33,18 +33,20 @@ pub struct UpArgs {
     /// ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...
     #[arg(short = 'd', long)]
     pub detach: bool,
+    #[command(flatten)]
+    pub output: crate::cli::OutputArgs,
 }
 
 pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
     if args.detach {
-        return detach::start_daemon(file, &args.services);
+        return detach::start_daemon(file, &args.services, &args.output);
     }
     let prepared = match prepare(file, &args.services) {
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    let code =
-        crate::cli::project::block_on_local(foreground(&prepared)).unwrap_or_else(|code| code);
+    let code = crate::cli::project::block_on_local(foreground(&prepared, &args.output))
+        .unwrap_or_else(|code| code);
     drop(prepared.lock);
     code
 }
@@ -141,7 +143,7 @@ pub fn refuse(error: &PreflightError) -> u8 {
     }
 }
 
-async fn foreground(prepared: &Prepared) -> u8 {
+async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 {
     let spec = Arc::clone(&prepared.spec);
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let color = Printer::color_wanted(stdout_is_terminal, |key| std::env::var(key).ok());
@@ -155,7 +157,8 @@ async fn foreground(prepared: &Prepared) -> u8 {
         color,
         stdout_is_terminal,
         Box::new(std::io::stdout()),
-    );
+    )
+    .with_controls(output.controls(stdout_is_terminal));
     let reporter = Rc::new(Reporter::new(printer, Arc::clone(&spec), true));
     if stdout_is_terminal {
         let ticking = Rc::clone(&reporter);

@@ -23,6 +23,7 @@ use std::sync::{Mutex, PoisonError};
 
 use anstyle::Style;
 
+use crate::output::controls::Controls;
 use crate::output::style;
 use crate::spec::ServiceId;
 
@@ -46,6 +47,8 @@ pub struct Printer {
     name_width: usize,
     color: bool,
     status_line: bool,
+    /// What service output's control characters may do (as written unless set).
+    controls: Controls,
     state: Mutex<State>,
 }
 
@@ -84,12 +87,19 @@ impl Printer {
             name_width,
             color,
             status_line,
+            controls: Controls::Raw,
             state: Mutex::new(State {
                 out,
                 status: None,
                 broken: false,
             }),
         }
+    }
+
+    /// Service output written with `controls` (see [`Controls`]); as written by default.
+    pub fn with_controls(mut self, controls: Controls) -> Printer {
+        self.controls = controls;
+        self
     }
 
     /// Decide colour like users expect: off when NO_COLOR is set (non-empty), or when stdout is
@@ -117,8 +127,8 @@ impl Printer {
     }
 
     /// A line of service output. `partial` = the line had no newline (flushed because it was too
-    /// long or the stream paused/ended). Invalid UTF-8 is written as lossy UTF-8. Control: strip
-    /// nothing else.
+    /// long or the stream paused/ended). Invalid UTF-8 is written as lossy UTF-8; control
+    /// characters as the printer's [`Controls`] say.
     ///
     /// A partial line is still ended here: the next piece starts on a fresh, prefixed line, so
     /// the name column stays intact; the text itself is exact.
@@ -130,6 +140,7 @@ impl Printer {
             Stream::Stderr => ("!", style::stderr_marker()),
         };
         let text = String::from_utf8_lossy(line);
+        let text = self.controls.apply(&text);
         let mut rendered = Vec::with_capacity(self.name_width + text.len() + 8);
         self.push_prefix(
             &mut rendered,
@@ -245,6 +256,9 @@ impl Printer {
     }
 
     /// One `name  * text` line per line of `text`.
+    ///
+    /// Messages can quote a service (the last lines of its output when it failed): their control
+    /// characters are treated like the service's own output.
     fn render_message(&self, name: &str, name_style: Style, tone: Tone, text: &str) -> Vec<u8> {
         let tone_style = style::tone(tone);
         let mut rendered = Vec::new();
@@ -252,7 +266,7 @@ impl Printer {
             self.push_prefix(&mut rendered, name, name_style, "*", tone_style);
             if !line.is_empty() {
                 rendered.push(b' ');
-                self.push_styled(&mut rendered, tone_style, line);
+                self.push_styled(&mut rendered, tone_style, &self.controls.apply(line));
             }
             rendered.push(b'\n');
         }
