@@ -102,10 +102,8 @@ def vm_rss_kib(pid: int) -> int:
     raise BenchError(f"no VmRSS for {pid} (a zombie?)")
 
 
-def private_kib(pid: int) -> int:
-    """The process's private memory (USS: Private_Clean + Private_Dirty of smaps_rollup), what
-    the machine gets back if it exits; RSS also counts pages of the binary and libraries that
-    other processes share."""
+def smaps_rollup_kib(pid: int) -> dict[str, int]:
+    """The kB fields of /proc/PID/smaps_rollup (Rss, Pss, Private_Clean, ...)."""
     try:
         fields = {}
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
@@ -114,9 +112,27 @@ def private_kib(pid: int) -> int:
                 fields[parts[0].rstrip(":")] = int(parts[1])
     except FileNotFoundError as error:
         raise BenchError(f"process {pid} is gone") from error
+    return fields
+
+
+def private_kib(pid: int) -> int:
+    """The process's private memory (USS: Private_Clean + Private_Dirty of smaps_rollup), what
+    the machine gets back if it exits; RSS also counts pages of the binary and libraries that
+    other processes share. A page of a file that only this process maps counts as private here
+    (and stays in the page cache when it exits)."""
+    fields = smaps_rollup_kib(pid)
     if "Private_Clean" not in fields or "Private_Dirty" not in fields:
         raise BenchError(f"no Private_* in /proc/{pid}/smaps_rollup")
     return fields["Private_Clean"] + fields["Private_Dirty"]
+
+
+def pss_kib(pid: int) -> int:
+    """The process's proportional memory (PSS): each resident page divided by the number of
+    processes mapping it, so memory shared by N processes is counted once in total."""
+    fields = smaps_rollup_kib(pid)
+    if "Pss" not in fields:
+        raise BenchError(f"no Pss in /proc/{pid}/smaps_rollup")
+    return fields["Pss"]
 
 
 def cmdline(pid: int) -> list[str]:

@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import MARK_VAR, BenchError, children, cmdline, kill_marked, marked_pids
+from benchlib import MARK_VAR, BenchError, children, cmdline, kill_marked, marked_pids, proc_stat_fields
 
 
 @dataclass
@@ -234,8 +234,15 @@ class WrangleSession(Session):
         return self.daemon
 
     def manager_pids(self):
+        """The daemon, then its sentinel: its parent (`wrangle __sentinel --daemon`), or its
+        child (`wrangle __sentinel`) in builds before the sentinel moved above the daemon, so
+        that an older binary can be measured beside a newer one."""
         daemon = self.daemon_pid()
-        return [daemon] + [pid for pid in children(daemon) if "__sentinel" in cmdline(pid)]
+        fields = proc_stat_fields(daemon)
+        parent = int(fields[3]) if fields else 0
+        above = [parent] if parent > 1 and "__sentinel" in cmdline(parent) else []
+        beside = [pid for pid in children(daemon) if "__sentinel" in cmdline(pid)]
+        return [daemon] + above + beside
 
     def log_file(self, name):
         dirs = list(Path(self.home, "projects").glob("*/logs"))

@@ -52,12 +52,21 @@ pub enum Command {
     /// Watch the daemon's services live, full-screen: CPU, memory, logs; restart, stop, start.
     #[command(after_help = top::KEYS)]
     Top(top::TopArgs),
-    /// Internal: the project's daemon, started by `up -d`.
+    /// Internal: the project's daemon, started by `up -d` below its sentinel. (The sentinel,
+    /// `__sentinel`, is chosen in `main` before this parser runs.)
     #[command(name = "__daemon", hide = true)]
-    Daemon(up::UpArgs),
-    /// Internal: the helper that stops a run's services if wrangle is killed.
-    #[command(name = "__sentinel", hide = true)]
-    Sentinel,
+    Daemon(DaemonArgs),
+}
+
+/// `wrangle __daemon`: the arguments of `up`, and the pipe to the sentinel above it.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub up: up::UpArgs,
+    /// The descriptor of the pipe to the sentinel that started this daemon
+    /// (`crate::sys::sentinel::LINK_OPTION`).
+    #[arg(long = "sentinel-fd", hide = true, value_name = "FD")]
+    pub sentinel_fd: Option<i32>,
 }
 
 /// Which project a command is about (see [`Cli::file`]).
@@ -146,14 +155,11 @@ pub fn run(cli: Cli) -> u8 {
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),
         Command::Daemon(args) => crate::daemon::run(
-            file(args.project.clone()),
-            &args.services,
-            args.output.controls(false),
+            file(args.up.project.clone()),
+            &args.up.services,
+            args.up.output.controls(false),
+            args.sentinel_fd,
         ),
-        Command::Sentinel => {
-            crate::sys::sentinel::run(std::io::stdin().lock());
-            crate::exit::SUCCESS
-        }
     }
 }
 
@@ -178,6 +184,19 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["wrangle", "-f", "y.toml", "ps"]).expect("parse");
         assert_eq!(cli.file.as_deref(), Some(std::path::Path::new("y.toml")));
+        let cli = Cli::try_parse_from([
+            "wrangle",
+            "__daemon",
+            crate::sys::sentinel::LINK_OPTION,
+            "5",
+            "-f",
+            "z.toml",
+            "api",
+        ])
+        .expect("parse");
+        assert!(
+            matches!(cli.command, Command::Daemon(ref args) if args.sentinel_fd == Some(5) && args.up.services == ["api"] && args.up.project.file.is_some())
+        );
         let cli = Cli::try_parse_from(["wrangle", "logs", "-f", "api"]).expect("parse");
         assert!(
             matches!(cli.command, Command::Logs(ref args) if args.follow && args.services == ["api"])

@@ -2,13 +2,16 @@
 //! as the foreground run, in the background, controlled through the API on a private socket.
 //!
 //! # Theory of operation
-//! `up -d` starts this process in its own session with stdout and stderr on a pipe to the CLI.
-//! It prepares the project exactly like a foreground `up` (config, lock, ports, with the same
-//! messages and exit codes), binds the control socket, opens the log store, and runs a session
-//! with [`Lifetime::UntilShutdown`]. While the project starts, the foreground output goes to the
-//! CLI; when every service is up the daemon prints the detach marker and points its stdout and
-//! stderr at `daemon.log`, so the CLI returns. If start-up fails, the daemon stops everything and
-//! exits with the start-up's code, which the CLI passes on.
+//! `up -d` starts the daemon's sentinel (`sys::sentinel`), which starts this process as its only
+//! child, with stdout and stderr on pipes to the CLI and a pipe to the sentinel
+//! (`--sentinel-fd`). It prepares the project exactly like a foreground `up` (config, lock,
+//! ports, with the same messages and exit codes), binds the control socket, opens the log store,
+//! tells the sentinel how to stop the run should the daemon die (grace, cgroup, where to write),
+//! and runs a session with [`Lifetime::UntilShutdown`]. While the project starts, the foreground
+//! output goes to the CLI; when every service is up the daemon tells the sentinel, prints the
+//! detach marker and points its stdout and stderr at `daemon.log`, so the CLI returns. If
+//! start-up fails, the daemon stops everything and exits with the start-up's code, which the
+//! sentinel and then the CLI pass on.
 //!
 //! The daemon is the only module that wires everything together: the supervisor (through
 //! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
@@ -17,9 +20,9 @@
 //! metrics endpoint (`[metrics]`, which reads the API's status snapshots; see [`crate::metrics`]).
 //!
 //! # Caveats
-//! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly by the same
-//!   means as a foreground run's (SIGTERM death signal, then the sentinel): nothing is left
-//!   running unsupervised, and `daemon::state` stops whatever survived even that. Keeping them
+//! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly (SIGTERM
+//!   death signal, then the sentinel above it, which sees every process of the run): nothing is
+//!   left running unsupervised, and `daemon::state` stops whatever survived even that. Keeping them
 //!   running under a new daemon instead (re-adoption) would mean processes without a supervisor
 //!   until some command came along; see the module docs of `daemon::state`.
 //! - SIGHUP stops everything, like SIGTERM; it does not reload the config.
@@ -57,14 +60,29 @@ use crate::supervisor::event::{Event, Stream};
 use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{Control, ControlRequest, Observer, RunOutcome, ServiceSnapshot};
 use crate::supervisor::session::{Session, SessionOptions};
+use crate::sys::sentinel::ParentLink;
+use crate::sys::sentinel::parent::LinkSettings;
 
 /// Events kept for slow SSE clients before they lag.
 const EVENT_BUFFER: usize = 1024;
 
 /// The body of `wrangle __daemon`. Returns the exit code.
 /// `controls`: how service output printed during start-up (relayed by `up -d` to its terminal)
-/// treats control characters.
-pub fn run(file: Option<PathBuf>, services: &[String], controls: Controls) -> u8 {
+/// treats control characters. `sentinel_fd` is the pipe to the sentinel above it (see
+/// `sys::sentinel`).
+pub fn run(
+    file: Option<PathBuf>,
+    services: &[String],
+    controls: Controls,
+    sentinel_fd: Option<i32>,
+) -> u8 {
+    let link = match sentinel_fd.map(ParentLink::adopt).transpose() {
+        Ok(link) => link,
+        Err(error) => {
+            eprintln!("error: cannot use the pipe to the sentinel: {error}");
+            return exit::SERVICE_FAILED;
+        }
+    };
     // Clients and supervision share one descriptor table: take all of it (services are given
     // back the limit wrangle was started with; see `sys::nofile`).
     if let Err(error) = crate::sys::nofile::raise_soft_to_hard() {
@@ -74,8 +92,8 @@ pub fn run(file: Option<PathBuf>, services: &[String], controls: Controls) -> u8
         Ok(prepared) => prepared,
         Err(code) => return code,
     };
-    let code =
-        crate::cli::project::block_on_local(serve(&prepared, controls)).unwrap_or_else(|code| code);
+    let code = crate::cli::project::block_on_local(serve(&prepared, controls, link))
+        .unwrap_or_else(|code| code);
     drop(prepared.lock);
     code
 }
@@ -98,7 +116,7 @@ fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits) {
     (control, metrics)
 }
 
-async fn serve(prepared: &Prepared, output_controls: Controls) -> u8 {
+async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<ParentLink>) -> u8 {
     let spec = Arc::clone(&prepared.spec);
     // Bound first, before anything exists: a held address refuses the run like a held port.
     let metrics_listener = match spec
@@ -196,6 +214,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls) -> u8 {
     let options = SessionOptions {
         lifetime: Lifetime::UntilShutdown,
         die_with_wrangle: true,
+        parent_sentinel: link.as_ref().map(ParentLink::sentinel_pid),
         socket_dir: prepared.paths.runtime_dir.clone(),
         stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
         log_store: Some(Arc::clone(&store)),
@@ -208,6 +227,20 @@ async fn serve(prepared: &Prepared, output_controls: Controls) -> u8 {
             return exit::SERVICE_FAILED;
         }
     };
+    if let Some(link) = &link {
+        // Before the first service exists: from here on the sentinel can stop the run alone.
+        let told = link.tell(&LinkSettings {
+            grace: crate::supervisor::session::stop_grace(&prepared.spec),
+            cgroup: session.cgroup_path(),
+            log: &prepared.paths.daemon_log,
+            report: &state::sentinel_report_path(&prepared.paths.state_file),
+        });
+        if let Err(error) = told {
+            reporter.notice(&format!(
+                "cannot tell the sentinel how to stop the run ({error}); if the daemon is killed, it stops it with its defaults"
+            ));
+        }
+    }
     let state = match StateWriter::start(prepared.paths.state_file.clone()) {
         Ok(state) => state,
         Err(error) => {
@@ -216,6 +249,10 @@ async fn serve(prepared: &Prepared, output_controls: Controls) -> u8 {
         }
     };
     let own = crate::sys::process_table::process(std::process::id() as i32);
+    let sentinel = link
+        .as_ref()
+        .and_then(|link| crate::sys::process_table::process(link.sentinel_pid()))
+        .map(|info| (info.pid, info.start_time));
     let observer = Rc::new(DaemonObserver {
         spec: Arc::clone(&spec),
         reporter,
@@ -231,8 +268,10 @@ async fn serve(prepared: &Prepared, output_controls: Controls) -> u8 {
             daemon_start_time: own.map(|info| info.start_time).unwrap_or_default(),
             run_token: session.run_token().to_string(),
             cgroup: session.cgroup_path().map(PathBuf::from),
+            sentinel,
             services: Vec::new(),
         },
+        link,
         leaders: RefCell::new(vec![None; spec.services.len()]),
         written: RefCell::new(Vec::new()),
         live: RefCell::new(LiveFigures::new(spec.services.len(), spec.monitor.interval)),
@@ -464,6 +503,8 @@ struct DaemonObserver {
     /// The CLI that started us still reads our output.
     attached: Cell<bool>,
     daemon_log: PathBuf,
+    /// The pipe to the sentinel above the daemon.
+    link: Option<ParentLink>,
     events: Arc<LazyBroadcast<wire::Event>>,
     followers: Followers,
     status: watch::Sender<Arc<ProjectStatus>>,
@@ -522,6 +563,10 @@ impl DaemonObserver {
         if !self.attached.replace(false) {
             return;
         }
+        // The sentinel lets go of its ends of the pipes to `up -d` too, so `up -d` sees their end.
+        if let Some(link) = &self.link {
+            let _ = link.detached();
+        }
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "{DETACHED_MARKER}{}", std::process::id());
         let _ = stdout.flush();
@@ -537,6 +582,10 @@ impl DaemonObserver {
             let _ = rustix::stdio::dup2_stdout(&target);
             let _ = rustix::stdio::dup2_stderr(&target);
         }
+        // Start-up is over: the code that only it ran (reading the config, the command line,
+        // the first spawns) need not stay resident; what the run uses from now on is mapped
+        // back on first use (see `sys::memory`).
+        crate::sys::memory::release_file_pages();
     }
 
     /// The run is over: say how it ended, to the log and to event followers (`down`).

@@ -3,7 +3,9 @@
 //! platform replaces this module and nothing above it.
 
 pub mod cgroup;
+pub mod inherit;
 pub mod lock;
+pub mod memory;
 pub mod nofile;
 pub mod ports;
 pub mod process_table;

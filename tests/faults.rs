@@ -23,10 +23,10 @@ use serde_json::Value;
 
 use crate::support::{
     DaemonGuard, Finished, MARK_VAR, Project, WAIT, assert_all_gone, assert_no_survivors,
-    assert_nothing_left_after_down, control_socket, daemon_process, fd_count, is_ours,
-    log_file_lines_in, normalize, pid, project_dir, python, send_signal, sentinel_of, service,
-    stat_field, state, status, status_kb, stream_marker, survivors, toml_str, try_project_dir,
-    up_detached, wait_states, wait_until,
+    assert_nothing_left_after_down, background_pid, control_socket, daemon_log, daemon_process,
+    fd_count, is_ours, log_file_lines_in, normalize, pid, project_dir, python, send_signal,
+    sentinel_of, service, stat_field, state, status, status_kb, stream_marker, survivors, toml_str,
+    try_project_dir, up_detached, wait_states, wait_until,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -295,6 +295,396 @@ command = ["sh", "-c", "while :; do echo \"pid $$ tick\"; sleep 0.05; done"]
     let down = project.run(&["down"]);
     assert_eq!(down.code, 0, "{down:#?}");
     assert_nothing_left_after_down(&project);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sentinel above the daemon, and what children inherit.
+
+/// A process by pid and start time that the harness's mark cannot find (it cleared its
+/// environment): SIGKILLed on drop if it still lives, however the test ends.
+struct Unmarked {
+    pid: i32,
+    start_time: u64,
+}
+
+impl Unmarked {
+    /// The process whose pid a service wrote into `file` (waits for it).
+    fn from_file(project: &Project, file: &str) -> Unmarked {
+        let mut found = None;
+        let started = wait_until(WAIT, || {
+            found = fs::read_to_string(project.path(file))
+                .ok()
+                .and_then(|text| text.trim().parse::<i32>().ok())
+                .and_then(|pid| Some((pid, stat_field(pid, 22)?)));
+            found.is_some()
+        });
+        assert!(started, "no live process in {file}");
+        let (pid, start_time) = found.expect("pid");
+        Unmarked { pid, start_time }
+    }
+
+    fn alive(&self) -> bool {
+        let state = fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .ok()
+            .and_then(|stat| stat.rsplit_once(") ")?.1.chars().next());
+        stat_field(self.pid, 22) == Some(self.start_time) && state.is_some_and(|state| state != 'Z')
+    }
+}
+
+impl Drop for Unmarked {
+    fn drop(&mut self) {
+        if self.alive() {
+            send_signal(self.pid, "KILL");
+        }
+    }
+}
+
+/// A service that starts a process in a session of its own with an empty environment (no run
+/// token, no test mark) and writes its pid to `escapee.pid`; the leader itself just sleeps.
+const ESCAPING: &str = r#"
+[services.api]
+command = ["sh", "-c", "env -i setsid sh -c 'echo $$ > escapee.pid; exec sleep 651' & exec sleep 652"]
+stop_timeout = "1s"
+"#;
+
+/// `up -d` without cgroups, so that only the process tree can find an escapee.
+fn up_without_cgroups(project: &Project) -> i32 {
+    let mut command = project.command(&["up", "-d"]);
+    command.env("WRANGLE_NO_CGROUP", "1");
+    let up = project.run_command_unswept(command);
+    assert_eq!(up.code, 0, "{up:#?}");
+    background_pid(&up.stdout).unwrap_or_else(|| panic!("no daemon: {up:#?}"))
+}
+
+#[test]
+fn without_cgroups_an_escapee_of_a_killed_daemon_is_stopped_by_its_sentinel() {
+    // Issue 10, item 6: no cgroup, and a process that left its service's session and cleared
+    // its environment, so no marker finds it. The sentinel, a subreaper above the daemon, still
+    // has it among its descendants once the daemon is gone.
+    let project = Project::new(ESCAPING);
+    let _guard = DaemonGuard::new(&project);
+    let daemon = up_without_cgroups(&project);
+    let escapee = Unmarked::from_file(&project, "escapee.pid");
+    assert!(
+        !cmdline_environ_has_mark(escapee.pid, &project.mark),
+        "the escapee still carries the mark"
+    );
+    let sentinel = sentinel_of(daemon).expect("the daemon's sentinel");
+    assert!(send_signal(daemon, "KILL"), "kill -KILL {daemon}");
+
+    assert!(
+        wait_until(WAIT, || !escapee.alive()),
+        "the escapee (PID {}) outlived its daemon",
+        escapee.pid
+    );
+    assert_all_gone(&project, WAIT, "after SIGKILL of the daemon");
+    assert!(!is_ours(&project, sentinel), "the sentinel stayed");
+    // The next command tells what happened, and it is true: the sentinel saw the whole run.
+    let ps = project.run(&["ps"]);
+    assert_eq!(ps.code, 1, "{ps:#?}");
+    assert!(
+        ps.stderr.contains(&format!(
+            "the previous daemon (PID {daemon}) ended without stopping its services; none of its processes is left"
+        )),
+        "{ps:#?}"
+    );
+    assert!(
+        ps.stderr.contains(&format!(
+            "its sentinel stopped PID {}: sleep 651",
+            escapee.pid
+        )),
+        "{ps:#?}"
+    );
+    let log = daemon_log(&project);
+    assert!(
+        log.contains(&format!(
+            "the daemon (PID {daemon}) was killed by signal 9; its sentinel stopped"
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn without_cgroups_or_a_sentinel_the_next_command_does_not_claim_nothing_is_left() {
+    // The sentinel killed with its daemon: the escapee is out of anyone's sight. The next
+    // command must say what it could look for, not that nothing is left.
+    let project = Project::new(ESCAPING);
+    let _guard = DaemonGuard::new(&project);
+    let daemon = up_without_cgroups(&project);
+    let escapee = Unmarked::from_file(&project, "escapee.pid");
+    let sentinel = sentinel_of(daemon).expect("the daemon's sentinel");
+    assert!(send_signal(sentinel, "KILL") && send_signal(daemon, "KILL"));
+    assert_all_gone(
+        &project,
+        WAIT,
+        "after SIGKILL of the daemon and its sentinel",
+    );
+    assert!(
+        escapee.alive(),
+        "the escapee died: this test proves nothing"
+    );
+
+    let ps = project.run(&["ps"]);
+    assert_eq!(ps.code, 1, "{ps:#?}");
+    assert!(
+        ps.stderr.contains(&format!(
+            "the previous daemon (PID {daemon}) ended without stopping its services; no process carrying its run token is left"
+        )),
+        "{ps:#?}"
+    );
+    assert!(
+        !ps.stderr.contains("none of its processes is left"),
+        "{ps:#?}"
+    );
+    drop(escapee);
+}
+
+/// Whether `/proc/PID/environ` carries the test's mark.
+fn cmdline_environ_has_mark(pid: i32, mark: &str) -> bool {
+    fs::read(format!("/proc/{pid}/environ"))
+        .map(|environ| {
+            environ
+                .split(|byte| *byte == 0)
+                .any(|variable| variable.starts_with(format!("{MARK_VAR}={mark}").as_bytes()))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn sigterm_to_the_sentinel_stops_the_daemon_and_its_services_in_order() {
+    let project = Project::new(
+        r#"
+[services.db]
+command = ["sh", "-c", "trap 'echo db stopping; exit 0' TERM; while :; do sleep 0.05; done"]
+
+[services.api]
+command = ["sleep", "653"]
+depends_on = ["db"]
+"#,
+    );
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
+    let sentinel = sentinel_of(daemon).expect("the daemon's sentinel");
+    assert_eq!(
+        stat_field(daemon, 4),
+        Some(sentinel as u64),
+        "the daemon's parent"
+    );
+    assert!(send_signal(sentinel, "TERM"));
+    assert_all_gone(&project, WAIT, "after SIGTERM to the sentinel");
+    // A clean stop: nothing for the next command to recover.
+    let ps = project.run(&["ps"]);
+    assert!(!ps.stderr.contains("previous daemon"), "{ps:#?}");
+    // The daemon's own orderly stop: dependents first.
+    let log = daemon_log(&project);
+    let at = |needle: &str| {
+        log.lines()
+            .map(normalize)
+            .position(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in daemon.log:\n{log}"))
+    };
+    assert!(at("api * stopped") < at("db * stopping (SIGTERM)"), "{log}");
+    at("wrangle * every process is stopped");
+}
+
+/// Opens `path` and takes an exclusive `flock` on it, on a descriptor without close-on-exec,
+/// as `exec 9>path; flock 9` does in a shell: every program the test starts inherits it (std's
+/// `Command` closes nothing).
+fn inheritable_lock(path: &Path) -> std::os::fd::OwnedFd {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .expect("open the lock file");
+    let fd = std::os::fd::OwnedFd::from(file);
+    rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let flags = rustix::io::fcntl_getfd(&fd).expect("getfd");
+    rustix::io::fcntl_setfd(&fd, flags - rustix::io::FdFlags::CLOEXEC).expect("setfd");
+    fd
+}
+
+/// The descriptors of `pid` and what each refers to.
+fn descriptors(pid: i32) -> Vec<(i32, PathBuf)> {
+    let mut fds: Vec<(i32, PathBuf)> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            Some((fd, fs::read_link(entry.path()).ok()?))
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+#[test]
+fn a_lock_the_caller_holds_is_held_by_neither_the_daemon_nor_its_services() {
+    // Issue 10, item 5: `exec 9>deploy.lock; flock 9; wrangle up -d`.
+    let project = Project::new(
+        r#"
+[services.api]
+command = ["sh", "-c", "sleep 654 & exec sleep 655"]
+ready = { exec = "true" }
+"#,
+    );
+    let lock_path = project.path("deploy.lock");
+    let _guard = DaemonGuard::new(&project);
+    let lock = inheritable_lock(&lock_path);
+    let (daemon, _) = up_detached(&project, &[]);
+    // The caller lets go of it (`exec 9>&-`): nobody else may hold it now.
+    drop(lock);
+    let again = fs::File::open(&lock_path).expect("open");
+    let taken = rustix::fs::flock(&again, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+    let processes = survivors(&project.mark);
+    let holders: Vec<(i32, String)> = processes
+        .iter()
+        .filter(|(pid, _)| {
+            descriptors(*pid)
+                .iter()
+                .any(|(_, target)| target == &lock_path)
+        })
+        .cloned()
+        .collect();
+    assert!(
+        taken.is_ok() && holders.is_empty(),
+        "the caller's lock is held by {holders:?}"
+    );
+    // The services have their stdio and nothing else; the sentinel and the daemon nothing of
+    // the caller's.
+    let services: Vec<&(i32, String)> = processes
+        .iter()
+        .filter(|(_, command)| command.starts_with("sleep 65"))
+        .collect();
+    assert_eq!(services.len(), 2, "{processes:?}");
+    for (pid, command) in services {
+        let fds: Vec<i32> = descriptors(*pid).iter().map(|(fd, _)| *fd).collect();
+        assert_eq!(fds, vec![0, 1, 2], "{command} (PID {pid})");
+    }
+    let sentinel = sentinel_of(daemon).expect("the daemon's sentinel");
+    for pid in [sentinel, daemon] {
+        for (fd, target) in descriptors(pid) {
+            assert!(
+                !target.starts_with(project.root().join("deploy")),
+                "PID {pid} has fd {fd} -> {}",
+                target.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_foreground_runs_its_services_and_probes_with_their_stdio_only() {
+    let project = Project::empty();
+    let lock = inheritable_lock(&project.path("held.lock"));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&lock);
+    // The shell of the service and of the probe look for the test's descriptor in their own
+    // table; the probe fails (and start-up with it) if it is there.
+    project.write(
+        "wrangle.toml",
+        &format!(
+            r#"
+[services.api]
+command = ["sh", "-c", "test -e /proc/$$/fd/{fd} && echo inherited; echo checked; exec sleep 656"]
+ready = {{ exec = "sh -c 'test ! -e /proc/$$/fd/{fd}'", timeout = "5s" }}
+"#
+        ),
+    );
+    let mut up = project.up(&[]);
+    up.expect_line("api * ready");
+    up.expect_line("api | checked");
+    assert!(
+        up.find_line("api | inherited").is_none(),
+        "{}",
+        up.transcript()
+    );
+    let mut sleeping = None;
+    let exec_done = wait_until(WAIT, || {
+        sleeping = survivors(&project.mark)
+            .into_iter()
+            .find(|(_, command)| command == "sleep 656");
+        sleeping.is_some()
+    });
+    assert!(exec_done, "api never ran its sleep\n{}", up.transcript());
+    let sleeping = sleeping.expect("api's sleep");
+    let fds: Vec<i32> = descriptors(sleeping.0).iter().map(|(fd, _)| *fd).collect();
+    assert_eq!(fds, vec![0, 1, 2]);
+    up.signal("INT");
+    assert_eq!(up.wait_exit(WAIT), 0, "{}", up.transcript());
+    assert_no_survivors(&project.mark);
+    drop(lock);
+}
+
+/// Runs its arguments under a seccomp filter that answers ENOSYS to `clone3` (as old kernels
+/// and some container runtimes do) and allows everything else: x86_64 system call numbers.
+const REFUSE_CLONE3: &str = r#"
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE3, ENOSYS = 435, 38
+# struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}: load the number, refuse clone3, allow.
+program = struct.pack("HBBI" * 4,
+    0x20, 0, 0, 0,
+    0x15, 0, 1, CLONE3,
+    0x06, 0, 0, 0x00050000 | ENOSYS,
+    0x06, 0, 0, 0x7fff0000)
+buffer = ctypes.create_string_buffer(program)
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+fprog = Fprog(4, ctypes.addressof(buffer))
+if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:
+    sys.exit("cannot install the filter: errno %d" % ctypes.get_errno())
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+/// [`Project::command`] for `args`, run through [`REFUSE_CLONE3`].
+fn without_clone3(project: &Project, args: &[&str]) -> Command {
+    let base = project.command(args);
+    let mut command = Command::new(python());
+    command
+        .args(["-c", REFUSE_CLONE3])
+        .arg(base.get_program())
+        .args(base.get_args())
+        .current_dir(base.get_current_dir().expect("the project dir"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in base.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn where_the_kernel_refuses_clone3_services_start_the_portable_way() {
+    // The std fallback of `sys::spawn`, end to end: every spawn of this run (services, a probe,
+    // restarts, the sentinel) goes through `std::process::Command`, since `clone3` fails.
+    let project = Project::new(
+        r#"
+[services.db]
+command = ["sh", "-c", "grep Seccomp: /proc/self/status; exec sleep 657"]
+ready = { exec = "true" }
+
+[services.flaky]
+command = ["sh", "-c", "echo run; exit 3"]
+depends_on = ["db"]
+restart = "always"
+max_restarts = 100
+"#,
+    );
+    let mut up = project.spawn_command(without_clone3(&project, &["up"]));
+    up.expect_line("db * ready");
+    // The filter is in force for wrangle and everything below it.
+    up.expect_line("db | Seccomp:\t2");
+    let first = up.expect_line("flaky | run");
+    up.expect_line_from(first + 1, "flaky | run", WAIT);
+    up.signal("INT");
+    assert_eq!(up.wait_exit(WAIT), 0, "{}", up.transcript());
+    assert_no_survivors(&project.mark);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -603,12 +993,19 @@ command = ["sleep", "617"]
     }
     fs::write(&state_file, record.to_string()).expect("rewrite state.json");
 
-    // Any command recovers, and finds nothing of the dead daemon's left.
+    // Any command recovers, and finds nothing of the dead daemon's left. It can know that only
+    // where the run had a cgroup (its sentinel was killed too); otherwise it says what it
+    // looked for.
     let ps = project.run(&["ps"]);
     assert_eq!(ps.code, 1, "{ps:#?}");
+    let found_nothing = if record["cgroup"].is_null() {
+        "no process carrying its run token is left"
+    } else {
+        "none of its processes is left"
+    };
     assert!(
         ps.stderr.contains(&format!(
-            "the previous daemon (PID {daemon}) ended without stopping its services; none of its processes is left"
+            "the previous daemon (PID {daemon}) ended without stopping its services; {found_nothing}"
         )),
         "{ps:#?}"
     );

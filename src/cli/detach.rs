@@ -1,11 +1,14 @@
 //! `wrangle up -d`: start the project's daemon and stay with it until it is up.
 //!
-//! The daemon (`wrangle __daemon`) is started in its own session with its stdout and stderr on a
-//! pipe to us. It does everything a foreground `up` does (config, lock, ports, start-up) and
-//! prints the same output, which we relay. When every service is up it prints
-//! [`DETACHED_MARKER`] and points its output at its log file: we see end-of-file and return 0.
-//! When start-up fails it stops everything and exits with the same code a foreground `up` would
-//! (1, 2, 3 or 4), which we return.
+//! We start the daemon's sentinel (`wrangle __sentinel --daemon`, see `sys::sentinel`) in its
+//! own session, with its stdout and stderr on pipes to us and no other descriptor of ours (a lock
+//! the caller holds must not be held by the daemon and every service until `down`). The sentinel
+//! starts the daemon (`wrangle __daemon`) below it, with the same stdout and stderr. The daemon
+//! does everything a foreground `up` does (config, lock, ports, start-up) and prints the same
+//! output, which we relay. When every service is up it prints [`DETACHED_MARKER`] and points its
+//! output at its log file, and the sentinel lets go of the pipes: we see end-of-file and return
+//! 0. When start-up fails the daemon stops everything and exits with the same code a foreground
+//! `up` would (1, 2, 3 or 4); the sentinel exits with that code, which we return.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -30,7 +33,11 @@ pub fn start_daemon(
         }
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let mut argv = vec![exe.to_string_lossy().into_owned(), "__daemon".to_string()];
+    let mut argv = vec![
+        exe.to_string_lossy().into_owned(),
+        crate::sys::sentinel::COMMAND.to_string(),
+        crate::sys::sentinel::DAEMON_OPTION.to_string(),
+    ];
     if let Some(file) = file {
         argv.push("-f".to_string());
         argv.push(cwd.join(file).to_string_lossy().into_owned());
@@ -73,7 +80,8 @@ pub fn start_daemon(
         let _ = out.write_all(&line);
         let _ = out.write_all(b"\n");
     }
-    // After detaching, the daemon's stderr is its log file: our end is at end-of-file too.
+    // After detaching, the daemon's stderr is its log file and the sentinel's /dev/null: our end
+    // is at end-of-file too.
     let _ = relay_errors.join();
     match detached_pid {
         Some(pid) => {
@@ -88,7 +96,7 @@ pub fn start_daemon(
                 .and_then(|code| u8::try_from(code).ok())
                 .unwrap_or(exit::SERVICE_FAILED),
             Err(error) => {
-                eprintln!("error: lost track of the daemon: {error}");
+                eprintln!("error: lost track of the daemon's sentinel: {error}");
                 exit::SERVICE_FAILED
             }
         },

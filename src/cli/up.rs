@@ -173,6 +173,7 @@ async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 
     let options = SessionOptions {
         lifetime: Lifetime::UntilIdle,
         die_with_wrangle: true,
+        parent_sentinel: None,
         socket_dir: prepared.paths.runtime_dir.clone(),
         stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
         log_store: None,

@@ -13,12 +13,17 @@
 //! removes the file. So a `state.json` found while nobody holds the project lock means a daemon
 //! died without stopping its services.
 //!
-//! Recovery then proves which processes are still ours — a recorded leader counts only if its
-//! pid, start time *and* process group all match (a reused pid matches none of the three), and
-//! any other process only if it carries the recorded run token or sits in the recorded cgroup —
-//! and stops them cleanly: SIGTERM through a verified pidfd, SIGKILL after a grace period. The
-//! record is kept as `state.json.previous` for inspection. A corrupt or truncated record is set
-//! aside as `state.json.corrupt-<time>` with a warning, never a crash.
+//! Recovery first lets the dead daemon's sentinel finish, if it still runs (it is stopping the
+//! run, and as the subreaper above the daemon it sees every process of it; see `sys::sentinel`),
+//! and reads the report it leaves (`sentinel.report`). Then it proves which processes are still
+//! ours — a recorded leader counts only if its pid, start time *and* process group all match (a
+//! reused pid matches none of the three), and any other process only if it carries the recorded
+//! run token or sits in the recorded cgroup — and stops them cleanly: SIGTERM through a verified
+//! pidfd, SIGKILL after a grace period. It says "none of its processes is left" only when that
+//! is known: the sentinel finished its work, or the run had a cgroup (which holds every member);
+//! otherwise it says what it looked for. The record is kept as `state.json.previous` for
+//! inspection. A corrupt or truncated record is set aside as `state.json.corrupt-<time>` with a
+//! warning, never a crash.
 //!
 //! Stopping rather than re-adopting is deliberate: wrangle promises that nothing it started runs
 //! on without a supervisor (zero orphans, even after SIGKILL of wrangle), so a daemon's services
@@ -38,6 +43,7 @@ use serde_json::{Value, json};
 
 use crate::paths::{Durability, write_private_file};
 use crate::sys::process_table::{self, ProcessInfo};
+use crate::sys::sentinel::report::Report;
 use crate::sys::tree::{self, RUN_VAR};
 
 /// One live service as recorded.
@@ -57,6 +63,8 @@ pub struct DaemonRecord {
     pub daemon_start_time: u64,
     pub run_token: String,
     pub cgroup: Option<PathBuf>,
+    /// The sentinel above the daemon (pid, start time), when there is one.
+    pub sentinel: Option<(i32, u64)>,
     pub services: Vec<ServiceRecord>,
 }
 
@@ -68,6 +76,8 @@ impl DaemonRecord {
             "daemon_start_time": self.daemon_start_time,
             "run_token": self.run_token,
             "cgroup": self.cgroup.as_ref().map(|path| path.display().to_string()),
+            "sentinel_pid": self.sentinel.map(|(pid, _)| pid),
+            "sentinel_start_time": self.sentinel.map(|(_, start_time)| start_time),
             "services": self.services.iter().map(|service| json!({
                 "name": service.name,
                 "pid": service.pid,
@@ -117,6 +127,12 @@ impl DaemonRecord {
             daemon_start_time: value.get("daemon_start_time")?.as_u64()?,
             run_token: value.get("run_token")?.as_str()?.to_string(),
             cgroup: value.get("cgroup")?.as_str().map(PathBuf::from),
+            // Absent from records of daemons that had their sentinel beside them.
+            sentinel: value
+                .get("sentinel_pid")
+                .and_then(Value::as_i64)
+                .and_then(|pid| i32::try_from(pid).ok())
+                .zip(value.get("sentinel_start_time").and_then(Value::as_u64)),
             services,
         })
     }
@@ -206,13 +222,27 @@ pub fn names_new_leader(written: &[ServiceRecord], record: &[ServiceRecord]) -> 
     })
 }
 
+/// Where the sentinel above the daemon recorded `state_file` writes its report.
+pub fn sentinel_report_path(state_file: &Path) -> PathBuf {
+    state_file.with_file_name("sentinel.report")
+}
+
+/// How long recovery waits for a dead daemon's sentinel to finish stopping the run: its longest
+/// grace, its SIGKILL rounds, and a margin.
+const SENTINEL_WAIT: Duration = Duration::from_secs(25);
+
 /// What recovery found and did, for the user.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
     /// The dead daemon's pid, when there was a record.
     pub daemon_pid: Option<i32>,
+    /// What the daemon's sentinel stopped, when it finished and said so.
+    pub sentinel_stopped: Option<Vec<(i32, String)>>,
     /// Leftover processes that were proven ours and stopped.
     pub stopped: Vec<(i32, String)>,
+    /// Whether every process of the run could be found: the sentinel finished, or the run had a
+    /// cgroup. Otherwise only recorded leaders and processes carrying the run token could.
+    pub complete: bool,
     /// Where a corrupt record was set aside.
     pub corrupt_kept_as: Option<PathBuf>,
 }
@@ -229,9 +259,7 @@ impl Recovery {
         let pid = self.daemon_pid?;
         let mut text =
             format!("warning: the previous daemon (PID {pid}) ended without stopping its services");
-        if self.stopped.is_empty() {
-            text.push_str("; none of its processes is left");
-        } else {
+        if !self.stopped.is_empty() {
             text.push_str(&format!(
                 "; stopped {} leftover process(es):",
                 self.stopped.len()
@@ -239,6 +267,15 @@ impl Recovery {
             for (pid, command) in &self.stopped {
                 text.push_str(&format!("\n  PID {pid}: {command}"));
             }
+        } else if self.complete {
+            text.push_str("; none of its processes is left");
+        } else {
+            text.push_str(
+                "; no process carrying its run token is left (with neither a cgroup nor its sentinel, a process that cleared its environment and left its session cannot be found)",
+            );
+        }
+        for (pid, command) in self.sentinel_stopped.iter().flatten() {
+            text.push_str(&format!("\n  its sentinel stopped PID {pid}: {command}"));
         }
         Some(text)
     }
@@ -255,14 +292,25 @@ pub fn recover(state_file: &Path) -> Recovery {
         .ok()
         .as_ref()
         .and_then(DaemonRecord::from_json);
+    let report_path = sentinel_report_path(state_file);
     let Some(record) = record else {
         let kept = state_file.with_extension(format!("json.corrupt-{}", unix_seconds()));
         let _ = std::fs::rename(state_file, &kept);
+        let _ = std::fs::remove_file(&report_path);
         return Recovery {
             corrupt_kept_as: Some(kept),
             ..Recovery::default()
         };
     };
+    // The daemon's sentinel may still be stopping the run: it sees all of it, so let it finish.
+    if let Some((pid, start_time)) = record.sentinel {
+        tree::wait_gone(tree::ProcessId { pid, start_time }, SENTINEL_WAIT);
+    }
+    let report = Report::read(&report_path).filter(|report| {
+        report.daemon_pid == record.daemon_pid
+            && report.daemon_start_time == record.daemon_start_time
+    });
+    let _ = std::fs::remove_file(&report_path);
     let leftovers = leftovers(&record);
     let stopped = stop(&leftovers);
     if let Some(cgroup) = &record.cgroup {
@@ -271,6 +319,8 @@ pub fn recover(state_file: &Path) -> Recovery {
     let _ = std::fs::rename(state_file, state_file.with_extension("json.previous"));
     Recovery {
         daemon_pid: Some(record.daemon_pid),
+        complete: report.is_some() || record.cgroup.is_some(),
+        sentinel_stopped: report.map(|report| report.stopped),
         stopped,
         corrupt_kept_as: None,
     }
@@ -358,6 +408,7 @@ mod tests {
             daemon_start_time: 1,
             run_token: token.into(),
             cgroup: None,
+            sentinel: None,
             services,
         }
     }

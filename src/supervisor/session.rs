@@ -33,9 +33,12 @@ pub fn stop_grace(spec: &ProjectSpec) -> std::time::Duration {
 
 pub struct SessionOptions {
     pub lifetime: Lifetime,
-    /// Tie service leaders to wrangle's life and start a sentinel: if wrangle is killed, its
+    /// Tie service leaders to wrangle's life and have a sentinel: if wrangle is killed, its
     /// services die with it.
     pub die_with_wrangle: bool,
+    /// The sentinel above this process (the daemon's parent), when there is one; otherwise a
+    /// sentinel is started beside the run when `die_with_wrangle` (see `sys::sentinel`).
+    pub parent_sentinel: Option<i32>,
     /// A private directory for per-service sockets.
     pub socket_dir: PathBuf,
     /// How long services get to stop on SIGTERM if wrangle itself is killed (the sentinel's
@@ -103,7 +106,7 @@ impl Session {
             Some(value) if !value.is_empty() && value != "0" => None,
             _ => RunCgroup::create(&run_token).ok().map(Rc::new),
         };
-        let sentinel = if options.die_with_wrangle {
+        let sentinel = if options.die_with_wrangle && options.parent_sentinel.is_none() {
             let cgroup_path = cgroup.as_deref().map(RunCgroup::path);
             match Sentinel::start(&reaper, &run_token, cgroup_path, options.stop_grace) {
                 Ok(sentinel) => Some(sentinel),
@@ -153,7 +156,12 @@ impl Session {
             run_token: self.run_token,
             die_with_parent: self.options.die_with_wrangle,
             socket_dir: self.options.socket_dir,
-            helper_pids: self.sentinel.iter().map(|sentinel| sentinel.pid).collect(),
+            helper_pids: self
+                .sentinel
+                .iter()
+                .map(|sentinel| sentinel.pid)
+                .chain(self.options.parent_sentinel)
+                .collect(),
             cgroup: self.cgroup.clone(),
             random_seed: seed(),
             lifetime: self.options.lifetime,

@@ -18,8 +18,10 @@
 //! - `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, not the process (see
 //!   `man 2 PR_SET_PDEATHSIG`). Callers must spawn from a thread that lives as long as wrangle:
 //!   wrangle runs a current-thread runtime on the main thread for that reason.
-//! - std's `Command` already resets the signal mask and `SIGPIPE` in the child; wrangle never sets
-//!   any other signal to `SIG_IGN`, so nothing else needs resetting.
+//! - std's `Command` resets `SIGPIPE` in the child but not the signal mask, which a child inherits
+//!   (the sentinel blocks the signals it passes on to the daemon): both ways of starting a child
+//!   empty the mask themselves ([`unblock_all_signals`]). wrangle never sets any other signal to
+//!   `SIG_IGN` in a process that starts children, so nothing else needs resetting.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -31,6 +33,9 @@ use std::process::{Command, Stdio};
 
 use rustix::process::{Pid, PidfdFlags, Signal};
 
+use crate::sys::inherit::Inherit;
+
+mod clone3;
 mod vfork;
 
 /// What to start.
@@ -119,9 +124,11 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
         }
     };
     let death_signal = request.death_signal.and_then(Signal::from_named_raw);
-    let (pid, pidfd) = match spawn_fast(request, &stdin, &stdout, &stderr, death_signal)? {
+    let inherit = Inherit::prepare()?;
+    let (pid, pidfd) = match spawn_fast(request, &stdin, &stdout, &stderr, death_signal, &inherit)?
+    {
         Some(child) => child,
-        None => spawn_with_command(request, stdin, stdout, stderr, death_signal)?,
+        None => spawn_with_command(request, stdin, stdout, stderr, death_signal, inherit)?,
     };
     let (stdout, stderr) = match readers {
         Some((stdout, stderr)) => (Some(stdout), Some(stderr)),
@@ -142,6 +149,7 @@ fn spawn_fast(
     stdout: &OwnedFd,
     stderr: &OwnedFd,
     death_signal: Option<Signal>,
+    inherit: &Inherit,
 ) -> io::Result<Option<(i32, OwnedFd)>> {
     if !vfork::available() {
         return Ok(None);
@@ -159,6 +167,7 @@ fn spawn_fast(
         stdin: stdin.0,
         stdout: stdout.0,
         stderr: stderr.0,
+        inherit,
         death_signal,
         cgroup: request.cgroup.map(|cgroup| (cgroup.dir, cgroup.procs)),
         nofile: crate::sys::nofile::original().copied(),
@@ -173,6 +182,7 @@ fn spawn_with_command(
     stdout: OwnedFd,
     stderr: OwnedFd,
     death_signal: Option<Signal>,
+    inherit: Inherit,
 ) -> io::Result<(i32, OwnedFd)> {
     let (program, args) = request
         .argv
@@ -199,9 +209,14 @@ fn spawn_with_command(
     let cgroup_procs = request.cgroup.map(|cgroup| cgroup.procs);
     let nofile = crate::sys::nofile::original().copied();
     // SAFETY: the closure only performs async-signal-safe syscalls (setsid, prctl, getppid,
-    // write, setrlimit) on values captured by copy; it allocates nothing and takes no locks.
+    // write, setrlimit, close_range or fcntl) on values prepared before; it allocates nothing
+    // and takes no locks.
     unsafe {
-        command.pre_exec(move || child_setup(expected_parent, death_signal, cgroup_procs, nofile));
+        command.pre_exec(move || {
+            child_setup(expected_parent, death_signal, cgroup_procs, nofile)?;
+            // std has put stdio in place already; nothing else may reach the program.
+            inherit.apply(&[]).map_err(io::Error::from_raw_os_error)
+        });
     }
 
     let child = command.spawn()?;
@@ -219,6 +234,7 @@ fn child_setup(
     cgroup_procs: Option<RawFd>,
     nofile: Option<rustix::process::Rlimit>,
 ) -> io::Result<()> {
+    unblock_all_signals()?;
     // A new session makes the child the leader of its own process group, so the whole tree can
     // be signalled at once and the terminal's Ctrl+C reaches wrangle only: wrangle decides the
     // stop order.
@@ -245,6 +261,24 @@ fn child_setup(
         crate::sys::nofile::restore_in_child(limit)?;
     }
     Ok(())
+}
+
+/// Empties the calling thread's signal mask: for a child between fork and exec, since a program
+/// starts with the mask of the thread that started it, and std's `Command` leaves it as it is.
+/// Async-signal-safe.
+pub(crate) fn unblock_all_signals() -> io::Result<()> {
+    // SAFETY: sigemptyset initialises the local set; pthread_sigmask only changes this thread's
+    // mask. Both are async-signal-safe and allocate nothing.
+    let result = unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut())
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(result))
+    }
 }
 
 /// A pipe: our read end, and a read-write descriptor of it for the child. Reopening the write
@@ -324,9 +358,9 @@ pub fn raw(fd: &OwnedFd) -> RawFd {
 }
 
 /// Starts a process in a new session, detached from our terminal, with its stdout and stderr on
-/// two pipes whose read ends are returned (stdout, stderr). Used by `up -d` to start the daemon: it must outlive us,
-/// so it gets no death signal. The caller may wait for it with `Child::wait` (the CLI is not a
-/// subreaper and runs no reaper).
+/// two pipes whose read ends are returned (stdout, stderr), and no other descriptor of ours. Used
+/// by `up -d` to start the daemon's sentinel: it must outlive us, so it gets no death signal. The
+/// caller may wait for it with `Child::wait` (the CLI is not a subreaper and runs no reaper).
 pub fn spawn_detached(
     argv: &[String],
     cwd: &std::path::Path,
@@ -345,11 +379,14 @@ pub fn spawn_detached(
         .stdin(Stdio::null())
         .stdout(Stdio::from(write_end))
         .stderr(Stdio::from(stderr));
-    // SAFETY: setsid is a plain syscall; nothing is allocated or locked in the child.
+    let inherit = Inherit::prepare()?;
+    // SAFETY: setsid, close_range and fcntl are plain syscalls on prepared values; nothing is
+    // allocated or locked in the child.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             rustix::process::setsid()?;
-            Ok(())
+            unblock_all_signals()?;
+            inherit.apply(&[]).map_err(io::Error::from_raw_os_error)
         });
     }
     let child = command.spawn()?;
@@ -467,6 +504,15 @@ mod tests {
 
     #[test]
     fn a_child_leads_a_new_session_with_default_signals_and_a_pidfd_of_its_own() {
+        // The spawning thread blocks a signal, as the sentinel does: the child must not.
+        // SAFETY: changes only this test thread's mask; a zeroed set is initialised by
+        // sigemptyset.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR2);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
         each_way(|fallback| {
             let child = spawn(&mut request(&["sleep", "30"], Output::Discard)).expect("spawn");
             // Its exec is done when spawn returns.
@@ -490,6 +536,34 @@ mod tests {
             );
             pidfd_signal(&child.pidfd, Signal::KILL.as_raw()).expect("signal");
             assert_eq!(wait(child.pid).terminating_signal(), Some(9));
+        });
+    }
+
+    #[test]
+    fn a_child_gets_no_descriptor_but_its_stdio_whatever_wrangle_holds() {
+        // One that wrangle itself was started with, without close-on-exec (a shell's lock).
+        let inherited = OwnedFd::from(tempfile::tempfile().expect("tempfile"));
+        let flags = rustix::io::fcntl_getfd(&inherited).expect("getfd");
+        rustix::io::fcntl_setfd(&inherited, flags - rustix::io::FdFlags::CLOEXEC).expect("setfd");
+        each_way(|fallback| {
+            let mut request = request(&["sh", "-c", "echo up; sleep 30"], Output::Capture);
+            request.stdin = Some(OwnedFd::from(tempfile::tempfile().expect("stdin")));
+            let child = spawn(&mut request).expect("spawn");
+            // The vfork parent resumes as the exec begins, before the kernel has closed the
+            // close-on-exec descriptors: look once the program runs.
+            let mut up = [0u8; 3];
+            std::fs::File::from(child.stdout.expect("stdout"))
+                .read_exact(&mut up)
+                .expect("up");
+            let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{}/fd", child.pid))
+                .expect("fd dir")
+                .flatten()
+                .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+                .collect();
+            fds.sort_unstable();
+            pidfd_signal(&child.pidfd, Signal::KILL.as_raw()).expect("signal");
+            wait(child.pid);
+            assert_eq!(fds, vec![0, 1, 2], "fallback: {fallback}");
         });
     }
 

@@ -209,6 +209,35 @@ pub fn signal_all(members: &[ProcessInfo], signal: i32) -> usize {
         .count()
 }
 
+/// Waits, blocking, until the process `id` has ended or `limit` has passed; returns whether it
+/// has ended (a process that does not live, or whose pid now belongs to another, has).
+pub fn wait_gone(id: ProcessId, limit: std::time::Duration) -> bool {
+    let Ok(pidfd) = open_pidfd(id.pid) else {
+        return true;
+    };
+    // Checked after the pidfd is open, so the pidfd is the process we mean.
+    match process_table::process(id.pid) {
+        Some(now) if now.start_time == id.start_time && now.state != 'Z' => {}
+        _ => return true,
+    }
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let timeout = rustix::event::Timespec::try_from(left).unwrap_or_default();
+        let mut fds = [rustix::event::PollFd::new(
+            &pidfd,
+            rustix::event::PollFlags::IN,
+        )];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            // A pidfd polls readable once its process has exited.
+            Ok(ready) if ready > 0 => return true,
+            Ok(_) => return false,
+            Err(rustix::io::Errno::INTR) if !left.is_zero() => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
 /// Waits until the process behind `pidfd` has exited (a pidfd polls readable at exit).
 pub async fn exited(pidfd: OwnedFd) -> io::Result<()> {
     // SAFETY: the AsyncFd takes ownership of the OwnedFd, so the descriptor stays open and refers

@@ -123,11 +123,10 @@ pub fn fd_count(pid: i32) -> usize {
         .unwrap_or(0)
 }
 
-/// The sentinel of a daemon: its child running `wrangle __sentinel`.
+/// The sentinel of a daemon: its parent, running `wrangle __sentinel --daemon`.
 pub fn sentinel_of(daemon_pid: i32) -> Option<i32> {
-    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let ppid = i32::try_from(stat_field(pid, 4)?).ok()?;
-        (ppid == daemon_pid && cmdline(pid).contains("__sentinel")).then_some(pid)
-    })
+    let ppid = i32::try_from(stat_field(daemon_pid, 4)?).ok()?;
+    cmdline(ppid)
+        .contains("__sentinel --daemon")
+        .then_some(ppid)
 }

@@ -18,12 +18,16 @@
 //! and reports a failure by storing its `errno` in the shared [`ChildContext::error`] before
 //! `_exit`. Signal handlers are reset by the kernel at clone time (`CLONE_CLEAR_SIGHAND`), so no
 //! handler of wrangle's can run in the child; ignored signals stay ignored, so the child restores
-//! `SIGPIPE` (ignored by Rust's runtime) and an empty signal mask, as `std::process` does.
+//! `SIGPIPE` (ignored by Rust's runtime) and an empty signal mask, as `std::process` does. After
+//! moving its stdio into place it marks every other descriptor close-on-exec
+//! ([`crate::sys::inherit`]). The system call itself, the one piece of assembly, is in
+//! [`super::clone3`].
 //!
 //! # Caveats
 //! - x86_64 only (the clone trampoline is assembly); elsewhere, and wherever the kernel refuses
 //!   `clone3` or one of its flags (Linux < 5.7, seccomp filters that answer ENOSYS), the caller
-//!   falls back to `std::process::Command` and remembers not to try again.
+//!   falls back to `std::process::Command` and remembers not to try again. The unit tests run
+//!   both ways; an integration test runs wrangle under a seccomp filter that refuses `clone3`.
 //! - The program is looked up in the child's `PATH` (from the child's environment, `/bin:/usr/bin`
 //!   when it has none) like `execvp`, including the fallback to `/bin/sh` for an executable file
 //!   without a `#!` line.
@@ -36,11 +40,10 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 
 use rustix::process::{Pid, Signal};
 
-const CLONE_VM: u64 = 0x100;
-const CLONE_VFORK: u64 = 0x4000;
-const CLONE_PIDFD: u64 = 0x1000;
-const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+use super::clone3::{
+    CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, CLONE_PIDFD, CLONE_VFORK, CLONE_VM, CloneArgs, clone3,
+};
+use crate::sys::inherit::Inherit;
 
 /// The child's stack. The child makes a handful of system calls, so this is plenty, also in debug
 /// builds.
@@ -49,23 +52,6 @@ const STACK_BYTES: usize = 64 * 1024;
 /// Set once the kernel refused `clone3` (or one of our flags): from then on the caller uses
 /// `std::process::Command`.
 static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
-
-/// `struct clone_args` (linux/sched.h), the version with `cgroup` (Linux 5.7).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
 
 /// What the child needs, prepared by the parent before the clone. Borrowed by the child, which
 /// runs in the same memory while the parent waits.
@@ -132,10 +118,12 @@ impl Plan {
 }
 
 /// The child's side of the descriptors and settings.
-pub(super) struct Setup {
+pub(super) struct Setup<'a> {
     pub stdin: RawFd,
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// Drops every other descriptor the child would inherit.
+    pub inherit: &'a Inherit,
     pub death_signal: Option<Signal>,
     /// The cgroup to start in: its directory (for `CLONE_INTO_CGROUP`, when `Some`) and its
     /// `cgroup.procs` (which the child writes `0` to otherwise).
@@ -195,7 +183,7 @@ fn into_cgroup_works(dir: RawFd, stack: &mut [u8]) -> bool {
 }
 
 /// The probe child of [`into_cgroup_works`].
-extern "C" fn probe_main(_context: *const ChildContext) -> ! {
+extern "C" fn probe_main(_context: *const ()) -> ! {
     // SAFETY: ends this child at once, running nothing of wrangle's.
     unsafe { libc::_exit(0) }
 }
@@ -211,7 +199,7 @@ pub(super) fn available() -> bool {
 
 /// Shared between parent and child (same memory): the child's inputs, and its `errno` if it
 /// could not exec.
-struct ChildContext {
+struct ChildContext<'a> {
     candidates: Vec<*const libc::c_char>,
     argv: Vec<*const libc::c_char>,
     /// `["/bin/sh", <candidate>, argv[1..]..., NULL]`: the child fills in slot 1 when a
@@ -222,6 +210,7 @@ struct ChildContext {
     setup_stdin: RawFd,
     setup_stdout: RawFd,
     setup_stderr: RawFd,
+    inherit: &'a Inherit,
     death_signal: Option<Signal>,
     /// A `cgroup.procs` the child joins by writing `0` (when not started in it by the clone).
     cgroup_procs: Option<RawFd>,
@@ -232,7 +221,7 @@ struct ChildContext {
 
 /// Starts the child; `Ok(None)` when this kernel (or architecture) does not support the fast path
 /// and the caller must use `std::process::Command`.
-pub(super) fn spawn(plan: &Plan, setup: &Setup) -> io::Result<Option<(i32, OwnedFd)>> {
+pub(super) fn spawn(plan: &Plan, setup: &Setup<'_>) -> io::Result<Option<(i32, OwnedFd)>> {
     if !available() {
         return Ok(None);
     }
@@ -256,6 +245,7 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup) -> io::Result<Option<(i32, Owned
         setup_stdin: setup.stdin,
         setup_stdout: setup.stdout,
         setup_stderr: setup.stderr,
+        inherit: setup.inherit,
         death_signal: setup.death_signal,
         cgroup_procs: None,
         nofile: setup.nofile,
@@ -314,57 +304,9 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup) -> io::Result<Option<(i32, Owned
     Ok(Some((pid, pidfd)))
 }
 
-/// `clone3` returning in the child on its own stack, where it calls `child(context)`, which
-/// never returns. Returns the child's pid, or `-errno`, in the parent.
-///
-/// SAFETY (callers): `args` must describe a stack that stays valid until the child execs or
-/// exits, and must include `CLONE_VM | CLONE_VFORK` so the parent is suspended meanwhile.
-#[cfg(target_arch = "x86_64")]
-unsafe fn clone3(
-    args: &mut CloneArgs,
-    child: extern "C" fn(*const ChildContext) -> !,
-    context: *const ChildContext,
-) -> isize {
-    let result: isize;
-    // SAFETY: see the function's contract. In the parent the syscall clobbers only rcx and r11
-    // (declared). In the child (rax == 0) the kernel has switched to the new stack; the code
-    // aligns it, calls `child`, and never comes back into the compiled code.
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "xor ebp, ebp",
-            "and rsp, -16",
-            "mov rdi, r12",
-            "call r13",
-            "ud2",
-            "2:",
-            inlateout("rax") libc::SYS_clone3 as isize => result,
-            in("rdi") args as *mut CloneArgs,
-            in("rsi") std::mem::size_of::<CloneArgs>(),
-            in("r12") context,
-            in("r13") child,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    result
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn clone3(
-    _args: &mut CloneArgs,
-    _child: extern "C" fn(*const ChildContext) -> !,
-    _context: *const ChildContext,
-) -> isize {
-    -(libc::ENOSYS as isize)
-}
-
 /// The child, between clone and exec: async-signal-safe system calls only, on values the parent
 /// prepared. Never returns: execs, or stores its errno and exits with 127.
-extern "C" fn child_main(context: *const ChildContext) -> ! {
+extern "C" fn child_main(context: *const ChildContext<'_>) -> ! {
     // SAFETY: the parent passed a pointer to a context that outlives this child's use of it (the
     // parent is suspended until we exec or exit).
     let context = unsafe { &*context };
@@ -376,7 +318,7 @@ extern "C" fn child_main(context: *const ChildContext) -> ! {
 }
 
 /// Sets the child up and execs; returns the errno of what failed.
-fn child_exec(context: &ChildContext) -> i32 {
+fn child_exec(context: &ChildContext<'_>) -> i32 {
     let errno = |error: rustix::io::Errno| error.raw_os_error();
     // Its own session and process group (see `super::child_setup` for why).
     if let Err(error) = rustix::process::setsid() {
@@ -413,6 +355,10 @@ fn child_exec(context: &ChildContext) -> i32 {
         if unsafe { libc::dup2(source, target) } < 0 {
             return last_errno();
         }
+    }
+    // Nothing else of wrangle's descriptors (nor of those wrangle inherited) reaches the program.
+    if let Err(errno) = context.inherit.apply(&[]) {
+        return errno;
     }
     // SAFETY: a NUL-terminated path the parent keeps alive.
     if unsafe { libc::chdir(context.cwd) } < 0 {

@@ -1,0 +1,591 @@
+//! The sentinel above the daemon: `wrangle __sentinel --daemon ARGS` starts
+//! `wrangle __daemon --sentinel-fd N ARGS` as its only child and stays its parent for the
+//! daemon's whole life.
+//!
+//! # Theory of operation
+//! The sentinel is a child subreaper, so every process of the run stays its descendant, and it
+//! waits, in one `poll`, for three things:
+//! - the daemon's end (its pidfd): the sentinel reaps it, then stops every descendant left
+//!   (SIGTERM, the grace period, then SIGKILL; the run's cgroup is killed with `cgroup.kill` when
+//!   there is one) until it has no child at all, which proves nothing is left. When the daemon
+//!   died, or left anything behind, it writes a [`Report`] and a line in `daemon.log`. It exits
+//!   with the daemon's code (1 when the daemon was killed by a signal), which `up -d` passes on
+//!   while it is still attached;
+//! - a line on the pipe from the daemon ([`ParentLink`]): `grace MILLIS`, `cgroup PATH`, `log
+//!   PATH`, `report PATH` (sent before the first service starts), and `detached`, after which the
+//!   sentinel lets go of the pipes to `up -d` so that `up -d` sees end-of-file;
+//! - SIGTERM, SIGINT, SIGHUP or SIGQUIT (blocked, read from a signalfd): passed on to the
+//!   daemon, which stops everything in order.
+//!
+//! # Caveats
+//! The sentinel keeps stdout and stderr (the pipes to `up -d`) until the daemon detaches, so that
+//! a daemon killed during start-up is reported by the sentinel and `up -d` learns its code.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, WaitOptions};
+
+use super::report::Report;
+use super::{KILL_LIMIT, LINK_OPTION, MAX_GRACE};
+use crate::sys::inherit::Inherit;
+use crate::sys::memory::Releasable;
+use crate::sys::process_table::{self, ProcessInfo};
+use crate::sys::tree::{self, ProcessId};
+
+/// The signals passed on to the daemon.
+const FORWARDED: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+/// The most the daemon may say on the pipe; more is ignored.
+const MAX_LINK_BYTES: usize = 64 * 1024;
+
+/// The body of `wrangle __sentinel --daemon ARGS`; returns the exit code.
+pub fn run(daemon_args: Vec<OsString>) -> u8 {
+    let watch = match Watch::start(daemon_args) {
+        Ok(watch) => watch,
+        Err(error) => {
+            eprintln!("error: cannot start the daemon: {error}");
+            return 1;
+        }
+    };
+    watch.run()
+}
+
+/// What the daemon told the sentinel.
+#[derive(Debug)]
+struct Settings {
+    grace: Duration,
+    cgroup: Option<PathBuf>,
+    log: Option<PathBuf>,
+    report: Option<PathBuf>,
+    detached: bool,
+}
+
+impl Settings {
+    fn apply(&mut self, line: &str) {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "grace" => {
+                if let Ok(millis) = value.parse() {
+                    self.grace = Duration::from_millis(millis).min(MAX_GRACE);
+                }
+            }
+            "cgroup" => self.cgroup = Some(PathBuf::from(value)),
+            "log" => self.log = Some(PathBuf::from(value)),
+            "report" => self.report = Some(PathBuf::from(value)),
+            "detached" => self.detached = true,
+            _ => {}
+        }
+    }
+}
+
+/// A started daemon and what the sentinel watches it with.
+struct Watch {
+    daemon: ProcessId,
+    pidfd: OwnedFd,
+    signals: OwnedFd,
+    link: Option<OwnedFd>,
+    received: Vec<u8>,
+    settings: Settings,
+}
+
+impl Watch {
+    fn start(daemon_args: Vec<OsString>) -> io::Result<Watch> {
+        if let Err(error) = crate::sys::spawn::become_subreaper() {
+            eprintln!(
+                "warning: the sentinel cannot become a child subreaper ({error}); processes that leave their service may escape it"
+            );
+        }
+        let signals = block_forwarded_signals()?;
+        let (link, daemon_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        // Only our end: the daemon's stays blocking.
+        rustix::fs::fcntl_setfl(&link, rustix::fs::OFlags::NONBLOCK)?;
+        let exe = std::env::current_exe()?;
+        let daemon_fd = daemon_end.as_raw_fd();
+        let mut command = Command::new(exe);
+        command
+            .arg("__daemon")
+            .arg(LINK_OPTION)
+            .arg(daemon_fd.to_string())
+            .args(daemon_args);
+        let inherit = Inherit::prepare()?;
+        // SAFETY: sigprocmask, close_range and fcntl are plain system calls on prepared values.
+        unsafe {
+            command.pre_exec(move || {
+                // The forwarded signals are blocked here; the daemon must receive them.
+                crate::sys::spawn::unblock_all_signals()?;
+                inherit
+                    .apply(&[daemon_fd])
+                    .map_err(io::Error::from_raw_os_error)
+            });
+        }
+        let child = command.spawn()?;
+        drop(daemon_end);
+        let pid = child.id() as i32;
+        // Our unreaped child: its pid cannot be reused before we wait for it.
+        let pidfd = crate::sys::spawn::open_pidfd(pid)?;
+        // Dropping `child` neither waits nor kills.
+        drop(child);
+        let start_time = process_table::process(pid)
+            .map(|info| info.start_time)
+            .unwrap_or_default();
+        Ok(Watch {
+            daemon: ProcessId { pid, start_time },
+            pidfd,
+            signals,
+            link: Some(link),
+            received: Vec::new(),
+            settings: Settings {
+                grace: MAX_GRACE,
+                cgroup: None,
+                log: None,
+                report: None,
+                detached: false,
+            },
+        })
+    }
+
+    fn run(mut self) -> u8 {
+        let status = self.wait_for_the_daemon();
+        // Whatever the daemon said last, before it went.
+        self.read_link();
+        let stopped = stop_descendants(self.settings.grace, self.settings.cgroup.as_deref());
+        let code = match status {
+            Some(Ending::Code(code)) => u8::try_from(code).unwrap_or(1),
+            Some(Ending::Signal(_)) | None => 1,
+        };
+        let died = !matches!(status, Some(Ending::Code(_)));
+        if died || !stopped.is_empty() {
+            self.tell(status, &stopped);
+        }
+        code
+    }
+
+    /// Waits until the daemon has ended and reaps it; passes signals on meanwhile.
+    fn wait_for_the_daemon(&mut self) -> Option<Ending> {
+        // Before the first wait, and after each message: from there on the sentinel only waits.
+        let mut settled = true;
+        loop {
+            let releasable = settled.then(Releasable::find);
+            let link = self.link.as_ref().unwrap_or(&self.pidfd);
+            let mut fds = [
+                PollFd::new(&self.pidfd, PollFlags::IN),
+                PollFd::new(&self.signals, PollFlags::IN),
+                PollFd::new(link, PollFlags::IN),
+            ];
+            let watched = if self.link.is_some() { 3 } else { 2 };
+            if let Some(releasable) = &releasable {
+                releasable.release();
+            }
+            if let Err(error) = rustix::event::poll(&mut fds[..watched], None)
+                && error != rustix::io::Errno::INTR
+            {
+                // Cannot wait: sleep a little rather than spin, and look again.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let ready = fds.map(|fd| !fd.revents().is_empty());
+            settled = false;
+            if watched == 3 && ready[2] {
+                self.read_link();
+                settled = true;
+            }
+            if ready[1] {
+                self.forward_signals();
+            }
+            if ready[0] {
+                let pid = Pid::from_raw(self.daemon.pid)?;
+                return match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+                    Ok(Some((_, status))) => {
+                        match (status.exit_status(), status.terminating_signal()) {
+                            (Some(code), _) => Some(Ending::Code(code)),
+                            (None, Some(signal)) => Some(Ending::Signal(signal)),
+                            (None, None) => continue,
+                        }
+                    }
+                    Ok(None) => continue,
+                    Err(_) => None,
+                };
+            }
+        }
+    }
+
+    /// Reads what the daemon wrote and applies every complete line.
+    fn read_link(&mut self) {
+        let Some(link) = &self.link else { return };
+        let mut chunk = [0u8; 1024];
+        loop {
+            match rustix::io::read(link, &mut chunk) {
+                Ok(0) => {
+                    self.link = None;
+                    break;
+                }
+                Ok(read) => {
+                    if self.received.len() + read <= MAX_LINK_BYTES {
+                        self.received.extend_from_slice(&chunk[..read]);
+                    }
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+            }
+        }
+        while let Some(end) = memchr::memchr(b'\n', &self.received) {
+            let line: Vec<u8> = self.received.drain(..=end).collect();
+            let was_detached = self.settings.detached;
+            self.settings
+                .apply(String::from_utf8_lossy(&line[..end]).as_ref());
+            if self.settings.detached && !was_detached {
+                let_go_of_the_caller();
+            }
+        }
+    }
+
+    fn forward_signals(&self) {
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        while let Ok(read) = rustix::io::read(&self.signals, &mut info) {
+            if read < info.len() {
+                return;
+            }
+            // `ssi_signo` is the first field of `struct signalfd_siginfo`.
+            let signal = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
+            let _ = crate::sys::spawn::pidfd_signal(&self.pidfd, signal);
+        }
+    }
+
+    /// Says what happened: on stderr (read by `up -d` while attached), in `daemon.log`, and in
+    /// the report the next command reads.
+    fn tell(&self, status: Option<Ending>, stopped: &[(i32, String)]) {
+        let how = match status {
+            Some(Ending::Signal(signal)) => format!("was killed by signal {signal}"),
+            Some(Ending::Code(code)) => format!("exited with code {code} leaving processes behind"),
+            None => "was lost".to_string(),
+        };
+        let message = format!(
+            "the daemon (PID {}) {how}; its sentinel stopped {} process(es) of its run",
+            self.daemon.pid,
+            stopped.len()
+        );
+        if !self.settings.detached {
+            eprintln!("error: {message}");
+        }
+        if let Some(log) = &self.settings.log {
+            let _ = append_line(log, &format!("wrangle  ! {message}"));
+        }
+        if let Some(path) = &self.settings.report {
+            let report = Report {
+                daemon_pid: self.daemon.pid,
+                daemon_start_time: self.daemon.start_time,
+                stopped: stopped.to_vec(),
+            };
+            if let Err(error) = report.write(path)
+                && let Some(log) = &self.settings.log
+            {
+                let _ = append_line(
+                    log,
+                    &format!("wrangle  ! cannot write {}: {error}", path.display()),
+                );
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Blocks the forwarded signals and returns a signalfd that reads them.
+fn block_forwarded_signals() -> io::Result<OwnedFd> {
+    // SAFETY: a zeroed sigset_t is a valid argument to sigemptyset, which initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain libc calls on a local set. The sentinel is single-threaded, so the process
+    // mask is its one thread's mask; the daemon is started with an empty one.
+    let fd = unsafe {
+        libc::sigemptyset(&mut set);
+        for signal in FORWARDED {
+            libc::sigaddset(&mut set, signal);
+        }
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Points stdout and stderr at /dev/null, closing our ends of the pipes to `up -d`.
+fn let_go_of_the_caller() {
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    let _ = rustix::stdio::dup2_stdout(&null);
+    let _ = rustix::stdio::dup2_stderr(&null);
+}
+
+/// Appends `line` to the daemon's log, which must be a regular file of ours (never a link).
+fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    let stat = rustix::fs::fstat(fd.as_fd())?;
+    if !rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file()
+        || stat.st_uid != rustix::process::geteuid().as_raw()
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "not a regular file of ours",
+        ));
+    }
+    File::from(fd).write_all(format!("{line}\n").as_bytes())
+}
+
+/// Stops every descendant: SIGTERM to each (and to those that appear), until none is left or
+/// `grace` has passed; then SIGKILL (the whole cgroup at once when there is one) until the
+/// sentinel has no child left or [`KILL_LIMIT`] has passed. Returns what was signalled.
+pub fn stop_descendants(grace: Duration, cgroup: Option<&Path>) -> Vec<(i32, String)> {
+    let own = rustix::process::getpid().as_raw_nonzero().get();
+    let mut signalled: HashSet<ProcessId> = HashSet::new();
+    let mut stopped = Vec::new();
+    let mut note = |found: &[ProcessInfo], stopped: &mut Vec<(i32, String)>| -> Vec<ProcessInfo> {
+        let new: Vec<ProcessInfo> = found
+            .iter()
+            .filter(|info| signalled.insert(ProcessId::from(*info)))
+            .cloned()
+            .collect();
+        for info in &new {
+            let command = process_table::cmdline(info.pid).unwrap_or_else(|| info.comm.clone());
+            stopped.push((info.pid, command));
+        }
+        new
+    };
+    let deadline = Instant::now() + grace;
+    while reap_all() && Instant::now() < deadline {
+        let found = descendants(own, &process_table::scan());
+        let new = note(&found, &mut stopped);
+        tree::signal_all(&new, libc::SIGTERM);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !reap_all() {
+        return stopped;
+    }
+    if let Some(cgroup) = cgroup {
+        crate::sys::cgroup::kill_and_remove(cgroup);
+    }
+    let deadline = Instant::now() + KILL_LIMIT;
+    while reap_all() && Instant::now() < deadline {
+        let found = descendants(own, &process_table::scan());
+        note(&found, &mut stopped);
+        tree::signal_all(&found, libc::SIGKILL);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stopped
+}
+
+/// Reaps every child that has ended; returns whether any child is left.
+fn reap_all() -> bool {
+    loop {
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some(_)) => continue,
+            Ok(None) => return true,
+            Err(rustix::io::Errno::INTR) => continue,
+            // ECHILD: no child at all.
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Every live process below `root` in `table`.
+fn descendants(root: i32, table: &[ProcessInfo]) -> Vec<ProcessInfo> {
+    let mut found = Vec::new();
+    let mut parents = vec![root];
+    let mut seen: HashSet<i32> = HashSet::from([root]);
+    while let Some(parent) = parents.pop() {
+        for info in table.iter().filter(|info| info.ppid == parent) {
+            if seen.insert(info.pid) {
+                parents.push(info.pid);
+                if info.state != 'Z' {
+                    found.push(info.clone());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The daemon's side of the pipe to the sentinel above it.
+#[derive(Debug)]
+pub struct ParentLink {
+    pipe: File,
+    sentinel_pid: i32,
+}
+
+/// What the daemon tells its sentinel before the first service starts.
+#[derive(Debug)]
+pub struct LinkSettings<'a> {
+    /// How long services get to stop on SIGTERM if the daemon dies.
+    pub grace: Duration,
+    /// The run's cgroup, when there is one.
+    pub cgroup: Option<&'a Path>,
+    /// The daemon's log, where the sentinel says what it did.
+    pub log: &'a Path,
+    /// Where the sentinel writes its [`Report`] for the next command.
+    pub report: &'a Path,
+}
+
+impl ParentLink {
+    /// Takes over descriptor `fd`, given on the command line by the sentinel that started this
+    /// process: it must be open and a pipe. It is made close-on-exec, so no service inherits it.
+    pub fn adopt(fd: RawFd) -> io::Result<ParentLink> {
+        let invalid = |what: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("descriptor {fd} {what}"),
+            )
+        };
+        if fd <= 2 {
+            return Err(invalid("is standard input or output"));
+        }
+        // SAFETY: F_GETFD reads a flag of a descriptor number; a closed one fails with EBADF.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the descriptor is open (just checked) and was passed to this process for this
+        // purpose alone: nothing else in it knows the number, so this is its only owner.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
+        let stat = rustix::fs::fstat(&fd)?;
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Fifo {
+            return Err(invalid("is not a pipe"));
+        }
+        let sentinel_pid = rustix::process::getppid().map_or(0, |pid| pid.as_raw_nonzero().get());
+        Ok(ParentLink {
+            pipe: File::from(fd),
+            sentinel_pid,
+        })
+    }
+
+    /// The sentinel's pid (the daemon's parent).
+    pub fn sentinel_pid(&self) -> i32 {
+        self.sentinel_pid
+    }
+
+    /// Tells the sentinel how to stop the run if the daemon dies. Paths that a line cannot carry
+    /// (with a newline) are left out.
+    pub fn tell(&self, settings: &LinkSettings<'_>) -> io::Result<()> {
+        let mut text = format!("grace {}\n", settings.grace.as_millis());
+        let mut path_line = |key: &str, path: &Path| {
+            let path = path.to_string_lossy();
+            if !path.contains('\n') {
+                text.push_str(&format!("{key} {path}\n"));
+            }
+        };
+        if let Some(cgroup) = settings.cgroup {
+            path_line("cgroup", cgroup);
+        }
+        path_line("log", settings.log);
+        path_line("report", settings.report);
+        (&self.pipe).write_all(text.as_bytes())
+    }
+
+    /// Tells the sentinel that the daemon is about to detach from `up -d`: it lets go of the
+    /// pipes to `up -d` so that `up -d` sees their end.
+    pub fn detached(&self) -> io::Result<()> {
+        (&self.pipe).write_all(b"detached\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(pid: i32, ppid: i32, state: char) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid,
+            pgid: pid,
+            sid: pid,
+            start_time: 1,
+            uid: 0,
+            state,
+            comm: format!("p{pid}"),
+        }
+    }
+
+    #[test]
+    fn descendants_are_every_live_process_below_the_root() {
+        let table = vec![
+            info(1, 0, 'S'),
+            info(10, 1, 'S'),  // the sentinel
+            info(11, 10, 'S'), // its child
+            info(12, 11, 'S'), // a grandchild
+            info(13, 12, 'Z'), // a zombie: not live
+            info(14, 10, 'R'), // an orphan re-parented to the sentinel
+            info(20, 1, 'S'),  // a stranger
+            info(21, 20, 'S'), // the stranger's child
+        ];
+        let mut pids: Vec<i32> = descendants(10, &table).iter().map(|p| p.pid).collect();
+        pids.sort_unstable();
+        assert_eq!(pids, vec![11, 12, 14]);
+        assert!(descendants(99, &table).is_empty());
+    }
+
+    #[test]
+    fn settings_are_read_line_by_line_and_bounded() {
+        let mut settings = Settings {
+            grace: MAX_GRACE,
+            cgroup: None,
+            log: None,
+            report: None,
+            detached: false,
+        };
+        for line in [
+            "grace 1500",
+            "cgroup /sys/fs/cgroup/x y",
+            "log /tmp/d.log",
+            "report /tmp/r",
+            "something new",
+        ] {
+            settings.apply(line);
+        }
+        assert_eq!(settings.grace, Duration::from_millis(1500));
+        assert_eq!(
+            settings.cgroup.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/x y"))
+        );
+        assert!(!settings.detached);
+        settings.apply("grace 999999999");
+        assert_eq!(settings.grace, MAX_GRACE);
+        settings.apply("grace x");
+        assert_eq!(settings.grace, MAX_GRACE);
+        settings.apply("detached");
+        assert!(settings.detached);
+    }
+
+    #[test]
+    fn a_link_must_be_an_open_pipe() {
+        assert!(ParentLink::adopt(1).is_err());
+        assert!(ParentLink::adopt(1_000_000).is_err());
+        let file = tempfile::tempfile().expect("tempfile");
+        let fd = OwnedFd::from(file);
+        let raw = fd.as_raw_fd();
+        // Adopting takes ownership: hand it over.
+        std::mem::forget(fd);
+        let error = ParentLink::adopt(raw).expect_err("a file is not a pipe");
+        assert!(error.to_string().contains("not a pipe"), "{error}");
+    }
+}
