@@ -1,37 +1,42 @@
-//! The runtime: carries out the engine's decisions with real processes, pipes, probes and timers.
+//! The runtime: carries out the engine's decisions with processes, pipes, probes and timers.
 //!
 //! # Theory of operation
 //! Everything runs on one thread (a current-thread tokio runtime with a `LocalSet`): the engine,
 //! the reaper, output readers, probes and timers. One thread means no locks around the engine, and
 //! it is also what `PR_SET_PDEATHSIG` needs (the signal is tied to the thread that forked).
 //!
-//! All asynchronous work reports back as a [`Message`] on one channel; the main loop feeds each to
-//! the engine and executes the returned effects. `Spawn` is executed synchronously and its
-//! `Spawned` answer is fed back before any other message, so no other input can observe a spawned
-//! process the engine does not know about yet.
+//! This file is the executor: all asynchronous work reports back as a [`Message`] on one channel;
+//! the loop feeds each to the engine and carries out the returned effects. Its rules:
+//! - `Spawn` is executed synchronously and its `Spawned` answer is fed back before any other
+//!   message, so no other input can observe a spawned process the engine does not know about.
+//! - A service instance ends in two steps: its leader exits (the reaper reports the status), then
+//!   its whole tree is gone. Between the two, a watcher follows the survivors and rescans whenever
+//!   they exit, so a service that daemonized itself stays supervised until its last process ends.
+//!   The tree's end is reported only once its output has been read to the end (bounded), so no
+//!   line printed before the end comes after it.
+//! - Every input about an instance carries its generation; the engine drops stale ones.
+//! - When the engine is done, a final sweep kills whatever is left below wrangle and reports it,
+//!   and every declared port is checked free.
 //!
-//! A service instance ends in two steps: its leader exits (the reaper reports the status), then
-//! its whole tree is gone. Between the two, a watcher holds pidfds of the survivors and rescans
-//! whenever they exit, so a service that daemonized itself stays supervised until its last process
-//! ends.
-//!
-//! The executor (this file: the message loop and the dispatch of effects) is the only part that
-//! talks to the engine; each concern lives in its own file: `spawn.rs` (an instance's birth and
-//! cgroup), `trees.rs` (members, signals, the watch of a tree's end, the final sweep),
-//! `output.rs` (reading pipes), `probes.rs` (readiness), `ports.rs` and `sampling.rs`.
-//!
-//! **Invariant:** nothing here waits for a child except through [`Reaper`]; nothing signals a pid
-//! except through a pidfd or a process group whose leader is known to be unreaped.
+//! Every effect on processes goes through the [`System`] seam (`system.rs`; the real one is
+//! `os.rs`), so these rules are unit-tested without processes (`runtime/tests.rs`). Each concern
+//! has its own file: `spawn.rs` (starting an instance and what follows it), `trees.rs` (signals,
+//! the watch of a tree's end, the final sweep), `output.rs` (reading pipes), `probes.rs`
+//! (readiness), `ports.rs` and `sampling.rs`.
 
+mod os;
 mod output;
 mod ports;
 mod probes;
 mod sampling;
 mod spawn;
+mod system;
+#[cfg(test)]
+mod tests;
 mod trees;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -47,11 +52,12 @@ use crate::supervisor::event::{Event, Exit, Stream};
 use crate::supervisor::monitor::{Monitor, ResourceReport};
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::{ExitStatus, Reaper};
-use crate::sys::tree::Ownership;
 
+pub(crate) use os::inherited_variables_to_drop;
+use os::{Os, OsOptions};
 use output::{OutputDrained, READ_BUFFER};
-pub(crate) use spawn::inherited_variables_to_drop;
-use trees::{Shared, TreeWatcher};
+use system::System;
+use trees::TreeWatcher;
 
 /// What a front-end receives while a project runs.
 pub trait Observer {
@@ -172,11 +178,20 @@ enum Message {
     LeaderExit {
         service: ServiceId,
         generation: u64,
+        pid: i32,
         status: ExitStatus,
     },
     Control(ControlRequest),
     /// Time to check whether a resource sample is due.
     SampleTick,
+}
+
+/// What the executor itself needs of [`RunOptions`] (the rest is the real system's).
+struct Settings {
+    socket_dir: PathBuf,
+    random_seed: u64,
+    lifetime: Lifetime,
+    log_store: Option<Arc<LogStore>>,
 }
 
 struct Instance {
@@ -194,20 +209,14 @@ struct Instance {
     output_drained: Option<OutputDrained>,
 }
 
-struct Runtime {
+struct Runtime<S: System> {
     spec: Arc<ProjectSpec>,
     engine: Engine,
-    reaper: Rc<Reaper>,
+    system: Rc<S>,
     observer: Rc<dyn Observer>,
-    options: RunOptions,
-    service_names: Vec<String>,
-    shared: Rc<RefCell<Shared>>,
+    settings: Settings,
     instances: Vec<Option<Instance>>,
     sender: mpsc::UnboundedSender<Message>,
-    supervisor_pid: i32,
-    /// The process-table scan of the current turn (see [`OwnersSnapshot::members`]); cleared
-    /// whenever the main loop wakes up for new messages.
-    scan_cache: RefCell<Option<Rc<Ownership>>>,
     /// Output readers still running: the last lines a service printed before it stopped must be
     /// shown before the closing summary.
     readers: Vec<JoinHandle<()>>,
@@ -227,83 +236,112 @@ pub async fn run(
     services: Vec<ServiceId>,
     reaper: Rc<Reaper>,
     observer: Rc<dyn Observer>,
-    mut controls: mpsc::UnboundedReceiver<ControlRequest>,
+    controls: mpsc::UnboundedReceiver<ControlRequest>,
     options: RunOptions,
 ) -> RunOutcome {
-    let (sender, mut receiver) = mpsc::unbounded_channel();
-    let spec_services = spec.services.len();
-    let shared = Rc::new(RefCell::new(Shared {
-        leaders: HashMap::new(),
-        helpers: options.helper_pids.iter().copied().collect(),
-        reaper: Rc::clone(&reaper),
-        cgroups: (0..spec.services.len()).map(|_| None).collect(),
-    }));
-    let mut runtime = Runtime {
-        engine: Engine::new(Arc::clone(&spec), options.lifetime, options.random_seed),
-        service_names: spec
-            .services
-            .iter()
-            .map(|service| service.name.clone())
-            .collect(),
-        instances: (0..spec.services.len()).map(|_| None).collect(),
-        spec,
+    let os = Os::new(
+        Arc::clone(&spec),
         reaper,
-        observer,
-        options,
-        shared,
-        sender: sender.clone(),
-        supervisor_pid: rustix::process::getpid().as_raw_nonzero().get(),
-        scan_cache: RefCell::new(None),
-        readers: Vec::new(),
-        last_state: Vec::new(),
-        read_buffer: Rc::new(RefCell::new(vec![0; READ_BUFFER])),
-        pending_acks: Vec::new(),
-        monitor: Monitor::new(spec_services),
-        last_sample: None,
+        Rc::clone(&observer),
+        OsOptions {
+            run_token: options.run_token,
+            die_with_parent: options.die_with_parent,
+            helper_pids: options.helper_pids,
+            cgroup: options.cgroup,
+        },
+    );
+    let settings = Settings {
+        socket_dir: options.socket_dir,
+        random_seed: options.random_seed,
+        lifetime: options.lifetime,
+        log_store: options.log_store,
     };
-    runtime.start_sample_ticks();
-    // Controls arrive on their own channel so front-ends need not know the internal messages.
-    tokio::task::spawn_local(async move {
-        while let Some(control) = controls.recv().await {
-            if sender.send(Message::Control(control)).is_err() {
-                return;
-            }
-        }
-    });
-
-    let mut code = runtime.feed(Input::Start { services });
-    runtime.publish_state();
-    while code.is_none() {
-        let Some(message) = receiver.recv().await else {
-            break;
-        };
-        // A new turn: the process table may have changed since the last scan. Messages already
-        // queued are handled in the same turn, so a burst (50 leaders exiting at once) shares one
-        // scan. A scan a few microseconds old is safe: survivors it misses are found by the tree
-        // watcher, which always rescans before declaring a tree gone.
-        runtime.scan_cache.take();
-        code = runtime.handle(message);
-        while code.is_none() {
-            match receiver.try_recv() {
-                Ok(message) => code = runtime.handle(message),
-                Err(_) => break,
-            }
-        }
-        runtime.publish_state();
-    }
-    let code = code.unwrap_or(crate::supervisor::engine::code::SERVICE_FAILED);
-    runtime.finish(code).await
+    let (runtime, receiver) = Runtime::new(Rc::new(os), spec, observer, settings);
+    runtime.execute(services, controls, receiver).await
 }
 
-impl Runtime {
+/// The executor's clock: tokio's, which is the system's monotonic clock (and a test's paused one).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl<S: System> Runtime<S> {
+    fn new(
+        system: Rc<S>,
+        spec: Arc<ProjectSpec>,
+        observer: Rc<dyn Observer>,
+        settings: Settings,
+    ) -> (Runtime<S>, mpsc::UnboundedReceiver<Message>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let runtime = Runtime {
+            engine: Engine::new(Arc::clone(&spec), settings.lifetime, settings.random_seed),
+            instances: (0..spec.services.len()).map(|_| None).collect(),
+            monitor: Monitor::new(spec.services.len()),
+            spec,
+            system,
+            observer,
+            settings,
+            sender,
+            readers: Vec::new(),
+            last_state: Vec::new(),
+            read_buffer: Rc::new(RefCell::new(vec![0; READ_BUFFER])),
+            pending_acks: Vec::new(),
+            last_sample: None,
+        };
+        (runtime, receiver)
+    }
+
+    /// The message loop: starts `services`, then handles messages until the engine says the run
+    /// is over, then sweeps.
+    async fn execute(
+        mut self,
+        services: Vec<ServiceId>,
+        mut controls: mpsc::UnboundedReceiver<ControlRequest>,
+        mut receiver: mpsc::UnboundedReceiver<Message>,
+    ) -> RunOutcome {
+        self.start_sample_ticks();
+        // Controls arrive on their own channel so front-ends need not know the internal messages.
+        let sender = self.sender.clone();
+        tokio::task::spawn_local(async move {
+            while let Some(control) = controls.recv().await {
+                if sender.send(Message::Control(control)).is_err() {
+                    return;
+                }
+            }
+        });
+
+        let mut code = self.feed(Input::Start { services });
+        self.publish_state();
+        while code.is_none() {
+            let Some(message) = receiver.recv().await else {
+                break;
+            };
+            // A new turn: the process table may have changed since the last scan. Messages
+            // already queued are handled in the same turn, so a burst (50 leaders exiting at
+            // once) shares one scan.
+            self.system.new_turn();
+            code = self.handle(message);
+            while code.is_none() {
+                match receiver.try_recv() {
+                    Ok(message) => code = self.handle(message),
+                    Err(_) => break,
+                }
+            }
+            self.publish_state();
+        }
+        let code = code.unwrap_or(crate::supervisor::engine::code::SERVICE_FAILED);
+        self.finish(code).await
+    }
+
     fn handle(&mut self, message: Message) -> Option<u8> {
         match message {
             Message::Engine(input) => self.feed(input),
             Message::LeaderExit {
                 service,
                 generation,
+                pid,
                 status,
-            } => self.leader_exited(service, generation, status),
+            } => self.leader_exited(service, generation, pid, status),
             Message::Control(request) => {
                 let code = match request.control {
                     Control::Shutdown => self.feed(Input::Shutdown { force: false }),
@@ -320,7 +358,7 @@ impl Runtime {
 
     /// Feeds one input and executes effects until the engine has nothing more to do now.
     fn feed(&mut self, input: Input) -> Option<u8> {
-        let mut queue: VecDeque<Effect> = self.engine.handle(Instant::now(), input).into();
+        let mut queue: VecDeque<Effect> = self.engine.handle(now(), input).into();
         let mut exit = None;
         while let Some(effect) = queue.pop_front() {
             match effect {
@@ -328,8 +366,9 @@ impl Runtime {
                     service,
                     generation,
                 } => {
+                    // Answered here, before anything else is handled (see the module's rules).
                     let answer = self.spawn(service, generation);
-                    queue.extend(self.engine.handle(Instant::now(), answer));
+                    queue.extend(self.engine.handle(now(), answer));
                 }
                 Effect::AwaitPorts {
                     service,
@@ -393,12 +432,10 @@ impl Runtime {
         &mut self,
         service: ServiceId,
         generation: u64,
+        pid: i32,
         status: ExitStatus,
     ) -> Option<u8> {
-        self.shared
-            .borrow_mut()
-            .leaders
-            .retain(|_, owner| *owner != service);
+        self.system.leader_reaped(service, pid);
         let instance = self.instances[service]
             .as_mut()
             .filter(|instance| instance.generation == generation)?;
@@ -408,7 +445,7 @@ impl Runtime {
             ExitStatus::Code(code) => Exit::Code(code),
             ExitStatus::Signal(signal) => Exit::Signal(signal),
         };
-        let survivors = self.members(service).len();
+        let survivors = self.system.members(service).len();
         let code = self.feed(Input::LeaderExited {
             service,
             generation,
@@ -445,8 +482,7 @@ impl Runtime {
                 output_drained,
                 rescan: Rc::clone(&instance.rescan),
                 signal_late_members: Rc::clone(&instance.signal_late_members),
-                owners: self.owners_snapshot(),
-                shared: Rc::clone(&self.shared),
+                system: Rc::clone(&self.system),
                 sender: self.sender.clone(),
             };
             tokio::task::spawn_local(watcher.run());

@@ -35,7 +35,7 @@ const BUSY_PIPE_BYTES: usize = 1024 * 1024;
 /// A partial line is shown after this long without its newline (prompts, progress output).
 const PARTIAL_LINE_DELAY: Duration = Duration::from_millis(100);
 /// How long the end of an instance waits for its output readers to reach end-of-file.
-const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(250);
+pub(super) const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(250);
 
 /// Reads one output pipe of a service until end-of-file (which may be long after the leader
 /// exited, when a daemonized child keeps the pipe).
@@ -49,16 +49,29 @@ pub(super) struct OutputReader {
     pub(super) sender: mpsc::UnboundedSender<Message>,
     /// Dropped when the reader ends: the instance's end waits for every reader's (see
     /// [`OutputDrained`]).
-    pub(super) _open: mpsc::Sender<()>,
+    pub(super) _open: OutputOpen,
     pub(super) log_store: Option<Arc<LogStore>>,
     /// The read buffer, shared by every reader of the run: reads never overlap on this thread,
-    /// and one 64 KiB buffer instead of one per pipe keeps the daemon small with many services.
+    /// and one buffer instead of one per pipe keeps the daemon small with many services.
     pub(super) buffer: Rc<RefCell<Vec<u8>>>,
+}
+
+/// Held by each output reader of an instance until it ends (see [`OutputDrained`]).
+#[derive(Clone)]
+pub(super) struct OutputOpen {
+    _sender: mpsc::Sender<()>,
 }
 
 /// Lets the end of an instance wait until its output has been read to the end, so a service's
 /// last lines come before "exited", and a start-up failure report can show them.
-pub(super) struct OutputDrained(pub(super) mpsc::Receiver<()>);
+pub(super) struct OutputDrained(mpsc::Receiver<()>);
+
+/// A new instance's pair: an [`OutputOpen`] for each of its readers, and the [`OutputDrained`]
+/// that resolves when they have all ended.
+pub(super) fn output_tracker() -> (OutputOpen, OutputDrained) {
+    let (open, drained) = mpsc::channel(1);
+    (OutputOpen { _sender: open }, OutputDrained(drained))
+}
 
 impl OutputDrained {
     /// Whether every reader has already reached end-of-file.

@@ -1,42 +1,32 @@
 //! Readiness probes of a spawned instance: HTTP, TCP and exec attempts until the probe passes or
 //! times out, `READY=1` on the notify socket, then rechecks (`ready.recheck`) that only report.
-//! Log probes pass from the output reader (`output.rs`); exec probes run through the reaper.
+//! Log probes pass from the output reader (`output.rs`); exec probes run through the [`System`].
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
 use crate::probe::{self, NotifySocket, ProbeSchedule};
-use crate::spec::{CommandSpec, ReadyCheck, ReadyProbe, ServiceId, Signal};
+use crate::spec::{ReadyCheck, ReadyProbe, ServiceId};
 use crate::supervisor::engine::Input;
 use crate::supervisor::event::Event;
-use crate::sys::reaper::{ExitStatus, Reaper};
-use crate::sys::spawn::{Output, SpawnRequest, signal_group};
-use crate::sys::tree::{RUN_VAR, SERVICE_VAR};
 
-use super::spawn::inherited_variables_to_drop;
-use super::trees::Shared;
+use super::system::System;
 use super::{Message, Observer};
 
-pub(super) struct ProbeContext {
+pub(super) struct ProbeContext<S> {
     pub(super) service: ServiceId,
     pub(super) generation: u64,
-    pub(super) cwd: PathBuf,
-    pub(super) env: BTreeMap<String, String>,
     pub(super) sender: mpsc::UnboundedSender<Message>,
     pub(super) observer: Rc<dyn Observer>,
-    pub(super) reaper: Rc<Reaper>,
-    pub(super) shared: Rc<RefCell<Shared>>,
+    pub(super) system: Rc<S>,
 }
 
 /// Runs a readiness probe until it passes or its timeout (counted from spawn) is over.
-pub(super) async fn run_probe(
+pub(super) async fn run_probe<S: System>(
     probe: ReadyProbe,
-    context: ProbeContext,
+    context: ProbeContext<S>,
     notify_socket: Option<NotifySocket>,
 ) {
     let deadline = tokio::time::Instant::now() + probe.timeout;
@@ -80,7 +70,7 @@ pub(super) async fn run_probe(
 
 /// After readiness: probes every `period` and reports readiness lost after
 /// [`ReadyProbe::LOST_AFTER`] failures in a row, and back on the next pass.
-async fn recheck(probe: &ReadyProbe, context: &ProbeContext, period: Duration) {
+async fn recheck<S: System>(probe: &ReadyProbe, context: &ProbeContext<S>, period: Duration) {
     let mut failures = 0;
     let mut lost = false;
     loop {
@@ -92,7 +82,12 @@ async fn recheck(probe: &ReadyProbe, context: &ProbeContext, period: Duration) {
             ReadyCheck::Tcp { host, port } => {
                 probe::tcp_attempt(host, *port, attempt_timeout).await
             }
-            ReadyCheck::Exec { command } => exec_attempt(command, context, attempt_timeout).await,
+            ReadyCheck::Exec { command } => {
+                context
+                    .system
+                    .exec_probe(context.service, command, attempt_timeout)
+                    .await
+            }
             // Refused by the config: these cannot be repeated.
             ReadyCheck::Log { .. } | ReadyCheck::Notify => return,
         };
@@ -139,10 +134,10 @@ async fn wait_for_notify_ready(
     }
 }
 
-async fn poll_check(
+async fn poll_check<S: System>(
     check: &ReadyCheck,
     probe: &ReadyProbe,
-    context: &ProbeContext,
+    context: &ProbeContext<S>,
     deadline: tokio::time::Instant,
 ) -> Result<(), Option<String>> {
     let mut schedule = ProbeSchedule::new(probe.interval);
@@ -163,7 +158,12 @@ async fn poll_check(
             ReadyCheck::Tcp { host, port } => {
                 probe::tcp_attempt(host, *port, attempt_timeout).await
             }
-            ReadyCheck::Exec { command } => exec_attempt(command, context, attempt_timeout).await,
+            ReadyCheck::Exec { command } => {
+                context
+                    .system
+                    .exec_probe(context.service, command, attempt_timeout)
+                    .await
+            }
             ReadyCheck::Log { .. } | ReadyCheck::Notify => return Err(None),
         };
         context
@@ -179,55 +179,4 @@ async fn poll_check(
         let wake = (tokio::time::Instant::now() + schedule.next_delay()).min(deadline);
         tokio::time::sleep_until(wake).await;
     }
-}
-
-/// Runs an exec probe command through the reaper (never `tokio::process`: one reaper owns all
-/// children). Ready on exit 0. A probe that overruns its attempt timeout is killed with its group.
-async fn exec_attempt(
-    command: &CommandSpec,
-    context: &ProbeContext,
-    attempt_timeout: Duration,
-) -> Result<(), probe::ProbeFailure> {
-    let mut request = SpawnRequest {
-        argv: command.argv.clone(),
-        cwd: context.cwd.clone(),
-        env: context.env.clone(),
-        // Without the run marker the probe is never mistaken for a member of the service.
-        env_remove: [RUN_VAR.to_string(), SERVICE_VAR.to_string()]
-            .into_iter()
-            .chain(inherited_variables_to_drop())
-            .collect(),
-        output: Output::Discard,
-        // A probe is wrangle's own helper: it dies with wrangle, at once.
-        death_signal: Some(Signal::KILL.0),
-        cgroup: None,
-        stdin: None,
-    };
-    let (child, exit) = context.reaper.spawn(&mut request).map_err(|error| {
-        probe::ProbeFailure(format!("cannot run {}: {error}", command.display()))
-    })?;
-    let pid = child.pid;
-    context.shared.borrow_mut().helpers.insert(pid);
-    let outcome = tokio::time::timeout(attempt_timeout, exit).await;
-    let result = match outcome {
-        Ok(Ok(ExitStatus::Code(0))) => Ok(()),
-        Ok(Ok(ExitStatus::Code(code))) => {
-            Err(probe::ProbeFailure(format!("exited with code {code}")))
-        }
-        Ok(Ok(ExitStatus::Signal(signal))) => Err(probe::ProbeFailure(format!(
-            "killed by {}",
-            Signal(signal).name()
-        ))),
-        Ok(Err(_)) => Err(probe::ProbeFailure("exit status lost".to_string())),
-        Err(_) => {
-            // Still unreaped: the group id is ours to signal.
-            let _ = signal_group(pid, Signal::KILL.0);
-            Err(probe::ProbeFailure(format!(
-                "timed out after {}",
-                crate::supervisor::engine::humanize(attempt_timeout)
-            )))
-        }
-    };
-    context.shared.borrow_mut().helpers.remove(&pid);
-    result
 }

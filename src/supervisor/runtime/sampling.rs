@@ -2,19 +2,20 @@
 //! the monitor's verdicts become (an engine input for `max_memory`, an event for warnings).
 
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::spec::MonitorSpec;
 use crate::supervisor::engine::Input;
 use crate::supervisor::event::Event;
 use crate::supervisor::monitor::{Running, Verdict};
 
+use super::system::System;
 use super::{Message, Runtime};
 
 /// Tolerance for a tick that comes a little early.
 const SAMPLE_SLACK: Duration = Duration::from_millis(50);
 
-impl Runtime {
+impl<S: System> Runtime<S> {
     /// Starts the task that asks for a sample (a [`Message::SampleTick`]) when one may be due, if
     /// anything is ever sampled in this run.
     pub(super) fn start_sample_ticks(&self) {
@@ -65,7 +66,7 @@ impl Runtime {
 
     pub(super) fn sample_if_due(&mut self) -> Option<u8> {
         let interval = self.sample_interval()?;
-        let now = Instant::now();
+        let now = super::now();
         // A few milliseconds of slack keep a tick that comes slightly early from being skipped
         // (it would be a whole interval late).
         let due = self
@@ -85,11 +86,7 @@ impl Runtime {
                     .duration_since(instance.started_at)
                     .unwrap_or_default();
                 let generation = instance.generation;
-                let pids = self.shared.borrow().cgroups[service]
-                    .as_ref()
-                    .map(|cgroup| cgroup.pids());
-                let pids = pids
-                    .unwrap_or_else(|| self.members(service).iter().map(|info| info.pid).collect());
+                let pids = self.system.sample_pids(service);
                 Some(Running {
                     service,
                     generation,
@@ -98,8 +95,7 @@ impl Runtime {
                 })
             })
             .collect();
-        let mut own = vec![self.supervisor_pid];
-        own.extend(&self.options.helper_pids);
+        let own = self.system.own_pids();
         let (report, verdicts) = self.monitor.sample(&self.spec, interval, &running, &own);
         self.observer.resources(&report);
         let mut code = None;

@@ -1,0 +1,449 @@
+//! The real [`System`]: services spawned through the reaper into their cgroups, members found in
+//! cgroups or by attributing a /proc scan, signals through verified pidfds or a process group
+//! whose leader is unreaped, and ports checked by binding them.
+//!
+//! **Invariant:** nothing here waits for a child except through [`Reaper`]; nothing signals a pid
+//! except through a pidfd opened and checked against the scanned process, or a process group
+//! whose leader is known to be unreaped.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::probe::ProbeFailure;
+use crate::spec::{CommandSpec, ProjectSpec, ServiceId, Signal};
+use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
+use crate::sys::ports;
+use crate::sys::process_table::{self, ProcessInfo};
+use crate::sys::reaper::{ExitStatus, Reaper};
+use crate::sys::spawn::{JoinCgroup, Output, SpawnRequest, pidfd_signal, signal_group};
+use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
+
+use super::Observer;
+use super::system::{Spawned, System};
+
+/// What the real system needs to know about the run.
+pub(crate) struct OsOptions {
+    /// Identifies this run in every service's environment (`WRANGLE_RUN`).
+    pub run_token: String,
+    /// `PR_SET_PDEATHSIG` (SIGTERM) for every service leader.
+    pub die_with_parent: bool,
+    /// wrangle helper processes that are not services (the sentinel).
+    pub helper_pids: Vec<i32>,
+    /// The run's cgroup, when the machine lets wrangle create one.
+    pub cgroup: Option<Rc<RunCgroup>>,
+}
+
+pub(crate) struct Os {
+    spec: Arc<ProjectSpec>,
+    reaper: Rc<Reaper>,
+    /// For notices about degraded modes (no cgroups).
+    observer: Rc<dyn Observer>,
+    run_token: String,
+    die_with_parent: bool,
+    supervisor_pid: i32,
+    /// The sentinel and such: measured as wrangle's own.
+    helper_pids: Vec<i32>,
+    service_names: Vec<String>,
+    /// Dropped when the kernel refuses to move processes into cgroups.
+    run_cgroup: RefCell<Option<Rc<RunCgroup>>>,
+    processes: RefCell<Processes>,
+    /// The process-table scan of the current turn (see [`Os::members`]); cleared by
+    /// [`System::new_turn`].
+    scan_cache: RefCell<Option<Rc<Ownership>>>,
+}
+
+/// What attributes processes to services.
+struct Processes {
+    /// Live (unreaped) leaders by pid.
+    leaders: HashMap<i32, ServiceId>,
+    /// wrangle's own helper processes (sentinel, exec probes): never attributed to a service.
+    /// The reaper knows the others ([`Reaper::helpers`]: notification commands).
+    helpers: HashSet<i32>,
+    /// Each service's cgroup, once created.
+    cgroups: Vec<Option<ServiceCgroup>>,
+}
+
+impl Os {
+    pub(crate) fn new(
+        spec: Arc<ProjectSpec>,
+        reaper: Rc<Reaper>,
+        observer: Rc<dyn Observer>,
+        options: OsOptions,
+    ) -> Os {
+        Os {
+            service_names: spec.services.iter().map(|s| s.name.clone()).collect(),
+            processes: RefCell::new(Processes {
+                leaders: HashMap::new(),
+                helpers: options.helper_pids.iter().copied().collect(),
+                cgroups: (0..spec.services.len()).map(|_| None).collect(),
+            }),
+            spec,
+            reaper,
+            observer,
+            run_token: options.run_token,
+            die_with_parent: options.die_with_parent,
+            supervisor_pid: rustix::process::getpid().as_raw_nonzero().get(),
+            helper_pids: options.helper_pids,
+            run_cgroup: RefCell::new(options.cgroup),
+            scan_cache: RefCell::new(None),
+        }
+    }
+
+    /// The cgroup the child starts in, creating the service's cgroup on first use.
+    fn service_cgroup(&self, service: ServiceId) -> Option<JoinCgroup> {
+        let run_cgroup = self.run_cgroup.borrow().clone()?;
+        let mut processes = self.processes.borrow_mut();
+        if processes.cgroups[service].is_none() {
+            let name = &self.service_names[service];
+            match run_cgroup.service(name) {
+                Ok(cgroup) => {
+                    if let Some(max) = self.spec.services[service].limits.max_memory {
+                        // The kernel's limit is a backstop above wrangle's: the graceful
+                        // restart at `max_memory` comes first, the OOM killer only for a leak
+                        // too fast for a check every second.
+                        let backstop = max.saturating_add(max / 4);
+                        if let Err(error) = cgroup.set_memory_max(backstop) {
+                            self.observer.notice(&format!(
+                                "{name}: cannot set its kernel memory limit ({error}); max_memory is enforced by wrangle alone"
+                            ));
+                        }
+                    }
+                    processes.cgroups[service] = Some(cgroup);
+                }
+                Err(error) => {
+                    self.observer.notice(&format!(
+                        "{name}: cannot create its cgroup ({error}); using its process group"
+                    ));
+                    return None;
+                }
+            }
+        }
+        processes.cgroups[service].as_ref().map(ServiceCgroup::join)
+    }
+
+    /// Every live process below wrangle, attributed. A full /proc scan: used for the final sweep
+    /// and, without cgroups, for per-service queries (through the turn's cache).
+    fn scan_all(&self) -> Ownership {
+        let processes = self.processes.borrow();
+        let ignore: Vec<i32> = processes
+            .helpers
+            .iter()
+            .copied()
+            .chain(self.reaper.helpers())
+            .collect();
+        let mut ownership = tree::scan_ownership(&Owners {
+            supervisor_pid: self.supervisor_pid,
+            run_token: &self.run_token,
+            service_names: &self.service_names,
+            leaders: &processes.leaders,
+            ignore: &ignore,
+        });
+        // A cgroup's member list is exact: it settles every process the tree walk could not
+        // attribute (an orphan that cleared its environment and left its session).
+        for (service, cgroup) in processes.cgroups.iter().enumerate() {
+            let Some(cgroup) = cgroup else { continue };
+            let members = cgroup.pids();
+            let (claimed, strays): (Vec<_>, Vec<_>) = ownership
+                .strays
+                .drain(..)
+                .partition(|info| members.contains(&info.pid));
+            ownership.strays = strays;
+            ownership
+                .by_service
+                .entry(service)
+                .or_default()
+                .extend(claimed);
+        }
+        ownership
+    }
+
+    /// The members listed by the service's cgroup, without `except`; `None` without a cgroup.
+    fn cgroup_members(&self, service: ServiceId, except: Option<i32>) -> Option<Vec<ProcessInfo>> {
+        let processes = self.processes.borrow();
+        let cgroup = processes.cgroups[service].as_ref()?;
+        Some(
+            cgroup
+                .pids()
+                .into_iter()
+                .filter(|pid| Some(*pid) != except)
+                .filter_map(process_table::process)
+                .filter(|info| info.state != 'Z')
+                .collect(),
+        )
+    }
+}
+
+impl System for Os {
+    fn spawn(
+        &self,
+        service: ServiceId,
+        _generation: u64,
+        notify_socket: Option<&Path>,
+    ) -> io::Result<Spawned> {
+        let service_spec = &self.spec.services[service];
+        let mut env = service_spec.env.clone();
+        env.insert(RUN_VAR.to_string(), self.run_token.clone());
+        env.insert(SERVICE_VAR.to_string(), service_spec.name.clone());
+        if let Some(path) = notify_socket {
+            env.insert(
+                "NOTIFY_SOCKET".to_string(),
+                path.to_string_lossy().into_owned(),
+            );
+        }
+        let mut request = SpawnRequest {
+            argv: service_spec.command.argv.clone(),
+            cwd: service_spec.cwd.clone(),
+            env,
+            // wrangle's own systemd/socket-activation variables are not the service's.
+            env_remove: inherited_variables_to_drop(),
+            output: Output::Capture,
+            death_signal: self.die_with_parent.then_some(Signal::TERM.0),
+            cgroup: self.service_cgroup(service),
+            stdin: None,
+        };
+        let spawned = match self.reaper.spawn(&mut request) {
+            Err(error) if request.cgroup.is_some() && is_cgroup_refusal(&error) => {
+                // The cgroup exists but the kernel refused the move (delegation rules): run
+                // without cgroups rather than not at all.
+                self.observer.notice(&format!(
+                    "cannot move processes into cgroups ({error}); continuing with process groups only"
+                ));
+                self.run_cgroup.replace(None);
+                self.processes
+                    .borrow_mut()
+                    .cgroups
+                    .iter_mut()
+                    .for_each(|cgroup| *cgroup = None);
+                request.cgroup = None;
+                self.reaper.spawn(&mut request)
+            }
+            other => other,
+        };
+        let (child, exit) = spawned?;
+        self.processes
+            .borrow_mut()
+            .leaders
+            .insert(child.pid, service);
+        // The pidfd is dropped: the leader is our unreaped child, so signalling its group is
+        // race-free until the reaper reports it, and members are held through fresh pidfds.
+        Ok(Spawned {
+            pid: child.pid,
+            stdout: child.stdout,
+            stderr: child.stderr,
+            exit,
+        })
+    }
+
+    fn leader_reaped(&self, _service: ServiceId, pid: i32) {
+        self.processes.borrow_mut().leaders.remove(&pid);
+    }
+
+    fn new_turn(&self) {
+        // A scan a few microseconds old is safe within a turn: survivors it misses are found by
+        // the tree watcher, which always rescans before declaring a tree gone.
+        self.scan_cache.take();
+    }
+
+    /// Exact and cheap from the service's cgroup when it has one, else from a full scan shared
+    /// by every query of the same turn (a stop of 50 services then costs one scan, not 50).
+    fn members(&self, service: ServiceId) -> Vec<ProcessInfo> {
+        if let Some(members) = self.cgroup_members(service, None) {
+            return members;
+        }
+        let mut cache = self.scan_cache.borrow_mut();
+        if cache.is_none() {
+            *cache = Some(Rc::new(self.scan_all()));
+        }
+        cache
+            .as_ref()
+            .map(|ownership| ownership.of(service).to_vec())
+            .unwrap_or_default()
+    }
+
+    fn rescan_members(&self, service: ServiceId) -> Vec<ProcessInfo> {
+        match self.cgroup_members(service, None) {
+            Some(members) => members,
+            None => self.scan_all().of(service).to_vec(),
+        }
+    }
+
+    fn signal_tree(&self, service: ServiceId, unreaped_leader: Option<i32>, signal: Signal) {
+        // Race-free: the leader is unreaped, so its pid and its group id stay ours. One
+        // kill(-pgid) also reaches children forked while we are signalling.
+        let group = unreaped_leader.filter(|leader| signal_group(*leader, signal.0).is_ok());
+        // The others; with a cgroup, the leader (reached through its group) is not even looked
+        // up in /proc (a stop of 50 one-process services then reads no process at all).
+        let others: Vec<_> = match self.cgroup_members(service, group) {
+            Some(members) => members,
+            None => self
+                .members(service)
+                .into_iter()
+                .filter(|info| Some(info.pid) != group)
+                .collect(),
+        };
+        let others: Vec<_> = others
+            .into_iter()
+            .filter(|info| Some(info.pgid) != group)
+            .collect();
+        tree::signal_all(&others, signal.0);
+        if signal == Signal::KILL {
+            // Atomic with respect to forks, and reaches processes that left the session and
+            // cleared their environment.
+            if let Some(cgroup) = &self.processes.borrow().cgroups[service] {
+                let _ = cgroup.kill();
+            }
+        }
+    }
+
+    fn signal_processes(&self, processes: &[ProcessInfo], signal: Signal) -> Vec<i32> {
+        processes
+            .iter()
+            .filter_map(tree::hold)
+            .filter(|held| pidfd_signal(&held.pidfd, signal.0).is_ok())
+            .map(|held| held.id.pid)
+            .collect()
+    }
+
+    async fn exited(&self, processes: &[ProcessInfo]) {
+        let held: Vec<_> = processes.iter().filter_map(tree::hold).collect();
+        for process in held {
+            // An error here means the pidfd cannot be polled; the caller rescans either way.
+            let _ = tree::exited(process.pidfd).await;
+        }
+    }
+
+    fn leftovers(&self) -> Vec<ProcessInfo> {
+        let ownership = self.scan_all();
+        ownership
+            .by_service
+            .into_values()
+            .flatten()
+            .chain(ownership.strays)
+            .collect()
+    }
+
+    fn reap(&self) {
+        self.reaper.reap_ready();
+    }
+
+    fn describe(&self, process: &ProcessInfo) -> String {
+        process_table::cmdline(process.pid).unwrap_or_else(|| process.comm.clone())
+    }
+
+    fn port_free(&self, port: u16) -> bool {
+        ports::can_bind(port)
+    }
+
+    fn port_holders(&self, port: u16) -> String {
+        let holders = ports::listeners(port);
+        if holders.is_empty() {
+            return format!("port {port} is in use");
+        }
+        let described: Vec<String> = holders
+            .iter()
+            .map(|holder| match (holder.pid, &holder.command) {
+                (Some(pid), Some(command)) => {
+                    format!("PID {pid} (user {}): {command}", holder.user)
+                }
+                (Some(pid), None) => format!("PID {pid} (user {})", holder.user),
+                (None, _) => format!("a process of user {} (uid {})", holder.user, holder.uid),
+            })
+            .collect();
+        format!("port {port} is held by {}", described.join(", "))
+    }
+
+    fn sample_pids(&self, service: ServiceId) -> Vec<i32> {
+        let cgroup_pids = self.processes.borrow().cgroups[service]
+            .as_ref()
+            .map(ServiceCgroup::pids);
+        cgroup_pids.unwrap_or_else(|| self.members(service).iter().map(|info| info.pid).collect())
+    }
+
+    fn own_pids(&self) -> Vec<i32> {
+        let mut own = vec![self.supervisor_pid];
+        own.extend(&self.helper_pids);
+        own
+    }
+
+    /// Through the reaper (never `tokio::process`: one reaper owns all children). A probe that
+    /// overruns its attempt timeout is killed with its group.
+    async fn exec_probe(
+        &self,
+        service: ServiceId,
+        command: &CommandSpec,
+        timeout: Duration,
+    ) -> Result<(), ProbeFailure> {
+        let service_spec = &self.spec.services[service];
+        let mut request = SpawnRequest {
+            argv: command.argv.clone(),
+            cwd: service_spec.cwd.clone(),
+            env: service_spec.env.clone(),
+            // Without the run marker the probe is never mistaken for a member of the service.
+            env_remove: [RUN_VAR.to_string(), SERVICE_VAR.to_string()]
+                .into_iter()
+                .chain(inherited_variables_to_drop())
+                .collect(),
+            output: Output::Discard,
+            // A probe is wrangle's own helper: it dies with wrangle, at once.
+            death_signal: Some(Signal::KILL.0),
+            cgroup: None,
+            stdin: None,
+        };
+        let (child, exit) = self
+            .reaper
+            .spawn(&mut request)
+            .map_err(|error| ProbeFailure(format!("cannot run {}: {error}", command.display())))?;
+        let pid = child.pid;
+        self.processes.borrow_mut().helpers.insert(pid);
+        let result = match tokio::time::timeout(timeout, exit).await {
+            Ok(Ok(ExitStatus::Code(0))) => Ok(()),
+            Ok(Ok(ExitStatus::Code(code))) => Err(ProbeFailure(format!("exited with code {code}"))),
+            Ok(Ok(ExitStatus::Signal(signal))) => {
+                Err(ProbeFailure(format!("killed by {}", Signal(signal).name())))
+            }
+            Ok(Err(_)) => Err(ProbeFailure("exit status lost".to_string())),
+            Err(_) => {
+                // Still unreaped: the group id is ours to signal.
+                let _ = signal_group(pid, Signal::KILL.0);
+                Err(ProbeFailure(format!(
+                    "timed out after {}",
+                    crate::supervisor::engine::humanize(timeout)
+                )))
+            }
+        };
+        self.processes.borrow_mut().helpers.remove(&pid);
+        result
+    }
+}
+
+/// The kernel refusing a move into a cgroup shows up as one of these from the child's setup.
+fn is_cgroup_refusal(error: &io::Error) -> bool {
+    // ENODEV: the cgroup was removed under us (by an administrator, or an older wrangle in
+    // another pid namespace); process groups still work.
+    matches!(error.raw_os_error(), Some(code) if code == rustix::io::Errno::ACCESS.raw_os_error()
+        || code == rustix::io::Errno::NODEV.raw_os_error()
+        || code == rustix::io::Errno::PERM.raw_os_error()
+        || code == rustix::io::Errno::BUSY.raw_os_error()
+        || code == rustix::io::Errno::NOTSUP.raw_os_error()
+        || code == rustix::io::Errno::OPNOTSUPP.raw_os_error())
+}
+
+/// Variables of wrangle's own environment that describe wrangle, not a child: never passed on.
+pub(crate) fn inherited_variables_to_drop() -> Vec<String> {
+    [
+        "NOTIFY_SOCKET",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
