@@ -20,6 +20,11 @@
 //! file in one round trip. A TOML syntax error is the exception: it is reported alone. A
 //! Procfile has its own small parser in `procfile`. Nothing here panics on any input: the file
 //! may be anything, and a config error must be a message, not a crash.
+//!
+//! Before anything is parsed, `trust` decides whether the file may be used at all: a config file
+//! found by walking up, or an env file, that another user could have written is refused (the
+//! caller says who runs wrangle and which directories they trust). Every file is read through
+//! it: never blocking, only regular files, bounded in size.
 
 mod command_line;
 mod diagnostic;
@@ -27,12 +32,15 @@ mod document;
 mod dotenv;
 mod procfile;
 mod resolve;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::diagnostic::SourceFile;
 pub use crate::config::diagnostic::{ConfigError, Diagnostic};
+use crate::config::trust::{Gate, MAX_CONFIG_BYTES, Verdict};
+pub use crate::config::trust::{Origin, TRUSTED_DIRS_VAR, Trust};
 use crate::spec::ProjectSpec;
 
 /// The file name that wins when a directory has both.
@@ -72,24 +80,46 @@ pub fn discover(start_dir: &Path) -> Result<PathBuf, ConfigError> {
     ))
 }
 
-/// Reads and fully validates the configuration at `path`.
+/// A project's config, loaded: the spec, and warnings to show once (a config named with `-f`
+/// that wrangle would not have trusted by itself, and the env files under its directory).
+#[derive(Debug)]
+pub struct Loaded {
+    pub spec: ProjectSpec,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Reads and fully validates the configuration at `path`, chosen as `origin`, reading only what
+/// `trust` allows (see `trust.rs` for the rule: a discovered file, or an env file, that another
+/// user could have written is refused).
 ///
 /// A file whose name starts with `Procfile` is read as a Procfile; anything else as
 /// `wrangle.toml`. Relative paths inside the file are resolved against its directory.
-pub fn load(path: &Path) -> Result<ProjectSpec, ConfigError> {
-    let unreadable = |error: std::io::Error| {
+pub fn load(path: &Path, origin: Origin, trust: &Trust) -> Result<Loaded, ConfigError> {
+    let gate = Gate::new(trust, path, origin);
+    let checked = gate.read(path, MAX_CONFIG_BYTES).map_err(|problem| {
         ConfigError::single(Diagnostic::unlocated(format!(
-            "cannot read file {}: {error}",
+            "cannot read file {}: {problem}",
             path.display()
         )))
-    };
-    let bytes = std::fs::read(path).map_err(unreadable)?;
-    let source = std::fs::canonicalize(path).map_err(unreadable)?;
+    })?;
+    let mut warnings = Vec::new();
+    match &checked.verdict {
+        Verdict::Trusted => {}
+        Verdict::Vouched(doubts) => warnings.push(gate.vouched_config(path, doubts)),
+        Verdict::Refused(doubts) => {
+            return Err(ConfigError::single(gate.refused_config(
+                path,
+                &checked.real,
+                doubts,
+            )));
+        }
+    }
+    let source = checked.real;
     let root = match source.parent() {
         Some(parent) => parent.to_path_buf(),
         None => PathBuf::from("/"),
     };
-    let text = match String::from_utf8(bytes) {
+    let text = match String::from_utf8(checked.bytes) {
         Ok(text) => text,
         Err(error) => {
             return Err(ConfigError::single(Diagnostic::unlocated(format!(
@@ -100,10 +130,12 @@ pub fn load(path: &Path) -> Result<ProjectSpec, ConfigError> {
         }
     };
     let file = Arc::new(SourceFile::new(path.to_path_buf(), text));
-    if is_procfile(path) {
-        return procfile::parse(&file, source, root).map_err(ConfigError::new);
-    }
-    load_toml(&file, source, root)
+    let spec = if is_procfile(path) {
+        procfile::parse(&file, source, root).map_err(ConfigError::new)?
+    } else {
+        load_toml(&file, source, root, &gate, &mut warnings)?
+    };
+    Ok(Loaded { spec, warnings })
 }
 
 fn is_procfile(path: &Path) -> bool {
@@ -117,13 +149,16 @@ fn load_toml(
     file: &Arc<SourceFile>,
     source: PathBuf,
     root: PathBuf,
+    gate: &Gate<'_>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Result<ProjectSpec, ConfigError> {
     let (raw, mut diagnostics) = document::read(file);
     // A syntax error leaves no document to resolve; the shape check reported it alone.
     if raw.services.is_empty() && !diagnostics.is_empty() {
         return Err(ConfigError::new(diagnostics));
     }
-    match resolve::resolve(&raw, file, source, root, &mut diagnostics) {
+    let files = resolve::Files { gate, warnings };
+    match resolve::resolve(&raw, file, source, root, files, &mut diagnostics) {
         Some(spec) => Ok(spec),
         None => Err(ConfigError::new(diagnostics)),
     }

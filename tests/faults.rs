@@ -2251,6 +2251,14 @@ fn random_config(rng: &mut Rng) -> String {
     text
 }
 
+/// The user running the tests, as the config loader's trust.
+fn test_user() -> wrangle::config::Trust {
+    wrangle::config::Trust::new(
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    )
+}
+
 /// What loading one random document proved.
 enum Loaded {
     Config,
@@ -2264,7 +2272,9 @@ enum Loaded {
 /// caught and reported the same way.
 fn load_and_check(path: &Path, text: &str, seed: u64) -> Loaded {
     fs::write(path, text).expect("write wrangle.toml");
-    let outcome = std::panic::catch_unwind(|| wrangle::config::load(path));
+    let outcome = std::panic::catch_unwind(|| {
+        wrangle::config::load(path, wrangle::config::Origin::Discovered, &test_user())
+    });
     let result =
         outcome.unwrap_or_else(|_| panic!("the config loader panicked on seed {seed:#x}:\n{text}"));
     let error = match result {
@@ -2357,7 +2367,8 @@ fn random_and_mutated_configs_load_or_fail_with_located_errors() {
 
     // Bytes that are not UTF-8 are an error that names the file, not a panic.
     fs::write(&path, b"[services.a]\ncommand = \"\xff\"\n").expect("write");
-    let error = wrangle::config::load(&path).expect_err("not UTF-8");
+    let error = wrangle::config::load(&path, wrangle::config::Origin::Discovered, &test_user())
+        .expect_err("not UTF-8");
     assert!(
         error.render(false).contains("wrangle.toml"),
         "{}",

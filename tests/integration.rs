@@ -16,6 +16,8 @@ mod readiness;
 mod restart;
 // Each class of configuration error, with its exact location.
 mod config_errors;
+// Config and env files another user could have written; env files that are not regular files.
+mod config_trust;
 // What reaches the terminal: markers, partial and long lines, colour, shell metacharacters.
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.

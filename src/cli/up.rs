@@ -66,20 +66,27 @@ pub fn prepare(file: Option<PathBuf>, services: &[String]) -> Result<Prepared, u
     let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
         std::env::var(key).ok()
     });
-    let config_path = match file {
-        Some(path) => path,
+    let (config_path, origin) = match file {
+        Some(path) => (path, config::Origin::Named),
         None => {
             let start = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-            config::discover(&start).map_err(|error| {
+            let found = config::discover(&start).map_err(|error| {
                 eprintln!("{}", error.render(stderr_color));
                 exit::INVALID
-            })?
+            })?;
+            (found, config::Origin::Discovered)
         }
     };
-    let spec = config::load(&config_path).map(Arc::new).map_err(|error| {
-        eprintln!("{}", error.render(stderr_color));
-        exit::INVALID
-    })?;
+    let loaded = config_trust()
+        .and_then(|trust| config::load(&config_path, origin, &trust))
+        .map_err(|error| {
+            eprintln!("{}", error.render(stderr_color));
+            exit::INVALID
+        })?;
+    for warning in &loaded.warnings {
+        eprintln!("{}", warning.render(stderr_color));
+    }
+    let spec = Arc::new(loaded.spec);
     let selected = select(&spec, services).map_err(|message| {
         eprintln!("error: {message}");
         exit::INVALID
@@ -104,6 +111,20 @@ pub fn prepare(file: Option<PathBuf>, services: &[String]) -> Result<Prepared, u
         paths,
         lock,
     })
+}
+
+/// Who loads the config (the effective user and group) and the directories they trust beyond
+/// the config's rule (`WRANGLE_TRUSTED_DIRS`).
+fn config_trust() -> Result<config::Trust, config::ConfigError> {
+    let trust = config::Trust::new(
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    )
+    .with_user_names(crate::sys::process_table::user_name);
+    match std::env::var_os(config::TRUSTED_DIRS_VAR) {
+        Some(value) => trust.with_trusted_dirs(&value),
+        None => Ok(trust),
+    }
 }
 
 /// Maps service names from the command line to ids; unknown names get a suggestion.

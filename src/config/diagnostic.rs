@@ -28,9 +28,11 @@ pub struct ConfigError {
     diagnostics: Vec<Diagnostic>,
 }
 
-/// One problem, optionally located in a file.
+/// One problem, optionally located in a file; or a warning about something used anyway.
 #[derive(Debug, Clone)]
 pub struct Diagnostic {
+    /// Rendered as `warning:` rather than `error:`.
+    warning: bool,
     message: String,
     location: Option<Location>,
     label: String,
@@ -63,12 +65,7 @@ impl ConfigError {
     /// Renders every diagnostic the way rustc and cargo do: a title, `--> path:line:column`, the
     /// offending source line with a caret, then `help:` and `note:` lines.
     pub fn render(&self, color: bool) -> String {
-        let renderer = if color {
-            Renderer::styled()
-        } else {
-            Renderer::plain()
-        }
-        .decor_style(DecorStyle::Ascii);
+        let renderer = renderer(color);
         let mut rendered: Vec<String> = self
             .diagnostics
             .iter()
@@ -150,6 +147,7 @@ impl Diagnostic {
 
     pub(crate) fn unlocated(message: impl Into<String>) -> Diagnostic {
         Diagnostic {
+            warning: false,
             message: message.into(),
             location: None,
             label: String::new(),
@@ -185,6 +183,22 @@ impl Diagnostic {
         diagnostic
     }
 
+    /// Makes this a warning: something wrangle used anyway, said once.
+    pub(crate) fn into_warning(mut self) -> Diagnostic {
+        self.warning = true;
+        self
+    }
+
+    /// Whether this is a warning rather than an error.
+    pub fn is_warning(&self) -> bool {
+        self.warning
+    }
+
+    /// Renders this diagnostic alone, rustc-style (see [`ConfigError::render`]).
+    pub fn render(&self, color: bool) -> String {
+        self.render_with(&renderer(color))
+    }
+
     pub(crate) fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help.push(help.into());
         self
@@ -218,7 +232,12 @@ impl Diagnostic {
     }
 
     fn render_with(&self, renderer: &Renderer) -> String {
-        let mut group = Group::with_title(Level::ERROR.primary_title(self.message.as_str()));
+        let level = if self.warning {
+            Level::WARNING
+        } else {
+            Level::ERROR
+        };
+        let mut group = Group::with_title(level.primary_title(self.message.as_str()));
         if let Some(location) = &self.location {
             let path = location.file.path.display().to_string();
             match &location.span {
@@ -322,6 +341,16 @@ impl SourceFile {
         let first_line = text[..start].matches('\n').count() + 1;
         (&text[start..end], start, first_line)
     }
+}
+
+/// The renderer of every diagnostic: rustc's look, in ASCII, coloured when asked.
+fn renderer(color: bool) -> Renderer {
+    if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    }
+    .decor_style(DecorStyle::Ascii)
 }
 
 /// The closest of `candidates` to `typed`, if it is close enough to be a plausible typo.

@@ -5,7 +5,8 @@
 //! directories (resolved against the config file's directory and checked to exist), env files and
 //! the environment precedence, `PORT`, ports declared twice, `shell` against the form of
 //! `command`, backoff bounds, dependency names to ids, and dependency cycles. It is the only part
-//! of the config loader that reads files other than the config itself.
+//! of the config loader that reads files other than the config itself, always through the
+//! load's trust gate (`trust::Gate`).
 //!
 //! Every check runs even after an earlier one failed, so one run reports everything wrong with a
 //! file. A spec is returned only when no diagnostic was produced, which is what keeps
@@ -22,6 +23,7 @@ use crate::config::command_line::split_command_line;
 use crate::config::diagnostic::{Diagnostic, SourceFile};
 use crate::config::document::{RawCommand, RawProject, RawService};
 use crate::config::dotenv;
+use crate::config::trust::{Gate, MAX_ENV_FILE_BYTES, Verdict};
 use crate::spec::{
     CommandSpec, Dependency, LimitSpec, ProjectSpec, RestartPolicy, RestartSpec, ServiceId,
     ServiceSpec, Signal, StopSpec,
@@ -43,6 +45,13 @@ pub(crate) const DEFAULT_STOP: StopSpec = StopSpec {
     timeout: Duration::from_secs(10),
 };
 
+/// How the resolver reads the files a config names (env files): through the load's trust gate,
+/// with the warnings it produces.
+pub(crate) struct Files<'g, 'w> {
+    pub(crate) gate: &'g Gate<'g>,
+    pub(crate) warnings: &'w mut Vec<Diagnostic>,
+}
+
 /// Resolves `raw`. Appends every problem to `diagnostics`; returns a spec only if there was none
 /// (counting those already in `diagnostics` from the shape check).
 pub(crate) fn resolve(
@@ -50,12 +59,14 @@ pub(crate) fn resolve(
     file: &Arc<SourceFile>,
     source: PathBuf,
     root: PathBuf,
+    files: Files<'_, '_>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<ProjectSpec> {
     let mut resolver = Resolver {
         file,
         root: &root,
         raw,
+        files,
         env_files: HashMap::new(),
         ports: HashMap::new(),
         diagnostics: Vec::new(),
@@ -89,10 +100,11 @@ pub(crate) fn resolve(
     })
 }
 
-struct Resolver<'a> {
+struct Resolver<'a, 'g, 'w> {
     file: &'a Arc<SourceFile>,
     root: &'a Path,
     raw: &'a RawProject,
+    files: Files<'g, 'w>,
     /// Env files read so far, by resolved path: a file named in `[defaults]` is read once, and
     /// its problems are reported once. `None` means it could not be used.
     env_files: HashMap<PathBuf, Option<Vec<(String, String)>>>,
@@ -101,7 +113,7 @@ struct Resolver<'a> {
     diagnostics: Vec<Diagnostic>,
 }
 
-impl<'a> Resolver<'a> {
+impl<'a> Resolver<'a, '_, '_> {
     fn service(&mut self, service: &RawService) -> Option<ServiceSpec> {
         let raw = self.raw;
         let defaults = &raw.defaults;
@@ -210,32 +222,54 @@ impl<'a> Resolver<'a> {
         reference: &Spanned<String>,
         path: &Path,
     ) -> Option<Vec<(String, String)>> {
-        let text = match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(error) => {
-                    self.diagnostics.push(Diagnostic::at(
-                        self.file,
-                        reference.span(),
-                        format!("env file \"{}\" is not valid UTF-8", path.display()),
-                        format!("invalid UTF-8 at byte {}", error.utf8_error().valid_up_to()),
-                    ));
-                    return None;
-                }
-            },
-            Err(error) => {
+        let checked = match self.files.gate.read(path, MAX_ENV_FILE_BYTES) {
+            Ok(checked) => checked,
+            Err(problem) => {
                 self.diagnostics.push(
                     Diagnostic::at(
                         self.file,
                         reference.span(),
                         format!("cannot read env file \"{}\"", path.display()),
-                        error.to_string(),
+                        problem.to_string(),
                     )
                     .with_note(format!(
                         "a relative env_file is resolved against {}",
                         self.root.display()
                     )),
                 );
+                return None;
+            }
+        };
+        match &checked.verdict {
+            Verdict::Trusted => {}
+            Verdict::Vouched(doubts) => {
+                let warning =
+                    self.files
+                        .gate
+                        .vouched_env_file(self.file, reference.span(), path, doubts);
+                self.files.warnings.push(warning);
+            }
+            Verdict::Refused(doubts) => {
+                let refusal = self.files.gate.refused_env_file(
+                    self.file,
+                    reference.span(),
+                    path,
+                    &checked.real,
+                    doubts,
+                );
+                self.diagnostics.push(refusal);
+                return None;
+            }
+        }
+        let text = match String::from_utf8(checked.bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                self.diagnostics.push(Diagnostic::at(
+                    self.file,
+                    reference.span(),
+                    format!("env file \"{}\" is not valid UTF-8", path.display()),
+                    format!("invalid UTF-8 at byte {}", error.utf8_error().valid_up_to()),
+                ));
                 return None;
             }
         };

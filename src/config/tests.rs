@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
-use crate::config::{ConfigError, load};
+use crate::config::{ConfigError, Origin, Trust};
 use crate::spec::ProjectSpec;
 
 mod files;
@@ -17,6 +17,7 @@ mod probes;
 mod project;
 mod robustness;
 mod services;
+mod trust;
 mod values;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -26,6 +27,23 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     }
     fs::write(&path, text).expect("write file");
     path
+}
+
+/// The user running the tests, trusting no directory beyond the rule.
+fn me() -> Trust {
+    Trust::new(
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    )
+}
+
+/// Loads `path` as if wrangle had found it, as the user running the tests; a file they own in a
+/// private temporary directory raises no warning.
+fn load(path: &Path) -> Result<ProjectSpec, ConfigError> {
+    crate::config::load(path, Origin::Discovered, &me()).map(|loaded| {
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        loaded.spec
+    })
 }
 
 /// Writes `text` as `wrangle.toml` in a fresh directory and loads it.

@@ -621,7 +621,13 @@ fn spec_with_port(port: u16) -> ProjectSpec {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("wrangle.toml");
     std::fs::write(&path, toml).expect("write config");
-    crate::config::load(&path).expect("load")
+    let me = crate::config::Trust::new(
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
+    crate::config::load(&path, crate::config::Origin::Discovered, &me)
+        .expect("load")
+        .spec
 }
 
 #[test]

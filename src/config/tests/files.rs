@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
+use super::load;
 use super::{assert_error, load_error, write};
-use crate::config::{discover, load};
+use crate::config::discover;
 use crate::spec::RestartPolicy;
 
 #[test]

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use tempfile::TempDir;
 
-use super::{FULL, load_error, load_toml, write};
-use crate::config::load;
+use super::{FULL, load, load_error, load_toml, write};
 
 #[test]
 fn syntax_errors_stop_at_the_first() {

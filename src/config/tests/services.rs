@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{FULL, assert_error, load_error, load_toml, write};
-use crate::config::load;
+use super::{FULL, assert_error, load, load_error, load_toml, write};
 use crate::spec::{DependencyCondition, ReadyCheck, RestartPolicy, Signal};
 
 #[test]
