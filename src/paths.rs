@@ -76,13 +76,13 @@ pub enum PathsError {
         "refusing to use {path}: it is writable by group or others (mode {mode:04o})\n  fix it with: chmod go-w {path}"
     )]
     Writable { path: PathBuf, mode: u32 },
-    #[error("cannot resolve config path {path}")]
+    #[error("cannot resolve config path {path}: {source}")]
     Config {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot {action} {path}")]
+    #[error("cannot {action} {path}: {source}")]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -344,9 +344,9 @@ fn open_private_dir(
 /// fsyncs only with [`Durability::Synced`]), unless it already holds exactly that: the usual case, as it
 /// runs at every start.
 ///
-/// The temp file is `.<name>.<pid>.tmp`, opened `O_NOFOLLOW` with mode 0600. If writing it
-/// fails, it is left behind rather than deleted (this module deletes nothing); the next attempt
-/// by a process with the same pid reuses it.
+/// The temp file is `.<name>.<pid>.tmp`, opened `O_NOFOLLOW` with mode 0600. If writing or
+/// renaming it fails (a full disk), it is removed again: the only file this module ever deletes
+/// is the one it has just created, by name in the directory it holds open.
 fn write_atomically(
     dir: &OwnedFd,
     dir_path: &Path,
@@ -373,13 +373,24 @@ fn write_atomically(
         path: temp_path.clone(),
         source,
     };
-    file.write_all(content).map_err(write_error)?;
-    if durability == Durability::Synced {
-        file.sync_all().map_err(write_error)?;
-    }
+    let written = file
+        .write_all(content)
+        .and_then(|()| match durability {
+            Durability::Synced => file.sync_all(),
+            Durability::Unsynced => Ok(()),
+        })
+        .map_err(write_error);
     drop(file);
-    rustix::fs::renameat(dir, temp_name.as_str(), dir, name)
-        .map_err(|errno| io_error("replace", &path, errno))?;
+    let replaced = written.and_then(|()| {
+        rustix::fs::renameat(dir, temp_name.as_str(), dir, name)
+            .map_err(|errno| io_error("replace", &path, errno))
+    });
+    if let Err(error) = replaced {
+        // Ours, just created: nothing else may be lost by removing it. Best effort: the write's
+        // error is the one to report.
+        let _ = rustix::fs::unlinkat(dir, temp_name.as_str(), rustix::fs::AtFlags::empty());
+        return Err(error);
+    }
     if durability == Durability::Synced {
         // Make the rename itself durable.
         rustix::fs::fsync(dir).map_err(|errno| io_error("sync directory", dir_path, errno))?;

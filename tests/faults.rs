@@ -1066,6 +1066,53 @@ fn mount(args: &[&str], target: &Path) -> Result<(), String> {
     }
 }
 
+/// Every file under `dir` whose name ends in `.tmp`.
+fn temporary_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => pending.push(path),
+                _ if path.to_string_lossy().ends_with(".tmp") => found.push(path),
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_full_disk_at_start_up_fails_cleanly_and_leaves_no_temporary_file() {
+    let project = Project::new("[services.api]\ncommand = [\"sleep\", \"619\"]\n");
+    let home = project.path("home");
+    fs::create_dir(&home).expect("mkdir home");
+    if let Err(error) = mount(&["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"], &home) {
+        eprintln!(
+            "SKIPPED a_full_disk_at_start_up_fails_cleanly_and_leaves_no_temporary_file: cannot \
+             mount a tmpfs as the wrangle home (needs root or CAP_SYS_ADMIN): {error}"
+        );
+        return;
+    }
+    let _unmount = Unmount(home.clone());
+    // Fill it: empty files and directories still fit, no byte of content does.
+    let mut filler = fs::File::create(home.join("filler")).expect("create the filler");
+    let _ = filler.write_all(&vec![b'x'; 128 * 1024]);
+    drop(filler);
+    for attempt in 0..3 {
+        let up = project.run(&["up"]);
+        assert_ne!(up.code, 0, "attempt {attempt}: {up:#?}");
+        assert!(
+            up.stderr.contains("No space left on device"),
+            "attempt {attempt}: the error does not say why: {up:#?}"
+        );
+    }
+    let left = temporary_files(&home);
+    assert!(left.is_empty(), "temporary files left behind: {left:?}");
+    assert_no_survivors(&project.mark);
+}
+
 #[test]
 fn a_full_log_disk_drops_and_counts_lines_and_supervision_goes_on() {
     // The log directory is a 1 MiB tmpfs and chatty writes 1.5 MB at once, then a line every
