@@ -241,6 +241,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
             ));
         }
     }
+    reporter.notice_if_root();
     let state = match StateWriter::start(prepared.paths.state_file.clone()) {
         Ok(state) => state,
         Err(error) => {

@@ -58,6 +58,9 @@ pub struct ProjectPaths {
 /// The longest socket path we create: `sun_path` holds 108 bytes including the final NUL.
 const MAX_SOCKET_PATH: usize = 107;
 
+/// Where control sockets go (in `wrangle-<uid>/`) when the state directory is too deep for one.
+const SOCKET_FALLBACK_BASE: &str = "/tmp";
+
 #[derive(Debug, thiserror::Error)]
 pub enum PathsError {
     #[error("cannot choose a directory for wrangle's state: set WRANGLE_HOME or HOME")]
@@ -66,11 +69,25 @@ pub enum PathsError {
     Symlink { path: PathBuf },
     #[error("refusing to use {path}: it is not a directory")]
     NotADirectory { path: PathBuf },
-    #[error("refusing to use {path}: it is owned by uid {owner}, not by uid {expected} (us)")]
+    #[error(
+        "refusing to use {path}: it is owned by {owner_name} (uid {owner}), not by uid {expected} (us)"
+    )]
     WrongOwner {
         path: PathBuf,
         owner: u32,
+        owner_name: String,
         expected: u32,
+    },
+    /// The shared fallback directory for control sockets cannot be used (another user made it).
+    #[error(
+        "{problem}\n  wrangle puts the control socket there because the project's state directory \
+         is too long a path for a socket ({MAX_SOCKET_PATH} bytes at most)\n  set WRANGLE_HOME to \
+         a shorter directory of your own (for example WRANGLE_HOME=$HOME/.wrangle), or remove \
+         {path} if it is not in use"
+    )]
+    SocketFallback {
+        path: PathBuf,
+        problem: Box<PathsError>,
     },
     #[error(
         "refusing to use {path}: it is writable by group or others (mode {mode:04o})\n  fix it with: chmod go-w {path}"
@@ -162,7 +179,7 @@ impl Home {
         let control_socket = if socket_in_home.as_os_str().len() <= MAX_SOCKET_PATH {
             socket_in_home
         } else {
-            short_runtime_dir(&dir_name)?.join("control.sock")
+            short_runtime_dir(Path::new(SOCKET_FALLBACK_BASE), &dir_name)?.join("control.sock")
         };
         Ok(ProjectPaths {
             lock_file: dir.join("lock"),
@@ -225,15 +242,22 @@ pub enum Durability {
 
 /// `/tmp/wrangle-<uid>/<hash>`, for sockets when the home is too deep. /tmp is shared, so the
 /// per-user directory is vetted like any other: ours, 0700, not a symlink.
-fn short_runtime_dir(dir_name: &str) -> Result<PathBuf, PathsError> {
+fn short_runtime_dir(base: &Path, dir_name: &str) -> Result<PathBuf, PathsError> {
     use std::os::unix::fs::DirBuilderExt;
     let uid = rustix::process::geteuid().as_raw();
-    let user_dir = PathBuf::from(format!("/tmp/wrangle-{uid}"));
+    let user_dir = base.join(format!("wrangle-{uid}"));
     let created = std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&user_dir)
         .is_ok();
-    let user_fd = open_private_dir(None, &user_dir, created)?;
+    // Anyone can create it in /tmp before us: say whose it is and how to do without it.
+    let user_fd = open_private_dir(None, &user_dir, created).map_err(|problem| match problem {
+        PathsError::Io { .. } => problem,
+        _ => PathsError::SocketFallback {
+            path: user_dir.clone(),
+            problem: Box::new(problem),
+        },
+    })?;
     let hash = dir_name.rsplit('-').next().unwrap_or(dir_name);
     let dir = user_dir.join(hash);
     create_private_dir(&user_fd, &dir)?;
@@ -327,6 +351,7 @@ fn open_private_dir(
         return Err(PathsError::WrongOwner {
             path: path.to_path_buf(),
             owner: stat.st_uid,
+            owner_name: crate::sys::process_table::user_name(stat.st_uid),
             expected,
         });
     }
@@ -597,6 +622,34 @@ mod tests {
                 matches!(result, Err(PathsError::WrongOwner { owner: 65534, .. })),
                 "{result:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_socket_fallback_directory_made_by_another_user_is_refused_naming_the_owner_and_the_fix() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let uid = rustix::process::geteuid().as_raw();
+        let planted = temp.path().join(format!("wrangle-{uid}"));
+        std::fs::create_dir(&planted).expect("mkdir");
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let nobody = rustix::process::Uid::from_raw(65534);
+        if rustix::fs::chown(&planted, Some(nobody), None).is_err() {
+            eprintln!("SKIPPED: chown needs root");
+            return;
+        }
+        let error = short_runtime_dir(temp.path(), "shop-0123").expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            matches!(error, PathsError::SocketFallback { .. }),
+            "{message}"
+        );
+        let owner = crate::sys::process_table::user_name(65534);
+        for needed in [
+            format!("refusing to use {}", planted.display()),
+            format!("owned by {owner} (uid 65534)"),
+            "set WRANGLE_HOME".to_string(),
+        ] {
+            assert!(message.contains(&needed), "{needed:?} not in {message}");
         }
     }
 

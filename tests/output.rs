@@ -357,3 +357,29 @@ ready = { log = "ready" }
         "{piped:#?}"
     );
 }
+
+#[test]
+fn a_run_as_root_says_once_that_services_run_as_root() {
+    let project = Project::new("[services.api]\ncommand = [\"sleep\", \"481\"]\n");
+    let _guard = crate::support::DaemonGuard::new(&project);
+    let is_root = rustix::process::geteuid().is_root();
+    let notice = "wrangle * running as root: every service runs as root too";
+
+    let mut wrangle = project.up(&[]);
+    let ready = wrangle.expect_line("wrangle * all 1 service");
+    let said = wrangle.lines()[..=ready]
+        .iter()
+        .filter(|line| crate::support::normalize(line).contains(notice))
+        .count();
+    assert_eq!(said, usize::from(is_root), "{}", wrangle.transcript());
+    interrupt(&project, &mut wrangle);
+
+    let detached = project.run_unswept(&["up", "-d"]);
+    assert_eq!(detached.code, 0, "{detached:#?}");
+    let said = detached
+        .stdout
+        .lines()
+        .filter(|line| crate::support::normalize(line).contains(notice))
+        .count();
+    assert_eq!(said, usize::from(is_root), "{detached:#?}");
+}

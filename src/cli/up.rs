@@ -206,6 +206,7 @@ async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 
             return exit::SERVICE_FAILED;
         }
     };
+    reporter.notice_if_root();
     if !spec.notify.is_empty() {
         // Said once, so nobody waits for a notification that a foreground run never sends.
         reporter.notice("[[notify]] entries are not used in the foreground: the daemon sends notifications (wrangle up -d)");

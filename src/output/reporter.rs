@@ -33,7 +33,18 @@ struct ReporterState {
     shutting_down: bool,
 }
 
+/// Said once at the start of a run by root: nothing in a config lowers a service's privileges.
+pub const ROOT_NOTICE: &str =
+    "running as root: every service runs as root too (a service cannot be given another user)";
+
 impl Reporter {
+    /// When wrangle runs as root, says so once ([`ROOT_NOTICE`]): every service it starts does.
+    pub fn notice_if_root(&self) {
+        if rustix::process::geteuid().is_root() {
+            self.printer.message(Tone::Warn, ROOT_NOTICE);
+        }
+    }
+
     pub fn new(printer: Printer, spec: Arc<ProjectSpec>, interactive: bool) -> Reporter {
         Reporter {
             printer,
