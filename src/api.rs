@@ -13,8 +13,10 @@
 //!   supervisor;
 //! - changes (`start`, `stop`, `restart`, `shutdown`) are sent as a [`wire::Request`] with a
 //!   oneshot for the answer; a closed channel or no answer within 10 s is a 503, never a hang;
-//! - streams (`events`, `logs?follow=true`) subscribe to `broadcast` channels: a client too slow
-//!   to keep up loses items (and is told how many with a `lagged` event), never the daemon.
+//! - `events` streams subscribe to a `broadcast` channel: a client too slow to keep up loses
+//!   items (and is told how many with a `lagged` event), never the daemon;
+//! - `logs` reads through a [`LogSource`]: the daemon's reads the log files, and a follower is
+//!   read only as fast as its client takes the lines (so one that stalls costs nothing).
 //!
 //! [`server`] binds the socket (0600 in a 0700 directory of ours) and refuses every connection
 //! whose peer is another user (`SO_PEERCRED`), [`routes`] is the router, [`client`] is what the
@@ -37,6 +39,8 @@ pub mod server;
 mod tests;
 pub mod wire;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -135,11 +139,34 @@ pub trait ResourceSource: Send + Sync {
 pub trait LogSource: Send + Sync {
     /// Last `n` lines (merged by time) of these services (all when empty), optionally only those
     /// after `since`.
-    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> Vec<wire::LogLine>;
+    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogTail;
 
-    /// Every line from now on of these services (all when empty). Filtering at the source, not
-    /// after receiving, keeps a flood in one service from making followers of another lag.
-    fn subscribe(&self, services: &[String]) -> broadcast::Receiver<wire::LogLine>;
+    /// What [`LogSource::tail`] gives, then every line from now on of these services (all when
+    /// empty), for as long as the stream is read. A follower that does not read costs the source
+    /// nothing but its place: an error when there is no place left.
+    fn follow(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogFollow;
+}
+
+/// The answer of [`LogSource::tail`].
+pub type LogTail = Pin<Box<dyn Future<Output = Result<Vec<wire::LogLine>, wire::ApiError>> + Send>>;
+
+/// The answer of [`LogSource::follow`].
+pub type LogFollow = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    Pin<Box<dyn tokio_stream::Stream<Item = LogEvent> + Send>>,
+                    wire::ApiError,
+                >,
+            > + Send,
+    >,
+>;
+
+/// An item of a followed log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEvent {
+    Line(wire::LogLine),
+    Skipped(wire::Skipped),
 }
 
 /// `SystemTime` as the API writes times: RFC 3339 in UTC with milliseconds.

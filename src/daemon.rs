@@ -46,10 +46,10 @@ use crate::api::wire::{self, ApiError, ProjectStatus, Reply, Request};
 use crate::api::{ApiContext, LazyBroadcast, RequestEnvelope, format_time, server};
 use crate::cli::detach::DETACHED_MARKER;
 use crate::cli::up::{Prepared, prepare};
-use crate::daemon::follow::{Followers, StoreSource};
+use crate::daemon::follow::StoreSource;
 use crate::daemon::resources::ResourceStore;
 use crate::daemon::state::{DaemonRecord, ServiceRecord, StateWriter};
-use crate::daemon::status::{LiveFigures, millis, service_status, wire_stream, wire_usage};
+use crate::daemon::status::{LiveFigures, millis, service_status, wire_usage};
 use crate::exit;
 use crate::listener::{self, Limits};
 use crate::logs::{LogSettings, LogStore};
@@ -140,7 +140,6 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         max_file_bytes: spec.logs.max_file_bytes,
         keep_files: spec.logs.keep_files,
         budget_bytes: spec.logs.budget_bytes,
-        ..LogSettings::default()
     };
     let store = match LogStore::open(settings, &names) {
         Ok(store) => Arc::new(store),
@@ -170,7 +169,6 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
     // Made only while a client follows events or [[notify]] listens (see `LazyBroadcast`).
     let events = Arc::new(LazyBroadcast::new(EVENT_BUFFER));
     let resources = ResourceStore::new(&spec);
-    let followers = Followers::default();
     let (requests, request_receiver) = mpsc::unbounded_channel();
     let context = ApiContext {
         status,
@@ -178,8 +176,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         events: Arc::clone(&events),
         logs: Arc::new(StoreSource {
             store: Arc::clone(&store),
-            names: names.clone(),
-            followers: followers.clone(),
+            names: names.clone().into(),
         }),
         resources: Arc::new(resources.clone()),
     };
@@ -260,7 +257,6 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         attached: Cell::new(true),
         daemon_log: prepared.paths.daemon_log.clone(),
         events: Arc::clone(&events),
-        followers,
         status: status_sender,
         store: Arc::clone(&store),
         state,
@@ -507,7 +503,6 @@ struct DaemonObserver {
     /// The pipe to the sentinel above the daemon.
     link: Option<ParentLink>,
     events: Arc<LazyBroadcast<wire::Event>>,
-    followers: Followers,
     status: watch::Sender<Arc<ProjectStatus>>,
     store: Arc<LogStore>,
     state: StateWriter,
@@ -720,18 +715,12 @@ impl Observer for DaemonObserver {
         if self.attached.get() {
             self.reporter.output(service, stream, line, partial);
         }
-        let name = &self.spec.services[service].name;
-        self.followers.publish(name, || wire::LogLine {
-            time: format_time(SystemTime::now()),
-            service: name.clone(),
-            stream: wire_stream(stream),
-            text: String::from_utf8_lossy(line).into_owned(),
-            partial,
-        });
     }
 
-    fn wants_output(&self, service: ServiceId) -> bool {
-        self.attached.get() || self.followers.wants(&self.spec.services[service].name)
+    /// Lines are shown while the CLI that started the daemon is attached; afterwards they only
+    /// go to the log files, which `logs -f` clients follow.
+    fn wants_output(&self, _service: ServiceId) -> bool {
+        self.attached.get()
     }
 
     fn probe_failed(&self, service: ServiceId, failure: &str) {

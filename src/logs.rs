@@ -1,20 +1,14 @@
 //! Service logs: one file per service with size-based rotation, a disk budget for the whole
-//! project, and an in-memory tail of each service for `wrangle logs` and `logs -f`.
+//! project, and reading the files back for `wrangle logs` and `logs -f`.
 //!
 //! # Theory of operation
 //!
 //! A [`LogStore`] is opened once per project by the daemon and fed every output line, one at a
 //! time through [`LogStore::append`] or, as the supervisor does, a whole read at once through
-//! [`LogStore::append_chunk`] (the output as read for the file, and the lines framed from it for
-//! the tail: one timestamp, one credit, one queue push and one tail entry for the whole read,
-//! with no work per line: what makes a chatty service cheap). Appending does three cheap things
-//! on the caller's thread and no IO: it pushes the lines into the service's [`ring`] (bounded by
-//! lines and bytes), broadcasts them to subscribers if there are any (a bounded channel: a slow
-//! subscriber lags and loses lines: the store never waits for a reader it does not control), and hands
-//! the output to the [`queue`] of the [`writer`] thread, which owns every file operation: copied
-//! into it, or, for the output of a chunk (the supervisor's copy of a read, which the tail keeps
-//! anyway), by reference. See `queue` for the hand-over and `writer` for batching, rotation, the
-//! budget and error handling.
+//! [`LogStore::append_chunk`]. Appending does no IO on the caller's thread: it hands the output
+//! to the [`queue`] of the [`writer`] thread, which owns every file operation: copied into it,
+//! or, for the output of a chunk (the supervisor's copy of a read), by reference. See `queue`
+//! for the hand-over and `writer` for batching, rotation, the budget and error handling.
 //!
 //! The queue is bounded by bytes ([`QUEUE_BYTES`]). When it is full, `append` waits for room,
 //! so a service that writes faster than the disk takes ends up writing at disk speed, just as
@@ -25,6 +19,13 @@
 //! a service's output for at most that long. [`LogStore::try_append`] never waits and drops
 //! (counted) when the queue is full, for callers that must not wait at all.
 //!
+//! Output is read back from the files, never kept in memory: [`LogStore::read_tail`] reads the
+//! last lines of services ([`read`]), and [`LogStore::follow`] makes a [`Follow`], a cursor into
+//! the files that reads what the writer has completed as the files grow ([`follow`]). A client
+//! that follows and stops reading costs its cursor, nothing else. Reads are bounded in bytes
+//! ([`TAIL_BYTES`], a follower's round) and take turns, followers are at most
+//! [`MAX_FOLLOWERS`], and all of it runs on tokio's blocking pool.
+//!
 //! A failing disk (full, read-only, unwritable, the directory removed) never reaches the
 //! caller: the writer drops lines, counts them and keeps the error in [`LogStats`]; disk
 //! budget trouble is in [`DiskStats`]. Reporting those to the user is the daemon's job.
@@ -32,32 +33,33 @@
 //! Files are `<dir>/<service>.log`, holding the output exactly as the service wrote it, each
 //! with its index `<service>.log.idx` (when and on which stream each part was written), rotated
 //! together to `<service>.log.1` (newest) up to `<service>.log.<keep_files>`; see [`format`] for
-//! the format and [`read`] for reading files back. This module owns the files in the log directory and nothing else: it does not
-//! read pipes or frame lines (the supervisor does), and it never deletes a file other than a
-//! rotated log of a service it was opened with.
+//! the format and [`read`] for reading files back. This module owns the files in the log
+//! directory and nothing else: it does not read pipes or frame lines for the supervisor, and it
+//! never deletes a file other than a rotated log of a service it was opened with.
 
 mod chunk;
 mod files;
+pub mod follow;
 pub mod format;
 mod queue;
 pub mod read;
-mod ring;
 mod writer;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{TryAcquireError, broadcast};
+use tokio::sync::{Semaphore, TryAcquireError};
 
 pub use crate::logs::chunk::LogChunk;
 use crate::logs::chunk::StoredChunk;
+use crate::logs::follow::Cursor;
+pub use crate::logs::follow::{Follow, FollowItem};
 pub use crate::logs::format::FileLine;
 pub use crate::logs::read::{read_file_tail, read_service_tail};
-use crate::logs::ring::Ring;
 use crate::logs::writer::{Shared, Writer, line_count, lock};
 use crate::spec::ServiceId;
 
@@ -71,9 +73,6 @@ pub enum Stream {
 
 /// The most bytes of lines waiting for the writer thread, across services.
 pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
-
-/// The most bytes the in-memory tail of one service holds, whatever `tail_lines` says.
-pub const RING_BYTES: usize = 1024 * 1024;
 
 /// Longer texts are stored as several lines, all but the last marked partial, so that one
 /// enormous line is never held whole by the store (the supervisor already cuts lines at 16 KiB;
@@ -95,8 +94,16 @@ pub const STALL_TIMEOUT: Duration = if cfg!(test) {
 /// How long [`LogStore::close`] waits for the writer to finish.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `logs -f` subscribers further behind than this many lines lose lines.
-const BROADCAST_LINES: usize = 4096;
+/// The most bytes of files one read of tails ([`LogStore::read_tail`], the start of
+/// [`LogStore::follow`]) reads, shared among the services it reads (but at least
+/// [`TAIL_SERVICE_BYTES`] each): a service of long lines shows fewer lines rather than growing
+/// the daemon.
+pub const TAIL_BYTES: u64 = 1024 * 1024;
+const TAIL_SERVICE_BYTES: u64 = 16 * 1024;
+
+/// The most clients following logs at once ([`LogStore::follow`]); each costs at most a round
+/// of reads (see [`follow`]) while it is read, and its cursor while it is not.
+pub const MAX_FOLLOWERS: usize = 64;
 
 /// Marks [`LogStore::stalled_at`] as "the writer is not known to be stuck".
 const NOT_STALLED: u64 = u64::MAX;
@@ -111,8 +118,6 @@ pub struct LogSettings {
     pub keep_files: u32,
     /// The most bytes of files in `dir`; beyond it, the oldest rotated files are removed.
     pub budget_bytes: u64,
-    /// Lines of each service kept in memory (also bounded by [`RING_BYTES`]).
-    pub tail_lines: usize,
 }
 
 impl Default for LogSettings {
@@ -122,7 +127,6 @@ impl Default for LogSettings {
             max_file_bytes: 10 * 1024 * 1024,
             keep_files: 5,
             budget_bytes: 256 * 1024 * 1024,
-            tail_lines: 1000,
         }
     }
 }
@@ -201,6 +205,8 @@ pub enum LogError {
     CloseTimedOut(Duration),
     #[error("the log writer thread panicked; the last lines may be lost")]
     WriterPanicked,
+    #[error("{MAX_FOLLOWERS} clients already follow the logs; try again when one has left")]
+    TooManyFollowers,
 }
 
 /// The logs of one project. See the module docs.
@@ -209,14 +215,12 @@ pub enum LogError {
 /// [`LogStore::close`] lets the writer finish the queue in the background and stop.
 #[derive(Debug)]
 pub struct LogStore {
-    dir: PathBuf,
+    dir: Arc<PathBuf>,
     keep_files: u32,
-    names: Vec<String>,
-    rings: Vec<Mutex<Ring>>,
+    names: Arc<[String]>,
     shared: Arc<Shared>,
-    /// Made by the first [`LogStore::subscribe`]: a broadcast channel allocates and fills all
-    /// its slots up front (128 KiB here), and the daemon follows logs through its own channels.
-    broadcast: OnceLock<broadcast::Sender<Arc<LogLine>>>,
+    /// Places for followers ([`MAX_FOLLOWERS`]).
+    followers: Arc<Semaphore>,
     /// The writer's `progress` when it was last found stuck (see [`STALL_TIMEOUT`]).
     stalled_at: AtomicU64,
     /// `None` once [`LogStore::close`] took it.
@@ -254,24 +258,20 @@ impl LogStore {
             .spawn(move || writer.run(done_sender))
             .map_err(LogError::Spawn)?;
         Ok(LogStore {
-            rings: service_names
-                .iter()
-                .map(|_| Mutex::new(Ring::new(settings.tail_lines, RING_BYTES)))
-                .collect(),
-            dir: settings.dir,
+            dir: Arc::new(settings.dir),
             keep_files: settings.keep_files,
-            names: service_names.to_vec(),
+            names: service_names.into(),
             shared,
-            broadcast: OnceLock::new(),
+            followers: Arc::new(Semaphore::new(MAX_FOLLOWERS)),
             stalled_at: AtomicU64::new(NOT_STALLED),
             writer: Some(writer),
             done: Mutex::new(done),
         })
     }
 
-    /// Records a line: into the tail and to subscribers at once, and to the file through the
-    /// writer, waiting (asynchronously) while the writer's queue is full. See the module docs
-    /// for the bound on that wait. Lines of an unknown service are ignored.
+    /// Records a line for its file through the writer, waiting (asynchronously) while the
+    /// writer's queue is full. See the module docs for the bound on that wait. Lines of an
+    /// unknown service are ignored.
     ///
     /// Needs a tokio runtime with the time driver (for the stall timeout).
     pub async fn append(&self, line: LogLine) {
@@ -286,14 +286,12 @@ impl LogStore {
     }
 
     /// Records a chunk of a service's output, all of `stream` at `time` (one read of a pipe,
-    /// the supervisor's path): the output as the service wrote it goes to the file, and the
-    /// lines framed from it (`chunk`) to the tail and to subscribers; the same counters and
-    /// waiting as [`LogStore::append`], at the cost of about one line for the whole chunk. The
-    /// output is `output` (copied into the queue), then the part of the chunk's text marked
-    /// with [`LogChunk::mark_output`] (handed to the writer as it is, shared with the tail: no
-    /// copy). Each may be empty: lines framed later from output already given (a partial line
-    /// shown after a pause), or output whose lines are not wanted in the tail. Takes the lines:
-    /// `chunk` is left empty (and without capacity, its text now belongs to the tail). Nothing
+    /// the supervisor's path): the output as the service wrote it goes to the file, with the
+    /// same counters and waiting as [`LogStore::append`], at the cost of about one line for the
+    /// whole chunk. The output is `output` (copied into the queue), then the part of the chunk's
+    /// text marked with [`LogChunk::mark_output`] (handed to the writer as it is: no copy).
+    /// Each may be empty. The lines framed in `chunk` are not needed: the files are read back
+    /// for them. `chunk` is left empty (and without capacity when its text was taken). Nothing
     /// is stored for an unknown service.
     ///
     /// Needs a tokio runtime with the time driver (for the stall timeout).
@@ -305,23 +303,16 @@ impl LogStore {
         output: &[u8],
         chunk: &mut LogChunk,
     ) {
-        let Some(ring) = self.rings.get(service) else {
+        if service >= self.names.len() {
             chunk.clear();
             return;
-        };
+        }
         let time_ms = format::millis(time);
         for part in Part::copied(service, stream, time_ms, output) {
             self.queue_part(&part).await;
         }
-        if !chunk.is_empty() || chunk.has_output() {
+        if chunk.has_output() {
             let stored = StoredChunk::take(time, service, stream, chunk);
-            if let Some(broadcast) = self.subscribed() {
-                for index in 0..stored.len() {
-                    // An error only means the last subscriber just left.
-                    let _ = broadcast.send(Arc::new(stored.line(index)));
-                }
-            }
-            lock(ring).push_chunk(Arc::clone(&stored));
             if !stored.output().is_empty() {
                 let part = Part {
                     service,
@@ -331,6 +322,8 @@ impl LogStore {
                 };
                 self.queue_part(&part).await;
             }
+        } else {
+            chunk.clear();
         }
     }
 
@@ -346,7 +339,7 @@ impl LogStore {
         time: SystemTime,
         output: &[u8],
     ) -> bool {
-        if service >= self.rings.len() || output.is_empty() {
+        if service >= self.names.len() || output.is_empty() {
             return true;
         }
         if self.writer_stuck() {
@@ -415,9 +408,8 @@ impl LogStore {
         }
     }
 
-    /// [`LogStore::append`] without waiting: if the writer's queue is full, the line still goes
-    /// to the tail and to subscribers, but is dropped (counted) for the file. Returns whether
-    /// all of it was queued for the file.
+    /// [`LogStore::append`] without waiting: if the writer's queue is full, the line is dropped
+    /// (counted). Returns whether all of it was queued for the file.
     pub fn try_append(&self, line: LogLine) -> bool {
         if line.text.len() <= MAX_PIECE_BYTES {
             return self.try_append_piece(line);
@@ -439,18 +431,73 @@ impl LogStore {
         let _ = answer.await;
     }
 
-    /// The last `n` lines at or after `since` of `services` (all services if empty), merged by
-    /// time (lines with equal times stay in the order given), oldest first. From memory only:
-    /// for more than `tail_lines`, read the files with [`read_service_tail`].
-    pub fn tail(
+    /// The last `n` lines at or after `since` of `services` (all services if empty, a service
+    /// named twice counts once) from their files, merged by time (lines with equal times in the
+    /// order of `services`), oldest first. Reads up to what the writer has completed, on
+    /// tokio's blocking pool.
+    pub async fn read_tail(
         &self,
         services: &[ServiceId],
         n: usize,
         since: Option<SystemTime>,
-    ) -> Vec<Arc<LogLine>> {
+    ) -> std::io::Result<Vec<(ServiceId, FileLine)>> {
+        let (lines, _) = self.tail_and_ends(services, n, since).await?;
+        Ok(lines)
+    }
+
+    /// Follows `services` (all if empty): the last `n` lines at or after `since` (as
+    /// [`LogStore::read_tail`] gives them), and a [`Follow`] that gives every line completed
+    /// after them. At most [`MAX_FOLLOWERS`] at once.
+    pub async fn follow(
+        &self,
+        services: &[ServiceId],
+        n: usize,
+        since: Option<SystemTime>,
+    ) -> Result<(Vec<(ServiceId, FileLine)>, Follow), LogError> {
+        let permit = Arc::clone(&self.followers)
+            .try_acquire_owned()
+            .map_err(|_| LogError::TooManyFollowers)?;
+        let (lines, ends) = self
+            .tail_and_ends(services, n, since)
+            .await
+            .map_err(|source| LogError::Io {
+                action: "read",
+                path: self.dir.to_path_buf(),
+                source,
+            })?;
+        let cursors = ends
+            .into_iter()
+            .map(|(service, end)| {
+                let files = lock(&self.shared.files[service]);
+                Cursor::new(service, format!("{}.log", self.names[service]), end, &files)
+            })
+            .collect();
+        let follow = Follow::new(
+            Arc::clone(&self.shared),
+            Arc::clone(&self.dir),
+            cursors,
+            permit,
+        );
+        Ok((lines, follow))
+    }
+
+    /// The tail of [`LogStore::read_tail`], and where each service's lines end.
+    async fn tail_and_ends(
+        &self,
+        services: &[ServiceId],
+        n: usize,
+        since: Option<SystemTime>,
+    ) -> std::io::Result<(
+        Vec<(ServiceId, FileLine)>,
+        Vec<(ServiceId, read::Completed)>,
+    )> {
         let mut chosen: Vec<ServiceId> = match services.is_empty() {
-            true => (0..self.rings.len()).collect(),
-            false => services.to_vec(),
+            true => (0..self.names.len()).collect(),
+            false => services
+                .iter()
+                .copied()
+                .filter(|service| *service < self.names.len())
+                .collect(),
         };
         // A service named twice must not show its lines twice.
         let mut seen = Vec::with_capacity(chosen.len());
@@ -459,31 +506,38 @@ impl LogStore {
             seen.push(*service);
             first
         });
-        let mut lines = Vec::new();
-        for service in chosen {
-            if let Some(ring) = self.rings.get(service) {
-                lines.extend(lock(ring).latest(n, since));
+        let dir = Arc::clone(&self.dir);
+        let names = Arc::clone(&self.names);
+        let shared = Arc::clone(&self.shared);
+        let keep_files = self.keep_files;
+        let budget = (TAIL_BYTES / chosen.len().max(1) as u64).max(TAIL_SERVICE_BYTES);
+        let read = move || -> std::io::Result<_> {
+            let mut lines = Vec::new();
+            let mut ends = Vec::with_capacity(chosen.len());
+            for service in chosen {
+                let completed = || lock(&shared.files[service]).completed();
+                let (tail, end) = read::read_service_tail_at(
+                    &dir,
+                    &names[service],
+                    keep_files,
+                    n,
+                    since,
+                    budget,
+                    completed,
+                )?;
+                lines.extend(tail.into_iter().map(|line| (service, line)));
+                ends.push((service, end));
             }
-        }
-        lines.sort_by_key(|line| line.time);
-        let excess = lines.len().saturating_sub(n);
-        lines.drain(..excess);
-        lines
-    }
-
-    /// Every line appended from now on, for `logs -f`. The channel is bounded: a receiver that
-    /// falls behind gets `RecvError::Lagged` and loses lines; the store never waits for it.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogLine>> {
-        self.broadcast
-            .get_or_init(|| broadcast::channel(BROADCAST_LINES).0)
-            .subscribe()
-    }
-
-    /// The broadcast channel, if anyone listens to it.
-    fn subscribed(&self) -> Option<&broadcast::Sender<Arc<LogLine>>> {
-        self.broadcast
-            .get()
-            .filter(|broadcast| broadcast.receiver_count() > 0)
+            lines.sort_by_key(|(_, line)| line.time);
+            let excess = lines.len().saturating_sub(n);
+            lines.drain(..excess);
+            Ok((lines, ends))
+        };
+        // Reads take turns: what they hold in memory together stays bounded.
+        let _turn = self.shared.reads.acquire().await;
+        tokio::task::spawn_blocking(read)
+            .await
+            .map_err(|_| std::io::Error::other("the log reader panicked"))?
     }
 
     /// Returns when a file has started or stopped failing, or lines were dropped, since the last
@@ -506,21 +560,6 @@ impl LogStore {
     pub fn file_path(&self, service: ServiceId) -> Option<PathBuf> {
         let name = self.names.get(service)?;
         Some(self.dir.join(format!("{name}.log")))
-    }
-
-    /// The last `n` lines of a service from its files, current and rotated (at or after
-    /// `since`, by their index), for when the tail in memory is not enough. Blocking file IO:
-    /// call it off the supervisor's thread.
-    pub fn read_file_lines(
-        &self,
-        service: ServiceId,
-        n: usize,
-        since: Option<SystemTime>,
-    ) -> std::io::Result<Vec<FileLine>> {
-        let Some(name) = self.names.get(service) else {
-            return Ok(Vec::new());
-        };
-        read_service_tail(&self.dir, name, self.keep_files, n, since)
     }
 
     /// Writes out what is queued and stops the writer thread, waiting at most
@@ -608,16 +647,9 @@ impl LogStore {
         }
     }
 
-    /// Into the tail and to subscribers; `None` for an unknown service.
-    fn record(&self, line: LogLine) -> Option<Arc<LogLine>> {
-        let ring = self.rings.get(line.service)?;
-        let line = Arc::new(line);
-        lock(ring).push(Arc::clone(&line));
-        if let Some(broadcast) = self.subscribed() {
-            // An error only means the last subscriber just left.
-            let _ = broadcast.send(Arc::clone(&line));
-        }
-        Some(line)
+    /// `None` for a line of an unknown service.
+    fn record(&self, line: LogLine) -> Option<LogLine> {
+        (line.service < self.names.len()).then_some(line)
     }
 
     /// Counts a line that will not reach its file, as the lines it would have made there.
@@ -666,8 +698,7 @@ impl<'a> Part<'a> {
     }
 }
 
-/// Output to queue: copied into the queue, or the output of a chunk kept for the tail anyway,
-/// handed over as it is.
+/// Output to queue: copied into the queue, or the output of a chunk, handed over as it is.
 enum Output<'a> {
     Copied(&'a [u8]),
     Shared(Arc<StoredChunk>),

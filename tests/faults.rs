@@ -1585,6 +1585,103 @@ command = ["sleep", "617"]
     assert_nothing_left_after_down(&project);
 }
 
+/// The daemon's peak resident memory must stay under this with [`STALLED_FOLLOWERS`] log
+/// followers that never read while a service floods its output.
+const STALLED_FOLLOWER_PEAK_KB: u64 = 64 * 1024;
+const STALLED_FOLLOWERS: usize = 50;
+
+#[test]
+fn fifty_stalled_log_followers_leave_the_daemon_small_and_responsive() {
+    // 16 KiB lines as fast as python writes them.
+    let flood = "import sys\n\
+                 block = ('x' * 16383 + '\\n') * 16\n\
+                 while True:\n    sys.stdout.write(block)\n    sys.stdout.flush()\n";
+    let project = Project::new(&format!(
+        "[services.flood]\ncommand = [\"{}\", \"-c\", {}]\n",
+        python(),
+        toml_str(flood)
+    ));
+    let _guard = DaemonGuard::new(&project);
+    let (daemon, _) = up_detached(&project, &[]);
+    let socket = control_socket(&project);
+    // The bytes flood has logged; 0 while the daemon does not answer (that is checked below).
+    let logged = |project: &Project| {
+        let ps = project.run(&["ps", "--json"]);
+        serde_json::from_str::<Value>(&ps.stdout)
+            .ok()
+            .and_then(|json| service(&json, "flood")["log_bytes"].as_u64())
+            .unwrap_or(0)
+    };
+    let before = logged(&project);
+    let fds_before = fd_count(daemon);
+
+    // Followers that send their request and never read a byte of the answer.
+    let request = b"GET /v1/logs?follow=true&n=10000 HTTP/1.1\r\nHost: wrangle\r\n\r\n";
+    let followers: Vec<UnixStream> = (0..STALLED_FOLLOWERS)
+        .map(|_| {
+            let mut stream = connect(&socket);
+            stream.write_all(request).expect("send the request");
+            stream
+        })
+        .collect();
+
+    // Far more output than the followers could hold between them within the bound, unless
+    // each is bounded: 256 MiB at 16 KiB a line.
+    let mut peak = 0;
+    let mut flowed = 0;
+    let enough = wait_until(Duration::from_secs(120), || {
+        peak = status_kb(daemon, "VmHWM").unwrap_or(0);
+        flowed = logged(&project).saturating_sub(before);
+        // Stop early when the bound is broken: an unbounded daemon would take the machine.
+        peak >= STALLED_FOLLOWER_PEAK_KB || flowed >= 256 * 1024 * 1024
+    });
+    eprintln!(
+        "peak RSS {peak} kB with {STALLED_FOLLOWERS} stalled followers, {flowed} bytes logged"
+    );
+    assert!(
+        peak < STALLED_FOLLOWER_PEAK_KB,
+        "the daemon's peak RSS reached {peak} kB with {STALLED_FOLLOWERS} stalled followers \
+         ({flowed} bytes logged meanwhile)"
+    );
+    assert!(enough, "the service logged only {flowed} bytes in 120 s");
+    assert_responsive(&project, daemon, "stalled followers");
+    assert_eq!(state(&status(&project), "flood"), "running");
+
+    // They leave: their memory and their places are returned, and a new follower is served.
+    drop(followers);
+    let fds_settled = wait_until(WAIT, || fd_count(daemon) <= fds_before);
+    assert!(
+        fds_settled,
+        "the daemon holds {} fds, {fds_before} before the followers came",
+        fd_count(daemon)
+    );
+    let rss = status_kb(daemon, "VmRSS").expect("the daemon's VmRSS");
+    assert!(
+        rss < STALLED_FOLLOWER_PEAK_KB,
+        "VmRSS {rss} kB after the followers left"
+    );
+    let mut follower = connect(&socket);
+    follower.write_all(request).expect("send the request");
+    let mut answer = vec![0u8; 64 * 1024];
+    let mut read = 0;
+    let served = wait_until(WAIT, || {
+        if let Ok(n) = follower.read(&mut answer[read..]) {
+            read += n;
+        }
+        let text = String::from_utf8_lossy(&answer[..read]);
+        text.starts_with("HTTP/1.1 200") && text.contains("event: line")
+    });
+    assert!(
+        served,
+        "a new follower got: {:?}",
+        String::from_utf8_lossy(&answer[..read.min(300)])
+    );
+    drop(follower);
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile bytes on the control socket.
 

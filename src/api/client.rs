@@ -24,6 +24,7 @@ use tokio::net::UnixStream;
 use crate::api::format_time;
 use crate::api::wire::{
     ApiError, Event, Lagged, LogLine, LogStream, ProjectStatus, Reply, Request, ResourceHistory,
+    Skipped,
 };
 
 /// The bound on every call that does not follow a stream: connecting, sending, and reading the
@@ -106,9 +107,9 @@ impl Client {
     /// Follows `/v1/logs?follow=true`: the last `n` lines, then every new one, until the daemon
     /// closes the stream or `on_line` returns false.
     ///
-    /// When this client reads too slowly and the daemon drops lines for it, `on_line` gets a
-    /// notice in their place: a line of service `wrangle` on stderr saying how many were
-    /// skipped.
+    /// When this client reads so slowly that output it had not read was removed from the log
+    /// files, `on_line` gets a notice in its place: a line of service `wrangle` on stderr saying
+    /// how much was skipped.
     pub async fn follow_logs(
         &self,
         services: &[String],
@@ -118,15 +119,20 @@ impl Client {
         let path = logs_path(services, n, None, true);
         self.follow(path, |name, data| match name {
             "line" => Ok(Some(on_line(parse::<LogLine>(data)?))),
-            "lagged" => {
-                let lagged = parse::<Lagged>(data)?;
+            "skipped" => {
+                let skipped = parse::<Skipped>(data)?;
+                let amount = match skipped.bytes {
+                    Some(bytes) => format!("{bytes} bytes of output"),
+                    None => "output".to_string(),
+                };
                 Ok(Some(on_line(LogLine {
                     time: format_time(SystemTime::now()),
                     service: "wrangle".to_string(),
                     stream: LogStream::Stderr,
                     text: format!(
-                        "{} lines skipped: this client read too slowly",
-                        lagged.skipped
+                        "{}: {amount} skipped: this client read too slowly, and the log files \
+                         no longer hold it",
+                        skipped.service
                     ),
                     partial: false,
                 })))

@@ -27,8 +27,8 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_stream::{Stream, StreamExt};
 
-use crate::api::ApiContext;
 use crate::api::wire::{ApiError, Lagged, LogLine, ProjectStatus, Reply, Request};
+use crate::api::{ApiContext, LogEvent};
 
 /// Every route the router serves, as (method, path) with axum's `{capture}` syntax.
 /// `docs/api.yaml` must document exactly these (a test checks).
@@ -256,42 +256,32 @@ async fn logs(State(state): State<AppState>, RawQuery(query): RawQuery) -> Respo
             .unwrap_or(SystemTime::UNIX_EPOCH)
     });
     if !query.follow {
-        let lines = state.context.logs.tail(&query.services, query.n, since);
-        return json(StatusCode::OK, &lines);
+        return match state
+            .context
+            .logs
+            .tail(&query.services, query.n, since)
+            .await
+        {
+            Ok(lines) => json(StatusCode::OK, &lines),
+            Err(error) => error.into_response(),
+        };
     }
-
-    // Subscribe before taking the tail so that no line falls between the two. A line published
-    // in between is then both at the end of the tail and at the start of the live stream: those
-    // first live lines are skipped while they match tail lines (publication order is the same
-    // in both).
-    let receiver = state.context.logs.subscribe(&query.services);
-    let tail = state.context.logs.tail(&query.services, query.n, since);
-    let mut overlap = tail.clone();
-    let mut in_overlap = !overlap.is_empty();
-    let services = query.services;
-    let live = BroadcastStream::new(receiver).filter_map(move |item| match item {
-        Ok(line) => {
-            if !services.is_empty() && !services.contains(&line.service) {
-                return None;
-            }
-            if in_overlap {
-                match overlap.iter().position(|seen| *seen == line) {
-                    Some(position) => {
-                        overlap.drain(..=position);
-                        return None;
-                    }
-                    None => {
-                        in_overlap = false;
-                        overlap = Vec::new();
-                    }
-                }
-            }
-            Some(line_event(&line))
-        }
-        Err(BroadcastStreamRecvError::Lagged(skipped)) => Some(lagged(skipped)),
+    // The source gives the tail and then the lines after it, with nothing in between lost or
+    // repeated.
+    let lines = match state
+        .context
+        .logs
+        .follow(&query.services, query.n, since)
+        .await
+    {
+        Ok(lines) => lines,
+        Err(error) => return error.into_response(),
+    };
+    let events = lines.map(|event| match event {
+        LogEvent::Line(line) => line_event(&line),
+        LogEvent::Skipped(skipped) => SseEvent::default().event("skipped").json_data(skipped),
     });
-    let head = tokio_stream::iter(tail).map(|line| line_event(&line));
-    sse(until_stopped(head.chain(live), state.stop.clone()))
+    sse(until_stopped(events, state.stop.clone()))
 }
 
 /// `GET /v1/resources?service=NAME...`: recent samples, oldest first.

@@ -5,22 +5,25 @@ use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_stream::StreamExt;
 
 use crate::api::client::{Client, ClientError};
 use crate::api::routes::{self, AppState, ROUTES};
 use crate::api::server::{self, bind};
 use crate::api::wire::{
     ApiError, ErrorCode, Event, LogLine, LogStream, ProjectStatus, Reply, Request, ResourceHistory,
-    ResourcePoint, ServiceHistory, ServiceState, ServiceStatus,
+    ResourcePoint, ServiceHistory, ServiceState, ServiceStatus, Skipped,
 };
 use crate::api::{
-    ApiContext, LazyBroadcast, LogSource, RequestEnvelope, ResourceSource, format_time,
+    ApiContext, LazyBroadcast, LogEvent, LogFollow, LogSource, LogTail, RequestEnvelope,
+    ResourceSource, format_time,
 };
 use crate::test_support::runtime;
 
@@ -30,10 +33,9 @@ use crate::test_support::runtime;
 /// An in-memory log store.
 struct FakeLogs {
     lines: Mutex<Vec<LogLine>>,
-    live: broadcast::Sender<LogLine>,
-    /// Published right after a subscription, as if a line arrived between the API's subscribe
-    /// and its tail.
-    publish_on_subscribe: Mutex<Option<LogLine>>,
+    live: broadcast::Sender<LogEvent>,
+    /// Every place for a follower is taken.
+    full: std::sync::atomic::AtomicBool,
 }
 
 impl FakeLogs {
@@ -41,18 +43,16 @@ impl FakeLogs {
         FakeLogs {
             lines: Mutex::new(Vec::new()),
             live: broadcast::channel(64).0,
-            publish_on_subscribe: Mutex::new(None),
+            full: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     fn publish(&self, line: LogLine) {
         self.lines.lock().unwrap().push(line.clone());
-        let _ = self.live.send(line);
+        let _ = self.live.send(LogEvent::Line(line));
     }
-}
 
-impl LogSource for FakeLogs {
-    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> Vec<LogLine> {
+    fn select(&self, services: &[String], n: usize, since: Option<SystemTime>) -> Vec<LogLine> {
         let lines = self.lines.lock().unwrap();
         let selected: Vec<LogLine> = lines
             .iter()
@@ -65,13 +65,37 @@ impl LogSource for FakeLogs {
             .collect();
         selected[selected.len().saturating_sub(n)..].to_vec()
     }
+}
 
-    fn subscribe(&self, _services: &[String]) -> broadcast::Receiver<LogLine> {
-        let receiver = self.live.subscribe();
-        if let Some(line) = self.publish_on_subscribe.lock().unwrap().take() {
-            self.publish(line);
+impl LogSource for FakeLogs {
+    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogTail {
+        let lines = self.select(services, n, since);
+        Box::pin(async move { Ok(lines) })
+    }
+
+    fn follow(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogFollow {
+        if self.full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Box::pin(async { Err(ApiError::unavailable("64 clients already follow")) });
         }
-        receiver
+        // Subscribed and read under the lock of `lines`, as the real source reads the tail and
+        // goes on from exactly its end.
+        let guard = self.lines.lock().unwrap();
+        let receiver = self.live.subscribe();
+        drop(guard);
+        let tail = self.select(services, n, since);
+        let services = services.to_vec();
+        let live = tokio_stream::wrappers::BroadcastStream::new(receiver).filter_map(move |item| {
+            item.ok().filter(|event| match event {
+                LogEvent::Line(line) => services.is_empty() || services.contains(&line.service),
+                LogEvent::Skipped(_) => true,
+            })
+        });
+        let stream = tokio_stream::iter(tail.into_iter().map(LogEvent::Line)).chain(live);
+        Box::pin(async move {
+            let stream: Pin<Box<dyn tokio_stream::Stream<Item = LogEvent> + Send>> =
+                Box::pin(stream);
+            Ok(stream)
+        })
     }
 }
 
@@ -764,9 +788,7 @@ fn logs_follow_sends_the_tail_then_live_lines() {
         harness.logs.publish(line("web", "web 1", Duration::ZERO));
         harness.logs.publish(line("db", "db 1", Duration::ZERO));
         harness.logs.publish(line("web", "web 2", Duration::ZERO));
-        // Arrives between the API's subscribe and its tail: must be sent once, not twice.
-        *harness.logs.publish_on_subscribe.lock().unwrap() =
-            Some(line("web", "web 3", Duration::ZERO));
+        harness.logs.publish(line("web", "web 3", Duration::ZERO));
 
         let client = harness.client.clone();
         let (sender, mut received) = mpsc::unbounded_channel();
@@ -786,18 +808,41 @@ fn logs_follow_sends_the_tail_then_live_lines() {
                 .unwrap();
             assert_eq!(text, expected);
         }
-        // The client has the tail, so the server has subscribed: publish live lines.
+        // The client has the tail, so the server has subscribed: publish live lines, and a skip
+        // (output removed before this client read it), which the client turns into a notice.
         harness
             .logs
             .publish(line("db", "not followed", Duration::ZERO));
+        let _ = harness.logs.live.send(LogEvent::Skipped(Skipped {
+            service: "web".to_string(),
+            bytes: Some(4096),
+        }));
         harness.logs.publish(line("web", "live", Duration::ZERO));
         tokio::time::timeout(Duration::from_secs(5), follower)
             .await
             .unwrap()
             .unwrap()
             .unwrap();
+        let notice = received.recv().await.unwrap();
+        assert!(
+            notice.starts_with("web: 4096 bytes of output skipped"),
+            "{notice}"
+        );
         assert_eq!(received.recv().await.unwrap(), "live");
         assert!(received.recv().await.is_none());
+
+        // No place left for a follower: a 503 with the source's reason.
+        harness
+            .logs
+            .full
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        match harness.client.follow_logs(&[], 10, |_| true).await {
+            Err(ClientError::Api(error)) => {
+                assert_eq!(error.code, ErrorCode::Unavailable);
+                assert!(error.error.contains("already follow"), "{error:?}");
+            }
+            other => panic!("expected a 503, got {other:?}"),
+        }
         harness.stop().await;
     });
 }

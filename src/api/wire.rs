@@ -307,8 +307,19 @@ pub enum LogStream {
     Stderr,
 }
 
-/// The data of a `lagged` SSE event: this client read too slowly and `skipped` items (events or
-/// log lines) published meanwhile were dropped for it. The stream goes on after it.
+/// The data of a `skipped` SSE event of `GET /v1/logs?follow=true`: this client read so slowly
+/// that output of `service` it had not read yet was removed from the log files (rotation beyond
+/// `keep_files`, or the disk budget). The stream goes on with the oldest output left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The service whose output was skipped.
+    pub service: String,
+    /// How many bytes of its output were skipped, when known (lines were not counted).
+    pub bytes: Option<u64>,
+}
+
+/// The data of a `lagged` SSE event: this client read too slowly and `skipped` items (events)
+/// published meanwhile were dropped for it. The stream goes on after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lagged {
     /// How many items this client missed.

@@ -1,112 +1,149 @@
-//! Service output for the API: the last lines from the log store, and live lines for `logs -f`
-//! clients, each through its own channel.
+//! Service output for the API: the last lines of the log files, and `logs -f` clients, each a
+//! follower of the files (see [`crate::logs::follow`]): a client that stops reading holds its
+//! place among the followers and nothing else, however much the services print meanwhile.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use tokio::sync::broadcast;
-
-use crate::api::wire;
-use crate::api::{LogSource, format_time};
+use crate::api::wire::{self, ApiError};
+use crate::api::{LogEvent, LogFollow, LogSource, LogTail, format_time};
 use crate::daemon::status::wire_stream;
-use crate::logs::LogStore;
+use crate::logs::{FileLine, Follow, FollowItem, LogError, LogStore};
 use crate::spec::ServiceId;
-
-/// Log lines kept for each slow `logs -f` client before it lags.
-const LOG_BUFFER: usize = 4096;
 
 /// The log store as the API sees it.
 pub(super) struct StoreSource {
     pub(super) store: Arc<LogStore>,
-    pub(super) names: Vec<String>,
-    pub(super) followers: Followers,
+    pub(super) names: Arc<[String]>,
 }
 
-/// The `logs -f` clients, each with its own channel and service filter: a service that floods
-/// its output fills only the channels of those who follow it, so someone following a quiet
-/// service never loses its lines to another's flood.
-#[derive(Clone, Default)]
-pub(super) struct Followers(Arc<std::sync::Mutex<Vec<Follower>>>);
-
-struct Follower {
-    /// Empty: every service.
-    services: Vec<String>,
-    sender: broadcast::Sender<wire::LogLine>,
-}
-
-impl Followers {
-    fn subscribe(&self, services: &[String]) -> broadcast::Receiver<wire::LogLine> {
-        let (sender, receiver) = broadcast::channel(LOG_BUFFER);
-        self.lock().push(Follower {
-            services: services.to_vec(),
-            sender,
-        });
-        receiver
-    }
-
-    /// Whether a follower (still there) wants the lines of `service`.
-    pub(super) fn wants(&self, service: &str) -> bool {
-        let mut followers = self.lock();
-        if followers.is_empty() {
-            return false;
-        }
-        followers.retain(|follower| follower.sender.receiver_count() > 0);
-        followers.iter().any(|follower| {
-            follower.services.is_empty() || follower.services.iter().any(|name| name == service)
-        })
-    }
-
-    /// Sends the line made by `line` to every follower of `service`; makes it only if one
-    /// exists, and forgets followers that went away.
-    pub(super) fn publish(&self, service: &str, line: impl FnOnce() -> wire::LogLine) {
-        let mut followers = self.lock();
-        if followers.is_empty() {
-            return;
-        }
-        followers.retain(|follower| follower.sender.receiver_count() > 0);
-        let mut interested = followers
+impl StoreSource {
+    fn ids(&self, services: &[String]) -> Vec<ServiceId> {
+        services
             .iter()
-            .filter(|follower| {
-                follower.services.is_empty() || follower.services.iter().any(|name| name == service)
-            })
-            .peekable();
-        if interested.peek().is_none() {
-            return;
-        }
-        let line = line();
-        for follower in interested {
-            let _ = follower.sender.send(line.clone());
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Follower>> {
-        // A poisoned lock only means a panic elsewhere; the list itself is intact.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .filter_map(|name| self.names.iter().position(|known| known == name))
+            .collect()
     }
 }
 
 impl LogSource for StoreSource {
-    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> Vec<wire::LogLine> {
-        let ids: Vec<ServiceId> = services
-            .iter()
-            .filter_map(|name| self.names.iter().position(|known| known == name))
-            .collect();
-        self.store
-            .tail(&ids, n, since)
-            .iter()
-            .map(|line| wire::LogLine {
-                time: format_time(line.time),
-                service: self.names.get(line.service).cloned().unwrap_or_default(),
-                stream: wire_stream(line.stream),
-                text: line.text.clone(),
-                partial: line.partial,
-            })
-            .collect()
+    fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogTail {
+        let (store, names, ids) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.names),
+            self.ids(services),
+        );
+        Box::pin(async move {
+            let lines = store.read_tail(&ids, n, since).await.map_err(|error| {
+                ApiError::unavailable(format!("cannot read the log files: {error}"))
+            })?;
+            Ok(lines
+                .into_iter()
+                .map(|(service, line)| wire_line(&names, service, line))
+                .collect())
+        })
     }
 
-    fn subscribe(&self, services: &[String]) -> broadcast::Receiver<wire::LogLine> {
-        self.followers.subscribe(services)
+    fn follow(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogFollow {
+        let (store, names, ids) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.names),
+            self.ids(services),
+        );
+        Box::pin(async move {
+            let (tail, follow) =
+                store
+                    .follow(&ids, n, since)
+                    .await
+                    .map_err(|error| match error {
+                        LogError::TooManyFollowers => ApiError::unavailable(error.to_string()),
+                        error => {
+                            ApiError::unavailable(format!("cannot read the log files: {error}"))
+                        }
+                    })?;
+            let ready = tail
+                .into_iter()
+                .map(|(service, line)| LogEvent::Line(wire_line(&names, service, line)))
+                .collect();
+            let stream: Pin<Box<dyn tokio_stream::Stream<Item = LogEvent> + Send>> =
+                Box::pin(FollowStream {
+                    names,
+                    ready,
+                    follow: Some(follow),
+                    next: None,
+                });
+            Ok(stream)
+        })
+    }
+}
+
+fn wire_line(names: &[String], service: ServiceId, line: FileLine) -> wire::LogLine {
+    wire::LogLine {
+        // A line no index record covers has no time of its own: it is shown as read now.
+        time: format_time(line.time.unwrap_or_else(SystemTime::now)),
+        service: names.get(service).cloned().unwrap_or_default(),
+        stream: wire_stream(line.stream),
+        text: line.text,
+        partial: line.partial,
+    }
+}
+
+/// A [`Follow`] as a stream of API events: it reads a round of the files only when the events
+/// of the last one have been taken, so a client that stops reading stops the reads.
+struct FollowStream {
+    names: Arc<[String]>,
+    /// Events of the last round (or the tail) not yet taken.
+    ready: VecDeque<LogEvent>,
+    /// `None` while a round is under way (it is in `next`) or once the follow ended.
+    follow: Option<Follow>,
+    next: Option<Round>,
+}
+
+type Round = Pin<Box<dyn Future<Output = (Follow, Option<Vec<FollowItem>>)> + Send>>;
+
+impl tokio_stream::Stream for FollowStream {
+    type Item = LogEvent;
+
+    fn poll_next(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<LogEvent>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(event) = this.ready.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            if this.next.is_none() {
+                let Some(mut follow) = this.follow.take() else {
+                    return Poll::Ready(None);
+                };
+                this.next = Some(Box::pin(async move {
+                    let items = follow.next().await;
+                    (follow, items)
+                }));
+            }
+            let Some(next) = this.next.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let (follow, items) = match next.as_mut().poll(context) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(done) => done,
+            };
+            this.next = None;
+            let Some(items) = items else {
+                return Poll::Ready(None);
+            };
+            this.follow = Some(follow);
+            this.ready.extend(items.into_iter().map(|item| match item {
+                FollowItem::Line { service, line } => {
+                    LogEvent::Line(wire_line(&this.names, service, line))
+                }
+                FollowItem::Skipped { service, bytes } => LogEvent::Skipped(wire::Skipped {
+                    service: this.names.get(service).cloned().unwrap_or_default(),
+                    bytes,
+                }),
+            }));
+        }
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::logs::{LogLine, MAX_PIECE_BYTES, Stream};
+use crate::logs::{MAX_PIECE_BYTES, Stream};
 use crate::spec::ServiceId;
 
 /// Lines of one stream, in order: one text (lossy UTF-8) and where each line is in it.
@@ -138,31 +138,31 @@ impl LogChunk {
     }
 }
 
-/// A chunk as the tail keeps it: shared, with its time and owner.
+/// The output of a chunk as the writer takes it: shared with nobody now, but handed over by
+/// reference (no copy), with its time and owner.
 #[derive(Debug)]
 pub(crate) struct StoredChunk {
     pub(crate) time: SystemTime,
     pub(crate) service: ServiceId,
     pub(crate) stream: Stream,
     text: String,
-    lines: Vec<Span>,
     output: std::ops::Range<usize>,
 }
 
 impl StoredChunk {
-    /// Takes the lines of `chunk` (leaving it empty, without capacity: no copy of the text).
+    /// Takes the text of `chunk` (leaving it empty, without capacity: no copy of the text).
     pub(crate) fn take(
         time: SystemTime,
         service: ServiceId,
         stream: Stream,
         chunk: &mut LogChunk,
     ) -> Arc<StoredChunk> {
+        chunk.lines.clear();
         Arc::new(StoredChunk {
             time,
             service,
             stream,
             text: std::mem::take(&mut chunk.text),
-            lines: std::mem::take(&mut chunk.lines),
             output: std::mem::replace(&mut chunk.output, 0..0),
         })
     }
@@ -173,38 +173,6 @@ impl StoredChunk {
             .as_bytes()
             .get(self.output.clone())
             .unwrap_or_default()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.lines.len()
-    }
-
-    /// The bytes of its text, used by lines or not (newlines, an unfinished line kept as
-    /// output).
-    pub(crate) fn text_len(&self) -> usize {
-        self.text.len()
-    }
-
-    /// The length of line `index`'s text.
-    pub(crate) fn line_len(&self, index: usize) -> usize {
-        let span = self.lines[index];
-        span.end - span.start
-    }
-
-    /// Line `index` as a [`LogLine`].
-    pub(crate) fn line(&self, index: usize) -> LogLine {
-        let span = self.lines[index];
-        LogLine {
-            time: self.time,
-            service: self.service,
-            stream: self.stream,
-            text: self
-                .text
-                .get(span.start..span.end)
-                .unwrap_or_default()
-                .to_string(),
-            partial: span.partial,
-        }
     }
 }
 
@@ -238,19 +206,6 @@ mod tests {
         assert_eq!(lines[4].0.len(), MAX_PIECE_BYTES);
         assert!(!lines[4].1);
         assert_eq!(chunk.len(), 5);
-        let stored = StoredChunk::take(
-            SystemTime::UNIX_EPOCH,
-            2,
-            Stream::Stderr,
-            &mut chunk.clone(),
-        );
-        assert_eq!(stored.line_len(2), "bad \u{fffd} byte".len());
-        let line = stored.line(2);
-        assert_eq!(
-            (line.service, line.stream, line.partial),
-            (2, Stream::Stderr, true)
-        );
-        assert_eq!(line.text, "bad \u{fffd} byte");
         chunk.clear();
         assert!(chunk.is_empty());
         assert_eq!(chunk.lines().count(), 0);
@@ -278,9 +233,9 @@ mod tests {
                 ("rest", true)
             ]
         );
+        chunk.mark_output(start);
         let stored = StoredChunk::take(SystemTime::UNIX_EPOCH, 0, Stream::Stdout, &mut chunk);
-        assert_eq!(stored.line_len(2), "\u{e9}t\u{e9}".len());
-        assert_eq!(stored.line(3).text, "rest");
+        assert_eq!(stored.output(), "ab\r\n\u{e9}t\u{e9}\nrestrest".as_bytes());
         assert!(chunk.is_empty());
     }
 }

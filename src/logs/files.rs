@@ -34,6 +34,17 @@ pub(crate) struct FileId {
     ino: u64,
 }
 
+impl FileId {
+    /// The identity of an open file; `None` if it cannot be inspected.
+    pub(crate) fn of(file: &impl std::os::fd::AsFd) -> Option<FileId> {
+        let stat = rustix::fs::fstat(file).ok()?;
+        Some(FileId {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        })
+    }
+}
+
 /// The log directory, opened and vetted.
 #[derive(Debug)]
 pub(crate) struct LogDir {
@@ -194,10 +205,13 @@ fn open_appending(dir: &LogDir, name: &str) -> Result<(File, FileId, u64), LogEr
 /// Only the run of existing files from `name.1` up is shifted: after the budget removed some
 /// older ones there is a gap, and files beyond the gap are older than anything shifted, so the
 /// order by age still holds. This also keeps a huge `keep` from costing a rename per number.
-pub(crate) fn rotate(dir: &LogDir, name: &str, keep: u32) -> Result<(), LogError> {
+/// Returns how long that run was: `name.1` … `name.<run>` became `name.2` … (the one at `keep`
+/// removed).
+pub(crate) fn rotate(dir: &LogDir, name: &str, keep: u32) -> Result<u32, LogError> {
     if keep == 0 {
         remove(dir, &index_name(name))?;
-        return remove(dir, name);
+        remove(dir, name)?;
+        return Ok(0);
     }
     let exists = |generation| {
         let rotated = rotated_name(name, generation);
@@ -221,7 +235,8 @@ pub(crate) fn rotate(dir: &LogDir, name: &str, keep: u32) -> Result<(), LogError
     }
     let to = rotated_name(name, 1);
     rename(dir, &index_name(name), &index_name(&to))?;
-    rename(dir, name, &to)
+    rename(dir, name, &to)?;
+    Ok(existing)
 }
 
 /// Removes the rotated file `name` and its index.

@@ -2,11 +2,11 @@
 //! files, framed by service, stream and time, behind one mutex.
 //!
 //! The caller copies output (a line, or a read that is not valid UTF-8) straight into the
-//! buffer, or, for the output of a chunk the tail keeps anyway, adds a frame that refers to the
-//! chunk (`push_shared`): no copy. The writer takes the whole buffer (and the chunks referred
-//! to) at once in exchange for an empty one, so the bytes travel between cores in bulk. The writer is
-//! woken only when it sleeps waiting for work, so a steady stream costs no syscall per chunk on
-//! either side. Consecutive chunks of one service, stream and millisecond share a frame of up
+//! buffer, or, for the output of a chunk (the supervisor's copy of a read), adds a frame that
+//! refers to the chunk (`push_shared`): no copy. The writer takes the whole buffer (and the
+//! chunks referred to) at once in exchange for an empty one, so the bytes travel between cores
+//! in bulk. The writer is woken only when it sleeps waiting for work, so a steady stream costs
+//! no syscall per chunk on either side. Consecutive chunks of one service, stream and millisecond share a frame of up
 //! to [`FRAME_BYTES`] (the writer makes one index record per frame), which also sets how
 //! finely the writer gives credit back.
 //!

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 
 use rustix::fs::{FileType, Mode, OFlags};
 
-use crate::logs::files::rotated_name;
+use crate::logs::files::{FileId, path_identity, rotated_name};
 use crate::logs::format::{self, FileLine, INDEX_MAGIC, LEGACY_HEADER_LEN, RECORD_LEN, Record};
 use crate::logs::{MAX_PIECE_BYTES, Stream};
 
@@ -44,42 +44,60 @@ pub fn read_file_tail(path: &Path, n: usize) -> io::Result<Vec<FileLine>> {
     }
     let file = open(path)?;
     let length = file.metadata()?.len();
+    tail_of(&file, path, length, n, u64::MAX).map(|(lines, _)| lines)
+}
+
+/// The last `n` lines of the first `length` bytes of `file` (at `path`, whose index is beside
+/// it), reading at most `budget` bytes of it; and how many bytes were read.
+fn tail_of(
+    file: &File,
+    path: &Path,
+    length: u64,
+    n: usize,
+    budget: u64,
+) -> io::Result<(Vec<FileLine>, u64)> {
+    if n == 0 || budget == 0 {
+        return Ok((Vec::new(), 0));
+    }
     // Two streams: one more newline each, as the first piece of each stream in the window may
     // be the end of a line that began before it.
     let wanted_newlines = n.saturating_add(2);
-    let floor = length.saturating_sub(wanted_newlines.saturating_mul(MAX_RECORD) as u64);
-    let mut chunks = Vec::new();
+    let floor = length
+        .saturating_sub(wanted_newlines.saturating_mul(MAX_RECORD) as u64)
+        .max(length.saturating_sub(budget));
+    // Backwards a chunk at a time to where the lines begin, then those bytes in one read: only
+    // one copy of them is ever held.
+    let mut chunk = vec![0u8; CHUNK.min(length - floor) as usize];
     let mut position = length;
     let mut newlines = 0;
     while position > floor && newlines < wanted_newlines {
         let start = position.saturating_sub(CHUNK).max(floor);
-        let mut chunk = vec![0u8; (position - start) as usize];
-        file.read_exact_at(&mut chunk, start)?;
-        newlines += memchr::memchr_iter(b'\n', &chunk).count();
-        chunks.push(chunk);
+        let part = &mut chunk[..(position - start) as usize];
+        file.read_exact_at(part, start)?;
+        newlines += memchr::memchr_iter(b'\n', part).count();
         position = start;
     }
-    let mut data = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
-    for chunk in chunks.iter().rev() {
-        data.extend_from_slice(chunk);
-    }
+    drop(chunk);
+    let mut data = vec![0u8; (length - position) as usize];
+    file.read_exact_at(&mut data, position)?;
     let mut index_path = path.as_os_str().to_owned();
     index_path.push(".idx");
     let records = open(Path::new(&index_path))
         .ok()
-        .and_then(|index| records_from(&index, position, length).ok())
+        .and_then(|index| records_between(&index, position, length).ok())
         .flatten()
         .unwrap_or_default();
     let mut lines = frame(&data, position, &records);
     let excess = lines.len().saturating_sub(n);
     lines.drain(..excess);
-    Ok(lines)
+    Ok((lines, length - position))
 }
 
-/// The records of an index that describe the log from `from` to `length`: the last one
-/// starting at or before `from` and all after it. `None` when the file is not an index or its
-/// records do not move forward through the log.
-fn records_from(index: &File, from: u64, length: u64) -> io::Result<Option<Vec<Record>>> {
+/// The records of an index that describe the log from `from` up to `to`: the last one starting
+/// at or before `from` and those after it that start before `to` (records beyond are not read,
+/// so a small window of a large file costs a few reads). `None` when the file is not an index
+/// or its records do not move forward through the log.
+pub(crate) fn records_between(index: &File, from: u64, to: u64) -> io::Result<Option<Vec<Record>>> {
     let size = index.metadata()?.len();
     let header = INDEX_MAGIC.len() as u64;
     let mut magic = [0u8; 8];
@@ -103,30 +121,38 @@ fn records_from(index: &File, from: u64, length: u64) -> io::Result<Option<Vec<R
             false => high = middle,
         }
     }
-    let first = low.saturating_sub(1);
-    let mut buffer = vec![0u8; ((count - first) as usize).saturating_mul(RECORD_LEN)];
-    index.read_exact_at(&mut buffer, header + first * RECORD_LEN as u64)?;
-    let mut records = Vec::with_capacity(buffer.len() / RECORD_LEN);
-    for bytes in buffer.chunks_exact(RECORD_LEN) {
-        let Ok(bytes) = <&[u8; RECORD_LEN]>::try_from(bytes) else {
-            continue;
-        };
-        let record = Record::decode(bytes);
-        if record.offset > length {
-            // Written before the log's bytes reached the disk, or for a longer file: the rest
-            // describes nothing here.
-            break;
+    let mut next = low.saturating_sub(1);
+    let mut records: Vec<Record> = Vec::new();
+    let mut buffer = vec![0u8; RECORDS_PER_READ * RECORD_LEN];
+    while next < count {
+        let batch = (count - next).min(RECORDS_PER_READ as u64) as usize;
+        let bytes = &mut buffer[..batch * RECORD_LEN];
+        index.read_exact_at(bytes, header + next * RECORD_LEN as u64)?;
+        next += batch as u64;
+        for bytes in bytes.chunks_exact(RECORD_LEN) {
+            let Ok(bytes) = <&[u8; RECORD_LEN]>::try_from(bytes) else {
+                continue;
+            };
+            let record = Record::decode(bytes);
+            if records
+                .last()
+                .is_some_and(|last: &Record| last.offset > record.offset)
+            {
+                return Ok(None);
+            }
+            // Written before the log's bytes reached the disk, or for a longer file, or past
+            // the window: the rest describes nothing wanted here.
+            if record.offset >= to && !records.is_empty() || record.offset > to {
+                return Ok(Some(records));
+            }
+            records.push(record);
         }
-        if records
-            .last()
-            .is_some_and(|last: &Record| last.offset > record.offset)
-        {
-            return Ok(None);
-        }
-        records.push(record);
     }
     Ok(Some(records))
 }
+
+/// Index records read at once by [`records_between`].
+const RECORDS_PER_READ: usize = 256;
 
 /// A stream's bytes of a line not yet ended.
 #[derive(Default)]
@@ -170,6 +196,66 @@ fn frame(data: &[u8], start: u64, records: &[Record]) -> Vec<FileLine> {
         }
     }
     lines
+}
+
+/// The lines of successive windows of one log (what a follower reads as the log grows): the
+/// bytes of each stream are joined across windows, so a line cut by the end of a window comes
+/// whole with the next one.
+#[derive(Default)]
+pub(crate) struct Framer {
+    pending: [Pending; 2],
+}
+
+impl Framer {
+    /// Adds the lines of `data`, the log from `start` on, described by `records` (as
+    /// [`records_between`] gives them). Bytes no record covers are read as stdout without a
+    /// time.
+    pub(crate) fn feed(
+        &mut self,
+        data: &[u8],
+        start: u64,
+        records: &[Record],
+        lines: &mut Vec<FileLine>,
+    ) {
+        let end = start + data.len() as u64;
+        let covered = records
+            .first()
+            .map_or(end, |first| first.offset.clamp(start, end));
+        let uncovered = &data[..(covered - start) as usize];
+        split(uncovered, Stream::Stdout, None, &mut self.pending[0], lines);
+        for (at, record) in records.iter().enumerate() {
+            let from = record.offset.clamp(start, end);
+            let to = records
+                .get(at + 1)
+                .map_or(end, |next| next.offset.clamp(start, end));
+            if from >= to {
+                continue;
+            }
+            let part = &data[(from - start) as usize..(to - start) as usize];
+            let slot = &mut self.pending[usize::from(record.stream == Stream::Stderr)];
+            split(part, record.stream, Some(record.time()), slot, lines);
+        }
+    }
+
+    /// The bytes of lines begun and not yet ended.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.pending.iter().map(|slot| slot.bytes.len()).sum()
+    }
+
+    /// Gives the lines begun and not yet ended as they are, marked partial (their rest, if it
+    /// comes, is a line of its own).
+    pub(crate) fn flush(&mut self, lines: &mut Vec<FileLine>) {
+        for (slot, stream) in self
+            .pending
+            .iter_mut()
+            .zip([Stream::Stdout, Stream::Stderr])
+        {
+            if !slot.bytes.is_empty() {
+                lines.push(piece(&slot.bytes, stream, slot.time, true));
+                slot.bytes = Vec::new();
+            }
+        }
+    }
 }
 
 /// Adds the lines of `part` (of `stream`, at `time`) to those of its stream so far.
@@ -282,54 +368,95 @@ pub fn read_service_tail(
     n: usize,
     since: Option<SystemTime>,
 ) -> io::Result<Vec<FileLine>> {
+    let read = read_service_tail_at(dir, service, keep_files, n, since, u64::MAX, || None)?;
+    Ok(read.0)
+}
+
+/// The file a writer writes now and how much of it is complete (see
+/// `writer::ServiceFiles`).
+pub(crate) type Completed = Option<(FileId, u64)>;
+
+/// [`read_service_tail`] up to what `completed` says is complete: the current file is read only
+/// that far, and only if it is that file (when a rotation replaced it meanwhile, the read is
+/// repeated with a fresh `completed`); reading at most `budget` bytes of the files (fewer lines
+/// then). Returns the lines and where they end (the current file and how much of it was read;
+/// `None` when there is no current file): a follower goes on from exactly there.
+pub(crate) fn read_service_tail_at(
+    dir: &Path,
+    service: &str,
+    keep_files: u32,
+    n: usize,
+    since: Option<SystemTime>,
+    budget: u64,
+    completed: impl Fn() -> Completed,
+) -> io::Result<(Vec<FileLine>, Completed)> {
     let current = format!("{service}.log");
-    let identities = || -> Vec<Option<(u64, u64)>> {
+    let identities = || -> Vec<Option<FileId>> {
         (0..=keep_files)
             .map(|generation| match generation {
-                0 => identity(&dir.join(&current)),
-                _ => identity(&dir.join(rotated_name(&current, generation))),
+                0 => path_identity(&dir.join(&current)),
+                _ => path_identity(&dir.join(rotated_name(&current, generation))),
             })
             .collect()
     };
     let mut attempt = 1;
     loop {
         let before = identities();
-        let lines = read_service_tail_once(dir, service, keep_files, n, since)?;
-        if identities() == before || attempt == READ_ATTEMPTS {
-            return Ok(lines);
+        let snapshot = completed();
+        let read = read_service_tail_once(dir, service, keep_files, n, since, budget, snapshot)?;
+        let settled = identities() == before;
+        match read {
+            Some(read) if settled || attempt >= READ_ATTEMPTS => return Ok(read),
+            None if attempt >= READ_ATTEMPTS => return Ok((Vec::new(), snapshot)),
+            _ => attempt += 1,
         }
-        attempt += 1;
     }
 }
 
 /// How many times [`read_service_tail`] reads when rotations keep racing it.
 const READ_ATTEMPTS: u32 = 8;
 
-/// Device and inode of the file at `path` (not following a symlink), `None` when there is none.
-fn identity(path: &Path) -> Option<(u64, u64)> {
-    let stat = rustix::fs::lstat(path).ok()?;
-    Some((stat.st_dev, stat.st_ino))
-}
-
+/// One read of [`read_service_tail_at`]; `None` when the current file is not the one
+/// `completed` names.
 fn read_service_tail_once(
     dir: &Path,
     service: &str,
     keep_files: u32,
     n: usize,
     since: Option<SystemTime>,
-) -> io::Result<Vec<FileLine>> {
+    mut budget: u64,
+    completed: Completed,
+) -> io::Result<Option<(Vec<FileLine>, Completed)>> {
     let current = format!("{service}.log");
     let mut lines: Vec<FileLine> = Vec::new();
+    let mut end = None;
     for generation in 0..=keep_files {
-        if lines.len() >= n {
+        if lines.len() >= n && generation > 0 {
             break;
         }
         let name = match generation {
             0 => current.clone(),
             _ => rotated_name(&current, generation),
         };
-        match read_file_tail(&dir.join(name), n - lines.len()) {
-            Ok(mut older) => {
+        let path = dir.join(name);
+        let read = open(&path).and_then(|file| {
+            let length = file.metadata()?.len();
+            let length = match (generation, completed) {
+                (0, Some((id, complete))) => match FileId::of(&file) == Some(id) {
+                    true => complete.min(length),
+                    false => return Ok(None),
+                },
+                _ => length,
+            };
+            if generation == 0 {
+                end = FileId::of(&file).map(|id| (id, length));
+            }
+            tail_of(&file, &path, length, n - lines.len(), budget).map(Some)
+        });
+        match read {
+            Ok(None) => return Ok(None),
+            Ok(Some((mut older, used))) => {
+                budget -= used.min(budget);
                 let before = older.len();
                 if let Some(since) = since {
                     older.retain(|line| line.time.is_some_and(|time| time >= since));
@@ -337,7 +464,7 @@ fn read_service_tail_once(
                 let reached = older.len() < before;
                 older.append(&mut lines);
                 lines = older;
-                if reached {
+                if reached || budget == 0 {
                     break;
                 }
             }
@@ -348,10 +475,10 @@ fn read_service_tail_once(
             Err(error) => return Err(error),
         }
     }
-    Ok(lines)
+    Ok(Some((lines, end)))
 }
 
-fn open(path: &Path) -> io::Result<File> {
+pub(crate) fn open(path: &Path) -> io::Result<File> {
     // O_NONBLOCK: a FIFO planted at the path must not block the reader.
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let file = File::from(rustix::fs::open(path, flags, Mode::empty())?);

@@ -258,8 +258,6 @@ async fn a_stuck_disk_stalls_append_only_for_a_bounded_time() {
     }
     assert!(before.elapsed() < STALL_TIMEOUT, "{:?}", before.elapsed());
     assert!(store.stats(0).lines_dropped >= 100);
-    // The tail still has the latest lines.
-    assert_eq!(store.tail(&[0], 1, None)[0].time, at(i - 1));
 
     release.send(()).unwrap();
     holder.join().unwrap();
@@ -515,17 +513,15 @@ fn a_symlinked_directory_is_refused() {
     );
 }
 
+/// The texts of `(service, line)`s.
+fn tail_texts(lines: &[(ServiceId, FileLine)]) -> Vec<String> {
+    lines.iter().map(|(_, line)| line.text.clone()).collect()
+}
+
 #[tokio::test]
 async fn tail_merges_services_by_time_with_n_and_since() {
     let temp = tempfile::tempdir().unwrap();
-    let store = LogStore::open(
-        LogSettings {
-            tail_lines: 3,
-            ..settings(temp.path())
-        },
-        &names(&["a", "b", "c"]),
-    )
-    .unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["a", "b", "c"])).unwrap();
     store.append(line(0, 10, "a10")).await;
     store.append(line(1, 5, "b5")).await;
     store.append(line(0, 20, "a20")).await;
@@ -535,47 +531,215 @@ async fn tail_merges_services_by_time_with_n_and_since() {
     // Out of range: ignored, not a panic.
     store.append(line(7, 1, "nobody")).await;
     assert!(!store.try_append(line(9, 1, "nobody")));
+    store.flush().await;
 
-    let text = |lines: Vec<Arc<LogLine>>| -> Vec<String> {
-        lines.iter().map(|line| line.text.clone()).collect()
+    let tail = async |services: &[ServiceId], n, since| {
+        tail_texts(&store.read_tail(services, n, since).await.unwrap())
     };
     assert_eq!(
-        text(store.tail(&[0, 1], 10, None)),
+        tail(&[0, 1], 10, None).await,
         ["b5", "a10", "b15", "a20", "b25"]
     );
-    assert_eq!(text(store.tail(&[0, 1], 2, None)), ["a20", "b25"]);
-    assert_eq!(text(store.tail(&[1, 1], 10, Some(at(15)))), ["b15", "b25"]);
-    assert_eq!(text(store.tail(&[], 2, None)), ["a20", "b25"]);
-    assert_eq!(text(store.tail(&[], 10, None)).len(), 6);
-    assert!(store.tail(&[42], 10, None).is_empty());
-    // Bounded by tail_lines.
-    store.append(line(2, 2, "c2")).await;
-    store.append(line(2, 3, "c3")).await;
-    store.append(line(2, 4, "c4")).await;
-    assert_eq!(text(store.tail(&[2], 10, None)), ["c2", "c3", "c4"]);
+    assert_eq!(tail(&[0, 1], 2, None).await, ["a20", "b25"]);
+    assert_eq!(tail(&[1, 1], 10, Some(at(15))).await, ["b15", "b25"]);
+    assert_eq!(tail(&[], 2, None).await, ["a20", "b25"]);
+    assert_eq!(tail(&[], 10, None).await.len(), 6);
+    assert!(tail(&[42], 10, None).await.is_empty());
+    let lines = store.read_tail(&[1], 1, None).await.unwrap();
+    assert_eq!(lines[0].0, 1);
+    assert_eq!(
+        (lines[0].1.time, lines[0].1.stream, lines[0].1.partial),
+        (Some(at(25)), Stream::Stdout, false)
+    );
+    store.close().unwrap();
+}
 
-    let mut receiver = store.subscribe();
-    store.append(line(2, 30, "live")).await;
-    assert!(store.try_append(line(0, 31, "live too")));
-    assert_eq!(receiver.recv().await.unwrap().text, "live");
-    assert_eq!(receiver.recv().await.unwrap().text, "live too");
+/// Lines `first..last` of `service`, as a test appends them: `s{service} {number}`.
+fn numbered(service: ServiceId, numbers: std::ops::Range<u64>) -> Vec<LogLine> {
+    numbers
+        .map(|number| line(service, number, &format!("s{service} {number:>6}")))
+        .collect()
+}
+
+/// The texts a follower gives next (skips as `skipped`), within a bound.
+async fn next_texts(follow: &mut Follow) -> Vec<String> {
+    let items = tokio::time::timeout(Duration::from_secs(10), follow.next())
+        .await
+        .expect("the follower gave nothing within 10 s")
+        .expect("the follower ended");
+    items
+        .into_iter()
+        .map(|item| match item {
+            FollowItem::Line { line, .. } => line.text,
+            FollowItem::Skipped { .. } => "skipped".to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_follower_gets_the_tail_then_every_later_line_once_across_rotations() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            // 10 lines of 10 bytes per file: the follower reads across many rotations.
+            max_file_bytes: 100,
+            keep_files: 50,
+            ..settings(temp.path())
+        },
+        &names(&["a", "b"]),
+    )
+    .unwrap();
+    for line in numbered(0, 0..5) {
+        store.append(line).await;
+    }
+    store.flush().await;
+    let (tail, mut follow) = store.follow(&[0], 3, None).await.unwrap();
+    assert_eq!(tail_texts(&tail), ["s0      2", "s0      3", "s0      4"]);
+
+    let mut seen = Vec::new();
+    for chunk in [5..40, 40..41, 41..200] {
+        for line in numbered(0, chunk.clone()) {
+            store.append(line).await;
+        }
+        // Another service's lines are not this follower's.
+        store.append(line(1, chunk.start, "other")).await;
+        store.flush().await;
+        while seen.len() < chunk.end as usize - 5 {
+            seen.extend(next_texts(&mut follow).await);
+        }
+    }
+    let wanted: Vec<String> = numbered(0, 5..200)
+        .into_iter()
+        .map(|line| line.text)
+        .collect();
+    assert_eq!(seen, wanted);
+    assert!(store.stats(0).rotations > 10);
     store.close().unwrap();
 }
 
 #[tokio::test]
-async fn a_lagging_subscriber_loses_lines_not_the_store() {
+async fn a_follower_left_behind_by_rotation_skips_what_was_removed_and_says_how_much() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            max_file_bytes: 100,
+            keep_files: 2,
+            ..settings(temp.path())
+        },
+        &names(&["web"]),
+    )
+    .unwrap();
+    let (tail, mut follow) = store.follow(&[], 10, None).await.unwrap();
+    assert!(tail.is_empty());
+    for line in numbered(0, 0..5) {
+        store.append(line).await;
+    }
+    store.flush().await;
+    assert_eq!(next_texts(&mut follow).await.len(), 5);
+    // The follower stalls while 10 files' worth is written; 3 files are kept.
+    for line in numbered(0, 5..105) {
+        store.append(line).await;
+    }
+    store.flush().await;
+    let mut seen = next_texts(&mut follow).await;
+    while !seen.last().is_some_and(|text| text.ends_with(" 104")) {
+        seen.extend(next_texts(&mut follow).await);
+    }
+    assert_eq!(seen[0], "skipped");
+    // What is left: the current file and 2 rotated ones, whole (rotation is at lines).
+    let wanted: Vec<String> = numbered(0, 80..105)
+        .into_iter()
+        .map(|line| line.text)
+        .collect();
+    assert_eq!(seen[1..], wanted);
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_skip_counts_the_bytes_removed_before_the_follower_read_them() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            max_file_bytes: 100,
+            keep_files: 1,
+            ..settings(temp.path())
+        },
+        &names(&["web"]),
+    )
+    .unwrap();
+    let (_, mut follow) = store.follow(&[0], 0, None).await.unwrap();
+    for line in numbered(0, 0..3) {
+        store.append(line).await;
+    }
+    store.flush().await;
+    assert_eq!(next_texts(&mut follow).await.len(), 3);
+    for line in numbered(0, 3..50) {
+        store.append(line).await;
+    }
+    store.flush().await;
+    let items = follow.next().await.unwrap();
+    // Lines 3..30 were in files removed before the follower came back: 27 lines of 10 bytes.
+    assert_eq!(
+        items[0],
+        FollowItem::Skipped {
+            service: 0,
+            bytes: Some(270)
+        }
+    );
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_line_without_its_end_is_given_partial_after_a_while() {
     let temp = tempfile::tempdir().unwrap();
     let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
-    let mut receiver = store.subscribe();
-    for i in 0..(BROADCAST_LINES as u64 + 10) {
-        store.append(line(0, i, "x")).await;
+    let (_, mut follow) = store.follow(&[0], 0, None).await.unwrap();
+    let mut prompt = line(0, 1, "a prompt: ");
+    prompt.partial = true;
+    store.append(line(0, 1, "whole")).await;
+    store.append(prompt).await;
+    store.flush().await;
+    let started = Instant::now();
+    let mut items = follow.next().await.unwrap();
+    if items.len() == 1 {
+        items.extend(follow.next().await.unwrap());
+    }
+    let lines: Vec<(String, bool)> = items
+        .into_iter()
+        .map(|item| match item {
+            FollowItem::Line { line, .. } => (line.text, line.partial),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("whole".to_string(), false),
+            ("a prompt: ".to_string(), true)
+        ]
+    );
+    assert!(started.elapsed() >= follow::PARTIAL_LINE_DELAY / 2);
+    // Its end comes as a line of its own.
+    store.append(line(0, 2, "answer")).await;
+    store.flush().await;
+    assert_eq!(next_texts(&mut follow).await, ["answer"]);
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn followers_are_capped_and_give_their_places_back() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    let mut followers = Vec::new();
+    for _ in 0..MAX_FOLLOWERS {
+        followers.push(store.follow(&[], 10, None).await.unwrap().1);
     }
     assert!(matches!(
-        receiver.recv().await,
-        Err(broadcast::error::RecvError::Lagged(_))
+        store.follow(&[], 10, None).await,
+        Err(LogError::TooManyFollowers)
     ));
-    store.flush().await;
-    assert_eq!(store.stats(0).lines_written, BROADCAST_LINES as u64 + 10);
+    followers.pop();
+    assert!(store.follow(&[], 10, None).await.is_ok());
     store.close().unwrap();
 }
 
@@ -596,15 +760,6 @@ async fn a_huge_line_is_stored_in_pieces_and_bounded_in_memory() {
     last.partial = true;
     store.append(last).await;
     store.append(line(0, 1, "after")).await;
-
-    let ring_bytes = writer::lock(&store.rings[0]).bytes();
-    assert!(ring_bytes <= RING_BYTES, "{ring_bytes}");
-    assert!(
-        store
-            .tail(&[0], 1000, None)
-            .iter()
-            .all(|line| line.text.len() <= MAX_PIECE_BYTES)
-    );
 
     store.flush().await;
     // The file holds the text as written: the partial line runs on into "after". Read back,
@@ -927,7 +1082,6 @@ async fn read_service_tail_spans_rotated_files() {
         LogSettings {
             max_file_bytes: 1000,
             keep_files: 3,
-            tail_lines: 5,
             ..settings(temp.path())
         },
         &names(&["web"]),
@@ -937,28 +1091,29 @@ async fn read_service_tail_spans_rotated_files() {
         store.append(line(0, i, &format!("{i:073}"))).await;
     }
     store.flush().await;
-    let numbers = |lines: Vec<FileLine>| -> Vec<u64> {
+    let numbers = |lines: Vec<(ServiceId, FileLine)>| -> Vec<u64> {
         lines
             .iter()
-            .map(|line| line.text.parse().unwrap())
+            .map(|(_, line)| line.text.parse().unwrap())
             .collect()
     };
-    let lines = store.read_file_lines(0, 20, None).unwrap();
-    assert_eq!(numbers(lines), (10..30).collect::<Vec<u64>>());
-    // More than the files hold: everything they hold.
-    assert_eq!(store.read_file_lines(0, 1000, None).unwrap().len(), 30);
-    assert!(store.read_file_lines(5, 10, None).unwrap().is_empty());
-    // `since`, by the times in the indexes, across files: line i was written at(i).
-    let since = store.read_file_lines(0, 1000, Some(at(7))).unwrap();
-    assert_eq!(numbers(since), (7..30).collect::<Vec<u64>>());
-    let since = store.read_file_lines(0, 5, Some(at(7))).unwrap();
-    assert_eq!(numbers(since), (25..30).collect::<Vec<u64>>());
-    assert!(
-        store
-            .read_file_lines(0, 10, Some(at(30)))
-            .unwrap()
-            .is_empty()
+    let read = async |service, n, since| store.read_tail(&[service], n, since).await.unwrap();
+    assert_eq!(
+        numbers(read(0, 20, None).await),
+        (10..30).collect::<Vec<u64>>()
     );
+    // More than the files hold: everything they hold.
+    assert_eq!(read(0, 1000, None).await.len(), 30);
+    assert!(read(5, 10, None).await.is_empty());
+    // `since`, by the times in the indexes, across files: line i was written at(i).
+    let since = read(0, 1000, Some(at(7))).await;
+    assert_eq!(numbers(since), (7..30).collect::<Vec<u64>>());
+    let since = read(0, 5, Some(at(7))).await;
+    assert_eq!(numbers(since), (25..30).collect::<Vec<u64>>());
+    assert!(read(0, 10, Some(at(30))).await.is_empty());
+    // The same from outside the store.
+    let lines = read_service_tail(&temp.path().join("logs"), "web", 3, 20, None).unwrap();
+    assert_eq!(lines.len(), 20);
     store.close().unwrap();
 }
 
@@ -1096,7 +1251,7 @@ fn output_of(lines: &[(Vec<u8>, bool)]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_chunk_is_stored_as_written_and_tailed_as_its_lines_one_by_one() {
+async fn a_chunk_is_stored_as_written_and_read_back_as_its_lines_one_by_one() {
     let temp = tempfile::tempdir().unwrap();
     let store = LogStore::open(settings(temp.path()), &names(&["lines", "chunks"])).unwrap();
     let lines = mixed_lines();
@@ -1160,42 +1315,20 @@ async fn a_chunk_is_stored_as_written_and_tailed_as_its_lines_one_by_one() {
     assert_eq!(chunk_stats.bytes_written, output.len() as u64);
     assert_eq!(chunk_stats.lines_dropped, 0);
 
-    let tail = |service| -> Vec<(String, bool, Stream, SystemTime)> {
-        store
-            .tail(&[service], 1000, None)
-            .iter()
-            .map(|line| (line.text.clone(), line.partial, line.stream, line.time))
-            .collect()
+    let tail = async |service| -> Vec<FileLine> {
+        let lines = store.read_tail(&[service], 1000, None).await.unwrap();
+        lines.into_iter().map(|(_, line)| line).collect()
     };
-    assert_eq!(tail(0), tail(1));
-    assert_eq!(tail(1).len(), 1000);
-    assert_eq!(tail(1).last().unwrap().0, "last");
-    assert!(store.tail(&[1], 10, Some(at(8))).is_empty());
-    store.close().unwrap();
-}
-
-#[tokio::test]
-async fn chunks_reach_subscribers_line_by_line() {
-    let temp = tempfile::tempdir().unwrap();
-    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
-    let mut chunk = LogChunk::default();
-    chunk.push(b"before", false);
-    store
-        .append_chunk(0, Stream::Stdout, at(1), b"before\n", &mut chunk)
-        .await;
-    let mut receiver = store.subscribe();
-    chunk.clear();
-    chunk.push(b"one", false);
-    chunk.push(b"two", true);
-    store
-        .append_chunk(0, Stream::Stdout, at(2), b"one\ntwo", &mut chunk)
-        .await;
-    let first = receiver.recv().await.unwrap();
-    let second = receiver.recv().await.unwrap();
-    assert_eq!((first.text.as_str(), first.partial), ("one", false));
-    assert_eq!((second.text.as_str(), second.partial), ("two", true));
-    assert_eq!(second.time, at(2));
-    assert!(receiver.try_recv().is_err());
+    assert_eq!(tail(0).await, tail(1).await);
+    assert_eq!(tail(1).await.len(), 1000);
+    assert_eq!(tail(1).await.last().unwrap().text, "last");
+    assert!(
+        store
+            .read_tail(&[1], 10, Some(at(8)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store.close().unwrap();
 }
 
@@ -1287,7 +1420,7 @@ async fn a_stuck_disk_stalls_append_chunk_only_for_a_bounded_time() {
 }
 
 #[tokio::test]
-async fn output_marked_in_a_chunk_reaches_the_file_shared_with_the_tail() {
+async fn output_marked_in_a_chunk_reaches_the_file_without_a_copy() {
     let temp = tempfile::tempdir().unwrap();
     let store = LogStore::open(
         LogSettings {
@@ -1343,8 +1476,5 @@ async fn output_marked_in_a_chunk_reaches_the_file_shared_with_the_tail() {
     let stats = store.stats(0);
     assert_eq!(stats.lines_dropped, 0);
     assert_eq!(stats.lines_written, 3 + rounds as u64 * 640);
-    let tail = store.tail(&[0], 2000, None);
-    assert_eq!(tail.len(), 1000);
-    assert!(tail.iter().all(|line| line.text.len() == 99));
     store.close().unwrap();
 }

@@ -45,10 +45,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::logs::files::{self, IndexFile, LogDir, LogFile};
+use crate::logs::files::{self, FileId, IndexFile, LogDir, LogFile};
 use crate::logs::format::Record;
 use crate::logs::queue::{self, Frame, Queue};
 use crate::logs::{DiskStats, LogError, LogSettings, LogStats, Stream};
+
+/// Reads of the files at once (see [`Shared::reads`]).
+const CONCURRENT_READS: usize = 4;
 
 /// A service's buffer goes to its file when it holds this much.
 pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
@@ -78,12 +81,108 @@ pub(crate) struct Shared {
     /// Woken when a file starts or stops failing or lines are dropped, so the daemon can report
     /// trouble without polling.
     pub(crate) trouble: tokio::sync::Notify,
+    /// Per service: which file is written now, how much of it is complete, and the files written
+    /// before it (see [`ServiceFiles`]); read by those who follow the files.
+    pub(crate) files: Vec<Mutex<ServiceFiles>>,
+    /// Bumped after a batch that completed output in any file (or opened one): followers wait
+    /// for it instead of polling. Sending never waits, and costs nothing without receivers.
+    pub(crate) changes: tokio::sync::watch::Sender<u64>,
+    /// Turns for reading the files back (tails, followers' rounds), so that the memory those
+    /// reads hold at once is bounded whatever the number of clients.
+    pub(crate) reads: Semaphore,
     /// Held by the writer while it flushes; a test holds it to simulate a stuck disk.
     #[cfg(test)]
     pub(crate) gate: Mutex<()>,
     /// Threads that wrote to a log file, for the test that the store's caller never does.
     #[cfg(test)]
     pub(crate) io_threads: Mutex<Vec<std::thread::ThreadId>>,
+}
+
+/// Where a service's output is in its files, as the writer last completed it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServiceFiles {
+    /// The file written now (its span's serial), once one was opened.
+    pub(crate) current: Option<u64>,
+    /// The bytes of `current` that are complete: written, and their index records too. Bytes
+    /// beyond may still lack their record (their stream is not known yet).
+    pub(crate) committed: u64,
+    /// The files this store wrote to, oldest first (at most [`SPANS_KEPT`]), `current` last:
+    /// what follows a file, where each one is now, and how far into the output it starts.
+    pub(crate) spans: std::collections::VecDeque<FileSpan>,
+    /// Counts renames and removals of the service's files: a reader that opened a file by the
+    /// name a span gave, and finds this unchanged afterwards, opened that file.
+    pub(crate) moves: u64,
+    /// The serial of the next span.
+    next_serial: u64,
+}
+
+/// A file of a service: where it starts in the service's output (the bytes written to its files
+/// by this store, counted from an arbitrary origin; a file found with output in it starts before
+/// 0) and where it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileSpan {
+    /// Names this file for readers: unlike `id`, never reused (an inode number is, once its file
+    /// is removed).
+    pub(crate) serial: u64,
+    pub(crate) id: FileId,
+    pub(crate) start: i64,
+    /// `Some(0)`: `<service>.log`; `Some(n)`: `<service>.log.<n>`; `None`: removed (or moved
+    /// away by something else).
+    pub(crate) generation: Option<u32>,
+}
+
+/// [`ServiceFiles::spans`] kept: more than a follower can use, since rotated files beyond
+/// `keep_files` are gone anyway; the list is only bounded for services that reopen often.
+pub(crate) const SPANS_KEPT: usize = 64;
+
+impl ServiceFiles {
+    /// After a rotation of `existing` rotated files (see [`files::rotate`]) with `keep` kept.
+    fn rotated(&mut self, existing: u32, keep: u32) {
+        for span in &mut self.spans {
+            span.generation = match span.generation {
+                Some(generation) if generation <= existing => {
+                    (generation < keep).then_some(generation + 1)
+                }
+                other => other,
+            };
+        }
+        self.moves += 1;
+    }
+
+    /// After `<service>.log.<generation>` was removed.
+    fn removed(&mut self, generation: u32) {
+        for span in &mut self.spans {
+            if span.generation == Some(generation) {
+                span.generation = None;
+            }
+        }
+        self.moves += 1;
+    }
+
+    /// The span after `serial`'s, if `serial` is known and not the last.
+    pub(crate) fn successor(&self, serial: u64) -> Option<FileSpan> {
+        let at = self.spans.iter().position(|span| span.serial == serial)?;
+        self.spans.get(at + 1).copied()
+    }
+
+    pub(crate) fn span(&self, serial: u64) -> Option<FileSpan> {
+        self.spans
+            .iter()
+            .find(|span| span.serial == serial)
+            .copied()
+    }
+
+    /// The latest span of the file `id` (an earlier one of the same inode number is a removed
+    /// file's).
+    pub(crate) fn latest_of(&self, id: FileId) -> Option<FileSpan> {
+        self.spans.iter().rev().find(|span| span.id == id).copied()
+    }
+
+    /// The current file and how much of it is complete.
+    pub(crate) fn completed(&self) -> Option<(FileId, u64)> {
+        let span = self.span(self.current?)?;
+        Some((span.id, self.committed))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -103,6 +202,11 @@ impl Shared {
             queue: Queue::default(),
             credit: Semaphore::new(credit),
             progress: AtomicU64::new(0),
+            files: (0..services)
+                .map(|_| Mutex::new(ServiceFiles::default()))
+                .collect(),
+            changes: tokio::sync::watch::Sender::new(0),
+            reads: Semaphore::new(CONCURRENT_READS),
             trouble: tokio::sync::Notify::new(),
             disk: Mutex::new(DiskStats {
                 budget_bytes,
@@ -160,6 +264,8 @@ pub(crate) struct Writer {
     budget_due: bool,
     next_check: Instant,
     now: Instant,
+    /// A file was opened or output completed since followers were last told.
+    changed: bool,
 }
 
 struct ServiceFile {
@@ -173,6 +279,8 @@ struct ServiceFile {
     /// no record of its own.
     last_record: Option<(Stream, u64)>,
     next_attempt: Instant,
+    /// Bytes written to the service's files so far, from the origin of [`FileSpan::start`].
+    position: i64,
 }
 
 impl Writer {
@@ -199,6 +307,7 @@ impl Writer {
                     records: Vec::new(),
                     last_record: None,
                     next_attempt: now,
+                    position: 0,
                 })
                 .collect(),
             file_names,
@@ -209,6 +318,7 @@ impl Writer {
             budget_due: true,
             next_check: now,
             now,
+            changed: false,
         }
     }
 
@@ -359,6 +469,35 @@ impl Writer {
         match opened {
             Ok((file, index_file)) => {
                 let service = &mut self.services[index];
+                let mut files = lock(&self.shared.files[index]);
+                let reopened = files
+                    .spans
+                    .back()
+                    .filter(|last| last.id == file.id && last.generation == Some(0))
+                    .map(|last| last.serial);
+                let serial = match reopened {
+                    // Opened again after a failure: the same file, where it was.
+                    Some(serial) => serial,
+                    None => {
+                        let serial = files.next_serial;
+                        files.next_serial += 1;
+                        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+                        files.spans.push_back(FileSpan {
+                            serial,
+                            id: file.id,
+                            start: service.position.saturating_sub(size),
+                            generation: Some(0),
+                        });
+                        if files.spans.len() > SPANS_KEPT {
+                            files.spans.pop_front();
+                        }
+                        serial
+                    }
+                };
+                files.current = Some(serial);
+                files.committed = file.size;
+                drop(files);
+                self.changed = true;
                 service.file = Some(file);
                 service.index = Some(index_file);
                 service.last_record = None;
@@ -396,6 +535,9 @@ impl Writer {
                 record_io_thread(&self.shared);
                 let (written, result) = write_all(&mut file.file, bytes);
                 file.size += written as u64;
+                service.position = service
+                    .position
+                    .saturating_add(i64::try_from(written).unwrap_or(i64::MAX));
                 self.disk_total += written as u64;
                 counters
                     .bytes_written
@@ -408,6 +550,10 @@ impl Writer {
                         let (written, result) = write_all(&mut index_file.file, &service.records);
                         self.disk_total += written as u64;
                         service.records.clear();
+                        if result.is_ok() {
+                            lock(&self.shared.files[index]).committed = file.size;
+                            self.changed = true;
+                        }
                         result.map_err(|source| (true, source))
                     }
                     Err(source) => Err((false, source)),
@@ -457,6 +603,9 @@ impl Writer {
             .credit
             .add_permits(std::mem::take(&mut self.credit));
         self.shared.progress.fetch_add(1, Ordering::Release);
+        if std::mem::take(&mut self.changed) {
+            self.shared.changes.send_modify(|count| *count += 1);
+        }
         self.maintain();
     }
 
@@ -472,15 +621,25 @@ impl Writer {
             return false;
         };
         let rotated = match files::rotate(dir, &self.file_names[index], self.keep_files) {
-            Ok(()) => {
+            Ok(existing) => {
                 self.shared.services[index]
                     .rotations
                     .fetch_add(1, Ordering::Relaxed);
+                lock(&self.shared.files[index]).rotated(existing, self.keep_files);
                 self.budget_due = true;
                 true
             }
-            // Keep appending to the same file rather than losing lines.
+            // Keep appending to the same file rather than losing lines. Which renames happened
+            // is not known: the rotated files are no longer where their spans say.
             Err(error) => {
+                let mut files = lock(&self.shared.files[index]);
+                for span in &mut files.spans {
+                    if span.generation != Some(0) {
+                        span.generation = None;
+                    }
+                }
+                files.moves += 1;
+                drop(files);
                 self.record_error(index, &error);
                 false
             }
@@ -513,19 +672,34 @@ impl Writer {
         };
         if files::path_identity(&self.dir_path) != Some(dir.id) {
             self.dir = None;
-            for service in &mut self.services {
+            for (service, files) in self.services.iter_mut().zip(&self.shared.files) {
                 service.file = None;
                 service.next_attempt = self.now;
+                // Not where the spans say any more: in a directory that is gone or elsewhere.
+                let mut files = lock(files);
+                for span in &mut files.spans {
+                    span.generation = None;
+                }
+                files.moves += 1;
             }
             return;
         }
-        for (service, name) in self.services.iter_mut().zip(&self.file_names) {
+        let services = self.services.iter_mut().zip(&self.file_names);
+        for ((service, name), files) in services.zip(&self.shared.files) {
             let (Some(file), Some(index)) = (&service.file, &service.index) else {
                 continue;
             };
             if files::name_identity(dir, name) != Some(file.id)
                 || files::name_identity(dir, &files::index_name(name)) != Some(index.id)
             {
+                let mut files = lock(files);
+                for span in &mut files.spans {
+                    if span.id == file.id {
+                        span.generation = None;
+                    }
+                }
+                files.moves += 1;
+                drop(files);
                 service.file = None;
                 service.index = None;
                 service.next_attempt = self.now;
@@ -549,11 +723,30 @@ impl Writer {
         let mut total = scan.total;
         let mut removed = scan.removed;
         let mut last_error = None;
+        if scan.removed > 0 {
+            // Files numbered beyond `keep_files` are gone.
+            for files in &self.shared.files {
+                let mut files = lock(files);
+                for span in &mut files.spans {
+                    if span
+                        .generation
+                        .is_some_and(|generation| generation > self.keep_files)
+                    {
+                        span.generation = None;
+                    }
+                }
+                files.moves += 1;
+            }
+        }
         for file in files::over_budget(&scan.rotated, scan.total, self.budget_bytes) {
             match files::remove_with_index(dir, &file.name) {
                 Ok(()) => {
                     total = total.saturating_sub(file.size);
                     removed += 1;
+                    let base = file.name.rsplit_once('.').map_or("", |(base, _)| base);
+                    if let Some(service) = self.file_names.iter().position(|name| name == base) {
+                        lock(&self.shared.files[service]).removed(file.generation);
+                    }
                 }
                 Err(error) => last_error = Some(describe(&error)),
             }
