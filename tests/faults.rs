@@ -833,11 +833,13 @@ command = ["{python}", "-c", {huge}]
     // The daemon never held the line whole: its peak memory grew by less than the line.
     let peak_after = status_kb(daemon, "VmHWM").expect("VmHWM of the daemon");
     eprintln!("daemon peak RSS: {peak_before} kB before the 10 MB line, {peak_after} kB after");
+    // (VmHWM is not exact: the kernel does not update it when memory is given back by
+    // `madvise`, so it can even read lower than before.)
     assert!(
-        peak_after - peak_before < (HUGE_LINE / 1024) as u64,
+        peak_after.saturating_sub(peak_before) < (HUGE_LINE / 1024) as u64,
         "the daemon's peak RSS grew from {peak_before} kB to {peak_after} kB"
     );
-    // `logs` returns the in-memory tail, which is bounded (1 MiB per service) too.
+    // `logs` reads the files back, at most 1 MiB of them per call.
     let logs = project.run(&["logs", "-n", "10000", "huge"]);
     assert_eq!(logs.code, 0, "{logs:#?}");
     assert!(
@@ -1630,7 +1632,9 @@ fn fifty_stalled_log_followers_leave_the_daemon_small_and_responsive() {
     let mut peak = 0;
     let mut flowed = 0;
     let enough = wait_until(Duration::from_secs(120), || {
-        peak = status_kb(daemon, "VmHWM").unwrap_or(0);
+        // VmRSS too: VmHWM misses peaks the kernel gave back by `madvise`.
+        let now = status_kb(daemon, "VmHWM").max(status_kb(daemon, "VmRSS"));
+        peak = peak.max(now.unwrap_or(0));
         flowed = logged(&project).saturating_sub(before);
         // Stop early when the bound is broken: an unbounded daemon would take the machine.
         peak >= STALLED_FOLLOWER_PEAK_KB || flowed >= 256 * 1024 * 1024
