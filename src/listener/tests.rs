@@ -337,3 +337,35 @@ fn caps_shrink_in_proportion_to_fit_the_descriptors_left_after_the_reserve() {
     fit_to_descriptors(&mut [&mut control, &mut metrics], 256, reserve(20));
     assert_eq!((control.max_connections, metrics.max_connections), (4, 4));
 }
+
+/// Every listener goes through [`serve`]: nothing else in the crate serves HTTP connections, so
+/// none can do without the limits (a later listener included).
+#[test]
+fn no_listener_is_served_any_other_way() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut pending = vec![src.clone()];
+    let mut offenders = Vec::new();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let relative = path.strip_prefix(&src).expect("under src");
+            if relative.starts_with("listener") || relative == std::path::Path::new("listener.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for needle in ["axum::serve", "server::conn", "serve_connection"] {
+                if text.contains(needle) {
+                    offenders.push(format!("{} uses {needle}", relative.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "serve every listener with `listener::serve` and its `Limits` instead: {offenders:?}"
+    );
+}
