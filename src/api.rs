@@ -46,6 +46,8 @@ use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::mutex;
+
 /// One request to the daemon together with the way to answer it.
 pub type RequestEnvelope = (
     wire::Request,
@@ -121,10 +123,7 @@ impl<T: Clone> LazyBroadcast<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<broadcast::Sender<T>>> {
-        // The guarded code cannot panic midway: a poisoned lock holds a consistent value.
-        self.sender
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        mutex::lock(&self.sender)
     }
 }
 
@@ -167,9 +166,4 @@ pub type LogFollow = Pin<
 pub enum LogEvent {
     Line(wire::LogLine),
     Skipped(wire::Skipped),
-}
-
-/// `SystemTime` as the API writes times: RFC 3339 in UTC with milliseconds.
-pub fn format_time(time: SystemTime) -> String {
-    humantime::format_rfc3339_millis(time).to_string()
 }

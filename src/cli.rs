@@ -11,9 +11,13 @@ pub mod status;
 pub mod top;
 pub mod up;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+use crate::launch::LaunchError;
+use crate::output::Printer;
 
 /// Run a project's services in dependency order, gated on readiness, and leave nothing behind.
 #[derive(Debug, Parser)]
@@ -159,8 +163,32 @@ pub fn run(cli: Cli) -> u8 {
             &args.up.services,
             args.up.output.controls(false),
             args.sentinel_fd,
-        ),
+        )
+        .unwrap_or_else(|error| launch_failed(&error)),
     }
+}
+
+/// Prints why a run could not be launched (a config error rendered like rustc's, in colour on
+/// a terminal; anything else as `error: ...` with its causes) and returns the exit code for it.
+pub fn launch_failed(error: &LaunchError) -> u8 {
+    match error {
+        LaunchError::Config(config) => {
+            let color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
+                std::env::var(key).ok()
+            });
+            eprintln!("{}", config.render(color));
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("error: {text}");
+        }
+    }
+    error.exit_code()
 }
 
 #[cfg(test)]

@@ -22,13 +22,13 @@
 //! # Caveats
 //! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly (SIGTERM
 //!   death signal, then the sentinel above it, which sees every process of the run): nothing is
-//!   left running unsupervised, and `daemon::state` stops whatever survived even that. Keeping them
+//!   left running unsupervised, and `launch::state` stops whatever survived even that. Keeping them
 //!   running under a new daemon instead (re-adoption) would mean processes without a supervisor
-//!   until some command came along; see the module docs of `daemon::state`.
+//!   until some command came along; see the module docs of `launch::state`.
 //! - SIGHUP stops everything, like SIGTERM; it does not reload the config.
 
 use std::cell::{Cell, RefCell};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -39,24 +39,24 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 mod follow;
 pub mod resources;
-pub mod state;
 mod status;
 
 use crate::api::wire::{self, ApiError, ProjectStatus, Reply, Request};
-use crate::api::{ApiContext, LazyBroadcast, RequestEnvelope, format_time, server};
-use crate::cli::detach::DETACHED_MARKER;
-use crate::cli::up::{Prepared, prepare};
+use crate::api::{ApiContext, LazyBroadcast, RequestEnvelope, server};
 use crate::daemon::follow::StoreSource;
 use crate::daemon::resources::ResourceStore;
-use crate::daemon::state::{DaemonRecord, ServiceRecord, StateWriter};
 use crate::daemon::status::{LiveFigures, millis, service_status, wire_usage};
 use crate::exit;
+use crate::human;
+use crate::launch::state::{self, DaemonRecord, ServiceRecord, StateWriter};
+use crate::launch::{self, DETACHED_MARKER, LaunchError, Prepared};
 use crate::listener::{self, Limits};
 use crate::logs::{LogSettings, LogStore};
 use crate::output::{Controls, Printer, Reporter, reporter};
 use crate::spec::{MonitorSpec, ProjectSpec, ServiceId};
+use crate::stream::Stream;
 use crate::supervisor::engine::{Lifetime, ServiceAction};
-use crate::supervisor::event::{Event, Stream};
+use crate::supervisor::event::Event;
 use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{Control, ControlRequest, Observer, RunOutcome, ServiceSnapshot};
 use crate::supervisor::session::{Session, SessionOptions};
@@ -66,21 +66,21 @@ use crate::sys::sentinel::parent::LinkSettings;
 /// Events kept for slow SSE clients before they lag.
 const EVENT_BUFFER: usize = 1024;
 
-/// The body of `wrangle __daemon`. Returns the exit code.
-/// `controls`: how service output printed during start-up (relayed by `up -d` to its terminal)
-/// treats control characters. `sentinel_fd` is the pipe to the sentinel above it (see
-/// `sys::sentinel`).
+/// The body of `wrangle __daemon`: the exit code of the run, or why it could not be launched
+/// (which the command line renders, as for a foreground `up`). `controls`: how service output
+/// printed during start-up (relayed by `up -d` to its terminal) treats control characters.
+/// `sentinel_fd` is the pipe to the sentinel above it (see `sys::sentinel`).
 pub fn run(
     file: Option<PathBuf>,
     services: &[String],
     controls: Controls,
     sentinel_fd: Option<i32>,
-) -> u8 {
+) -> Result<u8, LaunchError> {
     let link = match sentinel_fd.map(ParentLink::adopt).transpose() {
         Ok(link) => link,
         Err(error) => {
             eprintln!("error: cannot use the pipe to the sentinel: {error}");
-            return exit::SERVICE_FAILED;
+            return Ok(exit::SERVICE_FAILED);
         }
     };
     // Clients and supervision share one descriptor table: take all of it (services are given
@@ -88,14 +88,15 @@ pub fn run(
     if let Err(error) = crate::sys::nofile::raise_soft_to_hard() {
         eprintln!("warning: cannot raise the descriptor limit to its hard limit: {error}");
     }
-    let prepared = match prepare(file, services) {
-        Ok(prepared) => prepared,
-        Err(code) => return code,
-    };
-    let code = crate::cli::project::block_on_local(serve(&prepared, controls, link))
-        .unwrap_or_else(|code| code);
+    // Printed to `up -d`, which relays them to its terminal (and sets CLICOLOR_FORCE for colour).
+    let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
+        std::env::var(key).ok()
+    });
+    let mut notice = |text: String| eprintln!("{text}");
+    let prepared = launch::prepare(file, services, stderr_color, &mut notice)?;
+    let code = launch::block_on_local(serve(&prepared, controls, link))?;
     drop(prepared.lock);
-    code
+    Ok(code)
 }
 
 /// The limits of the control socket and the metrics endpoint, their connection caps fitted to the
@@ -161,7 +162,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         project: spec.source.display().to_string(),
         name: project_name(&spec),
         daemon_pid: std::process::id(),
-        started_at: format_time(started_at),
+        started_at: human::time(started_at),
         services: Vec::new(),
         daemon_resources: None,
         sample_interval_ms: u64::try_from(spec.monitor.interval.as_millis()).unwrap_or(u64::MAX),
@@ -377,7 +378,7 @@ async fn watch_log_health(observer: Rc<DaemonObserver>) {
             };
             observer.reporter.notice(&format!("{name}: {message}"));
             let _ = observer.events.send(wire::Event {
-                time: format_time(SystemTime::now()),
+                time: human::time(SystemTime::now()),
                 kind: kind.to_string(),
                 service: Some(name),
                 message,
@@ -601,7 +602,7 @@ impl DaemonObserver {
             )
         };
         let _ = self.events.send(wire::Event {
-            time: format_time(SystemTime::now()),
+            time: human::time(SystemTime::now()),
             kind: "shutdown_complete".to_string(),
             service: None,
             message,
@@ -622,7 +623,7 @@ impl Observer for DaemonObserver {
             _ => None,
         };
         let _ = self.events.send(wire::Event {
-            time: format_time(SystemTime::now()),
+            time: human::time(SystemTime::now()),
             kind: reporter::kind(event).to_string(),
             service: service.map(|service| self.spec.services[service].name.clone()),
             message,

@@ -7,9 +7,13 @@
 //! for the project or a declared port is held. The [`supervisor`] runs the project: its
 //! [`supervisor::engine`] is a state machine without IO that decides what to do next (spawn,
 //! probe, signal, wait), and its runtime carries those decisions out through [`sys`] (the only
-//! module that talks to the kernel) and [`probe`] (readiness checks). Everything that happens is
-//! published as a [`supervisor::event::Event`]; front-ends such as the foreground printer in
-//! [`output`] only consume events. [`cli`] parses the command line and wires it together.
+//! module that deals with processes, signals, cgroups and `/proc`) and [`probe`] (readiness
+//! checks). Everything that happens is published as a [`supervisor::event::Event`]; front-ends
+//! such as the foreground printer in [`output`] only consume events. [`launch`] prepares a run
+//! (config, lock, recovery, ports) for both the foreground [`cli`] and the daemon; [`cli`] parses
+//! the command line and turns failures into messages and exit codes. Vocabulary several modules
+//! share ([`exit`], [`human`], [`stream`], [`environment`], [`mutex`]) lives in leaf modules that
+//! import nothing of the crate.
 //!
 //! The daemon ([`daemon`]) runs the same supervisor in the background and serves the control
 //! API ([`api`]) on a private Unix socket, and optionally Prometheus metrics ([`metrics`]) on a
@@ -17,6 +21,17 @@
 //! that API.
 //!
 //! Modules are listed in reading order (blank lines keep rustfmt from sorting them).
+
+// Vocabulary shared across the crate: leaves that import nothing of it.
+pub mod exit;
+
+pub mod human;
+
+pub mod stream;
+
+pub mod environment;
+
+pub mod mutex;
 
 // What a project is.
 pub mod spec;
@@ -50,11 +65,12 @@ pub mod notify;
 
 pub mod top;
 
+// Launching a run (below both the daemon and the command line), the daemon, the command line.
+pub mod launch;
+
 pub mod daemon;
 
 pub mod cli;
-
-pub mod exit;
 
 #[cfg(test)]
 mod test_support;

@@ -60,16 +60,11 @@ use crate::logs::follow::Cursor;
 pub use crate::logs::follow::{Follow, FollowItem};
 pub use crate::logs::format::FileLine;
 pub use crate::logs::read::{read_file_tail, read_service_tail};
-use crate::logs::writer::{Shared, Writer, line_count, lock};
+use crate::logs::writer::{Shared, Writer, line_count};
+use crate::mutex::lock;
 use crate::spec::ServiceId;
-
-/// Which output pipe of a service a line came from. Defined here, the lowest module that needs
-/// it, so that `supervisor` depends on `logs` and not the other way round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
+// Imported here for the files of `logs`, which name it `crate::logs::Stream`.
+use crate::stream::Stream;
 
 /// The most bytes of lines waiting for the writer thread, across services.
 pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;

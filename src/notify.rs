@@ -52,10 +52,9 @@ use tokio::time::Instant;
 
 pub use limit::RateLimiter;
 
-use crate::api::format_time;
 use crate::api::wire::{self, NotificationPayload};
+use crate::human;
 use crate::spec::{NotifySpec, NotifyTarget, ProjectSpec, SUPPRESSED_KIND};
-use crate::supervisor::engine::humanize;
 use crate::sys::reaper::Reaper;
 
 /// Notifications waiting for one entry's worker; more are counted as suppressed. The rate
@@ -305,10 +304,10 @@ impl Dispatcher {
             let message = format!(
                 "{count} more event(s) not sent: at most {} notification(s) per {}",
                 entry.spec.rate_limit,
-                humanize(entry.spec.rate_window)
+                human::duration(entry.spec.rate_window)
             );
             let event = wire::Event {
-                time: format_time(SystemTime::now()),
+                time: human::time(SystemTime::now()),
                 kind: SUPPRESSED_KIND.to_string(),
                 service: None,
                 message,

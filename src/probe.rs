@@ -17,12 +17,14 @@ mod tcp;
 use std::fmt;
 use std::time::Duration;
 
+use crate::human;
+
 pub use http::http_attempt;
+// The one-shot HTTP/1.1 client, shared with notification webhooks (`crate::notify`).
+pub(crate) use http::{HttpTarget, exchange};
 pub use notify::{NotifyMessage, NotifySocket};
 pub use schedule::ProbeSchedule;
 pub use tcp::tcp_attempt;
-// The connect step and its wording, shared with notification webhooks (`crate::notify`).
-pub(crate) use tcp::{connect, io_reason};
 
 /// Why one probe attempt did not pass, in words for the user: "connection refused", "HTTP 503",
 /// "HTTP 302 (a redirect is not ready)", "timed out after 1s".
@@ -42,32 +44,7 @@ impl ProbeFailure {
     fn timed_out(attempt_timeout: Duration) -> ProbeFailure {
         ProbeFailure(format!(
             "timed out after {}",
-            short_duration(attempt_timeout)
+            human::duration(attempt_timeout)
         ))
-    }
-}
-
-/// A duration as a user wrote it in the config: "1s", "250ms", "1.5s".
-fn short_duration(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis < 1000 {
-        return format!("{millis}ms");
-    }
-    if millis.is_multiple_of(1000) {
-        return format!("{}s", millis / 1000);
-    }
-    format!("{:.1}s", duration.as_secs_f64())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_duration_reads_like_config() {
-        assert_eq!(short_duration(Duration::from_secs(1)), "1s");
-        assert_eq!(short_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(short_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(short_duration(Duration::ZERO), "0ms");
     }
 }

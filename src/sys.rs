@@ -1,6 +1,8 @@
-//! The operating-system layer: the only module that talks to the kernel directly and the only
-//! one allowed `unsafe`. Linux only (pidfd, subreaper, /proc, cgroup v2); a port to another
-//! platform replaces this module and nothing above it.
+//! The operating-system layer: the only module that spawns, waits for, signals or inspects
+//! processes, or touches cgroups and `/proc`, and the only one allowed `unsafe`. Linux only
+//! (pidfd, subreaper, /proc, cgroup v2); a port to another platform replaces this module and the
+//! few file, socket and terminal calls that ARCHITECTURE.md's dependency table lets other modules
+//! make through rustix.
 
 pub mod cgroup;
 pub mod inherit;

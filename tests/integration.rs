@@ -4,6 +4,9 @@
 
 mod support;
 
+// The dependency rule of ARCHITECTURE.md, checked against every file under src/.
+mod architecture;
+
 // Stopping: Ctrl+C, SIGTERM, SIGHUP, SIGKILL of wrangle; escapees; stop timeouts.
 mod stop;
 // Pre-flight refusals: a held port, a second instance.

@@ -346,14 +346,16 @@ fn top_shows_real_cpu_and_memory() {
     let project = three_services();
     let _daemon = Daemon::start(&project, &[]);
     let mut top = Top::start(&project, &[], 120, 40);
-    // Memory is a size (`1.23M`) and CPU a number for every running service, the daemon's own
+    // Memory is a size (`1.2MiB`) and CPU a number for every running service, the daemon's own
     // figures are in the header, and the sparklines have samples.
     let rows = top.wait_for("CPU and memory figures", |rows| {
         ["ticker", "burner", "idle"].iter().all(|name| {
             row_of(rows, name).is_some_and(|words| {
                 words.len() >= 5
                     && words[3].parse::<f64>().is_ok()
-                    && words[4].ends_with(['K', 'M', 'G'])
+                    && ["KiB", "MiB", "GiB"]
+                        .iter()
+                        .any(|unit| words[4].ends_with(unit))
             })
         }) && rows[0].contains("mem ")
             && !rows[0].contains("mem –")

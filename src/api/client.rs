@@ -21,11 +21,11 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-use crate::api::format_time;
 use crate::api::wire::{
     ApiError, Event, Lagged, LogLine, LogStream, ProjectStatus, Reply, Request, ResourceHistory,
     Skipped,
 };
+use crate::human;
 
 /// The bound on every call that does not follow a stream: connecting, sending, and reading the
 /// whole answer.
@@ -126,7 +126,7 @@ impl Client {
                     None => "output".to_string(),
                 };
                 Ok(Some(on_line(LogLine {
-                    time: format_time(SystemTime::now()),
+                    time: human::time(SystemTime::now()),
                     service: "wrangle".to_string(),
                     stream: LogStream::Stderr,
                     text: format!(
@@ -154,7 +154,7 @@ impl Client {
             "lagged" => {
                 let lagged = parse::<Lagged>(data)?;
                 Ok(Some(on_event(Event {
-                    time: format_time(SystemTime::now()),
+                    time: human::time(SystemTime::now()),
                     kind: "lagged".to_string(),
                     service: None,
                     message: format!(
@@ -455,7 +455,7 @@ fn timed_out() -> ClientError {
         io::ErrorKind::TimedOut,
         format!(
             "the daemon did not answer within {}",
-            humantime::format_duration(CALL_TIMEOUT)
+            human::duration(CALL_TIMEOUT)
         ),
     ))
 }

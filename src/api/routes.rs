@@ -29,6 +29,7 @@ use tokio_stream::{Stream, StreamExt};
 
 use crate::api::wire::{ApiError, Lagged, LogLine, ProjectStatus, Reply, Request};
 use crate::api::{ApiContext, LogEvent};
+use crate::human;
 
 /// Every route the router serves, as (method, path) with axum's `{capture}` syntax.
 /// `docs/api.yaml` must document exactly these (a test checks).
@@ -214,7 +215,7 @@ async fn forward(state: &AppState, request: Request) -> Response {
         }
         Err(_elapsed) => ApiError::unavailable(format!(
             "the daemon did not answer within {}",
-            humantime::format_duration(state.reply_timeout)
+            human::duration(state.reply_timeout)
         ))
         .into_response(),
     }
@@ -432,7 +433,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 fn body_timed_out() -> Response {
     ApiError::bad_request(format!(
         "the request body did not arrive within {}",
-        humantime::format_duration(BODY_READ_TIMEOUT)
+        human::duration(BODY_READ_TIMEOUT)
     ))
     .with_status(StatusCode::REQUEST_TIMEOUT)
 }

@@ -23,8 +23,9 @@ use crate::api::wire::{
 };
 use crate::api::{
     ApiContext, LazyBroadcast, LogEvent, LogFollow, LogSource, LogTail, RequestEnvelope,
-    ResourceSource, format_time,
+    ResourceSource,
 };
+use crate::human;
 use crate::test_support::runtime;
 
 // ---------------------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ fn project() -> ProjectStatus {
 
 fn event(kind: &str, message: &str) -> Event {
     Event {
-        time: format_time(SystemTime::now()),
+        time: human::time(SystemTime::now()),
         kind: kind.to_string(),
         service: Some("web".to_string()),
         message: message.to_string(),
@@ -181,7 +182,7 @@ fn event(kind: &str, message: &str) -> Event {
 
 fn line(service: &str, text: &str, age: Duration) -> LogLine {
     LogLine {
-        time: format_time(SystemTime::now() - age),
+        time: human::time(SystemTime::now() - age),
         service: service.to_string(),
         stream: LogStream::Stdout,
         text: text.to_string(),

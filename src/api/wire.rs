@@ -12,10 +12,13 @@
 //! and a daemon of neighbouring versions still understand each other.
 
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+
+use crate::human;
 
 /// A snapshot of the whole project: the answer to `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +97,16 @@ pub struct ServiceStatus {
     /// `memory_warn` after `warn_after`; `readiness` while rechecks of its probe fail.
     #[serde(default)]
     pub warnings: Vec<String>,
+}
+
+impl ServiceStatus {
+    /// How long the current instance has run at `now`: zero for a start in the future (the
+    /// daemon's clock and a client's may disagree a little); None while nothing runs or when
+    /// `started_at` is not a time.
+    pub fn uptime_at(&self, now: SystemTime) -> Option<Duration> {
+        let started = human::parse_time(self.started_at.as_deref()?)?;
+        Some(now.duration_since(started).unwrap_or_default())
+    }
 }
 
 /// What a set of processes costs: one service's whole tree, or the daemon.
@@ -490,5 +503,20 @@ mod tests {
         assert_eq!(service.state, ServiceState::Backoff);
         assert_eq!(service.pid, None);
         assert_eq!(service.last_exit, None);
+    }
+
+    #[test]
+    fn uptime_is_read_from_started_at_and_never_negative() {
+        let mut service: ServiceStatus =
+            serde_json::from_str(r#"{"name":"web","state":"running","restarts":0,"ports":[]}"#)
+                .unwrap();
+        let now = human::parse_time("2026-01-01T00:01:05Z").unwrap();
+        assert_eq!(service.uptime_at(now), None);
+        service.started_at = Some("2026-01-01T00:00:00.000Z".into());
+        assert_eq!(service.uptime_at(now), Some(Duration::from_secs(65)));
+        service.started_at = Some("2027-01-01T00:00:00Z".into());
+        assert_eq!(service.uptime_at(now), Some(Duration::ZERO));
+        service.started_at = Some("not a time".into());
+        assert_eq!(service.uptime_at(now), None);
     }
 }

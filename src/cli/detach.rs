@@ -14,11 +14,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 
 use crate::exit;
+use crate::launch::DETACHED_MARKER;
 use crate::sys::spawn::spawn_detached;
-
-/// The daemon's last line to us: it is up and detached. A NUL first byte cannot start a line of
-/// relayed service output (those start with the service's name).
-pub const DETACHED_MARKER: &str = "\0wrangle-daemon-detached";
 
 pub fn start_daemon(
     file: Option<PathBuf>,

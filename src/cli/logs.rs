@@ -12,7 +12,7 @@ use crate::cli::project;
 use crate::cli::status::client_failure;
 use crate::exit;
 use crate::output::Printer;
-use crate::supervisor::event::Stream;
+use crate::stream::Stream;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {

@@ -8,6 +8,7 @@ use crate::api::client::{Client, ClientError};
 use crate::api::wire::{ProjectStatus, ServiceState, ServiceStatus};
 use crate::cli::project::{self, Project};
 use crate::exit;
+use crate::human;
 use crate::paths::Home;
 use crate::sys::lock;
 
@@ -164,14 +165,16 @@ pub fn table(status: &ProjectStatus) -> String {
                 .pid
                 .map(|pid| pid.to_string())
                 .unwrap_or_else(|| "-".into()),
-            uptime(service).unwrap_or_else(|| "-".into()),
+            service
+                .uptime_at(SystemTime::now())
+                .map_or_else(|| "-".into(), human::uptime),
             service
                 .resources
                 .map(|usage| format_cpu(usage.cpu_percent))
                 .unwrap_or_else(|| "-".into()),
             service
                 .resources
-                .map(|usage| format_bytes(usage.memory_bytes))
+                .map(|usage| human::bytes(usage.memory_bytes))
                 .unwrap_or_else(|| "-".into()),
             service.restarts.to_string(),
             last_exit(service),
@@ -224,33 +227,11 @@ fn format_cpu(percent: f64) -> String {
     }
 }
 
-fn format_bytes(bytes: u64) -> String {
-    crate::supervisor::monitor::format_bytes(bytes)
-}
-
 fn state_name(service: &ServiceStatus) -> String {
     serde_json::to_value(service.state)
         .ok()
         .and_then(|value| value.as_str().map(String::from))
         .unwrap_or_else(|| "?".into())
-}
-
-fn uptime(service: &ServiceStatus) -> Option<String> {
-    let started = humantime::parse_rfc3339(service.started_at.as_deref()?).ok()?;
-    let elapsed = SystemTime::now()
-        .duration_since(started)
-        .unwrap_or_default();
-    Some(format_uptime(elapsed.as_secs()))
-}
-
-/// `42s`, `3m07s`, `5h02m`, `2d03h`: two units at most, like `ps` and `pm2 ls`.
-fn format_uptime(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{:02}h", secs / 86400, secs % 86400 / 3600),
-    }
 }
 
 fn last_exit(service: &ServiceStatus) -> String {
@@ -343,15 +324,6 @@ pub fn client_failure(project: &Project, error: &ClientError) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uptime_uses_two_units_at_most() {
-        assert_eq!(format_uptime(0), "0s");
-        assert_eq!(format_uptime(59), "59s");
-        assert_eq!(format_uptime(187), "3m07s");
-        assert_eq!(format_uptime(5 * 3600 + 125), "5h02m");
-        assert_eq!(format_uptime(2 * 86400 + 3 * 3600 + 5), "2d03h");
-    }
 
     #[test]
     fn cpu_keeps_one_decimal_below_ten_percent() {

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::api::client::Client;
-use crate::cli::project;
 use crate::cli::status::client_failure;
+use crate::cli::{self, project};
 use crate::exit;
+use crate::launch;
 use crate::output::Printer;
 use crate::top::Outcome;
 
@@ -48,10 +49,11 @@ pub fn top(file: Option<PathBuf>, _args: TopArgs) -> u8 {
     };
     let client = Client::new(project.paths.control_socket.clone());
     let color = Printer::color_wanted(true, |key| std::env::var(key).ok());
-    let outcome = project::block_on_local(async {
+    let outcome = launch::block_on_local(async {
         let status = client.status().await?;
         Ok(crate::top::run(client.clone(), status, color).await)
-    });
+    })
+    .map_err(|error| cli::launch_failed(&error));
     match outcome {
         Ok(Ok(Outcome::Quit)) => exit::SUCCESS,
         Ok(Ok(Outcome::Gone)) => {

@@ -24,6 +24,7 @@ use crate::config::diagnostic::{Diagnostic, SourceFile};
 use crate::config::document::{RawCommand, RawProject, RawService};
 use crate::config::dotenv;
 use crate::config::trust::{Gate, MAX_ENV_FILE_BYTES, Verdict};
+use crate::human;
 use crate::spec::{
     CommandSpec, Dependency, LimitSpec, ProjectSpec, RestartPolicy, RestartSpec, ServiceId,
     ServiceSpec, Signal, StopSpec,
@@ -394,8 +395,8 @@ impl<'a> Resolver<'a, '_, '_> {
         if max_value < initial_value {
             let message = format!(
                 "backoff_max ({}) must not be less than backoff_initial ({})",
-                humantime::format_duration(max_value),
-                humantime::format_duration(initial_value)
+                human::duration(max_value),
+                human::duration(initial_value)
             );
             let diagnostic = match (max, initial) {
                 (Some(max), Some(initial)) => {

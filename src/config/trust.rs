@@ -36,6 +36,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::OFlags;
+
 use crate::config::diagnostic::{ConfigError, Diagnostic, SourceFile};
 
 /// The environment variable listing directories whose files are trusted whoever owns them.
@@ -363,7 +365,7 @@ impl<'t> Gate<'t> {
         }
         let file = File::options()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
             .open(path)?;
         let opened = file.metadata()?;
         if !opened.file_type().is_file() {

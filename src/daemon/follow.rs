@@ -10,8 +10,9 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use crate::api::wire::{self, ApiError};
-use crate::api::{LogEvent, LogFollow, LogSource, LogTail, format_time};
+use crate::api::{LogEvent, LogFollow, LogSource, LogTail};
 use crate::daemon::status::wire_stream;
+use crate::human;
 use crate::logs::{FileLine, Follow, FollowItem, LogError, LogStore};
 use crate::spec::ServiceId;
 
@@ -84,7 +85,7 @@ impl LogSource for StoreSource {
 fn wire_line(names: &[String], service: ServiceId, line: FileLine) -> wire::LogLine {
     wire::LogLine {
         // A line no index record covers has no time of its own: it is shown as read now.
-        time: format_time(line.time.unwrap_or_else(SystemTime::now)),
+        time: human::time(line.time.unwrap_or_else(SystemTime::now)),
         service: names.get(service).cloned().unwrap_or_default(),
         stream: wire_stream(line.stream),
         text: line.text,

@@ -7,13 +7,14 @@
 //! second, and an idle daemon nobody looks at samples rarely.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use crate::api::ResourceSource;
 use crate::api::wire::{ResourceHistory, ResourcePoint, ServiceHistory};
+use crate::mutex;
 use crate::spec::{MonitorSpec, ProjectSpec};
 
 /// How long a read of the history keeps the monitor at its fast interval.
@@ -88,8 +89,7 @@ impl ResourceStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A poisoned lock only means a panic elsewhere; the series are intact.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        mutex::lock(&self.0)
     }
 }
 

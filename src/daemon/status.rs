@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use crate::api::format_time;
 use crate::api::wire::{self, ExitInfo, ProjectStatus, ServiceState, ServiceStatus};
+use crate::human;
 use crate::logs::LogStats;
 use crate::spec::{ProjectSpec, ServiceId, Signal};
+use crate::stream::Stream;
 use crate::supervisor::engine::{Phase, RestartCause};
-use crate::supervisor::event::{Exit, Stream};
+use crate::supervisor::event::Exit;
 use crate::supervisor::monitor::Figures;
 use crate::supervisor::runtime::ServiceSnapshot;
 
@@ -111,7 +112,7 @@ pub(super) fn service_status(
         name: service_spec.name.clone(),
         state,
         pid: snapshot.pid,
-        started_at: snapshot.started_at.map(format_time),
+        started_at: snapshot.started_at.map(human::time),
         restarts: view.restarts,
         last_exit: view.last_exit.map(|exit| match exit {
             Exit::Code(code) => ExitInfo {

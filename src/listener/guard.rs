@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::Limits;
+
+use crate::mutex;
 
 /// What the connection is doing, as far as its deadlines go.
 #[derive(Debug, Default)]
@@ -46,7 +48,7 @@ impl Progress {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state is a few plain fields, each write complete: a panic elsewhere leaves nothing
         // half-updated.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        mutex::lock(&self.state)
     }
 
     fn request_started(&self, deadline: Instant) {

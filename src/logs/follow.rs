@@ -28,7 +28,8 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use crate::logs::files::{FileId, rotated_name};
 use crate::logs::format::FileLine;
 use crate::logs::read::{self, Framer};
-use crate::logs::writer::{ServiceFiles, Shared, lock};
+use crate::logs::writer::{ServiceFiles, Shared};
+use crate::mutex::lock;
 use crate::spec::ServiceId;
 
 /// A line begun and not ended is given as it is (partial) after this long without its end:

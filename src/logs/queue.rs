@@ -19,8 +19,8 @@ use tokio::sync::oneshot;
 use std::sync::Arc;
 
 use crate::logs::chunk::StoredChunk;
-use crate::logs::writer::lock;
 use crate::logs::{LogLine, Stream};
+use crate::mutex::lock;
 use crate::spec::ServiceId;
 
 /// `service, length, credit, stream` (each a little-endian `u32`), `time_ms` (`u64`), and for a

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use super::*;
+use crate::mutex;
 
 /// 2026-11-23T16:28:18Z, plus `millis`.
 fn at(millis: u64) -> SystemTime {
@@ -218,7 +219,7 @@ async fn a_fast_writer_loses_nothing_and_never_does_the_io_itself() {
     assert_eq!((stats.lines_written, stats.lines_dropped), (LINES, 0));
     assert!(stats.rotations > 0);
     // Every file write happened on the writer thread, none on the caller's.
-    let io_threads = writer::lock(&shared.io_threads).clone();
+    let io_threads = mutex::lock(&shared.io_threads).clone();
     assert!(!io_threads.is_empty());
     assert!(!io_threads.contains(&std::thread::current().id()));
 }
@@ -233,7 +234,7 @@ async fn a_stuck_disk_stalls_append_only_for_a_bounded_time() {
     let (locked_sender, locked) = std::sync::mpsc::channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
-        let _gate = writer::lock(&shared.gate);
+        let _gate = mutex::lock(&shared.gate);
         locked_sender.send(()).unwrap();
         let _ = released.recv();
     });
@@ -1372,7 +1373,7 @@ async fn a_stuck_disk_stalls_append_chunk_only_for_a_bounded_time() {
     let (locked_sender, locked) = std::sync::mpsc::channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
-        let _gate = writer::lock(&shared.gate);
+        let _gate = mutex::lock(&shared.gate);
         locked_sender.send(()).unwrap();
         let _ = released.recv();
     });

@@ -40,7 +40,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -49,6 +49,7 @@ use crate::logs::files::{self, FileId, IndexFile, LogDir, LogFile};
 use crate::logs::format::Record;
 use crate::logs::queue::{self, Frame, Queue};
 use crate::logs::{DiskStats, LogError, LogSettings, LogStats, Stream};
+use crate::mutex::lock;
 
 /// Reads of the files at once (see [`Shared::reads`]).
 const CONCURRENT_READS: usize = 4;
@@ -812,11 +813,6 @@ pub(crate) fn describe(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Locks, ignoring poison: every value behind these locks stays valid between statements.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! known for a service (no resource sample yet, no probe, never exited) has no sample for it.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
@@ -17,6 +17,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use tokio::sync::watch;
 
 use crate::api::wire::{ProjectStatus, ResourceUsage, ServiceState, ServiceStatus};
+use crate::human;
 
 /// A metric family as exposed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -490,7 +491,7 @@ fn open_fds(usage: &ResourceUsage) -> Value {
 
 /// An API time (RFC 3339) as seconds since the Unix epoch.
 fn epoch_seconds(time: &str) -> Option<f64> {
-    let time: SystemTime = humantime::parse_rfc3339(time).ok()?;
+    let time = human::parse_time(time)?;
     Some(time.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
 }
 

@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
+use crate::environment::MANAGER_VARIABLES;
+use crate::human;
 use crate::spec::{CommandSpec, Signal};
-use crate::supervisor::engine::humanize;
 use crate::sys::reaper::{ExitStatus, Reaper};
 use crate::sys::spawn::{Output, SpawnRequest, signal_group};
 use crate::sys::tree::{RUN_VAR, SERVICE_VAR};
@@ -42,7 +43,7 @@ pub async fn run(
         // Never taken for a member of a service, and nothing of wrangle's own protocol leaks.
         env_remove: [RUN_VAR.to_string(), SERVICE_VAR.to_string()]
             .into_iter()
-            .chain(crate::supervisor::runtime::inherited_variables_to_drop())
+            .chain(MANAGER_VARIABLES.map(String::from))
             .collect(),
         output: Output::Discard,
         // A helper of wrangle's: it dies with wrangle, at once.
@@ -86,7 +87,7 @@ pub async fn run(
             let _ = tokio::time::timeout(REAP_WAIT, running.wait()).await;
             Err(format!(
                 "did not finish within {} (killed)",
-                humanize(timeout)
+                human::duration(timeout)
             ))
         }
     }

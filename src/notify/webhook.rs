@@ -10,10 +10,12 @@ use std::fmt;
 use std::time::Duration;
 
 use http_body_util::Full;
+use hyper::Request;
 use hyper::body::Bytes;
-use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, USER_AGENT};
-use hyper::{Request, Uri};
-use hyper_util::rt::TokioIo;
+use hyper::header::CONTENT_TYPE;
+
+use crate::human;
+use crate::probe::{HttpTarget, exchange};
 
 /// Why an attempt failed, in a few words, and whether trying again could help.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,94 +44,30 @@ impl fmt::Display for Failure {
 /// One POST of `body` to `url`, bounded as a whole (resolve, connect, send, response head) by
 /// `timeout`.
 pub async fn post(url: &str, body: Bytes, timeout: Duration) -> Result<(), Failure> {
-    let target = Target::parse(url)?;
+    let target = HttpTarget::parse(url).map_err(|reason| Failure {
+        reason,
+        permanent: true,
+    })?;
     match tokio::time::timeout(timeout, attempt(&target, body)).await {
         Ok(result) => result,
         Err(_elapsed) => Err(Failure::transient(format!(
             "no answer within {}",
-            crate::supervisor::engine::humanize(timeout)
+            human::duration(timeout)
         ))),
     }
 }
 
-/// Where to connect and what to ask for.
-#[derive(Debug, PartialEq, Eq)]
-struct Target {
-    host: String,
-    port: u16,
-    /// The `Host` header: the host, plus the port when the URL names one.
-    authority: String,
-    /// Path and query; `/` when the URL has none.
-    path: String,
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Target, Failure> {
-        let invalid = |why: &str| Failure {
-            reason: format!("invalid URL {url:?}: {why}"),
-            permanent: true,
-        };
-        let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(invalid("only http:// is supported"));
-        }
-        let host = uri
-            .host()
-            .filter(|host| !host.is_empty())
-            .ok_or_else(|| invalid("missing host"))?;
-        let authority = match uri.port_u16() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        };
-        let path = uri
-            .path_and_query()
-            .map(|path| path.as_str())
-            .filter(|path| !path.is_empty())
-            .unwrap_or("/");
-        Ok(Target {
-            host: host.to_string(),
-            port: uri.port_u16().unwrap_or(80),
-            authority,
-            path: path.to_string(),
-        })
-    }
-}
-
-async fn attempt(target: &Target, body: Bytes) -> Result<(), Failure> {
-    let stream = crate::probe::connect(&target.host, target.port)
-        .await
-        .map_err(|failure| Failure::transient(failure.0))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|error| hyper_reason(&error))?;
+async fn attempt(target: &HttpTarget, body: Bytes) -> Result<(), Failure> {
     let request = Request::post(target.path.as_str())
-        .header(HOST, target.authority.as_str())
-        .header(USER_AGENT, concat!("wrangle/", env!("CARGO_PKG_VERSION")))
         .header(CONTENT_TYPE, "application/json")
-        .header(CONNECTION, "close")
         .body(Full::new(body))
         .map_err(|error| Failure {
             reason: format!("cannot build the request: {error}"),
             permanent: true,
         })?;
-    // The connection is driven here, beside the request, rather than spawned: when the attempt
-    // times out, dropping this future closes the socket too (as in `probe::http`).
-    let response = sender.send_request(request);
-    let mut response = std::pin::pin!(response);
-    let mut connection = std::pin::pin!(connection);
-    let mut connection_done = false;
-    let response = loop {
-        tokio::select! {
-            result = &mut response => break result,
-            result = &mut connection, if !connection_done => {
-                connection_done = true;
-                if let Err(error) = result {
-                    return Err(hyper_reason(&error));
-                }
-            }
-        }
-    };
-    let status = response.map_err(|error| hyper_reason(&error))?.status();
+    let status = exchange(target, request)
+        .await
+        .map_err(Failure::transient)?;
     if status.is_success() {
         return Ok(());
     }
@@ -138,21 +76,6 @@ async fn attempt(target: &Target, body: Bytes) -> Result<(), Failure> {
         reason: format!("HTTP {code}"),
         permanent: status.is_client_error() && code != 408 && code != 429,
     })
-}
-
-fn hyper_reason(error: &hyper::Error) -> Failure {
-    if error.is_incomplete_message() || error.is_canceled() || error.is_closed() {
-        return Failure::transient("connection closed before a response");
-    }
-    if error.is_parse() {
-        return Failure::transient("not an HTTP response");
-    }
-    let io_source =
-        std::error::Error::source(error).and_then(|source| source.downcast_ref::<std::io::Error>());
-    match io_source {
-        Some(io_error) => Failure::transient(crate::probe::io_reason(io_error)),
-        None => Failure::transient(format!("HTTP error: {error}")),
-    }
 }
 
 #[cfg(test)]
@@ -264,11 +187,13 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_taken_apart() {
-        let target = Target::parse("http://localhost/").expect("parses");
-        assert_eq!(target.port, 80);
-        assert_eq!(target.authority, "localhost");
-        assert!(Target::parse("https://x/").expect_err("https").permanent);
-        assert!(Target::parse("nonsense").is_err());
+    fn a_url_that_is_not_http_is_a_permanent_failure() {
+        for url in ["https://x/", "nonsense"] {
+            let failure = runtime()
+                .block_on(post(url, Bytes::new(), Duration::from_secs(1)))
+                .expect_err(url);
+            assert!(failure.permanent, "{url}: {failure:?}");
+            assert!(failure.reason.starts_with("invalid URL"), "{failure:?}");
+        }
     }
 }

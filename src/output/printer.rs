@@ -23,11 +23,11 @@ use std::sync::{Mutex, PoisonError};
 
 use anstyle::Style;
 
+use crate::mutex;
 use crate::output::controls::Controls;
 use crate::output::style;
 use crate::spec::ServiceId;
-
-pub use crate::supervisor::event::Stream;
+use crate::stream::Stream;
 
 /// The colour of wrangle's own messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +210,7 @@ impl Printer {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves nothing half-updated that matters here:
         // at worst one line is missing. Keep printing.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        mutex::lock(&self.state)
     }
 
     /// Writes whole rendered lines, keeping the progress line below them.

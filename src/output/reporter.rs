@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::human;
 use crate::output::{Printer, Tone};
 use crate::spec::{ProjectSpec, ServiceId};
-use crate::supervisor::engine::humanize;
-use crate::supervisor::event::{Event, Exit, Resource, Stream};
+use crate::stream::Stream;
+use crate::supervisor::event::{Event, Exit, Resource};
 use crate::supervisor::runtime::{Observer, RunOutcome};
 
 /// How many of a service's last lines are kept to explain a failure.
@@ -189,7 +190,7 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
             (
                 Some(*service),
                 Tone::Good,
-                format!("ready in {}", humanize(*elapsed)),
+                format!("ready in {}", human::duration(*elapsed)),
             )
         }
         Event::LeaderExited {
@@ -220,7 +221,7 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
                 format!(
                     "{verb} with {} after {}",
                     status.describe(),
-                    humanize(*uptime)
+                    human::duration(*uptime)
                 ),
             )
         }
@@ -231,7 +232,10 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
         } => (
             Some(*service),
             Tone::Warn,
-            format!("restarting in {} (restart #{attempt})", humanize(*delay)),
+            format!(
+                "restarting in {} (restart #{attempt})",
+                human::duration(*delay)
+            ),
         ),
         Event::MemoryLimitExceeded { service, reason } => (
             Some(*service),
@@ -283,7 +287,7 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
             format!(
                 "cannot start: {error}: wrangle itself is short of resources, not the service; \
                  retrying in {} (not counted as a crash)",
-                humanize(*delay)
+                human::duration(*delay)
             ),
         ),
         Event::NotReady {
@@ -291,7 +295,7 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
             timeout,
             last_failure,
         } => {
-            let mut text = format!("not ready after {}", humanize(*timeout));
+            let mut text = format!("not ready after {}", human::duration(*timeout));
             if let Some(failure) = last_failure {
                 text.push_str(&format!(" (last probe: {failure})"));
             }
@@ -307,7 +311,7 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
                 Some(after) => {
                     format!(
                         "still running after {}: sending SIGKILL to its whole tree",
-                        humanize(*after)
+                        human::duration(*after)
                     )
                 }
                 None => "killing its whole tree (SIGKILL)".to_string(),
@@ -320,7 +324,7 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
             (
                 None,
                 Tone::Good,
-                format!("all {count} {noun} up in {}", humanize(*elapsed)),
+                format!("all {count} {noun} up in {}", human::duration(*elapsed)),
             )
         }
         Event::StartupFailed { service, reason } => (

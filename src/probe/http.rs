@@ -1,4 +1,6 @@
 //! The HTTP check: `GET` a URL over a fresh HTTP/1.1 connection; ready on a 2xx status only.
+//! Also the one-shot HTTP/1.1 client it is built on ([`HttpTarget`], [`exchange`]), which
+//! notification webhooks share.
 //!
 //! Each attempt opens its own connection and drops it afterwards: a pooled connection could
 //! answer from a process that is already gone, and a fresh one tests what a client would see.
@@ -8,13 +10,13 @@
 use std::time::Duration;
 
 use http_body_util::Empty;
-use hyper::body::Bytes;
-use hyper::header::{CONNECTION, HOST, USER_AGENT};
-use hyper::{Request, Uri};
+use hyper::body::{Body, Bytes};
+use hyper::header::{CONNECTION, HOST, HeaderValue, USER_AGENT};
+use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 
 use crate::probe::ProbeFailure;
-use crate::probe::tcp::connect;
+use crate::probe::tcp::{connect, io_reason};
 
 /// One HTTP attempt against `url` (`http://host[:port]/path`, port 80 by default).
 ///
@@ -22,28 +24,46 @@ use crate::probe::tcp::connect;
 /// whole answer, and a health endpoint that streams forever must not hold the attempt open. The
 /// whole attempt (resolve, connect, request, response head) is bounded by `attempt_timeout`.
 pub async fn http_attempt(url: &str, attempt_timeout: Duration) -> Result<(), ProbeFailure> {
-    let target = Target::parse(url)?;
+    let target = HttpTarget::parse(url).map_err(ProbeFailure)?;
     match tokio::time::timeout(attempt_timeout, attempt(&target)).await {
         Ok(result) => result,
         Err(_elapsed) => Err(ProbeFailure::timed_out(attempt_timeout)),
     }
 }
 
-/// Where to connect and what to ask for, taken apart from the URL once.
-#[derive(Debug, PartialEq, Eq)]
-struct Target {
-    /// The host as written, brackets included for an IPv6 literal.
-    host: String,
-    port: u16,
-    /// The `Host` header: the host, plus the port only when the URL named one.
-    authority: String,
-    /// Path and query; `/` when the URL has none.
-    path: String,
+async fn attempt(target: &HttpTarget) -> Result<(), ProbeFailure> {
+    let request = Request::get(target.path.as_str())
+        .body(Empty::<Bytes>::new())
+        .map_err(|err| ProbeFailure(format!("cannot build request: {err}")))?;
+    let status = exchange(target, request).await.map_err(ProbeFailure)?;
+    if status.is_success() {
+        return Ok(());
+    }
+    if status.is_redirection() {
+        return Err(ProbeFailure(format!(
+            "HTTP {} (a redirect is not ready)",
+            status.as_u16()
+        )));
+    }
+    Err(ProbeFailure(format!("HTTP {}", status.as_u16())))
 }
 
-impl Target {
-    fn parse(url: &str) -> Result<Target, ProbeFailure> {
-        let invalid = |why: &str| ProbeFailure(format!("invalid URL {url:?}: {why}"));
+/// Where to connect and what to ask for, taken apart from an `http://` URL once.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct HttpTarget {
+    /// The host as written, brackets included for an IPv6 literal.
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    /// The `Host` header: the host, plus the port only when the URL named one.
+    pub(crate) authority: String,
+    /// Path and query; `/` when the URL has none.
+    pub(crate) path: String,
+}
+
+impl HttpTarget {
+    /// `http://host[:port][/path]`; anything else is `invalid URL "...": why`.
+    pub(crate) fn parse(url: &str) -> Result<HttpTarget, String> {
+        let invalid = |why: &str| format!("invalid URL {url:?}: {why}");
         let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
         match uri.scheme_str() {
             Some("http") => {}
@@ -63,7 +83,7 @@ impl Target {
             .map(|path| path.as_str())
             .filter(|path| !path.is_empty())
             .unwrap_or("/");
-        Ok(Target {
+        Ok(HttpTarget {
             host: host.to_string(),
             port: uri.port_u16().unwrap_or(80),
             authority,
@@ -72,22 +92,39 @@ impl Target {
     }
 }
 
-async fn attempt(target: &Target) -> Result<(), ProbeFailure> {
-    let stream = connect(&target.host, target.port).await?;
+/// Sends `request` to `target` over a fresh connection and returns the response's status; the
+/// body is never read. Adds `Host`, `User-Agent` and `Connection: close` (we drop the connection
+/// after the status line; saying so lets the server close cleanly). A failure is a few words for
+/// the user: "connection refused", "not an HTTP response". Not bounded in time: the caller
+/// wraps it in its timeout.
+pub(crate) async fn exchange<B>(
+    target: &HttpTarget,
+    mut request: Request<B>,
+) -> Result<StatusCode, String>
+where
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let headers = request.headers_mut();
+    let authority = HeaderValue::from_str(&target.authority)
+        .map_err(|_| format!("invalid host {:?}", target.authority))?;
+    headers.insert(HOST, authority);
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("wrangle/", env!("CARGO_PKG_VERSION"))),
+    );
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+
+    let stream = connect(&target.host, target.port)
+        .await
+        .map_err(|failure| failure.0)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|err| hyper_reason(&err))?;
-    let request = Request::get(target.path.as_str())
-        .header(HOST, target.authority.as_str())
-        .header(USER_AGENT, "wrangle")
-        // We drop the connection after the status line; saying so lets the server close cleanly.
-        .header(CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|err| ProbeFailure(format!("cannot build request: {err}")))?;
-
     // The connection future is driven here, next to the request, rather than spawned: when the
-    // attempt times out, dropping this future then tears down the socket too, so a server that
-    // never answers cannot pin a task and a file descriptor.
+    // caller's timeout drops this future, the socket goes with it, so a server that never
+    // answers cannot pin a task and a file descriptor.
     let response = sender.send_request(request);
     let mut response = std::pin::pin!(response);
     let mut connection = std::pin::pin!(connection);
@@ -104,35 +141,26 @@ async fn attempt(target: &Target) -> Result<(), ProbeFailure> {
             }
         }
     };
-    let response = response.map_err(|err| hyper_reason(&err))?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    if status.is_redirection() {
-        return Err(ProbeFailure(format!(
-            "HTTP {} (a redirect is not ready)",
-            status.as_u16()
-        )));
-    }
-    Err(ProbeFailure(format!("HTTP {}", status.as_u16())))
+    response
+        .map(|response| response.status())
+        .map_err(|err| hyper_reason(&err))
 }
 
 /// A hyper error in a few words for the user.
-fn hyper_reason(err: &hyper::Error) -> ProbeFailure {
+fn hyper_reason(err: &hyper::Error) -> String {
     if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
-        return ProbeFailure("connection closed before a response".to_string());
+        return "connection closed before a response".to_string();
     }
     if err.is_parse() {
-        return ProbeFailure("not an HTTP response".to_string());
+        return "not an HTTP response".to_string();
     }
     // The source is usually the IO error (reset, broken pipe), which says more than hyper's
     // wrapper.
     let io_source =
         std::error::Error::source(err).and_then(|source| source.downcast_ref::<std::io::Error>());
     match io_source {
-        Some(io_err) => ProbeFailure(crate::probe::tcp::io_reason(io_err)),
-        None => ProbeFailure(format!("HTTP error: {err}")),
+        Some(io_err) => io_reason(io_err),
+        None => format!("HTTP error: {err}"),
     }
 }
 
@@ -195,7 +223,7 @@ mod tests {
             lower.contains(&format!("host: 127.0.0.1:{port}\r\n")),
             "{head}"
         );
-        assert!(lower.contains("user-agent: wrangle\r\n"), "{head}");
+        assert!(lower.contains("user-agent: wrangle/"), "{head}");
     }
 
     #[test]
@@ -273,20 +301,20 @@ mod tests {
 
     #[test]
     fn target_parsing() {
-        let target = Target::parse("http://localhost:8080/health").expect("valid");
+        let target = HttpTarget::parse("http://localhost:8080/health").expect("valid");
         assert_eq!(
             target,
-            Target {
+            HttpTarget {
                 host: "localhost".to_string(),
                 port: 8080,
                 authority: "localhost:8080".to_string(),
                 path: "/health".to_string(),
             }
         );
-        let target = Target::parse("http://example.test").expect("valid");
+        let target = HttpTarget::parse("http://example.test").expect("valid");
         assert_eq!((target.port, target.path.as_str()), (80, "/"));
         assert_eq!(target.authority, "example.test");
-        let target = Target::parse("http://[::1]:9000/x").expect("valid");
+        let target = HttpTarget::parse("http://[::1]:9000/x").expect("valid");
         assert_eq!((target.host.as_str(), target.port), ("[::1]", 9000));
         assert_eq!(target.authority, "[::1]:9000");
     }

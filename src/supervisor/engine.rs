@@ -60,8 +60,8 @@
 //! | Starting, Running | `MemoryLimitExceeded`            | Stopping → Respawn, or GiveUp        |
 //! | any               | `Shutdown`                       | Stopping in reverse dependency order |
 //!
-//! **Invariant:** no IO, no clock, no randomness of its own. Only `spec`, `std` and the
-//! supervisor's own vocabulary (`event`, `graph`) are imported.
+//! **Invariant:** no IO, no clock, no randomness of its own. Only `spec`, `std`, the crate's
+//! vocabulary (`exit`, `human`) and the supervisor's own (`event`, `graph`) are imported.
 
 mod ending;
 mod launch;
@@ -72,6 +72,7 @@ mod stopping;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::exit;
 use crate::spec::{ProjectSpec, ServiceId, Signal};
 use crate::supervisor::event::{Event, Exit};
 use crate::supervisor::graph;
@@ -295,14 +296,6 @@ pub enum Effect {
     },
 }
 
-/// Exit codes, kept in sync with `crate::exit` (the engine may not import it: it is IO-free and
-/// `exit` is about the process).
-pub mod code {
-    pub const SUCCESS: u8 = 0;
-    pub const SERVICE_FAILED: u8 = 1;
-    pub const NOT_READY: u8 = 3;
-}
-
 /// A read-only view of one service for front-ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceView {
@@ -433,7 +426,7 @@ impl Engine {
                 sequence,
                 kind,
             } => self.timer(service, sequence, kind, fx),
-            Input::Shutdown { force } => self.shutdown(code::SUCCESS, force, fx),
+            Input::Shutdown { force } => self.shutdown(exit::SUCCESS, force, fx),
             Input::Control { service, action } => self.control(now, service, action, fx),
             Input::MemoryLimitExceeded {
                 service,
@@ -452,25 +445,6 @@ impl Engine {
         x ^= x >> 27;
         self.random_state = x;
         (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// `1.5s`, `250ms`, `2m`: for messages.
-pub fn humanize(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        let secs = duration.as_secs_f64();
-        if ms.is_multiple_of(1000) {
-            format!("{}s", ms / 1000)
-        } else {
-            format!("{secs:.1}s")
-        }
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else {
-        format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000)
     }
 }
 

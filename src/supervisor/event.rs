@@ -135,5 +135,3 @@ pub enum Event {
     /// A stop of everything began.
     ShuttingDown { forced: bool },
 }
-
-pub use crate::logs::Stream;

@@ -13,6 +13,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::human;
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::supervisor::event::Resource;
 use crate::sys::sampler::{self, Rates, Sample, Sampler, Usage};
@@ -154,8 +155,8 @@ impl Monitor {
                     generation: instance.generation,
                     reason: format!(
                         "memory limit: {} > {} (max_memory)",
-                        format_bytes(memory),
-                        format_bytes(max)
+                        human::bytes(memory),
+                        human::bytes(max)
                     ),
                 });
             }
@@ -165,7 +166,7 @@ impl Monitor {
                     let message = if active {
                         format!(
                             "{name} has used over {threshold}% CPU for {} ({:.0}% now)",
-                            crate::supervisor::engine::humanize(limits.warn_after),
+                            human::duration(limits.warn_after),
                             rates.cpu_percent_of_core
                         )
                     } else {
@@ -185,12 +186,12 @@ impl Monitor {
                     let message = if active {
                         format!(
                             "{name} has used over {} of memory for {} ({} now)",
-                            format_bytes(threshold),
-                            crate::supervisor::engine::humanize(limits.warn_after),
-                            format_bytes(memory)
+                            human::bytes(threshold),
+                            human::duration(limits.warn_after),
+                            human::bytes(memory)
                         )
                     } else {
-                        format!("{name} is back under {} of memory", format_bytes(threshold))
+                        format!("{name} is back under {} of memory", human::bytes(threshold))
                     };
                     verdicts.push(Verdict::Warning {
                         service: instance.service,
@@ -257,22 +258,6 @@ fn cpu_seconds(usage: &Usage) -> f64 {
     usage.cpu_ticks as f64 / sampler::clock_ticks_per_second() as f64
 }
 
-/// `612MiB`, `1.5GiB`, `300KiB`: sizes for messages, in the units the config accepts.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (unit, size) in UNITS {
-        if bytes >= size {
-            let value = bytes as f64 / size as f64;
-            return if value >= 100.0 || value.fract() < 0.05 {
-                format!("{value:.0}{unit}")
-            } else {
-                format!("{value:.1}{unit}")
-            };
-        }
-    }
-    format!("{bytes}B")
-}
-
 /// A threshold condition that must hold for a while before it counts, and must stop holding
 /// for as long before it stops counting: one spike neither raises nor clears a warning.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -334,13 +319,5 @@ mod tests {
             warning.update(Instant::now(), true, Duration::ZERO),
             Some(true)
         );
-    }
-
-    #[test]
-    fn sizes_read_like_config_values() {
-        assert_eq!(format_bytes(512), "512B");
-        assert_eq!(format_bytes(300 * 1024), "300KiB");
-        assert_eq!(format_bytes(500 * 1024 * 1024), "500MiB");
-        assert_eq!(format_bytes(1536 * 1024 * 1024), "1.5GiB");
     }
 }

@@ -47,13 +47,13 @@ use tokio::task::JoinHandle;
 
 use crate::logs::LogStore;
 use crate::spec::{ProjectSpec, ServiceId, Signal};
+use crate::stream::Stream;
 use crate::supervisor::engine::{Effect, Engine, Input, Lifetime, ServiceAction, ServiceView};
-use crate::supervisor::event::{Event, Exit, Stream};
+use crate::supervisor::event::{Event, Exit};
 use crate::supervisor::monitor::{Monitor, ResourceReport};
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::{ExitStatus, Reaper};
 
-pub(crate) use os::inherited_variables_to_drop;
 use os::{Os, OsOptions};
 use output::{OutputDrained, READ_BUFFER};
 use system::System;
@@ -329,7 +329,7 @@ impl<S: System> Runtime<S> {
             }
             self.publish_state();
         }
-        let code = code.unwrap_or(crate::supervisor::engine::code::SERVICE_FAILED);
+        let code = code.unwrap_or(crate::exit::SERVICE_FAILED);
         self.finish(code).await
     }
 

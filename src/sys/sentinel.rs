@@ -31,7 +31,7 @@
 //!   service's session, on a machine without cgroups: such a process is re-parented above
 //!   wrangle, out of the sentinel's sight.
 //! - A sentinel killed with SIGKILL together with its daemon stops nothing; the next command then
-//!   stops what it can prove was the run's (see `daemon::state`).
+//!   stops what it can prove was the run's (see `launch::state`).
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;

@@ -5,8 +5,8 @@
 //! request, quit) comes back as an [`Effect`].
 //!
 //! No terminal, no IO, no clock: time is a field the loop sets ([`App::now`]), so every rule
-//! here is unit-tested as data. The formatting helpers at the end (CPU, memory, uptime,
-//! sparklines, log text made safe for a terminal) are shared with `top::view`.
+//! here is unit-tested as data. The formatting helpers at the end (CPU, sparklines, log
+//! text made safe for a terminal) are shared with `top::view`; sizes and uptimes are `human`'s.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
@@ -358,47 +358,6 @@ pub fn format_cpu(cpu_percent: Option<f64>) -> String {
     }
 }
 
-/// Memory in binary units with about three significant digits, as `htop` shows it: `980K`,
-/// `45.2M`, `123M`, `1.50G`; bytes below 1 KiB as `512B`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
-    if bytes < 1024 {
-        return format!("{bytes}B");
-    }
-    // Precision is not needed past three digits: f64 is exact enough for display.
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let digits = match value {
-        v if v < 10.0 => 2,
-        v if v < 100.0 => 1,
-        _ => 0,
-    };
-    // `K` with decimals reads oddly (`1.50K`): kibibytes are whole.
-    let digits = if unit == 0 { 0 } else { digits };
-    format!("{value:.digits$}{}", UNITS[unit])
-}
-
-/// `42s`, `3m07s`, `5h02m`, `2d03h`: two units at most, as in `wrangle ps`.
-pub fn format_uptime(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{:02}h", secs / 86400, secs % 86400 / 3600),
-    }
-}
-
-/// How long a service has run at `now`, from its RFC 3339 `started_at`.
-pub fn uptime(started_at: Option<&str>, now: SystemTime) -> Option<String> {
-    let started = humantime::parse_rfc3339(started_at?).ok()?;
-    let elapsed = now.duration_since(started).unwrap_or_default();
-    Some(format_uptime(elapsed.as_secs()))
-}
-
 /// The levels of a sparkline, lowest first.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -721,35 +680,13 @@ mod tests {
     }
 
     #[test]
-    fn cpu_memory_and_uptime_formats() {
+    fn cpu_formats() {
         assert_eq!(format_cpu(None), "–");
         assert_eq!(format_cpu(Some(0.0)), "0.0");
         assert_eq!(format_cpu(Some(12.345)), "12.3");
         assert_eq!(format_cpu(Some(1234.5)), "1234");
         assert_eq!(format_cpu(Some(f64::NAN)), "–");
         assert_eq!(format_cpu(Some(-1.0)), "–");
-        assert_eq!(format_bytes(0), "0B");
-        assert_eq!(format_bytes(1023), "1023B");
-        assert_eq!(format_bytes(1024), "1K");
-        assert_eq!(format_bytes(980 * 1024), "980K");
-        assert_eq!(format_bytes(1000 * 1024), "0.98M");
-        assert_eq!(format_bytes(45_200 * 1024), "44.1M");
-        assert_eq!(format_bytes(123 * 1024 * 1024), "123M");
-        assert_eq!(format_bytes(1536 * 1024 * 1024), "1.50G");
-        assert_eq!(format_bytes(u64::MAX), "16384P");
-        assert_eq!(format_uptime(59), "59s");
-        assert_eq!(format_uptime(187), "3m07s");
-        assert_eq!(format_uptime(5 * 3600 + 120), "5h02m");
-        assert_eq!(format_uptime(2 * 86400 + 3 * 3600), "2d03h");
-        let now = humantime::parse_rfc3339("2026-01-01T00:01:05Z").unwrap();
-        assert_eq!(
-            uptime(Some("2026-01-01T00:00:00.000Z"), now),
-            Some("1m05s".into())
-        );
-        assert_eq!(uptime(Some("not a time"), now), None);
-        assert_eq!(uptime(None, now), None);
-        // A start in the future (clock skew) is not negative.
-        assert_eq!(uptime(Some("2027-01-01T00:00:00Z"), now), Some("0s".into()));
     }
 
     #[test]

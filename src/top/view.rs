@@ -14,9 +14,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use crate::api::wire::{LogLine, LogStream, ServiceState, ServiceStatus};
-use crate::top::app::{
-    App, Connection, Mode, Scale, Tone, format_bytes, format_cpu, printable, sparkline, uptime,
-};
+use crate::human;
+use crate::top::app::{App, Connection, Mode, Scale, Tone, format_cpu, printable, sparkline};
 use crate::top::input;
 
 /// Below this many columns only a notice is drawn.
@@ -106,7 +105,7 @@ pub fn columns(width: u16, name_width: u16) -> Vec<(Column, u16)> {
         (Column::State, 8),
         (Column::Pid, 7),
         (Column::Cpu, 6),
-        (Column::Mem, 6),
+        (Column::Mem, 7),
         (Column::Restarts, 8),
         (Column::Uptime, 6),
     ];
@@ -235,7 +234,7 @@ fn header(app: &App, theme: &Theme) -> Paragraph<'static> {
     let (cpu, mem) = match &status.daemon_resources {
         Some(usage) => (
             format!("{}%", format_cpu(Some(usage.cpu_percent))),
-            format_bytes(usage.memory_bytes),
+            human::bytes(usage.memory_bytes),
         ),
         None => ("–".to_string(), "–".to_string()),
     };
@@ -345,12 +344,12 @@ fn cell(
             .map_or_else(|| "–".to_string(), |pid| pid.to_string()),
         Column::Cpu => format_cpu(usage.map(|usage| usage.cpu_percent)),
         Column::Mem => {
-            usage.map_or_else(|| "–".to_string(), |usage| format_bytes(usage.memory_bytes))
+            usage.map_or_else(|| "–".to_string(), |usage| human::bytes(usage.memory_bytes))
         }
         Column::Restarts => service.restarts.to_string(),
-        Column::Uptime => {
-            uptime(service.started_at.as_deref(), app.now).unwrap_or_else(|| "–".to_string())
-        }
+        Column::Uptime => service
+            .uptime_at(app.now)
+            .map_or_else(|| "–".to_string(), human::uptime),
         Column::CpuHistory | Column::MemHistory => {
             let points = app.points(&service.name);
             let (values, scale, color): (Vec<f64>, Scale, Color) = match column {
@@ -557,7 +556,7 @@ mod tests {
         let screen = draw(&app(true), 120, 30);
         let header = &screen[0];
         assert!(
-            header.contains("wrangle top  shop  daemon PID 4242  cpu 0.3%  mem 5.00M  2/3 up"),
+            header.contains("wrangle top  shop  daemon PID 4242  cpu 0.3%  mem 5MiB  2/3 up"),
             "{header}"
         );
         assert!(find(&screen, "NAME").contains("CPU HISTORY"));
@@ -566,7 +565,7 @@ mod tests {
             api.contains("running")
                 && api.contains("101")
                 && api.contains("12.5")
-                && api.contains("45.0M")
+                && api.contains("45MiB")
                 && api.contains("3m07s"),
             "{api}"
         );

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use wrangle::logs::{FileLine, Stream, read_file_tail};
+use wrangle::logs::{FileLine, read_file_tail};
+use wrangle::stream::Stream;
 
 /// Every line of `service`'s log files in `logs` (oldest file first: `.log.N` … `.log.1`,
 /// `.log`), read back through wrangle's own reader, which takes each line's time and stream

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use crate::exit;
 use crate::spec::{RestartPolicy, ServiceId, Signal};
 use crate::supervisor::engine::restart_rule::{self, RunEnd, Verdict};
 use crate::supervisor::engine::state::{AfterStop, Leader, Lifecycle, Stage};
-use crate::supervisor::engine::{Effect, Effects, Engine, RestartCause, TimerKind, code};
+use crate::supervisor::engine::{Effect, Effects, Engine, RestartCause, TimerKind};
 use crate::supervisor::event::{Event, Exit};
 
 impl Engine {
@@ -137,7 +138,7 @@ impl Engine {
         {
             self.services[service].lifecycle = Lifecycle::Exited(status);
             let reason = format!("exited with {} during start-up", status.describe());
-            self.fail_startup(service, code::SERVICE_FAILED, reason, fx);
+            self.fail_startup(service, exit::SERVICE_FAILED, reason, fx);
             return;
         }
         let end = if status.success() {

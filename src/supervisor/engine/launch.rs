@@ -3,11 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use crate::exit;
+use crate::human;
 use crate::spec::{DependencyCondition, RestartPolicy, ServiceId};
 use crate::supervisor::engine::restart_rule::{self, RunEnd};
 use crate::supervisor::engine::state::{AfterStop, Instance, Lifecycle, Stage};
 use crate::supervisor::engine::{
-    Effect, Effects, Engine, Lifetime, Phase, RestartCause, SpawnFault, code, humanize,
+    Effect, Effects, Engine, Lifetime, Phase, RestartCause, SpawnFault,
 };
 use crate::supervisor::event::Event;
 use crate::supervisor::graph;
@@ -77,7 +79,7 @@ impl Engine {
                 DependencyStatus::Met => self.launch(service, 0, fx),
                 DependencyStatus::Pending => {}
                 DependencyStatus::Impossible(reason) => {
-                    self.fail_startup(service, code::SERVICE_FAILED, reason, fx);
+                    self.fail_startup(service, exit::SERVICE_FAILED, reason, fx);
                     return;
                 }
             }
@@ -97,9 +99,9 @@ impl Engine {
         let all_ended = self.services.iter().all(|state| state.lifecycle.ended());
         if self.stage == Stage::Running && self.lifetime == Lifetime::UntilIdle && all_ended {
             let code = if self.any_failed {
-                code::SERVICE_FAILED
+                exit::SERVICE_FAILED
             } else {
-                code::SUCCESS
+                exit::SUCCESS
             };
             self.stage = Stage::Done;
             fx.push(Effect::Exit { code });
@@ -315,7 +317,7 @@ impl Engine {
         match (self.stage, self.spec.services[service].restart.policy) {
             (Stage::StartingUp { .. }, _) => {
                 self.services[service].lifecycle = Lifecycle::Failed;
-                self.fail_startup(service, code::SERVICE_FAILED, reason, fx);
+                self.fail_startup(service, exit::SERVICE_FAILED, reason, fx);
             }
             (_, RestartPolicy::Never) => {
                 self.give_up(service, reason, fx);
@@ -352,11 +354,11 @@ impl Engine {
                 self.publish_not_ready(service, last_failure.clone(), fx);
                 if let Stage::StartingUp { .. } = self.stage {
                     let timeout = self.probe_timeout(service);
-                    let mut reason = format!("not ready after {}", humanize(timeout));
+                    let mut reason = format!("not ready after {}", human::duration(timeout));
                     if let Some(failure) = last_failure {
                         reason.push_str(&format!(" (last probe: {failure})"));
                     }
-                    self.fail_startup(service, code::NOT_READY, reason, fx);
+                    self.fail_startup(service, exit::NOT_READY, reason, fx);
                 } else {
                     // After start-up, an instance that never became ready is stopped and counts
                     // as a crash.

@@ -13,8 +13,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::human;
 use crate::spec::RestartSpec;
-use crate::supervisor::engine::humanize;
 
 /// The first delay before retrying a spawn that failed because wrangle itself was short of
 /// resources (file descriptors, memory, processes). The service's own backoff settings are about
@@ -97,7 +97,7 @@ impl CrashLoop {
                 "crash loop: crashed {} times in a row within {} of starting (min_uptime), \
                  more than max_restarts = {}; not restarting again",
                 self.quick_crashes,
-                humanize(spec.min_uptime),
+                human::duration(spec.min_uptime),
                 spec.max_restarts
             ));
         }
@@ -106,7 +106,7 @@ impl CrashLoop {
                 "crash loop: more than {} restarts within {} (restart_window); not restarting \
                  again",
                 spec.max_restarts,
-                humanize(spec.window)
+                human::duration(spec.window)
             ));
         }
         Verdict::Restart {

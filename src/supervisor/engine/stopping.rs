@@ -4,12 +4,11 @@
 
 use std::time::Instant;
 
+use crate::exit;
 use crate::spec::{ServiceId, Signal};
 use crate::supervisor::engine::restart_rule::{RunEnd, Verdict};
 use crate::supervisor::engine::state::{AfterStop, Lifecycle, Stage};
-use crate::supervisor::engine::{
-    Effect, Effects, Engine, RestartCause, ServiceAction, TimerKind, code,
-};
+use crate::supervisor::engine::{Effect, Effects, Engine, RestartCause, ServiceAction, TimerKind};
 use crate::supervisor::event::Event;
 use crate::supervisor::graph;
 
@@ -155,8 +154,8 @@ impl Engine {
             }
             Stage::Done => return,
             Stage::Idle | Stage::StartingUp { .. } | Stage::Running => {
-                let code = if code == code::SUCCESS && self.any_failed {
-                    code::SERVICE_FAILED
+                let code = if code == exit::SUCCESS && self.any_failed {
+                    exit::SERVICE_FAILED
                 } else {
                     code
                 };

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 use super::*;
+use crate::exit;
 use crate::spec::{
     CommandSpec, Dependency, DependencyCondition, ReadyCheck, ReadyProbe, RestartPolicy,
     RestartSpec, ServiceSpec, StopSpec,
@@ -222,12 +223,4 @@ fn daemon(spec: Arc<ProjectSpec>) -> Harness {
         42,
     );
     harness
-}
-
-#[test]
-fn humanize_reads_naturally() {
-    assert_eq!(humanize(Duration::from_millis(412)), "412ms");
-    assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
-    assert_eq!(humanize(Duration::from_secs(10)), "10s");
-    assert_eq!(humanize(Duration::from_secs(120)), "2m");
 }

@@ -14,6 +14,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::environment::MANAGER_VARIABLES;
+use crate::human;
 use crate::probe::ProbeFailure;
 use crate::spec::{CommandSpec, ProjectSpec, ServiceId, Signal};
 use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
@@ -200,7 +202,7 @@ impl System for Os {
             cwd: service_spec.cwd.clone(),
             env,
             // wrangle's own systemd/socket-activation variables are not the service's.
-            env_remove: inherited_variables_to_drop(),
+            env_remove: MANAGER_VARIABLES.map(String::from).to_vec(),
             output: Output::Capture,
             death_signal: self.die_with_parent.then_some(Signal::TERM.0),
             cgroup: self.service_cgroup(service),
@@ -386,7 +388,7 @@ impl System for Os {
             // Without the run marker the probe is never mistaken for a member of the service.
             env_remove: [RUN_VAR.to_string(), SERVICE_VAR.to_string()]
                 .into_iter()
-                .chain(inherited_variables_to_drop())
+                .chain(MANAGER_VARIABLES.map(String::from))
                 .collect(),
             output: Output::Discard,
             // A probe is wrangle's own helper: it dies with wrangle, at once.
@@ -412,7 +414,7 @@ impl System for Os {
                 let _ = signal_group(pid, Signal::KILL.0);
                 Err(ProbeFailure(format!(
                     "timed out after {}",
-                    crate::supervisor::engine::humanize(timeout)
+                    human::duration(timeout)
                 )))
             }
         };
@@ -431,19 +433,4 @@ fn is_cgroup_refusal(error: &io::Error) -> bool {
         || code == rustix::io::Errno::BUSY.raw_os_error()
         || code == rustix::io::Errno::NOTSUP.raw_os_error()
         || code == rustix::io::Errno::OPNOTSUPP.raw_os_error())
-}
-
-/// Variables of wrangle's own environment that describe wrangle, not a child: never passed on.
-pub(crate) fn inherited_variables_to_drop() -> Vec<String> {
-    [
-        "NOTIFY_SOCKET",
-        "LISTEN_FDS",
-        "LISTEN_PID",
-        "LISTEN_FDNAMES",
-        "WATCHDOG_USEC",
-        "WATCHDOG_PID",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect()
 }

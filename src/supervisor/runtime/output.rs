@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 
 use crate::logs::{LogChunk, LogStore};
 use crate::spec::ServiceId;
+use crate::stream::Stream;
 use crate::supervisor::engine::Input;
-use crate::supervisor::event::Stream;
 use crate::supervisor::lines::LineSplitter;
 
 use super::{Message, Observer};

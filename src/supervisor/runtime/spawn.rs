@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 
 use crate::probe::NotifySocket;
 use crate::spec::{ProjectSpec, ReadyCheck, ServiceId};
+use crate::stream::Stream;
 use crate::supervisor::engine::{Input, SpawnFault};
-use crate::supervisor::event::Stream;
 
 use super::output::{OutputReader, output_tracker};
 use super::probes::{ProbeContext, run_probe};

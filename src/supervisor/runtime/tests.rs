@@ -637,10 +637,7 @@ async fn a_spawn_that_fails_is_reported_with_its_error_and_fails_the_start() {
             error: "command not found: web-server".to_string(),
             retry: None,
         })));
-        assert_eq!(
-            outcome.code,
-            crate::supervisor::engine::code::SERVICE_FAILED
-        );
+        assert_eq!(outcome.code, crate::exit::SERVICE_FAILED);
         assert_eq!(system.tree_signals(0), []);
     })
     .await;

@@ -1,6 +1,6 @@
 //! What the sentinel above a daemon did after the daemon died: written by the sentinel into the
 //! project's private directory, read by the next command that recovers the project (see
-//! `daemon::state`), so that it can say what happened and whether anything can be left.
+//! `launch::state`), so that it can say what happened and whether anything can be left.
 //!
 //! A small text file, written atomically (a temporary file renamed over it) and 0600:
 //! ```text

@@ -129,7 +129,7 @@ fn restart_never_leaves_a_crashed_service_exited_and_exits_when_nothing_is_left(
     let mut harness = Harness::new(project(vec![one_shot]));
     harness.feed(Input::Start { services: vec![] });
     harness.exit_tree(0, Exit::Code(0));
-    assert_eq!(harness.exit, Some(code::SUCCESS));
+    assert_eq!(harness.exit, Some(exit::SUCCESS));
 }
 
 #[test]
@@ -398,7 +398,7 @@ fn a_shortage_never_fails_a_service_that_restarts_never() {
     harness.fire_last_timer(TimerKind::Restart);
     assert_eq!(harness.phase(0), Phase::Running);
     harness.run_then_exit(0, Duration::from_secs(1), Exit::Code(0));
-    assert_eq!(harness.exit, Some(code::SUCCESS));
+    assert_eq!(harness.exit, Some(exit::SUCCESS));
 }
 
 #[test]

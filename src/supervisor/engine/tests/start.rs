@@ -83,7 +83,7 @@ fn a_failed_one_shot_fails_start_up_with_code_1_and_stops_the_rest() {
     assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
     assert!(harness.exit.is_none(), "db is still alive");
     harness.exit_tree(0, Exit::Signal(15));
-    assert_eq!(harness.exit, Some(code::SERVICE_FAILED));
+    assert_eq!(harness.exit, Some(exit::SERVICE_FAILED));
     assert_eq!(harness.spawned_services(), vec![0, 1], "api never starts");
 }
 
@@ -102,7 +102,7 @@ fn readiness_timeout_during_start_up_exits_3() {
     });
     assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
     harness.exit_tree(0, Exit::Signal(15));
-    assert_eq!(harness.exit, Some(code::NOT_READY));
+    assert_eq!(harness.exit, Some(exit::NOT_READY));
     assert_eq!(harness.spawned_services(), vec![0]);
 }
 

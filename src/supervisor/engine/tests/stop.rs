@@ -22,7 +22,7 @@ fn shutdown_stops_in_reverse_dependency_order_and_kills_after_the_timeout() {
     harness.exit_tree(3, Exit::Signal(15));
     assert_eq!(harness.signals.last(), Some(&(0, Signal::TERM)));
     harness.exit_tree(0, Exit::Code(0));
-    assert_eq!(harness.exit, Some(code::SUCCESS));
+    assert_eq!(harness.exit, Some(exit::SUCCESS));
 }
 
 #[test]
@@ -204,5 +204,5 @@ fn stopping_a_service_waiting_out_a_shortage_cancels_the_retry() {
         "the stale retry timer is ignored"
     );
     harness.feed(Input::Shutdown { force: false });
-    assert_eq!(harness.exit, Some(code::SUCCESS));
+    assert_eq!(harness.exit, Some(exit::SUCCESS));
 }

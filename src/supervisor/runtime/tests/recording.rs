@@ -19,7 +19,7 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::probe::ProbeFailure;
 use crate::spec::{CommandSpec, ServiceId, Signal};
-use crate::supervisor::event::Stream;
+use crate::stream::Stream;
 use crate::sys::process_table::ProcessInfo;
 use crate::sys::reaper::ExitStatus;
 

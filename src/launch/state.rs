@@ -41,6 +41,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::mutex::lock;
 use crate::paths::{Durability, write_private_file};
 use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::sentinel::report::Report;
@@ -379,13 +380,6 @@ fn stop(leftovers: &[ProcessInfo]) -> Vec<(i32, String)> {
         .collect();
     tree::signal_all(&remaining, crate::spec::Signal::KILL.0);
     described
-}
-
-/// A poisoned lock only means a panic elsewhere; the data (a channel end, a handle) is intact.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn unix_seconds() -> u64 {

@@ -1,0 +1,189 @@
+//! Launching a run of a project: what the two front-ends that run one, the foreground
+//! `wrangle up` (`cli::up`) and the daemon (`daemon`), both need before the supervisor starts,
+//! and what a daemon leaves for the next command to find.
+//!
+//! [`prepare`] finds and loads the config, resolves the named services, takes the project lock,
+//! recovers from a daemon that died without stopping its services ([`state`]), and checks the
+//! declared ports; [`block_on_local`] builds the runtime a run needs. Failures are a
+//! [`LaunchError`], which the command line renders into a message and an exit code: nothing here
+//! prints. [`DETACHED_MARKER`] is the line by which a daemon tells `up -d` that it is up.
+//!
+//! Below both `cli` and `daemon`, so that `cli` starts the daemon (`daemon::run`) and the daemon
+//! prepares its run the same way a foreground `up` does, without either importing the other.
+
+pub mod state;
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{self, ConfigError};
+use crate::exit;
+use crate::paths::{Home, PathsError, ProjectPaths};
+use crate::preflight::{self, PreflightError};
+use crate::spec::{ProjectSpec, ServiceId};
+use crate::sys::lock::{self, ProjectLock};
+
+/// The daemon's last line to `up -d`: it is up and detached, followed by its pid. A NUL first
+/// byte cannot start a line of relayed service output (those start with the service's name).
+pub const DETACHED_MARKER: &str = "\0wrangle-daemon-detached";
+
+/// A project ready to run: loaded, checked, locked, its ports free.
+pub struct Prepared {
+    pub spec: Arc<ProjectSpec>,
+    pub selected: Vec<ServiceId>,
+    pub paths: ProjectPaths,
+    /// Held for the whole run; the kernel releases it when the process ends, however it ends.
+    pub lock: ProjectLock,
+}
+
+/// Why a run cannot be launched. [`LaunchError::exit_code`] is the code `wrangle up` exits with.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// No config was found, or it is invalid: every problem, located (render it with
+    /// [`ConfigError::render`] to choose colour).
+    #[error("{}", .0.render(false))]
+    Config(#[from] ConfigError),
+    /// A service named on the command line does not exist.
+    #[error("{0}")]
+    UnknownService(String),
+    /// The project's private directory cannot be used.
+    #[error(transparent)]
+    Paths(#[from] PathsError),
+    /// Another wrangle runs the project, or a declared port is held.
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] io::Error),
+}
+
+impl LaunchError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LaunchError::Config(_) | LaunchError::UnknownService(_) | LaunchError::Paths(_) => {
+                exit::INVALID
+            }
+            LaunchError::Preflight(
+                PreflightError::AlreadyRunning { .. } | PreflightError::PortsHeld(_),
+            ) => exit::PREFLIGHT_REFUSED,
+            LaunchError::Preflight(_) | LaunchError::Runtime(_) => exit::SERVICE_FAILED,
+        }
+    }
+}
+
+/// Loads the config (`file`, or the one found from the current directory upwards), resolves
+/// the named services, takes the project lock, recovers from a dead daemon and checks ports.
+///
+/// What the user should know on the way (the config's warnings, rendered in colour when
+/// `color`, and what recovery did) is handed to `notice` as it happens, so it comes before an
+/// error that stops the launch later.
+pub fn prepare(
+    file: Option<PathBuf>,
+    services: &[String],
+    color: bool,
+    notice: &mut dyn FnMut(String),
+) -> Result<Prepared, LaunchError> {
+    let (config_path, origin) = match file {
+        Some(path) => (path, config::Origin::Named),
+        None => (
+            config::discover(&current_dir())?,
+            config::Origin::Discovered,
+        ),
+    };
+    let loaded = config::load(&config_path, origin, &config_trust()?)?;
+    for warning in &loaded.warnings {
+        notice(warning.render(color));
+    }
+    let spec = Arc::new(loaded.spec);
+    let selected = select(&spec, services).map_err(LaunchError::UnknownService)?;
+    let paths = Home::from_env()?.project(&spec.source)?;
+    let lock = preflight::acquire_lock(&paths, &spec.source)?;
+    // We hold the lock: a record left in the state file is a dead daemon's (see `state`).
+    if let Some(recovered) = state::recover(&paths.state_file).message() {
+        notice(recovered);
+    }
+    let run_set = crate::supervisor::graph::selection(&spec, &selected);
+    let run_ids: Vec<ServiceId> = (0..spec.services.len()).filter(|id| run_set[*id]).collect();
+    preflight::check_ports(&spec, &run_ids)?;
+    Ok(Prepared {
+        spec,
+        selected,
+        paths,
+        lock,
+    })
+}
+
+/// Who loads the config (the effective user and group) and the directories they trust beyond
+/// the config's rule (`WRANGLE_TRUSTED_DIRS`).
+fn config_trust() -> Result<config::Trust, ConfigError> {
+    let trust = config::Trust::new(
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    )
+    .with_user_names(crate::sys::process_table::user_name);
+    match std::env::var_os(config::TRUSTED_DIRS_VAR) {
+        Some(value) => trust.with_trusted_dirs(&value),
+        None => Ok(trust),
+    }
+}
+
+/// For a command that only talks to a project's daemon: when a daemon died without cleaning up
+/// (its state file is there but nobody holds the lock), stops what it left behind and says what
+/// it did. The lock is taken for the duration, so a daemon starting at the same moment cannot
+/// have its fresh record mistaken for the dead one's.
+pub fn recover_abandoned(paths: &ProjectPaths) -> Option<String> {
+    if !paths.state_file.exists() {
+        return None;
+    }
+    let _lock = lock::try_lock(&paths.lock_file).ok()?;
+    state::recover(&paths.state_file).message()
+}
+
+/// Runs `future` on a current-thread runtime with a `LocalSet`, on this (the main) thread: the
+/// supervisor is built on `Rc` and spawns with `spawn_local`, and the main thread is the one
+/// that lives as long as wrangle (see `sys::spawn` on `PR_SET_PDEATHSIG`).
+pub fn block_on_local<T>(future: impl Future<Output = T>) -> Result<T, LaunchError> {
+    let runtime = runtime()?;
+    Ok(tokio::task::LocalSet::new().block_on(&runtime, future))
+}
+
+/// A current-thread runtime with every driver enabled (IO, time, signals).
+pub fn runtime() -> Result<tokio::runtime::Runtime, LaunchError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LaunchError::Runtime)
+}
+
+/// Where to look for the config from: the current directory, or `.` when it is gone.
+fn current_dir() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf())
+}
+
+/// Maps service names from the command line to ids; unknown names get a suggestion.
+fn select(spec: &ProjectSpec, names: &[String]) -> Result<Vec<ServiceId>, String> {
+    names
+        .iter()
+        .map(|name| {
+            spec.service_id(name).ok_or_else(|| {
+                let known: Vec<&str> = spec
+                    .services
+                    .iter()
+                    .map(|service| service.name.as_str())
+                    .collect();
+                let suggestion = known
+                    .iter()
+                    .filter(|candidate| strsim::levenshtein(name, candidate) <= 2)
+                    .min_by_key(|candidate| strsim::levenshtein(name, candidate))
+                    .map(|candidate| format!(" (did you mean \"{candidate}\"?)"))
+                    .unwrap_or_default();
+                format!(
+                    "no service named \"{name}\" in {}{suggestion}\n  services: {}",
+                    spec.source.display(),
+                    known.join(", ")
+                )
+            })
+        })
+        .collect()
+}
