@@ -3,8 +3,9 @@
 //!
 //! This module owns the file formats and every check on them. It hands the rest of wrangle a
 //! spec that is valid by construction, or a [`ConfigError`] listing every problem with its
-//! `path:line:column`, rendered the way rustc does. It imports only [`crate::spec`] (and `human`, to write durations in messages): no process,
-//! no async runtime, no terminal handling (the caller decides whether to colour).
+//! `path:line:column`, rendered the way rustc does. It imports only [`crate::spec`] (and
+//! `human`, to write durations in messages): no process, no async runtime, no terminal handling
+//! (the caller decides whether to colour).
 //!
 //! # Theory of operation
 //!
