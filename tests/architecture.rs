@@ -1,4 +1,4 @@
-//! The dependency rule of ARCHITECTURE.md, checked against the code.
+//! ARCHITECTURE.md checked against the code: its dependency rule, and its code map.
 //!
 //! ARCHITECTURE.md's "Dependency direction" table is the one place that says which top-level
 //! module may use which (through `crate::`, `super::` or, in `main.rs`, `wrangle::`), and which
@@ -9,6 +9,9 @@
 //!
 //! Test code is exempt (`tests.rs` files, files under a `tests/` directory, `test_support.rs`,
 //! and every item under `#[cfg(test)]`): tests may build their fixtures from any module.
+//!
+//! The code map has one line per file: a second test fails when a file under `src/` is not named
+//! there, or a named file does not exist.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -85,6 +88,54 @@ fn every_module_uses_only_what_architecture_md_allows() {
     assert!(
         problems.is_empty(),
         "the dependency rule is broken:\n  {}\n\n{ADVICE}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn the_code_map_names_every_file_under_src() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let architecture = fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let section = architecture
+        .split("\n## ")
+        .find(|section| section.starts_with("Code map"))
+        .expect("ARCHITECTURE.md has a \"## Code map\" section");
+    // Every `path.rs` or `directory/` in backticks, relative to src/.
+    let named: BTreeSet<&str> = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|text| !text.contains(' ') && (text.ends_with(".rs") || text.ends_with('/')))
+        .collect();
+    let mut files = Vec::new();
+    collect_rs_files(&root.join("src"), &mut files);
+    let mut problems = Vec::new();
+    for file in &files {
+        let relative = file
+            .strip_prefix(root.join("src"))
+            .expect("under src")
+            .to_string_lossy()
+            .into_owned();
+        let covered = named.iter().any(|name| match name.ends_with('/') {
+            true => relative.starts_with(name),
+            false => relative == *name,
+        });
+        if !covered {
+            problems.push(format!("src/{relative} is not in the code map"));
+        }
+    }
+    for name in &named {
+        if !root.join("src").join(name).exists() {
+            problems.push(format!(
+                "the code map names src/{name}, which does not exist"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "ARCHITECTURE.md's code map and src/ disagree:\n  {}\n\nThe code map has one line per file \
+         (a directory of tests may be named as `dir/`): add a line for a new file, under its \
+         module's heading, saying what it owns; remove or rename the line of a file that moved.",
         problems.join("\n  ")
     );
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-// The dependency rule of ARCHITECTURE.md, checked against every file under src/.
+// ARCHITECTURE.md's dependency rule and code map, checked against every file under src/.
 mod architecture;
 
 // Stopping: Ctrl+C, SIGTERM, SIGHUP, SIGKILL of wrangle; escapees; stop timeouts.
