@@ -8,8 +8,8 @@
 //! ports, with the same messages and exit codes), binds the control socket, opens the log store,
 //! tells the sentinel how to stop the run should the daemon die (grace, cgroup, where to write),
 //! and runs a session with [`Lifetime::UntilShutdown`]. While the project starts, the foreground
-//! output goes to the CLI; when every service is up the daemon tells the sentinel, prints the
-//! detach marker and points its stdout and stderr at `daemon.log`, so the CLI returns. If
+//! output goes to the CLI; when every service is up the daemon prints the detach marker and
+//! points its stdout and stderr at `daemon.log`, so the CLI returns. If
 //! start-up fails, the daemon stops everything and exits with the start-up's code, which the
 //! sentinel and then the CLI pass on.
 //!
@@ -225,6 +225,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
             return exit::SERVICE_FAILED;
         }
     };
+    // `link` lives until `serve` returns: the sentinel sees the pipe end as the daemon exits.
     if let Some(link) = &link {
         // Before the first service exists: from here on the sentinel can stop the run alone.
         let told = link.tell(&LinkSettings {
@@ -269,7 +270,6 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
             sentinel,
             services: Vec::new(),
         },
-        link,
         leaders: RefCell::new(vec![None; spec.services.len()]),
         written: RefCell::new(Vec::new()),
         live: RefCell::new(LiveFigures::new(spec.services.len(), spec.monitor.interval)),
@@ -501,8 +501,6 @@ struct DaemonObserver {
     /// The CLI that started us still reads our output.
     attached: Cell<bool>,
     daemon_log: PathBuf,
-    /// The pipe to the sentinel above the daemon.
-    link: Option<ParentLink>,
     events: Arc<LazyBroadcast<wire::Event>>,
     status: watch::Sender<Arc<ProjectStatus>>,
     store: Arc<LogStore>,
@@ -559,10 +557,6 @@ impl DaemonObserver {
     fn detach(&self) {
         if !self.attached.replace(false) {
             return;
-        }
-        // The sentinel lets go of its ends of the pipes to `up -d` too, so `up -d` sees their end.
-        if let Some(link) = &self.link {
-            let _ = link.detached();
         }
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "{DETACHED_MARKER}{}", std::process::id());

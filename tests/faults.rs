@@ -128,14 +128,20 @@ depends_on = ["db"]
     // The attached `up -d` notices at once and fails; it is not kept waiting by a process that
     // inherited its pipe.
     let code = up.wait_exit(WAIT);
-    assert_ne!(
+    assert_eq!(
         code,
-        0,
-        "up -d succeeded with its daemon killed\n{}",
+        1,
+        "up -d did not fail with its daemon killed\n{}",
         up.transcript()
     );
     assert!(
         up.find_line("running in the background").is_none(),
+        "{}",
+        up.transcript()
+    );
+    assert!(
+        up.stderr_text()
+            .contains("error: the daemon was killed by signal 9 during start-up"),
         "{}",
         up.transcript()
     );
