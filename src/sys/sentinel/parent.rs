@@ -15,8 +15,9 @@
 //!   `up -d`, while it still waits, turns into its own exit code;
 //! - a line on the pipe from the daemon ([`ParentLink`]): `grace MILLIS`, `cgroup PATH`, `log
 //!   PATH` and `report PATH`, sent before the first service starts;
-//! - SIGTERM, SIGINT, SIGHUP or SIGQUIT (blocked, read from a signalfd): passed on to the
-//!   daemon, which stops everything in order.
+//! - SIGTERM, SIGINT or SIGHUP (blocked, read from a signalfd): passed on to the daemon, which
+//!   stops everything in order. SIGQUIT is blocked and dropped: its default action would kill
+//!   the sentinel, or the daemon if passed on.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -39,7 +40,10 @@ use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::tree::{self, ProcessId};
 
 /// The signals passed on to the daemon.
-const FORWARDED: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+const FORWARDED: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+
+/// The signals the sentinel blocks and reads: those passed on, and SIGQUIT, which is dropped.
+const READ: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
 
 /// The most the daemon may say on the pipe; more is ignored.
 const MAX_LINK_BYTES: usize = 64 * 1024;
@@ -99,7 +103,7 @@ impl Watch {
                 "warning: the sentinel cannot become a child subreaper ({error}); processes that leave their service may escape it"
             );
         }
-        let signals = block_forwarded_signals()?;
+        let signals = block_read_signals()?;
         let (link, daemon_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         // Only our end: the daemon's stays blocking.
         rustix::fs::fcntl_setfl(&link, rustix::fs::OFlags::NONBLOCK)?;
@@ -248,7 +252,9 @@ impl Watch {
             }
             // `ssi_signo` is the first field of `struct signalfd_siginfo`.
             let signal = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
-            let _ = crate::sys::spawn::pidfd_signal(&self.pidfd, signal);
+            if FORWARDED.contains(&signal) {
+                let _ = crate::sys::spawn::pidfd_signal(&self.pidfd, signal);
+            }
         }
     }
 
@@ -291,15 +297,15 @@ enum Ending {
     Signal(i32),
 }
 
-/// Blocks the forwarded signals and returns a signalfd that reads them.
-fn block_forwarded_signals() -> io::Result<OwnedFd> {
+/// Blocks the signals the sentinel reads ([`READ`]) and returns a signalfd that reads them.
+fn block_read_signals() -> io::Result<OwnedFd> {
     // SAFETY: a zeroed sigset_t is a valid argument to sigemptyset, which initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: plain libc calls on a local set. The sentinel is single-threaded, so the process
     // mask is its one thread's mask; the daemon is started with an empty one.
     let fd = unsafe {
         libc::sigemptyset(&mut set);
-        for signal in FORWARDED {
+        for signal in READ {
             libc::sigaddset(&mut set, signal);
         }
         if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
