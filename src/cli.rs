@@ -182,7 +182,11 @@ pub fn launch_failed(error: &LaunchError) -> u8 {
             let mut text = other.to_string();
             let mut source = std::error::Error::source(other);
             while let Some(cause) = source {
-                text.push_str(&format!(": {cause}"));
+                // Some messages already end with their cause's words; say them once.
+                let words = cause.to_string();
+                if !text.contains(&words) {
+                    text.push_str(&format!(": {words}"));
+                }
                 source = cause.source();
             }
             eprintln!("error: {text}");

@@ -50,6 +50,7 @@ use crate::logs::format::Record;
 use crate::logs::queue::{self, Frame, Queue};
 use crate::logs::{DiskStats, LogError, LogSettings, LogStats, Stream};
 use crate::mutex::lock;
+use crate::paths::FileError;
 
 /// Reads of the files at once (see [`Shared::reads`]).
 const CONCURRENT_READS: usize = 4;
@@ -579,14 +580,11 @@ impl Writer {
                 service.records.clear();
                 service.next_attempt = self.now + RETRY_INTERVAL;
                 let name = &self.file_names[index];
-                let error = LogError::Io {
-                    action: "write",
-                    path: self.dir_path.join(match written {
-                        true => files::index_name(name),
-                        false => name.clone(),
-                    }),
-                    source,
-                };
+                let path = self.dir_path.join(match written {
+                    true => files::index_name(name),
+                    false => name.clone(),
+                });
+                let error = LogError::Io(FileError::new("write", &path, source));
                 self.record_error(index, &error);
             }
         }
