@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod detach;
+pub mod instances;
 pub mod logs;
 pub mod project;
 pub mod status;
@@ -49,6 +50,12 @@ pub enum Command {
     Stop(control::ControlArgs),
     /// Restart services in the running daemon.
     Restart(control::ControlArgs),
+    /// Replace every instance of services in the running daemon, one at a time, each new one
+    /// ready before the one it replaces stops (a service without sockets is restarted).
+    Reload(instances::ReloadArgs),
+    /// Run N instances of a service in the running daemon, starting or stopping as few as that
+    /// takes.
+    Scale(instances::ScaleArgs),
     /// Stop everything and end the project's wrangle (daemon or foreground).
     Down(ProjectArgs),
     /// List every project with a running wrangle for this user.
@@ -155,6 +162,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Restart(args) => {
             control::control(file(args.project.clone()), control::Action::Restart, args)
         }
+        Command::Reload(args) => instances::reload(file(args.project.clone()), args),
+        Command::Scale(args) => instances::scale(file(args.project.clone()), args),
         Command::Down(args) => control::down(file(args)),
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),
@@ -182,11 +191,7 @@ pub fn launch_failed(error: &LaunchError) -> u8 {
             let mut text = other.to_string();
             let mut source = std::error::Error::source(other);
             while let Some(cause) = source {
-                // Some messages already end with their cause's words; say them once.
-                let words = cause.to_string();
-                if !text.contains(&words) {
-                    text.push_str(&format!(": {words}"));
-                }
+                text.push_str(&format!(": {cause}"));
                 source = cause.source();
             }
             eprintln!("error: {text}");

@@ -8,8 +8,8 @@
 //! ports, with the same messages and exit codes), binds the control socket, opens the log store,
 //! tells the sentinel how to stop the run should the daemon die (grace, cgroup, where to write),
 //! and runs a session with [`Lifetime::UntilShutdown`]. While the project starts, the foreground
-//! output goes to the CLI; when every service is up the daemon prints the detach marker and
-//! points its stdout and stderr at `daemon.log`, so the CLI returns. If
+//! output goes to the CLI; when every service is up the daemon tells the sentinel, prints the
+//! detach marker and points its stdout and stderr at `daemon.log`, so the CLI returns. If
 //! start-up fails, the daemon stops everything and exits with the start-up's code, which the
 //! sentinel and then the CLI pass on.
 //!
@@ -28,6 +28,7 @@
 //! - SIGHUP stops everything, like SIGTERM; it does not reload the config.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -52,13 +53,13 @@ use crate::launch::state::{self, DaemonRecord, ServiceRecord, StateWriter};
 use crate::launch::{self, DETACHED_MARKER, LaunchError, Prepared};
 use crate::listener::{self, Limits};
 use crate::logs::{LogSettings, LogStore};
-use crate::output::{Controls, Printer, Reporter, reporter};
-use crate::spec::{MonitorSpec, ProjectSpec, ServiceId};
+use crate::output::{Controls, Printer, Reporter, numbered, reporter};
+use crate::spec::{MAX_INSTANCES, MonitorSpec, ProjectSpec, ServiceId};
 use crate::stream::Stream;
 use crate::supervisor::engine::{Lifetime, ServiceAction};
-use crate::supervisor::event::Event;
+use crate::supervisor::event::{Event, InstanceId};
 use crate::supervisor::monitor::{Figures, ResourceReport};
-use crate::supervisor::runtime::{Control, ControlRequest, Observer, RunOutcome, ServiceSnapshot};
+use crate::supervisor::runtime::{Control, ControlRequest, InstanceSnapshot, Observer, RunOutcome};
 use crate::supervisor::session::{Session, SessionOptions};
 use crate::sys::sentinel::ParentLink;
 use crate::sys::sentinel::parent::LinkSettings;
@@ -95,6 +96,9 @@ pub fn run(
     let mut notice = |text: String| eprintln!("{text}");
     let prepared = launch::prepare(file, services, stderr_color, &mut notice)?;
     let code = launch::block_on_local(serve(&prepared, controls, link))?;
+    // The sockets close (and their files go) while the project is still locked: a run started
+    // right after this one never finds them in its way.
+    drop(prepared.sockets);
     drop(prepared.lock);
     Ok(code)
 }
@@ -172,7 +176,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
     let resources = ResourceStore::new(&spec);
     let (requests, request_receiver) = mpsc::unbounded_channel();
     let context = ApiContext {
-        status,
+        status: status.clone(),
         requests,
         events: Arc::clone(&events),
         logs: Arc::new(StoreSource {
@@ -200,6 +204,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         request_receiver,
         controls.clone(),
         Arc::clone(&spec),
+        status.clone(),
     ));
 
     let printer = Printer::new(
@@ -208,7 +213,8 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         false,
         Box::new(std::io::stdout()),
     )
-    .with_controls(output_controls);
+    .with_controls(output_controls)
+    .numbered(numbered(&spec));
     let options = SessionOptions {
         lifetime: Lifetime::UntilShutdown,
         die_with_wrangle: true,
@@ -216,6 +222,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         socket_dir: prepared.paths.runtime_dir.clone(),
         stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
         log_store: Some(Arc::clone(&store)),
+        sockets: Arc::clone(&prepared.sockets),
     };
     let reporter = Reporter::new(printer, Arc::clone(&spec), false);
     let session = match Session::start(options, &reporter, (controls, control_receiver)) {
@@ -225,7 +232,6 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
             return exit::SERVICE_FAILED;
         }
     };
-    // `link` lives until `serve` returns: the sentinel sees the pipe end as the daemon exits.
     if let Some(link) = &link {
         // Before the first service exists: from here on the sentinel can stop the run alone.
         let told = link.tell(&LinkSettings {
@@ -270,9 +276,10 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
             sentinel,
             services: Vec::new(),
         },
-        leaders: RefCell::new(vec![None; spec.services.len()]),
+        link,
+        leaders: RefCell::new(HashMap::new()),
         written: RefCell::new(Vec::new()),
-        live: RefCell::new(LiveFigures::new(spec.services.len(), spec.monitor.interval)),
+        live: RefCell::new(LiveFigures::new(spec.monitor.interval)),
         resources,
     });
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
@@ -381,6 +388,7 @@ async fn watch_log_health(observer: Rc<DaemonObserver>) {
                 time: human::time(SystemTime::now()),
                 kind: kind.to_string(),
                 service: Some(name),
+                instance: None,
                 message,
                 pid: None,
             });
@@ -389,8 +397,9 @@ async fn watch_log_health(observer: Rc<DaemonObserver>) {
         if changed {
             observer.status.send_modify(|status| {
                 let mut updated = (**status).clone();
-                for (service, entry) in updated.services.iter_mut().enumerate() {
-                    let stats = observer.store.stats(service);
+                let live = observer.live.borrow();
+                for (entry, id) in updated.services.iter_mut().zip(&live.order) {
+                    let stats = observer.store.stats(id.service);
                     entry.log_lines_dropped = stats.lines_dropped;
                     entry.log_error = stats.failing.then(|| stats.last_error.clone()).flatten();
                 }
@@ -418,48 +427,53 @@ fn remove_own_socket(path: &std::path::Path) {
 }
 
 /// Turns API requests into supervisor controls, and answers once they have been applied (so a
-/// client that then reads the status sees their effect).
+/// client that then reads the status sees their effect). `status` says which instances exist,
+/// for requests that name one (`web:2`).
 async fn answer_requests(
     mut requests: mpsc::UnboundedReceiver<RequestEnvelope>,
     controls: mpsc::UnboundedSender<ControlRequest>,
     spec: Arc<ProjectSpec>,
+    status: watch::Receiver<Arc<ProjectStatus>>,
 ) {
     while let Some((request, reply)) = requests.recv().await {
-        let (action, names) = match request {
+        let resolved = match request {
             Request::Shutdown => {
                 let _ = controls.send(ControlRequest::new(Control::Shutdown));
                 let _ = reply.send(Ok(Reply::ShuttingDown));
                 continue;
             }
-            Request::Start { services } => (ServiceAction::Start, services),
-            Request::Stop { services } => (ServiceAction::Stop, services),
-            Request::Restart { services } => (ServiceAction::Restart, services),
+            Request::Start { services } => {
+                controls_for(&spec, &status.borrow(), &services, ServiceAction::Start)
+            }
+            Request::Stop { services } => {
+                controls_for(&spec, &status.borrow(), &services, ServiceAction::Stop)
+            }
+            Request::Restart { services } => {
+                controls_for(&spec, &status.borrow(), &services, ServiceAction::Restart)
+            }
+            Request::Reload { services } => service_ids(&spec, &services).map(|ids| {
+                ids.into_iter()
+                    .map(|service| {
+                        (
+                            Control::Reload { service },
+                            spec.services[service].name.clone(),
+                        )
+                    })
+                    .collect()
+            }),
+            Request::Scale { service, instances } => scale(&spec, &service, instances),
         };
-        let ids: Result<Vec<ServiceId>, ApiError> = if names.is_empty() {
-            Ok((0..spec.services.len()).collect())
-        } else {
-            names
-                .iter()
-                .map(|name| {
-                    spec.service_id(name)
-                        .ok_or_else(|| ApiError::not_found(format!("no service named \"{name}\"")))
-                })
-                .collect()
-        };
-        let ids = match ids {
-            Ok(ids) => ids,
+        let resolved = match resolved {
+            Ok(resolved) => resolved,
             Err(error) => {
                 let _ = reply.send(Err(error));
                 continue;
             }
         };
         let mut applied = Vec::new();
-        for service in &ids {
+        let mut names = Vec::new();
+        for (control, name) in resolved {
             let (done, applied_receiver) = oneshot::channel();
-            let control = Control::Service {
-                service: *service,
-                action,
-            };
             if controls
                 .send(ControlRequest {
                     control,
@@ -470,16 +484,83 @@ async fn answer_requests(
                 break;
             }
             applied.push(applied_receiver);
+            names.push(name);
         }
         for receiver in applied {
             let _ = receiver.await;
         }
-        let services = ids
-            .iter()
-            .map(|service| spec.services[*service].name.clone())
-            .collect();
-        let _ = reply.send(Ok(Reply::Accepted { services }));
+        let _ = reply.send(Ok(Reply::Accepted { services: names }));
     }
+}
+
+/// The controls of a start, stop or restart of `selectors` (all services when empty): a service
+/// by name, or one instance as `NAME:NUMBER`; each with the name the reply gives it back.
+fn controls_for(
+    spec: &ProjectSpec,
+    status: &ProjectStatus,
+    selectors: &[String],
+    action: ServiceAction,
+) -> Result<Vec<(Control, String)>, ApiError> {
+    if selectors.is_empty() {
+        let all: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
+        return controls_for(spec, status, &all, action);
+    }
+    selectors
+        .iter()
+        .map(|selector| {
+            let Some((name, number)) = selector.split_once(':') else {
+                let service = service_id(spec, selector)?;
+                return Ok((Control::Service { service, action }, selector.clone()));
+            };
+            let service = service_id(spec, name)?;
+            let number: u32 = number.parse().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "\"{selector}\" is not SERVICE or SERVICE:INSTANCE (an instance is a number)"
+                ))
+            })?;
+            let exists = status
+                .services
+                .iter()
+                .any(|entry| entry.name == name && entry.instance == number);
+            if !exists {
+                let numbers: Vec<String> = status
+                    .services
+                    .iter()
+                    .filter(|entry| entry.name == name)
+                    .map(|entry| format!("{name}:{}", entry.instance))
+                    .collect();
+                return Err(ApiError::not_found(format!(
+                    "no instance {selector} (instances: {})",
+                    numbers.join(", ")
+                )));
+            }
+            let instance = InstanceId::new(service, number);
+            Ok((Control::Instance { instance, action }, selector.clone()))
+        })
+        .collect()
+}
+
+fn service_id(spec: &ProjectSpec, name: &str) -> Result<ServiceId, ApiError> {
+    spec.service_id(name)
+        .ok_or_else(|| ApiError::not_found(format!("no service named \"{name}\"")))
+}
+
+/// The services named (all of them when none is).
+fn service_ids(spec: &ProjectSpec, names: &[String]) -> Result<Vec<ServiceId>, ApiError> {
+    if names.is_empty() {
+        return Ok((0..spec.services.len()).collect());
+    }
+    names.iter().map(|name| service_id(spec, name)).collect()
+}
+
+fn scale(spec: &ProjectSpec, name: &str, count: u32) -> Result<Vec<(Control, String)>, ApiError> {
+    let service = service_id(spec, name)?;
+    if !(1..=MAX_INSTANCES).contains(&count) {
+        return Err(ApiError::bad_request(format!(
+            "a service runs 1 to {MAX_INSTANCES} instances, not {count} (stop it with `wrangle stop {name}`)"
+        )));
+    }
+    Ok(vec![(Control::Scale { service, count }, name.to_string())])
 }
 
 /// A leader as the state file records it. Its start time and process group never change while
@@ -501,14 +582,16 @@ struct DaemonObserver {
     /// The CLI that started us still reads our output.
     attached: Cell<bool>,
     daemon_log: PathBuf,
+    /// The pipe to the sentinel above the daemon.
+    link: Option<ParentLink>,
     events: Arc<LazyBroadcast<wire::Event>>,
     status: watch::Sender<Arc<ProjectStatus>>,
     store: Arc<LogStore>,
     state: StateWriter,
     /// The run's identity; `services` is refreshed when a leader appears.
     record: DaemonRecord,
-    /// Per service, the identity of the current instance's leader, read once.
-    leaders: RefCell<Vec<Option<KnownLeader>>>,
+    /// Per instance, the identity of its current tree's leader, read once.
+    leaders: RefCell<HashMap<InstanceId, KnownLeader>>,
     /// The leaders of the last record sent to the state file.
     written: RefCell<Vec<ServiceRecord>>,
     /// Figures that are not part of the supervisor's state snapshots.
@@ -517,31 +600,35 @@ struct DaemonObserver {
 }
 
 impl DaemonObserver {
-    fn record_probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
-        let stats = {
+    fn record_probe_attempt(&self, instance: InstanceId, latency: Duration, passed: bool) {
+        let (stats, position) = {
             let mut live = self.live.borrow_mut();
-            let stats = live.probes[service].get_or_insert_with(Default::default);
+            let position = live.order.iter().position(|id| *id == instance);
+            let stats = live.probes.entry(instance).or_default();
             if passed {
                 stats.successes += 1;
             } else {
                 stats.failures += 1;
             }
             stats.last_latency_seconds = Some(latency.as_secs_f64());
-            *stats
+            (*stats, position)
         };
         self.status.send_modify(|status| {
             let mut updated = (**status).clone();
-            if let Some(entry) = updated.services.get_mut(service) {
+            if let Some(entry) = position.and_then(|at| updated.services.get_mut(at)) {
                 entry.probe = Some(stats);
             }
             *status = Arc::new(updated);
         });
     }
 
-    fn set_readiness_lost(&self, service: ServiceId, lost: bool) {
+    fn set_readiness_lost(&self, instance: InstanceId, lost: bool) {
         let changed = {
             let mut live = self.live.borrow_mut();
-            std::mem::replace(&mut live.readiness_lost[service], lost) != lost
+            match lost {
+                true => live.readiness_lost.insert(instance),
+                false => live.readiness_lost.remove(&instance),
+            }
         };
         if changed {
             let live = self.live.borrow();
@@ -557,6 +644,10 @@ impl DaemonObserver {
     fn detach(&self) {
         if !self.attached.replace(false) {
             return;
+        }
+        // The sentinel lets go of its ends of the pipes to `up -d` too, so `up -d` sees their end.
+        if let Some(link) = &self.link {
+            let _ = link.detached();
         }
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "{DETACHED_MARKER}{}", std::process::id());
@@ -599,6 +690,7 @@ impl DaemonObserver {
             time: human::time(SystemTime::now()),
             kind: "shutdown_complete".to_string(),
             service: None,
+            instance: None,
             message,
             pid: None,
         });
@@ -610,7 +702,7 @@ impl Observer for DaemonObserver {
         self.reporter.event(event);
         let (service, message) = match reporter::describe(&self.spec, event) {
             Some((service, _, text)) => (service, text),
-            None => (event_service(event), reporter::kind(event).to_string()),
+            None => (event.service(), reporter::kind(event).to_string()),
         };
         let pid = match event {
             Event::Started { pid, .. } => Some(*pid),
@@ -620,17 +712,25 @@ impl Observer for DaemonObserver {
             time: human::time(SystemTime::now()),
             kind: reporter::kind(event).to_string(),
             service: service.map(|service| self.spec.services[service].name.clone()),
+            // Only where `ps` names instances too: a service with several.
+            instance: event
+                .instance()
+                .filter(|instance| instance.label(&self.spec).contains(':'))
+                .map(|instance| instance.number),
             message,
             pid,
         });
         match event {
-            Event::Ready { service, elapsed } => {
-                self.live.borrow_mut().startup_seconds[*service] = Some(elapsed.as_secs_f64());
+            Event::Ready { instance, elapsed } => {
+                self.live
+                    .borrow_mut()
+                    .startup_seconds
+                    .insert(*instance, elapsed.as_secs_f64());
             }
-            Event::Started { service, .. } | Event::ReadinessRestored { service } => {
-                self.set_readiness_lost(*service, false)
+            Event::Started { instance, .. } | Event::ReadinessRestored { instance } => {
+                self.set_readiness_lost(*instance, false)
             }
-            Event::ReadinessLost { service, .. } => self.set_readiness_lost(*service, true),
+            Event::ReadinessLost { instance, .. } => self.set_readiness_lost(*instance, true),
             _ => {}
         }
         if let Event::AllReady { .. } = event {
@@ -638,8 +738,8 @@ impl Observer for DaemonObserver {
         }
     }
 
-    fn probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
-        self.record_probe_attempt(service, latency, passed);
+    fn probe_attempt(&self, instance: InstanceId, latency: Duration, passed: bool) {
+        self.record_probe_attempt(instance, latency, passed);
     }
 
     fn sample_wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
@@ -665,30 +765,36 @@ impl Observer for DaemonObserver {
             cpu_percent: figures.rates.cpu_percent_of_core,
             memory_bytes: figures.usage.rss_bytes,
         };
-        let points: Vec<Option<wire::ResourcePoint>> = report
-            .services
-            .iter()
-            .map(|f| f.as_ref().map(point))
-            .collect();
+        // The history is per service: the sum of its instances.
+        let mut points: Vec<Option<wire::ResourcePoint>> = vec![None; self.spec.services.len()];
+        for (instance, figures) in &report.instances {
+            let added = point(figures);
+            let entry = points[instance.service].get_or_insert(wire::ResourcePoint {
+                time_ms,
+                cpu_percent: 0.0,
+                memory_bytes: 0,
+            });
+            entry.cpu_percent += added.cpu_percent;
+            entry.memory_bytes = entry.memory_bytes.saturating_add(added.memory_bytes);
+        }
         self.resources
             .record(report.interval, report.own.as_ref().map(point), &points);
         {
             let mut live = self.live.borrow_mut();
             live.interval_ms = millis(report.interval);
             live.daemon = report.own.as_ref().map(wire_usage);
-            for (service, figures) in report.services.iter().enumerate() {
-                live.resources[service] = figures.as_ref().map(wire_usage);
-                live.warnings[service] = figures
-                    .iter()
-                    .flat_map(|figures| {
-                        [
-                            figures.cpu_warning.then_some("cpu"),
-                            figures.memory_warning.then_some("memory"),
-                        ]
-                    })
-                    .flatten()
-                    .map(str::to_string)
-                    .collect();
+            live.resources.clear();
+            live.warnings.clear();
+            for (instance, figures) in &report.instances {
+                live.resources.insert(*instance, wire_usage(figures));
+                let warnings = [
+                    figures.cpu_warning.then_some("cpu"),
+                    figures.memory_warning.then_some("memory"),
+                ];
+                live.warnings.insert(
+                    *instance,
+                    warnings.into_iter().flatten().map(str::to_string).collect(),
+                );
             }
         }
         let live = self.live.borrow();
@@ -697,8 +803,8 @@ impl Observer for DaemonObserver {
             live.apply(&mut updated);
             // Log figures move without state changes (a chatty service that runs for days): each
             // sample refreshes them too, for `ps` and the metrics' log counters.
-            for (service, entry) in updated.services.iter_mut().enumerate() {
-                let log = self.store.stats(service);
+            for (entry, id) in updated.services.iter_mut().zip(&live.order) {
+                let log = self.store.stats(id.service);
                 entry.log_bytes = log.bytes_written;
                 entry.log_lines_dropped = log.lines_dropped;
             }
@@ -706,9 +812,9 @@ impl Observer for DaemonObserver {
         });
     }
 
-    fn output(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool) {
+    fn output(&self, instance: InstanceId, stream: Stream, line: &[u8], partial: bool) {
         if self.attached.get() {
-            self.reporter.output(service, stream, line, partial);
+            self.reporter.output(instance, stream, line, partial);
         }
     }
 
@@ -718,30 +824,31 @@ impl Observer for DaemonObserver {
         self.attached.get()
     }
 
-    fn probe_failed(&self, service: ServiceId, failure: &str) {
-        self.reporter.probe_failed(service, failure);
+    fn probe_failed(&self, instance: InstanceId, failure: &str) {
+        self.reporter.probe_failed(instance, failure);
     }
 
     fn notice(&self, text: &str) {
         self.reporter.notice(text);
     }
 
-    fn state_changed(&self, services: &[ServiceSnapshot]) {
-        let statuses = services
+    fn state_changed(&self, instances: &[InstanceSnapshot]) {
+        let statuses = instances
             .iter()
-            .enumerate()
-            .map(|(service, snapshot)| {
-                service_status(&self.spec, service, snapshot, &self.store.stats(service))
+            .map(|snapshot| {
+                let log = self.store.stats(snapshot.view.id.service);
+                service_status(&self.spec, snapshot, &log)
             })
             .collect();
         let services_record: Vec<ServiceRecord> = {
             let mut leaders = self.leaders.borrow_mut();
-            services
+            leaders.retain(|id, _| instances.iter().any(|snapshot| snapshot.view.id == *id));
+            instances
                 .iter()
-                .enumerate()
-                .filter_map(|(service, snapshot)| {
+                .filter_map(|snapshot| {
+                    let id = snapshot.view.id;
                     let pid = snapshot.pid?;
-                    let known = leaders[service].filter(|leader| {
+                    let known = leaders.get(&id).copied().filter(|leader| {
                         leader.pid == pid && leader.spawned == snapshot.started_at
                     });
                     // Read once per instance (see `KnownLeader`), not at every state change of
@@ -756,18 +863,18 @@ impl Observer for DaemonObserver {
                                 start_time: info.start_time,
                                 pgid: info.pgid,
                             };
-                            leaders[service] = Some(leader);
+                            leaders.insert(id, leader);
                             leader
                         }
                     };
                     let (start_time, pgid) = (leader.start_time, leader.pgid);
                     Some(ServiceRecord {
-                        name: self.spec.services[service].name.clone(),
+                        name: id.label(&self.spec),
                         pid,
                         start_time,
                         pgid,
                         restarts: snapshot.view.restarts,
-                        ports: self.spec.services[service].ports.clone(),
+                        ports: self.spec.services[id.service].ports.clone(),
                     })
                 })
                 .collect()
@@ -787,6 +894,7 @@ impl Observer for DaemonObserver {
                 ..self.record.clone()
             });
         }
+        self.live.borrow_mut().order = instances.iter().map(|snapshot| snapshot.view.id).collect();
         let live = self.live.borrow();
         self.status.send_modify(|status| {
             let mut updated = (**status).clone();
@@ -794,12 +902,5 @@ impl Observer for DaemonObserver {
             live.apply(&mut updated);
             *status = Arc::new(updated);
         });
-    }
-}
-
-fn event_service(event: &Event) -> Option<ServiceId> {
-    match event {
-        Event::Ready { service, .. } => Some(*service),
-        _ => None,
     }
 }

@@ -3,8 +3,8 @@
 //! and what a daemon leaves for the next command to find.
 //!
 //! [`prepare`] finds and loads the config, resolves the named services, takes the project lock,
-//! recovers from a daemon that died without stopping its services ([`state`]), and checks the
-//! declared ports; [`block_on_local`] builds the runtime a run needs. Failures are a
+//! recovers from a daemon that died without stopping its services ([`state`]), checks the
+//! declared ports and binds the project's `[sockets]`; [`block_on_local`] builds the runtime a run needs. Failures are a
 //! [`LaunchError`], which the command line renders into a message and an exit code: nothing here
 //! prints. [`DETACHED_MARKER`] is the line by which a daemon tells `up -d` that it is up.
 //!
@@ -24,18 +24,23 @@ use crate::paths::{Home, PathsError, ProjectPaths};
 use crate::preflight::{self, PreflightError};
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::sys::lock::{self, ProjectLock};
+use crate::sys::sockets::BoundSockets;
 
 /// The daemon's last line to `up -d`: it is up and detached, followed by its pid. A NUL first
 /// byte cannot start a line of relayed service output (those start with the service's name).
 pub const DETACHED_MARKER: &str = "\0wrangle-daemon-detached";
 
-/// A project ready to run: loaded, checked, locked, its ports free.
+/// A project ready to run: loaded, checked, locked, its ports free, its sockets bound.
 pub struct Prepared {
     pub spec: Arc<ProjectSpec>,
     pub selected: Vec<ServiceId>,
     pub paths: ProjectPaths,
     /// Held for the whole run; the kernel releases it when the process ends, however it ends.
     pub lock: ProjectLock,
+    /// The project's `[sockets]`, listening for the whole run (services receive them). Drop
+    /// them before the lock: their Unix files go, and a run started right after finds nothing
+    /// in its way.
+    pub sockets: Arc<BoundSockets>,
 }
 
 /// Why a run cannot be launched. [`LaunchError::exit_code`] is the code `wrangle up` exits with.
@@ -51,7 +56,7 @@ pub enum LaunchError {
     /// The project's private directory cannot be used.
     #[error(transparent)]
     Paths(#[from] PathsError),
-    /// Another wrangle runs the project, or a declared port is held.
+    /// Another wrangle runs the project, a declared port is held, or a socket cannot be bound.
     #[error(transparent)]
     Preflight(#[from] PreflightError),
     #[error("cannot start the async runtime")]
@@ -64,16 +69,15 @@ impl LaunchError {
             LaunchError::Config(_) | LaunchError::UnknownService(_) | LaunchError::Paths(_) => {
                 exit::INVALID
             }
-            LaunchError::Preflight(
-                PreflightError::AlreadyRunning { .. } | PreflightError::PortsHeld(_),
-            ) => exit::PREFLIGHT_REFUSED,
+            LaunchError::Preflight(error) if error.is_refusal() => exit::PREFLIGHT_REFUSED,
             LaunchError::Preflight(_) | LaunchError::Runtime(_) => exit::SERVICE_FAILED,
         }
     }
 }
 
 /// Loads the config (`file`, or the one found from the current directory upwards), resolves
-/// the named services, takes the project lock, recovers from a dead daemon and checks ports.
+/// the named services, takes the project lock, recovers from a dead daemon, checks ports and
+/// binds the project's sockets.
 ///
 /// What the user should know on the way (the config's warnings, rendered in colour when
 /// `color`, and what recovery did) is handed to `notice` as it happens, so it comes before an
@@ -106,11 +110,13 @@ pub fn prepare(
     let run_set = crate::supervisor::graph::selection(&spec, &selected);
     let run_ids: Vec<ServiceId> = (0..spec.services.len()).filter(|id| run_set[*id]).collect();
     preflight::check_ports(&spec, &run_ids)?;
+    let sockets = preflight::bind_sockets(&spec)?;
     Ok(Prepared {
         spec,
         selected,
         paths,
         lock,
+        sockets: Arc::new(sockets),
     })
 }
 

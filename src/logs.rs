@@ -62,7 +62,6 @@ pub use crate::logs::format::FileLine;
 pub use crate::logs::read::{read_file_tail, read_service_tail};
 use crate::logs::writer::{Shared, Writer, line_count};
 use crate::mutex::lock;
-use crate::paths::FileError;
 use crate::spec::ServiceId;
 // Imported here for the files of `logs`, which name it `crate::logs::Stream`.
 use crate::stream::Stream;
@@ -188,8 +187,13 @@ pub enum LogError {
     /// The log directory is not a private directory of ours (see `paths::private_dir`).
     #[error(transparent)]
     Dir(crate::paths::PathsError),
-    #[error(transparent)]
-    Io(#[from] FileError),
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the log writer thread")]
     Spawn(#[source] std::io::Error),
     #[error("the log writer did not finish within {0:?}; the last lines may be lost")]
@@ -451,7 +455,11 @@ impl LogStore {
         let (lines, ends) = self
             .tail_and_ends(services, n, since)
             .await
-            .map_err(|source| LogError::Io(FileError::new("read", &self.dir, source)))?;
+            .map_err(|source| LogError::Io {
+                action: "read",
+                path: self.dir.to_path_buf(),
+                source,
+            })?;
         let cursors = ends
             .into_iter()
             .map(|(service, end)| {

@@ -310,6 +310,7 @@ impl Dispatcher {
                 time: human::time(SystemTime::now()),
                 kind: SUPPRESSED_KIND.to_string(),
                 service: None,
+                instance: None,
                 message,
                 pid: None,
             };

@@ -14,5 +14,5 @@ pub mod reporter;
 mod style;
 
 pub use controls::Controls;
-pub use printer::{Printer, Tone};
+pub use printer::{Printer, Tone, numbered};
 pub use reporter::Reporter;

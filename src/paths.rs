@@ -99,31 +99,13 @@ pub enum PathsError {
         #[source]
         source: std::io::Error,
     },
-    #[error(transparent)]
-    Io(#[from] FileError),
-}
-
-/// A file-system call that failed: what was being done, to which path, and why. The one error
-/// of file operations for `paths` and the log store.
-///
-/// Its message carries the cause (`cannot open /x: Permission denied (os error 13)`), so it is
-/// not also a `source`: a printer of error chains would say it twice.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot {action} {path}: {error}")]
-pub struct FileError {
-    pub action: &'static str,
-    pub path: PathBuf,
-    pub error: std::io::Error,
-}
-
-impl FileError {
-    pub fn new(action: &'static str, path: &Path, error: impl Into<std::io::Error>) -> FileError {
-        FileError {
-            action,
-            path: path.to_path_buf(),
-            error: error.into(),
-        }
-    }
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Home {
@@ -146,8 +128,10 @@ impl Home {
                 .map(PathBuf::from)
         };
         let root = if let Some(home) = set("WRANGLE_HOME") {
-            std::path::absolute(&home).map_err(|source| {
-                PathsError::Io(FileError::new("resolve WRANGLE_HOME", &home, source))
+            std::path::absolute(&home).map_err(|source| PathsError::Io {
+                action: "resolve WRANGLE_HOME",
+                path: home,
+                source,
             })?
         } else if let Some(state) = set("XDG_STATE_HOME").filter(|path| path.is_absolute()) {
             state.join("wrangle")
@@ -218,11 +202,11 @@ pub fn private_dir(path: &Path) -> Result<OwnedFd, PathsError> {
         Ok(()) => true,
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => false,
         Err(source) => {
-            return Err(PathsError::Io(FileError::new(
-                "create directory",
-                path,
+            return Err(PathsError::Io {
+                action: "create directory",
+                path: path.to_path_buf(),
                 source,
-            )));
+            });
         }
     };
     open_private_dir(None, path, created)
@@ -268,7 +252,7 @@ fn short_runtime_dir(base: &Path, dir_name: &str) -> Result<PathBuf, PathsError>
         .is_ok();
     // Anyone can create it in /tmp before us: say whose it is and how to do without it.
     let user_fd = open_private_dir(None, &user_dir, created).map_err(|problem| match problem {
-        PathsError::Io(_) => problem,
+        PathsError::Io { .. } => problem,
         _ => PathsError::SocketFallback {
             path: user_dir.clone(),
             problem: Box::new(problem),
@@ -296,13 +280,17 @@ fn create_home(root: &Path) -> Result<(), PathsError> {
         .recursive(true)
         .mode(0o700)
         .create(parent)
-        .map_err(|source| PathsError::Io(FileError::new("create directory", parent, source)))?;
+        .map_err(|source| PathsError::Io {
+            action: "create directory",
+            path: parent.to_path_buf(),
+            source,
+        })?;
     let parent_fd = rustix::fs::open(
         parent,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|errno| FileError::new("open directory", parent, errno))?;
+    .map_err(|errno| io_error("open directory", parent, errno))?;
     create_private_dir(&parent_fd, root)?;
     Ok(())
 }
@@ -313,7 +301,7 @@ fn create_private_dir(parent: &OwnedFd, path: &Path) -> Result<OwnedFd, PathsErr
     let created = match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
         Ok(()) => true,
         Err(Errno::EXIST) => false,
-        Err(errno) => return Err(FileError::new("create directory", path, errno).into()),
+        Err(errno) => return Err(io_error("create directory", path, errno)),
     };
     open_private_dir(Some(parent), path, created)
 }
@@ -351,13 +339,13 @@ fn open_private_dir(
                 },
             });
         }
-        Err(errno) => return Err(FileError::new("open directory", path, errno).into()),
+        Err(errno) => return Err(io_error("open directory", path, errno)),
     };
     if created {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
-            .map_err(|errno| FileError::new("set permissions of", path, errno))?;
+            .map_err(|errno| io_error("set permissions of", path, errno))?;
     }
-    let stat = rustix::fs::fstat(&fd).map_err(|errno| FileError::new("inspect", path, errno))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", path, errno))?;
     let expected = rustix::process::geteuid().as_raw();
     if stat.st_uid != expected {
         return Err(PathsError::WrongOwner {
@@ -403,9 +391,13 @@ fn write_atomically(
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
-    .map_err(|errno| FileError::new("create", &temp_path, errno))?;
+    .map_err(|errno| io_error("create", &temp_path, errno))?;
     let mut file = File::from(fd);
-    let write_error = |source| PathsError::Io(FileError::new("write", &temp_path, source));
+    let write_error = |source| PathsError::Io {
+        action: "write",
+        path: temp_path.clone(),
+        source,
+    };
     let written = file
         .write_all(content)
         .and_then(|()| match durability {
@@ -416,7 +408,7 @@ fn write_atomically(
     drop(file);
     let replaced = written.and_then(|()| {
         rustix::fs::renameat(dir, temp_name.as_str(), dir, name)
-            .map_err(|errno| FileError::new("replace", &path, errno).into())
+            .map_err(|errno| io_error("replace", &path, errno))
     });
     if let Err(error) = replaced {
         // Ours, just created: nothing else may be lost by removing it. Best effort: the write's
@@ -426,8 +418,7 @@ fn write_atomically(
     }
     if durability == Durability::Synced {
         // Make the rename itself durable.
-        rustix::fs::fsync(dir)
-            .map_err(|errno| FileError::new("sync directory", dir_path, errno))?;
+        rustix::fs::fsync(dir).map_err(|errno| io_error("sync directory", dir_path, errno))?;
     }
     Ok(())
 }
@@ -445,6 +436,14 @@ fn read_at(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
     let mut content = Vec::new();
     File::from(fd).read_to_end(&mut content).ok()?;
     Some(content)
+}
+
+fn io_error(action: &'static str, path: &Path, errno: Errno) -> PathsError {
+    PathsError::Io {
+        action,
+        path: path.to_path_buf(),
+        source: errno.into(),
+    }
 }
 
 /// `<name>-<hash>` for a canonical config path: the name of the directory holding the config,

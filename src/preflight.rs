@@ -1,20 +1,23 @@
 //! Checks made before anything is started, each refusing with a message that says what is in the
-//! way and how to clear it: another wrangle already running the project, or a declared port
-//! already held by some process.
+//! way and how to clear it: another wrangle already running the project, a declared port already
+//! held by some process, or the address of a `[sockets.NAME]` that cannot be bound (it is bound
+//! here, for the whole run, before any service starts).
 //!
 //! This module owns those checks and their messages. It never stops, signals or otherwise
 //! touches what it finds in the way: freeing a port or stopping another instance is the user's
 //! decision, so it only prints the command that would do it. It does not choose paths (see
-//! `paths`) and does not read `/proc` itself (see `sys::ports`).
+//! `paths`), does not read `/proc` itself (see `sys::ports`), and creates or removes socket
+//! files only through `sys::sockets` (which removes nothing but a stale socket of this user's).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::paths::{PathsError, ProjectPaths};
-use crate::spec::{ProjectSpec, ServiceId};
+use crate::spec::{ListenAddress, ProjectSpec, ServiceId};
 use crate::sys::lock::{self, LockError, ProjectLock};
 use crate::sys::ports::{self, PortHolder};
+use crate::sys::sockets::{self, BoundSockets, Listener, UnixSocket, UnixSocketError};
 
 /// A declared port that is already in use when its service is about to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,75 @@ pub enum PreflightError {
         #[source]
         source: std::io::Error,
     },
+    /// A socket's address is held by another process.
+    #[error(
+        "{}\n  or choose another address for `listen` in [sockets.{name}]",
+        socket_held_message(.name, .listen, .holders)
+    )]
+    SocketHeld {
+        name: String,
+        listen: ListenAddress,
+        holders: Vec<PortHolder>,
+    },
+    /// A socket cannot be bound for another reason (an address not on this machine, a
+    /// privileged port, a Unix path wrangle must not touch).
+    #[error("cannot listen on {} ([sockets.{name}]): {problem}", .listen.describe())]
+    SocketBind {
+        name: String,
+        listen: ListenAddress,
+        problem: String,
+    },
+}
+
+impl PreflightError {
+    /// Whether this is a refusal because something else is in the way (exit 4), rather than an
+    /// error of wrangle's own.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            PreflightError::AlreadyRunning { .. }
+                | PreflightError::PortsHeld(_)
+                | PreflightError::SocketHeld { .. }
+                | PreflightError::SocketBind { .. }
+        )
+    }
+}
+
+/// Binds every `[sockets.NAME]` of the project, before any service starts; they stay open (and
+/// their Unix files in place) until the result is dropped at the end of the run. A held address
+/// is refused naming its holder.
+pub fn bind_sockets(spec: &ProjectSpec) -> Result<BoundSockets, PreflightError> {
+    let mut bound = Vec::with_capacity(spec.sockets.len());
+    for socket in &spec.sockets {
+        let failed = |problem: String| PreflightError::SocketBind {
+            name: socket.name.clone(),
+            listen: socket.listen.clone(),
+            problem,
+        };
+        let held = |holders: Vec<PortHolder>| PreflightError::SocketHeld {
+            name: socket.name.clone(),
+            listen: socket.listen.clone(),
+            holders,
+        };
+        let listener = match &socket.listen {
+            ListenAddress::Tcp(address) => match sockets::bind_tcp(*address) {
+                Ok(fd) => Listener::Tcp(fd),
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                    return Err(held(ports::listeners(address.port())));
+                }
+                Err(error) => return Err(failed(error.to_string())),
+            },
+            ListenAddress::Unix(unix) => match UnixSocket::bind(&unix.path, unix.mode) {
+                Ok(socket) => Listener::Unix(socket),
+                Err(UnixSocketError::InUse(path)) => {
+                    return Err(held(ports::unix_listeners(&path)));
+                }
+                Err(error) => return Err(failed(error.to_string())),
+            },
+        };
+        bound.push((socket.name.clone(), listener));
+    }
+    Ok(BoundSockets::new(bound))
 }
 
 /// Takes the project's single-instance lock, or explains who holds it.
@@ -186,6 +258,20 @@ pub fn address_held_message(subject: &str, port: u16, holders: &[PortHolder]) ->
     message
 }
 
+/// Who holds a socket's address: as for a port, or for a Unix socket the path.
+fn socket_held_message(name: &str, listen: &ListenAddress, holders: &[PortHolder]) -> String {
+    let subject = format!("socket {name} ({})", listen.describe());
+    match listen {
+        ListenAddress::Tcp(address) => address_held_message(&subject, address.port(), holders),
+        ListenAddress::Unix(unix) if holders.is_empty() => format!(
+            "{subject} is in use, but wrangle cannot see by which process\n  \
+             look for it with: sudo ss -xlp 'src = {}'",
+            unix.path.display()
+        ),
+        ListenAddress::Unix(_) => address_held_message(&subject, 0, holders),
+    }
+}
+
 /// `user alice`, or `uid 1001` for a uid without a name.
 fn user_label(holder: &PortHolder) -> String {
     match holder.user == holder.uid.to_string() {
@@ -256,6 +342,8 @@ mod tests {
                 timeout: Duration::from_secs(5),
             },
             limits: Default::default(),
+            sockets: Vec::new(),
+            instances: crate::spec::Instances::Count(1),
         }
     }
 
@@ -264,6 +352,7 @@ mod tests {
             source: PathBuf::from("/p/wrangle.toml"),
             root: PathBuf::from("/p"),
             services,
+            sockets: Vec::new(),
             logs: Default::default(),
             notify: Vec::new(),
             monitor: Default::default(),

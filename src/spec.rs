@@ -13,8 +13,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod notify;
+mod sockets;
 
 pub use notify::{EVENT_KINDS, NotifySpec, NotifyTarget, SUPPRESSED_KIND};
+pub use sockets::{ListenAddress, SocketId, SocketSpec, UnixSocketSpec};
 
 /// The longest service name, in bytes. A name becomes a file name (`<name>.log.<n>` and its
 /// `.idx` in the log directory, which must fit in the 255 bytes a file name may have) and a
@@ -38,6 +40,10 @@ pub fn has_service_name_characters(name: &str) -> bool {
         && bytes.all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-'))
 }
 
+/// The most instances a service may have (`instances`, `wrangle scale`): each is a process tree
+/// that wrangle watches, samples and logs for.
+pub const MAX_INSTANCES: u32 = 1024;
+
 /// Index of a service inside [`ProjectSpec::services`]. Dependencies are stored as ids, not names,
 /// so the engine never looks a name up.
 pub type ServiceId = usize;
@@ -51,6 +57,9 @@ pub struct ProjectSpec {
     pub root: PathBuf,
     /// Services in the order they were declared; `ServiceId` indexes this.
     pub services: Vec<ServiceSpec>,
+    /// Listening sockets wrangle binds before any service starts and passes to the services that
+    /// list them (`[sockets.NAME]`), in declaration order; `SocketId` indexes this.
+    pub sockets: Vec<SocketSpec>,
     /// Where the daemon keeps service output (`[logs]`).
     pub logs: LogSpec,
     /// Whom the daemon tells about which events (`[[notify]]`), in declaration order.
@@ -141,6 +150,31 @@ pub struct ServiceSpec {
     pub restart: RestartSpec,
     pub stop: StopSpec,
     pub limits: LimitSpec,
+    /// The sockets the service receives, in the order it listed them: they become its file
+    /// descriptors 3, 4, ... (systemd's socket activation).
+    pub sockets: Vec<SocketId>,
+    /// How many copies of the service run at once.
+    pub instances: Instances,
+}
+
+/// How many instances of a service run (`instances`). Each instance is its own process tree
+/// with its own readiness; they differ only by `WRANGLE_INSTANCE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instances {
+    /// This many, at least 1 and at most [`MAX_INSTANCES`].
+    Count(u32),
+    /// One per CPU wrangle may run on (`"max"`), counted when the run starts.
+    PerCpu,
+}
+
+impl Instances {
+    /// The number of instances, given how many CPUs wrangle may run on.
+    pub fn count(self, cpus: u32) -> u32 {
+        match self {
+            Instances::Count(count) => count,
+            Instances::PerCpu => cpus.clamp(1, MAX_INSTANCES),
+        }
+    }
 }
 
 /// Resource limits and warnings of one service; each applies to its whole process tree.
@@ -254,6 +288,9 @@ pub struct ReadyProbe {
     /// readiness was lost (reported, not acted on), a later pass that it is back. `None`: the
     /// probe stops at the first pass. Only for checks wrangle can repeat (http, tcp, exec).
     pub recheck: Option<Duration>,
+    /// http and tcp only: each instance is probed on the probe's port plus its instance number
+    /// (`WRANGLE_INSTANCE`), so that the probe reaches that instance and no other.
+    pub per_instance: bool,
 }
 
 impl ReadyProbe {
@@ -276,6 +313,36 @@ pub enum ReadyCheck {
 }
 
 impl ReadyCheck {
+    /// The check for one instance of a `per_instance` probe: the port of an http or tcp check
+    /// moved up by the instance number (`None` when that leaves the range of ports). Any other
+    /// check is the same for every instance.
+    pub fn for_instance(&self, instance: u32) -> Option<ReadyCheck> {
+        let shifted = |port: u16| {
+            u16::try_from(u32::from(port) + instance)
+                .ok()
+                .filter(|port| *port != 0)
+        };
+        match self {
+            ReadyCheck::Tcp { host, port } => Some(ReadyCheck::Tcp {
+                host: host.clone(),
+                port: shifted(*port)?,
+            }),
+            ReadyCheck::Http { url } => {
+                let (scheme, rest) = url.split_at("http://".len().min(url.len()));
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                let (authority, tail) = rest.split_at(end);
+                let (host, port) = match authority.rsplit_once(':') {
+                    Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+                    _ => (authority, 80),
+                };
+                Some(ReadyCheck::Http {
+                    url: format!("{scheme}{host}:{}{tail}", shifted(port)?),
+                })
+            }
+            other => Some(other.clone()),
+        }
+    }
+
     /// A short description for progress and error messages, e.g. `http http://127.0.0.1:8080/health`.
     pub fn describe(&self) -> String {
         match self {

@@ -14,6 +14,7 @@ pub mod process_table;
 pub mod reaper;
 pub mod sampler;
 pub mod sentinel;
+pub mod sockets;
 pub mod spawn;
 pub mod stdio;
 pub mod tree;

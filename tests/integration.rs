@@ -36,3 +36,5 @@ mod notify;
 mod top;
 // The Prometheus endpoint of the daemon (`[metrics]`), scraped and parsed.
 mod metrics;
+// Sockets wrangle passes to services, instances, `scale`, and the rolling `reload` under load.
+mod sockets;

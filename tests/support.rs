@@ -563,3 +563,45 @@ pub fn toml_str(text: &str) -> String {
     quoted.push('"');
     quoted
 }
+
+/// Runs its arguments under a seccomp filter that answers ENOSYS to `clone3` (as old kernels
+/// and some container runtimes do) and allows everything else: x86_64 system call numbers.
+const REFUSE_CLONE3: &str = r#"
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE3, ENOSYS = 435, 38
+# struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}: load the number, refuse clone3, allow.
+program = struct.pack("HBBI" * 4,
+    0x20, 0, 0, 0,
+    0x15, 0, 1, CLONE3,
+    0x06, 0, 0, 0x00050000 | ENOSYS,
+    0x06, 0, 0, 0x7fff0000)
+buffer = ctypes.create_string_buffer(program)
+class Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+fprog = Fprog(4, ctypes.addressof(buffer))
+if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:
+    sys.exit("cannot install the filter: errno %d" % ctypes.get_errno())
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+
+/// [`Project::command`] for `args`, run through [`REFUSE_CLONE3`].
+pub fn without_clone3(project: &Project, args: &[&str]) -> Command {
+    let base = project.command(args);
+    let mut command = Command::new(python());
+    command
+        .args(["-c", REFUSE_CLONE3])
+        .arg(base.get_program())
+        .args(base.get_args())
+        .current_dir(base.get_current_dir().expect("the project dir"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in base.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+}

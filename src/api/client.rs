@@ -148,15 +148,27 @@ impl Client {
     /// event of kind `lagged` in their place, saying how many were skipped.
     pub async fn follow_events(
         &self,
+        on_event: impl FnMut(Event) -> bool,
+    ) -> Result<(), ClientError> {
+        self.follow_events_subscribed(None, on_event).await
+    }
+
+    /// [`Client::follow_events`], saying on `subscribed` once the daemon has subscribed this
+    /// client: a request sent after that cannot have events this client misses.
+    pub async fn follow_events_subscribed(
+        &self,
+        subscribed: Option<tokio::sync::oneshot::Sender<()>>,
         mut on_event: impl FnMut(Event) -> bool,
     ) -> Result<(), ClientError> {
-        self.follow("/v1/events".to_string(), |name, data| match name {
+        let path = "/v1/events".to_string();
+        self.follow_from(path, subscribed, |name, data| match name {
             "lagged" => {
                 let lagged = parse::<Lagged>(data)?;
                 Ok(Some(on_event(Event {
                     time: human::time(SystemTime::now()),
                     kind: "lagged".to_string(),
                     service: None,
+                    instance: None,
                     message: format!(
                         "{} events skipped: this client read too slowly",
                         lagged.skipped
@@ -198,6 +210,17 @@ impl Client {
     async fn follow(
         &self,
         path: String,
+        on_event: impl FnMut(&str, &str) -> Result<Option<bool>, ClientError>,
+    ) -> Result<(), ClientError> {
+        self.follow_from(path, None, on_event).await
+    }
+
+    /// [`Client::follow`], telling `subscribed` once the stream's head has come: the daemon
+    /// subscribes a stream before it answers.
+    async fn follow_from(
+        &self,
+        path: String,
+        subscribed: Option<tokio::sync::oneshot::Sender<()>>,
         mut on_event: impl FnMut(&str, &str) -> Result<Option<bool>, ClientError>,
     ) -> Result<(), ClientError> {
         let opened = tokio::time::timeout(CALL_TIMEOUT, self.open(Method::GET, &path, None));
@@ -211,6 +234,9 @@ impl Client {
                 .await
                 .map_err(|_elapsed| timed_out())??;
             return Err(error_from(status, &body));
+        }
+        if let Some(subscribed) = subscribed {
+            let _ = subscribed.send(());
         }
         let mut parser = SseParser::default();
         while let Some(chunk) = exchange.next_chunk().await? {

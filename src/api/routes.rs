@@ -139,11 +139,14 @@ async fn service(
         Err(rejection) => return bad_path(rejection),
     };
     let snapshot = snapshot(&state);
-    match snapshot
-        .services
-        .iter()
-        .find(|service| service.name == name)
-    {
+    // `web` is the service's first instance; `web:2` one of its instances.
+    let (service_name, number) = match name.split_once(':') {
+        Some((service_name, number)) => (service_name, number.parse::<u32>().ok()),
+        None => (name.as_str(), None),
+    };
+    match snapshot.services.iter().find(|service| {
+        service.name == service_name && number.is_none_or(|number| service.instance == number)
+    }) {
         Some(service) => json(StatusCode::OK, service),
         None => unknown_service(&name).into_response(),
     }
@@ -184,7 +187,9 @@ async fn actions(State(state): State<AppState>, body: JsonBody<Request>) -> Resp
     let named = match &request {
         Request::Start { services }
         | Request::Stop { services }
-        | Request::Restart { services } => services.as_slice(),
+        | Request::Restart { services }
+        | Request::Reload { services } => services.as_slice(),
+        Request::Scale { service, .. } => std::slice::from_ref(service),
         Request::Shutdown => &[],
     };
     if let Err(error) = check_services(&state, named) {
@@ -390,10 +395,16 @@ fn check_services(state: &AppState, names: &[String]) -> Result<(), ApiError> {
         return Ok(());
     }
     let snapshot = snapshot(state);
-    match names
-        .iter()
-        .find(|name| !snapshot.services.iter().any(|s| &s.name == *name))
-    {
+    // An instance (`web:2`) is checked by the daemon, which knows its instances.
+    fn service_name(name: &str) -> &str {
+        name.split_once(':').map_or(name, |(service, _)| service)
+    }
+    match names.iter().find(|name| {
+        !snapshot
+            .services
+            .iter()
+            .any(|s| s.name == service_name(name))
+    }) {
         Some(unknown) => Err(unknown_service(unknown)),
         None => Ok(()),
     }

@@ -105,12 +105,16 @@ fn service(name: &str, state: ServiceState) -> ServiceStatus {
         log_lines_dropped: 0,
         log_error: None,
         name: name.to_string(),
+        instance: 0,
+        instances: 1,
+        reloading: false,
         state,
         pid: Some(4242),
         started_at: Some("2026-09-01T10:00:01.500Z".to_string()),
         restarts: 0,
         last_exit: None,
         ports: vec![8080],
+        sockets: Vec::new(),
         readiness: Some("http http://127.0.0.1:8080/health".to_string()),
         reason: None,
         log_bytes: 0,
@@ -175,6 +179,7 @@ fn event(kind: &str, message: &str) -> Event {
         time: human::time(SystemTime::now()),
         kind: kind.to_string(),
         service: Some("web".to_string()),
+        instance: Some(0),
         message: message.to_string(),
         pid: Some(4242),
     }
@@ -307,9 +312,13 @@ async fn play_daemon(
         received.lock().unwrap().push(request.clone());
         let reply = match request {
             Request::Shutdown => Reply::ShuttingDown,
+            Request::Scale { service, .. } => Reply::Accepted {
+                services: vec![service],
+            },
             Request::Start { services }
             | Request::Stop { services }
-            | Request::Restart { services } => Reply::Accepted {
+            | Request::Restart { services }
+            | Request::Reload { services } => Reply::Accepted {
                 services: if services.is_empty() {
                     let snapshot = status.borrow().clone();
                     snapshot.services.iter().map(|s| s.name.clone()).collect()

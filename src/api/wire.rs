@@ -42,12 +42,23 @@ pub struct ProjectStatus {
     pub sample_interval_ms: u64,
 }
 
-/// One service's state: an element of `ProjectStatus::services` and the answer to
-/// `GET /v1/services/{name}`.
+/// One instance of a service: an element of `ProjectStatus::services` (a service with several
+/// instances has one entry per instance, each with the service's `name`) and an element of the
+/// answer to `GET /v1/services/{name}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     /// The service's name, as in the config.
     pub name: String,
+    /// The instance's number (`WRANGLE_INSTANCE`; 0 for a service's only instance).
+    #[serde(default)]
+    pub instance: u32,
+    /// How many instances the service should have (`instances`, `wrangle scale`); during a
+    /// reload one more may run.
+    #[serde(default = "one")]
+    pub instances: u32,
+    /// A rolling reload of the service is in progress.
+    #[serde(default)]
+    pub reloading: bool,
     /// Where the service is in its lifecycle.
     pub state: ServiceState,
     /// The pid of the current instance's main process, while there is one.
@@ -60,6 +71,10 @@ pub struct ServiceStatus {
     pub last_exit: Option<ExitInfo>,
     /// The TCP ports the service declares.
     pub ports: Vec<u16>,
+    /// The sockets the service receives, as `NAME=ADDRESS` (`http=tcp://127.0.0.1:8080`), in the
+    /// order of its descriptors (3, 4, ...).
+    #[serde(default)]
+    pub sockets: Vec<String>,
     /// The readiness probe, described for humans (`http http://127.0.0.1:8080/health`).
     pub readiness: Option<String>,
     /// Why the service failed, crashed or is blocked, when known.
@@ -99,7 +114,20 @@ pub struct ServiceStatus {
     pub warnings: Vec<String>,
 }
 
+fn one() -> u32 {
+    1
+}
+
 impl ServiceStatus {
+    /// How `ps` names the entry: the service's name for its only instance, `web:2` otherwise.
+    pub fn label(&self) -> String {
+        if self.instances == 1 && self.instance == 0 {
+            self.name.clone()
+        } else {
+            format!("{}:{}", self.name, self.instance)
+        }
+    }
+
     /// How long the current instance has run at `now`: zero for a start in the future (the
     /// daemon's clock and a client's may disagree a little); None while nothing runs or when
     /// `started_at` is not a time.
@@ -208,7 +236,8 @@ pub struct ExitInfo {
 }
 
 /// A request that changes something, answered by the daemon with a [`Reply`]: the body of
-/// `POST /v1/actions`. An empty `services` list means every service.
+/// `POST /v1/actions`. An empty `services` list means every service; `start`, `stop` and
+/// `restart` also take one instance as `SERVICE:INSTANCE` (`web:2`).
 ///
 /// JSON: `{"action": "restart", "services": ["web"]}`, `{"action": "shutdown"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +260,22 @@ pub enum Request {
         /// The services to restart; empty for all.
         #[serde(default)]
         services: Vec<String>,
+    },
+    /// Replace every instance of these services, one at a time, each new one ready before the
+    /// one it replaces stops; a service without sockets is restarted instead. Follow
+    /// `/v1/events` for `reloaded` or `reload_failed`.
+    Reload {
+        /// The services to reload; empty for all.
+        #[serde(default)]
+        services: Vec<String>,
+    },
+    /// Run `instances` instances of `service` (1 to 1024), starting or stopping as few as that
+    /// takes.
+    Scale {
+        /// The service to scale.
+        service: String,
+        /// How many instances it should run.
+        instances: u32,
     },
     /// Stop everything and end the daemon.
     Shutdown,
@@ -289,6 +334,11 @@ pub struct Event {
     pub kind: String,
     /// The service it happened to; `None` for project-wide events.
     pub service: Option<String>,
+    /// The instance it happened to (`WRANGLE_INSTANCE`), for a service that has several (`ps`
+    /// shows them as `NAME:INSTANCE`); `None` for a service's only instance and for events about
+    /// a whole service or the project.
+    #[serde(default)]
+    pub instance: Option<u32>,
     /// The event for humans (`exited with code 1 after 3.2s`).
     pub message: String,
     /// The pid concerned, if any.

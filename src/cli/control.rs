@@ -1,5 +1,6 @@
 //! `wrangle start|stop|restart SERVICE...` and `wrangle down`: ask the daemon, then wait
-//! (bounded) until it is done, so scripts can rely on the state when the command returns.
+//! (bounded) until it is done, so scripts can rely on the state when the command returns. A
+//! `SERVICE` is every instance of the service; `SERVICE:I` is its instance `I` alone.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use crate::api::client::{Client, ClientError};
-use crate::api::wire::{ProjectStatus, Reply, Request, ServiceState};
+use crate::api::wire::{ProjectStatus, Reply, Request, ServiceState, ServiceStatus};
 use crate::cli::project::{self, Project};
 use crate::cli::status::client_failure;
 use crate::exit;
@@ -17,7 +18,7 @@ use crate::sys::{lock, process_table};
 pub struct ControlArgs {
     #[command(flatten)]
     pub project: crate::cli::ProjectArgs,
-    /// The services to act on.
+    /// The services to act on: `NAME` (every instance) or `NAME:I` (instance I).
     #[arg(value_name = "SERVICE", required_unless_present = "all")]
     pub services: Vec<String>,
     /// Act on every service.
@@ -65,7 +66,15 @@ pub fn control(file: Option<PathBuf>, action: Action, args: ControlArgs) -> u8 {
     }
 }
 
-/// Polls the status until every named service reached the state the action aims for (or
+/// Whether `selector` (`web`, or `web:2`) names this entry of the status.
+pub fn covers(selector: &str, entry: &ServiceStatus) -> bool {
+    match selector.split_once(':') {
+        Some((name, number)) => entry.name == name && number.parse() == Ok(entry.instance),
+        None => entry.name == selector,
+    }
+}
+
+/// Polls the status until every instance named reached the state the action aims for (or
 /// failed), or the limit is over. Polling `/v1/status` costs microseconds on the daemon's side.
 async fn settle(
     client: &Client,
@@ -84,8 +93,8 @@ async fn settle(
         let states: Vec<(String, ServiceState)> = status
             .services
             .iter()
-            .filter(|service| services.contains(&service.name))
-            .map(|service| (service.name.clone(), service.state))
+            .filter(|entry| services.iter().any(|selector| covers(selector, entry)))
+            .map(|entry| (entry.label(), entry.state))
             .collect();
         let done = states.iter().all(|(_, state)| match action {
             Action::Stop => matches!(
@@ -169,7 +178,11 @@ async fn down_daemon(
     // Follow the events first so nothing between the request and the end is missed; the stream
     // ends when the daemon closes its socket on the way out.
     let follow = client.follow_events(|event| {
-        let who = event.service.as_deref().unwrap_or("wrangle");
+        let who = match (&event.service, event.instance) {
+            (Some(service), Some(number)) => format!("{service}:{number}"),
+            (Some(service), None) => service.clone(),
+            (None, _) => "wrangle".to_string(),
+        };
         println!("{who}: {}", event.message);
         true
     });

@@ -5,11 +5,10 @@
 //! the caller holds must not be held by the daemon and every service until `down`). The sentinel
 //! starts the daemon (`wrangle __daemon`) below it, with the same stdout and stderr. The daemon
 //! does everything a foreground `up` does (config, lock, ports, start-up) and prints the same
-//! output, which we relay (the sentinel keeps no copy of the pipes). When every service is up it
-//! prints [`DETACHED_MARKER`] and points its output at its log file: we see end-of-file and
-//! return 0. When start-up fails the daemon stops everything and exits with the same code a
-//! foreground `up` would (1, 2, 3 or 4); the sentinel exits with that code, which we return. When
-//! the daemon is killed, the sentinel stops what it started and exits with 128 + the signal.
+//! output, which we relay. When every service is up it prints [`DETACHED_MARKER`] and points its
+//! output at its log file, and the sentinel lets go of the pipes: we see end-of-file and return
+//! 0. When start-up fails the daemon stops everything and exits with the same code a foreground
+//! `up` would (1, 2, 3 or 4); the sentinel exits with that code, which we return.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -88,23 +87,11 @@ pub fn start_daemon(
             );
             exit::SUCCESS
         }
-        // The daemon ended during start-up; its sentinel exits once it has stopped whatever the
-        // daemon left, with the daemon's code, or 128 + the signal that killed it.
         None => match child.wait() {
-            Ok(status) => match status.code() {
-                Some(code) if code > 128 => {
-                    eprintln!(
-                        "error: the daemon was killed by signal {} during start-up; everything it started is stopped",
-                        code - 128
-                    );
-                    exit::SERVICE_FAILED
-                }
-                Some(code) => u8::try_from(code).unwrap_or(exit::SERVICE_FAILED),
-                None => {
-                    eprintln!("error: the daemon's sentinel was killed during start-up");
-                    exit::SERVICE_FAILED
-                }
-            },
+            Ok(status) => status
+                .code()
+                .and_then(|code| u8::try_from(code).ok())
+                .unwrap_or(exit::SERVICE_FAILED),
             Err(error) => {
                 eprintln!("error: lost track of the daemon's sentinel: {error}");
                 exit::SERVICE_FAILED

@@ -13,6 +13,7 @@ use crate::cli::status::client_failure;
 use crate::exit;
 use crate::output::Printer;
 use crate::stream::Stream;
+use crate::supervisor::event::InstanceId;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -80,7 +81,12 @@ pub fn logs(file: Option<PathBuf>, args: LogsArgs) -> u8 {
                 LogStream::Stdout => Stream::Stdout,
                 LogStream::Stderr => Stream::Stderr,
             };
-            printer.service_line(service, stream, line.text.as_bytes(), line.partial);
+            printer.service_line(
+                InstanceId::new(service, 0),
+                stream,
+                line.text.as_bytes(),
+                line.partial,
+            );
             // Once stdout is gone (`| head` exited), following on would print to nobody.
             !printer.is_broken()
         };

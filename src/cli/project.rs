@@ -17,10 +17,6 @@ pub struct Project {
 
 /// The project of `-f PATH`, or of the config found from the current directory upwards.
 /// Prints the reason and returns the exit code when there is none.
-///
-/// The config's trust rule (`config::Trust`) is not applied here, on purpose: this only names the
-/// project (and so the daemon) a command is about, and runs nothing the file says. `up` applies
-/// it when it loads the file.
 pub fn locate(file: Option<PathBuf>) -> Result<Project, u8> {
     let config = match file {
         Some(path) => path,

@@ -139,7 +139,7 @@ fn count_up(status: &ProjectStatus) -> usize {
         .count()
 }
 
-/// The `ps` table: one row per service.
+/// The `ps` table: one row per instance (a service's only instance is named like the service).
 pub fn table(status: &ProjectStatus) -> String {
     let mut lines = vec![
         [
@@ -158,9 +158,13 @@ pub fn table(status: &ProjectStatus) -> String {
         .to_vec(),
     ];
     for service in &status.services {
+        let mut state = state_name(service);
+        if service.reloading {
+            state.push_str(" (reloading)");
+        }
         lines.push(vec![
-            service.name.clone(),
-            state_name(service),
+            service.label(),
+            state,
             service
                 .pid
                 .map(|pid| pid.to_string())
@@ -178,13 +182,14 @@ pub fn table(status: &ProjectStatus) -> String {
                 .unwrap_or_else(|| "-".into()),
             service.restarts.to_string(),
             last_exit(service),
-            if service.ports.is_empty() {
+            if service.ports.is_empty() && service.sockets.is_empty() {
                 "-".into()
             } else {
                 service
                     .ports
                     .iter()
                     .map(u16::to_string)
+                    .chain(service.sockets.iter().cloned())
                     .collect::<Vec<_>>()
                     .join(",")
             },
@@ -194,12 +199,12 @@ pub fn table(status: &ProjectStatus) -> String {
     let mut text = align(&lines);
     for service in &status.services {
         if let Some(reason) = &service.reason {
-            text.push_str(&format!("{}: {reason}\n", service.name));
+            text.push_str(&format!("{}: {reason}\n", service.label()));
         }
         for warning in &service.warnings {
             text.push_str(&format!(
                 "{}: warning: {warning} use above its {warning}_warn threshold\n",
-                service.name
+                service.label()
             ));
         }
         if let Some(error) = &service.log_error {

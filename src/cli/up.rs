@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::cli::{self, detach};
 use crate::exit;
 use crate::launch::{self, Prepared};
-use crate::output::{Printer, Reporter, reporter};
+use crate::output::{Printer, Reporter, numbered, reporter};
 use crate::supervisor::engine::Lifetime;
 use crate::supervisor::runtime::Observer;
 use crate::supervisor::session::{Session, SessionOptions};
@@ -47,6 +47,9 @@ pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
     };
     let code = launch::block_on_local(foreground(&prepared, &args.output))
         .unwrap_or_else(|error| cli::launch_failed(&error));
+    // The sockets close (and their files go) while the project is still locked: a run started
+    // right after this one never finds them in its way.
+    drop(prepared.sockets);
     drop(prepared.lock);
     code
 }
@@ -66,7 +69,8 @@ async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 
         stdout_is_terminal,
         Box::new(std::io::stdout()),
     )
-    .with_controls(output.controls(stdout_is_terminal));
+    .with_controls(output.controls(stdout_is_terminal))
+    .numbered(numbered(&spec));
     let reporter = Rc::new(Reporter::new(printer, Arc::clone(&spec), true));
     if stdout_is_terminal {
         let ticking = Rc::clone(&reporter);
@@ -85,6 +89,7 @@ async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 
         socket_dir: prepared.paths.runtime_dir.clone(),
         stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
         log_store: None,
+        sockets: Arc::clone(&prepared.sockets),
     };
     let session = match Session::start(options, reporter.as_ref(), mpsc::unbounded_channel()) {
         Ok(session) => session,

@@ -15,6 +15,7 @@
 //! file named after that part (in reading order):
 //! - `project`: the top level, `[logs]`, `[monitor]`, `[metrics]`;
 //! - `services`: `[services.NAME]` and `[defaults]`, and the service name rule;
+//! - `sockets`: `[sockets.NAME]`, the listening sockets wrangle passes to services;
 //! - `probes`: a service's `ready`;
 //! - `notify`: `[[notify]]` entries;
 //! - `values`: readers of single values that every part uses (durations, sizes, signals, argv).
@@ -32,11 +33,13 @@ mod notify;
 mod probes;
 mod project;
 mod services;
+mod sockets;
 mod values;
 
 pub(crate) use notify::{RawNotify, resolve as resolve_notify};
 pub(crate) use project::RawProject;
 pub(crate) use services::{RawCommand, RawService, RawSettings, service_name_problem};
+pub(crate) use sockets::{RawListen, RawSocket};
 
 type Value<'i> = Spanned<DeValue<'i>>;
 

@@ -107,6 +107,8 @@ pub(crate) fn parse(
             restart: DEFAULT_RESTART,
             stop: DEFAULT_STOP,
             limits: crate::spec::LimitSpec::default(),
+            sockets: Vec::new(),
+            instances: crate::spec::Instances::Count(1),
         });
     }
     if services.is_empty() && diagnostics.is_empty() {
@@ -122,6 +124,7 @@ pub(crate) fn parse(
         source,
         root,
         services,
+        sockets: Vec::new(),
         logs: crate::spec::LogSpec::default(),
         notify: Vec::new(),
         monitor: crate::spec::MonitorSpec::default(),

@@ -4,9 +4,9 @@
 //! This module owns: merging `[defaults]` under each service, built-in default values, working
 //! directories (resolved against the config file's directory and checked to exist), env files and
 //! the environment precedence, `PORT`, ports declared twice, `shell` against the form of
-//! `command`, backoff bounds, dependency names to ids, and dependency cycles. It is the only part
-//! of the config loader that reads files other than the config itself, always through the
-//! load's trust gate (`trust::Gate`).
+//! `command`, backoff bounds, dependency names to ids, and dependency cycles; sockets and
+//! instances (in `sockets`). It is the only part of the config loader that reads files other
+//! than the config itself, always through the load's trust gate (`trust::Gate`).
 //!
 //! Every check runs even after an earlier one failed, so one run reports everything wrong with a
 //! file. A spec is returned only when no diagnostic was produced, which is what keeps
@@ -29,6 +29,8 @@ use crate::spec::{
     CommandSpec, Dependency, LimitSpec, ProjectSpec, RestartPolicy, RestartSpec, ServiceId,
     ServiceSpec, Signal, StopSpec,
 };
+
+mod sockets;
 
 /// Restart behaviour when neither the service nor `[defaults]` says otherwise.
 pub(crate) const DEFAULT_RESTART: RestartSpec = RestartSpec {
@@ -72,6 +74,7 @@ pub(crate) fn resolve(
         ports: HashMap::new(),
         diagnostics: Vec::new(),
     };
+    let sockets = resolver.sockets();
     let services: Vec<Option<ServiceSpec>> = raw
         .services
         .iter()
@@ -94,6 +97,7 @@ pub(crate) fn resolve(
         source,
         root,
         services: services?,
+        sockets: sockets?,
         logs: raw.logs,
         notify,
         monitor: raw.monitor,
@@ -159,6 +163,8 @@ impl<'a> Resolver<'a, '_, '_> {
                 .unwrap_or(DEFAULT_STOP.timeout),
         };
         let depends_on = self.dependencies(service);
+        let sockets = self.service_sockets(service);
+        let instances = self.instances(service);
 
         Some(ServiceSpec {
             name: name.clone(),
@@ -179,6 +185,8 @@ impl<'a> Resolver<'a, '_, '_> {
                     .or(defaults.warn_after)
                     .unwrap_or(LimitSpec::default().warn_after),
             },
+            sockets: sockets?,
+            instances: instances?,
         })
     }
 

@@ -17,6 +17,7 @@ mod probes;
 mod project;
 mod robustness;
 mod services;
+mod sockets;
 mod trust;
 mod values;
 

@@ -1,42 +1,46 @@
 //! The status snapshot the API serves: how the supervisor's state, the resource monitor's
 //! figures, probe statistics and log figures become a [`wire::ProjectStatus`].
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::api::wire::{self, ExitInfo, ProjectStatus, ServiceState, ServiceStatus};
 use crate::human;
 use crate::logs::LogStats;
-use crate::spec::{ProjectSpec, ServiceId, Signal};
+use crate::spec::{ProjectSpec, Signal};
 use crate::stream::Stream;
 use crate::supervisor::engine::{Phase, RestartCause};
-use crate::supervisor::event::Exit;
+use crate::supervisor::event::{Exit, InstanceId};
 use crate::supervisor::monitor::Figures;
-use crate::supervisor::runtime::ServiceSnapshot;
+use crate::supervisor::runtime::InstanceSnapshot;
 
-/// What the daemon learns besides state: resource samples, probe attempts, start-up times.
-/// Kept here so each status snapshot carries them.
+/// What the daemon learns besides state: resource samples, probe attempts, start-up times, per
+/// instance. Kept here so each status snapshot carries them.
 pub(super) struct LiveFigures {
-    pub(super) resources: Vec<Option<wire::ResourceUsage>>,
-    pub(super) warnings: Vec<Vec<String>>,
-    /// Rechecks say readiness was lost (and not yet restored) for the current instance.
-    pub(super) readiness_lost: Vec<bool>,
-    pub(super) probes: Vec<Option<wire::ProbeStats>>,
-    pub(super) startup_seconds: Vec<Option<f64>>,
+    pub(super) resources: HashMap<InstanceId, wire::ResourceUsage>,
+    pub(super) warnings: HashMap<InstanceId, Vec<String>>,
+    /// Rechecks say readiness was lost (and not yet restored) for the instance's current tree.
+    pub(super) readiness_lost: HashSet<InstanceId>,
+    pub(super) probes: HashMap<InstanceId, wire::ProbeStats>,
+    pub(super) startup_seconds: HashMap<InstanceId, f64>,
     pub(super) daemon: Option<wire::ResourceUsage>,
     /// The interval of the latest sample.
     pub(super) interval_ms: u64,
+    /// The instance of each entry of the status's `services`, in order.
+    pub(super) order: Vec<InstanceId>,
 }
 
 impl LiveFigures {
-    pub(super) fn new(services: usize, interval: Duration) -> LiveFigures {
+    pub(super) fn new(interval: Duration) -> LiveFigures {
         LiveFigures {
-            resources: vec![None; services],
-            warnings: vec![Vec::new(); services],
-            readiness_lost: vec![false; services],
-            probes: vec![None; services],
-            startup_seconds: vec![None; services],
+            resources: HashMap::new(),
+            warnings: HashMap::new(),
+            readiness_lost: HashSet::new(),
+            probes: HashMap::new(),
+            startup_seconds: HashMap::new(),
             daemon: None,
             interval_ms: millis(interval),
+            order: Vec::new(),
         }
     }
 
@@ -44,20 +48,20 @@ impl LiveFigures {
     pub(super) fn apply(&self, status: &mut ProjectStatus) {
         status.daemon_resources = self.daemon;
         status.sample_interval_ms = self.interval_ms;
-        for (service, entry) in status.services.iter_mut().enumerate() {
+        for (entry, id) in status.services.iter_mut().zip(&self.order) {
             let running = entry.pid.is_some();
-            entry.resources = self.resources[service].filter(|_| running);
+            entry.resources = self.resources.get(id).copied().filter(|_| running);
             entry.warnings = if running {
-                let mut warnings = self.warnings[service].clone();
-                if self.readiness_lost[service] {
+                let mut warnings = self.warnings.get(id).cloned().unwrap_or_default();
+                if self.readiness_lost.contains(id) {
                     warnings.push("readiness".to_string());
                 }
                 warnings
             } else {
                 Vec::new()
             };
-            entry.probe = self.probes[service];
-            entry.startup_seconds = self.startup_seconds[service];
+            entry.probe = self.probes.get(id).copied();
+            entry.startup_seconds = self.startup_seconds.get(id).copied();
         }
     }
 }
@@ -86,14 +90,13 @@ pub(super) fn wire_stream(stream: Stream) -> wire::LogStream {
     }
 }
 
-/// One service as `ps` shows it.
+/// One instance as `ps` shows it.
 pub(super) fn service_status(
     spec: &ProjectSpec,
-    service: ServiceId,
-    snapshot: &ServiceSnapshot,
+    snapshot: &InstanceSnapshot,
     log: &LogStats,
 ) -> ServiceStatus {
-    let service_spec = &spec.services[service];
+    let service_spec = &spec.services[snapshot.view.id.service];
     let view = &snapshot.view;
     let state = match view.phase {
         Phase::Inactive => ServiceState::Inactive,
@@ -110,6 +113,9 @@ pub(super) fn service_status(
     };
     ServiceStatus {
         name: service_spec.name.clone(),
+        instance: view.id.number,
+        instances: snapshot.wanted,
+        reloading: snapshot.reloading,
         state,
         pid: snapshot.pid,
         started_at: snapshot.started_at.map(human::time),
@@ -129,6 +135,14 @@ pub(super) fn service_status(
             },
         }),
         ports: service_spec.ports.clone(),
+        sockets: service_spec
+            .sockets
+            .iter()
+            .map(|id| {
+                let socket = &spec.sockets[*id];
+                format!("{}={}", socket.name, socket.listen.describe())
+            })
+            .collect(),
         readiness: service_spec
             .ready
             .as_ref()

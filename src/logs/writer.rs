@@ -50,7 +50,6 @@ use crate::logs::format::Record;
 use crate::logs::queue::{self, Frame, Queue};
 use crate::logs::{DiskStats, LogError, LogSettings, LogStats, Stream};
 use crate::mutex::lock;
-use crate::paths::FileError;
 
 /// Reads of the files at once (see [`Shared::reads`]).
 const CONCURRENT_READS: usize = 4;
@@ -580,11 +579,14 @@ impl Writer {
                 service.records.clear();
                 service.next_attempt = self.now + RETRY_INTERVAL;
                 let name = &self.file_names[index];
-                let path = self.dir_path.join(match written {
-                    true => files::index_name(name),
-                    false => name.clone(),
-                });
-                let error = LogError::Io(FileError::new("write", &path, source));
+                let error = LogError::Io {
+                    action: "write",
+                    path: self.dir_path.join(match written {
+                        true => files::index_name(name),
+                        false => name.clone(),
+                    }),
+                    source,
+                };
                 self.record_error(index, &error);
             }
         }

@@ -3,8 +3,9 @@
 //! to `prometheus-client` at scrape time.
 //!
 //! Names follow Prometheus conventions: a `wrangle_` prefix, base units (`_seconds`, `_bytes`),
-//! `_total` on counters, a `service` label on per-service families. A family whose value is not
-//! known for a service (no resource sample yet, no probe, never exited) has no sample for it.
+//! `_total` on counters, a `service` label on per-service families (`NAME:INSTANCE`, one series
+//! per instance, for a service that has several). A family whose value is not known for a
+//! service (no resource sample yet, no probe, never exited) has no sample for it.
 
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -306,7 +307,7 @@ pub fn samples(status: &ProjectStatus, version: &str) -> Vec<(Family, Vec<Sample
             .flat_map(|service| {
                 STATES.iter().map(move |state| {
                     sample(
-                        &[&service.name, &state.to_string()],
+                        &[&service.label(), &state.to_string()],
                         Value::Unsigned(u64::from(service.state == *state)),
                     )
                 })
@@ -339,7 +340,10 @@ pub fn samples(status: &ProjectStatus, version: &str) -> Vec<(Family, Vec<Sample
                     .filter(|cause| !RESTART_CAUSES.contains(cause));
                 RESTART_CAUSES.into_iter().chain(extra).map(move |cause| {
                     let count = service.restarts_by_cause.get(cause).copied().unwrap_or(0);
-                    sample(&[&service.name, cause], Value::Unsigned(u64::from(count)))
+                    sample(
+                        &[&service.label(), cause],
+                        Value::Unsigned(u64::from(count)),
+                    )
                 })
             })
             .collect(),
@@ -357,7 +361,7 @@ pub fn samples(status: &ProjectStatus, version: &str) -> Vec<(Family, Vec<Sample
             .iter()
             .filter_map(|service| {
                 let signal = service.last_exit.as_ref()?.signal.as_deref()?;
-                Some(sample(&[&service.name, signal], Value::Unsigned(1)))
+                Some(sample(&[&service.label(), signal], Value::Unsigned(1)))
             })
             .collect(),
     );
@@ -395,7 +399,7 @@ pub fn samples(status: &ProjectStatus, version: &str) -> Vec<(Family, Vec<Sample
                 WARNINGS.into_iter().chain(extra).map(move |resource| {
                     let active = service.warnings.iter().any(|warning| warning == resource);
                     sample(
-                        &[&service.name, resource],
+                        &[&service.label(), resource],
                         Value::Unsigned(u64::from(active)),
                     )
                 })
@@ -455,7 +459,7 @@ fn per_service(
         .iter()
         .filter_map(|service| {
             let value = value(service).filter(is_finite)?;
-            Some(sample(&[&service.name], value))
+            Some(sample(&[&service.label()], value))
         })
         .collect()
 }

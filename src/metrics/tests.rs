@@ -19,12 +19,16 @@ use crate::supervisor::engine::RestartCause;
 fn service(name: &str, state: ServiceState) -> ServiceStatus {
     ServiceStatus {
         name: name.to_string(),
+        instance: 0,
+        instances: 1,
+        reloading: false,
         state,
         pid: None,
         started_at: None,
         restarts: 0,
         last_exit: None,
         ports: Vec::new(),
+        sockets: Vec::new(),
         readiness: None,
         reason: None,
         log_lines_dropped: 0,

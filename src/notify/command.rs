@@ -50,6 +50,7 @@ pub async fn run(
         death_signal: Some(Signal::KILL.0),
         cgroup: None,
         stdin: Some(reader),
+        listen: None,
     };
     let program = command.argv.first().cloned().unwrap_or_default();
     let (child, exit) = reaper

@@ -5,106 +5,107 @@ use std::time::Duration;
 
 use super::*;
 use crate::spec::{EVENT_KINDS, ServiceId, Signal};
-use crate::supervisor::event::{Event, Exit, Resource};
+use crate::supervisor::event::{Event, Exit, InstanceId, Resource};
 
 #[test]
 fn every_event_the_daemon_publishes_can_be_asked_for() {
     let service: ServiceId = 0;
+    let instance = InstanceId::new(service, 0);
     let events = [
         Event::Waiting {
             service,
             dependencies: Vec::new(),
         },
         Event::Started {
-            service,
+            instance,
             pid: 1,
             restart: 0,
         },
         Event::Started {
-            service,
+            instance,
             pid: 1,
             restart: 1,
         },
         Event::Ready {
-            service,
+            instance,
             elapsed: Duration::ZERO,
         },
         Event::LeaderExited {
-            service,
+            instance,
             status: Exit::Code(0),
             survivors: 1,
         },
         Event::Exited {
-            service,
+            instance,
             status: Exit::Code(0),
             uptime: Duration::ZERO,
         },
         Event::Exited {
-            service,
+            instance,
             status: Exit::Code(1),
             uptime: Duration::ZERO,
         },
         Event::Restarting {
-            service,
+            instance,
             delay: Duration::ZERO,
             attempt: 1,
         },
         Event::RestartBlocked {
-            service,
+            instance,
             reason: String::new(),
         },
         Event::MemoryLimitExceeded {
-            service,
+            instance,
             reason: String::new(),
         },
         Event::ResourceWarning {
-            service,
+            instance,
             resource: Resource::Cpu,
             active: true,
             message: String::new(),
         },
         Event::ResourceWarning {
-            service,
+            instance,
             resource: Resource::Cpu,
             active: false,
             message: String::new(),
         },
         Event::ResourceWarning {
-            service,
+            instance,
             resource: Resource::Memory,
             active: true,
             message: String::new(),
         },
         Event::ResourceWarning {
-            service,
+            instance,
             resource: Resource::Memory,
             active: false,
             message: String::new(),
         },
         Event::Failed {
-            service,
+            instance,
             reason: String::new(),
         },
         Event::SpawnFailed {
-            service,
+            instance,
             error: String::new(),
             retry: None,
         },
         Event::NotReady {
-            service,
+            instance,
             timeout: Duration::ZERO,
             last_failure: None,
         },
         Event::Stopping {
-            service,
+            instance,
             signal: Signal::TERM,
         },
         Event::Killing {
-            service,
+            instance,
             after: None,
         },
         Event::Stopped {
-            service,
+            instance,
             status: None,
         },
         Event::AllReady {
@@ -112,10 +113,28 @@ fn every_event_the_daemon_publishes_can_be_asked_for() {
             elapsed: Duration::ZERO,
         },
         Event::StartupFailed {
-            service,
+            instance,
             reason: String::new(),
         },
         Event::ShuttingDown { forced: false },
+        Event::Scaled {
+            service,
+            from: 1,
+            to: 2,
+        },
+        Event::Reloading {
+            service,
+            instances: 1,
+            restart: None,
+        },
+        Event::Reloaded {
+            service,
+            elapsed: Duration::ZERO,
+        },
+        Event::ReloadFailed {
+            service,
+            reason: String::new(),
+        },
     ];
     let known: Vec<&str> = EVENT_KINDS.iter().map(|(kind, _)| *kind).collect();
     for event in &events {
@@ -139,6 +158,7 @@ fn commands_get_the_payload_as_variables() {
             time: "2026-01-01T00:00:00.000Z".into(),
             kind: "crashed".into(),
             service: Some("api".into()),
+            instance: None,
             message: "exited with code 1\0 after 2s".into(),
             pid: Some(42),
         },
@@ -168,6 +188,7 @@ fn the_payload_json_has_the_documented_fields() {
             time: "t".into(),
             kind: "all_ready".into(),
             service: None,
+            instance: None,
             message: "m".into(),
             pid: None,
         },
@@ -176,6 +197,6 @@ fn the_payload_json_has_the_documented_fields() {
     let json = serde_json::to_string(&payload).expect("serializes");
     assert_eq!(
         json,
-        r#"{"version":1,"project":"shop","project_path":"/p/shop/wrangle.toml","host":"","event":{"time":"t","kind":"all_ready","service":null,"message":"m","pid":null},"suppressed":0}"#
+        r#"{"version":1,"project":"shop","project_path":"/p/shop/wrangle.toml","host":"","event":{"time":"t","kind":"all_ready","service":null,"instance":null,"message":"m","pid":null},"suppressed":0}"#
     );
 }

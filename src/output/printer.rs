@@ -28,6 +28,7 @@ use crate::output::controls::Controls;
 use crate::output::style;
 use crate::spec::ServiceId;
 use crate::stream::Stream;
+use crate::supervisor::event::InstanceId;
 
 /// The colour of wrangle's own messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub enum Tone {
 pub struct Printer {
     /// Service names, indexed by `ServiceId`.
     names: Vec<String>,
+    /// Services whose lines name the instance (`web:2`): those with several instances.
+    numbered: Vec<bool>,
     /// Width of the name column, in characters.
     name_width: usize,
     color: bool,
@@ -59,6 +62,14 @@ struct State {
     status: Option<Vec<u8>>,
     /// A write failed; nothing more is written.
     broken: bool,
+}
+
+/// Which services' lines name their instance (`web:2`): those that may have several.
+pub fn numbered(spec: &crate::spec::ProjectSpec) -> Vec<bool> {
+    spec.services
+        .iter()
+        .map(|service| service.instances != crate::spec::Instances::Count(1))
+        .collect()
 }
 
 /// The name under which wrangle's own messages appear.
@@ -84,6 +95,7 @@ impl Printer {
             .unwrap_or(WRANGLE.len());
         Printer {
             names: names.to_vec(),
+            numbered: vec![false; names.len()],
             name_width,
             color,
             status_line,
@@ -94,6 +106,22 @@ impl Printer {
                 broken: false,
             }),
         }
+    }
+
+    /// Lines of the services marked here name their instance (`web:2`), not only the service:
+    /// those that may have several instances. The name column is widened for two digits.
+    pub fn numbered(mut self, numbered: Vec<bool>) -> Printer {
+        let widest = self
+            .names
+            .iter()
+            .zip(&numbered)
+            .filter(|(_, numbered)| **numbered)
+            .map(|(name, _)| name.chars().count() + ":00".len())
+            .max()
+            .unwrap_or(0);
+        self.name_width = self.name_width.max(widest);
+        self.numbered = numbered;
+        self
     }
 
     /// Service output written with `controls` (see [`Controls`]); as written by default.
@@ -132,7 +160,7 @@ impl Printer {
     ///
     /// A partial line is still ended here: the next piece starts on a fresh, prefixed line, so
     /// the name column stays intact; the text itself is exact.
-    pub fn service_line(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool) {
+    pub fn service_line(&self, instance: InstanceId, stream: Stream, line: &[u8], partial: bool) {
         // Ending every piece the same way is the point; `partial` only says why it ended.
         let _ = partial;
         let (marker, marker_style) = match stream {
@@ -144,8 +172,8 @@ impl Printer {
         let mut rendered = Vec::with_capacity(self.name_width + text.len() + 8);
         self.push_prefix(
             &mut rendered,
-            &self.service_name(service),
-            style::service_name(service),
+            &self.instance_name(instance),
+            style::service_name(instance.service),
             marker,
             marker_style,
         );
@@ -167,6 +195,14 @@ impl Printer {
     pub fn service_message(&self, service: ServiceId, tone: Tone, text: &str) {
         let name = self.service_name(service);
         let rendered = self.render_message(&name, style::service_name(service), tone, text);
+        self.write(&rendered);
+    }
+
+    /// wrangle's own message about one instance (named like its output lines).
+    pub fn instance_message(&self, instance: InstanceId, tone: Tone, text: &str) {
+        let name = self.instance_name(instance);
+        let rendered =
+            self.render_message(&name, style::service_name(instance.service), tone, text);
         self.write(&rendered);
     }
 
@@ -230,6 +266,23 @@ impl Printer {
             }
         };
         write_out(&mut state, &bytes);
+    }
+
+    /// `web`, or `web:2` for a numbered service's instance (or any instance but 0).
+    fn instance_name(&self, instance: InstanceId) -> Cow<'_, str> {
+        let numbered = self
+            .numbered
+            .get(instance.service)
+            .copied()
+            .unwrap_or(false);
+        if !numbered && instance.number == 0 {
+            return self.service_name(instance.service);
+        }
+        Cow::Owned(format!(
+            "{}:{}",
+            self.service_name(instance.service),
+            instance.number
+        ))
     }
 
     fn service_name(&self, service: ServiceId) -> Cow<'_, str> {
@@ -394,8 +447,18 @@ mod tests {
     #[test]
     fn plain_format_aligns_names() {
         let (printer, buffer) = plain_printer(&["api", "db"]);
-        printer.service_line(0, Stream::Stdout, b"listening on :8080", false);
-        printer.service_line(1, Stream::Stderr, b"warning: slow", false);
+        printer.service_line(
+            InstanceId::new(0, 0),
+            Stream::Stdout,
+            b"listening on :8080",
+            false,
+        );
+        printer.service_line(
+            InstanceId::new(1, 0),
+            Stream::Stderr,
+            b"warning: slow",
+            false,
+        );
         printer.service_message(0, Tone::Good, "ready in 412 ms");
         printer.message(Tone::Info, "all 2 services ready");
         assert_eq!(
@@ -410,8 +473,8 @@ mod tests {
     #[test]
     fn long_names_widen_the_column() {
         let (printer, buffer) = plain_printer(&["web", "background-worker"]);
-        printer.service_line(0, Stream::Stdout, b"a", false);
-        printer.service_line(1, Stream::Stdout, b"b", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"a", false);
+        printer.service_line(InstanceId::new(1, 0), Stream::Stdout, b"b", false);
         printer.message(Tone::Warn, "c");
         assert_eq!(
             buffer.text(),
@@ -424,8 +487,8 @@ mod tests {
     #[test]
     fn non_ascii_names_align_by_character() {
         let (printer, buffer) = plain_printer(&["café-backend", "db"]);
-        printer.service_line(0, Stream::Stdout, b"x", false);
-        printer.service_line(1, Stream::Stdout, b"y", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"x", false);
+        printer.service_line(InstanceId::new(1, 0), Stream::Stdout, b"y", false);
         let text = buffer.text();
         let columns: Vec<usize> = text
             .lines()
@@ -437,11 +500,21 @@ mod tests {
     #[test]
     fn empty_partial_and_odd_lines() {
         let (printer, buffer) = plain_printer(&["api"]);
-        printer.service_line(0, Stream::Stdout, b"", false);
-        printer.service_line(0, Stream::Stdout, b"Password: ", true);
-        printer.service_line(0, Stream::Stdout, b"bad \xff\xfe utf8", false);
-        printer.service_line(0, Stream::Stdout, b"tab\there \x1b[1mbold", false);
-        printer.service_line(7, Stream::Stderr, b"stray id", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"Password: ", true);
+        printer.service_line(
+            InstanceId::new(0, 0),
+            Stream::Stdout,
+            b"bad \xff\xfe utf8",
+            false,
+        );
+        printer.service_line(
+            InstanceId::new(0, 0),
+            Stream::Stdout,
+            b"tab\there \x1b[1mbold",
+            false,
+        );
+        printer.service_line(InstanceId::new(7, 0), Stream::Stderr, b"stray id", false);
         printer.message(Tone::Error, "two\nlines");
         assert_eq!(
             buffer.text(),
@@ -464,8 +537,13 @@ mod tests {
             false,
             Box::new(buffer.clone()),
         );
-        printer.service_line(0, Stream::Stdout, b"out", false);
-        printer.service_line(1, Stream::Stderr, b"err \x1b[31mred", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"out", false);
+        printer.service_line(
+            InstanceId::new(1, 0),
+            Stream::Stderr,
+            b"err \x1b[31mred",
+            false,
+        );
         printer.service_message(1, Tone::Error, "crashed with code 1");
         printer.message(Tone::Good, "ready");
         assert_eq!(
@@ -481,10 +559,10 @@ mod tests {
     fn status_line_stays_at_the_bottom() {
         let buffer = SharedBuffer::new();
         let printer = Printer::new(&names(&["api"]), false, true, Box::new(buffer.clone()));
-        printer.service_line(0, Stream::Stdout, b"before", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"before", false);
         printer.set_status(Some("waiting for api 0.1s".to_string()));
         printer.set_status(Some("waiting for api 0.2s\n".to_string()));
-        printer.service_line(0, Stream::Stdout, b"hello", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"hello", false);
         printer.set_status(None);
         printer.set_status(None);
         printer.message(Tone::Good, "ready");
@@ -512,7 +590,7 @@ mod tests {
     fn status_line_is_ignored_when_disabled() {
         let (printer, buffer) = plain_printer(&["api"]);
         printer.set_status(Some("waiting".to_string()));
-        printer.service_line(0, Stream::Stdout, b"x", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"x", false);
         drop(printer);
         assert_eq!(buffer.text(), "api      | x\n");
     }
@@ -542,7 +620,12 @@ mod tests {
                         } else {
                             Stream::Stderr
                         };
-                        printer.service_line(service, stream, text.as_bytes(), false);
+                        printer.service_line(
+                            InstanceId::new(service, 0),
+                            stream,
+                            text.as_bytes(),
+                            false,
+                        );
                     }
                 })
             })
@@ -602,7 +685,7 @@ mod tests {
             true,
             Box::new(BrokenPipe(Arc::clone(&calls))),
         );
-        printer.service_line(0, Stream::Stdout, b"one", false);
+        printer.service_line(InstanceId::new(0, 0), Stream::Stdout, b"one", false);
         printer.set_status(Some("status".to_string()));
         printer.message(Tone::Error, "two");
         printer.service_message(0, Tone::Warn, "three");

@@ -12,7 +12,7 @@ use crate::human;
 use crate::output::{Printer, Tone};
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::stream::Stream;
-use crate::supervisor::event::{Event, Exit, Resource};
+use crate::supervisor::event::{Event, Exit, InstanceId, Resource};
 use crate::supervisor::runtime::{Observer, RunOutcome};
 
 /// How many of a service's last lines are kept to explain a failure.
@@ -28,9 +28,9 @@ pub struct Reporter {
 
 #[derive(Default)]
 struct ReporterState {
-    tails: BTreeMap<ServiceId, VecDeque<String>>,
-    /// Services waiting for readiness: since when, and the last probe failure.
-    waiting_ready: BTreeMap<ServiceId, (Instant, Option<String>)>,
+    tails: BTreeMap<InstanceId, VecDeque<String>>,
+    /// Instances waiting for readiness: since when, and the last probe failure.
+    waiting_ready: BTreeMap<InstanceId, (Instant, Option<String>)>,
     shutting_down: bool,
 }
 
@@ -55,10 +55,6 @@ impl Reporter {
         }
     }
 
-    fn name(&self, service: ServiceId) -> &str {
-        &self.spec.services[service].name
-    }
-
     /// Redraws the progress line ("waiting for api (http …) 1.2s: connection refused").
     pub fn tick(&self) {
         let state = self.state.borrow();
@@ -69,15 +65,15 @@ impl Reporter {
         let parts: Vec<String> = state
             .waiting_ready
             .iter()
-            .map(|(service, (since, failure))| {
-                let probe = self.spec.services[*service]
+            .map(|(instance, (since, failure))| {
+                let probe = self.spec.services[instance.service]
                     .ready
                     .as_ref()
                     .map(|probe| probe.check.describe())
                     .unwrap_or_default();
                 let mut part = format!(
                     "{} ({probe}) {:.1}s",
-                    self.name(*service),
+                    instance.label(&self.spec),
                     since.elapsed().as_secs_f64()
                 );
                 if let Some(failure) = failure {
@@ -127,78 +123,61 @@ impl Reporter {
         }
     }
 
-    fn say(&self, service: ServiceId, tone: Tone, text: &str) {
-        self.printer.service_message(service, tone, text);
-    }
-
-    fn show_tail(&self, service: ServiceId) {
+    fn show_tail(&self, instance: InstanceId) {
         let state = self.state.borrow();
-        let Some(tail) = state.tails.get(&service).filter(|tail| !tail.is_empty()) else {
-            self.printer.message(
-                Tone::Info,
-                &format!("{} printed nothing", self.name(service)),
-            );
+        let label = instance.label(&self.spec);
+        let Some(tail) = state.tails.get(&instance).filter(|tail| !tail.is_empty()) else {
+            self.printer
+                .message(Tone::Info, &format!("{label} printed nothing"));
             return;
         };
-        self.printer.message(
-            Tone::Info,
-            &format!("last output of {}:", self.name(service)),
-        );
+        self.printer
+            .message(Tone::Info, &format!("last output of {label}:"));
         for line in tail {
             self.printer.message(Tone::Info, &format!("  {line}"));
         }
     }
 }
 
-/// What an event says to a person: about which service (`None`: the whole project), in which
-/// tone, in which words. `None` when there is nothing worth a line (a service without a probe
-/// is "ready" as soon as it started; "starting" already said so). Shared by the foreground
-/// output and the daemon's event stream, so both speak the same words.
+/// What an event says to a person: about which service (`None`: the whole project; the event's
+/// instance, when it has one, names it further), in which tone, in which words. `None` when there
+/// is nothing worth a line (a service without a probe is "ready" as soon as it started;
+/// "starting" already said so). Shared by the foreground output and the daemon's event stream,
+/// so both speak the same words.
 pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>, Tone, String)> {
     let name = |service: ServiceId| spec.services[service].name.as_str();
-    let (service, tone, text) = match event {
-        Event::Waiting {
-            service,
-            dependencies,
-        } => {
+    let (tone, text) = match event {
+        Event::Waiting { dependencies, .. } => {
             let list: Vec<String> = dependencies
                 .iter()
                 .map(|(dependency, condition)| {
                     format!("{} ({})", name(*dependency), condition.as_str())
                 })
                 .collect();
-            (
-                Some(*service),
-                Tone::Info,
-                format!("waiting for {}", list.join(", ")),
-            )
+            (Tone::Info, format!("waiting for {}", list.join(", ")))
         }
         Event::Started {
-            service,
+            instance,
             pid,
             restart,
         } => {
-            let command = spec.services[*service].command.display();
+            let command = spec.services[instance.service].command.display();
             let text = match restart {
                 0 => format!("starting: {command} (pid {pid})"),
                 n => format!("restarted (pid {pid}, restart #{n})"),
             };
-            (Some(*service), Tone::Info, text)
+            (Tone::Info, text)
         }
-        Event::Ready { service, elapsed } => {
-            spec.services[*service].ready.as_ref()?;
+        Event::Ready { instance, elapsed } => {
+            spec.services[instance.service].ready.as_ref()?;
             (
-                Some(*service),
                 Tone::Good,
                 format!("ready in {}", human::duration(*elapsed)),
             )
         }
         Event::LeaderExited {
-            service,
-            status,
-            survivors,
+            status, survivors, ..
         } => (
-            Some(*service),
             Tone::Info,
             format!(
                 "main process exited with {}; {survivors} process{} of its tree live on, so it is still running",
@@ -206,17 +185,12 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
                 if *survivors == 1 { "" } else { "es" }
             ),
         ),
-        Event::Exited {
-            service,
-            status,
-            uptime,
-        } => {
+        Event::Exited { status, uptime, .. } => {
             let (tone, verb) = match status {
                 Exit::Code(0) => (Tone::Info, "exited"),
                 _ => (Tone::Error, "crashed: exited"),
             };
             (
-                Some(*service),
                 tone,
                 format!(
                     "{verb} with {} after {}",
@@ -225,64 +199,34 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
                 ),
             )
         }
-        Event::Restarting {
-            service,
-            delay,
-            attempt,
-        } => (
-            Some(*service),
+        Event::Restarting { delay, attempt, .. } => (
             Tone::Warn,
             format!(
                 "restarting in {} (restart #{attempt})",
                 human::duration(*delay)
             ),
         ),
-        Event::MemoryLimitExceeded { service, reason } => (
-            Some(*service),
-            Tone::Warn,
-            format!("{reason}: restarting it"),
-        ),
+        Event::MemoryLimitExceeded { reason, .. } => {
+            (Tone::Warn, format!("{reason}: restarting it"))
+        }
         Event::ResourceWarning {
-            service,
-            active,
-            message,
-            ..
+            active, message, ..
         } => (
-            Some(*service),
             if *active { Tone::Warn } else { Tone::Info },
             message.clone(),
         ),
-        Event::ReadinessLost { service, failure } => (
-            Some(*service),
-            Tone::Error,
-            format!("readiness lost: {failure}"),
-        ),
-        Event::ReadinessRestored { service } => {
-            (Some(*service), Tone::Good, "ready again".to_string())
-        }
-        Event::RestartBlocked { service, reason } => (
-            Some(*service),
-            Tone::Error,
-            format!("cannot restart: {reason}"),
-        ),
-        Event::Failed { service, reason } => {
-            (Some(*service), Tone::Error, format!("FAILED: {reason}"))
-        }
+        Event::ReadinessLost { failure, .. } => (Tone::Error, format!("readiness lost: {failure}")),
+        Event::ReadinessRestored { .. } => (Tone::Good, "ready again".to_string()),
+        Event::RestartBlocked { reason, .. } => (Tone::Error, format!("cannot restart: {reason}")),
+        Event::Failed { reason, .. } => (Tone::Error, format!("FAILED: {reason}")),
         Event::SpawnFailed {
-            service,
-            error,
-            retry: None,
-        } => (
-            Some(*service),
-            Tone::Error,
-            format!("cannot start: {error}"),
-        ),
+            error, retry: None, ..
+        } => (Tone::Error, format!("cannot start: {error}")),
         Event::SpawnFailed {
-            service,
             error,
             retry: Some(delay),
+            ..
         } => (
-            Some(*service),
             Tone::Warn,
             format!(
                 "cannot start: {error}: wrangle itself is short of resources, not the service; \
@@ -291,22 +235,18 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
             ),
         ),
         Event::NotReady {
-            service,
             timeout,
             last_failure,
+            ..
         } => {
             let mut text = format!("not ready after {}", human::duration(*timeout));
             if let Some(failure) = last_failure {
                 text.push_str(&format!(" (last probe: {failure})"));
             }
-            (Some(*service), Tone::Error, text)
+            (Tone::Error, text)
         }
-        Event::Stopping { service, signal } => (
-            Some(*service),
-            Tone::Info,
-            format!("stopping ({})", signal.name()),
-        ),
-        Event::Killing { service, after } => {
+        Event::Stopping { signal, .. } => (Tone::Info, format!("stopping ({})", signal.name())),
+        Event::Killing { after, .. } => {
             let text = match after {
                 Some(after) => {
                     format!(
@@ -316,30 +256,61 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
                 }
                 None => "killing its whole tree (SIGKILL)".to_string(),
             };
-            (Some(*service), Tone::Warn, text)
+            (Tone::Warn, text)
         }
-        Event::Stopped { service, .. } => (Some(*service), Tone::Info, "stopped".to_string()),
+        Event::Stopped { .. } => (Tone::Info, "stopped".to_string()),
         Event::AllReady { count, elapsed } => {
             let noun = if *count == 1 { "service" } else { "services" };
-            (
+            return Some((
                 None,
                 Tone::Good,
                 format!("all {count} {noun} up in {}", human::duration(*elapsed)),
-            )
+            ));
         }
-        Event::StartupFailed { service, reason } => (
-            None,
-            Tone::Error,
-            format!("start-up failed: {} {reason}", name(*service)),
-        ),
+        Event::StartupFailed { instance, reason } => {
+            return Some((
+                None,
+                Tone::Error,
+                format!("start-up failed: {} {reason}", instance.label(spec)),
+            ));
+        }
         Event::ShuttingDown { forced: true } => (
-            None,
             Tone::Warn,
             "stopping now: killing every process (SIGKILL)".into(),
         ),
-        Event::ShuttingDown { forced: false } => (None, Tone::Info, "stopping all services".into()),
+        Event::ShuttingDown { forced: false } => (Tone::Info, "stopping all services".into()),
+        Event::Scaled { from, to, .. } => (
+            Tone::Info,
+            format!("scaled from {from} to {to} instance{}", plural(*to)),
+        ),
+        Event::Reloading {
+            instances,
+            restart: None,
+            ..
+        } => (
+            Tone::Info,
+            format!(
+                "reloading {instances} instance{}, one at a time (each new one ready before the one it replaces stops)",
+                plural(*instances)
+            ),
+        ),
+        Event::Reloading {
+            restart: Some(why), ..
+        } => (Tone::Warn, format!("reload is a restart: {why}")),
+        Event::Reloaded { elapsed, .. } => (
+            Tone::Good,
+            format!(
+                "reloaded in {}: every instance replaced",
+                human::duration(*elapsed)
+            ),
+        ),
+        Event::ReloadFailed { reason, .. } => (Tone::Error, format!("reload stopped: {reason}")),
     };
-    Some((service, tone, text))
+    Some((event.service(), tone, text))
+}
+
+fn plural(count: u32) -> &'static str {
+    if count == 1 { "" } else { "s" }
 }
 
 /// The event's name for programs: the API's `kind` and the SSE event name.
@@ -381,6 +352,10 @@ pub fn kind(event: &Event) -> &'static str {
         Event::AllReady { .. } => "all_ready",
         Event::StartupFailed { .. } => "startup_failed",
         Event::ShuttingDown { .. } => "shutting_down",
+        Event::Scaled { .. } => "scaled",
+        Event::Reloading { .. } => "reloading",
+        Event::Reloaded { .. } => "reloaded",
+        Event::ReloadFailed { .. } => "reload_failed",
     }
 }
 
@@ -390,15 +365,19 @@ impl Observer for Reporter {
         {
             let mut state = self.state.borrow_mut();
             match event {
-                Event::Started { service, .. } if self.spec.services[*service].ready.is_some() => {
-                    state.waiting_ready.insert(*service, (Instant::now(), None));
+                Event::Started { instance, .. }
+                    if self.spec.services[instance.service].ready.is_some() =>
+                {
+                    state
+                        .waiting_ready
+                        .insert(*instance, (Instant::now(), None));
                 }
-                Event::Ready { service, .. }
-                | Event::Exited { service, .. }
-                | Event::SpawnFailed { service, .. }
-                | Event::NotReady { service, .. }
-                | Event::Stopped { service, .. } => {
-                    state.waiting_ready.remove(service);
+                Event::Ready { instance, .. }
+                | Event::Exited { instance, .. }
+                | Event::SpawnFailed { instance, .. }
+                | Event::NotReady { instance, .. }
+                | Event::Stopped { instance, .. } => {
+                    state.waiting_ready.remove(instance);
                 }
                 Event::ShuttingDown { .. } => {
                     state.shutting_down = true;
@@ -423,21 +402,22 @@ impl Observer for Reporter {
                     _ => {}
                 }
             }
-            match service {
-                Some(service) => self.say(service, tone, &text),
-                None => self.printer.message(tone, &text),
+            match (event.instance(), service) {
+                (Some(instance), Some(_)) => self.printer.instance_message(instance, tone, &text),
+                (None, Some(service)) => self.printer.service_message(service, tone, &text),
+                (_, None) => self.printer.message(tone, &text),
             }
         }
-        if let Event::StartupFailed { service, .. } = event {
-            self.show_tail(*service);
+        if let Event::StartupFailed { instance, .. } = event {
+            self.show_tail(*instance);
         }
         self.tick();
     }
 
-    fn output(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool) {
-        self.printer.service_line(service, stream, line, partial);
+    fn output(&self, instance: InstanceId, stream: Stream, line: &[u8], partial: bool) {
+        self.printer.service_line(instance, stream, line, partial);
         let mut state = self.state.borrow_mut();
-        let tail = state.tails.entry(service).or_default();
+        let tail = state.tails.entry(instance).or_default();
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
@@ -450,8 +430,8 @@ impl Observer for Reporter {
         self.printer.message(Tone::Warn, text);
     }
 
-    fn probe_failed(&self, service: ServiceId, failure: &str) {
-        if let Some(entry) = self.state.borrow_mut().waiting_ready.get_mut(&service) {
+    fn probe_failed(&self, instance: InstanceId, failure: &str) {
+        if let Some(entry) = self.state.borrow_mut().waiting_ready.get_mut(&instance) {
             entry.1 = Some(failure.to_string());
         }
     }

@@ -102,6 +102,22 @@ pub const EVENT_KINDS: &[(&str, &str)] = &[
     ),
     ("shutting_down", "a stop of the whole project began"),
     (
+        "scaled",
+        "a service's number of instances was changed (wrangle scale)",
+    ),
+    (
+        "reloading",
+        "a reload of a service began (or, for a service without sockets, a restart in its place)",
+    ),
+    (
+        "reloaded",
+        "every instance of a service was replaced by a reload, without downtime",
+    ),
+    (
+        "reload_failed",
+        "a reload stopped before replacing every instance; the others keep serving",
+    ),
+    (
         "shutdown_complete",
         "the daemon stopped everything and is about to exit",
     ),

@@ -6,13 +6,16 @@
 //! timer, publish an event, exit). Time and randomness are inputs too, so every rule here (start
 //! order, readiness gating, backoff, crash loops, reverse-order stop) is tested without a process.
 //!
-//! Each service is in one [`Lifecycle`](state::Lifecycle) state, which carries the data of that
-//! state (the live instance, the timer it waits for, what follows a stop); the user-facing
-//! [`Phase`] is derived from it. Each instance has a `generation`, taken at every spawn: inputs
-//! about another instance (a late probe result, the end of a tree already replaced) find no
-//! instance of that generation and are ignored. Timers carry a sequence number for the same
-//! reason: a state that waits for a timer names it, so a stale timer never fires into a newer
-//! state.
+//! A service has one or more instances (`instances`, `wrangle scale`), numbered from 0. Each
+//! instance is in one [`Lifecycle`](state::Lifecycle) state, which carries the data of that
+//! state (the live tree, the timer it waits for, what follows a stop); the user-facing [`Phase`]
+//! is derived from it. Every spawn takes a new `generation` of its service: inputs about another
+//! tree (a late probe result, the end of a tree already replaced) find no instance waiting for
+//! that generation and are ignored. Timers carry a sequence number for the same reason: a state
+//! that waits for a timer names it, so a stale timer never fires into a newer state. Both are
+//! numbered per service, so an input names its service and one number, and the engine finds the
+//! instance. The transitions below are per instance; a service is `started`/`ready` for its
+//! dependents when as many of its instances as it should have are.
 //!
 //! Start-up and steady state differ on purpose: during start-up any service that exits with a
 //! failure, cannot be spawned, or misses its readiness timeout fails the whole `up` (everything is
@@ -59,12 +62,21 @@
 //! | live              | `Control(Restart)`               | Stopping → Respawn                   |
 //! | Starting, Running | `MemoryLimitExceeded`            | Stopping → Respawn, or GiveUp        |
 //! | any               | `Shutdown`                       | Stopping in reverse dependency order |
+//! | live              | `InstanceControl`                | the same, for one instance alone     |
+//!
+//! Instances (`reload.rs`): `Scale` adds instances (Waiting) or stops the highest-numbered ones
+//! with `AfterStop::Retire` (removed once their tree is gone). `Reload` repeats "add an
+//! instance, and once it is ready stop an old one with `Retire`, and once that tree is gone take
+//! the next step", never below the wanted count of ready instances; a new instance that fails
+//! ends it (`ReloadFailed`). A service that cannot overlap old and new processes is restarted
+//! instead.
 //!
 //! **Invariant:** no IO, no clock, no randomness of its own. Only `spec`, `std`, the crate's
 //! vocabulary (`exit`, `human`) and the supervisor's own (`event`, `graph`) are imported.
 
 mod ending;
 mod launch;
+mod reload;
 mod restart_rule;
 mod state;
 mod stopping;
@@ -74,10 +86,10 @@ use std::time::{Duration, Instant};
 
 use crate::exit;
 use crate::spec::{ProjectSpec, ServiceId, Signal};
-use crate::supervisor::event::{Event, Exit};
+use crate::supervisor::event::{Event, Exit, InstanceId};
 use crate::supervisor::graph;
 
-use state::{ServiceState, Stage};
+use state::{InstanceState, ServiceState, Stage};
 
 /// Where a service is in its life. Shown to users (ps, events), so the names are theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,10 +173,27 @@ pub enum Input {
     Shutdown {
         force: bool,
     },
-    /// A user's request about one service (`wrangle start|stop|restart NAME`).
+    /// A user's request about one service, every instance of it (`wrangle start|stop|restart
+    /// NAME`).
     Control {
         service: ServiceId,
         action: ServiceAction,
+    },
+    /// A user's request about one instance (`wrangle start|stop|restart NAME:I`): what depends
+    /// on the service is left alone.
+    InstanceControl {
+        instance: InstanceId,
+        action: ServiceAction,
+    },
+    /// `wrangle scale NAME N`: run `count` instances of the service (at least 1).
+    Scale {
+        service: ServiceId,
+        count: u32,
+    },
+    /// `wrangle reload NAME`: replace every instance, one at a time, each new one ready before
+    /// its predecessor stops (`reload.rs`).
+    Reload {
+        service: ServiceId,
     },
     /// The tree of instance `generation` exceeds its `max_memory`: restart it gracefully.
     /// `reason` says by how much, for humans.
@@ -269,18 +298,19 @@ pub enum Effect {
     /// Wait (bounded) until the service's declared ports are free, then answer `PortsFree` or
     /// `RestartBlocked`.
     AwaitPorts {
-        service: ServiceId,
+        instance: InstanceId,
         generation: u64,
     },
-    /// Spawn the service now and answer `Spawned` or `SpawnFailed`; then run its readiness probe
-    /// (if any) and report `ProbePassed`/`ProbeTimedOut`, and report the tree's end.
+    /// Spawn tree `generation` of the instance now and answer `Spawned` or `SpawnFailed`; then
+    /// run its readiness probe (if any) and report `ProbePassed`/`ProbeTimedOut`, and report the
+    /// tree's end.
     Spawn {
-        service: ServiceId,
+        instance: InstanceId,
         generation: u64,
     },
-    /// Send `signal` to every process of the service's tree.
+    /// Send `signal` to every process of the instance's tree.
     Signal {
-        service: ServiceId,
+        instance: InstanceId,
         signal: Signal,
     },
     ArmTimer {
@@ -296,9 +326,10 @@ pub enum Effect {
     },
 }
 
-/// A read-only view of one service for front-ends.
+/// A read-only view of one instance for front-ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceView {
+pub struct InstanceView {
+    pub id: InstanceId,
     pub phase: Phase,
     pub alive: bool,
     /// The readiness probe of the current instance has passed (or there is none).
@@ -311,7 +342,7 @@ pub struct ServiceView {
     pub restart_causes: RestartCounts,
     /// Why the latest restart happened, for humans.
     pub last_restart_reason: Option<String>,
-    /// The generation of the current (or last) instance: inputs about an instance carry it.
+    /// The generation of the instance's current (or last) tree: inputs about a tree carry it.
     pub generation: u64,
 }
 
@@ -332,8 +363,13 @@ pub struct Engine {
 type Effects = Vec<Effect>;
 
 impl Engine {
-    pub fn new(spec: Arc<ProjectSpec>, lifetime: Lifetime, random_seed: u64) -> Engine {
-        let services = vec![ServiceState::new(); spec.services.len()];
+    /// `cpus`: how many CPUs wrangle may run on, for `instances = "max"`.
+    pub fn new(spec: Arc<ProjectSpec>, lifetime: Lifetime, random_seed: u64, cpus: u32) -> Engine {
+        let services = spec
+            .services
+            .iter()
+            .map(|service| ServiceState::new(service.instances.count(cpus)))
+            .collect();
         Engine {
             lifetime,
             dependents: graph::dependents(&spec),
@@ -345,19 +381,70 @@ impl Engine {
         }
     }
 
-    pub fn view(&self, service: ServiceId) -> ServiceView {
-        let state = &self.services[service];
-        ServiceView {
-            phase: state.lifecycle.phase(),
-            alive: state.lifecycle.alive(),
-            ready: state.lifecycle.ready(),
-            restarts: state.restarts,
-            last_exit: state.last_exit,
-            reason: state.reason.clone(),
-            restart_causes: state.restart_causes,
-            last_restart_reason: state.last_restart_reason.clone(),
-            generation: state.generation,
-        }
+    /// The service's instances, by number.
+    pub fn instances(&self, service: ServiceId) -> Vec<InstanceView> {
+        self.services[service]
+            .instances
+            .iter()
+            .map(|state| InstanceView {
+                id: InstanceId::new(service, state.number),
+                phase: state.lifecycle.phase(),
+                alive: state.lifecycle.alive(),
+                ready: state.lifecycle.ready(),
+                restarts: state.restarts,
+                last_exit: state.last_exit,
+                reason: state.reason.clone(),
+                restart_causes: state.restart_causes,
+                last_restart_reason: state.last_restart_reason.clone(),
+                generation: state.generation,
+            })
+            .collect()
+    }
+
+    /// How many instances the service should have.
+    pub fn wanted(&self, service: ServiceId) -> u32 {
+        self.services[service].wanted
+    }
+
+    /// Whether a rolling reload of the service is in progress.
+    pub fn reloading(&self, service: ServiceId) -> bool {
+        self.services[service].reload.is_some()
+    }
+
+    fn instance(&self, id: InstanceId) -> Option<&InstanceState> {
+        let service = &self.services[id.service];
+        service.position(id.number).map(|at| &service.instances[at])
+    }
+
+    fn instance_mut(&mut self, id: InstanceId) -> Option<&mut InstanceState> {
+        let service = &mut self.services[id.service];
+        let at = service.position(id.number)?;
+        Some(&mut service.instances[at])
+    }
+
+    /// The instance whose lifecycle waits for something about tree `generation`.
+    fn of_generation(&self, service: ServiceId, generation: u64) -> Option<InstanceId> {
+        self.services[service]
+            .instances
+            .iter()
+            .find(|state| state.lifecycle.concerns(generation))
+            .map(|state| InstanceId::new(service, state.number))
+    }
+
+    /// Every instance of the service, by id.
+    fn ids(&self, service: ServiceId) -> Vec<InstanceId> {
+        self.services[service]
+            .instances
+            .iter()
+            .map(|state| InstanceId::new(service, state.number))
+            .collect()
+    }
+
+    /// Every instance of every service.
+    fn all_instances(&self) -> impl Iterator<Item = &InstanceState> {
+        self.services
+            .iter()
+            .flat_map(|service| service.instances.iter())
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -377,6 +464,11 @@ impl Engine {
                 service,
                 generation,
             } => self.launch_answered(now, service, generation, launch::Answer::PortsFree, fx),
+            Input::InstanceControl { instance, action } => {
+                self.instance_control(now, instance, action, fx)
+            }
+            Input::Scale { service, count } => self.scale(now, service, count, fx),
+            Input::Reload { service } => self.reload(now, service, fx),
             Input::Spawned {
                 service,
                 generation,

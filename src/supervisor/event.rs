@@ -4,7 +4,32 @@
 
 use std::time::Duration;
 
-use crate::spec::{DependencyCondition, ServiceId, Signal};
+use crate::spec::{DependencyCondition, Instances, ProjectSpec, ServiceId, Signal};
+
+/// One instance of a service: the service, and the instance's number (`WRANGLE_INSTANCE`, shown
+/// as `SERVICE:NUMBER`). At most one process tree runs per instance at any time, so an instance is
+/// also what wrangle spawns, watches, samples and signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId {
+    pub service: ServiceId,
+    pub number: u32,
+}
+
+impl InstanceId {
+    pub fn new(service: ServiceId, number: u32) -> InstanceId {
+        InstanceId { service, number }
+    }
+
+    /// `web` for the only instance of a service that has one, `web:2` otherwise.
+    pub fn label(self, spec: &ProjectSpec) -> String {
+        let service = &spec.services[self.service];
+        if self.number == 0 && service.instances == Instances::Count(1) {
+            service.name.clone()
+        } else {
+            format!("{}:{}", service.name, self.number)
+        }
+    }
+}
 
 /// How a process, or a whole service tree, ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,82 +81,168 @@ pub enum Event {
     },
     /// The service's process was spawned (`restart` counts restarts, 0 for the first start).
     Started {
-        service: ServiceId,
+        instance: InstanceId,
         pid: i32,
         restart: u32,
     },
     /// The readiness probe passed (or the service has none), `elapsed` after spawn.
     Ready {
-        service: ServiceId,
+        instance: InstanceId,
         elapsed: Duration,
     },
     /// The first process exited but others of its tree live on: the service is still running.
     LeaderExited {
-        service: ServiceId,
+        instance: InstanceId,
         status: Exit,
         survivors: usize,
     },
     /// The whole tree ended without being asked to.
     Exited {
-        service: ServiceId,
+        instance: InstanceId,
         status: Exit,
         uptime: Duration,
     },
     /// The tree grew past `max_memory`; it is being restarted gracefully.
-    MemoryLimitExceeded { service: ServiceId, reason: String },
+    MemoryLimitExceeded {
+        instance: InstanceId,
+        reason: String,
+    },
     /// A resource warning started (`active`) or ended: usage stayed above (or back below) a
     /// `cpu_warn`/`memory_warn` threshold for `warn_after`.
     ResourceWarning {
-        service: ServiceId,
+        instance: InstanceId,
         resource: Resource,
         active: bool,
         message: String,
     },
     /// After readiness, the probe failed [`crate::spec::ReadyProbe::LOST_AFTER`] rechecks in a
     /// row (reported only: the service keeps running).
-    ReadinessLost { service: ServiceId, failure: String },
+    ReadinessLost {
+        instance: InstanceId,
+        failure: String,
+    },
     /// A recheck passed again after readiness was lost.
-    ReadinessRestored { service: ServiceId },
+    ReadinessRestored { instance: InstanceId },
     /// A restart is scheduled.
     Restarting {
-        service: ServiceId,
+        instance: InstanceId,
         delay: Duration,
         attempt: u32,
     },
     /// A restart could not even be attempted (e.g. a port held by a stranger).
-    RestartBlocked { service: ServiceId, reason: String },
+    RestartBlocked {
+        instance: InstanceId,
+        reason: String,
+    },
     /// wrangle gave up on the service; it will not be restarted.
-    Failed { service: ServiceId, reason: String },
+    Failed {
+        instance: InstanceId,
+        reason: String,
+    },
     /// The command could not be started at all. `retry`: wrangle itself was short of resources
     /// (file descriptors, memory, processes), which says nothing about the service: it tries
     /// again after this delay, counting neither a crash nor a restart.
     SpawnFailed {
-        service: ServiceId,
+        instance: InstanceId,
         error: String,
         retry: Option<Duration>,
     },
     /// The readiness probe did not pass within its timeout.
     NotReady {
-        service: ServiceId,
+        instance: InstanceId,
         timeout: Duration,
         last_failure: Option<String>,
     },
     /// The stop signal was sent to the whole tree.
-    Stopping { service: ServiceId, signal: Signal },
+    Stopping {
+        instance: InstanceId,
+        signal: Signal,
+    },
     /// The tree is being killed with SIGKILL (`after` the stop timeout, or at once on a forced stop).
     Killing {
-        service: ServiceId,
+        instance: InstanceId,
         after: Option<Duration>,
     },
     /// Every process of the service is gone after a stop.
     Stopped {
-        service: ServiceId,
+        instance: InstanceId,
         status: Option<Exit>,
     },
     /// Start-up finished: every selected service is ready (or completed).
     AllReady { count: usize, elapsed: Duration },
     /// Start-up failed because of `service`; everything started is being stopped.
-    StartupFailed { service: ServiceId, reason: String },
+    StartupFailed {
+        instance: InstanceId,
+        reason: String,
+    },
     /// A stop of everything began.
     ShuttingDown { forced: bool },
+    /// `wrangle scale`: the service now has `to` instances instead of `from`.
+    Scaled {
+        service: ServiceId,
+        from: u32,
+        to: u32,
+    },
+    /// `wrangle reload` began: a rolling replacement of `instances` instances, one at a time.
+    /// `restart`: the service cannot overlap its old and new processes, so it is restarted
+    /// instead, and says why.
+    Reloading {
+        service: ServiceId,
+        instances: u32,
+        restart: Option<String>,
+    },
+    /// Every instance of the service was replaced, each new one ready before its predecessor
+    /// was stopped.
+    Reloaded {
+        service: ServiceId,
+        elapsed: Duration,
+    },
+    /// The reload stopped before replacing every instance; the instances not replaced yet keep
+    /// serving.
+    ReloadFailed { service: ServiceId, reason: String },
+}
+
+impl Event {
+    /// The instance the event is about, for events about one instance.
+    pub fn instance(&self) -> Option<InstanceId> {
+        match self {
+            Event::Started { instance, .. }
+            | Event::Ready { instance, .. }
+            | Event::LeaderExited { instance, .. }
+            | Event::Exited { instance, .. }
+            | Event::MemoryLimitExceeded { instance, .. }
+            | Event::ResourceWarning { instance, .. }
+            | Event::ReadinessLost { instance, .. }
+            | Event::ReadinessRestored { instance }
+            | Event::Restarting { instance, .. }
+            | Event::RestartBlocked { instance, .. }
+            | Event::Failed { instance, .. }
+            | Event::SpawnFailed { instance, .. }
+            | Event::NotReady { instance, .. }
+            | Event::Stopping { instance, .. }
+            | Event::Killing { instance, .. }
+            | Event::Stopped { instance, .. }
+            | Event::StartupFailed { instance, .. } => Some(*instance),
+            Event::Waiting { .. }
+            | Event::AllReady { .. }
+            | Event::ShuttingDown { .. }
+            | Event::Scaled { .. }
+            | Event::Reloading { .. }
+            | Event::Reloaded { .. }
+            | Event::ReloadFailed { .. } => None,
+        }
+    }
+
+    /// The service the event is about; `None` for project-wide events.
+    pub fn service(&self) -> Option<ServiceId> {
+        match self {
+            Event::Waiting { service, .. }
+            | Event::Scaled { service, .. }
+            | Event::Reloading { service, .. }
+            | Event::Reloaded { service, .. }
+            | Event::ReloadFailed { service, .. } => Some(*service),
+            Event::AllReady { .. } | Event::ShuttingDown { .. } => None,
+            _ => self.instance().map(|instance| instance.service),
+        }
+    }
 }

@@ -11,17 +11,18 @@
 //! CPU use is a rate between two samples of the same instance. The first sample of an instance
 //! is compared with its spawn (zero CPU time then), so even the first figure is meaningful.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::human;
-use crate::spec::{ProjectSpec, ServiceId};
-use crate::supervisor::event::Resource;
+use crate::spec::ProjectSpec;
+use crate::supervisor::event::{InstanceId, Resource};
 use crate::sys::sampler::{self, Rates, Sample, Sampler, Usage};
 
 /// One running instance to sample.
 #[derive(Debug, Clone)]
 pub struct Running {
-    pub service: ServiceId,
+    pub instance: InstanceId,
     pub generation: u64,
     /// When the instance was spawned: the baseline of its first CPU rate.
     pub spawned: Instant,
@@ -47,8 +48,8 @@ pub struct ResourceReport {
     pub at: SystemTime,
     /// The interval this sample was taken at.
     pub interval: Duration,
-    /// Per service; `None` when it has no running instance.
-    pub services: Vec<Option<Figures>>,
+    /// Per running instance, in the order they were given.
+    pub instances: Vec<(InstanceId, Figures)>,
     /// wrangle itself and its helpers (the sentinel).
     pub own: Option<Figures>,
 }
@@ -58,13 +59,13 @@ pub struct ResourceReport {
 pub enum Verdict {
     /// Restart the instance gracefully.
     MemoryLimit {
-        service: ServiceId,
+        instance: InstanceId,
         generation: u64,
         reason: String,
     },
     /// A warning started (`active`) or ended.
     Warning {
-        service: ServiceId,
+        instance: InstanceId,
         resource: Resource,
         active: bool,
         message: String,
@@ -76,11 +77,11 @@ pub struct Monitor {
     /// `None` when `/proc` cannot be opened: then nothing is measured and nothing is decided.
     sampler: Option<Sampler>,
     cores: usize,
-    services: Vec<Watch>,
+    instances: HashMap<InstanceId, Watch>,
     own_previous: Option<Sample>,
 }
 
-/// What the monitor remembers of one service's current instance.
+/// What the monitor remembers of one instance's current tree.
 #[derive(Debug, Default)]
 struct Watch {
     generation: u64,
@@ -91,12 +92,18 @@ struct Watch {
     limit_reported: bool,
 }
 
+impl Default for Monitor {
+    fn default() -> Monitor {
+        Monitor::new()
+    }
+}
+
 impl Monitor {
-    pub fn new(services: usize) -> Monitor {
+    pub fn new() -> Monitor {
         Monitor {
             sampler: Sampler::new().ok(),
             cores: sampler::cores(),
-            services: (0..services).map(|_| Watch::default()).collect(),
+            instances: HashMap::new(),
             own_previous: None,
         }
     }
@@ -113,19 +120,18 @@ impl Monitor {
         let mut report = ResourceReport {
             at: SystemTime::now(),
             interval,
-            services: vec![None; self.services.len()],
+            instances: Vec::with_capacity(running.len()),
             own: None,
         };
         let mut verdicts = Vec::new();
         let Some(sampler) = self.sampler.as_mut() else {
             return (report, verdicts);
         };
-        let mut seen = vec![false; self.services.len()];
+        // An instance with no running tree keeps no warning: its next tree starts afresh.
+        self.instances
+            .retain(|id, _| running.iter().any(|instance| instance.instance == *id));
         for instance in running {
-            let Some(watch) = self.services.get_mut(instance.service) else {
-                continue;
-            };
-            seen[instance.service] = true;
+            let watch = self.instances.entry(instance.instance).or_default();
             if watch.generation != instance.generation {
                 *watch = Watch {
                     generation: instance.generation,
@@ -142,8 +148,8 @@ impl Monitor {
             });
             let rates = sampler::rates(&baseline, &current, self.cores);
             watch.previous = Some(current);
-            let limits = &spec.services[instance.service].limits;
-            let name = &spec.services[instance.service].name;
+            let limits = &spec.services[instance.instance.service].limits;
+            let name = instance.instance.label(spec);
             let memory = current.usage.rss_bytes;
             if let Some(max) = limits.max_memory
                 && memory > max
@@ -151,7 +157,7 @@ impl Monitor {
             {
                 watch.limit_reported = true;
                 verdicts.push(Verdict::MemoryLimit {
-                    service: instance.service,
+                    instance: instance.instance,
                     generation: instance.generation,
                     reason: format!(
                         "memory limit: {} > {} (max_memory)",
@@ -173,7 +179,7 @@ impl Monitor {
                         format!("{name} is back under {threshold}% CPU")
                     };
                     verdicts.push(Verdict::Warning {
-                        service: instance.service,
+                        instance: instance.instance,
                         resource: Resource::Cpu,
                         active,
                         message,
@@ -194,26 +200,23 @@ impl Monitor {
                         format!("{name} is back under {} of memory", human::bytes(threshold))
                     };
                     verdicts.push(Verdict::Warning {
-                        service: instance.service,
+                        instance: instance.instance,
                         resource: Resource::Memory,
                         active,
                         message,
                     });
                 }
             }
-            report.services[instance.service] = Some(Figures {
-                usage: current.usage,
-                rates,
-                cpu_seconds: cpu_seconds(&current.usage),
-                cpu_warning: watch.cpu.active,
-                memory_warning: watch.memory.active,
-            });
-        }
-        // A service with no running instance keeps no warning: the next instance starts afresh.
-        for (watch, seen) in self.services.iter_mut().zip(seen) {
-            if !seen {
-                *watch = Watch::default();
-            }
+            report.instances.push((
+                instance.instance,
+                Figures {
+                    usage: current.usage,
+                    rates,
+                    cpu_seconds: cpu_seconds(&current.usage),
+                    cpu_warning: watch.cpu.active,
+                    memory_warning: watch.memory.active,
+                },
+            ));
         }
 
         let mut own = Usage::default();

@@ -36,7 +36,7 @@ mod tests;
 mod trees;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -48,11 +48,12 @@ use tokio::task::JoinHandle;
 use crate::logs::LogStore;
 use crate::spec::{ProjectSpec, ServiceId, Signal};
 use crate::stream::Stream;
-use crate::supervisor::engine::{Effect, Engine, Input, Lifetime, ServiceAction, ServiceView};
-use crate::supervisor::event::{Event, Exit};
+use crate::supervisor::engine::{Effect, Engine, Input, InstanceView, Lifetime, ServiceAction};
+use crate::supervisor::event::{Event, Exit, InstanceId};
 use crate::supervisor::monitor::{Monitor, ResourceReport};
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::{ExitStatus, Reaper};
+use crate::sys::sockets::BoundSockets;
 
 use os::{Os, OsOptions};
 use output::{OutputDrained, READ_BUFFER};
@@ -62,7 +63,7 @@ use trees::TreeWatcher;
 /// What a front-end receives while a project runs.
 pub trait Observer {
     fn event(&self, event: &Event);
-    fn output(&self, service: ServiceId, stream: Stream, line: &[u8], partial: bool);
+    fn output(&self, instance: InstanceId, stream: Stream, line: &[u8], partial: bool);
     /// Whether [`Observer::output`] wants the lines of `service` at the moment (asked once per
     /// read, not per line): a front-end that only sometimes shows output says no otherwise, and
     /// saves the per-line work when a service prints a lot.
@@ -71,12 +72,12 @@ pub trait Observer {
         true
     }
     /// A readiness attempt failed (the probe keeps trying until its timeout); for progress display.
-    fn probe_failed(&self, service: ServiceId, failure: &str);
+    fn probe_failed(&self, instance: InstanceId, failure: &str);
     /// Something the user should know that is not a service event (a degraded mode, say).
     fn notice(&self, text: &str);
     /// A readiness attempt (HTTP, TCP or exec) finished after `latency`; for statistics.
-    fn probe_attempt(&self, service: ServiceId, latency: Duration, passed: bool) {
-        let _ = (service, latency, passed);
+    fn probe_attempt(&self, instance: InstanceId, latency: Duration, passed: bool) {
+        let _ = (instance, latency, passed);
     }
     /// How often the front-end wants resource figures now; `None` when it shows none (then
     /// services are sampled only for their limits, if they have any).
@@ -92,21 +93,26 @@ pub trait Observer {
     fn sample_wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
     }
-    /// The state of the services after a change (called once per turn of the main loop, only
-    /// when something differs from the last call). Front-ends that show state (the daemon's
-    /// API) keep it; the foreground reporter needs events only.
-    fn state_changed(&self, services: &[ServiceSnapshot]) {
-        let _ = services;
+    /// The state of every instance of every service after a change (called once per turn of
+    /// the main loop, only when something differs from the last call), by service then number.
+    /// Front-ends that show state (the daemon's API) keep it; the foreground reporter needs
+    /// events only.
+    fn state_changed(&self, instances: &[InstanceSnapshot]) {
+        let _ = instances;
     }
 }
 
-/// One service as front-ends see it.
+/// One instance as front-ends see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceSnapshot {
-    pub view: ServiceView,
-    /// The leader of the current instance, while it lives.
+pub struct InstanceSnapshot {
+    pub view: InstanceView,
+    /// How many instances its service should have (`instances`, `wrangle scale`).
+    pub wanted: u32,
+    /// A rolling reload of its service is in progress.
+    pub reloading: bool,
+    /// The leader of its current tree, while it lives.
     pub pid: Option<i32>,
-    /// When the current instance was spawned.
+    /// When its current tree was spawned.
     pub started_at: Option<SystemTime>,
 }
 
@@ -131,11 +137,20 @@ impl ControlRequest {
 pub enum Control {
     /// Stop everything; a second one skips the grace period.
     Shutdown,
-    /// Start, stop or restart one service.
+    /// Start, stop or restart one service (every instance).
     Service {
         service: ServiceId,
         action: ServiceAction,
     },
+    /// Start, stop or restart one instance.
+    Instance {
+        instance: InstanceId,
+        action: ServiceAction,
+    },
+    /// Run this many instances of the service.
+    Scale { service: ServiceId, count: u32 },
+    /// Replace every instance of the service, one at a time.
+    Reload { service: ServiceId },
 }
 
 pub struct RunOptions {
@@ -158,6 +173,8 @@ pub struct RunOptions {
     /// Every output line is also appended here (the daemon's log files), with backpressure: a
     /// service that writes faster than the disk is read at disk speed.
     pub log_store: Option<Arc<LogStore>>,
+    /// The project's sockets (`[sockets]`), passed to the services that list them.
+    pub sockets: Arc<BoundSockets>,
 }
 
 /// How the run ended.
@@ -176,7 +193,7 @@ pub struct RunOutcome {
 enum Message {
     Engine(Input),
     LeaderExit {
-        service: ServiceId,
+        instance: InstanceId,
         generation: u64,
         pid: i32,
         status: ExitStatus,
@@ -194,6 +211,7 @@ struct Settings {
     log_store: Option<Arc<LogStore>>,
 }
 
+/// The live tree of an instance, as the executor follows it.
 struct Instance {
     generation: u64,
     pid: i32,
@@ -215,12 +233,12 @@ struct Runtime<S: System> {
     system: Rc<S>,
     observer: Rc<dyn Observer>,
     settings: Settings,
-    instances: Vec<Option<Instance>>,
+    instances: HashMap<InstanceId, Instance>,
     sender: mpsc::UnboundedSender<Message>,
     /// Output readers still running: the last lines a service printed before it stopped must be
     /// shown before the closing summary.
     readers: Vec<JoinHandle<()>>,
-    last_state: Vec<ServiceSnapshot>,
+    last_state: Vec<InstanceSnapshot>,
     read_buffer: Rc<RefCell<Vec<u8>>>,
     /// Acknowledgements to send once this turn's state is published.
     pending_acks: Vec<tokio::sync::oneshot::Sender<()>>,
@@ -248,6 +266,7 @@ pub async fn run(
             die_with_parent: options.die_with_parent,
             helper_pids: options.helper_pids,
             cgroup: options.cgroup,
+            sockets: options.sockets,
         },
     );
     let settings = Settings {
@@ -274,9 +293,14 @@ impl<S: System> Runtime<S> {
     ) -> (Runtime<S>, mpsc::UnboundedReceiver<Message>) {
         let (sender, receiver) = mpsc::unbounded_channel();
         let runtime = Runtime {
-            engine: Engine::new(Arc::clone(&spec), settings.lifetime, settings.random_seed),
-            instances: (0..spec.services.len()).map(|_| None).collect(),
-            monitor: Monitor::new(spec.services.len()),
+            engine: Engine::new(
+                Arc::clone(&spec),
+                settings.lifetime,
+                settings.random_seed,
+                available_cpus(),
+            ),
+            instances: HashMap::new(),
+            monitor: Monitor::new(),
             spec,
             system,
             observer,
@@ -337,17 +361,22 @@ impl<S: System> Runtime<S> {
         match message {
             Message::Engine(input) => self.feed(input),
             Message::LeaderExit {
-                service,
+                instance,
                 generation,
                 pid,
                 status,
-            } => self.leader_exited(service, generation, pid, status),
+            } => self.leader_exited(instance, generation, pid, status),
             Message::Control(request) => {
                 let code = match request.control {
                     Control::Shutdown => self.feed(Input::Shutdown { force: false }),
                     Control::Service { service, action } => {
                         self.feed(Input::Control { service, action })
                     }
+                    Control::Instance { instance, action } => {
+                        self.feed(Input::InstanceControl { instance, action })
+                    }
+                    Control::Scale { service, count } => self.feed(Input::Scale { service, count }),
+                    Control::Reload { service } => self.feed(Input::Reload { service }),
                 };
                 self.pending_acks.extend(request.done);
                 code
@@ -363,18 +392,18 @@ impl<S: System> Runtime<S> {
         while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::Spawn {
-                    service,
+                    instance,
                     generation,
                 } => {
                     // Answered here, before anything else is handled (see the module's rules).
-                    let answer = self.spawn(service, generation);
+                    let answer = self.spawn(instance, generation);
                     queue.extend(self.engine.handle(now(), answer));
                 }
                 Effect::AwaitPorts {
-                    service,
+                    instance,
                     generation,
-                } => self.await_ports(service, generation),
-                Effect::Signal { service, signal } => self.signal_service(service, signal),
+                } => self.await_ports(instance, generation),
+                Effect::Signal { instance, signal } => self.signal_instance(instance, signal),
                 Effect::ArmTimer {
                     service,
                     sequence,
@@ -392,8 +421,9 @@ impl<S: System> Runtime<S> {
                     });
                 }
                 Effect::Publish(event) => {
-                    if let Event::Stopped { service, .. } | Event::Exited { service, .. } = event {
-                        self.end_instance(service);
+                    if let Event::Stopped { instance, .. } | Event::Exited { instance, .. } = event
+                    {
+                        self.end_instance(instance);
                     }
                     self.observer.event(&event);
                 }
@@ -403,18 +433,27 @@ impl<S: System> Runtime<S> {
         exit
     }
 
-    /// Tells the observer about the services' state, when it changed since the last time.
+    /// Tells the observer about the instances' state, when it changed since the last time.
     fn publish_state(&mut self) {
-        let snapshots: Vec<ServiceSnapshot> = (0..self.spec.services.len())
-            .map(|service| {
-                let view = self.engine.view(service);
-                let instance = self.instances[service].as_ref().filter(|_| view.alive);
-                ServiceSnapshot {
-                    view,
+        let snapshots: Vec<InstanceSnapshot> = (0..self.spec.services.len())
+            .flat_map(|service| {
+                let wanted = self.engine.wanted(service);
+                let reloading = self.engine.reloading(service);
+                self.engine
+                    .instances(service)
+                    .into_iter()
+                    .map(move |view| (view, wanted, reloading))
+            })
+            .map(|(view, wanted, reloading)| {
+                let instance = self.instances.get(&view.id).filter(|_| view.alive);
+                InstanceSnapshot {
                     pid: instance
                         .filter(|instance| instance.leader_unreaped)
                         .map(|instance| instance.pid),
                     started_at: instance.map(|instance| instance.started_at),
+                    view,
+                    wanted,
+                    reloading,
                 }
             })
             .collect();
@@ -430,14 +469,16 @@ impl<S: System> Runtime<S> {
 
     fn leader_exited(
         &mut self,
-        service: ServiceId,
+        id: InstanceId,
         generation: u64,
         pid: i32,
         status: ExitStatus,
     ) -> Option<u8> {
-        self.system.leader_reaped(service, pid);
-        let instance = self.instances[service]
-            .as_mut()
+        self.system.leader_reaped(id, pid);
+        let service = id.service;
+        let instance = self
+            .instances
+            .get_mut(&id)
             .filter(|instance| instance.generation == generation)?;
         instance.leader_unreaped = false;
         let mut output_drained = instance.output_drained.take();
@@ -445,7 +486,7 @@ impl<S: System> Runtime<S> {
             ExitStatus::Code(code) => Exit::Code(code),
             ExitStatus::Signal(signal) => Exit::Signal(signal),
         };
-        let survivors = self.system.members(service).len();
+        let survivors = self.system.members(id).len();
         let code = self.feed(Input::LeaderExited {
             service,
             generation,
@@ -475,9 +516,9 @@ impl<S: System> Runtime<S> {
                     }));
                 });
             }
-        } else if let Some(instance) = &self.instances[service] {
+        } else if let Some(instance) = self.instances.get(&id) {
             let watcher = TreeWatcher {
-                service,
+                instance: id,
                 generation,
                 output_drained,
                 rescan: Rc::clone(&instance.rescan),
@@ -490,12 +531,18 @@ impl<S: System> Runtime<S> {
         code
     }
 
-    fn end_instance(&mut self, service: ServiceId) {
-        if let Some(task) = self.instances[service]
-            .take()
+    fn end_instance(&mut self, id: InstanceId) {
+        if let Some(task) = self
+            .instances
+            .remove(&id)
             .and_then(|instance| instance.probe_task)
         {
             task.abort();
         }
     }
+}
+
+/// How many CPUs wrangle may run on (its affinity and cgroup quota), for `instances = "max"`.
+fn available_cpus() -> u32 {
+    u32::try_from(crate::sys::sampler::cores()).unwrap_or(u32::MAX)
 }

@@ -20,6 +20,7 @@ use crate::supervisor::runtime::{self, ControlRequest, Observer, RunOptions, Run
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::Reaper;
 use crate::sys::sentinel::Sentinel;
+use crate::sys::sockets::BoundSockets;
 use crate::sys::spawn::become_subreaper;
 
 /// The sentinel's grace for `spec`: its longest `stop_timeout`.
@@ -46,6 +47,8 @@ pub struct SessionOptions {
     pub stop_grace: std::time::Duration,
     /// Where service output is kept (the daemon), if anywhere besides the observer.
     pub log_store: Option<Arc<LogStore>>,
+    /// The project's sockets, bound in pre-flight, for the services that receive them.
+    pub sockets: Arc<BoundSockets>,
 }
 
 /// A session set up and ready to run: signals routed, subreaper, reaper, cgroup and sentinel in
@@ -166,6 +169,7 @@ impl Session {
             random_seed: seed(),
             lifetime: self.options.lifetime,
             log_store: self.options.log_store,
+            sockets: self.options.sockets,
         };
         let outcome = runtime::run(
             spec,

@@ -108,6 +108,55 @@ pub fn listeners_of(ports: &[u16]) -> BTreeMap<u16, Vec<PortHolder>> {
     result
 }
 
+/// The processes holding a listening Unix socket bound to `path` (from `/proc/net/unix`), each
+/// once. `uid` is the socket file's owner (`/proc/net/unix` has none); holders whose fds are
+/// unreadable are not found.
+pub fn unix_listeners(path: &std::path::Path) -> Vec<PortHolder> {
+    let Some(wanted) = path.to_str() else {
+        return Vec::new();
+    };
+    let inodes: BTreeSet<u64> = std::fs::read_to_string("/proc/net/unix")
+        .map(|table| parse_unix_table(&table, wanted))
+        .unwrap_or_default();
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let uid = std::fs::symlink_metadata(path)
+        .map_or(0, |metadata| std::os::unix::fs::MetadataExt::uid(&metadata));
+    let pids: BTreeSet<i32> = socket_owners(&inodes).into_values().flatten().collect();
+    pids.into_iter()
+        .map(|pid| PortHolder {
+            pid: Some(pid),
+            uid,
+            user: process_table::user_name(uid),
+            command: process_table::cmdline(pid),
+        })
+        .collect()
+}
+
+/// `__SO_ACCEPTCON` in the `Flags` column of `/proc/net/unix`: the socket listens.
+const UNIX_ACCEPTCON: u32 = 0x0001_0000;
+
+/// The inodes of listening sockets bound to `path` in a `/proc/net/unix` table.
+///
+/// Columns: `Num RefCount Protocol Flags Type St Inode Path` (hexadecimal but `Inode`).
+fn parse_unix_table(table: &str, path: &str) -> BTreeSet<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+            if fields.len() < 8 || fields[7] != path {
+                return None;
+            }
+            let flags = u32::from_str_radix(fields[3], 16).ok()?;
+            (flags & UNIX_ACCEPTCON != 0)
+                .then(|| fields[6].parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
 /// True when nothing listens on `port` and binding it works (see [`can_bind`]).
 pub fn is_free(port: u16) -> bool {
     listeners(port).is_empty() && can_bind(port)
@@ -230,6 +279,30 @@ mod tests {
 
     fn own_uid() -> u32 {
         rustix::process::geteuid().as_raw()
+    }
+
+    #[test]
+    fn parse_unix_table_finds_listening_sockets_by_path() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+0000000000000000: 00000002 00000000 00010000 0001 01 4242 /run/app.sock\n\
+0000000000000000: 00000002 00000000 00000000 0001 03 4243 /run/app.sock\n\
+0000000000000000: 00000002 00000000 00010000 0001 01 4244 /run/other.sock\n\
+0000000000000000: 00000002 00000000 00000000 0002 01 4245\n";
+        assert_eq!(
+            parse_unix_table(table, "/run/app.sock"),
+            BTreeSet::from([4242])
+        );
+    }
+
+    #[test]
+    fn the_holder_of_a_unix_socket_is_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("held.sock");
+        let _held = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let holders = unix_listeners(&path);
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        assert_eq!(holders[0].pid, Some(own_pid()));
+        assert_eq!(holders[0].uid, own_uid());
     }
 
     #[test]

@@ -36,7 +36,10 @@ use rustix::process::{Pid, PidfdFlags, Signal};
 use crate::sys::inherit::Inherit;
 
 mod clone3;
+mod listen;
 mod vfork;
+
+pub use listen::ListenFds;
 
 /// What to start.
 #[derive(Debug)]
@@ -55,6 +58,9 @@ pub struct SpawnRequest {
     pub cgroup: Option<JoinCgroup>,
     /// Standard input; /dev/null when None.
     pub stdin: Option<OwnedFd>,
+    /// Listening sockets the child receives by socket activation: at 3, 4, ... with
+    /// `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID` (its own pid) set (see `listen`).
+    pub listen: Option<ListenFds>,
 }
 
 /// A cgroup to start a child in: its directory (for `CLONE_INTO_CGROUP`; `None` where that must
@@ -125,10 +131,31 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
     };
     let death_signal = request.death_signal.and_then(Signal::from_named_raw);
     let inherit = Inherit::prepare()?;
-    let (pid, pidfd) = match spawn_fast(request, &stdin, &stdout, &stderr, death_signal, &inherit)?
-    {
+    let placement = request
+        .listen
+        .as_ref()
+        .map(listen::Placement::prepare)
+        .transpose()?;
+    let child = spawn_fast(
+        request,
+        &stdin,
+        &stdout,
+        &stderr,
+        death_signal,
+        &inherit,
+        placement.as_ref(),
+    )?;
+    let (pid, pidfd) = match child {
         Some(child) => child,
-        None => spawn_with_command(request, stdin, stdout, stderr, death_signal, inherit)?,
+        None => spawn_with_command(
+            request,
+            stdin,
+            stdout,
+            stderr,
+            death_signal,
+            inherit,
+            placement,
+        )?,
     };
     let (stdout, stderr) = match readers {
         Some((stdout, stderr)) => (Some(stdout), Some(stderr)),
@@ -150,12 +177,12 @@ fn spawn_fast(
     stderr: &OwnedFd,
     death_signal: Option<Signal>,
     inherit: &Inherit,
+    placement: Option<&listen::Placement>,
 ) -> io::Result<Option<(i32, OwnedFd)>> {
     if !vfork::available() {
         return Ok(None);
     }
-    let env = vfork::child_env(&request.env_remove, request.env.iter());
-    let plan = vfork::Plan::new(&request.argv, env, &request.cwd)?;
+    let plan = plan_of(request)?;
     // The child moves these onto 0, 1 and 2: none may already be one of those.
     let [stdin, stdout, stderr] = [stdin, stdout, stderr].map(|fd| {
         fd.try_clone()
@@ -168,6 +195,7 @@ fn spawn_fast(
         stdout: stdout.0,
         stderr: stderr.0,
         inherit,
+        placement,
         death_signal,
         cgroup: request.cgroup.map(|cgroup| (cgroup.dir, cgroup.procs)),
         nofile: crate::sys::nofile::original().copied(),
@@ -175,7 +203,40 @@ fn spawn_fast(
     vfork::spawn(&plan, &setup)
 }
 
+/// The child's program, arguments and whole environment, for [`vfork::Exec`]: with
+/// `LISTEN_FDS` and `LISTEN_FDNAMES`, and the `LISTEN_PID` entry the child completes, when it
+/// receives sockets.
+fn plan_of(request: &SpawnRequest) -> io::Result<vfork::Plan> {
+    let listen_variables = request.listen.as_ref().map(ListenFds::variables);
+    let set = request.env.iter().chain(
+        listen_variables
+            .iter()
+            .flatten()
+            .map(|(key, value)| (key, value)),
+    );
+    let env = vfork::child_env(&request.env_remove, set);
+    vfork::Plan::new(&request.argv, env, &request.cwd, request.listen.is_some())
+}
+
+/// What a fallback child with sockets execs itself, prepared before the fork: std's `Command`
+/// cannot set `LISTEN_PID` to a pid it learns only in the child.
+struct OwnExec {
+    plan: vfork::Plan,
+    exec: vfork::Exec,
+    placement: listen::Placement,
+}
+
+// SAFETY: the raw pointers in `exec` point into `plan`'s heap buffers, which `OwnExec` owns and
+// nobody changes; the value is only used in the forked child (a copy of the parent's memory) by
+// the `pre_exec` closure that owns it.
+unsafe impl Send for OwnExec {}
+// SAFETY: as above: nothing mutates it except the child, in its own copy.
+unsafe impl Sync for OwnExec {}
+
 /// The portable way: `std::process::Command` (a fork) with an async-signal-safe `pre_exec`.
+/// With sockets, the `pre_exec` places them and execs the program itself with `LISTEN_PID` set to
+/// its pid (std's exec, which would come next, never runs); an exec failure is then reported by
+/// std like any `pre_exec` error.
 fn spawn_with_command(
     request: &SpawnRequest,
     stdin: OwnedFd,
@@ -183,7 +244,20 @@ fn spawn_with_command(
     stderr: OwnedFd,
     death_signal: Option<Signal>,
     inherit: Inherit,
+    placement: Option<listen::Placement>,
 ) -> io::Result<(i32, OwnedFd)> {
+    let own_exec = match placement {
+        Some(placement) => {
+            let plan = plan_of(request)?;
+            let exec = vfork::Exec::new(&plan);
+            Some(OwnExec {
+                plan,
+                exec,
+                placement,
+            })
+        }
+        None => None,
+    };
     let (program, args) = request
         .argv
         .split_first()
@@ -209,13 +283,24 @@ fn spawn_with_command(
     let cgroup_procs = request.cgroup.map(|cgroup| cgroup.procs);
     let nofile = crate::sys::nofile::original().copied();
     // SAFETY: the closure only performs async-signal-safe syscalls (setsid, prctl, getppid,
-    // write, setrlimit, close_range or fcntl) on values prepared before; it allocates nothing
-    // and takes no locks.
+    // write, setrlimit, close_range or fcntl, dup2, getpid, execve) on values prepared before;
+    // it allocates nothing and takes no locks.
     unsafe {
         command.pre_exec(move || {
             child_setup(expected_parent, death_signal, cgroup_procs, nofile)?;
-            // std has put stdio in place already; nothing else may reach the program.
-            inherit.apply(&[]).map_err(io::Error::from_raw_os_error)
+            // std has put stdio in place already (and changed directory); nothing else may
+            // reach the program but its sockets.
+            let Some(own) = &own_exec else {
+                return inherit.apply(&[]).map_err(io::Error::from_raw_os_error);
+            };
+            own.placement
+                .apply()
+                .map_err(io::Error::from_raw_os_error)?;
+            inherit
+                .apply(own.placement.targets())
+                .map_err(io::Error::from_raw_os_error)?;
+            vfork::fill_listen_pid(&own.plan);
+            Err(io::Error::from_raw_os_error(own.exec.run()))
         });
     }
 
@@ -416,6 +501,7 @@ mod tests {
             death_signal: None,
             cgroup: None,
             stdin: None,
+            listen: None,
         }
     }
 
@@ -537,6 +623,89 @@ mod tests {
             pidfd_signal(&child.pidfd, Signal::KILL.as_raw()).expect("signal");
             assert_eq!(wait(child.pid).terminating_signal(), Some(9));
         });
+    }
+
+    #[test]
+    fn a_child_gets_its_sockets_at_3_and_up_with_its_own_pid_in_listen_pid() {
+        // Two listening sockets, and a descriptor without close-on-exec that must not leak.
+        let first =
+            crate::sys::sockets::bind_tcp("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let second =
+            crate::sys::sockets::bind_tcp("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let stray = OwnedFd::from(tempfile::tempfile().expect("tempfile"));
+        let flags = rustix::io::fcntl_getfd(&stray).expect("getfd");
+        rustix::io::fcntl_setfd(&stray, flags - rustix::io::FdFlags::CLOEXEC).expect("setfd");
+        each_way(|fallback| {
+            // `$$` is the shell's own pid: the process that exec'd from the spawn.
+            let script = "echo \"$LISTEN_PID $$ $LISTEN_FDS $LISTEN_FDNAMES\"; ls /proc/self/fd | sort -n | tr '\\n' ' '; echo";
+            let mut request = request(&["sh", "-c", script], Output::Capture);
+            request.env_remove = vec!["LISTEN_PID".into(), "LISTEN_FDS".into()];
+            request.listen = Some(ListenFds {
+                fds: vec![second.as_raw_fd(), first.as_raw_fd()],
+                names: vec!["admin".into(), "http".into()],
+            });
+            let child = spawn(&mut request).expect("spawn");
+            let pid = child.pid;
+            let output = read_all(child.stdout);
+            assert_eq!(wait(pid).exit_status(), Some(0));
+            let mut lines = output.lines();
+            let listen = lines.next().expect("a first line");
+            assert_eq!(
+                listen,
+                format!("{pid} {pid} 2 admin:http"),
+                "fallback: {fallback}"
+            );
+            // 0, 1, 2, the two sockets, and `ls`'s own directory descriptor.
+            let fds: Vec<&str> = lines.next().expect("fds").split_whitespace().collect();
+            assert_eq!(
+                fds[..5],
+                ["0", "1", "2", "3", "4"],
+                "fallback: {fallback}: {output}"
+            );
+            assert_eq!(fds.len(), 6, "fallback: {fallback}: {output}");
+        });
+        // The sockets at 3 and 4 are the ones asked for, in that order: the same sockets
+        // (`socket:[INODE]`) as wrangle's.
+        each_way(|fallback| {
+            let script = "for fd in 3 4; do readlink /proc/self/fd/$fd; done";
+            let mut request = request(&["sh", "-c", script], Output::Capture);
+            request.listen = Some(ListenFds {
+                fds: vec![second.as_raw_fd(), first.as_raw_fd()],
+                names: vec!["admin".into(), "http".into()],
+            });
+            let child = spawn(&mut request).expect("spawn");
+            let pid = child.pid;
+            let output = read_all(child.stdout);
+            assert_eq!(wait(pid).exit_status(), Some(0));
+            let inode = |fd: &OwnedFd| {
+                let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+                std::fs::read_link(path)
+                    .expect("link")
+                    .display()
+                    .to_string()
+            };
+            assert_eq!(
+                output,
+                format!("{}\n{}\n", inode(&second), inode(&first)),
+                "fallback: {fallback}"
+            );
+        });
+        // A program that cannot be run is still an error of the spawn, also when the fallback
+        // execs it itself.
+        each_way(|fallback| {
+            let mut missing = request(&["no-such-program-wrangle"], Output::Discard);
+            missing.listen = Some(ListenFds {
+                fds: vec![first.as_raw_fd()],
+                names: vec!["http".into()],
+            });
+            let error = spawn(&mut missing).expect_err("not found");
+            assert_eq!(
+                error.kind(),
+                io::ErrorKind::NotFound,
+                "fallback: {fallback}"
+            );
+        });
+        drop(stray);
     }
 
     #[test]

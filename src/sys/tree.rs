@@ -34,6 +34,10 @@ use crate::sys::spawn::{open_pidfd, pidfd_signal};
 pub const RUN_VAR: &str = "WRANGLE_RUN";
 /// Set in every service's environment to the service's name.
 pub const SERVICE_VAR: &str = "WRANGLE_SERVICE";
+/// Set in every service's environment to its instance's number (0 for the only one).
+pub const INSTANCE_VAR: &str = "WRANGLE_INSTANCE";
+/// Set in every service's environment to the number of instances the service has.
+pub const INSTANCES_VAR: &str = "WRANGLE_INSTANCES";
 
 /// A pid together with its start time: unlike a bare pid, it cannot be confused with a later
 /// process that reuses the number.
@@ -58,8 +62,9 @@ pub struct Owners<'a> {
     pub supervisor_pid: i32,
     /// The id of this wrangle run, as set in `RUN_VAR`.
     pub run_token: &'a str,
-    /// Service names; an owner is an index into this slice.
-    pub service_names: &'a [String],
+    /// What each owner's processes carry in `SERVICE_VAR` and `INSTANCE_VAR`; an owner is an
+    /// index into this slice.
+    pub marks: &'a [(&'a str, u32)],
     /// Live leaders (direct children) by pid, with their owner.
     pub leaders: &'a HashMap<i32, usize>,
     /// Processes to leave out entirely (wrangle's helpers such as the sentinel).
@@ -69,24 +74,21 @@ pub struct Owners<'a> {
 /// The result of one scan: every live process below wrangle, by owner.
 #[derive(Debug, Default)]
 pub struct Ownership {
-    pub by_service: HashMap<usize, Vec<ProcessInfo>>,
+    pub by_owner: HashMap<usize, Vec<ProcessInfo>>,
     pub strays: Vec<ProcessInfo>,
 }
 
 impl Ownership {
-    pub fn of(&self, service: usize) -> &[ProcessInfo] {
-        self.by_service
-            .get(&service)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+    pub fn of(&self, owner: usize) -> &[ProcessInfo] {
+        self.by_owner.get(&owner).map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn is_empty(&self) -> bool {
-        self.strays.is_empty() && self.by_service.values().all(Vec::is_empty)
+        self.strays.is_empty() && self.by_owner.values().all(Vec::is_empty)
     }
 
     pub fn total(&self) -> usize {
-        self.strays.len() + self.by_service.values().map(Vec::len).sum::<usize>()
+        self.strays.len() + self.by_owner.values().map(Vec::len).sum::<usize>()
     }
 }
 
@@ -124,9 +126,9 @@ pub fn attribute(
             .entry(top.pid)
             .or_insert_with(|| owner_of_top(top, owners, &environ));
         match owner {
-            Some(service) => ownership
-                .by_service
-                .entry(service)
+            Some(owner) => ownership
+                .by_owner
+                .entry(owner)
                 .or_default()
                 .push(info.clone()),
             None => ownership.strays.push(info.clone()),
@@ -160,17 +162,21 @@ fn owner_of_top(
     if let Some(service) = owners.leaders.get(&top.pid) {
         return Some(*service);
     }
-    let marked_service = (environ(top.pid, RUN_VAR).as_deref() == Some(owners.run_token))
+    let marked = (environ(top.pid, RUN_VAR).as_deref() == Some(owners.run_token))
         .then(|| environ(top.pid, SERVICE_VAR))
         .flatten()
         .and_then(|name| {
+            // Without the variable (a program that removed it): the service's first instance.
+            let number = environ(top.pid, INSTANCE_VAR)
+                .and_then(|number| number.parse::<u32>().ok())
+                .unwrap_or(0);
             owners
-                .service_names
+                .marks
                 .iter()
-                .position(|candidate| *candidate == name)
+                .position(|(service, instance)| *service == name && *instance == number)
         });
-    if marked_service.is_some() {
-        return marked_service;
+    if marked.is_some() {
+        return marked;
     }
     // A double-forked child that cleared its environment but kept its session or group.
     owners
@@ -267,12 +273,13 @@ mod tests {
 
     #[test]
     fn attributes_descendants_orphans_and_strays() {
-        let names = vec!["api".to_string(), "web".to_string()];
-        let leaders = HashMap::from([(10, 0), (20, 1)]);
+        // Owners: api's only instance, web's instances 0 and 1.
+        let names = [("api", 0), ("web", 0), ("web", 1)];
+        let leaders = HashMap::from([(10, 0), (20, 1), (50, 2)]);
         let owners = Owners {
             supervisor_pid: 1,
             run_token: "run",
-            service_names: &names,
+            marks: &names,
             leaders: &leaders,
             ignore: &[99],
         };
@@ -288,10 +295,13 @@ mod tests {
             process(41, 1, 10),   // orphan without marker in api's session
             process(99, 1, 99),   // the sentinel: ignored
             process(500, 0, 500), // not ours
+            process(50, 1, 50),   // web:1's leader
+            process(60, 1, 60),   // orphan with a marker naming web:1
         ];
         let environ = |pid: i32, key: &str| match (pid, key) {
-            (30, RUN_VAR) => Some("run".to_string()),
-            (30, SERVICE_VAR) => Some("web".to_string()),
+            (30 | 60, RUN_VAR) => Some("run".to_string()),
+            (30 | 60, SERVICE_VAR) => Some("web".to_string()),
+            (60, INSTANCE_VAR) => Some("1".to_string()),
             _ => None,
         };
         let ownership = attribute(&table, &owners, environ);
@@ -304,21 +314,22 @@ mod tests {
         };
         assert_eq!(pids(0), vec![10, 11, 12, 41]);
         assert_eq!(pids(1), vec![20, 30, 31]);
+        assert_eq!(pids(2), vec![50, 60]);
         assert_eq!(
             ownership.strays.iter().map(|p| p.pid).collect::<Vec<_>>(),
             vec![40]
         );
-        assert_eq!(ownership.total(), 8);
+        assert_eq!(ownership.total(), 10);
     }
 
     #[test]
     fn a_marker_from_another_run_is_not_ours() {
-        let names = vec!["api".to_string()];
+        let names = [("api", 0)];
         let leaders = HashMap::new();
         let owners = Owners {
             supervisor_pid: 1,
             run_token: "mine",
-            service_names: &names,
+            marks: &names,
             leaders: &leaders,
             ignore: &[],
         };
@@ -334,12 +345,12 @@ mod tests {
 
     #[test]
     fn zombies_are_not_members() {
-        let names = vec!["api".to_string()];
+        let names = [("api", 0)];
         let leaders = HashMap::from([(10, 0)]);
         let owners = Owners {
             supervisor_pid: 1,
             run_token: "r",
-            service_names: &names,
+            marks: &names,
             leaders: &leaders,
             ignore: &[],
         };

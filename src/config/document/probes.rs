@@ -13,7 +13,15 @@ use crate::spec::{CommandSpec, ReadyCheck, ReadyProbe};
 
 const READY_KINDS: &[&str] = &["http", "tcp", "exec", "log", "notify"];
 const READY_KEYS: &[&str] = &[
-    "http", "tcp", "exec", "log", "notify", "interval", "timeout", "recheck",
+    "http",
+    "tcp",
+    "exec",
+    "log",
+    "notify",
+    "interval",
+    "timeout",
+    "recheck",
+    "per_instance",
 ];
 /// Built-in probe timings, used when `ready` does not set them.
 const DEFAULT_READY_INTERVAL: Duration = Duration::from_secs(1);
@@ -30,6 +38,7 @@ impl Reader<'_> {
         let mut interval = DEFAULT_READY_INTERVAL;
         let mut timeout = DEFAULT_READY_TIMEOUT;
         let mut recheck: Option<Spanned<Duration>> = None;
+        let mut per_instance: Option<Spanned<bool>> = None;
         let mut ok = true;
         for (key, item) in table.iter() {
             let kind = key.get_ref().as_ref();
@@ -45,6 +54,10 @@ impl Reader<'_> {
                 },
                 "recheck" => match self.duration(item, &key_path, true) {
                     Some(duration) => recheck = Some(duration),
+                    None => ok = false,
+                },
+                "per_instance" => match self.boolean(item, &key_path) {
+                    Some(flag) => per_instance = Some(Spanned::new(item.span(), flag)),
                     None => ok = false,
                 },
                 kind if READY_KINDS.contains(&kind) => {
@@ -95,11 +108,29 @@ impl Reader<'_> {
             );
             ok = false;
         }
+        if let Some(flag) = &per_instance
+            && *flag.get_ref()
+            && !matches!(check, ReadyCheck::Http { .. } | ReadyCheck::Tcp { .. })
+        {
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    flag.span(),
+                    format!("`{path}.per_instance` needs an http or tcp probe"),
+                    "only an address has a port to move",
+                )
+                .with_help(
+                    "exec, log and notify probes already reach one instance each: remove `per_instance`",
+                ),
+            );
+            ok = false;
+        }
         ok.then_some(ReadyProbe {
             check,
             interval,
             timeout,
             recheck: recheck.map(Spanned::into_inner),
+            per_instance: per_instance.is_some_and(|flag| flag.into_inner()),
         })
     }
 

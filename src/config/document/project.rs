@@ -1,6 +1,7 @@
 //! The top level of the file and the project-wide tables: which tables exist, `[logs]` (the
 //! daemon's log files), `[monitor]` (resource sampling) and `[metrics]` (the Prometheus
-//! endpoint). Services and `[defaults]` are read by `services`, `[[notify]]` by `notify`.
+//! endpoint). Services and `[defaults]` are read by `services`, `[[notify]]` by `notify`,
+//! `[sockets]` by `sockets`.
 //!
 //! A new top-level table is a key in `TOP_LEVEL_KEYS`, an arm in `project` and, when it holds
 //! more than a few keys, a file of its own beside this one.
@@ -9,13 +10,13 @@ use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
-use super::{RawNotify, RawService, RawSettings, Reader};
+use super::{RawNotify, RawService, RawSettings, RawSocket, Reader};
 use crate::config::diagnostic::Diagnostic;
 use crate::spec::{LogSpec, MetricsSpec, MonitorSpec};
 
 /// Keys allowed at the top level.
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "services", "defaults", "logs", "monitor", "metrics", "notify",
+    "services", "defaults", "sockets", "logs", "monitor", "metrics", "notify",
 ];
 const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
 const MONITOR_KEYS: &[&str] = &["interval", "history"];
@@ -30,6 +31,7 @@ const MAX_HISTORY_SAMPLES: u128 = 100_000;
 pub(crate) struct RawProject {
     pub(crate) defaults: RawSettings,
     pub(crate) services: Vec<RawService>,
+    pub(crate) sockets: Vec<RawSocket>,
     pub(crate) logs: LogSpec,
     pub(crate) notify: Vec<RawNotify>,
     pub(crate) monitor: MonitorSpec,
@@ -68,6 +70,7 @@ impl Reader<'_> {
                         project.defaults = self.defaults(defaults);
                     }
                 }
+                "sockets" => project.sockets = self.sockets(value),
                 "logs" => {
                     if let Some(logs) = self.table(value, "logs", "a table") {
                         project.logs = self.logs(logs);

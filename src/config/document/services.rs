@@ -13,8 +13,8 @@ use toml::de::{DeTable, DeValue};
 use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
 use crate::spec::{
-    DependencyCondition, MAX_SERVICE_NAME_BYTES, ReadyProbe, RestartPolicy, Signal,
-    has_service_name_characters,
+    DependencyCondition, Instances, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES, ReadyProbe,
+    RestartPolicy, Signal, has_service_name_characters,
 };
 
 /// Keys allowed in a `[services.NAME]` table.
@@ -39,6 +39,8 @@ const SERVICE_KEYS: &[&str] = &[
     "cpu_warn",
     "memory_warn",
     "warn_after",
+    "sockets",
+    "instances",
 ];
 
 /// Keys allowed in `[defaults]`: the settings that make sense for many services at once.
@@ -94,6 +96,9 @@ pub(crate) struct RawService {
     pub(crate) ports: Vec<Spanned<u16>>,
     pub(crate) depends_on: Vec<RawDependency>,
     pub(crate) ready: Option<ReadyProbe>,
+    /// The names of the sockets it receives, in order.
+    pub(crate) sockets: Vec<Spanned<String>>,
+    pub(crate) instances: Option<Spanned<Instances>>,
 }
 
 #[derive(Debug)]
@@ -176,6 +181,8 @@ impl Reader<'_> {
             ports: Vec::new(),
             depends_on: Vec::new(),
             ready: None,
+            sockets: Vec::new(),
+            instances: None,
         };
         let path = format!("services.{name_text}");
         let Some(table) = self.table(value, &path, "a table") else {
@@ -196,6 +203,8 @@ impl Reader<'_> {
                 "port" => service.ports = self.ports(value, &key_path),
                 "depends_on" => service.depends_on = self.depends_on(value, &key_path),
                 "ready" => service.ready = self.ready(value, &key_path),
+                "sockets" => service.sockets = self.strings(value, &key_path).unwrap_or_default(),
+                "instances" => service.instances = self.instances(value, &key_path),
                 _ => self.unknown_key(key, key_name, &format!("[{path}]"), SERVICE_KEYS),
             }
         }
@@ -450,6 +459,36 @@ impl Reader<'_> {
             ),
         }
         dependencies
+    }
+
+    /// `instances = N` (1 to [`MAX_INSTANCES`]) or `"max"`: one per CPU.
+    fn instances(&mut self, value: &Value<'_>, path: &str) -> Option<Spanned<Instances>> {
+        const EXPECTED: &str = "a number of instances or \"max\"";
+        let instances = match value.get_ref() {
+            DeValue::Integer(_) => {
+                let count = self.integer(value, path, EXPECTED)?;
+                let count = self.in_range(count, value, path, 1, MAX_INSTANCES.into())?;
+                Instances::Count(u32::try_from(count).ok()?)
+            }
+            DeValue::String(text) if text.as_ref() == "max" => Instances::PerCpu,
+            DeValue::String(text) => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("invalid instance count \"{text}\" for `{path}`"),
+                        "expected a number or \"max\"",
+                    )
+                    .with_help("instances = 4, or instances = \"max\" for one per CPU"),
+                );
+                return None;
+            }
+            _ => {
+                self.wrong_type(value, path, EXPECTED);
+                return None;
+            }
+        };
+        Some(Spanned::new(value.span(), instances))
     }
 
     fn restart_policy(&mut self, value: &Value<'_>, path: &str) -> Option<RestartPolicy> {

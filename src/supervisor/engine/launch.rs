@@ -1,5 +1,5 @@
-//! Starting services: the selection, dependency gating, a new instance from its ports to its spawn,
-//! readiness, and the end of start-up (complete, or failed for everyone).
+//! Starting services: the selection, dependency gating, a new tree of an instance from its ports
+//! to its spawn, readiness, and the end of start-up (complete, or failed for everyone).
 
 use std::time::{Duration, Instant};
 
@@ -7,14 +7,14 @@ use crate::exit;
 use crate::human;
 use crate::spec::{DependencyCondition, RestartPolicy, ServiceId};
 use crate::supervisor::engine::restart_rule::{self, RunEnd};
-use crate::supervisor::engine::state::{AfterStop, Instance, Lifecycle, Stage};
+use crate::supervisor::engine::state::{AfterStop, Lifecycle, Stage, Tree};
 use crate::supervisor::engine::{
     Effect, Effects, Engine, Lifetime, Phase, RestartCause, SpawnFault,
 };
-use crate::supervisor::event::Event;
+use crate::supervisor::event::{Event, InstanceId};
 use crate::supervisor::graph;
 
-/// The runtime's answer about a launching instance.
+/// The runtime's answer about a launching tree.
 pub(super) enum Answer {
     PortsFree,
     Spawned(i32),
@@ -43,12 +43,18 @@ impl Engine {
         self.stage = Stage::StartingUp { began: now };
         for (service, selected) in graph::selection(&self.spec, roots).into_iter().enumerate() {
             if selected {
-                self.services[service].lifecycle = Lifecycle::Waiting;
+                for instance in &mut self.services[service].instances {
+                    instance.lifecycle = Lifecycle::Waiting;
+                }
             }
         }
-        for (service, state) in self.services.iter().enumerate() {
+        for service in 0..self.services.len() {
             let depends_on = &self.spec.services[service].depends_on;
-            if state.lifecycle == Lifecycle::Waiting && !depends_on.is_empty() {
+            let waiting = self.services[service]
+                .instances
+                .iter()
+                .any(|instance| instance.lifecycle == Lifecycle::Waiting);
+            if waiting && !depends_on.is_empty() {
                 let dependencies = depends_on
                     .iter()
                     .map(|dependency| (dependency.service, dependency.condition))
@@ -62,9 +68,10 @@ impl Engine {
         self.advance(now, fx);
     }
 
-    /// Starts every waiting service whose dependencies are met, fails start-up when one can never
-    /// be met, stops queued stops nothing alive depends on any more, and notices when start-up is
-    /// complete or everything has ended. Called after every change others may wait for.
+    /// Starts every waiting instance whose service's dependencies are met, fails start-up when
+    /// one can never be met, stops queued stops nothing alive depends on any more, and notices
+    /// when start-up is complete or everything has ended. Called after every change others may
+    /// wait for.
     pub(super) fn advance(&mut self, now: Instant, fx: &mut Effects) {
         if self.is_shutting_down() {
             self.advance_shutdown(fx);
@@ -72,14 +79,24 @@ impl Engine {
         }
         self.advance_queued_stops(fx);
         for service in 0..self.services.len() {
-            if self.services[service].lifecycle != Lifecycle::Waiting {
+            let waiting: Vec<InstanceId> = self.services[service]
+                .instances
+                .iter()
+                .filter(|instance| instance.lifecycle == Lifecycle::Waiting)
+                .map(|instance| InstanceId::new(service, instance.number))
+                .collect();
+            if waiting.is_empty() {
                 continue;
             }
             match self.dependencies_status(service) {
-                DependencyStatus::Met => self.launch(service, 0, fx),
+                DependencyStatus::Met => {
+                    for id in waiting {
+                        self.launch(id, 0, fx);
+                    }
+                }
                 DependencyStatus::Pending => {}
                 DependencyStatus::Impossible(reason) => {
-                    self.fail_startup(service, exit::SERVICE_FAILED, reason, fx);
+                    self.fail_startup(waiting[0], exit::SERVICE_FAILED, reason, fx);
                     return;
                 }
             }
@@ -91,12 +108,17 @@ impl Engine {
             let count = self
                 .services
                 .iter()
-                .filter(|state| state.lifecycle != Lifecycle::Inactive)
+                .filter(|service| {
+                    service
+                        .instances
+                        .iter()
+                        .any(|instance| instance.lifecycle != Lifecycle::Inactive)
+                })
                 .count();
             let elapsed = now.saturating_duration_since(began);
             fx.push(Effect::Publish(Event::AllReady { count, elapsed }));
         }
-        let all_ended = self.services.iter().all(|state| state.lifecycle.ended());
+        let all_ended = self.all_instances().all(|state| state.lifecycle.ended());
         if self.stage == Stage::Running && self.lifetime == Lifetime::UntilIdle && all_ended {
             let code = if self.any_failed {
                 exit::SERVICE_FAILED
@@ -108,26 +130,46 @@ impl Engine {
         }
     }
 
+    /// Whether the dependencies of `service` meet their conditions. A dependency with several
+    /// instances is `started` or `ready` when as many of its instances as it should have are;
+    /// `completed` when every one of them is.
     fn dependencies_status(&self, service: ServiceId) -> DependencyStatus {
         let mut status = DependencyStatus::Met;
         for dependency in &self.spec.services[service].depends_on {
             let state = &self.services[dependency.service];
-            let met = match dependency.condition {
-                DependencyCondition::Started => state.lifecycle.alive(),
-                DependencyCondition::Ready => state.lifecycle.ready(),
-                DependencyCondition::Completed => state.completed,
+            let meeting = state
+                .instances
+                .iter()
+                .filter(|instance| match dependency.condition {
+                    DependencyCondition::Started => instance.lifecycle.alive(),
+                    DependencyCondition::Ready => instance.lifecycle.ready(),
+                    DependencyCondition::Completed => instance.completed,
+                })
+                .count();
+            let needed = match dependency.condition {
+                DependencyCondition::Completed => state.instances.len().max(1),
+                _ => state.wanted as usize,
             };
-            if met {
+            if meeting >= needed {
                 continue;
             }
-            let what = match state.lifecycle {
-                Lifecycle::Exited(exit) => format!("exited with {}", exit.describe()),
-                Lifecycle::Failed => "failed".to_string(),
-                Lifecycle::Stopped => "was stopped".to_string(),
-                _ => {
-                    status = DependencyStatus::Pending;
-                    continue;
-                }
+            let impossible = state
+                .instances
+                .iter()
+                .find_map(|instance| match instance.lifecycle {
+                    Lifecycle::Exited(exit)
+                        if !(dependency.condition == DependencyCondition::Completed
+                            && exit.success()) =>
+                    {
+                        Some(format!("exited with {}", exit.describe()))
+                    }
+                    Lifecycle::Failed => Some("failed".to_string()),
+                    Lifecycle::Stopped => Some("was stopped".to_string()),
+                    _ => None,
+                });
+            let Some(what) = impossible else {
+                status = DependencyStatus::Pending;
+                continue;
             };
             let name = &self.spec.services[dependency.service].name;
             return DependencyStatus::Impossible(format!(
@@ -139,8 +181,7 @@ impl Engine {
     }
 
     fn startup_complete(&self) -> bool {
-        self.services
-            .iter()
+        self.all_instances()
             .all(|state| match state.lifecycle.phase() {
                 Phase::Inactive | Phase::Running => true,
                 Phase::Exited(exit) => exit.success(),
@@ -153,39 +194,43 @@ impl Engine {
             })
     }
 
-    /// Decides a new instance: it is spawned at once, or once its ports are free on a restart.
-    /// `shortages`: spawns before it failed for lack of wrangle's own resources.
-    pub(super) fn launch(&mut self, service: ServiceId, shortages: u32, fx: &mut Effects) {
-        let state = &mut self.services[service];
-        // An earlier instance existed: its ports may still be draining (the first start was
-        // checked by pre-flight), and dependents that asked for it restart with it.
+    /// Decides a new tree of an instance: it is spawned at once, or once its ports are free on a
+    /// restart. `shortages`: spawns before it failed for lack of wrangle's own resources.
+    pub(super) fn launch(&mut self, id: InstanceId, shortages: u32, fx: &mut Effects) {
+        let service_state = &mut self.services[id.service];
+        service_state.generation += 1;
+        let generation = service_state.generation;
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
+        // An earlier tree existed: its ports may still be draining (the first start was checked
+        // by pre-flight), and dependents that asked for it restart with it.
         let is_restart = state.generation > 0;
-        state.generation += 1;
-        let generation = state.generation;
+        state.generation = generation;
         state.completed = false;
         state.lifecycle = Lifecycle::Launching {
             generation,
             shortages,
         };
-        if is_restart && !self.spec.services[service].ports.is_empty() {
+        if is_restart && !self.spec.services[id.service].ports.is_empty() {
             fx.push(Effect::AwaitPorts {
-                service,
+                instance: id,
                 generation,
             });
         } else {
             fx.push(Effect::Spawn {
-                service,
+                instance: id,
                 generation,
             });
         }
         if is_restart {
-            self.restart_dependents_of(service, fx);
+            self.restart_dependents_of(id.service, fx);
         }
     }
 
     /// Dependents whose `depends_on` edge to `service` says `restart = true` are stopped and
-    /// started again once the new instance of `service` meets their condition. A dependent a
-    /// user asked to stop stays stopped.
+    /// started again once the new tree of `service` meets their condition. A dependent a user
+    /// asked to stop stays stopped.
     fn restart_dependents_of(&mut self, service: ServiceId, fx: &mut Effects) {
         let dependents: Vec<ServiceId> = self.dependents[service]
             .iter()
@@ -199,25 +244,32 @@ impl Engine {
             .collect();
         let respawn = AfterStop::Respawn(RestartCause::Dependency);
         for dependent in dependents {
-            match self.services[dependent].lifecycle {
-                Lifecycle::Starting(_) | Lifecycle::Running(_) => {
-                    self.stop_instance(dependent, respawn, fx)
+            for id in self.ids(dependent) {
+                let Some(state) = self.instance_mut(id) else {
+                    continue;
+                };
+                match state.lifecycle {
+                    Lifecycle::Starting(_) | Lifecycle::Running(_) => {
+                        self.stop_instance(id, respawn, fx)
+                    }
+                    Lifecycle::Stopping {
+                        then: AfterStop::Recover | AfterStop::Respawn(_),
+                        ..
+                    } => state.lifecycle.set_after_stop(respawn),
+                    // Not alive, being retired, or a user asked it to stop.
+                    _ => continue,
                 }
-                Lifecycle::Stopping {
-                    then: AfterStop::Recover | AfterStop::Respawn(_),
-                    ..
-                } => self.services[dependent].lifecycle.set_after_stop(respawn),
-                // Not alive, or a user asked it to stop.
-                _ => continue,
+                let name = self.spec.services[service].name.clone();
+                if let Some(state) = self.instance_mut(id) {
+                    state.last_restart_reason =
+                        Some(format!("its dependency {name} was restarted"));
+                }
             }
-            let name = &self.spec.services[service].name;
-            self.services[dependent].last_restart_reason =
-                Some(format!("its dependency {name} was restarted"));
         }
     }
 
-    /// The runtime answered about instance `generation`: its ports are free, or it was spawned,
-    /// or it could not be.
+    /// The runtime answered about tree `generation`: its ports are free, or it was spawned, or
+    /// it could not be.
     pub(super) fn launch_answered(
         &mut self,
         now: Instant,
@@ -226,78 +278,84 @@ impl Engine {
         answer: Answer,
         fx: &mut Effects,
     ) {
-        match (self.services[service].lifecycle, answer) {
-            (Lifecycle::Launching { generation: g, .. }, _) if g != generation => {}
-            (Lifecycle::Launching { .. }, Answer::PortsFree) => fx.push(Effect::Spawn {
-                service,
+        let Some(id) = self.of_generation(service, generation) else {
+            return;
+        };
+        let Some(Lifecycle::Launching { shortages, .. }) =
+            self.instance(id).map(|state| state.lifecycle)
+        else {
+            // No launch is pending: it was stopped, or the run shut down, meanwhile.
+            return;
+        };
+        match answer {
+            Answer::PortsFree => fx.push(Effect::Spawn {
+                instance: id,
                 generation,
             }),
-            (Lifecycle::Launching { .. }, Answer::Spawned(pid)) => {
-                let state = &mut self.services[service];
-                state.lifecycle = Lifecycle::Starting(Instance::new(generation, now));
+            Answer::Spawned(pid) => {
+                let Some(state) = self.instance_mut(id) else {
+                    return;
+                };
+                state.lifecycle = Lifecycle::Starting(Tree::new(generation, now));
                 fx.push(Effect::Publish(Event::Started {
-                    service,
+                    instance: id,
                     pid,
                     restart: state.restarts,
                 }));
                 if self.spec.services[service].ready.is_none() {
-                    self.become_ready(now, service, fx);
+                    self.become_ready(now, id, fx);
                 } else {
                     self.advance(now, fx);
                 }
             }
-            (Lifecycle::Launching { shortages, .. }, Answer::SpawnFailed(error, fault)) => {
-                match fault {
-                    SpawnFault::Supervisor => {
-                        self.retry_after_shortage(service, shortages, error, fx)
-                    }
-                    SpawnFault::Service => {
-                        let reason = format!("cannot start: {error}");
-                        fx.push(Effect::Publish(Event::SpawnFailed {
-                            service,
-                            error,
-                            retry: None,
-                        }));
-                        self.ended_without_process(now, service, reason, fx);
-                    }
-                }
+            Answer::SpawnFailed(error, SpawnFault::Supervisor) => {
+                self.retry_after_shortage(id, shortages, error, fx)
             }
-            (Lifecycle::Launching { .. }, Answer::Blocked(reason)) => {
+            Answer::SpawnFailed(error, SpawnFault::Service) => {
+                let reason = format!("cannot start: {error}");
+                fx.push(Effect::Publish(Event::SpawnFailed {
+                    instance: id,
+                    error,
+                    retry: None,
+                }));
+                self.ended_without_process(now, id, reason, fx);
+            }
+            Answer::Blocked(reason) => {
                 fx.push(Effect::Publish(Event::RestartBlocked {
-                    service,
+                    instance: id,
                     reason: reason.clone(),
                 }));
-                self.ended_without_process(now, service, reason, fx);
+                self.ended_without_process(now, id, reason, fx);
             }
-            // No launch is pending: it was stopped, or the run shut down, meanwhile.
-            _ => {}
         }
     }
 
-    /// wrangle could not spawn the service for lack of its own resources: that says nothing
+    /// wrangle could not spawn the instance for lack of its own resources: that says nothing
     /// about the service, so it is tried again later without counting a crash or a restart.
     fn retry_after_shortage(
         &mut self,
-        service: ServiceId,
+        id: InstanceId,
         shortages: u32,
         error: String,
         fx: &mut Effects,
     ) {
         let shortages = shortages.saturating_add(1);
         let delay = restart_rule::shortage_delay(shortages, self.next_random());
-        let state = &mut self.services[service];
-        let timer = state.next_timer();
+        let timer = self.services[id.service].next_timer();
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
         state.lifecycle = Lifecycle::Backoff { timer, shortages };
         state.reason = Some(format!(
             "cannot start: {error} (wrangle itself is short of resources; retrying)"
         ));
         fx.push(Effect::Publish(Event::SpawnFailed {
-            service,
+            instance: id,
             error,
             retry: Some(delay),
         }));
         fx.push(Effect::ArmTimer {
-            service,
+            service: id.service,
             sequence: timer,
             kind: crate::supervisor::engine::TimerKind::Restart,
             after: delay,
@@ -309,30 +367,37 @@ impl Engine {
     fn ended_without_process(
         &mut self,
         now: Instant,
-        service: ServiceId,
+        id: InstanceId,
         reason: String,
         fx: &mut Effects,
     ) {
-        self.services[service].reason = Some(reason.clone());
-        match (self.stage, self.spec.services[service].restart.policy) {
+        if let Some(state) = self.instance_mut(id) {
+            state.reason = Some(reason.clone());
+        }
+        if self.replacement_failed(now, id, &reason, false, fx) {
+            return;
+        }
+        match (self.stage, self.spec.services[id.service].restart.policy) {
             (Stage::StartingUp { .. }, _) => {
-                self.services[service].lifecycle = Lifecycle::Failed;
-                self.fail_startup(service, exit::SERVICE_FAILED, reason, fx);
+                if let Some(state) = self.instance_mut(id) {
+                    state.lifecycle = Lifecycle::Failed;
+                }
+                self.fail_startup(id, exit::SERVICE_FAILED, reason, fx);
             }
             (_, RestartPolicy::Never) => {
-                self.give_up(service, reason, fx);
+                self.give_up(id, reason, fx);
                 self.advance(now, fx);
             }
             _ => {
                 let end = RunEnd::Crashed {
                     uptime: Duration::ZERO,
                 };
-                self.restart_after(now, service, end, fx);
+                self.restart_after(now, id, end, fx);
             }
         }
     }
 
-    /// A readiness probe of instance `generation` concluded.
+    /// A readiness probe of tree `generation` concluded.
     pub(super) fn readiness(
         &mut self,
         now: Instant,
@@ -341,33 +406,41 @@ impl Engine {
         probe: Probe,
         fx: &mut Effects,
     ) {
-        let lifecycle = self.services[service].lifecycle;
-        if lifecycle.instance_of(generation).is_none() {
+        let Some(id) = self.of_generation(service, generation) else {
+            return;
+        };
+        let Some(lifecycle) = self.instance(id).map(|state| state.lifecycle) else {
+            return;
+        };
+        if lifecycle.tree_of(generation).is_none() {
             return;
         }
         match (lifecycle, probe) {
             (
                 Lifecycle::Starting(_) | Lifecycle::StopQueued { ready: false, .. },
                 Probe::Passed,
-            ) => self.become_ready(now, service, fx),
+            ) => self.become_ready(now, id, fx),
             (Lifecycle::Starting(_), Probe::TimedOut { last_failure }) => {
-                self.publish_not_ready(service, last_failure.clone(), fx);
+                self.publish_not_ready(id, last_failure.clone(), fx);
+                let timeout = self.probe_timeout(service);
+                let mut reason = format!("not ready after {}", human::duration(timeout));
+                if let Some(failure) = &last_failure {
+                    reason.push_str(&format!(" (last probe: {failure})"));
+                }
+                if self.replacement_failed(now, id, &reason, true, fx) {
+                    return;
+                }
                 if let Stage::StartingUp { .. } = self.stage {
-                    let timeout = self.probe_timeout(service);
-                    let mut reason = format!("not ready after {}", human::duration(timeout));
-                    if let Some(failure) = last_failure {
-                        reason.push_str(&format!(" (last probe: {failure})"));
-                    }
-                    self.fail_startup(service, exit::NOT_READY, reason, fx);
+                    self.fail_startup(id, exit::NOT_READY, reason, fx);
                 } else {
-                    // After start-up, an instance that never became ready is stopped and counts
-                    // as a crash.
-                    self.stop_instance(service, AfterStop::Recover, fx);
+                    // After start-up, a tree that never became ready is stopped and counts as
+                    // a crash.
+                    self.stop_instance(id, AfterStop::Recover, fx);
                 }
             }
             // It is to be stopped anyway: say so, and let the queued stop happen.
             (Lifecycle::StopQueued { ready: false, .. }, Probe::TimedOut { last_failure }) => {
-                self.publish_not_ready(service, last_failure, fx)
+                self.publish_not_ready(id, last_failure, fx)
             }
             // Already ready, or already stopping: a late result changes nothing.
             _ => {}
@@ -382,60 +455,57 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    fn publish_not_ready(
-        &self,
-        service: ServiceId,
-        last_failure: Option<String>,
-        fx: &mut Effects,
-    ) {
+    fn publish_not_ready(&self, id: InstanceId, last_failure: Option<String>, fx: &mut Effects) {
         fx.push(Effect::Publish(Event::NotReady {
-            service,
-            timeout: self.probe_timeout(service),
+            instance: id,
+            timeout: self.probe_timeout(id.service),
             last_failure,
         }));
     }
 
-    fn become_ready(&mut self, now: Instant, service: ServiceId, fx: &mut Effects) {
-        let state = &mut self.services[service];
-        let instance = match state.lifecycle {
-            Lifecycle::Starting(instance) => {
-                state.lifecycle = Lifecycle::Running(instance);
-                instance
+    fn become_ready(&mut self, now: Instant, id: InstanceId, fx: &mut Effects) {
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
+        let tree = match state.lifecycle {
+            Lifecycle::Starting(tree) => {
+                state.lifecycle = Lifecycle::Running(tree);
+                tree
             }
-            Lifecycle::StopQueued {
-                instance,
-                ready: false,
-            } => {
-                state.lifecycle = Lifecycle::StopQueued {
-                    instance,
-                    ready: true,
-                };
-                instance
+            Lifecycle::StopQueued { tree, ready: false } => {
+                state.lifecycle = Lifecycle::StopQueued { tree, ready: true };
+                tree
             }
             _ => return,
         };
         state.reason = None;
         fx.push(Effect::Publish(Event::Ready {
-            service,
-            elapsed: instance.uptime(now),
+            instance: id,
+            elapsed: tree.uptime(now),
         }));
+        self.replacement_ready(now, id, fx);
         self.advance(now, fx);
     }
 
-    /// Start-up cannot complete because of `service`: everything is stopped, and the run exits
-    /// with `code`.
+    /// Start-up cannot complete because of instance `id`: everything is stopped, and the run
+    /// exits with `code`.
     pub(super) fn fail_startup(
         &mut self,
-        service: ServiceId,
+        id: InstanceId,
         code: u8,
         reason: String,
         fx: &mut Effects,
     ) {
-        if self.services[service].lifecycle == Lifecycle::Waiting {
-            self.services[service].lifecycle = Lifecycle::Failed;
+        if let Some(state) = self.instance_mut(id)
+            && state.lifecycle == Lifecycle::Waiting
+        {
+            state.lifecycle = Lifecycle::Failed;
         }
         self.any_failed = true;
-        fx.push(Effect::Publish(Event::StartupFailed { service, reason }));
+        fx.push(Effect::Publish(Event::StartupFailed {
+            instance: id,
+            reason,
+        }));
         self.shutdown(code, false, fx);
     }
 }

@@ -1,6 +1,6 @@
-//! Stopping: a user's start/stop/restart of one service, the graceful restart at `max_memory`,
-//! the shutdown of everything in reverse dependency order, and the stop of one instance (its stop
-//! signal, then SIGKILL after its timeout).
+//! Stopping: a user's start/stop/restart of a service or of one instance, the graceful restart at
+//! `max_memory`, the shutdown of everything in reverse dependency order, and the stop of one tree
+//! (its stop signal, then SIGKILL after its timeout).
 
 use std::time::Instant;
 
@@ -9,7 +9,7 @@ use crate::spec::{ServiceId, Signal};
 use crate::supervisor::engine::restart_rule::{RunEnd, Verdict};
 use crate::supervisor::engine::state::{AfterStop, Lifecycle, Stage};
 use crate::supervisor::engine::{Effect, Effects, Engine, RestartCause, ServiceAction, TimerKind};
-use crate::supervisor::event::Event;
+use crate::supervisor::event::{Event, InstanceId};
 use crate::supervisor::graph;
 
 impl Engine {
@@ -23,33 +23,117 @@ impl Engine {
         if !matches!(self.stage, Stage::StartingUp { .. } | Stage::Running) {
             return;
         }
-        let lifecycle = self.services[service].lifecycle;
-        match (lifecycle, action) {
-            (_, ServiceAction::Stop) => self.stop_with_dependents(now, service, fx),
-            (Lifecycle::Stopping { .. }, ServiceAction::Restart) => {
-                let respawn = AfterStop::Respawn(RestartCause::Manual);
-                self.services[service].lifecycle.set_after_stop(respawn);
-                self.services[service].last_restart_reason = Some("restart requested".to_string());
-            }
-            (
-                Lifecycle::Starting(_) | Lifecycle::Running(_) | Lifecycle::StopQueued { .. },
-                ServiceAction::Restart,
-            ) => {
-                self.stop_instance(service, AfterStop::Respawn(RestartCause::Manual), fx);
-                self.services[service].last_restart_reason = Some("restart requested".to_string());
+        self.interrupt_reload(service, action_name(action), fx);
+        match action {
+            ServiceAction::Stop => self.stop_with_dependents(now, service, fx),
+            ServiceAction::Restart
+                if self.services[service]
+                    .instances
+                    .iter()
+                    .any(|state| state.lifecycle.alive()) =>
+            {
+                for id in self.ids(service) {
+                    self.restart_instance(id, fx);
+                }
+                // Its instances that had ended start again too.
+                self.wake_ended(service);
+                self.advance(now, fx);
             }
             // Start it with whatever it depends on that is not running (like `up NAME`).
+            ServiceAction::Start | ServiceAction::Restart => {
+                self.start_with_dependencies(now, service, fx)
+            }
+        }
+    }
+
+    /// A user's request about one instance: what depends on the service is left alone, since
+    /// the service's other instances go on.
+    pub(super) fn instance_control(
+        &mut self,
+        now: Instant,
+        id: InstanceId,
+        action: ServiceAction,
+        fx: &mut Effects,
+    ) {
+        if !matches!(self.stage, Stage::StartingUp { .. } | Stage::Running) {
+            return;
+        }
+        let Some(lifecycle) = self.instance(id).map(|state| state.lifecycle) else {
+            return;
+        };
+        self.interrupt_reload(id.service, action_name(action), fx);
+        match (lifecycle, action) {
+            (_, ServiceAction::Stop) => {
+                self.stop_alone(id, fx);
+                self.advance(now, fx);
+            }
+            (
+                Lifecycle::Starting(_)
+                | Lifecycle::Running(_)
+                | Lifecycle::StopQueued { .. }
+                | Lifecycle::Stopping { .. },
+                ServiceAction::Restart,
+            ) => self.restart_instance(id, fx),
             (_, ServiceAction::Start | ServiceAction::Restart) => {
-                let wanted = graph::selection(&self.spec, &[service]);
-                for (id, selected) in wanted.into_iter().enumerate() {
-                    let state = &mut self.services[id];
-                    if selected && state.lifecycle.ended() {
-                        state.lifecycle = Lifecycle::Waiting;
-                        // A fresh start is a fresh chance: the crash-loop history is forgotten.
-                        state.crash_loop = Default::default();
+                // Its service's dependencies are started too, like `up NAME` would.
+                let wanted = graph::selection(&self.spec, &[id.service]);
+                for (service, selected) in wanted.into_iter().enumerate() {
+                    if selected && service != id.service {
+                        self.wake_ended(service);
                     }
                 }
+                if let Some(state) = self.instance_mut(id)
+                    && state.lifecycle.ended()
+                {
+                    state.lifecycle = Lifecycle::Waiting;
+                    state.crash_loop = Default::default();
+                }
                 self.advance(now, fx);
+            }
+        }
+    }
+
+    /// Stops a live instance and starts it again at once (not counted as a crash).
+    fn restart_instance(&mut self, id: InstanceId, fx: &mut Effects) {
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
+        let respawn = AfterStop::Respawn(RestartCause::Manual);
+        match state.lifecycle {
+            // Retiring (a scale down) wins over a restart.
+            Lifecycle::Stopping {
+                then: AfterStop::Retire,
+                ..
+            } => return,
+            Lifecycle::Stopping { .. } => state.lifecycle.set_after_stop(respawn),
+            Lifecycle::Starting(_) | Lifecycle::Running(_) | Lifecycle::StopQueued { .. } => {
+                self.stop_instance(id, respawn, fx)
+            }
+            _ => return,
+        }
+        if let Some(state) = self.instance_mut(id) {
+            state.last_restart_reason = Some("restart requested".to_string());
+        }
+    }
+
+    /// `start`: the service's ended instances and what it depends on that is not running.
+    fn start_with_dependencies(&mut self, now: Instant, service: ServiceId, fx: &mut Effects) {
+        let wanted = graph::selection(&self.spec, &[service]);
+        for (id, selected) in wanted.into_iter().enumerate() {
+            if selected {
+                self.wake_ended(id);
+            }
+        }
+        self.advance(now, fx);
+    }
+
+    /// Every ended instance of `service` waits to be started again. A fresh start is a fresh
+    /// chance: the crash-loop history is forgotten.
+    fn wake_ended(&mut self, service: ServiceId) {
+        for state in &mut self.services[service].instances {
+            if state.lifecycle.ended() {
+                state.lifecycle = Lifecycle::Waiting;
+                state.crash_loop = Default::default();
             }
         }
     }
@@ -58,48 +142,74 @@ impl Engine {
     /// dependency would leave it broken.
     fn stop_with_dependents(&mut self, now: Instant, service: ServiceId, fx: &mut Effects) {
         let affected = graph::with_dependents(&self.dependents, service);
-        for (id, affected) in affected.into_iter().enumerate() {
+        for (affected_service, affected) in affected.into_iter().enumerate() {
             if !affected {
                 continue;
             }
-            let state = &mut self.services[id];
-            match state.lifecycle {
-                // Stopped in reverse dependency order by `advance_queued_stops`.
-                Lifecycle::Starting(instance) => {
-                    state.lifecycle = Lifecycle::StopQueued {
-                        instance,
-                        ready: false,
+            for id in self.ids(affected_service) {
+                let Some(state) = self.instance_mut(id) else {
+                    continue;
+                };
+                match state.lifecycle {
+                    // Stopped in reverse dependency order by `advance_queued_stops`.
+                    Lifecycle::Starting(tree) => {
+                        state.lifecycle = Lifecycle::StopQueued { tree, ready: false }
                     }
-                }
-                Lifecycle::Running(instance) => {
-                    state.lifecycle = Lifecycle::StopQueued {
-                        instance,
-                        ready: true,
+                    Lifecycle::Running(tree) => {
+                        state.lifecycle = Lifecycle::StopQueued { tree, ready: true }
                     }
+                    Lifecycle::Stopping {
+                        then: AfterStop::Retire,
+                        ..
+                    } => {}
+                    Lifecycle::Stopping { .. } => state.lifecycle.set_after_stop(AfterStop::Stay),
+                    Lifecycle::Waiting
+                    | Lifecycle::Launching { .. }
+                    | Lifecycle::Backoff { .. } => self.stop_pending(id, fx),
+                    Lifecycle::StopQueued { .. }
+                    | Lifecycle::Inactive
+                    | Lifecycle::Exited(_)
+                    | Lifecycle::Failed
+                    | Lifecycle::Stopped => {}
                 }
-                Lifecycle::Stopping { .. } => state.lifecycle.set_after_stop(AfterStop::Stay),
-                // Nothing runs yet: a pending spawn or restart is abandoned, and late answers
-                // about it find no launch or backoff to apply to.
-                Lifecycle::Waiting | Lifecycle::Launching { .. } | Lifecycle::Backoff { .. } => {
-                    state.lifecycle = Lifecycle::Stopped;
-                    fx.push(Effect::Publish(Event::Stopped {
-                        service: id,
-                        status: None,
-                    }));
-                }
-                Lifecycle::StopQueued { .. }
-                | Lifecycle::Inactive
-                | Lifecycle::Exited(_)
-                | Lifecycle::Failed
-                | Lifecycle::Stopped => {}
             }
         }
         self.advance(now, fx);
     }
 
-    /// A graceful restart of an instance whose tree grew past `max_memory`. It counts in the
-    /// crash-loop window: a service that outgrows its limit right after every start is given up
-    /// on, loudly, rather than restarted forever.
+    /// Stops one instance now, whatever depends on its service.
+    fn stop_alone(&mut self, id: InstanceId, fx: &mut Effects) {
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
+        match state.lifecycle {
+            Lifecycle::Stopping {
+                then: AfterStop::Retire,
+                ..
+            } => {}
+            Lifecycle::Stopping { .. } => state.lifecycle.set_after_stop(AfterStop::Stay),
+            Lifecycle::Waiting | Lifecycle::Launching { .. } | Lifecycle::Backoff { .. } => {
+                self.stop_pending(id, fx)
+            }
+            _ => self.stop_instance(id, AfterStop::Stay, fx),
+        }
+    }
+
+    /// Nothing runs yet: a pending spawn or restart is abandoned, and late answers about it find
+    /// no launch or backoff to apply to.
+    fn stop_pending(&mut self, id: InstanceId, fx: &mut Effects) {
+        if let Some(state) = self.instance_mut(id) {
+            state.lifecycle = Lifecycle::Stopped;
+            fx.push(Effect::Publish(Event::Stopped {
+                instance: id,
+                status: None,
+            }));
+        }
+    }
+
+    /// A graceful restart of a tree that grew past `max_memory`. It counts in the crash-loop
+    /// window: a service that outgrows its limit right after every start is given up on,
+    /// loudly, rather than restarted forever.
     pub(super) fn memory_limit_exceeded(
         &mut self,
         now: Instant,
@@ -111,24 +221,25 @@ impl Engine {
         if !matches!(self.stage, Stage::StartingUp { .. } | Stage::Running) {
             return;
         }
-        let instance = match self.services[service].lifecycle {
-            Lifecycle::Starting(instance) | Lifecycle::Running(instance)
-                if instance.generation == generation =>
-            {
-                instance
-            }
-            // Another instance's report, or one that is being stopped anyway.
+        let Some(id) = self.of_generation(service, generation) else {
+            return;
+        };
+        let restart_spec = self.spec.services[service].restart;
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
+        let tree = match state.lifecycle {
+            Lifecycle::Starting(tree) | Lifecycle::Running(tree) => tree,
+            // One that is being stopped anyway.
             _ => return,
         };
         fx.push(Effect::Publish(Event::MemoryLimitExceeded {
-            service,
+            instance: id,
             reason: reason.clone(),
         }));
-        let restart_spec = self.spec.services[service].restart;
         let end = RunEnd::MemoryLimit {
-            uptime: instance.uptime(now),
+            uptime: tree.uptime(now),
         };
-        let state = &mut self.services[service];
         let then = match state.crash_loop.run_ended(now, &restart_spec, end) {
             Verdict::Restart { .. } => AfterStop::Respawn(RestartCause::MemoryLimit),
             Verdict::GiveUp(rule) => {
@@ -137,7 +248,7 @@ impl Engine {
             }
         };
         state.last_restart_reason = Some(reason);
-        self.stop_instance(service, then, fx);
+        self.stop_instance(id, then, fx);
     }
 
     pub(super) fn shutdown(&mut self, code: u8, force: bool, fx: &mut Effects) {
@@ -167,50 +278,55 @@ impl Engine {
             }
         };
         fx.push(Effect::Publish(Event::ShuttingDown { forced }));
-        for state in &mut self.services {
-            // Nothing runs for these: they are simply stopped, and a late answer about a pending
-            // spawn or a late restart timer finds nothing to apply to.
-            if let Lifecycle::Waiting | Lifecycle::Launching { .. } | Lifecycle::Backoff { .. } =
-                state.lifecycle
-            {
-                state.lifecycle = Lifecycle::Stopped;
+        for service in 0..self.services.len() {
+            self.interrupt_reload(service, "shutdown", fx);
+            for state in &mut self.services[service].instances {
+                // Nothing runs for these: they are simply stopped, and a late answer about a
+                // pending spawn or a late restart timer finds nothing to apply to.
+                if let Lifecycle::Waiting
+                | Lifecycle::Launching { .. }
+                | Lifecycle::Backoff { .. } = state.lifecycle
+                {
+                    state.lifecycle = Lifecycle::Stopped;
+                }
             }
         }
         if forced {
             for service in 0..self.services.len() {
-                self.kill_now(service, fx);
+                for id in self.ids(service) {
+                    self.kill_now(id, fx);
+                }
             }
         }
         self.advance_shutdown(fx);
     }
 
-    /// SIGKILL to a live instance's tree at once (a forced shutdown).
-    fn kill_now(&mut self, service: ServiceId, fx: &mut Effects) {
-        let state = &mut self.services[service];
-        let (instance, ready, then) = match state.lifecycle {
+    /// SIGKILL to a live tree at once (a forced shutdown).
+    fn kill_now(&mut self, id: InstanceId, fx: &mut Effects) {
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
+        let (tree, ready, then) = match state.lifecycle {
             Lifecycle::Stopping {
-                instance,
-                ready,
-                then,
-                ..
-            } => (instance, ready, then),
+                tree, ready, then, ..
+            } => (tree, ready, then),
             lifecycle => match lifecycle.stoppable() {
-                Some((instance, ready)) => (instance, ready, AfterStop::Stay),
+                Some((tree, ready)) => (tree, ready, AfterStop::Stay),
                 None => return,
             },
         };
         state.lifecycle = Lifecycle::Stopping {
-            instance,
+            tree,
             ready,
             kill_timer: None,
             then,
         };
         fx.push(Effect::Publish(Event::Killing {
-            service,
+            instance: id,
             after: None,
         }));
         fx.push(Effect::Signal {
-            service,
+            instance: id,
             signal: Signal::KILL,
         });
     }
@@ -222,63 +338,93 @@ impl Engine {
             return;
         };
         for service in 0..self.services.len() {
-            if self.services[service].lifecycle.stoppable().is_some()
-                && !self.dependents_alive(service)
-            {
-                self.stop_instance(service, AfterStop::Stay, fx);
+            if self.dependents_alive(service) {
+                continue;
+            }
+            for id in self.ids(service) {
+                if self
+                    .instance(id)
+                    .is_some_and(|state| state.lifecycle.stoppable().is_some())
+                {
+                    self.stop_instance(id, AfterStop::Stay, fx);
+                }
             }
         }
-        if self.services.iter().all(|state| !state.lifecycle.alive()) {
+        if self.all_instances().all(|state| !state.lifecycle.alive()) {
             self.stage = Stage::Done;
             fx.push(Effect::Exit { code });
         }
     }
 
-    /// Stops each service whose stop is queued once nothing alive depends on it.
+    /// Stops each instance whose stop is queued once nothing alive depends on its service.
     pub(super) fn advance_queued_stops(&mut self, fx: &mut Effects) {
         for service in 0..self.services.len() {
-            if let Lifecycle::StopQueued { .. } = self.services[service].lifecycle
-                && !self.dependents_alive(service)
-            {
-                self.stop_instance(service, AfterStop::Stay, fx);
+            let queued: Vec<InstanceId> = self.services[service]
+                .instances
+                .iter()
+                .filter(|state| matches!(state.lifecycle, Lifecycle::StopQueued { .. }))
+                .map(|state| InstanceId::new(service, state.number))
+                .collect();
+            if queued.is_empty() || self.dependents_alive(service) {
+                continue;
+            }
+            for id in queued {
+                self.stop_instance(id, AfterStop::Stay, fx);
             }
         }
     }
 
     fn dependents_alive(&self, service: ServiceId) -> bool {
-        self.dependents[service]
-            .iter()
-            .any(|dependent| self.services[*dependent].lifecycle.alive())
+        self.dependents[service].iter().any(|dependent| {
+            self.services[*dependent]
+                .instances
+                .iter()
+                .any(|state| state.lifecycle.alive())
+        })
     }
 
-    /// Sends the stop signal to a live instance's tree and arms the timer for SIGKILL; `then`
-    /// says what follows once the tree is gone. Nothing happens to an instance already stopping.
-    pub(super) fn stop_instance(&mut self, service: ServiceId, then: AfterStop, fx: &mut Effects) {
-        let stop = self.spec.services[service].stop;
-        let state = &mut self.services[service];
-        let Some((instance, ready)) = state.lifecycle.stoppable() else {
+    /// Sends the stop signal to a live tree and arms the timer for SIGKILL; `then` says what
+    /// follows once the tree is gone. Nothing happens to a tree already stopping.
+    pub(super) fn stop_instance(&mut self, id: InstanceId, then: AfterStop, fx: &mut Effects) {
+        let stop = self.spec.services[id.service].stop;
+        let Some((tree, ready)) = self
+            .instance(id)
+            .and_then(|state| state.lifecycle.stoppable())
+        else {
             return;
         };
-        let timer = state.next_timer();
+        let timer = self.services[id.service].next_timer();
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
         state.lifecycle = Lifecycle::Stopping {
-            instance,
+            tree,
             ready,
             kill_timer: Some(timer),
             then,
         };
         fx.push(Effect::Publish(Event::Stopping {
-            service,
+            instance: id,
             signal: stop.signal,
         }));
         fx.push(Effect::Signal {
-            service,
+            instance: id,
             signal: stop.signal,
         });
         fx.push(Effect::ArmTimer {
-            service,
+            service: id.service,
             sequence: timer,
             kind: TimerKind::StopTimeout,
             after: stop.timeout,
         });
+    }
+}
+
+/// How a user's action is named when it interrupts a reload.
+fn action_name(action: ServiceAction) -> &'static str {
+    match action {
+        ServiceAction::Start => "start",
+        ServiceAction::Stop => "stop",
+        ServiceAction::Restart => "restart",
     }
 }

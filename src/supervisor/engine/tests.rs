@@ -1,6 +1,7 @@
 //! Scenarios for the engine, driven like the runtime drives it (a [`Harness`] answers spawns at
 //! once with fake pids and records signals, timers and events), with no process anywhere.
 
+mod instances;
 mod restart;
 mod start;
 mod stop;
@@ -45,6 +46,7 @@ fn service(
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(30),
             recheck: None,
+            per_instance: false,
         }),
         restart: RestartSpec {
             policy: RestartPolicy::OnFailure,
@@ -59,6 +61,8 @@ fn service(
             timeout: Duration::from_secs(10),
         },
         limits: Default::default(),
+        sockets: Vec::new(),
+        instances: crate::spec::Instances::Count(1),
     }
 }
 
@@ -67,6 +71,7 @@ fn project(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
         source: PathBuf::from("/w/wrangle.toml"),
         root: PathBuf::from("/w"),
         services,
+        sockets: Vec::new(),
         logs: Default::default(),
         notify: Vec::new(),
         monitor: Default::default(),
@@ -82,7 +87,11 @@ struct Harness {
     /// The next spawns fail with these, in order.
     spawn_failures: VecDeque<(String, SpawnFault)>,
     spawned: Vec<(ServiceId, u64)>,
+    /// Every spawn, by instance.
+    spawned_instances: Vec<InstanceId>,
     signals: Vec<(ServiceId, Signal)>,
+    /// Every signal, by instance.
+    instance_signals: Vec<(InstanceId, Signal)>,
     timers: Vec<(ServiceId, u64, TimerKind, Duration)>,
     events: Vec<Event>,
     exit: Option<u8>,
@@ -91,11 +100,13 @@ struct Harness {
 impl Harness {
     fn new(spec: Arc<ProjectSpec>) -> Harness {
         Harness {
-            engine: Engine::new(spec, Lifetime::UntilIdle, 42),
+            engine: Engine::new(spec, Lifetime::UntilIdle, 42, 4),
             now: Instant::now(),
             spawn_failures: VecDeque::new(),
             spawned: Vec::new(),
+            spawned_instances: Vec::new(),
             signals: Vec::new(),
+            instance_signals: Vec::new(),
             timers: Vec::new(),
             events: Vec::new(),
             exit: None,
@@ -107,9 +118,10 @@ impl Harness {
         while let Some(effect) = queue.pop_front() {
             match effect {
                 Effect::Spawn {
-                    service,
+                    instance,
                     generation,
                 } => {
+                    let service = instance.service;
                     let answer = match self.spawn_failures.pop_front() {
                         Some((error, fault)) => Input::SpawnFailed {
                             service,
@@ -119,6 +131,7 @@ impl Harness {
                         },
                         None => {
                             self.spawned.push((service, generation));
+                            self.spawned_instances.push(instance);
                             Input::Spawned {
                                 service,
                                 generation,
@@ -129,18 +142,21 @@ impl Harness {
                     queue.extend(self.engine.handle(self.now, answer));
                 }
                 Effect::AwaitPorts {
-                    service,
+                    instance,
                     generation,
                 } => {
                     queue.extend(self.engine.handle(
                         self.now,
                         Input::PortsFree {
-                            service,
+                            service: instance.service,
                             generation,
                         },
                     ));
                 }
-                Effect::Signal { service, signal } => self.signals.push((service, signal)),
+                Effect::Signal { instance, signal } => {
+                    self.signals.push((instance.service, signal));
+                    self.instance_signals.push((instance, signal));
+                }
                 Effect::ArmTimer {
                     service,
                     sequence,
@@ -153,8 +169,9 @@ impl Harness {
         }
     }
 
+    /// The generation of the service's first instance's latest tree.
     fn generation(&self, service: ServiceId) -> u64 {
-        self.engine.services[service].generation
+        self.engine.view(service).generation
     }
 
     fn exit_tree(&mut self, service: ServiceId, status: Exit) {
@@ -221,6 +238,17 @@ fn daemon(spec: Arc<ProjectSpec>) -> Harness {
         Arc::clone(&harness.engine.spec),
         Lifetime::UntilShutdown,
         42,
+        4,
     );
     harness
+}
+
+impl Engine {
+    /// The service's first instance: the only one of the services most scenarios use.
+    pub(crate) fn view(&self, service: ServiceId) -> InstanceView {
+        self.instances(service)
+            .into_iter()
+            .next()
+            .expect("an instance")
+    }
 }

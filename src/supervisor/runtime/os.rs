@@ -17,13 +17,17 @@ use std::time::Duration;
 use crate::environment::MANAGER_VARIABLES;
 use crate::human;
 use crate::probe::ProbeFailure;
-use crate::spec::{CommandSpec, ProjectSpec, ServiceId, Signal};
+use crate::spec::{CommandSpec, ProjectSpec, Signal};
+use crate::supervisor::event::InstanceId;
 use crate::sys::cgroup::{RunCgroup, ServiceCgroup};
 use crate::sys::ports;
 use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::reaper::{ExitStatus, Reaper};
+use crate::sys::sockets::BoundSockets;
 use crate::sys::spawn::{JoinCgroup, Output, SpawnRequest, pidfd_signal, signal_group};
-use crate::sys::tree::{self, Owners, Ownership, RUN_VAR, SERVICE_VAR};
+use crate::sys::tree::{
+    self, INSTANCE_VAR, INSTANCES_VAR, Owners, Ownership, RUN_VAR, SERVICE_VAR,
+};
 
 use super::Observer;
 use super::system::{Spawned, System};
@@ -38,6 +42,8 @@ pub(crate) struct OsOptions {
     pub helper_pids: Vec<i32>,
     /// The run's cgroup, when the machine lets wrangle create one.
     pub cgroup: Option<Rc<RunCgroup>>,
+    /// The project's sockets, for the services that receive them.
+    pub sockets: Arc<BoundSockets>,
 }
 
 pub(crate) struct Os {
@@ -50,24 +56,27 @@ pub(crate) struct Os {
     supervisor_pid: i32,
     /// The sentinel and such: measured as wrangle's own.
     helper_pids: Vec<i32>,
-    service_names: Vec<String>,
     /// Dropped when the kernel refuses to move processes into cgroups.
     run_cgroup: RefCell<Option<Rc<RunCgroup>>>,
+    sockets: Arc<BoundSockets>,
     processes: RefCell<Processes>,
     /// The process-table scan of the current turn (see [`Os::members`]); cleared by
     /// [`System::new_turn`].
     scan_cache: RefCell<Option<Rc<Ownership>>>,
 }
 
-/// What attributes processes to services.
+/// What attributes processes to instances.
 struct Processes {
     /// Live (unreaped) leaders by pid.
-    leaders: HashMap<i32, ServiceId>,
+    leaders: HashMap<i32, InstanceId>,
     /// wrangle's own helper processes (sentinel, exec probes): never attributed to a service.
     /// The reaper knows the others ([`Reaper::helpers`]: notification commands).
     helpers: HashSet<i32>,
-    /// Each service's cgroup, once created.
-    cgroups: Vec<Option<ServiceCgroup>>,
+    /// Each instance's cgroup, once created.
+    cgroups: HashMap<InstanceId, ServiceCgroup>,
+    /// Every instance ever spawned in this run: the owners a process can be attributed to (an
+    /// orphan of a retired instance still carries its marks).
+    owners: Vec<InstanceId>,
 }
 
 impl Os {
@@ -78,11 +87,11 @@ impl Os {
         options: OsOptions,
     ) -> Os {
         Os {
-            service_names: spec.services.iter().map(|s| s.name.clone()).collect(),
             processes: RefCell::new(Processes {
                 leaders: HashMap::new(),
                 helpers: options.helper_pids.iter().copied().collect(),
-                cgroups: (0..spec.services.len()).map(|_| None).collect(),
+                cgroups: HashMap::new(),
+                owners: Vec::new(),
             }),
             spec,
             reaper,
@@ -92,19 +101,27 @@ impl Os {
             supervisor_pid: rustix::process::getpid().as_raw_nonzero().get(),
             helper_pids: options.helper_pids,
             run_cgroup: RefCell::new(options.cgroup),
+            sockets: options.sockets,
             scan_cache: RefCell::new(None),
         }
     }
 
-    /// The cgroup the child starts in, creating the service's cgroup on first use.
-    fn service_cgroup(&self, service: ServiceId) -> Option<JoinCgroup> {
+    /// The cgroup the child starts in, creating the instance's cgroup on first use: named after
+    /// the service (`web`) for its instance 0, `web@2` for its others (a name no service can
+    /// have).
+    fn instance_cgroup(&self, instance: InstanceId) -> Option<JoinCgroup> {
         let run_cgroup = self.run_cgroup.borrow().clone()?;
         let mut processes = self.processes.borrow_mut();
-        if processes.cgroups[service].is_none() {
-            let name = &self.service_names[service];
-            match run_cgroup.service(name) {
+        if let std::collections::hash_map::Entry::Vacant(entry) = processes.cgroups.entry(instance)
+        {
+            let service_name = &self.spec.services[instance.service].name;
+            let name = match instance.number {
+                0 => service_name.clone(),
+                number => format!("{service_name}@{number}"),
+            };
+            match run_cgroup.service(&name) {
                 Ok(cgroup) => {
-                    if let Some(max) = self.spec.services[service].limits.max_memory {
+                    if let Some(max) = self.spec.services[instance.service].limits.max_memory {
                         // The kernel's limit is a backstop above wrangle's: the graceful
                         // restart at `max_memory` comes first, the OOM killer only for a leak
                         // too fast for a check every second.
@@ -115,7 +132,7 @@ impl Os {
                             ));
                         }
                     }
-                    processes.cgroups[service] = Some(cgroup);
+                    entry.insert(cgroup);
                 }
                 Err(error) => {
                     self.observer.notice(&format!(
@@ -125,7 +142,7 @@ impl Os {
                 }
             }
         }
-        processes.cgroups[service].as_ref().map(ServiceCgroup::join)
+        processes.cgroups.get(&instance).map(ServiceCgroup::join)
     }
 
     /// Every live process below wrangle, attributed. A full /proc scan: used for the final sweep
@@ -138,36 +155,69 @@ impl Os {
             .copied()
             .chain(self.reaper.helpers())
             .collect();
+        // Owners are indexes into `processes.owners`.
+        let marks: Vec<(&str, u32)> = processes
+            .owners
+            .iter()
+            .map(|owner| {
+                (
+                    self.spec.services[owner.service].name.as_str(),
+                    owner.number,
+                )
+            })
+            .collect();
+        let owner_of = |instance: &InstanceId| {
+            processes
+                .owners
+                .iter()
+                .position(|owner| owner == instance)
+                .unwrap_or(usize::MAX)
+        };
+        let leaders: HashMap<i32, usize> = processes
+            .leaders
+            .iter()
+            .map(|(pid, instance)| (*pid, owner_of(instance)))
+            .collect();
         let mut ownership = tree::scan_ownership(&Owners {
             supervisor_pid: self.supervisor_pid,
             run_token: &self.run_token,
-            service_names: &self.service_names,
-            leaders: &processes.leaders,
+            marks: &marks,
+            leaders: &leaders,
             ignore: &ignore,
         });
         // A cgroup's member list is exact: it settles every process the tree walk could not
         // attribute (an orphan that cleared its environment and left its session).
-        for (service, cgroup) in processes.cgroups.iter().enumerate() {
-            let Some(cgroup) = cgroup else { continue };
+        for (instance, cgroup) in &processes.cgroups {
+            let owner = owner_of(instance);
             let members = cgroup.pids();
             let (claimed, strays): (Vec<_>, Vec<_>) = ownership
                 .strays
                 .drain(..)
                 .partition(|info| members.contains(&info.pid));
             ownership.strays = strays;
-            ownership
-                .by_service
-                .entry(service)
-                .or_default()
-                .extend(claimed);
+            ownership.by_owner.entry(owner).or_default().extend(claimed);
         }
         ownership
     }
 
-    /// The members listed by the service's cgroup, without `except`; `None` without a cgroup.
-    fn cgroup_members(&self, service: ServiceId, except: Option<i32>) -> Option<Vec<ProcessInfo>> {
+    /// The owner index of `instance` in the attribution of a scan (see [`Os::scan_all`]).
+    fn owner(&self, instance: InstanceId) -> usize {
+        self.processes
+            .borrow()
+            .owners
+            .iter()
+            .position(|owner| *owner == instance)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// The members listed by the instance's cgroup, without `except`; `None` without a cgroup.
+    fn cgroup_members(
+        &self,
+        instance: InstanceId,
+        except: Option<i32>,
+    ) -> Option<Vec<ProcessInfo>> {
         let processes = self.processes.borrow();
-        let cgroup = processes.cgroups[service].as_ref()?;
+        let cgroup = processes.cgroups.get(&instance)?;
         Some(
             cgroup
                 .pids()
@@ -183,14 +233,17 @@ impl Os {
 impl System for Os {
     fn spawn(
         &self,
-        service: ServiceId,
+        instance: InstanceId,
         _generation: u64,
+        instances: u32,
         notify_socket: Option<&Path>,
     ) -> io::Result<Spawned> {
-        let service_spec = &self.spec.services[service];
+        let service_spec = &self.spec.services[instance.service];
         let mut env = service_spec.env.clone();
         env.insert(RUN_VAR.to_string(), self.run_token.clone());
         env.insert(SERVICE_VAR.to_string(), service_spec.name.clone());
+        env.insert(INSTANCE_VAR.to_string(), instance.number.to_string());
+        env.insert(INSTANCES_VAR.to_string(), instances.to_string());
         if let Some(path) = notify_socket {
             env.insert(
                 "NOTIFY_SOCKET".to_string(),
@@ -205,8 +258,9 @@ impl System for Os {
             env_remove: MANAGER_VARIABLES.map(String::from).to_vec(),
             output: Output::Capture,
             death_signal: self.die_with_parent.then_some(Signal::TERM.0),
-            cgroup: self.service_cgroup(service),
+            cgroup: self.instance_cgroup(instance),
             stdin: None,
+            listen: self.sockets.listen_fds(&service_spec.sockets),
         };
         let spawned = match self.reaper.spawn(&mut request) {
             Err(error) if request.cgroup.is_some() && is_cgroup_refusal(&error) => {
@@ -216,21 +270,19 @@ impl System for Os {
                     "cannot move processes into cgroups ({error}); continuing with process groups only"
                 ));
                 self.run_cgroup.replace(None);
-                self.processes
-                    .borrow_mut()
-                    .cgroups
-                    .iter_mut()
-                    .for_each(|cgroup| *cgroup = None);
+                self.processes.borrow_mut().cgroups.clear();
                 request.cgroup = None;
                 self.reaper.spawn(&mut request)
             }
             other => other,
         };
         let (child, exit) = spawned?;
-        self.processes
-            .borrow_mut()
-            .leaders
-            .insert(child.pid, service);
+        let mut processes = self.processes.borrow_mut();
+        processes.leaders.insert(child.pid, instance);
+        if !processes.owners.contains(&instance) {
+            processes.owners.push(instance);
+        }
+        drop(processes);
         // The pidfd is dropped: the leader is our unreaped child, so signalling its group is
         // race-free until the reaper reports it, and members are held through fresh pidfds.
         Ok(Spawned {
@@ -241,7 +293,7 @@ impl System for Os {
         })
     }
 
-    fn leader_reaped(&self, _service: ServiceId, pid: i32) {
+    fn leader_reaped(&self, _instance: InstanceId, pid: i32) {
         self.processes.borrow_mut().leaders.remove(&pid);
     }
 
@@ -251,39 +303,40 @@ impl System for Os {
         self.scan_cache.take();
     }
 
-    /// Exact and cheap from the service's cgroup when it has one, else from a full scan shared
+    /// Exact and cheap from the instance's cgroup when it has one, else from a full scan shared
     /// by every query of the same turn (a stop of 50 services then costs one scan, not 50).
-    fn members(&self, service: ServiceId) -> Vec<ProcessInfo> {
-        if let Some(members) = self.cgroup_members(service, None) {
+    fn members(&self, instance: InstanceId) -> Vec<ProcessInfo> {
+        if let Some(members) = self.cgroup_members(instance, None) {
             return members;
         }
         let mut cache = self.scan_cache.borrow_mut();
         if cache.is_none() {
             *cache = Some(Rc::new(self.scan_all()));
         }
+        let owner = self.owner(instance);
         cache
             .as_ref()
-            .map(|ownership| ownership.of(service).to_vec())
+            .map(|ownership| ownership.of(owner).to_vec())
             .unwrap_or_default()
     }
 
-    fn rescan_members(&self, service: ServiceId) -> Vec<ProcessInfo> {
-        match self.cgroup_members(service, None) {
+    fn rescan_members(&self, instance: InstanceId) -> Vec<ProcessInfo> {
+        match self.cgroup_members(instance, None) {
             Some(members) => members,
-            None => self.scan_all().of(service).to_vec(),
+            None => self.scan_all().of(self.owner(instance)).to_vec(),
         }
     }
 
-    fn signal_tree(&self, service: ServiceId, unreaped_leader: Option<i32>, signal: Signal) {
+    fn signal_tree(&self, instance: InstanceId, unreaped_leader: Option<i32>, signal: Signal) {
         // Race-free: the leader is unreaped, so its pid and its group id stay ours. One
         // kill(-pgid) also reaches children forked while we are signalling.
         let group = unreaped_leader.filter(|leader| signal_group(*leader, signal.0).is_ok());
         // The others; with a cgroup, the leader (reached through its group) is not even looked
         // up in /proc (a stop of 50 one-process services then reads no process at all).
-        let others: Vec<_> = match self.cgroup_members(service, group) {
+        let others: Vec<_> = match self.cgroup_members(instance, group) {
             Some(members) => members,
             None => self
-                .members(service)
+                .members(instance)
                 .into_iter()
                 .filter(|info| Some(info.pid) != group)
                 .collect(),
@@ -296,7 +349,7 @@ impl System for Os {
         if signal == Signal::KILL {
             // Atomic with respect to forks, and reaches processes that left the session and
             // cleared their environment.
-            if let Some(cgroup) = &self.processes.borrow().cgroups[service] {
+            if let Some(cgroup) = self.processes.borrow().cgroups.get(&instance) {
                 let _ = cgroup.kill();
             }
         }
@@ -322,7 +375,7 @@ impl System for Os {
     fn leftovers(&self) -> Vec<ProcessInfo> {
         let ownership = self.scan_all();
         ownership
-            .by_service
+            .by_owner
             .into_values()
             .flatten()
             .chain(ownership.strays)
@@ -359,11 +412,14 @@ impl System for Os {
         format!("port {port} is held by {}", described.join(", "))
     }
 
-    fn sample_pids(&self, service: ServiceId) -> Vec<i32> {
-        let cgroup_pids = self.processes.borrow().cgroups[service]
-            .as_ref()
+    fn sample_pids(&self, instance: InstanceId) -> Vec<i32> {
+        let cgroup_pids = self
+            .processes
+            .borrow()
+            .cgroups
+            .get(&instance)
             .map(ServiceCgroup::pids);
-        cgroup_pids.unwrap_or_else(|| self.members(service).iter().map(|info| info.pid).collect())
+        cgroup_pids.unwrap_or_else(|| self.members(instance).iter().map(|info| info.pid).collect())
     }
 
     fn own_pids(&self) -> Vec<i32> {
@@ -376,15 +432,18 @@ impl System for Os {
     /// overruns its attempt timeout is killed with its group.
     async fn exec_probe(
         &self,
-        service: ServiceId,
+        instance: InstanceId,
         command: &CommandSpec,
         timeout: Duration,
     ) -> Result<(), ProbeFailure> {
-        let service_spec = &self.spec.services[service];
+        let service_spec = &self.spec.services[instance.service];
+        let mut env = service_spec.env.clone();
+        // Which instance to look at, when several share an address.
+        env.insert(INSTANCE_VAR.to_string(), instance.number.to_string());
         let mut request = SpawnRequest {
             argv: command.argv.clone(),
             cwd: service_spec.cwd.clone(),
-            env: service_spec.env.clone(),
+            env,
             // Without the run marker the probe is never mistaken for a member of the service.
             env_remove: [RUN_VAR.to_string(), SERVICE_VAR.to_string()]
                 .into_iter()
@@ -395,6 +454,7 @@ impl System for Os {
             death_signal: Some(Signal::KILL.0),
             cgroup: None,
             stdin: None,
+            listen: None,
         };
         let (child, exit) = self
             .reaper

@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::logs::{LogChunk, LogStore};
-use crate::spec::ServiceId;
 use crate::stream::Stream;
 use crate::supervisor::engine::Input;
+use crate::supervisor::event::InstanceId;
 use crate::supervisor::lines::LineSplitter;
 
 use super::{Message, Observer};
@@ -40,7 +40,7 @@ pub(super) const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(250);
 /// Reads one output pipe of a service until end-of-file (which may be long after the leader
 /// exited, when a daemonized child keeps the pipe).
 pub(super) struct OutputReader {
-    pub(super) service: ServiceId,
+    pub(super) instance: InstanceId,
     pub(super) generation: u64,
     pub(super) stream: Stream,
     pub(super) observer: Rc<dyn Observer>,
@@ -149,7 +149,12 @@ impl OutputReader {
                         && !unstored.has_output()
                     {
                         let time = SystemTime::now();
-                        if !store.try_append_output(self.service, self.stream, time, output) {
+                        if !store.try_append_output(
+                            self.instance.service,
+                            self.stream,
+                            time,
+                            output,
+                        ) {
                             unqueued.extend_from_slice(output);
                         }
                     }
@@ -177,7 +182,7 @@ impl OutputReader {
         }
         let time = SystemTime::now();
         store
-            .append_chunk(self.service, self.stream, time, unqueued, unstored)
+            .append_chunk(self.instance.service, self.stream, time, unqueued, unstored)
             .await;
         unqueued.clear();
     }
@@ -185,7 +190,7 @@ impl OutputReader {
     /// Whether lines must be looked at one by one now: shown, or matched by the log probe.
     fn wants_lines(&self) -> bool {
         let probing = self.log_pattern.is_some() && !self.log_matched.get();
-        probing || self.observer.wants_output(self.service)
+        probing || self.observer.wants_output(self.instance.service)
     }
 
     fn line(&self, line: &[u8], partial: bool, per_line: bool, unstored: &mut LogChunk) {
@@ -196,7 +201,7 @@ impl OutputReader {
             return;
         }
         self.observer
-            .output(self.service, self.stream, line, partial);
+            .output(self.instance, self.stream, line, partial);
         let matched = match &self.log_pattern {
             Some(pattern) if !self.log_matched.get() => {
                 pattern.is_match(&String::from_utf8_lossy(line))
@@ -206,7 +211,7 @@ impl OutputReader {
         if matched {
             self.log_matched.set(true);
             let message = Input::ProbePassed {
-                service: self.service,
+                service: self.instance.service,
                 generation: self.generation,
             };
             let _ = self.sender.send(Message::Engine(message));

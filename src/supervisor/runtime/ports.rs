@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::spec::{ProjectSpec, ServiceId};
+use crate::spec::ProjectSpec;
 use crate::supervisor::engine::Input;
+use crate::supervisor::event::InstanceId;
 
 use super::system::System;
 use super::{Message, Runtime};
@@ -23,7 +24,8 @@ const LONGEST_DELAY: Duration = Duration::from_millis(200);
 impl<S: System> Runtime<S> {
     /// Answers `PortsFree` once the service's declared ports can be bound, or `RestartBlocked`
     /// naming their holders after [`PORT_WAIT`].
-    pub(super) fn await_ports(&self, service: ServiceId, generation: u64) {
+    pub(super) fn await_ports(&self, instance: InstanceId, generation: u64) {
+        let service = instance.service;
         let declared = self.spec.services[service].ports.clone();
         let sender = self.sender.clone();
         let system = Rc::clone(&self.system);

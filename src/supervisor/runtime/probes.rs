@@ -8,42 +8,78 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::probe::{self, NotifySocket, ProbeSchedule};
-use crate::spec::{ReadyCheck, ReadyProbe, ServiceId};
+use crate::spec::{ReadyCheck, ReadyProbe};
 use crate::supervisor::engine::Input;
-use crate::supervisor::event::Event;
+use crate::supervisor::event::{Event, InstanceId};
 
 use super::system::System;
 use super::{Message, Observer};
 
 pub(super) struct ProbeContext<S> {
-    pub(super) service: ServiceId,
+    pub(super) instance: InstanceId,
     pub(super) generation: u64,
     pub(super) sender: mpsc::UnboundedSender<Message>,
     pub(super) observer: Rc<dyn Observer>,
     pub(super) system: Rc<S>,
 }
 
-/// Runs a readiness probe until it passes or its timeout (counted from spawn) is over.
+/// Runs a readiness probe until it passes or its timeout (counted from spawn) is over. A
+/// `per_instance` probe looks at the address of this instance (its port moved up by the
+/// instance's number).
 pub(super) async fn run_probe<S: System>(
-    probe: ReadyProbe,
+    mut probe: ReadyProbe,
     context: ProbeContext<S>,
     notify_socket: Option<NotifySocket>,
 ) {
     let deadline = tokio::time::Instant::now() + probe.timeout;
-    let service = context.service;
-    let generation = context.generation;
-    let passed = match &probe.check {
+    let own_check = match probe.per_instance {
+        true => probe.check.for_instance(context.instance.number),
+        false => Some(probe.check.clone()),
+    };
+    let passed = match own_check {
+        Some(check) => {
+            probe.check = check;
+            probe_until(&probe, &context, notify_socket.as_ref(), deadline).await
+        }
+        None => Err(Some(format!(
+            "the probe's port plus instance number {} is beyond 65535",
+            context.instance.number
+        ))),
+    };
+    report(&probe, &context, notify_socket, passed).await;
+}
+
+/// Attempts until the probe passes, or `deadline`.
+async fn probe_until<S: System>(
+    probe: &ReadyProbe,
+    context: &ProbeContext<S>,
+    notify_socket: Option<&NotifySocket>,
+    deadline: tokio::time::Instant,
+) -> Result<(), Option<String>> {
+    match &probe.check {
         // Log probes pass from the output reader; notify probes from the socket.
         ReadyCheck::Log { .. } => {
             tokio::time::sleep_until(deadline).await;
             Err(Some("no output line matched".to_string()))
         }
-        ReadyCheck::Notify => match &notify_socket {
+        ReadyCheck::Notify => match notify_socket {
             Some(socket) => wait_for_notify_ready(socket, deadline).await,
             None => Err(Some("no notify socket".to_string())),
         },
-        check => poll_check(check, &probe, &context, deadline).await,
-    };
+        check => poll_check(check, probe, context, deadline).await,
+    }
+}
+
+/// Sends the probe's verdict, rechecks when asked, and keeps the notify socket while the tree
+/// lives.
+async fn report<S: System>(
+    probe: &ReadyProbe,
+    context: &ProbeContext<S>,
+    notify_socket: Option<NotifySocket>,
+    passed: Result<(), Option<String>>,
+) {
+    let service = context.instance.service;
+    let generation = context.generation;
     let message = match passed {
         Ok(()) => Input::ProbePassed {
             service,
@@ -58,8 +94,8 @@ pub(super) async fn run_probe<S: System>(
     let ready = matches!(message, Input::ProbePassed { .. });
     let _ = context.sender.send(Message::Engine(message));
     if let (true, Some(period)) = (ready, probe.recheck) {
-        // Ends with the instance: the task is aborted when the instance ends.
-        recheck(&probe, &context, period).await;
+        // Ends with the tree: the task is aborted when the tree ends.
+        recheck(probe, context, period).await;
     }
     // Keep the notify socket open while the instance lives: services may keep sending STATUS=
     // or WATCHDOG=1, and a vanished socket would make their sd_notify calls fail.
@@ -85,7 +121,7 @@ async fn recheck<S: System>(probe: &ReadyProbe, context: &ProbeContext<S>, perio
             ReadyCheck::Exec { command } => {
                 context
                     .system
-                    .exec_probe(context.service, command, attempt_timeout)
+                    .exec_probe(context.instance, command, attempt_timeout)
                     .await
             }
             // Refused by the config: these cannot be repeated.
@@ -93,13 +129,13 @@ async fn recheck<S: System>(probe: &ReadyProbe, context: &ProbeContext<S>, perio
         };
         context
             .observer
-            .probe_attempt(context.service, started.elapsed(), result.is_ok());
+            .probe_attempt(context.instance, started.elapsed(), result.is_ok());
         match result {
             Ok(()) => {
                 failures = 0;
                 if std::mem::take(&mut lost) {
                     context.observer.event(&Event::ReadinessRestored {
-                        service: context.service,
+                        instance: context.instance,
                     });
                 }
             }
@@ -108,7 +144,7 @@ async fn recheck<S: System>(probe: &ReadyProbe, context: &ProbeContext<S>, perio
                 if failures >= ReadyProbe::LOST_AFTER && !lost {
                     lost = true;
                     context.observer.event(&Event::ReadinessLost {
-                        service: context.service,
+                        instance: context.instance,
                         failure: format!(
                             "{} checks in a row failed (last: {})",
                             failures, failure.0
@@ -161,18 +197,18 @@ async fn poll_check<S: System>(
             ReadyCheck::Exec { command } => {
                 context
                     .system
-                    .exec_probe(context.service, command, attempt_timeout)
+                    .exec_probe(context.instance, command, attempt_timeout)
                     .await
             }
             ReadyCheck::Log { .. } | ReadyCheck::Notify => return Err(None),
         };
         context
             .observer
-            .probe_attempt(context.service, attempt_started.elapsed(), result.is_ok());
+            .probe_attempt(context.instance, attempt_started.elapsed(), result.is_ok());
         match result {
             Ok(()) => return Ok(()),
             Err(failure) => {
-                context.observer.probe_failed(context.service, &failure.0);
+                context.observer.probe_failed(context.instance, &failure.0);
                 last_failure = Some(failure.0);
             }
         }

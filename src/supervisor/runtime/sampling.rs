@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::spec::MonitorSpec;
 use crate::supervisor::engine::Input;
-use crate::supervisor::event::Event;
+use crate::supervisor::event::{Event, InstanceId};
 use crate::supervisor::monitor::{Running, Verdict};
 
 use super::system::System;
@@ -76,19 +76,19 @@ impl<S: System> Runtime<S> {
             return None;
         }
         self.last_sample = Some(now);
-        let running: Vec<Running> = (0..self.spec.services.len())
-            .filter_map(|service| {
-                let instance = self.instances[service].as_ref()?;
-                if !self.engine.view(service).alive {
-                    return None;
-                }
+        let mut ids: Vec<InstanceId> = self.instances.keys().copied().collect();
+        ids.sort_unstable();
+        let running: Vec<Running> = ids
+            .into_iter()
+            .filter_map(|id| {
+                let instance = self.instances.get(&id)?;
                 let age = SystemTime::now()
                     .duration_since(instance.started_at)
                     .unwrap_or_default();
                 let generation = instance.generation;
-                let pids = self.system.sample_pids(service);
+                let pids = self.system.sample_pids(id);
                 Some(Running {
-                    service,
+                    instance: id,
                     generation,
                     spawned: now.checked_sub(age).unwrap_or(now),
                     pids,
@@ -102,23 +102,23 @@ impl<S: System> Runtime<S> {
         for verdict in verdicts {
             match verdict {
                 Verdict::MemoryLimit {
-                    service,
+                    instance,
                     generation,
                     reason,
                 } => {
                     code = code.or(self.feed(Input::MemoryLimitExceeded {
-                        service,
+                        service: instance.service,
                         generation,
                         reason,
                     }));
                 }
                 Verdict::Warning {
-                    service,
+                    instance,
                     resource,
                     active,
                     message,
                 } => self.observer.event(&Event::ResourceWarning {
-                    service,
+                    instance,
                     resource,
                     active,
                     message,

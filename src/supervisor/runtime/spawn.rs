@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::Notify;
@@ -14,6 +15,7 @@ use crate::probe::NotifySocket;
 use crate::spec::{ProjectSpec, ReadyCheck, ServiceId};
 use crate::stream::Stream;
 use crate::supervisor::engine::{Input, SpawnFault};
+use crate::supervisor::event::InstanceId;
 
 use super::output::{OutputReader, output_tracker};
 use super::probes::{ProbeContext, run_probe};
@@ -21,9 +23,10 @@ use super::system::System;
 use super::{Instance, Message, Runtime};
 
 impl<S: System> Runtime<S> {
-    /// Spawns instance `generation` of `service`; the engine's next input.
-    pub(super) fn spawn(&mut self, service: ServiceId, generation: u64) -> Input {
-        match self.try_spawn(service, generation) {
+    /// Spawns tree `generation` of `instance`; the engine's next input.
+    pub(super) fn spawn(&mut self, instance: InstanceId, generation: u64) -> Input {
+        let service = instance.service;
+        match self.try_spawn(instance, generation) {
             Ok(pid) => Input::Spawned {
                 service,
                 generation,
@@ -38,21 +41,28 @@ impl<S: System> Runtime<S> {
         }
     }
 
-    fn try_spawn(&mut self, service: ServiceId, generation: u64) -> io::Result<i32> {
-        // A previous instance that ended without an Exited/Stopped event (readiness lost on a
+    fn try_spawn(&mut self, id: InstanceId, generation: u64) -> io::Result<i32> {
+        // A previous tree that ended without an Exited/Stopped event (readiness lost on a
         // restart) still has its probe task: it must not outlive its generation.
-        self.end_instance(service);
-        let service_spec = &self.spec.services[service];
+        self.end_instance(id);
+        let service = id.service;
+        let spec = Arc::clone(&self.spec);
+        let service_spec = &spec.services[service];
         let notify_socket = match service_spec.ready.as_ref().map(|probe| &probe.check) {
             Some(ReadyCheck::Notify) => {
-                let path = self.settings.socket_dir.join(format!("{service}.notify"));
+                // One socket per instance: READY=1 says which instance is ready.
+                let path = self
+                    .settings
+                    .socket_dir
+                    .join(format!("{service}.{}.notify", id.number));
                 Some((NotifySocket::bind(&path)?, path))
             }
             _ => None,
         };
         let spawned = self.system.spawn(
-            service,
+            id,
             generation,
+            self.engine.wanted(service),
             notify_socket.as_ref().map(|(_, path)| path.as_path()),
         )?;
         let pid = spawned.pid;
@@ -69,7 +79,7 @@ impl<S: System> Runtime<S> {
         ] {
             if let Some(fd) = fd {
                 let reader = OutputReader {
-                    service,
+                    instance: id,
                     generation,
                     stream,
                     observer: Rc::clone(&self.observer),
@@ -91,7 +101,7 @@ impl<S: System> Runtime<S> {
             // The sender side lives in the reaper until the status arrives.
             if let Ok(status) = exit.await {
                 let _ = sender.send(Message::LeaderExit {
-                    service,
+                    instance: id,
                     generation,
                     pid,
                     status,
@@ -101,7 +111,7 @@ impl<S: System> Runtime<S> {
 
         let probe_task = service_spec.ready.clone().map(|probe| {
             let context = ProbeContext {
-                service,
+                instance: id,
                 generation,
                 sender: self.sender.clone(),
                 observer: Rc::clone(&self.observer),
@@ -110,16 +120,19 @@ impl<S: System> Runtime<S> {
             let socket = notify_socket.map(|(socket, _)| socket);
             tokio::task::spawn_local(run_probe(probe, context, socket))
         });
-        self.instances[service] = Some(Instance {
-            generation,
-            pid,
-            leader_unreaped: true,
-            rescan: Rc::new(Notify::new()),
-            signal_late_members: Rc::new(Cell::new(None)),
-            probe_task,
-            started_at: SystemTime::now(),
-            output_drained: Some(output_drained),
-        });
+        self.instances.insert(
+            id,
+            Instance {
+                generation,
+                pid,
+                leader_unreaped: true,
+                rescan: Rc::new(Notify::new()),
+                signal_late_members: Rc::new(Cell::new(None)),
+                probe_task,
+                started_at: SystemTime::now(),
+                output_drained: Some(output_drained),
+            },
+        );
         Ok(pid)
     }
 }

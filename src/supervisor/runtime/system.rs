@@ -21,11 +21,12 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::probe::ProbeFailure;
-use crate::spec::{CommandSpec, ServiceId, Signal};
+use crate::spec::{CommandSpec, Signal};
+use crate::supervisor::event::InstanceId;
 use crate::sys::process_table::ProcessInfo;
 use crate::sys::reaper::ExitStatus;
 
-/// A new instance of a service, as [`System::spawn`] hands it over.
+/// A new tree of an instance, as [`System::spawn`] hands it over.
 pub(crate) struct Spawned {
     /// Its leader's pid.
     pub pid: i32,
@@ -39,33 +40,35 @@ pub(crate) struct Spawned {
 /// The operating system as the executor uses it. Single-threaded like the executor: tasks of the
 /// run hold it in an `Rc`.
 pub(crate) trait System: 'static {
-    /// Starts instance `generation` of `service` (its command, environment and cgroup come from
-    /// the spec), with `NOTIFY_SOCKET` set to `notify_socket` when given. Returns at once.
+    /// Starts tree `generation` of `instance` (its command, environment, sockets and cgroup come
+    /// from the spec), with `WRANGLE_INSTANCES` set to `instances` and `NOTIFY_SOCKET` to
+    /// `notify_socket` when given. Returns at once.
     fn spawn(
         &self,
-        service: ServiceId,
+        instance: InstanceId,
         generation: u64,
+        instances: u32,
         notify_socket: Option<&Path>,
     ) -> io::Result<Spawned>;
 
-    /// The leader `pid` of `service` was reaped: it no longer identifies the service.
-    fn leader_reaped(&self, service: ServiceId, pid: i32);
+    /// The leader `pid` of `instance` was reaped: it no longer identifies the instance.
+    fn leader_reaped(&self, instance: InstanceId, pid: i32);
 
     /// A new turn of the executor's loop: whatever was learnt about the process table before is
     /// stale.
     fn new_turn(&self);
 
-    /// The live processes of `service`, possibly from a scan made earlier in this turn (a stop
+    /// The live processes of `instance`, possibly from a scan made earlier in this turn (a stop
     /// of 50 services then costs one scan).
-    fn members(&self, service: ServiceId) -> Vec<ProcessInfo>;
+    fn members(&self, instance: InstanceId) -> Vec<ProcessInfo>;
 
-    /// The live processes of `service`, from a fresh look.
-    fn rescan_members(&self, service: ServiceId) -> Vec<ProcessInfo>;
+    /// The live processes of `instance`, from a fresh look.
+    fn rescan_members(&self, instance: InstanceId) -> Vec<ProcessInfo>;
 
-    /// Sends `signal` to every process of `service`. `unreaped_leader` is the pid of its leader
+    /// Sends `signal` to every process of `instance`. `unreaped_leader` is the pid of its leader
     /// while it is known not to be reaped: its process group is then signalled as one (its id
     /// cannot have been reused).
-    fn signal_tree(&self, service: ServiceId, unreaped_leader: Option<i32>, signal: Signal);
+    fn signal_tree(&self, instance: InstanceId, unreaped_leader: Option<i32>, signal: Signal);
 
     /// Sends `signal` to each of `processes` that is still the process that was found; returns
     /// the pids of those signalled.
@@ -91,16 +94,17 @@ pub(crate) trait System: 'static {
     /// Who holds `port`, for humans ("port 8080 is held by PID 4242 (user alice): ...").
     fn port_holders(&self, port: u16) -> String;
 
-    /// The processes whose resources count for `service` (its cgroup, or its members).
-    fn sample_pids(&self, service: ServiceId) -> Vec<i32>;
+    /// The processes whose resources count for `instance` (its cgroup, or its members).
+    fn sample_pids(&self, instance: InstanceId) -> Vec<i32>;
 
     /// wrangle's own processes (itself and its helpers), measured as the manager's share.
     fn own_pids(&self) -> Vec<i32>;
 
-    /// Runs an exec readiness probe of `service` once, bounded by `timeout`: `Ok` on exit 0.
+    /// Runs an exec readiness probe of `instance` once, bounded by `timeout`: `Ok` on exit 0.
+    /// The probe has the instance's `WRANGLE_INSTANCE` in its environment.
     fn exec_probe(
         &self,
-        service: ServiceId,
+        instance: InstanceId,
         command: &CommandSpec,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), ProbeFailure>>;

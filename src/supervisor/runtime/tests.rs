@@ -52,6 +52,8 @@ fn service(name: &str) -> ServiceSpec {
             timeout: Duration::from_secs(10),
         },
         limits: Default::default(),
+        sockets: Vec::new(),
+        instances: crate::spec::Instances::Count(1),
     }
 }
 
@@ -65,6 +67,7 @@ fn project(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
         source: PathBuf::from("/w/wrangle.toml"),
         root: PathBuf::from("/w"),
         services,
+        sockets: Vec::new(),
         logs: Default::default(),
         notify: Vec::new(),
         monitor: Default::default(),
@@ -92,12 +95,12 @@ impl Observer for Front {
         self.push(Seen::Event(event.clone()));
     }
 
-    fn output(&self, service: ServiceId, _stream: Stream, line: &[u8], _partial: bool) {
+    fn output(&self, instance: InstanceId, _stream: Stream, line: &[u8], _partial: bool) {
         let line = String::from_utf8_lossy(line).into_owned();
-        self.push(Seen::Output(service, line));
+        self.push(Seen::Output(instance.service, line));
     }
 
-    fn probe_failed(&self, _service: ServiceId, _failure: &str) {}
+    fn probe_failed(&self, _instance: InstanceId, _failure: &str) {}
 
     fn notice(&self, text: &str) {
         self.push(Seen::Notice(text.to_string()));
@@ -147,11 +150,11 @@ fn output(service: ServiceId, text: &str) -> impl Fn(&Seen) -> bool {
 }
 
 fn exited(service: ServiceId) -> impl Fn(&Seen) -> bool {
-    move |seen| matches!(seen, Seen::Event(Event::Exited { service: s, .. }) if *s == service)
+    move |seen| matches!(seen, Seen::Event(Event::Exited { instance, .. }) if instance.service == service)
 }
 
 fn ready(service: ServiceId) -> impl Fn(&Seen) -> bool {
-    move |seen| matches!(seen, Seen::Event(Event::Ready { service: s, .. }) if *s == service)
+    move |seen| matches!(seen, Seen::Event(Event::Ready { instance, .. }) if instance.service == service)
 }
 
 fn settings(socket_dir: &tempfile::TempDir, lifetime: Lifetime) -> Settings {
@@ -244,7 +247,7 @@ async fn a_spawn_is_answered_before_any_other_input_is_handled() {
         assert_eq!(
             front.seen().first(),
             Some(&Seen::Event(Event::Started {
-                service: 0,
+                instance: InstanceId::new(0, 0),
                 pid,
                 restart: 0
             }))
@@ -282,7 +285,7 @@ async fn a_one_shot_is_started_shows_its_output_exits_and_leaves_nothing_to_swee
             matches!(
                 seen,
                 Seen::Event(Event::Exited {
-                    service: 0,
+                    instance: InstanceId { service: 0, .. },
                     status: Exit::Code(0),
                     ..
                 })
@@ -343,7 +346,7 @@ async fn a_tree_ends_with_its_last_member_and_only_after_its_output() {
             .until(|seen| {
                 *seen
                     == Seen::Event(Event::LeaderExited {
-                        service: 0,
+                        instance: InstanceId::new(0, 0),
                         status: Exit::Code(0),
                         survivors: 1,
                     })
@@ -368,7 +371,7 @@ async fn a_tree_ends_with_its_last_member_and_only_after_its_output() {
             matches!(
                 seen,
                 Seen::Event(Event::Exited {
-                    service: 0,
+                    instance: InstanceId { service: 0, .. },
                     status: Exit::Unknown,
                     ..
                 })
@@ -462,7 +465,13 @@ async fn the_final_sweep_kills_what_is_left_and_reports_what_survives() {
 
         assert!(
             front
-                .position(|seen| matches!(seen, Seen::Event(Event::Stopped { service: 0, .. })))
+                .position(|seen| matches!(
+                    seen,
+                    Seen::Event(Event::Stopped {
+                        instance: InstanceId { service: 0, .. },
+                        ..
+                    })
+                ))
                 .is_some()
         );
         assert!(system.calls().contains(&Call::SignalProcesses {
@@ -578,6 +587,7 @@ async fn a_line_of_an_ended_instance_cannot_make_the_next_one_ready() {
             interval: Duration::from_millis(100),
             timeout: Duration::from_secs(2),
             recheck: None,
+            per_instance: false,
         });
         let run = Run::start(&system, project(vec![web]), Lifetime::UntilShutdown);
         let first = system.spawned(0).await;
@@ -592,8 +602,13 @@ async fn a_line_of_an_ended_instance_cannot_make_the_next_one_ready() {
         second.share_output();
         let third = system.spawned(2).await;
         assert_eq!(
-            run.front
-                .count(|seen| matches!(seen, Seen::Event(Event::NotReady { service: 0, .. }))),
+            run.front.count(|seen| matches!(
+                seen,
+                Seen::Event(Event::NotReady {
+                    instance: InstanceId { service: 0, .. },
+                    ..
+                })
+            )),
             1
         );
         second.print(Stream::Stdout, "ready (stale)\n");
@@ -633,7 +648,7 @@ async fn a_spawn_that_fails_is_reported_with_its_error_and_fails_the_start() {
         let front = Rc::clone(&run.front);
         let outcome = run.outcome().await;
         assert!(front.seen().contains(&Seen::Event(Event::SpawnFailed {
-            service: 0,
+            instance: InstanceId::new(0, 0),
             error: "command not found: web-server".to_string(),
             retry: None,
         })));
@@ -700,7 +715,7 @@ async fn shutdown_stops_every_tree_and_checks_every_declared_port() {
         for service in [0, 1] {
             assert!(front.seen().iter().any(|seen| matches!(
                 seen,
-                Seen::Event(Event::Stopped { service: s, .. }) if *s == service
+                Seen::Event(Event::Stopped { instance, .. }) if instance.service == service
             )));
         }
         assert!(outcome.leftovers.is_empty());
@@ -739,6 +754,7 @@ async fn an_exec_probe_runs_through_the_system_until_it_passes() {
             interval: Duration::from_millis(100),
             timeout: Duration::from_secs(10),
             recheck: None,
+            per_instance: false,
         });
         let run = Run::start(&system, project(vec![web]), Lifetime::UntilShutdown);
         run.front.until(ready(0)).await;

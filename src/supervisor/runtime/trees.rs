@@ -10,8 +10,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::spec::{ServiceId, Signal};
+use crate::spec::Signal;
 use crate::supervisor::engine::Input;
+use crate::supervisor::event::InstanceId;
 
 use super::output::OutputDrained;
 use super::ports;
@@ -26,14 +27,14 @@ const SWEEP_PAUSE: Duration = Duration::from_millis(5);
 const READERS_LIMIT: Duration = Duration::from_millis(500);
 
 impl<S: System> Runtime<S> {
-    /// Sends `signal` to every process of the service's tree, now and (through its watcher) to
+    /// Sends `signal` to every process of the instance's tree, now and (through its watcher) to
     /// members found later.
-    pub(super) fn signal_service(&mut self, service: ServiceId, signal: Signal) {
-        let Some(instance) = &self.instances[service] else {
+    pub(super) fn signal_instance(&mut self, id: InstanceId, signal: Signal) {
+        let Some(instance) = self.instances.get(&id) else {
             return;
         };
         let unreaped_leader = instance.leader_unreaped.then_some(instance.pid);
-        self.system.signal_tree(service, unreaped_leader, signal);
+        self.system.signal_tree(id, unreaped_leader, signal);
         instance.signal_late_members.set(Some(signal));
         instance.rescan.notify_one();
     }
@@ -84,7 +85,7 @@ impl<S: System> Runtime<S> {
 
 /// Follows a tree whose leader exited until its last process is gone.
 pub(super) struct TreeWatcher<S> {
-    pub(super) service: ServiceId,
+    pub(super) instance: InstanceId,
     pub(super) generation: u64,
     pub(super) output_drained: Option<OutputDrained>,
     pub(super) rescan: Rc<Notify>,
@@ -96,13 +97,13 @@ pub(super) struct TreeWatcher<S> {
 impl<S: System> TreeWatcher<S> {
     pub(super) async fn run(mut self) {
         loop {
-            let members = self.system.rescan_members(self.service);
+            let members = self.system.rescan_members(self.instance);
             if members.is_empty() {
                 if let Some(output_drained) = self.output_drained.take() {
                     output_drained.wait().await;
                 }
                 let message = Input::TreeGone {
-                    service: self.service,
+                    service: self.instance.service,
                     generation: self.generation,
                 };
                 let _ = self.sender.send(Message::Engine(message));

@@ -50,6 +50,7 @@ impl Sentinel {
             death_signal: None,
             cgroup: None,
             stdin: Some(read_end),
+            listen: None,
         };
         let (child, exit) = reaper.spawn(&mut request)?;
         let mut pipe = File::from(write_end);

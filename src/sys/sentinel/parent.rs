@@ -3,21 +3,23 @@
 //! daemon's whole life.
 //!
 //! # Theory of operation
-//! The sentinel is a child subreaper, so every process of the run stays its descendant. It hands
-//! its stdout and stderr (the pipes to `up -d`) to the daemon and lets go of its own copies at
-//! once, so that `up -d` sees their end when the daemon detaches, without waiting for the
-//! sentinel. Then it waits, in one `poll`, for three things:
+//! The sentinel is a child subreaper, so every process of the run stays its descendant, and it
+//! waits, in one `poll`, for three things:
 //! - the daemon's end (its pidfd): the sentinel reaps it, then stops every descendant left
 //!   (SIGTERM, the grace period, then SIGKILL; the run's cgroup is killed with `cgroup.kill` when
 //!   there is one) until it has no child at all, which proves nothing is left. When the daemon
 //!   died, or left anything behind, it writes a [`Report`] and a line in `daemon.log`. It exits
-//!   with the daemon's code, or 128 + the signal that killed the daemon (as shells say it), which
-//!   `up -d`, while it still waits, turns into its own exit code;
+//!   with the daemon's code (1 when the daemon was killed by a signal), which `up -d` passes on
+//!   while it is still attached;
 //! - a line on the pipe from the daemon ([`ParentLink`]): `grace MILLIS`, `cgroup PATH`, `log
-//!   PATH` and `report PATH`, sent before the first service starts;
-//! - SIGTERM, SIGINT or SIGHUP (blocked, read from a signalfd): passed on to the daemon, which
-//!   stops everything in order. SIGQUIT is blocked and dropped: its default action would kill
-//!   the sentinel, or the daemon if passed on.
+//!   PATH`, `report PATH` (sent before the first service starts), and `detached`, after which the
+//!   sentinel lets go of the pipes to `up -d` so that `up -d` sees end-of-file;
+//! - SIGTERM, SIGINT, SIGHUP or SIGQUIT (blocked, read from a signalfd): passed on to the
+//!   daemon, which stops everything in order.
+//!
+//! # Caveats
+//! The sentinel keeps stdout and stderr (the pipes to `up -d`) until the daemon detaches, so that
+//! a daemon killed during start-up is reported by the sentinel and `up -d` learns its code.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -40,10 +42,7 @@ use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::tree::{self, ProcessId};
 
 /// The signals passed on to the daemon.
-const FORWARDED: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
-
-/// The signals the sentinel blocks and reads: those passed on, and SIGQUIT, which is dropped.
-const READ: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+const FORWARDED: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
 
 /// The most the daemon may say on the pipe; more is ignored.
 const MAX_LINK_BYTES: usize = 64 * 1024;
@@ -67,6 +66,7 @@ struct Settings {
     cgroup: Option<PathBuf>,
     log: Option<PathBuf>,
     report: Option<PathBuf>,
+    detached: bool,
 }
 
 impl Settings {
@@ -81,6 +81,7 @@ impl Settings {
             "cgroup" => self.cgroup = Some(PathBuf::from(value)),
             "log" => self.log = Some(PathBuf::from(value)),
             "report" => self.report = Some(PathBuf::from(value)),
+            "detached" => self.detached = true,
             _ => {}
         }
     }
@@ -103,7 +104,7 @@ impl Watch {
                 "warning: the sentinel cannot become a child subreaper ({error}); processes that leave their service may escape it"
             );
         }
-        let signals = block_read_signals()?;
+        let signals = block_forwarded_signals()?;
         let (link, daemon_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         // Only our end: the daemon's stays blocking.
         rustix::fs::fcntl_setfl(&link, rustix::fs::OFlags::NONBLOCK)?;
@@ -128,8 +129,6 @@ impl Watch {
         }
         let child = command.spawn()?;
         drop(daemon_end);
-        // The daemon has the pipes to `up -d` now; `up -d` must see their end when it detaches.
-        let_go_of_the_caller();
         let pid = child.id() as i32;
         // Our unreaped child: its pid cannot be reused before we wait for it.
         let pidfd = crate::sys::spawn::open_pidfd(pid)?;
@@ -149,6 +148,7 @@ impl Watch {
                 cgroup: None,
                 log: None,
                 report: None,
+                detached: false,
             },
         })
     }
@@ -160,8 +160,7 @@ impl Watch {
         let stopped = stop_descendants(self.settings.grace, self.settings.cgroup.as_deref());
         let code = match status {
             Some(Ending::Code(code)) => u8::try_from(code).unwrap_or(1),
-            Some(Ending::Signal(signal)) => u8::try_from(128 + signal).unwrap_or(1),
-            None => 1,
+            Some(Ending::Signal(_)) | None => 1,
         };
         let died = !matches!(status, Some(Ending::Code(_)));
         if died || !stopped.is_empty() {
@@ -239,8 +238,12 @@ impl Watch {
         }
         while let Some(end) = memchr::memchr(b'\n', &self.received) {
             let line: Vec<u8> = self.received.drain(..=end).collect();
+            let was_detached = self.settings.detached;
             self.settings
                 .apply(String::from_utf8_lossy(&line[..end]).as_ref());
+            if self.settings.detached && !was_detached {
+                let_go_of_the_caller();
+            }
         }
     }
 
@@ -252,13 +255,12 @@ impl Watch {
             }
             // `ssi_signo` is the first field of `struct signalfd_siginfo`.
             let signal = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
-            if FORWARDED.contains(&signal) {
-                let _ = crate::sys::spawn::pidfd_signal(&self.pidfd, signal);
-            }
+            let _ = crate::sys::spawn::pidfd_signal(&self.pidfd, signal);
         }
     }
 
-    /// Says what happened: in `daemon.log`, and in the report the next command reads.
+    /// Says what happened: on stderr (read by `up -d` while attached), in `daemon.log`, and in
+    /// the report the next command reads.
     fn tell(&self, status: Option<Ending>, stopped: &[(i32, String)]) {
         let how = match status {
             Some(Ending::Signal(signal)) => format!("was killed by signal {signal}"),
@@ -270,6 +272,9 @@ impl Watch {
             self.daemon.pid,
             stopped.len()
         );
+        if !self.settings.detached {
+            eprintln!("error: {message}");
+        }
         if let Some(log) = &self.settings.log {
             let _ = append_line(log, &format!("wrangle  ! {message}"));
         }
@@ -297,15 +302,15 @@ enum Ending {
     Signal(i32),
 }
 
-/// Blocks the signals the sentinel reads ([`READ`]) and returns a signalfd that reads them.
-fn block_read_signals() -> io::Result<OwnedFd> {
+/// Blocks the forwarded signals and returns a signalfd that reads them.
+fn block_forwarded_signals() -> io::Result<OwnedFd> {
     // SAFETY: a zeroed sigset_t is a valid argument to sigemptyset, which initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: plain libc calls on a local set. The sentinel is single-threaded, so the process
     // mask is its one thread's mask; the daemon is started with an empty one.
     let fd = unsafe {
         libc::sigemptyset(&mut set);
-        for signal in READ {
+        for signal in FORWARDED {
             libc::sigaddset(&mut set, signal);
         }
         if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
@@ -320,7 +325,7 @@ fn block_read_signals() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Points stdout and stderr at /dev/null, closing our copies of the pipes to `up -d`.
+/// Points stdout and stderr at /dev/null, closing our ends of the pipes to `up -d`.
 fn let_go_of_the_caller() {
     let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
         return;
@@ -496,6 +501,12 @@ impl ParentLink {
         path_line("report", settings.report);
         (&self.pipe).write_all(text.as_bytes())
     }
+
+    /// Tells the sentinel that the daemon is about to detach from `up -d`: it lets go of the
+    /// pipes to `up -d` so that `up -d` sees their end.
+    pub fn detached(&self) -> io::Result<()> {
+        (&self.pipe).write_all(b"detached\n")
+    }
 }
 
 #[cfg(test)]
@@ -540,6 +551,7 @@ mod tests {
             cgroup: None,
             log: None,
             report: None,
+            detached: false,
         };
         for line in [
             "grace 1500",
@@ -555,10 +567,13 @@ mod tests {
             settings.cgroup.as_deref(),
             Some(Path::new("/sys/fs/cgroup/x y"))
         );
+        assert!(!settings.detached);
         settings.apply("grace 999999999");
         assert_eq!(settings.grace, MAX_GRACE);
         settings.apply("grace x");
         assert_eq!(settings.grace, MAX_GRACE);
+        settings.apply("detached");
+        assert!(settings.detached);
     }
 
     #[test]

@@ -43,6 +43,7 @@ use rustix::process::{Pid, Signal};
 use super::clone3::{
     CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, CLONE_PIDFD, CLONE_VFORK, CLONE_VM, CloneArgs, clone3,
 };
+use super::listen::{PidEntry, Placement};
 use crate::sys::inherit::Inherit;
 
 /// The child's stack. The child makes a handful of system calls, so this is plenty, also in debug
@@ -61,14 +62,17 @@ pub(super) struct Plan {
     argv: Vec<CString>,
     env: Vec<CString>,
     cwd: CString,
+    /// `LISTEN_PID=`, completed by the child (socket activation), after the entries of `env`.
+    pid_entry: Option<PidEntry>,
 }
 
 impl Plan {
-    /// `env` is the child's whole environment.
+    /// `env` is the child's whole environment, besides `LISTEN_PID` when `listen_pid`.
     pub(super) fn new(
         argv: &[String],
         env: Vec<(OsString, OsString)>,
         cwd: &std::path::Path,
+        listen_pid: bool,
     ) -> io::Result<Plan> {
         let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the command");
         let Some(program) = argv.first() else {
@@ -113,7 +117,81 @@ impl Plan {
             argv,
             env,
             cwd,
+            pid_entry: listen_pid.then(PidEntry::new),
         })
+    }
+}
+
+/// What `execve` is called with, as pointers into a [`Plan`] (which must outlive it), and the
+/// `execvp`-like search over the candidates. Used by the vfork child, and by the fallback's
+/// `pre_exec` when it must exec itself (see `super::spawn_with_command`).
+pub(super) struct Exec {
+    candidates: Vec<*const libc::c_char>,
+    argv: Vec<*const libc::c_char>,
+    /// `["/bin/sh", <candidate>, argv[1..]..., NULL]`: the child fills in slot 1 when a
+    /// candidate turns out to be a script without `#!` (ENOEXEC), like `execvp`.
+    sh_argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+impl Exec {
+    pub(super) fn new(plan: &Plan) -> Exec {
+        let to_ptrs = |strings: &[CString]| -> Vec<*const libc::c_char> {
+            strings.iter().map(|s| s.as_ptr()).collect()
+        };
+        static SH: &CStr = c"/bin/sh";
+        let mut sh_argv = vec![SH.as_ptr(), std::ptr::null()];
+        sh_argv.extend(plan.argv.iter().skip(1).map(|arg| arg.as_ptr()));
+        sh_argv.push(std::ptr::null());
+        let mut argv = to_ptrs(&plan.argv);
+        argv.push(std::ptr::null());
+        let mut envp = to_ptrs(&plan.env);
+        envp.extend(plan.pid_entry.as_ref().map(PidEntry::as_ptr));
+        envp.push(std::ptr::null());
+        Exec {
+            candidates: to_ptrs(&plan.candidates),
+            argv,
+            sh_argv,
+            envp,
+        }
+    }
+
+    /// Tries each candidate like `execvp`; returns the errno that best says why none could be
+    /// run (only returns on failure). Async-signal-safe.
+    pub(super) fn run(&self) -> i32 {
+        let mut result = libc::ENOENT;
+        let mut denied = false;
+        for &candidate in &self.candidates {
+            // SAFETY: NUL-terminated strings and NULL-terminated arrays prepared by the parent.
+            unsafe { libc::execve(candidate, self.argv.as_ptr(), self.envp.as_ptr()) };
+            let error = last_errno();
+            match error {
+                libc::ENOEXEC => {
+                    // A script without `#!`: run it with the shell, as execvp does.
+                    let sh_argv = self.sh_argv.as_ptr().cast_mut();
+                    // SAFETY: slot 1 of `sh_argv` exists (it holds a placeholder) and is only
+                    // ever written here, by the child, while the parent does not read it.
+                    unsafe {
+                        *sh_argv.add(1) = candidate;
+                        libc::execve(*sh_argv, sh_argv, self.envp.as_ptr());
+                    }
+                    return last_errno();
+                }
+                libc::EACCES => denied = true,
+                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ELOOP | libc::ENAMETOOLONG => {}
+                other => return other,
+            }
+            result = error;
+        }
+        if denied { libc::EACCES } else { result }
+    }
+}
+
+/// Completes `LISTEN_PID` with the calling process's pid, when the plan has the entry. For the
+/// child, just before its exec. Async-signal-safe.
+pub(super) fn fill_listen_pid(plan: &Plan) {
+    if let Some(entry) = &plan.pid_entry {
+        entry.fill(rustix::process::getpid().as_raw_nonzero().get());
     }
 }
 
@@ -124,6 +202,8 @@ pub(super) struct Setup<'a> {
     pub stderr: RawFd,
     /// Drops every other descriptor the child would inherit.
     pub inherit: &'a Inherit,
+    /// Listening sockets to place at 3, 4, ... (socket activation).
+    pub placement: Option<&'a Placement>,
     pub death_signal: Option<Signal>,
     /// The cgroup to start in: its directory (for `CLONE_INTO_CGROUP`, when `Some`) and its
     /// `cgroup.procs` (which the child writes `0` to otherwise).
@@ -200,17 +280,14 @@ pub(super) fn available() -> bool {
 /// Shared between parent and child (same memory): the child's inputs, and its `errno` if it
 /// could not exec.
 struct ChildContext<'a> {
-    candidates: Vec<*const libc::c_char>,
-    argv: Vec<*const libc::c_char>,
-    /// `["/bin/sh", <candidate>, argv[1..]..., NULL]`: the child fills in slot 1 when a
-    /// candidate turns out to be a script without `#!` (ENOEXEC), like `execvp`.
-    sh_argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
+    plan: &'a Plan,
+    exec: Exec,
     cwd: *const libc::c_char,
     setup_stdin: RawFd,
     setup_stdout: RawFd,
     setup_stderr: RawFd,
     inherit: &'a Inherit,
+    placement: Option<&'a Placement>,
     death_signal: Option<Signal>,
     /// A `cgroup.procs` the child joins by writing `0` (when not started in it by the clone).
     cgroup_procs: Option<RawFd>,
@@ -225,27 +302,15 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup<'_>) -> io::Result<Option<(i32, O
     if !available() {
         return Ok(None);
     }
-    let to_ptrs = |strings: &[CString]| -> Vec<*const libc::c_char> {
-        strings
-            .iter()
-            .map(|s| s.as_ptr())
-            .chain(std::iter::once(std::ptr::null()))
-            .collect()
-    };
-    static SH: &CStr = c"/bin/sh";
-    let mut sh_argv = vec![SH.as_ptr(), std::ptr::null()];
-    sh_argv.extend(plan.argv.iter().skip(1).map(|arg| arg.as_ptr()));
-    sh_argv.push(std::ptr::null());
     let mut context = ChildContext {
-        candidates: plan.candidates.iter().map(|s| s.as_ptr()).collect(),
-        argv: to_ptrs(&plan.argv),
-        sh_argv,
-        envp: to_ptrs(&plan.env),
+        plan,
+        exec: Exec::new(plan),
         cwd: plan.cwd.as_ptr(),
         setup_stdin: setup.stdin,
         setup_stdout: setup.stdout,
         setup_stderr: setup.stderr,
         inherit: setup.inherit,
+        placement: setup.placement,
         death_signal: setup.death_signal,
         cgroup_procs: None,
         nofile: setup.nofile,
@@ -273,7 +338,8 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup<'_>) -> io::Result<Option<(i32, O
     // SAFETY: `args` is a valid `clone_args` whose stack is ours until the child has exec'd or
     // exited, which is when the kernel resumes this thread (CLONE_VFORK). The child runs
     // `child_main` on that stack and never returns into this function; it only reads `context`
-    // (alive until after the call) and stores into its atomic `error` and `sh_argv[1]`.
+    // (alive until after the call) and stores into its atomic `error`, `sh_argv[1]` and the
+    // plan's atomic `LISTEN_PID` digits.
     let result = unsafe { clone3(&mut args, child_main, &context) };
     drop(stack);
     if result < 0 {
@@ -356,8 +422,18 @@ fn child_exec(context: &ChildContext<'_>) -> i32 {
             return last_errno();
         }
     }
-    // Nothing else of wrangle's descriptors (nor of those wrangle inherited) reaches the program.
-    if let Err(errno) = context.inherit.apply(&[]) {
+    // Its sockets at 3, 4, ... and nothing else of wrangle's descriptors (nor of those wrangle
+    // inherited) reaches the program.
+    let keep = match context.placement {
+        Some(placement) => {
+            if let Err(errno) = placement.apply() {
+                return errno;
+            }
+            placement.targets()
+        }
+        None => &[],
+    };
+    if let Err(errno) = context.inherit.apply(keep) {
         return errno;
     }
     // SAFETY: a NUL-terminated path the parent keeps alive.
@@ -373,34 +449,12 @@ fn child_exec(context: &ChildContext<'_>) -> i32 {
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
-    let mut result = libc::ENOENT;
-    let mut denied = false;
-    for &candidate in &context.candidates {
-        // SAFETY: NUL-terminated strings and NULL-terminated arrays prepared by the parent.
-        unsafe { libc::execve(candidate, context.argv.as_ptr(), context.envp.as_ptr()) };
-        let error = last_errno();
-        match error {
-            libc::ENOEXEC => {
-                // A script without `#!`: run it with the shell, as execvp does.
-                let sh_argv = context.sh_argv.as_ptr().cast_mut();
-                // SAFETY: slot 1 of `sh_argv` exists (it holds a placeholder) and is only ever
-                // written here, by this child, while the parent is suspended.
-                unsafe {
-                    *sh_argv.add(1) = candidate;
-                    libc::execve(*sh_argv, sh_argv, context.envp.as_ptr());
-                }
-                return last_errno();
-            }
-            libc::EACCES => denied = true,
-            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ELOOP | libc::ENAMETOOLONG => {}
-            other => return other,
-        }
-        result = error;
-    }
-    if denied { libc::EACCES } else { result }
+    // The pid is this process's own, as socket activation requires.
+    fill_listen_pid(context.plan);
+    context.exec.run()
 }
 
-fn last_errno() -> i32 {
+pub(super) fn last_errno() -> i32 {
     // SAFETY: reads this thread's errno (the child borrows its parent thread's TLS, which that
     // thread does not use while it is suspended).
     unsafe { *libc::__errno_location() }

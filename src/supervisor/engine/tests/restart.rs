@@ -32,12 +32,13 @@ fn memory_limit_restarts_gracefully_and_counts_its_cause() {
             .as_deref()
             .is_some_and(|reason| reason.starts_with("memory limit"))
     );
-    assert!(
-        harness
-            .events
-            .iter()
-            .any(|event| matches!(event, Event::MemoryLimitExceeded { service: 0, .. }))
-    );
+    assert!(harness.events.iter().any(|event| matches!(
+        event,
+        Event::MemoryLimitExceeded {
+            instance: InstanceId { service: 0, .. },
+            ..
+        }
+    )));
     // A stale report about the previous instance is ignored.
     harness.feed(limit(1));
     assert_eq!(harness.signals.len(), 1);
@@ -117,7 +118,7 @@ fn crashes_after_start_up_back_off_then_the_service_is_marked_failed() {
     assert!(delays[0] < delays[2], "backoff grows: {delays:?}");
     harness.exit_tree(0, Exit::Code(1));
     assert_eq!(harness.phase(0), Phase::Failed);
-    assert!(harness.events.iter().any(|event| matches!(event, Event::Failed { service: 0, reason } if reason.contains("crash loop"))));
+    assert!(harness.events.iter().any(|event| matches!(event, Event::Failed { instance: InstanceId { service: 0, .. }, reason } if reason.contains("crash loop"))));
     assert_eq!(harness.phase(1), Phase::Running, "others are untouched");
     assert!(harness.exit.is_none());
 }

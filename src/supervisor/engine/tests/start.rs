@@ -74,12 +74,13 @@ fn a_failed_one_shot_fails_start_up_with_code_1_and_stops_the_rest() {
     let mut harness = Harness::new(spec);
     harness.feed(Input::Start { services: vec![] });
     harness.exit_tree(1, Exit::Code(2));
-    assert!(
-        harness
-            .events
-            .iter()
-            .any(|event| matches!(event, Event::StartupFailed { service: 1, .. }))
-    );
+    assert!(harness.events.iter().any(|event| matches!(
+        event,
+        Event::StartupFailed {
+            instance: InstanceId { service: 1, .. },
+            ..
+        }
+    )));
     assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
     assert!(harness.exit.is_none(), "db is still alive");
     harness.exit_tree(0, Exit::Signal(15));

@@ -20,6 +20,7 @@ use tokio::sync::{Notify, oneshot};
 use crate::probe::ProbeFailure;
 use crate::spec::{CommandSpec, ServiceId, Signal};
 use crate::stream::Stream;
+use crate::supervisor::event::InstanceId;
 use crate::sys::process_table::ProcessInfo;
 use crate::sys::reaper::ExitStatus;
 
@@ -67,7 +68,8 @@ pub(super) enum Call {
 
 /// One made-up process.
 struct Process {
-    service: Option<ServiceId>,
+    /// The instance it belongs to.
+    owner: Option<InstanceId>,
     /// The leader's pid (its process group).
     group: i32,
     ignores_term: bool,
@@ -75,9 +77,9 @@ struct Process {
     unkillable: bool,
 }
 
-/// One spawned instance.
+/// One spawned tree.
 struct Instance {
-    service: ServiceId,
+    owner: InstanceId,
     leader: i32,
     exit: Option<oneshot::Sender<ExitStatus>>,
     stdout: Option<OwnedFd>,
@@ -200,7 +202,7 @@ impl Recording {
         state.processes.insert(
             pid,
             Process {
-                service,
+                owner: service.map(|service| InstanceId::new(service, 0)),
                 group: pid,
                 ignores_term: false,
                 unkillable,
@@ -256,12 +258,12 @@ impl Recording {
         }
     }
 
-    fn members_of(&self, service: ServiceId) -> Vec<ProcessInfo> {
+    fn members_of(&self, instance: InstanceId) -> Vec<ProcessInfo> {
         self.state
             .borrow()
             .processes
             .iter()
-            .filter(|(_, process)| process.service == Some(service))
+            .filter(|(_, process)| process.owner == Some(instance))
             .map(|(pid, process)| Recording::info(*pid, process))
             .collect()
     }
@@ -346,17 +348,17 @@ impl Handle<'_> {
     /// The leader forks a child that stays in its service (a daemonized worker).
     pub(super) fn fork(&self) -> i32 {
         let mut state = self.system.state.borrow_mut();
-        let (service, leader) = {
+        let (owner, leader) = {
             let instance = &state.instances[self.index];
-            (instance.service, instance.leader)
+            (instance.owner, instance.leader)
         };
-        let ignores_term = state.ignore_term.contains(&service);
+        let ignores_term = state.ignore_term.contains(&owner.service);
         let pid = state.next_pid;
         state.next_pid += 1;
         state.processes.insert(
             pid,
             Process {
-                service: Some(service),
+                owner: Some(owner),
                 group: leader,
                 ignores_term,
                 unkillable: false,
@@ -375,10 +377,12 @@ impl Handle<'_> {
 impl System for Recording {
     fn spawn(
         &self,
-        service: ServiceId,
+        instance: InstanceId,
         generation: u64,
+        _instances: u32,
         _notify_socket: Option<&Path>,
     ) -> io::Result<Spawned> {
+        let service = instance.service;
         let mut state = self.state.borrow_mut();
         if let Some(errno) = state.refuse.get_mut(&service).and_then(VecDeque::pop_front) {
             state.calls.push(Call::SpawnRefused {
@@ -398,14 +402,14 @@ impl System for Recording {
         state.processes.insert(
             pid,
             Process {
-                service: Some(service),
+                owner: Some(instance),
                 group: pid,
                 ignores_term,
                 unkillable: false,
             },
         );
         state.instances.push(Instance {
-            service,
+            owner: instance,
             leader: pid,
             exit: Some(exit_sender),
             stdout: Some(stdout_writer),
@@ -427,28 +431,33 @@ impl System for Recording {
         })
     }
 
-    fn leader_reaped(&self, service: ServiceId, pid: i32) {
-        self.record(Call::LeaderReaped { service, pid });
+    fn leader_reaped(&self, instance: InstanceId, pid: i32) {
+        self.record(Call::LeaderReaped {
+            service: instance.service,
+            pid,
+        });
     }
 
     fn new_turn(&self) {}
 
-    fn members(&self, service: ServiceId) -> Vec<ProcessInfo> {
-        self.members_of(service)
+    fn members(&self, instance: InstanceId) -> Vec<ProcessInfo> {
+        self.members_of(instance)
     }
 
-    fn rescan_members(&self, service: ServiceId) -> Vec<ProcessInfo> {
-        self.record(Call::Rescan { service });
-        self.members_of(service)
+    fn rescan_members(&self, instance: InstanceId) -> Vec<ProcessInfo> {
+        self.record(Call::Rescan {
+            service: instance.service,
+        });
+        self.members_of(instance)
     }
 
-    fn signal_tree(&self, service: ServiceId, unreaped_leader: Option<i32>, signal: Signal) {
+    fn signal_tree(&self, instance: InstanceId, unreaped_leader: Option<i32>, signal: Signal) {
         self.record(Call::SignalTree {
-            service,
+            service: instance.service,
             unreaped_leader,
             signal,
         });
-        for member in self.members_of(service) {
+        for member in self.members_of(instance) {
             self.deliver(member.pid, signal);
         }
         self.changed.notify_waiters();
@@ -506,8 +515,8 @@ impl System for Recording {
         }
     }
 
-    fn sample_pids(&self, service: ServiceId) -> Vec<i32> {
-        self.members_of(service)
+    fn sample_pids(&self, instance: InstanceId) -> Vec<i32> {
+        self.members_of(instance)
             .iter()
             .map(|process| process.pid)
             .collect()
@@ -519,10 +528,11 @@ impl System for Recording {
 
     async fn exec_probe(
         &self,
-        service: ServiceId,
+        instance: InstanceId,
         _command: &CommandSpec,
         _timeout: Duration,
     ) -> Result<(), ProbeFailure> {
+        let service = instance.service;
         self.record(Call::ExecProbe { service });
         let result = self
             .state
