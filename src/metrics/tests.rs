@@ -408,6 +408,30 @@ fn unknown_values_have_no_series() {
 }
 
 #[test]
+fn each_instance_of_a_service_with_several_is_its_own_series() {
+    let mut instances: Vec<ServiceStatus> = (0..2)
+        .map(|number| {
+            let mut entry = service("web", ServiceState::Ready);
+            entry.instance = number;
+            entry.instances = 2;
+            entry
+        })
+        .collect();
+    instances[1].state = ServiceState::Starting;
+    instances.push(service("db", ServiceState::Ready));
+    let samples = parse(&render(project(instances), Format::PrometheusText));
+    let up = |service| value(&samples, "wrangle_service_up", &[("service", service)]);
+    assert_eq!(up("web:0"), Some(1.0));
+    assert_eq!(up("web:1"), Some(0.0));
+    assert_eq!(
+        up("db"),
+        Some(1.0),
+        "a service's only instance keeps its name"
+    );
+    assert_eq!(up("web"), None);
+}
+
+#[test]
 fn label_values_are_escaped() {
     let mut status = project(vec![service("web", ServiceState::Stopped)]);
     status.project = "/tmp/a \"quoted\" dir\\x/wrangle.toml".to_string();

@@ -224,15 +224,15 @@ impl App {
     pub fn update(&mut self, update: Update) {
         match update {
             Update::Status(Ok(status)) => {
-                let selected = self.selected_service().map(|service| service.name.clone());
+                let selected = self.selected_service().map(ServiceStatus::label);
                 self.status = status;
                 self.connection = Connection::Ok;
-                // Keep the same service selected if the list changed around it.
-                let index = selected.and_then(|name| {
+                // Keep the same row (service, or instance) selected if the list changed around it.
+                let index = selected.and_then(|label| {
                     self.status
                         .services
                         .iter()
-                        .position(|service| service.name == name)
+                        .position(|service| service.label() == label)
                 });
                 self.select(index.unwrap_or(self.selected));
             }
@@ -319,12 +319,13 @@ impl App {
         };
     }
 
-    /// The request `make` builds for the selected service, named `verb` in the status line.
+    /// The request `make` builds for the selected row, named `verb` in the status line: the
+    /// service, or the instance (`web:2`) of a service that has several.
     fn act(&mut self, verb: &str, make: fn(Vec<String>) -> Request) -> Option<Effect> {
         if self.connection == Connection::Gone {
             return None;
         }
-        let name = self.selected_service()?.name.clone();
+        let name = self.selected_service()?.label();
         let request = make(vec![name.clone()]);
         let label = format!("{verb} {name}");
         self.say(format!("{label}: sent"), Tone::Info);
@@ -538,6 +539,21 @@ mod tests {
         assert!(matches!(
             app.apply(Command::Start),
             Some(Effect::Send { request: Request::Start { ref services }, .. }) if services == &["b"]
+        ));
+    }
+
+    #[test]
+    fn the_rows_of_a_service_with_instances_act_on_their_instance() {
+        let mut app = app(&["web", "web"]);
+        for (number, entry) in app.status.services.iter_mut().enumerate() {
+            entry.instance = number as u32;
+            entry.instances = 2;
+        }
+        app.apply(Command::Down);
+        assert!(matches!(
+            app.apply(Command::Restart),
+            Some(Effect::Send { request: Request::Restart { ref services }, ref label })
+                if services == &["web:1"] && label == "restart web:1"
         ));
     }
 

@@ -147,12 +147,15 @@ pub fn history_wanted(app: &App, area: Rect) -> Vec<String> {
         return selected();
     }
     let (offset, visible) = visible_rows(app, plan.body);
-    services
+    let mut names: Vec<String> = services
         .iter()
         .skip(offset)
         .take(visible)
         .map(|service| service.name.clone())
-        .collect()
+        .collect();
+    // The history is per service: the instances of one share it.
+    names.dedup();
+    names
 }
 
 /// Draws the whole screen.
@@ -302,7 +305,7 @@ fn name_width(app: &App) -> u16 {
         .status
         .services
         .iter()
-        .map(|service| service.name.chars().count())
+        .map(|service| service.label().chars().count())
         .max()
         .unwrap_or(0);
     u16::try_from(widest).unwrap_or(u16::MAX)
@@ -332,7 +335,7 @@ fn cell(
 ) -> Cell<'static> {
     let usage = service.resources.as_ref();
     let text = match column {
-        Column::Name => return Cell::from(printable(&service.name)),
+        Column::Name => return Cell::from(printable(&service.label())),
         Column::State => {
             return Cell::from(Span::styled(
                 service.state.to_string(),
@@ -431,9 +434,9 @@ fn status_line(app: &App, theme: &Theme) -> Paragraph<'static> {
             // Otherwise, why the selected service is in a bad state, when the daemon knows.
             None => match app.selected_service() {
                 Some(service) => match (&service.last_restart_reason, &service.reason) {
-                    (_, Some(reason)) => (format!("{}: {reason}", service.name), theme.dim()),
+                    (_, Some(reason)) => (format!("{}: {reason}", service.label()), theme.dim()),
                     (Some(reason), None) => (
-                        format!("{}: last restart: {reason}", service.name),
+                        format!("{}: last restart: {reason}", service.label()),
                         theme.dim(),
                     ),
                     (None, None) => (String::new(), Style::new()),
