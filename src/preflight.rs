@@ -309,55 +309,23 @@ fn printable_command(command: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::net::TcpListener;
-    use std::time::Duration;
+    use std::sync::Arc;
 
     use super::*;
     use crate::paths::Home;
-    use crate::spec::{CommandSpec, RestartPolicy, RestartSpec, ServiceSpec, Signal, StopSpec};
+    use crate::spec::ServiceSpec;
+    use crate::test_support::{project_spec, service_spec};
 
     fn service(name: &str, ports: Vec<u16>) -> ServiceSpec {
         ServiceSpec {
-            name: name.to_string(),
-            command: CommandSpec {
-                argv: vec!["true".to_string()],
-                shell: false,
-            },
-            cwd: PathBuf::from("/"),
-            env: BTreeMap::new(),
             ports,
-            depends_on: Vec::new(),
-            ready: None,
-            restart: RestartSpec {
-                policy: RestartPolicy::Never,
-                backoff_initial: Duration::from_secs(1),
-                backoff_max: Duration::from_secs(10),
-                max_restarts: 3,
-                window: Duration::from_secs(60),
-                min_uptime: Duration::from_secs(300),
-            },
-            stop: StopSpec {
-                signal: Signal::TERM,
-                timeout: Duration::from_secs(5),
-            },
-            limits: Default::default(),
-            sockets: Vec::new(),
-            instances: crate::spec::Instances::Count(1),
+            ..service_spec(name)
         }
     }
 
     fn spec(services: Vec<ServiceSpec>) -> ProjectSpec {
-        ProjectSpec {
-            source: PathBuf::from("/p/wrangle.toml"),
-            root: PathBuf::from("/p"),
-            services,
-            sockets: Vec::new(),
-            logs: Default::default(),
-            notify: Vec::new(),
-            monitor: Default::default(),
-            metrics: None,
-        }
+        Arc::unwrap_or_clone(project_spec(services))
     }
 
     fn free_port() -> u16 {

@@ -1,6 +1,14 @@
 //! Helpers shared by the crate's unit tests (compiled for tests only).
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Child;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::spec::{
+    CommandSpec, Instances, ProjectSpec, RestartPolicy, RestartSpec, ServiceSpec, Signal, StopSpec,
+};
 
 /// Kills and reaps a child even when an assertion fails first, so no test leaves a process.
 pub struct ChildGuard(pub Child);
@@ -30,4 +38,51 @@ pub fn wait_for(mut condition: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     condition()
+}
+
+/// A service that runs `name` as its command, with no ports, dependencies or probe, never
+/// restarted, stopped with SIGTERM and 10 s: change what a test is about with struct update
+/// syntax (`ServiceSpec { ports, ..service_spec("api") }`).
+pub fn service_spec(name: &str) -> ServiceSpec {
+    ServiceSpec {
+        name: name.to_string(),
+        command: CommandSpec {
+            argv: vec![name.to_string()],
+            shell: false,
+        },
+        cwd: PathBuf::from("/"),
+        env: BTreeMap::new(),
+        ports: Vec::new(),
+        depends_on: Vec::new(),
+        ready: None,
+        restart: RestartSpec {
+            policy: RestartPolicy::Never,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            max_restarts: 5,
+            window: Duration::from_secs(60),
+            min_uptime: Duration::from_secs(300),
+        },
+        stop: StopSpec {
+            signal: Signal::TERM,
+            timeout: Duration::from_secs(10),
+        },
+        limits: Default::default(),
+        sockets: Vec::new(),
+        instances: Instances::Count(1),
+    }
+}
+
+/// A project of `services` in `/w`, with every project setting at its default.
+pub fn project_spec(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
+    Arc::new(ProjectSpec {
+        source: PathBuf::from("/w/wrangle.toml"),
+        root: PathBuf::from("/w"),
+        services,
+        sockets: Vec::new(),
+        logs: Default::default(),
+        notify: Vec::new(),
+        monitor: Default::default(),
+        metrics: None,
+    })
 }

@@ -11,7 +11,7 @@
 //! and every item under `#[cfg(test)]`): tests may build their fixtures from any module.
 //!
 //! The code map has one line per file: a second test fails when a file under `src/` is not named
-//! there, or a named file does not exist.
+//! there, or a named file does not exist. A third checks that `unsafe` is allowed in `sys` alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -137,6 +137,45 @@ fn the_code_map_names_every_file_under_src() {
          (a directory of tests may be named as `dir/`): add a line for a new file, under its \
          module's heading, saying what it owns; remove or rename the line of a file that moved.",
         problems.join("\n  ")
+    );
+}
+
+#[test]
+fn unsafe_code_is_allowed_in_sys_alone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest.contains("unsafe_code = \"deny\""),
+        "Cargo.toml must deny unsafe_code for the whole crate ([lints.rust])"
+    );
+    let mut files = Vec::new();
+    collect_rs_files(&root.join("src"), &mut files);
+    let mut allowed_at = Vec::new();
+    for file in &files {
+        let text = strip_comments_and_literals(&fs::read_to_string(file).expect("read"));
+        let tokens: Vec<String> = tokenize(&text)
+            .into_iter()
+            .map(|token| token.text)
+            .collect();
+        for (index, window) in tokens.windows(4).enumerate() {
+            if window == ["allow", "(", "unsafe_code", ")"] {
+                // What the attribute is on: the item after its closing `]`.
+                let item: Vec<&str> = tokens[index + 5..]
+                    .iter()
+                    .take(3)
+                    .map(String::as_str)
+                    .collect();
+                let relative = file.strip_prefix(root).expect("under the root");
+                allowed_at.push(format!("{} on `{}`", relative.display(), item.join(" ")));
+            }
+        }
+    }
+    assert_eq!(
+        allowed_at,
+        ["src/lib.rs on `pub mod sys`"],
+        "`unsafe` belongs in `sys` alone (each block with a `// Safety:` comment): the crate \
+         denies it, and only lib.rs allows it, on `pub mod sys`. Move the code that needs it \
+         behind a safe function of `sys`."
     );
 }
 

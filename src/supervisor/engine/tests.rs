@@ -6,30 +6,29 @@ mod restart;
 mod start;
 mod stop;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
+use std::collections::VecDeque;
 
 use super::*;
 use crate::exit;
 use crate::spec::{
     CommandSpec, Dependency, DependencyCondition, ReadyCheck, ReadyProbe, RestartPolicy,
-    RestartSpec, ServiceSpec, StopSpec,
+    RestartSpec, ServiceSpec,
 };
+use crate::test_support::{project_spec as project, service_spec};
 
+/// A service of the engine's scenarios: `true`, restarted on failure (3 in a window, backoff from
+/// 100 ms to 5 s), with a TCP probe when `probe`.
 fn service(
     name: &str,
     depends_on: &[(ServiceId, DependencyCondition)],
     probe: bool,
 ) -> ServiceSpec {
+    let base = service_spec(name);
     ServiceSpec {
-        name: name.to_string(),
         command: CommandSpec {
             argv: vec!["true".into()],
             shell: false,
         },
-        cwd: PathBuf::from("/"),
-        env: BTreeMap::new(),
-        ports: Vec::new(),
         depends_on: depends_on
             .iter()
             .map(|(service, condition)| Dependency {
@@ -50,33 +49,12 @@ fn service(
         }),
         restart: RestartSpec {
             policy: RestartPolicy::OnFailure,
-            backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             max_restarts: 3,
-            window: Duration::from_secs(60),
-            min_uptime: Duration::from_secs(300),
+            ..base.restart
         },
-        stop: StopSpec {
-            signal: Signal::TERM,
-            timeout: Duration::from_secs(10),
-        },
-        limits: Default::default(),
-        sockets: Vec::new(),
-        instances: crate::spec::Instances::Count(1),
+        ..base
     }
-}
-
-fn project(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
-    Arc::new(ProjectSpec {
-        source: PathBuf::from("/w/wrangle.toml"),
-        root: PathBuf::from("/w"),
-        services,
-        sockets: Vec::new(),
-        logs: Default::default(),
-        notify: Vec::new(),
-        monitor: Default::default(),
-        metrics: None,
-    })
 }
 
 /// Drives an engine like the runtime does: spawns succeed at once with fake pids (or fail, as

@@ -5,9 +5,7 @@
 mod recording;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,61 +16,17 @@ use tokio::task::JoinHandle;
 
 use super::output::OUTPUT_DRAIN_LIMIT;
 use super::*;
-use crate::spec::{
-    CommandSpec, ReadyCheck, ReadyProbe, RestartPolicy, RestartSpec, ServiceSpec, StopSpec,
-};
+use crate::spec::{CommandSpec, ReadyCheck, ReadyProbe, RestartPolicy, ServiceSpec};
 use crate::sys::reaper::ExitStatus;
+use crate::test_support::{project_spec as project, service_spec as service};
 use recording::{Call, Recording};
 
 /// How long (paused time) a test waits for something the executor should do.
 const WAIT_LIMIT: Duration = Duration::from_secs(600);
 
-fn service(name: &str) -> ServiceSpec {
-    ServiceSpec {
-        name: name.to_string(),
-        command: CommandSpec {
-            argv: vec![name.to_string()],
-            shell: false,
-        },
-        cwd: PathBuf::from("/"),
-        env: BTreeMap::new(),
-        ports: Vec::new(),
-        depends_on: Vec::new(),
-        ready: None,
-        restart: RestartSpec {
-            policy: RestartPolicy::Never,
-            backoff_initial: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(1),
-            max_restarts: 5,
-            window: Duration::from_secs(60),
-            min_uptime: Duration::from_secs(300),
-        },
-        stop: StopSpec {
-            signal: Signal::TERM,
-            timeout: Duration::from_secs(10),
-        },
-        limits: Default::default(),
-        sockets: Vec::new(),
-        instances: crate::spec::Instances::Count(1),
-    }
-}
-
 fn restarting(mut spec: ServiceSpec) -> ServiceSpec {
     spec.restart.policy = RestartPolicy::Always;
     spec
-}
-
-fn project(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
-    Arc::new(ProjectSpec {
-        source: PathBuf::from("/w/wrangle.toml"),
-        root: PathBuf::from("/w"),
-        services,
-        sockets: Vec::new(),
-        logs: Default::default(),
-        notify: Vec::new(),
-        monitor: Default::default(),
-        metrics: None,
-    })
 }
 
 /// What the front-end was told, in order.
