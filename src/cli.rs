@@ -5,8 +5,10 @@
 
 pub mod control;
 pub mod detach;
+pub mod generate;
 pub mod instances;
 pub mod logs;
+pub mod output_file;
 pub mod project;
 pub mod status;
 pub mod top;
@@ -63,6 +65,16 @@ pub enum Command {
     /// Watch the daemon's services live, full-screen: CPU, memory, logs; restart, stop, start.
     #[command(after_help = top::KEYS)]
     Top(top::TopArgs),
+    /// Write a completion script for bash, zsh or fish to standard output (service names of the
+    /// current project complete too).
+    Completions(generate::CompletionsArgs),
+    /// Write the man page (or, with --dir, every page) of wrangle.
+    Man(generate::ManArgs),
+    /// Write the JSON Schema of wrangle.toml to standard output, for editors.
+    Schema,
+    /// Internal: the service names of the current project, for completion scripts.
+    #[command(name = "__services", hide = true)]
+    Services(ProjectArgs),
     /// Internal: the project's daemon, started by `up -d` below its sentinel. (The sentinel,
     /// `__sentinel`, is chosen in `main` before this parser runs.)
     #[command(name = "__daemon", hide = true)]
@@ -167,6 +179,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Down(args) => control::down(file(args)),
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),
+        Command::Completions(args) => generate::completions(&args),
+        Command::Man(args) => generate::man(&args),
+        Command::Schema => generate::schema(),
+        Command::Services(args) => generate::services(file(args)),
         Command::Daemon(args) => crate::daemon::run(
             file(args.up.project.clone()),
             &args.up.services,

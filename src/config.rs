@@ -33,6 +33,7 @@ mod document;
 mod dotenv;
 mod procfile;
 mod resolve;
+mod schema;
 mod trust;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ use std::sync::Arc;
 
 use crate::config::diagnostic::SourceFile;
 pub use crate::config::diagnostic::{ConfigError, Diagnostic};
+pub use crate::config::schema::json_schema;
 use crate::config::trust::{Gate, MAX_CONFIG_BYTES, Verdict};
 pub use crate::config::trust::{Origin, TRUSTED_DIRS_VAR, Trust};
 use crate::spec::ProjectSpec;

@@ -122,7 +122,7 @@ pub fn prepare(
 
 /// Who loads the config (the effective user and group) and the directories they trust beyond
 /// the config's rule (`WRANGLE_TRUSTED_DIRS`).
-fn config_trust() -> Result<config::Trust, ConfigError> {
+pub fn config_trust() -> Result<config::Trust, ConfigError> {
     let trust = config::Trust::new(
         rustix::process::geteuid().as_raw(),
         rustix::process::getegid().as_raw(),

@@ -38,3 +38,5 @@ mod top;
 mod metrics;
 // Sockets wrangle passes to services, instances, `scale`, and the rolling `reload` under load.
 mod sockets;
+// Completion scripts loaded by real shells, man pages, the JSON Schema.
+mod generated;

@@ -36,10 +36,14 @@ mod services;
 mod sockets;
 mod values;
 
-pub(crate) use notify::{RawNotify, resolve as resolve_notify};
-pub(crate) use project::RawProject;
-pub(crate) use services::{RawCommand, RawService, RawSettings, service_name_problem};
-pub(crate) use sockets::{RawListen, RawSocket};
+pub(crate) use notify::{NOTIFY_KEYS, RawNotify, resolve as resolve_notify};
+pub(crate) use probes::{READY_KEYS, READY_KINDS};
+pub(crate) use project::{LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, RawProject, TOP_LEVEL_KEYS};
+pub(crate) use services::{
+    CONDITIONS, DEFAULTS_KEYS, RESTART_POLICIES, RawCommand, RawService, RawSettings, SERVICE_KEYS,
+    service_name_problem,
+};
+pub(crate) use sockets::{RawListen, RawSocket, SOCKET_KEYS};
 
 type Value<'i> = Spanned<DeValue<'i>>;
 

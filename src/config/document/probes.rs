@@ -11,8 +11,8 @@ use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
 use crate::spec::{CommandSpec, ReadyCheck, ReadyProbe};
 
-const READY_KINDS: &[&str] = &["http", "tcp", "exec", "log", "notify"];
-const READY_KEYS: &[&str] = &[
+pub(crate) const READY_KINDS: &[&str] = &["http", "tcp", "exec", "log", "notify"];
+pub(crate) const READY_KEYS: &[&str] = &[
     "http",
     "tcp",
     "exec",

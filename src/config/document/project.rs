@@ -15,12 +15,12 @@ use crate::config::diagnostic::Diagnostic;
 use crate::spec::{LogSpec, MetricsSpec, MonitorSpec};
 
 /// Keys allowed at the top level.
-const TOP_LEVEL_KEYS: &[&str] = &[
+pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "services", "defaults", "sockets", "logs", "monitor", "metrics", "notify",
 ];
-const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
-const MONITOR_KEYS: &[&str] = &["interval", "history"];
-const METRICS_KEYS: &[&str] = &["listen"];
+pub(crate) const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
+pub(crate) const MONITOR_KEYS: &[&str] = &["interval", "history"];
+pub(crate) const METRICS_KEYS: &[&str] = &["listen"];
 /// The shortest sampling interval accepted: sampling costs CPU in proportion to its rate.
 const MIN_MONITOR_INTERVAL: Duration = Duration::from_millis(100);
 /// The most samples kept per service (history / interval): bounds the monitor's memory.

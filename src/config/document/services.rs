@@ -18,7 +18,7 @@ use crate::spec::{
 };
 
 /// Keys allowed in a `[services.NAME]` table.
-const SERVICE_KEYS: &[&str] = &[
+pub(crate) const SERVICE_KEYS: &[&str] = &[
     "command",
     "shell",
     "cwd",
@@ -44,7 +44,7 @@ const SERVICE_KEYS: &[&str] = &[
 ];
 
 /// Keys allowed in `[defaults]`: the settings that make sense for many services at once.
-const DEFAULTS_KEYS: &[&str] = &[
+pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "cwd",
     "env",
     "env_file",
@@ -62,8 +62,8 @@ const DEFAULTS_KEYS: &[&str] = &[
     "memory_warn",
     "warn_after",
 ];
-const RESTART_POLICIES: &[&str] = &["never", "on-failure", "always"];
-const CONDITIONS: &[&str] = &["started", "ready", "completed"];
+pub(crate) const RESTART_POLICIES: &[&str] = &["never", "on-failure", "always"];
+pub(crate) const CONDITIONS: &[&str] = &["started", "ready", "completed"];
 
 /// Settings that `[defaults]` and a service share. A service's own value wins.
 #[derive(Debug, Default)]

@@ -12,7 +12,7 @@ use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::document::service_name_problem;
 
-const SOCKET_KEYS: &[&str] = &["listen", "mode"];
+pub(crate) const SOCKET_KEYS: &[&str] = &["listen", "mode"];
 const LISTEN_HELP: &str =
     "write listen = \"tcp://127.0.0.1:8080\", \"tcp://[::]:8080\" or \"unix:app.sock\"";
 

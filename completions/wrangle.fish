@@ -1,0 +1,120 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_wrangle_global_optspecs
+    string join \n f/file= h/help V/version
+end
+
+function __fish_wrangle_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_wrangle_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_wrangle_using_subcommand
+    set -l cmd (__fish_wrangle_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c wrangle -n "__fish_wrangle_needs_command" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) from the current directory upwards. Also accepted after the command (`wrangle up -f PATH`), except for `logs`, where `-f` means follow (use `--file` there)' -r -F
+complete -c wrangle -n "__fish_wrangle_needs_command" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_needs_command" -s V -l version -d 'Print version'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "up" -d 'Start services (all, or the named ones and what they depend on) in the foreground; Ctrl+C stops everything. With -d, in a background daemon'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "ps" -d 'Show the state of every service of the project\'s daemon'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "status" -d 'Show the state of every service of the project\'s daemon'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "logs" -d 'Print service output from the daemon, merged and prefixed; -f follows it'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "start" -d 'Start services (and what they depend on) in the running daemon'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "stop" -d 'Stop services in the running daemon; they stay stopped until started again'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "restart" -d 'Restart services in the running daemon'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "reload" -d 'Replace every instance of services in the running daemon, one at a time, each new one ready before the one it replaces stops (a service without sockets is restarted)'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "scale" -d 'Run N instances of a service in the running daemon, starting or stopping as few as that takes'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "down" -d 'Stop everything and end the project\'s wrangle (daemon or foreground)'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "ls" -d 'List every project with a running wrangle for this user'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "top" -d 'Watch the daemon\'s services live, full-screen: CPU, memory, logs; restart, stop, start'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "completions" -d 'Write a completion script for bash, zsh or fish to standard output (service names of the current project complete too)'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "man" -d 'Write the man page (or, with --dir, every page) of wrangle'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "schema" -d 'Write the JSON Schema of wrangle.toml to standard output, for editors'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "__services" -d 'Internal: the service names of the current project, for completion scripts'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "__daemon" -d 'Internal: the project\'s daemon, started by `up -d` below its sentinel. (The sentinel, `__sentinel`, is chosen in `main` before this parser runs.)'
+complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand up" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand up" -s d -l detach -d 'Run in the background: start a daemon for this project, wait until every service is ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...'
+complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l raw -d 'Write service output to the terminal exactly as printed, escape sequences included (by default control characters are shown visibly, as `^[`)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l service-colors -d 'Keep the colours services print on a terminal (other control characters are still shown visibly)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l for-terminal -d 'The output reaches a terminal through another process (`up -d` relays the daemon\'s)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand up" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand ps" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand ps" -l json -d 'Print the status as JSON (the API\'s `ProjectStatus`), for scripts'
+complete -c wrangle -n "__fish_wrangle_using_subcommand ps" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand status" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand status" -l json -d 'Print the status as JSON (the API\'s `ProjectStatus`), for scripts'
+complete -c wrangle -n "__fish_wrangle_using_subcommand status" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand logs" -l file -d 'Use this config file instead of looking for wrangle.toml upwards (`-f` means follow here)' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand logs" -s n -l lines -d 'How many of the last lines to print first' -r
+complete -c wrangle -n "__fish_wrangle_using_subcommand logs" -l since -d 'Only lines from this long ago onwards, e.g. `10m` or `1h 30m`' -r
+complete -c wrangle -n "__fish_wrangle_using_subcommand logs" -s f -l follow -d 'Keep printing new lines until Ctrl+C (or until stdout is closed, e.g. by `| head`)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand logs" -l raw -d 'Write service output to the terminal exactly as printed, escape sequences included (by default control characters are shown visibly, as `^[`)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand logs" -l service-colors -d 'Keep the colours services print on a terminal (other control characters are still shown visibly)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand logs" -l for-terminal -d 'The output reaches a terminal through another process (`up -d` relays the daemon\'s)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand start" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand start" -l all -d 'Act on every service'
+complete -c wrangle -n "__fish_wrangle_using_subcommand start" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand stop" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand stop" -l all -d 'Act on every service'
+complete -c wrangle -n "__fish_wrangle_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand restart" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand restart" -l all -d 'Act on every service'
+complete -c wrangle -n "__fish_wrangle_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand reload" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand reload" -l all -d 'Reload every service'
+complete -c wrangle -n "__fish_wrangle_using_subcommand reload" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand scale" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand scale" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand down" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand down" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand ls" -l json -d 'Print the list as JSON, for scripts'
+complete -c wrangle -n "__fish_wrangle_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand top" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand top" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand man" -l dir -d 'Write every page (wrangle.1, wrangle-up.1, ...) into this directory instead of writing wrangle.1 to standard output' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand man" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand schema" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand __services" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand __services" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l sentinel-fd -d 'The descriptor of the pipe to the sentinel that started this daemon (`crate::sys::sentinel::LINK_OPTION`)' -r
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s d -l detach -d 'Run in the background: start a daemon for this project, wait until every service is ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...'
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l raw -d 'Write service output to the terminal exactly as printed, escape sequences included (by default control characters are shown visibly, as `^[`)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l service-colors -d 'Keep the colours services print on a terminal (other control characters are still shown visibly)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l for-terminal -d 'The output reaches a terminal through another process (`up -d` relays the daemon\'s)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s h -l help -d 'Print help'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "up" -d 'Start services (all, or the named ones and what they depend on) in the foreground; Ctrl+C stops everything. With -d, in a background daemon'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "ps" -d 'Show the state of every service of the project\'s daemon'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "logs" -d 'Print service output from the daemon, merged and prefixed; -f follows it'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "start" -d 'Start services (and what they depend on) in the running daemon'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "stop" -d 'Stop services in the running daemon; they stay stopped until started again'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "restart" -d 'Restart services in the running daemon'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "reload" -d 'Replace every instance of services in the running daemon, one at a time, each new one ready before the one it replaces stops (a service without sockets is restarted)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "scale" -d 'Run N instances of a service in the running daemon, starting or stopping as few as that takes'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "down" -d 'Stop everything and end the project\'s wrangle (daemon or foreground)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "ls" -d 'List every project with a running wrangle for this user'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "top" -d 'Watch the daemon\'s services live, full-screen: CPU, memory, logs; restart, stop, start'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "completions" -d 'Write a completion script for bash, zsh or fish to standard output (service names of the current project complete too)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "man" -d 'Write the man page (or, with --dir, every page) of wrangle'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "schema" -d 'Write the JSON Schema of wrangle.toml to standard output, for editors'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "__services" -d 'Internal: the service names of the current project, for completion scripts'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "__daemon" -d 'Internal: the project\'s daemon, started by `up -d` below its sentinel. (The sentinel, `__sentinel`, is chosen in `main` before this parser runs.)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+# Service names of the project found from the current directory, for the verbs that take them.
+complete -c wrangle -n "__fish_seen_subcommand_from up start stop restart logs reload" -f -a "(wrangle __services 2>/dev/null)"

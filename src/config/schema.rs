@@ -1,0 +1,515 @@
+//! The JSON Schema of `wrangle.toml`, for editors: a TOML language server (Taplo, Even Better
+//! TOML) given `docs/wrangle.schema.json` completes keys, shows what each one means and flags
+//! unknown keys and values of the wrong type while the file is being written.
+//!
+//! The set of keys comes from the readers' own key tables (`document::*_KEYS`, the lists that
+//! decide what "unknown key" means), so the schema cannot offer a key the loader rejects or miss
+//! one it accepts. What this module adds is each key's shape (the value types the reader takes)
+//! and a one-line description; a key without a shape here is a failing unit test, not a silent
+//! gap. The schema checks what can be checked value by value; what the loader decides across
+//! values (dependency names, cycles, ports declared twice, files that exist) it cannot express.
+//!
+//! It is JSON Schema draft-07, the newest draft the TOML language servers read.
+
+use serde_json::{Map, Value, json};
+
+use crate::config::document::{
+    CONDITIONS, DEFAULTS_KEYS, LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, NOTIFY_KEYS, READY_KEYS,
+    READY_KINDS, RESTART_POLICIES, SERVICE_KEYS, SOCKET_KEYS, TOP_LEVEL_KEYS,
+};
+use crate::spec::EVENT_KINDS;
+use crate::spec::{MAX_INSTANCES, MAX_SERVICE_NAME_BYTES};
+
+/// A table of the file, with the reader's list of its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    Top,
+    Service,
+    Defaults,
+    Ready,
+    Notify,
+    Socket,
+    Logs,
+    Monitor,
+    Metrics,
+}
+
+impl Table {
+    pub(crate) const ALL: [Table; 9] = [
+        Table::Top,
+        Table::Service,
+        Table::Defaults,
+        Table::Ready,
+        Table::Notify,
+        Table::Socket,
+        Table::Logs,
+        Table::Monitor,
+        Table::Metrics,
+    ];
+
+    /// The keys its reader accepts (the reader's own list).
+    pub(crate) fn keys(self) -> &'static [&'static str] {
+        match self {
+            Table::Top => TOP_LEVEL_KEYS,
+            Table::Service => SERVICE_KEYS,
+            Table::Defaults => DEFAULTS_KEYS,
+            Table::Ready => READY_KEYS,
+            Table::Notify => NOTIFY_KEYS,
+            Table::Socket => SOCKET_KEYS,
+            Table::Logs => LOGS_KEYS,
+            Table::Monitor => MONITOR_KEYS,
+            Table::Metrics => METRICS_KEYS,
+        }
+    }
+
+    /// Its name in the schema's `definitions`.
+    fn definition(self) -> &'static str {
+        match self {
+            Table::Top => "project",
+            Table::Service => "service",
+            Table::Defaults => "defaults",
+            Table::Ready => "ready",
+            Table::Notify => "notify",
+            Table::Socket => "socket",
+            Table::Logs => "logs",
+            Table::Monitor => "monitor",
+            Table::Metrics => "metrics",
+        }
+    }
+}
+
+/// The schema, as written to `docs/wrangle.schema.json` (pretty-printed, ending in a newline).
+pub fn json_schema() -> String {
+    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The schema as a JSON value.
+pub(crate) fn schema() -> Value {
+    let mut definitions = Map::new();
+    for table in Table::ALL {
+        if table == Table::Top {
+            continue;
+        }
+        definitions.insert(table.definition().to_string(), object_of(table));
+    }
+    let mut root = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "wrangle.toml",
+        "description": "A wrangle project: its services and how to run them (docs/config.md).",
+    });
+    if let (Value::Object(root), Value::Object(project)) = (&mut root, object_of(Table::Top)) {
+        root.extend(project);
+        root.insert("definitions".to_string(), Value::Object(definitions));
+    }
+    root
+}
+
+/// `table` as a closed object: its keys with their shapes, nothing else.
+fn object_of(table: Table) -> Value {
+    let mut properties = Map::new();
+    for key in table.keys() {
+        let shape = shape(table, key).unwrap_or_else(|| json!({}));
+        properties.insert((*key).to_string(), shape);
+    }
+    let mut object = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    if let Value::Object(object) = &mut object {
+        match table {
+            Table::Top => {
+                object.insert("required".to_string(), json!(["services"]));
+            }
+            Table::Service => {
+                object.insert("required".to_string(), json!(["command"]));
+            }
+            Table::Ready => {
+                // Exactly one probe kind: each branch requires a different one, so a table with
+                // two kinds matches two branches and fails `oneOf`.
+                let kinds: Vec<Value> = READY_KINDS
+                    .iter()
+                    .map(|kind| json!({ "required": [kind] }))
+                    .collect();
+                object.insert("oneOf".to_string(), Value::Array(kinds));
+            }
+            Table::Notify => {
+                object.insert("required".to_string(), json!(["on"]));
+                object.insert(
+                    "oneOf".to_string(),
+                    json!([{ "required": ["webhook"] }, { "required": ["command"] }]),
+                );
+            }
+            Table::Metrics | Table::Socket => {
+                object.insert("required".to_string(), json!(["listen"]));
+            }
+            Table::Defaults | Table::Logs | Table::Monitor => {}
+        }
+    }
+    object
+}
+
+/// The shape of `key` in `table`: its value types and a description. `None` for a key this
+/// module does not know yet (the unit tests fail on it).
+pub(crate) fn shape(table: Table, key: &str) -> Option<Value> {
+    let (mut shape, description) = match table {
+        Table::Top => top_level(key)?,
+        Table::Service | Table::Defaults => service(key)?,
+        Table::Ready => ready(key)?,
+        Table::Notify => notify(key)?,
+        Table::Socket => socket(key)?,
+        Table::Logs => logs(key)?,
+        Table::Monitor => monitor(key)?,
+        Table::Metrics => metrics(key)?,
+    };
+    if let Value::Object(object) = &mut shape {
+        object.insert("description".to_string(), json!(description));
+    }
+    Some(shape)
+}
+
+type Shape = (Value, &'static str);
+
+fn top_level(key: &str) -> Option<Shape> {
+    let name_pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$";
+    Some(match key {
+        "services" => (
+            json!({
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": { "pattern": name_pattern, "maxLength": MAX_SERVICE_NAME_BYTES },
+                "additionalProperties": { "$ref": "#/definitions/service" },
+            }),
+            "The services, one table each ([services.NAME]), in start-tie order.",
+        ),
+        "defaults" => (
+            json!({ "$ref": "#/definitions/defaults" }),
+            "Settings for every service that does not set them itself.",
+        ),
+        "sockets" => (
+            json!({
+                "type": "object",
+                "propertyNames": { "pattern": name_pattern, "maxLength": MAX_SERVICE_NAME_BYTES },
+                "additionalProperties": { "$ref": "#/definitions/socket" },
+            }),
+            "Listening sockets wrangle binds once, before any service starts ([sockets.NAME]).",
+        ),
+        "logs" => (
+            json!({ "$ref": "#/definitions/logs" }),
+            "Limits of the daemon's log files.",
+        ),
+        "notify" => (
+            json!({ "type": "array", "items": { "$ref": "#/definitions/notify" } }),
+            "Notifications: a webhook or a command fired on events ([[notify]]).",
+        ),
+        "monitor" => (
+            json!({ "$ref": "#/definitions/monitor" }),
+            "How the daemon samples what each service costs.",
+        ),
+        "metrics" => (
+            json!({ "$ref": "#/definitions/metrics" }),
+            "Serve Prometheus metrics from the daemon.",
+        ),
+        _ => return None,
+    })
+}
+
+fn service(key: &str) -> Option<Shape> {
+    Some(match key {
+        "command" => (
+            command(),
+            "What to run: an argv array, or a string split into words (never run by a shell \
+             unless shell = true).",
+        ),
+        "shell" => (
+            json!({ "type": "boolean" }),
+            "Run a string command as `sh -c COMMAND`.",
+        ),
+        "cwd" => (
+            json!({ "type": "string" }),
+            "Working directory, relative to the config file's directory.",
+        ),
+        "env" => (
+            json!({
+                "type": "object",
+                "additionalProperties": { "type": ["string", "integer", "number", "boolean"] },
+            }),
+            "Environment variables added for the service.",
+        ),
+        "env_file" => (
+            one_or_many(json!({ "type": "string" })),
+            "Dotenv files, relative to the config file's directory; later files win.",
+        ),
+        "port" => (
+            one_or_many(port()),
+            "TCP ports the service listens on; checked free before each start. One port sets \
+             PORT.",
+        ),
+        "depends_on" => (depends_on(), "Services that must reach a condition first."),
+        "ready" => (
+            json!({ "$ref": "#/definitions/ready" }),
+            "How wrangle decides the service is ready: exactly one probe kind.",
+        ),
+        "restart" => (
+            json!({ "enum": RESTART_POLICIES }),
+            "When to restart a service that exited.",
+        ),
+        "backoff_initial" => (duration(), "Delay before the first restart."),
+        "backoff_max" => (duration(), "Upper bound of the restart delay."),
+        "max_restarts" => (
+            json!({ "type": "integer", "minimum": 0 }),
+            "Quick crashes in a row, or restarts within restart_window, before giving up.",
+        ),
+        "restart_window" => (duration(), "The sliding window of max_restarts."),
+        "min_uptime" => (
+            duration(),
+            "A run this long stayed up: the crash streak ends.",
+        ),
+        "stop_signal" => (
+            json!({
+                "anyOf": [
+                    { "type": "string" },
+                    { "type": "integer", "minimum": 1, "maximum": 64 },
+                ],
+            }),
+            "The signal that asks the service to stop (a name such as \"SIGINT\", or a number).",
+        ),
+        "stop_timeout" => (
+            duration(),
+            "How long to wait after stop_signal before SIGKILL.",
+        ),
+        "max_memory" => (
+            size(),
+            "Restart the service when its tree's memory stays above this.",
+        ),
+        "cpu_warn" => (
+            json!({
+                "anyOf": [
+                    { "type": "number", "minimum": 1, "maximum": 100000 },
+                    { "type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*%?\\s*$" },
+                ],
+            }),
+            "Warn when CPU use (percent of one core) stays above this for warn_after.",
+        ),
+        "memory_warn" => (size(), "Warn when memory stays above this for warn_after."),
+        "warn_after" => (
+            duration(),
+            "How long a value must stay past a threshold to warn.",
+        ),
+        "sockets" => (
+            json!({ "type": "array", "items": { "type": "string" } }),
+            "The [sockets] the service receives, by name; the first is file descriptor 3.",
+        ),
+        "instances" => (
+            json!({
+                "anyOf": [
+                    { "type": "integer", "minimum": 1, "maximum": MAX_INSTANCES },
+                    { "const": "max" },
+                ],
+            }),
+            "How many copies of the service run (\"max\": one per CPU).",
+        ),
+        _ => return None,
+    })
+}
+
+fn ready(key: &str) -> Option<Shape> {
+    Some(match key {
+        "http" => (
+            json!({ "type": "string", "pattern": "^http://" }),
+            "GET this http:// URL; ready on a 2xx status.",
+        ),
+        "tcp" => (
+            json!({ "anyOf": [port(), { "type": "string" }] }),
+            "Ready once a TCP connection succeeds: a port (127.0.0.1) or \"host:port\".",
+        ),
+        "exec" => (
+            command(),
+            "Ready when this command exits 0 (never run by a shell).",
+        ),
+        "log" => (
+            json!({ "type": "string" }),
+            "Ready when a line of output matches this regex.",
+        ),
+        "notify" => (
+            json!({ "const": true }),
+            "Ready when the service sends READY=1 to $NOTIFY_SOCKET.",
+        ),
+        "interval" => (duration(), "The longest gap between two attempts."),
+        "timeout" => (
+            duration(),
+            "No readiness within this time after spawn is a failure.",
+        ),
+        "recheck" => (
+            duration(),
+            "Once ready, probe again this often (http, tcp, exec).",
+        ),
+        "per_instance" => (
+            json!({ "type": "boolean" }),
+            "http and tcp: probe each instance on the probe's port plus its instance number.",
+        ),
+        _ => return None,
+    })
+}
+
+fn notify(key: &str) -> Option<Shape> {
+    let kinds: Vec<&str> = EVENT_KINDS.iter().map(|(kind, _)| *kind).collect();
+    Some(match key {
+        "on" => (
+            one_or_many(json!({ "enum": kinds })),
+            "The events that fire this entry.",
+        ),
+        "services" => (
+            one_or_many(json!({ "type": "string" })),
+            "Only events of these services fire it (default: every service).",
+        ),
+        "webhook" => (
+            json!({ "type": "string", "pattern": "^http://" }),
+            "POST the JSON payload to this http:// URL.",
+        ),
+        "command" => (
+            command(),
+            "Run this command with the payload on its standard input.",
+        ),
+        "timeout" => (duration(), "The longest one attempt may take (at most 1h)."),
+        "retries" => (
+            json!({ "type": "integer", "minimum": 0, "maximum": 10 }),
+            "Webhooks: further attempts after a failed one.",
+        ),
+        "rate_limit" => (
+            json!({ "type": "integer", "minimum": 1, "maximum": 10000 }),
+            "At most this many notifications per rate_window.",
+        ),
+        "rate_window" => (
+            duration(),
+            "The sliding window of rate_limit (at most 24h).",
+        ),
+        _ => return None,
+    })
+}
+
+fn socket(key: &str) -> Option<Shape> {
+    Some(match key {
+        "listen" => (
+            json!({ "type": "string", "pattern": "^(tcp://|unix:)" }),
+            "Where to listen: \"tcp://HOST:PORT\" or \"unix:PATH\".",
+        ),
+        "mode" => (
+            json!({
+                "anyOf": [
+                    { "type": "string", "pattern": "^\\s*[0-7]{1,4}\\s*$" },
+                    { "type": "integer", "minimum": 0, "maximum": 511 },
+                ],
+            }),
+            "Unix sockets only: the socket file's permissions (\"0660\").",
+        ),
+        _ => return None,
+    })
+}
+
+fn logs(key: &str) -> Option<Shape> {
+    Some(match key {
+        "max_file_size" => (size(), "Rotate a log file before it grows past this."),
+        "keep_files" => (
+            json!({ "type": "integer", "minimum": 0, "maximum": 1000 }),
+            "Rotated files kept per service.",
+        ),
+        "budget" => (
+            size(),
+            "All log files of the project together; the oldest go first.",
+        ),
+        _ => return None,
+    })
+}
+
+fn monitor(key: &str) -> Option<Shape> {
+    Some(match key {
+        "interval" => (
+            duration(),
+            "How often services are sampled while nobody watches (at least 100ms).",
+        ),
+        "history" => (duration(), "How long samples are kept."),
+        _ => return None,
+    })
+}
+
+fn metrics(key: &str) -> Option<Shape> {
+    Some(match key {
+        "listen" => (
+            json!({ "anyOf": [port(), { "type": "string" }] }),
+            "Where to serve /metrics: \"ip:port\", or a port on 127.0.0.1.",
+        ),
+        _ => return None,
+    })
+}
+
+/// A humantime string ("500ms", "1m 30s") or a whole number of seconds.
+fn duration() -> Value {
+    json!({
+        "anyOf": [
+            { "type": "string", "pattern": "^\\s*[0-9]+\\s*[A-Za-zµ]*(\\s*[0-9]+\\s*[A-Za-zµ]+)*\\s*$" },
+            { "type": "integer", "minimum": 0 },
+        ],
+    })
+}
+
+/// "10MiB", "500 KB", or a whole number of bytes; at least 4 KiB.
+fn size() -> Value {
+    json!({
+        "anyOf": [
+            {
+                "type": "string",
+                "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*([BbKkMmGg]|[KkMmGg][Bb]|[KkMmGg][Ii][Bb])?\\s*$",
+            },
+            { "type": "integer", "minimum": 4096 },
+        ],
+    })
+}
+
+fn port() -> Value {
+    json!({ "type": "integer", "minimum": 1, "maximum": 65535 })
+}
+
+/// An argv array (not empty) or a command line.
+fn command() -> Value {
+    json!({
+        "anyOf": [
+            { "type": "string", "minLength": 1 },
+            { "type": "array", "items": { "type": "string" }, "minItems": 1 },
+        ],
+    })
+}
+
+fn one_or_many(item: Value) -> Value {
+    json!({ "anyOf": [item.clone(), { "type": "array", "items": item }] })
+}
+
+fn depends_on() -> Value {
+    let condition = json!({ "enum": CONDITIONS });
+    json!({
+        "anyOf": [
+            { "type": "array", "items": { "type": "string" } },
+            {
+                "type": "object",
+                "additionalProperties": {
+                    "anyOf": [
+                        condition.clone(),
+                        {
+                            "type": "object",
+                            "properties": {
+                                "condition": condition,
+                                "restart": { "type": "boolean" },
+                            },
+                            "additionalProperties": false,
+                        },
+                    ],
+                },
+            },
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests;
