@@ -30,7 +30,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -39,12 +38,14 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod follow;
+mod own_log;
 pub mod resources;
 mod status;
 
 use crate::api::wire::{self, ApiError, ProjectStatus, Reply, Request};
 use crate::api::{ApiContext, LazyBroadcast, RequestEnvelope, server};
 use crate::daemon::follow::StoreSource;
+use crate::daemon::own_log::DaemonLog;
 use crate::daemon::resources::ResourceStore;
 use crate::daemon::status::{LiveFigures, millis, service_status, wire_usage};
 use crate::exit;
@@ -207,11 +208,12 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         status.clone(),
     ));
 
+    let daemon_log = DaemonLog::default();
     let printer = Printer::new(
         &names,
         Printer::color_wanted(false, |key| std::env::var(key).ok()),
         false,
-        Box::new(std::io::stdout()),
+        daemon_log.writer(),
     )
     .with_controls(output_controls)
     .numbered(numbered(&spec));
@@ -263,7 +265,8 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         spec: Arc::clone(&spec),
         reporter,
         attached: Cell::new(true),
-        daemon_log: prepared.paths.daemon_log.clone(),
+        daemon_log_path: prepared.paths.daemon_log.clone(),
+        daemon_log,
         events: Arc::clone(&events),
         status: status_sender,
         store: Arc::clone(&store),
@@ -581,7 +584,9 @@ struct DaemonObserver {
     reporter: Reporter,
     /// The CLI that started us still reads our output.
     attached: Cell<bool>,
-    daemon_log: PathBuf,
+    daemon_log_path: PathBuf,
+    /// Where the output goes once detached: `daemon.log`, rotated as it grows.
+    daemon_log: DaemonLog,
     /// The pipe to the sentinel above the daemon.
     link: Option<ParentLink>,
     events: Arc<LazyBroadcast<wire::Event>>,
@@ -652,18 +657,11 @@ impl DaemonObserver {
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "{DETACHED_MARKER}{}", std::process::id());
         let _ = stdout.flush();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&self.daemon_log);
-        // Without a log file the output goes nowhere rather than to a pipe nobody reads.
-        let target = log.or_else(|_| std::fs::OpenOptions::new().write(true).open("/dev/null"));
-        if let Ok(target) = target {
-            let _ = rustix::stdio::dup2_stdout(&target);
-            let _ = rustix::stdio::dup2_stderr(&target);
-        }
+        self.daemon_log.attach(
+            &self.daemon_log_path,
+            self.spec.logs.max_file_bytes,
+            self.spec.logs.keep_files,
+        );
         // Start-up is over: the code that only it ran (reading the config, the command line,
         // the first spawns) need not stay resident; what the run uses from now on is mapped
         // back on first use (see `sys::memory`).

@@ -37,14 +37,15 @@
 //! directory and nothing else: it does not read pipes or frame lines for the supervisor, and it
 //! never deletes a file other than a rotated log of a service it was opened with.
 
-mod chunk;
 mod files;
 pub mod follow;
 pub mod format;
+mod own;
 mod queue;
 pub mod read;
 mod writer;
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -54,11 +55,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Semaphore, TryAcquireError};
 
-pub use crate::logs::chunk::LogChunk;
-use crate::logs::chunk::StoredChunk;
 use crate::logs::follow::Cursor;
 pub use crate::logs::follow::{Follow, FollowItem};
 pub use crate::logs::format::FileLine;
+pub use crate::logs::own::OwnLog;
+use crate::logs::queue::Adopted;
 pub use crate::logs::read::{read_file_tail, read_service_tail};
 use crate::logs::writer::{Shared, Writer, line_count};
 use crate::mutex::lock;
@@ -69,14 +70,13 @@ use crate::stream::Stream;
 /// The most bytes of lines waiting for the writer thread, across services.
 pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
 
-/// Longer texts are stored as several lines, all but the last marked partial, so that one
-/// enormous line is never held whole by the store (the supervisor already cuts lines at 16 KiB;
-/// this bounds callers that do not).
+/// Lines longer than this are read back as several, all but the last marked partial, so that
+/// one enormous line is never held whole.
 pub const MAX_PIECE_BYTES: usize = 64 * 1024;
 
-/// [`LogStore::append_chunk`] queues output in parts of at most this many bytes, so that a part
+/// [`LogStore::append_output`] queues output in parts of at most this many bytes, so that a part
 /// always fits the queue and the writer gets credit back in reasonable steps.
-const CHUNK_PART_BYTES: usize = 256 * 1024;
+const PART_BYTES: usize = 256 * 1024;
 
 /// How long [`LogStore::append`] waits for a writer that makes no progress at all before it
 /// drops lines instead.
@@ -126,25 +126,13 @@ impl Default for LogSettings {
     }
 }
 
-/// One line of a service's output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub time: SystemTime,
-    pub service: ServiceId,
-    pub stream: Stream,
-    /// The text without its newline, lossy UTF-8.
-    pub text: String,
-    /// The line ended without a newline (a prompt, or a piece of an over-long line).
-    pub partial: bool,
-}
-
 /// Counters of one service's log file.
 ///
-/// Lines are counted as lines of the file: a text holding newlines counts as several.
+/// Dropped output is counted in lines of the file: the newlines it held, and one more for a last
+/// line without its newline.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogStats {
     pub bytes_written: u64,
-    pub lines_written: u64,
     /// Lines that did not reach the file: a failing disk, or a writer stuck too long.
     pub lines_dropped: u64,
     pub rotations: u64,
@@ -196,6 +184,8 @@ pub enum LogError {
     },
     #[error("cannot start the log writer thread")]
     Spawn(#[source] std::io::Error),
+    #[error("cannot set up the log writer's polling of pipes")]
+    Poll(#[source] std::io::Error),
     #[error("the log writer did not finish within {0:?}; the last lines may be lost")]
     CloseTimedOut(Duration),
     #[error("the log writer thread panicked; the last lines may be lost")]
@@ -241,12 +231,12 @@ impl LogStore {
             .iter()
             .map(|name| format!("{name}.log"))
             .collect();
-        let shared = Arc::new(Shared::new(
-            service_names.len(),
-            QUEUE_BYTES,
-            settings.budget_bytes,
-        ));
-        let writer = Writer::new(&settings, dir, file_names, Arc::clone(&shared));
+        let shared = Arc::new(
+            Shared::new(service_names.len(), QUEUE_BYTES, settings.budget_bytes)
+                .map_err(LogError::Poll)?,
+        );
+        let writer =
+            Writer::new(&settings, dir, file_names, Arc::clone(&shared)).map_err(LogError::Poll)?;
         let (done_sender, done) = std::sync::mpsc::sync_channel(1);
         let writer = std::thread::Builder::new()
             .name("wrangle-logs".to_string())
@@ -264,67 +254,56 @@ impl LogStore {
         })
     }
 
-    /// Records a line for its file through the writer, waiting (asynchronously) while the
-    /// writer's queue is full. See the module docs for the bound on that wait. Lines of an
-    /// unknown service are ignored.
+    /// Records output of `service` read from `stream` at `time` (a read of a pipe the supervisor
+    /// reads itself), as the service wrote it, for its file: copied to the writer's queue,
+    /// waiting (asynchronously) while the queue is full. See the module docs for the bound on
+    /// that wait. Output of an unknown service is ignored.
     ///
     /// Needs a tokio runtime with the time driver (for the stall timeout).
-    pub async fn append(&self, line: LogLine) {
-        if line.text.len() <= MAX_PIECE_BYTES {
-            self.append_piece(line).await;
-            return;
-        }
-        let mut pieces = Pieces::new(line);
-        while let Some(piece) = pieces.next_piece() {
-            self.append_piece(piece).await;
-        }
-    }
-
-    /// Records a chunk of a service's output, all of `stream` at `time` (one read of a pipe,
-    /// the supervisor's path): the output as the service wrote it goes to the file, with the
-    /// same counters and waiting as [`LogStore::append`], at the cost of about one line for the
-    /// whole chunk. The output is `output` (copied into the queue), then the part of the chunk's
-    /// text marked with [`LogChunk::mark_output`] (handed to the writer as it is: no copy).
-    /// Each may be empty. The lines framed in `chunk` are not needed: the files are read back
-    /// for them. `chunk` is left empty (and without capacity when its text was taken). Nothing
-    /// is stored for an unknown service.
-    ///
-    /// Needs a tokio runtime with the time driver (for the stall timeout).
-    pub async fn append_chunk(
+    pub async fn append_output(
         &self,
         service: ServiceId,
         stream: Stream,
         time: SystemTime,
         output: &[u8],
-        chunk: &mut LogChunk,
     ) {
         if service >= self.names.len() {
-            chunk.clear();
             return;
         }
-        let time_ms = format::millis(time);
-        for part in Part::copied(service, stream, time_ms, output) {
+        for part in Part::copied(service, stream, format::millis(time), output) {
             self.queue_part(&part).await;
         }
-        if chunk.has_output() {
-            let stored = StoredChunk::take(time, service, stream, chunk);
-            if !stored.output().is_empty() {
-                let part = Part {
-                    service,
-                    stream,
-                    time_ms,
-                    bytes: Output::Shared(stored),
-                };
-                self.queue_part(&part).await;
-            }
-        } else {
-            chunk.clear();
+    }
+
+    /// Hands a pipe of `service` (its `stream`) over to the writer, which reads it from now on
+    /// and moves its bytes to the file inside the kernel (`splice`), after the output given
+    /// before. `guard` is dropped once the pipe has reached its end (or the store closed): the
+    /// supervisor waits on it to know that an instance's output has all been taken. The pipe
+    /// of an unknown service is closed at once.
+    pub fn adopt_pipe(
+        &self,
+        service: ServiceId,
+        stream: Stream,
+        pipe: OwnedFd,
+        guard: Box<dyn Send>,
+    ) {
+        if service >= self.names.len() {
+            return;
         }
+        self.shared.queue.adopt(Adopted {
+            service,
+            stream,
+            pipe,
+            _guard: guard,
+            grown: false,
+            held: Vec::new(),
+            held_since: None,
+        });
     }
 
     /// Queues `output` of `service` (all of `stream` at `time`) for its file if the queue has
     /// room for all of it now; never waits. Returns whether it did: if not, nothing was queued,
-    /// and the caller gives the output to [`LogStore::append_chunk`] (which waits for room).
+    /// and the caller gives the output to [`LogStore::append_output`] (which waits for room).
     /// Lets a caller hand over output from a buffer it cannot hold across a wait. Output of an
     /// unknown service is ignored (and counts as queued).
     pub fn try_append_output(
@@ -340,7 +319,7 @@ impl LogStore {
         if self.writer_stuck() {
             return false;
         }
-        let parts = output.len().div_ceil(CHUNK_PART_BYTES);
+        let parts = output.len().div_ceil(PART_BYTES);
         let credit = output.len() + parts * queue::FRAME_HEADER;
         let Some(permit) = u32::try_from(credit)
             .ok()
@@ -355,11 +334,11 @@ impl LogStore {
         true
     }
 
-    /// Takes the credit of `part`, waiting as [`LogStore::append`] does, and queues it.
+    /// Takes the credit of `part`, waiting for it (within the stall bound), and queues it.
     async fn queue_part(&self, part: &Part<'_>) {
         let Ok(permits) = u32::try_from(queue::credit(part.bytes.len())) else {
             self.shared
-                .count_dropped(part.service, line_count(part.bytes.as_slice()));
+                .count_dropped(part.service, line_count(part.bytes));
             return;
         };
         match self.shared.credit.try_acquire_many(permits) {
@@ -370,7 +349,7 @@ impl LogStore {
             }
             Err(TryAcquireError::Closed) => {
                 self.shared
-                    .count_dropped(part.service, line_count(part.bytes.as_slice()));
+                    .count_dropped(part.service, line_count(part.bytes));
                 return;
             }
             Err(TryAcquireError::NoPermits) => {}
@@ -378,7 +357,7 @@ impl LogStore {
         loop {
             if self.writer_stuck() {
                 self.shared
-                    .count_dropped(part.service, line_count(part.bytes.as_slice()));
+                    .count_dropped(part.service, line_count(part.bytes));
                 return;
             }
             let progress = self.shared.progress.load(Ordering::Acquire);
@@ -391,7 +370,7 @@ impl LogStore {
                 }
                 Ok(Err(_closed)) => {
                     self.shared
-                        .count_dropped(part.service, line_count(part.bytes.as_slice()));
+                        .count_dropped(part.service, line_count(part.bytes));
                     return;
                 }
                 Err(_elapsed) => {
@@ -403,22 +382,9 @@ impl LogStore {
         }
     }
 
-    /// [`LogStore::append`] without waiting: if the writer's queue is full, the line is dropped
-    /// (counted). Returns whether all of it was queued for the file.
-    pub fn try_append(&self, line: LogLine) -> bool {
-        if line.text.len() <= MAX_PIECE_BYTES {
-            return self.try_append_piece(line);
-        }
-        let mut pieces = Pieces::new(line);
-        let mut queued = true;
-        while let Some(piece) = pieces.next_piece() {
-            queued &= self.try_append_piece(piece);
-        }
-        queued
-    }
-
-    /// Waits until every line appended before has been written to its file (or dropped).
-    /// Unbounded if the disk hangs; wrap it in a timeout where that matters.
+    /// Waits until all output given before, and what the adopted pipes hold now, has been
+    /// written to its file (or dropped). Unbounded if the disk hangs; wrap it in a timeout where
+    /// that matters.
     pub async fn flush(&self) {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.shared.queue.request_flush(reply);
@@ -571,88 +537,6 @@ impl LogStore {
         }
     }
 
-    async fn append_piece(&self, line: LogLine) {
-        let Some(line) = self.record(line) else {
-            return;
-        };
-        let credit = queue::credit(queue::line_bytes(&line));
-        let Ok(permits) = u32::try_from(credit) else {
-            self.drop_line(&line);
-            return;
-        };
-        let time_ms = format::millis(line.time);
-        match self.shared.credit.try_acquire_many(permits) {
-            Ok(permit) => {
-                permit.forget();
-                self.shared.queue.push_line(&line, time_ms, credit);
-                return;
-            }
-            Err(TryAcquireError::Closed) => {
-                self.drop_line(&line);
-                return;
-            }
-            Err(TryAcquireError::NoPermits) => {}
-        }
-        loop {
-            if self.writer_stuck() {
-                self.drop_line(&line);
-                return;
-            }
-            let progress = self.shared.progress.load(Ordering::Acquire);
-            let acquire = self.shared.credit.acquire_many(permits);
-            match tokio::time::timeout(STALL_TIMEOUT, acquire).await {
-                Ok(Ok(permit)) => {
-                    permit.forget();
-                    self.shared.queue.push_line(&line, time_ms, credit);
-                    return;
-                }
-                Ok(Err(_closed)) => {
-                    self.drop_line(&line);
-                    return;
-                }
-                // A writer that moved at all is slow, not stuck: keep waiting.
-                Err(_elapsed) => {
-                    if self.shared.progress.load(Ordering::Acquire) == progress {
-                        self.stalled_at.store(progress, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-    }
-
-    fn try_append_piece(&self, line: LogLine) -> bool {
-        let Some(line) = self.record(line) else {
-            return false;
-        };
-        let credit = queue::credit(queue::line_bytes(&line));
-        let acquired = u32::try_from(credit)
-            .ok()
-            .and_then(|permits| self.shared.credit.try_acquire_many(permits).ok());
-        match acquired {
-            Some(permit) => {
-                permit.forget();
-                let time_ms = format::millis(line.time);
-                self.shared.queue.push_line(&line, time_ms, credit);
-                true
-            }
-            None => {
-                self.drop_line(&line);
-                false
-            }
-        }
-    }
-
-    /// `None` for a line of an unknown service.
-    fn record(&self, line: LogLine) -> Option<LogLine> {
-        (line.service < self.names.len()).then_some(line)
-    }
-
-    /// Counts a line that will not reach its file, as the lines it would have made there.
-    fn drop_line(&self, line: &LogLine) {
-        let records = 1 + memchr::memchr_iter(b'\n', line.text.as_bytes()).count();
-        self.shared.count_dropped(line.service, records as u64);
-    }
-
     /// The writer has made no progress since an `append` last gave up waiting for it.
     fn writer_stuck(&self) -> bool {
         let stalled_at = self.stalled_at.load(Ordering::Relaxed);
@@ -668,99 +552,34 @@ impl Drop for LogStore {
     }
 }
 
-/// Output of a chunk queued together (see [`LogStore::append_chunk`]).
+/// Output queued together (see [`LogStore::append_output`]).
 struct Part<'a> {
     service: ServiceId,
     stream: Stream,
     time_ms: u64,
-    bytes: Output<'a>,
+    bytes: &'a [u8],
 }
 
 impl<'a> Part<'a> {
-    /// `output` as parts of at most [`CHUNK_PART_BYTES`], each to be copied into the queue.
+    /// `output` as parts of at most [`PART_BYTES`].
     fn copied(
         service: ServiceId,
         stream: Stream,
         time_ms: u64,
         output: &'a [u8],
     ) -> impl Iterator<Item = Part<'a>> {
-        output.chunks(CHUNK_PART_BYTES).map(move |bytes| Part {
+        output.chunks(PART_BYTES).map(move |bytes| Part {
             service,
             stream,
             time_ms,
-            bytes: Output::Copied(bytes),
+            bytes,
         })
     }
-}
 
-/// Output to queue: copied into the queue, or the output of a chunk, handed over as it is.
-enum Output<'a> {
-    Copied(&'a [u8]),
-    Shared(Arc<StoredChunk>),
-}
-
-impl Output<'_> {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Output::Copied(bytes) => bytes,
-            Output::Shared(chunk) => chunk.output(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.as_slice().len()
-    }
-}
-
-impl Part<'_> {
     fn push(&self, store: &LogStore) {
         let credit = queue::credit(self.bytes.len());
         let queue = &store.shared.queue;
-        match &self.bytes {
-            Output::Copied(bytes) => {
-                queue.push_bytes(self.service, self.stream, self.time_ms, bytes, credit);
-            }
-            Output::Shared(chunk) => queue.push_shared(Arc::clone(chunk), credit),
-        }
-    }
-}
-
-/// Splits an over-long line into pieces of at most [`MAX_PIECE_BYTES`], cut at character
-/// boundaries, one at a time so that only one copy of a piece exists beside the original.
-struct Pieces {
-    line: LogLine,
-    offset: usize,
-    done: bool,
-}
-
-impl Pieces {
-    fn new(line: LogLine) -> Pieces {
-        Pieces {
-            line,
-            offset: 0,
-            done: false,
-        }
-    }
-
-    fn next_piece(&mut self) -> Option<LogLine> {
-        if self.done {
-            return None;
-        }
-        let rest = self.line.text.get(self.offset..)?;
-        let mut cut = rest.len().min(MAX_PIECE_BYTES);
-        // A character is at most 4 bytes and MAX_PIECE_BYTES is larger, so this stops above 0.
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.done = cut == rest.len();
-        self.offset += cut;
-        Some(LogLine {
-            time: self.line.time,
-            service: self.line.service,
-            stream: self.line.stream,
-            text: rest[..cut].to_string(),
-            partial: if self.done { self.line.partial } else { true },
-        })
+        queue.push_bytes(self.service, self.stream, self.time_ms, self.bytes, credit);
     }
 }
 

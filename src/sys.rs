@@ -9,6 +9,7 @@ pub mod inherit;
 pub mod lock;
 pub mod memory;
 pub mod nofile;
+pub mod pipes;
 pub mod ports;
 pub mod process_table;
 pub mod reaper;

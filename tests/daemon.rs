@@ -1379,6 +1379,74 @@ command = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.02; d
 }
 
 #[test]
+fn the_daemon_log_is_rotated_like_a_services_log() {
+    // A service that crashes and is restarted at once, for ever: every round writes three lines
+    // to daemon.log, which rotates at 4 KiB keeping 2 older files.
+    let project = Project::new(
+        r#"
+[logs]
+max_file_size = "4KiB"
+keep_files = 2
+
+[services.flap]
+command = ["sh", "-c", "sleep 0.02; exit 3"]
+restart = "on-failure"
+backoff_initial = "0s"
+backoff_max = "1ms"
+max_restarts = 100000
+restart_window = "1s"
+"#,
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let dir = project_dir(&project);
+    let file = |generation: u32| match generation {
+        0 => dir.join("daemon.log"),
+        n => dir.join(format!("daemon.log.{n}")),
+    };
+    // Three rotations at least: daemon.log.2 was rotated on to daemon.log.3, which is removed.
+    let rotated = wait_until(Duration::from_secs(60), || {
+        fs::read_to_string(file(2)).is_ok_and(|text| !text.contains("restart #1)"))
+    });
+    assert!(rotated, "daemon.log was not rotated three times");
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+
+    assert!(!file(3).exists(), "more than keep_files old daemon logs");
+    // Each file within the limit, cut between lines; the lines run on from the oldest file to
+    // the current one: every restart that began in them, in order, none missing.
+    let mut restarts = Vec::new();
+    for generation in [2, 1, 0] {
+        let text = fs::read_to_string(file(generation)).expect("daemon.log");
+        assert!(
+            text.len() <= 4096,
+            "daemon.log.{generation}: {} bytes",
+            text.len()
+        );
+        assert!(
+            text.ends_with('\n'),
+            "daemon.log.{generation} ends mid-line"
+        );
+        let mode = fs::metadata(file(generation))
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "daemon.log.{generation} mode {mode:o}");
+        restarts.extend(text.lines().filter_map(|line| {
+            let line = normalize(line);
+            let number = line.strip_prefix("flap * restarting in 0ms (restart #")?;
+            number.strip_suffix(')')?.parse::<u64>().ok()
+        }));
+    }
+    let first = *restarts.first().expect("restarts in the daemon logs");
+    assert!(
+        first > 1,
+        "the oldest restarts should have been rotated away"
+    );
+    let expected: Vec<u64> = (first..first + restarts.len() as u64).collect();
+    assert_eq!(restarts, expected);
+}
+
+#[test]
 fn log_rotation_keeps_the_configured_number_of_files() {
     // 1 MB of output through 64 KiB files, 2 rotated files kept: the current file plus
     // chatty.log.1 and chatty.log.2, never a .3; and the writer was never blocked for it.

@@ -17,7 +17,7 @@
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -53,7 +53,9 @@ pub(crate) struct LogDir {
     pub(crate) id: FileId,
 }
 
-/// A log file opened for appending.
+/// A log file opened for appending: its position is at its end. (Not in `O_APPEND` mode:
+/// `splice(2)` refuses such a file; the writer is its only writer and keeps its position at
+/// the end, and notices a file truncated under it.)
 #[derive(Debug)]
 pub(crate) struct LogFile {
     pub(crate) file: File,
@@ -130,7 +132,9 @@ pub(crate) fn name_identity(dir: &LogDir, name: &str) -> Option<FileId> {
 /// file with one link. The file is taken as it is: it holds a service's output as written, so
 /// it may well end in the middle of a line.
 pub(crate) fn open_log(dir: &LogDir, name: &str) -> Result<LogFile, LogError> {
-    let (file, id, size) = open_appending(dir, name)?;
+    let (file, id, size) = open_vetted(dir, name, OFlags::empty())?;
+    rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0))
+        .map_err(|errno| io_error("seek in", &dir.path.join(name), errno))?;
     Ok(LogFile { file, id, size })
 }
 
@@ -141,7 +145,7 @@ pub(crate) fn open_log(dir: &LogDir, name: &str) -> Result<LogFile, LogError> {
 /// truncated), starts afresh.
 pub(crate) fn open_index(dir: &LogDir, name: &str, log_size: u64) -> Result<IndexFile, LogError> {
     let path = dir.path.join(name);
-    let (mut file, id, size) = open_appending(dir, name)?;
+    let (mut file, id, size) = open_vetted(dir, name, OFlags::APPEND)?;
     let write_error = |source| LogError::Io {
         action: "write",
         path: path.clone(),
@@ -161,18 +165,41 @@ pub(crate) fn open_index(dir: &LogDir, name: &str, log_size: u64) -> Result<Inde
     Ok(IndexFile { file, id })
 }
 
+/// The size of an open file now; `None` if it cannot be inspected.
+pub(crate) fn size_of(file: &File) -> Option<u64> {
+    let stat = rustix::fs::fstat(file).ok()?;
+    u64::try_from(stat.st_size).ok()
+}
+
+/// The size of `fd` now if it is a regular file; `None` for anything else (a pipe, a terminal)
+/// or if it cannot be inspected.
+pub(crate) fn size_of_regular(fd: &impl AsFd) -> Option<u64> {
+    let stat = rustix::fs::fstat(fd).ok()?;
+    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
+        .then(|| u64::try_from(stat.st_size).ok())
+        .flatten()
+}
+
+/// Opens (creating, mode 0600) `name` in `dir` in append mode, with the care of [`open_log`]:
+/// for a log written by several descriptors at once (the daemon's own).
+pub(crate) fn open_appending(dir: &LogDir, name: &str) -> Result<File, LogError> {
+    open_vetted(dir, name, OFlags::APPEND).map(|(file, _, _)| file)
+}
+
 /// The log file's index: `<name>.idx`.
 pub(crate) fn index_name(name: &str) -> String {
     format!("{name}.idx")
 }
 
-fn open_appending(dir: &LogDir, name: &str) -> Result<(File, FileId, u64), LogError> {
+/// Opens (creating, mode 0600) `name` in `dir` read-write with `mode` (`APPEND` or not): a
+/// regular file with one link, never through a symlink.
+fn open_vetted(dir: &LogDir, name: &str, mode: OFlags) -> Result<(File, FileId, u64), LogError> {
     let path = dir.path.join(name);
     // O_NONBLOCK: opening a planted FIFO for writing would otherwise wait for a reader forever.
     // It has no effect on a regular file.
-    let flags = OFlags::RDWR
+    let flags = mode
+        | OFlags::RDWR
         | OFlags::CREATE
-        | OFlags::APPEND
         | OFlags::NOFOLLOW
         | OFlags::NONBLOCK
         | OFlags::NOCTTY

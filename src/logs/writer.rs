@@ -2,17 +2,22 @@
 //!
 //! # Theory of operation
 //!
-//! The store copies output into the shared [`Queue`]; how much may be queued is bounded by
-//! byte credit the store takes from a semaphore before queueing and this thread gives back
-//! once the bytes are written (or dropped). The thread works in batches: it sleeps until the
-//! queue holds something, takes all of it at once and copies each service's output into that
+//! Output reaches the writer two ways. Reads of pipes the supervisor still reads itself (while
+//! their lines are wanted: a log probe waits, the CLI that started the daemon shows them) are
+//! copied into the shared [`Queue`]; how much may be queued is bounded by byte credit the store
+//! takes from a semaphore before queueing and this thread gives back once the bytes are written
+//! (or dropped). Pipes nobody needs the lines of are handed over whole and read by this thread
+//! itself, their bytes spliced to the files inside the kernel (see `pipes`).
+//!
+//! The thread sleeps in one poll over the queue's waker and every adopted pipe, and works in
+//! rounds: it takes all of the queue at once and copies each service's output into that
 //! service's buffer (a large frame with nothing buffered before it goes to the file as it is),
 //! noting an index record (offset, time, stream) for each frame that does not continue the
-//! file's last record. Buffers go to the files when they reach [`FLUSH_BYTES`] and at the end
-//! of each batch, each followed by its index records, so a quiet service's line reaches the
-//! file at once and a busy one costs one `write` per 64 KiB or more, not one per line. There is no fsync: a log line is not worth a disk
-//! flush, and the page cache survives a crash of wrangle (only a crash of the machine loses
-//! the tail).
+//! file's last record; then it gives each readable pipe its turn. Buffers go to the files when
+//! they reach [`FLUSH_BYTES`] and at the end of each round, each followed by its index records,
+//! so a quiet service's line reaches the file at once and a busy one costs one `write` per
+//! 64 KiB or more, not one per line. There is no fsync: a log line is not worth a disk flush, and
+//! the page cache survives a crash of wrangle (only a crash of the machine loses the tail).
 //!
 //! Housekeeping runs between flushes, when the buffers are empty, at most once per
 //! [`RETRY_INTERVAL`]: is the directory still the one we opened, is each file still the one
@@ -37,6 +42,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -45,11 +51,18 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::logs::files::{self, FileId, IndexFile, LogDir, LogFile};
+use crate::logs::files::{self, IndexFile, LogDir, LogFile};
 use crate::logs::format::Record;
 use crate::logs::queue::{self, Frame, Queue};
 use crate::logs::{DiskStats, LogError, LogSettings, LogStats, Stream};
 use crate::mutex::lock;
+use crate::sys::pipes::Poller;
+
+pub(crate) mod pipes;
+mod spans;
+mod upkeep;
+
+pub(crate) use crate::logs::writer::spans::{FileSpan, SPANS_KEPT, ServiceFiles};
 
 /// Reads of the files at once (see [`Shared::reads`]).
 const CONCURRENT_READS: usize = 4;
@@ -97,99 +110,14 @@ pub(crate) struct Shared {
     /// Threads that wrote to a log file, for the test that the store's caller never does.
     #[cfg(test)]
     pub(crate) io_threads: Mutex<Vec<std::thread::ThreadId>>,
-}
-
-/// Where a service's output is in its files, as the writer last completed it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ServiceFiles {
-    /// The file written now (its span's serial), once one was opened.
-    pub(crate) current: Option<u64>,
-    /// The bytes of `current` that are complete: written, and their index records too. Bytes
-    /// beyond may still lack their record (their stream is not known yet).
-    pub(crate) committed: u64,
-    /// The files this store wrote to, oldest first (at most [`SPANS_KEPT`]), `current` last:
-    /// what follows a file, where each one is now, and how far into the output it starts.
-    pub(crate) spans: std::collections::VecDeque<FileSpan>,
-    /// Counts renames and removals of the service's files: a reader that opened a file by the
-    /// name a span gave, and finds this unchanged afterwards, opened that file.
-    pub(crate) moves: u64,
-    /// The serial of the next span.
-    next_serial: u64,
-}
-
-/// A file of a service: where it starts in the service's output (the bytes written to its files
-/// by this store, counted from an arbitrary origin; a file found with output in it starts before
-/// 0) and where it is now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileSpan {
-    /// Names this file for readers: unlike `id`, never reused (an inode number is, once its file
-    /// is removed).
-    pub(crate) serial: u64,
-    pub(crate) id: FileId,
-    pub(crate) start: i64,
-    /// `Some(0)`: `<service>.log`; `Some(n)`: `<service>.log.<n>`; `None`: removed (or moved
-    /// away by something else).
-    pub(crate) generation: Option<u32>,
-}
-
-/// [`ServiceFiles::spans`] kept: more than a follower can use, since rotated files beyond
-/// `keep_files` are gone anyway; the list is only bounded for services that reopen often.
-pub(crate) const SPANS_KEPT: usize = 64;
-
-impl ServiceFiles {
-    /// After a rotation of `existing` rotated files (see [`files::rotate`]) with `keep` kept.
-    fn rotated(&mut self, existing: u32, keep: u32) {
-        for span in &mut self.spans {
-            span.generation = match span.generation {
-                Some(generation) if generation <= existing => {
-                    (generation < keep).then_some(generation + 1)
-                }
-                other => other,
-            };
-        }
-        self.moves += 1;
-    }
-
-    /// After `<service>.log.<generation>` was removed.
-    fn removed(&mut self, generation: u32) {
-        for span in &mut self.spans {
-            if span.generation == Some(generation) {
-                span.generation = None;
-            }
-        }
-        self.moves += 1;
-    }
-
-    /// The span after `serial`'s, if `serial` is known and not the last.
-    pub(crate) fn successor(&self, serial: u64) -> Option<FileSpan> {
-        let at = self.spans.iter().position(|span| span.serial == serial)?;
-        self.spans.get(at + 1).copied()
-    }
-
-    pub(crate) fn span(&self, serial: u64) -> Option<FileSpan> {
-        self.spans
-            .iter()
-            .find(|span| span.serial == serial)
-            .copied()
-    }
-
-    /// The latest span of the file `id` (an earlier one of the same inode number is a removed
-    /// file's).
-    pub(crate) fn latest_of(&self, id: FileId) -> Option<FileSpan> {
-        self.spans.iter().rev().find(|span| span.id == id).copied()
-    }
-
-    /// The current file and how much of it is complete.
-    pub(crate) fn completed(&self) -> Option<(FileId, u64)> {
-        let span = self.span(self.current?)?;
-        Some((span.id, self.committed))
-    }
+    /// Bytes moved by `splice`, for the tests that pipes' bytes do not come through here.
+    #[cfg(test)]
+    pub(crate) spliced: AtomicU64,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct ServiceCounters {
     pub(crate) bytes_written: AtomicU64,
-    pub(crate) lines_written: AtomicU64,
     pub(crate) lines_dropped: AtomicU64,
     pub(crate) rotations: AtomicU64,
     pub(crate) failing: AtomicBool,
@@ -197,10 +125,10 @@ pub(crate) struct ServiceCounters {
 }
 
 impl Shared {
-    pub(crate) fn new(services: usize, credit: usize, budget_bytes: u64) -> Shared {
-        Shared {
+    pub(crate) fn new(services: usize, credit: usize, budget_bytes: u64) -> io::Result<Shared> {
+        Ok(Shared {
             services: (0..services).map(|_| ServiceCounters::default()).collect(),
-            queue: Queue::default(),
+            queue: Queue::new()?,
             credit: Semaphore::new(credit),
             progress: AtomicU64::new(0),
             files: (0..services)
@@ -217,7 +145,9 @@ impl Shared {
             gate: Mutex::new(()),
             #[cfg(test)]
             io_threads: Mutex::new(Vec::new()),
-        }
+            #[cfg(test)]
+            spliced: AtomicU64::new(0),
+        })
     }
 
     pub(crate) fn stats(&self, service: usize) -> LogStats {
@@ -226,7 +156,6 @@ impl Shared {
         };
         LogStats {
             bytes_written: counters.bytes_written.load(Ordering::Relaxed),
-            lines_written: counters.lines_written.load(Ordering::Relaxed),
             lines_dropped: counters.lines_dropped.load(Ordering::Relaxed),
             rotations: counters.rotations.load(Ordering::Relaxed),
             failing: counters.failing.load(Ordering::Relaxed),
@@ -267,6 +196,14 @@ pub(crate) struct Writer {
     now: Instant,
     /// A file was opened or output completed since followers were last told.
     changed: bool,
+    /// Waits on the queue's waker (token 0) and every adopted pipe (token = slot + 1).
+    poller: Poller,
+    /// Adopted pipes (see `pipes`), by slot.
+    pipes: Vec<Option<queue::Adopted>>,
+    /// Bytes read from a pipe: near a file's size limit, or when splicing cannot be used.
+    scratch: Vec<u8>,
+    /// The log directory's filesystem takes spliced bytes (until it refuses once).
+    splice_works: bool,
 }
 
 struct ServiceFile {
@@ -290,9 +227,11 @@ impl Writer {
         dir: LogDir,
         file_names: Vec<String>,
         shared: Arc<Shared>,
-    ) -> Writer {
+    ) -> io::Result<Writer> {
         let now = Instant::now();
-        Writer {
+        let poller = Poller::new()?;
+        poller.add(shared.queue.waker().as_fd(), 0)?;
+        Ok(Writer {
             shared,
             dir_path: dir.path.clone(),
             dir: Some(dir),
@@ -320,17 +259,44 @@ impl Writer {
             next_check: now,
             now,
             changed: false,
-        }
+            poller,
+            pipes: Vec::new(),
+            scratch: Vec::new(),
+            splice_works: true,
+        })
     }
 
     /// Runs until the store closes the queue and it is drained; then says so on `done`.
     pub(crate) fn run(mut self, done: SyncSender<()>) {
         let shared = Arc::clone(&self.shared);
         let mut spare = Vec::new();
+        let mut ready: Vec<u64> = Vec::new();
         self.maintain();
         loop {
+            // Sleep until the queue has something, a pipe is readable (or hung up), or a line
+            // held back near a file's limit is due.
+            let sleep = shared.queue.prepare_wait();
+            ready.clear();
+            let timeout = match sleep {
+                false => Some(Duration::ZERO),
+                true => self
+                    .hold_deadline()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now())),
+            };
+            if self
+                .poller
+                .wait(timeout, |token| ready.push(token))
+                .is_err()
+            {
+                // Not expected (a bad descriptor would be ours): do not spin on it.
+                std::thread::sleep(RETRY_INTERVAL);
+            }
+            if ready.contains(&0) {
+                shared.queue.waker().reset();
+            }
+            self.release_held(Instant::now());
             let batch = shared.queue.take(spare);
-            // The buffers are empty here (flushed at the end of the last batch), and after an
+            // The buffers are empty here (flushed at the end of the last round), and after an
             // idle spell the files may have changed under us.
             self.maintain();
             for frame in queue::frames(&batch) {
@@ -339,11 +305,23 @@ impl Writer {
                     self.flush_all();
                 }
             }
+            // After the output queued before them: a pipe's own bytes come after its reader's.
+            for adopted in batch.pipes {
+                self.adopt(adopted);
+            }
+            for &token in ready.iter().filter(|&&token| token != 0) {
+                self.pump_token(token);
+            }
+            if !batch.flushes.is_empty() || batch.closed {
+                // What the pipes hold now was written before the flush was asked for.
+                self.drain_pipes();
+            }
             self.flush_all();
             for reply in batch.flushes {
                 let _ = reply.send(());
             }
             if batch.closed {
+                self.close_pipes();
                 break;
             }
             // Reuse the buffer, capacity and all (at most the queue's credit): a fresh one would
@@ -511,10 +489,12 @@ impl Writer {
         }
     }
 
-    /// Writes the service's buffer to its file and empties it; on failure its lines are
-    /// counted dropped and the file closed.
+    /// Writes the service's buffer to its file and empties it, with the index records taken
+    /// since the last write (those of spliced output, when the buffer is empty); on failure its
+    /// lines are counted dropped and the file closed.
     fn flush_service(&mut self, index: usize) {
-        if self.services[index].buffer.is_empty() {
+        let service = &self.services[index];
+        if service.buffer.is_empty() && service.records.is_empty() {
             return;
         }
         let buffer = std::mem::take(&mut self.services[index].buffer);
@@ -545,9 +525,6 @@ impl Writer {
                     .fetch_add(written as u64, Ordering::Relaxed);
                 match result {
                     Ok(()) => {
-                        counters
-                            .lines_written
-                            .fetch_add(newlines(bytes), Ordering::Relaxed);
                         let (written, result) = write_all(&mut index_file.file, &service.records);
                         self.disk_total += written as u64;
                         service.records.clear();
@@ -574,22 +551,29 @@ impl Writer {
                         .lines_dropped
                         .fetch_add(line_count(bytes), Ordering::Relaxed);
                 }
-                service.file = None;
-                service.index = None;
-                service.records.clear();
-                service.next_attempt = self.now + RETRY_INTERVAL;
-                let name = &self.file_names[index];
-                let error = LogError::Io {
-                    action: "write",
-                    path: self.dir_path.join(match written {
-                        true => files::index_name(name),
-                        false => name.clone(),
-                    }),
-                    source,
-                };
-                self.record_error(index, &error);
+                self.write_failed(index, source, written);
             }
         }
+    }
+
+    /// Writing the service's file (or its index, when `index_file`) failed with `source`: the
+    /// pair is closed, and opened again at the next attempt.
+    fn write_failed(&mut self, index: usize, source: io::Error, index_file: bool) {
+        let service = &mut self.services[index];
+        service.file = None;
+        service.index = None;
+        service.records.clear();
+        service.next_attempt = self.now + RETRY_INTERVAL;
+        let name = &self.file_names[index];
+        let error = LogError::Io {
+            action: "write",
+            path: self.dir_path.join(match index_file {
+                true => files::index_name(name),
+                false => name.clone(),
+            }),
+            source,
+        };
+        self.record_error(index, &error);
     }
 
     fn flush_all(&mut self) {
@@ -650,127 +634,6 @@ impl Writer {
         rotated
     }
 
-    /// Housekeeping; only ever called with empty buffers. See the module docs.
-    fn maintain(&mut self) {
-        self.now = Instant::now();
-        if self.now < self.next_check && !self.budget_due {
-            return;
-        }
-        if self.now >= self.next_check {
-            self.next_check = self.now + RETRY_INTERVAL;
-            self.check_files();
-        }
-        if self.budget_due || self.disk_total > self.budget_bytes {
-            self.enforce_budget();
-        }
-    }
-
-    /// Closes files whose name now means something else, and everything if the directory is
-    /// not the one we opened; the next line reopens them.
-    fn check_files(&mut self) {
-        let Some(dir) = &self.dir else {
-            return;
-        };
-        if files::path_identity(&self.dir_path) != Some(dir.id) {
-            self.dir = None;
-            for (service, files) in self.services.iter_mut().zip(&self.shared.files) {
-                service.file = None;
-                service.next_attempt = self.now;
-                // Not where the spans say any more: in a directory that is gone or elsewhere.
-                let mut files = lock(files);
-                for span in &mut files.spans {
-                    span.generation = None;
-                }
-                files.moves += 1;
-            }
-            return;
-        }
-        let services = self.services.iter_mut().zip(&self.file_names);
-        for ((service, name), files) in services.zip(&self.shared.files) {
-            let (Some(file), Some(index)) = (&service.file, &service.index) else {
-                continue;
-            };
-            if files::name_identity(dir, name) != Some(file.id)
-                || files::name_identity(dir, &files::index_name(name)) != Some(index.id)
-            {
-                let mut files = lock(files);
-                for span in &mut files.spans {
-                    if span.id == file.id {
-                        span.generation = None;
-                    }
-                }
-                files.moves += 1;
-                drop(files);
-                service.file = None;
-                service.index = None;
-                service.next_attempt = self.now;
-            }
-        }
-    }
-
-    /// Measures the directory and removes the oldest rotated files until it fits its budget.
-    fn enforce_budget(&mut self) {
-        self.budget_due = false;
-        let Some(dir) = &self.dir else {
-            return;
-        };
-        let scan = match files::scan(dir, &self.file_names, self.keep_files) {
-            Ok(scan) => scan,
-            Err(error) => {
-                lock(&self.shared.disk).last_error = Some(describe(&error));
-                return;
-            }
-        };
-        let mut total = scan.total;
-        let mut removed = scan.removed;
-        let mut last_error = None;
-        if scan.removed > 0 {
-            // Files numbered beyond `keep_files` are gone.
-            for files in &self.shared.files {
-                let mut files = lock(files);
-                for span in &mut files.spans {
-                    if span
-                        .generation
-                        .is_some_and(|generation| generation > self.keep_files)
-                    {
-                        span.generation = None;
-                    }
-                }
-                files.moves += 1;
-            }
-        }
-        for file in files::over_budget(&scan.rotated, scan.total, self.budget_bytes) {
-            match files::remove_with_index(dir, &file.name) {
-                Ok(()) => {
-                    total = total.saturating_sub(file.size);
-                    removed += 1;
-                    let base = file.name.rsplit_once('.').map_or("", |(base, _)| base);
-                    if let Some(service) = self.file_names.iter().position(|name| name == base) {
-                        lock(&self.shared.files[service]).removed(file.generation);
-                    }
-                }
-                Err(error) => last_error = Some(describe(&error)),
-            }
-        }
-        let over_budget = total > self.budget_bytes;
-        if over_budget {
-            last_error = Some(format!(
-                "log directory {} holds {total} bytes, over its budget of {} bytes, and has no \
-                 rotated log left to remove",
-                self.dir_path.display(),
-                self.budget_bytes
-            ));
-        }
-        self.disk_total = total;
-        let mut disk = lock(&self.shared.disk);
-        disk.total_bytes = total;
-        disk.files_removed += removed;
-        disk.over_budget = over_budget;
-        if last_error.is_some() {
-            disk.last_error = last_error;
-        }
-    }
-
     fn record_error(&self, index: usize, error: &LogError) {
         let counters = &self.shared.services[index];
         counters.failing.store(true, Ordering::Relaxed);
@@ -779,14 +642,10 @@ impl Writer {
     }
 }
 
-/// The newlines in `bytes`: the lines it ends.
-fn newlines(bytes: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', bytes).count() as u64
-}
-
 /// The lines of `bytes` as counted when dropped: those it ends, and a last one without newline.
 pub(crate) fn line_count(bytes: &[u8]) -> u64 {
-    newlines(bytes) + u64::from(bytes.last().is_some_and(|&last| last != b'\n'))
+    let newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    newlines + u64::from(bytes.last().is_some_and(|&last| last != b'\n'))
 }
 
 /// Writes all of `bytes`; returns how many were written even when it fails part-way.

@@ -1,8 +1,10 @@
 //! Reading a service's output: one reader per pipe until end-of-file, framing lines with a hard
-//! length bound (`lines.rs`), handing each read to the log store (its bytes as read for the file,
-//! its lines as spans of one copy for the tail) and lines one by one to the observer only while it
-//! `wants_output` or a log probe waits; a pipe found full is grown. [`OutputDrained`] lets the end
-//! of an instance wait until its readers have reached end-of-file.
+//! length bound (`lines.rs`) for the observer while it `wants_output` or a log probe waits, and
+//! handing each read to the log store as it is; a pipe found full is grown. With a log store (the
+//! daemon), a pipe whose lines nobody wants is handed over to the store's writer, which moves its
+//! bytes to the file inside the kernel: at once for most services once the CLI has detached, and
+//! after its log probe matched for a service that has one. [`OutputDrained`] lets the end of an
+//! instance wait until its output has been taken to the end of file, by a reader or the writer.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::OwnedFd;
@@ -12,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::logs::{LogChunk, LogStore};
+use crate::logs::LogStore;
 use crate::stream::Stream;
 use crate::supervisor::engine::Input;
 use crate::supervisor::event::InstanceId;
@@ -91,26 +93,33 @@ impl OutputDrained {
 
 impl OutputReader {
     pub(super) async fn run(self, fd: OwnedFd) {
+        if self.hands_over() {
+            self.hand_over(fd);
+            return;
+        }
         let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
             return;
         };
         let mut splitter = LineSplitter::new(MAX_LINE);
-        // Lines framed but not yet handed to the log store (which may make us wait).
-        let mut unstored = LogChunk::default();
         // Output the log store had no room for at once: a copy of the read, so that waiting for
         // room does not hold the shared buffer (only while the writer lags behind).
         let mut unqueued = Vec::new();
         let mut grown = false;
         loop {
+            if self.hands_over() {
+                // Lines are no longer wanted (the log probe matched, the CLI detached): what was
+                // read is queued, and the writer reads the rest.
+                if let Ok(fd) = pipe.into_nonblocking_fd() {
+                    self.hand_over(fd);
+                }
+                return;
+            }
             let readable = if splitter.has_pending() {
                 match tokio::time::timeout(PARTIAL_LINE_DELAY, pipe.readable()).await {
                     Ok(readable) => readable,
                     Err(_) => {
                         let per_line = self.wants_lines();
-                        splitter.flush(|line, partial| {
-                            self.line(line, partial, per_line, &mut unstored)
-                        });
-                        self.store(&mut unqueued, &mut unstored).await;
+                        splitter.flush(|line, partial| self.line(line, partial, per_line));
                         continue;
                     }
                 }
@@ -131,23 +140,11 @@ impl OutputReader {
                         crate::sys::spawn::grow_pipe(&pipe, BUSY_PIPE_BYTES);
                         grown = true;
                     }
-                    if self.log_store.is_some() {
-                        unstored.reserve(n);
-                    }
                     let per_line = self.wants_lines();
                     let buffer = self.buffer.borrow();
                     let output = &buffer[..n];
-                    match self.log_store.is_some() && !per_line {
-                        // Lines only for the store's tail: framed without a copy each.
-                        true => frame_into(&mut splitter, output, &mut unstored),
-                        false => splitter.push(output, |line, partial| {
-                            self.line(line, partial, per_line, &mut unstored)
-                        }),
-                    }
-                    // Output the chunk holds goes to the file from there; otherwise it is copied.
-                    if let Some(store) = &self.log_store
-                        && !unstored.has_output()
-                    {
+                    splitter.push(output, |line, partial| self.line(line, partial, per_line));
+                    if let Some(store) = &self.log_store {
                         let time = SystemTime::now();
                         if !store.try_append_output(
                             self.instance.service,
@@ -162,27 +159,41 @@ impl OutputReader {
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(_) => break,
             }
-            self.store(&mut unqueued, &mut unstored).await;
+            self.store(&mut unqueued).await;
         }
         let per_line = self.wants_lines();
-        splitter.flush(|line, partial| self.line(line, partial, per_line, &mut unstored));
-        self.store(&mut unqueued, &mut unstored).await;
+        splitter.flush(|line, partial| self.line(line, partial, per_line));
+        self.store(&mut unqueued).await;
     }
 
-    /// Hands the lines read so far to the log store's tail, and the output it had no room for
-    /// to its file, waiting for room: the store's queue is bounded, so the pipe is then not
-    /// read, and a service writing faster than the disk slows down to disk speed instead of
-    /// growing wrangle's memory.
-    async fn store(&self, unqueued: &mut Vec<u8>, unstored: &mut LogChunk) {
+    /// Whether the log store's writer should read this pipe instead: there is a store (the
+    /// daemon) and nobody needs the lines one by one now. Its bytes then go to the file inside
+    /// the kernel, never through this thread.
+    fn hands_over(&self) -> bool {
+        self.log_store.is_some() && !self.wants_lines()
+    }
+
+    /// Gives the pipe to the log store's writer, with this reader's [`OutputOpen`]: the end of
+    /// the instance then waits for the writer to reach the pipe's end.
+    fn hand_over(self, fd: OwnedFd) {
+        if let Some(store) = &self.log_store {
+            store.adopt_pipe(self.instance.service, self.stream, fd, Box::new(self._open));
+        }
+    }
+
+    /// Hands the output the log store had no room for to its file, waiting for room: the
+    /// store's queue is bounded, so the pipe is then not read, and a service writing faster
+    /// than the disk slows down to disk speed instead of growing wrangle's memory.
+    async fn store(&self, unqueued: &mut Vec<u8>) {
         let Some(store) = &self.log_store else {
             return;
         };
-        if unstored.is_empty() && !unstored.has_output() && unqueued.is_empty() {
+        if unqueued.is_empty() {
             return;
         }
         let time = SystemTime::now();
         store
-            .append_chunk(self.instance.service, self.stream, time, unqueued, unstored)
+            .append_output(self.instance.service, self.stream, time, unqueued)
             .await;
         unqueued.clear();
     }
@@ -193,10 +204,7 @@ impl OutputReader {
         probing || self.observer.wants_output(self.instance.service)
     }
 
-    fn line(&self, line: &[u8], partial: bool, per_line: bool, unstored: &mut LogChunk) {
-        if self.log_store.is_some() {
-            unstored.push(line, partial);
-        }
+    fn line(&self, line: &[u8], partial: bool, per_line: bool) {
         if !per_line {
             return;
         }
@@ -215,62 +223,6 @@ impl OutputReader {
                 generation: self.generation,
             };
             let _ = self.sender.send(Message::Engine(message));
-        }
-    }
-}
-
-/// Frames `output` into lines of `chunk` as [`LineSplitter::push`] does: when it is valid UTF-8
-/// (the usual case), with one copy of the whole read, marked as the output for the file, and
-/// each line a span of it, not a copy.
-fn frame_into(splitter: &mut LineSplitter, output: &[u8], chunk: &mut LogChunk) {
-    let Ok(text) = std::str::from_utf8(output) else {
-        splitter.push(output, |line, partial| chunk.push(line, partial));
-        return;
-    };
-    let base = chunk.push_text(text);
-    chunk.mark_output(base);
-    let origin = output.as_ptr() as usize;
-    splitter.push(output, |line, partial| {
-        // Most lines are slices of `output`; pieces joined in the splitter's own buffer are not.
-        let at = (line.as_ptr() as usize).wrapping_sub(origin);
-        let inside = at <= output.len() && line.len() <= output.len() - at;
-        if !(inside && chunk.push_span(base + at, base + at + line.len(), partial)) {
-            chunk.push(line, partial);
-        }
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn framing_a_read_for_the_store_gives_the_lines_push_emits() {
-        let long = "é".repeat(MAX_LINE);
-        let reads: Vec<Vec<u8>> = vec![
-            b"one\ntwo\r\nthr".to_vec(),
-            b"ee\nfour\n".to_vec(),
-            format!("{long}\nafter\n").into_bytes(),
-            b"bad \xff utf-8\nok\n".to_vec(),
-            b"a\nb\nunfinished".to_vec(),
-            b" end\n".to_vec(),
-        ];
-        let mut pushing = LineSplitter::new(MAX_LINE);
-        let mut framing = LineSplitter::new(MAX_LINE);
-        for read in &reads {
-            let mut pushed = Vec::new();
-            pushing.push(read, |line, partial| {
-                pushed.push((String::from_utf8_lossy(line).into_owned(), partial));
-            });
-            let mut chunk = LogChunk::default();
-            frame_into(&mut framing, read, &mut chunk);
-            let framed: Vec<(String, bool)> = chunk
-                .lines()
-                .map(|(text, partial)| (text.to_string(), partial))
-                .collect();
-            assert_eq!(framed, pushed);
-            // A valid UTF-8 read is the chunk's output as it is; another is left to the caller.
-            assert_eq!(chunk.has_output(), std::str::from_utf8(read).is_ok());
         }
     }
 }

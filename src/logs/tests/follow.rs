@@ -1,0 +1,234 @@
+//! Reading the files back: tails of several services, and followers across rotations and
+//! removals.
+
+use super::*;
+
+/// The texts of `(service, line)`s.
+fn tail_texts(lines: &[(ServiceId, FileLine)]) -> Vec<String> {
+    lines.iter().map(|(_, line)| line.text.clone()).collect()
+}
+
+#[tokio::test]
+async fn tail_merges_services_by_time_with_n_and_since() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["a", "b", "c"])).unwrap();
+    append(&store, line(0, 10, "a10")).await;
+    append(&store, line(1, 5, "b5")).await;
+    append(&store, line(0, 20, "a20")).await;
+    append(&store, line(1, 15, "b15")).await;
+    append(&store, line(1, 25, "b25")).await;
+    append(&store, line(2, 1, "c1")).await;
+    // Out of range: ignored, not a panic.
+    append(&store, line(7, 1, "nobody")).await;
+    assert!(store.try_append_output(9, Stream::Stdout, at(1), b"nobody\n"));
+    store.flush().await;
+
+    let tail = async |services: &[ServiceId], n, since| {
+        tail_texts(&store.read_tail(services, n, since).await.unwrap())
+    };
+    assert_eq!(
+        tail(&[0, 1], 10, None).await,
+        ["b5", "a10", "b15", "a20", "b25"]
+    );
+    assert_eq!(tail(&[0, 1], 2, None).await, ["a20", "b25"]);
+    assert_eq!(tail(&[1, 1], 10, Some(at(15))).await, ["b15", "b25"]);
+    assert_eq!(tail(&[], 2, None).await, ["a20", "b25"]);
+    assert_eq!(tail(&[], 10, None).await.len(), 6);
+    assert!(tail(&[42], 10, None).await.is_empty());
+    let lines = store.read_tail(&[1], 1, None).await.unwrap();
+    assert_eq!(lines[0].0, 1);
+    assert_eq!(
+        (lines[0].1.time, lines[0].1.stream, lines[0].1.partial),
+        (Some(at(25)), Stream::Stdout, false)
+    );
+    store.close().unwrap();
+}
+
+/// Lines `first..last` of `service`, as a test appends them: `s{service} {number}`.
+fn numbered(service: ServiceId, numbers: std::ops::Range<u64>) -> Vec<LogLine> {
+    numbers
+        .map(|number| line(service, number, &format!("s{service} {number:>6}")))
+        .collect()
+}
+
+/// The texts a follower gives next (skips as `skipped`), within a bound.
+async fn next_texts(follow: &mut Follow) -> Vec<String> {
+    let items = tokio::time::timeout(Duration::from_secs(10), follow.next())
+        .await
+        .expect("the follower gave nothing within 10 s")
+        .expect("the follower ended");
+    items
+        .into_iter()
+        .map(|item| match item {
+            FollowItem::Line { line, .. } => line.text,
+            FollowItem::Skipped { .. } => "skipped".to_string(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_follower_gets_the_tail_then_every_later_line_once_across_rotations() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            // 10 lines of 10 bytes per file: the follower reads across many rotations.
+            max_file_bytes: 100,
+            keep_files: 50,
+            ..settings(temp.path())
+        },
+        &names(&["a", "b"]),
+    )
+    .unwrap();
+    for line in numbered(0, 0..5) {
+        append(&store, line).await;
+    }
+    store.flush().await;
+    let (tail, mut follow) = store.follow(&[0], 3, None).await.unwrap();
+    assert_eq!(tail_texts(&tail), ["s0      2", "s0      3", "s0      4"]);
+
+    let mut seen = Vec::new();
+    for chunk in [5..40, 40..41, 41..200] {
+        for line in numbered(0, chunk.clone()) {
+            append(&store, line).await;
+        }
+        // Another service's lines are not this follower's.
+        append(&store, line(1, chunk.start, "other")).await;
+        store.flush().await;
+        while seen.len() < chunk.end as usize - 5 {
+            seen.extend(next_texts(&mut follow).await);
+        }
+    }
+    let wanted: Vec<String> = numbered(0, 5..200)
+        .into_iter()
+        .map(|line| line.text)
+        .collect();
+    assert_eq!(seen, wanted);
+    assert!(store.stats(0).rotations > 10);
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_follower_left_behind_by_rotation_skips_what_was_removed_and_says_how_much() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            max_file_bytes: 100,
+            keep_files: 2,
+            ..settings(temp.path())
+        },
+        &names(&["web"]),
+    )
+    .unwrap();
+    let (tail, mut follow) = store.follow(&[], 10, None).await.unwrap();
+    assert!(tail.is_empty());
+    for line in numbered(0, 0..5) {
+        append(&store, line).await;
+    }
+    store.flush().await;
+    assert_eq!(next_texts(&mut follow).await.len(), 5);
+    // The follower stalls while 10 files' worth is written; 3 files are kept.
+    for line in numbered(0, 5..105) {
+        append(&store, line).await;
+    }
+    store.flush().await;
+    let mut seen = next_texts(&mut follow).await;
+    while !seen.last().is_some_and(|text| text.ends_with(" 104")) {
+        seen.extend(next_texts(&mut follow).await);
+    }
+    assert_eq!(seen[0], "skipped");
+    // What is left: the current file and 2 rotated ones, whole (rotation is at lines).
+    let wanted: Vec<String> = numbered(0, 80..105)
+        .into_iter()
+        .map(|line| line.text)
+        .collect();
+    assert_eq!(seen[1..], wanted);
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_skip_counts_the_bytes_removed_before_the_follower_read_them() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            max_file_bytes: 100,
+            keep_files: 1,
+            ..settings(temp.path())
+        },
+        &names(&["web"]),
+    )
+    .unwrap();
+    let (_, mut follow) = store.follow(&[0], 0, None).await.unwrap();
+    for line in numbered(0, 0..3) {
+        append(&store, line).await;
+    }
+    store.flush().await;
+    assert_eq!(next_texts(&mut follow).await.len(), 3);
+    for line in numbered(0, 3..50) {
+        append(&store, line).await;
+    }
+    store.flush().await;
+    let items = follow.next().await.unwrap();
+    // Lines 3..30 were in files removed before the follower came back: 27 lines of 10 bytes.
+    assert_eq!(
+        items[0],
+        FollowItem::Skipped {
+            service: 0,
+            bytes: Some(270)
+        }
+    );
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn a_line_without_its_end_is_given_partial_after_a_while() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    let (_, mut follow) = store.follow(&[0], 0, None).await.unwrap();
+    let mut prompt = line(0, 1, "a prompt: ");
+    prompt.partial = true;
+    append(&store, line(0, 1, "whole")).await;
+    append(&store, prompt).await;
+    store.flush().await;
+    let started = Instant::now();
+    let mut items = follow.next().await.unwrap();
+    if items.len() == 1 {
+        items.extend(follow.next().await.unwrap());
+    }
+    let lines: Vec<(String, bool)> = items
+        .into_iter()
+        .map(|item| match item {
+            FollowItem::Line { line, .. } => (line.text, line.partial),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("whole".to_string(), false),
+            ("a prompt: ".to_string(), true)
+        ]
+    );
+    assert!(started.elapsed() >= crate::logs::follow::PARTIAL_LINE_DELAY / 2);
+    // Its end comes as a line of its own.
+    append(&store, line(0, 2, "answer")).await;
+    store.flush().await;
+    assert_eq!(next_texts(&mut follow).await, ["answer"]);
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn followers_are_capped_and_give_their_places_back() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    let mut followers = Vec::new();
+    for _ in 0..MAX_FOLLOWERS {
+        followers.push(store.follow(&[], 10, None).await.unwrap().1);
+    }
+    assert!(matches!(
+        store.follow(&[], 10, None).await,
+        Err(LogError::TooManyFollowers)
+    ));
+    followers.pop();
+    assert!(store.follow(&[], 10, None).await.is_ok());
+    store.close().unwrap();
+}
