@@ -5,6 +5,7 @@
 
 pub mod control;
 pub mod detach;
+pub mod export;
 pub mod generate;
 pub mod instances;
 pub mod logs;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Watch the daemon's services live, full-screen: CPU, memory, logs; restart, stop, start.
     #[command(after_help = top::KEYS)]
     Top(top::TopArgs),
+    /// Write the project as systemd units, Kubernetes manifests or a Compose file, with
+    /// dependencies and probes carried over, and a comment for what has no equivalent.
+    Export(export::ExportArgs),
     /// Write a completion script for bash, zsh or fish to standard output (service names of the
     /// current project complete too).
     Completions(generate::CompletionsArgs),
@@ -179,6 +183,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Down(args) => control::down(file(args)),
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),
+        Command::Export(args) => export::export(file(args.project()), args),
         Command::Completions(args) => generate::completions(&args),
         Command::Man(args) => generate::man(&args),
         Command::Schema => generate::schema(),

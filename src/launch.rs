@@ -88,18 +88,7 @@ pub fn prepare(
     color: bool,
     notice: &mut dyn FnMut(String),
 ) -> Result<Prepared, LaunchError> {
-    let (config_path, origin) = match file {
-        Some(path) => (path, config::Origin::Named),
-        None => (
-            config::discover(&current_dir())?,
-            config::Origin::Discovered,
-        ),
-    };
-    let loaded = config::load(&config_path, origin, &config_trust()?)?;
-    for warning in &loaded.warnings {
-        notice(warning.render(color));
-    }
-    let spec = Arc::new(loaded.spec);
+    let spec = Arc::new(load(file, color, notice)?);
     let selected = select(&spec, services).map_err(LaunchError::UnknownService)?;
     let paths = Home::from_env()?.project(&spec.source)?;
     let lock = preflight::acquire_lock(&paths, &spec.source)?;
@@ -118,6 +107,27 @@ pub fn prepare(
         lock,
         sockets: Arc::new(sockets),
     })
+}
+
+/// Finds (unless `file` names it) and loads the project's config under the trust rule, handing
+/// its warnings to `notice`: the first step of [`prepare`], and all that `wrangle export` needs.
+pub fn load(
+    file: Option<PathBuf>,
+    color: bool,
+    notice: &mut dyn FnMut(String),
+) -> Result<ProjectSpec, LaunchError> {
+    let (config_path, origin) = match file {
+        Some(path) => (path, config::Origin::Named),
+        None => (
+            config::discover(&current_dir())?,
+            config::Origin::Discovered,
+        ),
+    };
+    let loaded = config::load(&config_path, origin, &config_trust()?)?;
+    for warning in &loaded.warnings {
+        notice(warning.render(color));
+    }
+    Ok(loaded.spec)
 }
 
 /// Who loads the config (the effective user and group) and the directories they trust beyond

@@ -18,7 +18,8 @@
 //! The daemon ([`daemon`]) runs the same supervisor in the background and serves the control
 //! API ([`api`]) on a private Unix socket, and optionally Prometheus metrics ([`metrics`]) on a
 //! TCP address; service output goes to [`logs`]. `wrangle top` ([`top`]) is a terminal UI over
-//! that API.
+//! that API. [`export`] writes the same project as systemd units, Kubernetes manifests or a
+//! Compose file.
 //!
 //! Modules are listed in reading order (blank lines keep rustfmt from sorting them).
 
@@ -69,6 +70,9 @@ pub mod top;
 pub mod launch;
 
 pub mod daemon;
+
+// Handing the project to another supervisor.
+pub mod export;
 
 pub mod cli;
 

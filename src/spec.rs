@@ -44,6 +44,29 @@ pub fn has_service_name_characters(name: &str) -> bool {
 /// that wrangle watches, samples and logs for.
 pub const MAX_INSTANCES: u32 = 1024;
 
+/// The longest container image reference accepted (`[services.NAME.kubernetes] image`,
+/// `--image`); real ones are a few dozen bytes.
+pub const MAX_IMAGE_BYTES: usize = 1024;
+
+/// What is wrong with a container image reference, if anything: it must be non-empty, at most
+/// [`MAX_IMAGE_BYTES`], and without whitespace or control characters (it is written into YAML
+/// and read by a container runtime, which would refuse it later and less clearly).
+pub fn container_image_problem(image: &str) -> Option<String> {
+    if image.is_empty() {
+        return Some("an image cannot be empty".to_string());
+    }
+    if image.len() > MAX_IMAGE_BYTES {
+        return Some(format!(
+            "{} bytes long; an image is at most {MAX_IMAGE_BYTES} bytes",
+            image.len()
+        ));
+    }
+    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("an image contains no whitespace or control characters".to_string());
+    }
+    None
+}
+
 /// Index of a service inside [`ProjectSpec::services`]. Dependencies are stored as ids, not names,
 /// so the engine never looks a name up.
 pub type ServiceId = usize;
@@ -143,6 +166,10 @@ pub struct ServiceSpec {
     /// Variables added to wrangle's own environment, after `env_file` and `env` were merged and
     /// `PORT` was set for a single declared port. Ordered for reproducible spawns.
     pub env: BTreeMap<String, String>,
+    /// The env files whose variables are in `env` (absolute, in the order they were read: those
+    /// of `[defaults]` first). Their values are already merged; this says where they came from
+    /// (an export says which values it copies out of them).
+    pub env_files: Vec<PathBuf>,
     /// TCP ports the service listens on: checked free before start and before each restart.
     pub ports: Vec<u16>,
     pub depends_on: Vec<Dependency>,
@@ -155,6 +182,8 @@ pub struct ServiceSpec {
     pub sockets: Vec<SocketId>,
     /// How many copies of the service run at once.
     pub instances: Instances,
+    /// Settings only `wrangle export kubernetes` (and `compose`) reads.
+    pub kubernetes: KubernetesSpec,
 }
 
 /// How many instances of a service run (`instances`). Each instance is its own process tree
@@ -175,6 +204,14 @@ impl Instances {
             Instances::PerCpu => cpus.clamp(1, MAX_INSTANCES),
         }
     }
+}
+
+/// `[services.NAME.kubernetes]`: what a container of the service needs that wrangle itself does
+/// not (it runs commands, not images).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubernetesSpec {
+    /// The container image the service's command runs in; `--image` of the export otherwise.
+    pub image: Option<String>,
 }
 
 /// Resource limits and warnings of one service; each applies to its whole process tree.

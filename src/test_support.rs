@@ -52,6 +52,7 @@ pub fn service_spec(name: &str) -> ServiceSpec {
         },
         cwd: PathBuf::from("/"),
         env: BTreeMap::new(),
+        env_files: Vec::new(),
         ports: Vec::new(),
         depends_on: Vec::new(),
         ready: None,
@@ -70,6 +71,7 @@ pub fn service_spec(name: &str) -> ServiceSpec {
         limits: Default::default(),
         sockets: Vec::new(),
         instances: Instances::Count(1),
+        kubernetes: Default::default(),
     }
 }
 

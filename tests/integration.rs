@@ -40,3 +40,5 @@ mod metrics;
 mod sockets;
 // Completion scripts loaded by real shells, man pages, the JSON Schema.
 mod generated;
+// `wrangle export`: golden files, schemas, systemd-analyze, the Compose round trip, writing files.
+mod export;

@@ -101,6 +101,7 @@ pub(crate) fn parse(
             },
             cwd: root.clone(),
             env: BTreeMap::new(),
+            env_files: Vec::new(),
             ports: Vec::new(),
             depends_on: Vec::new(),
             ready: None,
@@ -109,6 +110,7 @@ pub(crate) fn parse(
             limits: crate::spec::LimitSpec::default(),
             sockets: Vec::new(),
             instances: crate::spec::Instances::Count(1),
+            kubernetes: Default::default(),
         });
     }
     if services.is_empty() && diagnostics.is_empty() {

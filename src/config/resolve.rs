@@ -133,11 +133,15 @@ impl<'a> Resolver<'a, '_, '_> {
         // Precedence, lowest first: [defaults] env files, [defaults] env, the service's env
         // files, the service's env. Within a level, later files win over earlier ones.
         let mut env = BTreeMap::new();
+        let mut env_files = Vec::new();
         let mut env_ok = true;
         for layer in [defaults, settings] {
             for env_file in &layer.env_file {
                 match self.env_file(env_file) {
-                    Some(pairs) => env.extend(pairs),
+                    Some(pairs) => {
+                        env.extend(pairs);
+                        env_files.push(self.root.join(env_file.get_ref()));
+                    }
                     None => env_ok = false,
                 }
             }
@@ -171,6 +175,7 @@ impl<'a> Resolver<'a, '_, '_> {
             command: command?,
             cwd: cwd?,
             env: env_ok.then_some(env)?,
+            env_files,
             ports,
             depends_on: depends_on?,
             ready: service.ready.clone(),
@@ -187,6 +192,7 @@ impl<'a> Resolver<'a, '_, '_> {
             },
             sockets: sockets?,
             instances: instances?,
+            kubernetes: service.kubernetes.clone(),
         })
     }
 

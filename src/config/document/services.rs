@@ -13,8 +13,8 @@ use toml::de::{DeTable, DeValue};
 use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
 use crate::spec::{
-    DependencyCondition, Instances, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES, ReadyProbe,
-    RestartPolicy, Signal, has_service_name_characters,
+    DependencyCondition, Instances, KubernetesSpec, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES,
+    ReadyProbe, RestartPolicy, Signal, container_image_problem, has_service_name_characters,
 };
 
 /// Keys allowed in a `[services.NAME]` table.
@@ -41,7 +41,11 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "warn_after",
     "sockets",
     "instances",
+    "kubernetes",
 ];
+
+/// Keys allowed in `[services.NAME.kubernetes]`.
+const KUBERNETES_KEYS: &[&str] = &["image"];
 
 /// Keys allowed in `[defaults]`: the settings that make sense for many services at once.
 pub(crate) const DEFAULTS_KEYS: &[&str] = &[
@@ -99,6 +103,7 @@ pub(crate) struct RawService {
     /// The names of the sockets it receives, in order.
     pub(crate) sockets: Vec<Spanned<String>>,
     pub(crate) instances: Option<Spanned<Instances>>,
+    pub(crate) kubernetes: KubernetesSpec,
 }
 
 #[derive(Debug)]
@@ -183,6 +188,7 @@ impl Reader<'_> {
             ready: None,
             sockets: Vec::new(),
             instances: None,
+            kubernetes: KubernetesSpec::default(),
         };
         let path = format!("services.{name_text}");
         let Some(table) = self.table(value, &path, "a table") else {
@@ -205,6 +211,7 @@ impl Reader<'_> {
                 "ready" => service.ready = self.ready(value, &key_path),
                 "sockets" => service.sockets = self.strings(value, &key_path).unwrap_or_default(),
                 "instances" => service.instances = self.instances(value, &key_path),
+                "kubernetes" => service.kubernetes = self.kubernetes(value, &key_path),
                 _ => self.unknown_key(key, key_name, &format!("[{path}]"), SERVICE_KEYS),
             }
         }
@@ -270,6 +277,36 @@ impl Reader<'_> {
             _ => return false,
         }
         true
+    }
+
+    /// `[services.NAME.kubernetes]`: `image`.
+    fn kubernetes(&mut self, value: &Value<'_>, path: &str) -> KubernetesSpec {
+        let mut kubernetes = KubernetesSpec::default();
+        let Some(table) = self.table(value, path, "a table such as { image = \"app:1.0\" }") else {
+            return kubernetes;
+        };
+        for (key, item) in table.iter() {
+            let name = key.get_ref().as_ref();
+            match name {
+                "image" => {
+                    let image_path = format!("{path}.image");
+                    let Some(image) = self.string(item, &image_path) else {
+                        continue;
+                    };
+                    match container_image_problem(image.get_ref()) {
+                        Some(problem) => self.push(Diagnostic::at(
+                            self.file,
+                            image.span(),
+                            format!("invalid image \"{}\" in `{image_path}`", image.get_ref()),
+                            problem,
+                        )),
+                        None => kubernetes.image = Some(image.into_inner()),
+                    }
+                }
+                _ => self.unknown_key(key, name, &format!("[{path}]"), KUBERNETES_KEYS),
+            }
+        }
+        kubernetes
     }
 
     fn command(&mut self, value: &Value<'_>, path: &str) -> Option<Spanned<RawCommand>> {

@@ -92,6 +92,8 @@ fn full_file_with_every_key_resolves_to_the_expected_spec() {
     assert_eq!(env("RATIO"), Some("0.5"));
     assert_eq!(env("SHARED"), Some("from-defaults"));
     assert_eq!(env("PORT"), None, "two ports: no PORT");
+    assert_eq!(api.env_files, [root.join(".env"), root.join("api.env")]);
+    assert!(db.env_files.is_empty());
     assert_eq!(
         api.depends_on
             .iter()
@@ -342,5 +344,43 @@ fn a_dependency_can_ask_to_restart_with_its_dependency() {
         "unknown key `restrat`",
         6,
         23,
+    );
+}
+
+#[test]
+fn a_kubernetes_image_is_read_and_checked() {
+    let (_dir, result) = load_toml(
+        "[services.a]\ncommand = \"x\"\n[services.a.kubernetes]\nimage = \"registry.example/app:1.2\"\n\n[services.b]\ncommand = \"x\"\n",
+    );
+    let spec = result.expect("valid");
+    assert_eq!(
+        spec.services[0].kubernetes.image.as_deref(),
+        Some("registry.example/app:1.2")
+    );
+    assert_eq!(spec.services[1].kubernetes.image, None);
+    assert_error(
+        "[services.a]\ncommand = \"x\"\nkubernetes = { image = \"app 1\" }\n",
+        "invalid image \"app 1\"",
+        3,
+        24,
+    );
+    assert_error(
+        "[services.a]\ncommand = \"x\"\nkubernetes = { image = \"\" }\n",
+        "invalid image",
+        3,
+        24,
+    );
+    let rendered = assert_error(
+        "[services.a]\ncommand = \"x\"\nkubernetes = { imag = \"app\" }\n",
+        "unknown key `imag` in [services.a.kubernetes]",
+        3,
+        16,
+    );
+    assert!(rendered.contains("did you mean \"image\""), "{rendered}");
+    assert_error(
+        "[defaults]\nkubernetes = { image = \"app\" }\n[services.a]\ncommand = \"x\"\n",
+        "`kubernetes` cannot be set in [defaults]",
+        2,
+        1,
     );
 }
