@@ -28,6 +28,9 @@ _wrangle() {
             wrangle,down)
                 cmd="wrangle__subcmd__down"
                 ;;
+            wrangle,export)
+                cmd="wrangle__subcmd__export"
+                ;;
             wrangle,help)
                 cmd="wrangle__subcmd__help"
                 ;;
@@ -70,6 +73,30 @@ _wrangle() {
             wrangle,up)
                 cmd="wrangle__subcmd__up"
                 ;;
+            wrangle__subcmd__export,compose)
+                cmd="wrangle__subcmd__export__subcmd__compose"
+                ;;
+            wrangle__subcmd__export,help)
+                cmd="wrangle__subcmd__export__subcmd__help"
+                ;;
+            wrangle__subcmd__export,kubernetes)
+                cmd="wrangle__subcmd__export__subcmd__kubernetes"
+                ;;
+            wrangle__subcmd__export,systemd)
+                cmd="wrangle__subcmd__export__subcmd__systemd"
+                ;;
+            wrangle__subcmd__export__subcmd__help,compose)
+                cmd="wrangle__subcmd__export__subcmd__help__subcmd__compose"
+                ;;
+            wrangle__subcmd__export__subcmd__help,help)
+                cmd="wrangle__subcmd__export__subcmd__help__subcmd__help"
+                ;;
+            wrangle__subcmd__export__subcmd__help,kubernetes)
+                cmd="wrangle__subcmd__export__subcmd__help__subcmd__kubernetes"
+                ;;
+            wrangle__subcmd__export__subcmd__help,systemd)
+                cmd="wrangle__subcmd__export__subcmd__help__subcmd__systemd"
+                ;;
             wrangle__subcmd__help,__daemon)
                 cmd="wrangle__subcmd__help__subcmd____daemon"
                 ;;
@@ -81,6 +108,9 @@ _wrangle() {
                 ;;
             wrangle__subcmd__help,down)
                 cmd="wrangle__subcmd__help__subcmd__down"
+                ;;
+            wrangle__subcmd__help,export)
+                cmd="wrangle__subcmd__help__subcmd__export"
                 ;;
             wrangle__subcmd__help,help)
                 cmd="wrangle__subcmd__help__subcmd__help"
@@ -121,6 +151,15 @@ _wrangle() {
             wrangle__subcmd__help,up)
                 cmd="wrangle__subcmd__help__subcmd__up"
                 ;;
+            wrangle__subcmd__help__subcmd__export,compose)
+                cmd="wrangle__subcmd__help__subcmd__export__subcmd__compose"
+                ;;
+            wrangle__subcmd__help__subcmd__export,kubernetes)
+                cmd="wrangle__subcmd__help__subcmd__export__subcmd__kubernetes"
+                ;;
+            wrangle__subcmd__help__subcmd__export,systemd)
+                cmd="wrangle__subcmd__help__subcmd__export__subcmd__systemd"
+                ;;
             *)
                 ;;
         esac
@@ -128,7 +167,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale down ls top completions man schema __services __daemon help"
+            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale down ls top export completions man schema __services __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -233,8 +272,178 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__export)
+            opts="-h --help systemd kubernetes compose help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__export__subcmd__compose)
+            opts="-f -h --image --file --force --name --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__export__subcmd__help)
+            opts="systemd kubernetes compose help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__export__subcmd__help__subcmd__compose)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__export__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__export__subcmd__help__subcmd__kubernetes)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__export__subcmd__help__subcmd__systemd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__export__subcmd__kubernetes)
+            opts="-f -h --image --file --force --name --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --image)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__export__subcmd__systemd)
+            opts="-f -h --file --force --name --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__help)
-            opts="up ps logs start stop restart reload scale down ls top completions man schema __services __daemon help"
+            opts="up ps logs start stop restart reload scale down ls top export completions man schema __services __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -292,6 +501,62 @@ _wrangle() {
         wrangle__subcmd__help__subcmd__down)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__export)
+            opts="systemd kubernetes compose"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__export__subcmd__compose)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__export__subcmd__kubernetes)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__export__subcmd__systemd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -18,7 +18,7 @@ use crate::config::document::{
     READY_KINDS, RESTART_POLICIES, SERVICE_KEYS, SOCKET_KEYS, TOP_LEVEL_KEYS,
 };
 use crate::spec::EVENT_KINDS;
-use crate::spec::{MAX_INSTANCES, MAX_SERVICE_NAME_BYTES};
+use crate::spec::{MAX_IMAGE_BYTES, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES};
 
 /// A table of the file, with the reader's list of its keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,6 +310,22 @@ fn service(key: &str) -> Option<Shape> {
                 ],
             }),
             "How many copies of the service run (\"max\": one per CPU).",
+        ),
+        "kubernetes" => (
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "image": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": MAX_IMAGE_BYTES,
+                        "pattern": "^[^\\s]+$",
+                        "description": "The container image the service's command runs in.",
+                    },
+                },
+            }),
+            "What `wrangle export kubernetes` and `compose` need that wrangle does not: the image.",
         ),
         _ => return None,
     })
