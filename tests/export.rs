@@ -177,13 +177,16 @@ fn systemd_units_of_every_key_match_the_golden_files() {
         names,
         [
             "every-key-Odd_Name.v2.service",
+            "every-key-admin.socket",
             "every-key-api.service",
             "every-key-checker.service",
             "every-key-db.service",
+            "every-key-http.socket",
             "every-key-migrate.service",
             "every-key-notifier.service",
             "every-key-report.service",
-            "every-key-worker.service",
+            "every-key-web@.service",
+            "every-key-worker@.service",
             "every-key.target",
         ]
     );
@@ -275,6 +278,7 @@ fn kubernetes_directory_files_split_the_stream_by_service() {
             "notifier.yaml",
             "odd-name-v2.yaml",
             "report.yaml",
+            "web.yaml",
             "worker.yaml",
         ]
     );
@@ -290,6 +294,7 @@ fn kubernetes_directory_files_split_the_stream_by_service() {
         "checker",
         "odd-name-v2",
         "report",
+        "web",
     ] {
         let (_, text) = files
             .iter()
@@ -503,7 +508,7 @@ fn compose_files_are_valid_against_the_compose_specification() {
 /// stop settings, memory limit and healthcheck.
 #[test]
 fn the_compose_file_reads_back_as_the_project() {
-    use wrangle::spec::{DependencyCondition, ReadyCheck, RestartPolicy};
+    use wrangle::spec::{DependencyCondition, Instances, ListenAddress, ReadyCheck, RestartPolicy};
     for name in ["demo", "every-key"] {
         let exported = Exported::new(name);
         let spec = exported.spec();
@@ -550,12 +555,43 @@ fn the_compose_file_reads_back_as_the_project() {
                 .flatten()
                 .map(|port| port.as_str().expect("a port").to_string())
                 .collect();
+            // A TCP socket's port is published like a `port` for one instance, exposed to the
+            // other services only for several (each replica would bind it on the host).
+            let socket_ports: Vec<u16> = service
+                .sockets
+                .iter()
+                .filter_map(|id| match &spec.sockets[*id].listen {
+                    ListenAddress::Tcp(address) => Some(address.port()),
+                    ListenAddress::Unix(_) => None,
+                })
+                .collect();
+            let replicas = match service.instances {
+                Instances::Count(count) => count,
+                Instances::PerCpu => 1,
+            };
+            let (published, exposed) = match replicas {
+                1 => (socket_ports, Vec::new()),
+                _ => (Vec::new(), socket_ports),
+            };
             let expected_ports: Vec<String> = service
                 .ports
                 .iter()
+                .chain(&published)
                 .map(|port| format!("127.0.0.1:{port}:{port}"))
                 .collect();
             assert_eq!(ports, expected_ports, "{context}");
+            let exposed_ports: Vec<String> = entry["expose"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|port| port.as_str().expect("a port").to_string())
+                .collect();
+            let exposed: Vec<String> = exposed.iter().map(u16::to_string).collect();
+            assert_eq!(exposed_ports, exposed, "{context}");
+            match replicas {
+                1 => assert!(entry.get("deploy").is_none(), "{context}"),
+                count => assert_eq!(entry["deploy"]["replicas"], count, "{context}"),
+            }
             let restart = match service.restart.policy {
                 RestartPolicy::Never => "no",
                 RestartPolicy::OnFailure => "on-failure",

@@ -7,6 +7,8 @@
 //! | `cwd` | `working_dir`, with the project directory bind-mounted at the same path |
 //! | `env`, `env_file`, `PORT` | `environment` |
 //! | `port` | `ports`, published on 127.0.0.1 only |
+//! | a TCP `[sockets.NAME]` the service receives | `ports` as for `port` (one instance), else `expose` |
+//! | `instances = N` | `deploy.replicas: N` |
 //! | `ready` http, tcp, exec | `healthcheck` (curl, bash's `/dev/tcp`, the command itself) |
 //! | `depends_on` started, ready, completed | `service_started`, `service_healthy`, `service_completed_successfully`; `restart = true` as is |
 //! | `restart` | `restart`: `"no"`, `on-failure`, `always` |
@@ -22,7 +24,10 @@ use super::{
     common_service_notes, duration_text, header, path_text, project_name, project_notes, sanitize,
     wrap_comment,
 };
-use crate::spec::{DependencyCondition, ProjectSpec, ReadyCheck, RestartPolicy, ServiceSpec};
+use crate::spec::{
+    DependencyCondition, Instances, ListenAddress, ProjectSpec, ReadyCheck, RestartPolicy,
+    ServiceSpec,
+};
 
 /// The name of the file when written to standard output (for messages only).
 pub(super) const FILE_NAME: &str = "compose.yaml";
@@ -184,16 +189,92 @@ fn service_entry(
         }
         entry.entry("environment", environment.build());
     }
-    if !service.ports.is_empty() {
+    // A published port is bound once on the host: only a service with one instance can have
+    // its socket's port published; several replicas expose it to the project's network.
+    let replicas = match service.instances {
+        Instances::Count(count) => count,
+        Instances::PerCpu => 1,
+    };
+    let mut published = service.ports.clone();
+    let mut exposed = Vec::new();
+    for socket in &service.sockets {
+        let socket = &spec.sockets[*socket];
+        match &socket.listen {
+            ListenAddress::Tcp(address) => {
+                notes.push(format!(
+                    "sockets: Compose passes no listening socket (LISTEN_FDS is not set): the \
+                     program must listen on port {} of all addresses itself, in place of \
+                     [sockets.{}] ({}).",
+                    address.port(),
+                    socket.name,
+                    socket.listen.describe()
+                ));
+                match replicas {
+                    1 => published.push(address.port()),
+                    _ => exposed.push(address.port()),
+                }
+            }
+            ListenAddress::Unix(_) => notes.push(format!(
+                "sockets: [sockets.{}] ({}) is a Unix socket; containers could share it in a \
+                 volume, but the program would have to bind it itself: not exported.",
+                socket.name,
+                socket.listen.describe()
+            )),
+        }
+    }
+    if !published.is_empty() {
         entry.entry(
             "ports",
             Node::seq(
-                service
-                    .ports
+                published
                     .iter()
                     .map(|port| Node::str(format!("127.0.0.1:{port}:{port}")))
                     .collect(),
             ),
+        );
+    }
+    if !exposed.is_empty() {
+        notes.push(format!(
+            "With {replicas} replicas the socket's port cannot be published on the host (each \
+             replica would bind it): it is exposed to the other services only; publish it \
+             through a proxy."
+        ));
+        entry.entry(
+            "expose",
+            Node::seq(
+                exposed
+                    .iter()
+                    .map(|port| Node::str(port.to_string()))
+                    .collect(),
+            ),
+        );
+    }
+    match service.instances {
+        Instances::Count(1) => {}
+        Instances::Count(count) => {
+            notes.push(format!(
+                "instances = {count}: {count} replicas, interchangeable: they get no \
+                 WRANGLE_INSTANCE or WRANGLE_INSTANCES."
+            ));
+            let mut deploy = MapBuilder::new();
+            deploy.entry("replicas", Node::Int(i64::from(count)));
+            entry.entry("deploy", deploy.build());
+        }
+        Instances::PerCpu => notes.push(
+            "instances = \"max\" (one per CPU) has no equivalent: 1 replica; use docker \
+             compose up --scale."
+                .to_string(),
+        ),
+    }
+    if service
+        .ready
+        .as_ref()
+        .is_some_and(|probe| probe.per_instance)
+    {
+        notes.push(
+            "ready.per_instance: every replica's healthcheck runs in its own container, on the \
+             probe's own port."
+                .to_string(),
         );
     }
     if let Some(probe) = &service.ready {

@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `command` | the container's `command` (the image's entrypoint is replaced), `$` written `$$` |
 //! | `env`, `env_file`, `PORT` | a ConfigMap `<service>-env`, through `envFrom` |
-//! | `port` | `containerPort`s, and a Service of the same name |
+//! | `port`, a TCP `[sockets.NAME]` the service receives | `containerPort`s, and a Service of the same name |
+//! | `instances = N` | `replicas: N` (a Job: `parallelism` and `completions`) |
 //! | `ready` http, tcp, exec | `startupProbe` (the deadline: `timeout`) and `readinessProbe` (`recheck`) |
 //! | a `completed` dependency | an init container of each dependent that runs it |
 //! | `restart = "never"` | a Job (`backoffLimit: 0`); otherwise a Deployment |
@@ -21,7 +22,8 @@ use super::{
     common_service_notes, header, is_loopback, project_name, project_notes, whole_seconds,
 };
 use crate::spec::{
-    DependencyCondition, ProjectSpec, ReadyCheck, ReadyProbe, RestartPolicy, ServiceId, Signal,
+    DependencyCondition, Instances, ListenAddress, ProjectSpec, ReadyCheck, ReadyProbe,
+    RestartPolicy, ServiceId, Signal,
 };
 
 /// The longest name of a Service (a DNS-1035 label) and of a label value.
@@ -202,10 +204,73 @@ impl Context<'_> {
             }
             None => document(&mut out, &notes, &workload),
         }
-        if !service.ports.is_empty() {
+        if !self.ports(id).is_empty() {
             document(&mut out, &[], &self.service_object(id));
         }
         (out, count)
+    }
+
+    /// The ports the service's pods listen on: its `port`s, then the ports of the TCP sockets
+    /// it receives (its program binds them itself in a pod).
+    fn ports(&self, id: ServiceId) -> Vec<u16> {
+        let service = &self.spec.services[id];
+        let mut ports = service.ports.clone();
+        for socket in &service.sockets {
+            if let ListenAddress::Tcp(address) = &self.spec.sockets[*socket].listen
+                && !ports.contains(&address.port())
+            {
+                ports.push(address.port());
+            }
+        }
+        ports
+    }
+
+    /// Notes on the sockets a service receives, and on its instances.
+    fn socket_and_instance_notes(&self, id: ServiceId, notes: &mut Vec<String>) {
+        let service = &self.spec.services[id];
+        for socket in &service.sockets {
+            let socket = &self.spec.sockets[*socket];
+            notes.push(match &socket.listen {
+                ListenAddress::Tcp(address) => format!(
+                    "sockets: Kubernetes passes no listening socket (LISTEN_FDS is not set): the \
+                     program must listen on port {} of all addresses itself, in place of \
+                     [sockets.{}] ({}).",
+                    address.port(),
+                    socket.name,
+                    socket.listen.describe()
+                ),
+                ListenAddress::Unix(_) => format!(
+                    "sockets: [sockets.{}] ({}) is a Unix socket, which has no equivalent \
+                     between pods: not exported.",
+                    socket.name,
+                    socket.listen.describe()
+                ),
+            });
+        }
+        match service.instances {
+            Instances::Count(1) => {}
+            Instances::Count(count) => notes.push(format!(
+                "instances = {count}: {count} pods, interchangeable: they get no \
+                 WRANGLE_INSTANCE or WRANGLE_INSTANCES (a StatefulSet numbers its pods, in their \
+                 names)."
+            )),
+            Instances::PerCpu => notes.push(
+                "instances = \"max\" (one per CPU) has no equivalent: 1 replica; scale with \
+                 kubectl scale or a HorizontalPodAutoscaler."
+                    .to_string(),
+            ),
+        }
+        if service
+            .ready
+            .as_ref()
+            .is_some_and(|probe| probe.per_instance)
+        {
+            notes.push(
+                "ready.per_instance: every pod is probed on the probe's own port (each pod has \
+                 its own address)."
+                    .to_string(),
+            );
+        }
     }
 
     fn labels(&self, id: ServiceId) -> Node {
@@ -265,6 +330,10 @@ impl Context<'_> {
     fn workload(&self, id: ServiceId, notes: &mut Vec<String>) -> Node {
         let service = &self.spec.services[id];
         let job = service.restart.policy == RestartPolicy::Never;
+        let replicas = match service.instances {
+            Instances::Count(count) => i64::from(count),
+            Instances::PerCpu => 1,
+        };
         let mut pod = MapBuilder::new();
         if job {
             pod.entry("restartPolicy", Node::str("Never"));
@@ -289,14 +358,19 @@ impl Context<'_> {
         let mut spec = MapBuilder::new();
         match job {
             true => {
+                if replicas > 1 {
+                    spec.entry("parallelism", Node::Int(replicas))
+                        .entry("completions", Node::Int(replicas));
+                }
                 spec.entry("backoffLimit", Node::Int(0));
             }
             false => {
-                spec.entry("replicas", Node::Int(1)).entry("selector", {
-                    let mut selector = MapBuilder::new();
-                    selector.entry("matchLabels", self.labels(id));
-                    selector.build()
-                });
+                spec.entry("replicas", Node::Int(replicas))
+                    .entry("selector", {
+                        let mut selector = MapBuilder::new();
+                        selector.entry("matchLabels", self.labels(id));
+                        selector.build()
+                    });
             }
         }
         spec.entry("template", template.build());
@@ -317,9 +391,10 @@ impl Context<'_> {
     fn container(&self, id: ServiceId, notes: &mut Vec<String>) -> Node {
         let service = &self.spec.services[id];
         let mut container = self.container_base(id, notes);
-        if !service.ports.is_empty() {
-            let ports = service
-                .ports
+        self.socket_and_instance_notes(id, notes);
+        let ports = self.ports(id);
+        if !ports.is_empty() {
+            let ports = ports
                 .iter()
                 .map(|port| {
                     let mut entry = MapBuilder::new();
@@ -505,9 +580,8 @@ impl Context<'_> {
 
     /// A ClusterIP Service with the service's ports, named like its workload.
     fn service_object(&self, id: ServiceId) -> Node {
-        let service = &self.spec.services[id];
-        let ports = service
-            .ports
+        let ports = self
+            .ports(id)
             .iter()
             .map(|port| {
                 let mut entry = MapBuilder::new();

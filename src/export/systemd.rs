@@ -13,6 +13,9 @@
 //! | `max_memory` | `MemoryMax=` |
 //! | `env`, `env_file`, `PORT` | `Environment=`, one per variable, merged as wrangle merges them |
 //! | `cwd` | `WorkingDirectory=` |
+//! | `[sockets.NAME]` | `<project>-NAME.socket` (`ListenStream=`, `SocketMode=`, `FileDescriptorName=NAME`) |
+//! | `sockets` | `Sockets=`, `Requires=` and `After=` of those socket units |
+//! | `instances = N` | a template `<project>-NAME@.service`, instances `@0` ... `@N-1` (`WRANGLE_INSTANCE=%i`) |
 //!
 //! Quoting follows systemd.service(5) and systemd.exec(5): in `ExecStart=` a word is written
 //! bare only when it holds nothing special, else in double quotes with C escapes; `%` is written
@@ -25,7 +28,10 @@ use super::{
     Export, ExportError, Format, Options, OutputFile, common_service_notes, duration_text, header,
     path_text, project_name, project_notes, sanitize, wrap_comment,
 };
-use crate::spec::{DependencyCondition, ProjectSpec, ReadyCheck, RestartPolicy, ServiceSpec};
+use crate::spec::{
+    DependencyCondition, Instances, ListenAddress, ProjectSpec, ReadyCheck, RestartPolicy,
+    ServiceSpec, SocketSpec,
+};
 
 /// systemd's limit on a unit name, suffix included.
 const MAX_UNIT_NAME_BYTES: usize = 255;
@@ -37,7 +43,9 @@ const EXEC_PREFIXES: &[char] = &['-', '@', ':', '+', '!', '|'];
 pub(super) fn export(spec: &ProjectSpec, options: &Options) -> Result<Export, ExportError> {
     let prefix = unit_prefix(&project_name(spec, options));
     let target = format!("{prefix}.target");
-    let unit_of = |service: &ServiceSpec| format!("{prefix}-{}.service", service.name);
+    let names = UnitNames {
+        prefix: prefix.clone(),
+    };
     let mut problems = Vec::new();
     if target.len() > MAX_UNIT_NAME_BYTES {
         problems.push(format!(
@@ -49,15 +57,16 @@ pub(super) fn export(spec: &ProjectSpec, options: &Options) -> Result<Export, Ex
     let mut files = Vec::new();
     let mut notes = 0;
     for (id, service) in spec.services.iter().enumerate() {
-        let unit = unit_of(service);
-        if unit.len() > MAX_UNIT_NAME_BYTES {
+        let unit = names.file(service);
+        let longest = names.units(service).pop().unwrap_or_default();
+        if longest.len().max(unit.len()) > MAX_UNIT_NAME_BYTES {
             problems.push(format!(
                 "the unit name {unit} is longer than systemd's {MAX_UNIT_NAME_BYTES} bytes: \
                  choose a shorter --name or service name"
             ));
             continue;
         }
-        match service_unit(spec, service, oneshot[id], &target, &unit_of) {
+        match service_unit(spec, service, oneshot[id], &target, &names) {
             Ok((text, service_notes)) => {
                 notes += service_notes;
                 files.push(OutputFile { name: unit, text });
@@ -71,7 +80,37 @@ pub(super) fn export(spec: &ProjectSpec, options: &Options) -> Result<Export, Ex
             problems,
         });
     }
-    let units: Vec<String> = spec.services.iter().map(unit_of).collect();
+    for socket in &spec.sockets {
+        let unit = names.socket(&socket.name);
+        if unit.len() > MAX_UNIT_NAME_BYTES {
+            problems.push(format!(
+                "the unit name {unit} is longer than systemd's {MAX_UNIT_NAME_BYTES} bytes: \
+                 choose a shorter --name or socket name"
+            ));
+            continue;
+        }
+        match socket_unit(spec, socket, &target, &names) {
+            Ok(Some((text, socket_notes))) => {
+                notes += socket_notes;
+                files.push(OutputFile { name: unit, text });
+            }
+            Ok(None) => {}
+            Err(problem) => problems.push(format!("socket \"{}\": {problem}", socket.name)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ExportError {
+            format: Format::Systemd,
+            problems,
+        });
+    }
+    let mut units: Vec<String> = spec.services.iter().flat_map(|s| names.units(s)).collect();
+    units.extend(
+        spec.sockets
+            .iter()
+            .filter(|socket| socket_users(spec, socket).next().is_some())
+            .map(|socket| names.socket(&socket.name)),
+    );
     let (target_text, target_notes) = target_unit(spec, &prefix, &units);
     notes += target_notes;
     files.push(OutputFile {
@@ -95,6 +134,61 @@ fn unit_prefix(name: &str) -> String {
         '_',
         "project",
     )
+}
+
+/// The names of the units of a project.
+struct UnitNames {
+    prefix: String,
+}
+
+impl UnitNames {
+    /// The file a service is written to: `<project>-NAME.service`, or the template
+    /// `<project>-NAME@.service` for a service with instances.
+    fn file(&self, service: &ServiceSpec) -> String {
+        match instance_count(service) {
+            None => format!("{}-{}.service", self.prefix, service.name),
+            Some(_) => format!("{}-{}@.service", self.prefix, service.name),
+        }
+    }
+
+    /// The units that run a service, in instance order: one unit, or one per instance of the
+    /// template (`@0` ... `@N-1`; only `@0` for `instances = "max"`, which is counted where the
+    /// service runs).
+    fn units(&self, service: &ServiceSpec) -> Vec<String> {
+        match instance_count(service) {
+            None => vec![self.file(service)],
+            Some(count) => (0..count.unwrap_or(1))
+                .map(|instance| format!("{}-{}@{instance}.service", self.prefix, service.name))
+                .collect(),
+        }
+    }
+
+    fn socket(&self, name: &str) -> String {
+        format!("{}-{name}.socket", self.prefix)
+    }
+}
+
+/// `None` for a service with one instance (a plain unit); else the number of instances, itself
+/// `None` for `"max"` (one per CPU of the machine that runs it).
+fn instance_count(service: &ServiceSpec) -> Option<Option<u32>> {
+    match service.instances {
+        Instances::Count(1) => None,
+        Instances::Count(count) => Some(Some(count)),
+        Instances::PerCpu => Some(None),
+    }
+}
+
+/// The services that receive `socket`, in declaration order.
+fn socket_users<'s>(
+    spec: &'s ProjectSpec,
+    socket: &'s SocketSpec,
+) -> impl Iterator<Item = &'s ServiceSpec> {
+    spec.services.iter().filter(move |service| {
+        service
+            .sockets
+            .iter()
+            .any(|id| spec.sockets[*id].name == socket.name)
+    })
 }
 
 /// Which services some service depends on with `completed`: those run as oneshots.
@@ -143,7 +237,7 @@ fn service_unit(
     service: &ServiceSpec,
     oneshot: bool,
     target: &str,
-    unit_of: &dyn Fn(&ServiceSpec) -> String,
+    names: &UnitNames,
 ) -> Result<(String, usize), String> {
     let mut unit = UnitText::default();
     for line in header(Format::Systemd, spec) {
@@ -151,7 +245,7 @@ fn service_unit(
     }
     let mut notes = common_service_notes(&spec.root, service, "systemd");
     let exec_start = exec_start(&service.command.argv, &service.cwd)?;
-    let working_directory = working_directory(&service.cwd)?;
+    let working_directory = unit_path(&service.cwd, "the working directory")?;
 
     let notify = matches!(
         service.ready.as_ref().map(|probe| &probe.check),
@@ -178,7 +272,7 @@ fn service_unit(
                 "depends_on {} = \"ready\": After={} waits until {} has started, not until its \
                  readiness check passes (it has no systemd equivalent).",
                 other.name,
-                unit_of(other),
+                names.file(other),
                 other.name
             ));
         }
@@ -187,7 +281,7 @@ fn service_unit(
                 "depends_on {} with restart = true: Requires= restarts this unit when {} is \
                  restarted with systemctl, but not after systemd restarts a crashed {}.",
                 other.name,
-                unit_of(other),
+                names.file(other),
                 other.name
             ));
         }
@@ -221,6 +315,30 @@ fn service_unit(
             skipped.join(", ")
         ));
     }
+    match instance_count(service) {
+        None => {}
+        Some(Some(count)) => notes.push(format!(
+            "instances = {count}: a template unit; {target} wants its instances @0 to @{}, and \
+             the instance name is WRANGLE_INSTANCE. systemctl start {} adds one, and units that \
+             depend on this service wait for the instances listed here only.",
+            count - 1,
+            names.file(service).replace("@.", &format!("@{count}."))
+        )),
+        Some(None) => notes.push(format!(
+            "instances = \"max\" (one per CPU) is counted on the machine that runs the \
+             service: {target} wants instance @0 only; enable one more per CPU there \
+             (systemctl enable {}), and set WRANGLE_INSTANCES to the count with a drop-in.",
+            names.file(service).replace("@.", "@1.")
+        )),
+    }
+    if service.sockets.len() > 1 {
+        notes.push(
+            "sockets: systemd passes them in an order of its own, not the order of the \
+             sockets list: a program that receives several finds each by its name in \
+             LISTEN_FDNAMES (FileDescriptorName=)."
+                .to_string(),
+        );
+    }
     if !notes.is_empty() {
         unit.comment("#");
         for note in &notes {
@@ -229,19 +347,35 @@ fn service_unit(
     }
 
     unit.section("Unit");
-    unit.set(
-        "Description",
-        &escape_specifiers(&format!(
-            "{} of {target} (exported from wrangle)",
+    let description = match instance_count(service) {
+        None => format!("{} of {target} (exported from wrangle)", service.name),
+        Some(_) => format!(
+            "{} of {target} (exported from wrangle), instance ",
             service.name
-        )),
-    );
-    unit.set("PartOf", target);
-    for dependency in &service.depends_on {
-        unit.set("Requires", &unit_of(&spec.services[dependency.service]));
+        ),
+    };
+    let mut description = escape_specifiers(&description);
+    if instance_count(service).is_some() {
+        description.push_str("%i");
     }
-    for dependency in &service.depends_on {
-        unit.set("After", &unit_of(&spec.services[dependency.service]));
+    unit.set("Description", &description);
+    unit.set("PartOf", target);
+    let sockets: Vec<String> = service
+        .sockets
+        .iter()
+        .map(|id| names.socket(&spec.sockets[*id].name))
+        .collect();
+    let needed: Vec<String> = service
+        .depends_on
+        .iter()
+        .flat_map(|dependency| names.units(&spec.services[dependency.service]))
+        .chain(sockets.iter().cloned())
+        .collect();
+    for name in &needed {
+        unit.set("Requires", name);
+    }
+    for name in &needed {
+        unit.set("After", name);
     }
     if restart.policy != RestartPolicy::Never {
         unit.set("StartLimitIntervalSec", &duration_text(restart.window));
@@ -262,10 +396,20 @@ fn service_unit(
         }
         (false, false) => unit.set("Type", "exec"),
     }
+    for name in &sockets {
+        unit.set("Sockets", name);
+    }
     unit.set("ExecStart", &exec_start);
     unit.set("WorkingDirectory", &working_directory);
     for assignment in environment {
         unit.set("Environment", &assignment);
+    }
+    if let Some(count) = instance_count(service) {
+        // `%i` is the instance name: the one specifier written on purpose.
+        unit.set("Environment", "\"WRANGLE_INSTANCE=%i\"");
+        if let Some(count) = count {
+            unit.set("Environment", &format!("\"WRANGLE_INSTANCES={count}\""));
+        }
     }
     unit.set("Restart", restart_value);
     if restart.policy != RestartPolicy::Never {
@@ -287,6 +431,69 @@ fn service_unit(
     Ok((unit.text, unit.notes))
 }
 
+/// The `.socket` unit of `[sockets.NAME]`, or `None` when no service receives it (wrangle would
+/// bind it for nobody; the target's notes say so).
+fn socket_unit(
+    spec: &ProjectSpec,
+    socket: &SocketSpec,
+    target: &str,
+    names: &UnitNames,
+) -> Result<Option<(String, usize)>, String> {
+    let users: Vec<&ServiceSpec> = socket_users(spec, socket).collect();
+    let Some(first) = users.first() else {
+        return Ok(None);
+    };
+    let mut unit = UnitText::default();
+    for line in header(Format::Systemd, spec) {
+        unit.comment(&line);
+    }
+    let mut notes = Vec::new();
+    // systemd starts the `Service=` unit on the first connection; every service that lists the
+    // socket receives it through its own `Sockets=`, and the target starts them all anyway.
+    let activated = names.units(first).remove(0);
+    if users.len() > 1 {
+        let names: Vec<&str> = users.iter().map(|user| user.name.as_str()).collect();
+        notes.push(format!(
+            "Received by {}: a connection before the target has started them all starts {} \
+             (Service=).",
+            names.join(", "),
+            activated
+        ));
+    }
+    unit.comment("#");
+    notes.push(
+        "wrangle binds the socket as the user who runs it; systemd binds it before any service \
+         starts and keeps it open across restarts, as wrangle does."
+            .to_string(),
+    );
+    for note in &notes {
+        unit.note(note);
+    }
+    unit.section("Unit");
+    unit.set(
+        "Description",
+        &escape_specifiers(&format!(
+            "socket {} of {target} (exported from wrangle)",
+            socket.name
+        )),
+    );
+    unit.set("PartOf", target);
+    unit.section("Socket");
+    match &socket.listen {
+        ListenAddress::Tcp(address) => unit.set("ListenStream", &address.to_string()),
+        ListenAddress::Unix(unix) => {
+            let path = unit_path(&unix.path, "the socket's path")?;
+            unit.set("ListenStream", &path);
+            unit.set("SocketMode", &format!("{:04o}", unix.mode));
+        }
+    }
+    unit.set("FileDescriptorName", &socket.name);
+    unit.set("Service", &activated);
+    unit.section("Install");
+    unit.set("WantedBy", target);
+    Ok(Some((unit.text, unit.notes)))
+}
+
 fn target_unit(spec: &ProjectSpec, prefix: &str, units: &[String]) -> (String, usize) {
     let mut unit = UnitText::default();
     for line in header(Format::Systemd, spec) {
@@ -297,6 +504,18 @@ fn target_unit(spec: &ProjectSpec, prefix: &str, units: &[String]) -> (String, u
         "systemd",
         "systemd has OnFailure= units for notifications and the journal for output.",
     );
+    let unused: Vec<&str> = spec
+        .sockets
+        .iter()
+        .filter(|socket| socket_users(spec, socket).next().is_none())
+        .map(|socket| socket.name.as_str())
+        .collect();
+    if !unused.is_empty() {
+        notes.push(format!(
+            "Not exported: [sockets] {}, which no service receives.",
+            unused.join(", ")
+        ));
+    }
     notes.extend([
         "Each service gets systemd's environment (PATH and little else) plus the variables in \
          its unit, not the environment wrangle was started with; a program named without a \
@@ -427,13 +646,13 @@ fn quoted(text: &str) -> String {
     out
 }
 
-/// `WorkingDirectory=`: a path is taken as the rest of the line, so it cannot hold what a line
-/// cannot (control characters, leading or trailing blanks); `%` becomes `%%`.
-fn working_directory(cwd: &Path) -> Result<String, String> {
-    let text = path_text(cwd, "the working directory")?;
+/// A path as `WorkingDirectory=` and `ListenStream=` take it: the rest of the line, so it cannot
+/// hold what a line cannot (control characters, leading or trailing blanks); `%` becomes `%%`.
+fn unit_path(path: &Path, what: &str) -> Result<String, String> {
+    let text = path_text(path, what)?;
     if text.chars().any(char::is_control) || text.trim() != text {
         return Err(format!(
-            "the working directory {text:?} holds characters a unit file cannot hold in a path"
+            "{what} {text:?} holds characters a unit file cannot hold in a path"
         ));
     }
     Ok(escape_specifiers(text))
@@ -542,11 +761,11 @@ mod tests {
     #[test]
     fn a_working_directory_with_a_control_character_cannot_be_exported() {
         assert_eq!(
-            working_directory(Path::new("/srv/100%")).expect("valid"),
+            unit_path(Path::new("/srv/100%"), "cwd").expect("valid"),
             "/srv/100%%"
         );
-        assert!(working_directory(Path::new("/srv/a\nb")).is_err());
-        assert!(working_directory(Path::new("/srv/trailing ")).is_err());
+        assert!(unit_path(Path::new("/srv/a\nb"), "cwd").is_err());
+        assert!(unit_path(Path::new("/srv/trailing "), "cwd").is_err());
     }
 
     #[test]

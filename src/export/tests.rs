@@ -495,3 +495,91 @@ mod files {
         );
     }
 }
+
+/// Two sockets (one received by nobody) and a service with instances that another depends on.
+fn socket_project() -> ProjectSpec {
+    use crate::spec::{Instances, ListenAddress, SocketSpec, UnixSocketSpec};
+    let mut web = service("web");
+    web.sockets = vec![0];
+    web.instances = Instances::Count(2);
+    let mut client = service("client");
+    client.depends_on = vec![depends(0, DependencyCondition::Started)];
+    let mut project = project(vec![web, client]);
+    project.sockets = vec![
+        SocketSpec {
+            name: "http".to_string(),
+            listen: ListenAddress::Tcp("127.0.0.1:8080".parse().expect("an address")),
+        },
+        SocketSpec {
+            name: "unused".to_string(),
+            listen: ListenAddress::Unix(UnixSocketSpec {
+                path: PathBuf::from("/srv/app/unused.sock"),
+                mode: 0o600,
+            }),
+        },
+    ];
+    project
+}
+
+#[test]
+fn systemd_writes_socket_units_and_a_template_for_instances() {
+    let export = systemd(&socket_project(), &options(None)).expect("exported");
+    let names: Vec<&str> = export.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "app-web@.service",
+            "app-client.service",
+            "app-http.socket",
+            "app.target"
+        ]
+    );
+    let web = text_of(&export, "app-web@.service");
+    for line in [
+        "Sockets=app-http.socket",
+        "Requires=app-http.socket",
+        "Environment=\"WRANGLE_INSTANCE=%i\"",
+        "Environment=\"WRANGLE_INSTANCES=2\"",
+    ] {
+        assert!(web.lines().any(|l| l == line), "{line} in\n{web}");
+    }
+    let client = text_of(&export, "app-client.service");
+    for line in ["Requires=app-web@0.service", "Requires=app-web@1.service"] {
+        assert!(client.lines().any(|l| l == line), "{line} in\n{client}");
+    }
+    let socket = text_of(&export, "app-http.socket");
+    for line in [
+        "ListenStream=127.0.0.1:8080",
+        "FileDescriptorName=http",
+        "Service=app-web@0.service",
+    ] {
+        assert!(socket.lines().any(|l| l == line), "{line} in\n{socket}");
+    }
+    let target = text_of(&export, "app.target");
+    for line in [
+        "Wants=app-web@0.service",
+        "Wants=app-web@1.service",
+        "Wants=app-http.socket",
+    ] {
+        assert!(target.lines().any(|l| l == line), "{line} in\n{target}");
+    }
+    assert!(
+        target.contains("# Not exported: [sockets] unused, which no service receives."),
+        "{target}"
+    );
+}
+
+#[test]
+fn kubernetes_and_compose_run_instances_as_replicas_listening_on_the_socket_port() {
+    let project = socket_project();
+    let kubernetes = kubernetes(&project, &options(Some("img")), true).expect("exported");
+    let text = &kubernetes.files[0].text;
+    assert!(text.contains("\n  replicas: 2\n"), "{text}");
+    assert!(text.contains("containerPort: 8080"), "{text}");
+    assert!(text.contains("LISTEN_FDS is not set"), "{text}");
+    let compose = compose(&project, &options(Some("img"))).expect("exported");
+    let text = &compose.files[0].text;
+    assert!(text.contains("deploy:\n      replicas: 2\n"), "{text}");
+    assert!(text.contains("expose: [\"8080\"]\n"), "{text}");
+    assert!(!text.contains("127.0.0.1:8080:8080"), "{text}");
+}
