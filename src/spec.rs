@@ -184,6 +184,59 @@ pub struct ServiceSpec {
     pub instances: Instances,
     /// Settings only `wrangle export kubernetes` (and `compose`) reads.
     pub kubernetes: KubernetesSpec,
+    /// How its processes are set up besides their command: priority and resource limits.
+    pub process: ProcessSpec,
+}
+
+/// What a service's first process is given before it execs (`nice`, `limits`); the processes it
+/// starts inherit it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// The scheduling priority, from -20 (first) to 19 (last); `None` keeps wrangle's own.
+    pub nice: Option<i32>,
+    /// Resource limits, each set as both the soft and the hard limit.
+    pub rlimits: ResourceLimits,
+}
+
+/// `limits = { nofile, nproc, core, memlock }`: each `None` when not set (the limit wrangle was
+/// started with applies), [`ResourceLimits::UNLIMITED`] for no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// Open file descriptors (`RLIMIT_NOFILE`).
+    pub nofile: Option<u64>,
+    /// Processes and threads of the service's user (`RLIMIT_NPROC`).
+    pub nproc: Option<u64>,
+    /// Bytes of a core dump (`RLIMIT_CORE`); 0: no core dumps.
+    pub core: Option<u64>,
+    /// Bytes of memory locked in RAM (`RLIMIT_MEMLOCK`).
+    pub memlock: Option<u64>,
+}
+
+impl ResourceLimits {
+    /// No limit (`"unlimited"`, the kernel's `RLIM_INFINITY`).
+    pub const UNLIMITED: u64 = u64::MAX;
+    /// The key names of `limits`, in the order of [`ResourceLimits::each`].
+    pub const KEYS: [&'static str; 4] = ["nofile", "nproc", "core", "memlock"];
+
+    /// Every limit with its key name, set or not, in the order of [`ResourceLimits::KEYS`].
+    pub fn each(&self) -> [(&'static str, Option<u64>); 4] {
+        [
+            ("nofile", self.nofile),
+            ("nproc", self.nproc),
+            ("core", self.core),
+            ("memlock", self.memlock),
+        ]
+    }
+
+    /// Each key of `self` that is set, else that of `fallback` (`[defaults]`).
+    pub fn or(self, fallback: ResourceLimits) -> ResourceLimits {
+        ResourceLimits {
+            nofile: self.nofile.or(fallback.nofile),
+            nproc: self.nproc.or(fallback.nproc),
+            core: self.core.or(fallback.core),
+            memlock: self.memlock.or(fallback.memlock),
+        }
+    }
 }
 
 /// How many instances of a service run (`instances`). Each instance is its own process tree

@@ -72,6 +72,7 @@ pub fn service_spec(name: &str) -> ServiceSpec {
         sockets: Vec::new(),
         instances: Instances::Count(1),
         kubernetes: Default::default(),
+        process: Default::default(),
     }
 }
 

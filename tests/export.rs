@@ -614,6 +614,14 @@ fn the_compose_file_reads_back_as_the_project() {
                 Some(bytes) => assert_eq!(entry["mem_limit"], bytes, "{context}"),
                 None => assert!(entry.get("mem_limit").is_none(), "{context}"),
             }
+            for (key, limit) in service.process.rlimits.each() {
+                let exported = entry["ulimits"].get(key);
+                match limit {
+                    None => assert!(exported.is_none(), "{context}: {key}"),
+                    Some(u64::MAX) => assert_eq!(exported, Some(&Value::from(-1)), "{context}"),
+                    Some(limit) => assert_eq!(exported, Some(&Value::from(limit)), "{context}"),
+                }
+            }
             for dependency in &service.depends_on {
                 let other = &spec.services[dependency.service];
                 let edge = &entry["depends_on"][&other.name];

@@ -42,3 +42,5 @@ mod sockets;
 mod generated;
 // `wrangle export`: golden files, schemas, systemd-analyze, the Compose round trip, writing files.
 mod export;
+// `nice` and `limits` of services, read back from /proc.
+mod limits;

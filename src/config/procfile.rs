@@ -111,6 +111,7 @@ pub(crate) fn parse(
             sockets: Vec::new(),
             instances: crate::spec::Instances::Count(1),
             kubernetes: Default::default(),
+            process: Default::default(),
         });
     }
     if services.is_empty() && diagnostics.is_empty() {

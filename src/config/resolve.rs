@@ -26,8 +26,8 @@ use crate::config::dotenv;
 use crate::config::trust::{Gate, MAX_ENV_FILE_BYTES, Verdict};
 use crate::human;
 use crate::spec::{
-    CommandSpec, Dependency, LimitSpec, ProjectSpec, RestartPolicy, RestartSpec, ServiceId,
-    ServiceSpec, Signal, StopSpec,
+    CommandSpec, Dependency, LimitSpec, ProcessSpec, ProjectSpec, RestartPolicy, RestartSpec,
+    ServiceId, ServiceSpec, Signal, StopSpec,
 };
 
 mod sockets;
@@ -193,6 +193,10 @@ impl<'a> Resolver<'a, '_, '_> {
             sockets: sockets?,
             instances: instances?,
             kubernetes: service.kubernetes.clone(),
+            process: ProcessSpec {
+                nice: settings.nice.or(defaults.nice),
+                rlimits: settings.limits.or(defaults.limits),
+            },
         })
     }
 

@@ -311,6 +311,38 @@ fn service(key: &str) -> Option<Shape> {
             }),
             "How many copies of the service run (\"max\": one per CPU).",
         ),
+        "nice" => (
+            json!({ "type": "integer", "minimum": -20, "maximum": 19 }),
+            "The scheduling priority of the service's processes, -20 (first) to 19 (last).",
+        ),
+        "limits" => (
+            {
+                let count = json!({
+                    "anyOf": [
+                        { "type": "integer", "minimum": 0 },
+                        { "const": "unlimited" },
+                    ],
+                });
+                let bytes = json!({
+                    "anyOf": [
+                        { "type": "integer", "minimum": 0 },
+                        { "type": "string" },
+                    ],
+                });
+                json!({
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "nofile": count,
+                        "nproc": count,
+                        "core": bytes,
+                        "memlock": bytes,
+                    },
+                })
+            },
+            "Resource limits (setrlimit), each the soft and the hard limit: nofile, nproc, \
+             core and memlock (bytes, or a size), or \"unlimited\".",
+        ),
         "kubernetes" => (
             json!({
                 "type": "object",

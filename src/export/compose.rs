@@ -14,6 +14,7 @@
 //! | `restart` | `restart`: `"no"`, `on-failure`, `always` |
 //! | `stop_signal`, `stop_timeout` | `stop_signal`, `stop_grace_period` |
 //! | `max_memory` | `mem_limit` |
+//! | `limits` | `ulimits` (`-1`: unlimited) |
 //!
 //! Compose expands `$VAR` and `${VAR}` in every value of the file, so every `$` of the project's
 //! values is written `$$`.
@@ -375,6 +376,26 @@ fn service_entry(
             "mem_limit",
             Node::Int(i64::try_from(bytes).unwrap_or(i64::MAX)),
         );
+    }
+    if let Some(nice) = service.process.nice {
+        notes.push(format!(
+            "nice = {nice} has no Compose equivalent: cpu_shares weighs the container's CPU \
+             time instead."
+        ));
+    }
+    let mut ulimits = MapBuilder::new();
+    for (key, limit) in service.process.rlimits.each() {
+        if let Some(limit) = limit {
+            // Docker reads -1 as unlimited; one number sets the soft and the hard limit.
+            let value = match limit {
+                crate::spec::ResourceLimits::UNLIMITED => -1,
+                limit => i64::try_from(limit).unwrap_or(i64::MAX),
+            };
+            ulimits.entry(key, Node::Int(value));
+        }
+    }
+    if !ulimits.is_empty() {
+        entry.entry("ulimits", ulimits.build());
     }
     Ok((entry.build(), notes))
 }

@@ -436,6 +436,27 @@ impl Context<'_> {
                     .to_string(),
             );
         }
+        if let Some(nice) = service.process.nice {
+            notes.push(format!(
+                "nice = {nice} has no Kubernetes equivalent: a pod's CPU share is its \
+                 resources.requests.cpu."
+            ));
+        }
+        let limits: Vec<&str> = service
+            .process
+            .rlimits
+            .each()
+            .into_iter()
+            .filter(|(_, limit)| limit.is_some())
+            .map(|(key, _)| key)
+            .collect();
+        if !limits.is_empty() {
+            notes.push(format!(
+                "limits ({}) have no Kubernetes equivalent: a container gets the ulimits of \
+                 its container runtime, set on the node.",
+                limits.join(", ")
+            ));
+        }
         let others: Vec<String> = service
             .depends_on
             .iter()

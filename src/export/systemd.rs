@@ -11,6 +11,7 @@
 //! | `max_restarts`, `restart_window` | `StartLimitBurst=` (one more: it counts starts), `StartLimitIntervalSec=` |
 //! | `stop_signal`, `stop_timeout` | `KillSignal=`, `TimeoutStopSec=` (the whole cgroup, as wrangle stops the whole tree) |
 //! | `max_memory` | `MemoryMax=` |
+//! | `nice`, `limits` | `Nice=`, `LimitNOFILE=`, `LimitNPROC=`, `LimitCORE=`, `LimitMEMLOCK=` |
 //! | `env`, `env_file`, `PORT` | `Environment=`, one per variable, merged as wrangle merges them |
 //! | `cwd` | `WorkingDirectory=` |
 //! | `[sockets.NAME]` | `<project>-NAME.socket` (`ListenStream=`, `SocketMode=`, `FileDescriptorName=NAME`) |
@@ -29,8 +30,8 @@ use super::{
     path_text, project_name, project_notes, sanitize, wrap_comment,
 };
 use crate::spec::{
-    DependencyCondition, Instances, ListenAddress, ProjectSpec, ReadyCheck, RestartPolicy,
-    ServiceSpec, SocketSpec,
+    DependencyCondition, Instances, ListenAddress, ProjectSpec, ReadyCheck, ResourceLimits,
+    RestartPolicy, ServiceSpec, SocketSpec,
 };
 
 /// systemd's limit on a unit name, suffix included.
@@ -424,6 +425,19 @@ fn service_unit(
     unit.set("TimeoutStopSec", &duration_text(service.stop.timeout));
     if let Some(bytes) = service.limits.max_memory {
         unit.set("MemoryMax", &bytes.to_string());
+    }
+    if let Some(nice) = service.process.nice {
+        unit.set("Nice", &nice.to_string());
+    }
+    for (key, limit) in service.process.rlimits.each() {
+        if let Some(limit) = limit {
+            let value = match limit {
+                ResourceLimits::UNLIMITED => "infinity".to_string(),
+                limit => limit.to_string(),
+            };
+            // Soft and hard alike, as wrangle sets them.
+            unit.set(&format!("Limit{}", key.to_ascii_uppercase()), &value);
+        }
     }
 
     unit.section("Install");

@@ -51,6 +51,7 @@ pub async fn run(
         cgroup: None,
         stdin: Some(reader),
         listen: None,
+        limits: Default::default(),
     };
     let program = command.argv.first().cloned().unwrap_or_default();
     let (child, exit) = reaper

@@ -61,6 +61,57 @@ pub struct SpawnRequest {
     /// Listening sockets the child receives by socket activation: at 3, 4, ... with
     /// `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID` (its own pid) set (see `listen`).
     pub listen: Option<ListenFds>,
+    /// Its scheduling priority and resource limits.
+    pub limits: ChildLimits,
+}
+
+/// What a child is given besides its command (`nice`, `limits` of its service), set between
+/// clone and exec by both ways of starting it. Its own children inherit it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildLimits {
+    /// The scheduling priority (`setpriority`), -20 to 19.
+    pub nice: Option<i32>,
+    /// `RLIMIT_NOFILE`, set as the soft and the hard limit; `u64::MAX`: unlimited. Applied after
+    /// the descriptor limit wrangle restores for every child, so it wins over it.
+    pub nofile: Option<u64>,
+    /// `RLIMIT_NPROC`, likewise.
+    pub nproc: Option<u64>,
+    /// `RLIMIT_CORE`, likewise.
+    pub core: Option<u64>,
+    /// `RLIMIT_MEMLOCK`, likewise.
+    pub memlock: Option<u64>,
+}
+
+impl ChildLimits {
+    /// Sets them on the calling process: for the child between clone and exec, so plain system
+    /// calls on values prepared before, no allocation. Raising a hard limit or lowering the nice
+    /// value needs privileges (EPERM, EACCES otherwise): the spawn fails rather than run the
+    /// service without what it asked for.
+    pub(crate) fn apply(&self) -> Result<(), rustix::io::Errno> {
+        use rustix::process::{Resource, Rlimit};
+        for (resource, limit) in [
+            (Resource::Nofile, self.nofile),
+            (Resource::Nproc, self.nproc),
+            (Resource::Core, self.core),
+            (Resource::Memlock, self.memlock),
+        ] {
+            if let Some(limit) = limit {
+                // `None` is RLIM_INFINITY.
+                let value = (limit != u64::MAX).then_some(limit);
+                rustix::process::setrlimit(
+                    resource,
+                    Rlimit {
+                        current: value,
+                        maximum: value,
+                    },
+                )?;
+            }
+        }
+        if let Some(nice) = self.nice {
+            rustix::process::setpriority_process(None, nice)?;
+        }
+        Ok(())
+    }
 }
 
 /// A cgroup to start a child in: its directory (for `CLONE_INTO_CGROUP`; `None` where that must
@@ -199,6 +250,7 @@ fn spawn_fast(
         death_signal,
         cgroup: request.cgroup.map(|cgroup| (cgroup.dir, cgroup.procs)),
         nofile: crate::sys::nofile::original().copied(),
+        limits: request.limits,
     };
     vfork::spawn(&plan, &setup)
 }
@@ -282,12 +334,14 @@ fn spawn_with_command(
     let expected_parent = rustix::process::getpid();
     let cgroup_procs = request.cgroup.map(|cgroup| cgroup.procs);
     let nofile = crate::sys::nofile::original().copied();
+    let limits = request.limits;
     // SAFETY: the closure only performs async-signal-safe syscalls (setsid, prctl, getppid,
-    // write, setrlimit, close_range or fcntl, dup2, getpid, execve) on values prepared before;
+    // write, setrlimit, setpriority, close_range or fcntl, dup2, getpid, execve) on values
+    // prepared before;
     // it allocates nothing and takes no locks.
     unsafe {
         command.pre_exec(move || {
-            child_setup(expected_parent, death_signal, cgroup_procs, nofile)?;
+            child_setup(expected_parent, death_signal, cgroup_procs, nofile, &limits)?;
             // std has put stdio in place already (and changed directory); nothing else may
             // reach the program but its sockets.
             let Some(own) = &own_exec else {
@@ -318,6 +372,7 @@ fn child_setup(
     death_signal: Option<Signal>,
     cgroup_procs: Option<RawFd>,
     nofile: Option<rustix::process::Rlimit>,
+    limits: &ChildLimits,
 ) -> io::Result<()> {
     unblock_all_signals()?;
     // A new session makes the child the leader of its own process group, so the whole tree can
@@ -345,6 +400,7 @@ fn child_setup(
     if let Some(limit) = &nofile {
         crate::sys::nofile::restore_in_child(limit)?;
     }
+    limits.apply()?;
     Ok(())
 }
 
@@ -502,6 +558,7 @@ mod tests {
             cgroup: None,
             stdin: None,
             listen: None,
+            limits: ChildLimits::default(),
         }
     }
 
@@ -585,6 +642,63 @@ mod tests {
                 "fallback: {fallback}"
             );
             assert_eq!(wait(child.pid).exit_status(), Some(0));
+        });
+    }
+
+    #[test]
+    fn a_child_gets_its_nice_value_and_resource_limits() {
+        // Values any user may set: lowering limits and raising the nice value need no privilege.
+        let hard = |resource| {
+            rustix::process::getrlimit(resource)
+                .maximum
+                .unwrap_or(u64::MAX)
+        };
+        let memlock = hard(rustix::process::Resource::Memlock).min(65536);
+        let nproc = hard(rustix::process::Resource::Nproc).min(100_000);
+        each_way(|fallback| {
+            let mut request = request(
+                &["sh", "-c", "cat /proc/$$/limits /proc/$$/stat"],
+                Output::Capture,
+            );
+            request.limits = ChildLimits {
+                nice: Some(6),
+                nofile: Some(123),
+                nproc: Some(nproc),
+                core: Some(0),
+                memlock: Some(memlock),
+            };
+            let child = spawn(&mut request).expect("spawn");
+            let text = read_all(child.stdout);
+            assert_eq!(wait(child.pid).exit_status(), Some(0));
+            let row = |name: &str| -> Vec<String> {
+                let line = text
+                    .lines()
+                    .find(|line| line.starts_with(name))
+                    .unwrap_or_else(|| panic!("no {name} in {text}"));
+                line[name.len()..]
+                    .split_whitespace()
+                    .take(2)
+                    .map(String::from)
+                    .collect()
+            };
+            let both = |value: u64| vec![value.to_string(), value.to_string()];
+            assert_eq!(row("Max open files"), both(123), "fallback: {fallback}");
+            assert_eq!(row("Max processes"), both(nproc), "fallback: {fallback}");
+            assert_eq!(row("Max core file size"), both(0), "fallback: {fallback}");
+            assert_eq!(
+                row("Max locked memory"),
+                both(memlock),
+                "fallback: {fallback}"
+            );
+            // The stat line follows the limits: its 19th field is the nice value.
+            let stat = text.lines().last().expect("the stat line");
+            let nice = stat
+                .rsplit_once(") ")
+                .expect("a stat line")
+                .1
+                .split(' ')
+                .nth(16);
+            assert_eq!(nice, Some("6"), "fallback: {fallback}: {stat}");
         });
     }
 

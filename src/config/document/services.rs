@@ -14,7 +14,8 @@ use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
 use crate::spec::{
     DependencyCondition, Instances, KubernetesSpec, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES,
-    ReadyProbe, RestartPolicy, Signal, container_image_problem, has_service_name_characters,
+    ReadyProbe, ResourceLimits, RestartPolicy, Signal, container_image_problem,
+    has_service_name_characters,
 };
 
 /// Keys allowed in a `[services.NAME]` table.
@@ -42,6 +43,8 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "sockets",
     "instances",
     "kubernetes",
+    "nice",
+    "limits",
 ];
 
 /// Keys allowed in `[services.NAME.kubernetes]`.
@@ -65,6 +68,8 @@ pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "cpu_warn",
     "memory_warn",
     "warn_after",
+    "nice",
+    "limits",
 ];
 pub(crate) const RESTART_POLICIES: &[&str] = &["never", "on-failure", "always"];
 pub(crate) const CONDITIONS: &[&str] = &["started", "ready", "completed"];
@@ -89,6 +94,9 @@ pub(crate) struct RawSettings {
     pub(crate) cpu_warn: Option<u32>,
     pub(crate) memory_warn: Option<u64>,
     pub(crate) warn_after: Option<Duration>,
+    pub(crate) nice: Option<i32>,
+    /// Merged per key with `[defaults]`.
+    pub(crate) limits: ResourceLimits,
 }
 
 #[derive(Debug)]
@@ -274,6 +282,13 @@ impl Reader<'_> {
             "warn_after" => {
                 settings.warn_after = self.duration(value, &path, false).map(Spanned::into_inner)
             }
+            "nice" => {
+                settings.nice = self
+                    .integer(value, &path, "an integer from -20 to 19")
+                    .and_then(|number| self.in_range(number, value, &path, -20, 19))
+                    .and_then(|number| i32::try_from(number).ok())
+            }
+            "limits" => settings.limits = self.limits(value, &path),
             _ => return false,
         }
         true
@@ -307,6 +322,57 @@ impl Reader<'_> {
             }
         }
         kubernetes
+    }
+
+    /// `limits = { nofile = N, nproc = N, core = N, memlock = N }`: each a non-negative integer
+    /// or `"unlimited"`; `core` and `memlock`, which count bytes, also a size (`"64MiB"`).
+    fn limits(&mut self, value: &Value<'_>, path: &str) -> ResourceLimits {
+        let mut limits = ResourceLimits::default();
+        let Some(table) = self.table(value, path, "a table such as { nofile = 65536 }") else {
+            return limits;
+        };
+        for (key, value) in table.iter() {
+            let name = key.get_ref().as_ref();
+            let key_path = format!("{path}.{name}");
+            let bytes = matches!(name, "core" | "memlock");
+            let slot = match name {
+                "nofile" => &mut limits.nofile,
+                "nproc" => &mut limits.nproc,
+                "core" => &mut limits.core,
+                "memlock" => &mut limits.memlock,
+                _ => {
+                    self.unknown_key(key, name, &format!("`{path}`"), &ResourceLimits::KEYS);
+                    continue;
+                }
+            };
+            *slot = self.limit(value, &key_path, bytes);
+        }
+        limits
+    }
+
+    /// One resource limit: a non-negative integer, `"unlimited"`, or (`bytes`) a size.
+    fn limit(&mut self, value: &Value<'_>, path: &str, bytes: bool) -> Option<u64> {
+        let expected = match bytes {
+            true => "a number of bytes, a size such as \"64MiB\", or \"unlimited\"",
+            false => "a non-negative integer or \"unlimited\"",
+        };
+        let limit = match value.get_ref() {
+            DeValue::Integer(_) => self
+                .integer(value, path, expected)
+                .and_then(|number| u64::try_from(number).ok()),
+            DeValue::String(text) if text.trim() == "unlimited" => Some(ResourceLimits::UNLIMITED),
+            DeValue::String(text) if bytes => super::values::parse_size(text),
+            _ => None,
+        };
+        if limit.is_none() {
+            self.push(Diagnostic::at(
+                self.file,
+                value.span(),
+                format!("invalid limit for `{path}`"),
+                format!("expected {expected}"),
+            ));
+        }
+        limit
     }
 
     fn command(&mut self, value: &Value<'_>, path: &str) -> Option<Spanned<RawCommand>> {

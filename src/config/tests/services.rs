@@ -384,3 +384,57 @@ fn a_kubernetes_image_is_read_and_checked() {
         1,
     );
 }
+
+#[test]
+fn nice_and_limits_are_read_and_merged_per_key_with_defaults() {
+    use crate::spec::{ProcessSpec, ResourceLimits};
+    let (_dir, result) = load_toml(
+        "[defaults]\nnice = 5\nlimits = { core = 0, nofile = 4096 }\n\n\
+         [services.a]\ncommand = \"x\"\nnice = -2\n\
+         limits = { nofile = 65536, nproc = \"unlimited\", memlock = \"64MiB\" }\n\n\
+         [services.b]\ncommand = \"x\"\n",
+    );
+    let spec = result.expect("valid");
+    assert_eq!(
+        spec.services[0].process,
+        ProcessSpec {
+            nice: Some(-2),
+            rlimits: ResourceLimits {
+                nofile: Some(65536),
+                nproc: Some(ResourceLimits::UNLIMITED),
+                core: Some(0),
+                memlock: Some(64 * 1024 * 1024),
+            },
+        }
+    );
+    assert_eq!(
+        spec.services[1].process,
+        ProcessSpec {
+            nice: Some(5),
+            rlimits: ResourceLimits {
+                nofile: Some(4096),
+                core: Some(0),
+                ..ResourceLimits::default()
+            },
+        }
+    );
+    assert_error(
+        "[services.a]\ncommand = \"x\"\nnice = -21\n",
+        "-21 is out of range for `services.a.nice`",
+        3,
+        8,
+    );
+    assert_error(
+        "[services.a]\ncommand = \"x\"\nlimits = { nofile = \"64MiB\" }\n",
+        "invalid limit for `services.a.limits.nofile`",
+        3,
+        21,
+    );
+    let rendered = assert_error(
+        "[services.a]\ncommand = \"x\"\nlimits = { nofiles = 10 }\n",
+        "unknown key `nofiles` in `services.a.limits`",
+        3,
+        12,
+    );
+    assert!(rendered.contains("did you mean \"nofile\""), "{rendered}");
+}

@@ -24,7 +24,9 @@ use crate::sys::ports;
 use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::reaper::{ExitStatus, Reaper};
 use crate::sys::sockets::BoundSockets;
-use crate::sys::spawn::{JoinCgroup, Output, SpawnRequest, pidfd_signal, signal_group};
+use crate::sys::spawn::{
+    ChildLimits, JoinCgroup, Output, SpawnRequest, pidfd_signal, signal_group,
+};
 use crate::sys::tree::{
     self, INSTANCE_VAR, INSTANCES_VAR, Owners, Ownership, RUN_VAR, SERVICE_VAR,
 };
@@ -261,6 +263,7 @@ impl System for Os {
             cgroup: self.instance_cgroup(instance),
             stdin: None,
             listen: self.sockets.listen_fds(&service_spec.sockets),
+            limits: child_limits(&service_spec.process),
         };
         let spawned = match self.reaper.spawn(&mut request) {
             Err(error) if request.cgroup.is_some() && is_cgroup_refusal(&error) => {
@@ -455,6 +458,8 @@ impl System for Os {
             cgroup: None,
             stdin: None,
             listen: None,
+            // A probe is a short check, not the service: wrangle's own priority and limits.
+            limits: ChildLimits::default(),
         };
         let (child, exit) = self
             .reaper
@@ -493,4 +498,16 @@ fn is_cgroup_refusal(error: &io::Error) -> bool {
         || code == rustix::io::Errno::BUSY.raw_os_error()
         || code == rustix::io::Errno::NOTSUP.raw_os_error()
         || code == rustix::io::Errno::OPNOTSUPP.raw_os_error())
+}
+
+/// The spawn's form of a service's `nice` and `limits`.
+fn child_limits(process: &crate::spec::ProcessSpec) -> ChildLimits {
+    let limits = &process.rlimits;
+    ChildLimits {
+        nice: process.nice,
+        nofile: limits.nofile,
+        nproc: limits.nproc,
+        core: limits.core,
+        memlock: limits.memlock,
+    }
 }

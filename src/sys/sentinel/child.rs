@@ -51,6 +51,7 @@ impl Sentinel {
             cgroup: None,
             stdin: Some(read_end),
             listen: None,
+            limits: Default::default(),
         };
         let (child, exit) = reaper.spawn(&mut request)?;
         let mut pipe = File::from(write_end);

@@ -210,6 +210,8 @@ pub(super) struct Setup<'a> {
     pub cgroup: Option<(Option<RawFd>, RawFd)>,
     /// The descriptor limit to set (the one wrangle was started with, when it raised its own).
     pub nofile: Option<rustix::process::Rlimit>,
+    /// The service's priority and limits, set after `nofile`.
+    pub limits: super::ChildLimits,
 }
 
 #[cfg(test)]
@@ -292,6 +294,7 @@ struct ChildContext<'a> {
     /// A `cgroup.procs` the child joins by writing `0` (when not started in it by the clone).
     cgroup_procs: Option<RawFd>,
     nofile: Option<rustix::process::Rlimit>,
+    limits: super::ChildLimits,
     parent: Pid,
     error: AtomicI32,
 }
@@ -314,6 +317,7 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup<'_>) -> io::Result<Option<(i32, O
         death_signal: setup.death_signal,
         cgroup_procs: None,
         nofile: setup.nofile,
+        limits: setup.limits,
         parent: rustix::process::getpid(),
         error: AtomicI32::new(0),
     };
@@ -410,6 +414,9 @@ fn child_exec(context: &ChildContext<'_>) -> i32 {
         && let Err(error) = crate::sys::nofile::restore_in_child(limit)
     {
         return error.raw_os_error().unwrap_or(libc::EINVAL);
+    }
+    if let Err(error) = context.limits.apply() {
+        return errno(error);
     }
     for (source, target) in [
         (context.setup_stdin, 0),

@@ -1,0 +1,96 @@
+//! `nice` and `limits`: the priority and resource limits a service's process is given, read back
+//! from `/proc/PID/stat` and `/proc/PID/limits` of the real process, `[defaults]` filling in
+//! what a service does not set.
+
+use std::fs;
+
+use crate::support::{Daemon, Project, pid, stat_field, wait_states};
+
+/// The soft and hard values of one row of `/proc/PID/limits` (`Max open files`), as written
+/// there (`unlimited` or a number).
+fn limit_of(pid: i32, row: &str) -> (String, String) {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).expect("read /proc/PID/limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with(row))
+        .unwrap_or_else(|| panic!("no {row} in\n{limits}"));
+    let mut values = line[row.len()..].split_whitespace();
+    let soft = values.next().expect("a soft limit").to_string();
+    let hard = values.next().expect("a hard limit").to_string();
+    (soft, hard)
+}
+
+/// This process's hard limit of `row`, as a number (`u64::MAX` when unlimited).
+fn own_hard(row: &str) -> u64 {
+    let (_, hard) = limit_of(std::process::id() as i32, row);
+    hard.parse().unwrap_or(u64::MAX)
+}
+
+#[test]
+fn a_service_runs_with_its_nice_value_and_limits_and_defaults_fill_in_the_rest() {
+    // Values any user may set: lowering limits and raising the nice value need no privilege.
+    let memlock = own_hard("Max locked memory").min(65536);
+    let nproc = own_hard("Max processes").min(100_000);
+    let project = Project::new(&format!(
+        r#"
+[defaults]
+nice = 3
+limits = {{ core = 0, nofile = 300 }}
+
+[services.tuned]
+command = ["sleep", "1000"]
+nice = 7
+limits = {{ nofile = 200, memlock = {memlock}, nproc = {nproc} }}
+
+[services.plain]
+command = ["sleep", "1000"]
+"#
+    ));
+    let _daemon = Daemon::start(&project, &[]);
+    let status = wait_states(&project, &[("tuned", "running"), ("plain", "running")]);
+    let tuned = pid(&status, "tuned").expect("tuned runs");
+    let plain = pid(&status, "plain").expect("plain runs");
+
+    // Field 19 of /proc/PID/stat is the nice value.
+    assert_eq!(stat_field(tuned, 19), Some(7));
+    assert_eq!(stat_field(plain, 19), Some(3));
+    let both = |value: u64| (value.to_string(), value.to_string());
+    assert_eq!(limit_of(tuned, "Max open files"), both(200));
+    assert_eq!(limit_of(tuned, "Max core file size"), both(0));
+    assert_eq!(limit_of(tuned, "Max locked memory"), both(memlock));
+    assert_eq!(limit_of(tuned, "Max processes"), both(nproc));
+    assert_eq!(limit_of(plain, "Max open files"), both(300));
+    assert_eq!(limit_of(plain, "Max core file size"), both(0));
+    // What neither sets stays as wrangle had it.
+    assert_eq!(
+        limit_of(plain, "Max locked memory"),
+        limit_of(std::process::id() as i32, "Max locked memory")
+    );
+}
+
+#[test]
+fn limits_and_nice_out_of_range_are_located_config_errors() {
+    let project = Project::new(
+        r#"
+[services.api]
+command = ["sleep", "1000"]
+nice = 20
+limits = { nofile = -1, stack = 5, core = "lots" }
+"#,
+    );
+    let finished = project.run(&["up"]);
+    assert_eq!(finished.code, 2, "{finished:#?}");
+    for needle in [
+        "20 is out of range for `services.api.nice`",
+        "wrangle.toml:4:",
+        "invalid limit for `services.api.limits.nofile`",
+        "unknown key `stack` in `services.api.limits`",
+        "invalid limit for `services.api.limits.core`",
+    ] {
+        assert!(
+            finished.stderr.contains(needle),
+            "{needle:?} not in\n{}",
+            finished.stderr
+        );
+    }
+}
