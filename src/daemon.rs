@@ -3,7 +3,7 @@
 //!
 //! # Theory of operation
 //! `up -d` starts the daemon's sentinel (`sys::sentinel`), which starts this process as its only
-//! child, with stdout and stderr on pipes to the CLI and a pipe to the sentinel
+//! child, with stdout and stderr on pipes to the CLI and a link to the sentinel
 //! (`--sentinel-fd`). It prepares the project exactly like a foreground `up` (config, lock,
 //! ports, with the same messages and exit codes), binds the control socket, opens the log store,
 //! tells the sentinel how to stop the run should the daemon die (grace, cgroup, where to write),
@@ -62,8 +62,7 @@ use crate::supervisor::event::{Event, InstanceId};
 use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{Control, ControlRequest, InstanceSnapshot, Observer, RunOutcome};
 use crate::supervisor::session::{Session, SessionOptions};
-use crate::sys::sentinel::ParentLink;
-use crate::sys::sentinel::parent::LinkSettings;
+use crate::sys::sentinel::{LinkSettings, ParentLink};
 
 /// Events kept for slow SSE clients before they lag.
 const EVENT_BUFFER: usize = 1024;
@@ -71,7 +70,7 @@ const EVENT_BUFFER: usize = 1024;
 /// The body of `wrangle __daemon`: the exit code of the run, or why it could not be launched
 /// (which the command line renders, as for a foreground `up`). `controls`: how service output
 /// printed during start-up (relayed by `up -d` to its terminal) treats control characters.
-/// `sentinel_fd` is the pipe to the sentinel above it (see `sys::sentinel`).
+/// `sentinel_fd` is the link to the sentinel above it (see `sys::sentinel`).
 pub fn run(
     file: Option<PathBuf>,
     services: &[String],
@@ -79,9 +78,9 @@ pub fn run(
     sentinel_fd: Option<i32>,
 ) -> Result<u8, LaunchError> {
     let link = match sentinel_fd.map(ParentLink::adopt).transpose() {
-        Ok(link) => link,
+        Ok(link) => link.map(Rc::new),
         Err(error) => {
-            eprintln!("error: cannot use the pipe to the sentinel: {error}");
+            eprintln!("error: cannot use the link to the sentinel: {error}");
             return Ok(exit::SERVICE_FAILED);
         }
     };
@@ -122,7 +121,7 @@ fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits) {
     (control, metrics)
 }
 
-async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<ParentLink>) -> u8 {
+async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Rc<ParentLink>>) -> u8 {
     let spec = Arc::clone(&prepared.spec);
     // Bound first, before anything exists: a held address refuses the run like a held port.
     let metrics_listener = match spec
@@ -220,11 +219,12 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
     let options = SessionOptions {
         lifetime: Lifetime::UntilShutdown,
         die_with_wrangle: true,
-        parent_sentinel: link.as_ref().map(ParentLink::sentinel_pid),
+        parent_sentinel: link.as_deref().map(ParentLink::sentinel_pid),
         socket_dir: prepared.paths.runtime_dir.clone(),
         stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
         log_store: Some(Arc::clone(&store)),
         sockets: Arc::clone(&prepared.sockets),
+        holder: link.clone(),
     };
     let reporter = Reporter::new(printer, Arc::clone(&spec), false);
     let session = match Session::start(options, &reporter, (controls, control_receiver)) {
@@ -245,6 +245,20 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Pare
         if let Err(error) = told {
             reporter.notice(&format!(
                 "cannot tell the sentinel how to stop the run ({error}); if the daemon is killed, it stops it with its defaults"
+            ));
+        }
+        // What a successor needs and could not get back otherwise: the lock (so no other command
+        // takes the project while no daemon runs) and the sockets.
+        let held = link.hold("lock", &[prepared.lock.fd()]).and_then(|()| {
+            prepared
+                .sockets
+                .fds()
+                .enumerate()
+                .try_for_each(|(index, fd)| link.hold(&format!("socket {index}"), &[fd]))
+        });
+        if let Err(error) = held {
+            reporter.notice(&format!(
+                "the sentinel cannot hold the project lock and sockets ({error}); if the daemon dies, its services are stopped"
             ));
         }
     }
@@ -587,8 +601,8 @@ struct DaemonObserver {
     daemon_log_path: PathBuf,
     /// Where the output goes once detached: `daemon.log`, rotated as it grows.
     daemon_log: DaemonLog,
-    /// The pipe to the sentinel above the daemon.
-    link: Option<ParentLink>,
+    /// The link to the sentinel above the daemon.
+    link: Option<Rc<ParentLink>>,
     events: Arc<LazyBroadcast<wire::Event>>,
     status: watch::Sender<Arc<ProjectStatus>>,
     store: Arc<LogStore>,
@@ -868,6 +882,10 @@ impl Observer for DaemonObserver {
                     let (start_time, pgid) = (leader.start_time, leader.pgid);
                     Some(ServiceRecord {
                         name: id.label(&self.spec),
+                        service: self.spec.services[id.service].name.clone(),
+                        instance: id.number,
+                        generation: snapshot.view.generation,
+                        ready: snapshot.view.ready,
                         pid,
                         start_time,
                         pgid,

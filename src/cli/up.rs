@@ -90,6 +90,7 @@ async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 
         stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
         log_store: None,
         sockets: Arc::clone(&prepared.sockets),
+        holder: None,
     };
     let session = match Session::start(options, reporter.as_ref(), mpsc::unbounded_channel()) {
         Ok(session) => session,

@@ -47,10 +47,17 @@ use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::sentinel::report::Report;
 use crate::sys::tree::{self, RUN_VAR};
 
-/// One live service as recorded.
+/// One live service instance as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceRecord {
+    /// How `ps` names it (`web`, `web:2`).
     pub name: String,
+    /// For a successor taking it over: the service, the instance's number and its tree's
+    /// generation (which names the output pipes the sentinel holds), and whether it was ready.
+    pub service: String,
+    pub instance: u32,
+    pub generation: u64,
+    pub ready: bool,
     pub pid: i32,
     pub start_time: u64,
     pub pgid: i32,
@@ -81,6 +88,10 @@ impl DaemonRecord {
             "sentinel_start_time": self.sentinel.map(|(_, start_time)| start_time),
             "services": self.services.iter().map(|service| json!({
                 "name": service.name,
+                "service": service.service,
+                "instance": service.instance,
+                "generation": service.generation,
+                "ready": service.ready,
                 "pid": service.pid,
                 "start_time": service.start_time,
                 "pgid": service.pgid,
@@ -100,8 +111,27 @@ impl DaemonRecord {
             .as_array()?
             .iter()
             .map(|service| {
+                let name = service.get("name")?.as_str()?.to_string();
                 Some(ServiceRecord {
-                    name: service.get("name")?.as_str()?.to_string(),
+                    // Absent from records of daemons before successors existed.
+                    service: service
+                        .get("service")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| name.clone(), str::to_string),
+                    instance: service
+                        .get("instance")
+                        .and_then(Value::as_u64)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or(1),
+                    generation: service
+                        .get("generation")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                    ready: service
+                        .get("ready")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    name,
                     pid: i32::try_from(service.get("pid")?.as_i64()?).ok()?,
                     start_time: service.get("start_time")?.as_u64()?,
                     pgid: i32::try_from(service.get("pgid")?.as_i64()?).ok()?,
@@ -210,15 +240,17 @@ impl StateWriter {
     }
 }
 
-/// Whether `record` names a leader (pid, start time and process group) that `written` does not:
-/// only then must the state file be rewritten. A record that only lacks leaders of `written`
-/// is covered by it, since recovery ignores recorded leaders that no longer live.
+/// Whether `record` names a leader (pid, start time and process group) that `written` does not,
+/// or one that has become ready since: only then must the state file be rewritten. A record that
+/// only lacks leaders of `written` is covered by it, since recovery ignores recorded leaders
+/// that no longer live, and so does a successor (see `sys::sentinel`).
 pub fn names_new_leader(written: &[ServiceRecord], record: &[ServiceRecord]) -> bool {
     record.iter().any(|service| {
         !written.iter().any(|old| {
             old.pid == service.pid
                 && old.start_time == service.start_time
                 && old.pgid == service.pgid
+                && old.ready == service.ready
         })
     })
 }
@@ -412,6 +444,10 @@ mod tests {
         let original = record(
             vec![ServiceRecord {
                 name: "api".into(),
+                service: "api".into(),
+                instance: 1,
+                generation: 1,
+                ready: true,
                 pid: 42,
                 start_time: 7,
                 pgid: 42,
@@ -469,6 +505,10 @@ mod tests {
         let stranger_info = process_table::process(stranger_pid).expect("stranger");
         let reused = ServiceRecord {
             name: "old".into(),
+            service: "old".into(),
+            instance: 1,
+            generation: 1,
+            ready: true,
             pid: stranger_pid,
             start_time: stranger_info.start_time + 1,
             pgid: stranger_info.pgid,
@@ -511,6 +551,10 @@ mod tests {
     fn only_a_new_leader_makes_a_new_record() {
         let leader = |name: &str, pid: i32, start_time: u64| ServiceRecord {
             name: name.into(),
+            service: name.into(),
+            instance: 1,
+            generation: 1,
+            ready: true,
             pid,
             start_time,
             pgid: pid,

@@ -53,6 +53,7 @@ use crate::supervisor::event::{Event, Exit, InstanceId};
 use crate::supervisor::monitor::{Monitor, ResourceReport};
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::{ExitStatus, Reaper};
+use crate::sys::sentinel::ParentLink;
 use crate::sys::sockets::BoundSockets;
 
 use os::{Os, OsOptions};
@@ -175,6 +176,9 @@ pub struct RunOptions {
     pub log_store: Option<Arc<LogStore>>,
     /// The project's sockets (`[sockets]`), passed to the services that list them.
     pub sockets: Arc<BoundSockets>,
+    /// The sentinel above the daemon, which holds duplicates of every instance's output pipes
+    /// so that a successor can read on should the daemon die (see `sys::sentinel`).
+    pub holder: Option<Rc<ParentLink>>,
 }
 
 /// How the run ended.
@@ -209,6 +213,7 @@ struct Settings {
     random_seed: u64,
     lifetime: Lifetime,
     log_store: Option<Arc<LogStore>>,
+    holder: Option<Rc<ParentLink>>,
 }
 
 /// The live tree of an instance, as the executor follows it.
@@ -274,6 +279,7 @@ pub async fn run(
         random_seed: options.random_seed,
         lifetime: options.lifetime,
         log_store: options.log_store,
+        holder: options.holder,
     };
     let (runtime, receiver) = Runtime::new(Rc::new(os), spec, observer, settings);
     runtime.execute(services, controls, receiver).await
@@ -368,7 +374,13 @@ impl<S: System> Runtime<S> {
             } => self.leader_exited(instance, generation, pid, status),
             Message::Control(request) => {
                 let code = match request.control {
-                    Control::Shutdown => self.feed(Input::Shutdown { force: false }),
+                    Control::Shutdown => {
+                        // From here on a dead daemon is not replaced: the run is ending.
+                        if let Some(holder) = &self.settings.holder {
+                            let _ = holder.stopping();
+                        }
+                        self.feed(Input::Shutdown { force: false })
+                    }
                     Control::Service { service, action } => {
                         self.feed(Input::Control { service, action })
                     }
@@ -532,14 +544,25 @@ impl<S: System> Runtime<S> {
     }
 
     fn end_instance(&mut self, id: InstanceId) {
-        if let Some(task) = self
-            .instances
-            .remove(&id)
-            .and_then(|instance| instance.probe_task)
-        {
+        let Some(instance) = self.instances.remove(&id) else {
+            return;
+        };
+        if let Some(task) = instance.probe_task {
             task.abort();
         }
+        if let Some(holder) = &self.settings.holder {
+            // Best effort: a duplicate the sentinel keeps too long only costs it a descriptor.
+            let _ = holder.release(&output_tag(&self.spec, id, instance.generation));
+        }
     }
+}
+
+/// What the sentinel holds an instance's output pipes (stdout, then stderr) under.
+fn output_tag(spec: &ProjectSpec, id: InstanceId, generation: u64) -> String {
+    format!(
+        "out {} {} {generation}",
+        spec.services[id.service].name, id.number
+    )
 }
 
 /// How many CPUs wrangle may run on (its affinity and cgroup quota), for `instances = "max"`.

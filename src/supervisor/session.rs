@@ -19,7 +19,7 @@ use crate::supervisor::engine::Lifetime;
 use crate::supervisor::runtime::{self, ControlRequest, Observer, RunOptions, RunOutcome};
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::Reaper;
-use crate::sys::sentinel::Sentinel;
+use crate::sys::sentinel::{ParentLink, Sentinel};
 use crate::sys::sockets::BoundSockets;
 use crate::sys::spawn::become_subreaper;
 
@@ -49,6 +49,8 @@ pub struct SessionOptions {
     pub log_store: Option<Arc<LogStore>>,
     /// The project's sockets, bound in pre-flight, for the services that receive them.
     pub sockets: Arc<BoundSockets>,
+    /// The sentinel above the daemon, to hold output pipes (see [`RunOptions::holder`]).
+    pub holder: Option<Rc<ParentLink>>,
 }
 
 /// A session set up and ready to run: signals routed, subreaper, reaper, cgroup and sentinel in
@@ -170,6 +172,7 @@ impl Session {
             lifetime: self.options.lifetime,
             log_store: self.options.log_store,
             sockets: self.options.sockets,
+            holder: self.options.holder,
         };
         let outcome = runtime::run(
             spec,

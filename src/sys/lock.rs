@@ -27,15 +27,17 @@ use rustix::fs::{FlockOperation, Mode, OFlags};
 pub struct ProjectLock {
     /// Never read after locking: it is held only so that its fd, and with it the lock, stays
     /// open.
-    #[expect(
-        dead_code,
-        reason = "held for its Drop: closing the fd releases the flock"
-    )]
     file: File,
     path: PathBuf,
 }
 
 impl ProjectLock {
+    /// The open lock file: every duplicate shares the lock, which lasts until the last one is
+    /// closed (the sentinel holds one for a daemon's successor; see `sys::sentinel`).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.file)
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path

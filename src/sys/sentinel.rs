@@ -11,8 +11,8 @@
 //!   is then its descendant, whatever it does: a process whose parent dies is re-parented to the
 //!   nearest subreaper, which is the daemon while it lives and the sentinel after. When the daemon
 //!   dies (or exits leaving anything behind), the sentinel stops its whole subtree — SIGTERM, a
-//!   grace period (the project's longest `stop_timeout`, which the daemon tells it through a
-//!   pipe), SIGKILL — and is sure to have found every process without cgroups or markers: it is
+//!   grace period (the project's longest `stop_timeout`, which the daemon tells it through
+//!   their link), SIGKILL — and is sure to have found every process without cgroups or markers: it is
 //!   done when it has no child left. It writes what it did where the next command looks
 //!   ([`report`]) and then exits with the daemon's code.
 //! - **Beside a foreground run** ([`child`]). A foreground `up` must stay the process the shell
@@ -38,11 +38,12 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 pub mod child;
+pub mod link;
 pub mod parent;
 pub mod report;
 
 pub use child::Sentinel;
-pub use parent::ParentLink;
+pub use link::{LinkSettings, ParentLink};
 
 /// The hidden subcommand that runs a sentinel: `wrangle __sentinel` (beside a foreground run) or
 /// `wrangle __sentinel --daemon ARGS...` (above the daemon `wrangle __daemon ARGS...`).
@@ -51,7 +52,7 @@ pub const COMMAND: &str = "__sentinel";
 /// The option of [`COMMAND`] that starts the daemon below the sentinel.
 pub const DAEMON_OPTION: &str = "--daemon";
 
-/// The option of `wrangle __daemon` naming the descriptor of its pipe to the sentinel above it.
+/// The option of `wrangle __daemon` naming the descriptor of its link to the sentinel above it.
 pub const LINK_OPTION: &str = "--sentinel-fd";
 
 /// The longest grace the sentinel gives a dead wrangle's services before SIGKILL.

@@ -80,6 +80,13 @@ impl BoundSockets {
         })
     }
 
+    /// Each socket, by its index in the project.
+    pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.sockets
+            .iter()
+            .map(|(_, listener)| std::os::fd::AsFd::as_fd(listener.fd()))
+    }
+
     pub fn len(&self) -> usize {
         self.sockets.len()
     }

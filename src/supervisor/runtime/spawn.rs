@@ -66,6 +66,19 @@ impl<S: System> Runtime<S> {
             notify_socket.as_ref().map(|(_, path)| path.as_path()),
         )?;
         let pid = spawned.pid;
+        if let Some(holder) = &self.settings.holder {
+            let fds: Vec<_> = [&spawned.stdout, &spawned.stderr]
+                .into_iter()
+                .flatten()
+                .map(std::os::fd::AsFd::as_fd)
+                .collect();
+            if let Err(error) = holder.hold(&super::output_tag(&spec, id, generation), &fds) {
+                self.observer.notice(&format!(
+                    "{}: the sentinel cannot hold its output pipes ({error}); if the daemon dies, its successor cannot take it over",
+                    id.label(&spec)
+                ));
+            }
+        }
 
         let log_pattern = match service_spec.ready.as_ref().map(|probe| &probe.check) {
             Some(ReadyCheck::Log { pattern }) => Some(pattern.clone()),

@@ -117,6 +117,7 @@ fn settings(socket_dir: &tempfile::TempDir, lifetime: Lifetime) -> Settings {
         random_seed: 7,
         lifetime,
         log_store: None,
+        holder: None,
     }
 }
 

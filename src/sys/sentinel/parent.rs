@@ -11,9 +11,12 @@
 //!   died, or left anything behind, it writes a [`Report`] and a line in `daemon.log`. It exits
 //!   with the daemon's code (1 when the daemon was killed by a signal), which `up -d` passes on
 //!   while it is still attached;
-//! - a line on the pipe from the daemon ([`ParentLink`]): `grace MILLIS`, `cgroup PATH`, `log
-//!   PATH`, `report PATH` (sent before the first service starts), and `detached`, after which the
-//!   sentinel lets go of the pipes to `up -d` so that `up -d` sees end-of-file;
+//! - a message on the link from the daemon ([`ParentLink`], a socket pair, see [`link`]): lines
+//!   `grace MILLIS`, `cgroup PATH`, `log PATH`, `report PATH` (sent before the first service
+//!   starts); `detached`, after which the sentinel lets go of the pipes to `up -d` so that
+//!   `up -d` sees end-of-file; `stopping` (the run is being stopped on purpose); `hold TAG` with
+//!   descriptors, which the sentinel keeps (the project lock, each `[sockets]` socket, the read
+//!   ends of each instance's output pipes), and `release TAG`, which closes them;
 //! - SIGTERM, SIGINT, SIGHUP or SIGQUIT (blocked, read from a signalfd): passed on to the
 //!   daemon, which stops everything in order.
 //!
@@ -25,7 +28,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +37,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, WaitOptions};
 
+use super::link::{self, Received};
 use super::report::Report;
 use super::{KILL_LIMIT, LINK_OPTION, MAX_GRACE};
 use crate::sys::inherit::Inherit;
@@ -44,8 +48,9 @@ use crate::sys::tree::{self, ProcessId};
 /// The signals passed on to the daemon.
 const FORWARDED: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
 
-/// The most the daemon may say on the pipe; more is ignored.
-const MAX_LINK_BYTES: usize = 64 * 1024;
+/// The most entries the sentinel holds (two pipes per instance, the sockets, the lock); the
+/// daemon's further ones are closed, and their services cannot be taken over by a successor.
+const MAX_HELD: usize = 16 * 1024;
 
 /// The body of `wrangle __sentinel --daemon ARGS`; returns the exit code.
 pub fn run(daemon_args: Vec<OsString>) -> u8 {
@@ -67,6 +72,8 @@ struct Settings {
     log: Option<PathBuf>,
     report: Option<PathBuf>,
     detached: bool,
+    /// The daemon is stopping the run on purpose (`down`, a signal).
+    stopping: bool,
 }
 
 impl Settings {
@@ -82,6 +89,7 @@ impl Settings {
             "log" => self.log = Some(PathBuf::from(value)),
             "report" => self.report = Some(PathBuf::from(value)),
             "detached" => self.detached = true,
+            "stopping" => self.stopping = true,
             _ => {}
         }
     }
@@ -93,8 +101,9 @@ struct Watch {
     pidfd: OwnedFd,
     signals: OwnedFd,
     link: Option<OwnedFd>,
-    received: Vec<u8>,
     settings: Settings,
+    /// What the daemon gave the sentinel to hold, by tag (see [`ParentLink::hold`]).
+    held: Vec<(String, Vec<OwnedFd>)>,
 }
 
 impl Watch {
@@ -105,9 +114,7 @@ impl Watch {
             );
         }
         let signals = block_forwarded_signals()?;
-        let (link, daemon_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        // Only our end: the daemon's stays blocking.
-        rustix::fs::fcntl_setfl(&link, rustix::fs::OFlags::NONBLOCK)?;
+        let (link, daemon_end) = link::pair()?;
         let exe = std::env::current_exe()?;
         let daemon_fd = daemon_end.as_raw_fd();
         let mut command = Command::new(exe);
@@ -142,13 +149,14 @@ impl Watch {
             pidfd,
             signals,
             link: Some(link),
-            received: Vec::new(),
+            held: Vec::new(),
             settings: Settings {
                 grace: MAX_GRACE,
                 cgroup: None,
                 log: None,
                 report: None,
                 detached: false,
+                stopping: false,
             },
         })
     }
@@ -157,6 +165,8 @@ impl Watch {
         let status = self.wait_for_the_daemon();
         // Whatever the daemon said last, before it went.
         self.read_link();
+        // The project lock among them: the next command may take it while we stop the run.
+        self.held.clear();
         let stopped = stop_descendants(self.settings.grace, self.settings.cgroup.as_deref());
         let code = match status {
             Some(Ending::Code(code)) => u8::try_from(code).unwrap_or(1),
@@ -217,32 +227,34 @@ impl Watch {
         }
     }
 
-    /// Reads what the daemon wrote and applies every complete line.
+    /// Reads every message the daemon sent and applies its lines; keeps what it gave to hold.
     fn read_link(&mut self) {
-        let Some(link) = &self.link else { return };
-        let mut chunk = [0u8; 1024];
+        let mut buffer = vec![0u8; link::MAX_MESSAGE_BYTES];
         loop {
-            match rustix::io::read(link, &mut chunk) {
-                Ok(0) => {
+            let Some(end) = &self.link else { return };
+            let (text, mut fds) = match link::receive(end.as_fd(), &mut buffer) {
+                Ok(Received::Message { text, fds }) => (text, fds),
+                Ok(Received::End) => {
                     self.link = None;
-                    break;
+                    return;
                 }
-                Ok(read) => {
-                    if self.received.len() + read <= MAX_LINK_BYTES {
-                        self.received.extend_from_slice(&chunk[..read]);
+                Ok(Received::Nothing) | Err(_) => return,
+            };
+            for line in text.split(|byte| *byte == b'\n') {
+                let line = String::from_utf8_lossy(line);
+                if let Some(tag) = line.strip_prefix("hold ") {
+                    if self.held.len() < MAX_HELD {
+                        self.held.push((tag.to_string(), std::mem::take(&mut fds)));
+                    }
+                } else if let Some(tag) = line.strip_prefix("release ") {
+                    self.held.retain(|(held, _)| held != tag);
+                } else {
+                    let was_detached = self.settings.detached;
+                    self.settings.apply(&line);
+                    if self.settings.detached && !was_detached {
+                        let_go_of_the_caller();
                     }
                 }
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => break,
-            }
-        }
-        while let Some(end) = memchr::memchr(b'\n', &self.received) {
-            let line: Vec<u8> = self.received.drain(..=end).collect();
-            let was_detached = self.settings.detached;
-            self.settings
-                .apply(String::from_utf8_lossy(&line[..end]).as_ref());
-            if self.settings.detached && !was_detached {
-                let_go_of_the_caller();
             }
         }
     }
@@ -427,88 +439,6 @@ fn descendants(root: i32, table: &[ProcessInfo]) -> Vec<ProcessInfo> {
     found
 }
 
-/// The daemon's side of the pipe to the sentinel above it.
-#[derive(Debug)]
-pub struct ParentLink {
-    pipe: File,
-    sentinel_pid: i32,
-}
-
-/// What the daemon tells its sentinel before the first service starts.
-#[derive(Debug)]
-pub struct LinkSettings<'a> {
-    /// How long services get to stop on SIGTERM if the daemon dies.
-    pub grace: Duration,
-    /// The run's cgroup, when there is one.
-    pub cgroup: Option<&'a Path>,
-    /// The daemon's log, where the sentinel says what it did.
-    pub log: &'a Path,
-    /// Where the sentinel writes its [`Report`] for the next command.
-    pub report: &'a Path,
-}
-
-impl ParentLink {
-    /// Takes over descriptor `fd`, given on the command line by the sentinel that started this
-    /// process: it must be open and a pipe. It is made close-on-exec, so no service inherits it.
-    pub fn adopt(fd: RawFd) -> io::Result<ParentLink> {
-        let invalid = |what: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("descriptor {fd} {what}"),
-            )
-        };
-        if fd <= 2 {
-            return Err(invalid("is standard input or output"));
-        }
-        // SAFETY: F_GETFD reads a flag of a descriptor number; a closed one fails with EBADF.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the descriptor is open (just checked) and was passed to this process for this
-        // purpose alone: nothing else in it knows the number, so this is its only owner.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
-        let stat = rustix::fs::fstat(&fd)?;
-        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Fifo {
-            return Err(invalid("is not a pipe"));
-        }
-        let sentinel_pid = rustix::process::getppid().map_or(0, |pid| pid.as_raw_nonzero().get());
-        Ok(ParentLink {
-            pipe: File::from(fd),
-            sentinel_pid,
-        })
-    }
-
-    /// The sentinel's pid (the daemon's parent).
-    pub fn sentinel_pid(&self) -> i32 {
-        self.sentinel_pid
-    }
-
-    /// Tells the sentinel how to stop the run if the daemon dies. Paths that a line cannot carry
-    /// (with a newline) are left out.
-    pub fn tell(&self, settings: &LinkSettings<'_>) -> io::Result<()> {
-        let mut text = format!("grace {}\n", settings.grace.as_millis());
-        let mut path_line = |key: &str, path: &Path| {
-            let path = path.to_string_lossy();
-            if !path.contains('\n') {
-                text.push_str(&format!("{key} {path}\n"));
-            }
-        };
-        if let Some(cgroup) = settings.cgroup {
-            path_line("cgroup", cgroup);
-        }
-        path_line("log", settings.log);
-        path_line("report", settings.report);
-        (&self.pipe).write_all(text.as_bytes())
-    }
-
-    /// Tells the sentinel that the daemon is about to detach from `up -d`: it lets go of the
-    /// pipes to `up -d` so that `up -d` sees their end.
-    pub fn detached(&self) -> io::Result<()> {
-        (&self.pipe).write_all(b"detached\n")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,6 +482,7 @@ mod tests {
             log: None,
             report: None,
             detached: false,
+            stopping: false,
         };
         for line in [
             "grace 1500",
@@ -574,18 +505,5 @@ mod tests {
         assert_eq!(settings.grace, MAX_GRACE);
         settings.apply("detached");
         assert!(settings.detached);
-    }
-
-    #[test]
-    fn a_link_must_be_an_open_pipe() {
-        assert!(ParentLink::adopt(1).is_err());
-        assert!(ParentLink::adopt(1_000_000).is_err());
-        let file = tempfile::tempfile().expect("tempfile");
-        let fd = OwnedFd::from(file);
-        let raw = fd.as_raw_fd();
-        // Adopting takes ownership: hand it over.
-        std::mem::forget(fd);
-        let error = ParentLink::adopt(raw).expect_err("a file is not a pipe");
-        assert!(error.to_string().contains("not a pipe"), "{error}");
     }
 }
