@@ -85,15 +85,18 @@ pub enum Command {
     Daemon(DaemonArgs),
 }
 
-/// `wrangle __daemon`: the arguments of `up`, and the pipe to the sentinel above it.
+/// `wrangle __daemon`: the arguments of `up`, and the link to the sentinel above it.
 #[derive(Debug, clap::Args)]
 pub struct DaemonArgs {
     #[command(flatten)]
     pub up: up::UpArgs,
-    /// The descriptor of the pipe to the sentinel that started this daemon
+    /// The descriptor of the link to the sentinel that started this daemon
     /// (`crate::sys::sentinel::LINK_OPTION`).
     #[arg(long = "sentinel-fd", hide = true, value_name = "FD")]
     pub sentinel_fd: Option<i32>,
+    /// Take over the run of a daemon that died (`crate::sys::sentinel::ADOPT_OPTION`).
+    #[arg(long = "adopt", hide = true, requires = "sentinel_fd")]
+    pub adopt: bool,
 }
 
 /// Which project a command is about (see [`Cli::file`]).
@@ -193,6 +196,7 @@ pub fn run(cli: Cli) -> u8 {
             &args.up.services,
             args.up.output.controls(false),
             args.sentinel_fd,
+            args.adopt,
         )
         .unwrap_or_else(|error| launch_failed(&error)),
     }

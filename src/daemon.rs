@@ -20,11 +20,9 @@
 //! metrics endpoint (`[metrics]`, which reads the API's status snapshots; see [`crate::metrics`]).
 //!
 //! # Caveats
-//! - If the daemon itself is killed with SIGKILL, its services are stopped cleanly (SIGTERM
-//!   death signal, then the sentinel above it, which sees every process of the run): nothing is
-//!   left running unsupervised, and `launch::state` stops whatever survived even that. Keeping them
-//!   running under a new daemon instead (re-adoption) would mean processes without a supervisor
-//!   until some command came along; see the module docs of `launch::state`.
+//! - If the daemon itself dies after start-up (SIGKILL, a panic), its sentinel starts a successor
+//!   (`--adopt`, see [`succession`] and `sys::sentinel`) that takes the running services over;
+//!   services have no death signal under a daemon for this reason.
 //! - SIGHUP stops everything, like SIGTERM; it does not reload the config.
 
 use std::cell::{Cell, RefCell};
@@ -41,6 +39,7 @@ mod follow;
 mod own_log;
 pub mod resources;
 mod status;
+mod succession;
 
 use crate::api::wire::{self, ApiError, ProjectStatus, Reply, Request};
 use crate::api::{ApiContext, LazyBroadcast, RequestEnvelope, server};
@@ -61,7 +60,7 @@ use crate::supervisor::engine::{Lifetime, ServiceAction};
 use crate::supervisor::event::{Event, InstanceId};
 use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{Control, ControlRequest, InstanceSnapshot, Observer, RunOutcome};
-use crate::supervisor::session::{Session, SessionOptions};
+use crate::supervisor::session::{Session, SessionOptions, Succession};
 use crate::sys::sentinel::{LinkSettings, ParentLink};
 
 /// Events kept for slow SSE clients before they lag.
@@ -76,6 +75,7 @@ pub fn run(
     services: &[String],
     controls: Controls,
     sentinel_fd: Option<i32>,
+    successor: bool,
 ) -> Result<u8, LaunchError> {
     let link = match sentinel_fd.map(ParentLink::adopt).transpose() {
         Ok(link) => link.map(Rc::new),
@@ -94,8 +94,40 @@ pub fn run(
         std::env::var(key).ok()
     });
     let mut notice = |text: String| eprintln!("{text}");
-    let prepared = launch::prepare(file, services, stderr_color, &mut notice)?;
-    let code = launch::block_on_local(serve(&prepared, controls, link))?;
+    let (prepared, succession) = match (&link, successor) {
+        (Some(link), true) => {
+            let held = link
+                .take_held()
+                .map_err(|error| LaunchError::Succession(error.to_string()))?;
+            let held = succession::Held::sort(held);
+            let lock = held.lock.ok_or_else(|| {
+                LaunchError::Succession("the sentinel holds no project lock".to_string())
+            })?;
+            let prepared = launch::prepare_successor(file, services, lock, held.sockets)?;
+            let record = state::read(&prepared.paths.state_file);
+            let (adopted, notes) = match &record {
+                Some(record) => succession::adopt(&prepared.spec, record, held.outputs, link),
+                None => (
+                    Vec::new(),
+                    vec!["no record of the run was found".to_string()],
+                ),
+            };
+            let succession = Succession {
+                run_token: record
+                    .as_ref()
+                    .map(|record| record.run_token.clone())
+                    .unwrap_or_default(),
+                cgroup: record.and_then(|record| record.cgroup),
+                adopted,
+            };
+            (prepared, Some((succession, notes)))
+        }
+        _ => (
+            launch::prepare(file, services, stderr_color, &mut notice)?,
+            None,
+        ),
+    };
+    let code = launch::block_on_local(serve(&prepared, controls, link, succession))?;
     // The sockets close (and their files go) while the project is still locked: a run started
     // right after this one never finds them in its way.
     drop(prepared.sockets);
@@ -121,7 +153,20 @@ fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits) {
     (control, metrics)
 }
 
-async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Rc<ParentLink>>) -> u8 {
+async fn serve(
+    prepared: &Prepared,
+    output_controls: Controls,
+    link: Option<Rc<ParentLink>>,
+    succession: Option<(Succession, Vec<String>)>,
+) -> u8 {
+    let (succession, takeover_notes) = match succession {
+        Some((succession, notes)) => (Some(succession), notes),
+        None => (None, Vec::new()),
+    };
+    let successor = succession.is_some();
+    let adopted_count = succession
+        .as_ref()
+        .map_or(0, |succession| succession.adopted.len());
     let spec = Arc::clone(&prepared.spec);
     // Bound first, before anything exists: a held address refuses the run like a held port.
     let metrics_listener = match spec
@@ -208,6 +253,14 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Rc<P
     ));
 
     let daemon_log = DaemonLog::default();
+    if successor {
+        // Nobody reads a successor's output but the log.
+        daemon_log.attach(
+            &prepared.paths.daemon_log,
+            spec.logs.max_file_bytes,
+            spec.logs.keep_files,
+        );
+    }
     let printer = Printer::new(
         &names,
         Printer::color_wanted(false, |key| std::env::var(key).ok()),
@@ -225,6 +278,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Rc<P
         log_store: Some(Arc::clone(&store)),
         sockets: Arc::clone(&prepared.sockets),
         holder: link.clone(),
+        successor: succession,
     };
     let reporter = Reporter::new(printer, Arc::clone(&spec), false);
     let session = match Session::start(options, &reporter, (controls, control_receiver)) {
@@ -248,14 +302,19 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Rc<P
             ));
         }
         // What a successor needs and could not get back otherwise: the lock (so no other command
-        // takes the project while no daemon runs) and the sockets.
-        let held = link.hold("lock", &[prepared.lock.fd()]).and_then(|()| {
-            prepared
-                .sockets
-                .fds()
-                .enumerate()
-                .try_for_each(|(index, fd)| link.hold(&format!("socket {index}"), &[fd]))
-        });
+        // takes the project while no daemon runs) and the sockets (a successor's are held
+        // already).
+        let held = if successor {
+            Ok(())
+        } else {
+            link.hold("lock", &[prepared.lock.fd()]).and_then(|()| {
+                prepared
+                    .sockets
+                    .fds()
+                    .enumerate()
+                    .try_for_each(|(index, fd)| link.hold(&format!("socket {index}"), &[fd]))
+            })
+        };
         if let Err(error) = held {
             reporter.notice(&format!(
                 "the sentinel cannot hold the project lock and sockets ({error}); if the daemon dies, its services are stopped"
@@ -278,7 +337,7 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Rc<P
     let observer = Rc::new(DaemonObserver {
         spec: Arc::clone(&spec),
         reporter,
-        attached: Cell::new(true),
+        attached: Cell::new(!successor),
         daemon_log_path: prepared.paths.daemon_log.clone(),
         daemon_log,
         events: Arc::clone(&events),
@@ -309,7 +368,22 @@ async fn serve(prepared: &Prepared, output_controls: Controls, link: Option<Rc<P
         Rc::new(move |text: &str| notices.notice(text)),
     );
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
-    observer.state.record(observer.record.clone());
+    // (A successor keeps the record it took over until its own names the adopted leaders.)
+    if successor {
+        for note in &takeover_notes {
+            observer.notice(note);
+        }
+        observer.notice(&format!(
+            "a new daemon (PID {}) took over the run: {adopted_count} instance(s) kept running",
+            std::process::id()
+        ));
+        // Taken over: the sentinel counts this daemon as started.
+        if let Some(link) = &observer.link {
+            let _ = link.detached();
+        }
+    } else {
+        observer.state.record(observer.record.clone());
+    }
     let as_observer: Rc<dyn Observer> = observer.clone();
     let outcome = session
         .run(spec, prepared.selected.clone(), as_observer)

@@ -61,6 +61,9 @@ pub enum LaunchError {
     Preflight(#[from] PreflightError),
     #[error("cannot start the async runtime")]
     Runtime(#[source] io::Error),
+    /// A daemon taking over a run cannot use what the sentinel held for it.
+    #[error("cannot take over the run: {0}")]
+    Succession(String),
 }
 
 impl LaunchError {
@@ -70,7 +73,9 @@ impl LaunchError {
                 exit::INVALID
             }
             LaunchError::Preflight(error) if error.is_refusal() => exit::PREFLIGHT_REFUSED,
-            LaunchError::Preflight(_) | LaunchError::Runtime(_) => exit::SERVICE_FAILED,
+            LaunchError::Preflight(_) | LaunchError::Runtime(_) | LaunchError::Succession(_) => {
+                exit::SERVICE_FAILED
+            }
         }
     }
 }
@@ -106,6 +111,55 @@ pub fn prepare(
         paths,
         lock,
         sockets: Arc::new(sockets),
+    })
+}
+
+/// [`prepare`] for a daemon taking over the run of one that died (see `sys::sentinel`): the
+/// config is loaded again, but the lock and the sockets are the ones the sentinel held (`lock`,
+/// `sockets`, by index), and there is nothing to recover and no port to check: the services
+/// that hold them are the run's own.
+pub fn prepare_successor(
+    file: Option<PathBuf>,
+    services: &[String],
+    lock: std::os::fd::OwnedFd,
+    mut sockets: Vec<(usize, std::os::fd::OwnedFd)>,
+) -> Result<Prepared, LaunchError> {
+    let spec = Arc::new(load(file, false, &mut |_| {})?);
+    let selected = select(&spec, services).map_err(LaunchError::UnknownService)?;
+    let paths = Home::from_env()?.project(&spec.source)?;
+    let lock = ProjectLock::adopt(lock, &paths.lock_file)
+        .map_err(|error| LaunchError::Succession(format!("the project lock: {error}")))?;
+    let mut bound = Vec::with_capacity(spec.sockets.len());
+    for (index, socket) in spec.sockets.iter().enumerate() {
+        let held = sockets
+            .iter()
+            .position(|(held, _)| *held == index)
+            .map(|at| sockets.swap_remove(at).1);
+        let listener = match (&socket.listen, held) {
+            (crate::spec::ListenAddress::Tcp(_), Some(fd)) => {
+                crate::sys::sockets::Listener::Tcp(fd)
+            }
+            (crate::spec::ListenAddress::Unix(unix), Some(fd)) => {
+                crate::sys::sockets::Listener::Unix(
+                    crate::sys::sockets::UnixSocket::adopt(fd, &unix.path)
+                        .map_err(|error| LaunchError::Succession(error.to_string()))?,
+                )
+            }
+            (_, None) => {
+                return Err(LaunchError::Succession(format!(
+                    "the sentinel holds no socket {} (the config changed?)",
+                    socket.name
+                )));
+            }
+        };
+        bound.push((socket.name.clone(), listener));
+    }
+    Ok(Prepared {
+        spec,
+        selected,
+        paths,
+        lock,
+        sockets: Arc::new(BoundSockets::new(bound)),
     })
 }
 

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::{
-    Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, background_pid, failed_detach,
-    free_port, is_ours, listener, log_file_lines_in, normalize, pid, project_dir, python, restarts,
-    send_signal, sentinel_of, service, state, status, stream_marker, survivors, toml_str,
-    wait_states, wait_until,
+    Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, assert_nothing_left_after_down,
+    background_pid, failed_detach, free_port, is_ours, listener, log_file_lines_in, normalize, pid,
+    project_dir, python, restarts, send_signal, sentinel_of, service, state, status, stream_marker,
+    survivors, toml_str, wait_states, wait_until,
 };
 
 /// Every line of `service`'s log files, oldest file first (`.log.N` ... `.log.1`, `.log`), read
@@ -947,7 +947,7 @@ fn fast_writer_blocks_nobody_and_loses_no_line() {
 }
 
 #[test]
-fn sigkill_of_the_daemon_leaves_nothing_and_the_project_starts_again() {
+fn sigkill_of_the_daemon_is_not_an_outage_a_successor_takes_the_services_over() {
     let project = Project::new(&format!(
         r#"
 [services.api]
@@ -969,38 +969,43 @@ command = ["sh", "-c", "(sleep 422 &) ; exec sleep 423"]
     );
 
     assert!(send_signal(daemon.pid, "KILL"), "kill -KILL {}", daemon.pid);
-    let gone = wait_until(Duration::from_secs(5), || {
-        survivors(&project.mark).is_empty()
+    // A new daemon answers, with the same processes running.
+    let mut json = Value::Null;
+    let answered = wait_until(WAIT, || {
+        let ps = project.run(&["ps", "--json"]);
+        json = serde_json::from_str(&ps.stdout).unwrap_or(Value::Null);
+        ps.code == 0
+            && json["daemon_pid"]
+                .as_i64()
+                .is_some_and(|pid| pid != i64::from(daemon.pid))
     });
-    let left = survivors(&project.mark);
+    assert!(answered, "no new daemon answers: {json:#}");
+    for (name, before) in ["api", "ticker"].iter().zip(&pids) {
+        assert_eq!(pid(&json, name), Some(*before), "{name}: {json:#}");
+        assert_eq!(state(&json, name), "running", "{json:#}");
+    }
+    assert!(pids.iter().all(|pid| is_ours(&project, *pid)));
     assert!(
-        gone,
-        "processes outlived the daemon's SIGKILL by 5 s: {left:?} (services were {pids:?})"
+        survivors(&project.mark)
+            .iter()
+            .any(|(_, command)| command.contains("sleep 422")),
+        "the grandchild was stopped"
     );
-
-    // The socket is stale now: verbs say no daemon runs, at once.
+    let log = fs::read_to_string(project_dir(&project).join("daemon.log")).expect("daemon.log");
+    assert!(
+        log.contains(&format!(
+            "the daemon (PID {}) was killed by signal 9; its services keep running",
+            daemon.pid
+        )),
+        "{log}"
+    );
+    // The successor serves the same socket, and `down` stops everything it took over.
     let socket = project_dir(&project).join("run/control.sock");
-    let started = Instant::now();
-    let ps = project.run(&["ps"]);
-    assert_eq!(ps.code, 1, "{ps:#?}");
-    assert!(
-        ps.stderr.contains("no wrangle daemon is running for"),
-        "{ps:#?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
-
-    let again = Daemon::start(&project, &[]);
-    assert_ne!(again.pid, daemon.pid);
-    let json = status(&project);
-    assert_eq!(json["daemon_pid"], again.pid, "{json:#}");
-    assert_eq!(state(&json, "api"), "running", "{json:#}");
-    assert_eq!(state(&json, "ticker"), "running", "{json:#}");
-    let metadata = fs::symlink_metadata(&socket).expect("a new control socket");
+    let metadata = fs::symlink_metadata(&socket).expect("the control socket");
     assert!(metadata.file_type().is_socket());
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_nothing_left_after_down(&project);
 }
 
 #[test]
@@ -1254,9 +1259,10 @@ command = ["sleep", "434"]
 
 #[test]
 fn leftovers_of_a_daemon_killed_with_its_sentinel_are_found_and_stopped_by_the_next_command() {
-    // Killing the daemon and its sentinel together is the worst case: the service leaders die
-    // by their death signal, but a double-forked grandchild lives on. The next command must
-    // prove it belongs to the dead daemon (state.json) and stop it, and say so.
+    // Killing the daemon and its sentinel together is the worst case: nothing is left to stop
+    // the services (under a daemon they have no death signal, so that a successor can take them
+    // over), and the leader and a double-forked grandchild live on. The next command must prove
+    // they belong to the dead daemon (state.json) and stop them, and say so.
     let project = Project::new(
         r#"
 [services.api]
@@ -1273,10 +1279,8 @@ command = ["sh", "-c", "(sleep 431 &) ; exec sleep 432"]
     let sentinel = sentinel_of(daemon.pid).expect("the daemon's sentinel");
     assert!(send_signal(sentinel, "KILL") && send_signal(daemon.pid, "KILL"));
     assert!(
-        wait_until(WAIT, || survivors(&project.mark)
-            .iter()
-            .all(|(_, command)| !command.contains("sleep 432"))),
-        "the leader should die with the daemon"
+        wait_until(WAIT, || !is_ours(&project, daemon.pid)),
+        "the daemon outlived SIGKILL"
     );
     let grandchild = survivors(&project.mark)
         .into_iter()
@@ -1291,15 +1295,16 @@ command = ["sh", "-c", "(sleep 431 &) ; exec sleep 432"]
     assert_eq!(ps.code, 1, "{ps:#?}");
     assert!(ps.stderr.contains("the previous daemon (PID"), "{ps:#?}");
     assert!(
-        ps.stderr.contains("stopped 1 leftover process(es)"),
+        ps.stderr.contains("stopped 2 leftover process(es)"),
         "{ps:#?}"
     );
     assert!(ps.stderr.contains("sleep 431"), "{ps:#?}");
+    assert!(ps.stderr.contains("sleep 432"), "{ps:#?}");
     assert!(
         wait_until(WAIT, || survivors(&project.mark)
             .iter()
-            .all(|(_, command)| !command.contains("sleep 431"))),
-        "the leftover was not stopped: {:?}",
+            .all(|(_, command)| !command.contains("sleep 43"))),
+        "the leftovers were not stopped: {:?}",
         survivors(&project.mark)
     );
     let dir = project_dir(&project);

@@ -91,6 +91,7 @@ async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 
         log_store: None,
         sockets: Arc::clone(&prepared.sockets),
         holder: None,
+        successor: None,
     };
     let session = match Session::start(options, reporter.as_ref(), mpsc::unbounded_channel()) {
         Ok(session) => session,

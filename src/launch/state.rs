@@ -25,12 +25,12 @@
 //! inspection. A corrupt or truncated record is set aside as `state.json.corrupt-<time>` with a
 //! warning, never a crash.
 //!
-//! Stopping rather than re-adopting is deliberate: wrangle promises that nothing it started runs
-//! on without a supervisor (zero orphans, even after SIGKILL of wrangle), so a daemon's services
-//! are stopped gracefully when it dies (SIGTERM death signal, then the sentinel). Survivors only
-//! exist when the sentinel was killed too; a clean stop then restores a known state, which a
-//! fresh `up -d` builds on. Nothing is lost on the way: the record says what ran, the log files
-//! hold the output, and the next command reports what it found and did.
+//! A daemon that dies while its sentinel lives is replaced by a successor that reads this record
+//! to take the services over ([`read`]; see `sys::sentinel`); the sentinel holds the project
+//! lock meanwhile, so recovery never runs then. Survivors for recovery only exist when the
+//! sentinel died too (or stopped the run and something escaped it): a clean stop then restores a
+//! known state, which a fresh `up -d` builds on. Nothing is lost on the way: the record says what
+//! ran, the log files hold the output, and the next command reports what it found and did.
 //!
 //! **Invariant:** recovery only ever runs while holding the project lock, so it can never mistake
 //! a live daemon's record for a dead one's.
@@ -300,6 +300,11 @@ impl Recovery {
             for (pid, command) in &self.stopped {
                 text.push_str(&format!("\n  PID {pid}: {command}"));
             }
+            if !self.complete {
+                text.push_str(
+                    "\n  (with neither a cgroup nor its sentinel, a process that cleared its environment and left its session cannot be found)",
+                );
+            }
         } else if self.complete {
             text.push_str("; none of its processes is left");
         } else {
@@ -312,6 +317,15 @@ impl Recovery {
         }
         Some(text)
     }
+}
+
+/// The record in `state_file`, if it holds a valid one (for a daemon taking over the run).
+pub fn read(state_file: &Path) -> Option<DaemonRecord> {
+    let text = std::fs::read(state_file).ok()?;
+    serde_json::from_slice::<Value>(&text)
+        .ok()
+        .as_ref()
+        .and_then(DaemonRecord::from_json)
 }
 
 /// Recovers from a daemon that died, if `state_file` says one did. The caller must hold the

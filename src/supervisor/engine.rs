@@ -116,6 +116,14 @@ pub enum Phase {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
+    /// Before `Start`, for a daemon taking over the run of one that died: this instance runs,
+    /// as tree `generation`, and was ready (or not yet); `Start` leaves it alone.
+    Adopted {
+        instance: InstanceId,
+        generation: u64,
+        ready: bool,
+        restarts: u32,
+    },
     /// Start the selected services (all when empty) and their dependencies.
     Start {
         services: Vec<ServiceId>,
@@ -459,6 +467,12 @@ impl Engine {
         }
         let fx = &mut effects;
         match input {
+            Input::Adopted {
+                instance,
+                generation,
+                ready,
+                restarts,
+            } => self.adopt(now, instance, generation, ready, restarts),
             Input::Start { services } => self.start(now, &services, fx),
             Input::PortsFree {
                 service,

@@ -24,6 +24,7 @@
 //! the watch of a tree's end, the final sweep), `output.rs` (reading pipes), `probes.rs`
 //! (readiness), `ports.rs` and `sampling.rs`.
 
+mod adopt;
 mod os;
 mod output;
 mod ports;
@@ -56,6 +57,7 @@ use crate::sys::reaper::{ExitStatus, Reaper};
 use crate::sys::sentinel::ParentLink;
 use crate::sys::sockets::BoundSockets;
 
+pub use adopt::AdoptedInstance;
 use os::{Os, OsOptions};
 use output::{OutputDrained, READ_BUFFER};
 use system::System;
@@ -179,6 +181,10 @@ pub struct RunOptions {
     /// The sentinel above the daemon, which holds duplicates of every instance's output pipes
     /// so that a successor can read on should the daemon die (see `sys::sentinel`).
     pub holder: Option<Rc<ParentLink>>,
+    /// For a daemon taking over the run of one that died: the instances it took over, and the
+    /// sentinel whose children their leaders are.
+    pub adopted: Vec<AdoptedInstance>,
+    pub adopted_root: Option<i32>,
 }
 
 /// How the run ended.
@@ -203,6 +209,11 @@ enum Message {
         status: ExitStatus,
     },
     Control(ControlRequest),
+    /// An adopted leader ended (see `adopt.rs`).
+    AdoptedExit {
+        pid: i32,
+        status: Option<Exit>,
+    },
     /// Time to check whether a resource sample is due.
     SampleTick,
 }
@@ -222,6 +233,8 @@ struct Instance {
     pid: i32,
     /// The leader is not reaped yet, so its pid (and process group id) cannot be reused.
     leader_unreaped: bool,
+    /// Taken over from a daemon that died: its leader is the sentinel's child, not ours.
+    adopted: bool,
     /// Wakes the watcher to rescan (e.g. after a new signal).
     rescan: Rc<Notify>,
     /// When set, the watcher sends this signal to members it finds later (SIGKILL escalation).
@@ -272,6 +285,7 @@ pub async fn run(
             helper_pids: options.helper_pids,
             cgroup: options.cgroup,
             sockets: options.sockets,
+            adopted_root: options.adopted_root,
         },
     );
     let settings = Settings {
@@ -282,7 +296,9 @@ pub async fn run(
         holder: options.holder,
     };
     let (runtime, receiver) = Runtime::new(Rc::new(os), spec, observer, settings);
-    runtime.execute(services, controls, receiver).await
+    runtime
+        .execute(services, controls, receiver, options.adopted)
+        .await
 }
 
 /// The executor's clock: tokio's, which is the system's monotonic clock (and a test's paused one).
@@ -328,8 +344,13 @@ impl<S: System> Runtime<S> {
         services: Vec<ServiceId>,
         mut controls: mpsc::UnboundedReceiver<ControlRequest>,
         mut receiver: mpsc::UnboundedReceiver<Message>,
+        adopted: Vec<AdoptedInstance>,
     ) -> RunOutcome {
         self.start_sample_ticks();
+        if let Some(holder) = &self.settings.holder {
+            tokio::task::spawn_local(adopt::read_sentinel(Rc::clone(holder), self.sender.clone()));
+        }
+        self.adopt_all(adopted);
         // Controls arrive on their own channel so front-ends need not know the internal messages.
         let sender = self.sender.clone();
         tokio::task::spawn_local(async move {
@@ -371,7 +392,14 @@ impl<S: System> Runtime<S> {
                 generation,
                 pid,
                 status,
-            } => self.leader_exited(instance, generation, pid, status),
+            } => {
+                let status = match status {
+                    ExitStatus::Code(code) => Exit::Code(code),
+                    ExitStatus::Signal(signal) => Exit::Signal(signal),
+                };
+                self.leader_exited(instance, generation, pid, status)
+            }
+            Message::AdoptedExit { pid, status } => self.adopted_exited(pid, status),
             Message::Control(request) => {
                 let code = match request.control {
                     Control::Shutdown => {
@@ -484,7 +512,7 @@ impl<S: System> Runtime<S> {
         id: InstanceId,
         generation: u64,
         pid: i32,
-        status: ExitStatus,
+        status: Exit,
     ) -> Option<u8> {
         self.system.leader_reaped(id, pid);
         let service = id.service;
@@ -494,10 +522,6 @@ impl<S: System> Runtime<S> {
             .filter(|instance| instance.generation == generation)?;
         instance.leader_unreaped = false;
         let mut output_drained = instance.output_drained.take();
-        let status = match status {
-            ExitStatus::Code(code) => Exit::Code(code),
-            ExitStatus::Signal(signal) => Exit::Signal(signal),
-        };
         let survivors = self.system.members(id).len();
         let code = self.feed(Input::LeaderExited {
             service,

@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 use crate::logs::LogStore;
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::supervisor::engine::Lifetime;
-use crate::supervisor::runtime::{self, ControlRequest, Observer, RunOptions, RunOutcome};
+use crate::supervisor::runtime::{
+    self, AdoptedInstance, ControlRequest, Observer, RunOptions, RunOutcome,
+};
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::Reaper;
 use crate::sys::sentinel::{ParentLink, Sentinel};
@@ -51,6 +53,15 @@ pub struct SessionOptions {
     pub sockets: Arc<BoundSockets>,
     /// The sentinel above the daemon, to hold output pipes (see [`RunOptions::holder`]).
     pub holder: Option<Rc<ParentLink>>,
+    /// A daemon taking over the run of one that died keeps its token, cgroup and instances.
+    pub successor: Option<Succession>,
+}
+
+/// What a daemon that died leaves its successor (see `sys::sentinel`).
+pub struct Succession {
+    pub run_token: String,
+    pub cgroup: Option<PathBuf>,
+    pub adopted: Vec<AdoptedInstance>,
 }
 
 /// A session set up and ready to run: signals routed, subreaper, reaper, cgroup and sentinel in
@@ -69,7 +80,7 @@ impl Session {
     /// Ctrl+C, SIGTERM and SIGHUP become `Control::Shutdown`; other control sources (the daemon's
     /// API) send on `controls`. An error is a set-up failure, as a message; nothing was started.
     pub fn start(
-        options: SessionOptions,
+        mut options: SessionOptions,
         observer: &dyn Observer,
         controls: (
             mpsc::UnboundedSender<ControlRequest>,
@@ -105,11 +116,29 @@ impl Session {
         }
         let reaper =
             Reaper::start().map_err(|error| format!("cannot listen for SIGCHLD: {error}"))?;
-        let run_token = run_token();
-        let cgroup = match std::env::var_os("WRANGLE_NO_CGROUP") {
-            // For troubleshooting, and for testing the process-group path on machines with cgroups.
-            Some(value) if !value.is_empty() && value != "0" => None,
-            _ => RunCgroup::create(&run_token).ok().map(Rc::new),
+        let (run_token, cgroup) = match &mut options.successor {
+            Some(successor) => {
+                let cgroup = successor.cgroup.as_deref().and_then(|path| {
+                    RunCgroup::adopt(path)
+                        .map_err(|error| {
+                            observer.notice(&format!(
+                                "cannot take over the run's cgroup ({error}); using process groups"
+                            ))
+                        })
+                        .ok()
+                });
+                (successor.run_token.clone(), cgroup.map(Rc::new))
+            }
+            None => {
+                let run_token = run_token();
+                let cgroup = match std::env::var_os("WRANGLE_NO_CGROUP") {
+                    // For troubleshooting, and for testing the process-group path on machines
+                    // with cgroups.
+                    Some(value) if !value.is_empty() && value != "0" => None,
+                    _ => RunCgroup::create(&run_token).ok().map(Rc::new),
+                };
+                (run_token, cgroup)
+            }
         };
         let sentinel = if options.die_with_wrangle && options.parent_sentinel.is_none() {
             let cgroup_path = cgroup.as_deref().map(RunCgroup::path);
@@ -159,7 +188,10 @@ impl Session {
     ) -> RunOutcome {
         let run_options = RunOptions {
             run_token: self.run_token,
-            die_with_parent: self.options.die_with_wrangle,
+            // Below a daemon's sentinel, services must outlive the daemon (the sentinel stops them,
+            // or a successor takes them over); a foreground run's die with it.
+            die_with_parent: self.options.die_with_wrangle
+                && self.options.parent_sentinel.is_none(),
             socket_dir: self.options.socket_dir,
             helper_pids: self
                 .sentinel
@@ -173,6 +205,16 @@ impl Session {
             log_store: self.options.log_store,
             sockets: self.options.sockets,
             holder: self.options.holder,
+            adopted_root: self
+                .options
+                .successor
+                .as_ref()
+                .and(self.options.parent_sentinel),
+            adopted: self
+                .options
+                .successor
+                .map(|successor| successor.adopted)
+                .unwrap_or_default(),
         };
         let outcome = runtime::run(
             spec,

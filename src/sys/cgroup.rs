@@ -70,6 +70,28 @@ impl RunCgroup {
         Ok(RunCgroup { path })
     }
 
+    /// The cgroup of a run a daemon that died left, for its successor: `path` must be a run's
+    /// cgroup (`wrangle-...`) right below our own cgroup.
+    pub fn adopt(path: &Path) -> io::Result<RunCgroup> {
+        let base = own_cgroup_dir()?;
+        let named_a_run = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("wrangle-"));
+        if path.parent() != Some(base.as_path())
+            || !named_a_run
+            || !path.join("cgroup.kill").exists()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a run's cgroup below ours", path.display()),
+            ));
+        }
+        Ok(RunCgroup {
+            path: path.to_path_buf(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

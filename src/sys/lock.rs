@@ -38,6 +38,46 @@ impl ProjectLock {
         std::os::fd::AsFd::as_fd(&self.file)
     }
 
+    /// Takes over the lock held through `fd` (a duplicate the sentinel kept of a daemon that
+    /// died): it must be the open file at `path`, and hold the lock (taking it again through the
+    /// same open file succeeds; another holder makes it fail).
+    pub fn adopt(fd: std::os::fd::OwnedFd, path: &Path) -> Result<ProjectLock, LockError> {
+        let io_error = |source: std::io::Error| LockError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let held = rustix::fs::fstat(&fd).map_err(|errno| io_error(errno.into()))?;
+        let named = rustix::fs::lstat(path).map_err(|errno| io_error(errno.into()))?;
+        if (held.st_dev, held.st_ino) != (named.st_dev, named.st_ino)
+            || !rustix::fs::FileType::from_raw_mode(named.st_mode).is_file()
+        {
+            return Err(io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the descriptor held for it is another file",
+            )));
+        }
+        match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                let mut file = File::from(fd);
+                return Err(LockError::Held {
+                    pid: read_pid(&mut file),
+                });
+            }
+            Err(errno) => return Err(io_error(errno.into())),
+        }
+        let mut file = File::from(fd);
+        let pid = rustix::process::getpid().as_raw_pid();
+        file.set_len(0).map_err(io_error)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_error)?;
+        file.write_all(format!("{pid}\n").as_bytes())
+            .map_err(io_error)?;
+        Ok(ProjectLock {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path

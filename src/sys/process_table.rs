@@ -78,6 +78,15 @@ pub fn process(pid: i32) -> Option<ProcessInfo> {
     read_process(&proc_dir, pid, &mut Vec::with_capacity(2048))
 }
 
+/// When a process that started `start_time` clock ticks after boot started, by the wall clock.
+pub fn started_at(start_time: u64) -> Option<std::time::SystemTime> {
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let uptime: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    let ticks = crate::sys::sampler::clock_ticks_per_second().max(1) as f64;
+    let ago = (uptime - start_time as f64 / ticks).max(0.0);
+    std::time::SystemTime::now().checked_sub(std::time::Duration::from_secs_f64(ago))
+}
+
 /// The value of `key` in the environment a process was started with (`/proc/PID/environ`).
 ///
 /// `None` when the variable is absent, the process is gone, or we may not read its environment

@@ -2,15 +2,20 @@
 //! running) when wrangle itself is killed with SIGKILL, or crashes, and so cannot keep it.
 //!
 //! # Theory of operation
-//! Each service leader is started with `PR_SET_PDEATHSIG = SIGTERM`, but that reaches only the
-//! leader: its children, double-forked daemons and `setsid` escapees live on. The sentinel stops
-//! them. It sits in one of two places in the process tree:
+//! A foreground run's service leaders are started with `PR_SET_PDEATHSIG = SIGTERM`, but that
+//! reaches only the leader: its children, double-forked daemons and `setsid` escapees live on.
+//! The sentinel stops them. A daemon's leaders have no death signal: its sentinel either hands
+//! them to a successor or stops them. It sits in one of two places in the process tree:
 //!
 //! - **Above the daemon** ([`parent`]). `up -d` starts `wrangle __sentinel --daemon`, which
 //!   becomes a child subreaper and starts the daemon as its only child. Every process of the run
 //!   is then its descendant, whatever it does: a process whose parent dies is re-parented to the
-//!   nearest subreaper, which is the daemon while it lives and the sentinel after. When the daemon
-//!   dies (or exits leaving anything behind), the sentinel stops its whole subtree — SIGTERM, a
+//!   nearest subreaper, which is the daemon while it lives and the sentinel after. It holds
+//!   duplicates of the project lock, the sockets and every output pipe ([`link`]); when the
+//!   daemon dies after start-up, it starts a successor that takes the run over with them
+//!   ([`parent`]). When that is not possible (the daemon died starting, or while stopping the run,
+//!   or successors keep failing), or the daemon exits leaving anything behind, the sentinel stops
+//!   its whole subtree — SIGTERM, a
 //!   grace period (the project's longest `stop_timeout`, which the daemon tells it through
 //!   their link), SIGKILL — and is sure to have found every process without cgroups or markers: it is
 //!   done when it has no child left. It writes what it did where the next command looks
@@ -30,8 +35,9 @@
 //! - The foreground's sentinel cannot find a process that cleared its environment and left its
 //!   service's session, on a machine without cgroups: such a process is re-parented above
 //!   wrangle, out of the sentinel's sight.
-//! - A sentinel killed with SIGKILL together with its daemon stops nothing; the next command then
-//!   stops what it can prove was the run's (see `launch::state`).
+//! - A sentinel killed with SIGKILL together with its daemon stops nothing, and a daemon's
+//!   services have no death signal: they run on until the next command stops what it can prove
+//!   was the run's (see `launch::state`). A daemon whose sentinel died keeps supervising.
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
@@ -54,6 +60,10 @@ pub const DAEMON_OPTION: &str = "--daemon";
 
 /// The option of `wrangle __daemon` naming the descriptor of its link to the sentinel above it.
 pub const LINK_OPTION: &str = "--sentinel-fd";
+
+/// The option of `wrangle __daemon` that makes it a successor: it takes over the run of a daemon
+/// that died, with what the sentinel held for it (see [`parent`]).
+pub const ADOPT_OPTION: &str = "--adopt";
 
 /// The longest grace the sentinel gives a dead wrangle's services before SIGKILL.
 pub const MAX_GRACE: Duration = Duration::from_secs(10);

@@ -172,6 +172,36 @@ impl UnixSocket {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Takes over a listening socket bound to `path` by a daemon that died (held for us by the
+    /// sentinel): it must be a Unix stream socket bound to exactly `path`, where a socket file of
+    /// ours is; that file is the one removed at the end.
+    pub fn adopt(fd: OwnedFd, path: &Path) -> io::Result<UnixSocket> {
+        let not_it = |what: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the socket held for {} {what}", path.display()),
+            )
+        };
+        let bound = rustix::net::getsockname(&fd)?;
+        let bound = SocketAddrUnix::try_from(bound).map_err(|_| not_it("is not a Unix socket"))?;
+        if bound.path().map(|bound| bound.to_bytes().to_vec())
+            != Some(path.as_os_str().as_encoded_bytes().to_vec())
+        {
+            return Err(not_it("is bound elsewhere"));
+        }
+        let metadata = std::fs::symlink_metadata(path)?;
+        if !std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type())
+            || metadata.uid() != rustix::process::geteuid().as_raw()
+        {
+            return Err(not_it("has no socket file of ours"));
+        }
+        Ok(UnixSocket {
+            fd,
+            path: path.to_path_buf(),
+            file: (metadata.dev(), metadata.ino()),
+        })
+    }
 }
 
 impl Drop for UnixSocket {

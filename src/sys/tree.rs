@@ -60,6 +60,10 @@ impl From<&ProcessInfo> for ProcessId {
 pub struct Owners<'a> {
     /// wrangle's own pid: the root of everything it supervises.
     pub supervisor_pid: i32,
+    /// A second root, for a daemon that took over a run: the sentinel, whose children are the
+    /// leaders the dead daemon had started (the daemon itself is the sentinel's child too, and
+    /// never attributed).
+    pub adopted_root: Option<i32>,
     /// The id of this wrangle run, as set in `RUN_VAR`.
     pub run_token: &'a str,
     /// What each owner's processes carry in `SERVICE_VAR` and `INSTANCE_VAR`; an owner is an
@@ -116,7 +120,8 @@ pub fn attribute(
         {
             continue;
         }
-        let Some(top) = top_ancestor(info, &by_pid, owners.supervisor_pid) else {
+        let Some(top) = top_ancestor(info, &by_pid, owners.supervisor_pid, owners.adopted_root)
+        else {
             continue;
         };
         if owners.ignore.contains(&top.pid) {
@@ -137,16 +142,18 @@ pub fn attribute(
     ownership
 }
 
-/// The ancestor of `info` whose parent is wrangle (possibly `info` itself), or None when `info`
-/// does not descend from wrangle. Bounded, so a corrupted table cannot loop forever.
+/// The ancestor of `info` whose parent is wrangle or the adopted root (possibly `info` itself),
+/// or None when `info` does not descend from either. Bounded, so a corrupted table cannot loop
+/// forever.
 fn top_ancestor<'t>(
     info: &'t ProcessInfo,
     by_pid: &HashMap<i32, &'t ProcessInfo>,
     supervisor_pid: i32,
+    adopted_root: Option<i32>,
 ) -> Option<&'t ProcessInfo> {
     let mut current = info;
     for _ in 0..4096 {
-        if current.ppid == supervisor_pid {
+        if current.ppid == supervisor_pid || Some(current.ppid) == adopted_root {
             return Some(current);
         }
         current = by_pid.get(&current.ppid)?;
@@ -202,6 +209,42 @@ pub fn hold(info: &ProcessInfo) -> Option<HeldProcess> {
     }
     Some(HeldProcess {
         id: ProcessId::from(info),
+        pidfd,
+    })
+}
+
+/// What a daemon that died recorded of a service leader, and of its run.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordedLeader<'a> {
+    pub pid: i32,
+    pub start_time: u64,
+    pub pgid: i32,
+    pub run_token: &'a str,
+    /// The run's cgroup, when it had one.
+    pub cgroup: Option<&'a std::path::Path>,
+}
+
+/// Proves that `recorded` is still the leader it was, for a successor to take it over: a pidfd
+/// is opened first (from then on it is this process, whatever happens to the pid), then its start
+/// time and process group must match the record (a reused pid matches neither), and it must be
+/// of the run: in the run's cgroup, or carrying the run's token in its environment. `None`
+/// otherwise, or when it has exited.
+pub fn prove_leader(recorded: &RecordedLeader<'_>) -> Option<HeldProcess> {
+    let pidfd = open_pidfd(recorded.pid).ok()?;
+    let now = process_table::process(recorded.pid)?;
+    if now.start_time != recorded.start_time || now.pgid != recorded.pgid || now.state == 'Z' {
+        return None;
+    }
+    let in_cgroup = recorded
+        .cgroup
+        .is_some_and(|cgroup| crate::sys::cgroup::run_pids(cgroup).contains(&recorded.pid));
+    let marked =
+        || process_table::environ_var(recorded.pid, RUN_VAR).as_deref() == Some(recorded.run_token);
+    if !in_cgroup && !marked() {
+        return None;
+    }
+    Some(HeldProcess {
+        id: ProcessId::from(&now),
         pidfd,
     })
 }
@@ -278,6 +321,7 @@ mod tests {
         let leaders = HashMap::from([(10, 0), (20, 1), (50, 2)]);
         let owners = Owners {
             supervisor_pid: 1,
+            adopted_root: None,
             run_token: "run",
             marks: &names,
             leaders: &leaders,
@@ -328,6 +372,7 @@ mod tests {
         let leaders = HashMap::new();
         let owners = Owners {
             supervisor_pid: 1,
+            adopted_root: None,
             run_token: "mine",
             marks: &names,
             leaders: &leaders,
@@ -349,6 +394,7 @@ mod tests {
         let leaders = HashMap::from([(10, 0)]);
         let owners = Owners {
             supervisor_pid: 1,
+            adopted_root: None,
             run_token: "r",
             marks: &names,
             leaders: &leaders,

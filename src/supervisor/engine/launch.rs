@@ -43,8 +43,11 @@ impl Engine {
         self.stage = Stage::StartingUp { began: now };
         for (service, selected) in graph::selection(&self.spec, roots).into_iter().enumerate() {
             if selected {
+                // Adopted instances already run.
                 for instance in &mut self.services[service].instances {
-                    instance.lifecycle = Lifecycle::Waiting;
+                    if instance.lifecycle == Lifecycle::Inactive {
+                        instance.lifecycle = Lifecycle::Waiting;
+                    }
                 }
             }
         }
@@ -66,6 +69,39 @@ impl Engine {
             }
         }
         self.advance(now, fx);
+    }
+
+    /// Takes over a running instance (before `Start`): its tree is `generation`, the service's
+    /// next spawn gets a later one, and it keeps its restart count.
+    pub(super) fn adopt(
+        &mut self,
+        now: Instant,
+        instance: InstanceId,
+        generation: u64,
+        ready: bool,
+        restarts: u32,
+    ) {
+        if self.stage != Stage::Idle || instance.service >= self.services.len() {
+            return;
+        }
+        let tree = Tree::new(generation, now);
+        let lifecycle = match ready {
+            true => Lifecycle::Running(tree),
+            false => Lifecycle::Starting(tree),
+        };
+        let service = &mut self.services[instance.service];
+        if service.position(instance.number).is_none() {
+            service.add(instance.number, lifecycle);
+        }
+        let count = u32::try_from(service.instances.len()).unwrap_or(u32::MAX);
+        service.wanted = service.wanted.max(count);
+        service.generation = service.generation.max(generation);
+        if let Some(at) = service.position(instance.number) {
+            let state = &mut service.instances[at];
+            state.lifecycle = lifecycle;
+            state.generation = generation;
+            state.restarts = restarts;
+        }
     }
 
     /// Starts every waiting instance whose service's dependencies are met, fails start-up when

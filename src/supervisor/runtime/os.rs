@@ -46,6 +46,8 @@ pub(crate) struct OsOptions {
     pub cgroup: Option<Rc<RunCgroup>>,
     /// The project's sockets, for the services that receive them.
     pub sockets: Arc<BoundSockets>,
+    /// The sentinel, when this daemon took over a run: the leaders it adopted are its children.
+    pub adopted_root: Option<i32>,
 }
 
 pub(crate) struct Os {
@@ -56,6 +58,7 @@ pub(crate) struct Os {
     run_token: String,
     die_with_parent: bool,
     supervisor_pid: i32,
+    adopted_root: Option<i32>,
     /// The sentinel and such: measured as wrangle's own.
     helper_pids: Vec<i32>,
     /// Dropped when the kernel refuses to move processes into cgroups.
@@ -101,6 +104,7 @@ impl Os {
             run_token: options.run_token,
             die_with_parent: options.die_with_parent,
             supervisor_pid: rustix::process::getpid().as_raw_nonzero().get(),
+            adopted_root: options.adopted_root,
             helper_pids: options.helper_pids,
             run_cgroup: RefCell::new(options.cgroup),
             sockets: options.sockets,
@@ -182,6 +186,7 @@ impl Os {
             .collect();
         let mut ownership = tree::scan_ownership(&Owners {
             supervisor_pid: self.supervisor_pid,
+            adopted_root: self.adopted_root,
             run_token: &self.run_token,
             marks: &marks,
             leaders: &leaders,
@@ -294,6 +299,16 @@ impl System for Os {
             stderr: child.stderr,
             exit,
         })
+    }
+
+    fn adopt(&self, instance: InstanceId, pid: i32) {
+        // Its cgroup (where it runs already) is found again by name, for exact membership.
+        let _ = self.instance_cgroup(instance);
+        let mut processes = self.processes.borrow_mut();
+        processes.leaders.insert(pid, instance);
+        if !processes.owners.contains(&instance) {
+            processes.owners.push(instance);
+        }
     }
 
     fn leader_reaped(&self, _instance: InstanceId, pid: i32) {

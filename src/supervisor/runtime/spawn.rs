@@ -139,6 +139,7 @@ impl<S: System> Runtime<S> {
                 generation,
                 pid,
                 leader_unreaped: true,
+                adopted: false,
                 rescan: Rc::new(Notify::new()),
                 signal_late_members: Rc::new(Cell::new(None)),
                 probe_task,

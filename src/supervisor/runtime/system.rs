@@ -51,6 +51,10 @@ pub(crate) trait System: 'static {
         notify_socket: Option<&Path>,
     ) -> io::Result<Spawned>;
 
+    /// `pid` leads `instance`, taken over from a daemon that died (proven by the caller): it is
+    /// not our child, so only its members are signalled, never its group.
+    fn adopt(&self, instance: InstanceId, pid: i32);
+
     /// The leader `pid` of `instance` was reaped: it no longer identifies the instance.
     fn leader_reaped(&self, instance: InstanceId, pid: i32);
 

@@ -141,7 +141,8 @@ impl Run {
             settings(&socket_dir, lifetime),
         );
         let (controls, receiver) = mpsc::unbounded_channel();
-        let outcome = tokio::task::spawn_local(runtime.execute(Vec::new(), receiver, messages));
+        let outcome =
+            tokio::task::spawn_local(runtime.execute(Vec::new(), receiver, messages, Vec::new()));
         Run {
             front,
             controls,

@@ -33,7 +33,9 @@ impl<S: System> Runtime<S> {
         let Some(instance) = self.instances.get(&id) else {
             return;
         };
-        let unreaped_leader = instance.leader_unreaped.then_some(instance.pid);
+        // An adopted leader is the sentinel's child: its group is not ours to signal.
+        let unreaped_leader =
+            (instance.leader_unreaped && !instance.adopted).then_some(instance.pid);
         self.system.signal_tree(id, unreaped_leader, signal);
         instance.signal_late_members.set(Some(signal));
         instance.rescan.notify_one();

@@ -7,7 +7,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -233,6 +233,46 @@ impl ParentLink {
         )
     }
 
+    /// For a successor (`--adopt`): what the sentinel held for it, by tag, each descriptor
+    /// inherited at the number the sentinel's first message names (`held FD TAG`). Descriptors
+    /// that are not open are left out.
+    pub fn take_held(&self) -> io::Result<Vec<(String, OwnedFd)>> {
+        let mut buffer = vec![0u8; MAX_MESSAGE_BYTES];
+        let text = match receive(self.link.as_fd(), &mut buffer)? {
+            Received::Message { text, .. } => text,
+            Received::End | Received::Nothing => {
+                return Err(io::Error::other(
+                    "the sentinel said nothing of what it holds",
+                ));
+            }
+        };
+        let mut held = Vec::new();
+        for line in String::from_utf8_lossy(&text).lines() {
+            let Some((fd, tag)) = line
+                .strip_prefix("held ")
+                .and_then(|rest| rest.split_once(' '))
+            else {
+                continue;
+            };
+            let Ok(fd) = fd.parse::<RawFd>() else {
+                continue;
+            };
+            if fd <= 2 || fd == self.link.as_raw_fd() || held_already(&held, fd) {
+                continue;
+            }
+            // SAFETY: F_GETFD reads a flag of a descriptor number; a closed one fails.
+            if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+                continue;
+            }
+            // SAFETY: the sentinel passed this open descriptor to this process for this purpose
+            // alone (and said so on the link, which only it can write): its only owner is us.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
+            held.push((tag.to_string(), fd));
+        }
+        Ok(held)
+    }
+
     /// Has the sentinel close what it holds under `tag`.
     pub fn release(&self, tag: &str) -> io::Result<()> {
         send(
@@ -244,10 +284,35 @@ impl ParentLink {
     }
 }
 
+/// `fd` (a link's end) registered with the async runtime, to await what arrives on it.
+pub fn watch(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: the AsyncFd takes ownership of the OwnedFd, so the descriptor stays open and refers
+    // to the same socket for the AsyncFd's whole life.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(io::Error::from)
+}
+
+fn held_already(held: &[(String, OwnedFd)], fd: RawFd) -> bool {
+    held.iter().any(|(_, owned)| owned.as_raw_fd() == fd)
+}
+
+/// How a child of the sentinel ended, as it tells the daemon (`exited PID code N`,
+/// `exited PID signal N`): the pid, and the code or the signal.
+pub fn parse_exit(line: &str) -> Option<(i32, Result<i32, i32>)> {
+    let mut words = line.strip_prefix("exited ")?.split(' ');
+    let pid = words.next()?.parse().ok()?;
+    let kind = words.next()?;
+    let number = words.next()?.parse().ok()?;
+    match kind {
+        "code" => Some((pid, Ok(number))),
+        "signal" => Some((pid, Err(number))),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
 
     use super::*;
 
@@ -314,5 +379,14 @@ mod tests {
             receive(theirs.as_fd(), &mut buffer),
             Ok(Received::Message { text, .. }) if text == b"release out web 1 2\n"
         ));
+    }
+
+    #[test]
+    fn exits_are_read_back() {
+        assert_eq!(parse_exit("exited 42 code 3"), Some((42, Ok(3))));
+        assert_eq!(parse_exit("exited 42 signal 9"), Some((42, Err(9))));
+        assert_eq!(parse_exit("exited 42 nope 9"), None);
+        assert_eq!(parse_exit("exited x code 9"), None);
+        assert_eq!(parse_exit("held 3 lock"), None);
     }
 }

@@ -18,7 +18,17 @@
 //!   descriptors, which the sentinel keeps (the project lock, each `[sockets]` socket, the read
 //!   ends of each instance's output pipes), and `release TAG`, which closes them;
 //! - SIGTERM, SIGINT, SIGHUP or SIGQUIT (blocked, read from a signalfd): passed on to the
-//!   daemon, which stops everything in order.
+//!   daemon, which stops everything in order; SIGCHLD: a child ended, reaped at once (leaders a
+//!   dead daemon left are the sentinel's children: their end is told to the daemon on the link,
+//!   `exited PID code N` or `exited PID signal N`).
+//!
+//! # A successor
+//! When the daemon died (a signal, or a panic's code 101) after it said `detached`, and not
+//! while `stopping`, and the sentinel holds the lock, it starts `wrangle __daemon --adopt` with
+//! every held descriptor inherited, their tags as the first message on the new link (`held FD
+//! TAG`), and notes it in `daemon.log`. A successor that exits before it says `detached` (it took
+//! over) counts as failed: the next one waits [`REBIRTHS`], and after the last the sentinel stops
+//! the run instead. The successor's end is watched like the first daemon's.
 //!
 //! # Caveats
 //! The sentinel keeps stdout and stderr (the pipes to `up -d`) until the daemon detaches, so that
@@ -35,11 +45,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::process::{Pid, WaitOptions};
+use rustix::process::WaitOptions;
 
 use super::link::{self, Received};
 use super::report::Report;
-use super::{KILL_LIMIT, LINK_OPTION, MAX_GRACE};
+use super::{ADOPT_OPTION, KILL_LIMIT, LINK_OPTION, MAX_GRACE};
 use crate::sys::inherit::Inherit;
 use crate::sys::memory::Releasable;
 use crate::sys::process_table::{self, ProcessInfo};
@@ -47,6 +57,15 @@ use crate::sys::tree::{self, ProcessId};
 
 /// The signals passed on to the daemon.
 const FORWARDED: [i32; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+
+/// The signals read from the signalfd: those passed on, and children ending.
+const WATCHED: [i32; 5] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGCHLD,
+];
 
 /// The most entries the sentinel holds (two pipes per instance, the sockets, the lock); the
 /// daemon's further ones are closed, and their services cannot be taken over by a successor.
@@ -104,6 +123,87 @@ struct Watch {
     settings: Settings,
     /// What the daemon gave the sentinel to hold, by tag (see [`ParentLink::hold`]).
     held: Vec<(String, Vec<OwnedFd>)>,
+    /// The arguments the daemon was started with, for a successor.
+    daemon_args: Vec<OsString>,
+    /// Successors in a row that died before they had taken over (see [`REBIRTHS`]).
+    failed_rebirths: u32,
+    /// The daemon now running is a successor (it takes the run over; it does not start it).
+    successor: bool,
+    /// The last daemon that said it was up (`detached`): the one whose record the state file
+    /// holds, which the report names.
+    recorded: ProcessId,
+}
+
+/// Successors in a row that may die before taking over (a daemon that cannot start: a broken
+/// config, a bug) before the sentinel stops the run instead; the delay before each one.
+const REBIRTHS: [Duration; 3] = [
+    Duration::ZERO,
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
+
+/// A daemon as started: its pid, a pidfd and the sentinel's end of its link.
+struct Started {
+    daemon: ProcessId,
+    pidfd: OwnedFd,
+    link: OwnedFd,
+}
+
+/// Starts `wrangle __daemon --sentinel-fd N ARGS` (with `--adopt` and the held descriptors
+/// inherited when `held` is given, their tags told on the link first).
+fn start_daemon(
+    daemon_args: &[OsString],
+    held: Option<&[(String, Vec<OwnedFd>)]>,
+) -> io::Result<Started> {
+    let (link, daemon_end) = link::pair()?;
+    let exe = std::env::current_exe()?;
+    let daemon_fd = daemon_end.as_raw_fd();
+    let mut keep = vec![daemon_fd];
+    let mut command = Command::new(exe);
+    command
+        .arg("__daemon")
+        .arg(LINK_OPTION)
+        .arg(daemon_fd.to_string());
+    if let Some(held) = held {
+        // One message: what each inherited descriptor is. Read by the successor first.
+        let mut told = String::new();
+        for (tag, fds) in held {
+            for fd in fds {
+                told.push_str(&format!("held {} {tag}\n", fd.as_raw_fd()));
+                keep.push(fd.as_raw_fd());
+            }
+        }
+        told.truncate(told.len().min(link::MAX_MESSAGE_BYTES));
+        link::send(link.as_fd(), told.as_bytes(), &[], false)?;
+        command.arg(ADOPT_OPTION);
+    }
+    command.args(daemon_args);
+    // `Inherit::apply` wants them in order.
+    keep.sort_unstable();
+    let inherit = Inherit::prepare()?;
+    // SAFETY: sigprocmask, close_range and fcntl are plain system calls on prepared values.
+    unsafe {
+        command.pre_exec(move || {
+            // The forwarded signals are blocked here; the daemon must receive them.
+            crate::sys::spawn::unblock_all_signals()?;
+            inherit.apply(&keep).map_err(io::Error::from_raw_os_error)
+        });
+    }
+    let child = command.spawn()?;
+    drop(daemon_end);
+    let pid = child.id() as i32;
+    // Our unreaped child: its pid cannot be reused before we wait for it.
+    let pidfd = crate::sys::spawn::open_pidfd(pid)?;
+    // Dropping `child` neither waits nor kills.
+    drop(child);
+    let start_time = process_table::process(pid)
+        .map(|info| info.start_time)
+        .unwrap_or_default();
+    Ok(Started {
+        daemon: ProcessId { pid, start_time },
+        pidfd,
+        link,
+    })
 }
 
 impl Watch {
@@ -114,42 +214,17 @@ impl Watch {
             );
         }
         let signals = block_forwarded_signals()?;
-        let (link, daemon_end) = link::pair()?;
-        let exe = std::env::current_exe()?;
-        let daemon_fd = daemon_end.as_raw_fd();
-        let mut command = Command::new(exe);
-        command
-            .arg("__daemon")
-            .arg(LINK_OPTION)
-            .arg(daemon_fd.to_string())
-            .args(daemon_args);
-        let inherit = Inherit::prepare()?;
-        // SAFETY: sigprocmask, close_range and fcntl are plain system calls on prepared values.
-        unsafe {
-            command.pre_exec(move || {
-                // The forwarded signals are blocked here; the daemon must receive them.
-                crate::sys::spawn::unblock_all_signals()?;
-                inherit
-                    .apply(&[daemon_fd])
-                    .map_err(io::Error::from_raw_os_error)
-            });
-        }
-        let child = command.spawn()?;
-        drop(daemon_end);
-        let pid = child.id() as i32;
-        // Our unreaped child: its pid cannot be reused before we wait for it.
-        let pidfd = crate::sys::spawn::open_pidfd(pid)?;
-        // Dropping `child` neither waits nor kills.
-        drop(child);
-        let start_time = process_table::process(pid)
-            .map(|info| info.start_time)
-            .unwrap_or_default();
+        let started = start_daemon(&daemon_args, None)?;
         Ok(Watch {
-            daemon: ProcessId { pid, start_time },
-            pidfd,
+            daemon: started.daemon,
+            pidfd: started.pidfd,
             signals,
-            link: Some(link),
+            link: Some(started.link),
             held: Vec::new(),
+            daemon_args,
+            failed_rebirths: 0,
+            successor: false,
+            recorded: started.daemon,
             settings: Settings {
                 grace: MAX_GRACE,
                 cgroup: None,
@@ -162,9 +237,14 @@ impl Watch {
     }
 
     fn run(mut self) -> u8 {
-        let status = self.wait_for_the_daemon();
-        // Whatever the daemon said last, before it went.
-        self.read_link();
+        let status = loop {
+            let status = self.wait_for_the_daemon();
+            // Whatever the daemon said last, before it went.
+            self.read_link();
+            if !self.rebirth(status) {
+                break status;
+            }
+        };
         // The project lock among them: the next command may take it while we stop the run.
         self.held.clear();
         let stopped = stop_descendants(self.settings.grace, self.settings.cgroup.as_deref());
@@ -179,7 +259,77 @@ impl Watch {
         code
     }
 
-    /// Waits until the daemon has ended and reaps it; passes signals on meanwhile.
+    /// After the daemon ended with `status`: starts a successor that takes the run over, when the
+    /// daemon died (a signal, a panic) after start-up and not while stopping the run on purpose,
+    /// or when a successor could not take over (it exited before saying so: a broken config),
+    /// and the sentinel holds the project lock for it. Returns whether it did.
+    fn rebirth(&mut self, status: Option<Ending>) -> bool {
+        let died = matches!(
+            status,
+            Some(Ending::Signal(_)) | Some(Ending::Code(PANIC_CODE))
+        );
+        let successor_failed = self.successor && !self.settings.detached;
+        let holds_lock = self
+            .held
+            .iter()
+            .any(|(tag, fds)| tag == "lock" && !fds.is_empty());
+        if !(died || successor_failed) || self.settings.stopping || !holds_lock {
+            return false;
+        }
+        if successor_failed {
+            self.failed_rebirths += 1;
+        } else if self.settings.detached {
+            self.failed_rebirths = 0;
+        } else {
+            // The first daemon died during start-up: `up -d` reports it, nothing was running.
+            return false;
+        }
+        let Some(delay) = REBIRTHS.get(self.failed_rebirths as usize) else {
+            self.note(&format!(
+                "{} successive daemons died before taking over; stopping the run",
+                self.failed_rebirths
+            ));
+            return false;
+        };
+        // Leaders are our children now; their ends are told to the successor once it runs.
+        std::thread::sleep(*delay);
+        let previous = self.daemon.pid;
+        match start_daemon(&self.daemon_args, Some(&self.held)) {
+            Ok(started) => {
+                self.daemon = started.daemon;
+                self.pidfd = started.pidfd;
+                self.link = Some(started.link);
+                self.settings.detached = false;
+                self.successor = true;
+                self.note(&format!(
+                    "the daemon (PID {previous}) {}; its services keep running, taken over by a new daemon (PID {})",
+                    describe(status),
+                    self.daemon.pid
+                ));
+                // Exits of services that ended meanwhile are reported to the successor.
+                self.reap_children();
+                true
+            }
+            Err(error) => {
+                self.note(&format!(
+                    "the daemon (PID {previous}) {} and no successor could be started ({error}); stopping the run",
+                    describe(status)
+                ));
+                false
+            }
+        }
+    }
+
+    /// A line in the daemon's log, the sentinel's own.
+    fn note(&self, message: &str) {
+        if let Some(log) = &self.settings.log {
+            let _ = append_line(log, &format!("wrangle  ! {message}"));
+        }
+    }
+
+    /// Waits until the daemon has ended and reaps it; passes signals on, and reaps the run's
+    /// other processes that are the sentinel's children (leaders of a dead daemon's services),
+    /// telling the daemon how they ended.
     fn wait_for_the_daemon(&mut self) -> Option<Ending> {
         // Before the first wait, and after each message: from there on the sentinel only waits.
         let mut settled = true;
@@ -210,21 +360,49 @@ impl Watch {
             if ready[1] {
                 self.forward_signals();
             }
-            if ready[0] {
-                let pid = Pid::from_raw(self.daemon.pid)?;
-                return match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
-                    Ok(Some((_, status))) => {
-                        match (status.exit_status(), status.terminating_signal()) {
-                            (Some(code), _) => Some(Ending::Code(code)),
-                            (None, Some(signal)) => Some(Ending::Signal(signal)),
-                            (None, None) => continue,
-                        }
-                    }
-                    Ok(None) => continue,
-                    Err(_) => None,
-                };
+            if (ready[0] || ready[1])
+                && let Some(ending) = self.reap_children()
+            {
+                return ending;
             }
         }
+    }
+
+    /// Reaps every child that ended: the daemon's ending is returned, any other child's is told
+    /// to the daemon (`exited PID code N` or `exited PID signal N`).
+    fn reap_children(&mut self) -> Option<Option<Ending>> {
+        let mut daemon_ending = None;
+        loop {
+            let (pid, status) = match rustix::process::wait(WaitOptions::NOHANG) {
+                Ok(Some((pid, status))) => (pid.as_raw_nonzero().get(), status),
+                Ok(None) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                // ECHILD: no child at all, so the daemon too is gone.
+                Err(_) => {
+                    daemon_ending.get_or_insert(None);
+                    break;
+                }
+            };
+            let ending = match (status.exit_status(), status.terminating_signal()) {
+                (Some(code), _) => Ending::Code(code),
+                (None, Some(signal)) => Ending::Signal(signal),
+                (None, None) => continue,
+            };
+            if pid == self.daemon.pid {
+                daemon_ending = Some(Some(ending));
+                continue;
+            }
+            if let Some(link) = &self.link {
+                let told = match ending {
+                    Ending::Code(code) => format!("exited {pid} code {code}\n"),
+                    Ending::Signal(signal) => format!("exited {pid} signal {signal}\n"),
+                };
+                // Never blocks: a daemon that does not read loses the status (it then sees the
+                // end on its pidfd, without a status).
+                let _ = link::send(link.as_fd(), told.as_bytes(), &[], false);
+            }
+        }
+        daemon_ending
     }
 
     /// Reads every message the daemon sent and applies its lines; keeps what it gave to hold.
@@ -253,6 +431,7 @@ impl Watch {
                     self.settings.apply(&line);
                     if self.settings.detached && !was_detached {
                         let_go_of_the_caller();
+                        self.recorded = self.daemon;
                     }
                 }
             }
@@ -267,7 +446,10 @@ impl Watch {
             }
             // `ssi_signo` is the first field of `struct signalfd_siginfo`.
             let signal = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
-            let _ = crate::sys::spawn::pidfd_signal(&self.pidfd, signal);
+            // A child's end is read by `reap_children`, not passed on.
+            if FORWARDED.contains(&signal) {
+                let _ = crate::sys::spawn::pidfd_signal(&self.pidfd, signal);
+            }
         }
     }
 
@@ -275,9 +457,10 @@ impl Watch {
     /// the report the next command reads.
     fn tell(&self, status: Option<Ending>, stopped: &[(i32, String)]) {
         let how = match status {
-            Some(Ending::Signal(signal)) => format!("was killed by signal {signal}"),
-            Some(Ending::Code(code)) => format!("exited with code {code} leaving processes behind"),
-            None => "was lost".to_string(),
+            Some(Ending::Code(code)) if code != PANIC_CODE => {
+                format!("exited with code {code} leaving processes behind")
+            }
+            other => describe(other),
         };
         let message = format!(
             "the daemon (PID {}) {how}; its sentinel stopped {} process(es) of its run",
@@ -292,8 +475,8 @@ impl Watch {
         }
         if let Some(path) = &self.settings.report {
             let report = Report {
-                daemon_pid: self.daemon.pid,
-                daemon_start_time: self.daemon.start_time,
+                daemon_pid: self.recorded.pid,
+                daemon_start_time: self.recorded.start_time,
                 stopped: stopped.to_vec(),
             };
             if let Err(error) = report.write(path)
@@ -308,13 +491,26 @@ impl Watch {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
     Code(i32),
     Signal(i32),
 }
 
-/// Blocks the forwarded signals and returns a signalfd that reads them.
+/// The code of a Rust program that panicked.
+const PANIC_CODE: i32 = 101;
+
+/// How a daemon that died ended, in words.
+fn describe(status: Option<Ending>) -> String {
+    match status {
+        Some(Ending::Signal(signal)) => format!("was killed by signal {signal}"),
+        Some(Ending::Code(PANIC_CODE)) => "panicked".to_string(),
+        Some(Ending::Code(code)) => format!("exited with code {code}"),
+        None => "was lost".to_string(),
+    }
+}
+
+/// Blocks the watched signals and returns a signalfd that reads them.
 fn block_forwarded_signals() -> io::Result<OwnedFd> {
     // SAFETY: a zeroed sigset_t is a valid argument to sigemptyset, which initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -322,7 +518,7 @@ fn block_forwarded_signals() -> io::Result<OwnedFd> {
     // mask is its one thread's mask; the daemon is started with an empty one.
     let fd = unsafe {
         libc::sigemptyset(&mut set);
-        for signal in FORWARDED {
+        for signal in WATCHED {
             libc::sigaddset(&mut set, signal);
         }
         if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {

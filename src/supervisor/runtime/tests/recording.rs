@@ -431,6 +431,8 @@ impl System for Recording {
         })
     }
 
+    fn adopt(&self, _instance: InstanceId, _pid: i32) {}
+
     fn leader_reaped(&self, instance: InstanceId, pid: i32) {
         self.record(Call::LeaderReaped {
             service: instance.service,
