@@ -162,3 +162,57 @@ fn a_stale_timer_or_probe_result_is_ignored() {
     });
     assert_eq!(harness.spawned.len(), 1);
 }
+
+#[test]
+fn adopted_instances_run_on_and_start_starts_only_the_rest() {
+    // A successor took over db (ready, tree 7, 2 restarts) and api (not ready yet, tree 3);
+    // web was not running. Start leaves the adopted alone and starts web once api is ready.
+    let spec = project(vec![
+        service("db", &[], true),
+        service("api", &[(0, DependencyCondition::Ready)], true),
+        service("web", &[(1, DependencyCondition::Ready)], false),
+    ]);
+    let mut harness = daemon(spec);
+    harness.feed(Input::Adopted {
+        instance: InstanceId::new(0, 0),
+        generation: 7,
+        ready: true,
+        restarts: 2,
+    });
+    harness.feed(Input::Adopted {
+        instance: InstanceId::new(1, 0),
+        generation: 3,
+        ready: false,
+        restarts: 0,
+    });
+    harness.feed(Input::Start { services: vec![] });
+    assert!(
+        harness.spawned_services().is_empty(),
+        "{:?}",
+        harness.spawned
+    );
+    assert_eq!(harness.phase(0), Phase::Running);
+    assert_eq!(harness.engine.view(0).restarts, 2);
+    assert_eq!(harness.phase(1), Phase::Starting);
+    // The adopted probe's answer is about tree 3.
+    harness.feed(Input::ProbePassed {
+        service: 1,
+        generation: 3,
+    });
+    assert_eq!(harness.phase(1), Phase::Running);
+    assert_eq!(harness.spawned_services(), vec![2]);
+    // The adopted db crashes: its restart takes a later generation than the adopted tree.
+    harness.feed(Input::LeaderExited {
+        service: 0,
+        generation: 7,
+        status: Exit::Code(1),
+        survivors: 0,
+    });
+    harness.feed(Input::TreeGone {
+        service: 0,
+        generation: 7,
+    });
+    harness.fire_last_timer(TimerKind::Restart);
+    assert!(harness.generation(0) > 7, "{}", harness.generation(0));
+    assert_eq!(harness.engine.view(0).restarts, 3);
+}
