@@ -581,7 +581,9 @@ fn a_successor_that_cannot_take_over_is_retried_then_the_sentinel_stops_the_run(
     assert!(!is_ours(&project, sentinel), "the sentinel stayed");
     let log = daemon_log(&project);
     assert!(
-        log.contains("3 successive daemons died before taking over; stopping the run"),
+        log.contains(
+            "3 successive daemons died before taking over, or soon after; stopping the run"
+        ),
         "{log}"
     );
     // The next command tells what happened, and it is true: the sentinel saw the whole run.

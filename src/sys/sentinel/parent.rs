@@ -27,7 +27,7 @@
 //! while `stopping`, and the sentinel holds the lock, it starts `wrangle __daemon --adopt` with
 //! every held descriptor inherited, their tags as the first message on the new link (`held FD
 //! TAG`), and notes it in `daemon.log`. A successor that exits before it says `detached` (it took
-//! over) counts as failed: the next one waits [`REBIRTHS`], and after the last the sentinel stops
+//! over), or within [`SETTLED`] of its start, counts as failed: the next one waits [`REBIRTHS`], and after the last the sentinel stops
 //! the run instead. The successor's end is watched like the first daemon's.
 //!
 //! # Caveats
@@ -125,8 +125,11 @@ struct Watch {
     held: Vec<(String, Vec<OwnedFd>)>,
     /// The arguments the daemon was started with, for a successor.
     daemon_args: Vec<OsString>,
-    /// Successors in a row that died before they had taken over (see [`REBIRTHS`]).
+    /// Successors in a row that died before they had taken over, or soon after (see
+    /// [`REBIRTHS`] and [`SETTLED`]).
     failed_rebirths: u32,
+    /// When the last successor was started.
+    reborn_at: Option<Instant>,
     /// The daemon now running is a successor (it takes the run over; it does not start it).
     successor: bool,
     /// The last daemon that said it was up (`detached`): the one whose record the state file
@@ -141,6 +144,10 @@ const REBIRTHS: [Duration; 3] = [
     Duration::from_millis(500),
     Duration::from_secs(2),
 ];
+
+/// A successor that dies sooner than this after it was started counts as failed even if it had
+/// taken over: a daemon that crashes on every take-over must not be restarted in a tight loop.
+const SETTLED: Duration = Duration::from_secs(10);
 
 /// A daemon as started: its pid, a pidfd and the sentinel's end of its link.
 struct Started {
@@ -223,6 +230,7 @@ impl Watch {
             held: Vec::new(),
             daemon_args,
             failed_rebirths: 0,
+            reborn_at: None,
             successor: false,
             recorded: started.daemon,
             settings: Settings {
@@ -268,7 +276,10 @@ impl Watch {
             status,
             Some(Ending::Signal(_)) | Some(Ending::Code(PANIC_CODE))
         );
-        let successor_failed = self.successor && !self.settings.detached;
+        let died_young = self
+            .reborn_at
+            .is_some_and(|reborn| reborn.elapsed() < SETTLED);
+        let successor_failed = self.successor && (!self.settings.detached || died_young);
         let holds_lock = self
             .held
             .iter()
@@ -286,7 +297,7 @@ impl Watch {
         }
         let Some(delay) = REBIRTHS.get(self.failed_rebirths as usize) else {
             self.note(&format!(
-                "{} successive daemons died before taking over; stopping the run",
+                "{} successive daemons died before taking over, or soon after; stopping the run",
                 self.failed_rebirths
             ));
             return false;
@@ -301,6 +312,7 @@ impl Watch {
                 self.link = Some(started.link);
                 self.settings.detached = false;
                 self.successor = true;
+                self.reborn_at = Some(Instant::now());
                 self.note(&format!(
                     "the daemon (PID {previous}) {}; its services keep running, taken over by a new daemon (PID {})",
                     describe(status),
