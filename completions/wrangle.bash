@@ -189,7 +189,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd____daemon)
-            opts="-f -d -h --file --detach --raw --service-colors --for-terminal --sentinel-fd --help"
+            opts="-f -d -h --file --detach --raw --service-colors --for-terminal --sentinel-fd --adopt --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -116,11 +116,12 @@ complete -c wrangle -n "__fish_wrangle_using_subcommand schema" -s h -l help -d 
 complete -c wrangle -n "__fish_wrangle_using_subcommand __services" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
 complete -c wrangle -n "__fish_wrangle_using_subcommand __services" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
-complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l sentinel-fd -d 'The descriptor of the pipe to the sentinel that started this daemon (`crate::sys::sentinel::LINK_OPTION`)' -r
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l sentinel-fd -d 'The descriptor of the link to the sentinel that started this daemon (`crate::sys::sentinel::LINK_OPTION`)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s d -l detach -d 'Run in the background: start a daemon for this project, wait until every service is ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l raw -d 'Write service output to the terminal exactly as printed, escape sequences included (by default control characters are shown visibly, as `^[`)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l service-colors -d 'Keep the colours services print on a terminal (other control characters are still shown visibly)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l for-terminal -d 'The output reaches a terminal through another process (`up -d` relays the daemon\'s)'
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l adopt -d 'Take over the run of a daemon that died (`crate::sys::sentinel::ADOPT_OPTION`)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top export completions man schema __services __daemon help" -f -a "up" -d 'Start services (all, or the named ones and what they depend on) in the foreground; Ctrl+C stops everything. With -d, in a background daemon'
 complete -c wrangle -n "__fish_wrangle_using_subcommand help; and not __fish_seen_subcommand_from up ps logs start stop restart reload scale down ls top export completions man schema __services __daemon help" -f -a "ps" -d 'Show the state of every service of the project\'s daemon'
