@@ -188,11 +188,16 @@ fn start_daemon(
     // `Inherit::apply` wants them in order.
     keep.sort_unstable();
     let inherit = Inherit::prepare()?;
-    // SAFETY: sigprocmask, close_range and fcntl are plain system calls on prepared values.
+    let nofile = crate::sys::nofile::original().copied();
+    // SAFETY: sigprocmask, setrlimit, close_range and fcntl are plain system calls on prepared
+    // values.
     unsafe {
         command.pre_exec(move || {
             // The forwarded signals are blocked here; the daemon must receive them.
             crate::sys::spawn::unblock_all_signals()?;
+            if let Some(limit) = &nofile {
+                crate::sys::nofile::restore_in_child(limit)?;
+            }
             inherit.apply(&keep).map_err(io::Error::from_raw_os_error)
         });
     }
@@ -221,6 +226,9 @@ impl Watch {
             );
         }
         let signals = block_forwarded_signals()?;
+        // It holds two pipes per instance: as many descriptors as it may have (the daemon is
+        // given back the limit the sentinel was started with).
+        let _ = crate::sys::nofile::raise_soft_to_hard();
         let started = start_daemon(&daemon_args, None)?;
         Ok(Watch {
             daemon: started.daemon,
