@@ -25,6 +25,9 @@ _wrangle() {
             wrangle,completions)
                 cmd="wrangle__subcmd__completions"
                 ;;
+            wrangle,dashboard)
+                cmd="wrangle__subcmd__dashboard"
+                ;;
             wrangle,down)
                 cmd="wrangle__subcmd__down"
                 ;;
@@ -106,6 +109,9 @@ _wrangle() {
             wrangle__subcmd__help,completions)
                 cmd="wrangle__subcmd__help__subcmd__completions"
                 ;;
+            wrangle__subcmd__help,dashboard)
+                cmd="wrangle__subcmd__help__subcmd__dashboard"
+                ;;
             wrangle__subcmd__help,down)
                 cmd="wrangle__subcmd__help__subcmd__down"
                 ;;
@@ -167,7 +173,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale down ls top export completions man schema __services __daemon help"
+            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale down ls top export completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,6 +249,28 @@ _wrangle() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__dashboard)
+            opts="-f -h --file --open --rotate-token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -443,7 +471,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help)
-            opts="up ps logs start stop restart reload scale down ls top export completions man schema __services __daemon help"
+            opts="up ps logs start stop restart reload scale down ls top export completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,6 +513,20 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__dashboard)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -36,7 +36,7 @@ mod peer;
 pub mod routes;
 pub mod server;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod wire;
 
 use std::future::Future;
@@ -69,6 +69,10 @@ pub struct ApiContext {
     pub logs: Arc<dyn LogSource>,
     /// Recent resource samples, for `GET /v1/resources` (`wrangle top`).
     pub resources: Arc<dyn ResourceSource>,
+    /// The web dashboard, for `POST /v1/dashboard` and `POST /v1/dashboard/token` (control
+    /// socket only); `None` where there is none to control (the dashboard's own copy of the
+    /// API, tests).
+    pub dashboard: Option<Arc<dyn DashboardControl>>,
 }
 
 /// A `broadcast` channel that exists only while someone listens.
@@ -132,6 +136,21 @@ pub trait ResourceSource: Send + Sync {
     /// The samples kept for these services (all when empty). Asking also tells the monitor that
     /// someone watches, so it samples at its fast interval for a while.
     fn history(&self, services: &[String]) -> wire::ResourceHistory;
+
+    /// Tells the monitor that someone watches (a client follows the status stream), as a read
+    /// of the history does.
+    fn watching(&self);
+}
+
+/// The web dashboard as the API sees it (implemented by `crate::dashboard`).
+pub trait DashboardControl: Send + Sync {
+    /// Where the dashboard serves and its token; starts serving on a free loopback port first
+    /// when it serves nowhere yet. Must be called within the daemon's runtime.
+    fn open(&self) -> Result<wire::DashboardInfo, wire::ApiError>;
+
+    /// Replaces the token: every session signed in with the old one ends (its streams close and
+    /// its next request is answered 401). Serving, or not, goes on as before.
+    fn rotate_token(&self) -> Result<wire::DashboardInfo, wire::ApiError>;
 }
 
 /// Where `logs` reads service output from (the daemon's log store).

@@ -4,6 +4,7 @@
 //! [`crate::exit`]).
 
 pub mod control;
+pub mod dashboard;
 pub mod detach;
 pub mod export;
 pub mod generate;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Internal: the service names of the current project, for completion scripts.
     #[command(name = "__services", hide = true)]
     Services(ProjectArgs),
+    /// Print the web dashboard's address with a login token (starting it on a free loopback
+    /// port when the config names no [dashboard] listen); --open opens it in a browser.
+    Dashboard(dashboard::DashboardArgs),
     /// Internal: the project's daemon, started by `up -d` below its sentinel. (The sentinel,
     /// `__sentinel`, is chosen in `main` before this parser runs.)
     #[command(name = "__daemon", hide = true)]
@@ -157,7 +161,7 @@ Exit codes:
   1  a service failed (exited during start-up, or crash-looped)
   2  invalid usage or configuration
   3  a readiness probe did not pass in time
-  4  pre-flight refused (another instance runs, or a port is held)";
+  4  pre-flight refused (another instance runs, or a port or listen address is held)";
 
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -191,6 +195,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Man(args) => generate::man(&args),
         Command::Schema => generate::schema(),
         Command::Services(args) => generate::services(file(args)),
+        Command::Dashboard(args) => dashboard::dashboard(file(args.project.clone()), args),
         Command::Daemon(args) => crate::daemon::run(
             file(args.up.project.clone()),
             &args.up.services,

@@ -16,8 +16,9 @@
 //! The daemon is the only module that wires everything together: the supervisor (through
 //! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
 //! is `Send` and the supervisor is not), the log store, the notifier (`crate::notify`, one
-//! more subscriber of the events, given a bounded moment at exit to send what is queued), and the
-//! metrics endpoint (`[metrics]`, which reads the API's status snapshots; see [`crate::metrics`]).
+//! more subscriber of the events, given a bounded moment at exit to send what is queued), the
+//! metrics endpoint (`[metrics]`, which reads the API's status snapshots; see [`crate::metrics`]),
+//! and the web dashboard (the API again, on TCP behind a token; see [`crate::dashboard`]).
 //!
 //! # Caveats
 //! - If the daemon itself dies after start-up (SIGKILL, a panic), its sentinel starts a successor
@@ -47,13 +48,14 @@ use crate::daemon::follow::StoreSource;
 use crate::daemon::own_log::DaemonLog;
 use crate::daemon::resources::ResourceStore;
 use crate::daemon::status::{LiveFigures, millis, service_status, wire_usage};
+use crate::dashboard::Dashboard;
 use crate::exit;
 use crate::human;
 use crate::launch::state::{self, DaemonRecord, ServiceRecord, StateWriter};
 use crate::launch::{self, DETACHED_MARKER, LaunchError, Prepared};
 use crate::listener::{self, Limits};
 use crate::logs::{LogSettings, LogStore};
-use crate::output::{Controls, Printer, Reporter, numbered, reporter};
+use crate::output::{Controls, Printer, Reporter, Tone, numbered, reporter};
 use crate::spec::{MAX_INSTANCES, MonitorSpec, ProjectSpec, ServiceId};
 use crate::stream::Stream;
 use crate::supervisor::engine::{Lifetime, ServiceAction};
@@ -135,13 +137,15 @@ pub fn run(
     Ok(code)
 }
 
-/// The limits of the control socket and the metrics endpoint, their connection caps fitted to the
-/// descriptor limit so that clients can never take the descriptors supervision needs (warned
-/// about when they had to shrink).
-fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits) {
+/// The limits of the control socket, the metrics endpoint and the dashboard, their connection
+/// caps fitted to the descriptor limit so that clients can never take the descriptors
+/// supervision needs (warned about when they had to shrink). The dashboard is always counted:
+/// `wrangle dashboard` can start it at any time.
+fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits, Limits) {
     let mut control = server::LIMITS;
     let mut metrics = crate::metrics::LIMITS;
-    let mut fitted = vec![&mut control];
+    let mut dashboard = crate::dashboard::LIMITS;
+    let mut fitted = vec![&mut control, &mut dashboard];
     if with_metrics {
         fitted.push(&mut metrics);
     }
@@ -150,7 +154,7 @@ fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits) {
     if let Some(warning) = listener::fit_to_descriptors(&mut fitted, soft_limit, reserve) {
         eprintln!("warning: {warning}");
     }
-    (control, metrics)
+    (control, metrics, dashboard)
 }
 
 async fn serve(
@@ -172,6 +176,17 @@ async fn serve(
     let metrics_listener = match spec
         .metrics
         .map(|metrics| crate::metrics::bind(&spec, metrics))
+    {
+        None => None,
+        Some(Ok(listener)) => Some(listener),
+        Some(Err(error)) => {
+            eprintln!("error: {error}");
+            return error.exit_code();
+        }
+    };
+    let dashboard_listener = match spec
+        .dashboard
+        .map(|dashboard| crate::dashboard::bind(&spec, dashboard))
     {
         None => None,
         Some(Ok(listener)) => Some(listener),
@@ -220,7 +235,7 @@ async fn serve(
     let events = Arc::new(LazyBroadcast::new(EVENT_BUFFER));
     let resources = ResourceStore::new(&spec);
     let (requests, request_receiver) = mpsc::unbounded_channel();
-    let context = ApiContext {
+    let mut context = ApiContext {
         status: status.clone(),
         requests,
         events: Arc::clone(&events),
@@ -229,8 +244,17 @@ async fn serve(
             names: names.clone().into(),
         }),
         resources: Arc::new(resources.clone()),
+        dashboard: None,
     };
-    let (control_limits, metrics_limits) = listener_limits(&spec, metrics_listener.is_some());
+    let (control_limits, metrics_limits, dashboard_limits) =
+        listener_limits(&spec, metrics_listener.is_some());
+    // Serves nowhere until `[dashboard] listen` or `wrangle dashboard` asks for it.
+    let dashboard = Arc::new(Dashboard::new(
+        prepared.paths.dashboard_token.clone(),
+        context.clone(),
+        dashboard_limits,
+    ));
+    context.dashboard = Some(dashboard.clone());
     let (stop_api, api_stopped) = oneshot::channel::<()>();
     let metrics = metrics_listener.map(|listener| {
         crate::metrics::Endpoint::start(listener, context.status.clone(), metrics_limits)
@@ -280,6 +304,31 @@ async fn serve(
         holder: link.clone(),
         successor: succession,
     };
+    if let Some(listener) = dashboard_listener {
+        match dashboard.serve(listener) {
+            Ok((address, replaced)) => {
+                if replaced {
+                    printer.message(
+                        Tone::Warn,
+                        "the dashboard's token file was not a private file of ours: replaced by a new token",
+                    );
+                }
+                if let Some(warning) = crate::dashboard::exposure_warning(address) {
+                    printer.message(Tone::Warn, &warning);
+                }
+                printer.message(
+                    Tone::Info,
+                    &format!(
+                        "dashboard on http://{address}/ (`wrangle dashboard` prints a link with the login token)"
+                    ),
+                );
+            }
+            Err(error) => {
+                eprintln!("error: cannot start the dashboard: {error}");
+                return exit::SERVICE_FAILED;
+            }
+        }
+    }
     let reporter = Reporter::new(printer, Arc::clone(&spec), false);
     let session = match Session::start(options, &reporter, (controls, control_receiver)) {
         Ok(session) => session,
@@ -409,6 +458,7 @@ async fn serve(
     if let Some(metrics) = metrics {
         metrics.stop().await;
     }
+    dashboard.stop().await;
     remove_own_socket(&prepared.paths.control_socket);
     // The run's last notifications (up to `shutdown_complete`) get a bounded moment to go out.
     if let Some(notifier) = notifier {

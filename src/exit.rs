@@ -10,5 +10,5 @@ pub const INVALID: u8 = 2;
 /// A readiness probe did not pass within its timeout; what was started has been stopped.
 pub const NOT_READY: u8 = 3;
 /// Pre-flight refused: another instance runs for this project, a declared port is held, or the
-/// `[metrics]` address cannot be bound.
+/// `[metrics]` or `[dashboard]` address cannot be bound.
 pub const PREFLIGHT_REFUSED: u8 = 4;

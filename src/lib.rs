@@ -17,9 +17,10 @@
 //!
 //! The daemon ([`daemon`]) runs the same supervisor in the background and serves the control
 //! API ([`api`]) on a private Unix socket, and optionally Prometheus metrics ([`metrics`]) on a
-//! TCP address; service output goes to [`logs`]. `wrangle top` ([`top`]) is a terminal UI over
-//! that API. [`export`] writes the same project as systemd units, Kubernetes manifests or a
-//! Compose file.
+//! TCP address, and the web dashboard ([`dashboard`]: the same API and a web application,
+//! behind a token) on another; service output goes to [`logs`]. `wrangle top` ([`top`]) is a
+//! terminal UI over that API. [`export`] writes the same project as systemd units, Kubernetes
+//! manifests or a Compose file.
 //!
 //! Modules are listed in reading order (blank lines keep rustfmt from sorting them).
 
@@ -61,6 +62,8 @@ pub mod listener;
 pub mod api;
 
 pub mod metrics;
+
+pub mod dashboard;
 
 pub mod notify;
 

@@ -53,6 +53,8 @@ pub struct ProjectPaths {
     pub daemon_log: PathBuf,
     /// `dir/state.json`: what the daemon runs, for recovery after it died.
     pub state_file: PathBuf,
+    /// `dir/dashboard.token`: the web dashboard's login token (0600; see `dashboard::token`).
+    pub dashboard_token: PathBuf,
 }
 
 /// The longest socket path we create: `sun_path` holds 108 bytes including the final NUL.
@@ -106,6 +108,8 @@ pub enum PathsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("refusing to read {path}: {why}")]
+    Unsafe { path: PathBuf, why: String },
 }
 
 impl Home {
@@ -186,6 +190,7 @@ impl Home {
             log_dir: dir.join("logs"),
             daemon_log: dir.join("daemon.log"),
             state_file: dir.join("state.json"),
+            dashboard_token: dir.join("dashboard.token"),
             control_socket,
             runtime_dir,
             dir,
@@ -229,6 +234,66 @@ pub fn write_private_file(
     };
     let dir = open_private_dir(None, dir_path, false)?;
     write_atomically(&dir, dir_path, name, content, durability)
+}
+
+/// The content of `path` (in one of our private directories) if it exists and is what a secret
+/// of ours must be: a regular file (a symlink is not followed), owned by us, readable and
+/// writable by nobody else, at most `max_len` bytes. `Ok(None)` when it does not exist;
+/// [`PathsError::Unsafe`] when it exists but is not such a file. Checked on the opened
+/// descriptor, so what was checked is what is read; opened non-blocking, so a FIFO cannot hang
+/// the reader.
+pub fn read_private_file(path: &Path, max_len: usize) -> Result<Option<Vec<u8>>, PathsError> {
+    let (Some(dir_path), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(PathsError::NotADirectory {
+            path: path.to_path_buf(),
+        });
+    };
+    let dir = open_private_dir(None, dir_path, false)?;
+    let unsafe_file = |why: String| PathsError::Unsafe {
+        path: path.to_path_buf(),
+        why,
+    };
+    let fd = match rustix::fs::openat(
+        &dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::LOOP) => return Err(unsafe_file("it is a symbolic link".to_string())),
+        Err(errno) => return Err(io_error("open", path, errno)),
+    };
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", path, errno))?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(unsafe_file("it is not a regular file".to_string()));
+    }
+    let expected = rustix::process::geteuid().as_raw();
+    if stat.st_uid != expected {
+        return Err(unsafe_file(format!(
+            "it is owned by uid {}, not by uid {expected} (us)",
+            stat.st_uid
+        )));
+    }
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(unsafe_file(format!(
+            "it is accessible to group or others (mode {mode:04o})"
+        )));
+    }
+    let mut content = Vec::new();
+    File::from(fd)
+        .take(u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut content)
+        .map_err(|source| PathsError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if content.len() > max_len {
+        return Err(unsafe_file(format!("it is larger than {max_len} bytes")));
+    }
+    Ok(Some(content))
 }
 
 /// Whether a write makes the new content durable (fsync of the file and of the directory)

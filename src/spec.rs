@@ -91,6 +91,9 @@ pub struct ProjectSpec {
     pub monitor: MonitorSpec,
     /// The Prometheus endpoint (`[metrics]`), when one is wanted.
     pub metrics: Option<MetricsSpec>,
+    /// The web dashboard's address (`[dashboard]`), when the daemon should serve it from the
+    /// start (`wrangle dashboard` can also start it on a free loopback port).
+    pub dashboard: Option<DashboardSpec>,
 }
 
 /// Resource sampling (`[monitor]`).
@@ -123,6 +126,13 @@ impl Default for MonitorSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsSpec {
     /// Where `GET /metrics` is served (plain HTTP).
+    pub listen: std::net::SocketAddr,
+}
+
+/// The web dashboard (`[dashboard]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DashboardSpec {
+    /// Where the dashboard and the API are served over plain HTTP (token required).
     pub listen: std::net::SocketAddr,
 }
 

@@ -87,5 +87,6 @@ pub fn project_spec(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
         notify: Vec::new(),
         monitor: Default::default(),
         metrics: None,
+        dashboard: None,
     })
 }

@@ -44,3 +44,5 @@ mod generated;
 mod export;
 // `nice` and `limits` of services, read back from /proc.
 mod limits;
+// The web dashboard's listener (`[dashboard]`, `wrangle dashboard`): the API behind the token.
+mod dashboard;

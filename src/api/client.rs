@@ -22,8 +22,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
 use crate::api::wire::{
-    ApiError, Event, Lagged, LogLine, LogStream, ProjectStatus, Reply, Request, ResourceHistory,
-    Skipped,
+    ApiError, DashboardInfo, Event, Lagged, LogLine, LogStream, ProjectStatus, Reply, Request,
+    ResourceHistory, Skipped,
 };
 use crate::human;
 
@@ -78,6 +78,19 @@ impl Client {
         let body = serde_json::to_vec(request)
             .map_err(|error| ClientError::Protocol(format!("cannot encode request: {error}")))?;
         self.call(Method::POST, "/v1/actions".to_string(), Some(body))
+            .await
+    }
+
+    /// `POST /v1/dashboard`: where the dashboard serves and its token (started on a free
+    /// loopback port first if it serves nowhere yet).
+    pub async fn dashboard(&self) -> Result<DashboardInfo, ClientError> {
+        self.call(Method::POST, "/v1/dashboard".to_string(), None)
+            .await
+    }
+
+    /// `POST /v1/dashboard/token`: replaces the dashboard's token, signing every session out.
+    pub async fn rotate_dashboard_token(&self) -> Result<DashboardInfo, ClientError> {
+        self.call(Method::POST, "/v1/dashboard/token".to_string(), None)
             .await
     }
 

@@ -45,7 +45,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/events"),
     ("GET", "/v1/logs"),
     ("GET", "/v1/resources"),
+    ("POST", "/v1/dashboard"),
+    ("POST", "/v1/dashboard/token"),
 ];
+
+/// Routes served on the control socket only, never over the dashboard's TCP listener: they hand
+/// out or replace the dashboard's token, which only the socket's owner may do.
+pub const SOCKET_ONLY_PATHS: &[&str] = &["/v1/dashboard", "/v1/dashboard/token"];
 
 /// The largest request body accepted; larger ones are answered 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -55,6 +61,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a handler waits for the daemon to answer a request before answering 503.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest time between two snapshots on `GET /v1/status?follow=true`: changes in between
+/// are folded into the next one (a crash loop or a 50-service start changes the status hundreds
+/// of times a second).
+pub const STATUS_STREAM_INTERVAL: Duration = Duration::from_millis(250);
 /// How often an idle SSE stream gets a keep-alive comment.
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// Log lines returned when `n` is not given.
@@ -114,6 +124,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("GET", "/v1/events") => get(events),
         ("GET", "/v1/logs") => get(logs),
         ("GET", "/v1/resources") => get(resources),
+        ("POST", "/v1/dashboard") => post(dashboard),
+        ("POST", "/v1/dashboard/token") => post(dashboard_token),
         _ => return None,
     };
     Some(method_router)
@@ -122,8 +134,41 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
 // ---------------------------------------------------------------------------------------------
 // Reads: answered from the snapshot.
 
-async fn status(State(state): State<AppState>) -> Response {
-    json(StatusCode::OK, &*snapshot(&state))
+async fn status(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let mut follow = false;
+    let pairs = match form_pairs(query.as_deref().unwrap_or("")) {
+        Ok(pairs) => pairs,
+        Err(error) => return error.into_response(),
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "follow" => match parse_bool("follow", &value) {
+                Ok(value) => follow = value,
+                Err(error) => return error.into_response(),
+            },
+            other => {
+                return ApiError::bad_request(format!(
+                    "unknown query parameter \"{other}\" (expected: follow)"
+                ))
+                .into_response();
+            }
+        }
+    }
+    if !follow {
+        return json(StatusCode::OK, &*snapshot(&state));
+    }
+    // The current snapshot at once, then the latest one after each change, at most every
+    // STATUS_STREAM_INTERVAL (a watch keeps only the latest value, so a slow reader skips
+    // snapshots, never falls behind). A follower counts as watching resources, so the
+    // monitor samples at its fast interval while someone follows.
+    let resources = Arc::clone(&state.context.resources);
+    let snapshots = WatchStream::new(state.context.status.clone())
+        .throttle(STATUS_STREAM_INTERVAL)
+        .map(move |snapshot| {
+            resources.watching();
+            SseEvent::default().event("status").json_data(&*snapshot)
+        });
+    sse(until_stopped(snapshots, state.stop.clone()))
 }
 
 async fn services(State(state): State<AppState>) -> Response {
@@ -200,6 +245,33 @@ async fn actions(State(state): State<AppState>, body: JsonBody<Request>) -> Resp
 
 async fn shutdown(State(state): State<AppState>) -> Response {
     forward(&state, Request::Shutdown).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard (control socket only: see SOCKET_ONLY_PATHS).
+
+async fn dashboard(State(state): State<AppState>) -> Response {
+    match &state.context.dashboard {
+        Some(dashboard) => match dashboard.open() {
+            Ok(info) => json(StatusCode::OK, &info),
+            Err(error) => error.into_response(),
+        },
+        None => no_dashboard(),
+    }
+}
+
+async fn dashboard_token(State(state): State<AppState>) -> Response {
+    match &state.context.dashboard {
+        Some(dashboard) => match dashboard.rotate_token() {
+            Ok(info) => json(StatusCode::OK, &info),
+            Err(error) => error.into_response(),
+        },
+        None => no_dashboard(),
+    }
+}
+
+fn no_dashboard() -> Response {
+    ApiError::not_found("this server has no dashboard to control").into_response()
 }
 
 /// Sends a request to the daemon and turns its answer (or its silence) into a response.
@@ -531,17 +603,7 @@ fn parse_logs_query(query: &str) -> Result<LogsQuery, ApiError> {
                 })?;
                 parsed.since = Some(since);
             }
-            "follow" => {
-                parsed.follow = match value.as_str() {
-                    "true" | "1" | "" => true,
-                    "false" | "0" => false,
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "follow must be true or false, not {value:?}"
-                        )));
-                    }
-                }
-            }
+            "follow" => parsed.follow = parse_bool("follow", &value)?,
             _ => {
                 return Err(ApiError::bad_request(format!(
                     "unknown query parameter {key:?} (expected service, n, since, follow)"
@@ -550,6 +612,17 @@ fn parse_logs_query(query: &str) -> Result<LogsQuery, ApiError> {
         }
     }
     Ok(parsed)
+}
+
+/// A boolean query parameter: `true`, `1` or nothing; `false` or `0`.
+fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" | "1" | "" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "{key} must be true or false, not {value:?}"
+        ))),
+    }
 }
 
 /// `application/x-www-form-urlencoded` decoding of one key or value.

@@ -18,12 +18,12 @@ use crate::api::client::{Client, ClientError};
 use crate::api::routes::{self, AppState, ROUTES};
 use crate::api::server::{self, bind};
 use crate::api::wire::{
-    ApiError, ErrorCode, Event, LogLine, LogStream, ProjectStatus, Reply, Request, ResourceHistory,
-    ResourcePoint, ServiceHistory, ServiceState, ServiceStatus, Skipped,
+    ApiError, DashboardInfo, ErrorCode, Event, LogLine, LogStream, ProjectStatus, Reply, Request,
+    ResourceHistory, ResourcePoint, ServiceHistory, ServiceState, ServiceStatus, Skipped,
 };
 use crate::api::{
-    ApiContext, LazyBroadcast, LogEvent, LogFollow, LogSource, LogTail, RequestEnvelope,
-    ResourceSource,
+    ApiContext, DashboardControl, LazyBroadcast, LogEvent, LogFollow, LogSource, LogTail,
+    RequestEnvelope, ResourceSource,
 };
 use crate::human;
 use crate::test_support::runtime;
@@ -133,6 +133,10 @@ struct FakeResources {
 }
 
 impl ResourceSource for FakeResources {
+    fn watching(&self) {
+        *self.reads.lock().unwrap() += 1;
+    }
+
     fn history(&self, services: &[String]) -> ResourceHistory {
         *self.reads.lock().unwrap() += 1;
         let points = |memory: u64| {
@@ -156,6 +160,33 @@ impl ResourceSource for FakeResources {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A dashboard that always serves at one address; rotations count up the token.
+struct FakeDashboard {
+    rotations: Mutex<u32>,
+}
+
+impl FakeDashboard {
+    fn info(&self) -> DashboardInfo {
+        let token = format!("{:064x}", *self.rotations.lock().unwrap());
+        DashboardInfo {
+            listen: Some("127.0.0.1:8421".to_string()),
+            url: Some(format!("http://127.0.0.1:8421/#token={token}")),
+            token,
+        }
+    }
+}
+
+impl DashboardControl for FakeDashboard {
+    fn open(&self) -> Result<DashboardInfo, ApiError> {
+        Ok(self.info())
+    }
+
+    fn rotate_token(&self) -> Result<DashboardInfo, ApiError> {
+        *self.rotations.lock().unwrap() += 1;
+        Ok(self.info())
     }
 }
 
@@ -241,6 +272,9 @@ impl Harness {
             resources: Arc::new(FakeResources {
                 reads: Mutex::new(0),
             }),
+            dashboard: Some(Arc::new(FakeDashboard {
+                rotations: Mutex::new(0),
+            })),
         };
         match daemon {
             Daemon::Gone => drop(request_receiver),
@@ -639,6 +673,62 @@ fn every_registered_route_is_served() {
     });
 }
 
+#[test]
+fn the_dashboard_is_opened_and_its_token_rotated_through_the_socket() {
+    runtime().block_on(async {
+        let harness = Harness::start(Daemon::Answers, 16);
+        let info = harness.client.dashboard().await.unwrap();
+        assert_eq!(info.listen.as_deref(), Some("127.0.0.1:8421"));
+        assert_eq!(info.token, format!("{:064x}", 0));
+        let rotated = harness.client.rotate_dashboard_token().await.unwrap();
+        assert_eq!(rotated.token, format!("{:064x}", 1));
+        assert_eq!(
+            rotated.url,
+            Some(format!("http://127.0.0.1:8421/#token={}", rotated.token))
+        );
+        harness.stop().await;
+    });
+}
+
+#[test]
+fn the_status_can_be_followed_as_a_stream_of_snapshots() {
+    runtime().block_on(async {
+        let harness = Harness::start(Daemon::Answers, 16);
+        let mut stream = UnixStream::connect(&harness.socket).await.unwrap();
+        stream
+            .write_all(b"GET /v1/status?follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut seen = String::new();
+        let mut buffer = [0u8; 8192];
+        let mut read_until = async |needle: &str, seen: &mut String| {
+            while !seen.contains(needle) {
+                let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+                    .await
+                    .expect("within 5 s")
+                    .unwrap();
+                assert!(read > 0, "closed: {seen}");
+                seen.push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        };
+        read_until("\"state\":\"running\"", &mut seen).await;
+        assert!(seen.contains("event: status"), "{seen}");
+        assert!(seen.contains("text/event-stream"), "{seen}");
+        // A change is sent as a new snapshot.
+        harness.status.send_modify(|status| {
+            let mut updated = (**status).clone();
+            updated.services[1].state = ServiceState::Crashed;
+            *status = Arc::new(updated);
+        });
+        read_until("\"state\":\"crashed\"", &mut seen).await;
+        let (status, body) = raw(&harness.socket, "GET", "/v1/status?follow=maybe", b"").await;
+        assert_eq!(status, 400, "{body}");
+        let (status, body) = raw(&harness.socket, "GET", "/v1/status?n=3", b"").await;
+        assert_eq!(status, 400, "{body}");
+        harness.stop().await;
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Streams.
 
@@ -1033,10 +1123,10 @@ fn the_client_fails_fast_when_no_daemon_runs() {
 // ---------------------------------------------------------------------------------------------
 // docs/api.yaml stays in step with the router and the wire types.
 
-const API_DOC: &str = include_str!("../../docs/api.yaml");
+pub(crate) const API_DOC: &str = include_str!("../../docs/api.yaml");
 
 /// The (METHOD, path) pairs under `paths:`, by indentation: paths at two spaces, methods at four.
-fn documented_routes(doc: &str) -> BTreeSet<(String, String)> {
+pub(crate) fn documented_routes(doc: &str) -> BTreeSet<(String, String)> {
     const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
     let mut routes = BTreeSet::new();
     let mut in_paths = false;
@@ -1108,7 +1198,7 @@ fn wire_types() -> BTreeSet<String> {
 }
 
 #[test]
-fn every_route_is_documented_and_every_documented_route_exists() {
+fn every_route_is_documented() {
     let registered: BTreeSet<(String, String)> = ROUTES
         .iter()
         .map(|(method, path)| (method.to_string(), path.to_string()))
@@ -1116,10 +1206,11 @@ fn every_route_is_documented_and_every_documented_route_exists() {
     assert_eq!(registered.len(), ROUTES.len(), "ROUTES has duplicates");
     let documented = documented_routes(API_DOC);
     let undocumented: Vec<_> = registered.difference(&documented).collect();
-    let unserved: Vec<_> = documented.difference(&registered).collect();
+    // The other direction (everything documented is served, here or by the dashboard's
+    // listener) is checked by the dashboard's tests, which know both lists.
     assert!(
-        undocumented.is_empty() && unserved.is_empty(),
-        "routes not in docs/api.yaml: {undocumented:?}; documented but not served: {unserved:?}"
+        undocumented.is_empty(),
+        "routes not in docs/api.yaml: {undocumented:?}"
     );
 }
 

@@ -316,6 +316,9 @@ pub enum ErrorCode {
     /// The request is malformed: bad JSON, bad query parameter, wrong method, too large (400,
     /// or 405 and 413 where those apply).
     BadRequest,
+    /// The request carries no valid credentials (401; only over the dashboard's TCP listener,
+    /// where every `/v1/` route needs the token).
+    Unauthorized,
     /// The daemon refuses the request (403).
     Forbidden,
     /// The daemon cannot answer now: shutting down, or too slow (503).
@@ -389,6 +392,21 @@ pub struct Lagged {
     pub skipped: u64,
 }
 
+/// Where the web dashboard is served and how to sign in: the answer to `POST /v1/dashboard`
+/// and `POST /v1/dashboard/token` (served on the control socket only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardInfo {
+    /// The address the dashboard listens on (`127.0.0.1:8421`); `None` while it serves nowhere
+    /// (after a token rotation with no dashboard running).
+    pub listen: Option<String>,
+    /// The dashboard's address for a browser, with the token in its fragment
+    /// (`http://127.0.0.1:8421/#token=...`), which browsers never send to a server nor put in
+    /// a `Referer`; `None` while it serves nowhere.
+    pub url: Option<String>,
+    /// The login token (64 hex digits), also accepted as `Authorization: Bearer TOKEN`.
+    pub token: String,
+}
+
 /// What a `[[notify]]` entry sends: the body of a webhook's POST, and a command's stdin. Not
 /// served by a route; versioned by `version`, which only changes when a field changes meaning.
 ///
@@ -431,6 +449,11 @@ impl ApiError {
         ApiError::new(ErrorCode::BadRequest, error)
     }
 
+    /// A request without valid credentials (401).
+    pub fn unauthorized(error: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::Unauthorized, error)
+    }
+
     /// A refused request (403).
     pub fn forbidden(error: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::Forbidden, error)
@@ -458,6 +481,7 @@ impl ErrorCode {
         match self {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

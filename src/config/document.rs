@@ -13,7 +13,7 @@
 //!
 //! One [`Reader`] walks the whole file; each part of the file has its own reader methods, in the
 //! file named after that part (in reading order):
-//! - `project`: the top level, `[logs]`, `[monitor]`, `[metrics]`;
+//! - `project`: the top level, `[logs]`, `[monitor]`, `[metrics]`, `[dashboard]`;
 //! - `services`: `[services.NAME]` and `[defaults]`, and the service name rule;
 //! - `sockets`: `[sockets.NAME]`, the listening sockets wrangle passes to services;
 //! - `probes`: a service's `ready`;
@@ -38,7 +38,9 @@ mod values;
 
 pub(crate) use notify::{NOTIFY_KEYS, RawNotify, resolve as resolve_notify};
 pub(crate) use probes::{READY_KEYS, READY_KINDS};
-pub(crate) use project::{LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, RawProject, TOP_LEVEL_KEYS};
+pub(crate) use project::{
+    DASHBOARD_KEYS, LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, RawProject, TOP_LEVEL_KEYS,
+};
 pub(crate) use services::{
     CONDITIONS, DEFAULTS_KEYS, RESTART_POLICIES, RawCommand, RawService, RawSettings, SERVICE_KEYS,
     service_name_problem,

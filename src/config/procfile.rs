@@ -132,5 +132,6 @@ pub(crate) fn parse(
         notify: Vec::new(),
         monitor: crate::spec::MonitorSpec::default(),
         metrics: None,
+        dashboard: None,
     })
 }

@@ -102,6 +102,7 @@ pub(crate) fn resolve(
         notify,
         monitor: raw.monitor,
         metrics: raw.metrics,
+        dashboard: raw.dashboard,
     })
 }
 

@@ -14,8 +14,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::config::document::{
-    CONDITIONS, DEFAULTS_KEYS, LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, NOTIFY_KEYS, READY_KEYS,
-    READY_KINDS, RESTART_POLICIES, SERVICE_KEYS, SOCKET_KEYS, TOP_LEVEL_KEYS,
+    CONDITIONS, DASHBOARD_KEYS, DEFAULTS_KEYS, LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, NOTIFY_KEYS,
+    READY_KEYS, READY_KINDS, RESTART_POLICIES, SERVICE_KEYS, SOCKET_KEYS, TOP_LEVEL_KEYS,
 };
 use crate::spec::EVENT_KINDS;
 use crate::spec::{MAX_IMAGE_BYTES, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES};
@@ -32,10 +32,11 @@ pub(crate) enum Table {
     Logs,
     Monitor,
     Metrics,
+    Dashboard,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 9] = [
+    pub(crate) const ALL: [Table; 10] = [
         Table::Top,
         Table::Service,
         Table::Defaults,
@@ -45,6 +46,7 @@ impl Table {
         Table::Logs,
         Table::Monitor,
         Table::Metrics,
+        Table::Dashboard,
     ];
 
     /// The keys its reader accepts (the reader's own list).
@@ -59,6 +61,7 @@ impl Table {
             Table::Logs => LOGS_KEYS,
             Table::Monitor => MONITOR_KEYS,
             Table::Metrics => METRICS_KEYS,
+            Table::Dashboard => DASHBOARD_KEYS,
         }
     }
 
@@ -74,6 +77,7 @@ impl Table {
             Table::Logs => "logs",
             Table::Monitor => "monitor",
             Table::Metrics => "metrics",
+            Table::Dashboard => "dashboard",
         }
     }
 }
@@ -142,7 +146,7 @@ fn object_of(table: Table) -> Value {
                     json!([{ "required": ["webhook"] }, { "required": ["command"] }]),
                 );
             }
-            Table::Metrics | Table::Socket => {
+            Table::Metrics | Table::Dashboard | Table::Socket => {
                 object.insert("required".to_string(), json!(["listen"]));
             }
             Table::Defaults | Table::Logs | Table::Monitor => {}
@@ -163,6 +167,7 @@ pub(crate) fn shape(table: Table, key: &str) -> Option<Value> {
         Table::Logs => logs(key)?,
         Table::Monitor => monitor(key)?,
         Table::Metrics => metrics(key)?,
+        Table::Dashboard => dashboard(key)?,
     };
     if let Value::Object(object) = &mut shape {
         object.insert("description".to_string(), json!(description));
@@ -211,6 +216,10 @@ fn top_level(key: &str) -> Option<Shape> {
         "metrics" => (
             json!({ "$ref": "#/definitions/metrics" }),
             "Serve Prometheus metrics from the daemon.",
+        ),
+        "dashboard" => (
+            json!({ "$ref": "#/definitions/dashboard" }),
+            "Serve the web dashboard (and the control API, behind a token) from the daemon.",
         ),
         _ => return None,
     })
@@ -488,6 +497,16 @@ fn metrics(key: &str) -> Option<Shape> {
         "listen" => (
             json!({ "anyOf": [port(), { "type": "string" }] }),
             "Where to serve /metrics: \"ip:port\", or a port on 127.0.0.1.",
+        ),
+        _ => return None,
+    })
+}
+
+fn dashboard(key: &str) -> Option<Shape> {
+    Some(match key {
+        "listen" => (
+            json!({ "anyOf": [port(), { "type": "string" }] }),
+            "Where to serve the dashboard: \"ip:port\", or a port on 127.0.0.1.",
         ),
         _ => return None,
     })

@@ -93,16 +93,27 @@ impl ResourceStore {
     }
 }
 
-impl ResourceSource for ResourceStore {
-    fn history(&self, services: &[String]) -> ResourceHistory {
-        let mut inner = self.lock();
-        let was_watched = inner
+impl Inner {
+    /// Someone watches now: keep (or switch to) the fast interval.
+    fn watched_now(&mut self) {
+        let was_watched = self
             .watched_at
             .is_some_and(|at| at.elapsed() < WATCH_LINGER);
-        inner.watched_at = Some(Instant::now());
+        self.watched_at = Some(Instant::now());
         if !was_watched {
-            inner.wakeup.notify_one();
+            self.wakeup.notify_one();
         }
+    }
+}
+
+impl ResourceSource for ResourceStore {
+    fn watching(&self) {
+        self.lock().watched_now();
+    }
+
+    fn history(&self, services: &[String]) -> ResourceHistory {
+        let mut inner = self.lock();
+        inner.watched_now();
         ResourceHistory {
             interval_ms: u64::try_from(inner.interval.as_millis()).unwrap_or(u64::MAX),
             daemon: inner.daemon.iter().copied().collect(),

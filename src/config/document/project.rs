@@ -1,7 +1,7 @@
 //! The top level of the file and the project-wide tables: which tables exist, `[logs]` (the
-//! daemon's log files), `[monitor]` (resource sampling) and `[metrics]` (the Prometheus
-//! endpoint). Services and `[defaults]` are read by `services`, `[[notify]]` by `notify`,
-//! `[sockets]` by `sockets`.
+//! daemon's log files), `[monitor]` (resource sampling), `[metrics]` (the Prometheus
+//! endpoint) and `[dashboard]` (the web dashboard). Services and `[defaults]` are read by
+//! `services`, `[[notify]]` by `notify`, `[sockets]` by `sockets`.
 //!
 //! A new top-level table is a key in `TOP_LEVEL_KEYS`, an arm in `project` and, when it holds
 //! more than a few keys, a file of its own beside this one.
@@ -12,15 +12,23 @@ use toml::de::{DeTable, DeValue};
 
 use super::{RawNotify, RawService, RawSettings, RawSocket, Reader};
 use crate::config::diagnostic::Diagnostic;
-use crate::spec::{LogSpec, MetricsSpec, MonitorSpec};
+use crate::spec::{DashboardSpec, LogSpec, MetricsSpec, MonitorSpec};
 
 /// Keys allowed at the top level.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
-    "services", "defaults", "sockets", "logs", "monitor", "metrics", "notify",
+    "services",
+    "defaults",
+    "sockets",
+    "logs",
+    "monitor",
+    "metrics",
+    "dashboard",
+    "notify",
 ];
 pub(crate) const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
 pub(crate) const MONITOR_KEYS: &[&str] = &["interval", "history"];
 pub(crate) const METRICS_KEYS: &[&str] = &["listen"];
+pub(crate) const DASHBOARD_KEYS: &[&str] = &["listen"];
 /// The shortest sampling interval accepted: sampling costs CPU in proportion to its rate.
 const MIN_MONITOR_INTERVAL: Duration = Duration::from_millis(100);
 /// The most samples kept per service (history / interval): bounds the monitor's memory.
@@ -36,6 +44,7 @@ pub(crate) struct RawProject {
     pub(crate) notify: Vec<RawNotify>,
     pub(crate) monitor: MonitorSpec,
     pub(crate) metrics: Option<MetricsSpec>,
+    pub(crate) dashboard: Option<DashboardSpec>,
 }
 
 impl Reader<'_> {
@@ -84,7 +93,16 @@ impl Reader<'_> {
                 }
                 "metrics" => {
                     if let Some(metrics) = self.table(value, "metrics", "a table") {
-                        project.metrics = self.metrics(metrics);
+                        project.metrics = self
+                            .listener(metrics, "metrics", 9464)
+                            .map(|listen| MetricsSpec { listen });
+                    }
+                }
+                "dashboard" => {
+                    if let Some(dashboard) = self.table(value, "dashboard", "a table") {
+                        project.dashboard = self
+                            .listener(dashboard, "dashboard", 8421)
+                            .map(|listen| DashboardSpec { listen });
                     }
                 }
                 other => self.unknown_key(key, other, "the top level", TOP_LEVEL_KEYS),
@@ -201,19 +219,27 @@ impl Reader<'_> {
         monitor
     }
 
-    /// `[metrics]`: where the Prometheus endpoint listens.
-    fn metrics(&mut self, table: &DeTable<'_>) -> Option<MetricsSpec> {
-        const EXPECTED: &str = "an address such as \"127.0.0.1:9464\" or a port number";
-        let mut metrics = None;
+    /// A table whose one key is `listen`, the TCP address of one of the daemon's listeners
+    /// (`[metrics]`, `[dashboard]`): `"127.0.0.1:9464"`, `"[::1]:9464"`, or a bare port number
+    /// (on 127.0.0.1). Host names are not resolved.
+    fn listener(
+        &mut self,
+        table: &DeTable<'_>,
+        section: &str,
+        example_port: u16,
+    ) -> Option<std::net::SocketAddr> {
+        let path = format!("{section}.listen");
+        let expected = format!("an address such as \"127.0.0.1:{example_port}\" or a port number");
+        let mut address = None;
         let mut listen_seen = false;
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
                 "listen" => {
                     listen_seen = true;
-                    let address = match value.get_ref() {
+                    address = match value.get_ref() {
                         DeValue::Integer(_) => self
-                            .integer(value, "metrics.listen", EXPECTED)
-                            .and_then(|port| self.in_range(port, value, "metrics.listen", 1, 65535))
+                            .integer(value, &path, &expected)
+                            .and_then(|port| self.in_range(port, value, &path, 1, 65535))
                             .map(|port| std::net::SocketAddr::from(([127, 0, 0, 1], port as u16))),
                         DeValue::String(text) => match text.parse::<std::net::SocketAddr>() {
                             Ok(address) => Some(address),
@@ -222,33 +248,46 @@ impl Reader<'_> {
                                     Diagnostic::at(
                                         self.file,
                                         value.span(),
-                                        format!("invalid address \"{text}\" for `metrics.listen`"),
+                                        format!("invalid address \"{text}\" for `{path}`"),
                                         "not an IP address with a port",
                                     )
-                                    .with_help(
-                                        "write \"127.0.0.1:9464\" (or \"[::1]:9464\"); host names are not resolved",
-                                    ),
+                                    .with_help(format!(
+                                        "write \"127.0.0.1:{example_port}\" (or \"[::1]:{example_port}\"); host names are not resolved"
+                                    )),
                                 );
                                 None
                             }
                         },
                         _ => {
-                            self.wrong_type(value, "metrics.listen", EXPECTED);
+                            self.wrong_type(value, &path, &expected);
                             None
                         }
                     };
-                    metrics = address.map(|listen| MetricsSpec { listen });
                 }
-                other => self.unknown_key(key, other, "[metrics]", METRICS_KEYS),
+                other => {
+                    let keys = if section == "metrics" {
+                        METRICS_KEYS
+                    } else {
+                        DASHBOARD_KEYS
+                    };
+                    self.unknown_key(key, other, &format!("[{section}]"), keys)
+                }
             }
         }
         if !listen_seen {
-            self.push(
-                Diagnostic::in_file(self.file, "`[metrics]` has no `listen` address").with_help(
-                    "add listen = \"127.0.0.1:9464\", or remove [metrics] to serve none",
+            let help = match section {
+                "dashboard" => "add listen = \"127.0.0.1:8421\", or remove [dashboard] (then \
+                                `wrangle dashboard` serves it on a free loopback port when asked)"
+                    .to_string(),
+                _ => format!(
+                    "add listen = \"127.0.0.1:{example_port}\", or remove [{section}] to serve none"
                 ),
+            };
+            self.push(
+                Diagnostic::in_file(self.file, format!("`[{section}]` has no `listen` address"))
+                    .with_help(help),
             );
         }
-        metrics
+        address
     }
 }

@@ -161,6 +161,7 @@ fn docs_config_md_documents_exactly_the_keys_of_the_schema() {
         ("`[sockets]`", Table::Socket),
         ("`[monitor]`", Table::Monitor),
         ("`[metrics]`", Table::Metrics),
+        ("`[dashboard]`", Table::Dashboard),
     ] {
         assert_eq!(
             section(title),

@@ -117,3 +117,60 @@ fn limit_monitor_and_metrics_errors_are_located() {
     let error = load_error(&format!("[metrics]{service}"));
     assert!(error.render(false).contains("no `listen` address"));
 }
+
+#[test]
+fn dashboard_listen_resolves_and_its_errors_are_located() {
+    let service = "\n\n[services.a]\ncommand = \"true\"\n";
+    let (_dir, result) = load_toml(&format!("[dashboard]\nlisten = \"[::1]:8421\"{service}"));
+    assert_eq!(
+        result
+            .expect("valid")
+            .dashboard
+            .map(|d| d.listen.to_string()),
+        Some("[::1]:8421".to_string())
+    );
+    let (_dir, result) = load_toml(&format!("[dashboard]\nlisten = 8500{service}"));
+    assert_eq!(
+        result
+            .expect("valid")
+            .dashboard
+            .map(|d| d.listen.to_string()),
+        Some("127.0.0.1:8500".to_string())
+    );
+    let (_dir, result) = load_toml(service);
+    assert_eq!(result.expect("valid").dashboard, None, "off by default");
+
+    let rendered = assert_error(
+        &format!("[dashboard]\nlisten = \"localhost:8421\"{service}"),
+        "invalid address \"localhost:8421\" for `dashboard.listen`",
+        2,
+        10,
+    );
+    assert!(rendered.contains("127.0.0.1:8421"), "{rendered}");
+    assert_error(
+        &format!("[dashboard]\nlisten = 0{service}"),
+        "out of range",
+        2,
+        10,
+    );
+    assert_error(
+        &format!("[dashboard]\nlisten = true{service}"),
+        "dashboard.listen",
+        2,
+        10,
+    );
+    let rendered = assert_error(
+        &format!("[dashboard]\nlisen = 8421{service}"),
+        "unknown key `lisen`",
+        2,
+        1,
+    );
+    assert!(rendered.contains("listen"), "{rendered}");
+    let error = load_error(&format!("[dashboard]{service}"));
+    assert!(
+        error
+            .render(false)
+            .contains("`[dashboard]` has no `listen` address")
+    );
+    assert_error(&format!("dashboard = 8421{service}"), "`dashboard`", 1, 13);
+}
