@@ -69,6 +69,9 @@ pub struct ApiContext {
     pub logs: Arc<dyn LogSource>,
     /// Recent resource samples, for `GET /v1/resources` (`wrangle top`).
     pub resources: Arc<dyn ResourceSource>,
+    /// What the daemon keeps on record (recent events, restart and probe histories, resolved
+    /// configs, the start-up's timings), for the dashboard's views.
+    pub records: Arc<dyn Records>,
     /// The web dashboard, for `POST /v1/dashboard` and `POST /v1/dashboard/token` (control
     /// socket only); `None` where there is none to control (the dashboard's own copy of the
     /// API, tests).
@@ -140,6 +143,19 @@ pub trait ResourceSource: Send + Sync {
     /// Tells the monitor that someone watches (a client follows the status stream), as a read
     /// of the history does.
     fn watching(&self);
+}
+
+/// What the daemon keeps on record, in bounded memory (implemented by `daemon::records`).
+pub trait Records: Send + Sync {
+    /// The last `n` events (oldest first) about these services (all when empty; project-wide
+    /// events are included either way).
+    fn events(&self, services: &[String], n: usize) -> Vec<wire::Event>;
+
+    /// One service's config and histories; `None` for an unknown name.
+    fn service(&self, name: &str) -> Option<wire::ServiceDetails>;
+
+    /// The dependency graph with the latest start-up's timings.
+    fn graph(&self) -> wire::ProjectGraph;
 }
 
 /// The web dashboard as the API sees it (implemented by `crate::dashboard`).

@@ -36,8 +36,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod config_view;
 mod follow;
 mod own_log;
+pub mod records;
 pub mod resources;
 mod status;
 mod succession;
@@ -46,6 +48,7 @@ use crate::api::wire::{self, ApiError, ProjectStatus, Reply, Request};
 use crate::api::{ApiContext, LazyBroadcast, RequestEnvelope, server};
 use crate::daemon::follow::StoreSource;
 use crate::daemon::own_log::DaemonLog;
+use crate::daemon::records::ProjectRecords;
 use crate::daemon::resources::ResourceStore;
 use crate::daemon::status::{LiveFigures, millis, service_status, wire_usage};
 use crate::dashboard::Dashboard;
@@ -234,6 +237,7 @@ async fn serve(
     // Made only while a client follows events or [[notify]] listens (see `LazyBroadcast`).
     let events = Arc::new(LazyBroadcast::new(EVENT_BUFFER));
     let resources = ResourceStore::new(&spec);
+    let records = ProjectRecords::new(&spec);
     let (requests, request_receiver) = mpsc::unbounded_channel();
     let mut context = ApiContext {
         status: status.clone(),
@@ -244,6 +248,7 @@ async fn serve(
             names: names.clone().into(),
         }),
         resources: Arc::new(resources.clone()),
+        records: Arc::new(records.clone()),
         dashboard: None,
     };
     let (control_limits, metrics_limits, dashboard_limits) =
@@ -406,15 +411,38 @@ async fn serve(
         written: RefCell::new(Vec::new()),
         live: RefCell::new(LiveFigures::new(spec.monitor.interval)),
         resources,
+        records,
     });
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
     // Subscribed before the first event; delivery runs beside supervision, never in its way.
     let notices = Rc::clone(&observer);
+    let deliveries = Rc::clone(&observer);
     let notifier = crate::notify::Notifier::start(
         &spec,
         events.subscribe(),
         session.reaper(),
         Rc::new(move |text: &str| notices.notice(text)),
+        Rc::new(move |delivery: &crate::notify::Delivery<'_>| {
+            let about = &delivery.event.kind;
+            let (kind, message) = match delivery.outcome {
+                Ok(()) => (
+                    "notification_sent",
+                    format!("{}: sent ({about})", delivery.target),
+                ),
+                Err(reason) => (
+                    "notification_failed",
+                    format!("{}: not sent ({about}): {reason}", delivery.target),
+                ),
+            };
+            deliveries.publish(wire::Event {
+                time: human::time(SystemTime::now()),
+                kind: kind.to_string(),
+                service: delivery.event.service.clone(),
+                instance: delivery.event.instance,
+                message,
+                pid: None,
+            });
+        }),
     );
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
     // (A successor keeps the record it took over until its own names the adopted leaders.)
@@ -525,7 +553,7 @@ async fn watch_log_health(observer: Rc<DaemonObserver>) {
                 ),
             };
             observer.reporter.notice(&format!("{name}: {message}"));
-            let _ = observer.events.send(wire::Event {
+            observer.publish(wire::Event {
                 time: human::time(SystemTime::now()),
                 kind: kind.to_string(),
                 service: Some(name),
@@ -740,6 +768,7 @@ struct DaemonObserver {
     /// Figures that are not part of the supervisor's state snapshots.
     live: RefCell<LiveFigures>,
     resources: ResourceStore,
+    records: ProjectRecords,
 }
 
 impl DaemonObserver {
@@ -806,6 +835,13 @@ impl DaemonObserver {
         crate::sys::memory::release_file_pages();
     }
 
+    /// Records an event, then sends it to its followers (in that order: see
+    /// `api::routes::events`).
+    fn publish(&self, event: wire::Event) {
+        self.records.event(&event);
+        let _ = self.events.send(event);
+    }
+
     /// The run is over: say how it ended, to the log and to event followers (`down`).
     fn finished(&self, outcome: &RunOutcome) {
         self.reporter.summary(outcome);
@@ -822,7 +858,7 @@ impl DaemonObserver {
                 outcome.leftovers.len()
             )
         };
-        let _ = self.events.send(wire::Event {
+        self.publish(wire::Event {
             time: human::time(SystemTime::now()),
             kind: "shutdown_complete".to_string(),
             service: None,
@@ -844,7 +880,7 @@ impl Observer for DaemonObserver {
             Event::Started { pid, .. } => Some(*pid),
             _ => None,
         };
-        let _ = self.events.send(wire::Event {
+        self.publish(wire::Event {
             time: human::time(SystemTime::now()),
             kind: reporter::kind(event).to_string(),
             service: service.map(|service| self.spec.services[service].name.clone()),
@@ -862,10 +898,18 @@ impl Observer for DaemonObserver {
                     .borrow_mut()
                     .startup_seconds
                     .insert(*instance, elapsed.as_secs_f64());
+                self.records.ready(*instance, SystemTime::now());
             }
-            Event::Started { instance, .. } | Event::ReadinessRestored { instance } => {
+            Event::Started {
+                instance, restart, ..
+            } => {
+                self.records.spawned(*instance, SystemTime::now(), *restart);
                 self.set_readiness_lost(*instance, false)
             }
+            Event::Exited {
+                instance, status, ..
+            } if status.success() => self.records.completed(*instance, SystemTime::now()),
+            Event::ReadinessRestored { instance } => self.set_readiness_lost(*instance, false),
             Event::ReadinessLost { instance, .. } => self.set_readiness_lost(*instance, true),
             _ => {}
         }
@@ -875,6 +919,8 @@ impl Observer for DaemonObserver {
     }
 
     fn probe_attempt(&self, instance: InstanceId, latency: Duration, passed: bool) {
+        self.records
+            .probe(instance, SystemTime::now(), latency, passed);
         self.record_probe_attempt(instance, latency, passed);
     }
 
@@ -961,6 +1007,7 @@ impl Observer for DaemonObserver {
     }
 
     fn probe_failed(&self, instance: InstanceId, failure: &str) {
+        self.records.probe_failure(instance, failure);
         self.reporter.probe_failed(instance, failure);
     }
 
@@ -969,7 +1016,7 @@ impl Observer for DaemonObserver {
     }
 
     fn state_changed(&self, instances: &[InstanceSnapshot]) {
-        let statuses = instances
+        let statuses: Vec<wire::ServiceStatus> = instances
             .iter()
             .map(|snapshot| {
                 let log = self.store.stats(snapshot.view.id.service);
@@ -1035,6 +1082,7 @@ impl Observer for DaemonObserver {
             });
         }
         self.live.borrow_mut().order = instances.iter().map(|snapshot| snapshot.view.id).collect();
+        self.records.statuses(SystemTime::now(), &statuses);
         let live = self.live.borrow();
         self.status.send_modify(|status| {
             let mut updated = (**status).clone();

@@ -54,7 +54,7 @@ pub use limit::RateLimiter;
 
 use crate::api::wire::{self, NotificationPayload};
 use crate::human;
-use crate::spec::{NotifySpec, NotifyTarget, ProjectSpec, SUPPRESSED_KIND};
+use crate::spec::{NOTIFICATION_KINDS, NotifySpec, NotifyTarget, ProjectSpec, SUPPRESSED_KIND};
 use crate::sys::reaper::Reaper;
 
 /// Notifications waiting for one entry's worker; more are counted as suppressed. The rate
@@ -73,6 +73,20 @@ const PAYLOAD_VERSION: u32 = 1;
 
 /// Where a notifier reports trouble: a line for the daemon's output.
 pub type Notices = Rc<dyn Fn(&str)>;
+
+/// Where a notifier reports how each delivery went (the daemon records it as an event of
+/// [`crate::spec::NOTIFICATION_KINDS`], for the dashboard's timeline).
+pub type Deliveries = Rc<dyn Fn(&Delivery<'_>)>;
+
+/// One delivery's outcome.
+pub struct Delivery<'a> {
+    /// The entry's target, for humans (`webhook http://...`, `command ./page-me`).
+    pub target: &'a str,
+    /// The event the notification was about.
+    pub event: &'a wire::Event,
+    /// `Err(why)` when it was not delivered.
+    pub outcome: Result<(), &'a str>,
+}
 
 /// The running notifier of a daemon. Dropping it stops everything at once; [`Notifier::finish`]
 /// lets queued notifications go out first.
@@ -93,6 +107,7 @@ impl Notifier {
         events: broadcast::Receiver<wire::Event>,
         reaper: Rc<Reaper>,
         notices: Notices,
+        deliveries: Deliveries,
     ) -> Option<Notifier> {
         if spec.notify.is_empty() {
             return None;
@@ -114,6 +129,8 @@ impl Notifier {
             let (queue, jobs) = mpsc::channel(QUEUE_LIMIT);
             let entry_spec = Rc::new(entry_spec.clone());
             let worker = Worker {
+                target: entry_spec.target.describe(),
+                deliveries: Rc::clone(&deliveries),
                 name: format!("notify[{index}] ({})", entry_spec.target.describe()),
                 spec: Rc::clone(&entry_spec),
                 source: Rc::clone(&source),
@@ -273,6 +290,14 @@ impl Dispatcher {
 
     /// Queues `event` for every entry that wants it and whose rate limit has room.
     fn offer(&mut self, event: &wire::Event) {
+        // A notification about a notification would never end; config refuses these kinds in
+        // `on`, and this makes sure.
+        if NOTIFICATION_KINDS
+            .iter()
+            .any(|(kind, _)| *kind == event.kind)
+        {
+            return;
+        }
         let now = std::time::Instant::now();
         for entry in &mut self.entries {
             if !entry.spec.wants(&event.kind, event.service.as_deref()) {
@@ -340,6 +365,9 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Delivers one entry's notifications, one at a time.
 struct Worker {
     name: String,
+    /// The target, for humans.
+    target: String,
+    deliveries: Deliveries,
     spec: Rc<NotifySpec>,
     source: Rc<Source>,
     reaper: Rc<Reaper>,
@@ -352,6 +380,11 @@ impl Worker {
         while let Some(payload) = jobs.recv().await {
             let result = self.deliver(&payload).await;
             self.pending.set(self.pending.get().saturating_sub(1));
+            (self.deliveries)(&Delivery {
+                target: &self.target,
+                event: &payload.event,
+                outcome: result.as_ref().map(|_| ()).map_err(String::as_str),
+            });
             if let Err(reason) = result {
                 let about = match &payload.event.service {
                     Some(service) => format!("{} of {service}", payload.event.kind),

@@ -15,7 +15,7 @@ use std::time::Duration;
 mod notify;
 mod sockets;
 
-pub use notify::{EVENT_KINDS, NotifySpec, NotifyTarget, SUPPRESSED_KIND};
+pub use notify::{EVENT_KINDS, NOTIFICATION_KINDS, NotifySpec, NotifyTarget, SUPPRESSED_KIND};
 pub use sockets::{ListenAddress, SocketId, SocketSpec, UnixSocketSpec};
 
 /// The longest service name, in bytes. A name becomes a file name (`<name>.log.<n>` and its

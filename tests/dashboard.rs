@@ -376,3 +376,144 @@ command = ["sleep", "445"]
     drop(daemon);
     assert_no_survivors(&project.mark);
 }
+
+/// Reads the event stream at `path` (with the token) until its text contains every one of
+/// `needles`; fails the test after `WAIT`. Returns what was read.
+fn stream_until(port: u16, path: &str, token: &str, needles: &[&str]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("write");
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 8192];
+    let found = wait_until(WAIT, || {
+        if let Ok(read) = stream.read(&mut buffer) {
+            seen.extend_from_slice(&buffer[..read]);
+        }
+        let text = String::from_utf8_lossy(&seen);
+        needles.iter().all(|needle| text.contains(needle))
+    });
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(found, "not all of {needles:?} in {path}:\n{text}");
+    text
+}
+
+#[test]
+fn the_records_keep_restarts_probes_events_notifications_and_the_start_up() {
+    let port = free_port();
+    let db_port = free_port();
+    let project = Project::new(&format!(
+        r#"
+[dashboard]
+listen = {port}
+
+[[notify]]
+on = ["crashed"]
+command = ["true"]
+
+[services.db]
+command = {db}
+ready = {{ tcp = {db_port}, interval = "50ms" }}
+
+[services.flaky]
+command = ["sh", "-c", "if [ -f crashed ]; then exec sleep 446; fi; while [ ! -f crash ]; do sleep 0.05; done; touch crashed; exit 3"]
+depends_on = ["db"]
+backoff_initial = "100ms"
+env = {{ API_TOKEN = "hunter2", GREETING = "hello" }}
+"#,
+        db = crate::support::listener(db_port),
+    ));
+    let daemon = Daemon::start(&project, &[]);
+    let (_, _, token) = dashboard_link(&project);
+    project.write("crash", "");
+    let history = stream_until(
+        port,
+        "/v1/events?n=100&service=flaky",
+        &token,
+        &[
+            "event: started",
+            "event: crashed",
+            "event: restarted",
+            "event: notification_sent",
+        ],
+    );
+    assert!(
+        !history.contains("\"service\":\"db\""),
+        "filtered by service:\n{history}"
+    );
+
+    let mut details = Value::Null;
+    let recorded = wait_until(WAIT, || {
+        let answer = request(
+            port,
+            "GET",
+            "/v1/services/flaky/details",
+            &[("Authorization", &bearer(&token))],
+        )
+        .expect("connect");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        details = serde_json::from_str(&answer.body).expect("json");
+        details["restarts"]
+            .as_array()
+            .is_some_and(|list| !list.is_empty())
+    });
+    assert!(recorded, "no restart recorded: {details:#}");
+    let restarts = details["restarts"].as_array().expect("restarts");
+    assert_eq!(restarts.len(), 1, "{details:#}");
+    assert_eq!(restarts[0]["cause"], "crash");
+    assert_eq!(restarts[0]["last_exit"]["code"], 3);
+    let env = details["config"]["env"].as_array().expect("env");
+    let secret = env
+        .iter()
+        .find(|var| var["name"] == "API_TOKEN")
+        .expect("API_TOKEN");
+    assert_eq!(secret["masked"], true);
+    assert!(
+        !details.to_string().contains("hunter2"),
+        "a secret left the daemon: {details:#}"
+    );
+    let greeting = env
+        .iter()
+        .find(|var| var["name"] == "GREETING")
+        .expect("GREETING");
+    assert_eq!(greeting["value"], "hello");
+
+    let db = request(
+        port,
+        "GET",
+        "/v1/services/db/details",
+        &[("Authorization", &bearer(&token))],
+    )
+    .expect("connect");
+    let db: Value = serde_json::from_str(&db.body).expect("json");
+    let attempts = db["probes"].as_array().expect("probes");
+    assert!(
+        attempts
+            .last()
+            .is_some_and(|attempt| attempt["passed"] == true),
+        "{db:#}"
+    );
+
+    let graph = request(
+        port,
+        "GET",
+        "/v1/graph",
+        &[("Authorization", &bearer(&token))],
+    )
+    .expect("connect");
+    let graph: Value = serde_json::from_str(&graph.body).expect("json");
+    assert_eq!(
+        graph["critical_path"],
+        serde_json::json!(["db", "flaky"]),
+        "{graph:#}"
+    );
+    assert_eq!(graph["services"][1]["layer"], 1);
+    assert_eq!(graph["services"][1]["depends_on"][0]["service"], "db");
+    drop(daemon);
+    assert_no_survivors(&project.mark);
+}

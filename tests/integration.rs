@@ -46,3 +46,5 @@ mod export;
 mod limits;
 // The web dashboard's listener (`[dashboard]`, `wrangle dashboard`): the API behind the token.
 mod dashboard;
+// The dashboard in a real browser (Chromium driven by Playwright): live views, actions, safety.
+mod browser;

@@ -27,7 +27,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_stream::{Stream, StreamExt};
 
-use crate::api::wire::{ApiError, Lagged, LogLine, ProjectStatus, Reply, Request};
+use crate::api::wire::{ApiError, Event, Lagged, LogLine, ProjectStatus, Reply, Request};
 use crate::api::{ApiContext, LogEvent};
 use crate::human;
 
@@ -45,6 +45,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/events"),
     ("GET", "/v1/logs"),
     ("GET", "/v1/resources"),
+    ("GET", "/v1/services/{name}/details"),
+    ("GET", "/v1/graph"),
     ("POST", "/v1/dashboard"),
     ("POST", "/v1/dashboard/token"),
 ];
@@ -69,6 +71,9 @@ pub const STATUS_STREAM_INTERVAL: Duration = Duration::from_millis(250);
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// Log lines returned when `n` is not given.
 pub const DEFAULT_LOG_LINES: usize = 100;
+/// The most past events one `events` stream starts with (a larger `n` is clamped to it; the
+/// daemon keeps no more anyway).
+pub const MAX_PAST_EVENTS: usize = 1_000;
 /// The most log lines one `logs` call returns (a larger `n` is clamped to it).
 pub const MAX_LOG_LINES: usize = 10_000;
 
@@ -124,6 +129,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("GET", "/v1/events") => get(events),
         ("GET", "/v1/logs") => get(logs),
         ("GET", "/v1/resources") => get(resources),
+        ("GET", "/v1/services/{name}/details") => get(details),
+        ("GET", "/v1/graph") => get(graph),
         ("POST", "/v1/dashboard") => post(dashboard),
         ("POST", "/v1/dashboard/token") => post(dashboard_token),
         _ => return None,
@@ -301,14 +308,94 @@ async fn forward(state: &AppState, request: Request) -> Response {
 // ---------------------------------------------------------------------------------------------
 // Streams.
 
-async fn events(State(state): State<AppState>) -> Response {
-    let events = BroadcastStream::new(state.context.events.subscribe()).map(|item| match item {
-        Ok(event) => SseEvent::default()
-            .event(sse_event_name(&event.kind))
-            .json_data(&event),
-        Err(BroadcastStreamRecvError::Lagged(skipped)) => lagged(skipped),
+async fn events(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let pairs = match form_pairs(query.as_deref().unwrap_or("")) {
+        Ok(pairs) => pairs,
+        Err(error) => return error.into_response(),
+    };
+    let mut services = Vec::new();
+    let mut n = 0;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "service" => services.push(value),
+            "n" => match value.parse::<usize>() {
+                Ok(value) => n = value.min(MAX_PAST_EVENTS),
+                Err(_) => {
+                    return ApiError::bad_request(format!(
+                        "n must be a number of events, not {value:?}"
+                    ))
+                    .into_response();
+                }
+            },
+            other => {
+                return ApiError::bad_request(format!(
+                    "unknown query parameter \"{other}\" (expected: service, n)"
+                ))
+                .into_response();
+            }
+        }
+    }
+    if let Err(error) = check_services(&state, &services) {
+        return error.into_response();
+    }
+    // Subscribe before reading the record, so no event falls between the two; the daemon
+    // records an event before it publishes it, so one that is in both is at the end of the
+    // record and at the start of the stream, and skipped there (as `logs` does with lines).
+    let receiver = state.context.events.subscribe();
+    let past = match n {
+        0 => Vec::new(),
+        n => state.context.records.events(&services, n),
+    };
+    let mut overlap = past.clone();
+    let wanted = move |event: &Event| {
+        services.is_empty()
+            || event
+                .service
+                .as_ref()
+                .is_none_or(|service| services.contains(service))
+    };
+    let live = BroadcastStream::new(receiver).filter_map(move |item| match item {
+        Ok(event) => {
+            if !wanted(&event) {
+                return None;
+            }
+            if let Some(position) = overlap.iter().position(|seen| *seen == event) {
+                overlap.drain(..=position);
+                return None;
+            }
+            overlap = Vec::new();
+            Some(event_sse(&event))
+        }
+        Err(BroadcastStreamRecvError::Lagged(skipped)) => Some(lagged(skipped)),
     });
-    sse(until_stopped(events, state.stop.clone()))
+    let head = tokio_stream::iter(past).map(|event| event_sse(&event));
+    sse(until_stopped(head.chain(live), state.stop.clone()))
+}
+
+fn event_sse(event: &Event) -> Result<SseEvent, axum::Error> {
+    SseEvent::default()
+        .event(sse_event_name(&event.kind))
+        .json_data(event)
+}
+
+/// `GET /v1/services/{name}/details`: config and histories.
+async fn details(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Path(name) = match name {
+        Ok(name) => name,
+        Err(rejection) => return bad_path(rejection),
+    };
+    match state.context.records.service(&name) {
+        Some(details) => json(StatusCode::OK, &details),
+        None => unknown_service(&name).into_response(),
+    }
+}
+
+/// `GET /v1/graph`: the dependency graph and the latest start-up's timings.
+async fn graph(State(state): State<AppState>) -> Response {
+    json(StatusCode::OK, &state.context.records.graph())
 }
 
 /// The parameters of `GET /v1/logs`.

@@ -18,11 +18,12 @@ use crate::api::client::{Client, ClientError};
 use crate::api::routes::{self, AppState, ROUTES};
 use crate::api::server::{self, bind};
 use crate::api::wire::{
-    ApiError, DashboardInfo, ErrorCode, Event, LogLine, LogStream, ProjectStatus, Reply, Request,
-    ResourceHistory, ResourcePoint, ServiceHistory, ServiceState, ServiceStatus, Skipped,
+    ApiError, DashboardInfo, EnvVar, ErrorCode, Event, LogLine, LogStream, ProjectGraph,
+    ProjectStatus, Reply, Request, ResourceHistory, ResourcePoint, ServiceConfig, ServiceDetails,
+    ServiceHistory, ServiceState, ServiceStatus, Skipped,
 };
 use crate::api::{
-    ApiContext, DashboardControl, LazyBroadcast, LogEvent, LogFollow, LogSource, LogTail,
+    ApiContext, DashboardControl, LazyBroadcast, LogEvent, LogFollow, LogSource, LogTail, Records,
     RequestEnvelope, ResourceSource,
 };
 use crate::human;
@@ -163,6 +164,59 @@ impl ResourceSource for FakeResources {
     }
 }
 
+/// Recorded events in memory, and fixed details and graph.
+#[derive(Default)]
+struct FakeRecords {
+    events: Mutex<Vec<Event>>,
+}
+
+impl Records for FakeRecords {
+    fn events(&self, services: &[String], n: usize) -> Vec<Event> {
+        let events = self.events.lock().unwrap();
+        let selected: Vec<Event> = events
+            .iter()
+            .filter(|event| {
+                services.is_empty()
+                    || event
+                        .service
+                        .as_ref()
+                        .is_none_or(|service| services.contains(service))
+            })
+            .cloned()
+            .collect();
+        selected[selected.len().saturating_sub(n)..].to_vec()
+    }
+
+    fn service(&self, name: &str) -> Option<ServiceDetails> {
+        (name == "web").then(|| ServiceDetails {
+            name: name.to_string(),
+            config: ServiceConfig {
+                command: vec!["./web".into()],
+                shell: false,
+                cwd: "/srv/app".into(),
+                env: vec![EnvVar {
+                    name: "TOKEN".into(),
+                    value: "••••••".into(),
+                    masked: true,
+                }],
+                depends_on: vec![],
+                settings: vec![],
+            },
+            restarts: vec![],
+            probes: vec![],
+            last_probe_failure: None,
+        })
+    }
+
+    fn graph(&self) -> ProjectGraph {
+        ProjectGraph {
+            services: vec![],
+            critical_path: vec!["db".into(), "web".into()],
+            total_seconds: Some(1.5),
+        }
+    }
+}
+
 /// A dashboard that always serves at one address; rotations count up the token.
 struct FakeDashboard {
     rotations: Mutex<u32>,
@@ -246,6 +300,7 @@ struct Harness {
     client: Client,
     status: watch::Sender<Arc<ProjectStatus>>,
     events: Arc<LazyBroadcast<Event>>,
+    records: Arc<FakeRecords>,
     logs: Arc<FakeLogs>,
     /// Requests the fake daemon received.
     received: Arc<Mutex<Vec<Request>>>,
@@ -264,6 +319,7 @@ impl Harness {
         let events = Arc::new(LazyBroadcast::new(event_capacity));
         let logs = Arc::new(FakeLogs::new());
         let received = Arc::new(Mutex::new(Vec::new()));
+        let records = Arc::new(FakeRecords::default());
         let context = ApiContext {
             status: status_receiver.clone(),
             requests,
@@ -272,6 +328,7 @@ impl Harness {
             resources: Arc::new(FakeResources {
                 reads: Mutex::new(0),
             }),
+            records: records.clone(),
             dashboard: Some(Arc::new(FakeDashboard {
                 rotations: Mutex::new(0),
             })),
@@ -308,6 +365,7 @@ impl Harness {
             socket,
             status,
             events,
+            records,
             logs,
             received,
             shutdown: Some(shutdown),
@@ -761,6 +819,78 @@ fn events_are_received_in_order() {
             .unwrap()
             .unwrap();
         assert_eq!(received, sent);
+        harness.stop().await;
+    });
+}
+
+#[test]
+fn an_event_stream_can_start_with_the_recorded_past_without_gap_or_repeat() {
+    runtime().block_on(async {
+        let harness = Harness::start(Daemon::Answers, 16);
+        let mut past = Vec::new();
+        for (index, kind) in ["started", "ready", "crashed"].iter().enumerate() {
+            let mut recorded = event(kind, &format!("past {index}"));
+            if index == 1 {
+                recorded.service = Some("db".to_string());
+            }
+            past.push(recorded);
+        }
+        *harness.records.events.lock().unwrap() = past.clone();
+        let mut stream = UnixStream::connect(&harness.socket).await.unwrap();
+        stream
+            .write_all(b"GET /v1/events?n=5&service=web HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        harness.wait_for_event_followers(1).await;
+        // Recorded and published while the stream was being opened: sent once, not twice.
+        assert_eq!(harness.events.send(past[2].clone()), 1);
+        let live = event("restarting", "live");
+        let mut of_db = event("ready", "of db");
+        of_db.service = Some("db".to_string());
+        assert_eq!(
+            harness.events.send(of_db),
+            1,
+            "filtered after the broadcast"
+        );
+        assert_eq!(harness.events.send(live.clone()), 1);
+        let mut seen = String::new();
+        let mut buffer = [0u8; 8192];
+        while !seen.contains("\"live\"") {
+            let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+                .await
+                .expect("within 5 s")
+                .unwrap();
+            assert!(read > 0, "closed: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+        let messages: Vec<&str> = seen
+            .split("\"message\":\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert_eq!(messages, ["past 0", "past 2", "live"], "{seen}");
+        let (status, body) = raw(&harness.socket, "GET", "/v1/events?n=x", b"").await;
+        assert_eq!(status, 400, "{body}");
+        let (status, body) = raw(&harness.socket, "GET", "/v1/events?service=nope", b"").await;
+        assert_eq!(status, 404, "{body}");
+        harness.stop().await;
+    });
+}
+
+#[test]
+fn details_and_graph_come_from_the_records() {
+    runtime().block_on(async {
+        let harness = Harness::start(Daemon::Answers, 16);
+        let (status, body) = raw(&harness.socket, "GET", "/v1/services/web/details", b"").await;
+        assert_eq!(status, 200, "{body}");
+        let details: ServiceDetails = serde_json::from_str(&body).unwrap();
+        assert_eq!(details.config.env[0].value, "••••••");
+        let (status, body) = raw(&harness.socket, "GET", "/v1/services/nope/details", b"").await;
+        assert_eq!(status, 404, "{body}");
+        let (status, body) = raw(&harness.socket, "GET", "/v1/graph", b"").await;
+        assert_eq!(status, 200, "{body}");
+        let graph: ProjectGraph = serde_json::from_str(&body).unwrap();
+        assert_eq!(graph.critical_path, ["db", "web"]);
         harness.stop().await;
     });
 }

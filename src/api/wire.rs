@@ -392,6 +392,131 @@ pub struct Lagged {
     pub skipped: u64,
 }
 
+/// What the daemon keeps on record about one service: the answer to
+/// `GET /v1/services/{name}/details`. The histories are bounded (the most recent entries),
+/// oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDetails {
+    pub name: String,
+    /// The service's resolved config.
+    pub config: ServiceConfig,
+    /// Its restarts, with their causes.
+    pub restarts: Vec<RestartRecord>,
+    /// Its readiness probe's recent attempts (empty without a probe).
+    pub probes: Vec<ProbeAttempt>,
+    /// Why the latest failed probe attempt failed, if one did.
+    pub last_probe_failure: Option<String>,
+}
+
+/// A service's config as wrangle resolved it (defaults applied, env files read), with
+/// secret-looking environment values masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceConfig {
+    /// The argv (with `shell`, `["sh", "-c", script]`).
+    pub command: Vec<String>,
+    /// Whether the command runs through `sh -c`.
+    pub shell: bool,
+    /// The working directory (absolute).
+    pub cwd: String,
+    /// The variables wrangle adds to the service's environment (`env_file`, `env`, `PORT`),
+    /// by name.
+    pub env: Vec<EnvVar>,
+    /// What it depends on.
+    pub depends_on: Vec<Dependency>,
+    /// Every other setting, for humans (`restart` = `on-failure`, `stop_timeout` = `10s`).
+    pub settings: Vec<Setting>,
+}
+
+/// One environment variable of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    /// The value, or when `masked` what can be shown of it (`••••••`, or a URL with its
+    /// password replaced by `••••••`).
+    pub value: String,
+    /// The name or the value looks like a secret (a password, token or key, a URL with a
+    /// password, a long random string): the value is not sent.
+    pub masked: bool,
+}
+
+/// An edge of the dependency graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    /// The service depended on.
+    pub service: String,
+    /// What it must reach first: `started`, `ready` or `completed`.
+    pub condition: String,
+    /// The dependent is restarted whenever this dependency gets a new instance.
+    pub restart: bool,
+}
+
+/// One setting of a service, for humans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    /// The config key (`ready`, `restart`, `max_memory`, ...).
+    pub key: String,
+    /// Its resolved value, as the config would write it.
+    pub value: String,
+}
+
+/// One restart of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartRecord {
+    /// The instance that was restarted (0 for a service's only instance).
+    pub instance: u32,
+    /// When the daemon counted it, RFC 3339 in UTC with milliseconds.
+    pub time: String,
+    /// `crash`, `manual`, `dependency`, `memory_limit` (as in `restarts_by_cause`).
+    pub cause: String,
+    /// Why, for humans, when known (`memory limit: 612MiB > 500MiB`).
+    pub reason: Option<String>,
+    /// How the instance before it ended, when it did on its own.
+    pub last_exit: Option<ExitInfo>,
+}
+
+/// One attempt of a readiness probe (or of a recheck).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProbeAttempt {
+    /// The instance probed (0 for a service's only instance).
+    pub instance: u32,
+    /// When it ended, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    pub passed: bool,
+    /// How long it took, in seconds.
+    pub latency_seconds: f64,
+}
+
+/// The project's dependency graph and its latest start-up: the answer to `GET /v1/graph`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectGraph {
+    /// Every service, in declaration order.
+    pub services: Vec<GraphNode>,
+    /// The chain of services that decided how long the start-up took: from a service that
+    /// depends on nothing to the last one to become ready, each waiting for the one before.
+    /// Empty until a service was started.
+    pub critical_path: Vec<String>,
+    /// From the first spawn to the last service ready, in seconds, when known.
+    pub total_seconds: Option<f64>,
+}
+
+/// A service in the graph, with its latest start from scratch (restarts after a crash are not
+/// start-ups). Times are seconds after the first spawn of that start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphNode {
+    pub name: String,
+    pub depends_on: Vec<Dependency>,
+    /// 0 for a service that depends on nothing, else one more than its deepest dependency.
+    pub layer: u32,
+    /// When it was spawned.
+    pub started_seconds: Option<f64>,
+    /// When it became ready (or was started, without a probe).
+    pub ready_seconds: Option<f64>,
+    /// When it exited successfully on its own (a one-shot task that completed).
+    pub completed_seconds: Option<f64>,
+    /// From spawn to ready.
+    pub startup_seconds: Option<f64>,
+}
+
 /// Where the web dashboard is served and how to sign in: the answer to `POST /v1/dashboard`
 /// and `POST /v1/dashboard/token` (served on the control socket only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use crate::api::wire::{
     ServiceState, ServiceStatus,
 };
 use crate::api::{
-    ApiContext, DashboardControl, LazyBroadcast, LogEvent, LogFollow, LogSource, LogTail,
+    ApiContext, DashboardControl, LazyBroadcast, LogEvent, LogFollow, LogSource, LogTail, Records,
     RequestEnvelope, ResourceSource,
 };
 use crate::dashboard::{Dashboard, LIMITS, ROUTES, auth::CONTENT_SECURITY_POLICY};
@@ -51,6 +51,26 @@ impl LogSource for Logs {
                 Box::pin(stream);
             Ok(stream)
         })
+    }
+}
+
+struct NoRecords;
+
+impl Records for NoRecords {
+    fn events(&self, _services: &[String], _n: usize) -> Vec<wire::Event> {
+        Vec::new()
+    }
+
+    fn service(&self, _name: &str) -> Option<wire::ServiceDetails> {
+        None
+    }
+
+    fn graph(&self) -> wire::ProjectGraph {
+        wire::ProjectGraph {
+            services: Vec::new(),
+            critical_path: Vec::new(),
+            total_seconds: None,
+        }
     }
 }
 
@@ -140,6 +160,7 @@ impl Harness {
             events: Arc::new(LazyBroadcast::new(16)),
             logs: Arc::new(Logs),
             resources: Arc::new(Resources),
+            records: Arc::new(NoRecords),
             dashboard: None,
         };
         let dashboard = Arc::new(Dashboard::new(

@@ -123,6 +123,20 @@ pub const EVENT_KINDS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Events the daemon publishes about its own notifications (for the dashboard's timeline).
+/// Never notified about (a notification about a notification would never end), so not in
+/// [`EVENT_KINDS`]: `on = [...]` refuses them.
+pub const NOTIFICATION_KINDS: &[(&str, &str)] = &[
+    (
+        "notification_sent",
+        "a [[notify]] entry delivered a notification",
+    ),
+    (
+        "notification_failed",
+        "a [[notify]] entry could not deliver a notification",
+    ),
+];
+
 /// The kind of the summary a `[[notify]]` entry sends when its rate limit let events go
 /// unsent: `suppressed` in its payload says how many.
 pub const SUPPRESSED_KIND: &str = "suppressed";

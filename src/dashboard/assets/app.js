@@ -1,1 +1,1084 @@
+// wrangle dashboard: one page, no framework, no build step. It talks to the daemon's API only
+// (fetch and EventSource, same origin), and everything that comes from the project (names,
+// messages, service output) reaches the page through text nodes: nothing a service prints can
+// become markup or script. The Content-Security-Policy would refuse inline code anyway.
 'use strict';
+
+(() => {
+  const TOKEN_KEY = 'wrangle-token';
+  const LOG_LINES_KEPT = 2000;
+  const EVENTS_KEPT = 500;
+  const HISTORY_POINTS = 120;
+  const SVG = 'http://www.w3.org/2000/svg';
+
+  // ---------------------------------------------------------------------------------------
+  // DOM: elements are built from data, never parsed from strings.
+
+  /** An element; `props` sets attributes (`class`, `href`, `aria-*`, ...) and `on` listeners;
+   * strings among `children` become text nodes. */
+  function h(tag, props, ...children) {
+    return build(document.createElement(tag), props, children);
+  }
+
+  function s(tag, props, ...children) {
+    return build(document.createElementNS(SVG, tag), props, children);
+  }
+
+  function build(element, props, children) {
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === 'on') {
+        for (const [event, listener] of Object.entries(value)) element.addEventListener(event, listener);
+      } else if (key === 'text') {
+        element.textContent = String(value);
+      } else {
+        element.setAttribute(key, value === true ? '' : String(value));
+      }
+    }
+    append(element, children);
+    return element;
+  }
+
+  function append(element, children) {
+    for (const child of children.flat(Infinity)) {
+      if (child === undefined || child === null || child === false) continue;
+      element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return element;
+  }
+
+  function setText(element, text) {
+    const value = String(text);
+    if (element.textContent !== value) element.textContent = value;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Formatting.
+
+  function formatBytes(bytes) {
+    if (bytes === null || bytes === undefined) return '–';
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return `${value >= 100 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+  }
+
+  function formatPercent(value) {
+    if (value === null || value === undefined) return '–';
+    return `${value >= 10 ? value.toFixed(0) : value.toFixed(1)}%`;
+  }
+
+  function formatDuration(seconds) {
+    if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
+    if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+    if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
+    const whole = Math.floor(seconds);
+    const days = Math.floor(whole / 86400);
+    const hours = Math.floor((whole % 86400) / 3600);
+    const minutes = Math.floor((whole % 3600) / 60);
+    const secs = whole % 60;
+    if (days) return `${days}d ${hours}h`;
+    if (hours) return `${hours}h ${minutes}m`;
+    return `${minutes}m ${secs}s`;
+  }
+
+  function uptime(service) {
+    if (!service.started_at || service.pid === null) return null;
+    return Math.max(0, (Date.now() - Date.parse(service.started_at)) / 1000);
+  }
+
+  function formatClock(time) {
+    const date = typeof time === 'number' ? new Date(time) : new Date(Date.parse(time));
+    if (Number.isNaN(date.getTime())) return String(time);
+    return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  }
+
+  function formatExit(exit) {
+    if (!exit) return '–';
+    if (exit.code !== null && exit.code !== undefined) return `code ${exit.code}`;
+    if (exit.signal) return exit.signal;
+    return 'unknown';
+  }
+
+  // Every state has a colour class, a shape and a word: colour alone never tells them apart.
+  const STATES = {
+    ready: ['good', '●'],
+    running: ['good', '●'],
+    starting: ['busy', '◐'],
+    waiting: ['idle', '○'],
+    stopping: ['warn', '◑'],
+    stopped: ['idle', '■'],
+    exited: ['idle', '✓'],
+    crashed: ['bad', '✕'],
+    backoff: ['warn', '↻'],
+    failed: ['bad', '✖'],
+    inactive: ['idle', '–'],
+  };
+
+  function stateBadge(state) {
+    const [tone, glyph] = STATES[state] || ['idle', '?'];
+    return h('span', { class: `state ${tone}`, 'data-state': state },
+      h('span', { class: 'glyph', 'aria-hidden': 'true' }, glyph), state);
+  }
+
+  function updateBadge(badge, state) {
+    if (badge.dataset.state === state) return;
+    badge.replaceWith(stateBadge(state));
+  }
+
+  // Event kinds by what a reader of the timeline looks for.
+  const CATEGORIES = [
+    ['failures', 'Crashes and failures', 'bad', ['crashed', 'failed', 'spawn_failed', 'not_ready', 'startup_failed', 'restart_blocked', 'leader_exited']],
+    ['restarts', 'Restarts', 'warn', ['restarting', 'restarted', 'memory_limit']],
+    ['warnings', 'Warnings', 'warn', ['cpu_warning', 'memory_warning', 'cpu_warning_cleared', 'memory_warning_cleared', 'readiness_lost', 'readiness_restored', 'log_trouble', 'log_recovered', 'lagged']],
+    ['notifications', 'Notifications', 'busy', ['notification_sent', 'notification_failed']],
+    ['lifecycle', 'Starts and stops', 'idle', []],
+  ];
+
+  function categoryOf(kind) {
+    for (const [id, , tone, kinds] of CATEGORIES) {
+      if (kinds.includes(kind)) return [id, kind === 'notification_failed' ? 'bad' : tone];
+    }
+    return ['lifecycle', kind === 'ready' || kind === 'all_ready' ? 'good' : 'idle'];
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Charts: small SVG lines, drawn from numbers only.
+
+  function sparkline(points, kind, label, width = 90, height = 22, stretch = false) {
+    const values = points.filter((value) => Number.isFinite(value));
+    const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': label, preserveAspectRatio: stretch ? 'none' : null, class: stretch ? 'stretch' : null });
+    svg.append(s('title', { text: label }));
+    if (values.length < 2) return svg;
+    // CPU against a full core at least; anything else against its own largest value.
+    const top = kind === 'cpu' ? Math.max(100, ...values) : Math.max(...values) * 1.1 || 1;
+    const step = width / (values.length - 1);
+    const coordinates = values.map((value, index) => `${(index * step).toFixed(1)},${(height - 1 - (value / top) * (height - 2)).toFixed(1)}`);
+    svg.append(s('polyline', { class: `spark spark-${kind}`, points: coordinates.join(' ') }));
+    return svg;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // State shared by the views.
+
+  const state = {
+    status: null,
+    /** name → { cpu: [], memory: [] }, oldest first. */
+    history: new Map(),
+    events: [],
+    eventListeners: new Set(),
+    statusListeners: new Set(),
+    signedIn: false,
+  };
+
+  function seriesOf(name) {
+    if (!state.history.has(name)) state.history.set(name, { cpu: [], memory: [] });
+    return state.history.get(name);
+  }
+
+  function pushPoint(name, cpu, memory) {
+    const series = seriesOf(name);
+    series.cpu.push(cpu);
+    series.memory.push(memory);
+    if (series.cpu.length > HISTORY_POINTS) series.cpu.shift();
+    if (series.memory.length > HISTORY_POINTS) series.memory.shift();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The API.
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  async function api(method, path) {
+    const response = await fetch(path, { method, credentials: 'same-origin', cache: 'no-store' });
+    if (response.status === 401) {
+      sessionLost();
+      throw new ApiError(401, 'signed out');
+    }
+    const text = await response.text();
+    const body = text ? JSON.parse(text) : null;
+    if (!response.ok) throw new ApiError(response.status, (body && body.error) || response.statusText);
+    return body;
+  }
+
+  async function exchange(token) {
+    const response = await fetch('/v1/session', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    return response.status === 204;
+  }
+
+  async function sessionValid() {
+    const response = await fetch('/v1/session', { credentials: 'same-origin', cache: 'no-store' });
+    return response.status === 204;
+  }
+
+  /** Signs in with the token of the address's fragment (then drops it from the address, so it
+   * is not left in the history or the address bar), or with the cookie, or with the token this
+   * tab kept. */
+  async function signIn() {
+    const fragment = new URLSearchParams(location.hash.slice(1));
+    const fromLink = fragment.get('token');
+    if (fromLink) {
+      history.replaceState(history.state, '', location.pathname + location.search);
+      if (await exchange(fromLink)) {
+        sessionStorage.setItem(TOKEN_KEY, fromLink);
+        return true;
+      }
+    }
+    if (await sessionValid()) return true;
+    const kept = sessionStorage.getItem(TOKEN_KEY);
+    if (kept && kept !== fromLink && (await exchange(kept))) return true;
+    sessionStorage.removeItem(TOKEN_KEY);
+    return false;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Live updates: one stream of status snapshots, one of events; nothing polls.
+
+  let statusSource = null;
+  let eventSource = null;
+  let reconnectTimer = null;
+
+  function setConnection(live) {
+    const element = document.getElementById('connection');
+    element.hidden = false;
+    element.className = `connection ${live ? 'live' : 'down'}`;
+    setText(element, live ? 'live' : 'reconnecting…');
+  }
+
+  function startLive() {
+    stopLive();
+    statusSource = new EventSource('/v1/status?follow=true');
+    statusSource.addEventListener('status', (message) => {
+      setConnection(true);
+      const status = JSON.parse(message.data);
+      const now = Date.now();
+      for (const service of status.services) {
+        if (service.resources) pushPoint(service.name, service.resources.cpu_percent, service.resources.memory_bytes);
+      }
+      state.status = status;
+      state.sampledAt = now;
+      for (const listener of state.statusListeners) listener(status);
+    });
+    statusSource.addEventListener('error', () => streamFailed(statusSource));
+    eventSource = new EventSource(`/v1/events?n=${EVENTS_KEPT}`);
+    const onEvent = (message) => {
+      let event;
+      try {
+        event = JSON.parse(message.data);
+      } catch (_) {
+        return;
+      }
+      if (message.type === 'lagged') {
+        event = { time: new Date().toISOString(), kind: 'lagged', service: null, message: `${event.skipped} events skipped: this page read too slowly`, pid: null };
+      }
+      state.events.push(event);
+      if (state.events.length > EVENTS_KEPT) state.events.shift();
+      for (const listener of state.eventListeners) listener(event);
+    };
+    eventSource.onmessage = onEvent;
+    const kinds = new Set(['lagged', 'notification_sent', 'notification_failed', 'shutdown_complete']);
+    for (const [, , , list] of CATEGORIES) for (const kind of list) kinds.add(kind);
+    for (const kind of ['waiting', 'started', 'ready', 'exited', 'stopping', 'killing', 'stopped', 'all_ready', 'shutting_down']) kinds.add(kind);
+    for (const kind of kinds) eventSource.addEventListener(kind, onEvent);
+    eventSource.addEventListener('error', () => streamFailed(eventSource));
+  }
+
+  function stopLive() {
+    for (const source of [statusSource, eventSource]) if (source) source.close();
+    statusSource = null;
+    eventSource = null;
+    clearTimeout(reconnectTimer);
+  }
+
+  /** A stream broke. The browser retries by itself after a network error; when the server
+   * refused it (CLOSED), find out why: signed out (a rotated token), or the daemon is gone. */
+  async function streamFailed(source) {
+    setConnection(false);
+    if (source.readyState !== EventSource.CLOSED) return;
+    clearTimeout(reconnectTimer);
+    try {
+      if (!(await sessionValid())) {
+        sessionLost();
+        return;
+      }
+    } catch (_) {
+      // The daemon is not reachable: try again in a while (the page stays as it was).
+    }
+    reconnectTimer = setTimeout(() => {
+      if (state.signedIn) {
+        state.events = [];
+        startLive();
+        route();
+      }
+    }, 2000);
+  }
+
+  let renewing = null;
+  /** A request was refused with 401: try the token this tab kept once; else sign out. */
+  function sessionLost() {
+    if (renewing || !state.signedIn) return;
+    renewing = (async () => {
+      const kept = sessionStorage.getItem(TOKEN_KEY);
+      if (kept && (await exchange(kept).catch(() => false))) {
+        renewing = null;
+        startLive();
+        route();
+        return;
+      }
+      sessionStorage.removeItem(TOKEN_KEY);
+      state.signedIn = false;
+      stopLive();
+      cleanupView();
+      showSignIn('Your session ended: the token was replaced (wrangle dashboard --rotate-token) or the daemon restarted.');
+      renewing = null;
+    })();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Toasts and confirmation.
+
+  function toast(text, tone = '') {
+    const container = document.getElementById('toasts');
+    const item = h('div', { class: `toast ${tone}` }, text);
+    container.append(item);
+    setTimeout(() => item.remove(), 6000);
+  }
+
+  function confirmAction(title, text, action) {
+    const dialog = document.getElementById('confirm');
+    setText(document.getElementById('confirm-title'), title);
+    setText(document.getElementById('confirm-text'), text);
+    setText(document.getElementById('confirm-ok'), action);
+    return new Promise((resolve) => {
+      dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+      dialog.returnValue = '';
+      dialog.showModal();
+    });
+  }
+
+  async function act(service, action) {
+    const destructive = action !== 'start';
+    if (destructive) {
+      const text = action === 'stop'
+        ? `${service} and every service that depends on it will be stopped (its whole process tree gets its stop signal, then SIGKILL after its stop_timeout).`
+        : `${service} will be stopped and started again; services tied to it with restart = true follow.`;
+      const verb = action === 'stop' ? 'Stop' : 'Restart';
+      if (!(await confirmAction(`${verb} ${service}?`, text, verb))) return;
+    }
+    try {
+      const reply = await api('POST', `/v1/services/${encodeURIComponent(service)}/${action}`);
+      const names = reply && reply.services ? reply.services.join(', ') : service;
+      toast(`${action} accepted: ${names}`, 'good');
+    } catch (error) {
+      if (error.status !== 401) toast(`${action} of ${service} failed: ${error.message}`, 'bad');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Routing: real addresses (/services/NAME) and real links; the page draws the view.
+
+  const main = document.getElementById('main');
+  let current = null;
+
+  function cleanupView() {
+    if (current && current.destroy) current.destroy();
+    state.statusListeners.clear();
+    state.eventListeners.clear();
+    current = null;
+  }
+
+  function route() {
+    if (!state.signedIn) return;
+    cleanupView();
+    const path = location.pathname;
+    let view;
+    let name = 'overview';
+    const match = path.match(/^\/services\/([^/]+)$/);
+    if (match) {
+      view = serviceView(decodeURIComponent(match[1]));
+      name = 'service';
+    } else if (path === '/graph') {
+      view = graphView();
+      name = 'graph';
+    } else if (path === '/timeline') {
+      view = timelineView();
+      name = 'timeline';
+    } else {
+      view = overviewView();
+    }
+    for (const link of document.querySelectorAll('.views a')) {
+      if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+    current = view;
+    main.replaceChildren(view.element);
+    if (view.status && state.status) view.status(state.status);
+    if (view.status) state.statusListeners.add(view.status);
+    if (view.event) state.eventListeners.add(view.event);
+  }
+
+  function navigate(path) {
+    if (path === location.pathname) return;
+    history.pushState(null, '', path);
+    route();
+    const heading = main.querySelector('h1');
+    (heading || main).setAttribute('tabindex', '-1');
+    (heading || main).focus();
+  }
+
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest('a[data-nav]');
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    navigate(link.getAttribute('href'));
+  });
+  window.addEventListener('popstate', route);
+
+  function serviceLink(name) {
+    return h('a', { href: `/services/${encodeURIComponent(name)}`, 'data-nav': true }, name);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Overview: every service, live.
+
+  function overviewView() {
+    const title = h('h1', {}, 'Project');
+    const subtitle = h('p', { class: 'muted' });
+    const summary = h('ul', { class: 'summary', 'aria-label': 'Totals' });
+    const tbody = h('tbody');
+    const table = h('table', { class: 'services cards' },
+      h('caption', { class: 'muted', hidden: true }, 'Services'),
+      h('thead', {}, h('tr', {}, ['Service', 'State', 'PID', 'Uptime', 'Restarts', 'Last exit', 'CPU', 'Memory', 'Readiness', 'Ports'].map((label) => h('th', { scope: 'col' }, label)))),
+      tbody);
+    const element = h('section', { 'aria-labelledby': 'overview-title' }, title, subtitle, summary, h('div', { class: 'panel' }, table));
+    title.id = 'overview-title';
+    const rows = new Map();
+    const totals = {};
+    for (const [key, label] of [['services', 'Services'], ['up', 'Up'], ['trouble', 'Crashed or failed'], ['cpu', 'CPU (services)'], ['memory', 'Memory (services)'], ['daemon', 'wrangle itself']]) {
+      const value = h('span', { class: 'value' }, '–');
+      totals[key] = value;
+      summary.append(h('li', { 'data-total': key }, h('span', { class: 'label' }, label), value));
+    }
+
+    function row(service) {
+      const cells = {};
+      const cell = (key, label, className) => {
+        cells[key] = h('td', { 'data-label': label, class: className });
+        return cells[key];
+      };
+      const tr = h('tr', { 'data-service': service.name },
+        cell('name', 'Service', 'name'), cell('state', 'State'), cell('pid', 'PID', 'num'), cell('uptime', 'Uptime', 'num'),
+        cell('restarts', 'Restarts', 'num'), cell('exit', 'Last exit', 'num'), cell('cpu', 'CPU'), cell('memory', 'Memory'),
+        cell('readiness', 'Readiness'), cell('ports', 'Ports', 'num'));
+      cells.warnings = h('div', { class: 'warnings' });
+      cells.reason = h('div', { class: 'reason' });
+      cells.name.append(h('div', {}, serviceLink(service.name), cells.warnings, cells.reason));
+      cells.badge = stateBadge(service.state);
+      cells.state.append(cells.badge);
+      cells.cpuText = h('span', { class: 'mono' });
+      cells.memoryText = h('span', { class: 'mono' });
+      cells.cpu.append(h('span', { class: 'chart' }, cells.cpuText));
+      cells.memory.append(h('span', { class: 'chart' }, cells.memoryText));
+      return { tr, cells };
+    }
+
+    function update(status) {
+      setText(title, status.name || 'Project');
+      setText(subtitle, `${status.project} · daemon PID ${status.daemon_pid} · up ${formatDuration((Date.now() - Date.parse(status.started_at)) / 1000)}`);
+      document.title = `${status.name} · wrangle`;
+      let up = 0;
+      let done = 0;
+      let trouble = 0;
+      let cpu = 0;
+      let memory = 0;
+      for (const service of status.services) {
+        if (['ready', 'running'].includes(service.state)) up += 1;
+        if (service.state === 'exited') done += 1;
+        if (['crashed', 'failed', 'backoff'].includes(service.state)) trouble += 1;
+        if (service.resources) {
+          cpu += service.resources.cpu_percent;
+          memory += service.resources.memory_bytes;
+        }
+        let entry = rows.get(service.name);
+        if (!entry) {
+          entry = row(service);
+          rows.set(service.name, entry);
+          tbody.append(entry.tr);
+        }
+        const { cells } = entry;
+        entry.tr.dataset.state = service.state;
+        updateBadge(cells.badge, service.state);
+        cells.badge = cells.state.firstChild;
+        setText(cells.pid, service.pid ?? '–');
+        setText(cells.uptime, formatDuration(uptime(service)));
+        const causes = Object.entries(service.restarts_by_cause || {}).map(([cause, count]) => `${count} ${cause}`).join(', ');
+        setText(cells.restarts, service.restarts + (causes ? ` (${causes})` : ''));
+        setText(cells.exit, formatExit(service.last_exit));
+        const series = seriesOf(service.name);
+        const usage = service.resources;
+        setText(cells.cpuText, usage ? formatPercent(usage.cpu_percent) : '–');
+        setText(cells.memoryText, usage ? formatBytes(usage.memory_bytes) : '–');
+        const cpuChart = sparkline(series.cpu, 'cpu', `CPU of ${service.name}, last ${series.cpu.length} samples`);
+        const memoryChart = sparkline(series.memory, 'mem', `Memory of ${service.name}, last ${series.memory.length} samples`);
+        const cpuBox = cells.cpu.firstChild;
+        const memoryBox = cells.memory.firstChild;
+        if (cpuBox.childNodes.length > 1) cpuBox.lastChild.replaceWith(cpuChart); else cpuBox.append(cpuChart);
+        if (memoryBox.childNodes.length > 1) memoryBox.lastChild.replaceWith(memoryChart); else memoryBox.append(memoryChart);
+        let readiness = service.readiness || 'none';
+        if (service.probe) {
+          const latency = service.probe.last_latency_seconds;
+          readiness += ` · ${service.probe.successes} ✓ ${service.probe.failures} ✕${latency !== null && latency !== undefined ? ` · ${formatDuration(latency)}` : ''}`;
+        }
+        setText(cells.readiness, readiness);
+        setText(cells.ports, service.ports.length ? service.ports.join(', ') : '–');
+        setText(cells.warnings, service.warnings && service.warnings.length ? `⚠ ${service.warnings.join(', ')} warning` : '');
+        setText(cells.reason, service.reason || '');
+      }
+      setText(totals.services, status.services.length);
+      setText(totals.up, `${up} of ${status.services.length}${done ? ` (${done} done)` : ''}`);
+      setText(totals.trouble, trouble);
+      setText(totals.cpu, formatPercent(cpu));
+      setText(totals.memory, formatBytes(memory));
+      const daemon = status.daemon_resources;
+      setText(totals.daemon, daemon ? `${formatPercent(daemon.cpu_percent)} · ${formatBytes(daemon.memory_bytes)}` : '–');
+    }
+
+    // Uptimes move every second without any news from the daemon.
+    const ticker = setInterval(() => state.status && update(state.status), 1000);
+    return { element, status: update, destroy: () => clearInterval(ticker) };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // A service's page: facts, actions, log tail, histories, config.
+
+  function serviceView(name) {
+    const title = h('h1', { id: 'service-title' }, name);
+    const badgeSlot = h('span');
+    const facts = h('dl', { class: 'facts' });
+    const factValues = {};
+    for (const [key, label] of [['pid', 'PID'], ['uptime', 'Uptime'], ['restarts', 'Restarts'], ['exit', 'Last exit'], ['cpu', 'CPU'], ['memory', 'Memory'], ['ports', 'Ports'], ['startup', 'Start-up took'], ['readiness', 'Readiness']]) {
+      factValues[key] = h('dd', {}, '–');
+      facts.append(h('div', { class: key === 'readiness' ? 'wide' : null }, h('dt', {}, label), factValues[key]));
+    }
+    const reason = h('p', { class: 'reason' });
+    const buttons = {};
+    const actions = h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' });
+    for (const [action, label] of [['start', 'Start'], ['stop', 'Stop'], ['restart', 'Restart']]) {
+      buttons[action] = h('button', { type: 'button', class: action === 'start' ? '' : 'quiet', 'data-action': action, on: { click: () => act(name, action) } }, label);
+      actions.append(buttons[action]);
+    }
+    const charts = h('div', { class: 'facts charts' });
+
+    // The log tail.
+    const search = h('input', { type: 'search', id: 'log-search', placeholder: 'Filter lines', autocomplete: 'off', spellcheck: 'false' });
+    const pause = h('button', { type: 'button', class: 'quiet', 'aria-pressed': 'false' }, 'Pause');
+    const copy = h('button', { type: 'button', class: 'quiet' }, 'Copy');
+    const count = h('span', { class: 'count', role: 'status' });
+    const log = h('ol', { class: 'log', 'aria-label': `Output of ${name}`, tabindex: '0' });
+    const lines = [];
+    let paused = false;
+    let held = [];
+    let query = '';
+
+    function lineElement(line) {
+      const item = h('li', { class: line.stream === 'stderr' ? 'stderr' : '' }, h('time', { datetime: line.time }, formatClock(line.time)));
+      item.append(highlighted(line.text, query));
+      if (line.notice) item.classList.add('notice');
+      return item;
+    }
+
+    function highlighted(text, needle) {
+      const span = h('span', { class: 'text' });
+      if (!needle) {
+        span.textContent = text;
+        return span;
+      }
+      const lower = text.toLowerCase();
+      let at = 0;
+      for (;;) {
+        const found = lower.indexOf(needle, at);
+        if (found < 0) break;
+        span.append(text.slice(at, found), h('mark', {}, text.slice(found, found + needle.length)));
+        at = found + needle.length;
+      }
+      span.append(text.slice(at));
+      return span;
+    }
+
+    function matches(line) {
+      return !query || line.text.toLowerCase().includes(query);
+    }
+
+    function redrawLog() {
+      const shown = lines.filter(matches);
+      log.replaceChildren(...shown.map(lineElement));
+      log.scrollTop = log.scrollHeight;
+      updateCount(shown.length);
+    }
+
+    function updateCount(shown) {
+      const heldText = held.length ? ` · ${held.length} new while paused` : '';
+      setText(count, query ? `${shown} of ${lines.length} lines match${heldText}` : `${lines.length} lines${heldText}`);
+    }
+
+    function addLine(line) {
+      if (paused) {
+        held.push(line);
+        if (held.length > LOG_LINES_KEPT) held.shift();
+        updateCount(log.childElementCount);
+        return;
+      }
+      const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+      lines.push(line);
+      if (lines.length > LOG_LINES_KEPT) {
+        const dropped = lines.shift();
+        if (matches(dropped) && log.firstChild) log.firstChild.remove();
+      }
+      if (matches(line)) log.append(lineElement(line));
+      if (atBottom) log.scrollTop = log.scrollHeight;
+      updateCount(log.childElementCount);
+    }
+
+    search.addEventListener('input', () => {
+      query = search.value.trim().toLowerCase();
+      redrawLog();
+    });
+    pause.addEventListener('click', () => {
+      paused = !paused;
+      pause.setAttribute('aria-pressed', String(paused));
+      setText(pause, paused ? 'Resume' : 'Pause');
+      if (!paused) {
+        const waiting = held;
+        held = [];
+        for (const line of waiting) addLine(line);
+        updateCount(log.childElementCount);
+      }
+    });
+    copy.addEventListener('click', async () => {
+      const text = lines.filter(matches).map((line) => `${line.time} ${line.text}`).join('\n');
+      try {
+        await navigator.clipboard.writeText(text);
+        toast(`Copied ${lines.filter(matches).length} lines`, 'good');
+      } catch (_) {
+        // No clipboard API (a plain-HTTP address beyond loopback): select the lines instead.
+        const range = document.createRange();
+        range.selectNodeContents(log);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        toast('The lines are selected: copy them with Ctrl+C');
+      }
+    });
+
+    const logSource = new EventSource(`/v1/logs?service=${encodeURIComponent(name)}&follow=true&n=500`);
+    logSource.addEventListener('line', (message) => addLine(JSON.parse(message.data)));
+    logSource.addEventListener('skipped', (message) => {
+      const { bytes } = JSON.parse(message.data);
+      const amount = bytes === null || bytes === undefined ? 'some output' : `${formatBytes(bytes)} of output`;
+      addLine({ time: new Date().toISOString(), stream: 'stderr', text: `${amount} skipped: the log files rotated past it before this page read it`, notice: true });
+    });
+
+    // Histories and config.
+    const restarts = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+    const probes = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+    const config = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+    const recent = h('ol', { class: 'events', 'aria-label': `Recent events of ${name}` });
+
+    const element = h('article', { 'aria-labelledby': 'service-title' },
+      h('p', { class: 'crumbs' }, h('a', { href: '/', 'data-nav': true }, '← Overview')),
+      h('div', { class: 'title' }, title, badgeSlot),
+      reason, actions, facts, charts,
+      h('section', { class: 'panel', 'aria-labelledby': 'log-title' },
+        h('h2', { id: 'log-title' }, 'Output'),
+        h('div', { class: 'log-controls' },
+          h('div', { class: 'search' }, h('label', { for: 'log-search' }, 'Search the output'), search),
+          pause, copy, count),
+        log),
+      h('section', { class: 'panel', 'aria-labelledby': 'events-title' }, h('h2', { id: 'events-title' }, 'Recent events'), recent),
+      h('section', { class: 'panel', 'aria-labelledby': 'restarts-title' }, h('h2', { id: 'restarts-title' }, 'Restart history'), restarts),
+      h('section', { class: 'panel', 'aria-labelledby': 'probes-title' }, h('h2', { id: 'probes-title' }, 'Readiness probe history'), probes),
+      h('section', { class: 'panel', 'aria-labelledby': 'config-title' }, h('h2', { id: 'config-title' }, 'Resolved config'), config));
+
+    let known = true;
+    function update(status) {
+      const service = status.services.find((candidate) => candidate.name === name);
+      if (!service) {
+        if (known) {
+          known = false;
+          reason.textContent = `There is no service named ${name} in this project.`;
+          for (const button of Object.values(buttons)) button.disabled = true;
+        }
+        return;
+      }
+      document.title = `${name} · ${status.name} · wrangle`;
+      const badge = badgeSlot.firstChild;
+      if (!badge) badgeSlot.append(stateBadge(service.state));
+      else updateBadge(badge, service.state);
+      setText(factValues.pid, service.pid ?? '–');
+      setText(factValues.uptime, formatDuration(uptime(service)));
+      const causes = Object.entries(service.restarts_by_cause || {}).map(([cause, n]) => `${n} ${cause}`).join(', ');
+      setText(factValues.restarts, service.restarts + (causes ? ` (${causes})` : ''));
+      setText(factValues.exit, formatExit(service.last_exit));
+      setText(factValues.cpu, service.resources ? formatPercent(service.resources.cpu_percent) : '–');
+      setText(factValues.memory, service.resources ? formatBytes(service.resources.memory_bytes) : '–');
+      setText(factValues.readiness, service.readiness || 'no probe');
+      setText(factValues.ports, service.ports.length ? service.ports.join(', ') : '–');
+      setText(factValues.startup, formatDuration(service.startup_seconds));
+      const texts = [];
+      if (service.reason) texts.push(service.reason);
+      if (service.warnings && service.warnings.length) texts.push(`⚠ ${service.warnings.join(', ')} warning`);
+      if (service.log_error) texts.push(`log file: ${service.log_error}`);
+      setText(reason, texts.join(' · '));
+      buttons.start.disabled = ['ready', 'running', 'starting', 'stopping'].includes(service.state);
+      buttons.stop.disabled = ['stopped', 'exited', 'failed', 'inactive'].includes(service.state);
+      const series = seriesOf(name);
+      const peak = (values, format) => (values.length ? `, peak ${format(Math.max(...values))}` : '');
+      charts.replaceChildren(
+        h('div', {}, h('dt', {}, `CPU, last ${series.cpu.length} samples${peak(series.cpu, formatPercent)}`), h('dd', {}, sparkline(series.cpu, 'cpu', `CPU of ${name}`, 480, 48, true))),
+        h('div', {}, h('dt', {}, `Memory, last ${series.memory.length} samples${peak(series.memory, formatBytes)}`), h('dd', {}, sparkline(series.memory, 'mem', `Memory of ${name}`, 480, 48, true))));
+    }
+
+    function renderDetails(details) {
+      if (details.restarts.length === 0) {
+        restarts.replaceChildren(h('p', { class: 'muted' }, 'No restarts since the daemon started.'));
+      } else {
+        restarts.replaceChildren(h('table', { class: 'cards' },
+          h('thead', {}, h('tr', {}, ['Time', 'Cause', 'Exit before', 'Reason'].map((label) => h('th', { scope: 'col' }, label)))),
+          h('tbody', {}, details.restarts.slice().reverse().map((record) => h('tr', { 'data-cause': record.cause },
+            h('td', { 'data-label': 'Time' }, h('time', { datetime: record.time }, formatClock(record.time))),
+            h('td', { 'data-label': 'Cause' }, record.cause.replace('_', ' ')),
+            h('td', { 'data-label': 'Exit before' }, formatExit(record.last_exit)),
+            h('td', { 'data-label': 'Reason' }, record.reason || '–'))))));
+      }
+      if (details.probes.length === 0) {
+        probes.replaceChildren(h('p', { class: 'muted' }, factValues.readiness.textContent === 'no probe' ? 'This service has no readiness probe.' : 'No attempts recorded yet.'));
+      } else {
+        const passed = details.probes.filter((attempt) => attempt.passed).length;
+        const last = details.probes[details.probes.length - 1];
+        probes.replaceChildren(
+          h('p', {}, `${passed} passed, ${details.probes.length - passed} failed of the last ${details.probes.length} attempts; the latest ${last.passed ? 'passed' : 'failed'} in ${formatDuration(last.latency_seconds)}.`),
+          h('ol', { class: 'probe-strip', 'aria-label': 'Attempts, oldest first' }, details.probes.map((attempt) => h('li', {
+            class: attempt.passed ? 'pass' : 'fail',
+            title: `${formatClock(attempt.time_ms)}: ${attempt.passed ? 'passed' : 'failed'} in ${formatDuration(attempt.latency_seconds)}`,
+          }, attempt.passed ? '✓' : '✕'))),
+          sparkline(details.probes.map((attempt) => attempt.latency_seconds * 1000), 'latency', 'Probe latency in milliseconds, oldest first', 240, 40),
+          details.last_probe_failure ? h('p', { class: 'reason' }, `Last failure: ${details.last_probe_failure}`) : null);
+      }
+      const cfg = details.config;
+      config.replaceChildren(
+        h('dl', { class: 'settings' },
+          h('dt', {}, 'command'), h('dd', {}, h('code', {}, cfg.shell ? cfg.command[cfg.command.length - 1] : cfg.command.join(' ')), cfg.shell ? ' (through sh -c)' : ''),
+          h('dt', {}, 'cwd'), h('dd', {}, h('code', {}, cfg.cwd)),
+          h('dt', {}, 'depends_on'), h('dd', {}, cfg.depends_on.length ? cfg.depends_on.map((dependency, index) => [index ? ', ' : '', serviceLink(dependency.service), ` (${dependency.condition}${dependency.restart ? ', restart' : ''})`]) : 'nothing'),
+          cfg.settings.map((setting) => [h('dt', {}, setting.key), h('dd', {}, setting.value)])),
+        h('h3', {}, 'Environment'),
+        cfg.env.length === 0 ? h('p', { class: 'muted' }, 'No variables besides those wrangle inherits.') : h('table', { class: 'env' },
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Value'))),
+          h('tbody', {}, cfg.env.map((variable) => h('tr', {},
+            h('td', {}, h('code', {}, variable.name)),
+            h('td', { class: 'value' }, h('code', { class: variable.masked ? 'masked' : '' }, variable.value), variable.masked ? h('span', { class: 'masked' }, ' (masked)') : null))))));
+    }
+
+    let detailsPending = false;
+    async function loadDetails() {
+      if (detailsPending) return;
+      detailsPending = true;
+      try {
+        renderDetails(await api('GET', `/v1/services/${encodeURIComponent(name)}/details`));
+      } catch (error) {
+        if (error.status === 404) config.replaceChildren(h('p', { class: 'reason' }, `No service named ${name}.`));
+      } finally {
+        detailsPending = false;
+      }
+    }
+    loadDetails();
+
+    function showEvent(event) {
+      recent.prepend(eventItem(event));
+      while (recent.childElementCount > 20) recent.lastChild.remove();
+    }
+    for (const event of state.events) if (event.service === name) showEvent(event);
+    if (!recent.childElementCount) recent.append(h('li', { class: 'muted empty' }, 'Nothing yet.'));
+
+    function onEvent(event) {
+      if (event.service !== name) return;
+      const empty = recent.querySelector('.empty');
+      if (empty) empty.remove();
+      showEvent(event);
+      // Restarts and probe attempts come with events: fetch the record again then, not on a timer.
+      loadDetails();
+    }
+
+    const ticker = setInterval(() => state.status && update(state.status), 1000);
+    return { element, status: update, event: onEvent, destroy: () => { logSource.close(); clearInterval(ticker); } };
+  }
+
+  function eventItem(event) {
+    const [, tone] = categoryOf(event.kind);
+    return h('li', { 'data-kind': event.kind },
+      h('time', { datetime: event.time, class: 'mono' }, formatClock(event.time)),
+      h('span', { class: `kind ${tone}` }, event.kind.replaceAll('_', ' ')),
+      h('span', { class: 'service' }, event.service ? serviceLink(event.service) : h('span', { class: 'muted' }, 'project')),
+      h('span', { class: 'message' }, event.message));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The dependency graph and the start-up's critical path.
+
+  function graphView() {
+    const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+    const element = h('section', { 'aria-labelledby': 'graph-title', class: 'graph' },
+      h('h1', { id: 'graph-title' }, 'Dependency graph'),
+      h('p', { class: 'muted' }, 'Arrows point from a service to what it waits for. The critical path (★, thick lines) is the chain of waits that decided how long the latest start-up took.'),
+      body);
+
+    function draw(graph) {
+      const critical = new Set(graph.critical_path);
+      const criticalEdges = new Set();
+      for (let index = 1; index < graph.critical_path.length; index += 1) criticalEdges.add(`${graph.critical_path[index]}→${graph.critical_path[index - 1]}`);
+      const layers = new Map();
+      for (const node of graph.services) {
+        if (!layers.has(node.layer)) layers.set(node.layer, []);
+        layers.get(node.layer).push(node);
+      }
+      const columnWidth = 210;
+      const rowHeight = 74;
+      const boxWidth = 170;
+      const boxHeight = 50;
+      const position = new Map();
+      let rows = 0;
+      for (const [layer, nodes] of layers) {
+        nodes.forEach((node, index) => position.set(node.name, { x: 20 + layer * columnWidth, y: 20 + index * rowHeight }));
+        rows = Math.max(rows, nodes.length);
+      }
+      const width = 40 + Math.max(1, layers.size) * columnWidth - (columnWidth - boxWidth);
+      const height = 40 + rows * rowHeight - (rowHeight - boxHeight);
+      const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': 'graph-svg-title' },
+        s('title', { id: 'graph-svg-title', text: `Dependency graph of ${graph.services.length} services; critical path: ${graph.critical_path.join(' → ') || 'none yet'}` }),
+        s('defs', {},
+          s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '10', refY: '5', markerWidth: '7', markerHeight: '7', orient: 'auto-start-reverse' }, s('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow' })),
+          s('marker', { id: 'arrow-critical', viewBox: '0 0 10 10', refX: '10', refY: '5', markerWidth: '6', markerHeight: '6', orient: 'auto-start-reverse' }, s('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow critical' }))));
+      const statusOf = (name) => state.status && state.status.services.find((service) => service.name === name);
+      for (const node of graph.services) {
+        const from = position.get(node.name);
+        for (const dependency of node.depends_on) {
+          const to = position.get(dependency.service);
+          if (!from || !to) continue;
+          const isCritical = criticalEdges.has(`${node.name}→${dependency.service}`);
+          const x1 = from.x;
+          const y1 = from.y + boxHeight / 2;
+          const x2 = to.x + boxWidth;
+          const y2 = to.y + boxHeight / 2;
+          const bend = Math.max(30, (x1 - x2) / 2);
+          svg.append(s('path', {
+            class: `edge ${dependency.condition}${isCritical ? ' critical' : ''}`,
+            d: `M ${x1} ${y1} C ${x1 - bend} ${y1}, ${x2 + bend} ${y2}, ${x2} ${y2}`,
+            'marker-end': isCritical ? 'url(#arrow-critical)' : 'url(#arrow)',
+          }, s('title', { text: `${node.name} waits until ${dependency.service} is ${dependency.condition}` })));
+        }
+      }
+      for (const node of graph.services) {
+        const at = position.get(node.name);
+        const service = statusOf(node.name);
+        const [, glyph] = STATES[service ? service.state : 'inactive'] || ['idle', '?'];
+        const isCritical = critical.has(node.name);
+        const link = s('a', { href: `/services/${encodeURIComponent(node.name)}`, 'data-nav': true, class: `node${isCritical ? ' critical' : ''}` },
+          s('rect', { x: at.x, y: at.y, width: boxWidth, height: boxHeight, rx: 8 }),
+          s('text', { x: at.x + 10, y: at.y + 21, text: `${isCritical ? '★ ' : ''}${glyph} ${node.name}` }),
+          s('text', { x: at.x + 10, y: at.y + 39, class: 'sub', text: `${service ? service.state : 'unknown'}${stepText(node)}` }));
+        svg.append(link);
+      }
+
+      function stepText(node) {
+        if (node.completed_seconds !== null && node.started_seconds !== null) return ` · completed in ${formatDuration(node.completed_seconds - node.started_seconds)}`;
+        if (node.startup_seconds !== null) return ` · ready in ${formatDuration(node.startup_seconds)}`;
+        return '';
+      }
+      const started = graph.services.filter((node) => node.started_seconds !== null).sort((a, b) => a.started_seconds - b.started_seconds);
+      const total = graph.total_seconds || Math.max(0.001, ...started.map((node) => node.ready_seconds ?? node.completed_seconds ?? node.started_seconds));
+      const gantt = h('table', { class: 'cards gantt-table' },
+        h('thead', {}, h('tr', {}, ['Service', 'Started at', 'Took', 'Timeline'].map((label) => h('th', { scope: 'col' }, label)))),
+        h('tbody', {}, started.map((node) => {
+          const end = node.completed_seconds ?? node.ready_seconds ?? node.started_seconds;
+          const bar = s('svg', { width: 240, height: 16, viewBox: '0 0 240 16', role: 'img', 'aria-label': `from ${formatDuration(node.started_seconds)} to ${formatDuration(end)}`, class: 'gantt' },
+            s('line', { x1: 0, y1: 15, x2: 240, y2: 15, class: 'axis' }),
+            s('rect', { x: 0, y: 4, width: Math.max(0, (node.started_seconds / total) * 240), height: 8, class: 'bar-wait' }),
+            s('rect', { x: (node.started_seconds / total) * 240, y: 2, width: Math.max(2, ((end - node.started_seconds) / total) * 240), height: 12, class: `bar-start${critical.has(node.name) ? ' critical' : ''}` }));
+          return h('tr', { class: critical.has(node.name) ? 'critical' : '' },
+            h('td', { 'data-label': 'Service' }, h('span', {}, critical.has(node.name) ? '★ ' : '', serviceLink(node.name))),
+            h('td', { 'data-label': 'Started at', class: 'num' }, `+${formatDuration(node.started_seconds)}`),
+            h('td', { 'data-label': 'Took', class: 'num' }, node.completed_seconds !== null ? `${formatDuration(node.completed_seconds - node.started_seconds)} (completed)` : formatDuration(node.startup_seconds)),
+            h('td', { 'data-label': 'Timeline' }, bar));
+        })));
+      body.replaceChildren(
+        h('div', { class: 'panel graph-scroll' }, svg,
+          h('ul', { class: 'legend' },
+            h('li', {}, '── waits until ready'),
+            h('li', {}, '┈┈ waits until started'),
+            h('li', {}, '╌╌ waits until completed'),
+            h('li', {}, '★ and thick: critical path'))),
+        h('section', { class: 'panel', 'aria-labelledby': 'startup-title' },
+          h('h2', { id: 'startup-title' }, 'Latest start-up'),
+          graph.critical_path.length
+            ? h('p', {}, `Critical path: ${graph.critical_path.join(' → ')}, ${formatDuration(graph.total_seconds)} in all.`)
+            : h('p', { class: 'muted' }, 'No service has started yet.'),
+          started.length ? gantt : null));
+    }
+
+    let pending = false;
+    async function load() {
+      if (pending) return;
+      pending = true;
+      try {
+        draw(await api('GET', '/v1/graph'));
+      } catch (error) {
+        if (error.status !== 401) body.replaceChildren(h('p', { class: 'reason' }, `Cannot load the graph: ${error.message}`));
+      } finally {
+        pending = false;
+      }
+    }
+    load();
+    // Spawns and readiness change the timings; state changes the badges.
+    const onEvent = (event) => {
+      if (['started', 'restarted', 'ready', 'exited', 'crashed', 'stopped', 'failed'].includes(event.kind)) load();
+    };
+    return { element, event: onEvent };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The event timeline, with filters.
+
+  function timelineView() {
+    const list = h('ol', { class: 'events', 'aria-label': 'Events, newest first' });
+    const countLine = h('p', { class: 'count', role: 'status' });
+    const checks = new Map();
+    const categories = h('fieldset', {}, h('legend', {}, 'Show'));
+    for (const [id, label] of CATEGORIES) {
+      const box = h('input', { type: 'checkbox', id: `filter-${id}`, checked: true, 'data-category': id });
+      checks.set(id, box);
+      categories.append(h('label', { for: `filter-${id}` }, box, ` ${label}`));
+    }
+    const serviceSelect = h('select', { id: 'filter-service' }, h('option', { value: '' }, 'All services'));
+    if (state.status) for (const service of state.status.services) serviceSelect.append(h('option', { value: service.name }, service.name));
+    const text = h('input', { type: 'search', id: 'filter-text', placeholder: 'Words in the message', autocomplete: 'off' });
+    const element = h('section', { 'aria-labelledby': 'timeline-title' },
+      h('h1', { id: 'timeline-title' }, 'Events'),
+      h('div', { class: 'filters' }, categories,
+        h('div', { class: 'field' }, h('label', { for: 'filter-service' }, 'Service'), serviceSelect),
+        h('div', { class: 'field' }, h('label', { for: 'filter-text' }, 'Search'), text)),
+      countLine,
+      h('div', { class: 'panel' }, list));
+
+    function visible(event) {
+      const [category] = categoryOf(event.kind);
+      if (!checks.get(category).checked) return false;
+      if (serviceSelect.value && event.service !== serviceSelect.value) return false;
+      const words = text.value.trim().toLowerCase();
+      return !words || `${event.kind} ${event.message} ${event.service || ''}`.toLowerCase().includes(words);
+    }
+
+    function redraw() {
+      const shown = state.events.filter(visible).reverse();
+      list.replaceChildren(...shown.map(eventItem));
+      if (!shown.length) list.append(h('li', { class: 'muted' }, 'No event matches.'));
+      setText(countLine, `${shown.length} of ${state.events.length} events kept by the daemon`);
+    }
+    for (const control of [...checks.values(), serviceSelect]) control.addEventListener('change', redraw);
+    text.addEventListener('input', redraw);
+    redraw();
+    return { element, event: redraw };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Signing in and out.
+
+  function showSignIn(why) {
+    document.querySelector('.views').hidden = true;
+    document.getElementById('sign-out').hidden = true;
+    document.getElementById('connection').hidden = true;
+    document.title = 'Sign in · wrangle';
+    const input = h('input', { type: 'password', id: 'token', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'sign-in-help', required: true });
+    const message = h('p', { class: 'reason', role: 'alert' });
+    const form = h('form', { on: { submit: async (event) => {
+      event.preventDefault();
+      const token = input.value.trim();
+      if (token && (await exchange(token))) {
+        sessionStorage.setItem(TOKEN_KEY, token);
+        start();
+      } else {
+        setText(message, 'That token is not valid for this dashboard.');
+        input.focus();
+      }
+    } } }, h('label', { for: 'token', class: 'visually-hidden' }, 'Token'), input, h('button', { type: 'submit' }, 'Sign in'));
+    main.replaceChildren(h('section', { class: 'sign-in', 'aria-labelledby': 'sign-in-title' },
+      h('h1', { id: 'sign-in-title' }, why ? 'Signed out' : 'Sign in'),
+      why ? h('p', {}, why) : null,
+      h('p', { id: 'sign-in-help' }, 'Run ', h('code', {}, 'wrangle dashboard'), ' in the project: it prints a link that signs you in. Or paste the token here.'),
+      form, message));
+  }
+
+  document.getElementById('sign-out').addEventListener('click', async () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    state.signedIn = false;
+    stopLive();
+    cleanupView();
+    try {
+      await fetch('/v1/session', { method: 'DELETE', credentials: 'same-origin' });
+    } finally {
+      showSignIn('You signed out.');
+    }
+  });
+
+  async function start() {
+    let signedIn = false;
+    try {
+      signedIn = await signIn();
+    } catch (_) {
+      main.replaceChildren(h('p', { class: 'reason' }, 'The daemon does not answer. Is the project still running?'));
+      return;
+    }
+    if (!signedIn) {
+      showSignIn(null);
+      return;
+    }
+    state.signedIn = true;
+    document.querySelector('.views').hidden = false;
+    document.getElementById('sign-out').hidden = false;
+    try {
+      const recent = await api('GET', '/v1/resources');
+      for (const series of recent.services) {
+        for (const point of series.points) pushPoint(series.name, point.cpu_percent, point.memory_bytes);
+      }
+    } catch (_) {
+      // The charts fill from the live snapshots instead.
+    }
+    startLive();
+    route();
+  }
+
+  // A link pasted into an open tab changes only the fragment, which loads nothing: sign in with
+  // its token all the same.
+  window.addEventListener('hashchange', () => {
+    if (new URLSearchParams(location.hash.slice(1)).has('token')) {
+      stopLive();
+      cleanupView();
+      state.signedIn = false;
+      start();
+    }
+  });
+
+  start();
+})();
