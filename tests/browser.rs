@@ -228,3 +228,9 @@ command = {FLAKY}
     ));
     run_scenario(&project, "graphAndTimeline");
 }
+
+#[test]
+fn a_row_per_instance_and_scale_seen_live() {
+    let project = Project::new("[services.pool]\ncommand = [\"sleep\", \"459\"]\ninstances = 2\n");
+    run_scenario(&project, "instances");
+}

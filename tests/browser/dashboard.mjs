@@ -90,7 +90,7 @@ const scenarios = {
     await page.waitForSelector('h1#service-title');
     check(new globalThis.URL(page.url()).pathname === '/services/web', `address: ${page.url()}`);
     const before = String(await pidOf('web'));
-    await waitFor('the PID shown', async () => (await page.textContent('.facts dd')) === before);
+    await waitFor('the PID shown', async () => (await page.textContent('dd[data-fact="pid"]')) === before);
 
     // Stop asks first; cancelling changes nothing.
     await page.click('button[data-action="stop"]');
@@ -103,7 +103,7 @@ const scenarios = {
     check((await page.textContent('#confirm-title')) === 'Restart web?', 'the dialog names the service');
     await page.click('#confirm-ok');
     const after = await waitFor('a new PID on the page', async () => {
-      const shown = await page.textContent('.facts dd');
+      const shown = await page.textContent('dd[data-fact="pid"]');
       return shown !== before && shown !== '–' && shown;
     }, 15_000);
     check(after === String(await pidOf('web')), `the page shows the daemon's PID (${after})`);
@@ -335,6 +335,40 @@ const scenarios = {
     await page.selectOption('#filter-service', 'db');
     const services = await page.$$eval('.events li[data-kind] .service', (items) => items.map((item) => item.textContent));
     check(services.length > 0 && services.every((name) => name === 'db'), `filtered services: ${services}`);
+    check(browser.problems.length === 0, browser.problems.join('\n'));
+    await browser.close();
+  },
+
+  /** A row per instance, each with its own PID; `wrangle scale` adds and removes rows live. */
+  async instances() {
+    const browser = await launch();
+    const { page } = browser;
+    await signedIn(page);
+    const rows = () => page.$$eval('tr[data-service="pool"]', (items) => items.map((row) => `${row.dataset.instance} ${row.dataset.state} ${row.querySelector('td[data-label="PID"]').textContent}`));
+    const expected = async () => (await status()).services.filter((service) => service.name === 'pool')
+      .map((service) => `pool:${service.instance} running ${service.pid}`);
+    await waitFor('a running row per instance, with its PID', async () => JSON.stringify(await rows()) === JSON.stringify(await expected()) && (await rows()).length === 2);
+    check((await page.textContent('[data-total="services"] .value')) === '1 (2 instances)', `totals: ${await page.textContent('[data-total="services"] .value')}`);
+
+    wrangle('scale', 'pool', '3');
+    await waitFor('a third row, live', async () => {
+      const shown = await rows();
+      return shown.length === 3 && JSON.stringify(shown) === JSON.stringify(await expected());
+    }, 15_000);
+
+    // The service page lists the instances; its actions act on the service.
+    await page.click('tr[data-instance="pool:1"] a');
+    await page.waitForSelector('h1#service-title');
+    check(new globalThis.URL(page.url()).pathname === '/services/pool', `address: ${page.url()}`);
+    await waitFor('the instances listed', async () => (await page.textContent('dd[data-fact="instances"]')) === '3: pool:0 running, pool:1 running, pool:2 running');
+
+    wrangle('scale', 'pool', '1');
+    await waitFor('one instance left, named after its service', async () => (await page.textContent('dd[data-fact="instances"]')) === '1');
+    await page.click('.crumbs a');
+    await waitFor('one row, live', async () => {
+      const shown = await rows();
+      return shown.length === 1 && shown[0].startsWith('pool running ');
+    }, 15_000);
     check(browser.problems.length === 0, browser.problems.join('\n'));
     await browser.close();
   },

@@ -180,6 +180,12 @@
     return state.history.get(name);
   }
 
+  // A service with several instances has a row per instance, named as `ps` names it
+  // (`web:2`); a service's only instance is named after the service.
+  function instanceLabel(service) {
+    return service.instances > 1 || service.instance > 0 ? `${service.name}:${service.instance}` : service.name;
+  }
+
   function pushPoint(name, cpu, memory) {
     const series = seriesOf(name);
     series.cpu.push(cpu);
@@ -265,9 +271,19 @@
       setConnection(true);
       const status = JSON.parse(message.data);
       const now = Date.now();
+      // A service's series is the sum of its instances (as in GET /v1/resources); an
+      // instance's row has a series of its own.
+      const sums = new Map();
       for (const service of status.services) {
-        if (service.resources) pushPoint(service.name, service.resources.cpu_percent, service.resources.memory_bytes);
+        if (!service.resources) continue;
+        const sum = sums.get(service.name) || { cpu: 0, memory: 0 };
+        sum.cpu += service.resources.cpu_percent;
+        sum.memory += service.resources.memory_bytes;
+        sums.set(service.name, sum);
+        const label = instanceLabel(service);
+        if (label !== service.name) pushPoint(label, service.resources.cpu_percent, service.resources.memory_bytes);
       }
+      for (const [name, sum] of sums) pushPoint(name, sum.cpu, sum.memory);
       state.status = status;
       state.sampledAt = now;
       for (const listener of state.statusListeners) listener(status);
@@ -447,8 +463,8 @@
   });
   window.addEventListener('popstate', route);
 
-  function serviceLink(name) {
-    return h('a', { href: `/services/${encodeURIComponent(name)}`, 'data-nav': true }, name);
+  function serviceLink(name, text = name) {
+    return h('a', { href: `/services/${encodeURIComponent(name)}`, 'data-nav': true }, text);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -479,13 +495,14 @@
         cells[key] = h('td', { 'data-label': label, class: className });
         return cells[key];
       };
-      const tr = h('tr', { 'data-service': service.name },
+      const label = instanceLabel(service);
+      const tr = h('tr', { 'data-service': service.name, 'data-instance': label },
         cell('name', 'Service', 'name'), cell('state', 'State'), cell('pid', 'PID', 'num'), cell('uptime', 'Uptime', 'num'),
         cell('restarts', 'Restarts', 'num'), cell('exit', 'Last exit', 'num'), cell('cpu', 'CPU'), cell('memory', 'Memory'),
         cell('readiness', 'Readiness'), cell('ports', 'Ports', 'num'));
       cells.warnings = h('div', { class: 'warnings' });
       cells.reason = h('div', { class: 'reason' });
-      cells.name.append(h('div', {}, serviceLink(service.name), cells.warnings, cells.reason));
+      cells.name.append(h('div', {}, serviceLink(service.name, label), cells.warnings, cells.reason));
       cells.badge = stateBadge(service.state);
       cells.state.append(cells.badge);
       cells.cpuText = h('span', { class: 'mono' });
@@ -504,7 +521,10 @@
       let trouble = 0;
       let cpu = 0;
       let memory = 0;
+      const seen = new Set();
       for (const service of status.services) {
+        const label = instanceLabel(service);
+        seen.add(label);
         if (['ready', 'running'].includes(service.state)) up += 1;
         if (service.state === 'exited') done += 1;
         if (['crashed', 'failed', 'backoff'].includes(service.state)) trouble += 1;
@@ -512,12 +532,13 @@
           cpu += service.resources.cpu_percent;
           memory += service.resources.memory_bytes;
         }
-        let entry = rows.get(service.name);
+        let entry = rows.get(label);
         if (!entry) {
           entry = row(service);
-          rows.set(service.name, entry);
-          tbody.append(entry.tr);
+          rows.set(label, entry);
         }
+        // In the status's order (moving a row that is already in place changes nothing).
+        tbody.append(entry.tr);
         const { cells } = entry;
         entry.tr.dataset.state = service.state;
         updateBadge(cells.badge, service.state);
@@ -527,12 +548,12 @@
         const causes = Object.entries(service.restarts_by_cause || {}).map(([cause, count]) => `${count} ${cause}`).join(', ');
         setText(cells.restarts, service.restarts + (causes ? ` (${causes})` : ''));
         setText(cells.exit, formatExit(service.last_exit));
-        const series = seriesOf(service.name);
+        const series = seriesOf(label);
         const usage = service.resources;
         setText(cells.cpuText, usage ? formatPercent(usage.cpu_percent) : '–');
         setText(cells.memoryText, usage ? formatBytes(usage.memory_bytes) : '–');
-        const cpuChart = sparkline(series.cpu, 'cpu', `CPU of ${service.name}, last ${series.cpu.length} samples`);
-        const memoryChart = sparkline(series.memory, 'mem', `Memory of ${service.name}, last ${series.memory.length} samples`);
+        const cpuChart = sparkline(series.cpu, 'cpu', `CPU of ${label}, last ${series.cpu.length} samples`);
+        const memoryChart = sparkline(series.memory, 'mem', `Memory of ${label}, last ${series.memory.length} samples`);
         const cpuBox = cells.cpu.firstChild;
         const memoryBox = cells.memory.firstChild;
         if (cpuBox.childNodes.length > 1) cpuBox.lastChild.replaceWith(cpuChart); else cpuBox.append(cpuChart);
@@ -547,8 +568,17 @@
         setText(cells.warnings, service.warnings && service.warnings.length ? `⚠ ${service.warnings.join(', ')} warning` : '');
         setText(cells.reason, service.reason || '');
       }
-      setText(totals.services, status.services.length);
-      setText(totals.up, `${up} of ${status.services.length}${done ? ` (${done} done)` : ''}`);
+      // Instances retired by `wrangle scale` or a reload leave the table.
+      for (const [label, entry] of rows) {
+        if (!seen.has(label)) {
+          entry.tr.remove();
+          rows.delete(label);
+        }
+      }
+      const names = new Set(status.services.map((service) => service.name)).size;
+      const instances = status.services.length;
+      setText(totals.services, names === instances ? names : `${names} (${instances} instances)`);
+      setText(totals.up, `${up} of ${instances}${done ? ` (${done} done)` : ''}`);
       setText(totals.trouble, trouble);
       setText(totals.cpu, formatPercent(cpu));
       setText(totals.memory, formatBytes(memory));
@@ -569,9 +599,9 @@
     const badgeSlot = h('span');
     const facts = h('dl', { class: 'facts' });
     const factValues = {};
-    for (const [key, label] of [['pid', 'PID'], ['uptime', 'Uptime'], ['restarts', 'Restarts'], ['exit', 'Last exit'], ['cpu', 'CPU'], ['memory', 'Memory'], ['ports', 'Ports'], ['startup', 'Start-up took'], ['readiness', 'Readiness']]) {
-      factValues[key] = h('dd', {}, '–');
-      facts.append(h('div', { class: key === 'readiness' ? 'wide' : null }, h('dt', {}, label), factValues[key]));
+    for (const [key, label] of [['pid', 'PID'], ['uptime', 'Uptime'], ['restarts', 'Restarts'], ['exit', 'Last exit'], ['cpu', 'CPU'], ['memory', 'Memory'], ['ports', 'Ports'], ['startup', 'Start-up took'], ['instances', 'Instances'], ['readiness', 'Readiness']]) {
+      factValues[key] = h('dd', { 'data-fact': key }, '–');
+      facts.append(h('div', { class: ['readiness', 'instances'].includes(key) ? 'wide' : null }, h('dt', {}, label), factValues[key]));
     }
     const reason = h('p', { class: 'reason' });
     const buttons = {};
@@ -714,7 +744,8 @@
 
     let known = true;
     function update(status) {
-      const service = status.services.find((candidate) => candidate.name === name);
+      const all = status.services.filter((candidate) => candidate.name === name);
+      const service = all[0];
       if (!service) {
         if (known) {
           known = false;
@@ -727,13 +758,24 @@
       const badge = badgeSlot.firstChild;
       if (!badge) badgeSlot.append(stateBadge(service.state));
       else updateBadge(badge, service.state);
-      setText(factValues.pid, service.pid ?? '–');
+      // Several instances: each one's state and PID; the figures are the instances' sums.
+      setText(factValues.instances, all.length > 1 || service.instances > 1
+        ? `${service.instances}${service.reloading ? ' (reloading)' : ''}: ${all.map((one) => `${instanceLabel(one)} ${one.state}`).join(', ')}`
+        : '1');
+      setText(factValues.pid, all.length > 1 ? all.map((one) => one.pid ?? '–').join(', ') : service.pid ?? '–');
       setText(factValues.uptime, formatDuration(uptime(service)));
-      const causes = Object.entries(service.restarts_by_cause || {}).map(([cause, n]) => `${n} ${cause}`).join(', ');
-      setText(factValues.restarts, service.restarts + (causes ? ` (${causes})` : ''));
+      const restartsByCause = {};
+      let restartCount = 0;
+      for (const one of all) {
+        restartCount += one.restarts;
+        for (const [cause, n] of Object.entries(one.restarts_by_cause || {})) restartsByCause[cause] = (restartsByCause[cause] || 0) + n;
+      }
+      const causes = Object.entries(restartsByCause).map(([cause, n]) => `${n} ${cause}`).join(', ');
+      setText(factValues.restarts, restartCount + (causes ? ` (${causes})` : ''));
       setText(factValues.exit, formatExit(service.last_exit));
-      setText(factValues.cpu, service.resources ? formatPercent(service.resources.cpu_percent) : '–');
-      setText(factValues.memory, service.resources ? formatBytes(service.resources.memory_bytes) : '–');
+      const measured = all.filter((one) => one.resources);
+      setText(factValues.cpu, measured.length ? formatPercent(measured.reduce((sum, one) => sum + one.resources.cpu_percent, 0)) : '–');
+      setText(factValues.memory, measured.length ? formatBytes(measured.reduce((sum, one) => sum + one.resources.memory_bytes, 0)) : '–');
       setText(factValues.readiness, service.readiness || 'no probe');
       setText(factValues.ports, service.ports.length ? service.ports.join(', ') : '–');
       setText(factValues.startup, formatDuration(service.startup_seconds));
@@ -755,9 +797,13 @@
       if (details.restarts.length === 0) {
         restarts.replaceChildren(h('p', { class: 'muted' }, 'No restarts since the daemon started.'));
       } else {
+        // Which instance, for a service that has (or had) several.
+        const several = details.restarts.some((record) => record.instance > 0)
+          || (state.status ? state.status.services : []).some((one) => one.name === name && one.instances > 1);
         restarts.replaceChildren(h('table', { class: 'cards' },
-          h('thead', {}, h('tr', {}, ['Time', 'Cause', 'Exit before', 'Reason'].map((label) => h('th', { scope: 'col' }, label)))),
+          h('thead', {}, h('tr', {}, [several ? 'Instance' : null, 'Time', 'Cause', 'Exit before', 'Reason'].filter(Boolean).map((label) => h('th', { scope: 'col' }, label)))),
           h('tbody', {}, details.restarts.slice().reverse().map((record) => h('tr', { 'data-cause': record.cause },
+            several ? h('td', { 'data-label': 'Instance' }, `${name}:${record.instance}`) : null,
             h('td', { 'data-label': 'Time' }, h('time', { datetime: record.time }, formatClock(record.time))),
             h('td', { 'data-label': 'Cause' }, record.cause.replace('_', ' ')),
             h('td', { 'data-label': 'Exit before' }, formatExit(record.last_exit)),
@@ -772,7 +818,7 @@
           h('p', {}, `${passed} passed, ${details.probes.length - passed} failed of the last ${details.probes.length} attempts; the latest ${last.passed ? 'passed' : 'failed'} in ${formatDuration(last.latency_seconds)}.`),
           h('ol', { class: 'probe-strip', 'aria-label': 'Attempts, oldest first' }, details.probes.map((attempt) => h('li', {
             class: attempt.passed ? 'pass' : 'fail',
-            title: `${formatClock(attempt.time_ms)}: ${attempt.passed ? 'passed' : 'failed'} in ${formatDuration(attempt.latency_seconds)}`,
+            title: `${formatClock(attempt.time_ms)}: ${name}:${attempt.instance} ${attempt.passed ? 'passed' : 'failed'} in ${formatDuration(attempt.latency_seconds)}`,
           }, attempt.passed ? '✓' : '✕'))),
           sparkline(details.probes.map((attempt) => attempt.latency_seconds * 1000), 'latency', 'Probe latency in milliseconds, oldest first', 240, 40),
           details.last_probe_failure ? h('p', { class: 'reason' }, `Last failure: ${details.last_probe_failure}`) : null);
@@ -831,7 +877,7 @@
     return h('li', { 'data-kind': event.kind },
       h('time', { datetime: event.time, class: 'mono' }, formatClock(event.time)),
       h('span', { class: `kind ${tone}` }, event.kind.replaceAll('_', ' ')),
-      h('span', { class: 'service' }, event.service ? serviceLink(event.service) : h('span', { class: 'muted' }, 'project')),
+      h('span', { class: 'service' }, event.service ? serviceLink(event.service, event.instance === null || event.instance === undefined ? event.service : `${event.service}:${event.instance}`) : h('span', { class: 'muted' }, 'project')),
       h('span', { class: 'message' }, event.message));
   }
 
