@@ -230,7 +230,7 @@ command = {FLAKY}
 }
 
 #[test]
-fn a_row_per_instance_and_scale_seen_live() {
+fn a_row_per_instance_scale_and_reload_seen_live() {
     let project = Project::new("[services.pool]\ncommand = [\"sleep\", \"459\"]\ninstances = 2\n");
     run_scenario(&project, "instances");
 }

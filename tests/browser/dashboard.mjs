@@ -339,7 +339,8 @@ const scenarios = {
     await browser.close();
   },
 
-  /** A row per instance, each with its own PID; `wrangle scale` adds and removes rows live. */
+  /** A row per instance, each with its own PID; `wrangle scale` adds and removes rows live;
+   * Reload replaces every instance. */
   async instances() {
     const browser = await launch();
     const { page } = browser;
@@ -361,6 +362,21 @@ const scenarios = {
     await page.waitForSelector('h1#service-title');
     check(new globalThis.URL(page.url()).pathname === '/services/pool', `address: ${page.url()}`);
     await waitFor('the instances listed', async () => (await page.textContent('dd[data-fact="instances"]')) === '3: pool:0 running, pool:1 running, pool:2 running');
+
+    // Reload (asked first): every instance replaced, the new PIDs shown live.
+    const pids = async () => (await status()).services.filter((service) => service.name === 'pool').map((service) => String(service.pid));
+    const before = await pids();
+    await page.click('button[data-action="reload"]');
+    await page.waitForSelector('dialog#confirm[open]');
+    check((await page.textContent('#confirm-title')) === 'Reload pool?', 'the dialog names the service');
+    await page.click('#confirm-ok');
+    await waitFor('new PIDs for every instance, on the page', async () => {
+      const shown = (await page.textContent('dd[data-fact="pid"]')).split(', ');
+      const now = await pids();
+      return shown.length === 3 && shown.every((pid) => pid !== '–' && !before.includes(pid))
+        && JSON.stringify(shown) === JSON.stringify(now)
+        && (await page.textContent('dd[data-fact="instances"]')) === '3: pool:0 running, pool:1 running, pool:2 running';
+    }, 20_000);
 
     wrangle('scale', 'pool', '1');
     await waitFor('one instance left, named after its service', async () => (await page.textContent('dd[data-fact="instances"]')) === '1');

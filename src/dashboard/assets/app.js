@@ -180,6 +180,13 @@
     return state.history.get(name);
   }
 
+  /** The daemon's recent samples of a service, before the points the live stream added. */
+  function prependPoints(name, points) {
+    const series = seriesOf(name);
+    series.cpu = points.map((point) => point.cpu_percent).concat(series.cpu).slice(-HISTORY_POINTS);
+    series.memory = points.map((point) => point.memory_bytes).concat(series.memory).slice(-HISTORY_POINTS);
+  }
+
   // A service with several instances has a row per instance, named as `ps` names it
   // (`web:2`); a service's only instance is named after the service.
   function instanceLabel(service) {
@@ -204,8 +211,13 @@
     }
   }
 
-  async function api(method, path) {
-    const response = await fetch(path, { method, credentials: 'same-origin', cache: 'no-store' });
+  async function api(method, path, payload) {
+    const init = { method, credentials: 'same-origin', cache: 'no-store' };
+    if (payload !== undefined) {
+      init.headers = { 'Content-Type': 'application/json' };
+      init.body = JSON.stringify(payload);
+    }
+    const response = await fetch(path, init);
     if (response.status === 401) {
       sessionLost();
       throw new ApiError(401, 'signed out');
@@ -388,14 +400,18 @@
   async function act(service, action) {
     const destructive = action !== 'start';
     if (destructive) {
-      const text = action === 'stop'
-        ? `${service} and every service that depends on it will be stopped (its whole process tree gets its stop signal, then SIGKILL after its stop_timeout).`
-        : `${service} will be stopped and started again; services tied to it with restart = true follow.`;
-      const verb = action === 'stop' ? 'Stop' : 'Restart';
-      if (!(await confirmAction(`${verb} ${service}?`, text, verb))) return;
+      const texts = {
+        stop: `${service} and every service that depends on it will be stopped (its whole process tree gets its stop signal, then SIGKILL after its stop_timeout).`,
+        restart: `${service} will be stopped and started again; services tied to it with restart = true follow.`,
+        reload: `${service}'s instances will be replaced one at a time, each new one ready before an old one stops (a service without sockets is restarted instead).`,
+      };
+      const verb = action[0].toUpperCase() + action.slice(1);
+      if (!(await confirmAction(`${verb} ${service}?`, texts[action], verb))) return;
     }
     try {
-      const reply = await api('POST', `/v1/services/${encodeURIComponent(service)}/${action}`);
+      const reply = action === 'reload'
+        ? await api('POST', '/v1/actions', { action: 'reload', services: [service] })
+        : await api('POST', `/v1/services/${encodeURIComponent(service)}/${action}`);
       const names = reply && reply.services ? reply.services.join(', ') : service;
       toast(`${action} accepted: ${names}`, 'good');
     } catch (error) {
@@ -606,7 +622,7 @@
     const reason = h('p', { class: 'reason' });
     const buttons = {};
     const actions = h('div', { class: 'actions', role: 'group', 'aria-label': 'Actions' });
-    for (const [action, label] of [['start', 'Start'], ['stop', 'Stop'], ['restart', 'Restart']]) {
+    for (const [action, label] of [['start', 'Start'], ['stop', 'Stop'], ['restart', 'Restart'], ['reload', 'Reload']]) {
       buttons[action] = h('button', { type: 'button', class: action === 'start' ? '' : 'quiet', 'data-action': action, on: { click: () => act(name, action) } }, label);
       actions.append(buttons[action]);
     }
@@ -786,6 +802,7 @@
       setText(reason, texts.join(' · '));
       buttons.start.disabled = ['ready', 'running', 'starting', 'stopping'].includes(service.state);
       buttons.stop.disabled = ['stopped', 'exited', 'failed', 'inactive'].includes(service.state);
+      buttons.reload.disabled = service.reloading || !['ready', 'running'].includes(service.state);
       const series = seriesOf(name);
       const peak = (values, format) => (values.length ? `, peak ${format(Math.max(...values))}` : '');
       charts.replaceChildren(
@@ -1103,16 +1120,15 @@
     state.signedIn = true;
     document.querySelector('.views').hidden = false;
     document.getElementById('sign-out').hidden = false;
-    try {
-      const recent = await api('GET', '/v1/resources');
-      for (const series of recent.services) {
-        for (const point of series.points) pushPoint(series.name, point.cpu_percent, point.memory_bytes);
-      }
-    } catch (_) {
-      // The charts fill from the live snapshots instead.
-    }
+    // The live streams first: the overview is drawn from their first snapshot, and waiting for
+    // the history before opening them would add a round trip to every first load.
     startLive();
     route();
+    api('GET', '/v1/resources').then((recent) => {
+      for (const series of recent.services) prependPoints(series.name, series.points);
+    }, () => {
+      // The charts fill from the live snapshots instead.
+    });
   }
 
   // A link pasted into an open tab changes only the fragment, which loads nothing: sign in with
