@@ -1,0 +1,120 @@
+// The dashboard's first load, measured in the system's Chromium (driven by playwright-core from
+// tests/browser/node_modules: no browser download). Run by `bench/dashboard`, which starts the
+// project and passes DASHBOARD_URL (the login link of `wrangle dashboard`), SERVICES (how many
+// rows the overview must show) and RUNS.
+//
+// Each run opens the login link in a fresh browser context (empty cache, no cookie): the page
+// shell, its assets, the token exchange and the first status snapshot of the live stream. It is
+// *usable* when the overview shows a row with a state for every service; the time is the page's
+// own clock (`performance.now()`, whose origin is the start of the navigation, before the
+// request). The bytes are what the network carried until then, headers included, as Chromium
+// counts them (the encoded length: compressed, had anything been compressed): every finished
+// response plus what the still-open event streams had received. A second load of `/` in the
+// same context (the session cookie, the assets revalidated) is measured the same way.
+//
+// Prints one JSON object per line: {"kind": "cold" | "warm", "usable_ms", "bytes",
+// "requests", "dcl_ms"}.
+// With DEBUG_TIMING=1 it also prints each load's performance entries (requests, long frames,
+// paints) to stderr, which `bench/dashboard` shows: where the time went.
+
+import { createRequire } from 'node:module';
+
+const require = createRequire(new URL('../tests/browser/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+function setting(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run this through bench/dashboard`);
+  return value;
+}
+
+const LOGIN_URL = setting('DASHBOARD_URL');
+const SERVICES = Number(setting('SERVICES'));
+const RUNS = Number(setting('RUNS'));
+
+/** Counts the bytes of every request of `page` from now on. */
+async function meter(context, page) {
+  const session = await context.newCDPSession(page);
+  await session.send('Network.enable');
+  const finished = new Map();
+  const streaming = new Map();
+  session.on('Network.dataReceived', (event) => {
+    streaming.set(event.requestId, (streaming.get(event.requestId) || 0) + event.encodedDataLength);
+  });
+  session.on('Network.responseReceived', (event) => {
+    // The response's headers, for a response that is still open when the page is usable.
+    streaming.set(event.requestId, (streaming.get(event.requestId) || 0) + (event.response.encodedDataLength || 0));
+  });
+  session.on('Network.loadingFinished', (event) => {
+    finished.set(event.requestId, event.encodedDataLength);
+  });
+  return () => {
+    let bytes = 0;
+    for (const length of finished.values()) bytes += length;
+    for (const [id, length] of streaming) if (!finished.has(id)) bytes += length;
+    return { bytes, requests: new Set([...finished.keys(), ...streaming.keys()]).size };
+  };
+}
+
+/** Waits until every service has a row with a state; returns the page's clock at that moment. */
+async function usable(page) {
+  const handle = await page.waitForFunction(
+    (services) => document.querySelectorAll('tr[data-service][data-state]').length === services
+      && performance.now(),
+    SERVICES,
+    { polling: 'raf', timeout: 20_000 },
+  );
+  return handle.jsonValue();
+}
+
+async function measure(context, page, kind, address) {
+  const count = await meter(context, page);
+  await page.goto(address, { waitUntil: 'commit' });
+  const usableMs = await usable(page);
+  const { bytes, requests } = count();
+  const dclMs = await page.evaluate(() => {
+    const [navigation] = performance.getEntriesByType('navigation');
+    return navigation ? navigation.domContentLoadedEventEnd : null;
+  });
+  console.log(JSON.stringify({ kind, usable_ms: usableMs, bytes, requests, dcl_ms: dclMs }));
+  if (process.env.DEBUG_TIMING) {
+    console.error(JSON.stringify(await page.evaluate(() => performance.getEntries().map((entry) => [entry.entryType, entry.name.replace(/token=.*/, ''), Math.round(entry.startTime), Math.round(entry.responseStart || 0), Math.round(entry.responseEnd || entry.duration || 0)]))));
+  }
+}
+
+// Playwright gives the browser a fresh profile directory of its own (and removes it).
+const browser = await chromium.launch({
+  executablePath: process.env.WRANGLE_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: FLAGS,
+  timeout: 30_000,
+});
+try {
+  // One load that is not counted: Chromium's own first-use costs (its processes, the fonts).
+  for (let run = -1; run < RUNS; run += 1) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    if (run < 0) {
+      await page.goto(LOGIN_URL);
+      await usable(page);
+    } else {
+      await measure(context, page, 'cold', LOGIN_URL);
+      const warm = await context.newPage();
+      await measure(context, warm, 'warm', new URL('/', LOGIN_URL).href);
+    }
+    await context.close();
+  }
+} finally {
+  await browser.close();
+}
