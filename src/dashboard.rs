@@ -59,7 +59,7 @@ use crate::api::{ApiContext, DashboardControl};
 use crate::exit;
 use crate::listener::{self, Limits};
 use crate::preflight;
-use crate::spec::{DashboardSpec, ProjectSpec};
+use crate::spec::{DashboardSpec, ListenAddress, ProjectSpec};
 use crate::sys::ports;
 
 pub use auth::{COOKIE_PREFIX, SESSION_LIFETIME};
@@ -109,6 +109,14 @@ pub enum DashboardError {
         .listen.port()
     )]
     ServicePort { listen: SocketAddr, service: String },
+    /// A `[sockets.NAME]` listens on the same port: wrangle binds it first, so the dashboard
+    /// never could.
+    #[error(
+        "[dashboard] listen = \"{listen}\" uses port {}, which [sockets.{socket}] listens on\n  \
+         choose another address for `listen` in [dashboard]",
+        .listen.port()
+    )]
+    SocketPort { listen: SocketAddr, socket: String },
     /// `[metrics]` listens on the same port.
     #[error(
         "[dashboard] listen = \"{listen}\" uses port {}, which [metrics] listens on\n  \
@@ -133,9 +141,9 @@ impl DashboardError {
             DashboardError::AddressInUse { .. } | DashboardError::Bind { .. } => {
                 exit::PREFLIGHT_REFUSED
             }
-            DashboardError::ServicePort { .. } | DashboardError::MetricsPort { .. } => {
-                exit::INVALID
-            }
+            DashboardError::ServicePort { .. }
+            | DashboardError::SocketPort { .. }
+            | DashboardError::MetricsPort { .. } => exit::INVALID,
         }
     }
 }
@@ -155,6 +163,14 @@ pub fn bind(
         return Err(DashboardError::ServicePort {
             listen,
             service: service.name.clone(),
+        });
+    }
+    if let Some(socket) = spec.sockets.iter().find(|socket| {
+        matches!(socket.listen, ListenAddress::Tcp(address) if address.port() == listen.port())
+    }) {
+        return Err(DashboardError::SocketPort {
+            listen,
+            socket: socket.name.clone(),
         });
     }
     if spec

@@ -349,6 +349,31 @@ port = {port}
 }
 
 #[test]
+fn a_dashboard_on_a_socket_port_is_a_configuration_error() {
+    let port = free_port();
+    let project = Project::new(&format!(
+        r#"
+[dashboard]
+listen = "127.0.0.1:{port}"
+
+[sockets.http]
+listen = "tcp://127.0.0.1:{port}"
+
+[services.web]
+command = ["sleep", "446"]
+sockets = ["http"]
+"#
+    ));
+    let output = failed_detach(&project, 2);
+    assert!(
+        output.contains(&format!(
+            "[dashboard] listen = \"127.0.0.1:{port}\" uses port {port}, which [sockets.http] listens on"
+        )),
+        "{output}"
+    );
+}
+
+#[test]
 fn a_dashboard_beyond_loopback_is_served_with_a_warning_and_still_needs_the_token() {
     let port = free_port();
     let project = Project::new(&format!(
