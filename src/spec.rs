@@ -184,6 +184,8 @@ pub struct ServiceSpec {
     pub ports: Vec<u16>,
     pub depends_on: Vec<Dependency>,
     pub ready: Option<ReadyProbe>,
+    /// Whether a running service still works (`live`): failing it restarts the instance.
+    pub live: Option<LiveProbe>,
     pub restart: RestartSpec,
     pub stop: StopSpec,
     pub limits: LimitSpec,
@@ -396,6 +398,28 @@ pub struct ReadyProbe {
 impl ReadyProbe {
     /// Consecutive failed rechecks that count as readiness lost: one failure can be a blip.
     pub const LOST_AFTER: u32 = 3;
+}
+
+/// How wrangle checks that a running instance still works (`live`): a hung process that keeps
+/// its port open passes no readiness recheck, and is restarted by this.
+#[derive(Debug, Clone)]
+pub struct LiveProbe {
+    /// An http, tcp or exec check (the config refuses log and notify: they cannot be repeated).
+    pub check: ReadyCheck,
+    /// The time between two attempts; the first one comes this long after the instance is ready.
+    pub interval: Duration,
+    /// The longest one attempt may take before it counts as failed.
+    pub timeout: Duration,
+    /// Consecutive failed attempts that restart the instance (at least 1).
+    pub failures: u32,
+    /// As [`ReadyProbe::per_instance`]: http and tcp checks reach each instance at the probe's
+    /// port plus its number.
+    pub per_instance: bool,
+}
+
+impl LiveProbe {
+    /// Consecutive failures that restart an instance unless `failures` says otherwise.
+    pub const DEFAULT_FAILURES: u32 = 3;
 }
 
 #[derive(Debug, Clone)]

@@ -56,6 +56,7 @@ pub fn service_spec(name: &str) -> ServiceSpec {
         ports: Vec::new(),
         depends_on: Vec::new(),
         ready: None,
+        live: None,
         restart: RestartSpec {
             policy: RestartPolicy::Never,
             backoff_initial: Duration::from_millis(100),

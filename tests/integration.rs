@@ -17,6 +17,8 @@ mod lifecycle;
 mod readiness;
 // Restarts after start-up: backoff, crash loops, ports held by strangers.
 mod restart;
+// Liveness probes (`live`): a hung service that keeps its port is restarted.
+mod liveness;
 // Each class of configuration error, with its exact location.
 mod config_errors;
 // Config and env files another user could have written; env files that are not regular files.

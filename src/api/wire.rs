@@ -96,7 +96,8 @@ pub struct ServiceStatus {
     /// Restarts since the daemon started, by cause: `crash` (it exited and the restart policy
     /// restarted it), `manual` (`wrangle restart`), `dependency` (a dependency it is tied to
     /// with `restart = true` got a new instance), `memory_limit` (its tree exceeded
-    /// `max_memory`). Causes that never happened are absent.
+    /// `max_memory`), `liveness` (its liveness probe failed `live.failures` times in a row).
+    /// Causes that never happened are absent.
     #[serde(default)]
     pub restarts_by_cause: std::collections::BTreeMap<String, u32>,
     /// Why the latest restart happened, for humans (`memory limit: 612MiB > 500MiB`).

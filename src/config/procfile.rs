@@ -105,6 +105,7 @@ pub(crate) fn parse(
             ports: Vec::new(),
             depends_on: Vec::new(),
             ready: None,
+            live: None,
             restart: DEFAULT_RESTART,
             stop: DEFAULT_STOP,
             limits: crate::spec::LimitSpec::default(),

@@ -180,6 +180,7 @@ impl<'a> Resolver<'a, '_, '_> {
             ports,
             depends_on: depends_on?,
             ready: service.ready.clone(),
+            live: service.live.clone(),
             restart: restart?,
             stop,
             limits: LimitSpec {

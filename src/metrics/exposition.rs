@@ -109,7 +109,7 @@ const SERVICE_RESTARTS: Family = Family {
     name: "wrangle_service_restarts_total",
     kind: Kind::Counter,
     labels: &["service", "cause"],
-    help: "Restarts since the daemon started, by cause (crash, manual, dependency, memory_limit)",
+    help: "Restarts since the daemon started, by cause (crash, manual, dependency, memory_limit, liveness)",
 };
 const SERVICE_LAST_EXIT_CODE: Family = Family {
     name: "wrangle_service_last_exit_code",
@@ -243,7 +243,7 @@ pub const STATES: [ServiceState; 11] = [
 
 /// Restart causes always exposed (from 0), so `increase()` sees the first restart of each.
 /// Causes the snapshot carries beyond these are exposed too.
-pub const RESTART_CAUSES: [&str; 4] = ["crash", "manual", "dependency", "memory_limit"];
+pub const RESTART_CAUSES: [&str; 5] = ["crash", "manual", "dependency", "memory_limit", "liveness"];
 
 /// Warning kinds always exposed (0 or 1); kinds the snapshot carries beyond these are exposed
 /// too.

@@ -193,12 +193,13 @@ wrangle_daemon_start_time_seconds 1767323045.0
 # HELP wrangle_service_up 1 while the service runs and is ready (state running or ready), else 0
 # TYPE wrangle_service_up gauge
 wrangle_service_up{{service=\"web\"}} 1
-# HELP wrangle_service_restarts_total Restarts since the daemon started, by cause (crash, manual, dependency, memory_limit)
+# HELP wrangle_service_restarts_total Restarts since the daemon started, by cause (crash, manual, dependency, memory_limit, liveness)
 # TYPE wrangle_service_restarts_total counter
 wrangle_service_restarts_total{{service=\"web\",cause=\"crash\"}} 0
 wrangle_service_restarts_total{{service=\"web\",cause=\"manual\"}} 0
 wrangle_service_restarts_total{{service=\"web\",cause=\"dependency\"}} 0
 wrangle_service_restarts_total{{service=\"web\",cause=\"memory_limit\"}} 0
+wrangle_service_restarts_total{{service=\"web\",cause=\"liveness\"}} 0
 # HELP wrangle_service_warning 1 while a warning (cpu, memory, readiness) is in force for the service, else 0
 # TYPE wrangle_service_warning gauge
 wrangle_service_warning{{service=\"web\",warning=\"cpu\"}} 0

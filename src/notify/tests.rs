@@ -58,6 +58,10 @@ fn every_event_the_daemon_publishes_can_be_asked_for() {
             instance,
             reason: String::new(),
         },
+        Event::LivenessFailed {
+            instance,
+            reason: String::new(),
+        },
         Event::ResourceWarning {
             instance,
             resource: Resource::Cpu,

@@ -209,6 +209,10 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
         Event::MemoryLimitExceeded { reason, .. } => {
             (Tone::Warn, format!("{reason}: restarting it"))
         }
+        Event::LivenessFailed { reason, .. } => (
+            Tone::Error,
+            format!("liveness probe failed ({reason}): restarting it"),
+        ),
         Event::ResourceWarning {
             active, message, ..
         } => (
@@ -326,6 +330,7 @@ pub fn kind(event: &Event) -> &'static str {
         Event::Restarting { .. } => "restarting",
         Event::RestartBlocked { .. } => "restart_blocked",
         Event::MemoryLimitExceeded { .. } => "memory_limit",
+        Event::LivenessFailed { .. } => "liveness_failed",
         Event::ReadinessLost { .. } => "readiness_lost",
         Event::ReadinessRestored { .. } => "readiness_restored",
         Event::ResourceWarning {

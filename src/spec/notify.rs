@@ -52,6 +52,10 @@ pub const EVENT_KINDS: &[(&str, &str)] = &[
         "a service was restarted for exceeding its max_memory",
     ),
     (
+        "liveness_failed",
+        "a service failed its liveness probe (live) too many times in a row and is restarted",
+    ),
+    (
         "readiness_lost",
         "a ready service failed its readiness rechecks (ready.recheck) 3 times in a row",
     ),

@@ -61,6 +61,7 @@
 //! |                   |                                  | nothing alive depends on it          |
 //! | live              | `Control(Restart)`               | Stopping → Respawn                   |
 //! | Starting, Running | `MemoryLimitExceeded`            | Stopping → Respawn, or GiveUp        |
+//! | Starting, Running | `LivenessFailed`                 | Stopping → Respawn, or GiveUp        |
 //! | any               | `Shutdown`                       | Stopping in reverse dependency order |
 //! | live              | `InstanceControl`                | the same, for one instance alone     |
 //!
@@ -210,6 +211,13 @@ pub enum Input {
         generation: u64,
         reason: String,
     },
+    /// The liveness probe (`live`) of tree `generation` failed `failures` times in a row:
+    /// restart it, counted as a crash. `reason` says what failed, for humans.
+    LivenessFailed {
+        service: ServiceId,
+        generation: u64,
+        reason: String,
+    },
 }
 
 /// Whose failure a failed spawn is. The runtime tells them apart by the error.
@@ -234,14 +242,17 @@ pub enum RestartCause {
     Dependency,
     /// Its tree exceeded `max_memory`.
     MemoryLimit,
+    /// Its liveness probe (`live`) failed too many times in a row.
+    Liveness,
 }
 
 impl RestartCause {
-    pub const ALL: [RestartCause; 4] = [
+    pub const ALL: [RestartCause; 5] = [
         RestartCause::Crash,
         RestartCause::Manual,
         RestartCause::Dependency,
         RestartCause::MemoryLimit,
+        RestartCause::Liveness,
     ];
 
     /// The snake_case name used in the API and in metric labels.
@@ -251,6 +262,7 @@ impl RestartCause {
             RestartCause::Manual => "manual",
             RestartCause::Dependency => "dependency",
             RestartCause::MemoryLimit => "memory_limit",
+            RestartCause::Liveness => "liveness",
         }
     }
 
@@ -261,7 +273,7 @@ impl RestartCause {
 
 /// Restarts counted by cause (indexed by [`RestartCause`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RestartCounts([u32; 4]);
+pub struct RestartCounts([u32; RestartCause::ALL.len()]);
 
 impl RestartCounts {
     pub fn get(&self, cause: RestartCause) -> u32 {
@@ -539,6 +551,11 @@ impl Engine {
                 generation,
                 reason,
             } => self.memory_limit_exceeded(now, service, generation, reason, fx),
+            Input::LivenessFailed {
+                service,
+                generation,
+                reason,
+            } => self.liveness_failed(now, service, generation, reason, fx),
         }
         effects
     }

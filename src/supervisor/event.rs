@@ -107,6 +107,12 @@ pub enum Event {
         instance: InstanceId,
         reason: String,
     },
+    /// The liveness probe (`live`) failed too many times in a row; the instance is being
+    /// restarted (or given up on, by the crash-loop rule).
+    LivenessFailed {
+        instance: InstanceId,
+        reason: String,
+    },
     /// A resource warning started (`active`) or ended: usage stayed above (or back below) a
     /// `cpu_warn`/`memory_warn` threshold for `warn_after`.
     ResourceWarning {
@@ -211,6 +217,7 @@ impl Event {
             | Event::LeaderExited { instance, .. }
             | Event::Exited { instance, .. }
             | Event::MemoryLimitExceeded { instance, .. }
+            | Event::LivenessFailed { instance, .. }
             | Event::ResourceWarning { instance, .. }
             | Event::ReadinessLost { instance, .. }
             | Event::ReadinessRestored { instance }

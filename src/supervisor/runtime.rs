@@ -25,6 +25,7 @@
 //! (readiness), `ports.rs` and `sampling.rs`.
 
 mod adopt;
+mod liveness;
 mod os;
 mod output;
 mod ports;
@@ -240,6 +241,8 @@ struct Instance {
     /// When set, the watcher sends this signal to members it finds later (SIGKILL escalation).
     signal_late_members: Rc<Cell<Option<Signal>>>,
     probe_task: Option<JoinHandle<()>>,
+    /// The liveness probe (`live`), from the instance's readiness until its stop.
+    live_task: Option<JoinHandle<()>>,
     started_at: SystemTime,
     /// Taken by whoever reports the end of the tree.
     output_drained: Option<OutputDrained>,
@@ -461,9 +464,15 @@ impl<S: System> Runtime<S> {
                     });
                 }
                 Effect::Publish(event) => {
-                    if let Event::Stopped { instance, .. } | Event::Exited { instance, .. } = event
-                    {
-                        self.end_instance(instance);
+                    match event {
+                        Event::Stopped { instance, .. } | Event::Exited { instance, .. } => {
+                            self.end_instance(instance)
+                        }
+                        Event::Ready { instance, .. } => self.watch_liveness(instance),
+                        Event::Stopping { instance, .. } | Event::Killing { instance, .. } => {
+                            self.stop_liveness(instance)
+                        }
+                        _ => {}
                     }
                     self.observer.event(&event);
                 }
@@ -571,12 +580,49 @@ impl<S: System> Runtime<S> {
         let Some(instance) = self.instances.remove(&id) else {
             return;
         };
-        if let Some(task) = instance.probe_task {
+        for task in [instance.probe_task, instance.live_task]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         if let Some(holder) = &self.settings.holder {
             // Best effort: a duplicate the sentinel keeps too long only costs it a descriptor.
             let _ = holder.release(&output_tag(&self.spec, id, instance.generation));
+        }
+    }
+
+    /// The instance is ready: its liveness probe (if it has one) starts.
+    fn watch_liveness(&mut self, id: InstanceId) {
+        let Some(probe) = self.spec.services[id.service].live.clone() else {
+            return;
+        };
+        let Some(instance) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let context = probes::ProbeContext {
+            instance: id,
+            generation: instance.generation,
+            sender: self.sender.clone(),
+            observer: Rc::clone(&self.observer),
+            system: Rc::clone(&self.system),
+        };
+        if let Some(previous) = instance
+            .live_task
+            .replace(tokio::task::spawn_local(liveness::watch(probe, context)))
+        {
+            previous.abort();
+        }
+    }
+
+    /// The instance is being stopped: a probe failing now says nothing new.
+    fn stop_liveness(&mut self, id: InstanceId) {
+        if let Some(task) = self
+            .instances
+            .get_mut(&id)
+            .and_then(|instance| instance.live_task.take())
+        {
+            task.abort();
         }
     }
 }

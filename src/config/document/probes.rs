@@ -1,5 +1,5 @@
-//! `ready`: a service's readiness probe, the one place that knows the probe kinds (`http`, `tcp`,
-//! `exec`, `log`, `notify`), their values and their timings.
+//! `ready` and `live`: a service's readiness and liveness probes, the one place that knows the
+//! probe kinds (`http`, `tcp`, `exec`, `log`, `notify`), their values and their timings.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use toml::de::DeValue;
 
 use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
-use crate::spec::{CommandSpec, ReadyCheck, ReadyProbe};
+use crate::spec::{CommandSpec, LiveProbe, ReadyCheck, ReadyProbe};
 
 pub(crate) const READY_KINDS: &[&str] = &["http", "tcp", "exec", "log", "notify"];
 pub(crate) const READY_KEYS: &[&str] = &[
@@ -26,6 +26,22 @@ pub(crate) const READY_KEYS: &[&str] = &[
 /// Built-in probe timings, used when `ready` does not set them.
 const DEFAULT_READY_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The kinds a liveness probe may have: the ones wrangle can repeat.
+const LIVE_KINDS: &[&str] = &["http", "tcp", "exec"];
+const LIVE_KEYS: &[&str] = &[
+    "http",
+    "tcp",
+    "exec",
+    "interval",
+    "timeout",
+    "failures",
+    "per_instance",
+];
+/// Built-in liveness timings, used when `live` does not set them.
+const DEFAULT_LIVE_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_LIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most consecutive failures `live.failures` may ask for.
+const MAX_LIVE_FAILURES: i64 = 1000;
 
 impl Reader<'_> {
     pub(super) fn ready(&mut self, value: &Value<'_>, path: &str) -> Option<ReadyProbe> {
@@ -130,6 +146,113 @@ impl Reader<'_> {
             interval,
             timeout,
             recheck: recheck.map(Spanned::into_inner),
+            per_instance: per_instance.is_some_and(|flag| flag.into_inner()),
+        })
+    }
+
+    /// `live = { http | tcp | exec, interval, timeout, failures, per_instance }`.
+    pub(super) fn live(&mut self, value: &Value<'_>, path: &str) -> Option<LiveProbe> {
+        let table = self.table(value, path, "a table with one of http, tcp or exec")?;
+        let mut check: Option<(Range<usize>, Option<ReadyCheck>)> = None;
+        let mut interval = DEFAULT_LIVE_INTERVAL;
+        let mut timeout = DEFAULT_LIVE_TIMEOUT;
+        let mut failures = LiveProbe::DEFAULT_FAILURES;
+        let mut per_instance: Option<Spanned<bool>> = None;
+        let mut ok = true;
+        for (key, item) in table.iter() {
+            let kind = key.get_ref().as_ref();
+            let key_path = format!("{path}.{kind}");
+            match kind {
+                "interval" => match self.duration(item, &key_path, true) {
+                    Some(duration) => interval = duration.into_inner(),
+                    None => ok = false,
+                },
+                "timeout" => match self.duration(item, &key_path, true) {
+                    Some(duration) => timeout = duration.into_inner(),
+                    None => ok = false,
+                },
+                "failures" => match self
+                    .integer(item, &key_path, "a positive integer")
+                    .and_then(|number| self.in_range(number, item, &key_path, 1, MAX_LIVE_FAILURES))
+                    .and_then(|number| u32::try_from(number).ok())
+                {
+                    Some(number) => failures = number,
+                    None => ok = false,
+                },
+                "per_instance" => match self.boolean(item, &key_path) {
+                    Some(flag) => per_instance = Some(Spanned::new(item.span(), flag)),
+                    None => ok = false,
+                },
+                "log" | "notify" => {
+                    self.push(
+                        Diagnostic::at(
+                            self.file,
+                            key.span(),
+                            format!("`{path}` cannot be a {kind} probe"),
+                            "a liveness probe must be repeatable",
+                        )
+                        .with_help("use one of http, tcp or exec"),
+                    );
+                    ok = false;
+                }
+                kind if LIVE_KINDS.contains(&kind) => {
+                    if let Some((first_span, _)) = &check {
+                        self.push(
+                            Diagnostic::at(
+                                self.file,
+                                key.span(),
+                                format!("`{path}` sets more than one probe kind"),
+                                "second probe kind",
+                            )
+                            .with_context(first_span.clone(), "first probe kind")
+                            .with_help("keep exactly one of http, tcp or exec"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    let parsed = self.ready_check(kind, item, &key_path);
+                    check = Some((key.span(), parsed));
+                }
+                other => self.unknown_key(key, other, &format!("`{path}`"), LIVE_KEYS),
+            }
+        }
+        let Some((_, parsed)) = check else {
+            if ok {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("`{path}` sets no probe kind"),
+                        "expected exactly one of http, tcp or exec",
+                    )
+                    .with_help("for example: live = { http = \"http://127.0.0.1:8080/health\" }"),
+                );
+            }
+            return None;
+        };
+        let check = parsed?;
+        if let Some(flag) = &per_instance
+            && *flag.get_ref()
+            && !matches!(check, ReadyCheck::Http { .. } | ReadyCheck::Tcp { .. })
+        {
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    flag.span(),
+                    format!("`{path}.per_instance` needs an http or tcp probe"),
+                    "only an address has a port to move",
+                )
+                .with_help(
+                    "an exec probe already reaches one instance each: remove `per_instance`",
+                ),
+            );
+            ok = false;
+        }
+        ok.then_some(LiveProbe {
+            check,
+            interval,
+            timeout,
+            failures,
             per_instance: per_instance.is_some_and(|flag| flag.into_inner()),
         })
     }

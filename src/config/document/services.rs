@@ -1,6 +1,6 @@
 //! `[services.NAME]` tables and `[defaults]`: a service's command, its settings (the keys that
 //! `[defaults]` may also set), its environment, ports and dependencies, and the service name
-//! rule. Its probe (`ready`) is read by `probes`.
+//! rule. Its probes (`ready`, `live`) are read by `probes`.
 //!
 //! A key that a service and `[defaults]` share goes in `RawSettings` and in `setting`; a key
 //! only a service may have goes in `RawService` and in `service`.
@@ -13,8 +13,9 @@ use toml::de::{DeTable, DeValue};
 use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
 use crate::spec::{
-    DependencyCondition, Instances, KubernetesSpec, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES,
-    ReadyProbe, ResourceLimits, RestartPolicy, Signal, container_image_problem,
+    DependencyCondition, Instances, KubernetesSpec, LiveProbe, MAX_INSTANCES,
+    MAX_SERVICE_NAME_BYTES, ReadyProbe, ResourceLimits, RestartPolicy, Signal,
+    container_image_problem,
     has_service_name_characters,
 };
 
@@ -28,6 +29,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "port",
     "depends_on",
     "ready",
+    "live",
     "restart",
     "backoff_initial",
     "backoff_max",
@@ -108,6 +110,7 @@ pub(crate) struct RawService {
     pub(crate) ports: Vec<Spanned<u16>>,
     pub(crate) depends_on: Vec<RawDependency>,
     pub(crate) ready: Option<ReadyProbe>,
+    pub(crate) live: Option<LiveProbe>,
     /// The names of the sockets it receives, in order.
     pub(crate) sockets: Vec<Spanned<String>>,
     pub(crate) instances: Option<Spanned<Instances>>,
@@ -194,6 +197,7 @@ impl Reader<'_> {
             ports: Vec::new(),
             depends_on: Vec::new(),
             ready: None,
+            live: None,
             sockets: Vec::new(),
             instances: None,
             kubernetes: KubernetesSpec::default(),
@@ -217,6 +221,7 @@ impl Reader<'_> {
                 "port" => service.ports = self.ports(value, &key_path),
                 "depends_on" => service.depends_on = self.depends_on(value, &key_path),
                 "ready" => service.ready = self.ready(value, &key_path),
+                "live" => service.live = self.live(value, &key_path),
                 "sockets" => service.sockets = self.strings(value, &key_path).unwrap_or_default(),
                 "instances" => service.instances = self.instances(value, &key_path),
                 "kubernetes" => service.kubernetes = self.kubernetes(value, &key_path),

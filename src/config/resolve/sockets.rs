@@ -266,11 +266,23 @@ impl Resolver<'_, '_, '_> {
             );
             ok = false;
         }
-        if let (Instances::Count(count), Some(probe)) = (count, &service.ready)
-            && probe.per_instance
-        {
+        let per_instance_checks = [
+            service
+                .ready
+                .as_ref()
+                .filter(|probe| probe.per_instance)
+                .map(|probe| &probe.check),
+            service
+                .live
+                .as_ref()
+                .filter(|probe| probe.per_instance)
+                .map(|probe| &probe.check),
+        ];
+        for check in per_instance_checks.into_iter().flatten() {
             // During a reload one more instance runs, numbered `count`.
-            if probe.check.for_instance(count).is_none() {
+            if let Instances::Count(count) = count
+                && check.for_instance(count).is_none()
+            {
                 self.diagnostics.push(Diagnostic::at(
                     self.file,
                     instances.span(),
@@ -283,6 +295,7 @@ impl Resolver<'_, '_, '_> {
                     ),
                 ));
                 ok = false;
+                break;
             }
         }
         ok.then_some(count)

@@ -1,5 +1,5 @@
 //! Stopping: a user's start/stop/restart of a service or of one instance, the graceful restart at
-//! `max_memory`, the shutdown of everything in reverse dependency order, and the stop of one tree
+//! `max_memory` or after failed liveness probes, the shutdown of everything in reverse dependency order, and the stop of one tree
 //! (its stop signal, then SIGKILL after its timeout).
 
 use std::time::Instant;
@@ -242,6 +242,52 @@ impl Engine {
         };
         let then = match state.crash_loop.run_ended(now, &restart_spec, end) {
             Verdict::Restart { .. } => AfterStop::Respawn(RestartCause::MemoryLimit),
+            Verdict::GiveUp(rule) => {
+                state.reason = Some(format!("{reason}; {rule}"));
+                AfterStop::GiveUp
+            }
+        };
+        state.last_restart_reason = Some(reason);
+        self.stop_instance(id, then, fx);
+    }
+
+    /// A restart of a tree whose liveness probe failed too many times in a row: it is hung, or
+    /// broken in a way its process cannot see. It counts as a crash for the crash-loop rule
+    /// (a quick one when the tree did not stay up `min_uptime`), whatever the restart policy
+    /// says: a process that stopped working did not choose to end.
+    pub(super) fn liveness_failed(
+        &mut self,
+        now: Instant,
+        service: ServiceId,
+        generation: u64,
+        reason: String,
+        fx: &mut Effects,
+    ) {
+        if !matches!(self.stage, Stage::StartingUp { .. } | Stage::Running) {
+            return;
+        }
+        let Some(id) = self.of_generation(service, generation) else {
+            return;
+        };
+        let restart_spec = self.spec.services[service].restart;
+        let Some(state) = self.instance_mut(id) else {
+            return;
+        };
+        let tree = match state.lifecycle {
+            Lifecycle::Starting(tree) | Lifecycle::Running(tree) => tree,
+            // One that is being stopped anyway.
+            _ => return,
+        };
+        fx.push(Effect::Publish(Event::LivenessFailed {
+            instance: id,
+            reason: reason.clone(),
+        }));
+        let end = RunEnd::Crashed {
+            uptime: tree.uptime(now),
+        };
+        let reason = format!("liveness probe failed: {reason}");
+        let then = match state.crash_loop.run_ended(now, &restart_spec, end) {
+            Verdict::Restart { .. } => AfterStop::Respawn(RestartCause::Liveness),
             Verdict::GiveUp(rule) => {
                 state.reason = Some(format!("{reason}; {rule}"));
                 AfterStop::GiveUp

@@ -129,10 +129,16 @@ impl<S: System> Runtime<S> {
                 rescan: Rc::new(Notify::new()),
                 signal_late_members: Rc::new(Cell::new(None)),
                 probe_task,
+                live_task: None,
                 started_at: adopted.started_at.unwrap_or_else(SystemTime::now),
                 output_drained: Some(output_drained),
             },
         );
+        // A ready instance is watched for liveness again at once; one that is not ready yet
+        // is, once it is (its `Ready` event).
+        if adopted.ready {
+            self.watch_liveness(id);
+        }
     }
 
     /// An adopted leader `pid` ended (`status` from the sentinel, or `None` when only its pidfd

@@ -113,19 +113,9 @@ async fn recheck<S: System>(probe: &ReadyProbe, context: &ProbeContext<S>, perio
         tokio::time::sleep(period).await;
         let started = Instant::now();
         let attempt_timeout = period.clamp(Duration::from_millis(100), Duration::from_secs(10));
-        let result = match &probe.check {
-            ReadyCheck::Http { url } => probe::http_attempt(url, attempt_timeout).await,
-            ReadyCheck::Tcp { host, port } => {
-                probe::tcp_attempt(host, *port, attempt_timeout).await
-            }
-            ReadyCheck::Exec { command } => {
-                context
-                    .system
-                    .exec_probe(context.instance, command, attempt_timeout)
-                    .await
-            }
-            // Refused by the config: these cannot be repeated.
-            ReadyCheck::Log { .. } | ReadyCheck::Notify => return,
+        // Log and notify checks are refused by the config: they cannot be repeated.
+        let Some(result) = attempt(&probe.check, context, attempt_timeout).await else {
+            return;
         };
         context
             .observer
@@ -189,18 +179,8 @@ async fn poll_check<S: System>(
             .max(Duration::from_secs(1))
             .min(deadline - now);
         let attempt_started = Instant::now();
-        let result = match check {
-            ReadyCheck::Http { url } => probe::http_attempt(url, attempt_timeout).await,
-            ReadyCheck::Tcp { host, port } => {
-                probe::tcp_attempt(host, *port, attempt_timeout).await
-            }
-            ReadyCheck::Exec { command } => {
-                context
-                    .system
-                    .exec_probe(context.instance, command, attempt_timeout)
-                    .await
-            }
-            ReadyCheck::Log { .. } | ReadyCheck::Notify => return Err(None),
+        let Some(result) = attempt(check, context, attempt_timeout).await else {
+            return Err(None);
         };
         context
             .observer
@@ -215,4 +195,24 @@ async fn poll_check<S: System>(
         let wake = (tokio::time::Instant::now() + schedule.next_delay()).min(deadline);
         tokio::time::sleep_until(wake).await;
     }
+}
+
+/// One attempt of a check wrangle can repeat (http, tcp, exec), within `timeout`; `None` for a
+/// log or notify check, which cannot be attempted.
+pub(super) async fn attempt<S: System>(
+    check: &ReadyCheck,
+    context: &ProbeContext<S>,
+    timeout: Duration,
+) -> Option<Result<(), probe::ProbeFailure>> {
+    Some(match check {
+        ReadyCheck::Http { url } => probe::http_attempt(url, timeout).await,
+        ReadyCheck::Tcp { host, port } => probe::tcp_attempt(host, *port, timeout).await,
+        ReadyCheck::Exec { command } => {
+            context
+                .system
+                .exec_probe(context.instance, command, timeout)
+                .await
+        }
+        ReadyCheck::Log { .. } | ReadyCheck::Notify => return None,
+    })
 }

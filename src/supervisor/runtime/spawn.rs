@@ -143,6 +143,7 @@ impl<S: System> Runtime<S> {
                 rescan: Rc::new(Notify::new()),
                 signal_late_members: Rc::new(Cell::new(None)),
                 probe_task,
+                live_task: None,
                 started_at: SystemTime::now(),
                 output_drained: Some(output_drained),
             },

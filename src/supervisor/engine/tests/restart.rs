@@ -419,3 +419,67 @@ fn a_spawn_failure_of_the_service_after_start_up_is_a_quick_crash() {
         Event::SpawnFailed { retry: None, error, .. } if error == "command not found: worker"
     )));
 }
+
+#[test]
+fn a_failed_liveness_probe_restarts_the_instance_whatever_its_restart_policy() {
+    let mut api = service("api", &[], false);
+    api.restart.policy = RestartPolicy::Never;
+    let mut harness = daemon(project(vec![api, service("db", &[], false)]));
+    harness.feed(Input::Start { services: vec![] });
+    let failed = |generation| Input::LivenessFailed {
+        service: 0,
+        generation,
+        reason: "http http://127.0.0.1:1/ failed 3 times in a row".to_string(),
+    };
+    harness.feed(failed(1));
+    assert_eq!(harness.signals, vec![(0, Signal::TERM)]);
+    // A second report while it stops changes nothing.
+    harness.feed(failed(1));
+    assert_eq!(harness.signals.len(), 1);
+    harness.exit_tree(0, Exit::Signal(15));
+    assert_eq!(harness.spawned_services(), vec![0, 1, 0]);
+    assert_eq!(harness.phase(0), Phase::Running);
+    let view = harness.engine.view(0);
+    assert_eq!(view.restart_causes.get(RestartCause::Liveness), 1);
+    assert_eq!(view.restart_causes.get(RestartCause::Crash), 0);
+    assert!(
+        view.last_restart_reason
+            .as_deref()
+            .is_some_and(|reason| reason.starts_with("liveness probe failed: http"))
+    );
+    assert!(harness.events.iter().any(|event| matches!(
+        event,
+        Event::LivenessFailed {
+            instance: InstanceId { service: 0, .. },
+            ..
+        }
+    )));
+    // A stale report about the replaced tree is ignored.
+    harness.feed(failed(1));
+    assert_eq!(harness.signals.len(), 1);
+}
+
+#[test]
+fn liveness_failures_count_as_crashes_for_the_crash_loop_rule() {
+    let mut hung = service("hung", &[], false);
+    hung.restart.max_restarts = 2;
+    hung.restart.window = Duration::from_secs(3600);
+    let mut harness = daemon(project(vec![hung]));
+    harness.feed(Input::Start { services: vec![] });
+    for _ in 0..3 {
+        let generation = harness.generation(0);
+        harness.feed(Input::LivenessFailed {
+            service: 0,
+            generation,
+            reason: "tcp 127.0.0.1:1 failed 3 times in a row".to_string(),
+        });
+        harness.exit_tree(0, Exit::Signal(15));
+    }
+    assert_eq!(harness.phase(0), Phase::Failed);
+    assert_eq!(harness.spawned_services(), vec![0, 0, 0]);
+    assert!(harness.events.iter().any(|event| matches!(
+        event,
+        Event::Failed { reason, .. }
+            if reason.starts_with("liveness probe failed") && reason.contains("crashed 3 times in a row")
+    )));
+}
