@@ -37,7 +37,7 @@ mod sockets;
 mod values;
 
 pub(crate) use notify::{NOTIFY_KEYS, RawNotify, resolve as resolve_notify};
-pub(crate) use probes::{READY_KEYS, READY_KINDS};
+pub(crate) use probes::{LIVE_KEYS, LIVE_KINDS, READY_KEYS, READY_KINDS};
 pub(crate) use project::{
     DASHBOARD_KEYS, LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, RawProject, TOP_LEVEL_KEYS,
 };

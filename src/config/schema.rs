@@ -14,8 +14,9 @@
 use serde_json::{Map, Value, json};
 
 use crate::config::document::{
-    CONDITIONS, DASHBOARD_KEYS, DEFAULTS_KEYS, LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, NOTIFY_KEYS,
-    READY_KEYS, READY_KINDS, RESTART_POLICIES, SERVICE_KEYS, SOCKET_KEYS, TOP_LEVEL_KEYS,
+    CONDITIONS, DASHBOARD_KEYS, DEFAULTS_KEYS, LIVE_KEYS, LIVE_KINDS, LOGS_KEYS, METRICS_KEYS,
+    MONITOR_KEYS, NOTIFY_KEYS, READY_KEYS, READY_KINDS, RESTART_POLICIES, SERVICE_KEYS,
+    SOCKET_KEYS, TOP_LEVEL_KEYS,
 };
 use crate::spec::EVENT_KINDS;
 use crate::spec::{MAX_IMAGE_BYTES, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES};
@@ -27,6 +28,7 @@ pub(crate) enum Table {
     Service,
     Defaults,
     Ready,
+    Live,
     Notify,
     Socket,
     Logs,
@@ -36,11 +38,12 @@ pub(crate) enum Table {
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 10] = [
+    pub(crate) const ALL: [Table; 11] = [
         Table::Top,
         Table::Service,
         Table::Defaults,
         Table::Ready,
+        Table::Live,
         Table::Notify,
         Table::Socket,
         Table::Logs,
@@ -56,6 +59,7 @@ impl Table {
             Table::Service => SERVICE_KEYS,
             Table::Defaults => DEFAULTS_KEYS,
             Table::Ready => READY_KEYS,
+            Table::Live => LIVE_KEYS,
             Table::Notify => NOTIFY_KEYS,
             Table::Socket => SOCKET_KEYS,
             Table::Logs => LOGS_KEYS,
@@ -72,6 +76,7 @@ impl Table {
             Table::Service => "service",
             Table::Defaults => "defaults",
             Table::Ready => "ready",
+            Table::Live => "live",
             Table::Notify => "notify",
             Table::Socket => "socket",
             Table::Logs => "logs",
@@ -130,10 +135,14 @@ fn object_of(table: Table) -> Value {
             Table::Service => {
                 object.insert("required".to_string(), json!(["command"]));
             }
-            Table::Ready => {
+            Table::Ready | Table::Live => {
                 // Exactly one probe kind: each branch requires a different one, so a table with
                 // two kinds matches two branches and fails `oneOf`.
-                let kinds: Vec<Value> = READY_KINDS
+                let all_kinds = match table {
+                    Table::Live => LIVE_KINDS,
+                    _ => READY_KINDS,
+                };
+                let kinds: Vec<Value> = all_kinds
                     .iter()
                     .map(|kind| json!({ "required": [kind] }))
                     .collect();
@@ -162,6 +171,7 @@ pub(crate) fn shape(table: Table, key: &str) -> Option<Value> {
         Table::Top => top_level(key)?,
         Table::Service | Table::Defaults => service(key)?,
         Table::Ready => ready(key)?,
+        Table::Live => live(key)?,
         Table::Notify => notify(key)?,
         Table::Socket => socket(key)?,
         Table::Logs => logs(key)?,
@@ -260,6 +270,10 @@ fn service(key: &str) -> Option<Shape> {
         "ready" => (
             json!({ "$ref": "#/definitions/ready" }),
             "How wrangle decides the service is ready: exactly one probe kind.",
+        ),
+        "live" => (
+            json!({ "$ref": "#/definitions/live" }),
+            "Whether a running service still works: repeated failures restart it.",
         ),
         "restart" => (
             json!({ "enum": RESTART_POLICIES }),
@@ -402,6 +416,31 @@ fn ready(key: &str) -> Option<Shape> {
         "recheck" => (
             duration(),
             "Once ready, probe again this often (http, tcp, exec).",
+        ),
+        "per_instance" => (
+            json!({ "type": "boolean" }),
+            "http and tcp: probe each instance on the probe's port plus its instance number.",
+        ),
+        _ => return None,
+    })
+}
+
+fn live(key: &str) -> Option<Shape> {
+    Some(match key {
+        "http" | "tcp" | "exec" => {
+            let (shape, _) = ready(key)?;
+            let description = match key {
+                "http" => "GET this http:// URL; a pass is a 2xx status.",
+                "tcp" => "A pass is an accepted TCP connection (it cannot see a hung process).",
+                _ => "A pass is this command exiting 0 (never run by a shell).",
+            };
+            (shape, description)
+        }
+        "interval" => (duration(), "The time between two attempts."),
+        "timeout" => (duration(), "An attempt that takes longer fails."),
+        "failures" => (
+            json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+            "Failed attempts in a row that restart the service.",
         ),
         "per_instance" => (
             json!({ "type": "boolean" }),

@@ -27,8 +27,8 @@ pub(crate) const READY_KEYS: &[&str] = &[
 const DEFAULT_READY_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The kinds a liveness probe may have: the ones wrangle can repeat.
-const LIVE_KINDS: &[&str] = &["http", "tcp", "exec"];
-const LIVE_KEYS: &[&str] = &[
+pub(crate) const LIVE_KINDS: &[&str] = &["http", "tcp", "exec"];
+pub(crate) const LIVE_KEYS: &[&str] = &[
     "http",
     "tcp",
     "exec",

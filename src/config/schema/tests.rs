@@ -156,6 +156,7 @@ fn docs_config_md_documents_exactly_the_keys_of_the_schema() {
         ("Services", Table::Service),
         ("`[defaults]`", Table::Defaults),
         ("`ready`", Table::Ready),
+        ("`live`", Table::Live),
         ("`[logs]`", Table::Logs),
         ("`[[notify]]`", Table::Notify),
         ("`[sockets]`", Table::Socket),
