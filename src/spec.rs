@@ -12,9 +12,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod diff;
 mod notify;
+pub mod secret;
 mod sockets;
 
+pub use diff::{EnvChange, ProjectDiff, ServiceChange, diff};
 pub use notify::{EVENT_KINDS, NOTIFICATION_KINDS, NotifySpec, NotifyTarget, SUPPRESSED_KIND};
 pub use sockets::{ListenAddress, SocketId, SocketSpec, UnixSocketSpec};
 

@@ -1,0 +1,219 @@
+//! What changed between two specs of one project: the services added, removed and changed (with
+//! the keys that changed, and environment differences with secret-looking values masked), and
+//! the project-level settings that changed. `wrangle apply` prints it as its plan and acts on
+//! exactly that.
+//!
+//! Pure data in, data out: services are matched by name (their ids may differ between the two
+//! specs), dependencies and sockets compared by the names they point at.
+
+use std::collections::BTreeSet;
+
+use super::secret;
+use super::{LiveProbe, ProjectSpec, ReadyProbe, ServiceSpec};
+
+/// The differences between the running spec and a newly loaded one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectDiff {
+    /// Services only the new spec has, in its order.
+    pub added: Vec<String>,
+    /// Services only the old spec has, in its order.
+    pub removed: Vec<String>,
+    /// Services both have that differ, in the new spec's order.
+    pub changed: Vec<ServiceChange>,
+    /// Project-level settings that differ (`[logs]`, `[monitor]`, `[metrics]`, `[[notify]]`,
+    /// `[sockets]`).
+    pub settings: Vec<&'static str>,
+}
+
+impl ProjectDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.settings.is_empty()
+    }
+}
+
+/// One service whose settings differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceChange {
+    pub name: String,
+    /// The config keys that differ, as the user writes them (`command`, `env`, `ready`...).
+    pub keys: Vec<&'static str>,
+    /// Variables added, removed or changed (after `env_file`, `env` and `PORT` were merged).
+    pub env: Vec<EnvChange>,
+}
+
+impl ServiceChange {
+    /// Only `instances` differs: the change is a scale, not a new process per instance.
+    pub fn only_instances(&self) -> bool {
+        self.keys == ["instances"]
+    }
+}
+
+/// A variable that differs, its values as they may be shown ([`secret::shown_value`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvChange {
+    pub name: String,
+    /// `None`: the variable is new.
+    pub before: Option<String>,
+    /// `None`: the variable is gone.
+    pub after: Option<String>,
+}
+
+/// Compares the running spec `old` with `new`.
+pub fn diff(old: &ProjectSpec, new: &ProjectSpec) -> ProjectDiff {
+    let names = |spec: &ProjectSpec| -> BTreeSet<String> {
+        spec.services.iter().map(|s| s.name.clone()).collect()
+    };
+    let (old_names, new_names) = (names(old), names(new));
+    let added = new
+        .services
+        .iter()
+        .filter(|service| !old_names.contains(&service.name))
+        .map(|service| service.name.clone())
+        .collect();
+    let removed = old
+        .services
+        .iter()
+        .filter(|service| !new_names.contains(&service.name))
+        .map(|service| service.name.clone())
+        .collect();
+    let changed = new
+        .services
+        .iter()
+        .filter_map(|after| {
+            let before = old.services.iter().find(|s| s.name == after.name)?;
+            let change = service_change(old, before, new, after);
+            (!change.keys.is_empty()).then_some(change)
+        })
+        .collect();
+    ProjectDiff {
+        added,
+        removed,
+        changed,
+        settings: setting_changes(old, new),
+    }
+}
+
+fn service_change(
+    old: &ProjectSpec,
+    before: &ServiceSpec,
+    new: &ProjectSpec,
+    after: &ServiceSpec,
+) -> ServiceChange {
+    let mut keys = Vec::new();
+    let mut differs = |key: &'static str, differ: bool| {
+        if differ {
+            keys.push(key);
+        }
+    };
+    differs("command", before.command != after.command);
+    differs("cwd", before.cwd != after.cwd);
+    differs("env", before.env != after.env);
+    differs("port", before.ports != after.ports);
+    let dependencies = |spec: &ProjectSpec, service: &ServiceSpec| -> Vec<String> {
+        service
+            .depends_on
+            .iter()
+            .map(|dependency| {
+                format!(
+                    "{} {} {}",
+                    spec.services[dependency.service].name,
+                    dependency.condition.as_str(),
+                    dependency.restart
+                )
+            })
+            .collect()
+    };
+    differs(
+        "depends_on",
+        dependencies(old, before) != dependencies(new, after),
+    );
+    differs(
+        "ready",
+        before.ready.as_ref().map(ready_key) != after.ready.as_ref().map(ready_key),
+    );
+    differs(
+        "live",
+        before.live.as_ref().map(live_key) != after.live.as_ref().map(live_key),
+    );
+    differs("restart", before.restart != after.restart);
+    differs("stop", before.stop != after.stop);
+    differs("limits", before.limits != after.limits);
+    let sockets = |spec: &'_ ProjectSpec, service: &ServiceSpec| -> Vec<super::SocketSpec> {
+        service
+            .sockets
+            .iter()
+            .map(|socket| spec.sockets[*socket].clone())
+            .collect()
+    };
+    differs("sockets", sockets(old, before) != sockets(new, after));
+    differs("instances", before.instances != after.instances);
+    ServiceChange {
+        name: after.name.clone(),
+        keys,
+        env: env_changes(before, after),
+    }
+}
+
+/// A probe as a comparable value: its check as described, and its settings.
+fn ready_key(probe: &ReadyProbe) -> String {
+    format!(
+        "{} {:?} {:?} {:?} {}",
+        probe.check.describe(),
+        probe.interval,
+        probe.timeout,
+        probe.recheck,
+        probe.per_instance
+    )
+}
+
+fn live_key(probe: &LiveProbe) -> String {
+    format!(
+        "{} {:?} {:?} {} {}",
+        probe.check.describe(),
+        probe.interval,
+        probe.timeout,
+        probe.failures,
+        probe.per_instance
+    )
+}
+
+fn env_changes(before: &ServiceSpec, after: &ServiceSpec) -> Vec<EnvChange> {
+    let names: BTreeSet<&String> = before.env.keys().chain(after.env.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (old, new) = (before.env.get(name), after.env.get(name));
+            (old != new).then(|| EnvChange {
+                name: name.clone(),
+                before: old.map(|value| secret::shown_value(name, value).to_string()),
+                after: new.map(|value| secret::shown_value(name, value).to_string()),
+            })
+        })
+        .collect()
+}
+
+fn setting_changes(old: &ProjectSpec, new: &ProjectSpec) -> Vec<&'static str> {
+    let mut settings = Vec::new();
+    if old.logs != new.logs {
+        settings.push("[logs]");
+    }
+    if old.monitor != new.monitor {
+        settings.push("[monitor]");
+    }
+    if old.metrics != new.metrics {
+        settings.push("[metrics]");
+    }
+    if old.notify != new.notify {
+        settings.push("[[notify]]");
+    }
+    if old.sockets != new.sockets {
+        settings.push("[sockets]");
+    }
+    settings
+}
+
+#[cfg(test)]
+mod tests;
