@@ -3,6 +3,7 @@
 //! This is the edge of the program: errors become messages and exit codes here (see
 //! [`crate::exit`]).
 
+pub mod apply;
 pub mod control;
 pub mod dashboard;
 pub mod detach;
@@ -60,6 +61,9 @@ pub enum Command {
     /// Run N instances of a service in the running daemon, starting or stopping as few as that
     /// takes.
     Scale(instances::ScaleArgs),
+    /// Read wrangle.toml again and compare it with what the daemon runs: services added,
+    /// removed and changed, secrets masked. Only --dry-run (the plan) is available so far.
+    Apply(apply::ApplyArgs),
     /// Stop everything and end the project's wrangle (daemon or foreground).
     Down(ProjectArgs),
     /// List every project with a running wrangle for this user.
@@ -187,6 +191,7 @@ pub fn run(cli: Cli) -> u8 {
         }
         Command::Reload(args) => instances::reload(file(args.project.clone()), args),
         Command::Scale(args) => instances::scale(file(args.project.clone()), args),
+        Command::Apply(args) => apply::apply(file(args.project.clone()), args),
         Command::Down(args) => control::down(file(args)),
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),

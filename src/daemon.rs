@@ -278,6 +278,7 @@ async fn serve(
         request_receiver,
         controls.clone(),
         Arc::clone(&spec),
+        prepared.origin,
         status.clone(),
     ));
 
@@ -602,6 +603,7 @@ async fn answer_requests(
     mut requests: mpsc::UnboundedReceiver<RequestEnvelope>,
     controls: mpsc::UnboundedSender<ControlRequest>,
     spec: Arc<ProjectSpec>,
+    origin: crate::config::Origin,
     status: watch::Receiver<Arc<ProjectStatus>>,
 ) {
     while let Some((request, reply)) = requests.recv().await {
@@ -609,6 +611,10 @@ async fn answer_requests(
             Request::Shutdown => {
                 let _ = controls.send(ControlRequest::new(Control::Shutdown));
                 let _ = reply.send(Ok(Reply::ShuttingDown));
+                continue;
+            }
+            Request::Apply { dry_run } => {
+                let _ = reply.send(apply_plan(&spec, origin, dry_run));
                 continue;
             }
             Request::Start { services } => {
@@ -660,6 +666,28 @@ async fn answer_requests(
         }
         let _ = reply.send(Ok(Reply::Accepted { services: names }));
     }
+}
+
+/// `apply`: the config file read again under the trust rule it was first read with, fully
+/// validated, and compared with the running spec. Acting on the plan is not served yet: the
+/// running spec is shared by the engine, the runtime, the log store, the status and metrics,
+/// which all need to follow a new one at the same turn.
+fn apply_plan(
+    spec: &ProjectSpec,
+    origin: crate::config::Origin,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
+    let trust = launch::config_trust().map_err(|error| ApiError::internal(error.render(false)))?;
+    let loaded = crate::config::load(&spec.source, origin, &trust)
+        .map_err(|error| ApiError::bad_request(error.render(false)))?;
+    let plan = wire::ApplyPlan::from(crate::spec::diff(spec, &loaded.spec));
+    if !dry_run {
+        return Err(ApiError::forbidden(
+            "acting on the plan is not available yet: use `wrangle apply --dry-run` to see it, \
+             then `wrangle down` and `wrangle up`",
+        ));
+    }
+    Ok(Reply::Plan { plan })
 }
 
 /// The controls of a start, stop or restart of `selectors` (all services when empty): a service

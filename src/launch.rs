@@ -33,6 +33,8 @@ pub const DETACHED_MARKER: &str = "\0wrangle-daemon-detached";
 /// A project ready to run: loaded, checked, locked, its ports free, its sockets bound.
 pub struct Prepared {
     pub spec: Arc<ProjectSpec>,
+    /// How the config file was chosen: `apply` reads it again under the same trust rule.
+    pub origin: config::Origin,
     pub selected: Vec<ServiceId>,
     pub paths: ProjectPaths,
     /// Held for the whole run; the kernel releases it when the process ends, however it ends.
@@ -107,6 +109,7 @@ pub fn prepare(
     let sockets = preflight::bind_sockets(&spec)?;
     Ok(Prepared {
         spec,
+        origin,
         selected,
         paths,
         lock,

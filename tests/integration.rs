@@ -19,6 +19,8 @@ mod readiness;
 mod restart;
 // Liveness probes (`live`): a hung service that keeps its port is restarted.
 mod liveness;
+// `apply`: the config read again and compared with what the daemon runs.
+mod apply;
 // Each class of configuration error, with its exact location.
 mod config_errors;
 // Config and env files another user could have written; env files that are not regular files.

@@ -242,7 +242,7 @@ async fn actions(State(state): State<AppState>, body: JsonBody<Request>) -> Resp
         | Request::Restart { services }
         | Request::Reload { services } => services.as_slice(),
         Request::Scale { service, .. } => std::slice::from_ref(service),
-        Request::Shutdown => &[],
+        Request::Shutdown | Request::Apply { .. } => &[],
     };
     if let Err(error) = check_services(&state, named) {
         return error.into_response();

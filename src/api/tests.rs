@@ -404,6 +404,9 @@ async fn play_daemon(
         received.lock().unwrap().push(request.clone());
         let reply = match request {
             Request::Shutdown => Reply::ShuttingDown,
+            Request::Apply { .. } => Reply::Plan {
+                plan: Default::default(),
+            },
             Request::Scale { service, .. } => Reply::Accepted {
                 services: vec![service],
             },

@@ -280,6 +280,14 @@ pub enum Request {
     },
     /// Stop everything and end the daemon.
     Shutdown,
+    /// Read the project's config file again, fully validated, and compare it with the running
+    /// one: the answer is a [`Reply::Plan`]. Only `dry_run: true` is served so far (acting on
+    /// the plan is refused with 403, nothing changed).
+    Apply {
+        /// Print the plan and touch nothing.
+        #[serde(default)]
+        dry_run: bool,
+    },
 }
 
 /// The daemon's answer to a [`Request`] it accepted. The work happens afterwards: follow
@@ -297,6 +305,71 @@ pub enum Reply {
     },
     /// The daemon is stopping every service and will then exit.
     ShuttingDown,
+    /// What differs between the running config and the file now (`apply`).
+    Plan {
+        /// The differences.
+        plan: ApplyPlan,
+    },
+}
+
+/// What differs between the running config and the config file now: what `apply` would act on.
+/// Environment values that look secret (see `spec::secret`) are masked as `<masked>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyPlan {
+    /// Services only the file has.
+    pub added: Vec<String>,
+    /// Services only the running config has.
+    pub removed: Vec<String>,
+    /// Services both have that differ.
+    pub changed: Vec<ChangedService>,
+    /// Project settings that differ (`[logs]`, `[monitor]`, `[metrics]`, `[[notify]]`,
+    /// `[sockets]`): each needs `wrangle down` and `wrangle up`.
+    pub settings: Vec<String>,
+}
+
+/// A service whose settings differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedService {
+    pub name: String,
+    /// The config keys that differ (`command`, `env`, `ready`, ...).
+    pub keys: Vec<String>,
+    /// Environment variables that differ.
+    pub env: Vec<EnvDifference>,
+}
+
+/// One environment variable that differs; `null` where it is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvDifference {
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl From<crate::spec::ProjectDiff> for ApplyPlan {
+    fn from(diff: crate::spec::ProjectDiff) -> ApplyPlan {
+        ApplyPlan {
+            added: diff.added,
+            removed: diff.removed,
+            changed: diff
+                .changed
+                .into_iter()
+                .map(|change| ChangedService {
+                    name: change.name,
+                    keys: change.keys.iter().map(|key| key.to_string()).collect(),
+                    env: change
+                        .env
+                        .into_iter()
+                        .map(|env| EnvDifference {
+                            name: env.name,
+                            before: env.before,
+                            after: env.after,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            settings: diff.settings.iter().map(|key| key.to_string()).collect(),
+        }
+    }
 }
 
 /// The body of every error response.

@@ -282,6 +282,8 @@ impl App {
                     Ok(Reply::ShuttingDown) => {
                         (format!("{label}: the daemon is shutting down"), Tone::Bad)
                     }
+                    // `top` sends no `apply`.
+                    Ok(Reply::Plan { .. }) => (format!("{label}: accepted"), Tone::Good),
                     Err(error) => (format!("{label}: error: {error}"), Tone::Bad),
                 };
                 self.say(text, tone);

@@ -1,0 +1,114 @@
+//! `wrangle apply [--dry-run]`: the project's config read again (same loader, same located
+//! errors and exit 2 as `up`) and compared with the one the daemon runs; the plan is printed:
+//! services added, removed and changed with the keys that changed, environment differences with
+//! secret-looking values masked (`spec::secret`), and project settings that need a restart of
+//! the daemon. Only the plan is served so far: without `--dry-run`, the daemon refuses to act
+//! and nothing changes.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::api::client::{Client, ClientError};
+use crate::api::wire::{ApplyPlan, Reply, Request};
+use crate::cli::project;
+use crate::cli::status::client_failure;
+use crate::config;
+use crate::exit;
+use crate::launch;
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub project: crate::cli::ProjectArgs,
+    /// Print what would change and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn apply(file: Option<PathBuf>, args: ApplyArgs) -> u8 {
+    let origin = match file {
+        Some(_) => config::Origin::Named,
+        None => config::Origin::Discovered,
+    };
+    let project = match project::locate(file) {
+        Ok(project) => project,
+        Err(code) => return code,
+    };
+    // The same check as `up`, with its located errors: a broken config changes nothing.
+    let color = crate::output::Printer::color_wanted(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        |key| std::env::var(key).ok(),
+    );
+    let loaded =
+        launch::config_trust().and_then(|trust| config::load(&project.config, origin, &trust));
+    match loaded {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                eprintln!("{}", warning.render(color));
+            }
+        }
+        Err(error) => {
+            eprintln!("{}", error.render(color));
+            return exit::INVALID;
+        }
+    }
+    let client = Client::new(project.paths.control_socket.clone());
+    let request = Request::Apply {
+        dry_run: args.dry_run,
+    };
+    let outcome = project::block_on(async { client.request(&request).await });
+    match outcome {
+        Ok(Ok(Reply::Plan { plan })) => {
+            print!("{}", render_plan(&plan));
+            exit::SUCCESS
+        }
+        Ok(Ok(_)) => client_failure(
+            &project,
+            &ClientError::Protocol("the daemon answered apply with something else".into()),
+        ),
+        Ok(Err(error)) => client_failure(&project, &error),
+        Err(code) => code,
+    }
+}
+
+/// The plan as `apply` prints it, one line per service or setting.
+pub fn render_plan(plan: &ApplyPlan) -> String {
+    let mut text = String::new();
+    let count = plan.added.len() + plan.removed.len() + plan.changed.len() + plan.settings.len();
+    if count == 0 {
+        text.push_str("nothing to apply: the config matches what runs\n");
+        return text;
+    }
+    for name in &plan.added {
+        text.push_str(&format!("+ {name}: added (to start)\n"));
+    }
+    for name in &plan.removed {
+        text.push_str(&format!("- {name}: removed (to stop)\n"));
+    }
+    for change in &plan.changed {
+        text.push_str(&format!(
+            "~ {}: changed {}\n",
+            change.name,
+            change.keys.join(", ")
+        ));
+        for env in &change.env {
+            let shown = |value: &Option<String>| match value {
+                Some(value) => format!("{value:?}"),
+                None => "(unset)".to_string(),
+            };
+            text.push_str(&format!(
+                "    env {}: {} -> {}\n",
+                env.name,
+                shown(&env.before),
+                shown(&env.after)
+            ));
+        }
+    }
+    for setting in &plan.settings {
+        text.push_str(&format!(
+            "! {setting}: changed (needs `wrangle down` and `wrangle up`)\n"
+        ));
+    }
+    text
+}
