@@ -603,7 +603,7 @@ async fn answer_requests(
     mut requests: mpsc::UnboundedReceiver<RequestEnvelope>,
     controls: mpsc::UnboundedSender<ControlRequest>,
     spec: Arc<ProjectSpec>,
-    origin: crate::config::Origin,
+    origin: launch::Origin,
     status: watch::Receiver<Arc<ProjectStatus>>,
 ) {
     while let Some((request, reply)) = requests.recv().await {
@@ -674,13 +674,12 @@ async fn answer_requests(
 /// which all need to follow a new one at the same turn.
 fn apply_plan(
     spec: &ProjectSpec,
-    origin: crate::config::Origin,
+    origin: launch::Origin,
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
-    let trust = launch::config_trust().map_err(|error| ApiError::internal(error.render(false)))?;
-    let loaded = crate::config::load(&spec.source, origin, &trust)
-        .map_err(|error| ApiError::bad_request(error.render(false)))?;
-    let plan = wire::ApplyPlan::from(crate::spec::diff(spec, &loaded.spec));
+    let new = launch::load_again(&spec.source, origin)
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let plan = plan_of(crate::spec::diff(spec, &new));
     if !dry_run {
         return Err(ApiError::forbidden(
             "acting on the plan is not available yet: use `wrangle apply --dry-run` to see it, \
@@ -688,6 +687,32 @@ fn apply_plan(
         ));
     }
     Ok(Reply::Plan { plan })
+}
+
+/// The plan as the API gives it.
+fn plan_of(diff: crate::spec::ProjectDiff) -> wire::ApplyPlan {
+    wire::ApplyPlan {
+        added: diff.added,
+        removed: diff.removed,
+        changed: diff
+            .changed
+            .into_iter()
+            .map(|change| wire::ChangedService {
+                name: change.name,
+                keys: change.keys.iter().map(|key| key.to_string()).collect(),
+                env: change
+                    .env
+                    .into_iter()
+                    .map(|env| wire::EnvDifference {
+                        name: env.name,
+                        before: env.before,
+                        after: env.after,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        settings: diff.settings.iter().map(|key| key.to_string()).collect(),
+    }
 }
 
 /// The controls of a start, stop or restart of `selectors` (all services when empty): a service

@@ -95,6 +95,10 @@ pub fn prepare(
     color: bool,
     notice: &mut dyn FnMut(String),
 ) -> Result<Prepared, LaunchError> {
+    let origin = match file {
+        Some(_) => config::Origin::Named,
+        None => config::Origin::Discovered,
+    };
     let spec = Arc::new(load(file, color, notice)?);
     let selected = select(&spec, services).map_err(LaunchError::UnknownService)?;
     let paths = Home::from_env()?.project(&spec.source)?;
@@ -185,6 +189,15 @@ pub fn load(
         notice(warning.render(color));
     }
     Ok(loaded.spec)
+}
+
+/// How a run's config file was chosen (`-f`, or found upwards), which decides how far it is
+/// trusted; `apply` reads it again under the same rule.
+pub use config::Origin;
+
+/// The config at `path` read again, as [`load`] read it first (`apply`).
+pub fn load_again(path: &Path, origin: Origin) -> Result<ProjectSpec, LaunchError> {
+    Ok(config::load(path, origin, &config_trust()?)?.spec)
 }
 
 /// Who loads the config (the effective user and group) and the directories they trust beyond

@@ -60,7 +60,9 @@ fn the_plan_names_every_change_masks_secrets_and_touches_nothing() {
     let refused = project.run(&["apply"]);
     assert_eq!(refused.code, 1, "{refused:#?}");
     assert!(
-        refused.stderr.contains("acting on the plan is not available yet"),
+        refused
+            .stderr
+            .contains("acting on the plan is not available yet"),
         "{refused:#?}"
     );
 
@@ -108,8 +110,7 @@ fn an_unchanged_config_has_nothing_to_apply() {
     let plan = project.run(&["apply", "--dry-run"]);
     assert_eq!(plan.code, 0, "{plan:#?}");
     assert_eq!(
-        plan.stdout,
-        "nothing to apply: the config matches what runs\n",
+        plan.stdout, "nothing to apply: the config matches what runs\n",
         "{plan:#?}"
     );
 }

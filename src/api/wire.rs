@@ -345,33 +345,6 @@ pub struct EnvDifference {
     pub after: Option<String>,
 }
 
-impl From<crate::spec::ProjectDiff> for ApplyPlan {
-    fn from(diff: crate::spec::ProjectDiff) -> ApplyPlan {
-        ApplyPlan {
-            added: diff.added,
-            removed: diff.removed,
-            changed: diff
-                .changed
-                .into_iter()
-                .map(|change| ChangedService {
-                    name: change.name,
-                    keys: change.keys.iter().map(|key| key.to_string()).collect(),
-                    env: change
-                        .env
-                        .into_iter()
-                        .map(|env| EnvDifference {
-                            name: env.name,
-                            before: env.before,
-                            after: env.after,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            settings: diff.settings.iter().map(|key| key.to_string()).collect(),
-        }
-    }
-}
-
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -13,7 +13,6 @@ use crate::api::client::{Client, ClientError};
 use crate::api::wire::{ApplyPlan, Reply, Request};
 use crate::cli::project;
 use crate::cli::status::client_failure;
-use crate::config;
 use crate::exit;
 use crate::launch;
 
@@ -27,32 +26,19 @@ pub struct ApplyArgs {
 }
 
 pub fn apply(file: Option<PathBuf>, args: ApplyArgs) -> u8 {
-    let origin = match file {
-        Some(_) => config::Origin::Named,
-        None => config::Origin::Discovered,
-    };
-    let project = match project::locate(file) {
-        Ok(project) => project,
-        Err(code) => return code,
-    };
-    // The same check as `up`, with its located errors: a broken config changes nothing.
+    // The same check as `up`, with its located errors and exit 2: a broken config changes
+    // nothing.
     let color = crate::output::Printer::color_wanted(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         |key| std::env::var(key).ok(),
     );
-    let loaded =
-        launch::config_trust().and_then(|trust| config::load(&project.config, origin, &trust));
-    match loaded {
-        Ok(loaded) => {
-            for warning in &loaded.warnings {
-                eprintln!("{}", warning.render(color));
-            }
-        }
-        Err(error) => {
-            eprintln!("{}", error.render(color));
-            return exit::INVALID;
-        }
+    if let Err(error) = launch::load(file.clone(), color, &mut |text| eprintln!("{text}")) {
+        return crate::cli::launch_failed(&error);
     }
+    let project = match project::locate(file) {
+        Ok(project) => project,
+        Err(code) => return code,
+    };
     let client = Client::new(project.paths.control_socket.clone());
     let request = Request::Apply {
         dry_run: args.dry_run,
