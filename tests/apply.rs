@@ -39,7 +39,7 @@ fn the_plan_names_every_change_masks_secrets_and_touches_nothing() {
     for line in [
         "+ worker: added (to start)",
         "- db: removed (to stop)",
-        "~ web: changed env, stop",
+        "~ web: changed env, stop_timeout",
         r#"    env API_TOKEN: "<masked>" -> "<masked>""#,
         r#"    env DATABASE_URL: (unset) -> "<masked>""#,
         r#"    env DEBUG: "0" -> "1""#,

@@ -139,8 +139,23 @@ fn service_change(
         before.live.as_ref().map(live_key) != after.live.as_ref().map(live_key),
     );
     differs("restart", before.restart != after.restart);
-    differs("stop", before.stop != after.stop);
-    differs("limits", before.limits != after.limits);
+    differs("stop_signal", before.stop.signal != after.stop.signal);
+    differs("stop_timeout", before.stop.timeout != after.stop.timeout);
+    differs(
+        "max_memory",
+        before.limits.max_memory != after.limits.max_memory,
+    );
+    differs("cpu_warn", before.limits.cpu_warn != after.limits.cpu_warn);
+    differs(
+        "memory_warn",
+        before.limits.memory_warn != after.limits.memory_warn,
+    );
+    differs(
+        "warn_after",
+        before.limits.warn_after != after.limits.warn_after,
+    );
+    differs("nice", before.process.nice != after.process.nice);
+    differs("limits", before.process.rlimits != after.process.rlimits);
     let sockets = |spec: &'_ ProjectSpec, service: &ServiceSpec| -> Vec<super::SocketSpec> {
         service
             .sockets
@@ -150,6 +165,7 @@ fn service_change(
     };
     differs("sockets", sockets(old, before) != sockets(new, after));
     differs("instances", before.instances != after.instances);
+    // `kubernetes` is read by `export` alone: nothing that runs differs.
     ServiceChange {
         name: after.name.clone(),
         keys,

@@ -15,8 +15,7 @@ use crate::config::diagnostic::Diagnostic;
 use crate::spec::{
     DependencyCondition, Instances, KubernetesSpec, LiveProbe, MAX_INSTANCES,
     MAX_SERVICE_NAME_BYTES, ReadyProbe, ResourceLimits, RestartPolicy, Signal,
-    container_image_problem,
-    has_service_name_characters,
+    container_image_problem, has_service_name_characters,
 };
 
 /// Keys allowed in a `[services.NAME]` table.

@@ -43,7 +43,7 @@ fn services_are_added_removed_and_changed_by_name_whatever_their_order() {
     assert_eq!(plan.removed, ["old"]);
     assert_eq!(plan.changed.len(), 1, "{plan:?}");
     assert_eq!(plan.changed[0].name, "web");
-    assert_eq!(plan.changed[0].keys, ["command", "stop"]);
+    assert_eq!(plan.changed[0].keys, ["command", "stop_timeout"]);
     assert!(plan.settings.is_empty());
 }
 
