@@ -22,6 +22,9 @@ _wrangle() {
             wrangle,__services)
                 cmd="wrangle__subcmd____services"
                 ;;
+            wrangle,apply)
+                cmd="wrangle__subcmd__apply"
+                ;;
             wrangle,completions)
                 cmd="wrangle__subcmd__completions"
                 ;;
@@ -106,6 +109,9 @@ _wrangle() {
             wrangle__subcmd__help,__services)
                 cmd="wrangle__subcmd__help__subcmd____services"
                 ;;
+            wrangle__subcmd__help,apply)
+                cmd="wrangle__subcmd__help__subcmd__apply"
+                ;;
             wrangle__subcmd__help,completions)
                 cmd="wrangle__subcmd__help__subcmd__completions"
                 ;;
@@ -173,7 +179,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale down ls top export completions man schema __services dashboard __daemon help"
+            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale apply down ls top export completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -222,6 +228,28 @@ _wrangle() {
             ;;
         wrangle__subcmd____services)
             opts="-f -h --file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__apply)
+            opts="-f -h --file --dry-run --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -471,7 +499,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help)
-            opts="up ps logs start stop restart reload scale down ls top export completions man schema __services dashboard __daemon help"
+            opts="up ps logs start stop restart reload scale apply down ls top export completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -499,6 +527,20 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help__subcmd____services)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__apply)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -131,6 +131,10 @@ pub fn prepare_successor(
     lock: std::os::fd::OwnedFd,
     mut sockets: Vec<(usize, std::os::fd::OwnedFd)>,
 ) -> Result<Prepared, LaunchError> {
+    let origin = match file {
+        Some(_) => config::Origin::Named,
+        None => config::Origin::Discovered,
+    };
     let spec = Arc::new(load(file, false, &mut |_| {})?);
     let selected = select(&spec, services).map_err(LaunchError::UnknownService)?;
     let paths = Home::from_env()?.project(&spec.source)?;
@@ -163,6 +167,7 @@ pub fn prepare_successor(
     }
     Ok(Prepared {
         spec,
+        origin,
         selected,
         paths,
         lock,

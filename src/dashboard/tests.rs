@@ -149,7 +149,7 @@ impl Harness {
                     | Request::Restart { services }
                     | Request::Reload { services } => services,
                     Request::Scale { service, .. } => vec![service],
-                    Request::Shutdown => Vec::new(),
+                    Request::Shutdown | Request::Apply { .. } => Vec::new(),
                 };
                 let _ = answer.send(Ok(Reply::Accepted { services }));
             }
