@@ -39,13 +39,13 @@ pub struct ProjectPaths {
     pub dir: PathBuf,
     /// `dir/lock`. Not created here: `sys::lock::try_lock` creates it.
     pub lock_file: PathBuf,
-    /// `dir/run`, for sockets such as `NOTIFY_SOCKET`. Created 0700.
-    ///
-    /// A Unix socket path is limited to 107 bytes; keep names inside this directory short.
+    /// Where wrangle binds its sockets (the control socket, `NOTIFY_SOCKET`s): `dir/run`, or,
+    /// when a socket's path there could be too long for a Unix socket (107 bytes),
+    /// `/tmp/wrangle-<uid>/<hash>` (private, vetted like the rest). Either way every socket
+    /// name up to `LONGEST_SOCKET_NAME` bytes stays under the limit, whatever the project or
+    /// home path. Created 0700.
     pub runtime_dir: PathBuf,
-    /// The daemon's control socket: `run/control.sock`, or, when that path would be too long
-    /// for a Unix socket, `/tmp/wrangle-<uid>/<hash>/control.sock` (private, vetted like the
-    /// rest). Either way it stays under the limit, whatever the project or home path.
+    /// The daemon's control socket: `runtime_dir/control.sock`.
     pub control_socket: PathBuf,
     /// `dir/logs`: the services' log files (created by the log store).
     pub log_dir: PathBuf,
@@ -59,6 +59,10 @@ pub struct ProjectPaths {
 
 /// The longest socket path we create: `sun_path` holds 108 bytes including the final NUL.
 const MAX_SOCKET_PATH: usize = 107;
+
+/// The longest name of a socket in a project's runtime directory: `control.sock`, and
+/// `<service>.<instance>.notify` (`NOTIFY_SOCKET`, numbers: 5 and 4 digits leave room).
+const LONGEST_SOCKET_NAME: usize = 24;
 
 /// Where control sockets go (in `wrangle-<uid>/`) when the state directory is too deep for one.
 const SOCKET_FALLBACK_BASE: &str = "/tmp";
@@ -169,8 +173,8 @@ impl Home {
         let projects_fd = create_private_dir(&root_fd, &projects_path)?;
         let dir = projects_path.join(&dir_name);
         let dir_fd = create_private_dir(&projects_fd, &dir)?;
-        let runtime_dir = dir.join("run");
-        create_private_dir(&dir_fd, &runtime_dir)?;
+        let runtime_in_home = dir.join("run");
+        create_private_dir(&dir_fd, &runtime_in_home)?;
 
         let mut content = canonical.as_os_str().as_bytes().to_vec();
         content.push(b'\n');
@@ -179,12 +183,15 @@ impl Home {
         // could have emptied it. Atomic all the same: a reader never sees half of it.
         write_atomically(&dir_fd, &dir, "project", &content, Durability::Unsynced)?;
 
-        let socket_in_home = runtime_dir.join("control.sock");
-        let control_socket = if socket_in_home.as_os_str().len() <= MAX_SOCKET_PATH {
-            socket_in_home
-        } else {
-            short_runtime_dir(Path::new(SOCKET_FALLBACK_BASE), &dir_name)?.join("control.sock")
-        };
+        // Every socket wrangle binds goes here (the control socket, one `NOTIFY_SOCKET` per
+        // instance): the directory must leave room for the longest of their names.
+        let runtime_dir =
+            if runtime_in_home.as_os_str().len() + 1 + LONGEST_SOCKET_NAME <= MAX_SOCKET_PATH {
+                runtime_in_home
+            } else {
+                short_runtime_dir(Path::new(SOCKET_FALLBACK_BASE), &dir_name)?
+            };
+        let control_socket = runtime_dir.join("control.sock");
         Ok(ProjectPaths {
             lock_file: dir.join("lock"),
             log_dir: dir.join("logs"),
@@ -725,7 +732,10 @@ mod tests {
         let home = Home::resolve(env_of(&[("WRANGLE_HOME", &deep)])).expect("home");
         let config = make_config(temp.path(), "shop");
         let paths = home.project(&config).expect("project");
-        assert!(paths.runtime_dir.join("control.sock").as_os_str().len() > MAX_SOCKET_PATH);
+        assert!(paths.dir.join("run/control.sock").as_os_str().len() > MAX_SOCKET_PATH);
+        assert_eq!(paths.control_socket, paths.runtime_dir.join("control.sock"));
+        let notify = paths.runtime_dir.join("99999.1023.notify");
+        assert!(notify.as_os_str().len() <= MAX_SOCKET_PATH);
         assert!(
             paths.control_socket.as_os_str().len() <= MAX_SOCKET_PATH,
             "{}",

@@ -62,6 +62,28 @@ fn notify_probe() {
     );
 }
 
+/// A home so deep that `<project>/run/0.0.notify` is longer than a Unix socket path may be:
+/// the notify sockets move to the short runtime directory with the control socket.
+#[test]
+fn notify_probe_with_a_home_too_deep_for_its_sockets() {
+    let project = Project::new(
+        r#"
+[services.svc]
+command = ["sh", "-c", "sleep 0.2; exec python3 -c \"import os, socket; a = os.environ['NOTIFY_SOCKET']; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', a); import time; time.sleep(300)\""]
+ready = { notify = true }
+"#,
+    );
+    let home = project.path("h").join("d".repeat(100));
+    let mut command = project.command(&["up"]);
+    command.env("WRANGLE_HOME", &home);
+    let mut wrangle = project.spawn_command(command);
+    wrangle.expect_line("svc * ready in");
+    wrangle.expect_line("wrangle * all 1 service up in");
+    wrangle.signal("INT");
+    assert_eq!(wrangle.wait_exit(WAIT), 0, "{}", wrangle.transcript());
+    assert_no_survivors(&project.mark);
+}
+
 #[test]
 fn tcp_probe() {
     let port = free_port();
