@@ -94,3 +94,53 @@ limits = { nofile = -1, stack = 5, core = "lots" }
         );
     }
 }
+
+/// As a user who may not lower the nice value, the service is not started, and the error names
+/// its `nice` and `limits` rather than only its program. Run as `nobody` through setpriv; skipped,
+/// with the reason printed, when the test is not root or setpriv is missing.
+#[test]
+fn a_nice_value_the_user_may_not_set_fails_the_start_and_says_why() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: only root can run wrangle as another user here");
+        return;
+    }
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: setpriv is not installed (util-linux)");
+        return;
+    }
+    let project = Project::new(
+        r#"
+[services.api]
+command = ["sleep", "1000"]
+nice = -5
+"#,
+    );
+    // nobody must own the project (the config trust rule) and be able to write its state.
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(project.root())
+        .status()
+        .expect("run chown");
+    assert!(chown.success());
+    let command = project.command_through(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ],
+        &["up"],
+    );
+    let finished = project.run_command_unswept(command);
+    assert_eq!(finished.code, 1, "{finished:#?}");
+    let output = format!("{}{}", finished.stdout, finished.stderr);
+    assert!(
+        output.contains("permission denied: sleep, or its nice or limits"),
+        "{output}"
+    );
+}

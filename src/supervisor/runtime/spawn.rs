@@ -179,9 +179,26 @@ fn spawn_error_text(spec: &ProjectSpec, service: ServiceId, error: &io::Error) -
             )
         }
         io::ErrorKind::NotFound => format!("command not found: {program}"),
+        // setrlimit refuses a raised hard limit with EPERM, setpriority a lower nice value with
+        // EACCES: either may be the service's own settings rather than its program.
+        io::ErrorKind::PermissionDenied if asks_for_privilege(&service_spec.process) => format!(
+            "permission denied: {program}, or its nice or limits: lowering the nice value below \
+             wrangle's or raising a hard limit above wrangle's needs root (CAP_SYS_NICE, \
+             CAP_SYS_RESOURCE)"
+        ),
         io::ErrorKind::PermissionDenied => format!("permission denied: {program}"),
         _ => format!("{program}: {error}"),
     }
+}
+
+/// Whether the service sets a nice value or a limit, which the spawn may lack the right to set.
+fn asks_for_privilege(process: &crate::spec::ProcessSpec) -> bool {
+    process.nice.is_some()
+        || process
+            .rlimits
+            .each()
+            .iter()
+            .any(|(_, limit)| limit.is_some())
 }
 
 #[cfg(test)]
@@ -202,5 +219,23 @@ mod tests {
         }
         let empty = io::Error::new(io::ErrorKind::InvalidInput, "empty command");
         assert_eq!(spawn_fault(&empty), SpawnFault::Service);
+    }
+
+    #[test]
+    fn a_refused_nice_value_or_limit_is_named_with_the_program() {
+        let mut service = crate::test_support::service_spec("api");
+        let denied = io::Error::from_raw_os_error(Errno::PERM.raw_os_error());
+        let spec = crate::test_support::project_spec(vec![service.clone()]);
+        assert_eq!(
+            spawn_error_text(&spec, 0, &denied),
+            "permission denied: api"
+        );
+        service.process.rlimits.nofile = Some(1 << 20);
+        let spec = crate::test_support::project_spec(vec![service]);
+        let text = spawn_error_text(&spec, 0, &denied);
+        assert!(
+            text.starts_with("permission denied: api, or its nice or limits"),
+            "{text}"
+        );
     }
 }
