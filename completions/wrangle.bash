@@ -40,6 +40,12 @@ _wrangle() {
             wrangle,help)
                 cmd="wrangle__subcmd__help"
                 ;;
+            wrangle,import)
+                cmd="wrangle__subcmd__import"
+                ;;
+            wrangle,init)
+                cmd="wrangle__subcmd__init"
+                ;;
             wrangle,logs)
                 cmd="wrangle__subcmd__logs"
                 ;;
@@ -127,6 +133,12 @@ _wrangle() {
             wrangle__subcmd__help,help)
                 cmd="wrangle__subcmd__help__subcmd__help"
                 ;;
+            wrangle__subcmd__help,import)
+                cmd="wrangle__subcmd__help__subcmd__import"
+                ;;
+            wrangle__subcmd__help,init)
+                cmd="wrangle__subcmd__help__subcmd__init"
+                ;;
             wrangle__subcmd__help,logs)
                 cmd="wrangle__subcmd__help__subcmd__logs"
                 ;;
@@ -172,6 +184,48 @@ _wrangle() {
             wrangle__subcmd__help__subcmd__export,systemd)
                 cmd="wrangle__subcmd__help__subcmd__export__subcmd__systemd"
                 ;;
+            wrangle__subcmd__help__subcmd__import,compose)
+                cmd="wrangle__subcmd__help__subcmd__import__subcmd__compose"
+                ;;
+            wrangle__subcmd__help__subcmd__import,pm2)
+                cmd="wrangle__subcmd__help__subcmd__import__subcmd__pm2"
+                ;;
+            wrangle__subcmd__help__subcmd__import,process-compose)
+                cmd="wrangle__subcmd__help__subcmd__import__subcmd__process__subcmd__compose"
+                ;;
+            wrangle__subcmd__help__subcmd__import,procfile)
+                cmd="wrangle__subcmd__help__subcmd__import__subcmd__procfile"
+                ;;
+            wrangle__subcmd__import,compose)
+                cmd="wrangle__subcmd__import__subcmd__compose"
+                ;;
+            wrangle__subcmd__import,help)
+                cmd="wrangle__subcmd__import__subcmd__help"
+                ;;
+            wrangle__subcmd__import,pm2)
+                cmd="wrangle__subcmd__import__subcmd__pm2"
+                ;;
+            wrangle__subcmd__import,process-compose)
+                cmd="wrangle__subcmd__import__subcmd__process__subcmd__compose"
+                ;;
+            wrangle__subcmd__import,procfile)
+                cmd="wrangle__subcmd__import__subcmd__procfile"
+                ;;
+            wrangle__subcmd__import__subcmd__help,compose)
+                cmd="wrangle__subcmd__import__subcmd__help__subcmd__compose"
+                ;;
+            wrangle__subcmd__import__subcmd__help,help)
+                cmd="wrangle__subcmd__import__subcmd__help__subcmd__help"
+                ;;
+            wrangle__subcmd__import__subcmd__help,pm2)
+                cmd="wrangle__subcmd__import__subcmd__help__subcmd__pm2"
+                ;;
+            wrangle__subcmd__import__subcmd__help,process-compose)
+                cmd="wrangle__subcmd__import__subcmd__help__subcmd__process__subcmd__compose"
+                ;;
+            wrangle__subcmd__import__subcmd__help,procfile)
+                cmd="wrangle__subcmd__import__subcmd__help__subcmd__procfile"
+                ;;
             *)
                 ;;
         esac
@@ -179,7 +233,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale apply down ls top export completions man schema __services dashboard __daemon help"
+            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale apply down ls top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -499,7 +553,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help)
-            opts="up ps logs start stop restart reload scale apply down ls top export completions man schema __services dashboard __daemon help"
+            opts="up ps logs start stop restart reload scale apply down ls top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -653,6 +707,90 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__import)
+            opts="pm2 process-compose compose procfile"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__import__subcmd__compose)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__import__subcmd__pm2)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__import__subcmd__process__subcmd__compose)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__import__subcmd__procfile)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -823,6 +961,210 @@ _wrangle() {
         wrangle__subcmd__help__subcmd__up)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import)
+            opts="-h --help pm2 process-compose compose procfile help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__compose)
+            opts="-o -h --output --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__help)
+            opts="pm2 process-compose compose procfile help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__help__subcmd__compose)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__help__subcmd__pm2)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__help__subcmd__process__subcmd__compose)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__help__subcmd__procfile)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__pm2)
+            opts="-o -h --output --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__process__subcmd__compose)
+            opts="-o -h --output --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__import__subcmd__procfile)
+            opts="-o -h --env --output --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__init)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod detach;
 pub mod export;
 pub mod generate;
+pub mod import;
 pub mod instances;
 pub mod logs;
 pub mod output_file;
@@ -74,6 +75,12 @@ pub enum Command {
     /// Write the project as systemd units, Kubernetes manifests or a Compose file, with
     /// dependencies and probes carried over, and a comment for what has no equivalent.
     Export(export::ExportArgs),
+    /// Convert a PM2, process-compose, Compose or Procfile setup into a commented wrangle.toml.
+    Import(import::ImportArgs),
+    /// Write a starting wrangle.toml for the current directory from what is there (a Procfile,
+    /// an ecosystem, Compose or process-compose file, package.json scripts, a Python web entry
+    /// point), or a commented example. Never replaces an existing wrangle.toml.
+    Init,
     /// Write a completion script for bash, zsh or fish to standard output (service names of the
     /// current project complete too).
     Completions(generate::CompletionsArgs),
@@ -196,6 +203,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),
         Command::Export(args) => export::export(file(args.project()), args),
+        Command::Import(args) => import::run(args),
+        Command::Init => import::init(),
         Command::Completions(args) => generate::completions(&args),
         Command::Man(args) => generate::man(&args),
         Command::Schema => generate::schema(),

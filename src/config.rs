@@ -141,6 +141,46 @@ pub fn load(path: &Path, origin: Origin, trust: &Trust) -> Result<Loaded, Config
     Ok(Loaded { spec, warnings })
 }
 
+/// Checks a `wrangle.toml` that is not written yet: `text` as if it were the file at `path`
+/// (relative paths inside it resolve against `path`'s directory; env files are read through
+/// `trust` as for a config named with `-f`). `wrangle import` and `init` check their output
+/// with it before writing anything.
+pub fn check_text(path: &Path, text: String, trust: &Trust) -> Result<Loaded, ConfigError> {
+    let gate = Gate::new(trust, path, Origin::Named);
+    let root = match path.parent() {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from("/"),
+    };
+    let file = Arc::new(SourceFile::new(path.to_path_buf(), text));
+    let mut warnings = Vec::new();
+    let spec = load_toml(&file, path.to_path_buf(), root, &gate, &mut warnings)?;
+    Ok(Loaded { spec, warnings })
+}
+
+/// A Procfile's services in order, as `(name, shell command line)`; problems located in `path`.
+pub fn procfile_services(path: &Path, text: String) -> Result<Vec<(String, String)>, ConfigError> {
+    let root = match path.parent() {
+        Some(parent) => parent.to_path_buf(),
+        None => PathBuf::from("/"),
+    };
+    let file = Arc::new(SourceFile::new(path.to_path_buf(), text));
+    let spec = procfile::parse(&file, path.to_path_buf(), root).map_err(ConfigError::new)?;
+    Ok(spec
+        .services
+        .into_iter()
+        .map(|service| {
+            let line = service.command.argv.last().cloned().unwrap_or_default();
+            (service.name, line)
+        })
+        .collect())
+}
+
+/// Splits a command line into words the way `sh` would, without running one (the rule of a
+/// string `command`).
+pub fn split_command_line(line: &str) -> Result<Vec<String>, &'static str> {
+    command_line::split_command_line(line)
+}
+
 fn is_procfile(path: &Path) -> bool {
     path.file_name()
         .and_then(|name| name.to_str())

@@ -40,6 +40,9 @@ pub mod spec;
 
 pub mod config;
 
+// Other tools' configs into a wrangle.toml (`wrangle import`, `wrangle init`).
+pub mod import;
+
 pub mod paths;
 
 pub mod preflight;

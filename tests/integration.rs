@@ -52,3 +52,5 @@ mod limits;
 mod dashboard;
 // The dashboard in a real browser (Chromium driven by Playwright): live views, actions, safety.
 mod browser;
+// `wrangle import` (pm2, compose, process-compose, Procfile) against golden files, and `init`.
+mod import;

@@ -484,6 +484,19 @@ pub fn signal_group(pgid: i32, signal: i32) -> io::Result<()> {
     }
 }
 
+/// Whether the child `pid` has exited, without reaping it (`waitid` with `WNOWAIT`): while it
+/// stays unreaped its pid, and so a group it leads, cannot be reused, so [`signal_group`] can
+/// still clean up what it left behind before the caller reaps it.
+pub fn exited_unreaped(pid: i32) -> io::Result<bool> {
+    let Some(pid) = Pid::from_raw(pid) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad pid"));
+    };
+    let options = rustix::process::WaitIdOptions::EXITED
+        | rustix::process::WaitIdOptions::NOHANG
+        | rustix::process::WaitIdOptions::NOWAIT;
+    Ok(rustix::process::waitid(rustix::process::WaitId::Pid(pid), options)?.is_some())
+}
+
 /// Makes wrangle a child subreaper: processes that its services orphan (double-forks, `setsid`
 /// daemons) are re-parented to wrangle instead of init, so they stay in view and are stopped with
 /// their service. See: man 2 PR_SET_CHILD_SUBREAPER.
