@@ -247,6 +247,9 @@ fn service(
     if let Some(limit) = options.take("mem_limit") {
         memory_limit(&mut service, limit, "mem_limit");
     }
+    if let Some(ulimits) = options.take("ulimits") {
+        limits(&mut service, ulimits);
+    }
     if let Some(scale) = options.take("scale")
         && !service.has("instances")
     {
@@ -551,6 +554,51 @@ fn restart(service: &mut Service, options: &mut Options<'_>) {
     }
 }
 
+/// `ulimits` as `limits`: nofile, nproc, core and memlock (-1 is unlimited). wrangle sets one
+/// value as both the soft and the hard limit: of a `{ soft, hard }` pair, the soft one.
+fn limits(service: &mut Service, value: &Value) {
+    let Value::Mapping(ulimits) = value else {
+        service.note(format!("not imported: ulimits = {}", brief(value)));
+        return;
+    };
+    let mut table = InlineTable::new();
+    for (key, limit) in ulimits {
+        let name = scalar_text(key).unwrap_or_default();
+        let (soft, hard) = match limit {
+            Value::Mapping(pair) => (
+                pair.get("soft").and_then(Value::as_i64),
+                pair.get("hard").and_then(Value::as_i64),
+            ),
+            other => (other.as_i64(), other.as_i64()),
+        };
+        let known = matches!(name.as_str(), "nofile" | "nproc" | "core" | "memlock");
+        let written = match soft {
+            Some(-1) => Some(toml_edit::Value::from("unlimited")),
+            Some(count) if count >= 0 => Some(toml_edit::Value::from(count)),
+            _ => None,
+        };
+        match (known, written) {
+            (true, Some(written)) => {
+                if soft != hard {
+                    service.note(format!(
+                        "ulimits.{name}: soft and hard differ; wrangle sets both to the soft \
+                         limit, {}",
+                        draft::value(&written)
+                    ));
+                }
+                table.insert(&name, written);
+            }
+            _ => service.note(format!(
+                "not imported: ulimits.{name} = {}: wrangle sets nofile, nproc, core and memlock",
+                brief(limit)
+            )),
+        }
+    }
+    if !table.is_empty() {
+        service.set("limits", table);
+    }
+}
+
 /// `deploy.replicas` or `scale`: copies of the container, as instances of the service.
 fn replicas_to_instances(service: &mut Service, value: &Value, key: &str) {
     match value.as_u64().and_then(|count| u32::try_from(count).ok()) {
@@ -671,7 +719,6 @@ fn explain_rest(options: &mut Options<'_>) {
         options.explain(key, CONTAINER);
     }
     options.explain("user", "services run as the user who runs wrangle");
-    options.explain("ulimits", "services get wrangle's own limits");
     options.explain("cpus", "no CPU limit (cpu_warn warns about sustained use)");
     options.explain(
         "cpu_shares",
