@@ -25,6 +25,9 @@ _wrangle() {
             wrangle,apply)
                 cmd="wrangle__subcmd__apply"
                 ;;
+            wrangle,clean)
+                cmd="wrangle__subcmd__clean"
+                ;;
             wrangle,completions)
                 cmd="wrangle__subcmd__completions"
                 ;;
@@ -117,6 +120,9 @@ _wrangle() {
                 ;;
             wrangle__subcmd__help,apply)
                 cmd="wrangle__subcmd__help__subcmd__apply"
+                ;;
+            wrangle__subcmd__help,clean)
+                cmd="wrangle__subcmd__help__subcmd__clean"
                 ;;
             wrangle__subcmd__help,completions)
                 cmd="wrangle__subcmd__help__subcmd__completions"
@@ -233,7 +239,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale apply down ls top export import init completions man schema __services dashboard __daemon help"
+            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -255,7 +261,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd____daemon)
-            opts="-f -d -h --file --detach --raw --service-colors --for-terminal --sentinel-fd --adopt --help"
+            opts="-f -d -h --file --detach --clean --raw --service-colors --for-terminal --sentinel-fd --adopt --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -304,6 +310,28 @@ _wrangle() {
             ;;
         wrangle__subcmd__apply)
             opts="-f -h --file --dry-run --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__clean)
+            opts="-f -h --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -553,7 +581,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help)
-            opts="up ps logs start stop restart reload scale apply down ls top export import init completions man schema __services dashboard __daemon help"
+            opts="up ps logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -595,6 +623,20 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__clean)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1407,7 +1449,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__up)
-            opts="-f -d -h --file --detach --raw --service-colors --for-terminal --help"
+            opts="-f -d -h --file --detach --clean --raw --service-colors --for-terminal --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1446,7 +1488,7 @@ _wrangle_with_services() {
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
         case "$word" in -*) ;; *) verb="$word"; break ;; esac
     done
-    case " up start stop restart logs reload " in
+    case " up start stop restart logs reload clean " in
         *" $verb "*)
             local names
             names="$("${COMP_WORDS[0]}" __services 2>/dev/null)" || return 0

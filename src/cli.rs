@@ -4,6 +4,7 @@
 //! [`crate::exit`]).
 
 pub mod apply;
+pub mod clean;
 pub mod control;
 pub mod dashboard;
 pub mod detach;
@@ -67,6 +68,8 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Stop everything and end the project's wrangle (daemon or foreground).
     Down(ProjectArgs),
+    /// Delete services' `clean` paths (caches, build output) while the project is not running.
+    Clean(clean::CleanArgs),
     /// List every project with a running wrangle for this user.
     Ls(status::LsArgs),
     /// Watch the daemon's services live, full-screen: CPU, memory, logs; restart, stop, start.
@@ -200,6 +203,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Scale(args) => instances::scale(file(args.project.clone()), args),
         Command::Apply(args) => apply::apply(file(args.project.clone()), args),
         Command::Down(args) => control::down(file(args)),
+        Command::Clean(args) => clean::clean(file(args.project.clone()), args),
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),
         Command::Export(args) => export::export(file(args.project()), args),
@@ -213,6 +217,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Daemon(args) => crate::daemon::run(
             file(args.up.project.clone()),
             &args.up.services,
+            args.up.clean,
             args.up.output.controls(false),
             args.sentinel_fd,
             args.adopt,

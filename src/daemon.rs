@@ -78,6 +78,7 @@ const EVENT_BUFFER: usize = 1024;
 pub fn run(
     file: Option<PathBuf>,
     services: &[String],
+    clean: bool,
     controls: Controls,
     sentinel_fd: Option<i32>,
     successor: bool,
@@ -127,10 +128,28 @@ pub fn run(
             };
             (prepared, Some((succession, notes)))
         }
-        _ => (
-            launch::prepare(file, services, stderr_color, &mut notice)?,
-            None,
-        ),
+        _ => {
+            let prepared = launch::prepare(file, services, stderr_color, &mut notice)?;
+            if clean {
+                // Printed to `up -d`, which relays it, as a foreground `up --clean` prints it.
+                let cleaned = launch::clean::before_start(&prepared);
+                for line in &cleaned.lines {
+                    match launch::clean::Cleaned::is_failure(line) {
+                        true => eprintln!("{line}"),
+                        false => println!("{line}"),
+                    }
+                }
+                if cleaned.exit_code() == exit::SUCCESS {
+                    println!("{}", cleaned.summary());
+                } else {
+                    eprintln!("{}", cleaned.summary());
+                    drop(prepared.sockets);
+                    drop(prepared.lock);
+                    return Ok(cleaned.exit_code());
+                }
+            }
+            (prepared, None)
+        }
     };
     let code = launch::block_on_local(serve(&prepared, controls, link, succession))?;
     // The sockets close (and their files go) while the project is still locked: a run started

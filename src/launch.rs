@@ -11,6 +11,7 @@
 //! Below both `cli` and `daemon`, so that `cli` starts the daemon (`daemon::run`) and the daemon
 //! prepares its run the same way a foreground `up` does, without either importing the other.
 
+pub mod clean;
 pub mod state;
 
 use std::future::Future;
@@ -95,6 +96,44 @@ pub fn prepare(
     color: bool,
     notice: &mut dyn FnMut(String),
 ) -> Result<Prepared, LaunchError> {
+    let Locked {
+        spec,
+        origin,
+        selected,
+        paths,
+        lock,
+    } = lock_project(file, services, color, notice)?;
+    preflight::check_ports(&spec, &run_ids(&spec, &selected))?;
+    let sockets = preflight::bind_sockets(&spec)?;
+    Ok(Prepared {
+        spec,
+        origin,
+        selected,
+        paths,
+        lock,
+        sockets: Arc::new(sockets),
+    })
+}
+
+/// A project loaded and locked, nothing checked or bound yet: what `wrangle clean` needs.
+pub struct Locked {
+    pub spec: Arc<ProjectSpec>,
+    /// How the config file was chosen (see [`Prepared`]).
+    pub origin: config::Origin,
+    pub selected: Vec<ServiceId>,
+    pub paths: ProjectPaths,
+    /// Held while the caller works; the kernel releases it when the process ends.
+    pub lock: ProjectLock,
+}
+
+/// The first steps of [`prepare`]: loads the config, resolves the named services, takes the
+/// project lock and recovers from a dead daemon.
+pub fn lock_project(
+    file: Option<PathBuf>,
+    services: &[String],
+    color: bool,
+    notice: &mut dyn FnMut(String),
+) -> Result<Locked, LaunchError> {
     let origin = match file {
         Some(_) => config::Origin::Named,
         None => config::Origin::Discovered,
@@ -107,17 +146,12 @@ pub fn prepare(
     if let Some(recovered) = state::recover(&paths.state_file).message() {
         notice(recovered);
     }
-    let run_set = crate::supervisor::graph::selection(&spec, &selected);
-    let run_ids: Vec<ServiceId> = (0..spec.services.len()).filter(|id| run_set[*id]).collect();
-    preflight::check_ports(&spec, &run_ids)?;
-    let sockets = preflight::bind_sockets(&spec)?;
-    Ok(Prepared {
+    Ok(Locked {
         spec,
         origin,
         selected,
         paths,
         lock,
-        sockets: Arc::new(sockets),
     })
 }
 
@@ -203,6 +237,13 @@ pub use config::Origin;
 /// The config at `path` read again, as [`load`] read it first (`apply`).
 pub fn load_again(path: &Path, origin: Origin) -> Result<ProjectSpec, LaunchError> {
     Ok(config::load(path, origin, &config_trust()?)?.spec)
+}
+
+/// The services a run of `selected` starts: those and everything they depend on, in
+/// declaration order.
+pub fn run_ids(spec: &ProjectSpec, selected: &[ServiceId]) -> Vec<ServiceId> {
+    let run_set = crate::supervisor::graph::selection(spec, selected);
+    (0..spec.services.len()).filter(|id| run_set[*id]).collect()
 }
 
 /// Who loads the config (the effective user and group) and the directories they trust beyond

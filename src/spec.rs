@@ -201,6 +201,11 @@ pub struct ServiceSpec {
     pub kubernetes: KubernetesSpec,
     /// How its processes are set up besides their command: priority and resource limits.
     pub process: ProcessSpec,
+    /// Restart on change (`watch`), when the service watches anything.
+    pub watch: Option<WatchSpec>,
+    /// Paths that `wrangle clean` and `up --clean` delete, relative to [`ProjectSpec::root`]:
+    /// each a non-empty sequence of normal components (no `.`, `..` or root).
+    pub clean: Vec<PathBuf>,
 }
 
 /// What a service's first process is given before it execs (`nice`, `limits`); the processes it
@@ -252,6 +257,47 @@ impl ResourceLimits {
             memlock: self.memlock.or(fallback.memlock),
         }
     }
+}
+
+/// What a service watches (`watch`, `watch_ignore`, `watch_debounce`): a change of a watched
+/// file that nothing ignores restarts it, once per burst.
+#[derive(Debug, Clone)]
+pub struct WatchSpec {
+    /// What is watched, in the order written.
+    pub entries: Vec<WatchEntry>,
+    /// Changes whose path (relative to the service's `cwd`) matches one of these are ignored.
+    pub ignore: Vec<globset::GlobMatcher>,
+    /// The project's `.gitignore` and `.ignore` files that apply, read when the config was
+    /// loaded.
+    pub ignore_files: Vec<IgnoreFile>,
+    /// How long changes must have been quiet before the restart.
+    pub debounce: Duration,
+}
+
+/// One `watch` entry: a path, or a glob below the literal directory it starts with.
+#[derive(Debug, Clone)]
+pub struct WatchEntry {
+    /// Absolute: the file or directory (watched recursively) that changes are looked for in.
+    pub root: PathBuf,
+    /// For a glob, the pattern a changed path (relative to the service's `cwd`) must match.
+    pub glob: Option<globset::GlobMatcher>,
+}
+
+/// A `.gitignore` or `.ignore` file: its patterns apply below `dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoreFile {
+    pub dir: PathBuf,
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The glob dialect of `watch` and `watch_ignore`, the one place it is defined: `*` and `?`
+/// stay within a name, `**` crosses directories, `\\` escapes, `{a,b}` alternates.
+pub fn glob(text: &str) -> Result<globset::Glob, globset::Error> {
+    globset::GlobBuilder::new(text)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
 }
 
 /// How many instances of a service run (`instances`). Each instance is its own process tree

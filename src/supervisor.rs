@@ -8,3 +8,4 @@ pub mod lines;
 pub mod monitor;
 pub mod runtime;
 pub mod session;
+pub mod watch;

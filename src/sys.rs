@@ -5,6 +5,7 @@
 //! make through rustix.
 
 pub mod cgroup;
+pub mod clean;
 pub mod inherit;
 pub mod lock;
 pub mod memory;

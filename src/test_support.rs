@@ -74,6 +74,8 @@ pub fn service_spec(name: &str) -> ServiceSpec {
         instances: Instances::Count(1),
         kubernetes: Default::default(),
         process: Default::default(),
+        clean: Vec::new(),
+        watch: None,
     }
 }
 

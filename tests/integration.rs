@@ -54,3 +54,7 @@ mod dashboard;
 mod browser;
 // `wrangle import` (pm2, compose, process-compose, Procfile) against golden files, and `init`.
 mod import;
+// `clean` paths: `wrangle clean`, `up --clean`, and the symlink attack.
+mod clean;
+// Restart on change (`watch`): edits, ignored files, new directories.
+mod watch;

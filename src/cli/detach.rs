@@ -20,6 +20,7 @@ use crate::sys::spawn::spawn_detached;
 pub fn start_daemon(
     file: Option<PathBuf>,
     services: &[String],
+    clean: bool,
     output: &crate::cli::OutputArgs,
 ) -> u8 {
     let exe = match std::env::current_exe() {
@@ -41,6 +42,9 @@ pub fn start_daemon(
     }
     // Service output reaches our terminal through us: the daemon renders it as we would.
     argv.extend(output.relayed(std::io::IsTerminal::is_terminal(&std::io::stdout())));
+    if clean {
+        argv.push("--clean".to_string());
+    }
     argv.push("--".to_string());
     argv.extend(services.iter().cloned());
     // The daemon's output is a pipe, so it would choose no colour; decide for it as we would.

@@ -29,13 +29,17 @@ pub struct UpArgs {
     /// ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Delete the `clean` paths of the services to start (see `wrangle clean`) once the project
+    /// is locked, before anything starts.
+    #[arg(long)]
+    pub clean: bool,
     #[command(flatten)]
     pub output: crate::cli::OutputArgs,
 }
 
 pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
     if args.detach {
-        return detach::start_daemon(file, &args.services, &args.output);
+        return detach::start_daemon(file, &args.services, args.clean, &args.output);
     }
     let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
         std::env::var(key).ok()
@@ -45,6 +49,14 @@ pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
         Ok(prepared) => prepared,
         Err(error) => return cli::launch_failed(&error),
     };
+    if args.clean {
+        let code = cli::clean::report(&launch::clean::before_start(&prepared));
+        if code != exit::SUCCESS {
+            drop(prepared.sockets);
+            drop(prepared.lock);
+            return code;
+        }
+    }
     let code = launch::block_on_local(foreground(&prepared, &args.output))
         .unwrap_or_else(|error| cli::launch_failed(&error));
     // The sockets close (and their files go) while the project is still locked: a run started

@@ -113,6 +113,8 @@ pub(crate) fn parse(
             instances: crate::spec::Instances::Count(1),
             kubernetes: Default::default(),
             process: Default::default(),
+            clean: Vec::new(),
+            watch: None,
         });
     }
     if services.is_empty() && diagnostics.is_empty() {

@@ -382,6 +382,23 @@ fn service(key: &str) -> Option<Shape> {
             }),
             "What `wrangle export kubernetes` and `compose` need that wrangle does not: the image.",
         ),
+        "clean" => (
+            one_or_many(json!({ "type": "string", "minLength": 1 })),
+            "Paths (relative to the project root, inside it) that `wrangle clean` and `up --clean` \
+             delete.",
+        ),
+        "watch" => (
+            one_or_many(json!({ "type": "string", "minLength": 1 })),
+            "Paths and globs (relative to cwd) whose changes restart the service.",
+        ),
+        "watch_ignore" => (
+            one_or_many(json!({ "type": "string", "minLength": 1 })),
+            "Globs of changes that restart nothing (no `/`: a name at any depth).",
+        ),
+        "watch_debounce" => (
+            duration(),
+            "How long changes must be quiet before the restart (default 200ms).",
+        ),
         _ => return None,
     })
 }

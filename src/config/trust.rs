@@ -424,6 +424,15 @@ impl Gate<'_> {
     }
 
     /// The warning for a config named with `-f` that is in doubt.
+    /// A warning: an optional file (a `.gitignore` for `watch`) is not used, and why.
+    pub(crate) fn skipped_file(&self, path: &Path, doubts: &[Doubt]) -> Diagnostic {
+        Diagnostic::unlocated(format!(
+            "not using {}: {}",
+            path.display(),
+            self.first(doubts)
+        ))
+    }
+
     pub(crate) fn vouched_config(&self, path: &Path, doubts: &[Doubt]) -> Diagnostic {
         let mut diagnostic = Diagnostic::unlocated(format!(
             "using {} although {}",

@@ -19,6 +19,7 @@ use crate::supervisor::engine::Lifetime;
 use crate::supervisor::runtime::{
     self, AdoptedInstance, ControlRequest, Observer, RunOptions, RunOutcome,
 };
+use crate::supervisor::watch;
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::Reaper;
 use crate::sys::sentinel::{ParentLink, Sentinel};
@@ -73,6 +74,8 @@ pub struct Session {
     run_token: String,
     cgroup: Option<Rc<RunCgroup>>,
     sentinel: Option<Sentinel>,
+    /// Another end of the control channel, for restarts on change (`watch`).
+    control_sender: mpsc::UnboundedSender<ControlRequest>,
     control_receiver: mpsc::UnboundedReceiver<ControlRequest>,
 }
 
@@ -160,6 +163,7 @@ impl Session {
             run_token,
             cgroup,
             sentinel,
+            control_sender,
             control_receiver,
         })
     }
@@ -216,6 +220,22 @@ impl Session {
                 .map(|successor| successor.adopted)
                 .unwrap_or_default(),
         };
+        // Restart on change: watchers on their own threads, the debounce on this one, sending on
+        // the control channel like `wrangle restart`.
+        let (change_sender, changes) = mpsc::unbounded_channel();
+        let run_set = crate::supervisor::graph::selection(&spec, &selected);
+        let watched: Vec<ServiceId> = (0..spec.services.len()).filter(|id| run_set[*id]).collect();
+        let (watchers, notices) = watch::start(&spec, &watched, &change_sender);
+        drop(change_sender);
+        for notice in &notices {
+            observer.notice(notice);
+        }
+        let debounce = tokio::task::spawn_local(watch::debounce(
+            Arc::clone(&spec),
+            changes,
+            self.control_sender,
+            Rc::clone(&observer),
+        ));
         let outcome = runtime::run(
             spec,
             selected,
@@ -225,6 +245,8 @@ impl Session {
             run_options,
         )
         .await;
+        drop(watchers);
+        debounce.abort();
         // Everything was already stopped and verified; this only removes the empty cgroups (and
         // would kill anything that slipped through, which the summary then reports). On a thread
         // of its own, while the sentinel is dismissed: an `rmdir` of a cgroup is slow.

@@ -46,6 +46,10 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "kubernetes",
     "nice",
     "limits",
+    "clean",
+    "watch",
+    "watch_ignore",
+    "watch_debounce",
 ];
 
 /// Keys allowed in `[services.NAME.kubernetes]`.
@@ -71,6 +75,8 @@ pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "warn_after",
     "nice",
     "limits",
+    "watch_ignore",
+    "watch_debounce",
 ];
 pub(crate) const RESTART_POLICIES: &[&str] = &["never", "on-failure", "always"];
 pub(crate) const CONDITIONS: &[&str] = &["started", "ready", "completed"];
@@ -98,6 +104,9 @@ pub(crate) struct RawSettings {
     pub(crate) nice: Option<i32>,
     /// Merged per key with `[defaults]`.
     pub(crate) limits: ResourceLimits,
+    /// Globs of changes that do not restart a service; `[defaults]`' and the service's add up.
+    pub(crate) watch_ignore: Vec<Spanned<String>>,
+    pub(crate) watch_debounce: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -114,6 +123,10 @@ pub(crate) struct RawService {
     pub(crate) sockets: Vec<Spanned<String>>,
     pub(crate) instances: Option<Spanned<Instances>>,
     pub(crate) kubernetes: KubernetesSpec,
+    /// Paths to delete before a start with `--clean` (`wrangle clean`), as written.
+    pub(crate) clean: Vec<Spanned<String>>,
+    /// Paths and globs whose changes restart the service, as written (relative to its cwd).
+    pub(crate) watch: Vec<Spanned<String>>,
 }
 
 #[derive(Debug)]
@@ -200,6 +213,8 @@ impl Reader<'_> {
             sockets: Vec::new(),
             instances: None,
             kubernetes: KubernetesSpec::default(),
+            clean: Vec::new(),
+            watch: Vec::new(),
         };
         let path = format!("services.{name_text}");
         let Some(table) = self.table(value, &path, "a table") else {
@@ -224,6 +239,8 @@ impl Reader<'_> {
                 "sockets" => service.sockets = self.strings(value, &key_path).unwrap_or_default(),
                 "instances" => service.instances = self.instances(value, &key_path),
                 "kubernetes" => service.kubernetes = self.kubernetes(value, &key_path),
+                "clean" => service.clean = self.strings(value, &key_path).unwrap_or_default(),
+                "watch" => service.watch = self.globs(value, &key_path),
                 _ => self.unknown_key(key, key_name, &format!("[{path}]"), SERVICE_KEYS),
             }
         }
@@ -293,6 +310,11 @@ impl Reader<'_> {
                     .and_then(|number| i32::try_from(number).ok())
             }
             "limits" => settings.limits = self.limits(value, &path),
+            "watch_ignore" => settings.watch_ignore = self.globs(value, &path),
+            "watch_debounce" => {
+                settings.watch_debounce =
+                    self.duration(value, &path, false).map(Spanned::into_inner)
+            }
             _ => return false,
         }
         true
@@ -377,6 +399,32 @@ impl Reader<'_> {
             ));
         }
         limit
+    }
+
+    /// `watch` and `watch_ignore`: strings, each a path or a glob (checked here, so the watcher
+    /// never meets a bad one).
+    fn globs(&mut self, value: &Value<'_>, path: &str) -> Vec<Spanned<String>> {
+        let mut globs = self.strings(value, path).unwrap_or_default();
+        globs.retain(|glob| {
+            let problem = match glob.get_ref().as_str() {
+                "" => "an empty path".to_string(),
+                text => match crate::spec::glob(text) {
+                    Ok(_) => return true,
+                    Err(error) => error.kind().to_string(),
+                },
+            };
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    glob.span(),
+                    format!("invalid glob \"{}\" in `{path}`", glob.get_ref()),
+                    problem,
+                )
+                .with_help("`*` matches within a name, `**` any number of directories, `?` one character, `[abc]` a set, `{a,b}` either; `\\` escapes"),
+            );
+            false
+        });
+        globs
     }
 
     fn command(&mut self, value: &Value<'_>, path: &str) -> Option<Spanned<RawCommand>> {
