@@ -11,8 +11,11 @@
 //! notifications, never another entry's, and never supervision (the dispatcher never awaits a
 //! delivery, and the supervisor never awaits the notifier).
 //!
-//! A webhook is an HTTP/1.1 `POST` over a fresh plain-TCP connection ([`webhook`]), each
-//! attempt bounded by the entry's `timeout`, retried `retries` times with exponential backoff.
+//! A webhook is an HTTP/1.1 `POST` over a fresh connection ([`webhook`]), through TLS for an
+//! `https://` URL ([`tls`]: the system's certificate store plus the entry's `ca_file`; a refused
+//! certificate is reported with the reason, never ignored), each attempt bounded by the entry's
+//! `timeout`, retried `retries` times with exponential backoff. Its body is wrangle's JSON
+//! payload or, with `format`, the shape a chat service expects ([`format`]).
 //! A command runs through the one [`Reaper`] as wrangle's helper ([`command`]): payload on
 //! stdin and in `WRANGLE_*` variables, output discarded, its group killed if it overruns.
 //!
@@ -30,11 +33,12 @@
 //! - Only the daemon notifies; a foreground `wrangle up` shows events on the terminal instead.
 //! - At shutdown, notifications already queued get [`FINISH_LIMIT`] to go out (events up to
 //!   `shutdown_complete` included); whatever is left then is counted in the last notice.
-//! - No TLS: webhooks are `http://` only. Use an http relay on the machine, or a command such
-//!   as `curl`, for an https endpoint.
+//! - No client certificates, proxies or redirects: a webhook URL is posted to directly.
 
 mod command;
+mod format;
 mod limit;
+mod tls;
 mod webhook;
 
 use std::cell::Cell;
@@ -44,7 +48,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hyper::body::Bytes;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -54,8 +57,11 @@ pub use limit::RateLimiter;
 
 use crate::api::wire::{self, NotificationPayload};
 use crate::human;
-use crate::spec::{NOTIFICATION_KINDS, NotifySpec, NotifyTarget, ProjectSpec, SUPPRESSED_KIND};
+use crate::spec::{
+    NOTIFICATION_KINDS, NotifySpec, NotifyTarget, ProjectSpec, SUPPRESSED_KIND, WebhookSpec,
+};
 use crate::sys::reaper::Reaper;
+use tls::Trust;
 
 /// Notifications waiting for one entry's worker; more are counted as suppressed. The rate
 /// limit keeps a queue short unless the receiver is much slower than the limit.
@@ -396,11 +402,14 @@ impl Worker {
     }
 
     async fn deliver(&self, payload: &NotificationPayload) -> Result<(), String> {
-        let body = serde_json::to_vec(payload)
-            .map_err(|error| format!("cannot encode the payload: {error}"))?;
         match &self.spec.target {
-            NotifyTarget::Webhook { url } => self.post(url, Bytes::from(body)).await,
+            NotifyTarget::Webhook(webhook) => {
+                let body = format::body(webhook.format, payload)?;
+                self.post(webhook, &body).await
+            }
             NotifyTarget::Command(command) => {
+                let body = serde_json::to_vec(payload)
+                    .map_err(|error| format!("cannot encode the payload: {error}"))?;
                 command::run(
                     &self.reaper,
                     command,
@@ -414,13 +423,21 @@ impl Worker {
         }
     }
 
-    /// The attempts of one webhook delivery, with backoff between them.
-    async fn post(&self, url: &str, body: Bytes) -> Result<(), String> {
+    /// The attempts of one webhook delivery, with backoff between them. The trust anchors of an
+    /// `https://` URL are loaded once for the delivery and dropped after it (`tls`).
+    async fn post(&self, webhook: &WebhookSpec, body: &webhook::Body) -> Result<(), String> {
+        let trust = match webhook.url.get(..8) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https://") => {
+                Some(Trust::load(webhook.ca_file.as_ref())?)
+            }
+            _ => None,
+        };
         let attempts = self.spec.retries.saturating_add(1);
         let mut delay = RETRY_INITIAL;
         let mut attempt = 1;
         loop {
-            let failure = match webhook::post(url, body.clone(), self.spec.timeout).await {
+            let result = webhook::post(&webhook.url, trust.as_ref(), body, self.spec.timeout).await;
+            let failure = match result {
                 Ok(()) => return Ok(()),
                 Err(failure) => failure,
             };

@@ -21,10 +21,11 @@ use crate::human;
 
 pub use http::http_attempt;
 // The one-shot HTTP/1.1 client, shared with notification webhooks (`crate::notify`).
-pub(crate) use http::{HttpTarget, exchange};
+pub(crate) use http::{HttpTarget, exchange, exchange_on};
 pub use notify::{NotifyMessage, NotifySocket};
 pub use schedule::ProbeSchedule;
 pub use tcp::tcp_attempt;
+pub(crate) use tcp::{connect, io_reason};
 
 /// Why one probe attempt did not pass, in words for the user: "connection refused", "HTTP 503",
 /// "HTTP 302 (a redirect is not ready)", "timed out after 1s".

@@ -18,7 +18,10 @@ pub mod secret;
 mod sockets;
 
 pub use diff::{EnvChange, ProjectDiff, ServiceChange, diff};
-pub use notify::{EVENT_KINDS, NOTIFICATION_KINDS, NotifySpec, NotifyTarget, SUPPRESSED_KIND};
+pub use notify::{
+    CaFile, EVENT_KINDS, NOTIFICATION_KINDS, NotifySpec, NotifyTarget, PayloadFormat,
+    SUPPRESSED_KIND, WebhookSpec,
+};
 pub use sockets::{ListenAddress, SocketId, SocketSpec, UnixSocketSpec};
 
 /// The longest service name, in bytes. A name becomes a file name (`<name>.log.<n>` and its

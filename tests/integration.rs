@@ -36,6 +36,8 @@ mod resources;
 mod faults;
 // Notifications ([[notify]]): webhooks and commands fired by a daemon's events, rate limits.
 mod notify;
+// https webhooks against TLS servers with certificates made in the test.
+mod notify_https;
 // `wrangle top` in a pseudo-terminal: the screen, its keys, resizes, restoring the terminal.
 mod top;
 // The Prometheus endpoint of the daemon (`[metrics]`), scraped and parsed.

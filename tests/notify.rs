@@ -416,7 +416,7 @@ fn notify_failed_delivery_is_retried_and_reported_in_the_daemon_log() {
 #[test]
 fn notify_config_errors_are_located() {
     let project = Project::new(
-        "[services.api]\ncommand = \"sleep 1\"\n\n[[notify]]\non = [\"crashd\"]\nservices = [\"apy\"]\nwebhook = \"https://example.com/\"\n",
+        "[services.api]\ncommand = \"sleep 1\"\n\n[[notify]]\non = [\"crashd\"]\nservices = [\"apy\"]\nwebhook = \"https://example.com/\"\nformat = \"slak\"\n",
     );
     let up = project.run(&["up"]);
     assert_eq!(up.code, 2, "{up:#?}");
@@ -427,8 +427,8 @@ fn notify_config_errors_are_located() {
         "unknown service \"apy\"",
         "wrangle.toml:6:13",
         "did you mean \"api\"?",
-        "https webhooks are not supported",
-        "wrangle.toml:7:11",
+        "unknown webhook format \"slak\"",
+        "wrangle.toml:8:10",
     ] {
         assert!(
             up.stderr.contains(expected),

@@ -3,7 +3,7 @@
 //!
 //! This module owns: merging `[defaults]` under each service, built-in default values, working
 //! directories (resolved against the config file's directory and checked to exist), env files and
-//! the environment precedence, `PORT`, ports declared twice, `shell` against the form of
+//! the environment precedence, a webhook's `ca_file` (in `ca_file`), `PORT`, ports declared twice, `shell` against the form of
 //! `command`, backoff bounds, dependency names to ids, and dependency cycles; sockets and
 //! instances (in `sockets`). It is the only part of the config loader that reads files other
 //! than the config itself, always through the load's trust gate (`trust::Gate`).
@@ -23,13 +23,14 @@ use crate::config::command_line::split_command_line;
 use crate::config::diagnostic::{Diagnostic, SourceFile};
 use crate::config::document::{RawCommand, RawProject, RawService};
 use crate::config::dotenv;
-use crate::config::trust::{Gate, MAX_ENV_FILE_BYTES, Unreadable, Verdict};
+use crate::config::trust::{Gate, MAX_ENV_FILE_BYTES, NamedFile, Unreadable, Verdict};
 use crate::human;
 use crate::spec::{
     CommandSpec, Dependency, IgnoreFile, LimitSpec, ProcessSpec, ProjectSpec, RestartPolicy,
     RestartSpec, ServiceId, ServiceSpec, Signal, StopSpec, WatchEntry, WatchSpec,
 };
 
+mod ca_file;
 mod sockets;
 
 /// Restart behaviour when neither the service nor `[defaults]` says otherwise.
@@ -148,7 +149,14 @@ pub(crate) fn resolve(
         .iter()
         .map(|service| service.name.get_ref().as_str())
         .collect();
-    let notify = crate::config::document::resolve_notify(&raw.notify, &names, file, diagnostics);
+    let notify = crate::config::document::resolve_notify(
+        &raw.notify,
+        &names,
+        file,
+        &mut |reference| resolver.ca_file(reference),
+        diagnostics,
+    );
+    diagnostics.append(&mut resolver.diagnostics);
     if !diagnostics.is_empty() {
         return None;
     }
@@ -455,14 +463,18 @@ impl<'a> Resolver<'a, '_, '_> {
         match &checked.verdict {
             Verdict::Trusted => {}
             Verdict::Vouched(doubts) => {
-                let warning =
-                    self.files
-                        .gate
-                        .vouched_env_file(self.file, reference.span(), path, doubts);
+                let warning = self.files.gate.vouched_file(
+                    NamedFile::EnvFile,
+                    self.file,
+                    reference.span(),
+                    path,
+                    doubts,
+                );
                 self.files.warnings.push(warning);
             }
             Verdict::Refused(doubts) => {
-                let refusal = self.files.gate.refused_env_file(
+                let refusal = self.files.gate.refused_file(
+                    NamedFile::EnvFile,
                     self.file,
                     reference.span(),
                     path,

@@ -20,7 +20,7 @@
 //! - it has other hard links while its directory is one others can write to: someone may have
 //!   linked your file, or root's, there.
 //!
-//! A discovered config file, or any env file, in doubt is refused, unless it is under a directory
+//! A discovered config file, or any env file or `ca_file`, in doubt is refused, unless it is under a directory
 //! listed in `WRANGLE_TRUSTED_DIRS`. A config named with `-f` is trusted, and so are the env files
 //! under its directory, each doubt said as a warning. Whether a file is regular and not too large
 //! is checked for every file, trusted or not.
@@ -47,6 +47,39 @@ pub const TRUSTED_DIRS_VAR: &str = "WRANGLE_TRUSTED_DIRS";
 pub(crate) const MAX_CONFIG_BYTES: u64 = 4 << 20;
 /// The largest env file wrangle reads.
 pub(crate) const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
+/// The largest `ca_file` wrangle reads: a system bundle of every public CA is about 200 KiB.
+pub(crate) const MAX_CA_FILE_BYTES: u64 = 1 << 20;
+
+/// A file a config names, for the messages about trusting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NamedFile {
+    /// `env_file`: a service's environment.
+    EnvFile,
+    /// `ca_file` of a `[[notify]]` webhook: certificates trusted for its `https://` URL.
+    CaFile,
+}
+
+impl NamedFile {
+    fn noun(self) -> &'static str {
+        match self {
+            NamedFile::EnvFile => "env file",
+            NamedFile::CaFile => "CA file",
+        }
+    }
+
+    fn why_it_matters(self) -> &'static str {
+        match self {
+            NamedFile::EnvFile => {
+                "an env file sets the environment of the service (LD_PRELOAD, PATH): wrangle \
+                 reads one only if no one but you or root could have written it"
+            }
+            NamedFile::CaFile => {
+                "a CA file decides whom a webhook's notifications go to: wrangle reads one only \
+                 if no one but you or root could have written it"
+            }
+        }
+    }
+}
 
 /// The sticky bit of a directory's mode: others may add names to it but not rename or remove
 /// names they do not own.
@@ -450,9 +483,11 @@ impl Gate<'_> {
             .into_warning()
     }
 
-    /// The error for an env file in doubt, at `span` (its `env_file` value) of `file`.
-    pub(crate) fn refused_env_file(
+    /// The error for a file the config names (`role`) in doubt, at `span` (the value naming it)
+    /// of `file`.
+    pub(crate) fn refused_file(
         &self,
+        role: NamedFile,
         file: &std::sync::Arc<SourceFile>,
         span: std::ops::Range<usize>,
         path: &Path,
@@ -463,7 +498,8 @@ impl Gate<'_> {
             file,
             span,
             format!(
-                "refusing to read env file {}: {}",
+                "refusing to read {} {}: {}",
+                role.noun(),
                 path.display(),
                 self.first(doubts)
             ),
@@ -473,16 +509,15 @@ impl Gate<'_> {
             diagnostic = diagnostic.with_note(format!("also, {}", self.trust.describe(doubt)));
         }
         diagnostic
-            .with_note(
-                "an env file sets the environment of the service (LD_PRELOAD, PATH): wrangle \
-                 reads one only if no one but you or root could have written it",
-            )
+            .with_note(role.why_it_matters())
             .with_help(format!("if you trust it, {}", self.trust_hint(real)))
     }
 
-    /// The warning for an env file in doubt under the directory of a config named with `-f`.
-    pub(crate) fn vouched_env_file(
+    /// The warning for a file the config names (`role`) in doubt under the directory of a
+    /// config named with `-f`.
+    pub(crate) fn vouched_file(
         &self,
+        role: NamedFile,
         file: &std::sync::Arc<SourceFile>,
         span: std::ops::Range<usize>,
         path: &Path,
@@ -492,7 +527,8 @@ impl Gate<'_> {
             file,
             span,
             format!(
-                "using env file {} although {}",
+                "using {} {} although {}",
+                role.noun(),
                 path.display(),
                 self.first(doubts)
             ),

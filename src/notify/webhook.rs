@@ -1,10 +1,10 @@
-//! One webhook attempt: `POST` the payload as JSON over a fresh HTTP/1.1 connection; delivered
-//! on a 2xx status.
+//! One webhook attempt: `POST` the body over a fresh HTTP/1.1 connection, through TLS for an
+//! `https://` URL ([`Trust`]); delivered on a 2xx status.
 //!
-//! Plain `http://` only: the default build has no TLS. Each attempt opens its own connection and
-//! closes it after the status line (`Connection: close`, the response body is never read), so a
-//! receiver that streams or stalls cannot hold more than the attempt's timeout. Retrying is the
-//! caller's business; [`Failure::permanent`] says when it is pointless.
+//! Each attempt opens its own connection and closes it after the status line (`Connection:
+//! close`, the response body is never read), so a receiver that streams or stalls cannot hold
+//! more than the attempt's timeout. Retrying is the caller's business; [`Failure::permanent`]
+//! says when it is pointless (a refused certificate is: it will not change in seconds).
 
 use std::fmt;
 use std::time::Duration;
@@ -15,7 +15,8 @@ use hyper::body::Bytes;
 use hyper::header::CONTENT_TYPE;
 
 use crate::human;
-use crate::probe::{HttpTarget, exchange};
+use crate::notify::tls::Trust;
+use crate::probe::{HttpTarget, connect, exchange, exchange_on};
 
 /// Why an attempt failed, in a few words, and whether trying again could help.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,14 +42,34 @@ impl fmt::Display for Failure {
     }
 }
 
-/// One POST of `body` to `url`, bounded as a whole (resolve, connect, send, response head) by
-/// `timeout`.
-pub async fn post(url: &str, body: Bytes, timeout: Duration) -> Result<(), Failure> {
-    let target = HttpTarget::parse(url).map_err(|reason| Failure {
+/// What to send: the body and its `Content-Type`.
+pub struct Body {
+    pub bytes: Bytes,
+    pub content_type: &'static str,
+}
+
+impl Body {
+    pub fn json(bytes: impl Into<Bytes>) -> Body {
+        Body {
+            bytes: bytes.into(),
+            content_type: "application/json",
+        }
+    }
+}
+
+/// One POST of `body` to `url`, bounded as a whole (resolve, connect, TLS handshake, send,
+/// response head) by `timeout`. `trust` is needed for an `https://` URL.
+pub async fn post(
+    url: &str,
+    trust: Option<&Trust>,
+    body: &Body,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let target = HttpTarget::parse_with_https(url).map_err(|reason| Failure {
         reason,
         permanent: true,
     })?;
-    match tokio::time::timeout(timeout, attempt(&target, body)).await {
+    match tokio::time::timeout(timeout, attempt(&target, trust, body)).await {
         Ok(result) => result,
         Err(_elapsed) => Err(Failure::transient(format!(
             "no answer within {}",
@@ -57,17 +78,34 @@ pub async fn post(url: &str, body: Bytes, timeout: Duration) -> Result<(), Failu
     }
 }
 
-async fn attempt(target: &HttpTarget, body: Bytes) -> Result<(), Failure> {
+async fn attempt(target: &HttpTarget, trust: Option<&Trust>, body: &Body) -> Result<(), Failure> {
     let request = Request::post(target.path.as_str())
-        .header(CONTENT_TYPE, "application/json")
-        .body(Full::new(body))
+        .header(CONTENT_TYPE, body.content_type)
+        .body(Full::new(body.bytes.clone()))
         .map_err(|error| Failure {
             reason: format!("cannot build the request: {error}"),
             permanent: true,
         })?;
-    let status = exchange(target, request)
-        .await
-        .map_err(Failure::transient)?;
+    let status = if target.https {
+        let trust = trust.ok_or_else(|| Failure {
+            reason: "https:// without trust anchors".to_string(),
+            permanent: true,
+        })?;
+        let stream = connect(&target.host, target.port)
+            .await
+            .map_err(|failure| Failure::transient(failure.0))?;
+        let stream = trust
+            .handshake(&target.host, stream)
+            .await
+            .map_err(|failure| Failure {
+                reason: failure.reason,
+                permanent: failure.certificate,
+            })?;
+        exchange_on(stream, target, request).await
+    } else {
+        exchange(target, request).await
+    }
+    .map_err(Failure::transient)?;
     if status.is_success() {
         return Ok(());
     }
@@ -121,7 +159,8 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}/hook?x=1");
         let result = runtime().block_on(post(
             &url,
-            Bytes::from_static(b"{\"a\":1}"),
+            None,
+            &Body::json(Bytes::from_static(b"{\"a\":1}")),
             Duration::from_secs(5),
         ));
         assert_eq!(result, Ok(()));
@@ -152,7 +191,8 @@ mod tests {
             let (port, server) = serve_once(status);
             let result = runtime().block_on(post(
                 &format!("http://127.0.0.1:{port}/"),
-                Bytes::new(),
+                None,
+                &Body::json(Bytes::new()),
                 Duration::from_secs(5),
             ));
             server.join().expect("server");
@@ -168,7 +208,8 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         let result = runtime().block_on(post(
             &format!("http://127.0.0.1:{port}/"),
-            Bytes::new(),
+            None,
+            &Body::json(Bytes::new()),
             Duration::from_millis(200),
         ));
         let failure = result.expect_err("nobody answers");
@@ -177,7 +218,8 @@ mod tests {
         drop(listener);
         let result = runtime().block_on(post(
             &format!("http://127.0.0.1:{port}/"),
-            Bytes::new(),
+            None,
+            &Body::json(Bytes::new()),
             Duration::from_secs(5),
         ));
         assert_eq!(
@@ -188,9 +230,14 @@ mod tests {
 
     #[test]
     fn a_url_that_is_not_http_is_a_permanent_failure() {
-        for url in ["https://x/", "nonsense"] {
+        for url in ["ftp://x/", "nonsense"] {
             let failure = runtime()
-                .block_on(post(url, Bytes::new(), Duration::from_secs(1)))
+                .block_on(post(
+                    url,
+                    None,
+                    &Body::json(Bytes::new()),
+                    Duration::from_secs(1),
+                ))
                 .expect_err(url);
             assert!(failure.permanent, "{url}: {failure:?}");
             assert!(failure.reason.starts_with("invalid URL"), "{failure:?}");

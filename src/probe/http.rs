@@ -4,8 +4,9 @@
 //!
 //! Each attempt opens its own connection and drops it afterwards: a pooled connection could
 //! answer from a process that is already gone, and a fresh one tests what a client would see.
-//! There is no TLS (probes target the service directly, usually on localhost), no redirect
-//! following (a 3xx usually means "log in first", not "up"), and no body reading.
+//! Probes have no TLS (they target the service directly, usually on localhost); webhooks bring
+//! their own TLS stream to [`exchange_on`]. No redirect following (a 3xx usually means "log in
+//! first", not "up"), and no body reading.
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use hyper::body::{Body, Bytes};
 use hyper::header::{CONNECTION, HOST, HeaderValue, USER_AGENT};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::probe::ProbeFailure;
 use crate::probe::tcp::{connect, io_reason};
@@ -58,18 +60,33 @@ pub(crate) struct HttpTarget {
     pub(crate) authority: String,
     /// Path and query; `/` when the URL has none.
     pub(crate) path: String,
+    /// An `https://` URL (only [`HttpTarget::parse_with_https`] accepts one).
+    pub(crate) https: bool,
 }
 
 impl HttpTarget {
     /// `http://host[:port][/path]`; anything else is `invalid URL "...": why`.
     pub(crate) fn parse(url: &str) -> Result<HttpTarget, String> {
+        Self::parse_schemes(url, false)
+    }
+
+    /// `http://` or `https://host[:port][/path]` (port 443 by default for https).
+    pub(crate) fn parse_with_https(url: &str) -> Result<HttpTarget, String> {
+        Self::parse_schemes(url, true)
+    }
+
+    fn parse_schemes(url: &str, allow_https: bool) -> Result<HttpTarget, String> {
         let invalid = |why: &str| format!("invalid URL {url:?}: {why}");
         let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") if allow_https => true,
+            Some(_) if allow_https => {
+                return Err(invalid("only http:// and https:// are supported"));
+            }
             Some(_) => return Err(invalid("only http:// is supported")),
             None => return Err(invalid("missing http://")),
-        }
+        };
         let host = uri
             .host()
             .filter(|host| !host.is_empty())
@@ -85,9 +102,10 @@ impl HttpTarget {
             .unwrap_or("/");
         Ok(HttpTarget {
             host: host.to_string(),
-            port: uri.port_u16().unwrap_or(80),
+            port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
             authority,
             path: path.to_string(),
+            https,
         })
     }
 }
@@ -99,9 +117,27 @@ impl HttpTarget {
 /// wraps it in its timeout.
 pub(crate) async fn exchange<B>(
     target: &HttpTarget,
+    request: Request<B>,
+) -> Result<StatusCode, String>
+where
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = connect(&target.host, target.port)
+        .await
+        .map_err(|failure| failure.0)?;
+    exchange_on(stream, target, request).await
+}
+
+/// [`exchange`] over a connection the caller opened (a TLS stream for an `https://` webhook).
+pub(crate) async fn exchange_on<S, B>(
+    stream: S,
+    target: &HttpTarget,
     mut request: Request<B>,
 ) -> Result<StatusCode, String>
 where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
     B: Body + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -116,9 +152,6 @@ where
     );
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
 
-    let stream = connect(&target.host, target.port)
-        .await
-        .map_err(|failure| failure.0)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|err| hyper_reason(&err))?;
@@ -309,8 +342,13 @@ mod tests {
                 port: 8080,
                 authority: "localhost:8080".to_string(),
                 path: "/health".to_string(),
+                https: false,
             }
         );
+        let target = HttpTarget::parse_with_https("https://hooks.example.test/x").expect("valid");
+        assert_eq!((target.port, target.https), (443, true));
+        assert_eq!(target.authority, "hooks.example.test");
+        assert!(HttpTarget::parse("https://hooks.example.test/x").is_err());
         let target = HttpTarget::parse("http://example.test").expect("valid");
         assert_eq!((target.port, target.path.as_str()), (80, "/"));
         assert_eq!(target.authority, "example.test");

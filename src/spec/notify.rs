@@ -4,6 +4,7 @@
 //! (`crate::notify`) carries out. [`EVENT_KINDS`] is the one list of event names a `[[notify]]`
 //! entry may ask for; it is the vocabulary of the daemon's events (`wire::Event::kind`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::spec::CommandSpec;
@@ -167,19 +168,73 @@ pub struct NotifySpec {
 /// Where a notification goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotifyTarget {
-    /// POST the payload as JSON to this `http://` URL.
-    Webhook { url: String },
+    /// POST the payload to an `http://` or `https://` URL.
+    Webhook(WebhookSpec),
     /// Run this argv (never through a shell) with the payload on stdin and in `WRANGLE_*`
     /// variables.
     Command(CommandSpec),
+}
+
+/// A webhook: where to POST, in which shape, and whom to trust for `https://`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSpec {
+    /// An `http://` or `https://` URL (checked).
+    pub url: String,
+    pub format: PayloadFormat,
+    /// Certificates trusted for an `https://` URL besides the system's store (`ca_file`).
+    pub ca_file: Option<CaFile>,
+}
+
+/// The certificates of a `ca_file`, read and checked when the config was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// Where they came from (absolute), for messages.
+    pub path: PathBuf,
+    /// Each certificate in DER, at least one.
+    pub certificates: Vec<Vec<u8>>,
+}
+
+/// The shape of a webhook's body (`format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    /// wrangle's own JSON payload (`NotificationPayload`): the default.
+    Json,
+    /// `{"text": "..."}`: Slack's incoming webhooks, and Mattermost, Rocket.Chat, Google Chat
+    /// and Teams' workflows that take the same shape.
+    Slack,
+    /// `{"content": "..."}`: Discord's webhooks.
+    Discord,
+    /// The line alone as `text/plain`: ntfy and other receivers that take a plain body.
+    Text,
+}
+
+impl PayloadFormat {
+    /// Every format with its name in the config, the default first.
+    pub const ALL: &[(&str, PayloadFormat)] = &[
+        ("json", PayloadFormat::Json),
+        ("slack", PayloadFormat::Slack),
+        ("discord", PayloadFormat::Discord),
+        ("text", PayloadFormat::Text),
+    ];
 }
 
 impl NotifyTarget {
     /// For messages: `webhook http://...` or `command notify-send ...`.
     pub fn describe(&self) -> String {
         match self {
-            NotifyTarget::Webhook { url } => format!("webhook {url}"),
+            NotifyTarget::Webhook(webhook) => format!("webhook {}", webhook.url),
             NotifyTarget::Command(command) => format!("command {}", command.display()),
+        }
+    }
+}
+
+impl WebhookSpec {
+    /// A JSON webhook to `url` with the system's trust store only.
+    pub fn json(url: impl Into<String>) -> WebhookSpec {
+        WebhookSpec {
+            url: url.into(),
+            format: PayloadFormat::Json,
+            ca_file: None,
         }
     }
 }
@@ -207,9 +262,7 @@ mod tests {
         NotifySpec {
             on: on.iter().map(|kind| kind.to_string()).collect(),
             services: services.iter().map(|name| name.to_string()).collect(),
-            target: NotifyTarget::Webhook {
-                url: "http://127.0.0.1:1/".into(),
-            },
+            target: NotifyTarget::Webhook(WebhookSpec::json("http://127.0.0.1:1/")),
             timeout: Duration::from_secs(5),
             retries: 3,
             rate_limit: 10,

@@ -10,11 +10,13 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::probes::check_http_url;
+use super::probes::check_webhook_url;
 use super::values::describe;
 use super::{Reader, Value};
 use crate::config::diagnostic::{Diagnostic, SourceFile};
-use crate::spec::{CommandSpec, EVENT_KINDS, NotifySpec, NotifyTarget};
+use crate::spec::{
+    CaFile, CommandSpec, EVENT_KINDS, NotifySpec, NotifyTarget, PayloadFormat, WebhookSpec,
+};
 
 /// Keys allowed in a `[[notify]]` table.
 pub(crate) const NOTIFY_KEYS: &[&str] = &[
@@ -26,6 +28,8 @@ pub(crate) const NOTIFY_KEYS: &[&str] = &[
     "retries",
     "rate_limit",
     "rate_window",
+    "format",
+    "ca_file",
 ];
 
 pub(crate) const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,6 +51,8 @@ pub(crate) struct RawNotify {
     pub(crate) spec: Option<NotifySpec>,
     /// `services = [...]`, kept with spans until the service names are known.
     pub(crate) services: Vec<Spanned<String>>,
+    /// `ca_file`, read by `resolve` (relative to the project's directory).
+    pub(crate) ca_file: Option<Spanned<String>>,
 }
 
 impl Reader<'_> {
@@ -80,6 +86,7 @@ impl Reader<'_> {
         let mut raw = RawNotify {
             spec: None,
             services: Vec::new(),
+            ca_file: None,
         };
         let Some(table) = self.table(value, path, "a table") else {
             return raw;
@@ -92,6 +99,8 @@ impl Reader<'_> {
         let mut retries: Option<(Range<usize>, u32)> = None;
         let mut rate_limit = DEFAULT_RATE_LIMIT;
         let mut rate_window = DEFAULT_RATE_WINDOW;
+        let mut format: Option<(Range<usize>, PayloadFormat)> = None;
+        let mut ca_file_key: Option<Range<usize>> = None;
         for (key, item) in table.iter() {
             let name = key.get_ref().as_ref();
             let key_path = format!("{path}.{name}");
@@ -161,6 +170,26 @@ impl Reader<'_> {
                     Some(duration) => rate_window = duration,
                     None => ok = false,
                 },
+                "format" => match self.payload_format(item, &key_path) {
+                    Some(chosen) => format = Some((key.span(), chosen)),
+                    None => ok = false,
+                },
+                "ca_file" => match self.string(item, &key_path) {
+                    Some(path) if !path.get_ref().is_empty() => {
+                        ca_file_key = Some(key.span());
+                        raw.ca_file = Some(path);
+                    }
+                    Some(path) => {
+                        self.push(Diagnostic::at(
+                            self.file,
+                            path.span(),
+                            format!("`{key_path}` is empty"),
+                            "expected the path of a PEM file",
+                        ));
+                        ok = false;
+                    }
+                    None => ok = false,
+                },
                 other => self.unknown_key(key, other, &format!("[[notify]] ({path})"), NOTIFY_KEYS),
             }
         }
@@ -177,7 +206,44 @@ impl Reader<'_> {
             ok = false;
         }
         let target = match target {
-            Some((_, kind, Some(target))) => {
+            Some((_, kind, Some(mut target))) => {
+                if let NotifyTarget::Webhook(webhook) = &mut target {
+                    if let Some((_, chosen)) = format {
+                        webhook.format = chosen;
+                    }
+                    if let Some(span) = &ca_file_key
+                        && !webhook.url.to_ascii_lowercase().starts_with("https://")
+                    {
+                        self.push(
+                            Diagnostic::at(
+                                self.file,
+                                span.clone(),
+                                format!("`{path}.ca_file` only applies to an https:// webhook"),
+                                "not used over http://",
+                            )
+                            .with_help("remove it, or use the receiver's https:// URL"),
+                        );
+                        ok = false;
+                    }
+                }
+                let webhook_only = [
+                    (format.as_ref().map(|(span, _)| span), "format"),
+                    (ca_file_key.as_ref(), "ca_file"),
+                ];
+                for (span, key) in webhook_only {
+                    if let (Some(span), "command") = (span, kind) {
+                        self.push(
+                            Diagnostic::at(
+                                self.file,
+                                span.clone(),
+                                format!("`{path}.{key}` only applies to a webhook"),
+                                "not used by a command",
+                            )
+                            .with_help("a command gets wrangle's JSON payload on stdin"),
+                        );
+                        ok = false;
+                    }
+                }
                 if let (Some((span, _)), "command") = (&retries, kind) {
                     self.push(
                         Diagnostic::at(
@@ -212,7 +278,7 @@ impl Reader<'_> {
             }
         };
         let retries = match &target {
-            Some(NotifyTarget::Webhook { .. }) => retries
+            Some(NotifyTarget::Webhook(_)) => retries
                 .map(|(_, retries)| retries)
                 .unwrap_or(DEFAULT_NOTIFY_RETRIES),
             _ => 0,
@@ -320,35 +386,43 @@ impl Reader<'_> {
         kept
     }
 
+    /// `webhook`: an `http://` or `https://` URL; the format and trust are set by their keys.
     fn webhook(&mut self, value: &Value<'_>, path: &str) -> Option<NotifyTarget> {
         let url = self.string(value, path)?;
-        if url.get_ref().to_ascii_lowercase().starts_with("https://") {
-            self.push(
-                Diagnostic::at(
-                    self.file,
-                    value.span(),
-                    format!("https webhooks are not supported: \"{}\"", url.get_ref()),
-                    "https is not supported",
-                )
-                .with_help(
-                    "wrangle has no TLS in its default build; post to an http:// relay on this \
-                     machine, or use a `command` such as [\"curl\", ...]",
-                ),
-            );
-            return None;
-        }
-        match check_http_url(url.get_ref()) {
-            Ok(()) => Some(NotifyTarget::Webhook {
-                url: url.into_inner(),
-            }),
+        match check_webhook_url(url.get_ref()) {
+            Ok(()) => Some(NotifyTarget::Webhook(WebhookSpec::json(url.into_inner()))),
             Err((message, label)) => {
                 self.push(
-                    Diagnostic::at(self.file, value.span(), message, label)
-                        .with_help("for example: webhook = \"http://127.0.0.1:9000/hook\""),
+                    Diagnostic::at(self.file, value.span(), message, label).with_help(
+                        "for example: webhook = \"https://hooks.slack.com/services/...\"",
+                    ),
                 );
                 None
             }
         }
+    }
+
+    /// `format`: one of [`PayloadFormat::ALL`].
+    fn payload_format(&mut self, value: &Value<'_>, path: &str) -> Option<PayloadFormat> {
+        let name = self.string(value, path)?;
+        let found = PayloadFormat::ALL
+            .iter()
+            .find(|(known, _)| *known == name.get_ref().as_str());
+        if let Some((_, format)) = found {
+            return Some(*format);
+        }
+        let known: Vec<&str> = PayloadFormat::ALL.iter().map(|(name, _)| *name).collect();
+        self.push(
+            Diagnostic::at(
+                self.file,
+                name.span(),
+                format!("unknown webhook format \"{}\" in `{path}`", name.get_ref()),
+                "unknown format",
+            )
+            .with_suggestion(name.get_ref(), known.iter().copied())
+            .with_note(format!("formats: {}", known.join(", "))),
+        );
+        None
     }
 
     /// `command`: an argv array, or a string split into words without a shell.
@@ -361,10 +435,14 @@ impl Reader<'_> {
 /// Checks every entry's `services` against the project's service names and returns the specs,
 /// in order. Entries with a problem are left out (their problems are in `diagnostics`, so no
 /// spec is built from this file at all).
+///
+/// `read_ca_file` reads an entry's `ca_file` (through the load's trust gate) and reports its
+/// own problems.
 pub(crate) fn resolve(
     entries: &[RawNotify],
     service_names: &[&str],
     file: &Arc<SourceFile>,
+    read_ca_file: &mut dyn FnMut(&Spanned<String>) -> Option<CaFile>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<NotifySpec> {
     let mut specs = Vec::with_capacity(entries.len());
@@ -389,8 +467,23 @@ pub(crate) fn resolve(
                 .with_note(format!("services: {}", service_names.join(", "))),
             );
         }
+        let ca_file = match &entry.ca_file {
+            Some(reference) => match read_ca_file(reference) {
+                Some(ca_file) => Some(ca_file),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
         if let (true, Some(spec)) = (ok, &entry.spec) {
+            let mut target = spec.target.clone();
+            if let NotifyTarget::Webhook(webhook) = &mut target {
+                webhook.ca_file = ca_file;
+            }
             specs.push(NotifySpec {
+                target,
                 services: entry
                     .services
                     .iter()

@@ -364,23 +364,37 @@ impl Reader<'_> {
 
 /// Checks a probe URL: `http://` followed by a host, an optional port and an optional path.
 pub(super) fn check_http_url(url: &str) -> Result<(), (String, &'static str)> {
-    let lower = url.to_ascii_lowercase();
-    if lower.starts_with("https://") {
+    if url.to_ascii_lowercase().starts_with("https://") {
         return Err((
             format!("https probes are not supported: \"{url}\""),
             "https probes are not supported",
         ));
     }
-    let malformed = || {
-        (
-            format!("expected an http:// URL, found \"{url}\""),
-            "expected an http:// URL",
-        )
+    check_url(url, "http://", "expected an http:// URL")
+}
+
+/// A webhook's URL: `http://` or `https://` (a probe's rule, plus https).
+pub(super) fn check_webhook_url(url: &str) -> Result<(), (String, &'static str)> {
+    let scheme = if url.to_ascii_lowercase().starts_with("https://") {
+        "https://"
+    } else {
+        "http://"
     };
-    if !lower.starts_with("http://") {
+    check_url(url, scheme, "expected an http:// or https:// URL")
+}
+
+/// `url` starts with `scheme` (any case) and has a host, no user part, no blank and a valid
+/// port if any; `expected` is the message's wording.
+fn check_url(
+    url: &str,
+    scheme: &str,
+    expected: &'static str,
+) -> Result<(), (String, &'static str)> {
+    let malformed = || (format!("{expected}, found \"{url}\""), expected);
+    if !url.to_ascii_lowercase().starts_with(scheme) {
         return Err(malformed());
     }
-    let rest = &url["http://".len()..];
+    let rest = &url[scheme.len()..];
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.is_empty() || url.contains(char::is_whitespace) || authority.contains('@') {
         return Err(malformed());
@@ -418,5 +432,16 @@ mod tests {
         assert!(check_http_url("http://x:99999/").is_err());
         assert!(check_http_url("http://x:/").is_err());
         assert!(check_http_url("http://a b/").is_err());
+    }
+
+    #[test]
+    fn webhook_urls_may_be_https() {
+        assert!(check_webhook_url("https://hooks.slack.com/services/T/B/x").is_ok());
+        assert!(check_webhook_url("HTTPS://[::1]:8443/").is_ok());
+        assert!(check_webhook_url("http://127.0.0.1:9000/x").is_ok());
+        assert!(check_webhook_url("https://").is_err());
+        assert!(check_webhook_url("https://user@host/").is_err());
+        assert!(check_webhook_url("https://x:0/").is_err());
+        assert!(check_webhook_url("ftp://x/").is_err());
     }
 }

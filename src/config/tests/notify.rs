@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::{assert_error, load_toml};
-use crate::spec::{CommandSpec, NotifySpec, NotifyTarget};
+use super::{assert_error, load, load_toml, write};
+use crate::spec::{CaFile, CommandSpec, NotifySpec, NotifyTarget, PayloadFormat, WebhookSpec};
 
 const SERVICES: &str = "[services.api]\ncommand = \"x\"\n\n[services.web]\ncommand = \"y\"\n";
 
@@ -41,9 +41,9 @@ timeout = 1
             NotifySpec {
                 on: vec!["crashed".into(), "failed".into()],
                 services: vec![],
-                target: NotifyTarget::Webhook {
-                    url: "http://127.0.0.1:9000/hooks/wrangle".into()
-                },
+                target: NotifyTarget::Webhook(WebhookSpec::json(
+                    "http://127.0.0.1:9000/hooks/wrangle"
+                )),
                 timeout: Duration::from_secs(5),
                 retries: 3,
                 rate_limit: 10,
@@ -68,9 +68,7 @@ timeout = 1
             NotifySpec {
                 on: vec!["crashed".into()],
                 services: vec![],
-                target: NotifyTarget::Webhook {
-                    url: "http://localhost/x".into()
-                },
+                target: NotifyTarget::Webhook(WebhookSpec::json("http://localhost/x")),
                 timeout: Duration::from_secs(1),
                 retries: 0,
                 rate_limit: 10,
@@ -126,15 +124,50 @@ fn an_entry_needs_on_and_exactly_one_target() {
 }
 
 #[test]
-fn webhooks_are_plain_http_and_retries_are_for_webhooks_only() {
-    let text = with_services(
-        "[[notify]]\non = [\"crashed\"]\nwebhook = \"https://hooks.example.com/x\"\n",
+fn webhooks_are_http_or_https_and_some_keys_are_for_webhooks_only() {
+    let (_dir, result) = load_toml(&with_services(
+        "[[notify]]\non = [\"crashed\"]\nwebhook = \"https://hooks.example.com/x\"\nformat = \"slack\"\n",
+    ));
+    let spec = result.unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        spec.notify[0].target,
+        NotifyTarget::Webhook(WebhookSpec {
+            url: "https://hooks.example.com/x".into(),
+            format: PayloadFormat::Slack,
+            ca_file: None,
+        })
     );
-    let rendered = assert_error(&text, "https webhooks are not supported", 9, 11);
-    assert!(rendered.contains("no TLS"), "{rendered}");
 
     let text = with_services("[[notify]]\non = [\"crashed\"]\nwebhook = \"ftp://x/\"\n");
-    assert_error(&text, "expected an http:// URL", 9, 11);
+    assert_error(&text, "expected an http:// or https:// URL", 9, 11);
+
+    let text = with_services(
+        "[[notify]]\non = [\"crashed\"]\nwebhook = \"https://x/\"\nformat = \"slak\"\n",
+    );
+    let rendered = assert_error(&text, "unknown webhook format \"slak\"", 10, 10);
+    assert!(rendered.contains("did you mean \"slack\"?"), "{rendered}");
+
+    for key in ["format = \"text\"", "ca_file = \"ca.pem\""] {
+        let text = with_services(&format!(
+            "[[notify]]\non = [\"crashed\"]\ncommand = \"true\"\n{key}\n"
+        ));
+        let name = key.split(' ').next().unwrap_or_default();
+        assert_error(
+            &text,
+            &format!("`notify[0].{name}` only applies to a webhook"),
+            10,
+            1,
+        );
+    }
+    let text = with_services(
+        "[[notify]]\non = [\"crashed\"]\nwebhook = \"http://x/\"\nca_file = \"ca.pem\"\n",
+    );
+    assert_error(
+        &text,
+        "`notify[0].ca_file` only applies to an https:// webhook",
+        10,
+        1,
+    );
 
     let text = with_services("[[notify]]\non = [\"crashed\"]\ncommand = \"true\"\nretries = 2\n");
     assert_error(
@@ -201,4 +234,45 @@ fn problems_of_several_entries_are_reported_together() {
         13,
         13,
     );
+}
+
+#[test]
+fn a_ca_file_is_read_relative_to_the_project_and_checked() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = params.self_signed(&key).expect("a CA certificate");
+    write(dir.path(), "certs/ca.pem", &ca.pem());
+    write(dir.path(), "empty.pem", "nothing here\n");
+    let config = |ca_file: &str| {
+        with_services(&format!(
+            "[[notify]]\non = [\"crashed\"]\nwebhook = \"https://127.0.0.1:8443/\"\nca_file = \"{ca_file}\"\n"
+        ))
+    };
+    let path = write(dir.path(), "wrangle.toml", &config("certs/ca.pem"));
+    let spec = load(&path).unwrap_or_else(|error| panic!("{error}"));
+    let NotifyTarget::Webhook(webhook) = &spec.notify[0].target else {
+        panic!("not a webhook: {:?}", spec.notify[0].target);
+    };
+    assert_eq!(
+        webhook.ca_file,
+        Some(CaFile {
+            path: dir.path().join("certs/ca.pem"),
+            certificates: vec![ca.der().to_vec()],
+        })
+    );
+
+    for (ca_file, message) in [
+        ("empty.pem", "CA file \"{dir}/empty.pem\" cannot be used"),
+        ("missing.pem", "cannot read CA file \"{dir}/missing.pem\""),
+        ("certs", "cannot read CA file \"{dir}/certs\""),
+    ] {
+        let path = write(dir.path(), "wrangle.toml", &config(ca_file));
+        let error = load(&path).expect_err(ca_file);
+        let rendered = error.render(false);
+        let expected = message.replace("{dir}", &dir.path().display().to_string());
+        assert!(rendered.contains(&expected), "{rendered}");
+        assert!(rendered.contains("wrangle.toml:10:11"), "{rendered}");
+    }
 }
