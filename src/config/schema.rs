@@ -18,7 +18,7 @@ use crate::config::document::{
     MONITOR_KEYS, NOTIFY_KEYS, READY_KEYS, READY_KINDS, RESTART_POLICIES, SERVICE_KEYS,
     SOCKET_KEYS, TOP_LEVEL_KEYS,
 };
-use crate::spec::EVENT_KINDS;
+use crate::spec::{EVENT_KINDS, PayloadFormat};
 use crate::spec::{MAX_IMAGE_BYTES, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES};
 
 /// A table of the file, with the reader's list of its keys.
@@ -479,8 +479,19 @@ fn notify(key: &str) -> Option<Shape> {
             "Only events of these services fire it (default: every service).",
         ),
         "webhook" => (
-            json!({ "type": "string", "pattern": "^http://" }),
-            "POST the JSON payload to this http:// URL.",
+            json!({ "type": "string", "pattern": "^https?://" }),
+            "POST the payload to this http:// or https:// URL.",
+        ),
+        "format" => {
+            let formats: Vec<&str> = PayloadFormat::ALL.iter().map(|(name, _)| *name).collect();
+            (
+                json!({ "enum": formats }),
+                "Webhooks: the body's shape (json, slack, discord or text).",
+            )
+        }
+        "ca_file" => (
+            json!({ "type": "string", "minLength": 1 }),
+            "https:// webhooks: a PEM file of certificates trusted besides the system's store.",
         ),
         "command" => (
             command(),
