@@ -428,7 +428,13 @@ impl Worker {
     async fn post(&self, webhook: &WebhookSpec, body: &webhook::Body) -> Result<(), String> {
         let trust = match webhook.url.get(..8) {
             Some(scheme) if scheme.eq_ignore_ascii_case("https://") => {
-                Some(Trust::load(webhook.ca_file.as_ref())?)
+                // Reading and parsing the system's store takes milliseconds of file IO: off the
+                // daemon's thread, which also runs the supervisor.
+                let ca_file = webhook.ca_file.clone();
+                let loaded = tokio::task::spawn_blocking(move || Trust::load(ca_file.as_ref()))
+                    .await
+                    .map_err(|error| format!("cannot load the trusted certificates: {error}"))?;
+                Some(loaded?)
             }
             _ => None,
         };
