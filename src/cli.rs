@@ -13,6 +13,7 @@ pub mod generate;
 pub mod import;
 pub mod instances;
 pub mod logs;
+pub mod outcome;
 pub mod output_file;
 pub mod project;
 pub mod status;
@@ -67,7 +68,7 @@ pub enum Command {
     /// removed and changed, secrets masked. Only --dry-run (the plan) is available so far.
     Apply(apply::ApplyArgs),
     /// Stop everything and end the project's wrangle (daemon or foreground).
-    Down(ProjectArgs),
+    Down(control::DownArgs),
     /// Delete services' `clean` paths (caches, build output) while the project is not running.
     Clean(clean::CleanArgs),
     /// List every project with a running wrangle for this user.
@@ -202,7 +203,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Reload(args) => instances::reload(file(args.project.clone()), args),
         Command::Scale(args) => instances::scale(file(args.project.clone()), args),
         Command::Apply(args) => apply::apply(file(args.project.clone()), args),
-        Command::Down(args) => control::down(file(args)),
+        Command::Down(args) => control::down(file(args.project.clone()), args.json),
         Command::Clean(args) => clean::clean(file(args.project.clone()), args),
         Command::Ls(args) => status::ls(args),
         Command::Top(args) => top::top(file(args.project.clone()), args),

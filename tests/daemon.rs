@@ -1501,3 +1501,66 @@ command = ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo \"line 
     );
     assert_eq!(state(&status(&project), "chatty"), "running");
 }
+
+#[test]
+fn up_detached_and_down_print_one_json_object_each_for_scripts() {
+    let project = Project::new("[services.web]\ncommand = [\"sleep\", \"421\"]\n");
+    let _guard = DaemonGuard::new(&project);
+    let up = project.run_unswept(&["up", "-d", "--json"]);
+    assert_eq!(up.code, 0, "{up:#?}");
+    let outcome: Value = serde_json::from_str(&up.stdout)
+        .unwrap_or_else(|error| panic!("up -d --json is not one JSON object ({error}): {up:#?}"));
+    assert_eq!(outcome["ok"], true, "{outcome:#}");
+    assert_eq!(outcome["exit_code"], 0, "{outcome:#}");
+    let daemon_pid = outcome["daemon_pid"].as_i64().expect("daemon_pid");
+    assert!(daemon_pid > 1, "{outcome:#}");
+    assert_eq!(state(&outcome["status"], "web"), "running", "{outcome:#}");
+    let web_pid = pid(&outcome["status"], "web").expect("web's pid");
+    assert!(is_ours(&project, web_pid));
+
+    let down = project.run(&["down", "--json"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    let outcome: Value = serde_json::from_str(&down.stdout)
+        .unwrap_or_else(|error| panic!("down --json is not one JSON object ({error}): {down:#?}"));
+    assert_eq!(outcome["ok"], true, "{outcome:#}");
+    assert_eq!(outcome["stopped"], "daemon", "{outcome:#}");
+    let events = outcome["events"].as_array().expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|event| event["kind"] == "stopped" && event["service"] == "web"),
+        "{outcome:#}"
+    );
+    assert!(!is_ours(&project, web_pid));
+
+    // Nothing runs any more: the failure is an object too, its reason on stderr.
+    let again = project.run(&["down", "--json"]);
+    assert_eq!(again.code, 1, "{again:#?}");
+    let outcome: Value = serde_json::from_str(&again.stdout).expect("one JSON object");
+    assert_eq!(outcome, serde_json::json!({ "ok": false, "exit_code": 1 }));
+    assert!(again.stderr.contains("no wrangle is running"), "{again:#?}");
+    assert_no_survivors(&project.mark);
+}
+
+#[test]
+fn up_detached_json_reports_a_failed_start_up_with_its_last_lines() {
+    let project = Project::new(
+        "[services.bad]\ncommand = [\"sh\", \"-c\", \"echo the-real-error; sleep 0.2; exit 1\"]\nready = { log = \"never printed\" }\n",
+    );
+    let _guard = DaemonGuard::new(&project);
+    let up = project.run_unswept(&["up", "-d", "--json"]);
+    assert_eq!(up.code, 1, "{up:#?}");
+    let outcome: Value = serde_json::from_str(&up.stdout)
+        .unwrap_or_else(|error| panic!("up -d --json is not one JSON object ({error}): {up:#?}"));
+    assert_eq!(outcome["ok"], false, "{outcome:#}");
+    assert_eq!(outcome["exit_code"], 1, "{outcome:#}");
+    let lines = outcome["output"].as_array().expect("output lines");
+    assert!(
+        lines
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|line| line.contains("bad") && line.contains("the-real-error")),
+        "{outcome:#}"
+    );
+    assert_no_survivors(&project.mark);
+}

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use crate::api::client::{Client, ClientError};
-use crate::api::wire::{ProjectStatus, Reply, Request, ServiceState, ServiceStatus};
+use crate::api::wire::{Event, ProjectStatus, Reply, Request, ServiceState, ServiceStatus};
+use crate::cli::outcome;
 use crate::cli::project::{self, Project};
 use crate::cli::status::client_failure;
 use crate::exit;
@@ -24,6 +25,16 @@ pub struct ControlArgs {
     /// Act on every service.
     #[arg(long, conflicts_with = "services")]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub project: crate::cli::ProjectArgs,
+    /// Print the outcome as one JSON object (`ok`, `exit_code`, `stopped`, the daemon's
+    /// `events` until it exited) instead of the events as lines, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,10 +152,10 @@ fn report(states: &[(String, ServiceState)], action: Action) -> u8 {
     code
 }
 
-pub fn down(file: Option<PathBuf>) -> u8 {
+pub fn down(file: Option<PathBuf>, json: bool) -> u8 {
     let project = match project::locate(file) {
         Ok(project) => project,
-        Err(code) => return code,
+        Err(code) => return json_failure(json, code),
     };
     let holder = match lock::holder(&project.paths.lock_file) {
         Ok(Some(pid)) => pid,
@@ -153,31 +164,57 @@ pub fn down(file: Option<PathBuf>) -> u8 {
                 "error: no wrangle is running for {}",
                 project.config.display()
             );
-            return exit::SERVICE_FAILED;
+            return json_failure(json, exit::SERVICE_FAILED);
         }
         Err(error) => {
             eprintln!("error: {error}");
-            return exit::SERVICE_FAILED;
+            return json_failure(json, exit::SERVICE_FAILED);
         }
     };
     let client = Client::new(project.paths.control_socket.clone());
-    match project::block_on(down_daemon(&client, &project, holder)) {
-        Ok(Ok(())) => exit::SUCCESS,
-        Ok(Err(ClientError::NotRunning)) => down_foreground(&project, holder),
-        Ok(Err(error)) => client_failure(&project, &error),
-        Err(code) => code,
+    match project::block_on(down_daemon(&client, &project, holder, json)) {
+        Ok(Ok(events)) if json => outcome::print(
+            exit::SUCCESS,
+            outcome::fields([
+                ("config", project.config.display().to_string().into()),
+                ("stopped", "daemon".into()),
+                (
+                    "events",
+                    serde_json::to_value(events).unwrap_or(serde_json::Value::Null),
+                ),
+            ]),
+        ),
+        Ok(Ok(_)) => exit::SUCCESS,
+        Ok(Err(ClientError::NotRunning)) => down_foreground(&project, holder, json),
+        Ok(Err(error)) => json_failure(json, client_failure(&project, &error)),
+        Err(code) => json_failure(json, code),
     }
 }
 
-/// Asks the daemon to stop everything, prints what happens, and returns once it has exited.
+/// With `--json`, the outcome of a failed `down` (its reason went to stderr); `code` either way.
+fn json_failure(json: bool, code: u8) -> u8 {
+    match json {
+        true => outcome::print(code, serde_json::Map::new()),
+        false => code,
+    }
+}
+
+/// Asks the daemon to stop everything, prints what happens (or, for `--json`, collects it), and
+/// returns once it has exited.
 async fn down_daemon(
     client: &Client,
     project: &Project,
     holder: Option<i32>,
-) -> Result<(), ClientError> {
+    json: bool,
+) -> Result<Vec<Event>, ClientError> {
+    let mut events = Vec::new();
     // Follow the events first so nothing between the request and the end is missed; the stream
     // ends when the daemon closes its socket on the way out.
     let follow = client.follow_events(|event| {
+        if json {
+            events.push(event);
+            return true;
+        }
         let who = match (&event.service, event.instance) {
             (Some(service), Some(number)) => format!("{service}:{number}"),
             (Some(service), None) => service.clone(),
@@ -196,7 +233,7 @@ async fn down_daemon(
     // An event stream cut short is not an error: the daemon closed it on its way out.
     let _ = followed;
     if wait_for_release(project, holder).await {
-        Ok(())
+        Ok(events)
     } else {
         Err(ClientError::Protocol(
             "the daemon did not exit in time".into(),
@@ -205,7 +242,22 @@ async fn down_daemon(
 }
 
 /// `down` for a foreground `wrangle up`: SIGTERM makes it stop everything in order.
-fn down_foreground(project: &Project, pid: Option<i32>) -> u8 {
+fn down_foreground(project: &Project, pid: Option<i32>, json: bool) -> u8 {
+    let code = stop_foreground(project, pid, json);
+    match (json, pid) {
+        (true, Some(pid)) if code == exit::SUCCESS => outcome::print(
+            code,
+            outcome::fields([
+                ("config", project.config.display().to_string().into()),
+                ("stopped", "foreground".into()),
+                ("pid", pid.into()),
+            ]),
+        ),
+        _ => json_failure(json, code),
+    }
+}
+
+fn stop_foreground(project: &Project, pid: Option<i32>, json: bool) -> u8 {
     let Some(pid) = pid else {
         eprintln!("error: a wrangle holds the project lock but wrote no PID yet; try again");
         return exit::SERVICE_FAILED;
@@ -221,10 +273,14 @@ fn down_foreground(project: &Project, pid: Option<i32>) -> u8 {
         eprintln!("error: cannot signal PID {pid}: {error}");
         return exit::SERVICE_FAILED;
     }
-    println!("wrangle: asked the foreground wrangle (PID {pid}) to stop");
+    if !json {
+        println!("wrangle: asked the foreground wrangle (PID {pid}) to stop");
+    }
     match project::block_on(wait_for_release(project, Some(pid))) {
         Ok(true) => {
-            println!("wrangle: stopped");
+            if !json {
+                println!("wrangle: stopped");
+            }
             exit::SUCCESS
         }
         Ok(false) => {

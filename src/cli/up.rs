@@ -33,13 +33,17 @@ pub struct UpArgs {
     /// is locked, before anything starts.
     #[arg(long)]
     pub clean: bool,
+    /// With -d: print the outcome as one JSON object (`ok`, `exit_code`, `daemon_pid`, the
+    /// services' `status` once up, or the last `output` lines of a failed start), for scripts.
+    #[arg(long, requires = "detach")]
+    pub json: bool,
     #[command(flatten)]
     pub output: crate::cli::OutputArgs,
 }
 
 pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
     if args.detach {
-        return detach::start_daemon(file, &args.services, args.clean, &args.output);
+        return detach::start_daemon(file, &args.services, args.clean, &args.output, args.json);
     }
     let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
         std::env::var(key).ok()
