@@ -261,7 +261,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd____daemon)
-            opts="-f -d -h --file --detach --clean --raw --service-colors --for-terminal --sentinel-fd --adopt --help"
+            opts="-f -d -h --file --detach --clean --json --raw --service-colors --for-terminal --sentinel-fd --adopt --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -389,7 +389,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__down)
-            opts="-f -h --file --help"
+            opts="-f -h --file --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1449,7 +1449,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__up)
-            opts="-f -d -h --file --detach --clean --raw --service-colors --for-terminal --help"
+            opts="-f -d -h --file --detach --clean --json --raw --service-colors --for-terminal --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

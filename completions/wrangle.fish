@@ -54,6 +54,7 @@ complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "help" -d 'Print thi
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -s d -l detach -d 'Run in the background: start a daemon for this project, wait until every service is ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...'
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l clean -d 'Delete the `clean` paths of the services to start (see `wrangle clean`) once the project is locked, before anything starts'
+complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l json -d 'With -d: print the outcome as one JSON object (`ok`, `exit_code`, `daemon_pid`, the services\' `status` once up, or the last `output` lines of a failed start), for scripts'
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l raw -d 'Write service output to the terminal exactly as printed, escape sequences included (by default control characters are shown visibly, as `^[`)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l service-colors -d 'Keep the colours services print on a terminal (other control characters are still shown visibly)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l for-terminal -d 'The output reaches a terminal through another process (`up -d` relays the daemon\'s)'
@@ -90,6 +91,7 @@ complete -c wrangle -n "__fish_wrangle_using_subcommand apply" -s f -l file -d '
 complete -c wrangle -n "__fish_wrangle_using_subcommand apply" -l dry-run -d 'Print what would change and touch nothing'
 complete -c wrangle -n "__fish_wrangle_using_subcommand apply" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand down" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand down" -l json -d 'Print the outcome as one JSON object (`ok`, `exit_code`, `stopped`, the daemon\'s `events` until it exited) instead of the events as lines, for scripts'
 complete -c wrangle -n "__fish_wrangle_using_subcommand down" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand clean" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
 complete -c wrangle -n "__fish_wrangle_using_subcommand clean" -s h -l help -d 'Print help'
@@ -159,6 +161,7 @@ complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s f -l file -
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l sentinel-fd -d 'The descriptor of the link to the sentinel that started this daemon (`crate::sys::sentinel::LINK_OPTION`)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s d -l detach -d 'Run in the background: start a daemon for this project, wait until every service is ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l clean -d 'Delete the `clean` paths of the services to start (see `wrangle clean`) once the project is locked, before anything starts'
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l json -d 'With -d: print the outcome as one JSON object (`ok`, `exit_code`, `daemon_pid`, the services\' `status` once up, or the last `output` lines of a failed start), for scripts'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l raw -d 'Write service output to the terminal exactly as printed, escape sequences included (by default control characters are shown visibly, as `^[`)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l service-colors -d 'Keep the colours services print on a terminal (other control characters are still shown visibly)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l for-terminal -d 'The output reaches a terminal through another process (`up -d` relays the daemon\'s)'
