@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    Daemon, Project, WAIT, daemon_log, free_port, pid, python, restarts, service, status, toml_str,
-    wait_until,
+    Daemon, Project, WAIT, daemon_log, free_ports, pid, python, restarts, service, status,
+    toml_str, wait_until,
 };
 
 /// A single-threaded HTTP server: `/health` answers 200 at once, `/hang` blocks the server's
@@ -36,7 +36,8 @@ fn server(port: u16) -> String {
 
 #[test]
 fn a_hung_server_that_keeps_its_port_is_restarted_and_a_healthy_one_never() {
-    let (hung_port, healthy_port) = (free_port(), free_port());
+    // Distinct: two servers on one port would make one crash (not hang).
+    let [hung_port, healthy_port] = free_ports();
     let project = Project::empty();
     let out = project.root();
     let notified = out.join("liveness_failed.json");

@@ -70,6 +70,15 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local_addr").port()
 }
 
+/// `N` distinct TCP ports that were free a moment ago: all bound at once, so that two calls of
+/// [`free_port`] cannot hand out the same port twice.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local_addr").port())
+}
+
 /// The real python interpreter. `python3` on `PATH` may be a pyenv shim (a shell script that
 /// execs the interpreter), which adds a process and a few hundred milliseconds to every start.
 pub fn python() -> &'static str {
