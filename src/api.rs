@@ -179,6 +179,18 @@ pub trait LogSource: Send + Sync {
     /// empty), for as long as the stream is read. A follower that does not read costs the source
     /// nothing but its place: an error when there is no place left.
     fn follow(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogFollow;
+
+    /// The bytes a service's output has written to its files and the lines dropped so far, as
+    /// they are now (the status snapshot has them as of its last refresh): `None` for a name
+    /// the source does not know.
+    fn counts(&self, service: &str) -> Option<LogCounts>;
+}
+
+/// See [`LogSource::counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogCounts {
+    pub bytes_written: u64,
+    pub lines_dropped: u64,
 }
 
 /// The answer of [`LogSource::tail`].

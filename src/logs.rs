@@ -22,8 +22,9 @@
 //! Output is read back from the files, never kept in memory: [`LogStore::read_tail`] reads the
 //! last lines of services ([`read`]), and [`LogStore::follow`] makes a [`Follow`], a cursor into
 //! the files that reads what the writer has completed as the files grow ([`follow`]). A client
-//! that follows and stops reading costs its cursor, nothing else. Reads are bounded in bytes
-//! ([`TAIL_BYTES`], a follower's round) and take turns, followers are at most
+//! that follows and stops reading costs its cursor and the tail it has not taken: tails not
+//! taken share [`FOLLOWER_TAILS_BYTES`]. Reads are bounded in bytes ([`TAIL_BYTES`], a
+//! follower's round; a line counts at least 64) and take turns, followers are at most
 //! [`MAX_FOLLOWERS`], and all of it runs on tokio's blocking pool.
 //!
 //! A failing disk (full, read-only, unwritable, the directory removed) never reaches the
@@ -53,7 +54,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Semaphore, TryAcquireError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::logs::follow::Cursor;
 pub use crate::logs::follow::{Follow, FollowItem};
@@ -95,6 +96,16 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// the daemon.
 pub const TAIL_BYTES: u64 = 1024 * 1024;
 const TAIL_SERVICE_BYTES: u64 = 16 * 1024;
+
+/// The bytes of files that the tails of all followers not yet taken by their clients may come
+/// from together ([`LogStore::follow`]): a follower keeps its tail until its client takes it, and
+/// a client that never reads would keep it for good. Once they hold this much, a new follower's
+/// tail is smaller (at least [`TAIL_SERVICE_BYTES`], outside this pool, which
+/// [`MAX_FOLLOWERS`] bounds). A few followers at once get whole tails.
+pub const FOLLOWER_TAILS_BYTES: u64 = 8 * 1024 * 1024;
+
+/// [`FOLLOWER_TAILS_BYTES`] is counted in units of this many bytes.
+const TAIL_UNIT: u64 = 1024;
 
 /// The most clients following logs at once ([`LogStore::follow`]); each costs at most a round
 /// of reads (see [`follow`]) while it is read, and its cursor while it is not.
@@ -206,6 +217,8 @@ pub struct LogStore {
     shared: Arc<Shared>,
     /// Places for followers ([`MAX_FOLLOWERS`]).
     followers: Arc<Semaphore>,
+    /// What followers' tails not yet taken may hold ([`FOLLOWER_TAILS_BYTES`], in [`TAIL_UNIT`]s).
+    follower_tails: Arc<Semaphore>,
     /// The writer's `progress` when it was last found stuck (see [`STALL_TIMEOUT`]).
     stalled_at: AtomicU64,
     /// `None` once [`LogStore::close`] took it.
@@ -248,6 +261,7 @@ impl LogStore {
             names: service_names.into(),
             shared,
             followers: Arc::new(Semaphore::new(MAX_FOLLOWERS)),
+            follower_tails: Arc::new(Semaphore::new((FOLLOWER_TAILS_BYTES / TAIL_UNIT) as usize)),
             stalled_at: AtomicU64::new(NOT_STALLED),
             writer: Some(writer),
             done: Mutex::new(done),
@@ -402,13 +416,15 @@ impl LogStore {
         n: usize,
         since: Option<SystemTime>,
     ) -> std::io::Result<Vec<(ServiceId, FileLine)>> {
-        let (lines, _) = self.tail_and_ends(services, n, since).await?;
+        let (lines, _) = self.tail_and_ends(services, n, since, TAIL_BYTES).await?;
         Ok(lines)
     }
 
     /// Follows `services` (all if empty): the last `n` lines at or after `since` (as
-    /// [`LogStore::read_tail`] gives them), and a [`Follow`] that gives every line completed
-    /// after them. At most [`MAX_FOLLOWERS`] at once.
+    /// [`LogStore::read_tail`] gives them, from fewer bytes once followers hold their share of
+    /// [`FOLLOWER_TAILS_BYTES`]), and a [`Follow`] that gives every line completed after them.
+    /// The [`Follow`] holds the tail's share until [`Follow::tail_taken`]. At most
+    /// [`MAX_FOLLOWERS`] at once.
     pub async fn follow(
         &self,
         services: &[ServiceId],
@@ -418,8 +434,9 @@ impl LogStore {
         let permit = Arc::clone(&self.followers)
             .try_acquire_owned()
             .map_err(|_| LogError::TooManyFollowers)?;
+        let (bytes, tail_share) = self.tail_share();
         let (lines, ends) = self
-            .tail_and_ends(services, n, since)
+            .tail_and_ends(services, n, since, bytes)
             .await
             .map_err(|source| LogError::Io {
                 action: "read",
@@ -438,8 +455,23 @@ impl LogStore {
             Arc::clone(&self.dir),
             cursors,
             permit,
+            tail_share,
         );
         Ok((lines, follow))
+    }
+
+    /// How many bytes of files a new follower's tail may come from, and its share of
+    /// [`FOLLOWER_TAILS_BYTES`] (none for the minimum).
+    fn tail_share(&self) -> (u64, Option<OwnedSemaphorePermit>) {
+        let mut bytes = TAIL_BYTES;
+        while bytes > TAIL_SERVICE_BYTES {
+            let units = u32::try_from(bytes / TAIL_UNIT).unwrap_or(u32::MAX);
+            if let Ok(share) = Arc::clone(&self.follower_tails).try_acquire_many_owned(units) {
+                return (bytes, Some(share));
+            }
+            bytes /= 2;
+        }
+        (TAIL_SERVICE_BYTES, None)
     }
 
     /// The tail of [`LogStore::read_tail`], and where each service's lines end.
@@ -448,6 +480,7 @@ impl LogStore {
         services: &[ServiceId],
         n: usize,
         since: Option<SystemTime>,
+        tail_bytes: u64,
     ) -> std::io::Result<(
         Vec<(ServiceId, FileLine)>,
         Vec<(ServiceId, read::Completed)>,
@@ -471,7 +504,7 @@ impl LogStore {
         let names = Arc::clone(&self.names);
         let shared = Arc::clone(&self.shared);
         let keep_files = self.keep_files;
-        let budget = (TAIL_BYTES / chosen.len().max(1) as u64).max(TAIL_SERVICE_BYTES);
+        let budget = (tail_bytes / chosen.len().max(1) as u64).max(TAIL_SERVICE_BYTES);
         let read = move || -> std::io::Result<_> {
             let mut lines = Vec::new();
             let mut ends = Vec::with_capacity(chosen.len());

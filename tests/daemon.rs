@@ -307,6 +307,29 @@ command = ["sh", "-c", "echo only line; exec sleep 412"]
 }
 
 #[test]
+fn ps_counts_the_bytes_logged_as_they_are_now_not_as_of_the_last_sample() {
+    // A monitor that samples once an hour: only `ps` itself can make the count current.
+    let project = Project::new(
+        r#"
+[monitor]
+interval = "1h"
+
+[services.api]
+command = ["sh", "-c", "echo 0123456789; sleep 0.2; printf 'abcdefghi\n'; exec sleep 412"]
+"#,
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let mut logged = None;
+    let counted = wait_until(WAIT, || {
+        let ps = project.run(&["ps", "--json"]);
+        let json: Value = serde_json::from_str(&ps.stdout).unwrap_or(Value::Null);
+        logged = service(&json, "api")["log_bytes"].as_u64();
+        logged == Some(21)
+    });
+    assert!(counted, "ps says {logged:?} bytes logged, not 21");
+}
+
+#[test]
 fn logs_show_earlier_lines_and_follow_new_ones() {
     let project = Project::new(&format!(
         r#"

@@ -1767,8 +1767,11 @@ fn fifty_stalled_log_followers_leave_the_daemon_small_and_responsive() {
     let flood = "import sys\n\
                  block = ('x' * 16383 + '\\n') * 16\n\
                  while True:\n    sys.stdout.write(block)\n    sys.stdout.flush()\n";
+    // Files that do not rotate while the followers come: a tail read that races a rotation is
+    // repeated and may come back empty, and each follower must get a whole tail here.
     let project = Project::new(&format!(
-        "[services.flood]\ncommand = [\"{}\", \"-c\", {}]\n",
+        "[logs]\nmax_file_size = \"1GiB\"\nbudget = \"1GiB\"\n\n\
+         [services.flood]\ncommand = [\"{}\", \"-c\", {}]\n",
         python(),
         toml_str(flood)
     ));
@@ -1783,15 +1786,27 @@ fn fifty_stalled_log_followers_leave_the_daemon_small_and_responsive() {
             .and_then(|json| service(&json, "flood")["log_bytes"].as_u64())
             .unwrap_or(0)
     };
+    // Its file is open (the writer opens it at the first output) before the fds are counted.
+    assert!(wait_until(WAIT, || logged(&project) > 0), "nothing logged");
     let before = logged(&project);
     let fds_before = fd_count(daemon);
 
-    // Followers that send their request and never read a byte of the answer.
+    // Followers that send their request, read the first bytes of the answer (so the daemon has
+    // read their tails: it answers after), and never read again.
     let request = b"GET /v1/logs?follow=true&n=10000 HTTP/1.1\r\nHost: wrangle\r\n\r\n";
     let followers: Vec<UnixStream> = (0..STALLED_FOLLOWERS)
         .map(|_| {
             let mut stream = connect(&socket);
             stream.write_all(request).expect("send the request");
+            let mut first = [0u8; 64];
+            let read = stream
+                .read(&mut first)
+                .expect("the first bytes of the answer");
+            assert!(
+                first[..read].starts_with(b"HTTP/1.1 200"),
+                "{:?}",
+                String::from_utf8_lossy(&first[..read])
+            );
             stream
         })
         .collect();
@@ -1823,9 +1838,17 @@ fn fifty_stalled_log_followers_leave_the_daemon_small_and_responsive() {
     // They leave: their memory and their places are returned, and a new follower is served.
     drop(followers);
     let fds_settled = wait_until(WAIT, || fd_count(daemon) <= fds_before);
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{daemon}/fd"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| format!("{:?}", std::fs::read_link(entry.path())))
+                .collect()
+        })
+        .unwrap_or_default();
     assert!(
         fds_settled,
-        "the daemon holds {} fds, {fds_before} before the followers came",
+        "the daemon holds {} fds, {fds_before} before the followers came: {fds:?}",
         fd_count(daemon)
     );
     let rss = status_kb(daemon, "VmRSS").expect("the daemon's VmRSS");

@@ -162,7 +162,10 @@ async fn status(State(state): State<AppState>, RawQuery(query): RawQuery) -> Res
         }
     }
     if !follow {
-        return json(StatusCode::OK, &*snapshot(&state));
+        return json(
+            StatusCode::OK,
+            &*with_fresh_log_counts(&state, snapshot(&state)),
+        );
     }
     // The current snapshot at once, then the latest one after each change, at most every
     // STATUS_STREAM_INTERVAL (a watch keeps only the latest value, so a slow reader skips
@@ -538,6 +541,28 @@ where
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
+
+/// `status` with each service's log counts as they are now: they grow without state changes,
+/// and the snapshot has them only as of the last resource sample.
+fn with_fresh_log_counts(state: &AppState, mut status: Arc<ProjectStatus>) -> Arc<ProjectStatus> {
+    let logs = &state.context.logs;
+    let stale = |entry: &crate::api::wire::ServiceStatus| {
+        logs.counts(&entry.name).filter(|counts| {
+            (counts.bytes_written, counts.lines_dropped)
+                != (entry.log_bytes, entry.log_lines_dropped)
+        })
+    };
+    if status.services.iter().any(|entry| stale(entry).is_some()) {
+        let updated = Arc::make_mut(&mut status);
+        for entry in &mut updated.services {
+            if let Some(counts) = logs.counts(&entry.name) {
+                entry.log_bytes = counts.bytes_written;
+                entry.log_lines_dropped = counts.lines_dropped;
+            }
+        }
+    }
+    status
+}
 
 fn snapshot(state: &AppState) -> Arc<ProjectStatus> {
     // Clone the `Arc` and release the watch's read lock at once.

@@ -70,6 +70,10 @@ impl FakeLogs {
 }
 
 impl LogSource for FakeLogs {
+    fn counts(&self, _service: &str) -> Option<crate::api::LogCounts> {
+        None
+    }
+
     fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogTail {
         let lines = self.select(services, n, since);
         Box::pin(async move { Ok(lines) })

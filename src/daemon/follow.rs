@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use crate::api::wire::{self, ApiError};
-use crate::api::{LogEvent, LogFollow, LogSource, LogTail};
+use crate::api::{LogCounts, LogEvent, LogFollow, LogSource, LogTail};
 use crate::daemon::status::wire_stream;
 use crate::human;
 use crate::logs::{FileLine, Follow, FollowItem, LogError, LogStore};
@@ -32,6 +32,15 @@ impl StoreSource {
 }
 
 impl LogSource for StoreSource {
+    fn counts(&self, service: &str) -> Option<LogCounts> {
+        let id = self.names.iter().position(|known| known == service)?;
+        let stats = self.store.stats(id);
+        Some(LogCounts {
+            bytes_written: stats.bytes_written,
+            lines_dropped: stats.lines_dropped,
+        })
+    }
+
     fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogTail {
         let (store, names, ids) = (
             Arc::clone(&self.store),
@@ -68,7 +77,7 @@ impl LogSource for StoreSource {
                     })?;
             let ready = tail
                 .into_iter()
-                .map(|(service, line)| LogEvent::Line(wire_line(&names, service, line)))
+                .map(|(service, line)| FollowItem::Line { service, line })
                 .collect();
             let stream: Pin<Box<dyn tokio_stream::Stream<Item = LogEvent> + Send>> =
                 Box::pin(FollowStream {
@@ -97,8 +106,8 @@ fn wire_line(names: &[String], service: ServiceId, line: FileLine) -> wire::LogL
 /// of the last one have been taken, so a client that stops reading stops the reads.
 struct FollowStream {
     names: Arc<[String]>,
-    /// Events of the last round (or the tail) not yet taken.
-    ready: VecDeque<LogEvent>,
+    /// Items of the last round (or the tail) not yet taken, made events as they are taken.
+    ready: VecDeque<FollowItem>,
     /// `None` while a round is under way (it is in `next`) or once the follow ended.
     follow: Option<Follow>,
     next: Option<Round>,
@@ -112,13 +121,15 @@ impl tokio_stream::Stream for FollowStream {
     fn poll_next(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<LogEvent>> {
         let this = self.get_mut();
         loop {
-            if let Some(event) = this.ready.pop_front() {
-                return Poll::Ready(Some(event));
+            if let Some(item) = this.ready.pop_front() {
+                return Poll::Ready(Some(event(&this.names, item)));
             }
             if this.next.is_none() {
                 let Some(mut follow) = this.follow.take() else {
                     return Poll::Ready(None);
                 };
+                // Everything before this round (the tail first) is taken.
+                follow.tail_taken();
                 this.next = Some(Box::pin(async move {
                     let items = follow.next().await;
                     (follow, items)
@@ -136,15 +147,17 @@ impl tokio_stream::Stream for FollowStream {
                 return Poll::Ready(None);
             };
             this.follow = Some(follow);
-            this.ready.extend(items.into_iter().map(|item| match item {
-                FollowItem::Line { service, line } => {
-                    LogEvent::Line(wire_line(&this.names, service, line))
-                }
-                FollowItem::Skipped { service, bytes } => LogEvent::Skipped(wire::Skipped {
-                    service: this.names.get(service).cloned().unwrap_or_default(),
-                    bytes,
-                }),
-            }));
+            this.ready.extend(items);
         }
+    }
+}
+
+fn event(names: &[String], item: FollowItem) -> LogEvent {
+    match item {
+        FollowItem::Line { service, line } => LogEvent::Line(wire_line(names, service, line)),
+        FollowItem::Skipped { service, bytes } => LogEvent::Skipped(wire::Skipped {
+            service: names.get(service).cloned().unwrap_or_default(),
+            bytes,
+        }),
     }
 }

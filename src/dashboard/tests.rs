@@ -39,6 +39,10 @@ fn hostile_line() -> LogLine {
 }
 
 impl LogSource for Logs {
+    fn counts(&self, _service: &str) -> Option<crate::api::LogCounts> {
+        None
+    }
+
     fn tail(&self, _services: &[String], _n: usize, _since: Option<SystemTime>) -> LogTail {
         Box::pin(async { Ok(vec![hostile_line()]) })
     }

@@ -67,6 +67,9 @@ pub struct Follow {
     turn: usize,
     /// A place among the store's followers, given back when this is dropped.
     _permit: OwnedSemaphorePermit,
+    /// The tail's share of what followers' tails may hold (see `FOLLOWER_TAILS_BYTES`), until
+    /// the tail is taken.
+    tail_share: Option<OwnedSemaphorePermit>,
 }
 
 /// Where a follower is in one service's files.
@@ -335,6 +338,7 @@ impl Follow {
         dir: Arc<PathBuf>,
         cursors: Vec<Cursor>,
         permit: OwnedSemaphorePermit,
+        tail_share: Option<OwnedSemaphorePermit>,
     ) -> Follow {
         let changes = shared.changes.subscribe();
         Follow {
@@ -344,7 +348,14 @@ impl Follow {
             changes,
             turn: 0,
             _permit: permit,
+            tail_share,
         }
+    }
+
+    /// The client has taken the tail this follower began with: its share of what followers'
+    /// tails may hold is given back.
+    pub fn tail_taken(&mut self) {
+        self.tail_share = None;
     }
 
     /// The next lines (and skips) of the followed services, in the order they were completed

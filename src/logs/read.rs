@@ -47,6 +47,11 @@ pub fn read_file_tail(path: &Path, n: usize) -> io::Result<Vec<FileLine>> {
     tail_of(&file, path, length, n, u64::MAX).map(|(lines, _)| lines)
 }
 
+/// What a line read back holds in memory besides its text (its time, stream, and the strings of
+/// its answer), counted against a read's budget so that short lines cannot make a bounded read
+/// large.
+const LINE_COST: u64 = 64;
+
 /// The last `n` lines of the first `length` bytes of `file` (at `path`, whose index is beside
 /// it), reading at most `budget` bytes of it; and how many bytes were read.
 fn tail_of(
@@ -59,6 +64,13 @@ fn tail_of(
     if n == 0 || budget == 0 {
         return Ok((Vec::new(), 0));
     }
+    // Each line costs at least LINE_COST of the budget: a tail of a million empty lines would
+    // take far more memory than their bytes.
+    let n = n.min(
+        usize::try_from(budget / LINE_COST)
+            .unwrap_or(usize::MAX)
+            .max(1),
+    );
     // Two streams: one more newline each, as the first piece of each stream in the window may
     // be the end of a line that began before it.
     let wanted_newlines = n.saturating_add(2);

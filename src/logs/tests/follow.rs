@@ -232,3 +232,52 @@ async fn followers_are_capped_and_give_their_places_back() {
     assert!(store.follow(&[], 10, None).await.is_ok());
     store.close().unwrap();
 }
+
+#[tokio::test]
+async fn tails_of_followers_that_keep_them_share_a_bound_and_give_it_back() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    // 2 MiB of 1 KiB lines: more than a whole tail.
+    let text = "x".repeat(1023);
+    for number in 0..2048 {
+        append(&store, line(0, number, &text)).await;
+    }
+    store.flush().await;
+    let whole = (TAIL_BYTES / 1024) as usize;
+    let bytes = |tail: &[(ServiceId, FileLine)]| -> usize {
+        tail.iter().map(|(_, line)| line.text.len() + 1).sum()
+    };
+    // Followers that keep their tails get whole ones until the bound is reached...
+    let shares = (FOLLOWER_TAILS_BYTES / TAIL_BYTES) as usize;
+    let mut followers = Vec::new();
+    for _ in 0..shares {
+        let (tail, follow) = store.follow(&[0], usize::MAX, None).await.unwrap();
+        assert!(tail.len() + 1 >= whole, "{} lines", tail.len());
+        followers.push(follow);
+    }
+    // ...then the smallest ones, however many more come.
+    for _ in 0..4 {
+        let (tail, follow) = store.follow(&[0], usize::MAX, None).await.unwrap();
+        assert!(bytes(&tail) <= 16 * 1024, "{} bytes", bytes(&tail));
+        assert!(!tail.is_empty());
+        followers.push(follow);
+    }
+    // A tail taken by its client gives its share back.
+    followers[0].tail_taken();
+    let (tail, _follow) = store.follow(&[0], usize::MAX, None).await.unwrap();
+    assert!(tail.len() + 1 >= whole, "{} lines", tail.len());
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn short_lines_count_for_more_than_their_bytes_in_a_bounded_read() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    // 200,000 empty lines: 200 KB of file, far more in memory as lines.
+    let empty = vec![b'\n'; 200_000];
+    assert!(store.try_append_output(0, Stream::Stdout, at(1), &empty));
+    store.flush().await;
+    let tail = store.read_tail(&[0], usize::MAX, None).await.unwrap();
+    assert_eq!(tail.len() as u64, TAIL_BYTES / 64);
+    store.close().unwrap();
+}

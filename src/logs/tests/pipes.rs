@@ -94,6 +94,27 @@ async fn adopted_pipes_reach_the_file_after_the_queued_output_with_their_streams
 }
 
 #[tokio::test]
+async fn spliced_bytes_that_continue_the_last_record_are_complete_for_readers() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    let mut out = adopt(&store, 0, Stream::Stdout);
+    // Many writes, each flushed: most fall in the millisecond of the one before, so they need
+    // no index record of their own, and readers must still be told that they are complete.
+    for round in 0..300 {
+        out.write(b"line\n");
+        store.flush().await;
+        let committed = mutex::lock(&store.shared.files[0]).committed;
+        assert_eq!(
+            committed,
+            store.stats(0).bytes_written,
+            "round {round}: readers are told of fewer bytes than the file holds"
+        );
+    }
+    out.end();
+    store.close().unwrap();
+}
+
+#[tokio::test]
 async fn a_pipe_is_rotated_at_line_boundaries_and_loses_nothing() {
     let temp = tempfile::tempdir().unwrap();
     // Files well above the window read before the limit, so that most bytes are spliced.

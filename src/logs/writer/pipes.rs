@@ -438,6 +438,12 @@ impl Writer {
             state.last_record = Some((stream, time_ms));
         }
         file.size += n as u64;
+        if state.records.is_empty() {
+            // They continue a record already in the index: complete now. (With a record
+            // pending, the flush that writes it completes them.)
+            crate::mutex::lock(&self.shared.files[service]).committed = file.size;
+            self.changed = true;
+        }
         state.position = state
             .position
             .saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
