@@ -1,5 +1,7 @@
-//! The per-project daemon (`wrangle __daemon`, started by `wrangle up -d`): the same supervisor
-//! as the foreground run, in the background, controlled through the API on a private socket.
+//! A run that answers: the per-project daemon (`wrangle __daemon`, started by `wrangle up -d`)
+//! and the foreground `wrangle up`, both controlled through the same API on the same private
+//! socket, so `ps`, `logs`, `start/stop/restart`, `top` and `down` work from another terminal
+//! against either.
 //!
 //! # Theory of operation
 //! `up -d` starts the daemon's sentinel (`sys::sentinel`), which starts this process as its only
@@ -13,7 +15,14 @@
 //! start-up fails, the daemon stops everything and exits with the start-up's code, which the
 //! sentinel and then the CLI pass on.
 //!
-//! The daemon is the only module that wires everything together: the supervisor (through
+//! A foreground run ([`foreground`]) is served the same way, with the same routes, peer checks,
+//! listener limits and log files (so `logs` reads a foreground run's output exactly as it reads
+//! a daemon's): only its front-end differs. Its output stays on the terminal
+//! for the whole run, it ends when every service has ended (or on Ctrl+C), and it keeps no
+//! state file (its sentinel beside it, not recovery, covers a foreground wrangle killed with
+//! SIGKILL); the metrics endpoint and notifications stay the daemon's.
+//!
+//! This is the only module that wires everything together: the supervisor (through
 //! [`Observer`] and control requests), the API (through [`ApiContext`] channels, since the API
 //! is `Send` and the supervisor is not), the log store, the notifier (`crate::notify`, one
 //! more subscriber of the events, given a bounded moment at exit to send what is queued), the
@@ -151,12 +160,48 @@ pub fn run(
             (prepared, None)
         }
     };
-    let code = launch::block_on_local(serve(&prepared, controls, link, succession))?;
+    let front = Front::Background {
+        link,
+        controls,
+        succession,
+    };
+    let code = launch::block_on_local(serve(&prepared, front))?;
     // The sockets close (and their files go) while the project is still locked: a run started
     // right after this one never finds them in its way.
     drop(prepared.sockets);
     drop(prepared.lock);
     Ok(code)
+}
+
+/// Runs a prepared project in the foreground (`wrangle up`): `printer` shows everything on the
+/// terminal for the whole run (with a progress line when `progress`), and the control socket
+/// answers the same requests as a daemon's. Ends when every service has ended, on Ctrl+C, or
+/// on `wrangle down`; returns the exit code.
+pub async fn foreground(prepared: &Prepared, printer: Printer, progress: bool) -> u8 {
+    serve(prepared, Front::Foreground { printer, progress }).await
+}
+
+/// Who the run's output is for, and what else that decides.
+enum Front {
+    /// `wrangle __daemon`: start-up is relayed to `up -d` (service output treated by
+    /// `controls`), then written to `daemon.log`; runs until shut down; records its state for
+    /// recovery; tells the sentinel above it (`link`) how to stop the run. `succession`: the run
+    /// a successor takes over, and notes about what it could not adopt.
+    Background {
+        link: Option<Rc<ParentLink>>,
+        controls: Controls,
+        succession: Option<(Succession, Vec<String>)>,
+    },
+    /// `wrangle up`: a terminal reads the output (`printer`) for the whole run (redrawing a
+    /// progress line when `progress`); the run ends once every service has ended.
+    Foreground { printer: Printer, progress: bool },
+}
+
+fn service_names(spec: &ProjectSpec) -> Vec<String> {
+    spec.services
+        .iter()
+        .map(|service| service.name.clone())
+        .collect()
 }
 
 /// The limits of the control socket, the metrics endpoint and the dashboard, their connection
@@ -179,12 +224,16 @@ fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits, L
     (control, metrics, dashboard)
 }
 
-async fn serve(
-    prepared: &Prepared,
-    output_controls: Controls,
-    link: Option<Rc<ParentLink>>,
-    succession: Option<(Succession, Vec<String>)>,
-) -> u8 {
+async fn serve(prepared: &Prepared, front: Front) -> u8 {
+    let (link, output, succession, progress) = match front {
+        Front::Background {
+            link,
+            controls,
+            succession,
+        } => (link, Err(controls), succession, false),
+        Front::Foreground { printer, progress } => (None, Ok(printer), None, progress),
+    };
+    let is_foreground = output.is_ok();
     let (succession, takeover_notes) = match succession {
         Some((succession, notes)) => (Some(succession), notes),
         None => (None, Vec::new()),
@@ -195,8 +244,10 @@ async fn serve(
         .map_or(0, |succession| succession.adopted.len());
     let spec = Arc::clone(&prepared.spec);
     // Bound first, before anything exists: a held address refuses the run like a held port.
+    // (The daemon's: a foreground run serves no metrics.)
     let metrics_listener = match spec
         .metrics
+        .filter(|_| !is_foreground)
         .map(|metrics| crate::metrics::bind(&spec, metrics))
     {
         None => None,
@@ -217,11 +268,7 @@ async fn serve(
             return error.exit_code();
         }
     };
-    let names: Vec<String> = spec
-        .services
-        .iter()
-        .map(|service| service.name.clone())
-        .collect();
+    let names = service_names(&spec);
     let settings = LogSettings {
         dir: prepared.paths.log_dir.clone(),
         max_file_bytes: spec.logs.max_file_bytes,
@@ -252,6 +299,7 @@ async fn serve(
         services: Vec::new(),
         daemon_resources: None,
         sample_interval_ms: u64::try_from(spec.monitor.interval.as_millis()).unwrap_or(u64::MAX),
+        foreground: is_foreground,
     }));
     // Made only while a client follows events or [[notify]] listens (see `LazyBroadcast`).
     let events = Arc::new(LazyBroadcast::new(EVENT_BUFFER));
@@ -310,16 +358,23 @@ async fn serve(
             spec.logs.keep_files,
         );
     }
-    let printer = Printer::new(
-        &names,
-        Printer::color_wanted(false, |key| std::env::var(key).ok()),
-        false,
-        daemon_log.writer(),
-    )
-    .with_controls(output_controls)
-    .numbered(numbered(&spec));
+    let printer = match output {
+        // Never attached to `daemon_log`: a foreground run's output stays on its terminal.
+        Ok(printer) => printer,
+        Err(output_controls) => Printer::new(
+            &names,
+            Printer::color_wanted(false, |key| std::env::var(key).ok()),
+            false,
+            daemon_log.writer(),
+        )
+        .with_controls(output_controls)
+        .numbered(numbered(&spec)),
+    };
     let options = SessionOptions {
-        lifetime: Lifetime::UntilShutdown,
+        lifetime: match is_foreground {
+            true => Lifetime::UntilIdle,
+            false => Lifetime::UntilShutdown,
+        },
         die_with_wrangle: true,
         parent_sentinel: link.as_deref().map(ParentLink::sentinel_pid),
         socket_dir: prepared.paths.runtime_dir.clone(),
@@ -354,7 +409,7 @@ async fn serve(
             }
         }
     }
-    let reporter = Reporter::new(printer, Arc::clone(&spec), false);
+    let reporter = Reporter::new(printer, Arc::clone(&spec), is_foreground);
     let session = match Session::start(options, &reporter, (controls, control_receiver)) {
         Ok(session) => session,
         Err(message) => {
@@ -396,12 +451,21 @@ async fn serve(
         }
     }
     reporter.notice_if_root();
-    let state = match StateWriter::start(prepared.paths.state_file.clone()) {
-        Ok(state) => state,
-        Err(error) => {
-            eprintln!("error: cannot start recording the daemon's state: {error}");
-            return exit::SERVICE_FAILED;
-        }
+    if is_foreground && !spec.notify.is_empty() {
+        // Said once, so nobody waits for a notification that a foreground run never sends.
+        reporter.notice("[[notify]] entries are not used in the foreground: the daemon sends notifications (wrangle up -d)");
+    }
+    // A foreground wrangle killed with SIGKILL is covered by the sentinel beside it; only a
+    // daemon's run is recorded for recovery (see `launch::state`).
+    let state = match is_foreground {
+        true => None,
+        false => match StateWriter::start(prepared.paths.state_file.clone()) {
+            Ok(state) => Some(state),
+            Err(error) => {
+                eprintln!("error: cannot start recording the daemon's state: {error}");
+                return exit::SERVICE_FAILED;
+            }
+        },
     };
     let own = crate::sys::process_table::process(std::process::id() as i32);
     let sentinel = link
@@ -412,6 +476,7 @@ async fn serve(
         spec: Arc::clone(&spec),
         reporter,
         attached: Cell::new(!successor),
+        stays_attached: is_foreground,
         daemon_log_path: prepared.paths.daemon_log.clone(),
         daemon_log,
         events: Arc::clone(&events),
@@ -434,10 +499,22 @@ async fn serve(
         records,
     });
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
+    if progress {
+        let ticking = Rc::clone(&observer);
+        tokio::task::spawn_local(async move {
+            let mut interval = tokio::time::interval(reporter::TICK);
+            loop {
+                interval.tick().await;
+                ticking.reporter.tick();
+            }
+        });
+    }
     // Subscribed before the first event; delivery runs beside supervision, never in its way.
     let notices = Rc::clone(&observer);
     let deliveries = Rc::clone(&observer);
-    let notifier = crate::notify::Notifier::start(
+    let notifier = match is_foreground {
+        true => None,
+        false => crate::notify::Notifier::start(
         &spec,
         events.subscribe(),
         session.reaper(),
@@ -463,7 +540,8 @@ async fn serve(
                 pid: None,
             });
         }),
-    );
+    ),
+    };
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
     // (A successor keeps the record it took over until its own names the adopted leaders.)
     if successor {
@@ -478,8 +556,8 @@ async fn serve(
         if let Some(link) = &observer.link {
             let _ = link.detached();
         }
-    } else {
-        observer.state.record(observer.record.clone());
+    } else if let Some(state) = &observer.state {
+        state.record(observer.record.clone());
     }
     let as_observer: Rc<dyn Observer> = observer.clone();
     let outcome = session
@@ -514,7 +592,9 @@ async fn serve(
     }
     // Everything is stopped and verified: nothing is left for a successor to recover. The
     // state thread removes the record while the log files are flushed.
-    observer.state.finish();
+    if let Some(state) = &observer.state {
+        state.finish();
+    }
     // Every service is gone, so no more lines come: make sure the last ones reach the files.
     if tokio::time::timeout(Duration::from_secs(5), store.flush())
         .await
@@ -522,7 +602,9 @@ async fn serve(
     {
         eprintln!("warning: the log files may miss the last lines (the disk did not keep up)");
     }
-    observer.state.finished();
+    if let Some(state) = &observer.state {
+        state.finished();
+    }
     code
 }
 
@@ -815,13 +897,15 @@ struct KnownLeader {
     pgid: i32,
 }
 
-/// The daemon's front-end: the foreground output while the CLI is attached, then `daemon.log`;
-/// events and state for the API; service lines for `logs -f`.
+/// The front-end of a run that answers: the output (a daemon's while the CLI is attached, then
+/// `daemon.log`; a foreground run's on its terminal throughout); events and state for the API.
 struct DaemonObserver {
     spec: Arc<ProjectSpec>,
     reporter: Reporter,
-    /// The CLI that started us still reads our output.
+    /// The output is read: a foreground run's terminal, or the CLI that started the daemon.
     attached: Cell<bool>,
+    /// A foreground run: its terminal reads the output until the end (never detaches).
+    stays_attached: bool,
     daemon_log_path: PathBuf,
     /// Where the output goes once detached: `daemon.log`, rotated as it grows.
     daemon_log: DaemonLog,
@@ -830,7 +914,8 @@ struct DaemonObserver {
     events: Arc<LazyBroadcast<wire::Event>>,
     status: watch::Sender<Arc<ProjectStatus>>,
     store: Arc<LogStore>,
-    state: StateWriter,
+    /// The daemon's state file (a foreground run keeps none).
+    state: Option<StateWriter>,
     /// The run's identity; `services` is refreshed when a leader appears.
     record: DaemonRecord,
     /// Per instance, the identity of its current tree's leader, read once.
@@ -884,9 +969,71 @@ impl DaemonObserver {
         }
     }
 
+    /// Writes the state file when `instances` name a leader the last record did not.
+    fn record_leaders(&self, state: &StateWriter, instances: &[InstanceSnapshot]) {
+        let services_record: Vec<ServiceRecord> = {
+            let mut leaders = self.leaders.borrow_mut();
+            leaders.retain(|id, _| instances.iter().any(|snapshot| snapshot.view.id == *id));
+            instances
+                .iter()
+                .filter_map(|snapshot| {
+                    let id = snapshot.view.id;
+                    let pid = snapshot.pid?;
+                    let known = leaders.get(&id).copied().filter(|leader| {
+                        leader.pid == pid && leader.spawned == snapshot.started_at
+                    });
+                    // Read once per instance (see `KnownLeader`), not at every state change of
+                    // any service.
+                    let leader = match known {
+                        Some(leader) => leader,
+                        None => {
+                            let info = crate::sys::process_table::process(pid)?;
+                            let leader = KnownLeader {
+                                pid,
+                                spawned: snapshot.started_at,
+                                start_time: info.start_time,
+                                pgid: info.pgid,
+                            };
+                            leaders.insert(id, leader);
+                            leader
+                        }
+                    };
+                    let (start_time, pgid) = (leader.start_time, leader.pgid);
+                    Some(ServiceRecord {
+                        name: id.label(&self.spec),
+                        service: self.spec.services[id.service].name.clone(),
+                        instance: id.number,
+                        generation: snapshot.view.generation,
+                        ready: snapshot.view.ready,
+                        pid,
+                        start_time,
+                        pgid,
+                        restarts: snapshot.view.restarts,
+                        ports: self.spec.services[id.service].ports.clone(),
+                    })
+                })
+                .collect()
+        };
+        // A record is only written when it names a leader the last written one does not. A
+        // change that only drops leaders (they exited, or the run is stopping) leaves the older
+        // record on disk, which is still a correct input for recovery if this daemon is killed
+        // now: recovery trusts a recorded leader only if pid, start time and process group all
+        // match a live process, so a leader that is gone is simply not found, while every leader
+        // that lives is in it. (That is also why a stop of 50 services writes nothing until
+        // `finish` removes the file.)
+        let new_leader = state::names_new_leader(&self.written.borrow(), &services_record);
+        if new_leader {
+            self.written.replace(services_record.clone());
+            state.record(DaemonRecord {
+                services: services_record,
+                ..self.record.clone()
+            });
+        }
+    }
+
     /// Start-up is over and everything is up: tell the CLI, then write to `daemon.log` instead.
     fn detach(&self) {
-        if !self.attached.replace(false) {
+        if self.stays_attached || !self.attached.replace(false) {
             return;
         }
         // The sentinel lets go of its ends of the pipes to `up -d` too, so `up -d` sees their end.
@@ -1095,63 +1242,8 @@ impl Observer for DaemonObserver {
                 service_status(&self.spec, snapshot, &log)
             })
             .collect();
-        let services_record: Vec<ServiceRecord> = {
-            let mut leaders = self.leaders.borrow_mut();
-            leaders.retain(|id, _| instances.iter().any(|snapshot| snapshot.view.id == *id));
-            instances
-                .iter()
-                .filter_map(|snapshot| {
-                    let id = snapshot.view.id;
-                    let pid = snapshot.pid?;
-                    let known = leaders.get(&id).copied().filter(|leader| {
-                        leader.pid == pid && leader.spawned == snapshot.started_at
-                    });
-                    // Read once per instance (see `KnownLeader`), not at every state change of
-                    // any service.
-                    let leader = match known {
-                        Some(leader) => leader,
-                        None => {
-                            let info = crate::sys::process_table::process(pid)?;
-                            let leader = KnownLeader {
-                                pid,
-                                spawned: snapshot.started_at,
-                                start_time: info.start_time,
-                                pgid: info.pgid,
-                            };
-                            leaders.insert(id, leader);
-                            leader
-                        }
-                    };
-                    let (start_time, pgid) = (leader.start_time, leader.pgid);
-                    Some(ServiceRecord {
-                        name: id.label(&self.spec),
-                        service: self.spec.services[id.service].name.clone(),
-                        instance: id.number,
-                        generation: snapshot.view.generation,
-                        ready: snapshot.view.ready,
-                        pid,
-                        start_time,
-                        pgid,
-                        restarts: snapshot.view.restarts,
-                        ports: self.spec.services[id.service].ports.clone(),
-                    })
-                })
-                .collect()
-        };
-        // A record is only written when it names a leader the last written one does not. A
-        // change that only drops leaders (they exited, or the run is stopping) leaves the older
-        // record on disk, which is still a correct input for recovery if this daemon is killed
-        // now: recovery trusts a recorded leader only if pid, start time and process group all
-        // match a live process, so a leader that is gone is simply not found, while every leader
-        // that lives is in it. (That is also why a stop of 50 services writes nothing until
-        // `finish` removes the file.)
-        let new_leader = state::names_new_leader(&self.written.borrow(), &services_record);
-        if new_leader {
-            self.written.replace(services_record.clone());
-            self.state.record(DaemonRecord {
-                services: services_record,
-                ..self.record.clone()
-            });
+        if let Some(state) = &self.state {
+            self.record_leaders(state, instances);
         }
         self.live.borrow_mut().order = instances.iter().map(|snapshot| snapshot.view.id).collect();
         self.records.statuses(SystemTime::now(), &statuses);

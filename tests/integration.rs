@@ -29,6 +29,8 @@ mod config_trust;
 mod output;
 // The background daemon (`up -d`) and the verbs that control it from other processes.
 mod daemon;
+// A foreground `up` controlled from a second terminal like a daemon.
+mod foreground;
 // What services cost: sampling whole trees, memory-limit restarts, sustained warnings.
 mod resources;
 // Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,

@@ -40,6 +40,10 @@ pub struct ProjectStatus {
     /// `wrangle top` reads `GET /v1/resources`).
     #[serde(default)]
     pub sample_interval_ms: u64,
+    /// The run is a foreground `wrangle up` (its output is on a terminal, where Ctrl+C stops it),
+    /// not a daemon; `daemon_pid` is that wrangle's process id.
+    #[serde(default)]
+    pub foreground: bool,
 }
 
 /// One instance of a service: an element of `ProjectStatus::services` (a service with several

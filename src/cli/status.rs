@@ -89,7 +89,7 @@ pub fn ls(args: LsArgs) -> u8 {
                 serde_json::json!({
                     "project": row.config,
                     "pid": row.pid,
-                    "mode": if row.status.is_some() { "daemon" } else { "foreground" },
+                    "mode": mode(row.status.as_ref()),
                     "services": row.status.as_ref().map(|status| status.services.len()),
                     "up": row.status.as_ref().map(count_up),
                 })
@@ -108,13 +108,11 @@ pub fn ls(args: LsArgs) -> u8 {
         "SERVICES".into(),
     ]];
     for row in &rows {
-        let (mode, services) = match &row.status {
-            Some(status) => (
-                "daemon",
-                format!("{}/{} up", count_up(status), status.services.len()),
-            ),
-            None => ("foreground", "-".to_string()),
+        let services = match &row.status {
+            Some(status) => format!("{}/{} up", count_up(status), status.services.len()),
+            None => "-".to_string(),
         };
+        let mode = mode(row.status.as_ref());
         let pid = row
             .pid
             .map(|pid| pid.to_string())
@@ -123,6 +121,16 @@ pub fn ls(args: LsArgs) -> u8 {
     }
     print!("{}", align(&lines));
     exit::SUCCESS
+}
+
+/// How a project runs, for `ls`: `?` while its wrangle does not answer (still starting up, or
+/// a wrangle that serves no socket).
+fn mode(status: Option<&ProjectStatus>) -> &'static str {
+    match status {
+        Some(status) if status.foreground => "foreground",
+        Some(_) => "daemon",
+        None => "?",
+    }
 }
 
 struct ProjectRow {
@@ -299,8 +307,8 @@ pub fn client_failure(project: &Project, error: &ClientError) -> u8 {
                 Ok(Some(pid)) => {
                     let pid = pid.map(|pid| format!(" (PID {pid})")).unwrap_or_default();
                     eprintln!(
-                        "error: wrangle runs this project in the foreground{pid}, without a daemon\n  \
-                         this command needs one: stop it, then start with `wrangle up -d`"
+                        "error: a wrangle holds this project{pid} but does not answer on its control socket\n  \
+                         it may still be starting; try again in a moment"
                     );
                 }
                 _ => eprintln!(

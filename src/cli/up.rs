@@ -1,22 +1,18 @@
 //! `wrangle up`: load the project, refuse early when it cannot run, then run it in the
-//! foreground until Ctrl+C (or until every service has ended) and prove that nothing is left;
-//! or, with `-d`, hand it to a daemon (see `cli::detach`).
+//! foreground until Ctrl+C (or until every service has ended) and prove that nothing is left,
+//! answering other terminals' `ps`, `logs`, `restart`, `down`... on the project's control socket
+//! like a daemon (see `daemon::foreground`); or, with `-d`, hand it to a daemon (see
+//! `cli::detach`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::rc::Rc;
-use std::sync::Arc;
 
 use clap::Args;
-use tokio::sync::mpsc;
 
 use crate::cli::{self, detach};
 use crate::exit;
 use crate::launch::{self, Prepared};
-use crate::output::{Printer, Reporter, numbered, reporter};
-use crate::supervisor::engine::Lifetime;
-use crate::supervisor::runtime::Observer;
-use crate::supervisor::session::{Session, SessionOptions};
+use crate::output::{Printer, numbered};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -71,10 +67,10 @@ pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
 }
 
 async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 {
-    let spec = Arc::clone(&prepared.spec);
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let color = Printer::color_wanted(stdout_is_terminal, |key| std::env::var(key).ok());
-    let names: Vec<String> = spec
+    let names: Vec<String> = prepared
+        .spec
         .services
         .iter()
         .map(|service| service.name.clone())
@@ -86,47 +82,6 @@ async fn foreground(prepared: &Prepared, output: &crate::cli::OutputArgs) -> u8 
         Box::new(std::io::stdout()),
     )
     .with_controls(output.controls(stdout_is_terminal))
-    .numbered(numbered(&spec));
-    let reporter = Rc::new(Reporter::new(printer, Arc::clone(&spec), true));
-    if stdout_is_terminal {
-        let ticking = Rc::clone(&reporter);
-        tokio::task::spawn_local(async move {
-            let mut interval = tokio::time::interval(reporter::TICK);
-            loop {
-                interval.tick().await;
-                ticking.tick();
-            }
-        });
-    }
-    let options = SessionOptions {
-        lifetime: Lifetime::UntilIdle,
-        die_with_wrangle: true,
-        parent_sentinel: None,
-        socket_dir: prepared.paths.runtime_dir.clone(),
-        stop_grace: crate::supervisor::session::stop_grace(&prepared.spec),
-        log_store: None,
-        sockets: Arc::clone(&prepared.sockets),
-        holder: None,
-        successor: None,
-    };
-    let session = match Session::start(options, reporter.as_ref(), mpsc::unbounded_channel()) {
-        Ok(session) => session,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::SERVICE_FAILED;
-        }
-    };
-    reporter.notice_if_root();
-    if !spec.notify.is_empty() {
-        // Said once, so nobody waits for a notification that a foreground run never sends.
-        reporter.notice("[[notify]] entries are not used in the foreground: the daemon sends notifications (wrangle up -d)");
-    }
-    let observer: Rc<dyn Observer> = reporter.clone();
-    let outcome = session.run(spec, prepared.selected.clone(), observer).await;
-    reporter.summary(&outcome);
-    if outcome.leftovers.is_empty() {
-        outcome.code
-    } else {
-        exit::SERVICE_FAILED
-    }
+    .numbered(numbered(&prepared.spec));
+    crate::daemon::foreground(prepared, printer, stdout_is_terminal).await
 }

@@ -52,6 +52,7 @@ fn project(services: Vec<ServiceStatus>) -> ProjectStatus {
         services,
         daemon_resources: None,
         sample_interval_ms: 5000,
+        foreground: false,
     }
 }
 

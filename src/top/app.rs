@@ -462,6 +462,7 @@ mod tests {
             services: names.iter().map(|name| service(name)).collect(),
             daemon_resources: None,
             sample_interval_ms: 1000,
+            foreground: false,
         }
     }
 
