@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod output_file;
 pub mod project;
 pub mod status;
+pub mod test;
 pub mod top;
 pub mod up;
 
@@ -47,6 +48,10 @@ pub enum Command {
     /// Start services (all, or the named ones and what they depend on) in the foreground;
     /// Ctrl+C stops everything. With -d, in a background daemon.
     Up(up::UpArgs),
+    /// Smoke-test the project for CI: start it (or the named services), wait until everything is
+    /// ready, run CMD (after `--`) with every port in WRANGLE_PORT_<NAME>, stop everything and
+    /// prove nothing is left. Exits with CMD's code.
+    Test(test::TestArgs),
     /// Show the state of every service of the project's daemon.
     #[command(visible_alias = "status")]
     Ps(status::PsArgs),
@@ -184,6 +189,7 @@ pub fn run(cli: Cli) -> u8 {
     let file = move |project: ProjectArgs| project.file.or(top);
     match cli.command {
         Command::Up(args) => up::run(file(args.project.clone()), args),
+        Command::Test(args) => test::test(file(args.project.clone()), args),
         Command::Ps(args) => status::ps(file(args.project.clone()), args),
         Command::Logs(args) => logs::logs(
             file(ProjectArgs {

@@ -37,8 +37,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -76,6 +78,7 @@ use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{Control, ControlRequest, InstanceSnapshot, Observer, RunOutcome};
 use crate::supervisor::session::{Session, SessionOptions, Succession};
 use crate::sys::sentinel::{LinkSettings, ParentLink};
+use crate::sys::reaper::Reaper;
 
 /// Events kept for slow SSE clients before they lag.
 const EVENT_BUFFER: usize = 1024;
@@ -178,7 +181,53 @@ pub fn run(
 /// answers the same requests as a daemon's. Ends when every service has ended, on Ctrl+C, or
 /// on `wrangle down`; returns the exit code.
 pub async fn foreground(prepared: &Prepared, printer: Printer, progress: bool) -> u8 {
-    serve(prepared, Front::Foreground { printer, progress }).await
+    serve(
+        prepared,
+        Front::Foreground {
+            printer,
+            progress,
+            companion: None,
+        },
+    )
+    .await
+}
+
+/// [`foreground`] with a companion (`wrangle test`): it sees every event, and once every
+/// service is ready it runs beside supervision; then the run stops (unless something already
+/// stops it). The run also ends as a foreground run does (start-up failure, Ctrl+C, `down`).
+pub async fn foreground_with(
+    prepared: &Prepared,
+    printer: Printer,
+    progress: bool,
+    companion: Rc<dyn Companion>,
+) -> u8 {
+    serve(
+        prepared,
+        Front::Foreground {
+            printer,
+            progress,
+            companion: Some(companion),
+        },
+    )
+    .await
+}
+
+/// A line on the run's output, as a shareable function.
+pub type Notice = Rc<dyn Fn(&str)>;
+
+/// What runs beside a foreground run once it is up (see [`foreground_with`]).
+pub trait Companion {
+    /// Every event of the run, as it happens.
+    fn event(&self, spec: &ProjectSpec, event: &Event);
+    /// Every selected service is ready: the companion's part, which runs beside supervision.
+    /// `status` is the run's state (as `ps` shows it), `reaper` the run's one reaper (to start
+    /// processes through), `notice` a line on the run's output.
+    fn all_ready(
+        self: Rc<Self>,
+        status: watch::Receiver<Arc<ProjectStatus>>,
+        reaper: Rc<Reaper>,
+        notice: Rc<dyn Fn(&str)>,
+    ) -> Pin<Box<dyn Future<Output = ()>>>;
 }
 
 /// Who the run's output is for, and what else that decides.
@@ -193,8 +242,13 @@ enum Front {
         succession: Option<(Succession, Vec<String>)>,
     },
     /// `wrangle up`: a terminal reads the output (`printer`) for the whole run (redrawing a
-    /// progress line when `progress`); the run ends once every service has ended.
-    Foreground { printer: Printer, progress: bool },
+    /// progress line when `progress`); the run ends once every service has ended. With a
+    /// `companion` (`wrangle test`), the run ends when the companion is done instead.
+    Foreground {
+        printer: Printer,
+        progress: bool,
+        companion: Option<Rc<dyn Companion>>,
+    },
 }
 
 fn service_names(spec: &ProjectSpec) -> Vec<String> {
@@ -225,13 +279,17 @@ fn listener_limits(spec: &ProjectSpec, with_metrics: bool) -> (Limits, Limits, L
 }
 
 async fn serve(prepared: &Prepared, front: Front) -> u8 {
-    let (link, output, succession, progress) = match front {
+    let (link, output, succession, progress, companion) = match front {
         Front::Background {
             link,
             controls,
             succession,
-        } => (link, Err(controls), succession, false),
-        Front::Foreground { printer, progress } => (None, Ok(printer), None, progress),
+        } => (link, Err(controls), succession, false, None),
+        Front::Foreground {
+            printer,
+            progress,
+            companion,
+        } => (None, Ok(printer), None, progress, companion),
     };
     let is_foreground = output.is_ok();
     let (succession, takeover_notes) = match succession {
@@ -371,7 +429,8 @@ async fn serve(prepared: &Prepared, front: Front) -> u8 {
         .numbered(numbered(&spec)),
     };
     let options = SessionOptions {
-        lifetime: match is_foreground {
+        // A companion decides when the run is over, even if every service ends before it.
+        lifetime: match is_foreground && companion.is_none() {
             true => Lifetime::UntilIdle,
             false => Lifetime::UntilShutdown,
         },
@@ -410,7 +469,7 @@ async fn serve(prepared: &Prepared, front: Front) -> u8 {
         }
     }
     let reporter = Reporter::new(printer, Arc::clone(&spec), is_foreground);
-    let session = match Session::start(options, &reporter, (controls, control_receiver)) {
+    let session = match Session::start(options, &reporter, (controls.clone(), control_receiver)) {
         Ok(session) => session,
         Err(message) => {
             eprintln!("error: {message}");
@@ -497,7 +556,23 @@ async fn serve(prepared: &Prepared, front: Front) -> u8 {
         live: RefCell::new(LiveFigures::new(spec.monitor.interval)),
         resources,
         records,
+        companion: companion.map(|companion| Accompanied {
+            companion,
+            reaper: session.reaper(),
+            controls: controls.clone(),
+            status: status.clone(),
+            stopping: Rc::new(Cell::new(false)),
+            part: RefCell::new(None),
+        }),
+        notices: RefCell::new(None),
     });
+    // Weak: the observer holds this function, which must not keep the observer alive.
+    let notices = Rc::downgrade(&observer);
+    observer.notices.replace(Some(Rc::new(move |text: &str| {
+        if let Some(observer) = notices.upgrade() {
+            observer.notice(text);
+        }
+    })));
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
     if progress {
         let ticking = Rc::clone(&observer);
@@ -563,6 +638,9 @@ async fn serve(prepared: &Prepared, front: Front) -> u8 {
     let outcome = session
         .run(spec, prepared.selected.clone(), as_observer)
         .await;
+    if let Some(accompanied) = &observer.companion {
+        accompanied.finish().await;
+    }
     observer.finished(&outcome);
     let code = if outcome.leftovers.is_empty() {
         outcome.code
@@ -897,6 +975,52 @@ struct KnownLeader {
     pgid: i32,
 }
 
+/// A companion and what it needs from the run (see [`Companion`]).
+struct Accompanied {
+    companion: Rc<dyn Companion>,
+    reaper: Rc<Reaper>,
+    controls: mpsc::UnboundedSender<ControlRequest>,
+    status: watch::Receiver<Arc<ProjectStatus>>,
+    /// The run is stopping already (Ctrl+C, `down`, a failure): a second stop request would
+    /// skip the grace period, so the companion's end must not send one.
+    stopping: Rc<Cell<bool>>,
+    /// The companion's part while it runs.
+    part: RefCell<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Accompanied {
+    /// Runs the companion's part beside supervision, then stops the run.
+    fn start(&self, notice: Rc<dyn Fn(&str)>) {
+        let part = Rc::clone(&self.companion).all_ready(
+            self.status.clone(),
+            Rc::clone(&self.reaper),
+            notice,
+        );
+        let controls = self.controls.clone();
+        let stopping = Rc::clone(&self.stopping);
+        let task = tokio::task::spawn_local(async move {
+            part.await;
+            if !stopping.get() {
+                let _ = controls.send(ControlRequest::new(Control::Shutdown));
+            }
+        });
+        self.part.replace(Some(task));
+    }
+
+    /// Waits (bounded) for the companion's part to end after the run was stopped by something
+    /// else, so what it started is gone before wrangle exits.
+    async fn finish(&self) {
+        let task = self.part.borrow_mut().take();
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(COMPANION_GRACE, task).await;
+        }
+    }
+}
+
+/// How long a companion's part may take to end once the run has stopped (it was told to stop
+/// when the run began stopping).
+const COMPANION_GRACE: Duration = Duration::from_secs(15);
+
 /// The front-end of a run that answers: the output (a daemon's while the CLI is attached, then
 /// `daemon.log`; a foreground run's on its terminal throughout); events and state for the API.
 struct DaemonObserver {
@@ -916,6 +1040,10 @@ struct DaemonObserver {
     store: Arc<LogStore>,
     /// The daemon's state file (a foreground run keeps none).
     state: Option<StateWriter>,
+    /// A foreground run's companion (`wrangle test`), and what it is handed.
+    companion: Option<Accompanied>,
+    /// `notice` as a shareable function, for the companion (set once the observer exists).
+    notices: RefCell<Option<Notice>>,
     /// The run's identity; `services` is refreshed when a leader appears.
     record: DaemonRecord,
     /// Per instance, the identity of its current tree's leader, read once.
@@ -1134,6 +1262,19 @@ impl Observer for DaemonObserver {
         }
         if let Event::AllReady { .. } = event {
             self.detach();
+        }
+        if let Some(accompanied) = &self.companion {
+            accompanied.companion.event(&self.spec, event);
+            match event {
+                Event::ShuttingDown { .. } => accompanied.stopping.set(true),
+                Event::AllReady { .. } => {
+                    let notice = self.notices.borrow().clone();
+                    if let Some(notice) = notice {
+                        accompanied.start(notice);
+                    }
+                }
+                _ => {}
+            }
         }
     }
 

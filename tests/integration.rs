@@ -31,6 +31,8 @@ mod output;
 mod daemon;
 // A foreground `up` controlled from a second terminal like a daemon.
 mod foreground;
+// `wrangle test`: a smoke test for CI, its exit codes and its JUnit report.
+mod smoke_test;
 // What services cost: sampling whole trees, memory-limit restarts, sustained warnings.
 mod resources;
 // Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,

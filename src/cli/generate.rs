@@ -23,7 +23,9 @@ use crate::config;
 use crate::exit;
 
 /// The verbs whose positional arguments are service names.
-pub const SERVICE_VERBS: &[&str] = &["up", "start", "stop", "restart", "logs", "reload", "clean"];
+pub const SERVICE_VERBS: &[&str] = &[
+    "up", "test", "start", "stop", "restart", "logs", "reload", "clean",
+];
 
 /// The hidden verb the completion scripts call.
 pub const SERVICES_VERB: &str = "__services";

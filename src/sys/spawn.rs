@@ -133,6 +133,9 @@ pub enum Output {
     /// do not fail with EPIPE (and kill it with SIGPIPE) while it is being stopped gracefully;
     /// they only block once the pipe is full.
     Capture,
+    /// wrangle's own stdout and stderr (a command the user runs through wrangle, whose output is
+    /// theirs: `wrangle test -- CMD`).
+    Inherit,
 }
 
 /// A started child. The pidfd refers to exactly this process for its whole life, so signals sent
@@ -170,6 +173,11 @@ pub(crate) fn spawn(request: &mut SpawnRequest) -> io::Result<SpawnedChild> {
     // The child's output ends, and our read ends of the pipes (kept until the child has its ends).
     let (stdout, stderr, readers) = match &request.output {
         Output::Discard => (null()?, null()?, None),
+        Output::Inherit => (
+            std::io::stdout().as_fd().try_clone_to_owned()?,
+            std::io::stderr().as_fd().try_clone_to_owned()?,
+            None,
+        ),
         Output::Capture => {
             let (stdout_reader, stdout_writer) = held_pipe()?;
             let (stderr_reader, stderr_writer) = held_pipe()?;
