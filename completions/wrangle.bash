@@ -40,6 +40,9 @@ _wrangle() {
             wrangle,export)
                 cmd="wrangle__subcmd__export"
                 ;;
+            wrangle,graph)
+                cmd="wrangle__subcmd__graph"
+                ;;
             wrangle,help)
                 cmd="wrangle__subcmd__help"
                 ;;
@@ -57,6 +60,9 @@ _wrangle() {
                 ;;
             wrangle,man)
                 cmd="wrangle__subcmd__man"
+                ;;
+            wrangle,ports)
+                cmd="wrangle__subcmd__ports"
                 ;;
             wrangle,ps)
                 cmd="wrangle__subcmd__ps"
@@ -81,6 +87,9 @@ _wrangle() {
                 ;;
             wrangle,stop)
                 cmd="wrangle__subcmd__stop"
+                ;;
+            wrangle,test)
+                cmd="wrangle__subcmd__test"
                 ;;
             wrangle,top)
                 cmd="wrangle__subcmd__top"
@@ -136,6 +145,9 @@ _wrangle() {
             wrangle__subcmd__help,export)
                 cmd="wrangle__subcmd__help__subcmd__export"
                 ;;
+            wrangle__subcmd__help,graph)
+                cmd="wrangle__subcmd__help__subcmd__graph"
+                ;;
             wrangle__subcmd__help,help)
                 cmd="wrangle__subcmd__help__subcmd__help"
                 ;;
@@ -153,6 +165,9 @@ _wrangle() {
                 ;;
             wrangle__subcmd__help,man)
                 cmd="wrangle__subcmd__help__subcmd__man"
+                ;;
+            wrangle__subcmd__help,ports)
+                cmd="wrangle__subcmd__help__subcmd__ports"
                 ;;
             wrangle__subcmd__help,ps)
                 cmd="wrangle__subcmd__help__subcmd__ps"
@@ -174,6 +189,9 @@ _wrangle() {
                 ;;
             wrangle__subcmd__help,stop)
                 cmd="wrangle__subcmd__help__subcmd__stop"
+                ;;
+            wrangle__subcmd__help,test)
+                cmd="wrangle__subcmd__help__subcmd__test"
                 ;;
             wrangle__subcmd__help,top)
                 cmd="wrangle__subcmd__help__subcmd__top"
@@ -239,7 +257,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up ps status logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
+            opts="-f -h -V --file --help --version up test graph ports ps status logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -580,8 +598,30 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__graph)
+            opts="-f -h --file --dot --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__help)
-            opts="up ps logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
+            opts="up test graph ports ps logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -748,6 +788,20 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__help__subcmd__graph)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -888,6 +942,20 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__help__subcmd__ports)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__help__subcmd__ps)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -973,6 +1041,20 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1280,6 +1362,28 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__ports)
+            opts="-f -h --file --free --yes --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__ps)
             opts="-f -h --file --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1426,6 +1530,32 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__test)
+            opts="-f -h --file --junit --raw --service-colors --for-terminal --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__top)
             opts="-f -h --file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1488,7 +1618,7 @@ _wrangle_with_services() {
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
         case "$word" in -*) ;; *) verb="$word"; break ;; esac
     done
-    case " up start stop restart logs reload clean " in
+    case " up test start stop restart logs reload clean " in
         *" $verb "*)
             local names
             names="$("${COMP_WORDS[0]}" __services 2>/dev/null)" || return 0

@@ -10,11 +10,13 @@ pub mod dashboard;
 pub mod detach;
 pub mod export;
 pub mod generate;
+pub mod graph;
 pub mod import;
 pub mod instances;
 pub mod logs;
 pub mod outcome;
 pub mod output_file;
+pub mod ports;
 pub mod project;
 pub mod status;
 pub mod test;
@@ -52,6 +54,12 @@ pub enum Command {
     /// ready, run CMD (after `--`) with every port in WRANGLE_PORT_<NAME>, stop everything and
     /// prove nothing is left. Exits with CMD's code.
     Test(test::TestArgs),
+    /// Show the dependency graph in layers (or Graphviz dot with --dot), with readiness times
+    /// from a running wrangle and the critical path marked.
+    Graph(graph::GraphArgs),
+    /// List every declared port with its holder (PID, command, user, this project's or not);
+    /// --free stops the current user's holders after asking (never another user's).
+    Ports(ports::PortsArgs),
     /// Show the state of every service of the project's daemon.
     #[command(visible_alias = "status")]
     Ps(status::PsArgs),
@@ -190,6 +198,8 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Up(args) => up::run(file(args.project.clone()), args),
         Command::Test(args) => test::test(file(args.project.clone()), args),
+        Command::Graph(args) => graph::graph(file(args.project.clone()), args),
+        Command::Ports(args) => ports::ports(file(args.project.clone()), args),
         Command::Ps(args) => status::ps(file(args.project.clone()), args),
         Command::Logs(args) => logs::logs(
             file(ProjectArgs {

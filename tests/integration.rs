@@ -33,6 +33,8 @@ mod daemon;
 mod foreground;
 // `wrangle test`: a smoke test for CI, its exit codes and its JUnit report.
 mod smoke_test;
+// `wrangle graph` and `wrangle ports [--free]`.
+mod see;
 // What services cost: sampling whole trees, memory-limit restarts, sustained warnings.
 mod resources;
 // Fault injection: the daemon killed mid-way, misbehaving services and clients, a full disk,

@@ -10,6 +10,40 @@ use crate::exit;
 use crate::launch;
 use crate::paths::{Home, ProjectPaths};
 
+/// The project's config, loaded and checked, without taking its lock (for commands that only
+/// look: `graph`, `ports`). Prints its warnings, or its problems and returns the exit code.
+pub fn load_spec(file: Option<PathBuf>) -> Result<crate::spec::ProjectSpec, u8> {
+    let color = crate::output::Printer::color_wanted(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        |key| std::env::var(key).ok(),
+    );
+    let (path, origin) = match file {
+        Some(path) => (path, config::Origin::Named),
+        None => {
+            let start = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            match config::discover(&start) {
+                Ok(path) => (path, config::Origin::Discovered),
+                Err(error) => {
+                    eprintln!("{}", error.render(color));
+                    return Err(exit::INVALID);
+                }
+            }
+        }
+    };
+    match launch::config_trust().and_then(|trust| config::load(&path, origin, &trust)) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                eprintln!("{}", warning.render(color));
+            }
+            Ok(loaded.spec)
+        }
+        Err(error) => {
+            eprintln!("{}", error.render(color));
+            Err(exit::INVALID)
+        }
+    }
+}
+
 pub struct Project {
     pub config: PathBuf,
     pub paths: ProjectPaths,

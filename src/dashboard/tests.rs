@@ -141,6 +141,7 @@ impl Harness {
             services: vec![service("web")],
             daemon_resources: None,
             sample_interval_ms: 1000,
+            foreground: false,
         }));
         // The status must outlive the test's requests: leak the sender into the daemon task.
         let (requests, mut received) = mpsc::unbounded_channel::<RequestEnvelope>();
