@@ -77,8 +77,8 @@ use crate::supervisor::event::{Event, InstanceId};
 use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{Control, ControlRequest, InstanceSnapshot, Observer, RunOutcome};
 use crate::supervisor::session::{Session, SessionOptions, Succession};
-use crate::sys::sentinel::{LinkSettings, ParentLink};
 use crate::sys::reaper::Reaper;
+use crate::sys::sentinel::{LinkSettings, ParentLink};
 
 /// Events kept for slow SSE clients before they lag.
 const EVENT_BUFFER: usize = 1024;
@@ -590,32 +590,32 @@ async fn serve(prepared: &Prepared, front: Front) -> u8 {
     let notifier = match is_foreground {
         true => None,
         false => crate::notify::Notifier::start(
-        &spec,
-        events.subscribe(),
-        session.reaper(),
-        Rc::new(move |text: &str| notices.notice(text)),
-        Rc::new(move |delivery: &crate::notify::Delivery<'_>| {
-            let about = &delivery.event.kind;
-            let (kind, message) = match delivery.outcome {
-                Ok(()) => (
-                    "notification_sent",
-                    format!("{}: sent ({about})", delivery.target),
-                ),
-                Err(reason) => (
-                    "notification_failed",
-                    format!("{}: not sent ({about}): {reason}", delivery.target),
-                ),
-            };
-            deliveries.publish(wire::Event {
-                time: human::time(SystemTime::now()),
-                kind: kind.to_string(),
-                service: delivery.event.service.clone(),
-                instance: delivery.event.instance,
-                message,
-                pid: None,
-            });
-        }),
-    ),
+            &spec,
+            events.subscribe(),
+            session.reaper(),
+            Rc::new(move |text: &str| notices.notice(text)),
+            Rc::new(move |delivery: &crate::notify::Delivery<'_>| {
+                let about = &delivery.event.kind;
+                let (kind, message) = match delivery.outcome {
+                    Ok(()) => (
+                        "notification_sent",
+                        format!("{}: sent ({about})", delivery.target),
+                    ),
+                    Err(reason) => (
+                        "notification_failed",
+                        format!("{}: not sent ({about}): {reason}", delivery.target),
+                    ),
+                };
+                deliveries.publish(wire::Event {
+                    time: human::time(SystemTime::now()),
+                    kind: kind.to_string(),
+                    service: delivery.event.service.clone(),
+                    instance: delivery.event.instance,
+                    message,
+                    pid: None,
+                });
+            }),
+        ),
     };
     // Recorded before the first service exists, so no process of this run is ever unrecorded.
     // (A successor keeps the record it took over until its own names the adopted leaders.)
