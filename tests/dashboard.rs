@@ -1,6 +1,6 @@
 //! The web dashboard of a real daemon (`[dashboard] listen`, `wrangle dashboard`): the API over
 //! TCP behind the token, the link `wrangle dashboard` prints, token rotation, a held address,
-//! and the listener's end with the daemon. What a browser does with it is in `browser.rs`.
+//! and the listener's end with the daemon (or a foreground `up`, which serves it as well). What a browser does with it is in `browser.rs`.
 //!
 //! Daemons are stopped by their [`DaemonGuard`], however the test ends.
 
@@ -255,6 +255,31 @@ command = ["sleep", "441"]
     assert_eq!(down.code, 0, "{down:#?}");
     assert!(wait_until(WAIT, || TcpStream::connect(("127.0.0.1", port)).is_err()));
     drop(daemon);
+    assert_no_survivors(&project.mark);
+}
+
+#[test]
+fn wrangle_dashboard_serves_a_foreground_up_too() {
+    let project = Project::new(
+        r#"
+[services.web]
+command = ["sleep", "443"]
+"#,
+    );
+    let _guard = DaemonGuard::new(&project);
+    let mut up = project.up(&[]);
+    up.expect_line("wrangle * all 1 service up in");
+    let (_, port, token) = dashboard_link(&project);
+    let state = status(port, &token);
+    assert_eq!(state["foreground"], true, "{state:#}");
+    assert_eq!(state["daemon_pid"], up.pid(), "{state:#}");
+    assert_eq!(state["services"][0]["name"], "web", "{state:#}");
+
+    // The dashboard ends with the foreground run.
+    let down = project.run(&["down"]);
+    assert_eq!(down.code, 0, "{down:#?}");
+    assert_eq!(up.wait_exit(WAIT), 0, "{}", up.transcript());
+    assert!(wait_until(WAIT, || TcpStream::connect(("127.0.0.1", port)).is_err()));
     assert_no_survivors(&project.mark);
 }
 

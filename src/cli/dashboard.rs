@@ -1,6 +1,6 @@
 //! `wrangle dashboard [--open] [--rotate-token]`: the web dashboard's address with a login token,
-//! from the project's daemon (which starts serving on a free loopback port when the config names
-//! no `[dashboard] listen`).
+//! from the project's daemon or foreground `up` (which starts serving on a free loopback port
+//! when the config names no `[dashboard] listen`).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
