@@ -49,22 +49,45 @@ async function meter(context, page) {
   await session.send('Network.enable');
   const finished = new Map();
   const streaming = new Map();
+  // For DEBUG_TIMING: when each request was sent, answered, first and last received data, and
+  // finished, on the network's clock (seconds), event streams included.
+  const timeline = new Map();
+  const at = (id) => {
+    if (!timeline.has(id)) timeline.set(id, {});
+    return timeline.get(id);
+  };
+  session.on('Network.requestWillBeSent', (event) => {
+    Object.assign(at(event.requestId), { url: event.request.url.replace(/#.*/, ''), sent: event.timestamp });
+  });
   session.on('Network.dataReceived', (event) => {
     streaming.set(event.requestId, (streaming.get(event.requestId) || 0) + event.encodedDataLength);
+    const entry = at(event.requestId);
+    entry.firstData ??= event.timestamp;
+    entry.lastData = event.timestamp;
   });
   session.on('Network.responseReceived', (event) => {
     // The response's headers, for a response that is still open when the page is usable.
     streaming.set(event.requestId, (streaming.get(event.requestId) || 0) + (event.response.encodedDataLength || 0));
+    at(event.requestId).answered = event.timestamp;
   });
   session.on('Network.loadingFinished', (event) => {
     finished.set(event.requestId, event.encodedDataLength);
+    at(event.requestId).finished = event.timestamp;
   });
   return () => {
     let bytes = 0;
     for (const length of finished.values()) bytes += length;
     for (const [id, length] of streaming) if (!finished.has(id)) bytes += length;
-    return { bytes, requests: new Set([...finished.keys(), ...streaming.keys()]).size };
+    return { bytes, requests: new Set([...finished.keys(), ...streaming.keys()]).size, timeline: [...timeline.values()] };
   };
+}
+
+/** The requests of one load, in ms from the first one's start: sent, answered, first data,
+ * finished (or the last data of a stream still open). */
+function waterfall(timeline) {
+  const origin = Math.min(...timeline.map((entry) => entry.sent ?? Infinity));
+  const ms = (time) => (time === undefined ? '-' : Math.round((time - origin) * 1000));
+  return timeline.map((entry) => `${entry.url} sent ${ms(entry.sent)} answered ${ms(entry.answered)} data ${ms(entry.firstData)} end ${ms(entry.finished ?? entry.lastData)}`);
 }
 
 /** Waits until every service has a row with a state; returns the page's clock at that moment. */
@@ -78,17 +101,29 @@ async function usable(page) {
   return handle.jsonValue();
 }
 
+/** The renderer's main thread's busy time so far (tasks, and of them script, style and
+ * layout), in ms: what the page costs in CPU, whatever the wait for a core. */
+async function busy(session) {
+  const { metrics } = await session.send('Performance.getMetrics');
+  const value = (name) => Math.round(1000 * (metrics.find((metric) => metric.name === name)?.value || 0));
+  return { task: value('TaskDuration'), script: value('ScriptDuration'), style: value('RecalcStyleDuration'), layout: value('LayoutDuration') };
+}
+
 async function measure(context, page, kind, address) {
   const count = await meter(context, page);
+  const session = await context.newCDPSession(page);
+  await session.send('Performance.enable');
   await page.goto(address, { waitUntil: 'commit' });
   const usableMs = await usable(page);
-  const { bytes, requests } = count();
+  const cpu = await busy(session);
+  const { bytes, requests, timeline } = count();
   const dclMs = await page.evaluate(() => {
     const [navigation] = performance.getEntriesByType('navigation');
     return navigation ? navigation.domContentLoadedEventEnd : null;
   });
-  console.log(JSON.stringify({ kind, usable_ms: usableMs, bytes, requests, dcl_ms: dclMs }));
+  console.log(JSON.stringify({ kind, usable_ms: usableMs, bytes, requests, dcl_ms: dclMs, busy_ms: cpu.task, script_ms: cpu.script, style_layout_ms: cpu.style + cpu.layout }));
   if (process.env.DEBUG_TIMING) {
+    console.error(`${kind}: usable at ${Math.round(usableMs)} ms; the network:\n  ${waterfall(timeline).join('\n  ')}`);
     console.error(JSON.stringify(await page.evaluate(() => performance.getEntries().map((entry) => [entry.entryType, entry.name.replace(/token=.*/, ''), Math.round(entry.startTime), Math.round(entry.responseStart || 0), Math.round(entry.responseEnd || entry.duration || 0)]))));
   }
 }

@@ -1227,18 +1227,8 @@ impl Observer for DaemonObserver {
             Event::Started { pid, .. } => Some(*pid),
             _ => None,
         };
-        self.publish(wire::Event {
-            time: human::time(SystemTime::now()),
-            kind: reporter::kind(event).to_string(),
-            service: service.map(|service| self.spec.services[service].name.clone()),
-            // Only where `ps` names instances too: a service with several.
-            instance: event
-                .instance()
-                .filter(|instance| instance.label(&self.spec).contains(':'))
-                .map(|instance| instance.number),
-            message,
-            pid,
-        });
+        // On record before it is published: a page that reads the records when the event
+        // comes (the graph's start-up timings) finds them there.
         match event {
             Event::Ready { instance, elapsed } => {
                 self.live
@@ -1260,6 +1250,18 @@ impl Observer for DaemonObserver {
             Event::ReadinessLost { instance, .. } => self.set_readiness_lost(*instance, true),
             _ => {}
         }
+        self.publish(wire::Event {
+            time: human::time(SystemTime::now()),
+            kind: reporter::kind(event).to_string(),
+            service: service.map(|service| self.spec.services[service].name.clone()),
+            // Only where `ps` names instances too: a service with several.
+            instance: event
+                .instance()
+                .filter(|instance| instance.label(&self.spec).contains(':'))
+                .map(|instance| instance.number),
+            message,
+            pid,
+        });
         if let Event::AllReady { .. } = event {
             self.detach();
         }

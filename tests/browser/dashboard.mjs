@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { check, launch, setting, waitFor } from './harness.mjs';
+import { WAIT_MS, check, launch, setting, waitFor } from './harness.mjs';
 
 const URL = setting('DASHBOARD_URL');
 const ORIGIN = setting('DASHBOARD_ORIGIN');
@@ -19,7 +19,7 @@ function wrangle(...args) {
     cwd: PROJECT_DIR,
     env: { ...process.env, WRANGLE_HOME: setting('WRANGLE_HOME') },
     encoding: 'utf8',
-    timeout: 20_000,
+    timeout: WAIT_MS,
   });
 }
 
@@ -28,6 +28,13 @@ async function status() {
   const response = await fetch(`${ORIGIN}/v1/status`, { headers: { Authorization: `Bearer ${TOKEN}` } });
   check(response.status === 200, `GET /v1/status with the token: ${response.status}`);
   return response.json();
+}
+
+/** A service's last lines through the API with the bearer token (no browser involved). */
+async function logsOf(name) {
+  const response = await fetch(`${ORIGIN}/v1/logs?service=${encodeURIComponent(name)}&n=20`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  check(response.status === 200, `GET /v1/logs with the token: ${response.status}`);
+  return (await response.json()).map((line) => line.text);
 }
 
 async function pidOf(name) {
@@ -62,7 +69,7 @@ const scenarios = {
     check(link === '/services/web', `a real link to the service page: ${link}`);
     // CPU and memory with charts, once sampled (the page makes the daemon sample every second).
     await waitFor('memory figures', async () => (await page.textContent('tr[data-service="web"] td[data-label="Memory"]')).includes('iB'));
-    await waitFor('memory charts', async () => (await page.$$('tr[data-service="web"] td[data-label="Memory"] svg polyline')).length === 1, 15_000);
+    await waitFor('memory charts', async () => (await page.$$('tr[data-service="web"] td[data-label="Memory"] svg polyline')).length === 1);
 
     // From here on, the page must not ask anything: news come through its event streams.
     const requests = [];
@@ -74,7 +81,7 @@ const scenarios = {
     await waitFor('flaky running again with a new PID', async () => {
       const pid = await page.textContent('tr[data-service="flaky"] td[data-label="PID"]');
       return (await rowState(page, 'flaky')) === 'running' && pid !== String(flakyPid) && pid !== '–';
-    }, 15_000);
+    });
     check((await page.textContent('tr[data-service="flaky"] td[data-label="Restarts"]')).startsWith('1 (1 crash)'), 'the restart and its cause are counted');
     check(requests.length === 0, `the page polled: ${requests.join(', ')}`);
     check(browser.problems.length === 0, browser.problems.join('\n'));
@@ -105,7 +112,7 @@ const scenarios = {
     const after = await waitFor('a new PID on the page', async () => {
       const shown = await page.textContent('dd[data-fact="pid"]');
       return shown !== before && shown !== '–' && shown;
-    }, 15_000);
+    });
     check(after === String(await pidOf('web')), `the page shows the daemon's PID (${after})`);
     await waitFor('the restart in its history, with its cause', async () => (await page.$('tr[data-cause="manual"]')) !== null);
     await waitFor('a running badge', async () => (await page.getAttribute('.title .state', 'data-state')) === 'running');
@@ -147,7 +154,10 @@ const scenarios = {
     const { page } = browser;
     await signedIn(page);
     await page.click('tr[data-service="evil"] a');
-    await waitFor('the hostile lines', async () => (await page.$$('.log li')).length >= 4);
+    await waitFor('the hostile lines', async () => (await page.$$('.log li')).length >= 4)
+      .catch(async (error) => {
+        throw new Error(`${error.message}; the page counts ${JSON.stringify(await page.textContent('.count'))}; the API has ${JSON.stringify(await logsOf('evil'))}`);
+      });
     const texts = await page.$$eval('.log li .text', (items) => items.map((item) => item.textContent));
     for (const expected of ['<script>window.__pwned = 1</script>', '<img src=x onerror="window.__pwned = 2">', '"><svg onload=window.__pwned=3>', '\u001b[31mred\u001b[0m']) {
       check(texts.includes(expected), `not shown as text: ${expected} in ${JSON.stringify(texts)}`);
@@ -178,9 +188,12 @@ const scenarios = {
     await page.waitForSelector('#sign-in-title');
     const text = await page.textContent('body');
     check(!text.includes(path.basename(PROJECT_DIR)) && !text.includes('web'), `the shell shows the project: ${text}`);
-    // A wrong token in the link signs nobody in.
+    // A wrong token in the link signs nobody in, and the page says so. (Only the fragment
+    // changes: the form of the load before is still there, so wait for the answer about the
+    // link before typing, or the form could be drawn again under the typing.)
     await page.goto(`${ORIGIN}/#token=${'0'.repeat(64)}`);
-    await page.waitForSelector('#sign-in-title');
+    await waitFor('the link refused', async () => ((await page.textContent('.sign-in .reason').catch(() => null)) || '').includes('not valid'));
+    check(!(await page.textContent('body')).includes('web'), 'a wrong token showed the project');
     // The right one, typed in.
     await page.fill('#token', TOKEN);
     await page.click('.sign-in button[type="submit"]');
@@ -238,7 +251,7 @@ const scenarios = {
     const output = wrangle('dashboard', '--rotate-token');
     const fresh = output.split('\n').find((line) => line.includes('#token='));
     check(fresh && !fresh.includes(TOKEN), `rotate printed: ${output}`);
-    await waitFor('the page signed out', async () => (await page.textContent('h1')) === 'Signed out', 15_000);
+    await waitFor('the page signed out', async () => (await page.textContent('h1')) === 'Signed out');
     check(!(await page.textContent('body')).includes('flaky'), 'the signed-out page still shows the project');
     // The old link in a fresh tab signs nobody in.
     const old = await browser.context.newPage();
@@ -326,7 +339,7 @@ const scenarios = {
     await waitFor('the crash and its notification in the timeline', async () => {
       const kinds = await page.$$eval('.events li[data-kind]', (items) => items.map((item) => item.dataset.kind));
       return kinds.includes('crashed') && kinds.includes('notification_sent') && kinds;
-    }, 15_000);
+    });
     // Only crashes and failures.
     for (const id of ['restarts', 'warnings', 'notifications', 'lifecycle']) await page.uncheck(`#filter-${id}`);
     const kinds = await page.$$eval('.events li[data-kind]', (items) => items.map((item) => item.dataset.kind));
@@ -355,7 +368,7 @@ const scenarios = {
     await waitFor('a third row, live', async () => {
       const shown = await rows();
       return shown.length === 3 && JSON.stringify(shown) === JSON.stringify(await expected());
-    }, 15_000);
+    });
 
     // The service page lists the instances; its actions act on the service.
     await page.click('tr[data-instance="pool:1"] a');
@@ -376,7 +389,7 @@ const scenarios = {
       return shown.length === 3 && shown.every((pid) => pid !== '–' && !before.includes(pid))
         && JSON.stringify(shown) === JSON.stringify(now)
         && (await page.textContent('dd[data-fact="instances"]')) === '3: pool:0 running, pool:1 running, pool:2 running';
-    }, 20_000);
+    });
 
     wrangle('scale', 'pool', '1');
     await waitFor('one instance left, named after its service', async () => (await page.textContent('dd[data-fact="instances"]')) === '1');
@@ -384,7 +397,7 @@ const scenarios = {
     await waitFor('one row, live', async () => {
       const shown = await rows();
       return shown.length === 1 && shown[0].startsWith('pool running ');
-    }, 15_000);
+    });
     check(browser.problems.length === 0, browser.problems.join('\n'));
     await browser.close();
   },

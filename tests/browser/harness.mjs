@@ -11,6 +11,12 @@ import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.WRANGLE_CHROMIUM || '/usr/bin/chromium';
 
+/** How long any one wait may take: an answer, an element, a change on the page. Generous, so
+ * that a machine whose two cores are busy with a parallel test suite does not fail a scenario
+ * that works (a step takes well under a second on an idle one); bounded, so that one that does
+ * not work fails with the step it stopped at, long before the test's own limit. */
+export const WAIT_MS = 30_000;
+
 /** The flags every run uses: no sandbox (CI runs as root), no GPU, and nothing that talks to
  * the network besides the dashboard. */
 export const FLAGS = [
@@ -33,9 +39,9 @@ export async function launch(options = {}) {
     args: FLAGS,
     viewport: options.viewport || { width: 1280, height: 900 },
     colorScheme: options.colorScheme || 'light',
-    timeout: 30_000,
+    timeout: WAIT_MS,
   });
-  context.setDefaultTimeout(10_000);
+  context.setDefaultTimeout(WAIT_MS);
   const page = context.pages()[0] || (await context.newPage());
   const problems = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
@@ -60,7 +66,7 @@ export function check(condition, message) {
 
 /** Polls `probe` until it returns a truthy value (returned), or fails after `timeout` ms with
  * `what` and the last value seen. */
-export async function waitFor(what, probe, timeout = 10_000) {
+export async function waitFor(what, probe, timeout = WAIT_MS) {
   const deadline = Date.now() + timeout;
   let last;
   for (;;) {

@@ -242,24 +242,47 @@
     return response.status === 204;
   }
 
+  /** The project's status now, with the token if given, else the cookie; null when refused.
+   * A page's first view is drawn from it: fetched together with the sign-in, it comes a round
+   * trip before the first snapshot of the live stream, which can only open once the cookie is
+   * set (an EventSource sends no Authorization header). */
+  async function fetchStatus(token) {
+    const init = { credentials: 'same-origin', cache: 'no-store' };
+    if (token) init.headers = { Authorization: `Bearer ${token}` };
+    const response = await fetch('/v1/status', init);
+    return response.status === 200 ? response.json() : null;
+  }
+
+  /** Signs in with `token`: trades it for the session cookie and, at the same time, reads the
+   * status with it. */
+  async function signInWith(token) {
+    const status = fetchStatus(token).catch(() => null);
+    if (!(await exchange(token))) return null;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    return { signedIn: true, status };
+  }
+
   /** Signs in with the token of the address's fragment (then drops it from the address, so it
    * is not left in the history or the address bar), or with the cookie, or with the token this
-   * tab kept. */
+   * tab kept. The result's `status` is a promise of a first status snapshot (or of null). */
   async function signIn() {
     const fragment = new URLSearchParams(location.hash.slice(1));
     const fromLink = fragment.get('token');
     if (fromLink) {
       history.replaceState(history.state, '', location.pathname + location.search);
-      if (await exchange(fromLink)) {
-        sessionStorage.setItem(TOKEN_KEY, fromLink);
-        return true;
-      }
+      const outcome = await signInWith(fromLink);
+      if (outcome) return outcome;
     }
-    if (await sessionValid()) return true;
+    // The cookie: the status answers when it is valid, in one round trip.
+    const status = await fetchStatus(null);
+    if (status) return { signedIn: true, status: Promise.resolve(status) };
     const kept = sessionStorage.getItem(TOKEN_KEY);
-    if (kept && kept !== fromLink && (await exchange(kept))) return true;
+    if (kept && kept !== fromLink) {
+      const outcome = await signInWith(kept);
+      if (outcome) return outcome;
+    }
     sessionStorage.removeItem(TOKEN_KEY);
-    return false;
+    return { signedIn: false, linkRefused: Boolean(fromLink) };
   }
 
   // ---------------------------------------------------------------------------------------
@@ -276,29 +299,34 @@
     setText(element, live ? 'live' : 'reconnecting…');
   }
 
+  /** A status snapshot: the live stream's (`sampled`: its figures are points of the charts),
+   * or the one read with the sign-in (the stream's first snapshot has the same figures). */
+  function applyStatus(status, sampled) {
+    const now = Date.now();
+    // A service's series is the sum of its instances (as in GET /v1/resources); an
+    // instance's row has a series of its own.
+    const sums = new Map();
+    for (const service of sampled ? status.services : []) {
+      if (!service.resources) continue;
+      const sum = sums.get(service.name) || { cpu: 0, memory: 0 };
+      sum.cpu += service.resources.cpu_percent;
+      sum.memory += service.resources.memory_bytes;
+      sums.set(service.name, sum);
+      const label = instanceLabel(service);
+      if (label !== service.name) pushPoint(label, service.resources.cpu_percent, service.resources.memory_bytes);
+    }
+    for (const [name, sum] of sums) pushPoint(name, sum.cpu, sum.memory);
+    state.status = status;
+    state.sampledAt = now;
+    for (const listener of state.statusListeners) listener(status);
+  }
+
   function startLive() {
     stopLive();
     statusSource = new EventSource('/v1/status?follow=true');
     statusSource.addEventListener('status', (message) => {
       setConnection(true);
-      const status = JSON.parse(message.data);
-      const now = Date.now();
-      // A service's series is the sum of its instances (as in GET /v1/resources); an
-      // instance's row has a series of its own.
-      const sums = new Map();
-      for (const service of status.services) {
-        if (!service.resources) continue;
-        const sum = sums.get(service.name) || { cpu: 0, memory: 0 };
-        sum.cpu += service.resources.cpu_percent;
-        sum.memory += service.resources.memory_bytes;
-        sums.set(service.name, sum);
-        const label = instanceLabel(service);
-        if (label !== service.name) pushPoint(label, service.resources.cpu_percent, service.resources.memory_bytes);
-      }
-      for (const [name, sum] of sums) pushPoint(name, sum.cpu, sum.memory);
-      state.status = status;
-      state.sampledAt = now;
-      for (const listener of state.statusListeners) listener(status);
+      applyStatus(JSON.parse(message.data), true);
     });
     statusSource.addEventListener('error', () => streamFailed(statusSource));
     eventSource = new EventSource(`/v1/events?n=${EVENTS_KEPT}`);
@@ -759,6 +787,7 @@
       h('section', { class: 'panel', 'aria-labelledby': 'config-title' }, h('h2', { id: 'config-title' }, 'Resolved config'), config));
 
     let known = true;
+    let restartsSeen = null;
     function update(status) {
       const all = status.services.filter((candidate) => candidate.name === name);
       const service = all[0];
@@ -788,6 +817,11 @@
       }
       const causes = Object.entries(restartsByCause).map(([cause, n]) => `${n} ${cause}`).join(', ');
       setText(factValues.restarts, restartCount + (causes ? ` (${causes})` : ''));
+      // The daemon records a restart before it publishes the status that counts it: a status
+      // with more restarts than the page has seen is the moment to read the history again
+      // (the events of a restart may come before its record exists).
+      if (restartsSeen !== null && restartCount !== restartsSeen) loadDetails();
+      restartsSeen = restartCount;
       setText(factValues.exit, formatExit(service.last_exit));
       const measured = all.filter((one) => one.resources);
       setText(factValues.cpu, measured.length ? formatPercent(measured.reduce((sum, one) => sum + one.resources.cpu_percent, 0)) : '–');
@@ -855,14 +889,27 @@
             h('td', { class: 'value' }, h('code', { class: variable.masked ? 'masked' : '' }, variable.value), variable.masked ? h('span', { class: 'masked' }, ' (masked)') : null))))));
     }
 
+    // One request at a time; asked again meanwhile, it asks once more when that one is
+    // answered, so the page always ends with a record read after the latest news (dropping
+    // the ask instead could leave the page with a record read before a restart was counted).
     let detailsPending = false;
+    let detailsWanted = false;
+    let destroyed = false;
     async function loadDetails() {
+      detailsWanted = true;
       if (detailsPending) return;
       detailsPending = true;
       try {
-        renderDetails(await api('GET', `/v1/services/${encodeURIComponent(name)}/details`));
-      } catch (error) {
-        if (error.status === 404) config.replaceChildren(h('p', { class: 'reason' }, `No service named ${name}.`));
+        while (detailsWanted && !destroyed) {
+          detailsWanted = false;
+          try {
+            const details = await api('GET', `/v1/services/${encodeURIComponent(name)}/details`);
+            if (!destroyed) renderDetails(details);
+          } catch (error) {
+            if (error.status === 404) config.replaceChildren(h('p', { class: 'reason' }, `No service named ${name}.`));
+            else break;
+          }
+        }
       } finally {
         detailsPending = false;
       }
@@ -886,7 +933,7 @@
     }
 
     const ticker = setInterval(() => state.status && update(state.status), 1000);
-    return { element, status: update, event: onEvent, destroy: () => { logSource.close(); clearInterval(ticker); } };
+    return { element, status: update, event: onEvent, destroy: () => { destroyed = true; logSource.close(); clearInterval(ticker); } };
   }
 
   function eventItem(event) {
@@ -1001,14 +1048,25 @@
           started.length ? gantt : null));
     }
 
+    // One request at a time, and one more if news came meanwhile (as a service's details).
     let pending = false;
+    let wanted = false;
+    let destroyed = false;
     async function load() {
+      wanted = true;
       if (pending) return;
       pending = true;
       try {
-        draw(await api('GET', '/v1/graph'));
-      } catch (error) {
-        if (error.status !== 401) body.replaceChildren(h('p', { class: 'reason' }, `Cannot load the graph: ${error.message}`));
+        while (wanted && !destroyed) {
+          wanted = false;
+          try {
+            const graph = await api('GET', '/v1/graph');
+            if (!destroyed) draw(graph);
+          } catch (error) {
+            if (error.status !== 401) body.replaceChildren(h('p', { class: 'reason' }, `Cannot load the graph: ${error.message}`));
+            break;
+          }
+        }
       } finally {
         pending = false;
       }
@@ -1018,7 +1076,7 @@
     const onEvent = (event) => {
       if (['started', 'restarted', 'ready', 'exited', 'crashed', 'stopped', 'failed'].includes(event.kind)) load();
     };
-    return { element, event: onEvent };
+    return { element, event: onEvent, destroy: () => { destroyed = true; } };
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1068,13 +1126,14 @@
   // ---------------------------------------------------------------------------------------
   // Signing in and out.
 
-  function showSignIn(why) {
+  /** The sign-in form; `why` says why the page was signed out, `problem` what went wrong. */
+  function showSignIn(why, problem = '') {
     document.querySelector('.views').hidden = true;
     document.getElementById('sign-out').hidden = true;
     document.getElementById('connection').hidden = true;
     document.title = 'Sign in · wrangle';
     const input = h('input', { type: 'password', id: 'token', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'sign-in-help', required: true });
-    const message = h('p', { class: 'reason', role: 'alert' });
+    const message = h('p', { class: 'reason', role: 'alert' }, problem);
     const form = h('form', { on: { submit: async (event) => {
       event.preventDefault();
       const token = input.value.trim();
@@ -1105,25 +1164,37 @@
     }
   });
 
+  // Sign-in attempts can overlap (a link pasted while one is under way, the form sent before
+  // the link's answer came): only the latest one may draw the page.
+  let attempts = 0;
+
   async function start() {
-    let signedIn = false;
+    attempts += 1;
+    const attempt = attempts;
+    let outcome;
     try {
-      signedIn = await signIn();
+      outcome = await signIn();
     } catch (_) {
-      main.replaceChildren(h('p', { class: 'reason' }, 'The daemon does not answer. Is the project still running?'));
+      if (attempt === attempts) main.replaceChildren(h('p', { class: 'reason' }, 'The daemon does not answer. Is the project still running?'));
       return;
     }
-    if (!signedIn) {
-      showSignIn(null);
+    if (attempt !== attempts) return;
+    if (!outcome.signedIn) {
+      showSignIn(null, outcome.linkRefused ? 'The token in that link is not valid for this dashboard: it was replaced (wrangle dashboard --rotate-token), or the link was cut short. Run wrangle dashboard again for a new link.' : '');
       return;
     }
     state.signedIn = true;
     document.querySelector('.views').hidden = false;
     document.getElementById('sign-out').hidden = false;
-    // The live streams first: the overview is drawn from their first snapshot, and waiting for
-    // the history before opening them would add a round trip to every first load.
-    startLive();
+    // The view, drawn from the status read with the sign-in (it was sent before the cookie was
+    // asked for, so it is in by now or about to be); then the live streams, whose first
+    // snapshot is the same status again, so nothing is missed in between. Waiting for the
+    // history before opening them would add a round trip to every first load.
     route();
+    const first = await outcome.status;
+    if (attempt !== attempts || !state.signedIn) return;
+    if (first) applyStatus(first, false);
+    startLive();
     api('GET', '/v1/resources').then((recent) => {
       for (const series of recent.services) prependPoints(series.name, series.points);
     }, () => {
