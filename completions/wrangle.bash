@@ -279,7 +279,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd____daemon)
-            opts="-f -d -h --file --detach --clean --json --raw --service-colors --for-terminal --sentinel-fd --adopt --help"
+            opts="-f -d -h --file --profile --detach --clean --json --raw --service-colors --for-terminal --sentinel-fd --adopt --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -290,6 +290,10 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -349,7 +353,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__clean)
-            opts="-f -h --file --help"
+            opts="-f -h --file --profile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -360,6 +364,10 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -443,7 +451,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__export__subcmd__compose)
-            opts="-f -h --image --file --force --name --help"
+            opts="-f -h --image --file --profile --force --name --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,6 +466,10 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -543,7 +555,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__export__subcmd__kubernetes)
-            opts="-f -h --image --file --force --name --help"
+            opts="-f -h --image --file --profile --force --name --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -561,6 +573,10 @@ _wrangle() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --name)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -573,7 +589,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__export__subcmd__systemd)
-            opts="-f -h --file --force --name --help"
+            opts="-f -h --file --profile --force --name --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -584,6 +600,10 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -599,7 +619,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__graph)
-            opts="-f -h --file --dot --help"
+            opts="-f -h --file --profile --dot --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -610,6 +630,10 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1363,7 +1387,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__ports)
-            opts="-f -h --file --free --yes --help"
+            opts="-f -h --file --profile --free --yes --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1374,6 +1398,10 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1531,7 +1559,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__test)
-            opts="-f -h --file --junit --raw --service-colors --for-terminal --help"
+            opts="-f -h --file --profile --junit --raw --service-colors --for-terminal --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1542,6 +1570,10 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1579,7 +1611,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__up)
-            opts="-f -d -h --file --detach --clean --json --raw --service-colors --for-terminal --help"
+            opts="-f -d -h --file --profile --detach --clean --json --raw --service-colors --for-terminal --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1590,6 +1622,10 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

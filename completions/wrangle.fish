@@ -55,6 +55,7 @@ complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "dashboard" -d 'Prin
 complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "__daemon" -d 'Internal: the project\'s daemon, started by `up -d` below its sentinel. (The sentinel, `__sentinel`, is chosen in `main` before this parser runs.)'
 complete -c wrangle -n "__fish_wrangle_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -s d -l detach -d 'Run in the background: start a daemon for this project, wait until every service is ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...'
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l clean -d 'Delete the `clean` paths of the services to start (see `wrangle clean`) once the project is locked, before anything starts'
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l json -d 'With -d: print the outcome as one JSON object (`ok`, `exit_code`, `daemon_pid`, the services\' `status` once up, or the last `output` lines of a failed start), for scripts'
@@ -63,15 +64,18 @@ complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l service-colors -d
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -l for-terminal -d 'The output reaches a terminal through another process (`up -d` relays the daemon\'s)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand up" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand test" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand test" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand test" -l junit -d 'Also write a JUnit XML report here: a test case per service\'s readiness, and one for CMD' -r -F
 complete -c wrangle -n "__fish_wrangle_using_subcommand test" -l raw -d 'Write service output to the terminal exactly as printed, escape sequences included (by default control characters are shown visibly, as `^[`)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand test" -l service-colors -d 'Keep the colours services print on a terminal (other control characters are still shown visibly)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand test" -l for-terminal -d 'The output reaches a terminal through another process (`up -d` relays the daemon\'s)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand test" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand graph" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand graph" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand graph" -l dot -d 'Print the graph in Graphviz\'s dot language (`wrangle graph --dot | dot -Tsvg > g.svg`)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand graph" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand ports" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand ports" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand ports" -l free -d 'Stop the processes of the current user that hold a declared port (asking first), so the project can start. Never another user\'s process, never this project\'s own'
 complete -c wrangle -n "__fish_wrangle_using_subcommand ports" -l yes -d 'With --free: do not ask (needed without a terminal)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand ports" -s h -l help -d 'Print help'
@@ -110,6 +114,7 @@ complete -c wrangle -n "__fish_wrangle_using_subcommand down" -s f -l file -d 'U
 complete -c wrangle -n "__fish_wrangle_using_subcommand down" -l json -d 'Print the outcome as one JSON object (`ok`, `exit_code`, `stopped`, the daemon\'s `events` until it exited) instead of the events as lines, for scripts'
 complete -c wrangle -n "__fish_wrangle_using_subcommand down" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand clean" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand clean" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand clean" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand ls" -l json -d 'Print the list as JSON, for scripts'
 complete -c wrangle -n "__fish_wrangle_using_subcommand ls" -s h -l help -d 'Print help'
@@ -121,16 +126,19 @@ complete -c wrangle -n "__fish_wrangle_using_subcommand export; and not __fish_s
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and not __fish_seen_subcommand_from systemd kubernetes compose help" -f -a "compose" -d 'A Compose file (FILE, or standard output with `-`)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and not __fish_seen_subcommand_from systemd kubernetes compose help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from systemd" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from systemd" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from systemd" -l name -d 'The project\'s name in the output (unit names, labels); by default the name of the directory that holds the config' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from systemd" -l force -d 'Replace files in the way that wrangle export did not write (and symbolic links, which are replaced, never followed)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from systemd" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from kubernetes" -l image -d 'The container image of every service without `[services.NAME.kubernetes] image` (wrangle runs commands, not images): required unless every service names its own' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from kubernetes" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from kubernetes" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from kubernetes" -l name -d 'The project\'s name in the output (unit names, labels); by default the name of the directory that holds the config' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from kubernetes" -l force -d 'Replace files in the way that wrangle export did not write (and symbolic links, which are replaced, never followed)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from kubernetes" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from compose" -l image -d 'The container image of every service without `[services.NAME.kubernetes] image` (wrangle runs commands, not images): required unless every service names its own' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from compose" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from compose" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from compose" -l name -d 'The project\'s name in the output (unit names, labels); by default the name of the directory that holds the config' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from compose" -l force -d 'Replace files in the way that wrangle export did not write (and symbolic links, which are replaced, never followed)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand export; and __fish_seen_subcommand_from compose" -s h -l help -d 'Print help'
@@ -174,6 +182,7 @@ complete -c wrangle -n "__fish_wrangle_using_subcommand dashboard" -l open -d 'A
 complete -c wrangle -n "__fish_wrangle_using_subcommand dashboard" -l rotate-token -d 'Replace the login token: every open dashboard is signed out, old links stop working. Works without a daemon too (the next one uses the new token)'
 complete -c wrangle -n "__fish_wrangle_using_subcommand dashboard" -s h -l help -d 'Print help'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s f -l file -d 'Use this config file instead of looking for wrangle.toml (or a Procfile) upwards' -r -F
+complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l profile -d 'Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the comma-separated names in WRANGLE_PROFILE)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l sentinel-fd -d 'The descriptor of the link to the sentinel that started this daemon (`crate::sys::sentinel::LINK_OPTION`)' -r
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -s d -l detach -d 'Run in the background: start a daemon for this project, wait until every service is ready, print a summary and return. Control it with `ps`, `logs`, `stop`, `down`...'
 complete -c wrangle -n "__fish_wrangle_using_subcommand __daemon" -l clean -d 'Delete the `clean` paths of the services to start (see `wrangle clean`) once the project is locked, before anything starts'

@@ -139,6 +139,34 @@ pub struct ProjectArgs {
     pub file: Option<PathBuf>,
 }
 
+/// Which profiles to lay over the config (`up`, `test`, `clean`, `graph`, `ports`, `export`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ProfileArgs {
+    /// Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the
+    /// comma-separated names in WRANGLE_PROFILE).
+    #[arg(long = "profile", value_name = "NAME")]
+    pub profiles: Vec<String>,
+}
+
+/// The environment variable naming the profiles when `--profile` does not.
+pub const PROFILE_VAR: &str = "WRANGLE_PROFILE";
+
+impl ProfileArgs {
+    /// The profiles selected: `--profile`, or else `WRANGLE_PROFILE`.
+    pub fn selected(&self) -> Vec<String> {
+        if !self.profiles.is_empty() {
+            return self.profiles.clone();
+        }
+        std::env::var(PROFILE_VAR)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// How service output reaches a terminal (`up`, `logs`); off a terminal it is written as is.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct OutputArgs {
@@ -233,6 +261,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Dashboard(args) => dashboard::dashboard(file(args.project.clone()), args),
         Command::Daemon(args) => crate::daemon::run(
             file(args.up.project.clone()),
+            &args.up.profile.selected(),
             &args.up.services,
             args.up.clean,
             args.up.output.controls(false),

@@ -26,6 +26,11 @@
 //! found by walking up, or an env file, that another user could have written is refused (the
 //! caller says who runs wrangle and which directories they trust). Every file is read through
 //! it: never blocking, only regular files, bounded in size.
+//!
+//! A `wrangle.toml` may be overlaid: by the profiles the caller selects (`[profiles.NAME]`) and
+//! by `wrangle.local.toml` beside it, if present (a developer's own settings, read through the
+//! same gate as the config). Both are laid over the document before its shape is read
+//! (`document::profiles`), and a problem in either is located in the file that has it.
 
 mod command_line;
 mod diagnostic;
@@ -50,6 +55,8 @@ use crate::spec::ProjectSpec;
 pub const CONFIG_FILE_NAME: &str = "wrangle.toml";
 /// The fallback, for projects that already have one.
 pub const PROCFILE_NAME: &str = "Procfile";
+/// Beside `wrangle.toml`, laid over it last: a developer's own settings, kept out of git.
+pub const LOCAL_FILE_NAME: &str = "wrangle.local.toml";
 
 /// Walks up from `start_dir` (like Cargo looks for `Cargo.toml`): in each directory
 /// `wrangle.toml` wins, else `Procfile`. The first directory that has one decides.
@@ -96,8 +103,20 @@ pub struct Loaded {
 /// user could have written is refused).
 ///
 /// A file whose name starts with `Procfile` is read as a Procfile; anything else as
-/// `wrangle.toml`. Relative paths inside the file are resolved against its directory.
+/// `wrangle.toml`, with [`LOCAL_FILE_NAME`] beside it laid over it. Relative paths inside the
+/// file are resolved against its directory.
 pub fn load(path: &Path, origin: Origin, trust: &Trust) -> Result<Loaded, ConfigError> {
+    load_with_profiles(path, origin, trust, &[])
+}
+
+/// [`load`] with the `profiles` selected laid over `wrangle.toml` (in order, a later one wins)
+/// before the local file.
+pub fn load_with_profiles(
+    path: &Path,
+    origin: Origin,
+    trust: &Trust,
+    profiles: &[String],
+) -> Result<Loaded, ConfigError> {
     let gate = Gate::new(trust, path, origin);
     let checked = gate.read(path, MAX_CONFIG_BYTES).map_err(|problem| {
         ConfigError::single(Diagnostic::unlocated(format!(
@@ -132,13 +151,71 @@ pub fn load(path: &Path, origin: Origin, trust: &Trust) -> Result<Loaded, Config
             ))));
         }
     };
-    let file = Arc::new(SourceFile::new(path.to_path_buf(), text));
+    let file = SourceFile::new(path.to_path_buf(), text);
     let spec = if is_procfile(path) {
-        procfile::parse(&file, source, root).map_err(ConfigError::new)?
+        if let Some(name) = profiles.first() {
+            return Err(ConfigError::single(Diagnostic::unlocated(format!(
+                "no profile named \"{name}\": a Procfile has no profiles"
+            ))));
+        }
+        procfile::parse(&Arc::new(file), source, root).map_err(ConfigError::new)?
     } else {
-        load_toml(&file, source, root, &gate, &mut warnings)?
+        let file = match read_local(&root, &gate, &mut warnings)? {
+            Some(local) => SourceFile::combined(file, vec![local]),
+            None => file,
+        };
+        let mut spec = load_toml(
+            &Arc::new(file),
+            source,
+            root,
+            &gate,
+            &mut warnings,
+            profiles,
+        )?;
+        spec.profiles = profiles.to_vec();
+        spec
     };
     Ok(Loaded { spec, warnings })
+}
+
+/// `wrangle.local.toml` in `root`, if there is one, read through `gate` like the config.
+fn read_local(
+    root: &Path,
+    gate: &Gate<'_>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Option<SourceFile>, ConfigError> {
+    let path = root.join(LOCAL_FILE_NAME);
+    let cannot = |problem: String| {
+        ConfigError::single(Diagnostic::unlocated(format!(
+            "cannot read file {}: {problem}",
+            path.display()
+        )))
+    };
+    let checked = match gate.read(&path, MAX_CONFIG_BYTES) {
+        Ok(checked) => checked,
+        Err(trust::Unreadable::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(problem) => return Err(cannot(problem.to_string())),
+    };
+    match &checked.verdict {
+        Verdict::Trusted => {}
+        Verdict::Vouched(doubts) => warnings.push(gate.vouched_config(&path, doubts)),
+        Verdict::Refused(doubts) => {
+            return Err(ConfigError::single(gate.refused_local(
+                &path,
+                &checked.real,
+                doubts,
+            )));
+        }
+    }
+    match String::from_utf8(checked.bytes) {
+        Ok(text) => Ok(Some(SourceFile::new(path.clone(), text))),
+        Err(error) => Err(cannot(format!(
+            "not valid UTF-8 (at byte {})",
+            error.utf8_error().valid_up_to()
+        ))),
+    }
 }
 
 /// Checks a `wrangle.toml` that is not written yet: `text` as if it were the file at `path`
@@ -153,7 +230,7 @@ pub fn check_text(path: &Path, text: String, trust: &Trust) -> Result<Loaded, Co
     };
     let file = Arc::new(SourceFile::new(path.to_path_buf(), text));
     let mut warnings = Vec::new();
-    let spec = load_toml(&file, path.to_path_buf(), root, &gate, &mut warnings)?;
+    let spec = load_toml(&file, path.to_path_buf(), root, &gate, &mut warnings, &[])?;
     Ok(Loaded { spec, warnings })
 }
 
@@ -194,8 +271,9 @@ fn load_toml(
     root: PathBuf,
     gate: &Gate<'_>,
     warnings: &mut Vec<Diagnostic>,
+    profiles: &[String],
 ) -> Result<ProjectSpec, ConfigError> {
-    let (raw, mut diagnostics) = document::read(file);
+    let (raw, mut diagnostics) = document::read(file, profiles);
     // A syntax error leaves no document to resolve; the shape check reported it alone.
     if raw.services.is_empty() && !diagnostics.is_empty() {
         return Err(ConfigError::new(diagnostics));

@@ -89,6 +89,7 @@ const EVENT_BUFFER: usize = 1024;
 /// `sentinel_fd` is the link to the sentinel above it (see `sys::sentinel`).
 pub fn run(
     file: Option<PathBuf>,
+    profiles: &[String],
     services: &[String],
     clean: bool,
     controls: Controls,
@@ -121,7 +122,7 @@ pub fn run(
             let lock = held.lock.ok_or_else(|| {
                 LaunchError::Succession("the sentinel holds no project lock".to_string())
             })?;
-            let prepared = launch::prepare_successor(file, services, lock, held.sockets)?;
+            let prepared = launch::prepare_successor(file, profiles, services, lock, held.sockets)?;
             let record = state::read(&prepared.paths.state_file);
             let (adopted, notes) = match &record {
                 Some(record) => succession::adopt(&prepared.spec, record, held.outputs, link),
@@ -141,7 +142,7 @@ pub fn run(
             (prepared, Some((succession, notes)))
         }
         _ => {
-            let prepared = launch::prepare(file, services, stderr_color, &mut notice)?;
+            let prepared = launch::prepare(file, profiles, services, stderr_color, &mut notice)?;
             if clean {
                 // Printed to `up -d`, which relays it, as a foreground `up --clean` prints it.
                 let cleaned = launch::clean::before_start(&prepared);
@@ -358,6 +359,7 @@ async fn serve(prepared: &Prepared, front: Front) -> u8 {
         daemon_resources: None,
         sample_interval_ms: u64::try_from(spec.monitor.interval.as_millis()).unwrap_or(u64::MAX),
         foreground: is_foreground,
+        profiles: spec.profiles.clone(),
     }));
     // Made only while a client follows events or [[notify]] listens (see `LazyBroadcast`).
     let events = Arc::new(LazyBroadcast::new(EVENT_BUFFER));
@@ -856,7 +858,7 @@ fn apply_plan(
     origin: launch::Origin,
     dry_run: bool,
 ) -> Result<Reply, ApiError> {
-    let new = launch::load_again(&spec.source, origin)
+    let new = launch::load_again(&spec.source, origin, &spec.profiles)
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
     let plan = plan_of(crate::spec::diff(spec, &new));
     if !dry_run {

@@ -92,6 +92,7 @@ impl LaunchError {
 /// error that stops the launch later.
 pub fn prepare(
     file: Option<PathBuf>,
+    profiles: &[String],
     services: &[String],
     color: bool,
     notice: &mut dyn FnMut(String),
@@ -102,7 +103,7 @@ pub fn prepare(
         selected,
         paths,
         lock,
-    } = lock_project(file, services, color, notice)?;
+    } = lock_project(file, profiles, services, color, notice)?;
     preflight::check_ports(&spec, &run_ids(&spec, &selected))?;
     let sockets = preflight::bind_sockets(&spec)?;
     Ok(Prepared {
@@ -130,6 +131,7 @@ pub struct Locked {
 /// project lock and recovers from a dead daemon.
 pub fn lock_project(
     file: Option<PathBuf>,
+    profiles: &[String],
     services: &[String],
     color: bool,
     notice: &mut dyn FnMut(String),
@@ -138,7 +140,7 @@ pub fn lock_project(
         Some(_) => config::Origin::Named,
         None => config::Origin::Discovered,
     };
-    let spec = Arc::new(load(file, color, notice)?);
+    let spec = Arc::new(load(file, profiles, color, notice)?);
     let selected = select(&spec, services).map_err(LaunchError::UnknownService)?;
     let paths = Home::from_env()?.project(&spec.source)?;
     let lock = preflight::acquire_lock(&paths, &spec.source)?;
@@ -161,6 +163,7 @@ pub fn lock_project(
 /// that hold them are the run's own.
 pub fn prepare_successor(
     file: Option<PathBuf>,
+    profiles: &[String],
     services: &[String],
     lock: std::os::fd::OwnedFd,
     mut sockets: Vec<(usize, std::os::fd::OwnedFd)>,
@@ -169,7 +172,7 @@ pub fn prepare_successor(
         Some(_) => config::Origin::Named,
         None => config::Origin::Discovered,
     };
-    let spec = Arc::new(load(file, false, &mut |_| {})?);
+    let spec = Arc::new(load(file, profiles, false, &mut |_| {})?);
     let selected = select(&spec, services).map_err(LaunchError::UnknownService)?;
     let paths = Home::from_env()?.project(&spec.source)?;
     let lock = ProjectLock::adopt(lock, &paths.lock_file)
@@ -209,10 +212,12 @@ pub fn prepare_successor(
     })
 }
 
-/// Finds (unless `file` names it) and loads the project's config under the trust rule, handing
-/// its warnings to `notice`: the first step of [`prepare`], and all that `wrangle export` needs.
+/// Finds (unless `file` names it) and loads the project's config under the trust rule, with
+/// the `profiles` selected, handing its warnings to `notice`: the first step of [`prepare`], and
+/// all that `wrangle export` needs.
 pub fn load(
     file: Option<PathBuf>,
+    profiles: &[String],
     color: bool,
     notice: &mut dyn FnMut(String),
 ) -> Result<ProjectSpec, LaunchError> {
@@ -223,7 +228,7 @@ pub fn load(
             config::Origin::Discovered,
         ),
     };
-    let loaded = config::load(&config_path, origin, &config_trust()?)?;
+    let loaded = config::load_with_profiles(&config_path, origin, &config_trust()?, profiles)?;
     for warning in &loaded.warnings {
         notice(warning.render(color));
     }
@@ -234,9 +239,14 @@ pub fn load(
 /// trusted; `apply` reads it again under the same rule.
 pub use config::Origin;
 
-/// The config at `path` read again, as [`load`] read it first (`apply`).
-pub fn load_again(path: &Path, origin: Origin) -> Result<ProjectSpec, LaunchError> {
-    Ok(config::load(path, origin, &config_trust()?)?.spec)
+/// The config at `path` read again, as [`load`] read it first, with the same `profiles`
+/// (`apply`).
+pub fn load_again(
+    path: &Path,
+    origin: Origin,
+    profiles: &[String],
+) -> Result<ProjectSpec, LaunchError> {
+    Ok(config::load_with_profiles(path, origin, &config_trust()?, profiles)?.spec)
 }
 
 /// The services a run of `selected` starts: those and everything they depend on, in

@@ -100,6 +100,8 @@ pub struct ProjectSpec {
     /// The web dashboard's address (`[dashboard]`), when the daemon should serve it from the
     /// start (`wrangle dashboard` can also start it on a free loopback port).
     pub dashboard: Option<DashboardSpec>,
+    /// The profiles laid over the config (`--profile`, `WRANGLE_PROFILE`), in order.
+    pub profiles: Vec<String>,
 }
 
 /// Resource sampling (`[monitor]`).

@@ -91,5 +91,6 @@ pub fn project_spec(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
         monitor: Default::default(),
         metrics: None,
         dashboard: None,
+        profiles: Vec::new(),
     })
 }

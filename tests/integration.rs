@@ -66,3 +66,6 @@ mod import;
 mod clean;
 // Restart on change (`watch`): edits, ignored files, new directories.
 mod watch;
+
+// Profiles and wrangle.local.toml laid over the config.
+mod profiles;

@@ -261,6 +261,7 @@ fn project() -> ProjectStatus {
         daemon_resources: None,
         sample_interval_ms: 5_000,
         foreground: false,
+        profiles: Vec::new(),
     }
 }
 

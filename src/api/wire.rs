@@ -44,6 +44,10 @@ pub struct ProjectStatus {
     /// not a daemon; `daemon_pid` is that wrangle's process id.
     #[serde(default)]
     pub foreground: bool,
+    /// The profiles laid over the config for this run (`--profile`, `WRANGLE_PROFILE`), in
+    /// order.
+    #[serde(default)]
+    pub profiles: Vec<String>,
 }
 
 /// One instance of a service: an element of `ProjectStatus::services` (a service with several

@@ -32,7 +32,7 @@ pub fn apply(file: Option<PathBuf>, args: ApplyArgs) -> u8 {
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         |key| std::env::var(key).ok(),
     );
-    if let Err(error) = launch::load(file.clone(), color, &mut |text| eprintln!("{text}")) {
+    if let Err(error) = launch::load(file.clone(), &[], color, &mut |text| eprintln!("{text}")) {
         return crate::cli::launch_failed(&error);
     }
     let project = match project::locate(file) {

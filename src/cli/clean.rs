@@ -15,6 +15,8 @@ use crate::output::Printer;
 pub struct CleanArgs {
     #[command(flatten)]
     pub project: crate::cli::ProjectArgs,
+    #[command(flatten)]
+    pub profile: crate::cli::ProfileArgs,
     /// Services whose `clean` paths to delete (default: every service's). Dependencies are not
     /// included.
     #[arg(value_name = "SERVICE")]
@@ -26,7 +28,13 @@ pub fn clean(file: Option<PathBuf>, args: CleanArgs) -> u8 {
         std::env::var(key).ok()
     });
     let mut notice = |text: String| eprintln!("{text}");
-    let locked = match launch::lock_project(file, &args.services, color, &mut notice) {
+    let locked = match launch::lock_project(
+        file,
+        &args.profile.selected(),
+        &args.services,
+        color,
+        &mut notice,
+    ) {
         Ok(locked) => locked,
         Err(error) => return cli::launch_failed(&error),
     };

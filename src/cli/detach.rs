@@ -29,6 +29,7 @@ const JSON_OUTPUT_LINES: usize = 50;
 
 pub fn start_daemon(
     file: Option<PathBuf>,
+    profiles: &[String],
     services: &[String],
     clean: bool,
     output: &crate::cli::OutputArgs,
@@ -60,6 +61,10 @@ pub fn start_daemon(
     }
     // Service output reaches our terminal through us: the daemon renders it as we would.
     argv.extend(output.relayed(stdout_is_terminal));
+    // Named, not left to WRANGLE_PROFILE: a successor daemon starts with these same arguments.
+    for profile in profiles {
+        argv.push(format!("--profile={profile}"));
+    }
     if clean {
         argv.push("--clean".to_string());
     }

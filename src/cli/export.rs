@@ -71,6 +71,8 @@ pub struct ImageArgs {
 pub struct CommonArgs {
     #[command(flatten)]
     pub project: crate::cli::ProjectArgs,
+    #[command(flatten)]
+    pub profile: crate::cli::ProfileArgs,
     /// Replace files in the way that wrangle export did not write (and symbolic links, which are
     /// replaced, never followed).
     #[arg(long)]
@@ -122,7 +124,9 @@ pub fn export(file: Option<PathBuf>, args: ExportArgs) -> u8 {
     let color = crate::output::Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
         std::env::var(key).ok()
     });
-    let spec = match crate::launch::load(file, color, &mut |text| eprintln!("{text}")) {
+    let spec = match crate::launch::load(file, &common.profile.selected(), color, &mut |text| {
+        eprintln!("{text}")
+    }) {
         Ok(spec) => spec,
         Err(error) => return crate::cli::launch_failed(&error),
     };

@@ -24,13 +24,15 @@ use crate::spec::ProjectSpec;
 pub struct GraphArgs {
     #[command(flatten)]
     pub project: crate::cli::ProjectArgs,
+    #[command(flatten)]
+    pub profile: crate::cli::ProfileArgs,
     /// Print the graph in Graphviz's dot language (`wrangle graph --dot | dot -Tsvg > g.svg`).
     #[arg(long)]
     pub dot: bool,
 }
 
 pub fn graph(file: Option<PathBuf>, args: GraphArgs) -> u8 {
-    let spec = match project::load_spec(file) {
+    let spec = match project::load_spec(file, &args.profile.selected()) {
         Ok(spec) => spec,
         Err(code) => return code,
     };

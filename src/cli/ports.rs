@@ -29,6 +29,8 @@ use crate::sys::tree;
 pub struct PortsArgs {
     #[command(flatten)]
     pub project: crate::cli::ProjectArgs,
+    #[command(flatten)]
+    pub profile: crate::cli::ProfileArgs,
     /// Stop the processes of the current user that hold a declared port (asking first), so the
     /// project can start. Never another user's process, never this project's own.
     #[arg(long)]
@@ -57,7 +59,7 @@ struct Holder {
 }
 
 pub fn ports(file: Option<PathBuf>, args: PortsArgs) -> u8 {
-    let spec = match project::load_spec(file) {
+    let spec = match project::load_spec(file, &args.profile.selected()) {
         Ok(spec) => spec,
         Err(code) => return code,
     };

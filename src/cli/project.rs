@@ -12,7 +12,10 @@ use crate::paths::{Home, ProjectPaths};
 
 /// The project's config, loaded and checked, without taking its lock (for commands that only
 /// look: `graph`, `ports`). Prints its warnings, or its problems and returns the exit code.
-pub fn load_spec(file: Option<PathBuf>) -> Result<crate::spec::ProjectSpec, u8> {
+pub fn load_spec(
+    file: Option<PathBuf>,
+    profiles: &[String],
+) -> Result<crate::spec::ProjectSpec, u8> {
     let color = crate::output::Printer::color_wanted(
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
         |key| std::env::var(key).ok(),
@@ -30,7 +33,9 @@ pub fn load_spec(file: Option<PathBuf>) -> Result<crate::spec::ProjectSpec, u8> 
             }
         }
     };
-    match launch::config_trust().and_then(|trust| config::load(&path, origin, &trust)) {
+    match launch::config_trust()
+        .and_then(|trust| config::load_with_profiles(&path, origin, &trust, profiles))
+    {
         Ok(loaded) => {
             for warning in &loaded.warnings {
                 eprintln!("{}", warning.render(color));

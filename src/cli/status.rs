@@ -43,6 +43,10 @@ pub fn ps(file: Option<std::path::PathBuf>, args: PsArgs) -> u8 {
         return print_json(&status);
     }
     print!("{}", table(&status));
+    if !status.profiles.is_empty() {
+        // After the table, whose header stays the first line for scripts.
+        println!("profiles: {}", status.profiles.join(", "));
+    }
     exit::SUCCESS
 }
 

@@ -45,6 +45,8 @@ use junit::{Case, Suite, Verdict};
 pub struct TestArgs {
     #[command(flatten)]
     pub project: crate::cli::ProjectArgs,
+    #[command(flatten)]
+    pub profile: crate::cli::ProfileArgs,
     /// Services to start, with everything they depend on (default: all).
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -69,7 +71,13 @@ pub fn test(file: Option<PathBuf>, args: TestArgs) -> u8 {
     let mut notice = |text: String| eprintln!("{text}");
     let began = Instant::now();
     let began_at = SystemTime::now();
-    let prepared = match launch::prepare(file, &args.services, stderr_color, &mut notice) {
+    let prepared = match launch::prepare(
+        file,
+        &args.profile.selected(),
+        &args.services,
+        stderr_color,
+        &mut notice,
+    ) {
         Ok(prepared) => prepared,
         Err(error) => return cli::launch_failed(&error),
     };

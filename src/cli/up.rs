@@ -18,6 +18,8 @@ use crate::output::{Printer, numbered};
 pub struct UpArgs {
     #[command(flatten)]
     pub project: crate::cli::ProjectArgs,
+    #[command(flatten)]
+    pub profile: crate::cli::ProfileArgs,
     /// Services to start, with everything they depend on (default: all).
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
@@ -39,13 +41,26 @@ pub struct UpArgs {
 
 pub fn run(file: Option<PathBuf>, args: UpArgs) -> u8 {
     if args.detach {
-        return detach::start_daemon(file, &args.services, args.clean, &args.output, args.json);
+        return detach::start_daemon(
+            file,
+            &args.profile.selected(),
+            &args.services,
+            args.clean,
+            &args.output,
+            args.json,
+        );
     }
     let stderr_color = Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
         std::env::var(key).ok()
     });
     let mut notice = |text: String| eprintln!("{text}");
-    let prepared = match launch::prepare(file, &args.services, stderr_color, &mut notice) {
+    let prepared = match launch::prepare(
+        file,
+        &args.profile.selected(),
+        &args.services,
+        stderr_color,
+        &mut notice,
+    ) {
         Ok(prepared) => prepared,
         Err(error) => return cli::launch_failed(&error),
     };

@@ -43,10 +43,16 @@ pub struct Diagnostic {
 
 /// A file whose text diagnostics point into. Shared so that many diagnostics of one file do not
 /// copy it.
+///
+/// It may be made of several files (`wrangle.toml` and `wrangle.local.toml`, see
+/// [`SourceFile::combined`]): their texts follow each other, and a span is rendered in the file
+/// it falls in, at that file's own line and column.
 #[derive(Debug)]
 pub(crate) struct SourceFile {
     path: PathBuf,
     text: String,
+    /// The files it is made of, each with the offset its text starts at; empty for one file.
+    parts: Vec<(usize, Arc<SourceFile>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -122,17 +128,21 @@ impl Diagnostic {
 
     /// The file the diagnostic points into, if any.
     pub fn path(&self) -> Option<&Path> {
-        self.location
-            .as_ref()
-            .map(|location| location.file.path.as_path())
+        let location = self.location.as_ref()?;
+        Some(match &location.span {
+            Some(span) => location.file.part(span.start).0.path.as_path(),
+            None => location.file.path.as_path(),
+        })
     }
 
     /// 1-based line and column (in characters) of the start of the primary span.
     pub fn line_column(&self) -> Option<(usize, usize)> {
         let location = self.location.as_ref()?;
         let span = location.span.as_ref()?;
-        let start = location.file.clamp(span.clone()).start;
-        Some(line_column(&location.file.text, start))
+        let (file, start) = location.file.part(span.start);
+        let offset = span.start.saturating_sub(start);
+        let offset = file.clamp(offset..offset).start;
+        Some(line_column(&file.text, offset))
     }
 
     /// `help:` lines, such as `did you mean "command"?`.
@@ -242,12 +252,20 @@ impl Diagnostic {
             let path = location.file.path.display().to_string();
             match &location.span {
                 Some(span) => {
-                    let file = &location.file;
-                    let primary = file.clamp(span.clone());
+                    // The part of a combined file the span falls in; context elsewhere is left
+                    // out (a snippet shows one file).
+                    let (file, start) = location.file.part(span.start);
+                    let end = start + file.text.len();
+                    let path = file.path.display().to_string();
+                    let local = |span: &Range<usize>| {
+                        span.start.saturating_sub(start)..span.end.saturating_sub(start)
+                    };
+                    let primary = file.clamp(local(span));
                     let context: Vec<(Range<usize>, &str)> = self
                         .context
                         .iter()
-                        .map(|(span, label)| (file.clamp(span.clone()), label.as_str()))
+                        .filter(|(span, _)| span.start >= start && span.start <= end)
+                        .map(|(span, label)| (file.clamp(local(span)), label.as_str()))
                         .collect();
                     // Hand the renderer only the lines the annotations touch: rendering the
                     // whole file for each of many diagnostics would be quadratic on big inputs.
@@ -295,7 +313,50 @@ impl Diagnostic {
 
 impl SourceFile {
     pub(crate) fn new(path: PathBuf, text: String) -> SourceFile {
-        SourceFile { path, text }
+        SourceFile {
+            path,
+            text,
+            parts: Vec::new(),
+        }
+    }
+
+    /// One source made of `first` and the files after it, their texts in that order; it is
+    /// named after `first`.
+    pub(crate) fn combined(first: SourceFile, rest: Vec<SourceFile>) -> SourceFile {
+        let path = first.path.clone();
+        let mut text = String::new();
+        let mut parts = Vec::new();
+        for file in std::iter::once(first).chain(rest) {
+            if !parts.is_empty() {
+                // Apart by one byte: a span at the very end of a file stays in it.
+                text.push('\n');
+            }
+            parts.push((text.len(), Arc::new(file)));
+            text.push_str(&parts[parts.len() - 1].1.text);
+        }
+        SourceFile { path, text, parts }
+    }
+
+    /// The files it is made of (itself alone for one file), each with the offset its text
+    /// starts at.
+    pub(crate) fn parts(&self) -> Vec<(usize, &SourceFile)> {
+        match self.parts.is_empty() {
+            true => vec![(0, self)],
+            false => self
+                .parts
+                .iter()
+                .map(|(start, file)| (*start, file.as_ref()))
+                .collect(),
+        }
+    }
+
+    /// The file `offset` falls in, with the offset its text starts at.
+    fn part(&self, offset: usize) -> (&SourceFile, usize) {
+        self.parts
+            .iter()
+            .rev()
+            .find(|(start, _)| *start <= offset)
+            .map_or((self, 0), |(start, file)| (file.as_ref(), *start))
     }
 
     pub(crate) fn text(&self) -> &str {
@@ -304,9 +365,11 @@ impl SourceFile {
 
     /// `path:line:column` of a byte offset, for notes that point into another file.
     pub(crate) fn position(&self, offset: usize) -> String {
-        let offset = self.clamp(offset..offset).start;
-        let (line, column) = line_column(&self.text, offset);
-        format!("{}:{line}:{column}", self.path.display())
+        let (file, start) = self.part(offset);
+        let offset = offset.saturating_sub(start);
+        let offset = file.clamp(offset..offset).start;
+        let (line, column) = line_column(&file.text, offset);
+        format!("{}:{line}:{column}", file.path.display())
     }
 
     /// Makes a span safe to slice and render: inside the text and on character boundaries.

@@ -20,6 +20,9 @@
 //! - `notify`: `[[notify]]` entries;
 //! - `values`: readers of single values that every part uses (durations, sizes, signals, argv).
 //!
+//! Before any of them, `profiles` lays the selected `[profiles.NAME]` tables and
+//! `wrangle.local.toml` over the document.
+//!
 //! Adding a key is a change to the part that owns it: its key list, one match arm, one field.
 
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use crate::config::diagnostic::{Diagnostic, SourceFile};
 
 mod notify;
 mod probes;
+mod profiles;
 mod project;
 mod services;
 mod sockets;
@@ -38,6 +42,7 @@ mod values;
 
 pub(crate) use notify::{NOTIFY_KEYS, RawNotify, resolve as resolve_notify};
 pub(crate) use probes::{LIVE_KEYS, LIVE_KINDS, READY_KEYS, READY_KINDS};
+pub(crate) use profiles::PROFILE_KEYS;
 pub(crate) use project::{
     DASHBOARD_KEYS, LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, RawProject, TOP_LEVEL_KEYS,
 };
@@ -49,30 +54,59 @@ pub(crate) use sockets::{RawListen, RawSocket, SOCKET_KEYS};
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
-/// Parses and shape-checks `file`. A TOML syntax error is returned alone: the parser cannot
-/// recover reliably, so anything reported after it would be noise.
-pub(crate) fn read(file: &Arc<SourceFile>) -> (RawProject, Vec<Diagnostic>) {
+/// Parses and shape-checks `file`, with the `profiles` selected (in order) and the local file
+/// laid over it (see `profiles`). `file` is `wrangle.toml` alone, or `wrangle.toml` followed by
+/// `wrangle.local.toml` (`SourceFile::combined`). A TOML syntax error is returned alone: the
+/// parser cannot recover reliably, so anything reported after it would be noise.
+pub(crate) fn read(file: &Arc<SourceFile>, profiles: &[String]) -> (RawProject, Vec<Diagnostic>) {
     let mut reader = Reader {
         file,
         diagnostics: Vec::new(),
     };
-    let document = match DeTable::parse(file.text()) {
-        Ok(document) => document,
-        Err(error) => {
-            let message = error.message().trim().to_string();
-            let diagnostic = match error.span() {
-                Some(span) => Diagnostic::at(
-                    file,
-                    span,
-                    format!("invalid TOML: {message}"),
-                    message.clone(),
-                ),
-                None => Diagnostic::in_file(file, format!("invalid TOML: {message}")),
-            };
-            return (RawProject::default(), vec![diagnostic]);
+    let mut documents = Vec::new();
+    for (start, part) in file.parts() {
+        let text = &file.text()[start..start + part.text().len()];
+        match DeTable::parse(text) {
+            Ok(document) => documents.push(profiles::shift_table(document.into_inner(), start)),
+            Err(error) => {
+                let message = error.message().trim().to_string();
+                let diagnostic = match error.span() {
+                    Some(span) => Diagnostic::at(
+                        file,
+                        span.start + start..span.end + start,
+                        format!("invalid TOML: {message}"),
+                        message.clone(),
+                    ),
+                    None => Diagnostic::in_file(file, format!("invalid TOML: {message}")),
+                };
+                return (RawProject::default(), vec![diagnostic]);
+            }
         }
-    };
-    let project = reader.project(document.get_ref());
+    }
+    let mut documents = documents.into_iter();
+    let mut document = documents.next().unwrap_or_default();
+    reader.overlay(&mut document, documents.next(), profiles);
+    let mut project = reader.project(&document);
+    // Left out by `enabled = false` (a profile's, usually): known, so that what still names
+    // them is told why they are missing.
+    let (enabled, disabled): (Vec<RawService>, Vec<RawService>) =
+        std::mem::take(&mut project.services)
+            .into_iter()
+            .partition(|service| service.enabled);
+    project.services = enabled;
+    project.disabled = disabled
+        .into_iter()
+        .map(|service| service.name.into_inner())
+        .collect();
+    if project.services.is_empty() && !project.disabled.is_empty() {
+        reader.push(Diagnostic::in_file(
+            file,
+            format!(
+                "every service is left out (enabled = false): {}",
+                project.disabled.join(", ")
+            ),
+        ));
+    }
     (project, reader.diagnostics)
 }
 

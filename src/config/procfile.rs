@@ -136,5 +136,6 @@ pub(crate) fn parse(
         monitor: crate::spec::MonitorSpec::default(),
         metrics: None,
         dashboard: None,
+        profiles: Vec::new(),
     })
 }

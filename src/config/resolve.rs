@@ -171,6 +171,7 @@ pub(crate) fn resolve(
         monitor: raw.monitor,
         metrics: raw.metrics,
         dashboard: raw.dashboard,
+        profiles: Vec::new(),
     })
 }
 
@@ -685,6 +686,24 @@ impl<'a> Resolver<'a, '_, '_> {
                     condition: dependency.condition,
                     restart: dependency.restart,
                 }),
+                None if self.raw.disabled.iter().any(|disabled| disabled == name) => {
+                    ok = false;
+                    self.diagnostics.push(
+                        Diagnostic::at(
+                            self.file,
+                            dependency.name.span(),
+                            format!(
+                                "service \"{}\" depends on service \"{name}\", which is left out",
+                                service.name.get_ref()
+                            ),
+                            "`enabled = false`",
+                        )
+                        .with_help(format!(
+                            "enable \"{name}\" too, or leave \"{}\" out as well",
+                            service.name.get_ref()
+                        )),
+                    );
+                }
                 None => {
                     ok = false;
                     let raw = self.raw;

@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::config::document::{
     CONDITIONS, DASHBOARD_KEYS, DEFAULTS_KEYS, LIVE_KEYS, LIVE_KINDS, LOGS_KEYS, METRICS_KEYS,
-    MONITOR_KEYS, NOTIFY_KEYS, READY_KEYS, READY_KINDS, RESTART_POLICIES, SERVICE_KEYS,
-    SOCKET_KEYS, TOP_LEVEL_KEYS,
+    MONITOR_KEYS, NOTIFY_KEYS, PROFILE_KEYS, READY_KEYS, READY_KINDS, RESTART_POLICIES,
+    SERVICE_KEYS, SOCKET_KEYS, TOP_LEVEL_KEYS,
 };
 use crate::spec::{EVENT_KINDS, PayloadFormat};
 use crate::spec::{MAX_IMAGE_BYTES, MAX_INSTANCES, MAX_SERVICE_NAME_BYTES};
@@ -35,10 +35,11 @@ pub(crate) enum Table {
     Monitor,
     Metrics,
     Dashboard,
+    Profile,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 11] = [
+    pub(crate) const ALL: [Table; 12] = [
         Table::Top,
         Table::Service,
         Table::Defaults,
@@ -50,6 +51,7 @@ impl Table {
         Table::Monitor,
         Table::Metrics,
         Table::Dashboard,
+        Table::Profile,
     ];
 
     /// The keys its reader accepts (the reader's own list).
@@ -66,6 +68,7 @@ impl Table {
             Table::Monitor => MONITOR_KEYS,
             Table::Metrics => METRICS_KEYS,
             Table::Dashboard => DASHBOARD_KEYS,
+            Table::Profile => PROFILE_KEYS,
         }
     }
 
@@ -83,6 +86,7 @@ impl Table {
             Table::Monitor => "monitor",
             Table::Metrics => "metrics",
             Table::Dashboard => "dashboard",
+            Table::Profile => "profile",
         }
     }
 }
@@ -103,6 +107,13 @@ pub(crate) fn schema() -> Value {
         }
         definitions.insert(table.definition().to_string(), object_of(table));
     }
+    // A profile's or the local file's service table: any key of a service, none required (it
+    // changes a service defined elsewhere).
+    let mut overlay = object_of(Table::Service);
+    if let Value::Object(overlay) = &mut overlay {
+        overlay.remove("required");
+    }
+    definitions.insert("service_overlay".to_string(), overlay);
     let mut root = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "wrangle.toml",
@@ -158,7 +169,7 @@ fn object_of(table: Table) -> Value {
             Table::Metrics | Table::Dashboard | Table::Socket => {
                 object.insert("required".to_string(), json!(["listen"]));
             }
-            Table::Defaults | Table::Logs | Table::Monitor => {}
+            Table::Defaults | Table::Logs | Table::Monitor | Table::Profile => {}
         }
     }
     object
@@ -178,6 +189,7 @@ pub(crate) fn shape(table: Table, key: &str) -> Option<Value> {
         Table::Monitor => monitor(key)?,
         Table::Metrics => metrics(key)?,
         Table::Dashboard => dashboard(key)?,
+        Table::Profile => profile(key)?,
     };
     if let Value::Object(object) = &mut shape {
         object.insert("description".to_string(), json!(description));
@@ -230,6 +242,31 @@ fn top_level(key: &str) -> Option<Shape> {
         "dashboard" => (
             json!({ "$ref": "#/definitions/dashboard" }),
             "Serve the web dashboard (and the control API, behind a token) from the daemon.",
+        ),
+        "profiles" => (
+            json!({
+                "type": "object",
+                "additionalProperties": { "$ref": "#/definitions/profile" },
+            }),
+            "Profiles laid over the config when selected (--profile NAME, WRANGLE_PROFILE).",
+        ),
+        _ => return None,
+    })
+}
+
+fn profile(key: &str) -> Option<Shape> {
+    Some(match key {
+        "defaults" => (
+            json!({ "$ref": "#/definitions/defaults" }),
+            "[defaults] keys the profile sets (merged over [defaults]).",
+        ),
+        "services" => (
+            json!({
+                "type": "object",
+                "additionalProperties": { "$ref": "#/definitions/service_overlay" },
+            }),
+            "Per service, keys the profile sets (merged over [services.NAME]); enabled = false \
+             leaves a service out.",
         ),
         _ => return None,
     })
@@ -398,6 +435,10 @@ fn service(key: &str) -> Option<Shape> {
         "watch_debounce" => (
             duration(),
             "How long changes must be quiet before the restart (default 200ms).",
+        ),
+        "enabled" => (
+            json!({ "type": "boolean" }),
+            "false leaves the service out of the project (default true); for profiles.",
         ),
         _ => return None,
     })

@@ -456,6 +456,25 @@ impl Gate<'_> {
             .with_help(format!("or {}", self.trust_hint(real)))
     }
 
+    /// The error for a `wrangle.local.toml` in doubt: it is laid over the config, so it runs
+    /// commands as much as the config does.
+    pub(crate) fn refused_local(&self, path: &Path, real: &Path, doubts: &[Doubt]) -> Diagnostic {
+        let mut diagnostic = Diagnostic::unlocated(format!(
+            "refusing to use {}: {}",
+            path.display(),
+            self.first(doubts)
+        ));
+        for doubt in doubts.iter().skip(1) {
+            diagnostic = diagnostic.with_note(format!("also, {}", self.trust.describe(doubt)));
+        }
+        diagnostic
+            .with_note(
+                "it is laid over the config, so another user's file would run their commands \
+                 as you",
+            )
+            .with_help(format!("if you trust it, {}", self.trust_hint(real)))
+    }
+
     /// The warning for a config named with `-f` that is in doubt.
     /// A warning: an optional file (a `.gitignore` for `watch`) is not used, and why.
     pub(crate) fn skipped_file(&self, path: &Path, doubts: &[Doubt]) -> Diagnostic {

@@ -142,6 +142,7 @@ impl Harness {
             daemon_resources: None,
             sample_interval_ms: 1000,
             foreground: false,
+            profiles: Vec::new(),
         }));
         // The status must outlive the test's requests: leak the sender into the daemon task.
         let (requests, mut received) = mpsc::unbounded_channel::<RequestEnvelope>();

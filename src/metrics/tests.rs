@@ -53,6 +53,7 @@ fn project(services: Vec<ServiceStatus>) -> ProjectStatus {
         daemon_resources: None,
         sample_interval_ms: 5000,
         foreground: false,
+        profiles: Vec::new(),
     }
 }
 

@@ -463,6 +463,7 @@ mod tests {
             daemon_resources: None,
             sample_interval_ms: 1000,
             foreground: false,
+            profiles: Vec::new(),
         }
     }
 

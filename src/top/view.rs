@@ -501,6 +501,7 @@ mod tests {
             daemon_resources: Some(usage(0.3, 5 * 1024 * 1024)),
             sample_interval_ms: 1000,
             foreground: false,
+            profiles: Vec::new(),
         };
         let now = humantime::parse_rfc3339("2026-01-01T00:03:07Z").unwrap();
         let mut app = App::new(status, color, now);

@@ -24,6 +24,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "metrics",
     "dashboard",
     "notify",
+    "profiles",
 ];
 pub(crate) const LOGS_KEYS: &[&str] = &["max_file_size", "keep_files", "budget"];
 pub(crate) const MONITOR_KEYS: &[&str] = &["interval", "history"];
@@ -45,6 +46,8 @@ pub(crate) struct RawProject {
     pub(crate) monitor: MonitorSpec,
     pub(crate) metrics: Option<MetricsSpec>,
     pub(crate) dashboard: Option<DashboardSpec>,
+    /// Services left out by `enabled = false`, by name.
+    pub(crate) disabled: Vec<String>,
 }
 
 impl Reader<'_> {
@@ -105,6 +108,8 @@ impl Reader<'_> {
                             .map(|listen| DashboardSpec { listen });
                     }
                 }
+                // Taken out and laid over the document before (`profiles`).
+                "profiles" => {}
                 other => self.unknown_key(key, other, "the top level", TOP_LEVEL_KEYS),
             }
         }

@@ -50,6 +50,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "watch",
     "watch_ignore",
     "watch_debounce",
+    "enabled",
 ];
 
 /// Keys allowed in `[services.NAME.kubernetes]`.
@@ -127,6 +128,8 @@ pub(crate) struct RawService {
     pub(crate) clean: Vec<Spanned<String>>,
     /// Paths and globs whose changes restart the service, as written (relative to its cwd).
     pub(crate) watch: Vec<Spanned<String>>,
+    /// `enabled = false` leaves the service out of the project (a profile's switch).
+    pub(crate) enabled: bool,
 }
 
 #[derive(Debug)]
@@ -215,6 +218,7 @@ impl Reader<'_> {
             kubernetes: KubernetesSpec::default(),
             clean: Vec::new(),
             watch: Vec::new(),
+            enabled: true,
         };
         let path = format!("services.{name_text}");
         let Some(table) = self.table(value, &path, "a table") else {
@@ -241,6 +245,7 @@ impl Reader<'_> {
                 "kubernetes" => service.kubernetes = self.kubernetes(value, &key_path),
                 "clean" => service.clean = self.strings(value, &key_path).unwrap_or_default(),
                 "watch" => service.watch = self.globs(value, &key_path),
+                "enabled" => service.enabled = self.boolean(value, &key_path).unwrap_or(true),
                 _ => self.unknown_key(key, key_name, &format!("[{path}]"), SERVICE_KEYS),
             }
         }

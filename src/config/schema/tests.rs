@@ -37,7 +37,7 @@ fn reader_problems(text: &str) -> Vec<String> {
         PathBuf::from("wrangle.toml"),
         text.to_string(),
     ));
-    let (_, diagnostics) = crate::config::document::read(&file);
+    let (_, diagnostics) = crate::config::document::read(&file, &[]);
     diagnostics
         .iter()
         .map(|diagnostic| diagnostic.message().to_string())
@@ -163,6 +163,7 @@ fn docs_config_md_documents_exactly_the_keys_of_the_schema() {
         ("`[monitor]`", Table::Monitor),
         ("`[metrics]`", Table::Metrics),
         ("`[dashboard]`", Table::Dashboard),
+        ("`[profiles]`", Table::Profile),
     ] {
         assert_eq!(
             section(title),

@@ -297,7 +297,7 @@ fn documented_examples_are_valid() {
             PathBuf::from("docs/config.md"),
             text.to_string(),
         ));
-        let (_, diagnostics) = crate::config::document::read(&file);
+        let (_, diagnostics) = crate::config::document::read(&file, &[]);
         let rendered = crate::config::ConfigError::new(diagnostics.clone()).render(false);
         assert!(
             diagnostics.is_empty(),
