@@ -255,6 +255,7 @@ fn service(
     {
         replicas_to_instances(&mut service, scale, "scale");
     }
+    profiles(&mut service, &mut options);
     explain_rest(&mut options);
     service.notes.extend(options.notes("Compose"));
     service
@@ -333,6 +334,7 @@ fn docker_run(
         "restart",
         "add restart when you enable it (Compose's default: never)",
     );
+    profiles(&mut service, &mut options);
     explain_rest(&mut options);
     for note in options.notes("Compose") {
         service.note(note);
@@ -682,6 +684,29 @@ fn port_targets(value: &Value) -> Vec<(u16, String)> {
         .collect()
 }
 
+/// `profiles: [debug]`: Compose starts the service only with one of its profiles active, so it
+/// is left out (`enabled = false`) and each of them turns it on.
+fn profiles(service: &mut Service, options: &mut Options<'_>) {
+    let Some(value) = options.take("profiles") else {
+        return;
+    };
+    let names = string_list(value).unwrap_or_default();
+    if names.is_empty() {
+        service.note(format!(
+            "not imported: profiles = {}: expected a list of names",
+            brief(value)
+        ));
+        return;
+    }
+    service.set("enabled", false).comment(format!(
+        "Compose profiles {}: on with `wrangle up --profile NAME` (docker compose --profile NAME)",
+        names.join(", ")
+    ));
+    for name in &names {
+        service.set_in_profile(name, "enabled", true);
+    }
+}
+
 fn explain_rest(options: &mut Options<'_>) {
     const CONTAINER: &str = "containers only";
     for key in [
@@ -727,10 +752,6 @@ fn explain_rest(options: &mut Options<'_>) {
     options.explain(
         "logging",
         "wrangle keeps each service's output in its own log files",
-    );
-    options.explain(
-        "profiles",
-        "every service is in the project; start some with `wrangle up NAME...`",
     );
     options.explain(
         "extends",

@@ -36,6 +36,9 @@ pub struct Service {
     /// Written entirely as comments: a service the user may enable by uncommenting it (a
     /// Compose service that only names an image).
     pub commented_out: bool,
+    /// What profiles change about it, per profile in order: `[profiles.P.services.NAME]`
+    /// tables, written after every service.
+    pub profiles: Vec<(String, Vec<Entry>)>,
 }
 
 /// `key = value`, or a sub-table `[services.NAME.key]` when `value` is a table that reads
@@ -57,6 +60,7 @@ impl Service {
             entries: Vec::new(),
             notes: Vec::new(),
             commented_out: false,
+            profiles: Vec::new(),
         }
     }
 
@@ -94,6 +98,30 @@ impl Service {
 
     pub fn note(&mut self, text: impl Into<String>) {
         self.notes.push(text.into());
+    }
+
+    /// Adds `key = value` to what profile `profile` changes about the service.
+    pub fn set_in_profile(
+        &mut self,
+        profile: &str,
+        key: &str,
+        value: impl Into<Value>,
+    ) -> &mut Entry {
+        let at = match self.profiles.iter().position(|(name, _)| name == profile) {
+            Some(at) => at,
+            None => {
+                self.profiles.push((profile.to_string(), Vec::new()));
+                self.profiles.len() - 1
+            }
+        };
+        let entries = &mut self.profiles[at].1;
+        entries.push(Entry {
+            key: key.to_string(),
+            value: value.into(),
+            comments: Vec::new(),
+            as_table: false,
+        });
+        entries.last_mut().expect("just pushed")
     }
 }
 
@@ -141,6 +169,16 @@ impl Draft {
             plain_entries(&mut out, &service.entries, prefix);
             comment_lines(&mut out, &service.notes, "");
             sub_tables(&mut out, &path, &service.entries, prefix);
+        }
+        for service in &self.services {
+            let prefix = if service.commented_out { "# " } else { "" };
+            for (profile, entries) in &service.profiles {
+                separate(&mut out);
+                let path = format!("profiles.{}.services.{}", key(profile), key(&service.name));
+                out.push_str(&format!("{prefix}[{path}]\n"));
+                plain_entries(&mut out, entries, prefix);
+                sub_tables(&mut out, &path, entries, prefix);
+            }
         }
         if !self.footer.is_empty() {
             separate(&mut out);

@@ -167,11 +167,50 @@ fn app_service(
         }
     }
     for (key, value) in options.take_matching(|key| key.starts_with("env_")) {
-        service.note(format!(
-            "not imported: {key} = {}: per-environment variables; wrangle has no profiles yet: \
-             merge the ones you need into env",
-            brief(value)
-        ));
+        let profile = key.trim_start_matches("env_");
+        let (pairs, _) = source::environment(value);
+        if profile.is_empty() || pairs.is_empty() {
+            service.note(format!(
+                "not imported: {key} = {}: no variables",
+                brief(value)
+            ));
+            continue;
+        }
+        // Merged over `env` when selected, as pm2 merges env_NAME over env.
+        service
+            .set_in_profile(profile, "env", draft::string_table(&pairs))
+            .comment(format!(
+                "pm2's {key} (pm2 start --env {profile}): wrangle up --profile {profile}"
+            ));
+    }
+
+    // Restart on change.
+    match options.take("watch") {
+        Some(Value::Bool(true)) => {
+            service
+                .set("watch", draft::strings(&["."]))
+                .comment("watch = true: pm2 watches the app's directory");
+        }
+        Some(value @ (Value::Sequence(_) | Value::String(_))) => {
+            if let Some(paths) = string_list(value) {
+                service.set("watch", draft::strings(&paths));
+            }
+        }
+        None | Some(Value::Bool(false)) => {}
+        Some(other) => service.note(format!(
+            "not imported: watch = {}: expected true or a list of paths",
+            brief(other)
+        )),
+    }
+    if let Some(ignored) = options.take("ignore_watch").and_then(string_list) {
+        service
+            .set("watch_ignore", draft::strings(&ignored))
+            .comment("pm2's ignore_watch: wrangle reads globs (rewrite a regular expression)");
+    }
+    if let Some(delay) = options.take("watch_delay").and_then(duration_ms) {
+        service
+            .set("watch_debounce", delay)
+            .comment("watch_delay: how long changes must be quiet before the restart");
     }
 
     // Restarts.
@@ -336,12 +375,9 @@ fn explain_rest(options: &mut Options<'_>) {
                         [logs] sets rotation)";
     for (key, why) in [
         (
-            "watch",
-            "wrangle does not restart on file changes yet (restart with `wrangle restart`)",
+            "watch_options",
+            "chokidar's options: wrangle watches with inotify (polling past the watch limit)",
         ),
-        ("ignore_watch", "no file watching yet"),
-        ("watch_options", "no file watching yet"),
-        ("watch_delay", "no file watching yet"),
         ("out_file", LOGS),
         ("error_file", LOGS),
         ("log_file", LOGS),
