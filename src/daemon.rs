@@ -140,11 +140,11 @@ pub fn run(
                 for line in &cleaned.lines {
                     match launch::clean::Cleaned::is_failure(line) {
                         true => eprintln!("{line}"),
-                        false => println!("{line}"),
+                        false => crate::stdout::line(format_args!("{line}")),
                     }
                 }
                 if cleaned.exit_code() == exit::SUCCESS {
-                    println!("{}", cleaned.summary());
+                    crate::stdout::line(format_args!("{}", cleaned.summary()));
                 } else {
                     eprintln!("{}", cleaned.summary());
                     drop(prepared.sockets);

@@ -3,7 +3,8 @@
 
 /// Everything went as asked (including a clean stop after Ctrl+C).
 pub const SUCCESS: u8 = 0;
-/// A service failed: it exited during start-up, or crash-looped and was marked failed.
+/// A service failed: it exited during start-up, or crash-looped and was marked failed. Also: a
+/// command's answer could not be written to standard output (other than to a reader that left).
 pub const SERVICE_FAILED: u8 = 1;
 /// Invalid usage or configuration; nothing was started.
 pub const INVALID: u8 = 2;

@@ -35,6 +35,8 @@ pub mod environment;
 
 pub mod mutex;
 
+pub mod stdout;
+
 // What a project is.
 pub mod spec;
 

@@ -330,6 +330,35 @@ command = ["sh", "-c", "echo 0123456789; sleep 0.2; printf 'abcdefghi\n'; exec s
 }
 
 #[test]
+fn answers_to_a_reader_that_left_end_quietly_with_0() {
+    let project = Project::new(
+        r#"
+[services.api]
+command = ["sh", "-c", "echo a line; exec sleep 413"]
+"#,
+    );
+    let _daemon = Daemon::start(&project, &[]);
+    let verbs: [&[&str]; 5] = [
+        &["ps"],
+        &["ps", "--json"],
+        &["ls"],
+        &["logs"],
+        &["export", "compose", "-", "--image", "example"],
+    ];
+    for verb in verbs {
+        // A pipe whose reader is gone before the command writes: like `| head` that has left.
+        let (reader, writer) = rustix::pipe::pipe().expect("pipe");
+        drop(reader);
+        let mut command = project.command(verb);
+        command.stdout(std::process::Stdio::from(writer));
+        let output = command.output().expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{verb:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{verb:?}: {stderr}");
+    }
+}
+
+#[test]
 fn logs_show_earlier_lines_and_follow_new_ones() {
     let project = Project::new(&format!(
         r#"

@@ -442,7 +442,7 @@ fn ten_reloads_of_four_instances_under_load_fail_no_request() {
         served + failures.len() as u64,
         &failures[..failures.len().min(10)]
     );
-    println!("{served} requests, none failed, over 10 reloads");
+    eprintln!("{served} requests, none failed, over 10 reloads");
 }
 
 #[test]
@@ -621,7 +621,7 @@ fn the_node_example_serves_from_an_inherited_socket_and_reloads() {
             .is_ok_and(|output| output.status.success())
     });
     let Some(node) = node else {
-        println!("skipped: node is not installed (the Node.js example needs it)");
+        eprintln!("skipped: node is not installed (the Node.js example needs it)");
         return;
     };
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sockets-node");

@@ -1192,7 +1192,7 @@ print("closed" if not data else "response " + data.split(b"\r\n")[0].decode())
 #[test]
 fn a_connection_from_another_user_is_refused() {
     if !rustix::process::geteuid().is_root() {
-        println!("skipped: needs root to connect as another user");
+        eprintln!("skipped: needs root to connect as another user");
         return;
     }
     runtime().block_on(async {

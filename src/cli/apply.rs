@@ -46,7 +46,7 @@ pub fn apply(file: Option<PathBuf>, args: ApplyArgs) -> u8 {
     let outcome = project::block_on(async { client.request(&request).await });
     match outcome {
         Ok(Ok(Reply::Plan { plan })) => {
-            print!("{}", render_plan(&plan));
+            crate::stdout::text(format_args!("{}", render_plan(&plan)));
             exit::SUCCESS
         }
         Ok(Ok(_)) => client_failure(

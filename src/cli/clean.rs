@@ -52,11 +52,11 @@ pub fn report(cleaned: &Cleaned) -> u8 {
     for line in &cleaned.lines {
         match Cleaned::is_failure(line) {
             true => eprintln!("{line}"),
-            false => println!("{line}"),
+            false => crate::stdout::line(format_args!("{line}")),
         }
     }
     match cleaned.failures.is_empty() {
-        true => println!("{}", cleaned.summary()),
+        true => crate::stdout::line(format_args!("{}", cleaned.summary())),
         false => eprintln!("{}", cleaned.summary()),
     }
     cleaned.exit_code()

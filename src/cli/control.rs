@@ -138,7 +138,7 @@ fn report(states: &[(String, ServiceState)], action: Action) -> u8 {
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
-        println!("{name}: {state_text}");
+        crate::stdout::line(format_args!("{name}: {state_text}"));
         let failed = matches!(state, ServiceState::Failed)
             || (action != Action::Stop
                 && !matches!(
@@ -220,7 +220,7 @@ async fn down_daemon(
             (Some(service), None) => service.clone(),
             (None, _) => "wrangle".to_string(),
         };
-        println!("{who}: {}", event.message);
+        crate::stdout::line(format_args!("{who}: {}", event.message));
         true
     });
     let request = async {
@@ -274,12 +274,14 @@ fn stop_foreground(project: &Project, pid: Option<i32>, json: bool) -> u8 {
         return exit::SERVICE_FAILED;
     }
     if !json {
-        println!("wrangle: asked the foreground wrangle (PID {pid}) to stop");
+        crate::stdout::line(format_args!(
+            "wrangle: asked the foreground wrangle (PID {pid}) to stop"
+        ));
     }
     match project::block_on(wait_for_release(project, Some(pid))) {
         Ok(true) => {
             if !json {
-                println!("wrangle: stopped");
+                crate::stdout::line(format_args!("wrangle: stopped"));
             }
             exit::SUCCESS
         }

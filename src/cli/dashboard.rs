@@ -45,7 +45,9 @@ pub fn dashboard(file: Option<PathBuf>, args: DashboardArgs) -> u8 {
 fn rotate(project: &Project, client: &Client, open: bool) -> u8 {
     match project::block_on(client.rotate_dashboard_token()) {
         Ok(Ok(info)) => {
-            println!("the dashboard's token was replaced: every open dashboard is signed out");
+            crate::stdout::line(format_args!(
+                "the dashboard's token was replaced: every open dashboard is signed out"
+            ));
             match info.url {
                 Some(_) => show(&info, open),
                 None => exit::SUCCESS,
@@ -55,9 +57,9 @@ fn rotate(project: &Project, client: &Client, open: bool) -> u8 {
         Ok(Err(ClientError::NotRunning)) => {
             match crate::dashboard::token::write_new(&project.paths.dashboard_token) {
                 Ok(_) => {
-                    println!(
+                    crate::stdout::line(format_args!(
                         "the dashboard's token was replaced (no daemon runs; the next one uses it)"
-                    );
+                    ));
                     exit::SUCCESS
                 }
                 Err(error) => {
@@ -77,7 +79,7 @@ fn show(info: &DashboardInfo, open: bool) -> u8 {
         eprintln!("error: the daemon serves no dashboard");
         return exit::SERVICE_FAILED;
     };
-    println!("{url}");
+    crate::stdout::line(format_args!("{url}"));
     if !open {
         return exit::SUCCESS;
     }

@@ -117,9 +117,9 @@ pub fn start_daemon(
     match detached_pid {
         Some(pid) if json => up_outcome(project_file, pid),
         Some(pid) => {
-            println!(
+            crate::stdout::line(format_args!(
                 "wrangle  * running in the background (daemon PID {pid}): `wrangle ps` to see it, `wrangle logs -f` to follow, `wrangle down` to stop"
-            );
+            ));
             exit::SUCCESS
         }
         None => match child.wait() {

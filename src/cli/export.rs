@@ -205,10 +205,10 @@ fn report(result: Result<WriteReport, export::WriteError>) -> u8 {
         }
     };
     for path in &report.written {
-        println!("wrote {}", path.display());
+        crate::stdout::line(format_args!("wrote {}", path.display()));
     }
     for path in &report.unchanged {
-        println!("unchanged {}", path.display());
+        crate::stdout::line(format_args!("unchanged {}", path.display()));
     }
     for path in &report.stale {
         eprintln!(

@@ -104,7 +104,7 @@ pub fn run(args: ImportArgs) -> u8 {
         return exit::INVALID;
     };
     if to_stdout {
-        print!("{text}");
+        crate::stdout::text(format_args!("{text}"));
         return exit::SUCCESS;
     }
     let written = match output.force {

@@ -108,7 +108,7 @@ fn report_scale(status: &ProjectStatus, service: &str, count: u32) -> u8 {
         .collect();
     let mut code = exit::SUCCESS;
     for entry in &entries {
-        println!("{}: {}", entry.label(), entry.state);
+        crate::stdout::line(format_args!("{}: {}", entry.label(), entry.state));
         if !matches!(entry.state, ServiceState::Ready | ServiceState::Running) {
             code = exit::SERVICE_FAILED;
         }
@@ -215,7 +215,7 @@ fn follow_reload(event: &Event, names: &mut Vec<String>, failed: &mut bool) {
         Some(number) => format!("{service}:{number}"),
         None => service.clone(),
     };
-    println!("{who}: {}", event.message);
+    crate::stdout::line(format_args!("{who}: {}", event.message));
     match event.kind.as_str() {
         "reloaded" => names.retain(|name| name != service),
         "reload_failed" => {

@@ -12,7 +12,7 @@ pub fn print(code: u8, fields: Map<String, Value>) -> u8 {
     object.insert("exit_code".to_string(), Value::from(code));
     object.extend(fields);
     match serde_json::to_string_pretty(&Value::Object(object)) {
-        Ok(json) => println!("{json}"),
+        Ok(json) => crate::stdout::line(format_args!("{json}")),
         // Only a value that cannot be encoded fails; say so rather than print nothing.
         Err(error) => eprintln!("error: cannot encode the outcome as JSON: {error}"),
     }

@@ -42,10 +42,10 @@ pub fn ps(file: Option<std::path::PathBuf>, args: PsArgs) -> u8 {
     if args.json {
         return print_json(&status);
     }
-    print!("{}", table(&status));
+    crate::stdout::text(format_args!("{}", table(&status)));
     if !status.profiles.is_empty() {
         // After the table, whose header stays the first line for scripts.
-        println!("profiles: {}", status.profiles.join(", "));
+        crate::stdout::line(format_args!("profiles: {}", status.profiles.join(", ")));
     }
     exit::SUCCESS
 }
@@ -102,7 +102,7 @@ pub fn ls(args: LsArgs) -> u8 {
         return print_json(&json);
     }
     if rows.is_empty() {
-        println!("no wrangle is running for this user");
+        crate::stdout::line(format_args!("no wrangle is running for this user"));
         return exit::SUCCESS;
     }
     let mut lines = vec![vec![
@@ -123,7 +123,7 @@ pub fn ls(args: LsArgs) -> u8 {
             .unwrap_or_else(|| "?".into());
         lines.push(vec![row.config.clone(), pid, mode.into(), services]);
     }
-    print!("{}", align(&lines));
+    crate::stdout::text(format_args!("{}", align(&lines)));
     exit::SUCCESS
 }
 
@@ -293,7 +293,7 @@ fn align(lines: &[Vec<String>]) -> String {
 fn print_json(value: &impl serde::Serialize) -> u8 {
     match serde_json::to_string_pretty(value) {
         Ok(json) => {
-            println!("{json}");
+            crate::stdout::line(format_args!("{json}"));
             exit::SUCCESS
         }
         Err(error) => {

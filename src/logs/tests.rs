@@ -630,7 +630,7 @@ async fn throughput_compared_with_a_plain_buffered_file() {
     assert_eq!(store.stats(0).lines_dropped, 0);
     store.close().unwrap();
 
-    println!(
+    eprintln!(
         "{LINES} lines: BufWriter {direct:?}; LogStore {stored:?} ({queued:?} on the caller's \
          thread); throughput ratio store/direct = {:.2}",
         direct.as_secs_f64() / stored.as_secs_f64()

@@ -365,7 +365,7 @@ mod tests {
     #[test]
     fn own_ipv6_listener_is_named() {
         let Ok(listener) = TcpListener::bind("[::1]:0") else {
-            println!("no IPv6 loopback on this machine; skipping");
+            eprintln!("no IPv6 loopback on this machine; skipping");
             return;
         };
         let port = listener.local_addr().expect("local addr").port();

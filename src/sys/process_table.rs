@@ -353,7 +353,7 @@ mod tests {
             processes = scan();
             fastest = fastest.min(started.elapsed());
         }
-        println!(
+        eprintln!(
             "scan of {} processes: best of 5 took {fastest:?}",
             processes.len()
         );

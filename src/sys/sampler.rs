@@ -687,7 +687,7 @@ for kid in kids:
         assert_eq!(pids.len(), 3, "children of {parent}: {pids:?}");
         pids.push(parent);
         let usage = usage_of(&pids);
-        println!("tree of 4: {usage:?}");
+        eprintln!("tree of 4: {usage:?}");
         assert_eq!(usage.processes, 4);
         assert!(usage.threads >= 4);
         assert!(usage.rss_bytes >= 60 << 20, "{usage:?}");
@@ -714,7 +714,7 @@ for kid in kids:
             }
         };
         let rates = rates(&first, &last, cores());
-        println!("spinning child: {rates:?} on {} cores", cores());
+        eprintln!("spinning child: {rates:?} on {} cores", cores());
         let ticks = last.usage.cpu_ticks - first.usage.cpu_ticks;
         assert!(ticks >= wanted, "the child never ran: {ticks} ticks");
         let elapsed = last.at.duration_since(first.at).as_secs_f64();
@@ -765,7 +765,7 @@ for kid in kids:
             best_counting = best_counting.min(started.elapsed());
         }
         let per = |total: Duration| total.as_secs_f64() * 1e6 / pids.len().max(1) as f64;
-        println!(
+        eprintln!(
             "sampled {} pids ({} alive): best of 10 {best:?}, {:.1} µs per process \
              (fds by statx size); {:.1} µs per process counting fds with getdents64",
             pids.len(),
