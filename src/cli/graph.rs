@@ -42,7 +42,7 @@ pub fn graph(file: Option<PathBuf>, args: GraphArgs) -> u8 {
         true => graph.dot(),
         false => graph.layers(status.is_some()),
     };
-    print!("{text}");
+    crate::stdout::text(format_args!("{text}"));
     exit::SUCCESS
 }
 

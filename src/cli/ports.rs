@@ -64,7 +64,7 @@ pub fn ports(file: Option<PathBuf>, args: PortsArgs) -> u8 {
         Err(code) => return code,
     };
     let rows = rows(&spec);
-    print!("{}", table(&rows));
+    crate::stdout::text(format_args!("{}", table(&rows)));
     if !args.free {
         return exit::SUCCESS;
     }
@@ -220,18 +220,18 @@ fn free(rows: &[Row], yes: bool) -> u8 {
         for holder in &row.holders {
             let port = row.port;
             if let Some(service) = &holder.ours {
-                println!(
+                crate::stdout::line(format_args!(
                     "port {port}: held by this project's own {}; stop it with `wrangle stop {service}` or `wrangle down`",
                     if service == "wrangle" {
                         "wrangle".to_string()
                     } else {
                         format!("service {service}")
                     }
-                );
+                ));
                 continue;
             }
             match stop(port, &holder.found, me, yes, can_ask) {
-                Ok(message) => println!("{message}"),
+                Ok(message) => crate::stdout::line(format_args!("{message}")),
                 Err(Refused::NoTerminal) => {
                     eprintln!(
                         "error: `ports --free` asks before stopping a process, and there is no terminal to ask on\n  \
