@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use crate::support::{
     Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, assert_nothing_left_after_down,
-    background_pid, failed_detach, free_port, is_ours, listener, log_file_lines_in, normalize, pid,
-    project_dir, python, restarts, send_signal, sentinel_of, service, state, status, stream_marker,
-    survivors, toml_str, wait_states, wait_until,
+    background_pid, failed_detach, free_port, has_exited, is_ours, listener, log_file_lines_in,
+    normalize, pid, project_dir, python, restarts, send_signal, sentinel_of, service, state,
+    status, stream_marker, survivors, toml_str, wait_states, wait_until,
 };
 
 /// Every line of `service`'s log files, oldest file first (`.log.N` ... `.log.1`, `.log`), read
@@ -1324,7 +1324,7 @@ command = ["sh", "-c", "(sleep 431 &) ; exec sleep 432"]
     let sentinel = sentinel_of(daemon.pid).expect("the daemon's sentinel");
     assert!(send_signal(sentinel, "KILL") && send_signal(daemon.pid, "KILL"));
     assert!(
-        wait_until(WAIT, || !is_ours(&project, daemon.pid)),
+        wait_until(WAIT, || has_exited(daemon.pid)),
         "the daemon outlived SIGKILL"
     );
     let grandchild = survivors(&project.mark)

@@ -24,9 +24,9 @@ use serde_json::Value;
 use crate::support::{
     DaemonGuard, Finished, MARK_VAR, Project, WAIT, assert_all_gone, assert_no_survivors,
     assert_nothing_left_after_down, background_pid, control_socket, daemon_log, daemon_process,
-    fd_count, is_ours, log_file_lines_in, normalize, pid, project_dir, python, send_signal,
-    sentinel_of, service, stat_field, state, status, status_kb, stream_marker, survivors, toml_str,
-    try_project_dir, up_detached, wait_states, wait_until, without_clone3,
+    fd_count, has_exited, is_ours, log_file_lines_in, normalize, pid, project_dir, python,
+    send_signal, sentinel_of, service, stat_field, state, status, status_kb, stream_marker,
+    survivors, toml_str, try_project_dir, up_detached, wait_states, wait_until, without_clone3,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -616,8 +616,7 @@ fn without_cgroups_or_a_sentinel_the_next_command_does_not_claim_nothing_is_left
     let sentinel = sentinel_of(daemon).expect("the daemon's sentinel");
     assert!(send_signal(sentinel, "KILL") && send_signal(daemon, "KILL"));
     assert!(
-        wait_until(WAIT, || !is_ours(&project, daemon)
-            && !is_ours(&project, sentinel)),
+        wait_until(WAIT, || has_exited(daemon) && has_exited(sentinel)),
         "the daemon or its sentinel outlived SIGKILL"
     );
 
@@ -1121,8 +1120,7 @@ command = ["sleep", "617"]
     let sentinel = sentinel_of(daemon).expect("the daemon's sentinel");
     assert!(send_signal(sentinel, "KILL") && send_signal(daemon, "KILL"));
     assert!(
-        wait_until(WAIT, || !is_ours(&project, daemon)
-            && !is_ours(&project, sentinel)),
+        wait_until(WAIT, || has_exited(daemon) && has_exited(sentinel)),
         "the daemon or its sentinel outlived SIGKILL"
     );
     assert!(send_signal(leader, "KILL"), "kill -KILL {leader}");

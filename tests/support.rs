@@ -40,8 +40,8 @@ pub use daemon::{
 };
 pub use logs::{log_file_lines_in, stream_marker};
 pub use process::{
-    assert_no_survivors, cmdline, fd_count, kill_survivors, send_signal, sentinel_of, stat_field,
-    status_kb, survivors,
+    assert_no_survivors, cmdline, fd_count, has_exited, kill_survivors, send_signal, sentinel_of,
+    stat_field, status_kb, survivors,
 };
 
 /// The environment variable that tags every process a test starts.

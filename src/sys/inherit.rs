@@ -179,8 +179,21 @@ mod tests {
             command.pre_exec(move || inherit.apply(&keep).map_err(io::Error::from_raw_os_error));
         }
         let child = ChildGuard(command.spawn().expect("sleep"));
-        let dir = format!("/proc/{}/fd", child.0.id());
-        // `spawn` returns once the exec has happened, so the table is the program's.
+        let pid = child.0.id();
+        let dir = format!("/proc/{pid}/fd");
+        // `spawn` returns once the exec has happened, but the program's loader may still hold a
+        // library it opens (fd 3, for a moment): the table is read once `sleep` sleeps.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let sleeping = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| Some(stat.rsplit_once(") ")?.1.starts_with('S')))
+                .unwrap_or(false)
+        };
+        while !sleeping() {
+            assert!(std::time::Instant::now() < deadline, "sleep never slept");
+            std::thread::yield_now();
+        }
         let mut fds: Vec<RawFd> = std::fs::read_dir(dir)
             .expect("fd dir")
             .flatten()

@@ -108,6 +108,19 @@ pub fn stat_field(pid: i32, index: usize) -> Option<u64> {
     rest.split(' ').nth(index.checked_sub(3)?)?.parse().ok()
 }
 
+/// Whether `pid` has exited: gone, or a zombie. Unlike a process that no longer shows the
+/// project's mark (its environment is unreadable once its memory is released, early in its
+/// exit), an exited process has closed its descriptors: a daemon's socket refuses connections.
+pub fn has_exited(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next());
+    matches!(state, Some('Z' | 'X'))
+}
+
 /// A `/proc/PID/status` field in kB (`VmRSS`, `VmHWM`); None once the process is gone.
 pub fn status_kb(pid: i32, field: &str) -> Option<u64> {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
