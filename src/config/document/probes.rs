@@ -43,18 +43,93 @@ const DEFAULT_LIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most consecutive failures `live.failures` may ask for.
 const MAX_LIVE_FAILURES: i64 = 1000;
 
+/// What tells `ready` and `live` apart for their shared reader: the kinds each accepts, its
+/// other keys, its default timings and the words its messages use.
+struct ProbeRules {
+    /// The kinds this probe accepts, and as the messages list them.
+    kinds: &'static [&'static str],
+    kinds_text: &'static str,
+    /// Every key of its table (kinds included).
+    keys: &'static [&'static str],
+    interval: Duration,
+    timeout: Duration,
+    /// Why a probe kind of the other (`log`, `notify`) is refused here.
+    refused_kind: &'static str,
+    /// The example a table with no kind is shown.
+    example: &'static str,
+    /// Why `per_instance` is pointless for the kinds that have no address.
+    per_instance_help: &'static str,
+}
+
+const READY_RULES: ProbeRules = ProbeRules {
+    kinds: READY_KINDS,
+    kinds_text: "http, tcp, exec, log or notify",
+    keys: READY_KEYS,
+    interval: DEFAULT_READY_INTERVAL,
+    timeout: DEFAULT_READY_TIMEOUT,
+    refused_kind: "",
+    example: "for example: ready = { tcp = 5432 }",
+    per_instance_help: "exec, log and notify probes already reach one instance each: remove `per_instance`",
+};
+
+const LIVE_RULES: ProbeRules = ProbeRules {
+    kinds: LIVE_KINDS,
+    kinds_text: "http, tcp or exec",
+    keys: LIVE_KEYS,
+    interval: DEFAULT_LIVE_INTERVAL,
+    timeout: DEFAULT_LIVE_TIMEOUT,
+    refused_kind: "a liveness probe must be repeatable",
+    example: "for example: live = { http = \"http://127.0.0.1:8080/health\" }",
+    per_instance_help: "an exec probe already reaches one instance each: remove `per_instance`",
+};
+
+/// A probe table as read: its check, and every other key with its default when absent.
+struct ProbeTable {
+    check: ReadyCheck,
+    interval: Duration,
+    timeout: Duration,
+    recheck: Option<Duration>,
+    failures: u32,
+    per_instance: bool,
+}
+
 impl Reader<'_> {
     pub(super) fn ready(&mut self, value: &Value<'_>, path: &str) -> Option<ReadyProbe> {
-        let table = self.table(
-            value,
-            path,
-            "a table with one of http, tcp, exec, log or notify",
-        )?;
+        let table = self.probe(value, path, &READY_RULES)?;
+        Some(ReadyProbe {
+            check: table.check,
+            interval: table.interval,
+            timeout: table.timeout,
+            recheck: table.recheck,
+            per_instance: table.per_instance,
+        })
+    }
+
+    /// `live = { http | tcp | exec, interval, timeout, failures, per_instance }`.
+    pub(super) fn live(&mut self, value: &Value<'_>, path: &str) -> Option<LiveProbe> {
+        let table = self.probe(value, path, &LIVE_RULES)?;
+        Some(LiveProbe {
+            check: table.check,
+            interval: table.interval,
+            timeout: table.timeout,
+            failures: table.failures,
+            per_instance: table.per_instance,
+        })
+    }
+
+    /// The one reader of a probe table: exactly one kind of those `rules` accept, and the keys
+    /// `rules` name (`recheck` and `failures` only where they are among them). Every problem is
+    /// reported; None when there was one.
+    fn probe(&mut self, value: &Value<'_>, path: &str, rules: &ProbeRules) -> Option<ProbeTable> {
+        let kinds_text = rules.kinds_text;
+        let table = self.table(value, path, &format!("a table with one of {kinds_text}"))?;
         let mut check: Option<(Range<usize>, Option<ReadyCheck>)> = None;
-        let mut interval = DEFAULT_READY_INTERVAL;
-        let mut timeout = DEFAULT_READY_TIMEOUT;
+        let mut interval = rules.interval;
+        let mut timeout = rules.timeout;
         let mut recheck: Option<Spanned<Duration>> = None;
+        let mut failures = LiveProbe::DEFAULT_FAILURES;
         let mut per_instance: Option<Spanned<bool>> = None;
+        let mut refused = false;
         let mut ok = true;
         for (key, item) in table.iter() {
             let kind = key.get_ref().as_ref();
@@ -68,15 +143,38 @@ impl Reader<'_> {
                     Some(duration) => timeout = duration.into_inner(),
                     None => ok = false,
                 },
-                "recheck" => match self.duration(item, &key_path, true) {
-                    Some(duration) => recheck = Some(duration),
+                "recheck" if rules.keys.contains(&"recheck") => {
+                    match self.duration(item, &key_path, true) {
+                        Some(duration) => recheck = Some(duration),
+                        None => ok = false,
+                    }
+                }
+                "failures" if rules.keys.contains(&"failures") => match self
+                    .integer(item, &key_path, "a positive integer")
+                    .and_then(|number| self.in_range(number, item, &key_path, 1, MAX_LIVE_FAILURES))
+                    .and_then(|number| u32::try_from(number).ok())
+                {
+                    Some(number) => failures = number,
                     None => ok = false,
                 },
                 "per_instance" => match self.boolean(item, &key_path) {
                     Some(flag) => per_instance = Some(Spanned::new(item.span(), flag)),
                     None => ok = false,
                 },
-                kind if READY_KINDS.contains(&kind) => {
+                kind if READY_KINDS.contains(&kind) && !rules.kinds.contains(&kind) => {
+                    self.push(
+                        Diagnostic::at(
+                            self.file,
+                            key.span(),
+                            format!("`{path}` cannot be a {kind} probe"),
+                            rules.refused_kind,
+                        )
+                        .with_help(format!("use one of {kinds_text}")),
+                    );
+                    refused = true;
+                    ok = false;
+                }
+                kind if rules.kinds.contains(&kind) => {
                     if let Some((first_span, _)) = &check {
                         self.push(
                             Diagnostic::at(
@@ -86,7 +184,7 @@ impl Reader<'_> {
                                 "second probe kind",
                             )
                             .with_context(first_span.clone(), "first probe kind")
-                            .with_help("keep exactly one of http, tcp, exec, log or notify"),
+                            .with_help(format!("keep exactly one of {kinds_text}")),
                         );
                         ok = false;
                         continue;
@@ -94,19 +192,22 @@ impl Reader<'_> {
                     let parsed = self.ready_check(kind, item, &key_path);
                     check = Some((key.span(), parsed));
                 }
-                other => self.unknown_key(key, other, &format!("`{path}`"), READY_KEYS),
+                other => self.unknown_key(key, other, &format!("`{path}`"), rules.keys),
             }
         }
         let Some((_, parsed)) = check else {
-            self.push(
-                Diagnostic::at(
-                    self.file,
-                    value.span(),
-                    format!("`{path}` sets no probe kind"),
-                    "expected exactly one of http, tcp, exec, log or notify",
-                )
-                .with_help("for example: ready = { tcp = 5432 }"),
-            );
+            // A refused kind was said already: that is why there is none.
+            if !refused {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("`{path}` sets no probe kind"),
+                        format!("expected exactly one of {kinds_text}"),
+                    )
+                    .with_help(rules.example),
+                );
+            }
             return None;
         };
         let check = parsed?;
@@ -135,123 +236,15 @@ impl Reader<'_> {
                     format!("`{path}.per_instance` needs an http or tcp probe"),
                     "only an address has a port to move",
                 )
-                .with_help(
-                    "exec, log and notify probes already reach one instance each: remove `per_instance`",
-                ),
+                .with_help(rules.per_instance_help),
             );
             ok = false;
         }
-        ok.then_some(ReadyProbe {
+        ok.then_some(ProbeTable {
             check,
             interval,
             timeout,
             recheck: recheck.map(Spanned::into_inner),
-            per_instance: per_instance.is_some_and(|flag| flag.into_inner()),
-        })
-    }
-
-    /// `live = { http | tcp | exec, interval, timeout, failures, per_instance }`.
-    pub(super) fn live(&mut self, value: &Value<'_>, path: &str) -> Option<LiveProbe> {
-        let table = self.table(value, path, "a table with one of http, tcp or exec")?;
-        let mut check: Option<(Range<usize>, Option<ReadyCheck>)> = None;
-        let mut interval = DEFAULT_LIVE_INTERVAL;
-        let mut timeout = DEFAULT_LIVE_TIMEOUT;
-        let mut failures = LiveProbe::DEFAULT_FAILURES;
-        let mut per_instance: Option<Spanned<bool>> = None;
-        let mut ok = true;
-        for (key, item) in table.iter() {
-            let kind = key.get_ref().as_ref();
-            let key_path = format!("{path}.{kind}");
-            match kind {
-                "interval" => match self.duration(item, &key_path, true) {
-                    Some(duration) => interval = duration.into_inner(),
-                    None => ok = false,
-                },
-                "timeout" => match self.duration(item, &key_path, true) {
-                    Some(duration) => timeout = duration.into_inner(),
-                    None => ok = false,
-                },
-                "failures" => match self
-                    .integer(item, &key_path, "a positive integer")
-                    .and_then(|number| self.in_range(number, item, &key_path, 1, MAX_LIVE_FAILURES))
-                    .and_then(|number| u32::try_from(number).ok())
-                {
-                    Some(number) => failures = number,
-                    None => ok = false,
-                },
-                "per_instance" => match self.boolean(item, &key_path) {
-                    Some(flag) => per_instance = Some(Spanned::new(item.span(), flag)),
-                    None => ok = false,
-                },
-                "log" | "notify" => {
-                    self.push(
-                        Diagnostic::at(
-                            self.file,
-                            key.span(),
-                            format!("`{path}` cannot be a {kind} probe"),
-                            "a liveness probe must be repeatable",
-                        )
-                        .with_help("use one of http, tcp or exec"),
-                    );
-                    ok = false;
-                }
-                kind if LIVE_KINDS.contains(&kind) => {
-                    if let Some((first_span, _)) = &check {
-                        self.push(
-                            Diagnostic::at(
-                                self.file,
-                                key.span(),
-                                format!("`{path}` sets more than one probe kind"),
-                                "second probe kind",
-                            )
-                            .with_context(first_span.clone(), "first probe kind")
-                            .with_help("keep exactly one of http, tcp or exec"),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    let parsed = self.ready_check(kind, item, &key_path);
-                    check = Some((key.span(), parsed));
-                }
-                other => self.unknown_key(key, other, &format!("`{path}`"), LIVE_KEYS),
-            }
-        }
-        let Some((_, parsed)) = check else {
-            if ok {
-                self.push(
-                    Diagnostic::at(
-                        self.file,
-                        value.span(),
-                        format!("`{path}` sets no probe kind"),
-                        "expected exactly one of http, tcp or exec",
-                    )
-                    .with_help("for example: live = { http = \"http://127.0.0.1:8080/health\" }"),
-                );
-            }
-            return None;
-        };
-        let check = parsed?;
-        if let Some(flag) = &per_instance
-            && *flag.get_ref()
-            && !matches!(check, ReadyCheck::Http { .. } | ReadyCheck::Tcp { .. })
-        {
-            self.push(
-                Diagnostic::at(
-                    self.file,
-                    flag.span(),
-                    format!("`{path}.per_instance` needs an http or tcp probe"),
-                    "only an address has a port to move",
-                )
-                .with_help(
-                    "an exec probe already reaches one instance each: remove `per_instance`",
-                ),
-            );
-            ok = false;
-        }
-        ok.then_some(LiveProbe {
-            check,
-            interval,
-            timeout,
             failures,
             per_instance: per_instance.is_some_and(|flag| flag.into_inner()),
         })
