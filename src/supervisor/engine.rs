@@ -91,6 +91,7 @@ use crate::supervisor::event::{Event, Exit, InstanceId};
 use crate::supervisor::graph;
 
 use state::{InstanceState, ServiceState, Stage};
+use stopping::ForcedRestart;
 
 /// Where a service is in its life. Shown to users (ps, events), so the names are theirs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,12 +551,18 @@ impl Engine {
                 service,
                 generation,
                 reason,
-            } => self.memory_limit_exceeded(now, service, generation, reason, fx),
+            } => {
+                let why = ForcedRestart::MemoryLimit;
+                self.forced_restart(now, service, generation, why, reason, fx)
+            }
             Input::LivenessFailed {
                 service,
                 generation,
                 reason,
-            } => self.liveness_failed(now, service, generation, reason, fx),
+            } => {
+                let why = ForcedRestart::Liveness;
+                self.forced_restart(now, service, generation, why, reason, fx)
+            }
         }
         effects
     }

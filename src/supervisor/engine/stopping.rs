@@ -2,7 +2,7 @@
 //! `max_memory` or after failed liveness probes, the shutdown of everything in reverse dependency order, and the stop of one tree
 //! (its stop signal, then SIGKILL after its timeout).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::exit;
 use crate::spec::{ServiceId, Signal};
@@ -207,14 +207,16 @@ impl Engine {
         }
     }
 
-    /// A graceful restart of a tree that grew past `max_memory`. It counts in the crash-loop
-    /// window: a service that outgrows its limit right after every start is given up on,
-    /// loudly, rather than restarted forever.
-    pub(super) fn memory_limit_exceeded(
+    /// A graceful restart wrangle itself decides on (`why`: a tree past `max_memory`, or one
+    /// whose liveness probe failed too often); `reason` says what was seen. It counts in the
+    /// crash-loop window like a crash, so a service that needs it right after every start is
+    /// given up on, loudly, rather than restarted forever.
+    pub(super) fn forced_restart(
         &mut self,
         now: Instant,
         service: ServiceId,
         generation: u64,
+        why: ForcedRestart,
         reason: String,
         fx: &mut Effects,
     ) {
@@ -233,61 +235,11 @@ impl Engine {
             // One that is being stopped anyway.
             _ => return,
         };
-        fx.push(Effect::Publish(Event::MemoryLimitExceeded {
-            instance: id,
-            reason: reason.clone(),
-        }));
-        let end = RunEnd::MemoryLimit {
-            uptime: tree.uptime(now),
-        };
+        fx.push(Effect::Publish(why.event(id, reason.clone())));
+        let end = why.run_end(tree.uptime(now));
+        let reason = why.restart_reason(reason);
         let then = match state.crash_loop.run_ended(now, &restart_spec, end) {
-            Verdict::Restart { .. } => AfterStop::Respawn(RestartCause::MemoryLimit),
-            Verdict::GiveUp(rule) => {
-                state.reason = Some(format!("{reason}; {rule}"));
-                AfterStop::GiveUp
-            }
-        };
-        state.last_restart_reason = Some(reason);
-        self.stop_instance(id, then, fx);
-    }
-
-    /// A restart of a tree whose liveness probe failed too many times in a row: it is hung, or
-    /// broken in a way its process cannot see. It counts as a crash for the crash-loop rule
-    /// (a quick one when the tree did not stay up `min_uptime`), whatever the restart policy
-    /// says: a process that stopped working did not choose to end.
-    pub(super) fn liveness_failed(
-        &mut self,
-        now: Instant,
-        service: ServiceId,
-        generation: u64,
-        reason: String,
-        fx: &mut Effects,
-    ) {
-        if !matches!(self.stage, Stage::StartingUp { .. } | Stage::Running) {
-            return;
-        }
-        let Some(id) = self.of_generation(service, generation) else {
-            return;
-        };
-        let restart_spec = self.spec.services[service].restart;
-        let Some(state) = self.instance_mut(id) else {
-            return;
-        };
-        let tree = match state.lifecycle {
-            Lifecycle::Starting(tree) | Lifecycle::Running(tree) => tree,
-            // One that is being stopped anyway.
-            _ => return,
-        };
-        fx.push(Effect::Publish(Event::LivenessFailed {
-            instance: id,
-            reason: reason.clone(),
-        }));
-        let end = RunEnd::Crashed {
-            uptime: tree.uptime(now),
-        };
-        let reason = format!("liveness probe failed: {reason}");
-        let then = match state.crash_loop.run_ended(now, &restart_spec, end) {
-            Verdict::Restart { .. } => AfterStop::Respawn(RestartCause::Liveness),
+            Verdict::Restart { .. } => AfterStop::Respawn(why.cause()),
             Verdict::GiveUp(rule) => {
                 state.reason = Some(format!("{reason}; {rule}"));
                 AfterStop::GiveUp
@@ -472,5 +424,50 @@ fn action_name(action: ServiceAction) -> &'static str {
         ServiceAction::Start => "start",
         ServiceAction::Stop => "stop",
         ServiceAction::Restart => "restart",
+    }
+}
+
+/// Why wrangle restarts a running tree of its own accord (not its restart policy, not a user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ForcedRestart {
+    /// It grew past `max_memory`: not a crash, but a restart all the same.
+    MemoryLimit,
+    /// Its liveness probe failed too many times in a row: it is hung, or broken in a way its
+    /// process cannot see. A crash for the crash-loop rule (a quick one when it did not stay up
+    /// `min_uptime`), whatever the restart policy says: a process that stopped working did not
+    /// choose to end.
+    Liveness,
+}
+
+impl ForcedRestart {
+    /// The event that says it happened.
+    fn event(self, instance: InstanceId, reason: String) -> Event {
+        match self {
+            ForcedRestart::MemoryLimit => Event::MemoryLimitExceeded { instance, reason },
+            ForcedRestart::Liveness => Event::LivenessFailed { instance, reason },
+        }
+    }
+
+    /// How the crash-loop rule counts the run it ends.
+    fn run_end(self, uptime: Duration) -> RunEnd {
+        match self {
+            ForcedRestart::MemoryLimit => RunEnd::MemoryLimit { uptime },
+            ForcedRestart::Liveness => RunEnd::Crashed { uptime },
+        }
+    }
+
+    /// The reason `ps` and the records give for the restart.
+    fn restart_reason(self, reason: String) -> String {
+        match self {
+            ForcedRestart::MemoryLimit => reason,
+            ForcedRestart::Liveness => format!("liveness probe failed: {reason}"),
+        }
+    }
+
+    fn cause(self) -> RestartCause {
+        match self {
+            ForcedRestart::MemoryLimit => RestartCause::MemoryLimit,
+            ForcedRestart::Liveness => RestartCause::Liveness,
+        }
     }
 }
