@@ -6,18 +6,16 @@
 use std::cell::Cell;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::spec::ReadyCheck;
-use crate::stream::Stream;
 use crate::supervisor::engine::Input;
 use crate::supervisor::event::{Exit, InstanceId};
 use crate::sys::sentinel::ParentLink;
 use crate::sys::sentinel::link::{self, Received};
 
-use super::output::{OutputReader, output_tracker};
 use super::probes::{ProbeContext, run_probe};
 use super::system::System;
 use super::{Instance, Message, Runtime};
@@ -68,32 +66,9 @@ impl<S: System> Runtime<S> {
     fn follow_adopted(&mut self, adopted: AdoptedInstance) {
         let id = adopted.instance;
         let generation = adopted.generation;
-        let service_spec = &self.spec.services[id.service];
-        let log_pattern = match service_spec.ready.as_ref().map(|probe| &probe.check) {
-            Some(ReadyCheck::Log { pattern }) => Some(pattern.clone()),
-            _ => None,
-        };
-        let log_matched = Rc::new(Cell::new(false));
-        let (output_open, output_drained) = output_tracker();
-        for (fd, stream) in [
-            (adopted.stdout, Stream::Stdout),
-            (adopted.stderr, Stream::Stderr),
-        ] {
-            let Some(fd) = fd else { continue };
-            let reader = OutputReader {
-                instance: id,
-                generation,
-                stream,
-                observer: Rc::clone(&self.observer),
-                log_pattern: log_pattern.clone(),
-                log_matched: Rc::clone(&log_matched),
-                sender: self.sender.clone(),
-                _open: output_open.clone(),
-                log_store: self.settings.log_store.clone(),
-                buffer: Rc::clone(&self.read_buffer),
-            };
-            self.readers.push(tokio::task::spawn_local(reader.run(fd)));
-        }
+        let spec = Arc::clone(&self.spec);
+        let service_spec = &spec.services[id.service];
+        let output_drained = self.read_output(id, generation, adopted.stdout, adopted.stderr);
         // Without a status from the sentinel, the pidfd still tells the end.
         let sender = self.sender.clone();
         let pid = adopted.pid;

@@ -15,12 +15,53 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::logs::LogStore;
+use crate::spec::ReadyCheck;
 use crate::stream::Stream;
 use crate::supervisor::engine::Input;
 use crate::supervisor::event::InstanceId;
 use crate::supervisor::lines::LineSplitter;
 
-use super::{Message, Observer};
+use super::system::System;
+use super::{Message, Observer, Runtime};
+
+impl<S: System> Runtime<S> {
+    /// Starts a reader on each of an instance's output pipes (a new one's, or an adopted one's
+    /// held by the sentinel), sharing its log probe's pattern and match; returns what resolves
+    /// once both have reached end-of-file.
+    pub(super) fn read_output(
+        &mut self,
+        instance: InstanceId,
+        generation: u64,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+    ) -> OutputDrained {
+        let ready = self.spec.services[instance.service].ready.as_ref();
+        let log_pattern = match ready.map(|probe| &probe.check) {
+            Some(ReadyCheck::Log { pattern }) => Some(pattern.clone()),
+            _ => None,
+        };
+        let log_matched = Rc::new(Cell::new(false));
+        let (output_open, output_drained) = output_tracker();
+        self.readers.retain(|reader| !reader.is_finished());
+        for (fd, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
+            let Some(fd) = fd else { continue };
+            let reader = OutputReader {
+                instance,
+                generation,
+                stream,
+                observer: Rc::clone(&self.observer),
+                log_pattern: log_pattern.clone(),
+                log_matched: Rc::clone(&log_matched),
+                sender: self.sender.clone(),
+                _open: output_open.clone(),
+                log_store: self.settings.log_store.clone(),
+                buffer: Rc::clone(&self.read_buffer),
+            };
+            self.readers.push(tokio::task::spawn_local(reader.run(fd)));
+        }
+        output_drained
+    }
+}
 
 /// Longest line kept whole; longer lines are passed on in pieces (a service printing megabytes
 /// without a newline must not grow wrangle's memory).

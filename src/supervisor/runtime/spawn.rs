@@ -13,11 +13,9 @@ use tokio::sync::Notify;
 
 use crate::probe::NotifySocket;
 use crate::spec::{ProjectSpec, ReadyCheck, ServiceId};
-use crate::stream::Stream;
 use crate::supervisor::engine::{Input, SpawnFault};
 use crate::supervisor::event::InstanceId;
 
-use super::output::{OutputReader, output_tracker};
 use super::probes::{ProbeContext, run_probe};
 use super::system::System;
 use super::{Instance, Message, Runtime};
@@ -80,33 +78,7 @@ impl<S: System> Runtime<S> {
             }
         }
 
-        let log_pattern = match service_spec.ready.as_ref().map(|probe| &probe.check) {
-            Some(ReadyCheck::Log { pattern }) => Some(pattern.clone()),
-            _ => None,
-        };
-        let log_matched = Rc::new(Cell::new(false));
-        let (output_open, output_drained) = output_tracker();
-        for (fd, stream) in [
-            (spawned.stdout, Stream::Stdout),
-            (spawned.stderr, Stream::Stderr),
-        ] {
-            if let Some(fd) = fd {
-                let reader = OutputReader {
-                    instance: id,
-                    generation,
-                    stream,
-                    observer: Rc::clone(&self.observer),
-                    log_pattern: log_pattern.clone(),
-                    log_matched: Rc::clone(&log_matched),
-                    sender: self.sender.clone(),
-                    _open: output_open.clone(),
-                    log_store: self.settings.log_store.clone(),
-                    buffer: Rc::clone(&self.read_buffer),
-                };
-                self.readers.retain(|reader| !reader.is_finished());
-                self.readers.push(tokio::task::spawn_local(reader.run(fd)));
-            }
-        }
+        let output_drained = self.read_output(id, generation, spawned.stdout, spawned.stderr);
 
         let sender = self.sender.clone();
         let exit = spawned.exit;
