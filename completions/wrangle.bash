@@ -73,6 +73,9 @@ _wrangle() {
             wrangle,restart)
                 cmd="wrangle__subcmd__restart"
                 ;;
+            wrangle,run)
+                cmd="wrangle__subcmd__run"
+                ;;
             wrangle,scale)
                 cmd="wrangle__subcmd__scale"
                 ;;
@@ -178,6 +181,9 @@ _wrangle() {
             wrangle__subcmd__help,restart)
                 cmd="wrangle__subcmd__help__subcmd__restart"
                 ;;
+            wrangle__subcmd__help,run)
+                cmd="wrangle__subcmd__help__subcmd__run"
+                ;;
             wrangle__subcmd__help,scale)
                 cmd="wrangle__subcmd__help__subcmd__scale"
                 ;;
@@ -257,7 +263,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up test graph ports ps status logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
+            opts="-f -h -V --file --help --version up test run graph ports ps status logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -645,7 +651,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help)
-            opts="up test graph ports ps logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
+            opts="up test run graph ports ps logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1009,6 +1015,20 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1468,6 +1488,32 @@ _wrangle() {
                     return 0
                     ;;
                 -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__run)
+            opts="-f -h --file --profile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

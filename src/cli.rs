@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod output_file;
 pub mod ports;
 pub mod project;
+pub mod run;
 pub mod status;
 pub mod test;
 pub mod top;
@@ -54,6 +55,9 @@ pub enum Command {
     /// ready, run CMD (after `--`) with every port in WRANGLE_PORT_<NAME>, stop everything and
     /// prove nothing is left. Exits with CMD's code.
     Test(test::TestArgs),
+    /// Run CMD (after `--`) in SERVICE's environment and working directory, with what SERVICE
+    /// depends on started first if it is not running. Exits with CMD's code.
+    Run(run::RunArgs),
     /// Show the dependency graph in layers (or Graphviz dot with --dot), with readiness times
     /// from a running wrangle and the critical path marked.
     Graph(graph::GraphArgs),
@@ -139,7 +143,8 @@ pub struct ProjectArgs {
     pub file: Option<PathBuf>,
 }
 
-/// Which profiles to lay over the config (`up`, `test`, `clean`, `graph`, `ports`, `export`).
+/// Which profiles to lay over the config (`up`, `test`, `run`, `clean`, `graph`, `ports`,
+/// `export`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ProfileArgs {
     /// Lay [profiles.NAME] of the config over it; repeatable, a later one wins (default: the
@@ -226,6 +231,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Up(args) => up::run(file(args.project.clone()), args),
         Command::Test(args) => test::test(file(args.project.clone()), args),
+        Command::Run(args) => run::run(file(args.project.clone()), args),
         Command::Graph(args) => graph::graph(file(args.project.clone()), args),
         Command::Ports(args) => ports::ports(file(args.project.clone()), args),
         Command::Ps(args) => status::ps(file(args.project.clone()), args),

@@ -304,7 +304,7 @@ fn current_dir() -> PathBuf {
 }
 
 /// Maps service names from the command line to ids; unknown names get a suggestion.
-fn select(spec: &ProjectSpec, names: &[String]) -> Result<Vec<ServiceId>, String> {
+pub fn select(spec: &ProjectSpec, names: &[String]) -> Result<Vec<ServiceId>, String> {
     names
         .iter()
         .map(|name| {

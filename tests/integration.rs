@@ -69,3 +69,5 @@ mod watch;
 
 // Profiles and wrangle.local.toml laid over the config.
 mod profiles;
+// `wrangle run SERVICE -- CMD`: one-off commands in a service's environment.
+mod one_off;
