@@ -14,6 +14,7 @@ use crate::spec::ProjectSpec;
 mod files;
 mod notify;
 mod probes;
+mod profiles;
 mod project;
 mod robustness;
 mod services;
