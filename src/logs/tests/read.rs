@@ -337,6 +337,34 @@ async fn read_service_tail_spans_rotated_files() {
     store.close().unwrap();
 }
 
+#[tokio::test]
+async fn a_tail_that_keeps_racing_rotations_still_gives_the_lines() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(settings(temp.path()), &names(&["web"])).unwrap();
+    for i in 0..5 {
+        append(&store, line(0, i, &format!("line {i}"))).await;
+    }
+    store.flush().await;
+    // What is complete always names another file, as if the current one were replaced before
+    // every read.
+    let elsewhere = tempfile::tempfile().unwrap();
+    let other = crate::logs::files::FileId::of(&elsewhere).unwrap();
+    let (lines, end) = crate::logs::read::read_service_tail_at(
+        &temp.path().join("logs"),
+        "web",
+        3,
+        3,
+        None,
+        u64::MAX,
+        || Some((other, 0)),
+    )
+    .unwrap();
+    let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
+    assert_eq!(texts, ["line 2", "line 3", "line 4"]);
+    assert!(end.is_some_and(|(id, _)| id != other));
+    store.close().unwrap();
+}
+
 /// Reads racing rotations: while the writer rotates small files many times, every read of the
 /// service's files gives consecutive lines, none repeated and none skipped in the middle (a read
 /// that raced a rotation is repeated; see `read_service_tail`).
