@@ -15,7 +15,6 @@ pub mod import;
 pub mod instances;
 pub mod logs;
 pub mod outcome;
-pub mod output_file;
 pub mod ports;
 pub mod project;
 pub mod run;

@@ -65,6 +65,7 @@ pub use crate::logs::read::{read_file_tail, read_service_tail};
 use crate::logs::writer::{Shared, Writer, line_count};
 use crate::mutex::lock;
 use crate::spec::ServiceId;
+use crate::sys::file::FileError;
 // Imported here for the files of `logs`, which name it `crate::logs::Stream`.
 use crate::stream::Stream;
 
@@ -186,13 +187,8 @@ pub enum LogError {
     /// The log directory is not a private directory of ours (see `paths::private_dir`).
     #[error(transparent)]
     Dir(crate::paths::PathsError),
-    #[error("cannot {action} {path}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     #[error("cannot start the log writer thread")]
     Spawn(#[source] std::io::Error),
     #[error("cannot set up the log writer's polling of pipes")]
@@ -438,11 +434,7 @@ impl LogStore {
         let (lines, ends) = self
             .tail_and_ends(services, n, since, bytes)
             .await
-            .map_err(|source| LogError::Io {
-                action: "read",
-                path: self.dir.to_path_buf(),
-                source,
-            })?;
+            .map_err(|source| FileError::new("read", &self.dir, source))?;
         let cursors = ends
             .into_iter()
             .map(|(service, end)| {

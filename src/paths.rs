@@ -18,7 +18,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
@@ -26,6 +26,10 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
+
+// How a private file is written: whether it must survive a crash of the whole machine.
+pub use crate::sys::file::Durability;
+use crate::sys::file::{FileError, replace_at};
 
 /// The state directory, vetted (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,13 +109,8 @@ pub enum PathsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     #[error("refusing to read {path}: {why}")]
     Unsafe { path: PathBuf, why: String },
 }
@@ -136,10 +135,8 @@ impl Home {
                 .map(PathBuf::from)
         };
         let root = if let Some(home) = set("WRANGLE_HOME") {
-            std::path::absolute(&home).map_err(|source| PathsError::Io {
-                action: "resolve WRANGLE_HOME",
-                path: home,
-                source,
+            std::path::absolute(&home).map_err(|source| {
+                PathsError::Io(FileError::new("resolve WRANGLE_HOME", &home, source))
             })?
         } else if let Some(state) = set("XDG_STATE_HOME").filter(|path| path.is_absolute()) {
             state.join("wrangle")
@@ -214,11 +211,7 @@ pub fn private_dir(path: &Path) -> Result<OwnedFd, PathsError> {
         Ok(()) => true,
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => false,
         Err(source) => {
-            return Err(PathsError::Io {
-                action: "create directory",
-                path: path.to_path_buf(),
-                source,
-            });
+            return Err(FileError::new("create directory", path, source).into());
         }
     };
     open_private_dir(None, path, created)
@@ -269,9 +262,9 @@ pub fn read_private_file(path: &Path, max_len: usize) -> Result<Option<Vec<u8>>,
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(None),
         Err(Errno::LOOP) => return Err(unsafe_file("it is a symbolic link".to_string())),
-        Err(errno) => return Err(io_error("open", path, errno)),
+        Err(errno) => return Err(FileError::new("open", path, errno).into()),
     };
-    let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", path, errno))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| FileError::new("inspect", path, errno))?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(unsafe_file("it is not a regular file".to_string()));
     }
@@ -292,24 +285,11 @@ pub fn read_private_file(path: &Path, max_len: usize) -> Result<Option<Vec<u8>>,
     File::from(fd)
         .take(u64::try_from(max_len).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut content)
-        .map_err(|source| PathsError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| FileError::new("read", path, source))?;
     if content.len() > max_len {
         return Err(unsafe_file(format!("it is larger than {max_len} bytes")));
     }
     Ok(Some(content))
-}
-
-/// Whether a write makes the new content durable (fsync of the file and of the directory)
-/// before returning. Either way other processes see the new content at once, also after the
-/// writer is killed; only a crash of the whole machine can lose an unsynced write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    Synced,
-    Unsynced,
 }
 
 /// `/tmp/wrangle-<uid>/<hash>`, for sockets when the home is too deep. /tmp is shared, so the
@@ -324,7 +304,7 @@ fn short_runtime_dir(base: &Path, dir_name: &str) -> Result<PathBuf, PathsError>
         .is_ok();
     // Anyone can create it in /tmp before us: say whose it is and how to do without it.
     let user_fd = open_private_dir(None, &user_dir, created).map_err(|problem| match problem {
-        PathsError::Io { .. } => problem,
+        PathsError::Io(_) => problem,
         _ => PathsError::SocketFallback {
             path: user_dir.clone(),
             problem: Box::new(problem),
@@ -352,17 +332,13 @@ fn create_home(root: &Path) -> Result<(), PathsError> {
         .recursive(true)
         .mode(0o700)
         .create(parent)
-        .map_err(|source| PathsError::Io {
-            action: "create directory",
-            path: parent.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| FileError::new("create directory", parent, source))?;
     let parent_fd = rustix::fs::open(
         parent,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|errno| io_error("open directory", parent, errno))?;
+    .map_err(|errno| FileError::new("open directory", parent, errno))?;
     create_private_dir(&parent_fd, root)?;
     Ok(())
 }
@@ -373,7 +349,7 @@ fn create_private_dir(parent: &OwnedFd, path: &Path) -> Result<OwnedFd, PathsErr
     let created = match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
         Ok(()) => true,
         Err(Errno::EXIST) => false,
-        Err(errno) => return Err(io_error("create directory", path, errno)),
+        Err(errno) => return Err(FileError::new("create directory", path, errno).into()),
     };
     open_private_dir(Some(parent), path, created)
 }
@@ -411,13 +387,13 @@ fn open_private_dir(
                 },
             });
         }
-        Err(errno) => return Err(io_error("open directory", path, errno)),
+        Err(errno) => return Err(FileError::new("open directory", path, errno).into()),
     };
     if created {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
-            .map_err(|errno| io_error("set permissions of", path, errno))?;
+            .map_err(|errno| FileError::new("set permissions of", path, errno))?;
     }
-    let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", path, errno))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| FileError::new("inspect", path, errno))?;
     let expected = rustix::process::geteuid().as_raw();
     if stat.st_uid != expected {
         return Err(PathsError::WrongOwner {
@@ -437,13 +413,10 @@ fn open_private_dir(
     Ok(fd)
 }
 
-/// Replaces `dir/name` with `content` atomically (temp file, fsync, rename, fsync of the dir; the
-/// fsyncs only with [`Durability::Synced`]), unless it already holds exactly that: the usual case, as it
-/// runs at every start.
-///
-/// The temp file is `.<name>.<pid>.tmp`, opened `O_NOFOLLOW` with mode 0600. If writing or
-/// renaming it fails (a full disk), it is removed again: the only file this module ever deletes
-/// is the one it has just created, by name in the directory it holds open.
+/// Replaces `dir/name` with `content` atomically, a private file (0600), through
+/// `sys::file::replace_at` (a new temporary file renamed over it; fsyncs only with
+/// [`Durability::Synced`]), unless it already holds exactly that: the usual case, as it runs at
+/// every start.
 fn write_atomically(
     dir: &OwnedFd,
     dir_path: &Path,
@@ -451,47 +424,10 @@ fn write_atomically(
     content: &[u8],
     durability: Durability,
 ) -> Result<(), PathsError> {
-    let path = dir_path.join(name);
     if read_at(dir, name).is_some_and(|existing| existing == content) {
         return Ok(());
     }
-    let temp_name = format!(".{name}.{}.tmp", rustix::process::getpid().as_raw_pid());
-    let temp_path = dir_path.join(&temp_name);
-    let fd = rustix::fs::openat(
-        dir,
-        temp_name.as_str(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .map_err(|errno| io_error("create", &temp_path, errno))?;
-    let mut file = File::from(fd);
-    let write_error = |source| PathsError::Io {
-        action: "write",
-        path: temp_path.clone(),
-        source,
-    };
-    let written = file
-        .write_all(content)
-        .and_then(|()| match durability {
-            Durability::Synced => file.sync_all(),
-            Durability::Unsynced => Ok(()),
-        })
-        .map_err(write_error);
-    drop(file);
-    let replaced = written.and_then(|()| {
-        rustix::fs::renameat(dir, temp_name.as_str(), dir, name)
-            .map_err(|errno| io_error("replace", &path, errno))
-    });
-    if let Err(error) = replaced {
-        // Ours, just created: nothing else may be lost by removing it. Best effort: the write's
-        // error is the one to report.
-        let _ = rustix::fs::unlinkat(dir, temp_name.as_str(), rustix::fs::AtFlags::empty());
-        return Err(error);
-    }
-    if durability == Durability::Synced {
-        // Make the rename itself durable.
-        rustix::fs::fsync(dir).map_err(|errno| io_error("sync directory", dir_path, errno))?;
-    }
+    replace_at(dir, dir_path, name, content, 0o600, durability)?;
     Ok(())
 }
 
@@ -508,14 +444,6 @@ fn read_at(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
     let mut content = Vec::new();
     File::from(fd).read_to_end(&mut content).ok()?;
     Some(content)
-}
-
-fn io_error(action: &'static str, path: &Path, errno: Errno) -> PathsError {
-    PathsError::Io {
-        action,
-        path: path.to_path_buf(),
-        source: errno.into(),
-    }
 }
 
 /// `<name>-<hash>` for a canonical config path: the name of the directory holding the config,

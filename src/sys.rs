@@ -6,6 +6,7 @@
 
 pub mod cgroup;
 pub mod clean;
+pub mod file;
 pub mod inherit;
 pub mod lock;
 pub mod memory;

@@ -188,7 +188,7 @@ fn write_pages(dir: &Path, pages: &[(String, Vec<u8>)]) -> Result<(), String> {
         .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     for (name, page) in pages {
         let path = dir.join(name);
-        crate::cli::output_file::replace(&path, page)
+        crate::sys::file::replace(&path, page)
             .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     }
     Ok(())

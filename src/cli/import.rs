@@ -1,13 +1,13 @@
 //! `wrangle import FORMAT FILE` and `wrangle init`: draft a wrangle.toml (`crate::import`),
 //! check it through the real config loader, and write it without overwriting anything unless
-//! asked, never through a planted symbolic link (`output_file`).
+//! asked, never through a planted symbolic link (`sys::file`).
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::output_file;
 use crate::config;
 use crate::exit;
 use crate::import::{self, Format, Request};
+use crate::sys::file;
 
 /// `wrangle import`.
 #[derive(Debug, clap::Args)]
@@ -108,8 +108,8 @@ pub fn run(args: ImportArgs) -> u8 {
         return exit::SUCCESS;
     }
     let written = match output.force {
-        true => output_file::replace(&target, text.as_bytes()),
-        false => output_file::create_new(&target, text.as_bytes()),
+        true => file::replace(&target, text.as_bytes()),
+        false => file::create_new(&target, text.as_bytes()),
     };
     match written {
         Ok(()) => {
@@ -148,7 +148,7 @@ pub fn init() -> u8 {
     let Some(service_count) = check(&target, &text) else {
         return exit::INVALID;
     };
-    match output_file::create_new(&target, text.as_bytes()) {
+    match file::create_new(&target, text.as_bytes()) {
         Ok(()) => {
             match detected.from {
                 Some(from) => eprintln!(

@@ -119,7 +119,7 @@ pub fn test(file: Option<PathBuf>, args: TestArgs) -> u8 {
     if let Some(path) = &args.junit {
         let suite = check.suite(&spec, &project_name(&spec), began_at, began.elapsed());
         // Replaced whole (a CI job's earlier report goes), never written through a planted link.
-        if let Err(error) = cli::output_file::replace(path, junit::render(&suite).as_bytes()) {
+        if let Err(error) = crate::sys::file::replace(path, junit::render(&suite).as_bytes()) {
             eprintln!(
                 "error: cannot write the JUnit report {}: {error}",
                 path.display()

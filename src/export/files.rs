@@ -3,7 +3,7 @@
 //! **Invariant:** nothing is written through a symbolic link, and no file is replaced unless an
 //! export wrote it (it starts with [`MARKER`]) or the user said `--force`. Every check is made on
 //! a descriptor of the directory, and each file is written to a new temporary file (`O_EXCL`,
-//! `O_NOFOLLOW`) that is then renamed over the old one: a rename replaces a symbolic link
+//! `O_NOFOLLOW`, see `sys::file`) that is then renamed over the old one: a rename replaces a symbolic link
 //! itself, never what it points to, and a reader sees the old file or the new one, never half.
 //! The directory must be ours or root's, and not open to everyone without the sticky bit (where
 //! anyone could swap the files between the export and their use). Nothing is ever deleted but a
@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::{Export, MARKER};
+use crate::sys::file::{Durability, FileError, replace_at};
 
 /// The most of an existing file read to compare it with the new content.
 const MAX_COMPARED_BYTES: u64 = 4 * 1024 * 1024;
@@ -45,12 +46,8 @@ pub enum WriteError {
     Refused(Vec<Refusal>),
     #[error("{path}: {problem}")]
     Directory { path: PathBuf, problem: String },
-    #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
 }
 
 /// A file the export will not replace, and why.
@@ -71,11 +68,7 @@ fn refusals_text(refusals: &[Refusal]) -> String {
 /// Writes every file of `export` into `dir` (created, with its parents, when missing).
 pub fn write_into_dir(dir: &Path, export: &Export, force: bool) -> Result<WriteReport, WriteError> {
     if let Err(source) = std::fs::create_dir_all(dir) {
-        return Err(WriteError::Io {
-            action: "create directory",
-            path: dir.to_path_buf(),
-            source,
-        });
+        return Err(FileError::new("create directory", dir, source).into());
     }
     let dir_fd = open_directory(dir)?;
     let mut report = write_files(&dir_fd, dir, export, force)?;
@@ -132,7 +125,7 @@ fn open_directory(dir: &Path) -> Result<OwnedFd, WriteError> {
             )));
         }
         Ok(_) => {}
-        Err(errno) => return Err(io_error("inspect", dir, errno)),
+        Err(errno) => return Err(FileError::new("inspect", dir, errno).into()),
     }
     let fd = rustix::fs::open(
         dir,
@@ -141,9 +134,9 @@ fn open_directory(dir: &Path) -> Result<OwnedFd, WriteError> {
     )
     .map_err(|errno| match errno {
         Errno::NOTDIR => refuse("not a directory".to_string()),
-        errno => io_error("open directory", dir, errno),
+        errno => FileError::new("open directory", dir, errno).into(),
     })?;
-    let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", dir, errno))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| FileError::new("inspect", dir, errno))?;
     if stat.st_uid != me && stat.st_uid != 0 {
         return Err(refuse(format!(
             "the directory belongs to another user (uid {}), who could replace the files before \
@@ -212,7 +205,14 @@ fn write_files(
             report.unchanged.push(path);
             continue;
         }
-        replace(dir_fd, &file.name, &path, file.text.as_bytes(), mode)?;
+        replace_at(
+            dir_fd,
+            dir,
+            &file.name,
+            file.text.as_bytes(),
+            mode,
+            Durability::Unsynced,
+        )?;
         report.written.push(path);
     }
     Ok(report)
@@ -222,7 +222,7 @@ fn inspect(dir_fd: &OwnedFd, name: &str, path: &Path) -> Result<Existing, WriteE
     let stat = match rustix::fs::statat(dir_fd, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(stat) => stat,
         Err(Errno::NOENT) => return Ok(Existing::Nothing),
-        Err(errno) => return Err(io_error("inspect", path, errno)),
+        Err(errno) => return Err(FileError::new("inspect", path, errno).into()),
     };
     let me = rustix::process::geteuid().as_raw();
     Ok(match FileType::from_raw_mode(stat.st_mode) {
@@ -253,63 +253,14 @@ fn first_bytes(dir_fd: &OwnedFd, name: &str, path: &Path) -> Result<(Vec<u8>, bo
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|errno| io_error("open", path, errno))?;
+    .map_err(|errno| FileError::new("open", path, errno))?;
     let mut content = Vec::new();
     File::from(fd)
         .take(MAX_COMPARED_BYTES + 1)
         .read_to_end(&mut content)
-        .map_err(|source| WriteError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| FileError::new("read", path, source))?;
     let complete = content.len() as u64 <= MAX_COMPARED_BYTES;
     Ok((content, complete))
-}
-
-/// Writes `content` to a new temporary file beside `name` and renames it over `name`.
-fn replace(
-    dir_fd: &OwnedFd,
-    name: &str,
-    path: &Path,
-    content: &[u8],
-    mode: u32,
-) -> Result<(), WriteError> {
-    let pid = rustix::process::getpid().as_raw_pid();
-    let mut attempt = 0;
-    let (temp_name, fd) = loop {
-        let temp_name = format!(".{name}.{pid}.{attempt}.tmp");
-        match rustix::fs::openat(
-            dir_fd,
-            temp_name.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(mode),
-        ) {
-            Ok(fd) => break (temp_name, fd),
-            Err(Errno::EXIST) if attempt < 100 => attempt += 1,
-            Err(errno) => return Err(io_error("create a temporary file for", path, errno)),
-        }
-    };
-    let mut file = File::from(fd);
-    let written = file
-        .write_all(content)
-        .and_then(|()| file.flush())
-        .map_err(|source| WriteError::Io {
-            action: "write",
-            path: path.to_path_buf(),
-            source,
-        });
-    drop(file);
-    let renamed = written.and_then(|()| {
-        rustix::fs::renameat(dir_fd, temp_name.as_str(), dir_fd, name)
-            .map_err(|errno| io_error("replace", path, errno))
-    });
-    if renamed.is_err() {
-        // Ours, just created with O_EXCL: removing it loses nothing. The write's error is the
-        // one to report.
-        let _ = rustix::fs::unlinkat(dir_fd, temp_name.as_str(), AtFlags::empty());
-    }
-    renamed
 }
 
 /// Files in the directory whose first line is this export's (same format, same source file)
@@ -354,12 +305,4 @@ fn stale_files(dir_fd: &OwnedFd, dir: &Path, export: &Export) -> Vec<PathBuf> {
     }
     stale.sort();
     stale
-}
-
-fn io_error(action: &'static str, path: &Path, errno: Errno) -> WriteError {
-    WriteError::Io {
-        action,
-        path: path.to_path_buf(),
-        source: errno.into(),
-    }
 }

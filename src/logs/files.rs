@@ -25,6 +25,7 @@ use rustix::io::Errno;
 
 use crate::logs::LogError;
 use crate::logs::format;
+use crate::sys::file::FileError;
 
 /// A file's identity, to notice that a name now refers to something else (deleted, replaced,
 /// moved away by an external logrotate).
@@ -99,7 +100,7 @@ pub(crate) struct DirScan {
 /// vets it.
 pub(crate) fn open_dir(path: &Path) -> Result<LogDir, LogError> {
     let fd = crate::paths::private_dir(path).map_err(LogError::Dir)?;
-    let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", path, errno))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| FileError::new("inspect", path, errno))?;
     Ok(LogDir {
         path: path.to_path_buf(),
         fd,
@@ -134,7 +135,7 @@ pub(crate) fn name_identity(dir: &LogDir, name: &str) -> Option<FileId> {
 pub(crate) fn open_log(dir: &LogDir, name: &str) -> Result<LogFile, LogError> {
     let (file, id, size) = open_vetted(dir, name, OFlags::empty())?;
     rustix::fs::seek(&file, rustix::fs::SeekFrom::End(0))
-        .map_err(|errno| io_error("seek in", &dir.path.join(name), errno))?;
+        .map_err(|errno| FileError::new("seek in", &dir.path.join(name), errno))?;
     Ok(LogFile { file, id, size })
 }
 
@@ -146,11 +147,7 @@ pub(crate) fn open_log(dir: &LogDir, name: &str) -> Result<LogFile, LogError> {
 pub(crate) fn open_index(dir: &LogDir, name: &str, log_size: u64) -> Result<IndexFile, LogError> {
     let path = dir.path.join(name);
     let (mut file, id, size) = open_vetted(dir, name, OFlags::APPEND)?;
-    let write_error = |source| LogError::Io {
-        action: "write",
-        path: path.clone(),
-        source,
-    };
+    let write_error = |source| LogError::from(FileError::new("write", &path, source));
     // An index of an empty log describes a file that is gone (or never had a line).
     let keep = match log_size {
         0 => 0,
@@ -207,9 +204,9 @@ fn open_vetted(dir: &LogDir, name: &str, mode: OFlags) -> Result<(File, FileId, 
     let fd = match rustix::fs::openat(&dir.fd, name, flags, Mode::from_raw_mode(0o600)) {
         Ok(fd) => fd,
         Err(Errno::LOOP) => return Err(LogError::Symlink { path }),
-        Err(errno) => return Err(io_error("open", &path, errno)),
+        Err(errno) => return Err(FileError::new("open", &path, errno).into()),
     };
-    let stat = rustix::fs::fstat(&fd).map_err(|errno| io_error("inspect", &path, errno))?;
+    let stat = rustix::fs::fstat(&fd).map_err(|errno| FileError::new("inspect", &path, errno))?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err(LogError::NotAFile { path });
     }
@@ -276,13 +273,13 @@ pub(crate) fn remove_with_index(dir: &LogDir, name: &str) -> Result<(), LogError
 /// (file names `<service>.log`) with their indexes. Rotated files numbered above `keep` are
 /// removed on the way, with their indexes.
 pub(crate) fn scan(dir: &LogDir, services: &[String], keep: u32) -> Result<DirScan, LogError> {
-    let entries =
-        rustix::fs::Dir::read_from(&dir.fd).map_err(|errno| io_error("list", &dir.path, errno))?;
+    let entries = rustix::fs::Dir::read_from(&dir.fd)
+        .map_err(|errno| FileError::new("list", &dir.path, errno))?;
     let mut scan = DirScan::default();
     // Where each rotated file is in `scan.rotated`, to add its index to it.
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for entry in entries {
-        let entry = entry.map_err(|errno| io_error("list", &dir.path, errno))?;
+        let entry = entry.map_err(|errno| FileError::new("list", &dir.path, errno))?;
         let file_name: &CStr = entry.file_name();
         let Ok(stat) = rustix::fs::statat(&dir.fd, file_name, AtFlags::SYMLINK_NOFOLLOW) else {
             // Gone since it was listed.
@@ -355,7 +352,7 @@ pub(crate) fn over_budget(rotated: &[RotatedFile], total: u64, budget: u64) -> V
 pub(crate) fn remove(dir: &LogDir, name: &str) -> Result<(), LogError> {
     match rustix::fs::unlinkat(&dir.fd, name, AtFlags::empty()) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(errno) => Err(io_error("remove", &dir.path.join(name), errno)),
+        Err(errno) => Err(FileError::new("remove", &dir.path.join(name), errno).into()),
     }
 }
 
@@ -367,7 +364,7 @@ pub(crate) fn rotated_name(name: &str, generation: u32) -> String {
 fn rename(dir: &LogDir, from: &str, to: &str) -> Result<(), LogError> {
     match rustix::fs::renameat(&dir.fd, from, &dir.fd, to) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
-        Err(errno) => Err(io_error("rename", &dir.path.join(from), errno)),
+        Err(errno) => Err(FileError::new("rename", &dir.path.join(from), errno).into()),
     }
 }
 
@@ -383,14 +380,6 @@ fn parse_rotated(file_name: &str, services: &[String]) -> Option<u32> {
         .iter()
         .any(|service| service == base)
         .then_some(generation)
-}
-
-fn io_error(action: &'static str, path: &Path, errno: Errno) -> LogError {
-    LogError::Io {
-        action,
-        path: path.to_path_buf(),
-        source: errno.into(),
-    }
 }
 
 #[cfg(test)]

@@ -488,7 +488,7 @@ fn an_unwritable_directory_is_an_error_at_open() {
     )
     .unwrap_err();
     assert!(
-        matches!(error, LogError::Dir(crate::paths::PathsError::Io { .. })),
+        matches!(error, LogError::Dir(crate::paths::PathsError::Io(_))),
         "{error:?}"
     );
     assert!(LogStore::open(LogSettings::default(), &names(&["web"])).is_err());

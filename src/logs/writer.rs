@@ -56,6 +56,7 @@ use crate::logs::format::Record;
 use crate::logs::queue::{self, Frame, Queue};
 use crate::logs::{DiskStats, LogError, LogSettings, LogStats, Stream};
 use crate::mutex::lock;
+use crate::sys::file::FileError;
 use crate::sys::pipes::Poller;
 
 pub(crate) mod pipes;
@@ -565,14 +566,11 @@ impl Writer {
         service.records.clear();
         service.next_attempt = self.now + RETRY_INTERVAL;
         let name = &self.file_names[index];
-        let error = LogError::Io {
-            action: "write",
-            path: self.dir_path.join(match index_file {
-                true => files::index_name(name),
-                false => name.clone(),
-            }),
-            source,
-        };
+        let path = self.dir_path.join(match index_file {
+            true => files::index_name(name),
+            false => name.clone(),
+        });
+        let error = LogError::Io(FileError::new("write", &path, source));
         self.record_error(index, &error);
     }
 
