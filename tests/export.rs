@@ -16,7 +16,7 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::support::{Finished, Project};
+use crate::support::{self, Finished, Project};
 
 /// A fixture project copied into a test's temporary directory under its own name (the name
 /// becomes the project's name in the output).
@@ -95,36 +95,24 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Compares `actual` with the golden file `tests/golden/export/<relative>`, or writes it with
-/// `WRANGLE_BLESS=1`.
+/// Compares `actual` with the golden file `tests/golden/export/<relative>` (see
+/// `support::check_golden`).
 fn check_golden(relative: &str, actual: &str) {
-    let path = repo().join("tests/golden/export").join(relative);
-    if std::env::var_os("WRANGLE_BLESS").is_some() {
-        fs::create_dir_all(path.parent().expect("a parent")).expect("create golden dir");
-        fs::write(&path, actual).expect("write a golden file");
-        return;
-    }
-    let expected = fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!(
-            "cannot read {}: {error}\nrun with WRANGLE_BLESS=1 to create it",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let line = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
-        panic!(
-            "{} differs from the output, first at line {}:\n--- expected\n{}\n--- actual\n{}\n\
-             (if the change is intended: WRANGLE_BLESS=1 cargo nextest run -E 'test(export::)')",
-            path.display(),
-            line + 1,
-            expected.lines().nth(line).unwrap_or("<end of file>"),
-            actual.lines().nth(line).unwrap_or("<end of file>"),
-        );
-    }
+    support::check_golden(
+        &repo().join("tests/golden/export").join(relative),
+        actual,
+        "WRANGLE_BLESS=1 cargo nextest run -E 'test(export::)'",
+    );
+}
+
+/// A Compose list of ports (`ports`, `expose`) as strings; empty when absent.
+fn port_list(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|port| port.as_str().expect("a port").to_string())
+        .collect()
 }
 
 /// The files of a directory, by name, sorted.
@@ -549,12 +537,7 @@ fn the_compose_file_reads_back_as_the_project() {
                 .map(|(key, value)| (key.clone(), value.clone()))
                 .collect();
             assert_eq!(environment, expected_env, "{context}");
-            let ports: Vec<String> = entry["ports"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|port| port.as_str().expect("a port").to_string())
-                .collect();
+            let ports = port_list(&entry["ports"]);
             // A TCP socket's port is published like a `port` for one instance, exposed to the
             // other services only for several (each replica would bind it on the host).
             let socket_ports: Vec<u16> = service
@@ -580,12 +563,7 @@ fn the_compose_file_reads_back_as_the_project() {
                 .map(|port| format!("127.0.0.1:{port}:{port}"))
                 .collect();
             assert_eq!(ports, expected_ports, "{context}");
-            let exposed_ports: Vec<String> = entry["expose"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|port| port.as_str().expect("a port").to_string())
-                .collect();
+            let exposed_ports = port_list(&entry["expose"]);
             let exposed: Vec<String> = exposed.iter().map(u16::to_string).collect();
             assert_eq!(exposed_ports, exposed, "{context}");
             match replicas {

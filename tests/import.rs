@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::support::Project;
+use crate::support::{Project, check_golden};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import")
@@ -53,17 +53,11 @@ fn import_case(case: &str, format: &str, file: &str, extra: &[&str]) -> Vec<Stri
     );
     let written = fs::read_to_string(project.path("wrangle.toml")).expect("wrangle.toml");
     let golden = fixtures().join(case).join("expected.toml");
-    let expected = fs::read_to_string(&golden).unwrap_or_default();
-    if written != expected {
-        if std::env::var_os("WRANGLE_BLESS").is_some_and(|value| value == "1") {
-            fs::write(&golden, &written).expect("bless the golden file");
-        } else {
-            panic!(
-                "{case}: the import differs from {} (WRANGLE_BLESS=1 rewrites it):\n--- got\n{written}\n--- expected\n{expected}",
-                golden.display()
-            );
-        }
-    }
+    check_golden(
+        &golden,
+        &written,
+        "WRANGLE_BLESS=1 cargo nextest run -E 'test(import::)'",
+    );
     let loaded = project.run(&["__services"]);
     assert_eq!(
         loaded.code, 0,

@@ -4,54 +4,16 @@
 //!
 //! Daemons are stopped by the harness's `DaemonGuard`, however the test ends.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
 use crate::support::{
-    Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, failed_detach, free_port, listener,
-    wait_until,
+    Answer, Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, failed_detach, free_port,
+    listener, request, wait_until,
 };
 
-/// An HTTP response: the status line, the headers (names lowercased) and the body.
-struct Response {
-    status: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-}
-
-/// `GET path` on 127.0.0.1:port with `Connection: close`; None if the connection fails.
-fn get(port: u16, path: &str) -> Option<Response> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.to_string();
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(key, value)| (key.trim().to_ascii_lowercase(), value.trim().to_string()))
-        .collect();
-    Some(Response {
-        status,
-        headers,
-        body: body.to_string(),
-    })
+/// `GET path` on 127.0.0.1:port; None if the connection fails.
+fn get(port: u16, path: &str) -> Option<Answer> {
+    request(port, "GET", path, &[])
 }
 
 /// The samples of one scrape.
@@ -91,7 +53,7 @@ impl Scrape {
 /// line the parser did not understand.
 fn scrape(port: u16) -> Scrape {
     let response = get(port, "/metrics").expect("connect to the metrics endpoint");
-    assert_eq!(response.status, "HTTP/1.1 200 OK", "{}", response.body);
+    assert_eq!(response.status, 200, "{}", response.body);
     assert_eq!(
         response.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
@@ -347,7 +309,7 @@ backoff_initial = "100ms"
     );
 
     let other = get(metrics_port, "/").expect("connect");
-    assert!(other.status.starts_with("HTTP/1.1 404"), "{}", other.status);
+    assert_eq!(other.status, 404, "{}", other.body);
 
     // Stopping the daemon closes the endpoint.
     let down = project.run(&["down"]);

@@ -12,11 +12,15 @@
 //!
 //! This is the one harness of the integration tests: a helper two test files need lives here (or
 //! in a file under `support/`), never copied. `process` finds and checks processes in `/proc`,
-//! `daemon` holds the daemon guard and what tests read from a daemon, `logs` reads log files back.
+//! `daemon` holds the daemon guard and what tests read from a daemon, `logs` reads log files back,
+//! `http` makes plain HTTP requests to wrangle's listeners, `golden` compares outputs with golden
+//! files.
 
 #![allow(dead_code)]
 
 mod daemon;
+mod golden;
+mod http;
 mod logs;
 mod process;
 
@@ -38,6 +42,8 @@ pub use daemon::{
     project_dir, restarts, service, state, status, try_project_dir, up_detached, wait_daemon_log,
     wait_states,
 };
+pub use golden::check_golden;
+pub use http::{Answer, request};
 pub use logs::{log_file_lines_in, stream_marker};
 pub use process::{
     assert_no_survivors, cmdline, fd_count, has_exited, kill_survivors, send_signal, sentinel_of,

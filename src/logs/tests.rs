@@ -64,6 +64,25 @@ fn settings(base: &Path) -> LogSettings {
     }
 }
 
+/// A store in `base/logs` for `services` that rotates a file before it passes
+/// `max_file_bytes` and keeps `keep_files` rotated files.
+fn rotating_store(
+    base: &Path,
+    services: &[&str],
+    max_file_bytes: u64,
+    keep_files: u32,
+) -> LogStore {
+    LogStore::open(
+        LogSettings {
+            max_file_bytes,
+            keep_files,
+            ..settings(base)
+        },
+        &names(services),
+    )
+    .unwrap()
+}
+
 /// Every text in the file at `path`, in order.
 fn texts(path: &Path) -> Vec<String> {
     read_file_tail(path, usize::MAX)
@@ -81,16 +100,8 @@ fn past_retry_interval() {
 #[tokio::test]
 async fn rotation_keeps_exactly_keep_files_in_order() {
     let temp = tempfile::tempdir().unwrap();
-    let store = LogStore::open(
-        LogSettings {
-            // Each line is 99 + 1 = 100 bytes: 10 per file.
-            max_file_bytes: 1000,
-            keep_files: 3,
-            ..settings(temp.path())
-        },
-        &names(&["web"]),
-    )
-    .unwrap();
+    // Each line is 99 + 1 = 100 bytes: 10 per file.
+    let store = rotating_store(temp.path(), &["web"], 1000, 3);
     for i in 0..100 {
         let mut line = line(0, i, &format!("{i:099}"));
         line.stream = if i.is_multiple_of(3) {
@@ -200,15 +211,7 @@ async fn fewer_kept_files_remove_the_extra_ones_at_start() {
 #[tokio::test]
 async fn a_fast_writer_loses_nothing_and_never_does_the_io_itself() {
     let temp = tempfile::tempdir().unwrap();
-    let store = LogStore::open(
-        LogSettings {
-            max_file_bytes: 4 * 1024 * 1024,
-            keep_files: 20,
-            ..settings(temp.path())
-        },
-        &names(&["fast", "slow"]),
-    )
-    .unwrap();
+    let store = rotating_store(temp.path(), &["fast", "slow"], 4 * 1024 * 1024, 20);
     let shared = Arc::clone(&store.shared);
     const LINES: u64 = 200_000;
     for i in 0..LINES {

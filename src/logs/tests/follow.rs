@@ -69,16 +69,8 @@ async fn next_texts(follow: &mut Follow) -> Vec<String> {
 #[tokio::test]
 async fn a_follower_gets_the_tail_then_every_later_line_once_across_rotations() {
     let temp = tempfile::tempdir().unwrap();
-    let store = LogStore::open(
-        LogSettings {
-            // 10 lines of 10 bytes per file: the follower reads across many rotations.
-            max_file_bytes: 100,
-            keep_files: 50,
-            ..settings(temp.path())
-        },
-        &names(&["a", "b"]),
-    )
-    .unwrap();
+    // 10 lines of 10 bytes per file: the follower reads across many rotations.
+    let store = rotating_store(temp.path(), &["a", "b"], 100, 50);
     for line in numbered(0, 0..5) {
         append(&store, line).await;
     }
@@ -110,15 +102,7 @@ async fn a_follower_gets_the_tail_then_every_later_line_once_across_rotations() 
 #[tokio::test]
 async fn a_follower_left_behind_by_rotation_skips_what_was_removed_and_says_how_much() {
     let temp = tempfile::tempdir().unwrap();
-    let store = LogStore::open(
-        LogSettings {
-            max_file_bytes: 100,
-            keep_files: 2,
-            ..settings(temp.path())
-        },
-        &names(&["web"]),
-    )
-    .unwrap();
+    let store = rotating_store(temp.path(), &["web"], 100, 2);
     let (tail, mut follow) = store.follow(&[], 10, None).await.unwrap();
     assert!(tail.is_empty());
     for line in numbered(0, 0..5) {
@@ -148,15 +132,7 @@ async fn a_follower_left_behind_by_rotation_skips_what_was_removed_and_says_how_
 #[tokio::test]
 async fn a_skip_counts_the_bytes_removed_before_the_follower_read_them() {
     let temp = tempfile::tempdir().unwrap();
-    let store = LogStore::open(
-        LogSettings {
-            max_file_bytes: 100,
-            keep_files: 1,
-            ..settings(temp.path())
-        },
-        &names(&["web"]),
-    )
-    .unwrap();
+    let store = rotating_store(temp.path(), &["web"], 100, 1);
     let (_, mut follow) = store.follow(&[0], 0, None).await.unwrap();
     for line in numbered(0, 0..3) {
         append(&store, line).await;

@@ -18,6 +18,14 @@ fn write_log(path: &Path, log: &[u8], records: &[(u64, u64, Stream)]) {
     std::fs::write(index_path(path), index).unwrap();
 }
 
+/// What a test compares of lines read back: text, stream and time.
+fn shown(lines: &[FileLine]) -> Vec<(&str, Stream, Option<SystemTime>)> {
+    lines
+        .iter()
+        .map(|line| (line.text.as_str(), line.stream, line.time))
+        .collect()
+}
+
 fn index_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".idx");
@@ -42,12 +50,8 @@ fn read_file_tail_reads_the_end_of_a_big_file() {
     write_log(&path, &content, &records);
 
     let last = read_file_tail(&path, 3).unwrap();
-    let shown: Vec<(&str, Stream, Option<SystemTime>)> = last
-        .iter()
-        .map(|line| (line.text.as_str(), line.stream, line.time))
-        .collect();
     assert_eq!(
-        shown,
+        shown(&last),
         [
             ("line 199997", Stream::Stderr, Some(at(199_997))),
             ("line 199998", Stream::Stdout, Some(at(199_998))),
@@ -205,12 +209,8 @@ async fn the_writer_repairs_a_torn_index_and_restarts_a_stale_one() {
     append(&store, line(1, 3, "fresh")).await;
     store.flush().await;
     let lines = read_file_tail(&path, 10).unwrap();
-    let shown: Vec<(&str, Stream, Option<SystemTime>)> = lines
-        .iter()
-        .map(|line| (line.text.as_str(), line.stream, line.time))
-        .collect();
     assert_eq!(
-        shown,
+        shown(&lines),
         [
             ("old", Stream::Stderr, Some(at(1))),
             ("new", Stream::Stdout, Some(at(2)))
@@ -246,12 +246,8 @@ async fn a_file_of_the_earlier_format_is_read_and_appended_to() {
     append(&store, after).await;
     store.flush().await;
     let lines = read_file_tail(&path, 10).unwrap();
-    let shown: Vec<(&str, Stream, Option<SystemTime>)> = lines
-        .iter()
-        .map(|line| (line.text.as_str(), line.stream, line.time))
-        .collect();
     assert_eq!(
-        shown,
+        shown(&lines),
         [
             ("before", Stream::Stdout, Some(at(1))),
             ("warned", Stream::Stderr, Some(at(2))),
@@ -298,15 +294,7 @@ fn read_file_tail_handles_odd_files() {
 #[tokio::test]
 async fn read_service_tail_spans_rotated_files() {
     let temp = tempfile::tempdir().unwrap();
-    let store = LogStore::open(
-        LogSettings {
-            max_file_bytes: 1000,
-            keep_files: 3,
-            ..settings(temp.path())
-        },
-        &names(&["web"]),
-    )
-    .unwrap();
+    let store = rotating_store(temp.path(), &["web"], 1000, 3);
     for i in 0..30 {
         append(&store, line(0, i, &format!("{i:073}"))).await;
     }
