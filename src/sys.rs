@@ -5,6 +5,7 @@
 //! make through rustix.
 
 pub mod cgroup;
+pub mod child;
 pub mod clean;
 pub mod file;
 pub mod inherit;

@@ -24,7 +24,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use clap::Args;
-use rustix::process::{Pid, PidfdFlags, Signal};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::api::client::{Client, ClientError};
@@ -34,6 +33,7 @@ use crate::environment::MANAGER_VARIABLES;
 use crate::exit;
 use crate::launch;
 use crate::spec::ServiceSpec;
+use crate::sys::child::{ChildHandle, Signal};
 use crate::sys::tree::{RUN_VAR, SERVICE_VAR};
 
 #[derive(Debug, Args)]
@@ -170,7 +170,7 @@ fn run_command(service: &ServiceSpec, command: &[String]) -> u8 {
         }
     };
     // Opened while the child is unreaped, so it names this process for as long as it is held.
-    let pidfd = rustix::process::pidfd_open(Pid::from_child(&child), PidfdFlags::empty()).ok();
+    let handle = ChildHandle::of(&child);
     let waited = launch::block_on_local(async move {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut quit = signal(SignalKind::quit())?;
@@ -188,8 +188,8 @@ fn run_command(service: &ServiceSpec, command: &[String]) -> u8 {
                 _ = terminate.recv() => Some(Signal::TERM),
                 _ = hangup.recv() => Some(Signal::HUP),
             };
-            if let (Some(signal), Some(pidfd)) = (forward, &pidfd) {
-                let _ = rustix::process::pidfd_send_signal(pidfd, signal);
+            if let (Some(signal), Some(handle)) = (forward, &handle) {
+                handle.signal(signal);
             }
         }
     });
