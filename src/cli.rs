@@ -80,8 +80,10 @@ pub enum Command {
     /// Run N instances of a service in the running daemon, starting or stopping as few as that
     /// takes.
     Scale(instances::ScaleArgs),
-    /// Read wrangle.toml again and compare it with what the daemon runs: services added,
-    /// removed and changed, secrets masked. Only --dry-run (the plan) is available so far.
+    /// Read wrangle.toml again and apply it to the running project (daemon or foreground):
+    /// start the services added,
+    /// stop those removed, reload those changed, leave the rest alone (the plan is printed,
+    /// secrets masked; --dry-run prints it only).
     Apply(apply::ApplyArgs),
     /// Stop everything and end the project's wrangle (daemon or foreground).
     Down(control::DownArgs),

@@ -38,7 +38,9 @@
 //! - If the daemon itself dies after start-up (SIGKILL, a panic), its sentinel starts a successor
 //!   (`--adopt`, see [`succession`] and `sys::sentinel`) that takes the running services over;
 //!   services have no death signal under a daemon for this reason.
-//! - SIGHUP stops everything, like SIGTERM; it does not reload the config.
+//! - SIGHUP applies the config (the same request as `wrangle apply`, see [`apply`]); the
+//!   outcome goes to `daemon.log` and the events. SIGTERM and SIGINT stop everything. A
+//!   foreground run's SIGHUP (its terminal went away) stops it, like Ctrl+C.
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -49,6 +51,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+mod apply;
 mod companion;
 mod config_view;
 mod follow;

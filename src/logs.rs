@@ -209,7 +209,8 @@ pub enum LogError {
 pub struct LogStore {
     dir: Arc<PathBuf>,
     keep_files: u32,
-    names: Arc<[String]>,
+    /// Service names by id; grows when `apply` adds services ([`LogStore::add_services`]).
+    names: std::sync::RwLock<Arc<[String]>>,
     shared: Arc<Shared>,
     /// Places for followers ([`MAX_FOLLOWERS`]).
     followers: Arc<Semaphore>,
@@ -241,11 +242,9 @@ impl LogStore {
             .map(|name| format!("{name}.log"))
             .collect();
         let shared = Arc::new(
-            Shared::new(service_names.len(), QUEUE_BYTES, settings.budget_bytes)
-                .map_err(LogError::Poll)?,
+            Shared::new(&file_names, QUEUE_BYTES, settings.budget_bytes).map_err(LogError::Poll)?,
         );
-        let writer =
-            Writer::new(&settings, dir, file_names, Arc::clone(&shared)).map_err(LogError::Poll)?;
+        let writer = Writer::new(&settings, dir, Arc::clone(&shared)).map_err(LogError::Poll)?;
         let (done_sender, done) = std::sync::mpsc::sync_channel(1);
         let writer = std::thread::Builder::new()
             .name("wrangle-logs".to_string())
@@ -254,7 +253,7 @@ impl LogStore {
         Ok(LogStore {
             dir: Arc::new(settings.dir),
             keep_files: settings.keep_files,
-            names: service_names.into(),
+            names: std::sync::RwLock::new(service_names.into()),
             shared,
             followers: Arc::new(Semaphore::new(MAX_FOLLOWERS)),
             follower_tails: Arc::new(Semaphore::new((FOLLOWER_TAILS_BYTES / TAIL_UNIT) as usize)),
@@ -262,6 +261,43 @@ impl LogStore {
             writer: Some(writer),
             done: Mutex::new(done),
         })
+    }
+
+    /// Service names by id: those the store was opened with, then those added.
+    pub fn names(&self) -> Arc<[String]> {
+        Arc::clone(
+            &self
+                .names
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Whether the store knows `service`.
+    fn knows(&self, service: ServiceId) -> bool {
+        service < self.shared.files.len()
+    }
+
+    /// Adds services after the known ones (`wrangle apply`): `names` take the next ids, in
+    /// order. A name the store knows already is refused, like at [`LogStore::open`]; so is one
+    /// that cannot be a file name.
+    pub fn add_services(&self, names: &[String]) -> Result<(), LogError> {
+        let mut known = self
+            .names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (index, name) in names.iter().enumerate() {
+            if !crate::spec::is_valid_service_name(name) {
+                return Err(LogError::ServiceName { name: name.clone() });
+            }
+            if known.contains(name) || names[..index].contains(name) {
+                return Err(LogError::DuplicateService { name: name.clone() });
+            }
+        }
+        let file_names: Vec<String> = names.iter().map(|name| format!("{name}.log")).collect();
+        self.shared.add(&file_names);
+        *known = known.iter().chain(names).cloned().collect();
+        Ok(())
     }
 
     /// Records output of `service` read from `stream` at `time` (a read of a pipe the supervisor
@@ -277,7 +313,7 @@ impl LogStore {
         time: SystemTime,
         output: &[u8],
     ) {
-        if service >= self.names.len() {
+        if !self.knows(service) {
             return;
         }
         for part in Part::copied(service, stream, format::millis(time), output) {
@@ -297,7 +333,7 @@ impl LogStore {
         pipe: OwnedFd,
         guard: Box<dyn Send>,
     ) {
-        if service >= self.names.len() {
+        if !self.knows(service) {
             return;
         }
         self.shared.queue.adopt(Adopted {
@@ -323,7 +359,7 @@ impl LogStore {
         time: SystemTime,
         output: &[u8],
     ) -> bool {
-        if service >= self.names.len() || output.is_empty() {
+        if !self.knows(service) || output.is_empty() {
             return true;
         }
         if self.writer_stuck() {
@@ -435,11 +471,13 @@ impl LogStore {
             .tail_and_ends(services, n, since, bytes)
             .await
             .map_err(|source| FileError::new("read", &self.dir, source))?;
+        let names = self.names();
         let cursors = ends
             .into_iter()
-            .map(|(service, end)| {
-                let files = lock(&self.shared.files[service]);
-                Cursor::new(service, format!("{}.log", self.names[service]), end, &files)
+            .filter_map(|(service, end)| {
+                let files = self.shared.files.get(service)?;
+                let name = names.get(service)?;
+                Some(Cursor::new(service, format!("{name}.log"), end, files))
             })
             .collect();
         let follow = Follow::new(
@@ -477,12 +515,13 @@ impl LogStore {
         Vec<(ServiceId, FileLine)>,
         Vec<(ServiceId, read::Completed)>,
     )> {
+        let names = self.names();
         let mut chosen: Vec<ServiceId> = match services.is_empty() {
-            true => (0..self.names.len()).collect(),
+            true => (0..names.len()).collect(),
             false => services
                 .iter()
                 .copied()
-                .filter(|service| *service < self.names.len())
+                .filter(|service| *service < names.len())
                 .collect(),
         };
         // A service named twice must not show its lines twice.
@@ -493,15 +532,21 @@ impl LogStore {
             first
         });
         let dir = Arc::clone(&self.dir);
-        let names = Arc::clone(&self.names);
-        let shared = Arc::clone(&self.shared);
+        let files: Vec<_> = chosen
+            .iter()
+            .map(|service| self.shared.files.get(*service))
+            .collect();
         let keep_files = self.keep_files;
         let budget = (tail_bytes / chosen.len().max(1) as u64).max(TAIL_SERVICE_BYTES);
         let read = move || -> std::io::Result<_> {
             let mut lines = Vec::new();
             let mut ends = Vec::with_capacity(chosen.len());
-            for service in chosen {
-                let completed = || lock(&shared.files[service]).completed();
+            for (service, files) in chosen.into_iter().zip(files) {
+                // Known services only (the table never shrinks).
+                let Some(files) = files else {
+                    continue;
+                };
+                let completed = || lock(&files).completed();
                 let (tail, end) = read::read_service_tail_at(
                     &dir,
                     &names[service],
@@ -544,7 +589,7 @@ impl LogStore {
 
     /// `<dir>/<service>.log`; `None` for an unknown service.
     pub fn file_path(&self, service: ServiceId) -> Option<PathBuf> {
-        let name = self.names.get(service)?;
+        let name = self.names().get(service)?.clone();
         Some(self.dir.join(format!("{name}.log")))
     }
 

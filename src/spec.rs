@@ -8,16 +8,18 @@
 //! the dependency graph has no cycle, every duration is positive where it must be, every regex
 //! compiled. Code downstream never re-validates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod apply;
 mod diff;
 mod notify;
 pub mod secret;
 mod sockets;
 
-pub use diff::{EnvChange, ProjectDiff, ServiceChange, diff};
+pub use apply::{ApplyChange, Merged, merge};
+pub use diff::{EnvChange, ProjectDiff, ServiceChange, SettingChange, diff};
 pub use notify::{
     CaFile, EVENT_KINDS, NOTIFICATION_KINDS, NotifySpec, NotifyTarget, PayloadFormat,
     SUPPRESSED_KIND, WebhookSpec,
@@ -84,8 +86,13 @@ pub struct ProjectSpec {
     pub source: PathBuf,
     /// The directory that relative paths are resolved against (the source file's directory).
     pub root: PathBuf,
-    /// Services in the order they were declared; `ServiceId` indexes this.
+    /// Services in the order they were declared; `ServiceId` indexes this. After `apply`
+    /// (see [`merge`]), services the config added follow the others, and those it removed stay
+    /// in place, listed in `retired`: an id names one service for the daemon's whole life.
     pub services: Vec<ServiceSpec>,
+    /// Services no longer in the config (removed by `apply`), kept only so that their ids stay
+    /// valid: nothing starts them, and front-ends do not show them. Empty for a loaded config.
+    pub retired: BTreeSet<ServiceId>,
     /// Listening sockets wrangle binds before any service starts and passes to the services that
     /// list them (`[sockets.NAME]`), in declaration order; `SocketId` indexes this.
     pub sockets: Vec<SocketSpec>,
@@ -166,11 +173,24 @@ impl Default for LogSpec {
 }
 
 impl ProjectSpec {
-    /// Finds a service by name.
+    /// Finds a service of the config by name (never a retired one).
     pub fn service_id(&self, name: &str) -> Option<ServiceId> {
+        self.current()
+            .find(|(_, service)| service.name == name)
+            .map(|(id, _)| id)
+    }
+
+    /// The services of the config, with their ids: every service but the retired ones.
+    pub fn current(&self) -> impl Iterator<Item = (ServiceId, &ServiceSpec)> {
         self.services
             .iter()
-            .position(|service| service.name == name)
+            .enumerate()
+            .filter(|(id, _)| !self.retired.contains(id))
+    }
+
+    /// Whether `service` is one of the config's (not retired by `apply`).
+    pub fn is_current(&self, service: ServiceId) -> bool {
+        service < self.services.len() && !self.retired.contains(&service)
     }
 }
 

@@ -85,6 +85,7 @@ pub fn project_spec(services: Vec<ServiceSpec>) -> Arc<ProjectSpec> {
         source: PathBuf::from("/w/wrangle.toml"),
         root: PathBuf::from("/w"),
         services,
+        retired: Default::default(),
         sockets: Vec::new(),
         logs: Default::default(),
         notify: Vec::new(),

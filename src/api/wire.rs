@@ -289,8 +289,10 @@ pub enum Request {
     /// Stop everything and end the daemon.
     Shutdown,
     /// Read the project's config file again, fully validated, and compare it with the running
-    /// one: the answer is a [`Reply::Plan`]. Only `dry_run: true` is served so far (acting on
-    /// the plan is refused with 403, nothing changed).
+    /// one: with `dry_run`, the answer is a [`Reply::Plan`] and nothing changes; without, the
+    /// daemon acts on the plan (added services started, removed ones stopped, changed ones
+    /// reloaded or restarted, the rest left alone) and answers [`Reply::Applied`] once the
+    /// changes are under way.
     Apply {
         /// Print the plan and touch nothing.
         #[serde(default)]
@@ -313,9 +315,15 @@ pub enum Reply {
     },
     /// The daemon is stopping every service and will then exit.
     ShuttingDown,
-    /// What differs between the running config and the file now (`apply`).
+    /// What differs between the running config and the file now (`apply --dry-run`).
     Plan {
         /// The differences.
+        plan: ApplyPlan,
+    },
+    /// What differed, now being acted on (`apply`): the services' changes are under way (follow
+    /// `/v1/events` or poll `/v1/status`); settings with `live: false` were left as they run.
+    Applied {
+        /// The differences acted on.
         plan: ApplyPlan,
     },
 }
@@ -331,8 +339,19 @@ pub struct ApplyPlan {
     /// Services both have that differ.
     pub changed: Vec<ChangedService>,
     /// Project settings that differ (`[logs]`, `[monitor]`, `[metrics]`, `[[notify]]`,
-    /// `[sockets]`): each needs `wrangle down` and `wrangle up`.
-    pub settings: Vec<String>,
+    /// `[dashboard]`, `[sockets]`).
+    pub settings: Vec<SettingDifference>,
+}
+
+/// A project setting that differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingDifference {
+    /// The table as written in wrangle.toml: `[logs]`, `[[notify]]`...
+    pub name: String,
+    /// `apply` changes it in the running daemon; when false, the daemon keeps running with the
+    /// old value until `wrangle down` and `wrangle up` (and a `[sockets]` difference stops
+    /// `apply` from changing anything).
+    pub live: bool,
 }
 
 /// A service whose settings differ.

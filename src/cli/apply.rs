@@ -1,9 +1,10 @@
 //! `wrangle apply [--dry-run]`: the project's config read again (same loader, same located
 //! errors and exit 2 as `up`) and compared with the one the daemon runs; the plan is printed:
 //! services added, removed and changed with the keys that changed, environment differences with
-//! secret-looking values masked (`spec::secret`), and project settings that need a restart of
-//! the daemon. Only the plan is served so far: without `--dry-run`, the daemon refuses to act
-//! and nothing changes.
+//! secret-looking values masked (`spec::secret`), and project settings, each applied live or
+//! needing `down` and `up`. Without `--dry-run` the daemon acts on the plan (see
+//! `daemon::apply`), and `apply` returns once the changes are under way: `wrangle ps` and
+//! `wrangle logs` show them.
 
 use std::path::PathBuf;
 
@@ -46,7 +47,11 @@ pub fn apply(file: Option<PathBuf>, args: ApplyArgs) -> u8 {
     let outcome = project::block_on(async { client.request(&request).await });
     match outcome {
         Ok(Ok(Reply::Plan { plan })) => {
-            crate::stdout::text(format_args!("{}", render_plan(&plan)));
+            crate::stdout::text(format_args!("{}", render_plan(&plan, false)));
+            exit::SUCCESS
+        }
+        Ok(Ok(Reply::Applied { plan })) => {
+            crate::stdout::text(format_args!("{}", render_plan(&plan, true)));
             exit::SUCCESS
         }
         Ok(Ok(_)) => client_failure(
@@ -58,19 +63,24 @@ pub fn apply(file: Option<PathBuf>, args: ApplyArgs) -> u8 {
     }
 }
 
-/// The plan as `apply` prints it, one line per service or setting.
-pub fn render_plan(plan: &ApplyPlan) -> String {
+/// The plan as `apply` prints it, one line per service or setting; `applied`: the daemon acts
+/// on it (otherwise it is a dry run).
+pub fn render_plan(plan: &ApplyPlan, applied: bool) -> String {
     let mut text = String::new();
     let count = plan.added.len() + plan.removed.len() + plan.changed.len() + plan.settings.len();
     if count == 0 {
         text.push_str("nothing to apply: the config matches what runs\n");
         return text;
     }
+    let (start, stop) = match applied {
+        true => ("starting", "stopping"),
+        false => ("to start", "to stop"),
+    };
     for name in &plan.added {
-        text.push_str(&format!("+ {name}: added (to start)\n"));
+        text.push_str(&format!("+ {name}: added ({start})\n"));
     }
     for name in &plan.removed {
-        text.push_str(&format!("- {name}: removed (to stop)\n"));
+        text.push_str(&format!("- {name}: removed ({stop})\n"));
     }
     for change in &plan.changed {
         text.push_str(&format!(
@@ -92,9 +102,21 @@ pub fn render_plan(plan: &ApplyPlan) -> String {
         }
     }
     for setting in &plan.settings {
-        text.push_str(&format!(
-            "! {setting}: changed (needs `wrangle down` and `wrangle up`)\n"
-        ));
+        let name = &setting.name;
+        let line = match (setting.live, applied) {
+            (true, true) => format!("~ {name}: changed (applied live)\n"),
+            (true, false) => format!("~ {name}: changed (applies live)\n"),
+            (false, true) => {
+                format!("! {name}: changed, not applied (needs `wrangle down` and `wrangle up`)\n")
+            }
+            (false, false) => {
+                format!("! {name}: changed (needs `wrangle down` and `wrangle up`)\n")
+            }
+        };
+        text.push_str(&line);
+    }
+    if applied {
+        text.push_str("applied: the changes are under way (`wrangle ps` shows them)\n");
     }
     text
 }

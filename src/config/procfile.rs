@@ -130,6 +130,7 @@ pub(crate) fn parse(
         source,
         root,
         services,
+        retired: Default::default(),
         sockets: Vec::new(),
         logs: crate::spec::LogSpec::default(),
         notify: Vec::new(),

@@ -165,6 +165,7 @@ pub(crate) fn resolve(
         source,
         root,
         services: services?,
+        retired: Default::default(),
         sockets: sockets?,
         logs: raw.logs,
         notify,

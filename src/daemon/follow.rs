@@ -16,24 +16,28 @@ use crate::human;
 use crate::logs::{FileLine, Follow, FollowItem, LogError, LogStore};
 use crate::spec::ServiceId;
 
-/// The log store as the API sees it.
+/// The log store as the API sees it. Services are named as the store knows them (which
+/// `apply` grows; a removed service's files stay readable under its name).
 pub(super) struct StoreSource {
     pub(super) store: Arc<LogStore>,
-    pub(super) names: Arc<[String]>,
 }
 
 impl StoreSource {
-    fn ids(&self, services: &[String]) -> Vec<ServiceId> {
+    fn ids(&self, names: &[String], services: &[String]) -> Vec<ServiceId> {
         services
             .iter()
-            .filter_map(|name| self.names.iter().position(|known| known == name))
+            .filter_map(|name| names.iter().position(|known| known == name))
             .collect()
     }
 }
 
 impl LogSource for StoreSource {
     fn counts(&self, service: &str) -> Option<LogCounts> {
-        let id = self.names.iter().position(|known| known == service)?;
+        let id = self
+            .store
+            .names()
+            .iter()
+            .position(|known| known == service)?;
         let stats = self.store.stats(id);
         Some(LogCounts {
             bytes_written: stats.bytes_written,
@@ -42,11 +46,8 @@ impl LogSource for StoreSource {
     }
 
     fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogTail {
-        let (store, names, ids) = (
-            Arc::clone(&self.store),
-            Arc::clone(&self.names),
-            self.ids(services),
-        );
+        let names = self.store.names();
+        let (store, ids) = (Arc::clone(&self.store), self.ids(&names, services));
         Box::pin(async move {
             let lines = store.read_tail(&ids, n, since).await.map_err(|error| {
                 ApiError::unavailable(format!("cannot read the log files: {error}"))
@@ -59,11 +60,8 @@ impl LogSource for StoreSource {
     }
 
     fn follow(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogFollow {
-        let (store, names, ids) = (
-            Arc::clone(&self.store),
-            Arc::clone(&self.names),
-            self.ids(services),
-        );
+        let names = self.store.names();
+        let (store, ids) = (Arc::clone(&self.store), self.ids(&names, services));
         Box::pin(async move {
             let (tail, follow) =
                 store

@@ -18,12 +18,14 @@ const LOG_HEALTH_DEBOUNCE: Duration = Duration::from_millis(500);
 /// Reports log-file trouble (a full disk, an unwritable directory) in `ps` and as an event, and
 /// its end: output is dropped and counted meanwhile, never allowed to stop supervision.
 pub(super) async fn watch_log_health(observer: Rc<DaemonObserver>) {
-    let services = observer.spec.services.len();
-    let mut seen: Vec<(u64, bool)> = vec![(0, false); services];
+    let mut seen: Vec<(u64, bool)> = Vec::new();
     loop {
         // Event-driven: an idle daemon never wakes up for this.
         observer.store.trouble().await;
         tokio::time::sleep(LOG_HEALTH_DEBOUNCE).await;
+        let spec = observer.spec();
+        // `apply` may have added services since.
+        seen.resize(spec.services.len(), (0, false));
         let mut changed = false;
         for (service, seen) in seen.iter_mut().enumerate() {
             let stats = observer.store.stats(service);
@@ -32,7 +34,7 @@ pub(super) async fn watch_log_health(observer: Rc<DaemonObserver>) {
                 continue;
             }
             changed = true;
-            let name = observer.spec.services[service].name.clone();
+            let name = spec.services[service].name.clone();
             let (kind, message) = match (stats.failing, seen.1) {
                 (true, _) => (
                     "log_trouble",

@@ -25,7 +25,7 @@ use crate::launch::DETACHED_MARKER;
 use crate::launch::state::{self, DaemonRecord, ServiceRecord, StateWriter};
 use crate::logs::LogStore;
 use crate::output::{Reporter, reporter};
-use crate::spec::{MonitorSpec, ProjectSpec, ServiceId};
+use crate::spec::{ApplyChange, MonitorSpec, ProjectSpec, ServiceId};
 use crate::stream::Stream;
 use crate::supervisor::event::{Event, InstanceId};
 use crate::supervisor::monitor::{Figures, ResourceReport};
@@ -46,7 +46,8 @@ pub(super) struct KnownLeader {
 /// The front-end of a run that answers: the output (a daemon's while the CLI is attached, then
 /// `daemon.log`; a foreground run's on its terminal throughout); events and state for the API.
 pub(super) struct DaemonObserver {
-    pub(super) spec: Arc<ProjectSpec>,
+    /// The spec the run follows; `apply` replaces it ([`Observer::spec_changed`]).
+    pub(super) spec: RefCell<Arc<ProjectSpec>>,
     pub(super) reporter: Reporter,
     /// The output is read: a foreground run's terminal, or the CLI that started the daemon.
     pub(super) attached: Cell<bool>,
@@ -79,6 +80,10 @@ pub(super) struct DaemonObserver {
 }
 
 impl DaemonObserver {
+    pub(super) fn spec(&self) -> Arc<ProjectSpec> {
+        Arc::clone(&self.spec.borrow())
+    }
+
     fn record_probe_attempt(&self, instance: InstanceId, latency: Duration, passed: bool) {
         let (stats, position) = {
             let mut live = self.live.borrow_mut();
@@ -150,8 +155,8 @@ impl DaemonObserver {
                     };
                     let (start_time, pgid) = (leader.start_time, leader.pgid);
                     Some(ServiceRecord {
-                        name: id.label(&self.spec),
-                        service: self.spec.services[id.service].name.clone(),
+                        name: id.label(&self.spec()),
+                        service: self.spec().services[id.service].name.clone(),
                         instance: id.number,
                         generation: snapshot.view.generation,
                         ready: snapshot.view.ready,
@@ -159,7 +164,7 @@ impl DaemonObserver {
                         start_time,
                         pgid,
                         restarts: snapshot.view.restarts,
-                        ports: self.spec.services[id.service].ports.clone(),
+                        ports: self.spec().services[id.service].ports.clone(),
                     })
                 })
                 .collect()
@@ -195,8 +200,8 @@ impl DaemonObserver {
         let _ = stdout.flush();
         self.daemon_log.attach(
             &self.daemon_log_path,
-            self.spec.logs.max_file_bytes,
-            self.spec.logs.keep_files,
+            self.spec().logs.max_file_bytes,
+            self.spec().logs.keep_files,
         );
         // Start-up is over: the code that only it ran (reading the config, the command line,
         // the first spawns) need not stay resident; what the run uses from now on is mapped
@@ -241,7 +246,7 @@ impl DaemonObserver {
 impl Observer for DaemonObserver {
     fn event(&self, event: &Event) {
         self.reporter.event(event);
-        let (service, message) = match reporter::describe(&self.spec, event) {
+        let (service, message) = match reporter::describe(&self.spec(), event) {
             Some((service, _, text)) => (service, text),
             None => (event.service(), reporter::kind(event).to_string()),
         };
@@ -275,11 +280,11 @@ impl Observer for DaemonObserver {
         self.publish(wire::Event {
             time: human::time(SystemTime::now()),
             kind: reporter::kind(event).to_string(),
-            service: service.map(|service| self.spec.services[service].name.clone()),
+            service: service.map(|service| self.spec().services[service].name.clone()),
             // Only where `ps` names instances too: a service with several.
             instance: event
                 .instance()
-                .filter(|instance| instance.label(&self.spec).contains(':'))
+                .filter(|instance| instance.label(&self.spec()).contains(':'))
                 .map(|instance| instance.number),
             message,
             pid,
@@ -288,7 +293,7 @@ impl Observer for DaemonObserver {
             self.detach();
         }
         if let Some(accompanied) = &self.companion {
-            accompanied.companion.event(&self.spec, event);
+            accompanied.companion.event(&self.spec(), event);
             match event {
                 Event::ShuttingDown { .. } => accompanied.stopping.set(true),
                 Event::AllReady { .. } => {
@@ -313,7 +318,7 @@ impl Observer for DaemonObserver {
     }
 
     fn sample_interval(&self) -> Option<Duration> {
-        let base = self.spec.monitor.interval;
+        let base = self.spec().monitor.interval;
         Some(if self.resources.watched() {
             base.min(MonitorSpec::WATCHED_INTERVAL)
         } else {
@@ -332,7 +337,7 @@ impl Observer for DaemonObserver {
             memory_bytes: figures.usage.rss_bytes,
         };
         // The history is per service: the sum of its instances.
-        let mut points: Vec<Option<wire::ResourcePoint>> = vec![None; self.spec.services.len()];
+        let mut points: Vec<Option<wire::ResourcePoint>> = vec![None; self.spec().services.len()];
         for (instance, figures) in &report.instances {
             let added = point(figures);
             let entry = points[instance.service].get_or_insert(wire::ResourcePoint {
@@ -399,12 +404,48 @@ impl Observer for DaemonObserver {
         self.reporter.notice(text);
     }
 
+    fn spec_changed(&self, spec: &Arc<ProjectSpec>, changes: &[ApplyChange]) {
+        let old = self.spec();
+        let added: Vec<String> = spec.services[old.services.len().min(spec.services.len())..]
+            .iter()
+            .map(|service| service.name.clone())
+            .collect();
+        if let Err(error) = self.store.add_services(&added) {
+            // Their output is then not kept (the store ignores unknown services); say so.
+            self.reporter.notice(&format!(
+                "the log files cannot take the added services: {error}"
+            ));
+        }
+        self.reporter.spec_changed(spec);
+        self.resources.spec_changed(spec);
+        self.records.spec_changed(spec);
+        self.spec.replace(Arc::clone(spec));
+        let interval_ms = u64::try_from(spec.monitor.interval.as_millis()).unwrap_or(u64::MAX);
+        self.status.send_modify(|status| {
+            if status.sample_interval_ms != interval_ms {
+                let mut updated = (**status).clone();
+                updated.sample_interval_ms = interval_ms;
+                *status = Arc::new(updated);
+            }
+        });
+        let message = crate::daemon::apply::summary(spec, changes);
+        self.reporter.notice(&message);
+        self.publish(wire::Event {
+            time: human::time(SystemTime::now()),
+            kind: "config_applied".to_string(),
+            service: None,
+            instance: None,
+            message,
+            pid: None,
+        });
+    }
+
     fn state_changed(&self, instances: &[InstanceSnapshot]) {
         let statuses: Vec<wire::ServiceStatus> = instances
             .iter()
             .map(|snapshot| {
                 let log = self.store.stats(snapshot.view.id.service);
-                service_status(&self.spec, snapshot, &log)
+                service_status(&self.spec(), snapshot, &log)
             })
             .collect();
         if let Some(state) = &self.state {

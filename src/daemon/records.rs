@@ -33,12 +33,53 @@ pub const PROBES_KEPT: usize = 60;
 pub struct ProjectRecords(Arc<Shared>);
 
 struct Shared {
-    /// What never changes while the daemon runs.
+    /// What changes only with the spec (`wrangle apply`).
+    layout: std::sync::RwLock<Arc<Layout>>,
+    inner: Mutex<Inner>,
+}
+
+/// The services as the spec describes them, by id (retired ones included: ids are kept).
+struct Layout {
     names: Vec<String>,
+    /// Not retired by `apply`: the others are shown nowhere.
+    current: Vec<bool>,
     configs: Vec<wire::ServiceConfig>,
     dependencies: Vec<Vec<(ServiceId, DependencyCondition, bool)>>,
     layers: Vec<u32>,
-    inner: Mutex<Inner>,
+}
+
+impl Layout {
+    fn of(spec: &ProjectSpec) -> Layout {
+        let dependencies: Vec<Vec<(ServiceId, DependencyCondition, bool)>> = spec
+            .services
+            .iter()
+            .map(|service| {
+                service
+                    .depends_on
+                    .iter()
+                    .map(|dependency| {
+                        (dependency.service, dependency.condition, dependency.restart)
+                    })
+                    .collect()
+            })
+            .collect();
+        Layout {
+            names: spec.services.iter().map(|s| s.name.clone()).collect(),
+            current: (0..spec.services.len())
+                .map(|service| spec.is_current(service))
+                .collect(),
+            configs: (0..spec.services.len())
+                .map(|service| service_config(spec, service))
+                .collect(),
+            layers: layers(&dependencies),
+            dependencies,
+        }
+    }
+
+    /// The id of a service of the config (not a retired one).
+    fn current_id(&self, name: &str) -> Option<ServiceId> {
+        (0..self.names.len()).find(|&service| self.current[service] && self.names[service] == name)
+    }
 }
 
 #[derive(Default)]
@@ -69,26 +110,8 @@ pub struct Startup {
 impl ProjectRecords {
     pub fn new(spec: &ProjectSpec) -> ProjectRecords {
         let services = spec.services.len();
-        let dependencies: Vec<Vec<(ServiceId, DependencyCondition, bool)>> = spec
-            .services
-            .iter()
-            .map(|service| {
-                service
-                    .depends_on
-                    .iter()
-                    .map(|dependency| {
-                        (dependency.service, dependency.condition, dependency.restart)
-                    })
-                    .collect()
-            })
-            .collect();
         ProjectRecords(Arc::new(Shared {
-            names: spec.services.iter().map(|s| s.name.clone()).collect(),
-            configs: (0..services)
-                .map(|service| service_config(spec, service))
-                .collect(),
-            layers: layers(&dependencies),
-            dependencies,
+            layout: std::sync::RwLock::new(Arc::new(Layout::of(spec))),
             inner: Mutex::new(Inner {
                 restarts: vec![VecDeque::new(); services],
                 probes: vec![VecDeque::new(); services],
@@ -99,6 +122,30 @@ impl ProjectRecords {
                 events: VecDeque::new(),
             }),
         }))
+    }
+
+    /// The services of `spec` from now on (`wrangle apply`: ids kept, added ones after the
+    /// others); what was recorded of each service stays with its id.
+    pub fn spec_changed(&self, spec: &ProjectSpec) {
+        let layout = Arc::new(Layout::of(spec));
+        let services = layout.names.len();
+        {
+            let mut inner = self.lock();
+            inner.restarts.resize(services, VecDeque::new());
+            inner.probes.resize(services, VecDeque::new());
+            inner.last_probe_failure.resize(services, None);
+            inner.restarts_at_spawn.resize(services, 0);
+            inner.startup.resize(services, Startup::default());
+        }
+        *self
+            .0
+            .layout
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = layout;
+    }
+
+    fn layout(&self) -> Arc<Layout> {
+        Arc::clone(&self.0.layout.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Records an event (before it is published: see `api::routes::events`).
@@ -129,11 +176,12 @@ impl ProjectRecords {
     /// A new status (one entry per instance): each restart counted since the last one becomes
     /// a record.
     pub fn statuses(&self, at: SystemTime, statuses: &[ServiceStatus]) {
+        let layout = self.layout();
         let mut inner = self.lock();
         let inner = &mut *inner;
         let mut counted = HashMap::with_capacity(statuses.len());
         for status in statuses {
-            let Some(service) = self.0.names.iter().position(|name| *name == status.name) else {
+            let Some(service) = layout.current_id(&status.name) else {
                 continue;
             };
             let instance = InstanceId::new(service, status.instance);
@@ -215,11 +263,11 @@ impl ProjectRecords {
         self.0.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn wire_dependencies(&self, service: ServiceId) -> Vec<wire::Dependency> {
-        self.0.dependencies[service]
+    fn wire_dependencies(layout: &Layout, service: ServiceId) -> Vec<wire::Dependency> {
+        layout.dependencies[service]
             .iter()
             .map(|&(dependency, condition, restart)| wire::Dependency {
-                service: self.0.names[dependency].clone(),
+                service: layout.names[dependency].clone(),
                 condition: condition.as_str().to_string(),
                 restart,
             })
@@ -249,11 +297,12 @@ impl Records for ProjectRecords {
     }
 
     fn service(&self, name: &str) -> Option<wire::ServiceDetails> {
-        let service = self.0.names.iter().position(|known| known == name)?;
+        let layout = self.layout();
+        let service = layout.current_id(name)?;
         let inner = self.lock();
         Some(wire::ServiceDetails {
             name: name.to_string(),
-            config: self.0.configs[service].clone(),
+            config: layout.configs[service].clone(),
             restarts: inner.restarts[service].iter().cloned().collect(),
             probes: inner.probes[service].iter().copied().collect(),
             last_probe_failure: inner.last_probe_failure[service].clone(),
@@ -261,6 +310,7 @@ impl Records for ProjectRecords {
     }
 
     fn graph(&self) -> wire::ProjectGraph {
+        let layout = self.layout();
         let startup = self.lock().startup.clone();
         let origin = startup.iter().filter_map(|times| times.spawned).min();
         let offset = |time: Option<SystemTime>| {
@@ -272,16 +322,17 @@ impl Records for ProjectRecords {
                     .as_secs_f64(),
             )
         };
-        let path = critical_path(&self.0.dependencies, &startup);
+        let path = critical_path(&layout.dependencies, &startup);
         let total = path.last().and_then(|&last| offset(finish(&startup[last])));
         wire::ProjectGraph {
-            services: (0..self.0.names.len())
+            services: (0..layout.names.len())
+                .filter(|&service| layout.current[service])
                 .map(|service| {
                     let times = &startup[service];
                     wire::GraphNode {
-                        name: self.0.names[service].clone(),
-                        depends_on: self.wire_dependencies(service),
-                        layer: self.0.layers[service],
+                        name: layout.names[service].clone(),
+                        depends_on: Self::wire_dependencies(&layout, service),
+                        layer: layout.layers[service],
                         started_seconds: offset(times.spawned),
                         ready_seconds: offset(times.ready),
                         completed_seconds: offset(times.completed),
@@ -299,7 +350,7 @@ impl Records for ProjectRecords {
                 .collect(),
             critical_path: path
                 .iter()
-                .map(|&service| self.0.names[service].clone())
+                .map(|&service| layout.names[service].clone())
                 .collect(),
             total_seconds: total,
         }

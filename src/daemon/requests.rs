@@ -1,12 +1,13 @@
 //! The API's requests turned into supervisor controls: selectors (`web`, `web:2`) resolved
-//! against the spec and the current status, each control answered once applied; `apply`'s plan.
+//! against the spec and the current status, each control answered once applied; `apply` (see
+//! `daemon::apply`), which replaces the spec requests are resolved against.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::RequestEnvelope;
-use crate::api::wire::{self, ApiError, ProjectStatus, Reply, Request};
+use crate::api::wire::{ApiError, ProjectStatus, Reply, Request};
 use crate::launch;
 use crate::spec::{MAX_INSTANCES, ProjectSpec, ServiceId};
 use crate::supervisor::engine::ServiceAction;
@@ -19,7 +20,7 @@ use crate::supervisor::runtime::{Control, ControlRequest};
 pub(super) async fn answer_requests(
     mut requests: mpsc::UnboundedReceiver<RequestEnvelope>,
     controls: mpsc::UnboundedSender<ControlRequest>,
-    spec: Arc<ProjectSpec>,
+    mut spec: Arc<ProjectSpec>,
     origin: launch::Origin,
     status: watch::Receiver<Arc<ProjectStatus>>,
 ) {
@@ -31,7 +32,9 @@ pub(super) async fn answer_requests(
                 continue;
             }
             Request::Apply { dry_run } => {
-                let _ = reply.send(apply_plan(&spec, origin, dry_run));
+                let reply_to = reply;
+                let outcome = crate::daemon::apply::apply(&mut spec, origin, dry_run, &controls);
+                let _ = reply_to.send(outcome.await);
                 continue;
             }
             Request::Start { services } => {
@@ -85,53 +88,6 @@ pub(super) async fn answer_requests(
     }
 }
 
-/// `apply`: the config file read again under the trust rule it was first read with, fully
-/// validated, and compared with the running spec. Acting on the plan is not served yet: the
-/// running spec is shared by the engine, the runtime, the log store, the status and metrics,
-/// which all need to follow a new one at the same turn.
-fn apply_plan(
-    spec: &ProjectSpec,
-    origin: launch::Origin,
-    dry_run: bool,
-) -> Result<Reply, ApiError> {
-    let new = launch::load_again(&spec.source, origin, &spec.profiles)
-        .map_err(|error| ApiError::bad_request(error.to_string()))?;
-    let plan = plan_of(crate::spec::diff(spec, &new));
-    if !dry_run {
-        return Err(ApiError::forbidden(
-            "acting on the plan is not available yet: use `wrangle apply --dry-run` to see it, \
-             then `wrangle down` and `wrangle up`",
-        ));
-    }
-    Ok(Reply::Plan { plan })
-}
-
-/// The plan as the API gives it.
-fn plan_of(diff: crate::spec::ProjectDiff) -> wire::ApplyPlan {
-    wire::ApplyPlan {
-        added: diff.added,
-        removed: diff.removed,
-        changed: diff
-            .changed
-            .into_iter()
-            .map(|change| wire::ChangedService {
-                name: change.name,
-                keys: change.keys.iter().map(|key| key.to_string()).collect(),
-                env: change
-                    .env
-                    .into_iter()
-                    .map(|env| wire::EnvDifference {
-                        name: env.name,
-                        before: env.before,
-                        after: env.after,
-                    })
-                    .collect(),
-            })
-            .collect(),
-        settings: diff.settings.iter().map(|key| key.to_string()).collect(),
-    }
-}
-
 /// The controls of a start, stop or restart of `selectors` (all services when empty): a service
 /// by name, or one instance as `NAME:NUMBER`; each with the name the reply gives it back.
 fn controls_for(
@@ -141,7 +97,7 @@ fn controls_for(
     action: ServiceAction,
 ) -> Result<Vec<(Control, String)>, ApiError> {
     if selectors.is_empty() {
-        let all: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
+        let all: Vec<String> = spec.current().map(|(_, s)| s.name.clone()).collect();
         return controls_for(spec, status, &all, action);
     }
     selectors
@@ -187,7 +143,7 @@ fn service_id(spec: &ProjectSpec, name: &str) -> Result<ServiceId, ApiError> {
 /// The services named (all of them when none is).
 fn service_ids(spec: &ProjectSpec, names: &[String]) -> Result<Vec<ServiceId>, ApiError> {
     if names.is_empty() {
-        return Ok((0..spec.services.len()).collect());
+        return Ok(spec.current().map(|(id, _)| id).collect());
     }
     names.iter().map(|name| service_id(spec, name)).collect()
 }

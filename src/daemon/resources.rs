@@ -26,6 +26,8 @@ pub struct ResourceStore(Arc<Mutex<Inner>>);
 
 struct Inner {
     names: Vec<String>,
+    /// Not retired by `apply` (retired services have no history to show).
+    current: Vec<bool>,
     /// The most points kept per series.
     capacity: usize,
     interval: Duration,
@@ -46,6 +48,7 @@ impl ResourceStore {
                 .iter()
                 .map(|service| service.name.clone())
                 .collect(),
+            current: vec![true; spec.services.len()],
             capacity,
             interval: spec.monitor.interval,
             daemon: VecDeque::new(),
@@ -53,6 +56,26 @@ impl ResourceStore {
             watched_at: None,
             wakeup: Arc::new(Notify::new()),
         })))
+    }
+
+    /// The services of `spec` from now on (`wrangle apply`: ids kept, added ones after the
+    /// others) and its `[monitor]` history; each service's points stay with its id.
+    pub fn spec_changed(&self, spec: &ProjectSpec) {
+        let mut inner = self.lock();
+        inner.names = spec.services.iter().map(|s| s.name.clone()).collect();
+        inner.current = (0..spec.services.len())
+            .map(|service| spec.is_current(service))
+            .collect();
+        inner.services.resize(spec.services.len(), VecDeque::new());
+        inner.capacity = history_capacity(&spec.monitor);
+        let capacity = inner.capacity;
+        let Inner {
+            daemon, services, ..
+        } = &mut *inner;
+        for series in std::iter::once(daemon).chain(services.iter_mut()) {
+            let excess = series.len().saturating_sub(capacity);
+            series.drain(..excess);
+        }
     }
 
     /// Records one sample: the daemon's point and each running service's (`None`: not running,
@@ -121,6 +144,9 @@ impl ResourceSource for ResourceStore {
                 .names
                 .iter()
                 .zip(&inner.services)
+                .zip(&inner.current)
+                .filter(|(_, current)| **current)
+                .map(|(entry, _)| entry)
                 .filter(|(name, _)| services.is_empty() || services.contains(name))
                 .map(|(name, series)| ServiceHistory {
                     name: name.clone(),

@@ -128,13 +128,15 @@ pub(super) async fn serve(prepared: &Prepared, front: Front) -> u8 {
     let resources = ResourceStore::new(&spec);
     let records = ProjectRecords::new(&spec);
     let (requests, request_receiver) = mpsc::unbounded_channel();
+    // SIGHUP applies the config, through the same request as `wrangle apply`.
+    let hangup_requests = requests.clone();
+    let (hangup, hangups) = mpsc::unbounded_channel();
     let mut context = ApiContext {
         status: status.clone(),
         requests,
         events: Arc::clone(&events),
         logs: Arc::new(StoreSource {
             store: Arc::clone(&store),
-            names: names.clone().into(),
         }),
         resources: Arc::new(resources.clone()),
         records: Arc::new(records.clone()),
@@ -206,6 +208,9 @@ pub(super) async fn serve(prepared: &Prepared, front: Front) -> u8 {
         sockets: Arc::clone(&prepared.sockets),
         holder: link.clone(),
         successor: succession,
+        // A daemon applies the config on SIGHUP; a terminal's hangup ends a foreground run,
+        // like Ctrl+C.
+        hangup: (!is_foreground).then_some(hangup),
     };
     if let Some(listener) = dashboard_listener {
         match dashboard.serve(listener) {
@@ -296,7 +301,7 @@ pub(super) async fn serve(prepared: &Prepared, front: Front) -> u8 {
         .and_then(|link| crate::sys::process_table::process(link.sentinel_pid()))
         .map(|info| (info.pid, info.start_time));
     let observer = Rc::new(DaemonObserver {
-        spec: Arc::clone(&spec),
+        spec: std::cell::RefCell::new(Arc::clone(&spec)),
         reporter,
         attached: Cell::new(!successor),
         stays_attached: is_foreground,
@@ -338,6 +343,11 @@ pub(super) async fn serve(prepared: &Prepared, front: Front) -> u8 {
         }
     })));
     tokio::task::spawn_local(watch_log_health(Rc::clone(&observer)));
+    tokio::task::spawn_local(crate::daemon::apply::apply_on_hangup(
+        hangups,
+        hangup_requests,
+        Rc::clone(&observer),
+    ));
     if progress {
         let ticking = Rc::clone(&observer);
         tokio::task::spawn_local(async move {

@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, watch};
@@ -75,6 +75,8 @@ pub struct Follow {
 /// Where a follower is in one service's files.
 pub(crate) struct Cursor {
     service: ServiceId,
+    /// The writer's account of the service's files (see `writer::Shared::files`).
+    files: Arc<Mutex<ServiceFiles>>,
     /// `<service>.log`.
     file_name: String,
     position: Position,
@@ -100,8 +102,9 @@ impl Cursor {
         service: ServiceId,
         file_name: String,
         end: Option<(FileId, u64)>,
-        files: &ServiceFiles,
+        shared_files: Arc<Mutex<ServiceFiles>>,
     ) -> Cursor {
+        let files = lock(&shared_files).clone();
         let position = match end.and_then(|(id, offset)| Some((files.latest_of(id)?, offset))) {
             Some((span, offset)) => Position::At {
                 serial: span.serial,
@@ -111,6 +114,7 @@ impl Cursor {
         };
         Cursor {
             service,
+            files: shared_files,
             file_name,
             position,
             framer: Framer::default(),
@@ -135,14 +139,8 @@ impl Cursor {
 
     /// Reads at most `budget` bytes of output after the cursor, as lines into `items`; returns
     /// the bytes read.
-    fn read(
-        &mut self,
-        dir: &Path,
-        shared: &Shared,
-        mut budget: usize,
-        items: &mut Vec<FollowItem>,
-    ) -> usize {
-        let mut files = lock(&shared.files[self.service]).clone();
+    fn read(&mut self, dir: &Path, mut budget: usize, items: &mut Vec<FollowItem>) -> usize {
+        let mut files = lock(&self.files).clone();
         let mut lines = Vec::new();
         let mut read = 0;
         // Each step reads, moves on to the next file, or takes a fresh look at the files after
@@ -219,7 +217,7 @@ impl Cursor {
             };
             let opened = open_identified(&path, id);
             let moved = {
-                let now = lock(&shared.files[self.service]);
+                let now = lock(&self.files);
                 (now.moves != files.moves).then(|| now.clone())
             };
             if let Some(now) = moved {
@@ -367,7 +365,7 @@ impl Follow {
             let files: Vec<ServiceFiles> = self
                 .cursors
                 .iter()
-                .map(|cursor| lock(&self.shared.files[cursor.service]).clone())
+                .map(|cursor| lock(&cursor.files).clone())
                 .collect();
             let now = Instant::now();
             let due = self
@@ -378,11 +376,10 @@ impl Follow {
             if due {
                 let mut cursors = std::mem::take(&mut self.cursors);
                 let dir = Arc::clone(&self.dir);
-                let shared = Arc::clone(&self.shared);
                 let turn = self.turn;
                 let _read = self.shared.reads.acquire().await;
                 let round = tokio::task::spawn_blocking(move || {
-                    let outcome = round(&dir, &shared, &mut cursors, &files, turn);
+                    let outcome = round(&dir, &mut cursors, &files, turn);
                     (cursors, outcome)
                 });
                 let (cursors, (items, more)) = round.await.ok()?;
@@ -420,7 +417,6 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// reading (its budget ran out).
 fn round(
     dir: &Path,
-    shared: &Shared,
     cursors: &mut [Cursor],
     files: &[ServiceFiles],
     turn: usize,
@@ -438,7 +434,7 @@ fn round(
                 more = true;
                 continue;
             }
-            let read = cursor.read(dir, shared, budget.min(SERVICE_ROUND_BYTES), &mut items);
+            let read = cursor.read(dir, budget.min(SERVICE_ROUND_BYTES), &mut items);
             budget -= read.min(budget);
             more |= read > 0 && cursor.behind(files);
         }

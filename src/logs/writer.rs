@@ -46,7 +46,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -86,7 +86,10 @@ pub(crate) const RETRY_INTERVAL: Duration = if cfg!(test) {
 /// What the store and the writer thread share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) services: Vec<ServiceCounters>,
+    /// `<service>.log`, by service; grows when `apply` adds services (never shrinks: an id
+    /// names one service for the store's whole life).
+    pub(crate) file_names: RwLock<Arc<[String]>>,
+    pub(crate) services: Table<ServiceCounters>,
     pub(crate) queue: Queue,
     /// Byte credit for queued output (see [`queue::credit`]).
     pub(crate) credit: Semaphore,
@@ -98,7 +101,7 @@ pub(crate) struct Shared {
     pub(crate) trouble: tokio::sync::Notify,
     /// Per service: which file is written now, how much of it is complete, and the files written
     /// before it (see [`ServiceFiles`]); read by those who follow the files.
-    pub(crate) files: Vec<Mutex<ServiceFiles>>,
+    pub(crate) files: Table<Mutex<ServiceFiles>>,
     /// Bumped after a batch that completed output in any file (or opened one): followers wait
     /// for it instead of polling. Sending never waits, and costs nothing without receivers.
     pub(crate) changes: tokio::sync::watch::Sender<u64>,
@@ -125,16 +128,65 @@ pub(crate) struct ServiceCounters {
     pub(crate) last_error: Mutex<Option<String>>,
 }
 
+/// Per-service entries that others read while the writer writes: indexed by service, only ever
+/// growing, each entry shared (an `Arc`) so a reader keeps it without holding the table.
+#[derive(Debug, Default)]
+pub(crate) struct Table<T>(RwLock<Vec<Arc<T>>>);
+
+impl<T: Default> Table<T> {
+    fn with_len(len: usize) -> Table<T> {
+        Table(RwLock::new((0..len).map(|_| Arc::default()).collect()))
+    }
+
+    /// The entry of `service`, if the store knows it.
+    pub(crate) fn get(&self, service: usize) -> Option<Arc<T>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(service)
+            .cloned()
+    }
+
+    /// Every entry, by service.
+    pub(crate) fn all(&self) -> Vec<Arc<T>> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    fn grow_to(&self, len: usize) {
+        let mut entries = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while entries.len() < len {
+            entries.push(Arc::default());
+        }
+    }
+}
+
 impl Shared {
-    pub(crate) fn new(services: usize, credit: usize, budget_bytes: u64) -> io::Result<Shared> {
+    pub(crate) fn new(
+        file_names: &[String],
+        credit: usize,
+        budget_bytes: u64,
+    ) -> io::Result<Shared> {
+        let services = file_names.len();
         Ok(Shared {
-            services: (0..services).map(|_| ServiceCounters::default()).collect(),
+            file_names: RwLock::new(file_names.into()),
+            services: Table::with_len(services),
             queue: Queue::new()?,
             credit: Semaphore::new(credit),
             progress: AtomicU64::new(0),
-            files: (0..services)
-                .map(|_| Mutex::new(ServiceFiles::default()))
-                .collect(),
+            files: Table::with_len(services),
             changes: tokio::sync::watch::Sender::new(0),
             reads: Semaphore::new(CONCURRENT_READS),
             trouble: tokio::sync::Notify::new(),
@@ -149,6 +201,29 @@ impl Shared {
             #[cfg(test)]
             spliced: AtomicU64::new(0),
         })
+    }
+
+    /// The file names of every service, by id.
+    pub(crate) fn file_names(&self) -> Arc<[String]> {
+        Arc::clone(
+            &self
+                .file_names
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Adds services (file names, by id after the known ones): their entries exist before the
+    /// writer takes any of their output (it grows its own on its next round).
+    pub(crate) fn add(&self, file_names: &[String]) {
+        let mut names = self
+            .file_names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all: Vec<String> = names.iter().chain(file_names).cloned().collect();
+        self.services.grow_to(all.len());
+        self.files.grow_to(all.len());
+        *names = all.into();
     }
 
     pub(crate) fn stats(&self, service: usize) -> LogStats {
@@ -186,6 +261,10 @@ pub(crate) struct Writer {
     /// `<service>.log`, by service.
     file_names: Vec<String>,
     services: Vec<ServiceFile>,
+    /// The shared entries of each service (`Shared::services`, `Shared::files`), held here so
+    /// that writing never takes the tables' lock.
+    counters: Vec<Arc<ServiceCounters>>,
+    files: Vec<Arc<Mutex<ServiceFiles>>>,
     /// Bytes in all service buffers.
     buffered: usize,
     /// Credit of lines taken off the queue, given back at the next flush.
@@ -222,35 +301,57 @@ struct ServiceFile {
     position: i64,
 }
 
+impl ServiceFile {
+    fn new(now: Instant) -> ServiceFile {
+        ServiceFile {
+            file: None,
+            index: None,
+            buffer: Vec::new(),
+            records: Vec::new(),
+            last_record: None,
+            next_attempt: now,
+            position: 0,
+        }
+    }
+}
+
 impl Writer {
+    /// Takes on the services added to the store since the last round (`LogStore::add_services`,
+    /// which adds them before any of their output is queued).
+    fn take_on_added_services(&mut self) {
+        if self.shared.files.len() == self.files.len() {
+            return;
+        }
+        let names = self.shared.file_names();
+        let (counters, files) = (self.shared.services.all(), self.shared.files.all());
+        let known = names.len().min(counters.len()).min(files.len());
+        for index in self.file_names.len()..known {
+            self.file_names.push(names[index].clone());
+            self.services.push(ServiceFile::new(self.now));
+            self.counters.push(Arc::clone(&counters[index]));
+            self.files.push(Arc::clone(&files[index]));
+        }
+    }
+
     pub(crate) fn new(
         settings: &LogSettings,
         dir: LogDir,
-        file_names: Vec<String>,
         shared: Arc<Shared>,
     ) -> io::Result<Writer> {
         let now = Instant::now();
         let poller = Poller::new()?;
         poller.add(shared.queue.waker().as_fd(), 0)?;
+        let file_names: Vec<String> = shared.file_names().to_vec();
         Ok(Writer {
+            counters: shared.services.all(),
+            files: shared.files.all(),
             shared,
             dir_path: dir.path.clone(),
             dir: Some(dir),
             max_file_bytes: settings.max_file_bytes,
             keep_files: settings.keep_files,
             budget_bytes: settings.budget_bytes,
-            services: file_names
-                .iter()
-                .map(|_| ServiceFile {
-                    file: None,
-                    index: None,
-                    buffer: Vec::new(),
-                    records: Vec::new(),
-                    last_record: None,
-                    next_attempt: now,
-                    position: 0,
-                })
-                .collect(),
+            services: file_names.iter().map(|_| ServiceFile::new(now)).collect(),
             file_names,
             buffered: 0,
             credit: 0,
@@ -297,6 +398,7 @@ impl Writer {
             }
             self.release_held(Instant::now());
             let batch = shared.queue.take(spare);
+            self.take_on_added_services();
             // The buffers are empty here (flushed at the end of the last round), and after an
             // idle spell the files may have changed under us.
             self.maintain();
@@ -339,6 +441,9 @@ impl Writer {
     fn accept(&mut self, frame: &Frame<'_>) {
         self.credit += frame.credit;
         let index = frame.service;
+        if index >= self.services.len() {
+            self.take_on_added_services();
+        }
         if index >= self.services.len() || frame.bytes.is_empty() {
             return;
         }
@@ -449,7 +554,7 @@ impl Writer {
         match opened {
             Ok((file, index_file)) => {
                 let service = &mut self.services[index];
-                let mut files = lock(&self.shared.files[index]);
+                let mut files = lock(&self.files[index]);
                 let reopened = files
                     .spans
                     .back()
@@ -510,7 +615,7 @@ impl Writer {
     /// failure the lines are counted dropped and the file and its index closed.
     fn write_out(&mut self, index: usize, bytes: &[u8]) {
         let service = &mut self.services[index];
-        let counters = &self.shared.services[index];
+        let counters = &self.counters[index];
         let result = match (&mut service.file, &mut service.index) {
             (Some(file), Some(index_file)) => {
                 #[cfg(test)]
@@ -530,7 +635,7 @@ impl Writer {
                         self.disk_total += written as u64;
                         service.records.clear();
                         if result.is_ok() {
-                            lock(&self.shared.files[index]).committed = file.size;
+                            lock(&self.files[index]).committed = file.size;
                             self.changed = true;
                         }
                         result.map_err(|source| (true, source))
@@ -605,17 +710,17 @@ impl Writer {
         };
         let rotated = match files::rotate(dir, &self.file_names[index], self.keep_files) {
             Ok(existing) => {
-                self.shared.services[index]
+                self.counters[index]
                     .rotations
                     .fetch_add(1, Ordering::Relaxed);
-                lock(&self.shared.files[index]).rotated(existing, self.keep_files);
+                lock(&self.files[index]).rotated(existing, self.keep_files);
                 self.budget_due = true;
                 true
             }
             // Keep appending to the same file rather than losing lines. Which renames happened
             // is not known: the rotated files are no longer where their spans say.
             Err(error) => {
-                let mut files = lock(&self.shared.files[index]);
+                let mut files = lock(&self.files[index]);
                 for span in &mut files.spans {
                     if span.generation != Some(0) {
                         span.generation = None;
@@ -633,7 +738,7 @@ impl Writer {
     }
 
     fn record_error(&self, index: usize, error: &LogError) {
-        let counters = &self.shared.services[index];
+        let counters = &self.counters[index];
         counters.failing.store(true, Ordering::Relaxed);
         *lock(&counters.last_error) = Some(describe(error));
         self.shared.trouble.notify_one();

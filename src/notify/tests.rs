@@ -146,7 +146,13 @@ fn every_event_the_daemon_publishes_can_be_asked_for() {
         assert!(known.contains(&kind), "{kind} is missing from EVENT_KINDS");
     }
     // The daemon's own events.
-    for kind in ["log_trouble", "log_recovered", "shutdown_complete"] {
+    for kind in [
+        "log_trouble",
+        "log_recovered",
+        "config_applied",
+        "apply_failed",
+        "shutdown_complete",
+    ] {
         assert!(known.contains(&kind), "{kind} is missing from EVENT_KINDS");
     }
 }

@@ -46,6 +46,10 @@ pub struct Printer {
     names: Vec<String>,
     /// Services whose lines name the instance (`web:2`): those with several instances.
     numbered: Vec<bool>,
+    /// The services' names and numbering after `wrangle apply` changed them (ids kept, added
+    /// services after the others); they supersede `names` and `numbered`. The name column
+    /// keeps its width.
+    applied: std::sync::RwLock<Option<(Vec<String>, Vec<bool>)>>,
     /// Width of the name column, in characters.
     name_width: usize,
     color: bool,
@@ -96,6 +100,7 @@ impl Printer {
         Printer {
             names: names.to_vec(),
             numbered: vec![false; names.len()],
+            applied: std::sync::RwLock::new(None),
             name_width,
             color,
             status_line,
@@ -122,6 +127,13 @@ impl Printer {
         self.name_width = self.name_width.max(widest);
         self.numbered = numbered;
         self
+    }
+
+    /// The services from now on (`wrangle apply`): `names` and `numbered` by id, as
+    /// [`Printer::new`] and [`Printer::numbered`] take them.
+    pub fn services_changed(&self, names: &[String], numbered: Vec<bool>) {
+        *self.applied.write().unwrap_or_else(PoisonError::into_inner) =
+            Some((names.to_vec(), numbered));
     }
 
     /// Service output written with `controls` (see [`Controls`]); as written by default.
@@ -270,11 +282,14 @@ impl Printer {
 
     /// `web`, or `web:2` for a numbered service's instance (or any instance but 0).
     fn instance_name(&self, instance: InstanceId) -> Cow<'_, str> {
-        let numbered = self
-            .numbered
+        let applied = self.applied.read().unwrap_or_else(PoisonError::into_inner);
+        let numbered = applied
+            .as_ref()
+            .map_or(&self.numbered, |(_, numbered)| numbered)
             .get(instance.service)
             .copied()
             .unwrap_or(false);
+        drop(applied);
         if !numbered && instance.number == 0 {
             return self.service_name(instance.service);
         }
@@ -286,6 +301,14 @@ impl Printer {
     }
 
     fn service_name(&self, service: ServiceId) -> Cow<'_, str> {
+        let applied = self.applied.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((names, _)) = applied.as_ref() {
+            return match names.get(service) {
+                Some(name) => Cow::Owned(name.clone()),
+                None => Cow::Owned(format!("#{service}")),
+            };
+        }
+        drop(applied);
         match self.names.get(service) {
             Some(name) => Cow::Borrowed(name),
             // Ids come from the same spec as the names; a stray one is still shown, not a panic.

@@ -20,7 +20,8 @@ const TAIL_LINES: usize = 12;
 
 pub struct Reporter {
     printer: Printer,
-    spec: Arc<ProjectSpec>,
+    /// Replaced by `wrangle apply` ([`Reporter::spec_changed`]).
+    spec: RefCell<Arc<ProjectSpec>>,
     state: RefCell<ReporterState>,
     /// A person at a terminal can press Ctrl+C (the foreground run); a daemon's log has no one.
     interactive: bool,
@@ -49,10 +50,22 @@ impl Reporter {
     pub fn new(printer: Printer, spec: Arc<ProjectSpec>, interactive: bool) -> Reporter {
         Reporter {
             printer,
-            spec,
+            spec: RefCell::new(spec),
             state: RefCell::new(ReporterState::default()),
             interactive,
         }
+    }
+
+    /// Events and lines name the services of `spec` from now on (`wrangle apply`).
+    pub fn spec_changed(&self, spec: &Arc<ProjectSpec>) {
+        let names: Vec<String> = spec.services.iter().map(|s| s.name.clone()).collect();
+        self.printer
+            .services_changed(&names, crate::output::numbered(spec));
+        self.spec.replace(Arc::clone(spec));
+    }
+
+    fn spec(&self) -> Arc<ProjectSpec> {
+        Arc::clone(&self.spec.borrow())
     }
 
     /// Redraws the progress line ("waiting for api (http …) 1.2s: connection refused").
@@ -66,14 +79,14 @@ impl Reporter {
             .waiting_ready
             .iter()
             .map(|(instance, (since, failure))| {
-                let probe = self.spec.services[instance.service]
+                let probe = self.spec().services[instance.service]
                     .ready
                     .as_ref()
                     .map(|probe| probe.check.describe())
                     .unwrap_or_default();
                 let mut part = format!(
                     "{} ({probe}) {:.1}s",
-                    instance.label(&self.spec),
+                    instance.label(&self.spec()),
                     since.elapsed().as_secs_f64()
                 );
                 if let Some(failure) = failure {
@@ -125,7 +138,7 @@ impl Reporter {
 
     fn show_tail(&self, instance: InstanceId) {
         let state = self.state.borrow();
-        let label = instance.label(&self.spec);
+        let label = instance.label(&self.spec());
         let Some(tail) = state.tails.get(&instance).filter(|tail| !tail.is_empty()) else {
             self.printer
                 .message(Tone::Info, &format!("{label} printed nothing"));
@@ -371,7 +384,7 @@ impl Observer for Reporter {
             let mut state = self.state.borrow_mut();
             match event {
                 Event::Started { instance, .. }
-                    if self.spec.services[instance.service].ready.is_some() =>
+                    if self.spec().services[instance.service].ready.is_some() =>
                 {
                     state
                         .waiting_ready
@@ -397,7 +410,7 @@ impl Observer for Reporter {
         ) {
             self.printer.set_status(None);
         }
-        if let Some((service, tone, mut text)) = describe(&self.spec, event) {
+        if let Some((service, tone, mut text)) = describe(&self.spec(), event) {
             if self.interactive {
                 match event {
                     Event::AllReady { .. } => text.push_str("; press Ctrl+C to stop"),

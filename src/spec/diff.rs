@@ -21,8 +21,18 @@ pub struct ProjectDiff {
     /// Services both have that differ, in the new spec's order.
     pub changed: Vec<ServiceChange>,
     /// Project-level settings that differ (`[logs]`, `[monitor]`, `[metrics]`, `[[notify]]`,
-    /// `[sockets]`).
-    pub settings: Vec<&'static str>,
+    /// `[dashboard]`, `[sockets]`), each saying whether `apply` can change it live.
+    pub settings: Vec<SettingChange>,
+}
+
+/// A project-level setting that differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingChange {
+    /// The table as the user writes it: `[logs]`, `[[notify]]`...
+    pub key: &'static str,
+    /// `apply` changes it in the running daemon; otherwise the daemon keeps the running value
+    /// until `wrangle down` and `wrangle up`.
+    pub live: bool,
 }
 
 impl ProjectDiff {
@@ -31,6 +41,14 @@ impl ProjectDiff {
             && self.removed.is_empty()
             && self.changed.is_empty()
             && self.settings.is_empty()
+    }
+
+    /// The settings that differ but cannot change while the daemon runs.
+    pub fn needing_restart(&self) -> impl Iterator<Item = &'static str> {
+        self.settings
+            .iter()
+            .filter(|setting| !setting.live)
+            .map(|setting| setting.key)
     }
 }
 
@@ -61,29 +79,27 @@ pub struct EnvChange {
     pub after: Option<String>,
 }
 
-/// Compares the running spec `old` with `new`.
+/// Compares the running spec `old` with `new`. Services `old` retired (see
+/// [`ProjectSpec::retired`]) count as absent.
 pub fn diff(old: &ProjectSpec, new: &ProjectSpec) -> ProjectDiff {
     let names = |spec: &ProjectSpec| -> BTreeSet<String> {
-        spec.services.iter().map(|s| s.name.clone()).collect()
+        spec.current().map(|(_, s)| s.name.clone()).collect()
     };
     let (old_names, new_names) = (names(old), names(new));
     let added = new
-        .services
-        .iter()
-        .filter(|service| !old_names.contains(&service.name))
-        .map(|service| service.name.clone())
+        .current()
+        .filter(|(_, service)| !old_names.contains(&service.name))
+        .map(|(_, service)| service.name.clone())
         .collect();
     let removed = old
-        .services
-        .iter()
-        .filter(|service| !new_names.contains(&service.name))
-        .map(|service| service.name.clone())
+        .current()
+        .filter(|(_, service)| !new_names.contains(&service.name))
+        .map(|(_, service)| service.name.clone())
         .collect();
     let changed = new
-        .services
-        .iter()
-        .filter_map(|after| {
-            let before = old.services.iter().find(|s| s.name == after.name)?;
+        .current()
+        .filter_map(|(_, after)| {
+            let before = old.services.get(old.service_id(&after.name)?)?;
             let change = service_change(old, before, new, after);
             (!change.keys.is_empty()).then_some(change)
         })
@@ -165,6 +181,10 @@ fn service_change(
     };
     differs("sockets", sockets(old, before) != sockets(new, after));
     differs("instances", before.instances != after.instances);
+    differs(
+        "watch",
+        before.watch.as_ref().map(watch_key) != after.watch.as_ref().map(watch_key),
+    );
     // `kubernetes` is read by `export` alone: nothing that runs differs.
     ServiceChange {
         name: after.name.clone(),
@@ -196,6 +216,27 @@ fn live_key(probe: &LiveProbe) -> String {
     )
 }
 
+/// What is watched as a comparable value: the roots, the globs as written, the ignore patterns
+/// and files, the debounce.
+fn watch_key(watch: &super::WatchSpec) -> String {
+    let entries: Vec<String> = watch
+        .entries
+        .iter()
+        .map(|entry| {
+            format!(
+                "{} {:?}",
+                entry.root.display(),
+                entry.glob.as_ref().map(|glob| glob.glob().glob())
+            )
+        })
+        .collect();
+    let ignore: Vec<&str> = watch.ignore.iter().map(|glob| glob.glob().glob()).collect();
+    format!(
+        "{entries:?} {ignore:?} {:?} {:?}",
+        watch.ignore_files, watch.debounce
+    )
+}
+
 fn env_changes(before: &ServiceSpec, after: &ServiceSpec) -> Vec<EnvChange> {
     let names: BTreeSet<&String> = before.env.keys().chain(after.env.keys()).collect();
     names
@@ -211,24 +252,23 @@ fn env_changes(before: &ServiceSpec, after: &ServiceSpec) -> Vec<EnvChange> {
         .collect()
 }
 
-fn setting_changes(old: &ProjectSpec, new: &ProjectSpec) -> Vec<&'static str> {
-    let mut settings = Vec::new();
-    if old.logs != new.logs {
-        settings.push("[logs]");
-    }
-    if old.monitor != new.monitor {
-        settings.push("[monitor]");
-    }
-    if old.metrics != new.metrics {
-        settings.push("[metrics]");
-    }
-    if old.notify != new.notify {
-        settings.push("[[notify]]");
-    }
-    if old.sockets != new.sockets {
-        settings.push("[sockets]");
-    }
-    settings
+/// Which project settings differ. Only `[monitor]` is read afresh by the running daemon at each
+/// sample; the others shape what the daemon set up before its first service (the log writer,
+/// listeners, notification workers, bound sockets), so they wait for `down` and `up`.
+fn setting_changes(old: &ProjectSpec, new: &ProjectSpec) -> Vec<SettingChange> {
+    let candidates = [
+        ("[logs]", old.logs != new.logs, false),
+        ("[monitor]", old.monitor != new.monitor, true),
+        ("[metrics]", old.metrics != new.metrics, false),
+        ("[[notify]]", old.notify != new.notify, false),
+        ("[dashboard]", old.dashboard != new.dashboard, false),
+        ("[sockets]", old.sockets != new.sockets, false),
+    ];
+    candidates
+        .into_iter()
+        .filter(|(_, differs, _)| *differs)
+        .map(|(key, _, live)| SettingChange { key, live })
+        .collect()
 }
 
 #[cfg(test)]

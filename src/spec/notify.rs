@@ -123,6 +123,14 @@ pub const EVENT_KINDS: &[(&str, &str)] = &[
         "a reload stopped before replacing every instance; the others keep serving",
     ),
     (
+        "config_applied",
+        "the config was read again and applied (wrangle apply, SIGHUP)",
+    ),
+    (
+        "apply_failed",
+        "a SIGHUP found a config that cannot be applied; nothing was changed",
+    ),
+    (
         "shutdown_complete",
         "the daemon stopped everything and is about to exit",
     ),

@@ -65,6 +65,11 @@
 //! | any               | `Shutdown`                       | Stopping in reverse dependency order |
 //! | live              | `InstanceControl`                | the same, for one instance alone     |
 //!
+//! Applying a new config (`apply.rs`): `Apply` swaps the spec (every id kept), starts the added
+//! services like `Control(Start)`, stops the removed ones like `Control(Stop)` (they stay
+//! stopped for good), scales and reloads the changed ones that run (`Reload` restarts those
+//! that cannot overlap), starts the changed ones that had failed, and leaves the rest alone.
+//!
 //! Instances (`reload.rs`): `Scale` adds instances (Waiting) or stops the highest-numbered ones
 //! with `AfterStop::Retire` (removed once their tree is gone). `Reload` repeats "add an
 //! instance, and once it is ready stop an old one with `Retire`, and once that tree is gone take
@@ -75,6 +80,7 @@
 //! **Invariant:** no IO, no clock, no randomness of its own. Only `spec`, `std`, the crate's
 //! vocabulary (`exit`, `human`) and the supervisor's own (`event`, `graph`) are imported.
 
+mod apply;
 mod ending;
 mod launch;
 mod reload;
@@ -86,7 +92,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::exit;
-use crate::spec::{ProjectSpec, ServiceId, Signal};
+use crate::spec::{ApplyChange, ProjectSpec, ServiceId, Signal};
 use crate::supervisor::event::{Event, Exit, InstanceId};
 use crate::supervisor::graph;
 
@@ -219,6 +225,23 @@ pub enum Input {
         generation: u64,
         reason: String,
     },
+    /// `wrangle apply`: run `spec` from now on (the running spec merged with the config read
+    /// again, every id kept: see `spec::merge`) and carry out `changes` (`apply.rs`).
+    Apply {
+        spec: NewSpec,
+        changes: Vec<ApplyChange>,
+    },
+}
+
+/// The spec of an [`Input::Apply`], compared by identity (a spec is not comparable, and each
+/// apply makes its own).
+#[derive(Debug, Clone)]
+pub struct NewSpec(pub Arc<ProjectSpec>);
+
+impl PartialEq for NewSpec {
+    fn eq(&self, other: &NewSpec) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Whose failure a failed spawn is. The runtime tells them apart by the error.
@@ -378,6 +401,8 @@ pub struct Engine {
     any_failed: bool,
     /// xorshift state for backoff jitter; seeded by the runtime so tests are deterministic.
     random_state: u64,
+    /// How many CPUs wrangle may run on, for `instances = "max"`.
+    cpus: u32,
 }
 
 /// Effects are pushed here in order, by every transition.
@@ -399,6 +424,7 @@ impl Engine {
             stage: Stage::Idle,
             any_failed: false,
             random_state: random_seed | 1,
+            cpus,
         }
     }
 
@@ -563,6 +589,7 @@ impl Engine {
                 let why = ForcedRestart::Liveness;
                 self.forced_restart(now, service, generation, why, reason, fx)
             }
+            Input::Apply { spec, changes } => self.apply(now, spec.0, &changes, fx),
         }
         effects
     }

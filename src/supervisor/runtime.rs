@@ -48,9 +48,11 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::logs::LogStore;
-use crate::spec::{ProjectSpec, ServiceId, Signal};
+use crate::spec::{ApplyChange, ProjectSpec, ServiceId, Signal};
 use crate::stream::Stream;
-use crate::supervisor::engine::{Effect, Engine, Input, InstanceView, Lifetime, ServiceAction};
+use crate::supervisor::engine::{
+    Effect, Engine, Input, InstanceView, Lifetime, NewSpec, ServiceAction,
+};
 use crate::supervisor::event::{Event, Exit, InstanceId};
 use crate::supervisor::monitor::{Monitor, ResourceReport};
 use crate::sys::cgroup::RunCgroup;
@@ -104,6 +106,12 @@ pub trait Observer {
     fn state_changed(&self, instances: &[InstanceSnapshot]) {
         let _ = instances;
     }
+    /// The run follows `spec` from now on (`wrangle apply`), to carry out `changes`: every id
+    /// it used before names the same service; ids past the old spec's end are new services.
+    /// Called before any event about the new services.
+    fn spec_changed(&self, spec: &Arc<ProjectSpec>, changes: &[ApplyChange]) {
+        let _ = (spec, changes);
+    }
 }
 
 /// One instance as front-ends see it.
@@ -137,7 +145,7 @@ impl ControlRequest {
 }
 
 /// Requests from the front-end (signals, the control API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Control {
     /// Stop everything; a second one skips the grace period.
     Shutdown,
@@ -155,6 +163,13 @@ pub enum Control {
     Scale { service: ServiceId, count: u32 },
     /// Replace every instance of the service, one at a time.
     Reload { service: ServiceId },
+    /// Run `spec` from now on (the running spec with the config read again merged in, every
+    /// id kept: `spec::merge`) and carry out `changes`. The executor, the system, the observer
+    /// and the engine all switch in the same turn.
+    Apply {
+        spec: NewSpec,
+        changes: Vec<ApplyChange>,
+    },
 }
 
 pub struct RunOptions {
@@ -420,6 +435,12 @@ impl<S: System> Runtime<S> {
                     }
                     Control::Scale { service, count } => self.feed(Input::Scale { service, count }),
                     Control::Reload { service } => self.feed(Input::Reload { service }),
+                    Control::Apply { spec, changes } => {
+                        self.spec = Arc::clone(&spec.0);
+                        self.system.spec_changed(&spec.0);
+                        self.observer.spec_changed(&spec.0, &changes);
+                        self.feed(Input::Apply { spec, changes })
+                    }
                 };
                 self.pending_acks.extend(request.done);
                 code
@@ -484,7 +505,9 @@ impl<S: System> Runtime<S> {
 
     /// Tells the observer about the instances' state, when it changed since the last time.
     fn publish_state(&mut self) {
+        // A retired service (removed by `apply`) is stopped for good and shown nowhere.
         let snapshots: Vec<InstanceSnapshot> = (0..self.spec.services.len())
+            .filter(|service| self.spec.is_current(*service))
             .flat_map(|service| {
                 let wanted = self.engine.wanted(service);
                 let reloading = self.engine.reloading(service);

@@ -56,6 +56,9 @@ pub struct SessionOptions {
     pub holder: Option<Rc<ParentLink>>,
     /// A daemon taking over the run of one that died keeps its token, cgroup and instances.
     pub successor: Option<Succession>,
+    /// Where SIGHUP goes, when the front-end reloads its config on it (the daemon's `apply`);
+    /// otherwise SIGHUP stops everything, like SIGTERM.
+    pub hangup: Option<mpsc::UnboundedSender<()>>,
 }
 
 /// What a daemon that died leaves its successor (see `sys::sentinel`).
@@ -80,8 +83,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Ctrl+C, SIGTERM and SIGHUP become `Control::Shutdown`; other control sources (the daemon's
-    /// API) send on `controls`. An error is a set-up failure, as a message; nothing was started.
+    /// Ctrl+C and SIGTERM become `Control::Shutdown`, and SIGHUP too unless
+    /// [`SessionOptions::hangup`] takes it; other control sources (the daemon's API) send on
+    /// `controls`. An error is a set-up failure, as a message; nothing was started.
     pub fn start(
         mut options: SessionOptions,
         observer: &dyn Observer,
@@ -92,12 +96,26 @@ impl Session {
     ) -> Result<Session, String> {
         let (control_sender, control_receiver) = controls;
         // Signal handlers come first: from here on Ctrl+C, SIGTERM and SIGHUP mean "stop
-        // everything in order", never "die and leave the services behind".
-        for kind in [
-            SignalKind::interrupt(),
-            SignalKind::terminate(),
-            SignalKind::hangup(),
-        ] {
+        // everything in order" (or, for SIGHUP, whatever the front-end makes of it), never "die
+        // and leave the services behind".
+        let hangup = options.hangup.take();
+        let hangup_stops = hangup.is_none();
+        if let Some(hangup) = hangup {
+            let mut stream = signal(SignalKind::hangup())
+                .map_err(|error| format!("cannot install a signal handler: {error}"))?;
+            tokio::task::spawn_local(async move {
+                while stream.recv().await.is_some() {
+                    if hangup.send(()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let hangup_stops = std::iter::once(SignalKind::hangup()).filter(|_| hangup_stops);
+        for kind in [SignalKind::interrupt(), SignalKind::terminate()]
+            .into_iter()
+            .chain(hangup_stops)
+        {
             let mut stream = signal(kind)
                 .map_err(|error| format!("cannot install a signal handler: {error}"))?;
             let controls = control_sender.clone();

@@ -283,7 +283,9 @@ impl App {
                         (format!("{label}: the daemon is shutting down"), Tone::Bad)
                     }
                     // `top` sends no `apply`.
-                    Ok(Reply::Plan { .. }) => (format!("{label}: accepted"), Tone::Good),
+                    Ok(Reply::Plan { .. } | Reply::Applied { .. }) => {
+                        (format!("{label}: accepted"), Tone::Good)
+                    }
                     Err(error) => (format!("{label}: error: {error}"), Tone::Bad),
                 };
                 self.say(text, tone);

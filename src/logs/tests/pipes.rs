@@ -103,7 +103,8 @@ async fn spliced_bytes_that_continue_the_last_record_are_complete_for_readers() 
     for round in 0..300 {
         out.write(b"line\n");
         store.flush().await;
-        let committed = mutex::lock(&store.shared.files[0]).committed;
+        let files = store.shared.files.get(0).expect("service 0");
+        let committed = mutex::lock(&files).committed;
         assert_eq!(
             committed,
             store.stats(0).bytes_written,

@@ -441,14 +441,14 @@ impl Writer {
         if state.records.is_empty() {
             // They continue a record already in the index: complete now. (With a record
             // pending, the flush that writes it completes them.)
-            crate::mutex::lock(&self.shared.files[service]).committed = file.size;
+            crate::mutex::lock(&self.files[service]).committed = file.size;
             self.changed = true;
         }
         state.position = state
             .position
             .saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
         self.disk_total += n as u64;
-        self.shared.services[service]
+        self.counters[service]
             .bytes_written
             .fetch_add(n as u64, Ordering::Relaxed);
         #[cfg(test)]

@@ -32,7 +32,7 @@ impl Writer {
         };
         if files::path_identity(&self.dir_path) != Some(dir.id) {
             self.dir = None;
-            for (service, files) in self.services.iter_mut().zip(&self.shared.files) {
+            for (service, files) in self.services.iter_mut().zip(&self.files) {
                 service.file = None;
                 service.next_attempt = self.now;
                 // Not where the spans say any more: in a directory that is gone or elsewhere.
@@ -45,7 +45,7 @@ impl Writer {
             return;
         }
         let services = self.services.iter_mut().zip(&self.file_names);
-        for ((service, name), files) in services.zip(&self.shared.files) {
+        for ((service, name), files) in services.zip(&self.files) {
             let (Some(file), Some(index)) = (&service.file, &service.index) else {
                 continue;
             };
@@ -89,7 +89,7 @@ impl Writer {
         let mut last_error = None;
         if scan.removed > 0 {
             // Files numbered beyond `keep_files` are gone.
-            for files in &self.shared.files {
+            for files in &self.files {
                 let mut files = lock(files);
                 for span in &mut files.spans {
                     if span
@@ -109,7 +109,7 @@ impl Writer {
                     removed += 1;
                     let base = file.name.rsplit_once('.').map_or("", |(base, _)| base);
                     if let Some(service) = self.file_names.iter().position(|name| name == base) {
-                        lock(&self.shared.files[service]).removed(file.generation);
+                        lock(&self.files[service]).removed(file.generation);
                     }
                 }
                 Err(error) => last_error = Some(describe(&error)),

@@ -113,6 +113,18 @@ fn project_settings_that_differ_are_named() {
     new.logs.keep_files += 1;
     new.monitor.interval = Duration::from_secs(1);
     let plan = diff(&old, &new);
-    assert_eq!(plan.settings, ["[logs]", "[monitor]"]);
+    let keys: Vec<(&str, bool)> = plan.settings.iter().map(|s| (s.key, s.live)).collect();
+    assert_eq!(keys, [("[logs]", false), ("[monitor]", true)]);
+    assert_eq!(plan.needing_restart().collect::<Vec<_>>(), ["[logs]"]);
     assert!(plan.changed.is_empty());
+}
+
+#[test]
+fn a_retired_service_counts_as_absent() {
+    let mut old = (*project_spec(vec![service_spec("db"), service_spec("web")])).clone();
+    old.retired.insert(0);
+    let new = project_spec(vec![service_spec("web")]);
+    assert!(diff(&old, &new).is_empty());
+    let back = project_spec(vec![service_spec("db"), service_spec("web")]);
+    assert_eq!(diff(&old, &back).added, ["db"]);
 }

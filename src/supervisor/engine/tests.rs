@@ -1,6 +1,7 @@
 //! Scenarios for the engine, driven like the runtime drives it (a [`Harness`] answers spawns at
 //! once with fake pids and records signals, timers and events), with no process anywhere.
 
+mod apply;
 mod instances;
 mod restart;
 mod start;

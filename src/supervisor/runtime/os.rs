@@ -51,7 +51,8 @@ pub(crate) struct OsOptions {
 }
 
 pub(crate) struct Os {
-    spec: Arc<ProjectSpec>,
+    /// Replaced by `wrangle apply` (see [`System::spec_changed`]).
+    spec: RefCell<Arc<ProjectSpec>>,
     reaper: Rc<Reaper>,
     /// For notices about degraded modes (no cgroups).
     observer: Rc<dyn Observer>,
@@ -85,6 +86,10 @@ struct Processes {
 }
 
 impl Os {
+    fn spec(&self) -> Arc<ProjectSpec> {
+        Arc::clone(&self.spec.borrow())
+    }
+
     pub(crate) fn new(
         spec: Arc<ProjectSpec>,
         reaper: Rc<Reaper>,
@@ -98,7 +103,7 @@ impl Os {
                 cgroups: HashMap::new(),
                 owners: Vec::new(),
             }),
-            spec,
+            spec: RefCell::new(spec),
             reaper,
             observer,
             run_token: options.run_token,
@@ -120,14 +125,14 @@ impl Os {
         let mut processes = self.processes.borrow_mut();
         if let std::collections::hash_map::Entry::Vacant(entry) = processes.cgroups.entry(instance)
         {
-            let service_name = &self.spec.services[instance.service].name;
+            let service_name = &self.spec().services[instance.service].name;
             let name = match instance.number {
                 0 => service_name.clone(),
                 number => format!("{service_name}@{number}"),
             };
             match run_cgroup.service(&name) {
                 Ok(cgroup) => {
-                    if let Some(max) = self.spec.services[instance.service].limits.max_memory {
+                    if let Some(max) = self.spec().services[instance.service].limits.max_memory {
                         // The kernel's limit is a backstop above wrangle's: the graceful
                         // restart at `max_memory` comes first, the OOM killer only for a leak
                         // too fast for a check every second.
@@ -162,15 +167,11 @@ impl Os {
             .chain(self.reaper.helpers())
             .collect();
         // Owners are indexes into `processes.owners`.
+        let spec = self.spec();
         let marks: Vec<(&str, u32)> = processes
             .owners
             .iter()
-            .map(|owner| {
-                (
-                    self.spec.services[owner.service].name.as_str(),
-                    owner.number,
-                )
-            })
+            .map(|owner| (spec.services[owner.service].name.as_str(), owner.number))
             .collect();
         let owner_of = |instance: &InstanceId| {
             processes
@@ -245,7 +246,7 @@ impl System for Os {
         instances: u32,
         notify_socket: Option<&Path>,
     ) -> io::Result<Spawned> {
-        let service_spec = &self.spec.services[instance.service];
+        let service_spec = &self.spec().services[instance.service];
         let mut env = service_spec.env.clone();
         env.insert(RUN_VAR.to_string(), self.run_token.clone());
         env.insert(SERVICE_VAR.to_string(), service_spec.name.clone());
@@ -319,6 +320,10 @@ impl System for Os {
         // A scan a few microseconds old is safe within a turn: survivors it misses are found by
         // the tree watcher, which always rescans before declaring a tree gone.
         self.scan_cache.take();
+    }
+
+    fn spec_changed(&self, spec: &Arc<ProjectSpec>) {
+        self.spec.replace(Arc::clone(spec));
     }
 
     /// Exact and cheap from the instance's cgroup when it has one, else from a full scan shared
@@ -454,7 +459,7 @@ impl System for Os {
         command: &CommandSpec,
         timeout: Duration,
     ) -> Result<(), ProbeFailure> {
-        let service_spec = &self.spec.services[instance.service];
+        let service_spec = &self.spec().services[instance.service];
         let mut env = service_spec.env.clone();
         // Which instance to look at, when several share an address.
         env.insert(INSTANCE_VAR.to_string(), instance.number.to_string());

@@ -16,12 +16,13 @@ use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use crate::probe::ProbeFailure;
-use crate::spec::{CommandSpec, Signal};
+use crate::spec::{CommandSpec, ProjectSpec, Signal};
 use crate::supervisor::event::InstanceId;
 use crate::sys::process_table::ProcessInfo;
 use crate::sys::reaper::ExitStatus;
@@ -61,6 +62,11 @@ pub(crate) trait System: 'static {
     /// A new turn of the executor's loop: whatever was learnt about the process table before is
     /// stale.
     fn new_turn(&self);
+
+    /// Spawns from now on read `spec` (`wrangle apply`; every id names the same service).
+    fn spec_changed(&self, spec: &Arc<ProjectSpec>) {
+        let _ = spec;
+    }
 
     /// The live processes of `instance`, possibly from a scan made earlier in this turn (a stop
     /// of 50 services then costs one scan).
