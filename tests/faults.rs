@@ -755,13 +755,24 @@ ready = { exec = "true" }
         "the caller's lock is held by {holders:?}"
     );
     // The services have their stdio and nothing else; the sentinel and the daemon nothing of
-    // the caller's.
-    let services: Vec<&(i32, String)> = processes
-        .iter()
-        .filter(|(_, command)| command.starts_with("sleep 65"))
-        .collect();
-    assert_eq!(services.len(), 2, "{processes:?}");
-    for (pid, command) in services {
+    // the caller's. Each is looked at once it sleeps: `sh` forks the first before it runs
+    // `sleep`, and a program's loader holds a library open for a moment after the exec.
+    let sleeping = |pid: i32| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| Some(stat.rsplit_once(") ")?.1.starts_with('S')))
+            .unwrap_or(false)
+    };
+    let mut services: Vec<(i32, String)> = Vec::new();
+    let settled = wait_until(WAIT, || {
+        services = survivors(&project.mark)
+            .into_iter()
+            .filter(|(_, command)| command.starts_with("sleep 65"))
+            .collect();
+        services.len() == 2 && services.iter().all(|(pid, _)| sleeping(*pid))
+    });
+    assert!(settled, "{services:?} among {processes:?}");
+    for (pid, command) in &services {
         let fds: Vec<i32> = descriptors(*pid).iter().map(|(fd, _)| *fd).collect();
         assert_eq!(fds, vec![0, 1, 2], "{command} (PID {pid})");
     }
