@@ -73,8 +73,14 @@ _wrangle() {
             wrangle,restart)
                 cmd="wrangle__subcmd__restart"
                 ;;
+            wrangle,resurrect)
+                cmd="wrangle__subcmd__resurrect"
+                ;;
             wrangle,run)
                 cmd="wrangle__subcmd__run"
+                ;;
+            wrangle,save)
+                cmd="wrangle__subcmd__save"
                 ;;
             wrangle,scale)
                 cmd="wrangle__subcmd__scale"
@@ -84,6 +90,9 @@ _wrangle() {
                 ;;
             wrangle,start)
                 cmd="wrangle__subcmd__start"
+                ;;
+            wrangle,startup)
+                cmd="wrangle__subcmd__startup"
                 ;;
             wrangle,status)
                 cmd="wrangle__subcmd__ps"
@@ -96,6 +105,9 @@ _wrangle() {
                 ;;
             wrangle,top)
                 cmd="wrangle__subcmd__top"
+                ;;
+            wrangle,unstartup)
+                cmd="wrangle__subcmd__unstartup"
                 ;;
             wrangle,up)
                 cmd="wrangle__subcmd__up"
@@ -181,8 +193,14 @@ _wrangle() {
             wrangle__subcmd__help,restart)
                 cmd="wrangle__subcmd__help__subcmd__restart"
                 ;;
+            wrangle__subcmd__help,resurrect)
+                cmd="wrangle__subcmd__help__subcmd__resurrect"
+                ;;
             wrangle__subcmd__help,run)
                 cmd="wrangle__subcmd__help__subcmd__run"
+                ;;
+            wrangle__subcmd__help,save)
+                cmd="wrangle__subcmd__help__subcmd__save"
                 ;;
             wrangle__subcmd__help,scale)
                 cmd="wrangle__subcmd__help__subcmd__scale"
@@ -193,6 +211,9 @@ _wrangle() {
             wrangle__subcmd__help,start)
                 cmd="wrangle__subcmd__help__subcmd__start"
                 ;;
+            wrangle__subcmd__help,startup)
+                cmd="wrangle__subcmd__help__subcmd__startup"
+                ;;
             wrangle__subcmd__help,stop)
                 cmd="wrangle__subcmd__help__subcmd__stop"
                 ;;
@@ -201,6 +222,9 @@ _wrangle() {
                 ;;
             wrangle__subcmd__help,top)
                 cmd="wrangle__subcmd__help__subcmd__top"
+                ;;
+            wrangle__subcmd__help,unstartup)
+                cmd="wrangle__subcmd__help__subcmd__unstartup"
                 ;;
             wrangle__subcmd__help,up)
                 cmd="wrangle__subcmd__help__subcmd__up"
@@ -263,7 +287,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up test run graph ports ps status logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
+            opts="-f -h -V --file --help --version up test run graph ports ps status logs start stop restart reload scale apply down clean ls save resurrect startup unstartup top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -421,7 +445,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__down)
-            opts="-f -h --file --json --help"
+            opts="-f -h --file --json --saved --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -651,7 +675,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help)
-            opts="up test run graph ports ps logs start stop restart reload scale apply down clean ls top export import init completions man schema __services dashboard __daemon help"
+            opts="up test run graph ports ps logs start stop restart reload scale apply down clean ls save resurrect startup unstartup top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1028,7 +1052,35 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__help__subcmd__resurrect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__save)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1084,6 +1136,20 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__help__subcmd__startup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__help__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1113,6 +1179,20 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help__subcmd__top)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__unstartup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1498,6 +1578,20 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__resurrect)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__run)
             opts="-f -h --file --profile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1517,6 +1611,20 @@ _wrangle() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__save)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -1582,6 +1690,32 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__startup)
+            opts="-f -h --file --system --user --as --print --saved --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__stop)
             opts="-f -h --file --all --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1636,6 +1770,28 @@ _wrangle() {
             ;;
         wrangle__subcmd__top)
             opts="-f -h --file --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__unstartup)
+            opts="-f -h --file --system --user --saved --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -18,6 +18,8 @@ pub mod outcome;
 pub mod ports;
 pub mod project;
 pub mod run;
+pub mod saved;
+pub mod startup;
 pub mod status;
 pub mod test;
 pub mod top;
@@ -91,6 +93,16 @@ pub enum Command {
     Clean(clean::CleanArgs),
     /// List every project with a running wrangle for this user.
     Ls(status::LsArgs),
+    /// Record the projects running in the background now (for this user), for `resurrect`.
+    Save,
+    /// Bring up every project `wrangle save` recorded, each with `up -d`, saying how each went;
+    /// exits non-zero when one did not come up.
+    Resurrect,
+    /// Install a systemd unit that brings this project's daemon up at boot (`--saved`: one that
+    /// runs `resurrect`); `--print` shows it and changes nothing.
+    Startup(startup::StartupArgs),
+    /// Remove the unit `wrangle startup` installed.
+    Unstartup(startup::UnstartupArgs),
     /// Watch the daemon's services live, full-screen: CPU, memory, logs; restart, stop, start.
     #[command(after_help = top::KEYS)]
     Top(top::TopArgs),
@@ -254,9 +266,14 @@ pub fn run(cli: Cli) -> u8 {
         Command::Reload(args) => instances::reload(file(args.project.clone()), args),
         Command::Scale(args) => instances::scale(file(args.project.clone()), args),
         Command::Apply(args) => apply::apply(file(args.project.clone()), args),
+        Command::Down(args) if args.saved => saved::down_saved(args.json),
         Command::Down(args) => control::down(file(args.project.clone()), args.json),
         Command::Clean(args) => clean::clean(file(args.project.clone()), args),
         Command::Ls(args) => status::ls(args),
+        Command::Save => saved::save(),
+        Command::Resurrect => saved::resurrect(),
+        Command::Startup(args) => startup::startup(file(args.project.clone()), args),
+        Command::Unstartup(args) => startup::unstartup(file(args.project.clone()), args),
         Command::Top(args) => top::top(file(args.project.clone()), args),
         Command::Export(args) => export::export(file(args.project()), args),
         Command::Import(args) => import::run(args),

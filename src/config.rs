@@ -47,8 +47,8 @@ use std::sync::Arc;
 use crate::config::diagnostic::SourceFile;
 pub use crate::config::diagnostic::{ConfigError, Diagnostic};
 pub use crate::config::schema::json_schema;
+pub use crate::config::trust::{Accounts, Origin, TRUSTED_DIRS_VAR, Trust, UserEntry};
 use crate::config::trust::{Gate, MAX_CONFIG_BYTES, Verdict};
-pub use crate::config::trust::{Origin, TRUSTED_DIRS_VAR, Trust};
 use crate::spec::ProjectSpec;
 
 /// The file name that wins when a directory has both.

@@ -61,6 +61,7 @@ mod own_log;
 pub mod records;
 mod requests;
 pub mod resources;
+mod sd_notify;
 mod serve;
 mod status;
 mod succession;

@@ -6,9 +6,12 @@
 //! notification commands) runs without them; wrangle sets its own where a service needs one.
 //! Imports nothing of the crate.
 
+/// Where a service manager listens for `READY=1` (sd_notify(3)).
+pub const NOTIFY_SOCKET: &str = "NOTIFY_SOCKET";
+
 /// The service-manager protocol variables dropped from every child's inherited environment.
 pub const MANAGER_VARIABLES: [&str; 6] = [
-    "NOTIFY_SOCKET",
+    NOTIFY_SOCKET,
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",

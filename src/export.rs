@@ -334,6 +334,32 @@ fn project_path(root: &Path, path: &Path) -> String {
     }
 }
 
+/// A command line as systemd's `ExecStart=` takes it (for `wrangle startup`'s unit).
+pub fn systemd_command_line(argv: &[String]) -> String {
+    systemd::command_line(argv)
+}
+
+/// A path as a unit's `WorkingDirectory=` takes it, or why it cannot be written there.
+pub fn systemd_path(path: &Path, what: &str) -> Result<String, String> {
+    systemd::unit_path(path, what)
+}
+
+/// A double-quoted value with C escapes and `%%`, as `Environment=` takes it.
+pub fn systemd_quoted(text: &str) -> String {
+    systemd::quoted(text)
+}
+
+/// `cpu_max` (millionths of one CPU) as a decimal number of CPUs: `1.5`, `0.25`, `2`.
+fn cpu_text(millionths: u64) -> String {
+    let whole = millionths / 1_000_000;
+    let fraction = millionths % 1_000_000;
+    if fraction == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{fraction:06}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
 /// A size as the config writes it: `512MiB` when exact, else bytes.
 fn size_text(bytes: u64) -> String {
     match binary_units(bytes) {

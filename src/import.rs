@@ -263,6 +263,43 @@ fn set_instances(service: &mut draft::Service, copies: Copies, from: &str) {
 }
 
 /// A duration in milliseconds as wrangle writes it ("1500ms", "2s", "1m").
+/// `user` and `group` from a source's user (and group), when they are names or ids wrangle
+/// accepts; a note otherwise. wrangle switches to them only when it runs as root.
+fn run_as(service: &mut draft::Service, user: &str, group: Option<&str>, from: &str) {
+    let valid = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 256
+            && !name.starts_with('-')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'))
+    };
+    for (key, name) in [("user", Some(user)), ("group", group)] {
+        let Some(name) = name.filter(|name| !name.is_empty()) else {
+            continue;
+        };
+        match valid(name) {
+            true => {
+                service
+                    .set(key, name)
+                    .comment(format!("{from}: applies when wrangle runs as root"));
+            }
+            false => service.note(format!("not imported: {from} {key} {name:?}")),
+        }
+    }
+}
+
+/// `cpu_max` from a number of CPUs (Compose's `cpus`), when it is one wrangle accepts.
+fn cpu_max(service: &mut draft::Service, value: &serde_norway::Value, from: &str) {
+    let text = source::scalar_text(value).unwrap_or_default();
+    match text.trim().parse::<f64>() {
+        Ok(cpus) if (0.01..=10_000.0).contains(&cpus) => {
+            service.set("cpu_max", text.trim());
+        }
+        _ => service.note(format!("not imported: {from} = {}", source::brief(value))),
+    }
+}
+
 fn millis(ms: u64) -> String {
     match ms {
         0 => "0s".to_string(),

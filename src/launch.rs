@@ -221,6 +221,27 @@ pub fn load(
     color: bool,
     notice: &mut dyn FnMut(String),
 ) -> Result<ProjectSpec, LaunchError> {
+    load_with(file, profiles, color, notice, config_trust()?)
+}
+
+/// [`load`] for `wrangle export`: `user` and `group` are taken as written (they name accounts
+/// of the machine the output is for).
+pub fn load_for_export(
+    file: Option<PathBuf>,
+    profiles: &[String],
+    color: bool,
+    notice: &mut dyn FnMut(String),
+) -> Result<ProjectSpec, LaunchError> {
+    load_with(file, profiles, color, notice, config_trust()?.exporting())
+}
+
+fn load_with(
+    file: Option<PathBuf>,
+    profiles: &[String],
+    color: bool,
+    notice: &mut dyn FnMut(String),
+    trust: config::Trust,
+) -> Result<ProjectSpec, LaunchError> {
     let (config_path, origin) = match file {
         Some(path) => (path, config::Origin::Named),
         None => (
@@ -228,7 +249,7 @@ pub fn load(
             config::Origin::Discovered,
         ),
     };
-    let loaded = config::load_with_profiles(&config_path, origin, &config_trust()?, profiles)?;
+    let loaded = config::load_with_profiles(&config_path, origin, &trust, profiles)?;
     for warning in &loaded.warnings {
         notice(warning.render(color));
     }
@@ -263,7 +284,19 @@ pub fn config_trust() -> Result<config::Trust, ConfigError> {
         rustix::process::geteuid().as_raw(),
         rustix::process::getegid().as_raw(),
     )
-    .with_user_names(crate::sys::process_table::user_name);
+    .with_user_names(crate::sys::process_table::user_name)
+    .with_accounts(config::Accounts {
+        user: |text| {
+            crate::sys::accounts::user(text).map(|user| config::UserEntry {
+                name: user.name,
+                uid: user.uid,
+                gid: user.gid,
+                home: user.home,
+            })
+        },
+        group: crate::sys::accounts::group,
+        groups_of: crate::sys::accounts::groups_of,
+    });
     match std::env::var_os(config::TRUSTED_DIRS_VAR) {
         Some(value) => trust.with_trusted_dirs(&value),
         None => Ok(trust),

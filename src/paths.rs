@@ -449,7 +449,7 @@ fn read_at(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
 /// `<name>-<hash>` for a canonical config path: the name of the directory holding the config,
 /// reduced to `[A-Za-z0-9._-]` (anything else becomes `_`, and a leading `.` too so the
 /// directory is not hidden), at most 32 characters; `project` when nothing is left.
-fn project_dir_name(canonical_config: &Path) -> String {
+pub fn project_dir_name(canonical_config: &Path) -> String {
     let project_dir = canonical_config
         .parent()
         .and_then(Path::file_name)

@@ -233,14 +233,46 @@ pub struct ServiceSpec {
     pub clean: Vec<PathBuf>,
 }
 
-/// What a service's first process is given before it execs (`nice`, `limits`); the processes it
-/// starts inherit it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What a service's first process is given before it execs (`nice`, `limits`, `user`,
+/// `group`, `cpu_max`); the processes it starts inherit it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessSpec {
     /// The scheduling priority, from -20 (first) to 19 (last); `None` keeps wrangle's own.
     pub nice: Option<i32>,
     /// Resource limits, each set as both the soft and the hard limit.
     pub rlimits: ResourceLimits,
+    /// Who it runs as (`user`, `group`); `None`: wrangle's own user.
+    pub run_as: Option<RunAs>,
+    /// `cpu_max`: the CPU time it may use, in millionths of one CPU per second (`"50%"` is
+    /// 500 000, `"1.5"` is 1 500 000); `None`: no limit.
+    pub cpu_max: Option<u64>,
+}
+
+/// `user` and `group` as written, and what they are on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// `user` as written (a name or a number); `None` when only `group` is set.
+    pub user: Option<String>,
+    /// `group` as written (a name or a number).
+    pub group: Option<String>,
+    /// The accounts they name here; `None` only in a spec loaded for `export`, which may name
+    /// users of the machine it is exported to and never runs anything.
+    pub account: Option<Account>,
+}
+
+/// The credentials a service runs with when wrangle runs as root (as anyone else, wrangle's own,
+/// which the config checked these are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The login name (`USER`, `LOGNAME`), or the number as text when it has none.
+    pub name: String,
+    pub uid: u32,
+    /// The primary group: `group`, else the user's own.
+    pub gid: u32,
+    /// The supplementary groups (the user's memberships in the group file, primary first).
+    pub groups: Vec<u32>,
+    /// `HOME`.
+    pub home: PathBuf,
 }
 
 /// `limits = { nofile, nproc, core, memlock }`: each `None` when not set (the limit wrangle was

@@ -4,6 +4,7 @@
 //! few file, socket and terminal calls that ARCHITECTURE.md's dependency table lets other modules
 //! make through rustix.
 
+pub mod accounts;
 pub mod cgroup;
 pub mod child;
 pub mod clean;

@@ -63,10 +63,12 @@ impl Exported {
     }
 
     fn spec(&self) -> wrangle::spec::ProjectSpec {
+        // As `wrangle export` loads it: `user` and `group` name the target's accounts.
         let trust = wrangle::config::Trust::new(
             rustix::process::geteuid().as_raw(),
             rustix::process::getegid().as_raw(),
-        );
+        )
+        .exporting();
         wrangle::config::load(
             &self.root().join("wrangle.toml"),
             wrangle::config::Origin::Named,

@@ -56,6 +56,10 @@ mod generated;
 mod export;
 // `nice` and `limits` of services, read back from /proc.
 mod limits;
+// `user` and `group`: services run as another user (as root), config errors (as anyone else).
+mod run_as;
+// Boot: `startup`/`unstartup` units, READY=1 on a real NOTIFY_SOCKET, `save` and `resurrect`.
+mod startup;
 // The web dashboard's listener (`[dashboard]`, `wrangle dashboard`): the API behind the token.
 mod dashboard;
 // The dashboard in a real browser (Chromium driven by Playwright): live views, actions, safety.

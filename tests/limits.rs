@@ -144,3 +144,55 @@ nice = -5
         "{output}"
     );
 }
+
+/// The cgroup v2 directory of a process, from `/proc/PID/cgroup` and the cgroup2 mount.
+fn cgroup_dir(pid: i32) -> Option<std::path::PathBuf> {
+    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = own.lines().find_map(|line| line.strip_prefix("0::"))?;
+    let mounts = fs::read_to_string("/proc/mounts").ok()?;
+    let mount = mounts.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(2) == Some(&"cgroup2")).then(|| fields[1].to_string())
+    })?;
+    Some(std::path::Path::new(&mount).join(path.trim_start_matches('/')))
+}
+
+/// `cpu_max` becomes the service cgroup's `cpu.max` where the cpu controller is available to
+/// wrangle; elsewhere (no cgroup, or a v2 hierarchy without the controller, as on hybrid hosts)
+/// the daemon says once that it is not enforced. Which of the two this machine does is read
+/// from the service's own cgroup.
+#[test]
+fn cpu_max_is_the_cgroup_cpu_max_or_a_warning_said_once() {
+    let project = Project::new(
+        r#"
+[services.half]
+command = ["sleep", "1000"]
+cpu_max = "50%"
+
+[services.more]
+command = ["sleep", "1000"]
+cpu_max = "1.5"
+"#,
+    );
+    let daemon = Daemon::start(&project, &[]);
+    let status = wait_states(&project, &[("half", "running"), ("more", "running")]);
+    let half = pid(&status, "half").expect("half runs");
+    let more = pid(&status, "more").expect("more runs");
+    let cpu_max = |pid: i32| {
+        cgroup_dir(pid)
+            .filter(|dir| dir.to_string_lossy().contains("wrangle-"))
+            .and_then(|dir| fs::read_to_string(dir.join("cpu.max")).ok())
+    };
+    match (cpu_max(half), cpu_max(more)) {
+        (Some(half), Some(more)) => {
+            assert_eq!(half.trim(), "50000 100000");
+            assert_eq!(more.trim(), "150000 100000");
+        }
+        (None, None) => {
+            // Said during start-up, which `up -d` relays.
+            let said = format!("{}{}", daemon.up.stdout, daemon.up.stderr);
+            assert_eq!(said.matches("cpu_max is not enforced").count(), 1, "{said}");
+        }
+        other => panic!("one service limited, the other not: {other:?}"),
+    }
+}

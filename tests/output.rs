@@ -363,7 +363,7 @@ fn a_run_as_root_says_once_that_services_run_as_root() {
     let project = Project::new("[services.api]\ncommand = [\"sleep\", \"481\"]\n");
     let _guard = crate::support::DaemonGuard::new(&project);
     let is_root = rustix::process::geteuid().is_root();
-    let notice = "wrangle * running as root: every service runs as root too";
+    let notice = "wrangle * running as root: services without `user` run as root too (api)";
 
     let mut wrangle = project.up(&[]);
     let ready = wrangle.expect_line("wrangle * all 1 service");

@@ -35,6 +35,10 @@ pub struct DownArgs {
     /// `events` until it exited) instead of the events as lines, for scripts.
     #[arg(long)]
     pub json: bool,
+    /// Stop every project `wrangle save` recorded that runs now (the stop of the
+    /// `startup --saved` unit).
+    #[arg(long, conflicts_with = "json")]
+    pub saved: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,6 +35,21 @@ pub fn start_daemon(
     output: &crate::cli::OutputArgs,
     json: bool,
 ) -> u8 {
+    start_daemon_with(file, profiles, services, clean, output, json, false)
+}
+
+/// [`start_daemon`]; with `forget_service_manager`, the daemon does not get our
+/// `NOTIFY_SOCKET` (`resurrect` under a `oneshot` unit: the projects' daemons must not claim
+/// the unit's main process).
+pub fn start_daemon_with(
+    file: Option<PathBuf>,
+    profiles: &[String],
+    services: &[String],
+    clean: bool,
+    output: &crate::cli::OutputArgs,
+    json: bool,
+    forget_service_manager: bool,
+) -> u8 {
     let failed = |code: u8, lines: VecDeque<String>| match json {
         true => outcome::print(code, outcome::fields([("output", Vec::from(lines).into())])),
         false => code,
@@ -79,7 +94,11 @@ pub fn start_daemon(
     } else {
         Vec::new()
     };
-    let (mut child, output, errors) = match spawn_detached(&argv, &cwd, &env) {
+    let env_remove: &[&str] = match forget_service_manager {
+        true => &[crate::environment::NOTIFY_SOCKET],
+        false => &[],
+    };
+    let (mut child, output, errors) = match spawn_detached(&argv, &cwd, &env, env_remove) {
         Ok(spawned) => spawned,
         Err(error) => {
             eprintln!("error: cannot start the daemon: {error}");

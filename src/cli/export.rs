@@ -124,12 +124,13 @@ pub fn export(file: Option<PathBuf>, args: ExportArgs) -> u8 {
     let color = crate::output::Printer::color_wanted(std::io::stderr().is_terminal(), |key| {
         std::env::var(key).ok()
     });
-    let spec = match crate::launch::load(file, &common.profile.selected(), color, &mut |text| {
-        eprintln!("{text}")
-    }) {
-        Ok(spec) => spec,
-        Err(error) => return crate::cli::launch_failed(&error),
-    };
+    let spec =
+        match crate::launch::load_for_export(file, &common.profile.selected(), color, &mut |text| {
+            eprintln!("{text}")
+        }) {
+            Ok(spec) => spec,
+            Err(error) => return crate::cli::launch_failed(&error),
+        };
     let options = Options {
         image,
         name: common.name.clone(),

@@ -333,6 +333,7 @@ impl Check {
             listen: None,
             // wrangle's own priority and limits: CMD is the user's, not a service.
             limits: Default::default(),
+            credentials: None,
         };
         let began = Instant::now();
         let program = self.command[0].clone();

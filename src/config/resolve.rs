@@ -31,6 +31,7 @@ use crate::spec::{
 };
 
 mod ca_file;
+mod run_as;
 mod sockets;
 
 /// Restart behaviour when neither the service nor `[defaults]` says otherwise.
@@ -244,6 +245,7 @@ impl<'a> Resolver<'a, '_, '_> {
         let instances = self.instances(service);
         let clean = self.clean_paths(service);
         let watch = cwd.as_deref().and_then(|cwd| self.watch(service, cwd));
+        let run_as = self.run_as(service);
 
         Some(ServiceSpec {
             name: name.clone(),
@@ -272,6 +274,8 @@ impl<'a> Resolver<'a, '_, '_> {
             process: ProcessSpec {
                 nice: settings.nice.or(defaults.nice),
                 rlimits: settings.limits.or(defaults.limits),
+                run_as: run_as?,
+                cpu_max: settings.cpu_max.or(defaults.cpu_max),
             },
             clean: clean?,
             watch,

@@ -403,6 +403,36 @@ fn service(key: &str) -> Option<Shape> {
             "Resource limits (setrlimit), each the soft and the hard limit: nofile, nproc, \
              core and memlock (bytes, or a size), or \"unlimited\".",
         ),
+        "user" => (
+            json!({
+                "anyOf": [
+                    { "type": "integer", "minimum": 0, "maximum": 4294967295u64 },
+                    { "type": "string", "pattern": "^[A-Za-z0-9_.$][A-Za-z0-9_.$-]*$" },
+                ],
+            }),
+            "The user the service runs as (a name or a numeric id), with its groups, HOME, USER \
+             and LOGNAME; only root can name another user than its own.",
+        ),
+        "group" => (
+            json!({
+                "anyOf": [
+                    { "type": "integer", "minimum": 0, "maximum": 4294967295u64 },
+                    { "type": "string", "pattern": "^[A-Za-z0-9_.$][A-Za-z0-9_.$-]*$" },
+                ],
+            }),
+            "The primary group the service runs with (a name or a numeric id); default: the \
+             user's own.",
+        ),
+        "cpu_max" => (
+            json!({
+                "anyOf": [
+                    { "type": "number", "exclusiveMinimum": 0 },
+                    { "type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*%?\\s*$" },
+                ],
+            }),
+            "The CPU time the service may use, through cgroup v2 cpu.max: \"50%\" of one CPU, \
+             or a number of CPUs such as \"1.5\".",
+        ),
         "kubernetes" => (
             json!({
                 "type": "object",

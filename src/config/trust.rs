@@ -92,6 +92,48 @@ pub struct Trust {
     gid: u32,
     trusted: TrustedDirs,
     user_name: fn(u32) -> String,
+    accounts: Accounts,
+    /// Loading for `export`: `user` and `group` may name accounts of another machine.
+    exporting: bool,
+}
+
+/// The caller's lookups of the accounts that `user` and `group` name (the config reads no
+/// system file by itself).
+#[derive(Debug, Clone, Copy)]
+pub struct Accounts {
+    /// A user by name or number; a number without an entry is a bare [`UserEntry`].
+    pub user: fn(&str) -> Option<UserEntry>,
+    /// A group's id by name or number.
+    pub group: fn(&str) -> Option<u32>,
+    /// The groups a user (by login name) belongs to, with the given primary group first.
+    pub groups_of: fn(&str, u32) -> Vec<u32>,
+}
+
+impl Accounts {
+    /// Numbers only: what a config is checked with when the caller gives no lookup (tests).
+    pub const NUMERIC: Accounts = Accounts {
+        user: |text| {
+            let uid = text.parse().ok()?;
+            Some(UserEntry {
+                name: text.to_string(),
+                uid,
+                gid: None,
+                home: PathBuf::from("/"),
+            })
+        },
+        group: |text| text.parse().ok(),
+        groups_of: |_, primary| vec![primary],
+    };
+}
+
+/// A user as the caller's lookup found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    pub name: String,
+    pub uid: u32,
+    /// Its primary group; `None` for a number without an entry.
+    pub gid: Option<u32>,
+    pub home: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -121,7 +163,31 @@ impl Trust {
             gid,
             trusted: TrustedDirs::Listed(Vec::new()),
             user_name: |uid| uid.to_string(),
+            accounts: Accounts::NUMERIC,
+            exporting: false,
         }
+    }
+
+    /// Looks up the accounts `user` and `group` name with `accounts`.
+    pub fn with_accounts(mut self, accounts: Accounts) -> Trust {
+        self.accounts = accounts;
+        self
+    }
+
+    /// For `export`: `user` and `group` are taken as written, unchecked, since they name
+    /// accounts of the machine the output is for, and nothing runs here.
+    pub fn exporting(mut self) -> Trust {
+        self.exporting = true;
+        self
+    }
+
+    /// The effective user and group wrangle runs as.
+    pub(crate) fn ids(&self) -> (u32, u32) {
+        (self.uid, self.gid)
+    }
+
+    pub(crate) fn accounts(&self) -> Option<&Accounts> {
+        (!self.exporting).then_some(&self.accounts)
     }
 
     /// Names users in messages (for example from `/etc/passwd`); the function returns the
@@ -185,7 +251,7 @@ impl Trust {
     }
 
     /// `nobody (uid 65534)`, or `uid 1234` for a user without a name.
-    fn user(&self, uid: u32) -> String {
+    pub(crate) fn user(&self, uid: u32) -> String {
         let name = (self.user_name)(uid);
         if name == uid.to_string() {
             format!("uid {uid}")
@@ -321,7 +387,7 @@ pub(crate) enum Doubt {
 /// What one load trusts: the user's [`Trust`] and, for a config named with `-f`, its directory.
 #[derive(Debug)]
 pub(crate) struct Gate<'t> {
-    trust: &'t Trust,
+    pub(crate) trust: &'t Trust,
     /// The canonical directory of a config named with `-f`: files under it that are in doubt
     /// are used, with a warning.
     vouched: Option<PathBuf>,

@@ -46,6 +46,8 @@ pub(super) struct KnownLeader {
 /// The front-end of a run that answers: the output (a daemon's while the CLI is attached, then
 /// `daemon.log`; a foreground run's on its terminal throughout); events and state for the API.
 pub(super) struct DaemonObserver {
+    /// Told `READY=1` at detach and `STOPPING=1` at shutdown (`NOTIFY_SOCKET`), when set.
+    pub(super) service_manager: Option<crate::daemon::sd_notify::ServiceManager>,
     /// The spec the run follows; `apply` replaces it ([`Observer::spec_changed`]).
     pub(super) spec: RefCell<Arc<ProjectSpec>>,
     pub(super) reporter: Reporter,
@@ -195,6 +197,18 @@ impl DaemonObserver {
         if let Some(link) = &self.link {
             let _ = link.detached();
         }
+        // Before `up -d` may exit: the unit's main process becomes the sentinel (which
+        // outlives a daemon that dies) before its first one is gone.
+        if let (Some(manager), Some(link)) = (&self.service_manager, &self.link) {
+            let count = self.spec().services.len();
+            if let Err(error) = manager.ready(
+                link.sentinel_pid() as u32,
+                &format!("{count} service(s) up"),
+            ) {
+                self.reporter
+                    .notice(&format!("cannot tell the service manager: {error}"));
+            }
+        }
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "{DETACHED_MARKER}{}", std::process::id());
         let _ = stdout.flush();
@@ -304,6 +318,12 @@ impl Observer for DaemonObserver {
                 }
                 _ => {}
             }
+        }
+        if let (Event::ShuttingDown { .. }, Some(manager)) = (event, &self.service_manager)
+            && let Err(error) = manager.stopping("stopping every service")
+        {
+            self.reporter
+                .notice(&format!("cannot tell the service manager: {error}"));
         }
     }
 

@@ -278,7 +278,7 @@ pub(super) async fn serve(prepared: &Prepared, front: Front) -> u8 {
             ));
         }
     }
-    reporter.notice_if_root();
+    reporter.notice_if_root(&crate::launch::run_ids(&prepared.spec, &prepared.selected));
     if is_foreground && !spec.notify.is_empty() {
         // Said once, so nobody waits for a notification that a foreground run never sends.
         reporter.notice("[[notify]] entries are not used in the foreground: the daemon sends notifications (wrangle up -d)");
@@ -300,7 +300,14 @@ pub(super) async fn serve(prepared: &Prepared, front: Front) -> u8 {
         .as_ref()
         .and_then(|link| crate::sys::process_table::process(link.sentinel_pid()))
         .map(|info| (info.pid, info.start_time));
+    // The service manager that started `up -d` (a `Type=notify` unit of `wrangle startup`).
+    let service_manager =
+        crate::daemon::sd_notify::ServiceManager::from_env().unwrap_or_else(|error| {
+            eprintln!("warning: {error}: the service manager is not told when the daemon is ready");
+            None
+        });
     let observer = Rc::new(DaemonObserver {
+        service_manager,
         spec: std::cell::RefCell::new(Arc::clone(&spec)),
         reporter,
         attached: Cell::new(!successor),

@@ -15,6 +15,9 @@
 //! | `stop_signal`, `stop_timeout` | `stop_signal`, `stop_grace_period` |
 //! | `max_memory` | `mem_limit` |
 //! | `limits` | `ulimits` (`-1`: unlimited) |
+//! | `user`, `group` | `user: USER[:GROUP]` (a group alone: `group_add` and a note) |
+//! | `cpu_max` | `cpus` |
+//! | `live` | none: a note (Docker does not restart an unhealthy container) |
 //!
 //! Compose expands `$VAR` and `${VAR}` in every value of the file, so every `$` of the project's
 //! values is written `$$`.
@@ -396,6 +399,34 @@ fn service_entry(
     }
     if !ulimits.is_empty() {
         entry.entry("ulimits", ulimits.build());
+    }
+    if let Some(run_as) = &service.process.run_as {
+        match (&run_as.user, &run_as.group) {
+            (Some(user), Some(group)) => {
+                entry.entry("user", Node::str(format!("{user}:{group}")));
+            }
+            (Some(user), None) => {
+                entry.entry("user", Node::str(user));
+            }
+            (None, Some(group)) => {
+                entry.entry("group_add", Node::seq(vec![Node::str(group)]));
+                notes.push(format!(
+                    "group = \"{group}\" without user: Compose sets a primary group only with \
+                     a user (user: NAME:GROUP); it is added as a supplementary group instead."
+                ));
+            }
+            (None, None) => {}
+        }
+    }
+    if let Some(live) = &service.live {
+        notes.push(format!(
+            "live = {{ {} }} has no Compose equivalent: Docker marks a container unhealthy from \
+             its healthcheck but does not restart it for that. The check is not exported.",
+            live.check.describe()
+        ));
+    }
+    if let Some(millionths) = service.process.cpu_max {
+        entry.entry("cpus", Node::str(super::cpu_text(millionths)));
     }
     Ok((entry.build(), notes))
 }

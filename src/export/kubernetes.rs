@@ -11,7 +11,10 @@
 //! | `ready` http, tcp, exec | `startupProbe` (the deadline: `timeout`) and `readinessProbe` (`recheck`) |
 //! | a `completed` dependency | an init container of each dependent that runs it |
 //! | `restart = "never"` | a Job (`backoffLimit: 0`); otherwise a Deployment |
+//! | `live` http, tcp, exec | `livenessProbe` (`interval`, `timeout`, `failures`) |
 //! | `max_memory` | `resources.limits.memory` |
+//! | `cpu_max` | `resources.limits.cpu` (millicores) |
+//! | `user`, `group` (numeric) | `securityContext.runAsUser`, `runAsGroup`; a name is a note |
 //! | `stop_timeout` | `terminationGracePeriodSeconds` |
 
 use std::collections::HashMap;
@@ -25,6 +28,31 @@ use crate::spec::{
     DependencyCondition, Instances, ListenAddress, ProjectSpec, ReadyCheck, ReadyProbe,
     RestartPolicy, ServiceId, Signal,
 };
+
+/// `user` and `group` as `runAsUser`/`runAsGroup`, which take numeric ids only: a name is a note
+/// (the image's `USER` decides then).
+fn security_context(service: &crate::spec::ServiceSpec, notes: &mut Vec<String>) -> Option<Node> {
+    let run_as = service.process.run_as.as_ref()?;
+    let mut context = MapBuilder::new();
+    for (key, field, written) in [
+        ("user", "runAsUser", &run_as.user),
+        ("group", "runAsGroup", &run_as.group),
+    ] {
+        let Some(written) = written else {
+            continue;
+        };
+        match written.parse::<u32>() {
+            Ok(id) => {
+                context.entry(field, Node::Int(id.into()));
+            }
+            Err(_) => notes.push(format!(
+                "{key} = \"{written}\": {field} takes a numeric id only; set the image's USER \
+                 instead, or write the id in wrangle.toml."
+            )),
+        }
+    }
+    (!context.is_empty()).then(|| context.build())
+}
 
 /// The longest name of a Service (a DNS-1035 label) and of a label value.
 const MAX_LABEL: usize = 63;
@@ -406,9 +434,11 @@ impl Context<'_> {
                 .collect();
             container.entry("ports", Node::seq(ports));
         }
+        let mut startup_probe_written = false;
         if let Some(probe) = &service.ready {
             match probe_action(&probe.check) {
                 ProbeAction::Exported(action) => {
+                    startup_probe_written = true;
                     if probe.interval.subsec_nanos() > 0 {
                         notes.push(format!(
                             "ready.interval = {}: Kubernetes probes at most once a second.",
@@ -417,6 +447,29 @@ impl Context<'_> {
                     }
                     container.entry("startupProbe", startup_probe(&action, probe));
                     container.entry("readinessProbe", readiness_probe(action, probe));
+                }
+                ProbeAction::None(why) => notes.push(why),
+            }
+        }
+        if let Some(live) = &service.live {
+            match probe_action(&live.check) {
+                ProbeAction::Exported(action) => {
+                    if live.interval.subsec_nanos() > 0 || live.timeout.subsec_nanos() > 0 {
+                        notes.push(
+                            "live: Kubernetes probes in whole seconds; the interval and \
+                             timeout are rounded up."
+                                .to_string(),
+                        );
+                    }
+                    if !startup_probe_written {
+                        notes.push(
+                            "live: wrangle checks liveness from the instance's readiness on; \
+                             Kubernetes from the container's start, and no startupProbe holds \
+                             it back here: add initialDelaySeconds if the service starts slowly."
+                                .to_string(),
+                        );
+                    }
+                    container.entry("livenessProbe", liveness_probe(action, live));
                 }
                 ProbeAction::None(why) => notes.push(why),
             }
@@ -534,12 +587,24 @@ impl Context<'_> {
             source.entry("configMapRef", reference.build());
             container.entry("envFrom", Node::seq(vec![source.build()]));
         }
+        let mut limits = MapBuilder::new();
+        if let Some(millionths) = service.process.cpu_max {
+            // Millicores, at least the 1m Kubernetes accepts.
+            limits.entry(
+                "cpu",
+                Node::str(format!("{}m", millionths.div_ceil(1000).max(1))),
+            );
+        }
         if let Some(bytes) = service.limits.max_memory {
-            let mut limits = MapBuilder::new();
             limits.entry("memory", Node::str(quantity(bytes)));
+        }
+        if !limits.is_empty() {
             let mut resources = MapBuilder::new();
             resources.entry("limits", limits.build());
             container.entry("resources", resources.build());
+        }
+        if let Some(context) = security_context(service, notes) {
+            container.entry("securityContext", context);
         }
         container
     }
@@ -723,6 +788,22 @@ fn readiness_probe(action: (String, Node), probe: &ReadyProbe) -> Node {
             "failureThreshold",
             Node::Int(i64::from(ReadyProbe::LOST_AFTER)),
         );
+    map.build()
+}
+
+/// Liveness: every `interval`, each attempt within `timeout`, restarted after `failures` in a row.
+fn liveness_probe(action: (String, Node), live: &crate::spec::LiveProbe) -> Node {
+    let mut map = MapBuilder::new();
+    map.entry(action.0, action.1)
+        .entry(
+            "periodSeconds",
+            Node::Int(seconds_i64(whole_seconds(live.interval, 1))),
+        )
+        .entry(
+            "timeoutSeconds",
+            Node::Int(seconds_i64(whole_seconds(live.timeout, 1))),
+        )
+        .entry("failureThreshold", Node::Int(i64::from(live.failures)));
     map.build()
 }
 

@@ -7,11 +7,14 @@
 //! | a `completed` dependency | that service is `Type=oneshot` with `RemainAfterExit=yes` |
 //! | `ready = { notify = true }` | `Type=notify`, `NotifyAccess=all`, `TimeoutStartSec=` |
 //! | any other probe | none: `Type=exec`, and a note |
+//! | `live` | none: a note (systemd's watchdog needs the service's own `WATCHDOG=1`) |
 //! | `restart`, `backoff_initial` | `Restart=`, `RestartSec=` |
 //! | `max_restarts`, `restart_window` | `StartLimitBurst=` (one more: it counts starts), `StartLimitIntervalSec=` |
 //! | `stop_signal`, `stop_timeout` | `KillSignal=`, `TimeoutStopSec=` (the whole cgroup, as wrangle stops the whole tree) |
 //! | `max_memory` | `MemoryMax=` |
 //! | `nice`, `limits` | `Nice=`, `LimitNOFILE=`, `LimitNPROC=`, `LimitCORE=`, `LimitMEMLOCK=` |
+//! | `user`, `group` | `User=`, `Group=` (as written) |
+//! | `cpu_max` | `CPUQuota=` (percent of one CPU) |
 //! | `env`, `env_file`, `PORT` | `Environment=`, one per variable, merged as wrangle merges them |
 //! | `cwd` | `WorkingDirectory=` |
 //! | `[sockets.NAME]` | `<project>-NAME.socket` (`ListenStream=`, `SocketMode=`, `FileDescriptorName=NAME`) |
@@ -263,6 +266,14 @@ fn service_unit(
             probe.check.describe()
         ));
     }
+    if let Some(live) = &service.live {
+        notes.push(format!(
+            "live = {{ {} }} has no systemd equivalent: systemd restarts a unit whose program \
+             exits, not one that stops answering (its watchdog, WatchdogSec=, needs the service \
+             itself to send WATCHDOG=1 to $NOTIFY_SOCKET). The check is not exported.",
+            live.check.describe()
+        ));
+    }
     for dependency in &service.depends_on {
         let other = &spec.services[dependency.service];
         if dependency.condition == DependencyCondition::Ready
@@ -439,10 +450,30 @@ fn service_unit(
             unit.set(&format!("Limit{}", key.to_ascii_uppercase()), &value);
         }
     }
+    if let Some(run_as) = &service.process.run_as {
+        if let Some(user) = &run_as.user {
+            unit.set("User", user);
+        }
+        if let Some(group) = &run_as.group {
+            unit.set("Group", group);
+        }
+    }
+    if let Some(millionths) = service.process.cpu_max {
+        unit.set("CPUQuota", &cpu_quota(millionths));
+    }
 
     unit.section("Install");
     unit.set("WantedBy", target);
     Ok((unit.text, unit.notes))
+}
+
+/// `cpu_max` as `CPUQuota=`: percent of one CPU, to the hundredth systemd accepts.
+fn cpu_quota(millionths: u64) -> String {
+    let hundredths = millionths.div_ceil(100);
+    match hundredths % 100 {
+        0 => format!("{}%", hundredths / 100),
+        part => format!("{}.{part:02}%", hundredths / 100),
+    }
 }
 
 /// The `.socket` unit of `[sockets.NAME]`, or `None` when no service receives it (wrangle would
@@ -599,6 +630,15 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// Every word of `argv` as [`exec_word`] writes it, separated by spaces.
+pub(super) fn command_line(argv: &[String]) -> String {
+    argv.iter()
+        .enumerate()
+        .map(|(index, word)| exec_word(word, index == 0))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One word of a command line: bare when it holds only characters systemd leaves alone, else
 /// double-quoted with C escapes. `%` becomes `%%` and `$` becomes `$$` either way.
 fn exec_word(word: &str, program: bool) -> String {
@@ -635,7 +675,7 @@ fn is_shell_name(name: &str) -> bool {
 }
 
 /// `"text"` with C escapes (which systemd undoes in quoted words), `%` written `%%`.
-fn quoted(text: &str) -> String {
+pub(super) fn quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -662,7 +702,7 @@ fn quoted(text: &str) -> String {
 
 /// A path as `WorkingDirectory=` and `ListenStream=` take it: the rest of the line, so it cannot
 /// hold what a line cannot (control characters, leading or trailing blanks); `%` becomes `%%`.
-fn unit_path(path: &Path, what: &str) -> Result<String, String> {
+pub(super) fn unit_path(path: &Path, what: &str) -> Result<String, String> {
     let text = path_text(path, what)?;
     if text.chars().any(char::is_control) || text.trim() != text {
         return Err(format!(

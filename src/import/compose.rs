@@ -15,7 +15,7 @@ use toml_edit::InlineTable;
 
 use crate::import::draft::{self, Draft, Service};
 use crate::import::source::{self, Options, brief, environment, scalar_text, string_list};
-use crate::import::{Copies, ImportError, Names, Paths, set_instances};
+use crate::import::{Copies, ImportError, Names, Paths, cpu_max, run_as, set_instances};
 
 pub fn import(path: &Path, paths: &Paths) -> Result<Draft, ImportError> {
     let value = source::parse_yaml(&source::read_text(path)?, path)?;
@@ -249,6 +249,17 @@ fn service(
     }
     if let Some(ulimits) = options.take("ulimits") {
         limits(&mut service, ulimits);
+    }
+    if let Some(user) = options.take("user") {
+        let text = scalar_text(user).unwrap_or_default();
+        let (user, group) = match text.split_once(':') {
+            Some((user, group)) => (user, Some(group)),
+            None => (text.as_str(), None),
+        };
+        run_as(&mut service, user, group, "user");
+    }
+    if let Some(cpus) = options.take("cpus") {
+        cpu_max(&mut service, cpus, "cpus");
     }
     if let Some(scale) = options.take("scale")
         && !service.has("instances")
@@ -743,8 +754,6 @@ fn explain_rest(options: &mut Options<'_>) {
     ] {
         options.explain(key, CONTAINER);
     }
-    options.explain("user", "services run as the user who runs wrangle");
-    options.explain("cpus", "no CPU limit (cpu_warn warns about sustained use)");
     options.explain(
         "cpu_shares",
         "no CPU limit (cpu_warn warns about sustained use)",

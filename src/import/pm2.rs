@@ -12,7 +12,7 @@ use serde_norway::Value;
 
 use crate::import::draft::{self, Draft, Service};
 use crate::import::source::{self, Options, brief, scalar_text, string_list};
-use crate::import::{Copies, ImportError, Names, Paths, millis, set_instances};
+use crate::import::{Copies, ImportError, Names, Paths, millis, run_as, set_instances};
 
 pub fn import(path: &Path, paths: &Paths) -> Result<Draft, ImportError> {
     let extension = path
@@ -278,6 +278,13 @@ fn app_service(
         }
         (None, None) => {}
     }
+    let uid = options.take("uid").and_then(scalar_text);
+    let gid = options.take("gid").and_then(scalar_text);
+    match (&uid, &gid) {
+        (Some(user), group) => run_as(&mut service, user, group.as_deref(), "uid"),
+        (None, Some(group)) => run_as(&mut service, "", Some(group), "gid"),
+        (None, None) => {}
+    }
     if let Some(ms) = options.take("kill_timeout").and_then(Value::as_u64) {
         service.set("stop_timeout", millis(ms.max(1)));
     }
@@ -427,8 +434,6 @@ fn explain_rest(options: &mut Options<'_>) {
             "services inherit wrangle's environment; unset variables in a wrapper",
         ),
         ("append_env_to_name", "no per-environment names"),
-        ("uid", "services run as the user who runs wrangle"),
-        ("gid", "services run as the user who runs wrangle"),
         ("user", "services run as the user who runs wrangle"),
     ] {
         options.explain(key, why);

@@ -52,6 +52,7 @@ pub async fn run(
         stdin: Some(reader),
         listen: None,
         limits: Default::default(),
+        credentials: None,
     };
     let program = command.argv.first().cloned().unwrap_or_default();
     let (child, exit) = reaper

@@ -35,15 +35,37 @@ struct ReporterState {
     shutting_down: bool,
 }
 
-/// Said once at the start of a run by root: nothing in a config lowers a service's privileges.
-pub const ROOT_NOTICE: &str =
-    "running as root: every service runs as root too (a service cannot be given another user)";
+/// Said once at the start of a run by root when a service has no `user`: it runs as root.
+pub const ROOT_NOTICE: &str = "running as root: services without `user` run as root too";
 
 impl Reporter {
-    /// When wrangle runs as root, says so once ([`ROOT_NOTICE`]): every service it starts does.
-    pub fn notice_if_root(&self) {
-        if rustix::process::geteuid().is_root() {
-            self.printer.message(Tone::Warn, ROOT_NOTICE);
+    /// When wrangle runs as root and some of the services it starts (`starting`) have no `user`,
+    /// says so once ([`ROOT_NOTICE`]), naming them: they run as root.
+    pub fn notice_if_root(&self, starting: &[crate::spec::ServiceId]) {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let spec = self.spec();
+        let as_root: Vec<&str> = starting
+            .iter()
+            .filter_map(|id| spec.services.get(*id))
+            .filter(|service| {
+                service
+                    .process
+                    .run_as
+                    .as_ref()
+                    .is_none_or(|run_as| run_as.user.is_none())
+            })
+            .map(|service| service.name.as_str())
+            .collect();
+        if !as_root.is_empty() {
+            self.printer.message(
+                Tone::Warn,
+                &format!(
+                    "{ROOT_NOTICE} ({}); give them user = \"NAME\"",
+                    as_root.join(", ")
+                ),
+            );
         }
     }
 

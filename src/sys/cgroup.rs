@@ -122,6 +122,12 @@ impl RunCgroup {
         })
     }
 
+    /// Enables the `cpu` controller for the services' cgroups (for `cpu_max`), when this
+    /// cgroup has it available. Returns whether it is enabled.
+    pub fn enable_cpu(&self) -> io::Result<bool> {
+        enable_controller(&self.path, "cpu")
+    }
+
     /// Kills every process of the run and removes the (then empty) cgroups.
     pub fn kill_and_remove(&self) {
         kill_and_remove(&self.path);
@@ -165,6 +171,21 @@ impl ServiceCgroup {
     /// the memory controller is not enabled for this cgroup (nothing to set).
     pub fn set_memory_max(&self, bytes: u64) -> io::Result<bool> {
         set_memory_max(&self.path, bytes)
+    }
+
+    /// Sets the CPU time the service may use (`cpu.max`), in millionths of one CPU: that share
+    /// of each 100 ms period. Returns false when the cpu controller is not enabled for this
+    /// cgroup (nothing to set).
+    pub fn set_cpu_max(&self, millionths: u64) -> io::Result<bool> {
+        let file = self.path.join("cpu.max");
+        if !file.exists() {
+            return Ok(false);
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(file)?
+            .write_all(cpu_max_line(millionths).as_bytes())?;
+        Ok(true)
     }
 
     /// SIGKILLs the whole cgroup at once.
@@ -219,6 +240,16 @@ fn enable_controller(cgroup: &Path, controller: &str) -> io::Result<bool> {
         .open(cgroup.join("cgroup.subtree_control"))?
         .write_all(format!("+{controller}").as_bytes())?;
     Ok(true)
+}
+
+/// The period of `cpu.max`, in microseconds (the kernel's default).
+const CPU_PERIOD_MICROS: u64 = 100_000;
+
+/// `cpu.max`'s line for a limit in millionths of one CPU: `"$QUOTA $PERIOD"`, the quota at
+/// least the kernel's minimum of 1 ms.
+fn cpu_max_line(millionths: u64) -> String {
+    let quota = (millionths.saturating_mul(CPU_PERIOD_MICROS) / 1_000_000).max(1_000);
+    format!("{quota} {CPU_PERIOD_MICROS}")
 }
 
 /// Writes `memory.max` of `cgroup`, when the file exists (the controller is enabled).
@@ -399,6 +430,14 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_max_is_a_quota_of_a_100ms_period() {
+        assert_eq!(cpu_max_line(500_000), "50000 100000");
+        assert_eq!(cpu_max_line(1_500_000), "150000 100000");
+        // 0.5% would be 500 µs, below the kernel's minimum.
+        assert_eq!(cpu_max_line(5_000), "1000 100000");
+    }
 
     #[test]
     fn mount_paths_are_unescaped() {

@@ -63,6 +63,42 @@ pub struct SpawnRequest {
     pub listen: Option<ListenFds>,
     /// Its scheduling priority and resource limits.
     pub limits: ChildLimits,
+    /// The user and groups it runs as (wrangle must be root); `None`: wrangle's own.
+    pub credentials: Option<Credentials>,
+}
+
+/// Who a child runs as, set between clone and exec after its limits (raising a limit or the
+/// priority needs root's privileges, which this gives up) and before its parent-death signal
+/// (which the kernel clears when the credentials change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    uid: rustix::process::Uid,
+    gid: rustix::process::Gid,
+    /// The supplementary groups, prepared here since the child may not allocate.
+    groups: Vec<rustix::process::Gid>,
+}
+
+impl Credentials {
+    pub fn new(uid: u32, gid: u32, groups: &[u32]) -> Credentials {
+        Credentials {
+            uid: rustix::process::Uid::from_raw(uid),
+            gid: rustix::process::Gid::from_raw(gid),
+            groups: groups
+                .iter()
+                .map(|gid| rustix::process::Gid::from_raw(*gid))
+                .collect(),
+        }
+    }
+
+    /// Groups first, then the group, then the user: each later step gives up the privilege the
+    /// earlier ones need. Plain system calls for this thread only (the child has no other), no
+    /// allocation.
+    pub(crate) fn apply(&self) -> Result<(), rustix::io::Errno> {
+        rustix::thread::set_thread_groups(&self.groups)?;
+        rustix::thread::set_thread_gid(self.gid)?;
+        rustix::thread::set_thread_uid(self.uid)?;
+        Ok(())
+    }
 }
 
 /// What a child is given besides its command (`nice`, `limits` of its service), set between
@@ -259,6 +295,7 @@ fn spawn_fast(
         cgroup: request.cgroup.map(|cgroup| (cgroup.dir, cgroup.procs)),
         nofile: crate::sys::nofile::original().copied(),
         limits: request.limits,
+        credentials: request.credentials.as_ref(),
     };
     vfork::spawn(&plan, &setup)
 }
@@ -343,13 +380,21 @@ fn spawn_with_command(
     let cgroup_procs = request.cgroup.map(|cgroup| cgroup.procs);
     let nofile = crate::sys::nofile::original().copied();
     let limits = request.limits;
+    let credentials = request.credentials.clone();
     // SAFETY: the closure only performs async-signal-safe syscalls (setsid, prctl, getppid,
-    // write, setrlimit, setpriority, close_range or fcntl, dup2, getpid, execve) on values
-    // prepared before;
+    // write, setrlimit, setpriority, setgroups, setgid, setuid, close_range or fcntl, dup2,
+    // getpid, execve) on values prepared before;
     // it allocates nothing and takes no locks.
     unsafe {
         command.pre_exec(move || {
-            child_setup(expected_parent, death_signal, cgroup_procs, nofile, &limits)?;
+            child_setup(
+                expected_parent,
+                death_signal,
+                cgroup_procs,
+                nofile,
+                &limits,
+                credentials.as_ref(),
+            )?;
             // std has put stdio in place already (and changed directory); nothing else may
             // reach the program but its sockets.
             let Some(own) = &own_exec else {
@@ -381,22 +426,13 @@ fn child_setup(
     cgroup_procs: Option<RawFd>,
     nofile: Option<rustix::process::Rlimit>,
     limits: &ChildLimits,
+    credentials: Option<&Credentials>,
 ) -> io::Result<()> {
     unblock_all_signals()?;
     // A new session makes the child the leader of its own process group, so the whole tree can
     // be signalled at once and the terminal's Ctrl+C reaches wrangle only: wrangle decides the
     // stop order.
     rustix::process::setsid()?;
-    if let Some(signal) = death_signal {
-        rustix::process::set_parent_process_death_signal(Some(signal))?;
-        // If wrangle died between fork and prctl, the signal will never come: give up now.
-        // See: https://github.com/containers/bubblewrap/pull/730
-        if rustix::process::getppid() != Some(expected_parent) {
-            return Err(io::Error::from_raw_os_error(
-                rustix::io::Errno::SRCH.raw_os_error(),
-            ));
-        }
-    }
     if let Some(fd) = cgroup_procs {
         // SAFETY: the fd was opened by the parent before fork and stays open until after spawn
         // returns; borrowing it for one write is sound.
@@ -409,6 +445,20 @@ fn child_setup(
         crate::sys::nofile::restore_in_child(limit)?;
     }
     limits.apply()?;
+    if let Some(credentials) = credentials {
+        credentials.apply()?;
+    }
+    // Last: a change of credentials clears the parent-death signal.
+    if let Some(signal) = death_signal {
+        rustix::process::set_parent_process_death_signal(Some(signal))?;
+        // If wrangle died between fork and prctl, the signal will never come: give up now.
+        // See: https://github.com/containers/bubblewrap/pull/730
+        if rustix::process::getppid() != Some(expected_parent) {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::SRCH.raw_os_error(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -527,6 +577,7 @@ pub fn spawn_detached(
     argv: &[String],
     cwd: &std::path::Path,
     env: &[(String, String)],
+    env_remove: &[&str],
 ) -> io::Result<(std::process::Child, std::fs::File, std::fs::File)> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
@@ -541,6 +592,9 @@ pub fn spawn_detached(
         .stdin(Stdio::null())
         .stdout(Stdio::from(write_end))
         .stderr(Stdio::from(stderr));
+    for key in env_remove {
+        command.env_remove(key);
+    }
     let inherit = Inherit::prepare()?;
     // SAFETY: setsid, close_range and fcntl are plain syscalls on prepared values; nothing is
     // allocated or locked in the child.
@@ -580,6 +634,7 @@ mod tests {
             stdin: None,
             listen: None,
             limits: ChildLimits::default(),
+            credentials: None,
         }
     }
 

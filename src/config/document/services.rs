@@ -46,6 +46,9 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "kubernetes",
     "nice",
     "limits",
+    "user",
+    "group",
+    "cpu_max",
     "clean",
     "watch",
     "watch_ignore",
@@ -76,6 +79,9 @@ pub(crate) const DEFAULTS_KEYS: &[&str] = &[
     "warn_after",
     "nice",
     "limits",
+    "user",
+    "group",
+    "cpu_max",
     "watch_ignore",
     "watch_debounce",
 ];
@@ -105,6 +111,12 @@ pub(crate) struct RawSettings {
     pub(crate) nice: Option<i32>,
     /// Merged per key with `[defaults]`.
     pub(crate) limits: ResourceLimits,
+    /// `user` as written (a name, or a number as text).
+    pub(crate) user: Option<Spanned<String>>,
+    /// `group` as written (a name, or a number as text).
+    pub(crate) group: Option<Spanned<String>>,
+    /// `cpu_max` in millionths of one CPU.
+    pub(crate) cpu_max: Option<u64>,
     /// Globs of changes that do not restart a service; `[defaults]`' and the service's add up.
     pub(crate) watch_ignore: Vec<Spanned<String>>,
     pub(crate) watch_debounce: Option<Duration>,
@@ -315,6 +327,9 @@ impl Reader<'_> {
                     .and_then(|number| i32::try_from(number).ok())
             }
             "limits" => settings.limits = self.limits(value, &path),
+            "user" => settings.user = self.account_name(value, &path),
+            "group" => settings.group = self.account_name(value, &path),
+            "cpu_max" => settings.cpu_max = self.cpu_max(value, &path),
             "watch_ignore" => settings.watch_ignore = self.globs(value, &path),
             "watch_debounce" => {
                 settings.watch_debounce =

@@ -298,6 +298,87 @@ impl Reader<'_> {
         }
     }
 
+    /// A user or group: a name (`"www-data"`) or a numeric id (`33` or `"33"`), as text.
+    pub(super) fn account_name(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+    ) -> Option<Spanned<String>> {
+        const EXPECTED: &str = "a user or group name such as \"www-data\", or a numeric id";
+        let text = match value.get_ref() {
+            DeValue::Integer(_) => self
+                .integer(value, path, EXPECTED)
+                .and_then(|number| self.in_range(number, value, path, 0, u32::MAX.into()))?
+                .to_string(),
+            DeValue::String(text) => text.to_string(),
+            _ => {
+                self.wrong_type(value, path, EXPECTED);
+                return None;
+            }
+        };
+        // The rule of `useradd` (and systemd's `User=`), which keeps a name from being read as
+        // a number or an option, or from breaking the passwd file's fields.
+        let valid = !text.is_empty()
+            && text.len() <= 256
+            && !text.starts_with('-')
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '$'));
+        if !valid {
+            self.push(
+                Diagnostic::at(
+                    self.file,
+                    value.span(),
+                    format!("invalid name \"{text}\" for `{path}`"),
+                    "expected letters, digits, '_', '-', '.', or a numeric id",
+                )
+                .with_help("for example user = \"www-data\" or user = 33"),
+            );
+            return None;
+        }
+        Some(Spanned::new(value.span(), text))
+    }
+
+    /// `cpu_max`: `"50%"` of one CPU, or a number of CPUs (`"1.5"`, `2`), into millionths of
+    /// one CPU; from 1% to 10000 CPUs.
+    pub(super) fn cpu_max(&mut self, value: &Value<'_>, path: &str) -> Option<u64> {
+        const EXPECTED: &str = "a share of one CPU such as \"50%\", or CPUs such as \"1.5\"";
+        let cpus = match value.get_ref() {
+            DeValue::Integer(_) => self
+                .integer(value, path, EXPECTED)
+                .map(|number| number as f64),
+            DeValue::Float(float) => float.as_str().parse::<f64>().ok(),
+            DeValue::String(text) => {
+                let text = text.trim();
+                match text.strip_suffix('%') {
+                    Some(percent) => percent.trim().parse::<f64>().ok().map(|p| p / 100.0),
+                    None => text.parse::<f64>().ok(),
+                }
+            }
+            _ => {
+                self.wrong_type(value, path, EXPECTED);
+                return None;
+            }
+        };
+        match cpus {
+            Some(cpus) if (0.01..=10_000.0).contains(&cpus) => {
+                Some((cpus * 1_000_000.0).round() as u64)
+            }
+            _ => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("invalid CPU limit for `{path}`"),
+                        "expected \"1%\" to \"1000000%\", or 0.01 to 10000 CPUs",
+                    )
+                    .with_help("\"50%\" is half of one CPU; \"1.5\" is one and a half CPUs"),
+                );
+                None
+            }
+        }
+    }
+
     /// A size: "10MiB", "500KB", "1 GiB" (binary and decimal units), or an integer of bytes.
     /// At least 4 KiB: anything smaller is a typo, not a log file.
     pub(super) fn size(&mut self, value: &Value<'_>, path: &str) -> Option<u64> {

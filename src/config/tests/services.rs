@@ -405,6 +405,7 @@ fn nice_and_limits_are_read_and_merged_per_key_with_defaults() {
                 core: Some(0),
                 memlock: Some(64 * 1024 * 1024),
             },
+            ..ProcessSpec::default()
         }
     );
     assert_eq!(
@@ -416,6 +417,7 @@ fn nice_and_limits_are_read_and_merged_per_key_with_defaults() {
                 core: Some(0),
                 ..ResourceLimits::default()
             },
+            ..ProcessSpec::default()
         }
     );
     assert_error(
@@ -437,4 +439,82 @@ fn nice_and_limits_are_read_and_merged_per_key_with_defaults() {
         12,
     );
     assert!(rendered.contains("did you mean \"nofile\""), "{rendered}");
+}
+
+#[test]
+fn cpu_max_is_a_share_of_one_cpu_or_a_number_of_cpus() {
+    let (_dir, result) = load_toml(
+        "[defaults]\ncpu_max = \"50%\"\n\n\
+         [services.a]\ncommand = \"x\"\ncpu_max = \"1.5\"\n\n\
+         [services.b]\ncommand = \"x\"\n\n\
+         [services.c]\ncommand = \"x\"\ncpu_max = 2\n",
+    );
+    let spec = result.expect("valid");
+    let cpu_max: Vec<Option<u64>> = spec
+        .services
+        .iter()
+        .map(|service| service.process.cpu_max)
+        .collect();
+    assert_eq!(cpu_max, [Some(1_500_000), Some(500_000), Some(2_000_000)]);
+    assert_error(
+        "[services.a]\ncommand = \"x\"\ncpu_max = \"0%\"\n",
+        "invalid CPU limit for `services.a.cpu_max`",
+        3,
+        11,
+    );
+    assert_error(
+        "[services.a]\ncommand = \"x\"\ncpu_max = \"lots\"\n",
+        "invalid CPU limit for `services.a.cpu_max`",
+        3,
+        11,
+    );
+}
+
+#[test]
+fn user_and_group_name_accounts_and_defaults_fill_in() {
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    let (_dir, result) = load_toml(&format!(
+        "[defaults]\nuser = {uid}\ngroup = {gid}\n\n\
+         [services.a]\ncommand = \"x\"\ngroup = \"{gid}\"\n\n\
+         [services.b]\ncommand = \"x\"\n"
+    ));
+    let spec = result.expect("valid");
+    let a = spec.services[0]
+        .process
+        .run_as
+        .clone()
+        .expect("a has run_as");
+    assert_eq!(a.user.as_deref(), Some(uid.to_string().as_str()));
+    assert_eq!(a.group.as_deref(), Some(gid.to_string().as_str()));
+    let account = a.account.clone().expect("resolved");
+    assert_eq!((account.uid, account.gid), (uid, gid));
+    assert_eq!(account.groups, vec![gid]);
+    let b = spec.services[1]
+        .process
+        .run_as
+        .clone()
+        .expect("b has run_as");
+    assert_eq!(b.group.as_deref(), Some(gid.to_string().as_str()));
+    assert_eq!(b.account, a.account);
+    // A number with no entry has no group of its own.
+    assert_error(
+        "[services.a]\ncommand = \"x\"\nuser = 4242\n",
+        "user 4242 has no entry in /etc/passwd",
+        3,
+        8,
+    );
+    // The test's lookup knows numbers only.
+    assert_error(
+        "[services.a]\ncommand = \"x\"\nuser = \"somebody\"\n",
+        "no user named \"somebody\" on this machine",
+        3,
+        8,
+    );
+    assert_error(
+        "[services.a]\ncommand = \"x\"\nuser = [1]\n",
+        "`services.a.user`",
+        3,
+        8,
+    );
 }

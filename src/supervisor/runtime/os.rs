@@ -25,7 +25,7 @@ use crate::sys::process_table::{self, ProcessInfo};
 use crate::sys::reaper::{ExitStatus, Reaper};
 use crate::sys::sockets::BoundSockets;
 use crate::sys::spawn::{
-    ChildLimits, JoinCgroup, Output, SpawnRequest, pidfd_signal, signal_group,
+    ChildLimits, Credentials, JoinCgroup, Output, SpawnRequest, pidfd_signal, signal_group,
 };
 use crate::sys::tree::{
     self, INSTANCE_VAR, INSTANCES_VAR, Owners, Ownership, RUN_VAR, SERVICE_VAR,
@@ -69,6 +69,8 @@ pub(crate) struct Os {
     /// The process-table scan of the current turn (see [`Os::members`]); cleared by
     /// [`System::new_turn`].
     scan_cache: RefCell<Option<Rc<Ownership>>>,
+    /// `cpu_max` was found unenforceable, and said so (once per run).
+    cpu_max_warned: std::cell::Cell<bool>,
 }
 
 /// What attributes processes to instances.
@@ -114,6 +116,7 @@ impl Os {
             run_cgroup: RefCell::new(options.cgroup),
             sockets: options.sockets,
             scan_cache: RefCell::new(None),
+            cpu_max_warned: std::cell::Cell::new(false),
         }
     }
 
@@ -143,6 +146,19 @@ impl Os {
                             ));
                         }
                     }
+                    if let Some(cpu_max) = self.spec().services[instance.service].process.cpu_max {
+                        let set = run_cgroup
+                            .enable_cpu()
+                            .and_then(|_| cgroup.set_cpu_max(cpu_max));
+                        match set {
+                            Ok(true) => {}
+                            Ok(false) => self.cpu_max_unenforced(
+                                "the cgroup v2 cpu controller is not available to wrangle here",
+                            ),
+                            Err(error) => self
+                                .cpu_max_unenforced(&format!("cannot write its cpu.max ({error})")),
+                        }
+                    }
                     entry.insert(cgroup);
                 }
                 Err(error) => {
@@ -154,6 +170,17 @@ impl Os {
             }
         }
         processes.cgroups.get(&instance).map(ServiceCgroup::join)
+    }
+
+    /// Says once per run that `cpu_max` is not enforced, and why.
+    fn cpu_max_unenforced(&self, reason: &str) {
+        if self.cpu_max_warned.replace(true) {
+            return;
+        }
+        self.observer.notice(&format!(
+            "cpu_max is not enforced: {reason}; services run without a CPU limit (cpu_max \
+             needs a cgroup v2 subtree with the cpu controller: root, or a delegated one)"
+        ));
     }
 
     /// Every live process below wrangle, attributed. A full /proc scan: used for the final sweep
@@ -258,6 +285,11 @@ impl System for Os {
                 path.to_string_lossy().into_owned(),
             );
         }
+        let credentials = credentials(&service_spec.process, &mut env);
+        let cgroup = self.instance_cgroup(instance);
+        if cgroup.is_none() && service_spec.process.cpu_max.is_some() {
+            self.cpu_max_unenforced("wrangle runs its services without cgroups here");
+        }
         let mut request = SpawnRequest {
             argv: service_spec.command.argv.clone(),
             cwd: service_spec.cwd.clone(),
@@ -266,10 +298,11 @@ impl System for Os {
             env_remove: MANAGER_VARIABLES.map(String::from).to_vec(),
             output: Output::Capture,
             death_signal: self.die_with_parent.then_some(Signal::TERM.0),
-            cgroup: self.instance_cgroup(instance),
+            cgroup,
             stdin: None,
             listen: self.sockets.listen_fds(&service_spec.sockets),
             limits: child_limits(&service_spec.process),
+            credentials,
         };
         let spawned = match self.reaper.spawn(&mut request) {
             Err(error) if request.cgroup.is_some() && is_cgroup_refusal(&error) => {
@@ -463,6 +496,8 @@ impl System for Os {
         let mut env = service_spec.env.clone();
         // Which instance to look at, when several share an address.
         env.insert(INSTANCE_VAR.to_string(), instance.number.to_string());
+        // As the service's user: a probe needs no more than the service has.
+        let credentials = credentials(&service_spec.process, &mut env);
         let mut request = SpawnRequest {
             argv: command.argv.clone(),
             cwd: service_spec.cwd.clone(),
@@ -480,6 +515,7 @@ impl System for Os {
             listen: None,
             // A probe is a short check, not the service: wrangle's own priority and limits.
             limits: ChildLimits::default(),
+            credentials,
         };
         let (child, exit) = self
             .reaper
@@ -518,6 +554,29 @@ fn is_cgroup_refusal(error: &io::Error) -> bool {
         || code == rustix::io::Errno::BUSY.raw_os_error()
         || code == rustix::io::Errno::NOTSUP.raw_os_error()
         || code == rustix::io::Errno::OPNOTSUPP.raw_os_error())
+}
+
+/// The credentials a service's processes switch to, with `HOME`, `USER` and `LOGNAME` added to
+/// `env` (unless the service sets them): only when wrangle runs as root, since as anyone else
+/// the config allowed only wrangle's own user and group, which the child already has.
+fn credentials(
+    process: &crate::spec::ProcessSpec,
+    env: &mut std::collections::BTreeMap<String, String>,
+) -> Option<Credentials> {
+    let account = process.run_as.as_ref()?.account.as_ref()?;
+    if !crate::sys::accounts::running_as_root() {
+        return None;
+    }
+    if process.run_as.as_ref()?.user.is_some() {
+        for (key, value) in [
+            ("HOME", account.home.to_string_lossy().into_owned()),
+            ("USER", account.name.clone()),
+            ("LOGNAME", account.name.clone()),
+        ] {
+            env.entry(key.to_string()).or_insert(value);
+        }
+    }
+    Some(Credentials::new(account.uid, account.gid, &account.groups))
 }
 
 /// The spawn's form of a service's `nice` and `limits`.

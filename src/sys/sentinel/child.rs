@@ -52,6 +52,7 @@ impl Sentinel {
             stdin: Some(read_end),
             listen: None,
             limits: Default::default(),
+            credentials: None,
         };
         let (child, exit) = reaper.spawn(&mut request)?;
         let mut pipe = File::from(write_end);

@@ -212,6 +212,8 @@ pub(super) struct Setup<'a> {
     pub nofile: Option<rustix::process::Rlimit>,
     /// The service's priority and limits, set after `nofile`.
     pub limits: super::ChildLimits,
+    /// Who it runs as, set after the limits.
+    pub credentials: Option<&'a super::Credentials>,
 }
 
 #[cfg(test)]
@@ -295,6 +297,7 @@ struct ChildContext<'a> {
     cgroup_procs: Option<RawFd>,
     nofile: Option<rustix::process::Rlimit>,
     limits: super::ChildLimits,
+    credentials: Option<&'a super::Credentials>,
     parent: Pid,
     error: AtomicI32,
 }
@@ -318,6 +321,7 @@ pub(super) fn spawn(plan: &Plan, setup: &Setup<'_>) -> io::Result<Option<(i32, O
         cgroup_procs: None,
         nofile: setup.nofile,
         limits: setup.limits,
+        credentials: setup.credentials,
         parent: rustix::process::getpid(),
         error: AtomicI32::new(0),
     };
@@ -394,15 +398,6 @@ fn child_exec(context: &ChildContext<'_>) -> i32 {
     if let Err(error) = rustix::process::setsid() {
         return errno(error);
     }
-    if let Some(signal) = context.death_signal {
-        if let Err(error) = rustix::process::set_parent_process_death_signal(Some(signal)) {
-            return errno(error);
-        }
-        // wrangle died between clone and prctl: the signal would never come.
-        if rustix::process::getppid() != Some(context.parent) {
-            return libc::ESRCH;
-        }
-    }
     if let Some(procs) = context.cgroup_procs {
         // SAFETY: the parent keeps the descriptor open until we exec. Writing "0" moves the
         // writer itself.
@@ -417,6 +412,21 @@ fn child_exec(context: &ChildContext<'_>) -> i32 {
     }
     if let Err(error) = context.limits.apply() {
         return errno(error);
+    }
+    if let Some(credentials) = context.credentials
+        && let Err(error) = credentials.apply()
+    {
+        return errno(error);
+    }
+    // After the credentials, whose change would clear it.
+    if let Some(signal) = context.death_signal {
+        if let Err(error) = rustix::process::set_parent_process_death_signal(Some(signal)) {
+            return errno(error);
+        }
+        // wrangle died between clone and prctl: the signal would never come.
+        if rustix::process::getppid() != Some(context.parent) {
+            return libc::ESRCH;
+        }
     }
     for (source, target) in [
         (context.setup_stdin, 0),
