@@ -803,21 +803,19 @@ command = ["sh", "-c", "echo out-line; echo err-line >&2; exec sleep 421"]
 "#,
     );
     let _daemon = Daemon::start(&project, &[]);
+    // Read straight from the files: the bytes may be there a moment before their index
+    // records (readers through wrangle wait for both), so the wait is for the lines as indexed.
     let mut lines = Vec::new();
     let written = wait_until(WAIT, || {
         lines = log_file_lines(&project, "talker");
-        lines.len() >= 2
+        lines.iter().any(|line| is_log_line(line, 'o', "out-line"))
+            && lines.iter().any(|line| is_log_line(line, 'e', "err-line"))
     });
-    assert!(written, "talker.log does not hold two lines: {lines:?}");
+    assert!(
+        written,
+        "talker.log does not hold both lines with their time and stream: {lines:?}"
+    );
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(
-        lines.iter().any(|line| is_log_line(line, 'o', "out-line")),
-        "{lines:?}"
-    );
-    assert!(
-        lines.iter().any(|line| is_log_line(line, 'e', "err-line")),
-        "{lines:?}"
-    );
     // The file holds the output as written; time and stream are in its index.
     let raw = String::from_utf8(log_file_bytes(&project, "talker")).expect("UTF-8");
     assert!(
