@@ -34,11 +34,17 @@ _wrangle() {
             wrangle,dashboard)
                 cmd="wrangle__subcmd__dashboard"
                 ;;
+            wrangle,describe)
+                cmd="wrangle__subcmd__describe"
+                ;;
             wrangle,down)
                 cmd="wrangle__subcmd__down"
                 ;;
             wrangle,export)
                 cmd="wrangle__subcmd__export"
+                ;;
+            wrangle,flush)
+                cmd="wrangle__subcmd__flush"
                 ;;
             wrangle,graph)
                 cmd="wrangle__subcmd__graph"
@@ -154,11 +160,17 @@ _wrangle() {
             wrangle__subcmd__help,dashboard)
                 cmd="wrangle__subcmd__help__subcmd__dashboard"
                 ;;
+            wrangle__subcmd__help,describe)
+                cmd="wrangle__subcmd__help__subcmd__describe"
+                ;;
             wrangle__subcmd__help,down)
                 cmd="wrangle__subcmd__help__subcmd__down"
                 ;;
             wrangle__subcmd__help,export)
                 cmd="wrangle__subcmd__help__subcmd__export"
+                ;;
+            wrangle__subcmd__help,flush)
+                cmd="wrangle__subcmd__help__subcmd__flush"
                 ;;
             wrangle__subcmd__help,graph)
                 cmd="wrangle__subcmd__help__subcmd__graph"
@@ -287,7 +299,7 @@ _wrangle() {
 
     case "${cmd}" in
         wrangle)
-            opts="-f -h -V --file --help --version up test run graph ports ps status logs start stop restart reload scale apply down clean ls save resurrect startup unstartup top export import init completions man schema __services dashboard __daemon help"
+            opts="-f -h -V --file --help --version up test run graph ports ps status describe logs flush start stop restart reload scale apply down clean ls save resurrect startup unstartup top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -424,6 +436,28 @@ _wrangle() {
             ;;
         wrangle__subcmd__dashboard)
             opts="-f -h --file --open --rotate-token --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__describe)
+            opts="-f -h --file --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -648,6 +682,28 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__flush)
+            opts="-f -h --file --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__graph)
             opts="-f -h --file --profile --dot --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -675,7 +731,7 @@ _wrangle() {
             return 0
             ;;
         wrangle__subcmd__help)
-            opts="up test run graph ports ps logs start stop restart reload scale apply down clean ls save resurrect startup unstartup top export import init completions man schema __services dashboard __daemon help"
+            opts="up test run graph ports ps describe logs flush start stop restart reload scale apply down clean ls save resurrect startup unstartup top export import init completions man schema __services dashboard __daemon help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -772,6 +828,20 @@ _wrangle() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wrangle__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wrangle__subcmd__help__subcmd__down)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -831,6 +901,20 @@ _wrangle() {
         wrangle__subcmd__help__subcmd__export__subcmd__systemd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wrangle__subcmd__help__subcmd__flush)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1856,7 +1940,7 @@ _wrangle_with_services() {
     for word in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
         case "$word" in -*) ;; *) verb="$word"; break ;; esac
     done
-    case " up test start stop restart logs reload clean " in
+    case " up test start stop restart logs reload clean flush " in
         *" $verb "*)
             local names
             names="$("${COMP_WORDS[0]}" __services 2>/dev/null)" || return 0

@@ -184,6 +184,13 @@ pub trait LogSource: Send + Sync {
     /// they are now (the status snapshot has them as of its last refresh): `None` for a name
     /// the source does not know.
     fn counts(&self, service: &str) -> Option<LogCounts>;
+
+    /// Empties the log files of these services (all when empty), after writing out what they
+    /// printed so far (`wrangle flush`). A source without files of its own has nothing to
+    /// empty and says so.
+    fn flush(&self, _services: &[String]) -> LogFlush {
+        Box::pin(async { Err(wire::ApiError::not_found("this server keeps no log files")) })
+    }
 }
 
 /// See [`LogSource::counts`].
@@ -192,6 +199,10 @@ pub struct LogCounts {
     pub bytes_written: u64,
     pub lines_dropped: u64,
 }
+
+/// The answer of [`LogSource::flush`].
+pub type LogFlush =
+    Pin<Box<dyn Future<Output = Result<Vec<wire::FlushedLogs>, wire::ApiError>> + Send>>;
 
 /// The answer of [`LogSource::tail`].
 pub type LogTail = Pin<Box<dyn Future<Output = Result<Vec<wire::LogLine>, wire::ApiError>> + Send>>;

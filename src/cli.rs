@@ -7,8 +7,10 @@ pub mod apply;
 pub mod clean;
 pub mod control;
 pub mod dashboard;
+pub mod describe;
 pub mod detach;
 pub mod export;
+pub mod flush;
 pub mod generate;
 pub mod graph;
 pub mod import;
@@ -68,8 +70,14 @@ pub enum Command {
     /// Show the state of every service of the project's daemon.
     #[command(visible_alias = "status")]
     Ps(status::PsArgs),
+    /// Everything about one service: resolved config (secrets masked), dependencies both ways,
+    /// and from the daemon its state, PIDs, ports, probe and restart history, log files.
+    Describe(describe::DescribeArgs),
     /// Print service output from the daemon, merged and prefixed; -f follows it.
     Logs(logs::LogsArgs),
+    /// Empty services' log files (all services', or the named ones'), rotated files included;
+    /// through the daemon when one runs.
+    Flush(flush::FlushArgs),
     /// Start services (and what they depend on) in the running daemon.
     Start(control::ControlArgs),
     /// Stop services in the running daemon; they stay stopped until started again.
@@ -254,6 +262,8 @@ pub fn run(cli: Cli) -> u8 {
             }),
             args,
         ),
+        Command::Describe(args) => describe::describe(file(args.project.clone()), args),
+        Command::Flush(args) => flush::flush(file(args.project.clone()), args),
         Command::Start(args) => {
             control::control(file(args.project.clone()), control::Action::Start, args)
         }

@@ -53,7 +53,7 @@ use tokio::sync::watch;
 
 mod apply;
 mod companion;
-mod config_view;
+pub mod config_view;
 mod follow;
 mod log_health;
 mod observer;

@@ -61,6 +61,7 @@ pub use crate::logs::follow::{Follow, FollowItem};
 pub use crate::logs::format::FileLine;
 pub use crate::logs::own::OwnLog;
 use crate::logs::queue::Adopted;
+pub use crate::logs::queue::Cleared;
 pub use crate::logs::read::{read_file_tail, read_service_tail};
 use crate::logs::writer::{Shared, Writer, line_count};
 use crate::mutex::lock;
@@ -436,6 +437,23 @@ impl LogStore {
         self.shared.queue.request_flush(reply);
         // An error means the writer thread is gone: nothing more will be written.
         let _ = answer.await;
+    }
+
+    /// Empties the files of `services` (all if empty; `wrangle flush`) once all output given
+    /// before, and what the adopted pipes hold now, has been written: every rotated file and its
+    /// index removed, the current one rotated away and removed, a fresh one opened (see
+    /// `writer`). Followers skip what they had not read yet, as after a removal by the budget.
+    /// Answers what was removed per service; `None` if the writer thread is gone.
+    pub async fn clear(&self, services: &[ServiceId]) -> Option<Vec<Cleared>> {
+        let mut chosen: Vec<ServiceId> = match services.is_empty() {
+            true => (0..self.names().len()).collect(),
+            false => services.to_vec(),
+        };
+        chosen.sort_unstable();
+        chosen.dedup();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.shared.queue.request_clear(chosen, reply);
+        answer.await.ok()
     }
 
     /// The last `n` lines at or after `since` of `services` (all services if empty, a service

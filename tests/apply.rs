@@ -53,7 +53,7 @@ fn the_plan_names_every_change_masks_secrets_and_touches_nothing() {
         "- db: removed (to stop)",
         "~ web: changed env, stop_timeout",
         r#"    env API_TOKEN: "<masked>" -> "<masked>""#,
-        r#"    env DATABASE_URL: (unset) -> "<masked>""#,
+        r#"    env DATABASE_URL: (unset) -> "postgres://app:<masked>@db/app""#,
         r#"    env DEBUG: "0" -> "1""#,
         "! [logs]: changed (needs `wrangle down` and `wrangle up`)",
     ] {

@@ -75,3 +75,7 @@ mod watch;
 mod profiles;
 // `wrangle run SERVICE -- CMD`: one-off commands in a service's environment.
 mod one_off;
+// `wrangle flush`: log files emptied through the daemon and without one.
+mod flush;
+// `wrangle describe`: a service's config, state, tree, ports, history and log files.
+mod describe;

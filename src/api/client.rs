@@ -22,8 +22,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
 use crate::api::wire::{
-    ApiError, DashboardInfo, Event, Lagged, LogLine, LogStream, ProjectStatus, Reply, Request,
-    ResourceHistory, Skipped,
+    ApiError, DashboardInfo, Event, FlushReport, FlushRequest, Lagged, LogLine, LogStream,
+    ProjectGraph, ProjectStatus, Reply, Request, ResourceHistory, ServiceDetails, Skipped,
 };
 use crate::human;
 
@@ -104,6 +104,28 @@ impl Client {
     ) -> Result<Vec<LogLine>, ClientError> {
         let path = logs_path(services, n, since, false);
         self.call(Method::GET, path, None).await
+    }
+
+    /// `GET /v1/services/{name}/details`: the service's resolved config and histories.
+    pub async fn service_details(&self, name: &str) -> Result<ServiceDetails, ClientError> {
+        let path = format!("/v1/services/{}/details", percent_encode(name));
+        self.call(Method::GET, path, None).await
+    }
+
+    /// `GET /v1/graph`: the dependency graph with the latest start-up's timings.
+    pub async fn graph(&self) -> Result<ProjectGraph, ClientError> {
+        self.call(Method::GET, "/v1/graph".to_string(), None).await
+    }
+
+    /// `POST /v1/logs/flush`: empties the log files of these services (all when empty).
+    pub async fn flush_logs(&self, services: &[String]) -> Result<FlushReport, ClientError> {
+        let request = FlushRequest {
+            services: services.to_vec(),
+        };
+        let body = serde_json::to_vec(&request)
+            .map_err(|error| ClientError::Protocol(format!("cannot encode request: {error}")))?;
+        self.call(Method::POST, "/v1/logs/flush".to_string(), Some(body))
+            .await
     }
 
     /// `GET /v1/resources`: recent samples of these services (all when empty). Also keeps the

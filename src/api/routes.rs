@@ -27,7 +27,9 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_stream::{Stream, StreamExt};
 
-use crate::api::wire::{ApiError, Event, Lagged, LogLine, ProjectStatus, Reply, Request};
+use crate::api::wire::{
+    ApiError, Event, FlushReport, FlushRequest, Lagged, LogLine, ProjectStatus, Reply, Request,
+};
 use crate::api::{ApiContext, LogEvent};
 use crate::human;
 
@@ -44,6 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/shutdown"),
     ("GET", "/v1/events"),
     ("GET", "/v1/logs"),
+    ("POST", "/v1/logs/flush"),
     ("GET", "/v1/resources"),
     ("GET", "/v1/services/{name}/details"),
     ("GET", "/v1/graph"),
@@ -128,6 +131,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("POST", "/v1/shutdown") => post(shutdown),
         ("GET", "/v1/events") => get(events),
         ("GET", "/v1/logs") => get(logs),
+        ("POST", "/v1/logs/flush") => post(flush_logs),
         ("GET", "/v1/resources") => get(resources),
         ("GET", "/v1/services/{name}/details") => get(details),
         ("GET", "/v1/graph") => get(graph),
@@ -399,6 +403,18 @@ async fn details(
 /// `GET /v1/graph`: the dependency graph and the latest start-up's timings.
 async fn graph(State(state): State<AppState>) -> Response {
     json(StatusCode::OK, &state.context.records.graph())
+}
+
+/// `POST /v1/logs/flush`: empties services' log files (`wrangle flush`).
+async fn flush_logs(State(state): State<AppState>, body: JsonBody<FlushRequest>) -> Response {
+    let JsonBody(request) = body;
+    if let Err(error) = check_services(&state, &request.services) {
+        return error.into_response();
+    }
+    match state.context.logs.flush(&request.services).await {
+        Ok(services) => json(StatusCode::OK, &FlushReport { services }),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// The parameters of `GET /v1/logs`.

@@ -74,6 +74,19 @@ impl LogSource for FakeLogs {
         None
     }
 
+    fn flush(&self, services: &[String]) -> crate::api::LogFlush {
+        let flushed = services
+            .iter()
+            .map(|name| crate::api::wire::FlushedLogs {
+                name: name.clone(),
+                files: 1,
+                bytes: 10,
+                error: None,
+            })
+            .collect();
+        Box::pin(async move { Ok(flushed) })
+    }
+
     fn tail(&self, services: &[String], n: usize, since: Option<SystemTime>) -> LogTail {
         let lines = self.select(services, n, since);
         Box::pin(async move { Ok(lines) })
@@ -727,6 +740,8 @@ fn every_registered_route_is_served() {
             }
             let body: &[u8] = if path.ends_with("/actions") {
                 b"{\"action\":\"start\"}"
+            } else if path.ends_with("/flush") {
+                b"{}"
             } else {
                 b""
             };
@@ -1438,4 +1453,34 @@ fn a_lazy_broadcast_holds_a_channel_only_while_someone_listens() {
         Err(broadcast::error::TryRecvError::Lagged(2))
     );
     assert_eq!(third.try_recv(), Ok(6));
+}
+
+#[test]
+fn flushing_logs_names_known_services_only_and_answers_what_was_removed() {
+    runtime().block_on(async {
+        let harness = Harness::start(Daemon::Answers, 16);
+        let report = harness
+            .client
+            .flush_logs(&["web".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(report.services.len(), 1);
+        assert_eq!(report.services[0].name, "web");
+        assert_eq!(
+            (report.services[0].files, report.services[0].bytes),
+            (1, 10)
+        );
+        let (status, body) = raw(
+            &harness.socket,
+            "POST",
+            "/v1/logs/flush",
+            b"{\"services\":[\"nope\"]}",
+        )
+        .await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body.contains("no service named \\\"nope\\\""), "{body}");
+        let (status, body) = raw(&harness.socket, "POST", "/v1/logs/flush", b"[1]").await;
+        assert_eq!(status, 400, "{body}");
+        harness.stop().await;
+    });
 }

@@ -372,6 +372,34 @@ pub struct EnvDifference {
     pub after: Option<String>,
 }
 
+/// The body of `POST /v1/logs/flush` (`wrangle flush`). JSON: `{"services": ["web"]}`; an
+/// empty or missing list means every service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlushRequest {
+    /// The services whose log files to empty; empty for all.
+    #[serde(default)]
+    pub services: Vec<String>,
+}
+
+/// The answer to `POST /v1/logs/flush`: what was removed, per service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlushReport {
+    /// Each service flushed, in declaration order.
+    pub services: Vec<FlushedLogs>,
+}
+
+/// What flushing one service's logs removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlushedLogs {
+    pub name: String,
+    /// Log files removed (rotated ones, and the current one, which starts again empty).
+    pub files: u32,
+    /// Their bytes, indexes included.
+    pub bytes: u64,
+    /// Why some of it could not be removed, if so (the rest was).
+    pub error: Option<String>,
+}
+
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
@@ -482,6 +510,64 @@ pub struct ServiceDetails {
     pub last_probe_failure: Option<String>,
 }
 
+/// Everything about one service: what `wrangle describe SERVICE --json` prints. Not served by
+/// a route: the command line puts it together from `/v1/status`, the service's details and
+/// `/v1/graph` (or from the config file when no daemon runs), and what it reads itself from
+/// `/proc` and the log directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDescription {
+    pub name: String,
+    /// The project's config file.
+    pub project: String,
+    /// The wrangle running the project (a daemon, or a foreground `up`); `None` when none does
+    /// (then only the config is known).
+    pub daemon_pid: Option<u32>,
+    /// The resolved config (secret-looking environment values masked).
+    pub config: ServiceConfig,
+    /// The services that depend on this one.
+    pub dependents: Vec<String>,
+    /// Each instance's status (empty without a daemon).
+    pub instances: Vec<ServiceStatus>,
+    /// The processes of its instances' trees: each main process and its descendants.
+    pub processes: Vec<ProcessEntry>,
+    /// Its declared ports and who listens on them now.
+    pub ports: Vec<PortInfo>,
+    /// Its restarts, with their causes (the most recent, oldest first).
+    pub restarts: Vec<RestartRecord>,
+    /// Its readiness probe's recent attempts.
+    pub probes: Vec<ProbeAttempt>,
+    /// Why the latest failed probe attempt failed, if one did.
+    pub last_probe_failure: Option<String>,
+    /// Its log files, the current one first, with their sizes.
+    pub log_files: Vec<LogFileInfo>,
+}
+
+/// A process of a service's tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessEntry {
+    /// The instance whose tree it is in.
+    pub instance: u32,
+    pub pid: i32,
+    pub ppid: i32,
+    /// Its command line (its name when the command line cannot be read).
+    pub command: String,
+}
+
+/// A declared port and who listens on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortInfo {
+    pub port: u16,
+    /// The listeners, for humans (`PID 4242 (python3)`); empty when the port is free.
+    pub holders: Vec<String>,
+}
+
+/// A log file of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFileInfo {
+    pub path: String,
+    pub bytes: u64,
+}
+
 /// A service's config as wrangle resolved it (defaults applied, env files read), with
 /// secret-looking environment values masked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -505,8 +591,8 @@ pub struct ServiceConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvVar {
     pub name: String,
-    /// The value, or when `masked` what can be shown of it (`••••••`, or a URL with its
-    /// password replaced by `••••••`).
+    /// The value, or when `masked` what can be shown of it (`<masked>`, or a URL with its
+    /// password replaced by `<masked>`; the rule is `spec::secret`'s).
     pub value: String,
     /// The name or the value looks like a secret (a password, token or key, a URL with a
     /// password, a long random string): the value is not sent.

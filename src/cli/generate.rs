@@ -24,7 +24,7 @@ use crate::exit;
 
 /// The verbs whose positional arguments are service names.
 pub const SERVICE_VERBS: &[&str] = &[
-    "up", "test", "start", "stop", "restart", "logs", "reload", "clean",
+    "up", "test", "start", "stop", "restart", "logs", "reload", "clean", "flush",
 ];
 
 /// The hidden verb the completion scripts call.

@@ -1,46 +1,10 @@
-//! A service's resolved config as the dashboard shows it (`wire::ServiceConfig`): the spec
-//! turned back into the words of `wrangle.toml`, with every environment value that looks like a
-//! secret masked before it leaves the daemon.
-//!
-//! Masked: values of variables whose name has a secret-sounding word in it (`PASSWORD`,
-//! `TOKEN`, `SECRET`, `API_KEY`, ...), the password of a URL (`postgres://app:••••••@db/app`),
-//! and long random-looking strings whatever their name. A false alarm costs a masked value; a
-//! miss costs a leaked secret, so the rules lean towards masking.
+//! A service's resolved config as the dashboard and `wrangle describe` show it
+//! (`wire::ServiceConfig`): the spec turned back into the words of `wrangle.toml`, with every
+//! environment value that looks like a secret masked by the one rule (`spec::secret`) before it
+//! leaves the daemon.
 
 use crate::api::wire::{self, EnvVar, Setting};
-use crate::spec::{ProjectSpec, ReadyProbe, ServiceId};
-
-/// What a masked value shows instead.
-pub const MASK: &str = "••••••";
-
-/// Words that make a variable's value a secret when they are a part of its name (split at `_`,
-/// `-` and `.`), or end it (`DBPASSWORD`, `GITHUBTOKEN`).
-const SECRET_WORDS: &[&str] = &[
-    "SECRET",
-    "SECRETS",
-    "PASSWORD",
-    "PASSWD",
-    "PASS",
-    "PASSPHRASE",
-    "PWD_HASH",
-    "TOKEN",
-    "TOKENS",
-    "KEY",
-    "KEYS",
-    "APIKEY",
-    "CREDENTIAL",
-    "CREDENTIALS",
-    "CREDS",
-    "AUTH",
-    "PRIVATE",
-    "DSN",
-    "SALT",
-    "COOKIE",
-    "SESSION",
-    "SIGNATURE",
-    "CERT",
-    "PEM",
-];
+use crate::spec::{ProjectSpec, ReadyProbe, ServiceId, secret};
 
 /// The resolved config of `service`.
 pub fn service_config(spec: &ProjectSpec, service: ServiceId) -> wire::ServiceConfig {
@@ -114,67 +78,14 @@ pub fn service_config(spec: &ProjectSpec, service: ServiceId) -> wire::ServiceCo
     }
 }
 
-/// One variable, masked when it looks secret.
+/// One variable, masked when it looks secret (`spec::secret`).
 pub fn env_var(name: &str, value: &str) -> EnvVar {
-    if secret_name(name) || random_looking(value) {
-        return EnvVar {
-            name: name.to_string(),
-            value: MASK.to_string(),
-            masked: true,
-        };
-    }
-    if let Some(shown) = url_without_password(value) {
-        return EnvVar {
-            name: name.to_string(),
-            value: shown,
-            masked: true,
-        };
-    }
+    let shown = secret::shown_value(name, value);
     EnvVar {
         name: name.to_string(),
-        value: value.to_string(),
-        masked: false,
+        masked: shown != value,
+        value: shown.into_owned(),
     }
-}
-
-fn secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    upper
-        .split(['_', '-', '.'])
-        .any(|word| SECRET_WORDS.contains(&word))
-        || ["PASSWORD", "PASSWD", "TOKEN", "SECRET", "APIKEY", "API_KEY"]
-            .iter()
-            .any(|word| upper.ends_with(word) || upper.starts_with(word))
-}
-
-/// A long string of letters and digits (and the usual token punctuation) with both letters and
-/// digits in it, such as an API key pasted into a variable with an innocent name.
-fn random_looking(value: &str) -> bool {
-    value.len() >= 24
-        && !value.starts_with('/')
-        && value
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || b"+/=_-.".contains(&byte))
-        && value.bytes().any(|byte| byte.is_ascii_digit())
-        && value.bytes().any(|byte| byte.is_ascii_alphabetic())
-        && value.bytes().filter(|byte| byte.is_ascii_digit()).count() * 8 >= value.len()
-}
-
-/// `scheme://user:password@host...` with the password masked; `None` when the value is not such
-/// a URL.
-fn url_without_password(value: &str) -> Option<String> {
-    let (scheme, rest) = value.split_once("://")?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let (userinfo, host) = authority.rsplit_once('@')?;
-    let (user, password) = userinfo.split_once(':')?;
-    if password.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "{scheme}://{user}:{MASK}@{host}{}",
-        &rest[authority_end..]
-    ))
 }
 
 fn describe_probe(probe: &ReadyProbe) -> String {
@@ -209,59 +120,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_names_and_values_are_masked() {
-        for name in [
-            "DB_PASSWORD",
-            "password",
-            "GITHUB_TOKEN",
-            "STRIPE_SECRET_KEY",
-            "AWS_SECRET_ACCESS_KEY",
-            "API_KEY",
-            "apikey",
-            "SENTRY_DSN",
-            "SESSION_SECRET",
-            "JWT-SIGNING-KEY",
-            "MYTOKEN",
-            "DBPASSWORD",
-            "PRIVATE_KEY_PEM",
-            "BASIC_AUTH",
-        ] {
-            let var = env_var(name, "hunter2");
-            assert!(var.masked && var.value == MASK, "{name}: {var:?}");
-        }
-        for (name, value) in [
-            ("PORT", "8080"),
-            ("NODE_ENV", "production"),
-            ("PATH_PREFIX", "/api"),
-            ("MONKEY", "banana"),
-            ("KEYBOARD_LAYOUT", "us"),
-            ("DATA_DIR", "/var/lib/app/data/2024-06-01/shard-0001"),
-            ("GREETING", "hello world, this is a long and friendly value"),
-        ] {
-            let var = env_var(name, value);
-            assert!(!var.masked && var.value == value, "{name}: {var:?}");
-        }
-        // An innocent name does not save a key-looking value.
-        let var = env_var("UPSTREAM", "sk_live_4eC39HqLyjWDarjtT1zdp7dc");
-        assert!(var.masked && var.value == MASK, "{var:?}");
-    }
-
-    #[test]
-    fn urls_keep_everything_but_their_password() {
-        let var = env_var(
-            "DATABASE_URL",
-            "postgres://app:s3cret@db.internal:5432/app?ssl=1",
-        );
-        assert!(var.masked);
-        assert_eq!(
-            var.value,
-            "postgres://app:••••••@db.internal:5432/app?ssl=1"
-        );
-        assert!(!var.value.contains("s3cret"));
-        let plain = env_var("UPSTREAM_URL", "http://127.0.0.1:8080/health");
-        assert!(!plain.masked);
-        let user_only = env_var("MIRROR", "https://anonymous@mirror.example/repo");
-        assert!(!user_only.masked);
+    fn variables_are_masked_by_the_one_rule() {
+        let var = env_var("DB_PASSWORD", "hunter2");
+        assert!(var.masked && var.value == secret::MASK, "{var:?}");
+        let var = env_var("DATABASE_URL", "postgres://app:s3cret@db/app");
+        assert!(var.masked && !var.value.contains("s3cret"), "{var:?}");
+        let var = env_var("PORT", "8080");
+        assert!(!var.masked && var.value == "8080", "{var:?}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use crate::api::wire::{self, ApiError};
-use crate::api::{LogCounts, LogEvent, LogFollow, LogSource, LogTail};
+use crate::api::{LogCounts, LogEvent, LogFlush, LogFollow, LogSource, LogTail};
 use crate::daemon::status::wire_stream;
 use crate::human;
 use crate::logs::{FileLine, Follow, FollowItem, LogError, LogStore};
@@ -42,6 +42,32 @@ impl LogSource for StoreSource {
         Some(LogCounts {
             bytes_written: stats.bytes_written,
             lines_dropped: stats.lines_dropped,
+        })
+    }
+
+    fn flush(&self, services: &[String]) -> LogFlush {
+        let names = self.store.names();
+        let (store, ids) = (Arc::clone(&self.store), self.ids(&names, services));
+        let none_known = !services.is_empty() && ids.is_empty();
+        Box::pin(async move {
+            // An empty list means all: one of unknown names must not become that.
+            if none_known {
+                return Ok(Vec::new());
+            }
+            let cleared = store.clear(&ids).await.ok_or_else(|| {
+                ApiError::unavailable("the log writer has stopped (the daemon is shutting down)")
+            })?;
+            Ok(cleared
+                .into_iter()
+                .filter_map(|cleared| {
+                    Some(wire::FlushedLogs {
+                        name: names.get(cleared.service)?.clone(),
+                        files: cleared.files,
+                        bytes: cleared.bytes,
+                        error: cleared.error,
+                    })
+                })
+                .collect())
         })
     }
 

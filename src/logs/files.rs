@@ -162,6 +162,15 @@ pub(crate) fn open_index(dir: &LogDir, name: &str, log_size: u64) -> Result<Inde
     Ok(IndexFile { file, id })
 }
 
+/// The size of `name` in `dir` if it is a regular file (not following a symlink); `None` for
+/// anything else or if it is absent.
+pub(crate) fn regular_size(dir: &LogDir, name: &str) -> Option<u64> {
+    let stat = rustix::fs::statat(&dir.fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
+        .then(|| u64::try_from(stat.st_size).ok())
+        .flatten()
+}
+
 /// The size of an open file now; `None` if it cannot be inspected.
 pub(crate) fn size_of(file: &File) -> Option<u64> {
     let stat = rustix::fs::fstat(file).ok()?;

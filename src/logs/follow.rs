@@ -196,10 +196,14 @@ impl Cursor {
                     let bytes = span.and_then(|span| {
                         u64::try_from(next.start - (span.start + offset as i64)).ok()
                     });
-                    items.push(FollowItem::Skipped {
-                        service: self.service,
-                        bytes,
-                    });
+                    // A file read to its end before it was removed (`wrangle flush` removes
+                    // the current one) skipped nothing.
+                    if bytes != Some(0) {
+                        items.push(FollowItem::Skipped {
+                            service: self.service,
+                            bytes,
+                        });
+                    }
                     self.position = Position::At {
                         serial: next.serial,
                         offset: 0,

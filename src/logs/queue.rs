@@ -43,8 +43,25 @@ struct Pending {
     last_frame: Option<(usize, FrameKey)>,
     pipes: Vec<Adopted>,
     flushes: Vec<oneshot::Sender<()>>,
+    clears: Vec<ClearRequest>,
     closed: bool,
     writer_waiting: bool,
+}
+
+/// A request to empty services' files (`wrangle flush`): the services (indexes of the store),
+/// and where to answer with what was removed.
+pub(crate) type ClearRequest = (Vec<ServiceId>, oneshot::Sender<Vec<Cleared>>);
+
+/// What emptying one service's files removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleared {
+    pub service: ServiceId,
+    /// Log files removed or emptied (its current file counts as one).
+    pub files: u32,
+    /// Their bytes, indexes included.
+    pub bytes: u64,
+    /// Why some of it could not be removed, if so.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +104,8 @@ pub(crate) struct Batch {
     pub(crate) pipes: Vec<Adopted>,
     /// Answer these once everything in `bytes` is written.
     pub(crate) flushes: Vec<oneshot::Sender<()>>,
+    /// Empty these services' files once everything in `bytes` is written.
+    pub(crate) clears: Vec<ClearRequest>,
     /// The store is gone: write `bytes` and stop.
     pub(crate) closed: bool,
 }
@@ -186,6 +205,18 @@ impl Queue {
         self.wake_writer(pending);
     }
 
+    /// Asks the writer to empty the files of `services` once everything queued so far is
+    /// written, and to answer on `reply`.
+    pub(crate) fn request_clear(
+        &self,
+        services: Vec<ServiceId>,
+        reply: oneshot::Sender<Vec<Cleared>>,
+    ) {
+        let mut pending = lock(&self.pending);
+        pending.clears.push((services, reply));
+        self.wake_writer(pending);
+    }
+
     /// Tells the writer to finish what is queued and stop.
     pub(crate) fn close(&self) {
         let mut pending = lock(&self.pending);
@@ -200,6 +231,7 @@ impl Queue {
         let idle = pending.bytes.is_empty()
             && pending.pipes.is_empty()
             && pending.flushes.is_empty()
+            && pending.clears.is_empty()
             && !pending.closed;
         pending.writer_waiting = idle;
         idle
@@ -215,6 +247,7 @@ impl Queue {
             bytes: std::mem::replace(&mut pending.bytes, spare),
             pipes: std::mem::take(&mut pending.pipes),
             flushes: std::mem::take(&mut pending.flushes),
+            clears: std::mem::take(&mut pending.clears),
             closed: pending.closed,
         }
     }
@@ -336,6 +369,7 @@ mod tests {
             bytes,
             pipes: Vec::new(),
             flushes: Vec::new(),
+            clears: Vec::new(),
             closed: false,
         };
         assert_eq!(frames(&batch(vec![1, 2, 3])).count(), 0);

@@ -415,13 +415,23 @@ impl Writer {
             for &token in ready.iter().filter(|&&token| token != 0) {
                 self.pump_token(token);
             }
-            if !batch.flushes.is_empty() || batch.closed {
+            if !batch.flushes.is_empty() || !batch.clears.is_empty() || batch.closed {
                 // What the pipes hold now was written before the flush was asked for.
                 self.drain_pipes();
             }
             self.flush_all();
             for reply in batch.flushes {
                 let _ = reply.send(());
+            }
+            for (services, reply) in batch.clears {
+                let known = self.services.len();
+                let cleared = services
+                    .into_iter()
+                    .filter(|&service| service < known)
+                    .map(|service| self.clear(service))
+                    .collect();
+                let _ = reply.send(cleared);
+                self.shared.changes.send_modify(|count| *count += 1);
             }
             if batch.closed {
                 self.close_pipes();
@@ -735,6 +745,68 @@ impl Writer {
         self.services[index].next_attempt = self.now;
         self.ensure_open(index);
         rotated
+    }
+
+    /// Empties the service's files (`wrangle flush`), buffers flushed by the caller: every
+    /// rotated file is removed, then the current one is rotated away and removed too, each with
+    /// its index, and a fresh one opened. Done as a rotation and removals, the same steps the
+    /// size limit and the budget take, so that followers see what they already know how to
+    /// follow (the output they had not read yet is skipped, and counted for them).
+    fn clear(&mut self, index: usize) -> queue::Cleared {
+        let mut cleared = queue::Cleared {
+            service: index,
+            files: 0,
+            bytes: 0,
+            error: None,
+        };
+        if self.dir.is_none() {
+            match files::open_dir(&self.dir_path) {
+                Ok(dir) => self.dir = Some(dir),
+                Err(error) => {
+                    cleared.error = Some(describe(&error));
+                    return cleared;
+                }
+            }
+        }
+        let Some(dir) = &self.dir else {
+            return cleared;
+        };
+        let name = &self.file_names[index];
+        let result = (|| -> Result<(), LogError> {
+            let scan = files::scan(dir, std::slice::from_ref(name), self.keep_files)?;
+            for file in &scan.rotated {
+                files::remove_with_index(dir, &file.name)?;
+                lock(&self.files[index]).removed(file.generation);
+                cleared.files += 1;
+                cleared.bytes += file.size;
+            }
+            let current = files::regular_size(dir, name);
+            if current.is_none() {
+                return Ok(());
+            }
+            cleared.files += 1;
+            cleared.bytes += current.unwrap_or(0)
+                + files::regular_size(dir, &files::index_name(name)).unwrap_or(0);
+            let service = &mut self.services[index];
+            service.file = None;
+            service.index = None;
+            service.last_record = None;
+            let keep = self.keep_files.max(1);
+            files::rotate(dir, name, keep)?;
+            let mut spans = lock(&self.files[index]);
+            spans.rotated(0, keep);
+            files::remove_with_index(dir, &files::rotated_name(name, 1))?;
+            spans.removed(1);
+            Ok(())
+        })();
+        if let Err(error) = result {
+            cleared.error = Some(describe(&error));
+        }
+        self.budget_due = true;
+        self.changed = true;
+        self.services[index].next_attempt = self.now;
+        self.ensure_open(index);
+        cleared
     }
 
     fn record_error(&self, index: usize, error: &LogError) {

@@ -257,3 +257,64 @@ async fn short_lines_count_for_more_than_their_bytes_in_a_bounded_read() {
     assert_eq!(tail.len() as u64, TAIL_BYTES / 64);
     store.close().unwrap();
 }
+
+#[tokio::test]
+async fn clearing_empties_a_services_files_and_its_follower_goes_on_after_them() {
+    let temp = tempfile::tempdir().unwrap();
+    let store = LogStore::open(
+        LogSettings {
+            // 10 lines of 10 bytes per file: several rotated files to remove.
+            max_file_bytes: 100,
+            keep_files: 5,
+            ..settings(temp.path())
+        },
+        &names(&["a", "b"]),
+    )
+    .unwrap();
+    for line in numbered(0, 0..35).into_iter().chain(numbered(1, 0..3)) {
+        append(&store, line).await;
+    }
+    store.flush().await;
+    let dir = temp.path().join("logs");
+    assert!(dir.join("a.log.3").exists());
+    let (tail, mut follow) = store.follow(&[0], 1, None).await.unwrap();
+    assert_eq!(tail_texts(&tail), ["s0     34"]);
+
+    let cleared = store.clear(&[0]).await.expect("the writer answers");
+    assert_eq!(cleared.len(), 1);
+    assert_eq!((cleared[0].service, cleared[0].files), (0, 4));
+    assert!(cleared[0].bytes >= 350, "{cleared:?}");
+    assert_eq!(cleared[0].error, None);
+    // Only a fresh, empty file and its index are left of `a`; `b` is untouched.
+    assert_eq!(std::fs::metadata(dir.join("a.log")).unwrap().len(), 0);
+    for generation in 1..=5 {
+        assert!(!dir.join(format!("a.log.{generation}")).exists());
+        assert!(!dir.join(format!("a.log.{generation}.idx")).exists());
+    }
+    assert!(store.read_tail(&[0], 100, None).await.unwrap().is_empty());
+    assert_eq!(texts(&dir.join("b.log")).len(), 3);
+
+    // Later output is written, read back, and reaches the follower, which skipped nothing it
+    // had not already been given.
+    for line in numbered(0, 100..102) {
+        append(&store, line).await;
+    }
+    store.flush().await;
+    assert_eq!(
+        tail_texts(&store.read_tail(&[0], 100, None).await.unwrap()),
+        ["s0    100", "s0    101"]
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.extend(next_texts(&mut follow).await);
+    }
+    assert_eq!(seen, ["s0    100", "s0    101"]);
+    // Clearing everything (an empty list) and unknown services is fine too.
+    let cleared = store.clear(&[]).await.expect("the writer answers");
+    assert_eq!(
+        cleared.iter().map(|c| c.service).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    assert_eq!(store.clear(&[7]).await.expect("answered"), []);
+    store.close().unwrap();
+}

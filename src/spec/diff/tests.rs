@@ -88,7 +88,7 @@ fn environment_differences_mask_secret_looking_values() {
         plan.changed[0].env,
         [
             change("API_TOKEN", Some(MASK), Some(MASK)),
-            change("DATABASE_URL", None, Some(MASK)),
+            change("DATABASE_URL", None, Some("postgres://app:<masked>@db/app"),),
             change("DEBUG", Some("0"), Some("1")),
             change("GONE", Some("x"), None),
         ]
