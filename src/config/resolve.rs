@@ -443,23 +443,27 @@ impl<'a> Resolver<'a, '_, '_> {
         loaded
     }
 
-    fn read_env_file(
+    /// The bytes of the `kind` file `reference` names (at `path`), read only if trusted (see
+    /// `trust::Gate`); `None` after reporting, at `reference`, why it cannot be read.
+    fn read_named_file(
         &mut self,
+        kind: NamedFile,
         reference: &Spanned<String>,
         path: &Path,
-    ) -> Option<Vec<(String, String)>> {
-        let checked = match self.files.gate.read(path, MAX_ENV_FILE_BYTES) {
+    ) -> Option<Vec<u8>> {
+        let checked = match self.files.gate.read(path, kind.max_bytes()) {
             Ok(checked) => checked,
             Err(problem) => {
                 self.diagnostics.push(
                     Diagnostic::at(
                         self.file,
                         reference.span(),
-                        format!("cannot read env file \"{}\"", path.display()),
+                        format!("cannot read {} \"{}\"", kind.noun(), path.display()),
                         problem.to_string(),
                     )
                     .with_note(format!(
-                        "a relative env_file is resolved against {}",
+                        "a relative {} is resolved against {}",
+                        kind.key(),
                         self.root.display()
                     )),
                 );
@@ -469,18 +473,15 @@ impl<'a> Resolver<'a, '_, '_> {
         match &checked.verdict {
             Verdict::Trusted => {}
             Verdict::Vouched(doubts) => {
-                let warning = self.files.gate.vouched_file(
-                    NamedFile::EnvFile,
-                    self.file,
-                    reference.span(),
-                    path,
-                    doubts,
-                );
+                let warning =
+                    self.files
+                        .gate
+                        .vouched_file(kind, self.file, reference.span(), path, doubts);
                 self.files.warnings.push(warning);
             }
             Verdict::Refused(doubts) => {
                 let refusal = self.files.gate.refused_file(
-                    NamedFile::EnvFile,
+                    kind,
                     self.file,
                     reference.span(),
                     path,
@@ -491,7 +492,16 @@ impl<'a> Resolver<'a, '_, '_> {
                 return None;
             }
         }
-        let text = match String::from_utf8(checked.bytes) {
+        Some(checked.bytes)
+    }
+
+    fn read_env_file(
+        &mut self,
+        reference: &Spanned<String>,
+        path: &Path,
+    ) -> Option<Vec<(String, String)>> {
+        let bytes = self.read_named_file(NamedFile::EnvFile, reference, path)?;
+        let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(error) => {
                 self.diagnostics.push(Diagnostic::at(

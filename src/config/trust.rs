@@ -60,7 +60,23 @@ pub(crate) enum NamedFile {
 }
 
 impl NamedFile {
-    fn noun(self) -> &'static str {
+    /// The config key that names it.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            NamedFile::EnvFile => "env_file",
+            NamedFile::CaFile => "ca_file",
+        }
+    }
+
+    /// The largest one wrangle reads.
+    pub(crate) fn max_bytes(self) -> u64 {
+        match self {
+            NamedFile::EnvFile => MAX_ENV_FILE_BYTES,
+            NamedFile::CaFile => MAX_CA_FILE_BYTES,
+        }
+    }
+
+    pub(crate) fn noun(self) -> &'static str {
         match self {
             NamedFile::EnvFile => "env file",
             NamedFile::CaFile => "CA file",

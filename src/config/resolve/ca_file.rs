@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::Resolver;
 use crate::config::diagnostic::Diagnostic;
-use crate::config::trust::{MAX_CA_FILE_BYTES, NamedFile, Verdict};
+use crate::config::trust::NamedFile;
 use crate::spec::CaFile;
 
 impl Resolver<'_, '_, '_> {
@@ -20,50 +20,8 @@ impl Resolver<'_, '_, '_> {
     /// `None` after reporting why they cannot be used.
     pub(super) fn ca_file(&mut self, reference: &Spanned<String>) -> Option<CaFile> {
         let path = self.root.join(reference.get_ref());
-        let checked = match self.files.gate.read(&path, MAX_CA_FILE_BYTES) {
-            Ok(checked) => checked,
-            Err(problem) => {
-                self.diagnostics.push(
-                    Diagnostic::at(
-                        self.file,
-                        reference.span(),
-                        format!("cannot read CA file \"{}\"", path.display()),
-                        problem.to_string(),
-                    )
-                    .with_note(format!(
-                        "a relative ca_file is resolved against {}",
-                        self.root.display()
-                    )),
-                );
-                return None;
-            }
-        };
-        match &checked.verdict {
-            Verdict::Trusted => {}
-            Verdict::Vouched(doubts) => {
-                let warning = self.files.gate.vouched_file(
-                    NamedFile::CaFile,
-                    self.file,
-                    reference.span(),
-                    &path,
-                    doubts,
-                );
-                self.files.warnings.push(warning);
-            }
-            Verdict::Refused(doubts) => {
-                let refusal = self.files.gate.refused_file(
-                    NamedFile::CaFile,
-                    self.file,
-                    reference.span(),
-                    &path,
-                    &checked.real,
-                    doubts,
-                );
-                self.diagnostics.push(refusal);
-                return None;
-            }
-        }
-        match certificates(&checked.bytes) {
+        let bytes = self.read_named_file(NamedFile::CaFile, reference, &path)?;
+        match certificates(&bytes) {
             Ok(certificates) => Some(CaFile {
                 path: absolute(&path),
                 certificates,
