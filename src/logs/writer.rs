@@ -284,6 +284,8 @@ pub(crate) struct Writer {
     scratch: Vec<u8>,
     /// The log directory's filesystem takes spliced bytes (until it refuses once).
     splice_works: bool,
+    /// Between adopted pipes and files (see `pipes`), made at first use; empty between steps.
+    relay: Option<crate::sys::pipes::Relay>,
 }
 
 struct ServiceFile {
@@ -365,6 +367,7 @@ impl Writer {
             pipes: Vec::new(),
             scratch: Vec::new(),
             splice_works: true,
+            relay: None,
         })
     }
 

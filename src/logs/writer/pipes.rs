@@ -5,7 +5,9 @@
 //! # Theory of operation
 //!
 //! The writer waits on every adopted pipe at once (an epoll set, with the queue's waker) and
-//! pumps each readable one: it splices what the pipe holds to the end of the service's file,
+//! pumps each readable one: it splices what the pipe holds to the end of the service's file
+//! (through a relay pipe of its own, so that the service's pipe is held only while its pages are
+//! moved, not while they are copied into the file: see [`pipes::Relay`]),
 //! noting an index record (offset, time, stream) per splice that does not continue the file's
 //! last record, exactly as for output that came through the queue. Output the queue brought for
 //! the same service earlier is written first, so each stream's bytes stay in order.
@@ -64,6 +66,7 @@ const BUSY_READ_BYTES: usize = 48 * 1024;
 /// The buffer of a busy service's pipe: the default `/proc/sys/fs/pipe-max-size`. Only busy
 /// pipes grow: the kernel gives a user's new pipes a single page once its pipes hold more than
 /// `pipe-user-pages-soft` (64 MiB by default). Pipe pages are only used while they hold output.
+/// The writer's relay (see `pipes::Relay`) has this size too: it takes a grown pipe in one move.
 const BUSY_PIPE_BYTES: usize = 1024 * 1024;
 
 /// What one turn of a pipe found.
@@ -245,27 +248,88 @@ impl Writer {
             (true, false) => return self.copy_step(slot, service, stream),
             (false, _) => return self.window_step(slot, service, stream),
         };
-        let spliced = pipes::splice_to_file(pipe.pipe.as_fd(), file.file.as_fd(), len);
-        match spliced {
-            Ok(0) => Step::Ended,
-            Ok(n) => {
-                if n >= BUSY_READ_BYTES {
-                    self.grow(slot);
+        if self.relay.is_none() {
+            self.relay = pipes::Relay::new(BUSY_PIPE_BYTES).ok();
+        }
+        let Some(relay) = &self.relay else {
+            // The system gives no pipe now: copy.
+            return self.copy_step(slot, service, stream);
+        };
+        // Into the relay first: the service's pipe is held only while its pages are moved (see
+        // `pipes::Relay`), then the relay's bytes go to the file.
+        let taken = match relay.take(pipe.pipe.as_fd(), len) {
+            Ok(0) => return Step::Ended,
+            Ok(n) => n,
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Step::Empty,
+            Err(_) => return Step::Ended,
+        };
+        if taken >= BUSY_READ_BYTES {
+            self.grow(slot);
+        }
+        self.give(service, stream, taken);
+        Step::Took(taken)
+    }
+
+    /// Moves the `len` bytes the relay holds to the service's file; what the file does not take
+    /// (a full disk, a filesystem without splicing) is read back from the relay, so that it is
+    /// empty again: written by copy, or dropped and counted.
+    fn give(&mut self, service: ServiceId, stream: Stream, len: usize) {
+        let mut left = len;
+        while left > 0 {
+            let (Some(relay), Some(file)) = (&self.relay, &self.services[service].file) else {
+                break;
+            };
+            match relay.give(file.file.as_fd(), left) {
+                Ok(n) if n > 0 => {
+                    self.account(service, stream, n);
+                    left -= n;
                 }
-                self.account(service, stream, n);
-                Step::Took(n)
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Step::Empty,
-            Err(error) if error.kind() == std::io::ErrorKind::InvalidInput => {
-                // This filesystem takes no spliced bytes: copy from now on.
-                self.splice_works = false;
-                Step::Took(0)
-            }
-            Err(error) => {
-                self.write_failed(service, error, false);
-                Step::Took(0)
+                // The relay holds `left` bytes, so no progress is the file refusing them.
+                Ok(_) => break,
+                Err(error) if error.kind() == std::io::ErrorKind::InvalidInput => {
+                    // This filesystem takes no spliced bytes: copy from now on.
+                    self.splice_works = false;
+                    break;
+                }
+                Err(error) => {
+                    self.write_failed(service, error, false);
+                    break;
+                }
             }
         }
+        if left > 0 {
+            self.take_back(service, stream, left);
+        }
+    }
+
+    /// Reads `len` bytes back from the relay: written as queued output is when the file is open
+    /// (it refused splicing), else dropped and counted.
+    fn take_back(&mut self, service: ServiceId, stream: Stream, mut len: usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(CUT_WINDOW, 0);
+        while len > 0 {
+            let Some(relay) = &self.relay else { break };
+            let n = match relay.read(&mut scratch[..len.min(CUT_WINDOW)]) {
+                Ok(n) if n > 0 => n,
+                // Not expected (the relay holds `len` bytes): a relay in an unknown state is
+                // not reused.
+                _ => {
+                    self.relay = None;
+                    break;
+                }
+            };
+            len -= n;
+            match self.services[service].file.is_some() {
+                true => {
+                    self.write_part(service, stream, &scratch[..n]);
+                    self.flush_service(service);
+                }
+                false => self
+                    .shared
+                    .count_dropped(service, line_count(&scratch[..n])),
+            }
+        }
+        self.scratch = scratch;
     }
 
     /// Reads some of the pipe's bytes and writes them as queued output is written (where the
