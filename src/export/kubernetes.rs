@@ -19,14 +19,14 @@
 
 use std::collections::HashMap;
 
+use self::probes::{ProbeAction, liveness_probe, probe_action, readiness_probe, startup_probe};
 use super::yaml::{self, MapBuilder, Node};
 use super::{
-    Export, ExportError, Format, HttpUrl, Options, OutputFile, attempt_timeout,
-    common_service_notes, header, is_loopback, project_name, project_notes, whole_seconds,
+    Export, ExportError, Format, Options, OutputFile, common_service_notes, header, project_name,
+    project_notes, whole_seconds,
 };
 use crate::spec::{
-    DependencyCondition, Instances, ListenAddress, ProjectSpec, ReadyCheck, ReadyProbe,
-    RestartPolicy, ServiceId, Signal,
+    DependencyCondition, Instances, ListenAddress, ProjectSpec, RestartPolicy, ServiceId, Signal,
 };
 
 /// `user` and `group` as `runAsUser`/`runAsGroup`, which take numeric ids only: a name is a note
@@ -700,113 +700,6 @@ fn document(out: &mut String, notes: &[String], node: &Node) {
     out.push_str(&yaml::document(node));
 }
 
-enum ProbeAction {
-    /// The `httpGet`, `tcpSocket` or `exec` entry. A check of 127.0.0.1 is made against the
-    /// pod's address (the kubelet probes from outside the pod; the header says so).
-    Exported((String, Node)),
-    /// Why the check has no equivalent.
-    None(String),
-}
-
-fn probe_action(check: &ReadyCheck) -> ProbeAction {
-    match check {
-        ReadyCheck::Http { url } => match HttpUrl::parse(url) {
-            Some(target) => {
-                let mut action = MapBuilder::new();
-                if !is_loopback(&target.host) {
-                    action.entry("host", Node::str(&target.host));
-                }
-                action
-                    .entry("path", Node::str(&target.path))
-                    .entry("port", Node::Int(i64::from(target.port)));
-                ProbeAction::Exported(("httpGet".to_string(), action.build()))
-            }
-            None => ProbeAction::None(format!(
-                "ready = {{ {} }}: the URL could not be taken apart for an httpGet probe.",
-                check.describe()
-            )),
-        },
-        ReadyCheck::Tcp { host, port } => {
-            let mut action = MapBuilder::new();
-            if !is_loopback(host) {
-                action.entry("host", Node::str(host));
-            }
-            action.entry("port", Node::Int(i64::from(*port)));
-            ProbeAction::Exported(("tcpSocket".to_string(), action.build()))
-        }
-        ReadyCheck::Exec { command } => {
-            // The kubelet runs a probe's command as is: no `$(VAR)` expansion to escape.
-            let mut action = MapBuilder::new();
-            action.entry("command", Node::strings(&command.argv));
-            ProbeAction::Exported(("exec".to_string(), action.build()))
-        }
-        ReadyCheck::Log { .. } => ProbeAction::None(format!(
-            "ready = {{ {} }} has no Kubernetes equivalent (a probe cannot read the container's \
-             output): no startup or readiness probe.",
-            check.describe()
-        )),
-        ReadyCheck::Notify => ProbeAction::None(
-            "ready = { notify = true } (sd_notify) has no Kubernetes equivalent: no startup or \
-             readiness probe."
-                .to_string(),
-        ),
-    }
-}
-
-/// The readiness deadline: probed every `interval`, failed after `timeout`.
-fn startup_probe(action: &(String, Node), probe: &ReadyProbe) -> Node {
-    let period = whole_seconds(probe.interval, 1);
-    let attempts = whole_seconds(probe.timeout, 1).div_ceil(period).max(1);
-    let mut map = MapBuilder::new();
-    map.entry(action.0.clone(), action.1.clone())
-        .entry("periodSeconds", Node::Int(seconds_i64(period)))
-        .entry(
-            "timeoutSeconds",
-            Node::Int(seconds_i64(whole_seconds(
-                attempt_timeout(probe.interval),
-                1,
-            ))),
-        )
-        .entry("failureThreshold", Node::Int(seconds_i64(attempts)));
-    map.build()
-}
-
-/// Readiness once started: every `recheck` (or `interval`), lost after three failures in a row.
-fn readiness_probe(action: (String, Node), probe: &ReadyProbe) -> Node {
-    let period = whole_seconds(probe.recheck.unwrap_or(probe.interval), 1);
-    let mut map = MapBuilder::new();
-    map.entry(action.0, action.1)
-        .entry("periodSeconds", Node::Int(seconds_i64(period)))
-        .entry(
-            "timeoutSeconds",
-            Node::Int(seconds_i64(whole_seconds(
-                attempt_timeout(probe.interval),
-                1,
-            ))),
-        )
-        .entry(
-            "failureThreshold",
-            Node::Int(i64::from(ReadyProbe::LOST_AFTER)),
-        );
-    map.build()
-}
-
-/// Liveness: every `interval`, each attempt within `timeout`, restarted after `failures` in a row.
-fn liveness_probe(action: (String, Node), live: &crate::spec::LiveProbe) -> Node {
-    let mut map = MapBuilder::new();
-    map.entry(action.0, action.1)
-        .entry(
-            "periodSeconds",
-            Node::Int(seconds_i64(whole_seconds(live.interval, 1))),
-        )
-        .entry(
-            "timeoutSeconds",
-            Node::Int(seconds_i64(whole_seconds(live.timeout, 1))),
-        )
-        .entry("failureThreshold", Node::Int(i64::from(live.failures)));
-    map.build()
-}
-
 fn seconds_i64(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX)
 }
@@ -900,46 +793,6 @@ fn quantity(bytes: u64) -> String {
     }
 }
 
+mod probes;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn object_names_follow_dns_labels() {
-        assert_eq!(object_name("api"), "api");
-        assert_eq!(object_name("Api_V2.internal"), "api-v2-internal");
-        assert_eq!(object_name("9lives"), "s-9lives");
-        assert_eq!(object_name(&"x".repeat(100)).len(), MAX_LABEL);
-        assert_eq!(
-            object_name(&format!("{}-y", "x".repeat(62))),
-            "x".repeat(62)
-        );
-    }
-
-    #[test]
-    fn label_values_are_trimmed_to_alphanumeric_ends() {
-        assert_eq!(label_value("demo"), "demo");
-        assert_eq!(label_value("my app!"), "my-app");
-        assert_eq!(label_value("_x_"), "x");
-        assert_eq!(label_value("ünï"), "n");
-        assert_eq!(label_value("_-"), "project");
-        assert_eq!(label_value(&"a".repeat(80)).len(), MAX_LABEL);
-    }
-
-    #[test]
-    fn quantities_use_binary_units_only_when_exact() {
-        assert_eq!(quantity(512 * 1024 * 1024), "512Mi");
-        assert_eq!(quantity(2 * 1024 * 1024 * 1024), "2Gi");
-        assert_eq!(quantity(4096), "4Ki");
-        assert_eq!(quantity(500_000_000), "500000000");
-    }
-
-    #[test]
-    fn config_map_keys_are_checked() {
-        assert!(is_config_map_key("DB_PORT"));
-        assert!(is_config_map_key("a.b-c"));
-        assert!(!is_config_map_key("A B"));
-        assert!(!is_config_map_key(""));
-        assert!(!is_config_map_key("ü"));
-    }
-}
+mod tests;
