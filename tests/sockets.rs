@@ -433,7 +433,12 @@ fn ten_reloads_of_four_instances_under_load_fail_no_request() {
     let (served, failures) = load.stop();
     let logs = match failures.is_empty() {
         true => String::new(),
-        false => project.run(&["logs", "web", "-n", "100"]).stdout,
+        // The daemon's log says whether an old instance outlived its stop_timeout (SIGKILL).
+        false => format!(
+            "{}\n--- daemon.log ---\n{}",
+            project.run(&["logs", "web", "-n", "100"]).stdout,
+            crate::support::daemon_log(&project)
+        ),
     };
     assert!(
         failures.is_empty(),

@@ -12,6 +12,14 @@ are meant for). The server:
 - on SIGTERM stops accepting and finishes the requests it has accepted, then exits: connections
   that are still waiting in the socket's queue are served by the other instances.
 
+SIGTERM is taken with sigwait() in the main thread, never by a Python signal handler: a handler
+runs between two bytecodes of the main thread, wherever it is, even while that thread holds one
+of the threading module's internal locks (socketserver's main loop takes one each time it reaps
+finished request threads). A handler that starts a thread there (as one calling
+server.shutdown() must, since shutdown() waits for the main loop) deadlocks: the new thread
+waits for that lock, the main thread waits for the new thread. The server then never exits, is
+SIGKILLed after stop_timeout, and the requests it had accepted are reset.
+
 GET / answers with the instance number and pid, so you can watch a reload replace them:
 
     curl http://127.0.0.1:8080/
@@ -51,6 +59,8 @@ def notify(state):
     if path.startswith("@"):
         path = "\0" + path[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        # Never blocks: a manager that stopped reading must not hold this process up.
+        sock.setblocking(False)
         sock.sendto(state.encode(), path)
 
 
@@ -82,6 +92,10 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main():
+    # Blocked before any thread starts, so every thread inherits the mask and the signals wait
+    # for sigwait() below instead of interrupting whatever the main thread is doing.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     sockets = listen_fds()
     if "http" not in sockets:
         sys.exit("no socket named http was passed (LISTEN_FDNAMES=http, LISTEN_PID = my pid)")
@@ -91,18 +105,20 @@ def main():
     # Shared by every instance: select() then a non-blocking accept, so an instance that lost
     # the race for a connection goes back to select() instead of blocking in accept().
     server.socket.setblocking(False)
-
-    def stop(signum, frame):
-        # shutdown() waits for serve_forever() to return: not from the thread running it.
-        threading.Thread(target=server.shutdown).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    serving.start()
     print(f"instance {os.environ.get('WRANGLE_INSTANCE')} serving (pid {os.getpid()})", flush=True)
     notify("READY=1")
-    server.serve_forever(poll_interval=0.1)
-    notify("STOPPING=1")
-    # Finishes the requests already accepted; the socket itself stays open in wrangle.
+    signal.sigwait(stop_signals)
+    try:
+        notify("STOPPING=1")
+    except OSError:
+        # Only informational, and the manager that set NOTIFY_SOCKET may be gone (a daemon
+        # that was killed and replaced): nothing may keep the requests from being finished.
+        pass
+    # Stops accepting (returns once serve_forever has), then finishes the requests already
+    # accepted; the socket itself stays open in wrangle, its queue served by the other instances.
+    server.shutdown()
     server.server_close()
 
 
