@@ -310,6 +310,14 @@ fn common_service_notes(spec_root: &Path, service: &ServiceSpec, target: &str) -
              equivalent: watch the service's usage with the target's monitoring instead."
         ));
     }
+    if let Some(schedule) = &service.schedule {
+        notes.push(format!(
+            "schedule ({}, on_schedule = \"{}\") has no {target} equivalent here: run it with \
+             the target's own timer or cron job instead.",
+            schedule.describe(),
+            schedule.action.as_str()
+        ));
+    }
     if !service.env_files.is_empty() {
         let names: Vec<String> = service
             .env_files

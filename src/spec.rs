@@ -15,6 +15,7 @@ use std::time::Duration;
 mod apply;
 mod diff;
 mod notify;
+pub mod schedule;
 pub mod secret;
 mod sockets;
 
@@ -231,6 +232,8 @@ pub struct ServiceSpec {
     /// Paths that `wrangle clean` and `up --clean` delete, relative to [`ProjectSpec::root`]:
     /// each a non-empty sequence of normal components (no `.`, `..` or root).
     pub clean: Vec<PathBuf>,
+    /// Runs by the clock (`schedule`, `every`, `on_schedule`).
+    pub schedule: Option<schedule::ScheduleSpec>,
 }
 
 /// What a service's first process is given before it execs (`nice`, `limits`, `user`,

@@ -7,5 +7,6 @@ pub mod graph;
 pub mod lines;
 pub mod monitor;
 pub mod runtime;
+pub mod schedule;
 pub mod session;
 pub mod watch;

@@ -76,6 +76,7 @@ pub fn service_spec(name: &str) -> ServiceSpec {
         process: Default::default(),
         clean: Vec::new(),
         watch: None,
+        schedule: None,
     }
 }
 

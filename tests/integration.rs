@@ -79,3 +79,5 @@ mod one_off;
 mod flush;
 // `wrangle describe`: a service's config, state, tree, ports, history and log files.
 mod describe;
+// Runs by the clock (`schedule`, `every`): real one-second schedules, skips, restarts.
+mod schedule;

@@ -142,6 +142,7 @@ fn service(name: &str, state: ServiceState) -> ServiceStatus {
         startup_seconds: None,
         probe: None,
         warnings: Vec::new(),
+        next_run: None,
     }
 }
 
@@ -222,6 +223,7 @@ impl Records for FakeRecords {
             restarts: vec![],
             probes: vec![],
             last_probe_failure: None,
+            runs: Vec::new(),
         })
     }
 

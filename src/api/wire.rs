@@ -121,6 +121,11 @@ pub struct ServiceStatus {
     /// `memory_warn` after `warn_after`; `readiness` while rechecks of its probe fail.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The service's next scheduled time (`schedule`, `every`), RFC 3339 in UTC with
+    /// milliseconds; `None` for a service without a schedule. How its last run ended is
+    /// `last_exit`.
+    #[serde(default)]
+    pub next_run: Option<String>,
 }
 
 fn one() -> u32 {
@@ -508,6 +513,10 @@ pub struct ServiceDetails {
     pub probes: Vec<ProbeAttempt>,
     /// Why the latest failed probe attempt failed, if one did.
     pub last_probe_failure: Option<String>,
+    /// Its latest runs, oldest first, for a service with a schedule (`schedule`, `every`);
+    /// empty for the others.
+    #[serde(default)]
+    pub runs: Vec<RunRecord>,
 }
 
 /// Everything about one service: what `wrangle describe SERVICE --json` prints. Not served by
@@ -538,6 +547,9 @@ pub struct ServiceDescription {
     pub probes: Vec<ProbeAttempt>,
     /// Why the latest failed probe attempt failed, if one did.
     pub last_probe_failure: Option<String>,
+    /// Its latest runs with how they ended, oldest first, for a service with a schedule.
+    #[serde(default)]
+    pub runs: Vec<RunRecord>,
     /// Its log files, the current one first, with their sizes.
     pub log_files: Vec<LogFileInfo>,
 }
@@ -632,6 +644,22 @@ pub struct RestartRecord {
     pub reason: Option<String>,
     /// How the instance before it ended, when it did on its own.
     pub last_exit: Option<ExitInfo>,
+}
+
+/// One run of a service with a schedule: a tree from its spawn to its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The instance that ran (0 for a service's only instance).
+    pub instance: u32,
+    /// When it was spawned, RFC 3339 in UTC with milliseconds.
+    pub started_at: String,
+    /// When it ended; `None` while it runs.
+    pub ended_at: Option<String>,
+    /// How it ended: its exit code or signal (`None` while it runs, or when its processes
+    /// outlived the main one).
+    pub exit: Option<ExitInfo>,
+    /// It was stopped (by a user, a restart or the shutdown) rather than ending on its own.
+    pub stopped: bool,
 }
 
 /// One attempt of a readiness probe (or of a recheck).

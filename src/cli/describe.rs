@@ -15,7 +15,8 @@ use clap::Args;
 
 use crate::api::client::{Client, ClientError};
 use crate::api::wire::{
-    LogFileInfo, PortInfo, ProcessEntry, ServiceDescription, ServiceState, ServiceStatus,
+    ExitInfo, LogFileInfo, PortInfo, ProcessEntry, RunRecord, ServiceDescription, ServiceState,
+    ServiceStatus,
 };
 use crate::cli::project;
 use crate::cli::status::client_failure;
@@ -72,6 +73,7 @@ pub fn describe(file: Option<PathBuf>, args: DescribeArgs) -> u8 {
             restarts: details.restarts,
             probes: details.probes,
             last_probe_failure: details.last_probe_failure,
+            runs: details.runs,
             processes: Vec::new(),
             ports: Vec::new(),
             log_files: Vec::new(),
@@ -137,6 +139,7 @@ fn from_file(file: Option<PathBuf>, name: &str) -> Result<(ServiceDescription, V
         restarts: Vec::new(),
         probes: Vec::new(),
         last_probe_failure: None,
+        runs: Vec::new(),
         processes: Vec::new(),
         ports: Vec::new(),
         log_files: Vec::new(),
@@ -342,6 +345,9 @@ pub fn text(description: &ServiceDescription, now: SystemTime) -> String {
         }
         row(if index == 0 { "restarts" } else { "" }, &text);
     }
+    for (index, run) in description.runs.iter().enumerate() {
+        row(if index == 0 { "runs" } else { "" }, &run_text(run));
+    }
     if description.log_files.is_empty() {
         row("logs", "none");
     }
@@ -352,6 +358,56 @@ pub fn text(description: &ServiceDescription, now: SystemTime) -> String {
         );
     }
     out
+}
+
+/// One run of a scheduled service: `2026-12-08T02:30:00.004Z exit code 0 after 1.2s`.
+fn run_text(run: &RunRecord) -> String {
+    let mut text = run.started_at.clone();
+    if let Some(instance) = Some(run.instance).filter(|number| *number > 0) {
+        text = format!("{text} (instance {instance})");
+    }
+    let Some(ended) = &run.ended_at else {
+        text.push_str(" running");
+        return text;
+    };
+    let how = match (&run.exit, run.stopped) {
+        (
+            Some(ExitInfo {
+                code: Some(code), ..
+            }),
+            false,
+        ) => format!("exit code {code}"),
+        (
+            Some(ExitInfo {
+                code: Some(code), ..
+            }),
+            true,
+        ) => format!("stopped, exit code {code}"),
+        (
+            Some(ExitInfo {
+                signal: Some(signal),
+                ..
+            }),
+            false,
+        ) => format!("killed by {signal}"),
+        (
+            Some(ExitInfo {
+                signal: Some(signal),
+                ..
+            }),
+            true,
+        ) => format!("stopped by {signal}"),
+        (_, true) => "stopped".to_string(),
+        (_, false) => "ended".to_string(),
+    };
+    text.push_str(&format!(" {how}"));
+    let took = human::parse_time(&run.started_at)
+        .zip(human::parse_time(ended))
+        .and_then(|(started, ended)| ended.duration_since(started).ok());
+    if let Some(took) = took {
+        text.push_str(&format!(" after {}", human::duration(took)));
+    }
+    text
 }
 
 fn instance_text(instance: &ServiceStatus, now: SystemTime) -> String {
@@ -385,6 +441,9 @@ fn instance_text(instance: &ServiceStatus, now: SystemTime) -> String {
     }
     if let Some(reason) = &instance.reason {
         text.push_str(&format!(" ({reason})"));
+    }
+    if let Some(next) = &instance.next_run {
+        text.push_str(&format!(", next run at {next}"));
     }
     text
 }

@@ -209,7 +209,22 @@ pub fn table(status: &ProjectStatus) -> String {
         ]);
     }
     let mut text = align(&lines);
+    let now = SystemTime::now();
     for service in &status.services {
+        if let Some(next) = service
+            .next_run
+            .as_deref()
+            .filter(|_| service.instance == 0)
+        {
+            let within = human::parse_time(next)
+                .and_then(|at| at.duration_since(now).ok())
+                .map(|wait| format!(" (in {})", human::uptime(wait)))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "{}: next scheduled run at {next}{within}\n",
+                service.name
+            ));
+        }
         if let Some(reason) = &service.reason {
             text.push_str(&format!("{}: {reason}\n", service.label()));
         }

@@ -47,8 +47,8 @@ pub(crate) use project::{
     DASHBOARD_KEYS, LOGS_KEYS, METRICS_KEYS, MONITOR_KEYS, RawProject, TOP_LEVEL_KEYS,
 };
 pub(crate) use services::{
-    CONDITIONS, DEFAULTS_KEYS, RESTART_POLICIES, RawCommand, RawService, RawSettings, SERVICE_KEYS,
-    service_name_problem,
+    CONDITIONS, DEFAULTS_KEYS, RESTART_POLICIES, RawCommand, RawDependency, RawService,
+    RawSettings, SERVICE_KEYS, service_name_problem,
 };
 pub(crate) use sockets::{RawListen, RawSocket, SOCKET_KEYS};
 

@@ -115,6 +115,7 @@ pub(crate) fn parse(
             process: Default::default(),
             clean: Vec::new(),
             watch: None,
+            schedule: None,
         });
     }
     if services.is_empty() && diagnostics.is_empty() {

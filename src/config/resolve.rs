@@ -32,6 +32,7 @@ use crate::spec::{
 
 mod ca_file;
 mod run_as;
+mod schedule;
 mod sockets;
 
 /// Restart behaviour when neither the service nor `[defaults]` says otherwise.
@@ -246,6 +247,7 @@ impl<'a> Resolver<'a, '_, '_> {
         let clean = self.clean_paths(service);
         let watch = cwd.as_deref().and_then(|cwd| self.watch(service, cwd));
         let run_as = self.run_as(service);
+        let schedule = self.schedule(service, restart.as_ref().map(|restart| restart.policy));
 
         Some(ServiceSpec {
             name: name.clone(),
@@ -279,6 +281,7 @@ impl<'a> Resolver<'a, '_, '_> {
             },
             clean: clean?,
             watch,
+            schedule: schedule?,
         })
     }
 
@@ -695,6 +698,10 @@ impl<'a> Resolver<'a, '_, '_> {
         let mut ok = true;
         for dependency in &service.depends_on {
             let name = dependency.name.get_ref();
+            if self.depends_on_a_job(service, dependency) {
+                ok = false;
+                continue;
+            }
             match self.service_id(name) {
                 Some(id) => dependencies.push(Dependency {
                     service: id,

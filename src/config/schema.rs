@@ -466,6 +466,21 @@ fn service(key: &str) -> Option<Shape> {
             duration(),
             "How long changes must be quiet before the restart (default 200ms).",
         ),
+        "schedule" => (
+            json!({ "type": "string", "minLength": 1 }),
+            "A cron expression in local time (`*/5 * * * *`; a sixth field in front for seconds): \
+             the service runs (or, with on_schedule = \"restart\", restarts) at those times.",
+        ),
+        "every" => (
+            duration(),
+            "A fixed period (at least 1s; its multiples since the Unix epoch): the service runs \
+             (or restarts) at those times.",
+        ),
+        "on_schedule" => (
+            json!({ "enum": ["start", "restart"] }),
+            "What a scheduled time does: start the job (default; a run still going skips it) or \
+             restart the service.",
+        ),
         "enabled" => (
             json!({ "type": "boolean" }),
             "false leaves the service out of the project (default true); for profiles.",

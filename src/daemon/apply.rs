@@ -109,8 +109,14 @@ pub(super) fn summary(spec: &ProjectSpec, changes: &[ApplyChange]) -> String {
             ApplyChange::Change {
                 service,
                 replace: false,
+                instances: true,
                 ..
             } => format!("{} scaled", name(service)),
+            ApplyChange::Change {
+                service,
+                replace: false,
+                ..
+            } => format!("{} rescheduled", name(service)),
             ApplyChange::Change { service, .. } => format!("{} changed", name(service)),
         });
     }

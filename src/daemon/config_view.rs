@@ -41,6 +41,10 @@ pub fn service_config(spec: &ProjectSpec, service: ServiceId) -> wire::ServiceCo
             duration(restart.window)
         ),
     );
+    if let Some(schedule) = &service_spec.schedule {
+        set("schedule", schedule.describe());
+        set("on_schedule", schedule.action.as_str().to_string());
+    }
     set("stop_signal", service_spec.stop.signal.name());
     set("stop_timeout", duration(service_spec.stop.timeout));
     let limits = &service_spec.limits;

@@ -19,7 +19,7 @@ use crate::daemon::companion::Accompanied;
 use crate::daemon::own_log::DaemonLog;
 use crate::daemon::records::ProjectRecords;
 use crate::daemon::resources::ResourceStore;
-use crate::daemon::status::{LiveFigures, millis, service_status, wire_usage};
+use crate::daemon::status::{LiveFigures, exit_info, millis, service_status, wire_usage};
 use crate::human;
 use crate::launch::DETACHED_MARKER;
 use crate::launch::state::{self, DaemonRecord, ServiceRecord, StateWriter};
@@ -27,7 +27,7 @@ use crate::logs::LogStore;
 use crate::output::{Reporter, reporter};
 use crate::spec::{ApplyChange, MonitorSpec, ProjectSpec, ServiceId};
 use crate::stream::Stream;
-use crate::supervisor::event::{Event, InstanceId};
+use crate::supervisor::event::{Event, Exit, InstanceId};
 use crate::supervisor::monitor::{Figures, ResourceReport};
 use crate::supervisor::runtime::{InstanceSnapshot, Observer, RunOutcome};
 use crate::sys::sentinel::ParentLink;
@@ -124,6 +124,27 @@ impl DaemonObserver {
                 *status = Arc::new(updated);
             });
         }
+    }
+
+    /// The next scheduled time of `service` in the status, from now.
+    fn refresh_next_run(&self, service: ServiceId) {
+        let spec = self.spec();
+        let Some(declared) = spec.services.get(service) else {
+            return;
+        };
+        let Some(schedule) = &declared.schedule else {
+            return;
+        };
+        let next = schedule.next_local(SystemTime::now()).map(human::time);
+        self.status.send_modify(|status| {
+            let mut updated = (**status).clone();
+            for entry in &mut updated.services {
+                if entry.name == declared.name && entry.next_run.is_some() {
+                    entry.next_run = next.clone();
+                }
+            }
+            *status = Arc::new(updated);
+        });
     }
 
     /// Writes the state file when `instances` name a leader the last record did not.
@@ -282,13 +303,32 @@ impl Observer for DaemonObserver {
                 instance, restart, ..
             } => {
                 self.records.spawned(*instance, SystemTime::now(), *restart);
+                self.records.run_started(*instance, SystemTime::now());
                 self.set_readiness_lost(*instance, false)
             }
             Event::Exited {
                 instance, status, ..
-            } if status.success() => self.records.completed(*instance, SystemTime::now()),
+            } => {
+                let now = SystemTime::now();
+                let exit = Some(*status)
+                    .filter(|status| *status != Exit::Unknown)
+                    .map(exit_info);
+                self.records.run_ended(*instance, now, exit, false);
+                if status.success() {
+                    self.records.completed(*instance, now);
+                }
+            }
+            Event::Stopped { instance, status } => {
+                let exit = status
+                    .filter(|status| *status != Exit::Unknown)
+                    .map(exit_info);
+                self.records
+                    .run_ended(*instance, SystemTime::now(), exit, true);
+            }
             Event::ReadinessRestored { instance } => self.set_readiness_lost(*instance, false),
             Event::ReadinessLost { instance, .. } => self.set_readiness_lost(*instance, true),
+            // A skipped time changes no state: the next one is shown all the same.
+            Event::ScheduleSkipped { service, .. } => self.refresh_next_run(*service),
             _ => {}
         }
         self.publish(wire::Event {

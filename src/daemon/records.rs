@@ -3,6 +3,9 @@
 //! its readiness probe's recent attempts, each service's resolved config (secrets masked), and
 //! the timings of the latest start-up for the dependency graph and its critical path.
 //!
+//! A service with a schedule (`schedule`, `every`) also has its latest runs: when each started,
+//! when and how it ended.
+//!
 //! A service with several instances has one history: each restart and probe attempt names its
 //! instance; the start-up timings are instance 0's (every service starts with an instance 0, and
 //! what its dependants wait for is the service's readiness, which instance 0 shares).
@@ -15,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::api::Records;
-use crate::api::wire::{self, ProbeAttempt, RestartRecord, ServiceStatus};
+use crate::api::wire::{self, ExitInfo, ProbeAttempt, RestartRecord, RunRecord, ServiceStatus};
 use crate::daemon::config_view::service_config;
 use crate::human;
 use crate::spec::{DependencyCondition, ProjectSpec, ServiceId};
@@ -27,6 +30,8 @@ pub const EVENTS_KEPT: usize = 500;
 pub const RESTARTS_KEPT: usize = 50;
 /// Probe attempts kept per service.
 pub const PROBES_KEPT: usize = 60;
+/// Runs kept per service with a schedule.
+pub const RUNS_KEPT: usize = 20;
 
 /// Shared between the supervisor's thread (writes) and the API's (reads).
 #[derive(Clone)]
@@ -46,6 +51,8 @@ struct Layout {
     configs: Vec<wire::ServiceConfig>,
     dependencies: Vec<Vec<(ServiceId, DependencyCondition, bool)>>,
     layers: Vec<u32>,
+    /// Has a schedule: its runs are kept.
+    scheduled: Vec<bool>,
 }
 
 impl Layout {
@@ -73,6 +80,11 @@ impl Layout {
                 .collect(),
             layers: layers(&dependencies),
             dependencies,
+            scheduled: spec
+                .services
+                .iter()
+                .map(|service| service.schedule.is_some())
+                .collect(),
         }
     }
 
@@ -87,6 +99,7 @@ struct Inner {
     events: VecDeque<wire::Event>,
     restarts: Vec<VecDeque<RestartRecord>>,
     probes: Vec<VecDeque<ProbeAttempt>>,
+    runs: Vec<VecDeque<RunRecord>>,
     last_probe_failure: Vec<Option<String>>,
     /// Restarts by cause of each instance as last seen in a status, to find new ones; only the
     /// instances of the latest status (at most `MAX_INSTANCES` per service).
@@ -115,6 +128,7 @@ impl ProjectRecords {
             inner: Mutex::new(Inner {
                 restarts: vec![VecDeque::new(); services],
                 probes: vec![VecDeque::new(); services],
+                runs: vec![VecDeque::new(); services],
                 last_probe_failure: vec![None; services],
                 counted: HashMap::new(),
                 restarts_at_spawn: vec![0; services],
@@ -133,6 +147,7 @@ impl ProjectRecords {
             let mut inner = self.lock();
             inner.restarts.resize(services, VecDeque::new());
             inner.probes.resize(services, VecDeque::new());
+            inner.runs.resize(services, VecDeque::new());
             inner.last_probe_failure.resize(services, None);
             inner.restarts_at_spawn.resize(services, 0);
             inner.startup.resize(services, Startup::default());
@@ -204,6 +219,53 @@ impl ProjectRecords {
         }
         // Retired instances are forgotten: a new one of the same number counts from its own 0.
         inner.counted = counted;
+    }
+
+    /// A tree of `instance` was spawned `at`: a run, for a service with a schedule.
+    pub fn run_started(&self, instance: InstanceId, at: SystemTime) {
+        if !self
+            .layout()
+            .scheduled
+            .get(instance.service)
+            .copied()
+            .unwrap_or(false)
+        {
+            return;
+        }
+        let record = RunRecord {
+            instance: instance.number,
+            started_at: human::time(at),
+            ended_at: None,
+            exit: None,
+            stopped: false,
+        };
+        if let Some(runs) = self.lock().runs.get_mut(instance.service) {
+            push_bounded(runs, record, RUNS_KEPT);
+        }
+    }
+
+    /// The running tree of `instance` ended `at` (`stopped`: it was stopped), with `exit`.
+    pub fn run_ended(
+        &self,
+        instance: InstanceId,
+        at: SystemTime,
+        exit: Option<ExitInfo>,
+        stopped: bool,
+    ) {
+        let mut inner = self.lock();
+        let Some(runs) = inner.runs.get_mut(instance.service) else {
+            return;
+        };
+        if let Some(run) = runs
+            .iter_mut()
+            .rev()
+            .find(|run| run.instance == instance.number)
+            .filter(|run| run.ended_at.is_none())
+        {
+            run.ended_at = Some(human::time(at));
+            run.exit = exit;
+            run.stopped = stopped;
+        }
     }
 
     /// An instance was spawned; `restarts` is its restart count at that moment.
@@ -306,6 +368,7 @@ impl Records for ProjectRecords {
             restarts: inner.restarts[service].iter().cloned().collect(),
             probes: inner.probes[service].iter().copied().collect(),
             last_probe_failure: inner.last_probe_failure[service].clone(),
+            runs: inner.runs[service].iter().cloned().collect(),
         })
     }
 
@@ -549,6 +612,7 @@ mod tests {
             startup_seconds: None,
             probe: None,
             warnings: vec![],
+            next_run: None,
         };
         let now = SystemTime::now();
         records.statuses(now, std::slice::from_ref(&status));

@@ -66,6 +66,24 @@ impl LiveFigures {
     }
 }
 
+/// An exit status as the API shows it.
+pub(super) fn exit_info(exit: Exit) -> ExitInfo {
+    match exit {
+        Exit::Code(code) => ExitInfo {
+            code: Some(code),
+            signal: None,
+        },
+        Exit::Signal(signal) => ExitInfo {
+            code: None,
+            signal: Some(Signal(signal).name()),
+        },
+        Exit::Unknown => ExitInfo {
+            code: None,
+            signal: None,
+        },
+    }
+}
+
 pub(super) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -120,20 +138,7 @@ pub(super) fn service_status(
         pid: snapshot.pid,
         started_at: snapshot.started_at.map(human::time),
         restarts: view.restarts,
-        last_exit: view.last_exit.map(|exit| match exit {
-            Exit::Code(code) => ExitInfo {
-                code: Some(code),
-                signal: None,
-            },
-            Exit::Signal(signal) => ExitInfo {
-                code: None,
-                signal: Some(Signal(signal).name()),
-            },
-            Exit::Unknown => ExitInfo {
-                code: None,
-                signal: None,
-            },
-        }),
+        last_exit: view.last_exit.map(exit_info),
         ports: service_spec.ports.clone(),
         sockets: service_spec
             .sockets
@@ -161,5 +166,11 @@ pub(super) fn service_status(
         startup_seconds: None,
         probe: None,
         warnings: Vec::new(),
+        next_run: service_spec
+            .schedule
+            .as_ref()
+            .filter(|_| view.scheduled)
+            .and_then(|schedule| schedule.next_local(std::time::SystemTime::now()))
+            .map(human::time),
     }
 }

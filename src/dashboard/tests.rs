@@ -116,6 +116,7 @@ fn service(name: &str) -> ServiceStatus {
         startup_seconds: None,
         probe: None,
         warnings: Vec::new(),
+        next_run: None,
     }
 }
 

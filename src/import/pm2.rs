@@ -239,6 +239,21 @@ fn app_service(
             }
         }
     }
+    if let Some(value) = options.take("cron_restart") {
+        let expression = scalar_text(value).unwrap_or_default();
+        match crate::spec::schedule::parse_cron(&expression, std::time::SystemTime::now()) {
+            Ok(_) => {
+                service.set("schedule", expression);
+                service
+                    .set("on_schedule", "restart")
+                    .comment("cron_restart: restarted at these times (local time)");
+            }
+            Err(why) => service.note(format!(
+                "not imported: cron_restart = {}: not a cron expression wrangle reads ({why})",
+                brief(value)
+            )),
+        }
+    }
     if let Some(count) = options.take("max_restarts").and_then(Value::as_u64) {
         service.set("max_restarts", count as i64);
     }
@@ -398,10 +413,6 @@ fn explain_rest(options: &mut Options<'_>) {
         ("time", LOGS),
         ("disable_logs", LOGS),
         ("pid_file", "wrangle tracks processes itself (`wrangle ps`)"),
-        (
-            "cron_restart",
-            "no scheduled restarts: restart from cron with `wrangle restart NAME`",
-        ),
         (
             "autostart",
             "`wrangle up` starts every service; start some with `wrangle up NAME...`",

@@ -40,6 +40,7 @@ fn service(name: &str, state: ServiceState) -> ServiceStatus {
         startup_seconds: None,
         probe: None,
         warnings: Vec::new(),
+        next_run: None,
     }
 }
 

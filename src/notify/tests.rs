@@ -139,6 +139,14 @@ fn every_event_the_daemon_publishes_can_be_asked_for() {
             service,
             reason: String::new(),
         },
+        Event::ScheduleFired {
+            service,
+            action: crate::spec::schedule::ScheduleAction::Start,
+        },
+        Event::ScheduleSkipped {
+            service,
+            reason: String::new(),
+        },
     ];
     let known: Vec<&str> = EVENT_KINDS.iter().map(|(kind, _)| *kind).collect();
     for event in &events {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::human;
 use crate::output::{Printer, Tone};
+use crate::spec::schedule::ScheduleAction;
 use crate::spec::{ProjectSpec, ServiceId};
 use crate::stream::Stream;
 use crate::supervisor::event::{Event, Exit, InstanceId, Resource};
@@ -344,6 +345,17 @@ pub fn describe(spec: &ProjectSpec, event: &Event) -> Option<(Option<ServiceId>,
             ),
         ),
         Event::ReloadFailed { reason, .. } => (Tone::Error, format!("reload stopped: {reason}")),
+        Event::ScheduleFired { action, .. } => (
+            Tone::Info,
+            match action {
+                ScheduleAction::Start => "its scheduled time: starting".to_string(),
+                ScheduleAction::Restart => "its scheduled time: restarting".to_string(),
+            },
+        ),
+        Event::ScheduleSkipped { reason, .. } => (
+            Tone::Warn,
+            format!("its scheduled time was skipped: {reason}"),
+        ),
     };
     Some((event.service(), tone, text))
 }
@@ -396,6 +408,8 @@ pub fn kind(event: &Event) -> &'static str {
         Event::Reloading { .. } => "reloading",
         Event::Reloaded { .. } => "reloaded",
         Event::ReloadFailed { .. } => "reload_failed",
+        Event::ScheduleFired { .. } => "scheduled",
+        Event::ScheduleSkipped { .. } => "schedule_skipped",
     }
 }
 

@@ -32,11 +32,12 @@ pub enum ApplyChange {
     Add(ServiceId),
     /// Gone from the config: stop it (what depends on it first) and retire it.
     Remove(ServiceId),
-    /// Its settings changed: run `instances` copies (when that changed) and replace its
-    /// processes (when anything else changed).
+    /// Its settings changed: run `instances` copies (when that changed), follow its new
+    /// `schedule` (when that changed) and replace its processes (when anything else changed).
     Change {
         service: ServiceId,
         instances: bool,
+        schedule: bool,
         replace: bool,
     },
 }
@@ -85,11 +86,11 @@ pub fn merge(running: &ProjectSpec, loaded: &ProjectSpec) -> Option<Merged> {
         if diff.added.contains(&service.name) {
             changes.push(ApplyChange::Add(id));
         } else if let Some(change) = diff.changed.iter().find(|c| c.name == service.name) {
-            let instances = change.keys.contains(&"instances");
             changes.push(ApplyChange::Change {
                 service: id,
-                instances,
-                replace: !change.only_instances(),
+                instances: change.keys.contains(&"instances"),
+                schedule: change.keys.contains(&"schedule"),
+                replace: change.replaces_processes(),
             });
         }
     }

@@ -67,6 +67,14 @@ impl ServiceChange {
     pub fn only_instances(&self) -> bool {
         self.keys == ["instances"]
     }
+
+    /// Something the processes are made from differs: each instance needs a new one. `instances`
+    /// (a scale) and `schedule` (when it runs) do not.
+    pub fn replaces_processes(&self) -> bool {
+        self.keys
+            .iter()
+            .any(|key| !matches!(*key, "instances" | "schedule"))
+    }
 }
 
 /// A variable that differs, its values as they may be shown ([`secret::shown_value`]).
@@ -128,6 +136,14 @@ fn service_change(
     differs("cwd", before.cwd != after.cwd);
     differs("env", before.env != after.env);
     differs("port", before.ports != after.ports);
+    // `schedule`, `every` and `on_schedule` are one key: when and how it runs by the clock.
+    let schedule = |service: &ServiceSpec| {
+        service
+            .schedule
+            .as_ref()
+            .map(|schedule| format!("{} {}", schedule.describe(), schedule.action.as_str()))
+    };
+    differs("schedule", schedule(before) != schedule(after));
     let dependencies = |spec: &ProjectSpec, service: &ServiceSpec| -> Vec<String> {
         service
             .depends_on

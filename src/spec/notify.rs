@@ -131,6 +131,14 @@ pub const EVENT_KINDS: &[(&str, &str)] = &[
         "a SIGHUP found a config that cannot be applied; nothing was changed",
     ),
     (
+        "scheduled",
+        "a scheduled time of a service came (schedule, every): it is started or restarted",
+    ),
+    (
+        "schedule_skipped",
+        "a scheduled time of a service was skipped: its previous run was still going",
+    ),
+    (
         "shutdown_complete",
         "the daemon stopped everything and is about to exit",
     ),

@@ -65,6 +65,11 @@
 //! | any               | `Shutdown`                       | Stopping in reverse dependency order |
 //! | live              | `InstanceControl`                | the same, for one instance alone     |
 //!
+//! Runs by the clock (`schedule.rs`): `Scheduled` starts a job whose previous run has ended (a
+//! time during a run is skipped, with `ScheduleSkipped`) or restarts a service with
+//! `on_schedule = "restart"`, like `Control(Start)` and `Control(Restart)`, while its schedule
+//! is on; a user's `Control(Stop)` turns it off, `Control(Start)` on again.
+//!
 //! Applying a new config (`apply.rs`): `Apply` swaps the spec (every id kept), starts the added
 //! services like `Control(Start)`, stops the removed ones like `Control(Stop)` (they stay
 //! stopped for good), scales and reloads the changed ones that run (`Reload` restarts those
@@ -85,6 +90,7 @@ mod ending;
 mod launch;
 mod reload;
 mod restart_rule;
+mod schedule;
 mod state;
 mod stopping;
 
@@ -194,6 +200,11 @@ pub enum Input {
     Control {
         service: ServiceId,
         action: ServiceAction,
+    },
+    /// One of the service's scheduled times came (`schedule`, `every`): it is started (or
+    /// restarted, with `on_schedule = "restart"`), or the time is skipped while a run goes on.
+    Scheduled {
+        service: ServiceId,
     },
     /// A user's request about one instance (`wrangle start|stop|restart NAME:I`): what depends
     /// on the service is left alone.
@@ -388,6 +399,8 @@ pub struct InstanceView {
     pub last_restart_reason: Option<String>,
     /// The generation of the instance's current (or last) tree: inputs about a tree carry it.
     pub generation: u64,
+    /// Its service's schedule (`schedule`, `every`) is on: its times start or restart it.
+    pub scheduled: bool,
 }
 
 pub struct Engine {
@@ -444,6 +457,7 @@ impl Engine {
                 restart_causes: state.restart_causes,
                 last_restart_reason: state.last_restart_reason.clone(),
                 generation: state.generation,
+                scheduled: self.services[service].schedule_on,
             })
             .collect()
     }
@@ -522,6 +536,7 @@ impl Engine {
             }
             Input::Scale { service, count } => self.scale(now, service, count, fx),
             Input::Reload { service } => self.reload(now, service, fx),
+            Input::Scheduled { service } => self.scheduled(now, service, fx),
             Input::Spawned {
                 service,
                 generation,

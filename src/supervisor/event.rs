@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::spec::schedule::ScheduleAction;
 use crate::spec::{DependencyCondition, Instances, ProjectSpec, ServiceId, Signal};
 
 /// One instance of a service: the service, and the instance's number (`WRANGLE_INSTANCE`, shown
@@ -206,6 +207,13 @@ pub enum Event {
     /// The reload stopped before replacing every instance; the instances not replaced yet keep
     /// serving.
     ReloadFailed { service: ServiceId, reason: String },
+    /// A scheduled time of the service came, and it is started (or restarted).
+    ScheduleFired {
+        service: ServiceId,
+        action: ScheduleAction,
+    },
+    /// A scheduled time of the service came while its previous run went on: it was skipped.
+    ScheduleSkipped { service: ServiceId, reason: String },
 }
 
 impl Event {
@@ -236,7 +244,9 @@ impl Event {
             | Event::Scaled { .. }
             | Event::Reloading { .. }
             | Event::Reloaded { .. }
-            | Event::ReloadFailed { .. } => None,
+            | Event::ReloadFailed { .. }
+            | Event::ScheduleFired { .. }
+            | Event::ScheduleSkipped { .. } => None,
         }
     }
 
@@ -247,7 +257,9 @@ impl Event {
             | Event::Scaled { service, .. }
             | Event::Reloading { service, .. }
             | Event::Reloaded { service, .. }
-            | Event::ReloadFailed { service, .. } => Some(*service),
+            | Event::ReloadFailed { service, .. }
+            | Event::ScheduleFired { service, .. }
+            | Event::ScheduleSkipped { service, .. } => Some(*service),
             Event::AllReady { .. } | Event::ShuttingDown { .. } => None,
             _ => self.instance().map(|instance| instance.service),
         }

@@ -55,6 +55,7 @@ use crate::supervisor::engine::{
 };
 use crate::supervisor::event::{Event, Exit, InstanceId};
 use crate::supervisor::monitor::{Monitor, ResourceReport};
+use crate::supervisor::schedule;
 use crate::sys::cgroup::RunCgroup;
 use crate::sys::reaper::{ExitStatus, Reaper};
 use crate::sys::sentinel::ParentLink;
@@ -281,6 +282,8 @@ struct Runtime<S: System> {
     monitor: Monitor,
     /// When the last resource sample was taken.
     last_sample: Option<Instant>,
+    /// The spec the scheduler (`supervisor::schedule`) keeps time for.
+    schedules: tokio::sync::watch::Sender<Arc<ProjectSpec>>,
 }
 
 /// Runs `services` (all when empty) of `spec` until everything has stopped. Must be called inside
@@ -332,6 +335,7 @@ impl<S: System> Runtime<S> {
         settings: Settings,
     ) -> (Runtime<S>, mpsc::UnboundedReceiver<Message>) {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let schedules = tokio::sync::watch::Sender::new(Arc::clone(&spec));
         let runtime = Runtime {
             engine: Engine::new(
                 Arc::clone(&spec),
@@ -351,6 +355,7 @@ impl<S: System> Runtime<S> {
             read_buffer: Rc::new(RefCell::new(vec![0; READ_BUFFER])),
             pending_acks: Vec::new(),
             last_sample: None,
+            schedules,
         };
         (runtime, receiver)
     }
@@ -381,6 +386,14 @@ impl<S: System> Runtime<S> {
 
         let mut code = self.feed(Input::Start { services });
         self.publish_state();
+        // Runs by the clock: each scheduled time comes back as an input, like a timer.
+        let sender = self.sender.clone();
+        let scheduler =
+            tokio::task::spawn_local(schedule::run(self.schedules.subscribe(), move |service| {
+                sender
+                    .send(Message::Engine(Input::Scheduled { service }))
+                    .is_ok()
+            }));
         while code.is_none() {
             let Some(message) = receiver.recv().await else {
                 break;
@@ -398,6 +411,7 @@ impl<S: System> Runtime<S> {
             }
             self.publish_state();
         }
+        scheduler.abort();
         let code = code.unwrap_or(crate::exit::SERVICE_FAILED);
         self.finish(code).await
     }
@@ -437,6 +451,7 @@ impl<S: System> Runtime<S> {
                     Control::Reload { service } => self.feed(Input::Reload { service }),
                     Control::Apply { spec, changes } => {
                         self.spec = Arc::clone(&spec.0);
+                        self.schedules.send_replace(Arc::clone(&spec.0));
                         self.system.spec_changed(&spec.0);
                         self.observer.spec_changed(&spec.0, &changes);
                         self.feed(Input::Apply { spec, changes })

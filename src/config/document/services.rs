@@ -12,6 +12,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{Reader, Value};
 use crate::config::diagnostic::Diagnostic;
+use crate::spec::schedule::ScheduleAction;
 use crate::spec::{
     DependencyCondition, Instances, KubernetesSpec, LiveProbe, MAX_INSTANCES,
     MAX_SERVICE_NAME_BYTES, ReadyProbe, ResourceLimits, RestartPolicy, Signal,
@@ -54,6 +55,9 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "watch_ignore",
     "watch_debounce",
     "enabled",
+    "schedule",
+    "every",
+    "on_schedule",
 ];
 
 /// Keys allowed in `[services.NAME.kubernetes]`.
@@ -142,6 +146,12 @@ pub(crate) struct RawService {
     pub(crate) watch: Vec<Spanned<String>>,
     /// `enabled = false` leaves the service out of the project (a profile's switch).
     pub(crate) enabled: bool,
+    /// `schedule`: the cron expression as written and compiled.
+    pub(crate) schedule: Option<Spanned<(String, croner::Cron)>>,
+    /// `every`.
+    pub(crate) every: Option<Spanned<Duration>>,
+    /// `on_schedule`.
+    pub(crate) on_schedule: Option<Spanned<ScheduleAction>>,
 }
 
 #[derive(Debug)]
@@ -231,6 +241,9 @@ impl Reader<'_> {
             clean: Vec::new(),
             watch: Vec::new(),
             enabled: true,
+            schedule: None,
+            every: None,
+            on_schedule: None,
         };
         let path = format!("services.{name_text}");
         let Some(table) = self.table(value, &path, "a table") else {
@@ -258,6 +271,13 @@ impl Reader<'_> {
                 "clean" => service.clean = self.strings(value, &key_path).unwrap_or_default(),
                 "watch" => service.watch = self.globs(value, &key_path),
                 "enabled" => service.enabled = self.boolean(value, &key_path).unwrap_or(true),
+                "schedule" => service.schedule = self.cron(value, &key_path),
+                "every" => {
+                    service.every = self
+                        .duration(value, &key_path, true)
+                        .filter(|every| self.at_least_a_second(value, &key_path, *every.get_ref()))
+                }
+                "on_schedule" => service.on_schedule = self.schedule_action(value, &key_path),
                 _ => self.unknown_key(key, key_name, &format!("[{path}]"), SERVICE_KEYS),
             }
         }
@@ -664,6 +684,70 @@ impl Reader<'_> {
             }
         };
         Some(Spanned::new(value.span(), instances))
+    }
+
+    /// `schedule`: a cron expression croner accepts.
+    fn cron(&mut self, value: &Value<'_>, path: &str) -> Option<Spanned<(String, croner::Cron)>> {
+        let text = self.string(value, path)?;
+        match crate::spec::schedule::parse_cron(text.get_ref(), std::time::SystemTime::now()) {
+            Ok(cron) => Some(Spanned::new(value.span(), (text.get_ref().clone(), cron))),
+            Err(why) => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!(
+                            "invalid cron expression \"{}\" for `{path}`",
+                            text.get_ref()
+                        ),
+                        why,
+                    )
+                    .with_help(
+                        "five fields, minute hour day-of-month month day-of-week, such as \
+                         \"*/5 * * * *\" or \"30 2 * * MON-FRI\" (a sixth in front for seconds)",
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether `every` is at least a second (a shorter period would keep a job starting).
+    fn at_least_a_second(&mut self, value: &Value<'_>, path: &str, every: Duration) -> bool {
+        if every >= Duration::from_secs(1) {
+            return true;
+        }
+        self.push(Diagnostic::at(
+            self.file,
+            value.span(),
+            format!("`{path}` must be at least 1s"),
+            "too short",
+        ));
+        false
+    }
+
+    fn schedule_action(
+        &mut self,
+        value: &Value<'_>,
+        path: &str,
+    ) -> Option<Spanned<ScheduleAction>> {
+        let text = self.string(value, path)?;
+        match text.get_ref().as_str() {
+            "start" => Some(Spanned::new(value.span(), ScheduleAction::Start)),
+            "restart" => Some(Spanned::new(value.span(), ScheduleAction::Restart)),
+            other => {
+                self.push(
+                    Diagnostic::at(
+                        self.file,
+                        value.span(),
+                        format!("invalid value \"{other}\" for `{path}`"),
+                        "expected \"start\" or \"restart\"",
+                    )
+                    .with_suggestion(other, ["start", "restart"]),
+                );
+                None
+            }
+        }
     }
 
     fn restart_policy(&mut self, value: &Value<'_>, path: &str) -> Option<RestartPolicy> {

@@ -104,6 +104,12 @@
     return 'unknown';
   }
 
+  // The next scheduled time of a service with a schedule (`schedule`, `every`), in local time.
+  function nextRun(service) {
+    if (!service.next_run) return '';
+    return `next run ${new Date(service.next_run).toLocaleString()}`;
+  }
+
   // Every state has a colour class, a shape and a word: colour alone never tells them apart.
   const STATES = {
     ready: ['good', '●'],
@@ -134,7 +140,7 @@
   const CATEGORIES = [
     ['failures', 'Crashes and failures', 'bad', ['crashed', 'failed', 'spawn_failed', 'not_ready', 'startup_failed', 'restart_blocked', 'leader_exited']],
     ['restarts', 'Restarts', 'warn', ['restarting', 'restarted', 'memory_limit']],
-    ['warnings', 'Warnings', 'warn', ['cpu_warning', 'memory_warning', 'cpu_warning_cleared', 'memory_warning_cleared', 'readiness_lost', 'readiness_restored', 'log_trouble', 'log_recovered', 'lagged']],
+    ['warnings', 'Warnings', 'warn', ['cpu_warning', 'memory_warning', 'cpu_warning_cleared', 'memory_warning_cleared', 'readiness_lost', 'readiness_restored', 'log_trouble', 'log_recovered', 'lagged', 'schedule_skipped']],
     ['notifications', 'Notifications', 'busy', ['notification_sent', 'notification_failed']],
     ['lifecycle', 'Starts and stops', 'idle', []],
   ];
@@ -610,7 +616,7 @@
         setText(cells.readiness, readiness);
         setText(cells.ports, service.ports.length ? service.ports.join(', ') : '–');
         setText(cells.warnings, service.warnings && service.warnings.length ? `⚠ ${service.warnings.join(', ')} warning` : '');
-        setText(cells.reason, service.reason || '');
+        setText(cells.reason, [service.reason, nextRun(service)].filter(Boolean).join(' · '));
       }
       // Instances retired by `wrangle scale` or a reload leave the table.
       for (const [label, entry] of rows) {
@@ -833,9 +839,11 @@
       if (service.reason) texts.push(service.reason);
       if (service.warnings && service.warnings.length) texts.push(`⚠ ${service.warnings.join(', ')} warning`);
       if (service.log_error) texts.push(`log file: ${service.log_error}`);
+      if (service.next_run) texts.push(nextRun(service));
       setText(reason, texts.join(' · '));
       buttons.start.disabled = ['ready', 'running', 'starting', 'stopping'].includes(service.state);
-      buttons.stop.disabled = ['stopped', 'exited', 'failed', 'inactive'].includes(service.state);
+      // A job between its runs can be stopped: that turns its schedule off.
+      buttons.stop.disabled = ['stopped', 'exited', 'failed', 'inactive'].includes(service.state) && !service.next_run;
       buttons.reload.disabled = service.reloading || !['ready', 'running'].includes(service.state);
       const series = seriesOf(name);
       const peak = (values, format) => (values.length ? `, peak ${format(Math.max(...values))}` : '');
@@ -859,6 +867,15 @@
             h('td', { 'data-label': 'Cause' }, record.cause.replace('_', ' ')),
             h('td', { 'data-label': 'Exit before' }, formatExit(record.last_exit)),
             h('td', { 'data-label': 'Reason' }, record.reason || '–'))))));
+      }
+      // A service with a schedule: its latest runs and how they ended, newest first.
+      if (details.runs && details.runs.length) {
+        restarts.append(h('h3', {}, 'Runs'), h('table', { class: 'cards runs' },
+          h('thead', {}, h('tr', {}, ['Started', 'Ended', 'Exit'].map((label) => h('th', { scope: 'col' }, label)))),
+          h('tbody', {}, details.runs.slice().reverse().map((run) => h('tr', {},
+            h('td', { 'data-label': 'Started' }, h('time', { datetime: run.started_at }, formatClock(run.started_at))),
+            h('td', { 'data-label': 'Ended' }, run.ended_at ? h('time', { datetime: run.ended_at }, formatClock(run.ended_at)) : 'running'),
+            h('td', { 'data-label': 'Exit' }, run.ended_at ? `${formatExit(run.exit)}${run.stopped ? ' (stopped)' : ''}` : '–'))))));
       }
       if (details.probes.length === 0) {
         probes.replaceChildren(h('p', { class: 'muted' }, factValues.readiness.textContent === 'no probe' ? 'This service has no readiness probe.' : 'No attempts recorded yet.'));

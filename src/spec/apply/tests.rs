@@ -54,6 +54,7 @@ fn every_service_keeps_its_id_and_new_ones_follow() {
             ApplyChange::Change {
                 service: 2,
                 instances: false,
+                schedule: false,
                 replace: true
             },
             ApplyChange::Add(3),
@@ -95,6 +96,7 @@ fn only_instances_is_a_scale_not_a_replacement() {
         [ApplyChange::Change {
             service: 0,
             instances: true,
+            schedule: false,
             replace: false
         }]
     );

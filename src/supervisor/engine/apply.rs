@@ -9,6 +9,8 @@
 //! old and new processes can overlap, a restart otherwise) after its instance count is set; one
 //! that had failed is started again; any other (stopped, exited, waiting, in backoff) keeps its
 //! state, and its next spawn reads the new spec. Services that did not change are not touched.
+//! An added job (`on_schedule = "start"`) only has its schedule turned on; a changed schedule
+//! turns on or off and replaces nothing.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,8 +46,14 @@ impl Engine {
                 ApplyChange::Change {
                     service,
                     instances,
+                    schedule,
                     replace,
-                } => self.change_service(now, service, instances, replace, fx),
+                } => {
+                    if schedule {
+                        self.schedule_changed(service);
+                    }
+                    self.change_service(now, service, instances, replace, fx)
+                }
             }
         }
         self.advance(now, fx);
@@ -68,7 +76,28 @@ impl Engine {
                 .map(|number| InstanceState::new(number, Lifecycle::Inactive))
                 .collect();
         }
+        // A job waits for its first time.
+        if self.spec.services[service]
+            .schedule
+            .as_ref()
+            .is_some_and(|schedule| schedule.waits())
+        {
+            self.set_schedule(service, true);
+            return;
+        }
         self.control(now, service, ServiceAction::Start, fx);
+    }
+
+    /// Its `schedule`, `every` or `on_schedule` changed: the schedule is on if it has one and
+    /// the service is part of the run (its schedule was on, or it runs or ran and was not
+    /// stopped); off without one. Nothing is started or stopped for it.
+    fn schedule_changed(&mut self, service: ServiceId) {
+        let state = &self.services[service];
+        let part_of_the_run = state.schedule_on
+            || state.instances.iter().any(|instance| {
+                !matches!(instance.lifecycle, Lifecycle::Inactive | Lifecycle::Stopped)
+            });
+        self.set_schedule(service, part_of_the_run);
     }
 
     fn change_service(

@@ -41,7 +41,27 @@ impl Engine {
             return;
         }
         self.stage = Stage::StartingUp { began: now };
-        for (service, selected) in graph::selection(&self.spec, roots).into_iter().enumerate() {
+        // Every service (a job a schedule starts waits for its first time: nothing depends on
+        // one), or the named ones and what they depend on (a named job runs at once).
+        let selection = match roots.is_empty() {
+            true => self
+                .spec
+                .services
+                .iter()
+                .map(|service| {
+                    service
+                        .schedule
+                        .as_ref()
+                        .is_none_or(|schedule| !schedule.waits())
+                })
+                .collect(),
+            false => graph::selection(&self.spec, roots),
+        };
+        for service in 0..self.services.len() {
+            let armed = roots.is_empty() || selection.get(service).copied().unwrap_or(false);
+            self.set_schedule(service, armed);
+        }
+        for (service, selected) in selection.into_iter().enumerate() {
             if selected {
                 // Adopted instances already run.
                 for instance in &mut self.services[service].instances {
@@ -155,7 +175,12 @@ impl Engine {
             fx.push(Effect::Publish(Event::AllReady { count, elapsed }));
         }
         let all_ended = self.all_instances().all(|state| state.lifecycle.ended());
-        if self.stage == Stage::Running && self.lifetime == Lifetime::UntilIdle && all_ended {
+        // A service whose schedule is on will run again: a foreground run waits for it.
+        if self.stage == Stage::Running
+            && self.lifetime == Lifetime::UntilIdle
+            && all_ended
+            && !self.any_schedule_on()
+        {
             let code = if self.any_failed {
                 exit::SERVICE_FAILED
             } else {

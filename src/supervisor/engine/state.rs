@@ -297,6 +297,10 @@ pub(super) struct ServiceState {
     pub(super) timer_sequence: u64,
     /// The rolling reload in progress, if any.
     pub(super) reload: Option<Reload>,
+    /// Its schedule (`schedule`, `every`) is on: its times start or restart it. On for the
+    /// services of the run that have one; off once a user stops it (or something it depends
+    /// on), on again when a user starts it.
+    pub(super) schedule_on: bool,
 }
 
 impl ServiceState {
@@ -309,6 +313,7 @@ impl ServiceState {
             generation: 0,
             timer_sequence: 0,
             reload: None,
+            schedule_on: false,
         }
     }
 

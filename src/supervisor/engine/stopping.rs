@@ -24,6 +24,8 @@ impl Engine {
             return;
         }
         self.interrupt_reload(service, action_name(action), fx);
+        // A user's stop holds until a user's start: scheduled times do not undo it.
+        self.set_schedule(service, action != ServiceAction::Stop);
         match action {
             ServiceAction::Stop => self.stop_with_dependents(now, service, fx),
             ServiceAction::Restart
@@ -146,6 +148,7 @@ impl Engine {
             if !affected {
                 continue;
             }
+            self.set_schedule(affected_service, false);
             for id in self.ids(affected_service) {
                 let Some(state) = self.instance_mut(id) else {
                     continue;

@@ -4,6 +4,7 @@
 mod apply;
 mod instances;
 mod restart;
+mod schedule;
 mod start;
 mod stop;
 
