@@ -9,8 +9,8 @@
 use serde_json::Value;
 
 use crate::support::{
-    Daemon, Project, WAIT, interrupt, pid, send_signal, service, state, status, wait_daemon_log,
-    wait_until,
+    Daemon, Project, WAIT, daemon_log, interrupt, pid, send_signal, service, state, status,
+    wait_daemon_log, wait_until,
 };
 
 fn lines(project: &Project, name: &str) -> usize {
@@ -223,8 +223,10 @@ restart = "never"
     let before = lines(&project, "runs.txt");
     assert!(
         wait_until(WAIT, || lines(&project, "runs.txt") >= before + 2),
-        "the successor ran the job {} times",
-        lines(&project, "runs.txt") - before
+        "the successor ran the job {} times\n{}\n{:#}",
+        lines(&project, "runs.txt") - before,
+        daemon_log(&project),
+        status(&project)
     );
     assert!(service(&status(&project), "job")["next_run"].is_string());
 }

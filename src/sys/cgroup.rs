@@ -96,10 +96,12 @@ impl RunCgroup {
         &self.path
     }
 
-    /// Creates (or reuses, after a restart) the cgroup of a service.
+    /// Creates (or reuses, after a restart) the cgroup of a service. The run's cgroup is
+    /// created again if it is gone: another wrangle may have taken a successor's run, whose
+    /// name carries the pid of the daemon that died, for abandoned while it was empty.
     pub fn service(&self, name: &str) -> io::Result<ServiceCgroup> {
         let path = self.path.join(sanitize(name));
-        match fs::create_dir(&path) {
+        match fs::create_dir_all(&path) {
             Ok(()) => {}
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
             Err(error) => return Err(error),
@@ -145,6 +147,12 @@ impl ServiceCgroup {
             dir: (!self.killed.get()).then(|| self.dir.as_raw_fd()),
             procs: self.procs.as_raw_fd(),
         }
+    }
+
+    /// The cgroup's directory was removed (see [`RunCgroup::service`]): a child cannot join it,
+    /// and it must be created again.
+    pub fn is_gone(&self) -> bool {
+        !self.path.exists()
     }
 
     /// Every process in the cgroup now.
@@ -267,9 +275,11 @@ fn set_memory_max(cgroup: &Path, bytes: u64) -> io::Result<bool> {
 
 /// Removes the empty cgroups of runs whose wrangle is gone (one killed together with its
 /// sentinel leaves them behind). Only runs of our own pid namespace are considered, since a pid
-/// means nothing across namespaces; of those, a run of a live pid is never touched, and `rmdir`
-/// itself refuses any cgroup that still has a process or a child, so no running process can be
-/// affected.
+/// means nothing across namespaces; of those, a run of a live pid is never touched, nor one with
+/// a process in any of its cgroups (a successor daemon's run keeps the name, and so the pid, of
+/// the daemon that died: its services that are between two runs have empty cgroups it still
+/// uses), and `rmdir` itself refuses any cgroup that still has a process or a child, so no
+/// running process can be affected.
 fn remove_abandoned(base: &Path) {
     let Some(namespace) = pid_namespace() else {
         return;
@@ -293,6 +303,9 @@ fn remove_abandoned(base: &Path) {
             .map(|child| child.path())
             .filter(|path| path.is_dir())
             .collect();
+        if children.iter().any(|child| !read_pids(child).is_empty()) {
+            continue;
+        }
         for child in children {
             let _ = fs::remove_dir(child);
         }

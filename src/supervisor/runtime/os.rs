@@ -126,6 +126,14 @@ impl Os {
     fn instance_cgroup(&self, instance: InstanceId) -> Option<JoinCgroup> {
         let run_cgroup = self.run_cgroup.borrow().clone()?;
         let mut processes = self.processes.borrow_mut();
+        // Removed while it was empty (a successor's run taken for abandoned): made again.
+        if processes
+            .cgroups
+            .get(&instance)
+            .is_some_and(ServiceCgroup::is_gone)
+        {
+            processes.cgroups.remove(&instance);
+        }
         if let std::collections::hash_map::Entry::Vacant(entry) = processes.cgroups.entry(instance)
         {
             let service_name = &self.spec().services[instance.service].name;
