@@ -273,7 +273,13 @@ fn load_toml(
     warnings: &mut Vec<Diagnostic>,
     profiles: &[String],
 ) -> Result<ProjectSpec, ConfigError> {
-    let (raw, mut diagnostics) = document::read(file, profiles);
+    let env_root = root.clone();
+    let mut sources = document::Sources {
+        environment: gate.trust.environment(),
+        env_file: Box::new(move |written: &str| env_file_pairs(gate, &env_root.join(written))),
+    };
+    let (raw, mut diagnostics) = document::read(file, profiles, &mut sources);
+    drop(sources);
     // A syntax error leaves no document to resolve; the shape check reported it alone.
     if raw.services.is_empty() && !diagnostics.is_empty() {
         return Err(ConfigError::new(diagnostics));
@@ -283,6 +289,17 @@ fn load_toml(
         Some(spec) => Ok(spec),
         None => Err(ConfigError::new(diagnostics)),
     }
+}
+
+/// The pairs of the env file at `path` for `${VAR}`, if it may be used; a problem with it is
+/// left for `resolve` to report (where it reads the file for the environment).
+fn env_file_pairs(gate: &Gate<'_>, path: &Path) -> Option<Vec<(String, String)>> {
+    let checked = gate.read(path, trust::MAX_ENV_FILE_BYTES).ok()?;
+    if let Verdict::Refused(_) = checked.verdict {
+        return None;
+    }
+    let text = String::from_utf8(checked.bytes).ok()?;
+    dotenv::parse(&text).ok()
 }
 
 #[cfg(test)]

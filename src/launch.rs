@@ -277,8 +277,8 @@ pub fn run_ids(spec: &ProjectSpec, selected: &[ServiceId]) -> Vec<ServiceId> {
     (0..spec.services.len()).filter(|id| run_set[*id]).collect()
 }
 
-/// Who loads the config (the effective user and group) and the directories they trust beyond
-/// the config's rule (`WRANGLE_TRUSTED_DIRS`).
+/// Who loads the config (the effective user and group), the directories they trust beyond
+/// the config's rule (`WRANGLE_TRUSTED_DIRS`), and the environment `${VAR}` reads.
 pub fn config_trust() -> Result<config::Trust, ConfigError> {
     let trust = config::Trust::new(
         rustix::process::geteuid().as_raw(),
@@ -296,7 +296,13 @@ pub fn config_trust() -> Result<config::Trust, ConfigError> {
         },
         group: crate::sys::accounts::group,
         groups_of: crate::sys::accounts::groups_of,
-    });
+    })
+    .with_environment(
+        // `${VAR}` in the config: a variable that is not UTF-8 is as good as unset.
+        std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect(),
+    );
     match std::env::var_os(config::TRUSTED_DIRS_VAR) {
         Some(value) => trust.with_trusted_dirs(&value),
         None => Ok(trust),

@@ -21,7 +21,8 @@
 //! - `values`: readers of single values that every part uses (durations, sizes, signals, argv).
 //!
 //! Before any of them, `profiles` lays the selected `[profiles.NAME]` tables and
-//! `wrangle.local.toml` over the document.
+//! `wrangle.local.toml` over the document, then `interpolate` puts in the `${...}` references of
+//! the values that may have them.
 //!
 //! Adding a key is a change to the part that owns it: its key list, one match arm, one field.
 
@@ -32,6 +33,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::config::diagnostic::{Diagnostic, SourceFile};
 
+mod interpolate;
 mod notify;
 mod probes;
 mod profiles;
@@ -40,6 +42,7 @@ mod services;
 mod sockets;
 mod values;
 
+pub(crate) use interpolate::Sources;
 pub(crate) use notify::{NOTIFY_KEYS, RawNotify, resolve as resolve_notify};
 pub(crate) use probes::{LIVE_KEYS, LIVE_KINDS, READY_KEYS, READY_KINDS};
 pub(crate) use profiles::PROFILE_KEYS;
@@ -58,7 +61,11 @@ type Value<'i> = Spanned<DeValue<'i>>;
 /// laid over it (see `profiles`). `file` is `wrangle.toml` alone, or `wrangle.toml` followed by
 /// `wrangle.local.toml` (`SourceFile::combined`). A TOML syntax error is returned alone: the
 /// parser cannot recover reliably, so anything reported after it would be noise.
-pub(crate) fn read(file: &Arc<SourceFile>, profiles: &[String]) -> (RawProject, Vec<Diagnostic>) {
+pub(crate) fn read(
+    file: &Arc<SourceFile>,
+    profiles: &[String],
+    sources: &mut Sources<'_>,
+) -> (RawProject, Vec<Diagnostic>) {
     let mut reader = Reader {
         file,
         diagnostics: Vec::new(),
@@ -86,6 +93,7 @@ pub(crate) fn read(file: &Arc<SourceFile>, profiles: &[String]) -> (RawProject, 
     let mut documents = documents.into_iter();
     let mut document = documents.next().unwrap_or_default();
     reader.overlay(&mut document, documents.next(), profiles);
+    reader.interpolate(&mut document, sources);
     let mut project = reader.project(&document);
     // Left out by `enabled = false` (a profile's, usually): known, so that what still names
     // them is told why they are missing.

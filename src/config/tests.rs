@@ -12,6 +12,7 @@ use crate::config::{ConfigError, Origin, Trust};
 use crate::spec::ProjectSpec;
 
 mod files;
+mod interpolate;
 mod notify;
 mod probes;
 mod profiles;

@@ -29,12 +29,14 @@
 //! through the opened descriptor (regular file, owner, mode: what is checked is what is read), and
 //! read up to its limit plus one byte, so `/dev/zero` or a huge file cannot grow wrangle's memory.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::OFlags;
 
@@ -111,6 +113,8 @@ pub struct Trust {
     accounts: Accounts,
     /// Loading for `export`: `user` and `group` may name accounts of another machine.
     exporting: bool,
+    /// The environment wrangle was started in, for `${VAR}` (empty unless the caller gives it).
+    environment: Arc<BTreeMap<String, String>>,
 }
 
 /// The caller's lookups of the accounts that `user` and `group` name (the config reads no
@@ -181,7 +185,19 @@ impl Trust {
             user_name: |uid| uid.to_string(),
             accounts: Accounts::NUMERIC,
             exporting: false,
+            environment: Arc::default(),
         }
+    }
+
+    /// `${VAR}` in the config finds `environment` (the environment wrangle was started in;
+    /// variables whose name or value is not UTF-8 are left out by the caller).
+    pub fn with_environment(mut self, environment: BTreeMap<String, String>) -> Trust {
+        self.environment = Arc::new(environment);
+        self
+    }
+
+    pub(crate) fn environment(&self) -> &BTreeMap<String, String> {
+        &self.environment
     }
 
     /// Looks up the accounts `user` and `group` name with `accounts`.

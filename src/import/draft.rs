@@ -201,7 +201,7 @@ fn plain_entries(out: &mut String, entries: &[Entry], prefix: &str) {
         out.push_str(&format!(
             "{prefix}{} = {}\n",
             key(&entry.key),
-            value(&entry.value)
+            value(&as_written(entry))
         ));
     }
 }
@@ -211,11 +211,47 @@ fn sub_tables(out: &mut String, path: &str, entries: &[Entry], prefix: &str) {
         out.push('\n');
         comment_lines(out, &entry.comments, prefix);
         out.push_str(&format!("{prefix}[{path}.{}]\n", key(&entry.key)));
-        if let Value::InlineTable(table) = &entry.value {
+        if let Value::InlineTable(table) = &as_written(entry) {
             for (name, item) in table.iter() {
                 out.push_str(&format!("{prefix}{} = {}\n", key(name), value(item)));
             }
         }
+    }
+}
+
+/// The keys whose strings wrangle interpolates (`${...}`); the same list as the config's.
+const INTERPOLATED_KEYS: &[&str] = &["command", "env", "cwd", "ready", "live"];
+
+/// An entry's value as the file must say it: no source tool's `${` is wrangle's reference, so in
+/// the keys wrangle interpolates every `${` is written `$${` (a probe's `log` pattern is not
+/// interpolated and stays as it is).
+fn as_written(entry: &Entry) -> Value {
+    fn escape(value: &Value, probe: bool) -> Value {
+        match value {
+            Value::String(text) if text.value().contains("${") => {
+                Value::from(text.value().replace("${", "$${"))
+            }
+            Value::Array(array) => {
+                Value::Array(array.iter().map(|item| escape(item, false)).collect())
+            }
+            Value::InlineTable(table) => {
+                let mut escaped = InlineTable::new();
+                for (name, item) in table.iter() {
+                    let item = match probe && name == "log" {
+                        true => item.clone(),
+                        false => escape(item, false),
+                    };
+                    escaped.insert(name, item);
+                }
+                Value::InlineTable(escaped)
+            }
+            other => other.clone(),
+        }
+    }
+    let probe = matches!(entry.key.as_str(), "ready" | "live");
+    match INTERPOLATED_KEYS.contains(&entry.key.as_str()) {
+        true => escape(&entry.value, probe),
+        false => entry.value.clone(),
     }
 }
 
@@ -309,6 +345,27 @@ pub fn safe_comment(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_tools_dollar_brace_is_written_literal_where_wrangle_interpolates() {
+        let mut draft = Draft::default();
+        let mut service = Service::new("web");
+        service.set("command", strings(&["sh", "-c", "echo ${HOME} $$"]));
+        service.set_table(
+            "env",
+            string_table(&[("log".to_string(), "${X}".to_string())]),
+        );
+        let mut ready = InlineTable::new();
+        ready.insert("log", Value::from("up ${1}"));
+        service.set_table("ready", ready);
+        service.set("watch", strings(&["${odd}"]));
+        draft.services.push(service);
+        let text = draft.render();
+        assert!(text.contains(r#""echo $${HOME} $$""#), "{text}");
+        assert!(text.contains(r#"log = "$${X}""#), "{text}");
+        assert!(text.contains(r#"log = "up ${1}""#), "{text}");
+        assert!(text.contains(r#"watch = ["${odd}"]"#), "{text}");
+    }
 
     #[test]
     fn hostile_names_values_and_comments_stay_inside_their_strings() {

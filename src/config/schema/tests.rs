@@ -37,7 +37,8 @@ fn reader_problems(text: &str) -> Vec<String> {
         PathBuf::from("wrangle.toml"),
         text.to_string(),
     ));
-    let (_, diagnostics) = crate::config::document::read(&file, &[]);
+    let (_, diagnostics) =
+        crate::config::document::read(&file, &[], &mut crate::config::document::Sources::none());
     diagnostics
         .iter()
         .map(|diagnostic| diagnostic.message().to_string())

@@ -297,7 +297,11 @@ fn documented_examples_are_valid() {
             PathBuf::from("docs/config.md"),
             text.to_string(),
         ));
-        let (_, diagnostics) = crate::config::document::read(&file, &[]);
+        let (_, diagnostics) = crate::config::document::read(
+            &file,
+            &[],
+            &mut crate::config::document::Sources::none(),
+        );
         let rendered = crate::config::ConfigError::new(diagnostics.clone()).render(false);
         assert!(
             diagnostics.is_empty(),
