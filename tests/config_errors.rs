@@ -218,3 +218,16 @@ fn a_name_at_the_limit_runs_in_the_daemon() {
     let _daemon = Daemon::start(&project, &[]);
     wait_states(&project, &[(name.as_str(), "running")]);
 }
+
+#[test]
+fn an_unknown_interpolated_variable_is_located_with_a_did_you_mean() {
+    check(
+        "[services.web]\ncommand = [\"sh\", \"-c\", \"echo ${PTAH}\"]\n",
+        (2, 30),
+        &[
+            "error: unknown variable `${PTAH}` in `services.web.command`",
+            "did you mean \"PATH\"?",
+            "write `$${PTAH}` to pass it on as written",
+        ],
+    );
+}

@@ -239,7 +239,7 @@ fn services_get_their_name_a_run_token_and_the_inherited_environment() {
     let project = Project::new(&format!(
         r#"
 [services.envy]
-command = ["sh", "-c", "echo \"name=$WRANGLE_SERVICE run=${{WRANGLE_RUN:+set}} inherited=$INHERITED_BY_TEST own=$OWN port=$PORT\"; exec sleep 339"]
+command = ["sh", "-c", "echo \"name=$WRANGLE_SERVICE run=$${{WRANGLE_RUN:+set}} inherited=$INHERITED_BY_TEST own=$OWN port=$PORT\"; exec sleep 339"]
 env = {{ OWN = 4 }}
 port = {port}
 "#
@@ -250,6 +250,33 @@ port = {port}
     wrangle.expect_line(&format!(
         "envy | name=envy run=set inherited=yes own=4 port={port}"
     ));
+    interrupt(&project, &mut wrangle);
+}
+
+#[test]
+fn interpolated_ports_and_variables_reach_the_processes_and_the_probe() {
+    let port = free_port();
+    let project = Project::new(&format!(
+        r#"
+[services.db]
+command = ["{python}", "-c", "import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', ${{PORT}})); s.listen(); print('db listening', flush=True); time.sleep(339)"]
+port = {port}
+ready = {{ tcp = "127.0.0.1:${{PORT}}" }}
+
+[services.api]
+command = ["sh", "-c", "echo \"db=${{services.db.port}} greeting=${{GREETING:-hi}} unset=${{NOT_SET_HERE:-fallback}}\" 'kept=$${{X}} $$HOME'; exec sleep 339"]
+"#,
+        python = crate::support::python(),
+    ));
+    let mut command = project.command(&["up"]);
+    command.env("GREETING", "hello");
+    let mut wrangle = project.spawn_command(command);
+    let listening = wrangle.expect_line("db | db listening");
+    // `${services.db.port}` made db a dependency: api starts once db's probe on ${PORT} passed.
+    let api = wrangle.expect_line(&format!(
+        "api | db={port} greeting=hello unset=fallback kept=${{X}} $$HOME"
+    ));
+    assert!(api > listening, "{}", wrangle.transcript());
     interrupt(&project, &mut wrangle);
 }
 
