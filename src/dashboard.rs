@@ -85,6 +85,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/services/{name}"),
     ("GET", "/graph"),
     ("GET", "/timeline"),
+    ("GET", "/assets/boot.js"),
     ("GET", "/assets/app.js"),
     ("GET", "/assets/style.css"),
     ("GET", "/assets/icon.svg"),
@@ -395,6 +396,7 @@ fn router(context: ApiContext, auth: Arc<auth::Auth>, stop: watch::Receiver<bool
 fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<auth::Auth>>> {
     let method_router = match (method, path) {
         ("GET", "/" | "/services/{name}" | "/graph" | "/timeline") => get(assets::shell),
+        ("GET", "/assets/boot.js") => get(assets::boot_js),
         ("GET", "/assets/app.js") => get(assets::app_js),
         ("GET", "/assets/style.css") => get(assets::style_css),
         ("GET", "/assets/icon.svg") => get(assets::icon_svg),

@@ -33,6 +33,7 @@ macro_rules! asset {
 }
 
 pub(crate) const SHELL: Asset = asset!("index.html", "text/html; charset=utf-8");
+pub(crate) const BOOT_JS: Asset = asset!("boot.js", "text/javascript; charset=utf-8");
 pub(crate) const APP_JS: Asset = asset!("app.js", "text/javascript; charset=utf-8");
 pub(crate) const STYLE_CSS: Asset = asset!("style.css", "text/css; charset=utf-8");
 pub(crate) const ICON_SVG: Asset = asset!("icon.svg", "image/svg+xml");
@@ -40,6 +41,10 @@ pub(crate) const ICON_SVG: Asset = asset!("icon.svg", "image/svg+xml");
 /// Every page address of the application.
 pub(crate) async fn shell(headers: HeaderMap) -> Response {
     serve(&SHELL, &headers)
+}
+
+pub(crate) async fn boot_js(headers: HeaderMap) -> Response {
+    serve(&BOOT_JS, &headers)
 }
 
 pub(crate) async fn app_js(headers: HeaderMap) -> Response {
@@ -104,7 +109,13 @@ mod tests {
     #[test]
     fn etags_are_quoted_hashes_that_differ_by_content() {
         assert_eq!(&etag(b""), b"\"cbf29ce484222325\"");
-        let tags = [SHELL.etag, APP_JS.etag, STYLE_CSS.etag, ICON_SVG.etag];
+        let tags = [
+            SHELL.etag,
+            BOOT_JS.etag,
+            APP_JS.etag,
+            STYLE_CSS.etag,
+            ICON_SVG.etag,
+        ];
         for tag in tags {
             assert!(
                 tag.len() == 18 && tag.starts_with('"') && tag.ends_with('"'),
@@ -118,10 +129,10 @@ mod tests {
     #[test]
     fn the_shell_loads_only_its_own_assets_and_nothing_inline() {
         let html = SHELL.body;
-        assert!(
-            html.contains(r#"<script src="/assets/app.js" defer></script>"#),
-            "{html}"
-        );
+        // boot.js before app.js: it starts the first requests, app.js takes them over.
+        let boot = html.find(r#"<script src="/assets/boot.js"></script>"#);
+        let app = html.find(r#"<script src="/assets/app.js" defer></script>"#);
+        assert!(boot.is_some() && app.is_some() && boot < app, "{html}");
         assert!(html.contains(r#"<link rel="stylesheet" href="/assets/style.css">"#));
         // The CSP forbids inline code: any would simply not run.
         assert!(!html.contains("<style"), "inline style");
@@ -133,7 +144,7 @@ mod tests {
         });
         assert!(handler.is_none(), "inline event handler: on{handler:?}");
         // Offline: nothing is fetched from elsewhere (the SVG namespace is a name, not a fetch).
-        for asset in [SHELL, APP_JS, STYLE_CSS, ICON_SVG] {
+        for asset in [SHELL, BOOT_JS, APP_JS, STYLE_CSS, ICON_SVG] {
             for scheme in ["http://", "https://", "//fonts."] {
                 for (index, _) in asset.body.match_indices(scheme) {
                     assert!(

@@ -46,9 +46,19 @@ async function rowState(page, name) {
 }
 
 async function signedIn(page) {
+  // The token travels in the fragment, which no request carries, and in the sign-in's
+  // Authorization header: never in an address or a Referer that a server or proxy could log.
+  const leaks = [];
+  const watch = (request) => {
+    const referer = request.headers().referer || '';
+    if (request.url().replace(/#.*/, '').includes(TOKEN) || referer.includes(TOKEN)) leaks.push(`${request.url()} (Referer ${referer})`);
+  };
+  page.on('request', watch);
   await page.goto(URL);
   await page.waitForSelector('tr[data-service]');
+  page.off('request', watch);
   check(!page.url().includes('token='), `the token stayed in the address: ${page.url()}`);
+  check(leaks.length === 0, `the token left the page in an address or a Referer: ${leaks.join(', ')}`);
 }
 
 const scenarios = {
@@ -133,6 +143,15 @@ const scenarios = {
     const marks = await page.$$eval('.log li mark', (items) => items.map((item) => item.textContent));
     check(marks.length === 3 && marks.every((text) => text === 'beta'), `highlighted: ${marks}`);
     check((await page.textContent('.count')).startsWith('3 of '), await page.textContent('.count'));
+    // Copy takes the lines the filter shows, with their times.
+    await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: ORIGIN });
+    await page.click('.log-controls button:text-is("Copy")');
+    const copied = await waitFor('the shown lines on the clipboard', async () => {
+      const text = await page.evaluate(() => navigator.clipboard.readText());
+      return text.includes('beta') && text;
+    });
+    const copiedLines = copied.split('\n');
+    check(copiedLines.length === 3 && copiedLines.every((line) => / beta \d$/.test(line) && !Number.isNaN(Date.parse(line.split(' ')[0]))), `copied: ${JSON.stringify(copied)}`);
     await page.fill('#log-search', '');
 
     // Paused, new lines wait; resumed, they are all there.
@@ -274,12 +293,20 @@ const scenarios = {
       const [r, g, b] = background.match(/\d+/g).map(Number);
       const light = (r + g + b) / 3 > 128;
       check(light === (colorScheme === 'light'), `${colorScheme} scheme, background ${background}`);
-      for (const where of ['/', '/services/web', '/graph', '/timeline']) {
+      // Each view once its content is in (what arrives later could widen it): the rows, the
+      // service's record (config and histories), the drawn graph, the loaded events.
+      const drawn = {
+        '/': 'tr[data-service="web"][data-state]',
+        '/services/web': 'dl.settings',
+        '/graph': '.graph svg .node',
+        '/timeline': '.events li[data-kind]',
+      };
+      for (const [where, content] of Object.entries(drawn)) {
         await page.evaluate((address) => {
           history.pushState(null, '', address);
           dispatchEvent(new PopStateEvent('popstate'));
         }, where);
-        await page.waitForTimeout(300);
+        await page.waitForSelector(content);
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         check(overflow <= 0, `${where} is ${overflow}px wider than a 375px screen`);
       }
@@ -333,6 +360,16 @@ const scenarios = {
     await waitFor('the critical path', async () => (await page.textContent('#startup-title + p')).startsWith('Critical path: db → api'));
     const critical = await page.$$eval('.graph svg a.node.critical', (items) => items.map((item) => item.getAttribute('href')));
     check(JSON.stringify(critical) === '["/services/db","/services/api"]', `critical nodes: ${critical}`);
+    // How long each step of the path took on the last start.
+    const steps = await page.$$eval('.graph svg a.node.critical text.sub', (items) => items.map((item) => item.textContent));
+    check(steps.length === 2 && steps.every((text) => / · ready in \d+(\.\d+)? (ms|s)$/.test(text)), `step times on the graph: ${JSON.stringify(steps)}`);
+
+    // The probe's history on db's page (its graph node links there), attempts that passed.
+    await page.click('.graph svg a.node[href="/services/db"]');
+    await page.waitForSelector('h1#service-title');
+    await waitFor('the probe history', async () => (await page.$$('.probe-strip li')).length >= 1);
+    const probeSummary = await page.textContent('section[aria-labelledby="probes-title"] p');
+    check(/^\d+ passed, \d+ failed of the last \d+ attempts; the latest passed in /.test(probeSummary), `probe history: ${probeSummary}`);
 
     fs.writeFileSync(path.join(PROJECT_DIR, 'crash'), '');
     await page.click('a[href="/timeline"]');
@@ -348,6 +385,13 @@ const scenarios = {
     await page.selectOption('#filter-service', 'db');
     const services = await page.$$eval('.events li[data-kind] .service', (items) => items.map((item) => item.textContent));
     check(services.length > 0 && services.every((name) => name === 'db'), `filtered services: ${services}`);
+
+    // flaky's restart history names the crash as its cause.
+    await page.evaluate(() => {
+      history.pushState(null, '', '/services/flaky');
+      dispatchEvent(new PopStateEvent('popstate'));
+    });
+    await waitFor('the restart in its history, caused by the crash', async () => (await page.$('tr[data-cause="crash"]')) !== null);
     check(browser.problems.length === 0, browser.problems.join('\n'));
     await browser.close();
   },

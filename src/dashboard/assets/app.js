@@ -234,12 +234,14 @@
     return body;
   }
 
-  async function exchange(token) {
-    const response = await fetch('/v1/session', {
+  /** Trades `token` for the session cookie; `answer` is the response to that request if it
+   * was sent already (by boot.js). */
+  async function exchange(token, answer = null) {
+    const response = await (answer || fetch('/v1/session', {
       method: 'POST',
       credentials: 'same-origin',
       headers: { Authorization: `Bearer ${token}` },
-    });
+    }));
     return response.status === 204;
   }
 
@@ -251,36 +253,52 @@
   /** The project's status now, with the token if given, else the cookie; null when refused.
    * A page's first view is drawn from it: fetched together with the sign-in, it comes a round
    * trip before the first snapshot of the live stream, which can only open once the cookie is
-   * set (an EventSource sends no Authorization header). */
-  async function fetchStatus(token) {
+   * set (an EventSource sends no Authorization header). `answer` is the response to that
+   * request if it was sent already (by boot.js). */
+  async function fetchStatus(token, answer = null) {
     const init = { credentials: 'same-origin', cache: 'no-store' };
     if (token) init.headers = { Authorization: `Bearer ${token}` };
-    const response = await fetch('/v1/status', init);
+    const response = await (answer || fetch('/v1/status', init));
     return response.status === 200 ? response.json() : null;
   }
 
   /** Signs in with `token`: trades it for the session cookie and, at the same time, reads the
-   * status with it. */
-  async function signInWith(token) {
-    const status = fetchStatus(token).catch(() => null);
-    if (!(await exchange(token))) return null;
+   * status with it. `boot` holds the two requests if boot.js sent them already. */
+  async function signInWith(token, boot = null) {
+    const status = fetchStatus(token, boot && boot.status).catch(() => null);
+    if (!(await exchange(token, boot && boot.session))) return null;
     sessionStorage.setItem(TOKEN_KEY, token);
     return { signedIn: true, status };
+  }
+
+  /** The requests boot.js started for the page's first sign-in (see there), taken once: any
+   * later sign-in asks again. */
+  function takeBoot() {
+    const boot = document.wrangleBoot || null;
+    delete document.wrangleBoot;
+    return boot;
   }
 
   /** Signs in with the token of the address's fragment (then drops it from the address, so it
    * is not left in the history or the address bar), or with the cookie, or with the token this
    * tab kept. The result's `status` is a promise of a first status snapshot (or of null). */
   async function signIn() {
-    const fragment = new URLSearchParams(location.hash.slice(1));
-    const fromLink = fragment.get('token');
+    const boot = takeBoot();
+    let fromLink;
+    if (boot) {
+      // boot.js read the fragment and dropped it from the address already.
+      fromLink = boot.token;
+    } else {
+      fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+      if (fromLink) history.replaceState(history.state, '', location.pathname + location.search);
+    }
     if (fromLink) {
-      history.replaceState(history.state, '', location.pathname + location.search);
-      const outcome = await signInWith(fromLink);
+      const outcome = await signInWith(fromLink, boot);
       if (outcome) return outcome;
     }
-    // The cookie: the status answers when it is valid, in one round trip.
-    const status = await fetchStatus(null);
+    // The cookie: the status answers when it is valid, in one round trip (boot.js's, without a
+    // token in the address).
+    const status = await fetchStatus(null, boot && !boot.token ? boot.status : null);
     if (status) return { signedIn: true, status: Promise.resolve(status) };
     const kept = sessionStorage.getItem(TOKEN_KEY);
     if (kept && kept !== fromLink) {
