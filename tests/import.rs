@@ -100,7 +100,10 @@ fn process_compose_is_imported() {
         "process-compose.yaml",
         &[],
     );
-    assert_eq!(names, ["db", "migrate", "api", "worker"]);
+    assert_eq!(
+        names,
+        ["db", "migrate", "api", "worker", "backup", "cleanup"]
+    );
 }
 
 #[test]

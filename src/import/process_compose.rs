@@ -1,9 +1,13 @@
 //! process-compose files (`process-compose.yaml`): each entry of `processes` becomes a service.
 //!
 //! process-compose runs a command through a shell (`bash -c` unless `shell` says otherwise), so
-//! commands become `shell = true` services (`sh -c`). Its probes map to `ready` (readiness,
-//! then rechecked every `period_seconds` as process-compose keeps probing); its availability
-//! to the restart policy. Variables are lists of `NAME=value`.
+//! commands become `shell = true` services (`sh -c`); an `entrypoint` list runs as it is. Its
+//! probes map to `ready` and `live` (`probes.rs`), its `schedule` and `watch` to wrangle's
+//! (`triggers.rs`), its availability to the restart policy. Variables are lists of
+//! `NAME=value`. Every key of a process either maps or is named in a comment with the reason.
+
+mod probes;
+mod triggers;
 
 use std::path::Path;
 
@@ -11,7 +15,7 @@ use serde_norway::{Mapping, Value};
 use toml_edit::InlineTable;
 
 use crate::import::draft::{self, Draft, Service};
-use crate::import::source::{self, Options, brief, environment, scalar_text};
+use crate::import::source::{self, Options, brief, environment, scalar_text, string_list};
 use crate::import::{Copies, ImportError, Names, Paths, set_instances};
 
 pub fn import(path: &Path, paths: &Paths) -> Result<Draft, ImportError> {
@@ -78,6 +82,11 @@ pub fn import(path: &Path, paths: &Paths) -> Result<Draft, ImportError> {
         "ordered_shutdown",
         "wrangle always stops in reverse dependency order",
     );
+    options.explain(
+        "env_cmds",
+        "no commands run to fill variables: write the values into env or an env_file",
+    );
+    options.explain("extends", "merge the files into one before importing");
     draft.footer.extend(options.notes("process-compose"));
 
     let mut names = Names::default();
@@ -130,12 +139,27 @@ fn process(
     if let Some(description) = options.take("description").and_then(scalar_text) {
         service.comments.push(description);
     }
-    match options.take("command").and_then(scalar_text) {
-        Some(command) => {
+    let command = options.take("command").and_then(scalar_text);
+    let entrypoint = options
+        .take("entrypoint")
+        .and_then(string_list)
+        .filter(|argv| !argv.is_empty());
+    match (command, entrypoint) {
+        (Some(command), entrypoint) => {
             service.set("command", command);
             service.set("shell", true);
+            if let Some(argv) = entrypoint {
+                service.note(format!(
+                    "not imported: entrypoint = {argv:?}: process-compose runs command when both are set"
+                ));
+            }
         }
-        None => service.note("no command: add one"),
+        (None, Some(argv)) => {
+            service
+                .set("command", draft::strings(&argv))
+                .comment("entrypoint: run as it is, without a shell");
+        }
+        (None, None) => service.note("no command: add one"),
     }
     if options.take("disabled").and_then(Value::as_bool) == Some(true) {
         service.comments.push(
@@ -201,7 +225,7 @@ fn process(
     let readiness = options.take("readiness_probe");
     match (readiness, log_line) {
         (Some(Value::Mapping(probe)), log_line) => {
-            probe_to_ready(&mut service, probe);
+            probes::readiness(&mut service, probe);
             if let Some(line) = log_line {
                 service.note(format!(
                     "not imported: ready_log_line = {line:?}: readiness_probe is used"
@@ -217,12 +241,32 @@ fn process(
         }
         _ => {}
     }
-    if let Some(probe) = options.take("liveness_probe") {
-        service.note(format!(
-            "not imported: liveness_probe = {}: no liveness checks that restart yet; \
-             ready.recheck reports lost readiness",
-            brief(probe)
-        ));
+    match options.take("liveness_probe") {
+        Some(Value::Mapping(probe)) => probes::liveness(&mut service, probe),
+        Some(other) => service.note(format!(
+            "not imported: liveness_probe = {}: not a mapping",
+            brief(other)
+        )),
+        None => {}
+    }
+    let scheduled = match options.take("schedule") {
+        Some(Value::Mapping(schedule)) => triggers::schedule(&mut service, schedule),
+        Some(other) => {
+            service.note(format!(
+                "not imported: schedule = {}: not a mapping",
+                brief(other)
+            ));
+            false
+        }
+        None => false,
+    };
+    match options.take("watch") {
+        Some(Value::Mapping(watch)) => triggers::watch(&mut service, watch),
+        Some(other) => service.note(format!(
+            "not imported: watch = {}: not a mapping",
+            brief(other)
+        )),
+        None => {}
     }
     if let Some(Value::Mapping(availability)) = options.take("availability") {
         let mut availability_options = Options::new(availability);
@@ -274,6 +318,17 @@ fn process(
         service
             .set("restart", "never")
             .comment("process-compose does not restart by default");
+    }
+    // A job (started by its schedule) that always restarts would never end: wrangle refuses it.
+    if scheduled
+        && let Some(entry) = service.get_mut("restart")
+        && entry.value.as_str() == Some("always")
+    {
+        entry.value = toml_edit::Value::from("on-failure");
+        entry.comment(
+            "availability.restart = always: on-failure for a job run by its schedule (restarted \
+             after every run, it would never end)",
+        );
     }
     if let Some(Value::Mapping(shutdown)) = options.take("shutdown") {
         let mut shutdown_options = Options::new(shutdown);
@@ -335,90 +390,14 @@ fn process(
     options.explain("namespace", "one wrangle.toml is one project");
     options.explain("launch_timeout_seconds", "use ready.timeout with a probe");
     options.explain("vars", "no template variables: write the values out");
-    options.explain("schedule", "no schedules yet");
-    options.explain("entrypoint", "write it into command");
+    options.explain(
+        "is_foreground",
+        "services get pipes, not a terminal: follow one with `wrangle logs -f NAME`",
+    );
+    options.explain(
+        "disable_ansi_colors",
+        "output is kept as the service writes it; set NO_COLOR in env if it honours that",
+    );
     service.notes.extend(options.notes("process-compose"));
     service
-}
-
-/// A readiness probe (`exec` or `http_get`) as `ready`.
-fn probe_to_ready(service: &mut Service, probe: &Mapping) {
-    let mut options = Options::new(probe);
-    let mut ready = InlineTable::new();
-    if let Some(Value::Mapping(exec)) = options.take("exec") {
-        if let Some(command) = exec.get("command").and_then(scalar_text) {
-            ready.insert(
-                "exec",
-                draft::strings(&["sh".to_string(), "-c".to_string(), command]),
-            );
-        }
-        if exec.get("working_dir").is_some() {
-            service.note("readiness_probe.exec.working_dir: the probe runs in the service's cwd");
-        }
-    }
-    if let Some(Value::Mapping(http)) = options.take("http_get") {
-        let scheme = http
-            .get("scheme")
-            .and_then(scalar_text)
-            .unwrap_or_else(|| "http".to_string());
-        let host = http
-            .get("host")
-            .and_then(scalar_text)
-            .unwrap_or_else(|| "127.0.0.1".to_string());
-        let port = http.get("port").and_then(scalar_text).unwrap_or_default();
-        let path = http.get("path").and_then(scalar_text).unwrap_or_default();
-        let path = if path.starts_with('/') {
-            path
-        } else {
-            format!("/{path}")
-        };
-        if scheme == "http" {
-            ready.insert(
-                "http",
-                toml_edit::Value::from(format!("http://{host}:{port}{path}")),
-            );
-        } else {
-            service.note(format!(
-                "not imported: readiness_probe.http_get with scheme {scheme}: probes speak http://"
-            ));
-        }
-    }
-    let initial = options
-        .take("initial_delay_seconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let period = options
-        .take("period_seconds")
-        .and_then(Value::as_u64)
-        .unwrap_or(10);
-    let timeout = options.take("timeout_seconds").and_then(Value::as_u64);
-    let failures = options
-        .take("failure_threshold")
-        .and_then(Value::as_u64)
-        .unwrap_or(3);
-    options.take("success_threshold");
-    if ready.is_empty() {
-        service.note("not imported: readiness_probe without exec or http_get");
-        return;
-    }
-    let period = period.max(1);
-    ready.insert("interval", toml_edit::Value::from(format!("{period}s")));
-    ready.insert(
-        "timeout",
-        toml_edit::Value::from(format!("{}s", initial + period * failures.max(1))),
-    );
-    ready.insert("recheck", toml_edit::Value::from(format!("{period}s")));
-    let entry = service.set_table("ready", ready);
-    entry.comment(
-        "readiness_probe: timeout = initial_delay_seconds + period_seconds x failure_threshold; \
-         rechecked at the same period",
-    );
-    if let Some(timeout) = timeout {
-        entry.comment(format!(
-            "timeout_seconds = {timeout} per check has no equivalent"
-        ));
-    }
-    for note in options.notes("readiness_probe") {
-        service.note(note);
-    }
 }
