@@ -450,6 +450,82 @@ fn ten_reloads_of_four_instances_under_load_fail_no_request() {
     eprintln!("{served} requests, none failed, over 10 reloads");
 }
 
+/// Runs the example server with threading's `_maintain_shutdown_locks` held open: when a
+/// finished request thread is reaped (`Thread._stop`, with the module's `_shutdown_locks_lock`
+/// held), it writes `in-lock` and waits there until the test has sent SIGTERM (`signalled`).
+const LOCK_HOLDER: &str = r#"
+import os, runpy, sys, threading, time
+original = threading._maintain_shutdown_locks
+def held():
+    if sys._getframe(1).f_code.co_name == "_stop" and not os.path.exists("signalled"):
+        open("in-lock", "w").close()
+        deadline = time.monotonic() + 30
+        while not os.path.exists("signalled") and time.monotonic() < deadline:
+            time.sleep(0.01)
+    original()
+threading._maintain_shutdown_locks = held
+runpy.run_path("server.py", run_name="__main__")
+"#;
+
+/// The example server's stop works wherever the signal finds it: here while its serving loop
+/// holds one of the threading module's internal locks. A Python signal handler that starts a
+/// thread there deadlocks (the new thread waits for the lock, the handler for the thread): the
+/// instance never exits, is SIGKILLed after `stop_timeout`, and the request it had accepted is
+/// reset, as one reload in 164,854 requests once was.
+#[test]
+fn the_python_example_stops_on_sigterm_while_threading_holds_its_shutdown_lock() {
+    let has_the_lock = std::process::Command::new(python())
+        .args(["-c", "import threading; threading._maintain_shutdown_locks"])
+        .status()
+        .expect("run python");
+    if !has_the_lock.success() {
+        // Its threading internals differ: this window cannot be held open there.
+        eprintln!("skipped: this Python has no threading._maintain_shutdown_locks");
+        return;
+    }
+    let port = free_port();
+    let project = Project::new(&format!(
+        r#"
+[sockets.http]
+listen = "tcp://127.0.0.1:{port}"
+
+[services.web]
+command = [{python}, "holder.py"]
+sockets = ["http"]
+ready = {{ notify = true, timeout = "20s" }}
+stop_timeout = "60s"
+restart = "never"
+"#,
+        python = toml_str(python()),
+    ));
+    project.write("server.py", &example_server());
+    project.write("holder.py", LOCK_HOLDER);
+    let _daemon = Daemon::start(&project, &[]);
+    let pid = pids(&wait_ready(&project, "web", 1), "web")[0].1;
+    let pid = i32::try_from(pid).expect("a pid");
+    // The first request's thread finishes; the second one's accept reaps it, in the lock.
+    let first = get(address(port));
+    assert!(first.is_ok(), "{first:?}");
+    let second = thread::spawn(move || get(address(port)));
+    let in_lock = project.path("in-lock");
+    assert!(
+        wait_until(WAIT, || in_lock.exists()),
+        "the serving loop never reaped a request thread"
+    );
+    assert!(crate::support::send_signal(pid, "TERM"), "kill -TERM {pid}");
+    project.write("signalled", "");
+    let exited = wait_until(Duration::from_secs(30), || crate::support::has_exited(pid));
+    assert!(
+        exited,
+        "the server still runs 30 s after SIGTERM (deadlocked?)"
+    );
+    let answer = second.join().expect("the second request");
+    assert!(
+        answer.is_ok(),
+        "the request accepted before SIGTERM: {answer:?}"
+    );
+}
+
 #[test]
 fn a_new_instance_that_never_gets_ready_aborts_the_reload_and_the_old_ones_keep_serving() {
     let port = free_port();
