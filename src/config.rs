@@ -47,7 +47,7 @@ use std::sync::Arc;
 use crate::config::diagnostic::SourceFile;
 pub use crate::config::diagnostic::{ConfigError, Diagnostic};
 pub use crate::config::schema::json_schema;
-pub use crate::config::trust::{Accounts, Origin, TRUSTED_DIRS_VAR, Trust, UserEntry};
+pub use crate::config::trust::{Accounts, Origin, PortPicking, TRUSTED_DIRS_VAR, Trust, UserEntry};
 use crate::config::trust::{Gate, MAX_CONFIG_BYTES, Verdict};
 use crate::spec::ProjectSpec;
 
@@ -276,6 +276,7 @@ fn load_toml(
     let env_root = root.clone();
     let mut sources = document::Sources {
         environment: gate.trust.environment(),
+        ports: gate.trust.port_picking(),
         env_file: Box::new(move |written: &str| env_file_pairs(gate, &env_root.join(written))),
     };
     let (raw, mut diagnostics) = document::read(file, profiles, &mut sources);

@@ -14,6 +14,7 @@
 pub mod clean;
 pub mod state;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -172,7 +173,15 @@ pub fn prepare_successor(
         Some(_) => config::Origin::Named,
         None => config::Origin::Discovered,
     };
-    let spec = Arc::new(load(file, profiles, false, &mut |_| {})?);
+    // The services it adopts hold the ports their predecessor picked: keep them.
+    let spec = Arc::new(load_with(
+        file,
+        profiles,
+        false,
+        &mut |_| {},
+        config_trust()?,
+        Ports::KeepRecorded,
+    )?);
     let selected = select(&spec, services).map_err(LaunchError::UnknownService)?;
     let paths = Home::from_env()?.project(&spec.source)?;
     let lock = ProjectLock::adopt(lock, &paths.lock_file)
@@ -221,7 +230,7 @@ pub fn load(
     color: bool,
     notice: &mut dyn FnMut(String),
 ) -> Result<ProjectSpec, LaunchError> {
-    load_with(file, profiles, color, notice, config_trust()?)
+    load_with(file, profiles, color, notice, config_trust()?, Ports::Pick)
 }
 
 /// [`load`] for `wrangle export`: `user` and `group` are taken as written (they name accounts
@@ -232,7 +241,14 @@ pub fn load_for_export(
     color: bool,
     notice: &mut dyn FnMut(String),
 ) -> Result<ProjectSpec, LaunchError> {
-    load_with(file, profiles, color, notice, config_trust()?.exporting())
+    load_with(
+        file,
+        profiles,
+        color,
+        notice,
+        config_trust()?.exporting(),
+        Ports::Pick,
+    )
 }
 
 fn load_with(
@@ -241,6 +257,7 @@ fn load_with(
     color: bool,
     notice: &mut dyn FnMut(String),
     trust: config::Trust,
+    keep: Ports,
 ) -> Result<ProjectSpec, LaunchError> {
     let (config_path, origin) = match file {
         Some(path) => (path, config::Origin::Named),
@@ -249,6 +266,10 @@ fn load_with(
             config::Origin::Discovered,
         ),
     };
+    let trust = match keep {
+        Ports::Pick => trust,
+        Ports::KeepRecorded => trust.with_kept_ports(recorded_ports(&config_path)),
+    };
     let loaded = config::load_with_profiles(&config_path, origin, &trust, profiles)?;
     for warning in &loaded.warnings {
         notice(warning.render(color));
@@ -256,18 +277,59 @@ fn load_with(
     Ok(loaded.spec)
 }
 
+/// Where `port = "auto"` and ranges get their port when the config is loaded.
+enum Ports {
+    /// Free ones, picked now.
+    Pick,
+    /// Those the project's record says its services have (where they still fit), else free ones.
+    KeepRecorded,
+}
+
+/// The ports the project's record (of its running wrangle, or the last one) says each service
+/// with one port has: what `port = "auto"` keeps for a successor and for the commands about a
+/// running project (`run`, `ports`, `graph`). Empty when there is no record.
+pub fn recorded_ports(config: &Path) -> BTreeMap<String, u16> {
+    let Ok(paths) = Home::from_env().and_then(|home| home.project(config)) else {
+        return BTreeMap::new();
+    };
+    let Some(record) = state::read(&paths.state_file) else {
+        return BTreeMap::new();
+    };
+    record
+        .services
+        .iter()
+        .filter_map(|service| match service.ports.as_slice() {
+            [port] => Some((service.service.clone(), *port)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each service's port, for those with one: what `apply` keeps of `port = "auto"`.
+pub fn ports_of(spec: &ProjectSpec) -> BTreeMap<String, u16> {
+    spec.services
+        .iter()
+        .filter_map(|service| match service.ports.as_slice() {
+            [port] => Some((service.name.clone(), *port)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// How a run's config file was chosen (`-f`, or found upwards), which decides how far it is
 /// trusted; `apply` reads it again under the same rule.
 pub use config::Origin;
 
 /// The config at `path` read again, as [`load`] read it first, with the same `profiles`
-/// (`apply`).
+/// (`apply`); `port = "auto"` and ranges keep `kept_ports` where they still fit.
 pub fn load_again(
     path: &Path,
     origin: Origin,
     profiles: &[String],
+    kept_ports: BTreeMap<String, u16>,
 ) -> Result<ProjectSpec, LaunchError> {
-    Ok(config::load_with_profiles(path, origin, &config_trust()?, profiles)?.spec)
+    let trust = config_trust()?.with_kept_ports(kept_ports);
+    Ok(config::load_with_profiles(path, origin, &trust, profiles)?.spec)
 }
 
 /// The services a run of `selected` starts: those and everything they depend on, in
@@ -297,6 +359,7 @@ pub fn config_trust() -> Result<config::Trust, ConfigError> {
         group: crate::sys::accounts::group,
         groups_of: crate::sys::accounts::groups_of,
     })
+    .with_port_picker(crate::sys::ports::pick_free)
     .with_environment(
         // `${VAR}` in the config: a variable that is not UTF-8 is as good as unset.
         std::env::vars_os()

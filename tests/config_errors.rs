@@ -52,7 +52,7 @@ fn wrong_type() {
         "[services.web]\ncommand = \"sleep 1\"\nport = \"80\"\n",
         (3, 8),
         &[
-            "error: expected a port number (1-65535) or an array of them for `services.web.port`, found a string",
+            "error: expected a port number (1-65535), an array of them, \"auto\" or a range such as \"3000-3100\" for `services.web.port`, found a string",
             "  |        ^^^^ expected a port number",
         ],
     );

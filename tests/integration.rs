@@ -21,6 +21,8 @@ mod restart;
 mod liveness;
 // `apply`: the config read again and compared with what the daemon runs.
 mod apply;
+// `port = "auto"`: picked, exported, referenced, shown and kept.
+mod auto_port;
 // Each class of configuration error, with its exact location.
 mod config_errors;
 // Config and env files another user could have written; env files that are not regular files.

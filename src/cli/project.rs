@@ -33,9 +33,11 @@ pub fn load_spec(
             }
         }
     };
-    match launch::config_trust()
-        .and_then(|trust| config::load_with_profiles(&path, origin, &trust, profiles))
-    {
+    // `port = "auto"`: the port the running project gave the service, if it runs.
+    let kept = launch::recorded_ports(&path);
+    match launch::config_trust().and_then(|trust| {
+        config::load_with_profiles(&path, origin, &trust.with_kept_ports(kept), profiles)
+    }) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
                 eprintln!("{}", warning.render(color));

@@ -69,6 +69,7 @@ pub(crate) fn read(
     let mut reader = Reader {
         file,
         diagnostics: Vec::new(),
+        picked_ports: Default::default(),
     };
     let mut documents = Vec::new();
     for (start, part) in file.parts() {
@@ -121,6 +122,8 @@ pub(crate) fn read(
 struct Reader<'f> {
     file: &'f Arc<SourceFile>,
     diagnostics: Vec<Diagnostic>,
+    /// The port picked for each service with `port = "auto"` or a range (by `interpolate`).
+    picked_ports: std::collections::BTreeMap<String, u16>,
 }
 
 impl Reader<'_> {

@@ -299,9 +299,12 @@ fn service(key: &str) -> Option<Shape> {
             "Dotenv files, relative to the config file's directory; later files win.",
         ),
         "port" => (
-            one_or_many(port()),
+            json!({ "anyOf": [
+                one_or_many(port()),
+                { "type": "string", "pattern": "^(auto|[0-9]{1,5}-[0-9]{1,5})$" },
+            ] }),
             "TCP ports the service listens on; checked free before each start. One port sets \
-             PORT.",
+             PORT. \"auto\" or a range \"3000-3100\": a free one picked at start.",
         ),
         "depends_on" => (depends_on(), "Services that must reach a condition first."),
         "ready" => (

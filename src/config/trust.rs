@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
+use std::ops::RangeInclusive;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -115,6 +116,27 @@ pub struct Trust {
     exporting: bool,
     /// The environment wrangle was started in, for `${VAR}` (empty unless the caller gives it).
     environment: Arc<BTreeMap<String, String>>,
+    /// How `port = "auto"` and `port = "A-B"` get a port (the config binds nothing itself).
+    ports: PortPicking,
+}
+
+/// How the loader gets a port for `port = "auto"` (`None`: any port the kernel offers) or
+/// `port = "A-B"` (the first free one): the caller's check of what is free, and the ports to
+/// keep per service (a running project's, so that `apply` and a daemon's successor do not move
+/// a service that holds its port).
+#[derive(Debug, Clone)]
+pub struct PortPicking {
+    /// A port free to bind now within the range, and not one of the ports given (the project's
+    /// other ports); `None` when there is none.
+    pub pick: fn(Option<RangeInclusive<u16>>, &[u16]) -> Option<u16>,
+    /// Per service name, the port it has now: kept, without a check, while it is in the
+    /// service's range and no other service declares it.
+    pub kept: Arc<BTreeMap<String, u16>>,
+}
+
+impl PortPicking {
+    /// Picks nothing: what a config is checked with when the caller gives no way to pick.
+    pub const NONE: fn(Option<RangeInclusive<u16>>, &[u16]) -> Option<u16> = |_, _| None;
 }
 
 /// The caller's lookups of the accounts that `user` and `group` name (the config reads no
@@ -186,7 +208,30 @@ impl Trust {
             accounts: Accounts::NUMERIC,
             exporting: false,
             environment: Arc::default(),
+            ports: PortPicking {
+                pick: PortPicking::NONE,
+                kept: Arc::default(),
+            },
         }
+    }
+
+    /// Picks the ports of `port = "auto"` and ranges with `pick` (see [`PortPicking`]).
+    pub fn with_port_picker(
+        mut self,
+        pick: fn(Option<RangeInclusive<u16>>, &[u16]) -> Option<u16>,
+    ) -> Trust {
+        self.ports.pick = pick;
+        self
+    }
+
+    /// Keeps these services' ports (a running project's) where they still fit.
+    pub fn with_kept_ports(mut self, kept: BTreeMap<String, u16>) -> Trust {
+        self.ports.kept = Arc::new(kept);
+        self
+    }
+
+    pub(crate) fn port_picking(&self) -> &PortPicking {
+        &self.ports
     }
 
     /// `${VAR}` in the config finds `environment` (the environment wrangle was started in;

@@ -33,7 +33,8 @@ pub(super) async fn apply(
     dry_run: bool,
     controls: &mpsc::UnboundedSender<ControlRequest>,
 ) -> Result<Reply, ApiError> {
-    let loaded = launch::load_again(&spec.source, origin, &spec.profiles)
+    // A service with `port = "auto"` keeps the port it holds (unless it no longer fits).
+    let loaded = launch::load_again(&spec.source, origin, &spec.profiles, launch::ports_of(spec))
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
     if dry_run {
         let plan = plan_of(&crate::spec::diff(spec, &loaded));

@@ -162,6 +162,25 @@ pub fn is_free(port: u16) -> bool {
     listeners(port).is_empty() && can_bind(port)
 }
 
+/// A port free now for `port = "auto"` (`range` `None`: one the kernel offers, as for a bind to
+/// port 0) or a range (the first free one in order), not one of `taken`; `None` when there is
+/// none. Free means [`is_free`]: nothing listens and a bind works. Nothing holds it after: a
+/// process may take it before the service binds it (the service then fails to start, as with
+/// a fixed port taken at that moment).
+pub fn pick_free(range: Option<std::ops::RangeInclusive<u16>>, taken: &[u16]) -> Option<u16> {
+    let usable = |port: u16| !taken.contains(&port) && can_bind(port) && listeners(port).is_empty();
+    match range {
+        Some(range) => range.into_iter().find(|port| usable(*port)),
+        // The kernel's choice may repeat a taken port now and then: a few tries.
+        None => (0..16).find_map(|_| {
+            let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).ok()?;
+            let port = listener.local_addr().ok()?.port();
+            drop(listener);
+            usable(port).then_some(port)
+        }),
+    }
+}
+
 /// Bind test: listen on `0.0.0.0:port` and, when the machine has IPv6, on `[::]:port`, closing
 /// each socket at once. False only when a bind fails with "address in use".
 ///

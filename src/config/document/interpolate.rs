@@ -20,13 +20,14 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use toml::Spanned;
 use toml::de::{DeArray, DeString, DeTable, DeValue};
 
 use super::{Reader, Value};
 use crate::config::diagnostic::{Diagnostic, SourceFile};
+use crate::config::trust::PortPicking;
 
 /// The keys of a service (or `[defaults]`) whose strings are interpolated.
 pub(crate) const INTERPOLATED_KEYS: &[&str] = &["command", "env", "cwd", "ready", "live"];
@@ -40,19 +41,28 @@ pub(crate) struct Sources<'s> {
     /// The pairs of an env file, as written in the config (relative to the project root);
     /// `None` when it cannot be used (`resolve` says why).
     pub(crate) env_file: EnvFileReader<'s>,
+    /// How `port = "auto"` and ranges get their port.
+    pub(crate) ports: &'s PortPicking,
 }
 
 /// Reads an env file named in the config (as written) into its variables, in file order.
 pub(crate) type EnvFileReader<'s> = Box<dyn FnMut(&str) -> Option<Vec<(String, String)>> + 's>;
 
 impl Sources<'static> {
-    /// No environment and no env files (tests of the shape alone).
+    /// No environment and no env files, and a port request gets the first port of its range
+    /// (40000 for `"auto"`): tests of the shape alone.
     #[cfg(test)]
     pub(crate) fn none() -> Sources<'static> {
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        static NO_PORTS: std::sync::LazyLock<PortPicking> =
+            std::sync::LazyLock::new(|| PortPicking {
+                pick: |range, _| Some(range.map_or(40000, |range| *range.start())),
+                kept: Default::default(),
+            });
         Sources {
             environment: &EMPTY,
             env_file: Box::new(|_| None),
+            ports: &NO_PORTS,
         }
     }
 }
@@ -98,7 +108,9 @@ impl Reader<'_> {
     /// dependencies that `${services.NAME.port}` implies. Problems are reported and the value
     /// left as written.
     pub(super) fn interpolate(&mut self, document: &mut DeTable<'_>, sources: &mut Sources<'_>) {
-        let (ports, disabled) = service_ports(document);
+        let (mut ports, disabled, requests) = service_ports(document);
+        let declared = declared_ports(&ports, document);
+        self.pick_ports(&mut ports, requests, declared, sources.ports);
         if let Some(defaults) = document.get_mut("defaults")
             && let DeValue::Table(defaults) = defaults.get_mut()
         {
@@ -171,6 +183,55 @@ impl Reader<'_> {
                 }
             }
             add_dependencies(table, needed);
+        }
+    }
+
+    /// Gives each `port = "auto"` or range its port: the one `picking` keeps for the service if
+    /// it still fits, else a free one (never one another service declares or was given).
+    fn pick_ports(
+        &mut self,
+        ports: &mut BTreeMap<String, Port>,
+        requests: Vec<Request>,
+        mut taken: Vec<u16>,
+        picking: &PortPicking,
+    ) {
+        for request in requests {
+            let fits = |port: &u16| {
+                request
+                    .range
+                    .as_ref()
+                    .is_none_or(|range| range.contains(port))
+                    && !taken.contains(port)
+            };
+            let kept = picking.kept.get(&request.service).copied().filter(fits);
+            match kept.or_else(|| (picking.pick)(request.range.clone(), &taken)) {
+                Some(port) => {
+                    taken.push(port);
+                    self.picked_ports.insert(request.service.clone(), port);
+                    ports.insert(request.service, Port::One(port));
+                }
+                None => {
+                    let (message, label) = match &request.range {
+                        Some(range) => (
+                            format!(
+                                "no free port in {}-{} for service \"{}\"",
+                                range.start(),
+                                range.end(),
+                                request.service
+                            ),
+                            "every port in this range is in use or declared by another service",
+                        ),
+                        None => (
+                            format!("no free port for service \"{}\"", request.service),
+                            "no port could be picked",
+                        ),
+                    };
+                    self.diagnostics.push(
+                        Diagnostic::at(self.file, request.span, message, label)
+                            .with_help("widen the range, or free a port in it (`wrangle ports`)"),
+                    );
+                }
+            }
         }
     }
 
@@ -497,12 +558,14 @@ fn inner_start(file: &SourceFile, span: &Range<usize>, value: &str) -> Option<us
     None
 }
 
-/// Every service's port as written, and the services left out (`enabled = false`).
-fn service_ports(document: &DeTable<'_>) -> (BTreeMap<String, Port>, Vec<String>) {
+/// Every service's port as written (`Invalid` until picked for a request), the services left
+/// out (`enabled = false`), and the requests for a port to pick (`"auto"` or a range).
+fn service_ports(document: &DeTable<'_>) -> (BTreeMap<String, Port>, Vec<String>, Vec<Request>) {
     let mut ports = BTreeMap::new();
     let mut disabled = Vec::new();
+    let mut requests = Vec::new();
     let Some(DeValue::Table(services)) = document.get("services").map(Spanned::get_ref) else {
-        return (ports, disabled);
+        return (ports, disabled, requests);
     };
     for (name, service) in services.iter() {
         let name = name.get_ref().to_string();
@@ -522,11 +585,56 @@ fn service_ports(document: &DeTable<'_>) -> (BTreeMap<String, Port>, Vec<String>
                 1 => port_number(items.first()),
                 _ => Port::Several,
             },
+            Some(DeValue::String(text)) => {
+                if let Some(range) = super::services::port_request(text)
+                    && let Some(value) = table.get("port")
+                {
+                    requests.push(Request {
+                        service: name.clone(),
+                        range,
+                        span: value.span(),
+                    });
+                }
+                Port::Invalid
+            }
             Some(_) => Port::Invalid,
         };
         ports.insert(name, port);
     }
-    (ports, disabled)
+    (ports, disabled, requests)
+}
+
+/// `port = "auto"` or `port = "A-B"` of a service.
+struct Request {
+    service: String,
+    /// `None` for `"auto"`.
+    range: Option<RangeInclusive<u16>>,
+    span: Range<usize>,
+}
+
+/// Every port a service declares by number (they are not picked for another).
+fn declared_ports(ports: &BTreeMap<String, Port>, document: &DeTable<'_>) -> Vec<u16> {
+    let mut declared: Vec<u16> = ports
+        .values()
+        .filter_map(|port| match port {
+            Port::One(port) => Some(*port),
+            _ => None,
+        })
+        .collect();
+    if let Some(DeValue::Table(services)) = document.get("services").map(Spanned::get_ref) {
+        for service in services.values() {
+            if let DeValue::Table(table) = service.get_ref()
+                && let Some(DeValue::Array(items)) = table.get("port").map(Spanned::get_ref)
+            {
+                for item in items.iter() {
+                    if let Port::One(port) = port_number(Some(item)) {
+                        declared.push(port);
+                    }
+                }
+            }
+        }
+    }
+    declared
 }
 
 fn port_number(value: Option<&Value<'_>>) -> Port {

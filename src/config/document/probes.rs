@@ -327,6 +327,13 @@ impl Reader<'_> {
             self.wrong_type(value, path, "a port number or a \"host:port\" string");
             return None;
         };
+        // `tcp = "${PORT}"`: a port alone, as a string once interpolated.
+        if let Ok(port @ 1..) = text.parse::<u16>() {
+            return Some(ReadyCheck::Tcp {
+                host: "127.0.0.1".to_string(),
+                port,
+            });
+        }
         let parsed = text.rsplit_once(':').and_then(|(host, port)| {
             let host = host
                 .strip_prefix('[')

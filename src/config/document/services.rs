@@ -169,6 +169,18 @@ pub(crate) struct RawDependency {
     pub(crate) restart: bool,
 }
 
+/// `port = "auto"` (`Some(None)`: any free port) or `port = "A-B"` (`Some(Some(A..=B))`, with
+/// 1 <= A <= B); `None` for any other string.
+pub(crate) fn port_request(text: &str) -> Option<Option<std::ops::RangeInclusive<u16>>> {
+    if text == "auto" {
+        return Some(None);
+    }
+    let (low, high) = text.split_once('-')?;
+    let low: u16 = low.trim().parse().ok()?;
+    let high: u16 = high.trim().parse().ok()?;
+    (low >= 1 && low <= high).then_some(Some(low..=high))
+}
+
 /// What is wrong with a service name, as a label for the name's location; `None` when it
 /// follows the rule (`spec::is_valid_service_name`).
 pub(crate) fn service_name_problem(name: &str) -> Option<String> {
@@ -261,7 +273,7 @@ impl Reader<'_> {
                     command_seen = true;
                     service.command = self.command(value, &key_path);
                 }
-                "port" => service.ports = self.ports(value, &key_path),
+                "port" => service.ports = self.ports(value, &key_path, &name_text),
                 "depends_on" => service.depends_on = self.depends_on(value, &key_path),
                 "ready" => service.ready = self.ready(value, &key_path),
                 "live" => service.live = self.live(value, &key_path),
@@ -541,11 +553,21 @@ impl Reader<'_> {
         env
     }
 
-    fn ports(&mut self, value: &Value<'_>, path: &str) -> Vec<Spanned<u16>> {
-        const EXPECTED: &str = "a port number (1-65535) or an array of them";
+    fn ports(&mut self, value: &Value<'_>, path: &str, service: &str) -> Vec<Spanned<u16>> {
+        const EXPECTED: &str = "a port number (1-65535), an array of them, \"auto\" or a range \
+                                such as \"3000-3100\"";
         let items: Vec<&Value<'_>> = match value.get_ref() {
             DeValue::Integer(_) => vec![value],
             DeValue::Array(items) => items.iter().collect(),
+            // Picked by `interpolate` (which reported a range with no free port).
+            DeValue::String(text) if port_request(text).is_some() => {
+                return self
+                    .picked_ports
+                    .get(service)
+                    .map(|port| Spanned::new(value.span(), *port))
+                    .into_iter()
+                    .collect();
+            }
             _ => {
                 self.wrong_type(value, path, EXPECTED);
                 return Vec::new();

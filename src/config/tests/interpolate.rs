@@ -232,3 +232,90 @@ depends_on = ["a"]
         15,
     );
 }
+
+/// Picks like the real picker would on a machine where every port is free: the first of a
+/// range not taken, or 40000 and up for `"auto"` (the real one, `sys::ports::pick_free`, is
+/// exercised with real sockets by the integration tests).
+fn first_free(range: Option<std::ops::RangeInclusive<u16>>, taken: &[u16]) -> Option<u16> {
+    range
+        .unwrap_or(40000..=40100)
+        .find(|port| !taken.contains(port))
+}
+
+#[test]
+fn an_auto_port_or_a_range_is_picked_and_flows_into_ports_env_and_references() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    write(
+        dir.path(),
+        "wrangle.toml",
+        r#"
+[services.db]
+command = ["db", "--port", "${PORT}"]
+port = "auto"
+ready = { tcp = "${PORT}" }
+
+[services.fixed]
+command = "fixed"
+port = 5000
+
+[services.api]
+command = "api --db ${services.db.port}"
+port = "5000-5002"
+env = { DB = "127.0.0.1:${services.db.port}" }
+ready = { http = "http://127.0.0.1:${PORT}/" }
+"#,
+    );
+    let trust = me().with_port_picker(first_free);
+    let spec = load_in(dir.path(), &trust);
+    let (db, api) = (&spec.services[0], &spec.services[2]);
+    assert_eq!(db.ports, [40000]);
+    assert_eq!(db.env["PORT"], "40000");
+    assert_eq!(db.command.argv, ["db", "--port", "40000"]);
+    assert!(matches!(
+        &db.ready.as_ref().expect("ready").check,
+        ReadyCheck::Tcp { port: 40000, .. }
+    ));
+    // 5000 is fixed's: the range's next port is picked.
+    assert_eq!(api.ports, [5001]);
+    assert_eq!(api.command.argv, ["api", "--db", "40000"]);
+    assert_eq!(api.env["DB"], "127.0.0.1:40000");
+    assert_eq!(api.depends_on[0].service, 0);
+
+    // A running project's ports are kept where they fit; one outside the range is not.
+    let kept: BTreeMap<String, u16> = [("db".to_string(), 41234), ("api".to_string(), 6000)]
+        .into_iter()
+        .collect();
+    let spec = load_in(dir.path(), &trust.with_kept_ports(kept));
+    assert_eq!(spec.services[0].ports, [41234]);
+    assert_eq!(spec.services[2].ports, [5001]);
+    assert_eq!(spec.services[2].command.argv, ["api", "--db", "41234"]);
+}
+
+#[test]
+fn a_range_without_a_free_port_and_a_bad_port_string_are_located() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    write(
+        dir.path(),
+        "wrangle.toml",
+        "[services.a]\ncommand = \"a\"\nport = 7000\n\n[services.b]\ncommand = \"b\"\nport = \"7000-7000\"\n\n[services.c]\ncommand = \"c\"\nport = \"somewhere\"\n",
+    );
+    let trust = me().with_port_picker(first_free);
+    let error = crate::config::load(&dir.path().join("wrangle.toml"), Origin::Discovered, &trust)
+        .expect_err("no free port");
+    let rendered = error.render(false);
+    let full = error
+        .diagnostics()
+        .iter()
+        .find(|d| d.message() == "no free port in 7000-7000 for service \"b\"")
+        .unwrap_or_else(|| panic!("{rendered}"));
+    assert_eq!(full.line_column(), Some((7, 8)), "{rendered}");
+    let bad = error
+        .diagnostics()
+        .iter()
+        .find(|d| {
+            d.message()
+                .contains("for `services.c.port`, found a string")
+        })
+        .unwrap_or_else(|| panic!("{rendered}"));
+    assert_eq!(bad.line_column(), Some((11, 8)), "{rendered}");
+}
