@@ -689,7 +689,7 @@ fn the_api_doc_documents_exactly_what_both_listeners_serve() {
         API_ROUTES.len() + ROUTES.len(),
         "a route is listed twice"
     );
-    let documented = crate::api::tests::documented_routes(crate::api::tests::API_DOC);
+    let documented = crate::api::tests::docs::documented_routes(crate::api::tests::docs::API_DOC);
     let undocumented: Vec<_> = served.difference(&documented).collect();
     let unserved: Vec<_> = documented.difference(&served).collect();
     assert!(
