@@ -108,17 +108,31 @@ pub fn stat_field(pid: i32, index: usize) -> Option<u64> {
     rest.split(' ').nth(index.checked_sub(3)?)?.parse().ok()
 }
 
-/// Whether `pid` has exited: gone, or a zombie. Unlike a process that no longer shows the
-/// project's mark (its environment is unreadable once its memory is released, early in its
-/// exit), an exited process has closed its descriptors: a daemon's socket refuses connections.
+/// Whether `pid` has exited: gone, or a zombie with every thread of it exited too. Unlike a
+/// process that no longer shows the project's mark (its environment is unreadable once its
+/// memory is released, early in its exit), an exited process has closed its descriptors: a
+/// daemon's socket refuses connections. The threads matter: the leader of a killed
+/// multi-threaded process shows as a zombie while its other threads are still exiting, and the
+/// descriptors they share close only with the last of them.
 pub fn has_exited(pid: i32) -> bool {
+    let exited = |stat: &str| {
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        matches!(state, Some('Z' | 'X'))
+    };
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return true;
     };
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
-    matches!(state, Some('Z' | 'X'))
+    if !exited(&stat) {
+        return false;
+    }
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks
+        .flatten()
+        .all(|task| fs::read_to_string(task.path().join("stat")).map_or(true, |stat| exited(&stat)))
 }
 
 /// A `/proc/PID/status` field in kB (`VmRSS`, `VmHWM`); None once the process is gone.
