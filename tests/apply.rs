@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::support::{
     Daemon, DaemonGuard, Project, assert_no_survivors, daemon_log, pid, send_signal, status,
-    wait_daemon_log, wait_until,
+    successor_status, wait_daemon_log, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -297,16 +297,7 @@ fn a_successor_daemon_takes_over_the_applied_run() {
     let after = wait_running(&project, &["keep", "web", "worker"]);
 
     assert!(send_signal(daemon.pid, "KILL"));
-    let mut json = Value::Null;
-    let taken_over = wait_until(WAIT, || {
-        let ps = project.run(&["ps", "--json"]);
-        json = serde_json::from_str(&ps.stdout).unwrap_or(Value::Null);
-        ps.code == 0
-            && json["daemon_pid"]
-                .as_i64()
-                .is_some_and(|pid| pid != i64::from(daemon.pid))
-    });
-    assert!(taken_over, "no daemon took over: {json:#}");
+    successor_status(&project, daemon.pid, WAIT);
     let successor = wait_running(&project, &["keep", "web", "worker"]);
     for name in ["keep", "web", "worker"] {
         assert_eq!(pid(&successor, name), pid(&after, name), "{successor:#}");

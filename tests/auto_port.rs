@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    Daemon, Project, interrupt, python, send_signal, service, status, wait_states, wait_until,
+    Daemon, Project, interrupt, python, send_signal, service, status, successor_status, wait_states,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -88,16 +88,7 @@ fn apply_and_a_successor_daemon_keep_the_picked_port() {
     );
 
     assert!(send_signal(daemon.pid, "KILL"));
-    let mut json = Value::Null;
-    let taken_over = wait_until(WAIT, || {
-        let ps = project.run(&["ps", "--json"]);
-        json = serde_json::from_str(&ps.stdout).unwrap_or(Value::Null);
-        ps.code == 0
-            && json["daemon_pid"]
-                .as_i64()
-                .is_some_and(|pid| pid != i64::from(daemon.pid))
-    });
-    assert!(taken_over, "no daemon took over: {json:#}");
+    let json = successor_status(&project, daemon.pid, WAIT);
     assert_eq!(port_of(&json, "web"), port, "{json:#}");
     assert_eq!(service(&json, "web")["pid"], web_pid, "{json:#}");
     TcpStream::connect(("127.0.0.1", port)).expect("web still listens on its port");

@@ -14,7 +14,7 @@ use crate::support::{
     Daemon, DaemonGuard, Project, WAIT, assert_no_survivors, assert_nothing_left_after_down,
     background_pid, failed_detach, free_port, has_exited, is_ours, listener, log_file_lines_in,
     normalize, pid, project_dir, python, restarts, send_signal, sentinel_of, service, state,
-    status, stream_marker, survivors, toml_str, wait_states, wait_until,
+    status, stream_marker, successor_status, survivors, toml_str, wait_states, wait_until,
 };
 
 /// Every line of `service`'s log files, oldest file first (`.log.N` ... `.log.1`, `.log`), read
@@ -1013,16 +1013,7 @@ command = ["sh", "-c", "(sleep 422 &) ; exec sleep 423"]
 
     assert!(send_signal(daemon.pid, "KILL"), "kill -KILL {}", daemon.pid);
     // A new daemon answers, with the same processes running.
-    let mut json = Value::Null;
-    let answered = wait_until(WAIT, || {
-        let ps = project.run(&["ps", "--json"]);
-        json = serde_json::from_str(&ps.stdout).unwrap_or(Value::Null);
-        ps.code == 0
-            && json["daemon_pid"]
-                .as_i64()
-                .is_some_and(|pid| pid != i64::from(daemon.pid))
-    });
-    assert!(answered, "no new daemon answers: {json:#}");
+    let json = successor_status(&project, daemon.pid, WAIT);
     for (name, before) in ["api", "ticker"].iter().zip(&pids) {
         assert_eq!(pid(&json, name), Some(*before), "{name}: {json:#}");
         assert_eq!(state(&json, name), "running", "{json:#}");

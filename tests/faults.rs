@@ -26,7 +26,8 @@ use crate::support::{
     assert_nothing_left_after_down, background_pid, control_socket, daemon_log, daemon_process,
     fd_count, has_exited, is_ours, log_file_lines_in, normalize, pid, project_dir, python,
     send_signal, sentinel_of, service, stat_field, state, status, status_kb, stream_marker,
-    survivors, toml_str, try_project_dir, up_detached, wait_states, wait_until, without_clone3,
+    successor_status, survivors, toml_str, try_project_dir, up_detached, wait_states, wait_until,
+    without_clone3,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -170,21 +171,6 @@ depends_on = ["db"]
     assert_nothing_left_after_down(&project);
 }
 
-/// Waits until a daemon other than `dead` answers `ps --json`; its status.
-fn successor_status(project: &Project, dead: i32) -> Value {
-    let mut json = Value::Null;
-    let answered = wait_until(WAIT, || {
-        let ps = project.run(&["ps", "--json"]);
-        json = serde_json::from_str(&ps.stdout).unwrap_or(Value::Null);
-        ps.code == 0
-            && json["daemon_pid"]
-                .as_i64()
-                .is_some_and(|pid| pid != i64::from(dead))
-    });
-    assert!(answered, "no daemon took over from PID {dead}: {json:#}");
-    json
-}
-
 #[test]
 fn sigkill_of_the_daemon_during_a_restart_is_taken_over_and_the_restart_can_be_asked_again() {
     // `slow` ignores SIGTERM, so `wrangle restart slow` keeps the daemon in the middle of the
@@ -221,7 +207,7 @@ command = ["sleep", "613"]
     // The waiting client is not left hanging (it may see the successor's state, or an error).
     let _ = restart.wait_exit(WAIT);
     drop(restart);
-    let json = successor_status(&project, daemon);
+    let json = successor_status(&project, daemon, WAIT);
     assert_eq!(pid(&json, "slow"), Some(slow_before), "{json:#}");
     assert_eq!(pid(&json, "steady"), Some(steady_before), "{json:#}");
     assert!(is_ours(&project, slow_before) && is_ours(&project, steady_before));
@@ -385,7 +371,7 @@ command = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo line $i; sleep 0.005; 
     let served_at_kill = load.ok();
     let lines_at_kill = numbered_lines(&project, "counter").len();
 
-    let after = successor_status(&project, daemon);
+    let after = successor_status(&project, daemon, WAIT);
     assert_eq!(
         pids(&after),
         pids_before,
@@ -451,7 +437,7 @@ command = ["sh", "-c", "while :; do echo \"pid $$ tick\"; sleep 0.05; done"]
     );
     let first = before[0];
     assert!(send_signal(daemon, "KILL"));
-    let json = successor_status(&project, daemon);
+    let json = successor_status(&project, daemon, WAIT);
     assert_eq!(
         pid(&json, "ticker").map(|pid| pid as u32),
         Some(first),
@@ -547,7 +533,7 @@ fn without_cgroups_an_escapee_of_a_killed_daemon_is_found_by_its_successor() {
     );
     let api = pid(&status(&project), "api").expect("api pid");
     assert!(send_signal(daemon, "KILL"), "kill -KILL {daemon}");
-    let json = successor_status(&project, daemon);
+    let json = successor_status(&project, daemon, WAIT);
     assert_eq!(pid(&json, "api"), Some(api), "{json:#}");
     assert!(escapee.alive(), "the escapee was stopped with its daemon");
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::support::{
     Daemon, Project, WAIT, daemon_log, interrupt, pid, send_signal, service, state, status,
-    wait_daemon_log, wait_until,
+    successor_status, wait_daemon_log, wait_until,
 };
 
 fn lines(project: &Project, name: &str) -> usize {
@@ -209,16 +209,7 @@ restart = "never"
     assert!(wait_until(WAIT, || lines(&project, "runs.txt") >= 1));
     let web = pid(&status(&project), "web");
     assert!(send_signal(daemon.pid, "KILL"), "kill -KILL {}", daemon.pid);
-    let mut json = Value::Null;
-    let answered = wait_until(WAIT, || {
-        let ps = project.run(&["ps", "--json"]);
-        json = serde_json::from_str(&ps.stdout).unwrap_or(Value::Null);
-        ps.code == 0
-            && json["daemon_pid"]
-                .as_i64()
-                .is_some_and(|pid| pid != i64::from(daemon.pid))
-    });
-    assert!(answered, "no new daemon answers: {json:#}");
+    let json = successor_status(&project, daemon.pid, WAIT);
     assert_eq!(pid(&json, "web"), web, "{json:#}");
     let before = lines(&project, "runs.txt");
     assert!(

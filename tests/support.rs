@@ -39,8 +39,8 @@ use tempfile::TempDir;
 pub use daemon::{
     Daemon, DaemonGuard, assert_all_gone, assert_nothing_left_after_down, background_pid,
     control_socket, daemon_log, daemon_process, down, failed_detach, is_ours, listener, pid,
-    project_dir, restarts, service, state, status, try_project_dir, up_detached, wait_daemon_log,
-    wait_states,
+    project_dir, restarts, service, state, status, successor_status, try_project_dir, up_detached,
+    wait_daemon_log, wait_states,
 };
 pub use golden::check_golden;
 pub use http::{Answer, request};

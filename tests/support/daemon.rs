@@ -127,6 +127,21 @@ pub fn status(project: &Project) -> Value {
         .unwrap_or_else(|error| panic!("ps --json is not JSON ({error}): {ps:#?}"))
 }
 
+/// Waits up to `within` until a daemon other than `dead` answers `ps --json`; its status.
+pub fn successor_status(project: &Project, dead: i32, within: Duration) -> Value {
+    let mut json = Value::Null;
+    let answered = wait_until(within, || {
+        let ps = project.run(&["ps", "--json"]);
+        json = serde_json::from_str(&ps.stdout).unwrap_or(Value::Null);
+        ps.code == 0
+            && json["daemon_pid"]
+                .as_i64()
+                .is_some_and(|pid| pid != i64::from(dead))
+    });
+    assert!(answered, "no daemon took over from PID {dead}: {json:#}");
+    json
+}
+
 /// One service of a `ps --json` status.
 pub fn service<'v>(status: &'v Value, name: &str) -> &'v Value {
     status["services"]
